@@ -1,0 +1,83 @@
+# latentdb — one Makefile for the library, the CLI, the tests and the benchmarks.
+# `make` builds bin/latentdb and lib/liblatentdb.{a,so}; `make check` runs every test.
+
+CC      ?= cc
+OPT     ?= -O2 -g
+ARCH    ?= -march=native
+BUILD   ?= build
+SAN     ?=
+CFLAGS  := -std=c11 $(OPT) $(ARCH) -Wall -Wextra -fPIC -Iinclude -D_GNU_SOURCE $(SAN) $(EXTRA_CFLAGS)
+LDFLAGS := $(SAN) $(EXTRA_LDFLAGS)
+LIBS    := -lzip -lcjson -lcrypto -lm -ldl -lpthread
+PY      := /usr/bin/python3
+
+LIB_SRC := $(wildcard common/*.c sae/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC := $(wildcard tools/cli/*.c)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_AUX := $(BUILD)/tests/ref_encoder.o
+TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/bench_encode
+
+# keep intermediate objects (ref_encoder.o)
+.SECONDARY:
+
+.PHONY: all check asan deps demo bench bench-encode clean
+all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
+
+$(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h sae/*.h tools/cli/*.h tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+lib/liblatentdb.a: $(LIB_OBJ)
+	@mkdir -p lib
+	rm -f $@ && ar rcs $@ $^
+
+lib/liblatentdb.so: $(LIB_OBJ)
+	@mkdir -p lib
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/liblatentdb.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+bin/latentdb: $(BUILD)/bin/latentdb
+	@mkdir -p bin
+	cp $< $@
+
+$(BUILD)/bin/latentdb: $(CLI_OBJ) $(BUILD)/liblatentdb.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/%.c $(TEST_AUX) $(BUILD)/liblatentdb.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(TEST_AUX) $(BUILD)/liblatentdb.a $(LDFLAGS) $(LIBS)
+
+$(BUILD)/tools/%: tools/%.c $(BUILD)/liblatentdb.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblatentdb.a $(LDFLAGS) $(LIBS)
+
+# Every test: unit programs, then the CLI tests. The runner prints `N passed, N failed`.
+check: all $(BUILD)/bin/latentdb $(TEST_BIN) $(TOOL_BIN)
+	BUILD=$(BUILD) PY=$(PY) sh tests/run.sh
+
+# The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    build-asan/bin/latentdb $(TEST_BIN:$(BUILD)/%=build-asan/%) $(TOOL_BIN:$(BUILD)/%=build-asan/%)
+	BUILD=build-asan PY=$(PY) ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh
+
+# Installs the Debian packages the project needs (idempotent).
+deps:
+	sh tools/deps.sh
+
+bench-encode: all $(BUILD)/tools/bench_encode $(BUILD)/tools/synth
+	sh tools/bench/encode.sh $(BUILD)
+
+bench: bench-encode
+
+demo: deps all $(BUILD)/tools/synth
+	sh tools/demo.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan bin lib

@@ -1,0 +1,35 @@
+/* half.c — bulk conversion to f32 (F16C when the build targets it). */
+#include "half.h"
+
+#include "latentdb.h"
+
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
+
+void ldb_to_f32(float *dst, const void *src, int dtype, size_t n)
+{
+    const uint8_t *s = src;
+    size_t i = 0;
+    if (dtype == LDB_F32) {
+        memcpy(dst, src, n * 4);
+        return;
+    }
+    if (dtype == LDB_BF16) {
+        for (; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, s + 2 * i, 2);
+            dst[i] = ldb_bf16_to_f32(h);
+        }
+        return;
+    }
+#if defined(__F16C__) && defined(__AVX__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 2 * i))));
+#endif
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, s + 2 * i, 2);
+        dst[i] = ldb_f16_to_f32(h);
+    }
+}

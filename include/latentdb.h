@@ -1,0 +1,154 @@
+/* latentdb.h — the one public header of latentdb, and its manual.
+ * latentdb keeps the sparse codes of dictionaries (SAEs, transcoders) over a corpus.
+ * Every fallible call returns LDB_OK (0) or a negative LDB_E* code; the detailed
+ * message (file, what was expected, what was found) is on the handle. */
+#ifndef LATENTDB_H
+#define LATENTDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LDB_VERSION "0.1.0"
+
+/* ---- Return codes ------------------------------------------------------- */
+#define LDB_OK            0
+#define LDB_ENOMEM       -1  /* out of memory */
+#define LDB_EIO          -2  /* the OS refused a read, write, mmap or open */
+#define LDB_EFORMAT      -3  /* a file is malformed: truncated, bad header, bad shape */
+#define LDB_EUNSUPPORTED -4  /* well-formed, but a feature latentdb does not handle */
+#define LDB_EINVAL       -5  /* bad argument from the caller */
+#define LDB_EBLAS        -6  /* OpenBLAS could not be loaded */
+#define LDB_ENOTFOUND    -7  /* a named file, tensor or object does not exist */
+#define LDB_EBADVALUE    -8  /* a value is out of its domain (NaN/Inf in weights) */
+
+/* Returns a static string naming rc, e.g. "malformed file". Never NULL. */
+const char *ldb_strerror(int rc);
+
+/* ---- Dictionaries --------------------------------------------------------
+ * A dictionary is an SAE, transcoder or skip transcoder loaded from one of the
+ * published formats:
+ *   "saelens"      folder with cfg.json + sae_weights.safetensors
+ *   "gemmascope"   Gemma Scope (v1) params.npz (or its folder)
+ *   "gemmascope2"  folder with config.json + params.safetensors
+ *   "sparsify"     EleutherAI sparsify folder with cfg.json + sae.safetensors
+ * Weight files are memory-mapped; F32 tensors are used in place, F16/BF16
+ * encoder tensors are converted to F32 once. W_dec is never read to encode. */
+typedef struct ldb_dict ldb_dict;
+
+typedef struct ldb_dict_info {
+    const char *format;        /* "saelens", "gemmascope", "gemmascope2", "sparsify" */
+    const char *architecture;  /* "jumprelu", "standard", "gated", "topk", "groupmax" */
+    const char *type;          /* "sae" or "transcoder" */
+    const char *dtype;         /* weights as stored: "float32", "float16", "bfloat16" */
+    const char *hook_in;       /* "" when the files do not say */
+    const char *hook_out;      /* "" when the files do not say */
+    const char *model;         /* "" when the files do not say */
+    const char *normalize;     /* "none", "constant_norm_rescale", "layer_norm" */
+    const char *weights_path;  /* the file holding the tensors */
+    const char *config_path;   /* "" when the format has no config file */
+    uint32_t d_in, d_out, d_sae;
+    uint32_t k;                /* topk / groupmax k, else 0 */
+    double l0;                 /* L0 stated by the config, or -1 when absent */
+    int sub_b_dec;             /* 1 when x - b_dec is encoded */
+    int has_skip;              /* 1 when a skip/affine term is added on decode */
+    int relu_first;            /* topk: 1 = relu then top-k (sparsify), 0 = top-k then relu */
+} ldb_dict_info;
+
+/* Opens the dictionary at path (a folder or a weights file; the format is
+ * detected). Like sqlite3_open, *out is set to a handle even on failure (unless
+ * memory ran out, then NULL), so that ldb_dict_errmsg(*out) can say what was
+ * wrong; close it with ldb_dict_close() either way.
+ *   ldb_dict *d; if (ldb_dict_open("sae/", &d)) puts(ldb_dict_errmsg(d)); */
+int ldb_dict_open(const char *path, ldb_dict **out);
+
+/* Releases everything; accepts NULL. */
+void ldb_dict_close(ldb_dict *d);
+
+/* The last error message, e.g. "sae/cfg.json: d_sae is 256 but b_enc has 257
+ * elements". Valid until the next call on d. Never NULL (empty if no error). */
+const char *ldb_dict_errmsg(const ldb_dict *d);
+
+/* Facts about an open dictionary; owned by d, valid until ldb_dict_close(). */
+const ldb_dict_info *ldb_dict_get_info(const ldb_dict *d);
+
+/* SHA-256 of the weights file as 64 lowercase hex digits + NUL in hex[65].
+ * Reads the whole file (about 1.5 GB/s); computed once, then cached. */
+int ldb_dict_sha256(ldb_dict *d, char hex[65]);
+
+/* ---- Encoding ------------------------------------------------------------
+ * Activations go through the encoder in tiles: one sgemm per tile, then the
+ * activation function turns each row into a sparse list of (latent, value)
+ * with value > 0, ascending by latent. Dense codes of the whole input are never
+ * materialised. */
+
+/* Element types for activations handed to the encoder. */
+#define LDB_F32  0
+#define LDB_F16  1
+#define LDB_BF16 2
+
+/* One tile of sparse codes in CSR form. Row r (0-based, global row
+ * = row0 + r) has nonzeros latent[start[r] .. start[r+1]) and the matching
+ * value[]. Owned by the encoder; valid only during the callback. */
+typedef struct ldb_codes {
+    uint64_t row0;             /* global index of the first row of the tile */
+    uint32_t n_rows;
+    const uint64_t *start;     /* n_rows + 1 offsets */
+    const uint32_t *latent;
+    const float *value;
+} ldb_codes;
+
+/* Called once per tile, in row order. Return non-zero to stop the encode; that
+ * value is then returned by ldb_dict_encode. */
+typedef int (*ldb_codes_fn)(void *ctx, const ldb_codes *tile);
+
+/* Encodes n_rows rows of d_in elements of type dtype (LDB_F32/F16/BF16), row
+ * r at x + r * d_in elements. Calls fn per tile. Loads OpenBLAS on first use
+ * (see ldb_blas_load). Not thread-safe on one handle: one encode at a time.
+ *   ldb_dict_encode(d, acts, LDB_F32, n, print_tile, NULL); */
+int ldb_dict_encode(ldb_dict *d, const void *x, int dtype, uint64_t n_rows,
+                    ldb_codes_fn fn, void *ctx);
+
+/* Rows per encoder tile (defaults from d_sae: the tile's dense pre-activations
+ * stay within about 128 MiB, at most 4096 rows). 0 restores the default. */
+int ldb_dict_set_tile_rows(ldb_dict *d, uint32_t rows);
+
+/* Reconstructs x_hat (n_rows x d_out floats) from one tile of codes and the
+ * tile's input rows x (needed for the skip term and to undo SAELens input
+ * normalisation). Reads W_dec (converted row by row when not F32). */
+int ldb_dict_decode(ldb_dict *d, const ldb_codes *tile, const void *x, int dtype,
+                    float *x_hat);
+
+/* ---- BLAS ----------------------------------------------------------------
+ * OpenBLAS is loaded with dlopen on the first encode, so that commands which do
+ * not encode never pay for it. If OPENBLAS_CORETYPE is unset and the CPU has
+ * AVX-512 F/BW/VL/DQ, it is set to "SkylakeX" (or "Cooperlake" with AVX512_BF16)
+ * before loading: Debian's OpenBLAS 0.3.21 does not know AMD Zen 5 and would
+ * fall back to its slower Haswell kernels. This changes the process
+ * environment once. Returns LDB_OK or LDB_EBLAS. */
+int ldb_blas_load(void);
+
+/* The kernel set OpenBLAS runs ("Cooperlake", "Haswell", "Zen", ...), or
+ * "not loaded". Static string. */
+const char *ldb_blas_corename(void);
+
+/* Threads OpenBLAS uses (after ldb_blas_load). */
+int ldb_blas_threads(void);
+
+/* Where the core choice came from: "user" (OPENBLAS_CORETYPE was set),
+ * "latentdb" (set by ldb_blas_load from the CPU's features) or "openblas"
+ * (OpenBLAS detected the CPU itself). */
+const char *ldb_blas_core_origin(void);
+
+/* C = A (m x k, row-major) * B (k x n, row-major, or n x k when trans_b) in
+ * f32 through the loaded OpenBLAS; for benchmarks and tools. */
+int ldb_blas_sgemm(int m, int n, int k, const float *a, const float *b,
+                   int trans_b, float *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LATENTDB_H */

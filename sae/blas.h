@@ -1,0 +1,15 @@
+/* blas.h — the OpenBLAS entry points latentdb uses, resolved by dlopen on first
+ * use (see ldb_blas_load in latentdb.h). Process-wide by nature: the one piece of
+ * global state in the library, written once under pthread_once. */
+#ifndef LDB_SAE_BLAS_H
+#define LDB_SAE_BLAS_H
+
+/* cblas_sgemm with row-major layout; ta/tb are 0 (no transpose) or 1. */
+void ldb_blas_sgemm_rm(int ta, int tb, int m, int n, int k, float alpha, const float *a,
+                       int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+/* The core latentdb would choose for this CPU ("SkylakeX", "Cooperlake") or
+ * NULL when OpenBLAS's own choice is right (no AVX-512). */
+const char *ldb_blas_preferred_core(void);
+
+#endif

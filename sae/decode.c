@@ -1,0 +1,101 @@
+/* decode.c — reconstruction for `dict eval`: x_hat = codes . W_dec + b_dec, SAE
+ * input normalisation undone, plus the skip term on the raw input. W_dec rows are
+ * read (converted when not F32) only for the latents that fire. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/half.h"
+#include "blas.h"
+#include "dict_impl.h"
+
+/* Scans W_dec and the skip matrix once; makes an f32 view of the skip matrix. */
+static int prepare(ldb_dict *d)
+{
+    int rc;
+    if (d->dec_checked)
+        return LDB_OK;
+    if ((rc = ldb_dict_check_finite(d, d->W_dec)))
+        return rc;
+    if (d->A_skip) {
+        const ldb_tensor *a = d->A_skip;
+        if ((rc = ldb_dict_check_finite(d, a)))
+            return rc;
+        if (a->dtype != LDB_F32 || ((uintptr_t)a->data & 3)) {
+            if (!(d->A_owned = malloc(a->count * sizeof(float))))
+                return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory");
+            ldb_to_f32(d->A_owned, a->data, a->dtype, a->count);
+        }
+    }
+    d->dec_checked = 1;
+    return LDB_OK;
+}
+
+int ldb_dict_decode(ldb_dict *d, const ldb_codes *tile, const void *x, int dtype, float *x_hat)
+{
+    const ldb_dict_info *in = &d->info;
+    const ldb_tensor *wd = d->W_dec;
+    size_t dout = in->d_out, din = in->d_in, es = dtype == LDB_F32 ? 4 : 2;
+    int rc = prepare(d), direct = wd->dtype == LDB_F32 && ((uintptr_t)wd->data & 3) == 0;
+    float *row = NULL, *xr = NULL;
+    if (rc)
+        return rc;
+    if (!(row = malloc(dout * sizeof(float))) || !(xr = malloc(din * sizeof(float)))) {
+        rc = ldb_err_set(&d->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (uint32_t r = 0; r < tile->n_rows; r++) {
+        float *o = x_hat + (size_t)r * dout;
+        memset(o, 0, dout * sizeof(float));
+        for (uint64_t i = tile->start[r]; i < tile->start[r + 1]; i++) {
+            uint32_t j = tile->latent[i];
+            float v = tile->value[i];
+            if (d->dec_norm)
+                v /= d->dec_norm[j];
+            const float *w = row;
+            if (direct)
+                w = (const float *)(const void *)(wd->data + (size_t)j * dout * 4);
+            else
+                ldb_to_f32(row, wd->data + (size_t)j * dout * wd->elsize, wd->dtype, dout);
+            for (size_t c = 0; c < dout; c++)
+                o[c] += v * w[c];
+        }
+        for (size_t c = 0; c < dout; c++)
+            o[c] += d->b_dec[c];
+        if (d->norm != NORM_NONE && strcmp(in->type, "sae") == 0) {
+            float mul, sub, undo;
+            ldb_to_f32(xr, (const uint8_t *)x + (size_t)r * din * es, dtype, din);
+            ldb_dict_norm_stats(d, xr, &mul, &sub, &undo);
+            for (size_t c = 0; c < dout; c++)
+                o[c] = o[c] * undo + sub;
+        }
+    }
+    if (d->A_skip) {
+        const float *A = d->A_owned ? d->A_owned : (const float *)(const void *)d->A_skip->data;
+        const float *X = x;
+        float *xb = NULL;
+        if (dtype != LDB_F32 || ((uintptr_t)x & 3)) {
+            if (!(xb = malloc((size_t)tile->n_rows * din * sizeof(float)))) {
+                rc = ldb_err_set(&d->err, LDB_ENOMEM, "out of memory");
+                goto out;
+            }
+            ldb_to_f32(xb, x, dtype, (size_t)tile->n_rows * din);
+            X = xb;
+        }
+        if (ldb_blas_load() != LDB_OK) {
+            free(xb);
+            rc = ldb_err_set(&d->err, LDB_EBLAS, "cannot load OpenBLAS");
+            goto out;
+        }
+        if (d->skip == SKIP_XA)
+            ldb_blas_sgemm_rm(0, 0, (int)tile->n_rows, (int)dout, (int)din, 1.0f, X, (int)din, A,
+                              (int)dout, 1.0f, x_hat, (int)dout);
+        else
+            ldb_blas_sgemm_rm(0, 1, (int)tile->n_rows, (int)dout, (int)din, 1.0f, X, (int)din, A,
+                              (int)din, 1.0f, x_hat, (int)dout);
+        free(xb);
+    }
+out:
+    free(row);
+    free(xr);
+    return rc;
+}

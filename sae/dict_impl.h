@@ -1,0 +1,63 @@
+/* dict_impl.h — the inside of ldb_dict, shared by dict.c (loading), encode.c and
+ * decode.c. Encoder vectors are always owned, aligned f32 copies; W_enc points into
+ * the file mapping when it is F32 and aligned, else into an owned f32 copy. */
+#ifndef LDB_SAE_DICT_IMPL_H
+#define LDB_SAE_DICT_IMPL_H
+
+#include "latentdb.h"
+#include "tensors.h"
+
+enum { ARCH_JUMPRELU, ARCH_RELU, ARCH_GATED, ARCH_TOPK, ARCH_GROUPMAX };
+enum { NORM_NONE, NORM_CONSTANT, NORM_LAYER };
+enum { SKIP_NONE, SKIP_XAT /* x . A^T, A [d_out, d_in] */, SKIP_XA /* x . A, A [d_in, d_out] */ };
+
+struct ldb_dict {
+    ldb_err err;
+    ldb_dict_info info;
+    char *strs[8];             /* owned strings behind info */
+    int n_strs;
+    ldb_tensors ts;
+    int arch, norm, skip;
+
+    /* encoder: pre = x' . W_enc (+ b_enc), W_enc [d_in][d_sae] or, when
+     * enc_trans, [d_sae][d_in] (sparsify's encoder.weight) */
+    const float *W_enc;
+    float *W_enc_owned;
+    int enc_trans;
+    float *b_enc;              /* d_sae; zeros for gated */
+    float *thr;                /* jumprelu: max(threshold, 0), so fire iff pre > thr */
+    float *b_gate, *b_mag, *exp_r_mag; /* gated */
+    float *dec_norm;           /* topk with rescale_acts_by_decoder_norm: |W_dec row|, else NULL */
+    float *b_dec_in;           /* d_in, subtracted from x when sub_b_dec */
+    float *b_dec;              /* d_out */
+    const ldb_tensor *W_dec;   /* [d_sae][d_out], read only to decode */
+    const ldb_tensor *A_skip;  /* skip / affine matrix, or NULL */
+    int dec_checked;           /* W_dec and A_skip were scanned for NaN */
+    float *A_owned;            /* A_skip as f32 when it is not F32 in the file */
+
+    /* encode workspace, grown on demand */
+    uint32_t tile_rows;        /* 0 = default */
+    float *xbuf;               /* tile_rows x d_in */
+    float *cbuf;               /* tile_rows x d_sae */
+    uint64_t *start;           /* tile_rows + 1 */
+    uint32_t *lat;
+    float *val;
+    size_t cap;                /* capacity of lat/val */
+    uint32_t ws_rows;          /* rows xbuf/cbuf/start were sized for */
+
+    int have_sha;
+    char sha[65];
+};
+
+/* Checks a float tensor for NaN/Inf; names it in the message. */
+int ldb_dict_check_finite(ldb_dict *d, const ldb_tensor *t);
+
+/* The tile size in effect. */
+uint32_t ldb_dict_tile_rows(const ldb_dict *d);
+
+/* SAELens input normalisation of one row of d_in floats: the encoder sees
+ * (x - sub) * mul, and decode returns x_hat * undo + sub. Identity for NORM_NONE. */
+void ldb_dict_norm_stats(const ldb_dict *d, const float *row, float *mul, float *sub,
+                         float *undo);
+
+#endif

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Runs every test: fixtures first (written by numpy, an independent writer), then
+# each unit test program, then the CLI tests. Ends with one line: N passed, N failed.
+BUILD=${BUILD:-build}
+PY=${PY:-/usr/bin/python3}
+FX=$BUILD/fixtures
+LOG=$BUILD/test-log
+mkdir -p "$LOG"
+rm -rf "$FX"
+if ! "$PY" tests/fixtures/gen_fixtures.py "$FX" > "$LOG/fixtures.txt" 2>&1; then
+    cat "$LOG/fixtures.txt"
+    echo "tests: cannot write fixtures with $PY (python3-numpy missing? run make deps)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+pass=0
+fail=0
+run() { # name, command...
+    name=$1
+    shift
+    "$@" > "$LOG/$name.out" 2> "$LOG/$name.err"
+    st=$?
+    line=$(grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' "$LOG/$name.out" | tail -1)
+    p=$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
+    f=$(echo "$line" | sed -n 's/.*passed, \([0-9]*\) failed/\1/p')
+    if [ -z "$line" ]; then
+        p=0
+        f=1
+        echo "$name: no summary line (exit status $st)"
+    elif [ "$st" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+        echo "$name: exit status $st"
+    fi
+    echo "$line"
+    if [ "$f" -ne 0 ]; then
+        sed -n '1,40p' "$LOG/$name.err"
+    fi
+    pass=$((pass + p))
+    fail=$((fail + f))
+}
+run test_ref "$BUILD/tests/test_ref" "$FX"
+run test_formats "$BUILD/tests/test_formats" "$FX" tests/golden
+run test_sae "$BUILD/tests/test_sae" "$FX"
+run test_cli sh tests/cli.sh "$BUILD" "$FX"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,259 @@
+/* test_sae.c — every dictionary format and architecture, encoded by the library
+ * and compared code by code with the independent dense reference (ref_encoder.c,
+ * double precision, no BLAS), at several tile sizes; then decode likewise.
+ * usage: test_sae FIXTURES_DIR (written by tests/fixtures/gen_fixtures.py) */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/mfile.h"
+#include "../common/npy.h"
+#include "check.h"
+#include "latentdb.h"
+#include "ref_encoder.h"
+
+/* Values: float32 accumulation over d_in terms of O(1) size leaves ~1e-6 absolute
+ * error whatever the size of the result, so the 1e-4 relative bound gets an
+ * absolute floor of 1e-4 x 0.05. Flips (fires in one, not the other) are allowed
+ * only where the reference's deciding quantity is within 1e-5 of its boundary. */
+#define REL_TOL 1e-4
+#define ABS_FLOOR 0.05
+#define FLIP_MARGIN 1e-5
+
+typedef struct sink {
+    uint32_t d_sae, k, arch_topk, arch_groupmax;
+    float *dense;              /* n x d_sae */
+    int order_ok, positive_ok, bound_ok;
+    uint64_t rows_seen, next_row;
+} sink;
+
+static int collect(void *arg, const ldb_codes *t)
+{
+    sink *s = arg;
+    if (t->row0 != s->next_row)
+        s->order_ok = 0;
+    s->next_row = t->row0 + t->n_rows;
+    for (uint32_t r = 0; r < t->n_rows; r++) {
+        float *row = s->dense + (t->row0 + r) * s->d_sae;
+        uint64_t a = t->start[r], b = t->start[r + 1];
+        if (s->arch_topk && b - a > s->k)
+            s->bound_ok = 0;
+        for (uint64_t i = a; i < b; i++) {
+            if (i > a && t->latent[i] <= t->latent[i - 1])
+                s->order_ok = 0;
+            if (!(t->value[i] > 0))
+                s->positive_ok = 0;
+            if (s->arch_groupmax && i > a &&
+                t->latent[i] / (s->d_sae / s->k) == t->latent[i - 1] / (s->d_sae / s->k))
+                s->bound_ok = 0;
+            row[t->latent[i]] = t->value[i];
+        }
+        s->rows_seen++;
+    }
+    return 0;
+}
+
+static const char *expected_arch(const ref_case *rc)
+{
+    switch (rc->arch) {
+    case REF_ARCH_JUMPRELU: return "jumprelu";
+    case REF_ARCH_RELU: return "standard";
+    case REF_ARCH_GATED: return "gated";
+    case REF_ARCH_GROUPMAX: return "groupmax";
+    default: return "topk";
+    }
+}
+
+static void compare_codes(const char *name, uint32_t tile, const ref_case *rc, const float *got,
+                          const double *ref, const double *margin)
+{
+    uint64_t n = (uint64_t)rc->n * rc->d_sae, bad_val = 0, bad_flip = 0, ok_flip = 0, fires = 0;
+    double worst = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        double g = got[i], r = ref[i];
+        fires += r != 0;
+        if ((g != 0) != (r != 0)) {
+            if (margin[i] < FLIP_MARGIN)
+                ok_flip++;
+            else if (bad_flip++ < 3)
+                fprintf(stderr, "  %s tile %u: row %llu latent %llu: got %.7g, reference %.7g "
+                        "(margin %.3g)\n", name, tile, (unsigned long long)(i / rc->d_sae),
+                        (unsigned long long)(i % rc->d_sae), g, r, margin[i]);
+            continue;
+        }
+        double err = fabs(g - r), lim = REL_TOL * fmax(fabs(r), ABS_FLOOR);
+        if (err > lim && bad_val++ < 3)
+            fprintf(stderr, "  %s tile %u: row %llu latent %llu: got %.9g, reference %.9g\n", name,
+                    tile, (unsigned long long)(i / rc->d_sae), (unsigned long long)(i % rc->d_sae),
+                    g, r);
+        if (r != 0 && err / fabs(r) > worst)
+            worst = err / fabs(r);
+    }
+    CHECK(fires > 0, "%s: the reference fires somewhere", name);
+    CHECK(bad_flip == 0, "%s tile %u: %llu codes fire in one encoder only, away from the "
+          "boundary (%llu flips within %g of it)", name, tile, (unsigned long long)bad_flip,
+          (unsigned long long)ok_flip, FLIP_MARGIN);
+    CHECK(bad_val == 0, "%s tile %u: %llu values differ by more than %g relative (worst %.3g)",
+          name, tile, (unsigned long long)bad_val, REL_TOL, worst);
+}
+
+static void compare_decode(ldb_dict *d, const char *name, const ref_case *rc, const float *codes,
+                           const void *x, int dtype)
+{
+    uint32_t n = (uint32_t)rc->n, ds = (uint32_t)rc->d_sae, dout = (uint32_t)rc->d_out;
+    double *dense = calloc((size_t)n * ds, sizeof(double)), *want = malloc((size_t)n * dout * 8);
+    float *got = malloc((size_t)n * dout * 4), *val = malloc((size_t)n * ds * 4);
+    uint64_t *start = malloc(((size_t)n + 1) * 8);
+    uint32_t *lat = malloc((size_t)n * ds * 4);
+    uint64_t nnz = 0;
+    start[0] = 0;
+    for (uint32_t r = 0; r < n; r++) {
+        for (uint32_t j = 0; j < ds; j++) {
+            float v = codes[(size_t)r * ds + j];
+            dense[(size_t)r * ds + j] = v;
+            if (v != 0) {
+                lat[nnz] = j;
+                val[nnz++] = v;
+            }
+        }
+        start[r + 1] = nnz;
+    }
+    ref_decode(rc, dense, want);
+    ldb_codes tile = {0, n, start, lat, val};
+    int rc2 = ldb_dict_decode(d, &tile, x, dtype, got);
+    CHECK(rc2 == LDB_OK, "%s: decode: %s", name, ldb_dict_errmsg(d));
+    uint64_t bad = 0;
+    for (uint32_t r = 0; r < n && !rc2; r++) {
+        double norm = 0;
+        for (uint32_t c = 0; c < dout; c++)
+            norm += want[(size_t)r * dout + c] * want[(size_t)r * dout + c];
+        norm = sqrt(norm / dout);
+        for (uint32_t c = 0; c < dout; c++) {
+            double e = fabs(got[(size_t)r * dout + c] - want[(size_t)r * dout + c]);
+            if (e > REL_TOL * fmax(norm, ABS_FLOOR) && bad++ < 3)
+                fprintf(stderr, "  %s decode row %u col %u: got %.7g want %.7g\n", name, r, c,
+                        got[(size_t)r * dout + c], want[(size_t)r * dout + c]);
+        }
+    }
+    CHECK(bad == 0, "%s: %llu reconstructed values differ from the reference", name,
+          (unsigned long long)bad);
+    free(dense);
+    free(want);
+    free(got);
+    free(val);
+    free(start);
+    free(lat);
+}
+
+static void test_case(const char *dir, const char *name)
+{
+    char cdir[1024], apath[1100];
+    snprintf(cdir, sizeof cdir, "%s/%s", dir, name);
+    snprintf(apath, sizeof apath, "%s/acts.npy", cdir);
+    ref_case rc;
+    memset(&rc, 0, sizeof rc);
+    if (ref_load(cdir, &rc) != 0) {
+        CHECK(0, "%s: reference did not load", name);
+        return;
+    }
+    ldb_dict *d = NULL;
+    ldb_mfile f;
+    ldb_npy a;
+    ldb_err e = {{0}};
+    memset(&f, 0, sizeof f);
+    double *codes = malloc((size_t)rc.n * rc.d_sae * sizeof(double));
+    double *margin = malloc((size_t)rc.n * rc.d_sae * sizeof(double));
+    float *got = NULL;
+    int r = ldb_dict_open(cdir, &d);
+    CHECK(r == LDB_OK, "%s: open: %s", name, ldb_dict_errmsg(d));
+    if (r)
+        goto out;
+    const ldb_dict_info *in = ldb_dict_get_info(d);
+    CHECK(in->d_in == (uint32_t)rc.d_in && in->d_sae == (uint32_t)rc.d_sae &&
+          in->d_out == (uint32_t)rc.d_out, "%s: sizes %u/%u/%u, expected %d/%d/%d", name, in->d_in,
+          in->d_sae, in->d_out, rc.d_in, rc.d_sae, rc.d_out);
+    CHECK(!strcmp(in->architecture, expected_arch(&rc)), "%s: architecture %s, expected %s", name,
+          in->architecture, expected_arch(&rc));
+    CHECK(!strcmp(in->type, rc.is_transcoder ? "transcoder" : "sae"), "%s: type %s", name, in->type);
+    CHECK(in->sub_b_dec == rc.sub_b_dec, "%s: sub_b_dec %d, expected %d", name, in->sub_b_dec,
+          rc.sub_b_dec);
+    CHECK(in->has_skip == (rc.skip != NULL), "%s: has_skip %d", name, in->has_skip);
+    if (rc.arch == REF_ARCH_TOPK || rc.arch == REF_ARCH_RELU_TOPK || rc.arch == REF_ARCH_GROUPMAX)
+        CHECK(in->k == (uint32_t)rc.k, "%s: k %u, expected %d", name, in->k, rc.k);
+    ref_encode(&rc, codes, margin);
+    r = ldb_mfile_open(&f, apath, &e);
+    if (!r)
+        r = ldb_npy_parse(&a, f.data, f.size, apath, &e);
+    CHECK(r == LDB_OK, "%s: %s", name, e.msg);
+    if (r)
+        goto out;
+    int dtype = a.type == LDB_NPY_F16 ? LDB_F16 : LDB_F32;
+    got = malloc((size_t)rc.n * rc.d_sae * sizeof(float));
+    static const uint32_t tiles[] = {0, 7, 1, 4096};
+    for (size_t ti = 0; ti < sizeof tiles / sizeof tiles[0]; ti++) {
+        memset(got, 0, (size_t)rc.n * rc.d_sae * sizeof(float));
+        sink s = {in->d_sae, in->k, !strcmp(in->architecture, "topk"),
+                  !strcmp(in->architecture, "groupmax"), got, 1, 1, 1, 0, 0};
+        ldb_dict_set_tile_rows(d, tiles[ti]);
+        r = ldb_dict_encode(d, a.data, dtype, (uint64_t)rc.n, collect, &s);
+        CHECK(r == LDB_OK, "%s: encode: %s", name, ldb_dict_errmsg(d));
+        CHECK(s.rows_seen == (uint64_t)rc.n && s.order_ok, "%s tile %u: rows in order, each once",
+              name, tiles[ti]);
+        CHECK(s.positive_ok, "%s tile %u: every stored code is > 0", name, tiles[ti]);
+        CHECK(s.bound_ok, "%s tile %u: at most k codes per row / one per group", name, tiles[ti]);
+        compare_codes(name, tiles[ti], &rc, got, codes, margin);
+    }
+    compare_decode(d, name, &rc, got, a.data, dtype);
+out:
+    free(codes);
+    free(margin);
+    free(got);
+    ldb_mfile_close(&f);
+    ldb_dict_close(d);
+    ref_free(&rc);
+}
+
+/* The callback's non-zero return stops the encode and comes back unchanged. */
+static int stop_after_first(void *arg, const ldb_codes *t)
+{
+    (void)t;
+    ++*(int *)arg;
+    return 42;
+}
+
+static void test_callback_stop(const char *dir)
+{
+    char cdir[1024];
+    snprintf(cdir, sizeof cdir, "%s/big_jumprelu", dir);
+    ldb_dict *d = NULL;
+    if (ldb_dict_open(cdir, &d)) {
+        CHECK(0, "open big_jumprelu: %s", ldb_dict_errmsg(d));
+        ldb_dict_close(d);
+        return;
+    }
+    float *x = calloc(100 * 128, sizeof(float));
+    int calls = 0;
+    ldb_dict_set_tile_rows(d, 10);
+    int r = ldb_dict_encode(d, x, LDB_F32, 100, stop_after_first, &calls);
+    CHECK(r == 42 && calls == 1, "stop: rc %d after %d calls", r, calls);
+    free(x);
+    ldb_dict_close(d);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_sae FIXTURES_DIR\n");
+        return 2;
+    }
+    static const char *cases[] = {
+        "saelens_jumprelu", "saelens_standard_f16", "saelens_old_topk_bf16", "saelens_gated",
+        "saelens_layernorm", "saelens_skip_transcoder", "gemmascope1_npz",
+        "gemmascope1_npz_compressed", "gemmascope2_sae", "gemmascope2_transcoder_affine",
+        "sparsify_topk", "sparsify_groupmax", "sparsify_transcoder_skip", "big_jumprelu",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        test_case(argv[1], cases[i]);
+    test_callback_stop(argv[1]);
+    return test_summary("test_sae");
+}

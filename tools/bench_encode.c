@@ -1,0 +1,137 @@
+/* bench_encode.c — encoder throughput against the sgemm ceiling, in one process:
+ * the ceiling is one cblas_sgemm with M=8192, K=d_in, N=d_sae (same OpenBLAS core
+ * and threads, best of 3); the encode includes input prep, thresholding and the
+ * sparse output. usage: bench_encode DICT ACTS.npy [--reps 3] [--tile N] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/mfile.h"
+#include "../common/npy.h"
+#include "latentdb.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int count_nnz(void *arg, const ldb_codes *t)
+{
+    *(uint64_t *)arg += t->start[t->n_rows];
+    return 0;
+}
+
+static void cpu_model(char *out, size_t cap)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512], model[256] = "?", fam[32] = "?";
+    snprintf(out, cap, "?");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "model name", 10) && strchr(line, ':'))
+            snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
+        else if (!strncmp(line, "cpu family", 10) && strchr(line, ':'))
+            snprintf(fam, sizeof fam, "%s", strchr(line, ':') + 2);
+    }
+    fclose(f);
+    model[strcspn(model, "\n")] = 0;
+    fam[strcspn(fam, "\n")] = 0;
+    snprintf(out, cap, "%s, family %s", model, fam);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dpath = NULL, *apath = NULL;
+    int reps = 3;
+    uint32_t tile = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tile") && i + 1 < argc)
+            tile = (uint32_t)atoi(argv[++i]);
+        else if (!dpath)
+            dpath = argv[i];
+        else if (!apath)
+            apath = argv[i];
+    }
+    if (!dpath || !apath || reps < 1) {
+        fprintf(stderr, "usage: bench_encode DICT ACTS.npy [--reps 3] [--tile N]\n");
+        return 2;
+    }
+    ldb_dict *d = NULL;
+    if (ldb_dict_open(dpath, &d)) {
+        fprintf(stderr, "bench_encode: %s\n", ldb_dict_errmsg(d));
+        return 1;
+    }
+    const ldb_dict_info *in = ldb_dict_get_info(d);
+    ldb_mfile f;
+    ldb_npy a;
+    ldb_err e = {{0}};
+    if (ldb_mfile_open(&f, apath, &e) || ldb_npy_parse(&a, f.data, f.size, apath, &e) ||
+        a.type != LDB_NPY_F32 || a.shape[a.ndim - 1] != in->d_in) {
+        fprintf(stderr, "bench_encode: %s: %s\n", apath, e.msg[0] ? e.msg : "need f32 [n, d_in]");
+        return 1;
+    }
+    uint64_t n = a.count / in->d_in;
+    if (ldb_blas_load()) {
+        fprintf(stderr, "bench_encode: cannot load OpenBLAS\n");
+        return 1;
+    }
+    /* ceiling: one sgemm, M = 8192 */
+    const int M = 8192, K = (int)in->d_in, N = (int)in->d_sae;
+    float *A = malloc((size_t)M * K * 4), *B = malloc((size_t)K * N * 4), *C = malloc((size_t)M * N * 4);
+    if (!A || !B || !C) {
+        fprintf(stderr, "bench_encode: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < (size_t)M * K; i++)
+        A[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+    for (size_t i = 0; i < (size_t)K * N; i++)
+        B[i] = (float)((i * 40503u) % 1000) * 1e-3f - 0.5f;
+    double best_gemm = 1e30;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now();
+        ldb_blas_sgemm(M, N, K, A, B, 0, C);
+        double t = now() - t0;
+        if (t < best_gemm)
+            best_gemm = t;
+    }
+    free(A);
+    free(B);
+    free(C);
+    double flop_per_tok = 2.0 * K * N;
+    double ceil_tps = M / best_gemm, gflops = M * flop_per_tok / best_gemm / 1e9;
+    /* the encoder, best of reps */
+    ldb_dict_set_tile_rows(d, tile);
+    double best_enc = 1e30;
+    uint64_t nnz = 0;
+    for (int r = 0; r < reps; r++) {
+        nnz = 0;
+        double t0 = now();
+        if (ldb_dict_encode(d, a.data, LDB_F32, n, count_nnz, &nnz)) {
+            fprintf(stderr, "bench_encode: %s\n", ldb_dict_errmsg(d));
+            return 1;
+        }
+        double t = now() - t0;
+        if (t < best_enc)
+            best_enc = t;
+    }
+    double enc_tps = n / best_enc;
+    char cpu[300];
+    cpu_model(cpu, sizeof cpu);
+    printf("machine   %s; %d OpenBLAS threads; core %s (chosen by %s)\n", cpu, ldb_blas_threads(),
+           ldb_blas_corename(), ldb_blas_core_origin());
+    printf("dict      %u -> %u %s, %llu tokens, mean L0 %.1f, tile %u rows\n", in->d_in, in->d_sae,
+           in->architecture, (unsigned long long)n, (double)nnz / n, tile ? tile : 0);
+    printf("ceiling   sgemm M=8192: %.1f GFLOP/s = %.0f tokens/s (best of 3)\n", gflops, ceil_tps);
+    printf("encode    %.0f tokens/s = %.1f GFLOP/s (best of %d)\n", enc_tps,
+           enc_tps * flop_per_tok / 1e9, reps);
+    printf("ratio     %.1f%% of the ceiling (target >= 85%%)\n", 100.0 * enc_tps / ceil_tps);
+    ldb_mfile_close(&f);
+    ldb_dict_close(d);
+    return 0;
+}

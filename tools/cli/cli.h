@@ -1,0 +1,28 @@
+/* cli.h — shared pieces of the latentdb command-line tool: error reporting with the
+ * exit-status convention (1 = failure, 2 = usage) and small option helpers. */
+#ifndef LDB_CLI_H
+#define LDB_CLI_H
+
+#include <stdio.h>
+
+#define EXIT_USAGE 2
+
+/* Prints "latentdb: <message>" on stderr and returns 1. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints "latentdb: <message>" and the usage hint on stderr and returns 2. */
+int cli_usage(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints a warning line "latentdb: warning: ..." on stderr. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Progress on stderr, only when it is a terminal; at most ~4 updates a second.
+ * done/total in rows; label like "encode". cli_progress_end clears the line. */
+void cli_progress(const char *label, unsigned long long done, unsigned long long total);
+void cli_progress_end(void);
+
+double cli_now(void);
+
+int cmd_dict(int argc, char **argv);
+
+#endif

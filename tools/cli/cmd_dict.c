@@ -1,0 +1,367 @@
+/* cmd_dict.c — `latentdb dict show` and `latentdb dict eval`: what a dictionary
+ * file holds, and how well it reconstructs a set of activations (FVE, MSE, L0). */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/half.h"
+#include "../../common/mfile.h"
+#include "../../common/npy.h"
+#include "cli.h"
+#include "latentdb.h"
+
+static const char *USAGE_DICT =
+    "usage: latentdb dict show PATH [--json]\n"
+    "       latentdb dict eval PATH --acts A.npy [--acts-out B.npy] [--json]\n";
+
+static int open_dict(const char *path, ldb_dict **d)
+{
+    int rc = ldb_dict_open(path, d);
+    if (rc)
+        return cli_fail("%s", ldb_dict_errmsg(*d));
+    return 0;
+}
+
+static int dict_show(int argc, char **argv)
+{
+    const char *path = NULL;
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (argv[i][0] == '-')
+            return cli_usage(USAGE_DICT, "unknown option '%s'", argv[i]);
+        else if (!path)
+            path = argv[i];
+        else
+            return cli_usage(USAGE_DICT, "unexpected argument '%s'", argv[i]);
+    }
+    if (!path)
+        return cli_usage(USAGE_DICT, "dict show needs a PATH");
+    ldb_dict *d = NULL;
+    char sha[65];
+    int rc = open_dict(path, &d);
+    if (rc)
+        goto out;
+    if (ldb_dict_sha256(d, sha)) {
+        rc = cli_fail("%s", ldb_dict_errmsg(d));
+        goto out;
+    }
+    const ldb_dict_info *in = ldb_dict_get_info(d);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "path", path);
+        cJSON_AddStringToObject(o, "format", in->format);
+        cJSON_AddStringToObject(o, "architecture", in->architecture);
+        cJSON_AddStringToObject(o, "type", in->type);
+        cJSON_AddNumberToObject(o, "d_in", in->d_in);
+        cJSON_AddNumberToObject(o, "d_out", in->d_out);
+        cJSON_AddNumberToObject(o, "d_sae", in->d_sae);
+        cJSON_AddStringToObject(o, "dtype", in->dtype);
+        cJSON_AddStringToObject(o, "hook_in", in->hook_in);
+        cJSON_AddStringToObject(o, "hook_out", in->hook_out);
+        cJSON_AddStringToObject(o, "model", in->model);
+        if (in->l0 >= 0)
+            cJSON_AddNumberToObject(o, "l0", in->l0);
+        else
+            cJSON_AddNullToObject(o, "l0");
+        if (in->k)
+            cJSON_AddNumberToObject(o, "k", in->k);
+        cJSON_AddStringToObject(o, "normalize", in->normalize);
+        cJSON_AddBoolToObject(o, "subtract_b_dec", in->sub_b_dec);
+        cJSON_AddBoolToObject(o, "skip", in->has_skip);
+        cJSON_AddStringToObject(o, "weights", in->weights_path);
+        cJSON_AddStringToObject(o, "config", in->config_path);
+        cJSON_AddStringToObject(o, "sha256", sha);
+        char *s = cJSON_PrintUnformatted(o);
+        puts(s);
+        free(s);
+        cJSON_Delete(o);
+    } else {
+        printf("format        %s\n", in->format);
+        printf("architecture  %s%s\n", in->architecture,
+               in->k ? (in->relu_first ? " (relu, then top-k)" : " (top-k, then relu)") : "");
+        if (in->k)
+            printf("k             %u\n", in->k);
+        printf("type          %s%s\n", in->type, in->has_skip ? " with skip connection" : "");
+        printf("d_in, d_out   %u, %u\n", in->d_in, in->d_out);
+        printf("d_sae         %u\n", in->d_sae);
+        printf("dtype         %s\n", in->dtype);
+        printf("model         %s\n", *in->model ? in->model : "-");
+        printf("hook_in       %s\n", *in->hook_in ? in->hook_in : "-");
+        printf("hook_out      %s\n", *in->hook_out ? in->hook_out : "-");
+        if (in->l0 >= 0)
+            printf("l0            %g (stated by the config)\n", in->l0);
+        printf("input         %s%s\n", in->sub_b_dec ? "x - b_dec" : "x",
+               strcmp(in->normalize, "none") ? "" : "");
+        if (strcmp(in->normalize, "none"))
+            printf("normalize     %s\n", in->normalize);
+        printf("weights       %s\n", in->weights_path);
+        if (*in->config_path)
+            printf("config        %s\n", in->config_path);
+        printf("sha256        %s\n", sha);
+    }
+out:
+    ldb_dict_close(d);
+    return rc;
+}
+
+/* An activations file: [n, d] or [n_seq, ctx, d], float32 or float16. */
+typedef struct acts {
+    ldb_mfile f;
+    ldb_npy a;
+    int dtype;
+    uint64_t rows;
+} acts;
+
+static int acts_open(acts *x, const char *path, uint32_t width, const char *what)
+{
+    ldb_err e = {{0}};
+    memset(x, 0, sizeof *x);
+    if (ldb_mfile_open(&x->f, path, &e) || ldb_npy_parse(&x->a, x->f.data, x->f.size, path, &e))
+        return cli_fail("%s", e.msg);
+    if (x->a.type != LDB_NPY_F32 && x->a.type != LDB_NPY_F16)
+        return cli_fail("%s: dtype %s; expected float32 or float16 activations", path,
+                        ldb_npy_type_name(x->a.type));
+    if (x->a.ndim < 1 || x->a.ndim > 3 || x->a.shape[x->a.ndim - 1] != width)
+        return cli_fail("%s: last dimension is %llu; expected %s = %u (shape [n, %u] or "
+                        "[n_seq, ctx, %u])", path,
+                        (unsigned long long)(x->a.ndim ? x->a.shape[x->a.ndim - 1] : 0), what,
+                        width, width, width);
+    x->dtype = x->a.type == LDB_NPY_F32 ? LDB_F32 : LDB_F16;
+    x->rows = x->a.count / width;
+    /* Non-finite activations would silently decode to garbage: refuse them. */
+    for (uint64_t i = 0; i < x->a.count; i++) {
+        int bad;
+        if (x->dtype == LDB_F32) {
+            uint32_t u;
+            memcpy(&u, x->a.data + 4 * i, 4);
+            bad = (u & 0x7f800000u) == 0x7f800000u;
+        } else {
+            uint16_t u;
+            memcpy(&u, x->a.data + 2 * i, 2);
+            bad = (u & 0x7c00) == 0x7c00;
+        }
+        if (bad)
+            return cli_fail("%s: row %llu holds NaN or Inf; expected finite activations", path,
+                            (unsigned long long)(i / width));
+    }
+    return 0;
+}
+
+typedef struct eval_ctx {
+    ldb_dict *d;
+    const ldb_dict_info *in;
+    acts *x, *y;               /* input, and the target (== x for an SAE) */
+    float *xhat;
+    double sse, *sum, *sumsq;
+    uint32_t *l0;
+    uint8_t *fired;
+    uint64_t done;
+} eval_ctx;
+
+static int eval_tile(void *arg, const ldb_codes *t)
+{
+    eval_ctx *c = arg;
+    const ldb_dict_info *in = c->in;
+    size_t xs = c->x->dtype == LDB_F32 ? 4 : 2, ys = c->y ? (c->y->dtype == LDB_F32 ? 4 : 2) : 0;
+    const uint8_t *xt = c->x->a.data + t->row0 * in->d_in * xs;
+    for (uint32_t r = 0; r < t->n_rows; r++) {
+        c->l0[t->row0 + r] = (uint32_t)(t->start[r + 1] - t->start[r]);
+        for (uint64_t i = t->start[r]; i < t->start[r + 1]; i++)
+            c->fired[t->latent[i]] = 1;
+    }
+    if (c->y) {
+        if (ldb_dict_decode(c->d, t, xt, c->x->dtype, c->xhat))
+            return -1;
+        const uint8_t *yt = c->y->a.data + t->row0 * in->d_out * ys;
+        for (uint32_t r = 0; r < t->n_rows; r++) {
+            for (uint32_t k = 0; k < in->d_out; k++) {
+                size_t idx = (size_t)r * in->d_out + k;
+                float v;
+                if (c->y->dtype == LDB_F32) {
+                    memcpy(&v, yt + 4 * idx, 4);
+                } else {
+                    uint16_t h;
+                    memcpy(&h, yt + 2 * idx, 2);
+                    v = ldb_f16_to_f32(h);
+                }
+                double e = (double)c->xhat[idx] - v;
+                c->sse += e * e;
+                c->sum[k] += v;
+                c->sumsq[k] += (double)v * v;
+            }
+        }
+    }
+    c->done += t->n_rows;
+    cli_progress("eval", c->done, c->x->rows);
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int dict_eval(int argc, char **argv)
+{
+    const char *path = NULL, *ax = NULL, *ay = NULL;
+    int json = 0, rc = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--acts") && i + 1 < argc)
+            ax = argv[++i];
+        else if (!strcmp(argv[i], "--acts-out") && i + 1 < argc)
+            ay = argv[++i];
+        else if (argv[i][0] == '-')
+            return cli_usage(USAGE_DICT, "unknown option or missing value '%s'", argv[i]);
+        else if (!path)
+            path = argv[i];
+        else
+            return cli_usage(USAGE_DICT, "unexpected argument '%s'", argv[i]);
+    }
+    if (!path || !ax)
+        return cli_usage(USAGE_DICT, "dict eval needs PATH and --acts A.npy");
+    ldb_dict *d = NULL;
+    acts x, y;
+    eval_ctx c;
+    memset(&x, 0, sizeof x);
+    memset(&y, 0, sizeof y);
+    memset(&c, 0, sizeof c);
+    if ((rc = open_dict(path, &d)))
+        goto out;
+    const ldb_dict_info *in = ldb_dict_get_info(d);
+    int transcoder = !strcmp(in->type, "transcoder");
+    if ((rc = acts_open(&x, ax, in->d_in, "d_in")))
+        goto out;
+    if (ay) {
+        if ((rc = acts_open(&y, ay, in->d_out, "d_out")))
+            goto out;
+        if (y.rows != x.rows) {
+            rc = cli_fail("%s: %llu rows; expected %llu, as in %s", ay,
+                          (unsigned long long)y.rows, (unsigned long long)x.rows, ax);
+            goto out;
+        }
+    }
+    if (x.rows == 0) {
+        rc = cli_fail("%s: no rows to evaluate", ax);
+        goto out;
+    }
+    c.d = d;
+    c.in = in;
+    c.x = &x;
+    c.y = ay ? &y : transcoder ? NULL : &x;
+    c.xhat = malloc((size_t)4096 * in->d_out * sizeof(float));
+    c.sum = calloc(in->d_out, sizeof(double));
+    c.sumsq = calloc(in->d_out, sizeof(double));
+    c.l0 = malloc(x.rows * sizeof(uint32_t));
+    c.fired = calloc(in->d_sae, 1);
+    if (!c.xhat || !c.sum || !c.sumsq || !c.l0 || !c.fired) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    {
+        /* the decode buffer holds 4096 rows, the largest default tile */
+        double t0 = cli_now();
+        int erc = ldb_dict_encode(d, x.a.data, x.dtype, x.rows, eval_tile, &c);
+        double secs = cli_now() - t0;
+        cli_progress_end();
+        if (erc) {
+            rc = cli_fail("%s", ldb_dict_errmsg(d));
+            goto out;
+        }
+        double n = (double)x.rows, l0sum = 0, l0sq = 0, var = 0;
+        for (uint64_t r = 0; r < x.rows; r++) {
+            l0sum += c.l0[r];
+            l0sq += (double)c.l0[r] * c.l0[r];
+        }
+        double l0m = l0sum / n, l0sd = sqrt(fmax(0, l0sq / n - l0m * l0m));
+        qsort(c.l0, x.rows, sizeof *c.l0, cmp_u32);
+        uint64_t dead = 0;
+        for (uint32_t j = 0; j < in->d_sae; j++)
+            dead += !c.fired[j];
+        for (uint32_t k = 0; c.y && k < in->d_out; k++)
+            var += c.sumsq[k] - c.sum[k] * c.sum[k] / n;
+        double mse = c.y ? c.sse / (n * in->d_out) : NAN, fve = c.y && var > 0 ? 1 - c.sse / var : NAN;
+        int warn = in->l0 > 0 && (l0m > 2 * in->l0 || l0m < in->l0 / 2);
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "tokens", n);
+            cJSON_AddStringToObject(o, "target", ay ? "acts_out" : c.y ? "input" : "none");
+            if (c.y) {
+                cJSON_AddNumberToObject(o, "fve", fve);
+                cJSON_AddNumberToObject(o, "mse", mse);
+            } else {
+                cJSON_AddNullToObject(o, "fve");
+                cJSON_AddNullToObject(o, "mse");
+            }
+            cJSON_AddNumberToObject(o, "l0_mean", l0m);
+            cJSON_AddNumberToObject(o, "l0_std", l0sd);
+            cJSON_AddNumberToObject(o, "l0_min", c.l0[0]);
+            cJSON_AddNumberToObject(o, "l0_median", c.l0[x.rows / 2]);
+            cJSON_AddNumberToObject(o, "l0_max", c.l0[x.rows - 1]);
+            cJSON_AddNumberToObject(o, "dead", (double)dead);
+            cJSON_AddNumberToObject(o, "dead_fraction", (double)dead / in->d_sae);
+            if (in->l0 >= 0)
+                cJSON_AddNumberToObject(o, "config_l0", in->l0);
+            else
+                cJSON_AddNullToObject(o, "config_l0");
+            cJSON_AddBoolToObject(o, "l0_warning", warn);
+            cJSON_AddNumberToObject(o, "tokens_per_s", secs > 0 ? n / secs : 0);
+            cJSON_AddStringToObject(o, "blas_core", ldb_blas_corename());
+            char *s = cJSON_PrintUnformatted(o);
+            puts(s);
+            free(s);
+            cJSON_Delete(o);
+        } else {
+            printf("tokens        %llu\n", (unsigned long long)x.rows);
+            if (c.y) {
+                printf("FVE           %.4f   (fraction of variance explained, vs %s)\n", fve,
+                       ay ? ay : "the input");
+                printf("MSE           %.6g\n", mse);
+            } else {
+                printf("FVE           -      (a transcoder: pass --acts-out with its target)\n");
+            }
+            printf("L0            mean %.2f, std %.2f, min %u, median %u, max %u\n", l0m, l0sd,
+                   c.l0[0], c.l0[x.rows / 2], c.l0[x.rows - 1]);
+            if (in->l0 >= 0)
+                printf("config l0     %g\n", in->l0);
+            printf("dead latents  %llu of %u (%.2f%%) never fired on this data\n",
+                   (unsigned long long)dead, in->d_sae, 100.0 * dead / in->d_sae);
+            printf("speed         %.0f tokens/s (OpenBLAS core %s, %d threads)\n",
+                   secs > 0 ? n / secs : 0, ldb_blas_corename(), ldb_blas_threads());
+        }
+        if (warn)
+            cli_warn("mean L0 %.1f is more than 2x off the config's l0 %g: the activations "
+                     "probably come from the wrong site (the dictionary reads %s)", l0m, in->l0,
+                     *in->hook_in ? in->hook_in : "an unnamed hook");
+    }
+out:
+    free(c.xhat);
+    free(c.sum);
+    free(c.sumsq);
+    free(c.l0);
+    free(c.fired);
+    ldb_mfile_close(&x.f);
+    ldb_mfile_close(&y.f);
+    ldb_dict_close(d);
+    return rc;
+}
+
+int cmd_dict(int argc, char **argv)
+{
+    if (argc < 1)
+        return cli_usage(USAGE_DICT, "dict needs a subcommand");
+    if (!strcmp(argv[0], "show"))
+        return dict_show(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "eval"))
+        return dict_eval(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "help")) {
+        fputs(USAGE_DICT, stdout);
+        return 0;
+    }
+    return cli_usage(USAGE_DICT, "unknown dict subcommand '%s'", argv[0]);
+}

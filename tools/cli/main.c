@@ -1,0 +1,112 @@
+/* main.c — the latentdb command: dispatch to subcommands, help, version, and the
+ * error conventions (message on stderr, exit 1 on failure, 2 on usage errors). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "latentdb.h"
+
+static const char *USAGE =
+    "usage: latentdb <command> [args]\n"
+    "\n"
+    "Dictionaries (SAEs, transcoders):\n"
+    "  dict show PATH [--json]                  what a dictionary folder or file holds\n"
+    "  dict eval PATH --acts A.npy [--acts-out B.npy] [--json]\n"
+    "                                           encode + decode: FVE, MSE, L0, dead latents\n"
+    "\n"
+    "Formats: SAELens (cfg.json + sae_weights.safetensors), Gemma Scope params.npz,\n"
+    "Gemma Scope 2 (config.json + params.safetensors), EleutherAI sparsify (cfg.json +\n"
+    "sae.safetensors). See README.md.\n"
+    "\n"
+    "  help | --help | --version\n";
+
+int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    cli_progress_end();
+    fputs("latentdb: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int cli_usage(const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("latentdb: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", usage);
+    return EXIT_USAGE;
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    va_list ap;
+    cli_progress_end();
+    fputs("latentdb: warning: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double progress_last = -1, progress_t0;
+static int progress_shown;
+
+void cli_progress(const char *label, unsigned long long done, unsigned long long total)
+{
+    if (!isatty(2))
+        return;
+    double now = cli_now();
+    if (progress_last < 0)
+        progress_t0 = now;
+    if (progress_last >= 0 && now - progress_last < 0.25 && done < total)
+        return;
+    progress_last = now;
+    double el = now - progress_t0, rate = el > 0 ? done / el : 0;
+    double pct = total ? 100.0 * done / total : 100.0;
+    int w = 30, fill = (int)(pct / 100 * w);
+    fprintf(stderr, "\r%s [%.*s%*s] %5.1f%% %llu/%llu rows  %.0f rows/s  ", label, fill,
+            "##############################", w - fill, "", pct, done, total, rate);
+    progress_shown = 1;
+}
+
+void cli_progress_end(void)
+{
+    if (progress_shown)
+        fputs("\r\033[K", stderr);
+    progress_shown = 0;
+    progress_last = -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_usage(USAGE, "a command is needed");
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("latentdb %s\n", LDB_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "dict"))
+        return cmd_dict(argc - 2, argv + 2);
+    return cli_usage(USAGE, "unknown command '%s'", cmd);
+}

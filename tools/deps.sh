@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages latentdb needs, only those missing; apt-get update
+# runs at most once. Safe to run again.
+set -eu
+PKGS="gcc make libc6-dev pkg-config liblmdb-dev libzstd-dev libopenblas-dev libsqlite3-dev \
+libcjson-dev libzip-dev libssl-dev python3 python3-numpy"
+missing=""
+for p in $PKGS; do
+    st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$st" in *"install ok installed"*) ;; *) missing="$missing $p" ;; esac
+done
+if [ -z "$missing" ]; then
+    echo "deps: all packages present"
+    exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "deps: installing$missing"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
