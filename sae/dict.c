@@ -45,6 +45,11 @@ void ldb_dict_close(ldb_dict *d)
     free(d->start);
     free(d->lat);
     free(d->val);
+    for (int i = 0; i < LDB_PARTS; i++) {
+        free(d->parts[i].lat);
+        free(d->parts[i].val);
+        free(d->parts[i].heap);
+    }
     free(d);
 }
 

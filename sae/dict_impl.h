@@ -7,6 +7,8 @@
 #include "latentdb.h"
 #include "tensors.h"
 
+#define LDB_PARTS 8
+
 enum { ARCH_JUMPRELU, ARCH_RELU, ARCH_GATED, ARCH_TOPK, ARCH_GROUPMAX };
 enum { NORM_NONE, NORM_CONSTANT, NORM_LAYER };
 enum { SKIP_NONE, SKIP_XAT /* x . A^T, A [d_out, d_in] */, SKIP_XA /* x . A, A [d_in, d_out] */ };
@@ -35,7 +37,15 @@ struct ldb_dict {
     int dec_checked;           /* W_dec and A_skip were scanned for NaN */
     float *A_owned;            /* A_skip as f32 when it is not F32 in the file */
 
-    /* encode workspace, grown on demand */
+    /* encode workspace, grown on demand. The activation function runs on up to
+     * LDB_PARTS threads, each over a share of the tile's rows into its own part. */
+    struct ldb_part {
+        uint32_t *lat;
+        float *val;
+        size_t cap, used;
+        void *heap;            /* topk candidates, k entries */
+        int rc;
+    } parts[8];
     uint32_t tile_rows;        /* 0 = default */
     float *xbuf;               /* tile_rows x d_in */
     float *cbuf;               /* tile_rows x d_sae */

@@ -3,12 +3,17 @@
  * activation function turns each row into sorted sparse (latent, value) pairs.
  * Invariant: only one tile of dense pre-activations exists at any time. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/half.h"
 #include "blas.h"
 #include "dict_impl.h"
+
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #define TILE_BUDGET_BYTES ((size_t)128 << 20)
 #define TILE_MAX_ROWS 4096u
@@ -79,45 +84,66 @@ static int ensure_ws(ldb_dict *d, uint32_t rows)
     return LDB_OK;
 }
 
-static int ensure_cap(ldb_dict *d, size_t need)
+/* Grows a (lat, val) pair to hold need codes; 0 or -1 (out of memory). */
+static int grow(uint32_t **lat, float **val, size_t *capp, size_t need)
 {
-    if (need <= d->cap)
-        return LDB_OK;
-    size_t cap = d->cap ? d->cap : 4096;
+    if (need <= *capp)
+        return 0;
+    size_t cap = *capp ? *capp : 4096;
     while (cap < need)
         cap *= 2;
-    uint32_t *l = realloc(d->lat, cap * sizeof *l);
+    uint32_t *l = realloc(*lat, cap * sizeof *l);
     if (l)
-        d->lat = l;
-    float *v = realloc(d->val, cap * sizeof *v);
+        *lat = l;
+    float *v = realloc(*val, cap * sizeof *v);
     if (v)
-        d->val = v;
+        *val = v;
     if (!l || !v)
-        return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory for %zu codes", cap);
-    d->cap = cap;
-    return LDB_OK;
+        return -1;
+    *capp = cap;
+    return 0;
 }
 
-/* jumprelu and relu: fire iff pre = c + b > t (t = max(threshold, 0)). The mask
- * of 16 lanes is computed branch-free so the compiler vectorises it; most blocks
- * have no firing lane. */
+/* jumprelu and relu: fire iff pre = c + b > t (t = max(threshold, 0)). Most
+ * vectors have no firing lane, so the loop is a compare and a mask test; the sum
+ * is the same IEEE add in every path, so all paths give identical codes. */
 static size_t fire_thresh(const float *restrict c, const float *restrict b,
                           const float *restrict t, uint32_t n, uint32_t *restrict lat,
                           float *restrict val)
 {
     size_t o = 0;
     uint32_t j = 0;
+#if defined(__AVX512F__)
     for (; j + 16 <= n; j += 16) {
-        unsigned m = 0;
-        for (unsigned u = 0; u < 16; u++)
-            m |= (unsigned)(c[j + u] + b[j + u] > t[j + u]) << u;
-        while (m) {
-            unsigned u = (unsigned)__builtin_ctz(m);
-            m &= m - 1;
-            lat[o] = j + u;
-            val[o++] = c[j + u] + b[j + u];
+        __m512 p = _mm512_add_ps(_mm512_loadu_ps(c + j), _mm512_loadu_ps(b + j));
+        unsigned m = _mm512_cmp_ps_mask(p, _mm512_loadu_ps(t + j), _CMP_GT_OQ);
+        if (m) {
+            float tmp[16];
+            _mm512_storeu_ps(tmp, p);
+            while (m) {
+                unsigned u = (unsigned)__builtin_ctz(m);
+                m &= m - 1;
+                lat[o] = j + u;
+                val[o++] = tmp[u];
+            }
         }
     }
+#elif defined(__AVX2__)
+    for (; j + 8 <= n; j += 8) {
+        __m256 p = _mm256_add_ps(_mm256_loadu_ps(c + j), _mm256_loadu_ps(b + j));
+        unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(p, _mm256_loadu_ps(t + j), _CMP_GT_OQ));
+        if (m) {
+            float tmp[8];
+            _mm256_storeu_ps(tmp, p);
+            while (m) {
+                unsigned u = (unsigned)__builtin_ctz(m);
+                m &= m - 1;
+                lat[o] = j + u;
+                val[o++] = tmp[u];
+            }
+        }
+    }
+#endif
     for (; j < n; j++) {
         float p = c[j] + b[j];
         if (p > t[j]) {
@@ -173,10 +199,11 @@ static int cmp_cand_j(const void *a, const void *b)
 
 /* topk: the k largest pre-activations that are > 0 (top-k then relu, or relu then
  * top-k: the same set up to ties). Earlier latents win ties. heap holds k. */
-static size_t fire_topk(const ldb_dict *d, float *restrict c, cand *heap, uint32_t *restrict lat,
+static size_t fire_topk(const ldb_dict *d, float *restrict c, void *heap_mem, uint32_t *restrict lat,
                         float *restrict val)
 {
     const float *b = d->b_enc, *s = d->dec_norm;
+    cand *heap = heap_mem;
     uint32_t n = d->info.d_sae, k = d->info.k, h = 0;
     float floor = 0.0f; /* a candidate must beat this */
     for (uint32_t j = 0; j < n; j++) {
@@ -259,11 +286,92 @@ static const float *prep_tile(ldb_dict *d, const void *x, int dtype, uint64_t r0
     return d->xbuf;
 }
 
+typedef struct part_job {
+    ldb_dict *d;
+    struct ldb_part *part;
+    uint32_t r0, r1;           /* rows of the tile */
+    uint64_t *count;           /* count[r] = codes of row r (into d->start + 1) */
+} part_job;
+
+/* Runs the activation function over rows [r0, r1) of the tile into one part. */
+static void *run_part(void *arg)
+{
+    part_job *j = arg;
+    ldb_dict *d = j->d;
+    struct ldb_part *p = j->part;
+    const ldb_dict_info *in = &d->info;
+    size_t bound = d->arch == ARCH_TOPK || d->arch == ARCH_GROUPMAX ? in->k : in->d_sae;
+    p->used = 0;
+    p->rc = 0;
+    for (uint32_t r = j->r0; r < j->r1; r++) {
+        float *c = d->cbuf + (size_t)r * in->d_sae;
+        if (grow(&p->lat, &p->val, &p->cap, p->used + bound)) {
+            p->rc = -1;
+            return NULL;
+        }
+        uint32_t *lat = p->lat + p->used;
+        float *val = p->val + p->used;
+        size_t n;
+        switch (d->arch) {
+        case ARCH_GATED: n = fire_gated(d, c, lat, val); break;
+        case ARCH_TOPK: n = fire_topk(d, c, p->heap, lat, val); break;
+        case ARCH_GROUPMAX: n = fire_groupmax(d, c, lat, val); break;
+        default: n = fire_thresh(c, d->b_enc, d->thr, in->d_sae, lat, val); break;
+        }
+        p->used += n;
+        j->count[r] = n;
+    }
+    return NULL;
+}
+
+/* The activation function over m rows of cbuf, split across threads (OpenBLAS's
+ * threads are idle between GEMMs), then the parts concatenated in row order. */
+static int activate_tile(ldb_dict *d, uint32_t m, int nparts)
+{
+    part_job jobs[LDB_PARTS];
+    pthread_t th[LDB_PARTS];
+    int started[LDB_PARTS] = {0};
+    if (nparts > (int)m)
+        nparts = (int)m;
+    if (nparts < 1)
+        nparts = 1;
+    for (int i = 0; i < nparts; i++) {
+        jobs[i] = (part_job){d, &d->parts[i], (uint32_t)((uint64_t)m * i / nparts),
+                             (uint32_t)((uint64_t)m * (i + 1) / nparts), d->start + 1};
+        if (i > 0)
+            started[i] = pthread_create(&th[i], NULL, run_part, &jobs[i]) == 0;
+    }
+    run_part(&jobs[0]);
+    for (int i = 1; i < nparts; i++) {
+        if (started[i])
+            pthread_join(th[i], NULL);
+        else
+            run_part(&jobs[i]); /* no thread to be had: do it here */
+    }
+    size_t total = 0;
+    for (int i = 0; i < nparts; i++) {
+        if (d->parts[i].rc)
+            return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory for sparse codes");
+        total += d->parts[i].used;
+    }
+    if (grow(&d->lat, &d->val, &d->cap, total))
+        return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory for %zu codes", total);
+    size_t o = 0;
+    for (int i = 0; i < nparts; i++) {
+        memcpy(d->lat + o, d->parts[i].lat, d->parts[i].used * sizeof *d->lat);
+        memcpy(d->val + o, d->parts[i].val, d->parts[i].used * sizeof *d->val);
+        o += d->parts[i].used;
+    }
+    d->start[0] = 0;
+    for (uint32_t r = 0; r < m; r++)
+        d->start[r + 1] += d->start[r];
+    return LDB_OK;
+}
+
 int ldb_dict_encode(ldb_dict *d, const void *x, int dtype, uint64_t n_rows, ldb_codes_fn fn,
                     void *ctx)
 {
     const ldb_dict_info *in = &d->info;
-    cand *heap = NULL;
     int rc = LDB_OK;
     if (dtype != LDB_F32 && dtype != LDB_F16 && dtype != LDB_BF16)
         return ldb_err_set(&d->err, LDB_EINVAL, "unknown activation dtype %d", dtype);
@@ -273,8 +381,14 @@ int ldb_dict_encode(ldb_dict *d, const void *x, int dtype, uint64_t n_rows, ldb_
     uint32_t T = ldb_dict_tile_rows(d);
     if ((rc = ensure_ws(d, T)))
         return rc;
-    if (d->arch == ARCH_TOPK && !(heap = malloc((size_t)in->k * sizeof *heap)))
-        return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory");
+    int nparts = ldb_blas_threads();
+    if (nparts > LDB_PARTS)
+        nparts = LDB_PARTS;
+    if (nparts < 1)
+        nparts = 1;
+    for (int i = 0; d->arch == ARCH_TOPK && i < nparts; i++)
+        if (!d->parts[i].heap && !(d->parts[i].heap = malloc((size_t)in->k * sizeof(cand))))
+            return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory");
     for (uint64_t r0 = 0; r0 < n_rows; r0 += T) {
         uint32_t m = (uint32_t)(n_rows - r0 < T ? n_rows - r0 : T);
         const float *xa = prep_tile(d, x, dtype, r0, m);
@@ -286,28 +400,11 @@ int ldb_dict_encode(ldb_dict *d, const void *x, int dtype, uint64_t n_rows, ldb_
             ldb_blas_sgemm_rm(0, 0, (int)m, (int)in->d_sae, (int)in->d_in, 1.0f, xa,
                               (int)in->d_in, d->W_enc, (int)in->d_sae, 0.0f, d->cbuf,
                               (int)in->d_sae);
-        size_t used = 0;
-        d->start[0] = 0;
-        for (uint32_t r = 0; r < m; r++) {
-            float *c = d->cbuf + (size_t)r * in->d_sae;
-            size_t bound = d->arch == ARCH_TOPK || d->arch == ARCH_GROUPMAX ? in->k : in->d_sae;
-            if ((rc = ensure_cap(d, used + bound)))
-                goto out;
-            uint32_t *lat = d->lat + used;
-            float *val = d->val + used;
-            switch (d->arch) {
-            case ARCH_GATED: used += fire_gated(d, c, lat, val); break;
-            case ARCH_TOPK: used += fire_topk(d, c, heap, lat, val); break;
-            case ARCH_GROUPMAX: used += fire_groupmax(d, c, lat, val); break;
-            default: used += fire_thresh(c, d->b_enc, d->thr, in->d_sae, lat, val); break;
-            }
-            d->start[r + 1] = used;
-        }
+        if ((rc = activate_tile(d, m, nparts)))
+            return rc;
         ldb_codes tile = {r0, m, d->start, d->lat, d->val};
         if ((rc = fn(ctx, &tile)))
-            goto out;
+            return rc;
     }
-out:
-    free(heap);
-    return rc;
+    return LDB_OK;
 }

@@ -13,5 +13,5 @@ for shape in "640 8" "2304 30"; do
         "$BUILD/tools/synth" "$dir" --d-in "$din" --d-sae 16384 --tokens 16384 --l0 "$l0" --seed 7 >/dev/null
     fi
     echo "== $din -> 16384 jumprelu"
-    "$BUILD/tools/bench_encode" "$dir/dict" "$dir/acts.npy" --reps 3
+    "$BUILD/tools/bench_encode" "$dir/dict" "$dir/acts.npy" --reps 5
 done
