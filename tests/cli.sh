@@ -110,4 +110,16 @@ import numpy as np
 x = np.load('$FX/saelens_jumprelu/acts.npy'); x[5, 3] = np.nan; np.save('$T/nan.npy', x)"
 expect 1 "nan.npy: row 5 holds NaN" "$L" dict eval "$FX/saelens_jumprelu" --acts "$T/nan.npy"
 
+# Codes under OpenBLAS's Haswell kernels and under the core latentdb picks (each
+# in its own process) agree; on CPUs without AVX-512 both runs use OpenBLAS's pick.
+H=$BUILD/tests/helper_encode
+expect 0 'core Haswell \(user\)' env OPENBLAS_CORETYPE=Haswell "$H" write "$FX/big_jumprelu" "$FX/big_jumprelu/acts.npy" "$T/haswell.bin"
+expect 0 'core ' env -u OPENBLAS_CORETYPE "$H" write "$FX/big_jumprelu" "$FX/big_jumprelu/acts.npy" "$T/chosen.bin"
+echo "  chosen: $(cat "$T/out")" >&2
+expect 0 ' 0 differ' "$H" compare "$T/haswell.bin" "$T/chosen.bin" "$FX/big_jumprelu/ref/threshold.f32"
+if grep -q avx512dq /proc/cpuinfo && grep -q avx512bw /proc/cpuinfo && grep -q avx512vl /proc/cpuinfo; then
+    env -u OPENBLAS_CORETYPE "$H" write "$FX/big_jumprelu" "$FX/big_jumprelu/acts.npy" "$T/x.bin" > "$T/out"
+    grep -qE 'core (SkylakeX|Cooperlake) \((latentdb|openblas)\)' "$T/out" && ok || bad "AVX-512 CPU should run SkylakeX/Cooperlake kernels: $(cat "$T/out")"
+fi
+
 echo "test_cli: $pass passed, $fail failed"

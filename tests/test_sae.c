@@ -240,6 +240,33 @@ static void test_callback_stop(const char *dir)
     ldb_dict_close(d);
 }
 
+/* pre == threshold must not fire (strict >); one float above must. Regression
+ * guard for the SIMD compare predicate. */
+static void test_boundary(const char *dir)
+{
+    char cdir[1024];
+    snprintf(cdir, sizeof cdir, "%s/jumprelu_boundary", dir);
+    ldb_dict *d = NULL;
+    if (ldb_dict_open(cdir, &d)) {
+        CHECK(0, "open jumprelu_boundary: %s", ldb_dict_errmsg(d));
+        ldb_dict_close(d);
+        return;
+    }
+    uint32_t ds = ldb_dict_get_info(d)->d_sae;
+    float *x = calloc(8 * 64, sizeof(float)), *got = calloc((size_t)8 * ds, sizeof(float));
+    sink s = {ds, 0, 0, 0, got, 1, 1, 1, 0, 0};
+    CHECK(ldb_dict_encode(d, x, LDB_F32, 8, collect, &s) == LDB_OK, "encode: %s", ldb_dict_errmsg(d));
+    int wrong = 0;
+    for (uint32_t r = 0; r < 8; r++)
+        for (uint32_t j = 0; j < ds; j++)
+            wrong += (got[(size_t)r * ds + j] != 0) != (j % 2 == 1);
+    CHECK(wrong == 0, "%d codes at the threshold decided wrongly (pre == threshold must not fire)",
+          wrong);
+    free(x);
+    free(got);
+    ldb_dict_close(d);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -255,5 +282,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         test_case(argv[1], cases[i]);
     test_callback_stop(argv[1]);
+    test_boundary(argv[1]);
     return test_summary("test_sae");
 }
