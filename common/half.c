@@ -33,3 +33,25 @@ void ldb_to_f32(float *dst, const void *src, int dtype, size_t n)
         dst[i] = ldb_f16_to_f32(h);
     }
 }
+
+uint64_t ldb_find_nonfinite(const void *p, int dtype, uint64_t n)
+{
+    const uint8_t *s = p;
+    if (dtype == LDB_F32) {
+        for (uint64_t i = 0; i < n; i++) {
+            uint32_t u;
+            memcpy(&u, s + 4 * i, 4);
+            if ((u & 0x7f800000u) == 0x7f800000u)
+                return i;
+        }
+        return UINT64_MAX;
+    }
+    uint16_t mask = dtype == LDB_F16 ? 0x7c00 : 0x7f80; /* all-ones exponent */
+    for (uint64_t i = 0; i < n; i++) {
+        uint16_t u;
+        memcpy(&u, s + 2 * i, 2);
+        if ((u & mask) == mask)
+            return i;
+    }
+    return UINT64_MAX;
+}

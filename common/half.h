@@ -36,6 +36,10 @@ static inline float ldb_f16_to_f32(uint16_t h)
     return f;
 }
 
+/* Index of the first NaN or Inf among n elements of p (LDB_F32/F16/BF16,
+ * possibly unaligned), or UINT64_MAX when all are finite. */
+uint64_t ldb_find_nonfinite(const void *p, int dtype, uint64_t n);
+
 /* Converts n elements of src (LDB_F32/F16/BF16 as in latentdb.h, possibly
  * unaligned) to f32 in dst. */
 void ldb_to_f32(float *dst, const void *src, int dtype, size_t n);

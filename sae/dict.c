@@ -70,27 +70,7 @@ static const char *keep(ldb_dict *d, const char *s)
 int ldb_dict_check_finite(ldb_dict *d, const ldb_tensor *t)
 {
     const uint8_t *p = t->data;
-    uint64_t bad = UINT64_MAX;
-    if (t->dtype == LDB_F32) {
-        for (uint64_t i = 0; i < t->count; i++) {
-            uint32_t u;
-            memcpy(&u, p + 4 * i, 4);
-            if ((u & 0x7f800000u) == 0x7f800000u) {
-                bad = i;
-                break;
-            }
-        }
-    } else {
-        uint16_t mask = t->dtype == LDB_F16 ? 0x7c00 : 0x7f80;
-        for (uint64_t i = 0; i < t->count; i++) {
-            uint16_t u;
-            memcpy(&u, p + 2 * i, 2);
-            if ((u & mask) == mask) {
-                bad = i;
-                break;
-            }
-        }
-    }
+    uint64_t bad = ldb_find_nonfinite(p, t->dtype, t->count);
     if (bad == UINT64_MAX)
         return LDB_OK;
     float v;

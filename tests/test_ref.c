@@ -110,8 +110,8 @@ static void run_case(const char *dir, const char *case_name)
             fail(case_name, "mean L0 %.2f below k/2 (k=%d)", mean_l0, rc.k);
     } else if (strcmp(case_name, "jumprelu_boundary") == 0) {
         /* x = 0: exactly the odd latents sit above their threshold */
-        if (min_l0 != ds / 2 || max_l0 != ds / 2)
-            fail(case_name, "L0 [%d..%d], expected exactly %d", min_l0, max_l0, ds / 2);
+        if (min_l0 != (int)(ds / 2) || max_l0 != (int)(ds / 2))
+            fail(case_name, "L0 [%d..%d], expected exactly %d", min_l0, max_l0, (int)(ds / 2));
     } else if (mean_l0 < 8.0 || mean_l0 > 64.0) {
         fail(case_name, "mean L0 %.2f outside plausible range [8, 64]", mean_l0);
     }

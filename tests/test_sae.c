@@ -221,16 +221,24 @@ static int stop_after_first(void *arg, const ldb_codes *t)
     return 42;
 }
 
-static void test_callback_stop(const char *dir)
+/* Opens dir/name; NULL (and a failed check) when it does not open. */
+static ldb_dict *open_fixture(const char *dir, const char *name)
 {
     char cdir[1024];
-    snprintf(cdir, sizeof cdir, "%s/big_jumprelu", dir);
+    snprintf(cdir, sizeof cdir, "%s/%s", dir, name);
     ldb_dict *d = NULL;
-    if (ldb_dict_open(cdir, &d)) {
-        CHECK(0, "open big_jumprelu: %s", ldb_dict_errmsg(d));
-        ldb_dict_close(d);
+    if (ldb_dict_open(cdir, &d) == LDB_OK)
+        return d;
+    CHECK(0, "open %s: %s", name, ldb_dict_errmsg(d));
+    ldb_dict_close(d);
+    return NULL;
+}
+
+static void test_callback_stop(const char *dir)
+{
+    ldb_dict *d = open_fixture(dir, "big_jumprelu");
+    if (!d)
         return;
-    }
     float *x = calloc(100 * 128, sizeof(float));
     int calls = 0;
     ldb_dict_set_tile_rows(d, 10);
@@ -244,14 +252,9 @@ static void test_callback_stop(const char *dir)
  * guard for the SIMD compare predicate. */
 static void test_boundary(const char *dir)
 {
-    char cdir[1024];
-    snprintf(cdir, sizeof cdir, "%s/jumprelu_boundary", dir);
-    ldb_dict *d = NULL;
-    if (ldb_dict_open(cdir, &d)) {
-        CHECK(0, "open jumprelu_boundary: %s", ldb_dict_errmsg(d));
-        ldb_dict_close(d);
+    ldb_dict *d = open_fixture(dir, "jumprelu_boundary");
+    if (!d)
         return;
-    }
     uint32_t ds = ldb_dict_get_info(d)->d_sae;
     float *x = calloc(8 * 64, sizeof(float)), *got = calloc((size_t)8 * ds, sizeof(float));
     sink s = {ds, 0, 0, 0, got, 1, 1, 1, 0, 0};
@@ -278,6 +281,7 @@ int main(int argc, char **argv)
         "saelens_layernorm", "saelens_skip_transcoder", "gemmascope1_npz",
         "gemmascope1_npz_compressed", "gemmascope2_sae", "gemmascope2_transcoder_affine",
         "sparsify_topk", "sparsify_groupmax", "sparsify_transcoder_skip", "big_jumprelu",
+        "wide_jumprelu",
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         test_case(argv[1], cases[i]);

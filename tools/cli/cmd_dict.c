@@ -132,21 +132,10 @@ static int acts_open(acts *x, const char *path, uint32_t width, const char *what
     x->dtype = x->a.type == LDB_NPY_F32 ? LDB_F32 : LDB_F16;
     x->rows = x->a.count / width;
     /* Non-finite activations would silently decode to garbage: refuse them. */
-    for (uint64_t i = 0; i < x->a.count; i++) {
-        int bad;
-        if (x->dtype == LDB_F32) {
-            uint32_t u;
-            memcpy(&u, x->a.data + 4 * i, 4);
-            bad = (u & 0x7f800000u) == 0x7f800000u;
-        } else {
-            uint16_t u;
-            memcpy(&u, x->a.data + 2 * i, 2);
-            bad = (u & 0x7c00) == 0x7c00;
-        }
-        if (bad)
-            return cli_fail("%s: row %llu holds NaN or Inf; expected finite activations", path,
-                            (unsigned long long)(i / width));
-    }
+    uint64_t bad = ldb_find_nonfinite(x->a.data, x->dtype, x->a.count);
+    if (bad != UINT64_MAX)
+        return cli_fail("%s: row %llu holds NaN or Inf; expected finite activations", path,
+                        (unsigned long long)(bad / width));
     return 0;
 }
 
