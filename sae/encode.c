@@ -358,6 +358,8 @@ static int activate_tile(ldb_dict *d, uint32_t m, int nparts)
         return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory for %zu codes", total);
     size_t o = 0;
     for (int i = 0; i < nparts; i++) {
+        if (!d->parts[i].used)
+            continue; /* its buffers may still be NULL */
         memcpy(d->lat + o, d->parts[i].lat, d->parts[i].used * sizeof *d->lat);
         memcpy(d->val + o, d->parts[i].val, d->parts[i].used * sizeof *d->val);
         o += d->parts[i].used;

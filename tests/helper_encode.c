@@ -100,6 +100,9 @@ int main(int argc, char **argv)
             }
         }
         printf("%zu codes agree, %zu flips at the threshold, %zu differ\n", same, near, bad);
+        free(a);
+        free(b);
+        free(thr);
         return bad || same == 0 ? 1 : 0;
     }
     fprintf(stderr, "usage: helper_encode write DICT ACTS OUT | compare A B THRESHOLD.f32\n");
