@@ -123,8 +123,8 @@ int main(int argc, char **argv)
     cpu_model(cpu, sizeof cpu);
     printf("machine   %s; %d OpenBLAS threads; core %s (chosen by %s)\n", cpu, ldb_blas_threads(),
            ldb_blas_corename(), ldb_blas_core_origin());
-    printf("dict      %u -> %u %s, %llu tokens, mean L0 %.1f, tile %u rows\n", in->d_in, in->d_sae,
-           in->architecture, (unsigned long long)n, (double)nnz / n, tile ? tile : 0);
+    printf("dict      %u -> %u %s, %llu tokens, mean L0 %.1f, tile %u rows (0 = default)\n", in->d_in, in->d_sae,
+           in->architecture, (unsigned long long)n, (double)nnz / n, tile);
     printf("ceiling   sgemm M=8192: %.1f GFLOP/s = %.0f tokens/s (best of %d)\n", gflops, ceil_tps, reps);
     printf("encode    %.0f tokens/s = %.1f GFLOP/s (best of %d)\n", enc_tps,
            enc_tps * flop_per_tok / 1e9, reps);
