@@ -8,10 +8,10 @@ BUILD   ?= build
 SAN     ?=
 CFLAGS  := -std=c11 $(OPT) $(ARCH) -Wall -Wextra -fPIC -Iinclude -D_GNU_SOURCE $(SAN) $(EXTRA_CFLAGS)
 LDFLAGS := $(SAN) $(EXTRA_LDFLAGS)
-LIBS    := -lzip -lcjson -lcrypto -lm -ldl -lpthread
+LIBS    := -llmdb -lzstd -lsqlite3 -lzip -lcjson -lcrypto -lm -ldl -lpthread
 PY      := /usr/bin/python3
 
-LIB_SRC := $(wildcard common/*.c sae/*.c)
+LIB_SRC := $(wildcard common/*.c sae/*.c db/*.c ingest/*.c query/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC := $(wildcard tools/cli/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -26,7 +26,7 @@ TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/bench_encode
 .PHONY: all check asan deps demo bench bench-encode clean
 all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h sae/*.h tools/cli/*.h tests/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

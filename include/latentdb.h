@@ -148,6 +148,30 @@ const char *ldb_blas_core_origin(void);
 int ldb_blas_sgemm(int m, int n, int k, const float *a, const float *b,
                    int trans_b, float *c);
 
+/* ---- Databases -----------------------------------------------------------
+ * A database is a folder: an LMDB environment (the truth: sequences, tokens,
+ * forward and inverted code indexes, per-latent summaries) and catalog.sqlite (a
+ * SQL mirror of the catalog). Layouts: docs/FORMAT.md. */
+typedef struct ldb_db ldb_db;
+
+/* How code values are stored. */
+#define LDB_VALUES_BF16 0
+#define LDB_VALUES_F16  1
+#define LDB_VALUES_F32  2
+
+/* Creates a database at path (the folder may exist but must hold no database).
+ * skip: token ids whose positions are left out of statistics (BOS, PAD).
+ * *out is set even on failure (message via ldb_db_errmsg); close it either way. */
+int ldb_db_init(const char *path, const uint32_t *skip, size_t n_skip, int values, ldb_db **out);
+
+#define LDB_OPEN_READ  0
+#define LDB_OPEN_WRITE 1
+/* Opens an existing database. Readers never block the writer and see committed
+ * batches only. *out is set even on failure, as for ldb_db_init. */
+int ldb_db_open(const char *path, int flags, ldb_db **out);
+void ldb_db_close(ldb_db *db);      /* accepts NULL */
+const char *ldb_db_errmsg(const ldb_db *db);
+
 #ifdef __cplusplus
 }
 #endif

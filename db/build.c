@@ -1,0 +1,443 @@
+/* build.c — turns one dictionary's buffered batch into its indexes: forward blocks
+ * (token-major, ids and values), inverted chunks (latent-major positions), merged
+ * summaries and top candidates, cover and dstat. Invariant: no block or chunk crosses
+ * a run (a maximal range of consecutive positions written by the batch). */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "summary.h"
+#include "writer_impl.h"
+
+static int cmp_seg(const void *a, const void *b)
+{
+    const wseg *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Positions per forward block, from the batch's mean L0: about 13,000 codes a block,
+ * so a compressed block spans several whole pages (little overflow-page waste). */
+static uint32_t choose_block(const wdict *wd)
+{
+    double l0 = wd->npos ? (double)wd->nnz / (double)wd->npos : 1;
+    uint32_t b = 64;
+    while (b < 4096 && (double)(b * 2) * (l0 > 1 ? l0 : 1) <= 13000)
+        b *= 2;
+    return b;
+}
+
+static int set_block(ldb_writer *w, wdict *wd)
+{
+    ldb_db *db = w->db;
+    cJSON *o = cJSON_Parse(wd->dd->json);
+    if (!o)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: dictionary record is not JSON", db->path);
+    uint32_t block = choose_block(wd);
+    cJSON_DeleteItemFromObject(o, "block");
+    cJSON_AddNumberToObject(o, "block", block);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s)
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    uint8_t kb[2];
+    ldb_be16(kb, wd->dd->id);
+    MDB_val k = {2, kb}, v = {strlen(s), s};
+    int mrc = mdb_put(w->txn, db->dicts, &k, &v, 0);
+    if (mrc) {
+        free(s);
+        return ldb_db_mdb_err(db, mrc, "dicts");
+    }
+    free(wd->dd->json);
+    wd->dd->json = s;
+    wd->dd->block = block;
+    return LDB_OK;
+}
+
+static int put(ldb_writer *w, MDB_dbi dbi, const uint8_t *key, size_t kn, const ldb_buf *val,
+               const char *what)
+{
+    MDB_val k = {kn, (void *)key}, v = {val->len, val->data};
+    int mrc = mdb_put(w->txn, dbi, &k, &v, 0);
+    return mrc ? ldb_db_mdb_err(w->db, mrc, what) : LDB_OK;
+}
+
+/* One forward block: positions [p0, p0 + n) of the batch buffers, codes from e0. */
+static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_t n, size_t e0)
+{
+    ldb_db *db = w->db;
+    size_t ne = 0;
+    for (uint32_t i = 0; i < n; i++)
+        ne += wd->cnt[p0 + i];
+    int vb = ldb_val_bytes(db->values);
+    w->a.len = w->b.len = w->c.len = 0;
+    if (ldb_buf_reserve(&w->a, 10 + (size_t)n * 5 + ne * 5) ||
+        ldb_buf_reserve(&w->b, ne * (size_t)vb))
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    uint8_t *p = w->a.data;
+    size_t o = ldb_varint_put(p, n);
+    for (uint32_t i = 0; i < n; i++)
+        o += ldb_varint_put(p + o, wd->cnt[p0 + i]);
+    size_t e = e0;
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t j = 0; j < wd->cnt[p0 + i]; j++, e++)
+            o += ldb_varint_put(p + o, j ? wd->lat[e] - wd->lat[e - 1] - 1 : wd->lat[e]);
+    }
+    w->a.len = o;
+    for (int plane = 0; plane < vb; plane++) { /* most significant byte first */
+        int shift = 8 * (vb - 1 - plane);
+        for (size_t i = 0; i < ne; i++)
+            w->b.data[(size_t)plane * ne + i] = (uint8_t)(wd->bits[e0 + i] >> shift);
+    }
+    w->b.len = ne * (size_t)vb;
+    /* value = u32 length of part A, part A, part B */
+    if (ldb_buf_reserve(&w->c, 4) )
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    w->c.len = 4;
+    if (ldb_zc_pack(db->zc, w->a.data, w->a.len, &w->c))
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    uint32_t alen = (uint32_t)(w->c.len - 4);
+    memcpy(w->c.data, &alen, 4);
+    if (ldb_zc_pack(db->zc, w->b.data, w->b.len, &w->c))
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    uint8_t kb[10];
+    ldb_be16(kb, wd->dd->id);
+    ldb_be64(kb + 2, gpos);
+    return put(w, db->fwd, kb, 10, &w->c, "fwd");
+}
+
+static int build_forward(ldb_writer *w, wdict *wd)
+{
+    uint32_t B = wd->dd->block;
+    for (size_t s = 0; s < wd->nseg; s++) {
+        const wseg *g = &wd->seg[s];
+        /* a block may continue into the next segment of the same run */
+        size_t p = g->pos_off, e = g->nnz_off;
+        uint32_t off = 0;
+        while (off < g->len) {
+            uint32_t n = g->len - off < B ? g->len - off : B;
+            int rc = put_block(w, wd, g->start + off, p, n, e);
+            if (rc)
+                return rc;
+            for (uint32_t i = 0; i < n; i++)
+                e += wd->cnt[p + i];
+            p += n;
+            off += n;
+        }
+    }
+    return LDB_OK;
+}
+
+typedef struct lat_sort {
+    uint64_t *pos;             /* gpos of each code, grouped by latent */
+    uint32_t *bits;
+    uint32_t *seg;             /* segment index (for skip flag, seq, run) */
+    uint64_t *off;             /* d_sae + 1 group offsets */
+} lat_sort;
+
+static void lat_sort_free(lat_sort *ls)
+{
+    free(ls->pos);
+    free(ls->bits);
+    free(ls->seg);
+    free(ls->off);
+}
+
+/* Counting sort of the batch's codes by latent; within a latent, by gpos. */
+static int sort_by_latent(ldb_db *db, const wdict *wd, lat_sort *ls)
+{
+    uint32_t ds = wd->dd->d_sae;
+    memset(ls, 0, sizeof *ls);
+    ls->off = calloc((size_t)ds + 1, sizeof *ls->off);
+    ls->pos = malloc((wd->nnz ? wd->nnz : 1) * sizeof *ls->pos);
+    ls->bits = malloc((wd->nnz ? wd->nnz : 1) * sizeof *ls->bits);
+    ls->seg = malloc((wd->nnz ? wd->nnz : 1) * sizeof *ls->seg);
+    if (!ls->off || !ls->pos || !ls->bits || !ls->seg) {
+        lat_sort_free(ls);
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory sorting %zu codes", wd->nnz);
+    }
+    for (size_t i = 0; i < wd->nnz; i++)
+        ls->off[wd->lat[i] + 1]++;
+    for (uint32_t j = 0; j < ds; j++)
+        ls->off[j + 1] += ls->off[j];
+    uint64_t *fill = malloc(((size_t)ds + 1) * sizeof *fill);
+    if (!fill) {
+        lat_sort_free(ls);
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    }
+    memcpy(fill, ls->off, ((size_t)ds + 1) * sizeof *fill);
+    for (size_t s = 0; s < wd->nseg; s++) {
+        const wseg *g = &wd->seg[s];
+        size_t e = g->nnz_off;
+        for (uint32_t i = 0; i < g->len; i++)
+            for (uint32_t j = 0; j < wd->cnt[g->pos_off + i]; j++, e++) {
+                uint64_t at = fill[wd->lat[e]]++;
+                ls->pos[at] = g->start + i;
+                ls->bits[at] = wd->bits[e];
+                ls->seg[at] = (uint32_t)s;
+            }
+    }
+    free(fill);
+    return LDB_OK;
+}
+
+/* Inverted chunks of one latent: postings [a, b), split where the run changes. */
+static int put_postings(ldb_writer *w, wdict *wd, uint32_t latent, const lat_sort *ls, uint64_t a,
+                        uint64_t b)
+{
+    ldb_db *db = w->db;
+    uint8_t kb[14];
+    ldb_be16(kb, wd->dd->id);
+    ldb_be32(kb + 2, latent);
+    while (a < b) {
+        uint64_t e = a + 1;
+        while (e < b && wd->seg[ls->seg[e]].run == wd->seg[ls->seg[a]].run)
+            e++;
+        w->a.len = 0;
+        if (ldb_buf_reserve(&w->a, 10 + (e - a) * 10))
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        size_t o = ldb_varint_put(w->a.data, e - a);
+        for (uint64_t i = a + 1; i < e; i++)
+            o += ldb_varint_put(w->a.data + o, ls->pos[i] - ls->pos[i - 1]);
+        w->a.len = o;
+        w->b.len = 0;
+        if (ldb_zc_pack(db->zc, w->a.data, w->a.len, &w->b))
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        ldb_be64(kb + 6, ls->pos[a]);
+        int rc = put(w, db->inv, kb, 14, &w->b, "inv");
+        if (rc)
+            return rc;
+        a = e;
+    }
+    return LDB_OK;
+}
+
+static int cmp_u16(const void *a, const void *b)
+{
+    uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sifts a min-heap (by candidate order: the worst candidate at the root). */
+static void heap_down(ldb_cand *h, int n, int i)
+{
+    for (;;) {
+        int l = 2 * i + 1, s = i;
+        if (l < n && ldb_cand_before(&h[s], &h[l]))
+            s = l;
+        if (l + 1 < n && ldb_cand_before(&h[s], &h[l + 1]))
+            s = l + 1;
+        if (s == i)
+            return;
+        ldb_cand t = h[i];
+        h[i] = h[s];
+        h[s] = t;
+        i = s;
+    }
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const ldb_cand *x = a, *y = b;
+    return ldb_cand_before(x, y) ? -1 : ldb_cand_before(y, x) ? 1 : 0;
+}
+
+typedef struct sum_scratch {
+    uint16_t *keys;
+    uint16_t *hk;
+    uint64_t *hc;
+    size_t cap;
+    ldb_cand heap[LDB_TOPK], old[LDB_TOPK], merged[LDB_TOPK];
+} sum_scratch;
+
+/* Merges the batch's ordinary codes of one latent into its summary and top list. */
+static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_sort *ls,
+                         uint64_t a, uint64_t b, sum_scratch *sc)
+{
+    ldb_db *db = w->db;
+    uint64_t n = 0, nseq = 0, lastseq = UINT64_MAX;
+    double sum = 0, sumsq = 0;
+    float max = 0;
+    int nh = 0;
+    if (b - a > sc->cap) {
+        size_t cap = (size_t)(b - a);
+        uint16_t *k = realloc(sc->keys, cap * sizeof *k), *hk = realloc(sc->hk, cap * sizeof *hk);
+        if (k)
+            sc->keys = k;
+        if (hk)
+            sc->hk = hk;
+        uint64_t *hc = realloc(sc->hc, cap * sizeof *hc);
+        if (hc)
+            sc->hc = hc;
+        if (!k || !hk || !hc)
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        sc->cap = cap;
+    }
+    for (uint64_t i = a; i < b; i++) {
+        const wseg *g = &wd->seg[ls->seg[i]];
+        if (wd->skipf[g->pos_off + (ls->pos[i] - g->start)])
+            continue;
+        float v = ldb_val_float(ls->bits[i], db->values);
+        ldb_cand c = {ls->pos[i], v};
+        if (nh < LDB_TOPK) {
+            sc->heap[nh++] = c;
+            if (nh == LDB_TOPK)
+                for (int j = LDB_TOPK / 2; j-- > 0;)
+                    heap_down(sc->heap, nh, j);
+        } else if (ldb_cand_before(&c, &sc->heap[0])) {
+            sc->heap[0] = c;
+            heap_down(sc->heap, nh, 0);
+        }
+        sc->keys[n++] = ldb_val_bf16key(ls->bits[i], db->values);
+        sum += v;
+        sumsq += (double)v * v;
+        if (v > max)
+            max = v;
+        if (g->seq != lastseq) {
+            nseq++;
+            lastseq = g->seq;
+        }
+    }
+    if (n == 0)
+        return LDB_OK;
+    qsort(sc->keys, n, sizeof *sc->keys, cmp_u16);
+    uint32_t m = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (m && sc->hk[m - 1] == sc->keys[i]) {
+            sc->hc[m - 1]++;
+        } else {
+            sc->hk[m] = sc->keys[i];
+            sc->hc[m++] = 1;
+        }
+    }
+    uint8_t kb[6];
+    ldb_be16(kb, wd->dd->id);
+    ldb_be32(kb + 2, latent);
+    MDB_val k = {6, kb}, v;
+    ldb_lsum s;
+    int mrc = mdb_get(w->txn, db->lsum, &k, &v);
+    if (mrc == 0) {
+        if (ldb_lsum_decode(v.mv_data, v.mv_size, &s))
+            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: summary of latent %u is corrupt",
+                               db->path, latent);
+    } else if (mrc == MDB_NOTFOUND) {
+        memset(&s, 0, sizeof s);
+    } else {
+        return ldb_db_mdb_err(db, mrc, "lsum");
+    }
+    s.count += n;
+    s.nseq += nseq;
+    s.sum += sum;
+    s.sumsq += sumsq;
+    if (max > s.max)
+        s.max = max;
+    w->c.len = 0;
+    int bad = ldb_lsum_merge_hist(&s, sc->hk, sc->hc, m) || ldb_lsum_encode(&s, &w->c);
+    ldb_lsum_free(&s);
+    if (bad)
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    int rc = put(w, db->lsum, kb, 6, &w->c, "lsum");
+    if (rc)
+        return rc;
+    /* top candidates: merge and write only when they change */
+    qsort(sc->heap, (size_t)nh, sizeof *sc->heap, cmp_cand);
+    int no = 0;
+    mrc = mdb_get(w->txn, db->ltop, &k, &v);
+    if (mrc == 0 && (no = ldb_top_decode(v.mv_data, v.mv_size, sc->old, LDB_TOPK)) < 0)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: top list of latent %u is corrupt",
+                           db->path, latent);
+    if (mrc && mrc != MDB_NOTFOUND)
+        return ldb_db_mdb_err(db, mrc, "ltop");
+    if (no == LDB_TOPK && !ldb_cand_before(&sc->heap[0], &sc->old[LDB_TOPK - 1]))
+        return LDB_OK; /* nothing new makes the list */
+    int nm = ldb_top_merge(sc->old, no, sc->heap, nh, sc->merged, LDB_TOPK);
+    w->c.len = 0;
+    if (ldb_buf_reserve(&w->c, (size_t)nm * 12))
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    ldb_top_encode(sc->merged, nm, w->c.data);
+    w->c.len = (size_t)nm * 12;
+    return put(w, db->ltop, kb, 6, &w->c, "ltop");
+}
+
+static int put_cover(ldb_writer *w, wdict *wd, ldb_dstat *st)
+{
+    ldb_db *db = w->db;
+    for (size_t s = 0; s < wd->nseg; s++) {
+        const wseg *g = &wd->seg[s];
+        uint32_t ord = 0;
+        for (uint32_t i = 0; i < g->len; i++)
+            ord += !wd->skipf[g->pos_off + i];
+        uint8_t kb[10], vb[8];
+        ldb_be16(kb, wd->dd->id);
+        ldb_be64(kb + 2, g->seq);
+        memcpy(vb, &g->len, 4);
+        memcpy(vb + 4, &ord, 4);
+        MDB_val k = {10, kb}, v = {8, vb};
+        int mrc = mdb_put(w->txn, db->cover, &k, &v, MDB_NOOVERWRITE);
+        if (mrc == MDB_KEYEXIST)
+            return ldb_err_set(&db->err, LDB_EINVAL, "%s: dictionary '%s' already has codes for "
+                               "sequence %llu", db->path, wd->dd->name,
+                               (unsigned long long)g->seq);
+        if (mrc)
+            return ldb_db_mdb_err(db, mrc, "cover");
+        st->positions += g->len;
+        st->ordinary += ord;
+        st->seqs++;
+    }
+    return LDB_OK;
+}
+
+int ldb_build_dict(ldb_writer *w, wdict *wd)
+{
+    ldb_db *db = w->db;
+    ldb_dstat st;
+    lat_sort ls;
+    sum_scratch *sc = NULL;
+    int rc;
+    if (!wd->dd->block && (rc = set_block(w, wd)))
+        return rc;
+    qsort(wd->seg, wd->nseg, sizeof *wd->seg, cmp_seg);
+    for (size_t s = 0; s < wd->nseg; s++) /* runs: consecutive positions */
+        wd->seg[s].run = s && wd->seg[s - 1].start + wd->seg[s - 1].len == wd->seg[s].start
+                             ? wd->seg[s - 1].run : (uint32_t)s;
+    if ((rc = build_forward(w, wd)) || (rc = sort_by_latent(db, wd, &ls)))
+        return rc;
+    if (!(sc = calloc(1, sizeof *sc))) {
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (uint32_t j = 0; j < wd->dd->d_sae && !rc; j++) {
+        if (ls.off[j] == ls.off[j + 1])
+            continue;
+        rc = put_postings(w, wd, j, &ls, ls.off[j], ls.off[j + 1]);
+        if (!rc)
+            rc = merge_summary(w, wd, j, &ls, ls.off[j], ls.off[j + 1], sc);
+    }
+    if (rc || (rc = ldb_db_get_dstat(db, w->txn, wd->dd->id, &st)) ||
+        (rc = put_cover(w, wd, &st)))
+        goto out;
+    st.nnz += wd->nnz;
+    for (size_t s = 0; s < wd->nseg; s++) {
+        const wseg *g = &wd->seg[s];
+        size_t e = g->nnz_off;
+        for (uint32_t i = 0; i < g->len; i++) {
+            if (!wd->skipf[g->pos_off + i])
+                st.nnz_ordinary += wd->cnt[g->pos_off + i];
+            e += wd->cnt[g->pos_off + i];
+        }
+    }
+    uint8_t kb[2];
+    ldb_be16(kb, wd->dd->id);
+    MDB_val k = {2, kb}, v = {sizeof st, &st};
+    int mrc = mdb_put(w->txn, db->dstat, &k, &v, 0);
+    if (mrc)
+        rc = ldb_db_mdb_err(db, mrc, "dstat");
+out:
+    if (sc) {
+        free(sc->keys);
+        free(sc->hk);
+        free(sc->hc);
+        free(sc);
+    }
+    lat_sort_free(&ls);
+    return rc;
+}

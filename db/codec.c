@@ -1,0 +1,176 @@
+/* codec.c — zstd packing with reused contexts, and value rounding (round to nearest
+ * even for bf16, as torch does; f16 through the compiler's _Float16 conversion). */
+#include "codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "../common/half.h"
+
+struct ldb_zc {
+    ZSTD_CCtx *c;
+    ZSTD_DCtx *d;
+    int level;
+};
+
+int ldb_buf_reserve(ldb_buf *b, size_t extra)
+{
+    if (b->len + extra <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra)
+        cap *= 2;
+    uint8_t *p = realloc(b->data, cap);
+    if (!p)
+        return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+void ldb_buf_free(ldb_buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+ldb_zc *ldb_zc_new(int level)
+{
+    ldb_zc *z = calloc(1, sizeof *z);
+    if (!z)
+        return NULL;
+    z->level = level;
+    z->c = ZSTD_createCCtx();
+    z->d = ZSTD_createDCtx();
+    if (!z->c || !z->d) {
+        ldb_zc_free(z);
+        return NULL;
+    }
+    ZSTD_CCtx_setParameter(z->c, ZSTD_c_compressionLevel, level);
+    ZSTD_CCtx_setParameter(z->c, ZSTD_c_checksumFlag, 1);
+    ZSTD_CCtx_setParameter(z->c, ZSTD_c_contentSizeFlag, 1);
+    return z;
+}
+
+void ldb_zc_free(ldb_zc *z)
+{
+    if (!z)
+        return;
+    ZSTD_freeCCtx(z->c);
+    ZSTD_freeDCtx(z->d);
+    free(z);
+}
+
+int ldb_zc_pack(ldb_zc *z, const uint8_t *src, size_t n, ldb_buf *out)
+{
+    size_t bound = ZSTD_compressBound(n);
+    if (ldb_buf_reserve(out, 1 + (bound > n ? bound : n)))
+        return -1;
+    uint8_t *dst = out->data + out->len;
+    if (n >= 64) {
+        size_t r = ZSTD_compress2(z->c, dst + 1, bound, src, n);
+        if (!ZSTD_isError(r) && r < n) {
+            dst[0] = 1;
+            out->len += 1 + r;
+            return 0;
+        }
+    }
+    dst[0] = 0;
+    memcpy(dst + 1, src, n);
+    out->len += 1 + n;
+    return 0;
+}
+
+int ldb_zc_unpack(ldb_zc *z, const uint8_t *p, size_t n, ldb_buf *out)
+{
+    out->len = 0;
+    if (n < 1)
+        return -1;
+    if (p[0] == 0) {
+        if (ldb_buf_reserve(out, n - 1))
+            return -1;
+        memcpy(out->data, p + 1, n - 1);
+        out->len = n - 1;
+        return 0;
+    }
+    if (p[0] != 1)
+        return -1;
+    unsigned long long sz = ZSTD_getFrameContentSize(p + 1, n - 1);
+    if (sz == ZSTD_CONTENTSIZE_UNKNOWN || sz == ZSTD_CONTENTSIZE_ERROR || sz > (1ull << 32))
+        return -1;
+    if (ldb_buf_reserve(out, (size_t)sz))
+        return -1;
+    size_t r = ZSTD_decompressDCtx(z->d, out->data, (size_t)sz, p + 1, n - 1);
+    if (ZSTD_isError(r) || r != sz)
+        return -1;
+    out->len = r;
+    return 0;
+}
+
+static uint16_t f32_to_bf16(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN stays NaN */
+        return (uint16_t)(u >> 16 | 0x40);
+    u += 0x7fff + ((u >> 16) & 1); /* round to nearest even */
+    return (uint16_t)(u >> 16);
+}
+
+/* f32 -> IEEE half, round to nearest even, with subnormals, Inf and NaN. */
+static uint16_t f32_to_f16(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+    uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u)
+        return sign | 0x7e00;
+    if (a >= 0x47800000u) /* >= 65536 after rounding range: Inf */
+        return sign | 0x7c00;
+    if (a < 0x38800000u) { /* below the smallest normal half: subnormal or zero */
+        if (a < 0x33000000u)
+            return sign; /* < 2^-25 rounds to 0 */
+        uint32_t m = (a & 0x7fffff) | 0x800000, e = a >> 23; /* value = m * 2^(e-150) */
+        uint32_t shift = 126 - e;                              /* to units of 2^-24 */
+        uint32_t q = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (q & 1)))
+            q++;
+        return sign | (uint16_t)q;
+    }
+    uint32_t h = ((a >> 13) - ((127 - 15) << 10)), rem = a & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+        h++; /* may carry into the exponent, up to Inf: still correct */
+    return sign | (uint16_t)h;
+}
+
+uint32_t ldb_val_bits(float v, int kind)
+{
+    if (kind == LDB_VAL_BF16)
+        return f32_to_bf16(v);
+    if (kind == LDB_VAL_F16)
+        return f32_to_f16(v);
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    return u;
+}
+
+float ldb_val_float(uint32_t bits, int kind)
+{
+    float f;
+    if (kind == LDB_VAL_BF16) {
+        uint32_t u = bits << 16;
+        memcpy(&f, &u, 4);
+    } else if (kind == LDB_VAL_F16) {
+        f = ldb_f16_to_f32((uint16_t)bits);
+    } else {
+        memcpy(&f, &bits, 4);
+    }
+    return f;
+}
+
+uint16_t ldb_val_bf16key(uint32_t bits, int kind)
+{
+    return kind == LDB_VAL_BF16 ? (uint16_t)bits : f32_to_bf16(ldb_val_float(bits, kind));
+}

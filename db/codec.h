@@ -1,0 +1,89 @@
+/* codec.h — byte-level encodings of the store (docs/FORMAT.md): big-endian keys,
+ * varints, value byte planes, and zstd frames behind a codec byte. A ldb_zc holds
+ * reusable zstd contexts; one per thread. */
+#ifndef LDB_DB_CODEC_H
+#define LDB_DB_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LDB_VAL_BF16 0
+#define LDB_VAL_F16  1
+#define LDB_VAL_F32  2
+
+static inline void ldb_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void ldb_be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+static inline void ldb_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+static inline uint16_t ldb_rd_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t ldb_rd_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t ldb_rd_be64(const uint8_t *p)
+{
+    return (uint64_t)ldb_rd_be32(p) << 32 | ldb_rd_be32(p + 4);
+}
+
+/* Appends v as LEB128 at p; returns bytes written (<= 10). */
+static inline size_t ldb_varint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Reads a varint from [*p, end); returns -1 if truncated or longer than 10 bytes. */
+static inline int ldb_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned s = 0; s < 70 && *p < end; s += 7) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << s;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* A growable byte buffer. Invariant: len <= cap; data may be NULL when cap == 0. */
+typedef struct ldb_buf {
+    uint8_t *data;
+    size_t len, cap;
+} ldb_buf;
+
+int ldb_buf_reserve(ldb_buf *b, size_t extra); /* 0, or -1 out of memory */
+void ldb_buf_free(ldb_buf *b);
+
+typedef struct ldb_zc ldb_zc;
+ldb_zc *ldb_zc_new(int level);
+void ldb_zc_free(ldb_zc *z);
+
+/* Appends codec byte + payload to out: a zstd frame when it is smaller, else raw. */
+int ldb_zc_pack(ldb_zc *z, const uint8_t *src, size_t n, ldb_buf *out);
+
+/* Decodes codec byte + payload [p, p+n) into out (replacing its content).
+ * Returns 0, or -1 when the codec byte is unknown or the frame is corrupt
+ * (checksum, size). */
+int ldb_zc_unpack(ldb_zc *z, const uint8_t *p, size_t n, ldb_buf *out);
+
+/* Converts a float to the stored representation and back. */
+uint32_t ldb_val_bits(float v, int kind);   /* bf16/f16 in the low 16 bits, or f32 bits */
+float ldb_val_float(uint32_t bits, int kind);
+uint16_t ldb_val_bf16key(uint32_t bits, int kind); /* the histogram key of a stored value */
+static inline int ldb_val_bytes(int kind) { return kind == LDB_VAL_F32 ? 4 : 2; }
+
+#endif

@@ -1,0 +1,87 @@
+/* db_impl.h — the inside of ldb_db: the LMDB environment and its named databases
+ * (docs/FORMAT.md), the loaded dictionary records and the skip set. Shared by the
+ * files of db/ and by ingest/ and query/, which reach the store only through it. */
+#ifndef LDB_DB_IMPL_H
+#define LDB_DB_IMPL_H
+
+#include <lmdb.h>
+#include <sqlite3.h>
+
+#include "../common/err.h"
+#include "codec.h"
+#include "latentdb.h"
+
+#define LDB_FORMAT "latentdb 1"
+#define LDB_MAX_DICTS 1024
+#define LDB_TOPK 100
+
+typedef struct ldb_dbdict {
+    uint16_t id;
+    char *name;
+    char *path;
+    char *json;                /* the dicts record as stored */
+    uint32_t d_in, d_out, d_sae;
+    uint32_t block;            /* positions per forward block; 0 until the first batch */
+} ldb_dbdict;
+
+/* Per-dict corpus counters (dstat). */
+typedef struct ldb_dstat {
+    uint64_t positions, ordinary, seqs, nnz, nnz_ordinary;
+} ldb_dstat;
+
+struct ldb_db {
+    ldb_err err;
+    char *path;
+    MDB_env *env;
+    MDB_dbi meta, dicts, seqs, seqpos, seqhash, sources, cover, dstat, tok, tokidx, fwd, inv,
+        lsum, ltop, labels, runs;
+    int rdonly;
+    int values;                /* LDB_VAL_* */
+    uint32_t *skip;            /* sorted skip set */
+    size_t n_skip;
+    ldb_dbdict *dict;          /* loaded dictionary records */
+    int n_dict;
+    ldb_zc *zc;
+    sqlite3 *cat;              /* catalog, or NULL for read-only opens */
+};
+
+/* Translates an LMDB error into the handle's message; returns an LDB_E* code. */
+int ldb_db_mdb_err(ldb_db *db, int mrc, const char *what);
+
+/* 1 when tok is in the skip set. */
+int ldb_db_is_skip(const ldb_db *db, uint32_t tok);
+
+/* Reads meta[key] as a u64 (0 when absent). */
+int ldb_db_meta_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t *out);
+int ldb_db_meta_put_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t v);
+
+/* The dictionary named name, or NULL (with a message listing the known ones). */
+ldb_dbdict *ldb_db_find_dict(ldb_db *db, const char *name);
+
+/* (Re)loads the dicts table into db->dict. */
+int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn);
+
+int ldb_db_get_dstat(ldb_db *db, MDB_txn *txn, uint16_t dict, ldb_dstat *st);
+
+/* Sequence record (seqs). */
+typedef struct ldb_seqrec {
+    uint64_t seq, start, row;
+    uint32_t len, source;
+    uint8_t hash[16];
+} ldb_seqrec;
+
+int ldb_db_get_seq(ldb_db *db, MDB_txn *txn, uint64_t seq, ldb_seqrec *out);
+/* The sequence holding gpos. */
+int ldb_db_seq_at(ldb_db *db, MDB_txn *txn, uint64_t gpos, ldb_seqrec *out);
+void ldb_seqrec_encode(const ldb_seqrec *s, uint8_t out[40]);
+void ldb_seqrec_decode(uint64_t seq, const uint8_t in[40], ldb_seqrec *s);
+
+/* Tokens of [gpos, gpos + n) into out (n u32). */
+int ldb_db_tokens(ldb_db *db, MDB_txn *txn, uint64_t gpos, uint32_t n, uint32_t *out);
+
+/* Catalog (catalog.c). */
+int ldb_catalog_open(ldb_db *db);
+int ldb_catalog_sync(ldb_db *db, int force);
+void ldb_catalog_close(ldb_db *db);
+
+#endif

@@ -1,0 +1,444 @@
+/* env.c — creating and opening a database: the LMDB environment, its named
+ * databases, meta, the skip set, and dictionary records. Invariant: an open ldb_db
+ * has a format it understands and its dictionary records loaded. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../common/mfile.h"
+#include "db_impl.h"
+
+#define MAP_SIZE ((size_t)1 << 40) /* address space only: the file grows as used */
+
+int ldb_db_mdb_err(ldb_db *db, int mrc, const char *what)
+{
+    int rc = mrc == MDB_MAP_FULL || mrc == ENOSPC ? LDB_EIO
+           : mrc == MDB_NOTFOUND ? LDB_ENOTFOUND
+           : mrc == ENOMEM ? LDB_ENOMEM
+           : mrc == MDB_CORRUPTED || mrc == MDB_PAGE_NOTFOUND || mrc == MDB_INVALID ? LDB_EFORMAT
+           : LDB_EIO;
+    return ldb_err_set(&db->err, rc, "%s: %s: %s", db->path, what, mdb_strerror(mrc));
+}
+
+const char *ldb_db_errmsg(const ldb_db *db)
+{
+    return db ? db->err.msg : "out of memory";
+}
+
+int ldb_db_is_skip(const ldb_db *db, uint32_t tok)
+{
+    size_t lo = 0, hi = db->n_skip;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (db->skip[mid] < tok)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < db->n_skip && db->skip[lo] == tok;
+}
+
+int ldb_db_meta_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t *out)
+{
+    MDB_val k = {strlen(key), (void *)key}, v;
+    *out = 0;
+    int mrc = mdb_get(txn, db->meta, &k, &v);
+    if (mrc == MDB_NOTFOUND)
+        return LDB_OK;
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, key);
+    if (v.mv_size != 8)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: meta '%s' has %zu bytes, expected 8",
+                           db->path, key, v.mv_size);
+    memcpy(out, v.mv_data, 8);
+    return LDB_OK;
+}
+
+int ldb_db_meta_put_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t v)
+{
+    MDB_val k = {strlen(key), (void *)key}, d = {8, &v};
+    int mrc = mdb_put(txn, db->meta, &k, &d, 0);
+    return mrc ? ldb_db_mdb_err(db, mrc, key) : LDB_OK;
+}
+
+static void free_dicts(ldb_db *db)
+{
+    for (int i = 0; i < db->n_dict; i++) {
+        free(db->dict[i].name);
+        free(db->dict[i].path);
+        free(db->dict[i].json);
+    }
+    free(db->dict);
+    db->dict = NULL;
+    db->n_dict = 0;
+}
+
+int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    int rc = LDB_OK, mrc;
+    free_dicts(db);
+    if ((mrc = mdb_cursor_open(txn, db->dicts, &c)))
+        return ldb_db_mdb_err(db, mrc, "dicts");
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        ldb_dbdict *n = realloc(db->dict, (size_t)(db->n_dict + 1) * sizeof *n);
+        if (!n) {
+            rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            break;
+        }
+        db->dict = n;
+        ldb_dbdict *d = &db->dict[db->n_dict++];
+        memset(d, 0, sizeof *d);
+        d->id = ldb_rd_be16(k.mv_data);
+        d->json = strndup(v.mv_data, v.mv_size);
+        cJSON *o = d->json ? cJSON_Parse(d->json) : NULL;
+        if (!o) {
+            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: dictionary record %u is not JSON",
+                             db->path, d->id);
+            break;
+        }
+        const cJSON *nm = cJSON_GetObjectItem(o, "name"), *pa = cJSON_GetObjectItem(o, "path");
+        d->name = strdup(cJSON_IsString(nm) ? nm->valuestring : "?");
+        d->path = strdup(cJSON_IsString(pa) ? pa->valuestring : "");
+        d->d_in = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "d_in"));
+        d->d_out = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "d_out"));
+        d->d_sae = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "d_sae"));
+        double b = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "block"));
+        d->block = b > 0 ? (uint32_t)b : 0;
+        cJSON_Delete(o);
+    }
+    mdb_cursor_close(c);
+    return rc;
+}
+
+ldb_dbdict *ldb_db_find_dict(ldb_db *db, const char *name)
+{
+    char known[512] = "";
+    size_t o = 0;
+    for (int i = 0; i < db->n_dict; i++) {
+        if (!strcmp(db->dict[i].name, name))
+            return &db->dict[i];
+        if (o < sizeof known - 64)
+            o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", i ? ", " : "",
+                                  db->dict[i].name);
+    }
+    ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no dictionary named '%s' (%s%s)", db->path, name,
+                db->n_dict ? "known: " : "none added yet; use latentdb dict add", known);
+    return NULL;
+}
+
+int ldb_db_get_dstat(ldb_db *db, MDB_txn *txn, uint16_t dict, ldb_dstat *st)
+{
+    uint8_t kb[2];
+    ldb_be16(kb, dict);
+    MDB_val k = {2, kb}, v;
+    memset(st, 0, sizeof *st);
+    int mrc = mdb_get(txn, db->dstat, &k, &v);
+    if (mrc == MDB_NOTFOUND)
+        return LDB_OK;
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "dstat");
+    if (v.mv_size != sizeof *st)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: dstat record of %zu bytes", db->path,
+                           v.mv_size);
+    memcpy(st, v.mv_data, sizeof *st);
+    return LDB_OK;
+}
+
+void ldb_seqrec_encode(const ldb_seqrec *s, uint8_t out[40])
+{
+    memcpy(out, &s->start, 8);
+    memcpy(out + 8, &s->len, 4);
+    memcpy(out + 12, &s->source, 4);
+    memcpy(out + 16, &s->row, 8);
+    memcpy(out + 24, s->hash, 16);
+}
+
+void ldb_seqrec_decode(uint64_t seq, const uint8_t in[40], ldb_seqrec *s)
+{
+    s->seq = seq;
+    memcpy(&s->start, in, 8);
+    memcpy(&s->len, in + 8, 4);
+    memcpy(&s->source, in + 12, 4);
+    memcpy(&s->row, in + 16, 8);
+    memcpy(s->hash, in + 24, 16);
+}
+
+int ldb_db_get_seq(ldb_db *db, MDB_txn *txn, uint64_t seq, ldb_seqrec *out)
+{
+    uint8_t kb[8];
+    ldb_be64(kb, seq);
+    MDB_val k = {8, kb}, v;
+    int mrc = mdb_get(txn, db->seqs, &k, &v);
+    if (mrc == MDB_NOTFOUND)
+        return ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no sequence %llu", db->path,
+                           (unsigned long long)seq);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "seqs");
+    if (v.mv_size != 40)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: sequence %llu record of %zu bytes",
+                           db->path, (unsigned long long)seq, v.mv_size);
+    ldb_seqrec_decode(seq, v.mv_data, out);
+    return LDB_OK;
+}
+
+int ldb_db_seq_at(ldb_db *db, MDB_txn *txn, uint64_t gpos, ldb_seqrec *out)
+{
+    MDB_cursor *c;
+    uint8_t kb[8];
+    ldb_be64(kb, gpos);
+    MDB_val k = {8, kb}, v;
+    int mrc = mdb_cursor_open(txn, db->seqpos, &c);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "seqpos");
+    mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    if (mrc == 0 && ldb_rd_be64(k.mv_data) != gpos)
+        mrc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+    else if (mrc == MDB_NOTFOUND)
+        mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    uint64_t seq = 0;
+    if (mrc == 0)
+        memcpy(&seq, v.mv_data, 8);
+    mdb_cursor_close(c);
+    if (mrc)
+        return ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no sequence holds position %llu",
+                           db->path, (unsigned long long)gpos);
+    int rc = ldb_db_get_seq(db, txn, seq, out);
+    if (!rc && (gpos < out->start || gpos >= out->start + out->len))
+        rc = ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no sequence holds position %llu",
+                         db->path, (unsigned long long)gpos);
+    return rc;
+}
+
+int ldb_db_tokens(ldb_db *db, MDB_txn *txn, uint64_t gpos, uint32_t n, uint32_t *out)
+{
+    MDB_cursor *c;
+    ldb_buf buf = {0};
+    uint8_t kb[8];
+    int rc = LDB_OK, mrc = mdb_cursor_open(txn, db->tok, &c);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "tok");
+    uint64_t at = gpos, end = gpos + n;
+    while (at < end) {
+        ldb_be64(kb, at);
+        MDB_val k = {8, kb}, v;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        if (mrc == 0 && ldb_rd_be64(k.mv_data) != at)
+            mrc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+        else if (mrc == MDB_NOTFOUND)
+            mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+        if (mrc) {
+            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: no token block holds position %llu",
+                             db->path, (unsigned long long)at);
+            break;
+        }
+        uint64_t b0 = ldb_rd_be64(k.mv_data);
+        if (ldb_zc_unpack(db->zc, v.mv_data, v.mv_size, &buf) || buf.len % 4) {
+            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: token block at %llu is corrupt",
+                             db->path, (unsigned long long)b0);
+            break;
+        }
+        uint64_t bn = buf.len / 4;
+        if (at < b0 || at >= b0 + bn) {
+            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: no token block holds position %llu",
+                             db->path, (unsigned long long)at);
+            break;
+        }
+        uint64_t take = b0 + bn - at < end - at ? b0 + bn - at : end - at;
+        memcpy(out + (at - gpos), buf.data + 4 * (at - b0), take * 4);
+        at += take;
+    }
+    mdb_cursor_close(c);
+    ldb_buf_free(&buf);
+    return rc;
+}
+
+static int open_dbis(ldb_db *db, MDB_txn *txn, unsigned flags)
+{
+    static const char *names[] = {"meta", "dicts", "seqs", "seqpos", "seqhash", "sources",
+                                  "cover", "dstat", "tok", "tokidx", "fwd", "inv", "lsum",
+                                  "ltop", "labels", "runs"};
+    MDB_dbi *dbis[] = {&db->meta, &db->dicts, &db->seqs, &db->seqpos, &db->seqhash, &db->sources,
+                       &db->cover, &db->dstat, &db->tok, &db->tokidx, &db->fwd, &db->inv,
+                       &db->lsum, &db->ltop, &db->labels, &db->runs};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        unsigned f = flags | (!strcmp(names[i], "seqhash") ? MDB_DUPSORT : 0);
+        int mrc = mdb_dbi_open(txn, names[i], f, dbis[i]);
+        if (mrc == MDB_NOTFOUND)
+            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: not a latentdb database (no '%s' "
+                               "table)", db->path, names[i]);
+        if (mrc)
+            return ldb_db_mdb_err(db, mrc, names[i]);
+    }
+    return LDB_OK;
+}
+
+static int env_open(ldb_db *db, int rdonly)
+{
+    int mrc;
+    if ((mrc = mdb_env_create(&db->env)) || (mrc = mdb_env_set_maxdbs(db->env, 32)) ||
+        (mrc = mdb_env_set_mapsize(db->env, MAP_SIZE)) ||
+        (mrc = mdb_env_set_maxreaders(db->env, 256)))
+        return ldb_db_mdb_err(db, mrc, "cannot set up LMDB");
+    mrc = mdb_env_open(db->env, db->path, (rdonly ? MDB_RDONLY : 0) | MDB_NOTLS, 0644);
+    if (mrc == ENOENT)
+        return ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no database here (create one with "
+                           "latentdb init)", db->path);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "cannot open");
+    int dead = 0;
+    mdb_reader_check(db->env, &dead); /* clear slots of readers that died */
+    return LDB_OK;
+}
+
+static ldb_db *db_new(const char *path)
+{
+    ldb_db *db = calloc(1, sizeof *db);
+    if (!db)
+        return NULL;
+    db->path = strdup(path);
+    db->zc = ldb_zc_new(3);
+    if (!db->path || !db->zc) {
+        ldb_db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+void ldb_db_close(ldb_db *db)
+{
+    if (!db)
+        return;
+    ldb_catalog_close(db);
+    if (db->env)
+        mdb_env_close(db->env);
+    free_dicts(db);
+    free(db->skip);
+    ldb_zc_free(db->zc);
+    free(db->path);
+    free(db);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int ldb_db_init(const char *path, const uint32_t *skip, size_t n_skip, int values, ldb_db **out)
+{
+    ldb_db *db = db_new(path);
+    MDB_txn *txn = NULL;
+    int rc = LDB_OK, mrc;
+    *out = db;
+    if (!db)
+        return LDB_ENOMEM;
+    if (values < LDB_VAL_BF16 || values > LDB_VAL_F32)
+        return ldb_err_set(&db->err, LDB_EINVAL, "unknown value type %d", values);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return ldb_err_os(&db->err, "%s: cannot create the folder", path);
+    char *probe = ldb_path_join(path, "data.mdb");
+    int exists = probe && ldb_path_is_file(probe);
+    free(probe);
+    if (exists)
+        return ldb_err_set(&db->err, LDB_EINVAL, "%s: a database already exists here", path);
+    if ((rc = env_open(db, 0)))
+        return rc;
+    if ((mrc = mdb_txn_begin(db->env, NULL, 0, &txn)))
+        return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
+    if ((rc = open_dbis(db, txn, MDB_CREATE)))
+        goto out;
+    db->skip = malloc((n_skip ? n_skip : 1) * sizeof *db->skip);
+    if (!db->skip) {
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(db->skip, skip, n_skip * sizeof *skip);
+    qsort(db->skip, n_skip, sizeof *db->skip, cmp_u32);
+    db->n_skip = n_skip;
+    db->values = values;
+    uint8_t vb = (uint8_t)values;
+    MDB_val kf = {6, "format"}, vf = {strlen(LDB_FORMAT), LDB_FORMAT};
+    MDB_val kv = {6, "values"}, vv = {1, &vb};
+    MDB_val ks = {4, "skip"}, vs = {n_skip * 4, db->skip};
+    if ((mrc = mdb_put(txn, db->meta, &kf, &vf, 0)) || (mrc = mdb_put(txn, db->meta, &kv, &vv, 0)) ||
+        (mrc = mdb_put(txn, db->meta, &ks, &vs, 0))) {
+        rc = ldb_db_mdb_err(db, mrc, "meta");
+        goto out;
+    }
+    if ((rc = ldb_db_meta_put_u64(db, txn, "n_seq", 0)) ||
+        (rc = ldb_db_meta_put_u64(db, txn, "n_pos", 0)) ||
+        (rc = ldb_db_meta_put_u64(db, txn, "batch", 0)))
+        goto out;
+    mrc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (mrc) {
+        rc = ldb_db_mdb_err(db, mrc, "cannot commit");
+        goto out;
+    }
+    rc = ldb_catalog_open(db);
+    if (!rc)
+        rc = ldb_catalog_sync(db, 1);
+out:
+    if (txn)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int ldb_db_open(const char *path, int flags, ldb_db **out)
+{
+    ldb_db *db = db_new(path);
+    MDB_txn *txn = NULL;
+    int rc, mrc;
+    *out = db;
+    if (!db)
+        return LDB_ENOMEM;
+    db->rdonly = !(flags & LDB_OPEN_WRITE);
+    if (!ldb_path_is_dir(path))
+        return ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no database here (create one with "
+                           "latentdb init)", path);
+    if ((rc = env_open(db, db->rdonly)))
+        return rc;
+    if ((mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)))
+        return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
+    if ((rc = open_dbis(db, txn, 0)))
+        goto out;
+    MDB_val k = {6, "format"}, v;
+    if (mdb_get(txn, db->meta, &k, &v) || v.mv_size != strlen(LDB_FORMAT) ||
+        memcmp(v.mv_data, LDB_FORMAT, v.mv_size)) {
+        rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: unknown database format (expected '%s')",
+                         path, LDB_FORMAT);
+        goto out;
+    }
+    MDB_val kv = {6, "values"}, ks = {4, "skip"};
+    if (mdb_get(txn, db->meta, &kv, &v) || v.mv_size != 1 || *(uint8_t *)v.mv_data > 2) {
+        rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: bad meta 'values'", path);
+        goto out;
+    }
+    db->values = *(uint8_t *)v.mv_data;
+    if (mdb_get(txn, db->meta, &ks, &v) || v.mv_size % 4) {
+        rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: bad meta 'skip'", path);
+        goto out;
+    }
+    db->n_skip = v.mv_size / 4;
+    if (!(db->skip = malloc(v.mv_size ? v.mv_size : 1))) {
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(db->skip, v.mv_data, v.mv_size);
+    if ((rc = ldb_db_load_dicts(db, txn)))
+        goto out;
+    mdb_txn_abort(txn);
+    txn = NULL;
+    if (!db->rdonly && ((rc = ldb_catalog_open(db)) || (rc = ldb_catalog_sync(db, 0))))
+        goto out;
+out:
+    if (txn)
+        mdb_txn_abort(txn);
+    return rc;
+}

@@ -1,0 +1,140 @@
+/* summary.c — encoding and merging of latent summaries and top candidates. */
+#include "summary.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void ldb_lsum_free(ldb_lsum *s)
+{
+    free(s->hk);
+    free(s->hc);
+    s->hk = NULL;
+    s->hc = NULL;
+    s->nh = 0;
+}
+
+int ldb_lsum_decode(const uint8_t *p, size_t n, ldb_lsum *s)
+{
+    const uint8_t *end = p + n;
+    memset(s, 0, sizeof *s);
+    if (n < 36)
+        return -1;
+    memcpy(&s->count, p, 8);
+    memcpy(&s->nseq, p + 8, 8);
+    memcpy(&s->sum, p + 16, 8);
+    memcpy(&s->sumsq, p + 24, 8);
+    memcpy(&s->max, p + 32, 4);
+    p += 36;
+    uint64_t nh, key = 0, total = 0;
+    if (ldb_varint_get(&p, end, &nh) || nh > 65536)
+        return -1;
+    s->hk = malloc((nh ? nh : 1) * sizeof *s->hk);
+    s->hc = malloc((nh ? nh : 1) * sizeof *s->hc);
+    if (!s->hk || !s->hc) {
+        ldb_lsum_free(s);
+        return -1;
+    }
+    for (uint64_t i = 0; i < nh; i++) {
+        uint64_t gap, c;
+        if (ldb_varint_get(&p, end, &gap) || ldb_varint_get(&p, end, &c) || (i && gap == 0) ||
+            key + gap > 0xffff) {
+            ldb_lsum_free(s);
+            return -1;
+        }
+        key += gap;
+        s->hk[i] = (uint16_t)key;
+        s->hc[i] = c;
+        total += c;
+    }
+    s->nh = (uint32_t)nh;
+    if (p != end || total != s->count) {
+        ldb_lsum_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+int ldb_lsum_encode(const ldb_lsum *s, ldb_buf *out)
+{
+    if (ldb_buf_reserve(out, 36 + 10 + (size_t)s->nh * 13))
+        return -1;
+    uint8_t *p = out->data + out->len;
+    memcpy(p, &s->count, 8);
+    memcpy(p + 8, &s->nseq, 8);
+    memcpy(p + 16, &s->sum, 8);
+    memcpy(p + 24, &s->sumsq, 8);
+    memcpy(p + 32, &s->max, 4);
+    size_t o = 36;
+    o += ldb_varint_put(p + o, s->nh);
+    uint32_t prev = 0;
+    for (uint32_t i = 0; i < s->nh; i++) {
+        o += ldb_varint_put(p + o, (uint64_t)(s->hk[i] - prev));
+        o += ldb_varint_put(p + o, s->hc[i]);
+        prev = s->hk[i];
+    }
+    out->len += o;
+    return 0;
+}
+
+int ldb_lsum_merge_hist(ldb_lsum *s, const uint16_t *k, const uint64_t *c, uint32_t n)
+{
+    uint32_t cap = s->nh + n;
+    uint16_t *nk = malloc((cap ? cap : 1) * sizeof *nk);
+    uint64_t *nc = malloc((cap ? cap : 1) * sizeof *nc);
+    if (!nk || !nc) {
+        free(nk);
+        free(nc);
+        return -1;
+    }
+    uint32_t i = 0, j = 0, o = 0;
+    while (i < s->nh || j < n) {
+        if (j == n || (i < s->nh && s->hk[i] < k[j])) {
+            nk[o] = s->hk[i];
+            nc[o++] = s->hc[i++];
+        } else if (i == s->nh || k[j] < s->hk[i]) {
+            nk[o] = k[j];
+            nc[o++] = c[j++];
+        } else {
+            nk[o] = k[j];
+            nc[o++] = s->hc[i++] + c[j++];
+        }
+    }
+    free(s->hk);
+    free(s->hc);
+    s->hk = nk;
+    s->hc = nc;
+    s->nh = o;
+    return 0;
+}
+
+int ldb_top_decode(const uint8_t *p, size_t n, ldb_cand *out, int max)
+{
+    if (n % 12 || n / 12 > (size_t)max)
+        return -1;
+    int k = (int)(n / 12);
+    for (int i = 0; i < k; i++) {
+        memcpy(&out[i].gpos, p + 12 * i, 8);
+        memcpy(&out[i].value, p + 12 * i + 8, 4);
+    }
+    return k;
+}
+
+void ldb_top_encode(const ldb_cand *c, int n, uint8_t *out)
+{
+    for (int i = 0; i < n; i++) {
+        memcpy(out + 12 * i, &c[i].gpos, 8);
+        memcpy(out + 12 * i + 8, &c[i].value, 4);
+    }
+}
+
+int ldb_top_merge(const ldb_cand *a, int na, const ldb_cand *b, int nb, ldb_cand *out, int max)
+{
+    int i = 0, j = 0, o = 0;
+    while (o < max && (i < na || j < nb)) {
+        if (j == nb || (i < na && ldb_cand_before(&a[i], &b[j])))
+            out[o++] = a[i++];
+        else
+            out[o++] = b[j++];
+    }
+    return o;
+}

@@ -1,0 +1,47 @@
+/* summary.h — per-latent summaries (lsum) and top candidates (ltop), their byte
+ * layouts (docs/FORMAT.md) and merges. A summary's histogram is exact: counts per
+ * stored value, keyed by bf16 bit pattern, ascending. */
+#ifndef LDB_DB_SUMMARY_H
+#define LDB_DB_SUMMARY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+typedef struct ldb_lsum {
+    uint64_t count, nseq;
+    double sum, sumsq;
+    float max;
+    uint32_t nh;               /* histogram entries */
+    uint16_t *hk;              /* keys, ascending (owned) */
+    uint64_t *hc;              /* counts (owned) */
+} ldb_lsum;
+
+typedef struct ldb_cand {
+    uint64_t gpos;
+    float value;
+} ldb_cand;
+
+/* Decodes; the histogram arrays are allocated (free with ldb_lsum_free). 0 or -1. */
+int ldb_lsum_decode(const uint8_t *p, size_t n, ldb_lsum *s);
+int ldb_lsum_encode(const ldb_lsum *s, ldb_buf *out);
+void ldb_lsum_free(ldb_lsum *s);
+
+/* Adds sorted (key, count) pairs to s's histogram. 0 or -1 (out of memory). */
+int ldb_lsum_merge_hist(ldb_lsum *s, const uint16_t *k, const uint64_t *c, uint32_t n);
+
+/* Decodes up to LDB_TOPK candidates; returns the count or -1 when malformed. */
+int ldb_top_decode(const uint8_t *p, size_t n, ldb_cand *out, int max);
+void ldb_top_encode(const ldb_cand *c, int n, uint8_t *out); /* 12 * n bytes */
+
+/* Order of candidates: value descending, then gpos ascending. */
+static inline int ldb_cand_before(const ldb_cand *a, const ldb_cand *b)
+{
+    return a->value > b->value || (a->value == b->value && a->gpos < b->gpos);
+}
+
+/* Merges two ordered lists into out (at most max), ordered; returns its length. */
+int ldb_top_merge(const ldb_cand *a, int na, const ldb_cand *b, int nb, ldb_cand *out, int max);
+
+#endif

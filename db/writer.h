@@ -1,0 +1,49 @@
+/* writer.h — the batch writer: everything an ingest or import writes goes through
+ * one ldb_writer, which owns the LMDB write transaction of one batch. Sequences are
+ * whole within a batch. At commit the batch's codes become forward blocks, inverted
+ * chunks, merged latent summaries and top candidates, atomically. */
+#ifndef LDB_DB_WRITER_H
+#define LDB_DB_WRITER_H
+
+#include "db_impl.h"
+
+typedef struct ldb_writer ldb_writer;
+
+/* Begins a batch (one write transaction). */
+int ldb_writer_begin(ldb_db *db, ldb_writer **out);
+
+/* Aborts the batch and frees the writer; accepts NULL. */
+void ldb_writer_abort(ldb_writer *w);
+
+/* The batch's transaction, for records the caller adds (runs). */
+MDB_txn *ldb_writer_txn(ldb_writer *w);
+
+/* Finds a sequence with these tokens (hash) that none of dicts[0..n) covers yet;
+ * *found = 0 when there is none. */
+int ldb_writer_attach(ldb_writer *w, const uint8_t hash[16], const uint16_t *dicts, int n,
+                      ldb_seqrec *out, int *found);
+
+/* Appends a sequence: allocates its gpos range, stores its tokens (and the token
+ * index). *out receives the record. source: an id from ldb_writer_source. */
+int ldb_writer_add_seq(ldb_writer *w, const uint32_t *tokens, uint32_t len, uint32_t source,
+                       uint64_t row, const uint8_t hash[16], ldb_seqrec *out);
+
+/* The id of a source label, created when new. */
+int ldb_writer_source(ldb_writer *w, const char *label, uint32_t *id);
+
+/* Adds the codes of one sequence for dict: rows 0..seq->len of a CSR (start has
+ * len + 1 entries, latents ascending per row). tokens: the sequence's tokens (for the
+ * skip set). The sequence must not be covered by dict yet. */
+int ldb_writer_codes(ldb_writer *w, uint16_t dict, const ldb_seqrec *seq, const uint32_t *tokens,
+                     const uint64_t *start, const uint32_t *latent, const float *value);
+
+/* Codes buffered in this batch so far (to bound its memory). */
+uint64_t ldb_writer_pending(const ldb_writer *w);
+
+/* Writes the batch's indexes and summaries and commits; frees the writer. */
+int ldb_writer_commit(ldb_writer *w);
+
+/* Computes the tokens hash of a sequence (SHA-256 of u32 LE ids, first 16 bytes). */
+void ldb_tokens_hash(const uint32_t *tokens, uint32_t len, uint8_t hash[16]);
+
+#endif

@@ -1,0 +1,43 @@
+/* writer_impl.h — the batch writer's buffers, shared by writer.c (sequences,
+ * tokens, buffering) and build.c (forward blocks, inverted chunks, summaries). */
+#ifndef LDB_DB_WRITER_IMPL_H
+#define LDB_DB_WRITER_IMPL_H
+
+#include "writer.h"
+
+typedef struct wseg {
+    uint64_t seq, start;       /* sequence and its first gpos */
+    uint32_t len;
+    uint64_t pos_off;          /* into cnt / skipf */
+    uint64_t nnz_off;          /* into lat / bits */
+    uint32_t run;              /* batch run it belongs to (after sorting) */
+} wseg;
+
+typedef struct wdict {
+    ldb_dbdict *dd;
+    wseg *seg;
+    size_t nseg, capseg;
+    uint32_t *cnt;             /* codes per position */
+    uint8_t *skipf;            /* 1 = skipped position */
+    size_t npos, cappos, capskip;
+    uint32_t *lat, *bits;      /* codes, stored representation */
+    size_t nnz, capnnz, capbits;
+} wdict;
+
+struct ldb_writer {
+    ldb_db *db;
+    MDB_txn *txn;
+    uint64_t n_seq, n_pos, first_new_pos;
+    wdict *d;
+    int nd;
+    uint32_t *tk_tok;          /* (token, gpos) pairs of new positions, for tokidx */
+    uint64_t *tk_pos;
+    size_t ntk, captk;
+    ldb_buf a, b, c;           /* scratch */
+};
+
+/* Writes one dict's forward blocks, inverted chunks, summaries, top candidates,
+ * cover and dstat records for the batch. */
+int ldb_build_dict(ldb_writer *w, wdict *wd);
+
+#endif
