@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 int ldb_sha256_file(const char *path, char hex[65], ldb_err *e)
@@ -38,4 +39,33 @@ out:
     free(buf);
     close(fd);
     return rc;
+}
+
+int ldb_sha_init(ldb_sha *s)
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    s->ctx = c;
+    if (!c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(c);
+        s->ctx = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void ldb_sha_update(ldb_sha *s, const void *p, size_t n)
+{
+    if (s->ctx)
+        EVP_DigestUpdate(s->ctx, p, n);
+}
+
+void ldb_sha_final(ldb_sha *s, unsigned char out[32])
+{
+    unsigned len = 0;
+    if (s->ctx)
+        EVP_DigestFinal_ex(s->ctx, out, &len);
+    else
+        memset(out, 0, 32);
+    EVP_MD_CTX_free(s->ctx);
+    s->ctx = NULL;
 }

@@ -99,10 +99,9 @@ static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_
     memcpy(w->c.data, &alen, 4);
     if (ldb_zc_pack(db->zc, w->b.data, w->b.len, &w->c))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    uint8_t kb[10];
-    ldb_be16(kb, wd->dd->id);
-    ldb_be64(kb + 2, gpos);
-    return put(w, db->fwd, kb, 10, &w->c, "fwd");
+    uint8_t kb[8];
+    ldb_be64(kb, gpos);
+    return put(w, wd->dd->fwd, kb, 8, &w->c, "fwd");
 }
 
 static int build_forward(ldb_writer *w, wdict *wd)
@@ -185,9 +184,8 @@ static int put_postings(ldb_writer *w, wdict *wd, uint32_t latent, const lat_sor
                         uint64_t b)
 {
     ldb_db *db = w->db;
-    uint8_t kb[14];
-    ldb_be16(kb, wd->dd->id);
-    ldb_be32(kb + 2, latent);
+    uint8_t kb[12];
+    ldb_be32(kb, latent);
     while (a < b) {
         uint64_t e = a + 1;
         while (e < b && wd->seg[ls->seg[e]].run == wd->seg[ls->seg[a]].run)
@@ -202,8 +200,8 @@ static int put_postings(ldb_writer *w, wdict *wd, uint32_t latent, const lat_sor
         w->b.len = 0;
         if (ldb_zc_pack(db->zc, w->a.data, w->a.len, &w->b))
             return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        ldb_be64(kb + 6, ls->pos[a]);
-        int rc = put(w, db->inv, kb, 14, &w->b, "inv");
+        ldb_be64(kb + 4, ls->pos[a]);
+        int rc = put(w, wd->dd->inv, kb, 12, &w->b, "inv");
         if (rc)
             return rc;
         a = e;
@@ -418,12 +416,9 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
     st.nnz += wd->nnz;
     for (size_t s = 0; s < wd->nseg; s++) {
         const wseg *g = &wd->seg[s];
-        size_t e = g->nnz_off;
-        for (uint32_t i = 0; i < g->len; i++) {
+        for (uint32_t i = 0; i < g->len; i++)
             if (!wd->skipf[g->pos_off + i])
                 st.nnz_ordinary += wd->cnt[g->pos_off + i];
-            e += wd->cnt[g->pos_off + i];
-        }
     }
     uint8_t kb[2];
     ldb_be16(kb, wd->dd->id);

@@ -22,6 +22,7 @@ typedef struct ldb_dbdict {
     char *json;                /* the dicts record as stored */
     uint32_t d_in, d_out, d_sae;
     uint32_t block;            /* positions per forward block; 0 until the first batch */
+    MDB_dbi fwd, inv;          /* its forward and inverted indexes ("fwd:<id>", "inv:<id>") */
 } ldb_dbdict;
 
 /* Per-dict corpus counters (dstat). */
@@ -33,8 +34,8 @@ struct ldb_db {
     ldb_err err;
     char *path;
     MDB_env *env;
-    MDB_dbi meta, dicts, seqs, seqpos, seqhash, sources, cover, dstat, tok, tokidx, fwd, inv,
-        lsum, ltop, labels, runs;
+    MDB_dbi meta, dicts, seqs, seqpos, seqhash, sources, cover, dstat, tok, tokidx, lsum, ltop,
+        labels, runs;
     int rdonly;
     int values;                /* LDB_VAL_* */
     uint32_t *skip;            /* sorted skip set */
@@ -57,6 +58,9 @@ int ldb_db_meta_put_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t v);
 
 /* The dictionary named name, or NULL (with a message listing the known ones). */
 ldb_dbdict *ldb_db_find_dict(ldb_db *db, const char *name);
+
+/* Opens (creating when create) dict id's forward and inverted databases. */
+int ldb_db_dict_dbis(ldb_db *db, MDB_txn *txn, uint16_t id, int create, MDB_dbi *fwd, MDB_dbi *inv);
 
 /* (Re)loads the dicts table into db->dict. */
 int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn);

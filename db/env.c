@@ -76,6 +76,21 @@ static void free_dicts(ldb_db *db)
     db->n_dict = 0;
 }
 
+int ldb_db_dict_dbis(ldb_db *db, MDB_txn *txn, uint16_t id, int create, MDB_dbi *fwd, MDB_dbi *inv)
+{
+    char nf[16], ni[16];
+    snprintf(nf, sizeof nf, "fwd:%u", id);
+    snprintf(ni, sizeof ni, "inv:%u", id);
+    unsigned f = create ? MDB_CREATE : 0;
+    int mrc = mdb_dbi_open(txn, nf, f, fwd);
+    if (!mrc)
+        mrc = mdb_dbi_open(txn, ni, f, inv);
+    if (mrc == MDB_NOTFOUND)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: the indexes of dictionary %u are missing",
+                           db->path, id);
+    return mrc ? ldb_db_mdb_err(db, mrc, nf) : LDB_OK;
+}
+
 int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn)
 {
     MDB_cursor *c = NULL;
@@ -111,6 +126,8 @@ int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn)
         double b = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "block"));
         d->block = b > 0 ? (uint32_t)b : 0;
         cJSON_Delete(o);
+        if ((rc = ldb_db_dict_dbis(db, txn, d->id, 0, &d->fwd, &d->inv)))
+            break;
     }
     mdb_cursor_close(c);
     return rc;
@@ -261,11 +278,11 @@ int ldb_db_tokens(ldb_db *db, MDB_txn *txn, uint64_t gpos, uint32_t n, uint32_t 
 static int open_dbis(ldb_db *db, MDB_txn *txn, unsigned flags)
 {
     static const char *names[] = {"meta", "dicts", "seqs", "seqpos", "seqhash", "sources",
-                                  "cover", "dstat", "tok", "tokidx", "fwd", "inv", "lsum",
-                                  "ltop", "labels", "runs"};
+                                  "cover", "dstat", "tok", "tokidx", "lsum", "ltop", "labels",
+                                  "runs"};
     MDB_dbi *dbis[] = {&db->meta, &db->dicts, &db->seqs, &db->seqpos, &db->seqhash, &db->sources,
-                       &db->cover, &db->dstat, &db->tok, &db->tokidx, &db->fwd, &db->inv,
-                       &db->lsum, &db->ltop, &db->labels, &db->runs};
+                       &db->cover, &db->dstat, &db->tok, &db->tokidx, &db->lsum, &db->ltop,
+                       &db->labels, &db->runs};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         unsigned f = flags | (!strcmp(names[i], "seqhash") ? MDB_DUPSORT : 0);
         int mrc = mdb_dbi_open(txn, names[i], f, dbis[i]);
@@ -281,7 +298,7 @@ static int open_dbis(ldb_db *db, MDB_txn *txn, unsigned flags)
 static int env_open(ldb_db *db, int rdonly)
 {
     int mrc;
-    if ((mrc = mdb_env_create(&db->env)) || (mrc = mdb_env_set_maxdbs(db->env, 32)) ||
+    if ((mrc = mdb_env_create(&db->env)) || (mrc = mdb_env_set_maxdbs(db->env, 16 + 2 * LDB_MAX_DICTS)) ||
         (mrc = mdb_env_set_mapsize(db->env, MAP_SIZE)) ||
         (mrc = mdb_env_set_maxreaders(db->env, 256)))
         return ldb_db_mdb_err(db, mrc, "cannot set up LMDB");
@@ -433,8 +450,13 @@ int ldb_db_open(const char *path, int flags, ldb_db **out)
     memcpy(db->skip, v.mv_data, v.mv_size);
     if ((rc = ldb_db_load_dicts(db, txn)))
         goto out;
-    mdb_txn_abort(txn);
+    /* commit, not abort: database handles opened in this txn must stay open */
+    mrc = mdb_txn_commit(txn);
     txn = NULL;
+    if (mrc) {
+        rc = ldb_db_mdb_err(db, mrc, "cannot open");
+        goto out;
+    }
     if (!db->rdonly && ((rc = ldb_catalog_open(db)) || (rc = ldb_catalog_sync(db, 0))))
         goto out;
 out:

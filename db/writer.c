@@ -33,7 +33,8 @@ int ldb_writer_begin(ldb_db *db, ldb_writer **out)
         return ldb_db_mdb_err(db, mrc, "cannot begin a write transaction");
     }
     if ((rc = ldb_db_meta_u64(db, w->txn, "n_seq", &w->n_seq)) ||
-        (rc = ldb_db_meta_u64(db, w->txn, "n_pos", &w->n_pos))) {
+        (rc = ldb_db_meta_u64(db, w->txn, "n_pos", &w->n_pos)) ||
+        (rc = ldb_db_meta_u64(db, w->txn, "n_ord", &w->n_ord))) {
         ldb_writer_abort(w);
         return rc;
     }
@@ -208,6 +209,7 @@ int ldb_writer_add_seq(ldb_writer *w, const uint32_t *tokens, uint32_t len, uint
         w->captk = cap;
     }
     for (uint32_t i = 0; i < len; i++) {
+        w->n_ord += !ldb_db_is_skip(db, tokens[i]);
         w->tk_tok[w->ntk] = tokens[i];
         w->tk_pos[w->ntk++] = out->start + i;
     }
@@ -348,7 +350,7 @@ static void reload_dicts(ldb_db *db)
     ldb_err keep = db->err;
     if (!mdb_txn_begin(db->env, NULL, MDB_RDONLY, &t)) {
         ldb_db_load_dicts(db, t);
-        mdb_txn_abort(t);
+        mdb_txn_commit(t);
     }
     db->err = keep;
 }
@@ -362,7 +364,8 @@ int ldb_writer_commit(ldb_writer *w)
         rc = ldb_build_dict(w, &w->d[i]);
     if (!rc && !(rc = ldb_db_meta_u64(db, w->txn, "batch", &batch)))
         if (!(rc = ldb_db_meta_put_u64(db, w->txn, "n_seq", w->n_seq)) &&
-            !(rc = ldb_db_meta_put_u64(db, w->txn, "n_pos", w->n_pos)))
+            !(rc = ldb_db_meta_put_u64(db, w->txn, "n_pos", w->n_pos)) &&
+            !(rc = ldb_db_meta_put_u64(db, w->txn, "n_ord", w->n_ord)))
             rc = ldb_db_meta_put_u64(db, w->txn, "batch", batch + 1);
     if (rc) {
         ldb_writer_abort(w);

@@ -27,7 +27,7 @@ typedef struct wdict {
 struct ldb_writer {
     ldb_db *db;
     MDB_txn *txn;
-    uint64_t n_seq, n_pos, first_new_pos;
+    uint64_t n_seq, n_pos, n_ord, first_new_pos;
     wdict *d;
     int nd;
     uint32_t *tk_tok;          /* (token, gpos) pairs of new positions, for tokidx */

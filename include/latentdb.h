@@ -172,6 +172,127 @@ int ldb_db_open(const char *path, int flags, ldb_db **out);
 void ldb_db_close(ldb_db *db);      /* accepts NULL */
 const char *ldb_db_errmsg(const ldb_db *db);
 
+/* Registers the dictionary at path under name (letters, digits, '_', '-', '.').
+ * Reads it to check it and to record its description and the SHA-256 of its
+ * weights. */
+int ldb_db_dict_add(ldb_db *db, const char *name, const char *path);
+
+/* Registered dictionaries: count, and the i-th one's record as JSON (the fields of
+ * `dict show` plus "name" and "block"); owned by db, valid until the next call that
+ * changes dictionaries. */
+int ldb_db_dict_count(const ldb_db *db);
+const char *ldb_db_dict_json(const ldb_db *db, int i);
+
+/* ---- Ingest --------------------------------------------------------------
+ * Encodes a corpus's activations through registered dictionaries and stores every
+ * nonzero code. Batches commit atomically; a run interrupted at any point resumes,
+ * when started again with the same arguments, after its last committed batch. */
+typedef struct ldb_ingest_opts {
+    const char *const *dicts;  /* names of registered dictionaries */
+    int n_dicts;
+    const char *tokens;        /* T.npy: int32/int64 [n_seq, ctx] or [n_tokens] */
+    const char *acts;          /* A.npy: float32/float16 [n_seq, ctx, d_in] or [n_tokens, d_in] */
+    uint32_t ctx;              /* cut [n_tokens] inputs into rows of ctx; 0: from the shape */
+    const char *source;        /* label of the sequences' source; NULL: the tokens path */
+    int again;                 /* run a finished run again (new sequences) */
+    uint64_t batch_tokens;     /* positions per batch; 0: a default bounded by memory */
+    /* progress: called after each batch with positions done and in all */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
+} ldb_ingest_opts;
+
+/* Runs an ingest. On error the database keeps every batch committed so far. */
+int ldb_ingest(ldb_db *db, const ldb_ingest_opts *opts);
+
+/* ---- Queries -------------------------------------------------------------
+ * Each query runs in its own read transaction (a consistent committed state).
+ * Results are allocated by the call and freed by the matching _free (which
+ * accepts NULL); they stay valid after the database is closed. */
+
+typedef struct ldb_example {
+    uint64_t seq;              /* sequence id */
+    uint32_t pos;              /* position in it */
+    float value;               /* the latent's stored value there */
+    uint32_t ctx_start;        /* context: positions [ctx_start, ctx_start + ctx_len) */
+    uint32_t ctx_len;
+    uint32_t *tokens;          /* ctx_len token ids */
+    float *values;             /* ctx_len values of the latent (0 where it is silent) */
+} ldb_example;
+
+typedef struct ldb_examples {
+    uint32_t n;
+    ldb_example *ex;
+} ldb_examples;
+
+typedef struct ldb_top_opts {
+    uint32_t k;                /* examples wanted (default 20) */
+    uint32_t context;          /* tokens of context each side (default 8) */
+    int distinct_seq;          /* the best position per sequence only */
+    int include_special;       /* consider skipped positions too */
+} ldb_top_opts;
+
+/* Top examples of a latent: by stored value descending, ties by (seq, pos).
+ * k <= 100 comes from precomputed candidates; larger k, --distinct-seq beyond the
+ * candidates, and include_special scan the latent's postings. */
+int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_opts *o,
+                  ldb_examples **out);
+void ldb_examples_free(ldb_examples *e);
+
+typedef struct ldb_bin {
+    double lo, hi;
+    uint64_t count;
+} ldb_bin;
+
+typedef struct ldb_latent_info {
+    uint64_t count;            /* firing ordinary positions */
+    uint64_t nseq;             /* sequences where it fires */
+    double density, max, mean, std;
+    char *label;               /* NULL when unlabelled */
+    uint32_t nbins;
+    ldb_bin *hist;             /* linear bins from 0 to max, exact */
+} ldb_latent_info;
+
+int ldb_query_latent(ldb_db *db, const char *dict, uint32_t latent, uint32_t bins,
+                     ldb_latent_info **out);
+void ldb_latent_info_free(ldb_latent_info *l);
+
+typedef struct ldb_density {
+    uint64_t n_tokens;         /* ordinary positions the dictionary covers */
+    uint32_t n_latents;        /* d_sae */
+    uint32_t dead;             /* latents that never fired */
+    uint32_t nbins;
+    ldb_bin *bins;             /* over log10(density) of live latents */
+    uint64_t *counts;          /* per latent firing counts (n_latents) */
+} ldb_density;
+
+int ldb_query_density(ldb_db *db, const char *dict, uint32_t bins, ldb_density **out);
+void ldb_density_free(ldb_density *d);
+
+typedef struct ldb_dict_usage {
+    const char *name;          /* owned by the ldb_info */
+    uint32_t d_sae;
+    uint64_t nnz;              /* all stored codes */
+    uint64_t bytes;            /* LMDB pages of its forward + inverted indexes */
+    uint64_t positions;        /* positions it covers */
+} ldb_dict_usage;
+
+typedef struct ldb_info {
+    uint64_t n_seq, n_tokens, n_ordinary;
+    uint64_t bytes;            /* data.mdb bytes in use */
+    uint32_t n_dicts;
+    ldb_dict_usage *dicts;
+    int values;                /* LDB_VALUES_* */
+    uint32_t n_skip;
+    uint32_t *skip;
+} ldb_info;
+
+int ldb_query_info(ldb_db *db, ldb_info **out);
+void ldb_info_free(ldb_info *i);
+
+/* Token ids of [pos, pos + n) of a sequence (n clipped to its end). */
+int ldb_seq_tokens(ldb_db *db, uint64_t seq, uint32_t pos, uint32_t n, uint32_t *out,
+                   uint32_t *got);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,8 +11,10 @@
 
 static const char *USAGE =
     "usage: synth OUTDIR [--d-in 640] [--d-sae 16384] [--tokens 20000] [--l0 8]\n"
-    "             [--seed 1] [--noise 0.05]\n"
-    "writes OUTDIR/dict/{config.json,params.safetensors} and OUTDIR/acts.npy\n";
+    "             [--seed 1] [--noise 0.05] [--ctx 128]\n"
+    "writes OUTDIR/dict/{config.json,params.safetensors}, OUTDIR/acts.npy [n, d_in] and\n"
+    "OUTDIR/tokens.npy [n / ctx, ctx] (int32; BOS = 2 first in each row, its activation\n"
+    "row of large norm, as in real residual streams)\n";
 
 static uint64_t rng_state;
 
@@ -99,6 +101,7 @@ int main(int argc, char **argv)
     const char *out = NULL;
     long d_in = 640, d_sae = 16384, tokens = 20000, l0 = 8, seed = 1;
     double noise = 0.05;
+    long ctx = 128;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && !strcmp(argv[i], "--d-in")) d_in = atol(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--d-sae")) d_sae = atol(argv[++i]);
@@ -106,9 +109,13 @@ int main(int argc, char **argv)
         else if (i + 1 < argc && !strcmp(argv[i], "--l0")) l0 = atol(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--seed")) seed = atol(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--noise")) noise = atof(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--ctx")) ctx = atol(argv[++i]);
         else if (argv[i][0] != '-' && !out) out = argv[i];
         else { fputs(USAGE, stderr); return 2; }
     }
+    if (ctx < 2)
+        ctx = 2;
+    tokens = (tokens + ctx - 1) / ctx * ctx; /* whole rows */
     if (!out || d_in < 2 || d_sae < 2 || tokens < 1 || l0 < 1 || l0 > d_sae) {
         fputs(USAGE, stderr);
         return 2;
@@ -163,8 +170,20 @@ int main(int argc, char **argv)
         perm[j] = perm[k];
         perm[k] = t;
     }
+    int32_t *tok = malloc((size_t)tokens * sizeof *tok);
+    if (!tok) {
+        fputs("synth: out of memory\n", stderr);
+        return 1;
+    }
     for (long t = 0; t < tokens; t++) {
         float *row = x + (size_t)t * d_in;
+        if (t % ctx == 0) { /* BOS: a large-norm row that fires many latents */
+            tok[t] = 2;
+            for (long i = 0; i < d_in; i++)
+                row[i] = (float)(40 * sigma * rng_gauss() / sqrt((double)d_in) * 4);
+            continue;
+        }
+        tok[t] = 3 + (int32_t)(pow(rng_unif(), 3.0) * 4000); /* skewed towards low ids */
         for (long i = 0; i < d_in; i++)
             row[i] = (float)(noise * rng_gauss());
         long n = l0 / 2 + (long)(rng_unif() * (double)(l0 + 1)); /* mean ~l0 */
@@ -206,6 +225,27 @@ int main(int argc, char **argv)
         perror(path);
         return 1;
     }
+    snprintf(path, sizeof path, "%s/tokens.npy", out);
+    {
+        char hdr[256];
+        int n = snprintf(hdr, sizeof hdr, "{'descr': '<i4', 'fortran_order': False, 'shape': "
+                         "(%ld, %ld), }", tokens / ctx, ctx);
+        int pad = (64 - (10 + n + 1) % 64) % 64;
+        FILE *tf = fopen(path, "wb");
+        uint16_t hl = (uint16_t)(n + pad + 1);
+        int bad = !tf || write_all(tf, "\x93NUMPY\x01\x00", 8) || write_all(tf, &hl, 2) ||
+                  write_all(tf, hdr, (size_t)n);
+        for (int i = 0; i < pad && !bad; i++)
+            bad = write_all(tf, " ", 1);
+        bad = bad || write_all(tf, "\n", 1) || write_all(tf, tok, (size_t)tokens * 4);
+        if (tf)
+            bad |= fclose(tf) != 0;
+        if (bad) {
+            perror(path);
+            return 1;
+        }
+    }
+    free(tok);
     snprintf(path, sizeof path, "%s/acts.npy", out);
     if (write_npy(path, x, (uint64_t)tokens, (uint64_t)d_in)) {
         perror(path);

@@ -24,5 +24,13 @@ void cli_progress_end(void);
 double cli_now(void);
 
 int cmd_dict(int argc, char **argv);
+int cmd_dict_add(int argc, char **argv);
+int cmd_dict_ls(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_latent(int argc, char **argv);
+int cmd_density(int argc, char **argv);
 
 #endif

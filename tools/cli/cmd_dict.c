@@ -13,6 +13,8 @@
 
 static const char *USAGE_DICT =
     "usage: latentdb dict show PATH [--json]\n"
+    "       latentdb dict add DB NAME PATH\n"
+    "       latentdb dict ls DB [--json]\n"
     "       latentdb dict eval PATH --acts A.npy [--acts-out B.npy] [--json]\n";
 
 static int open_dict(const char *path, ldb_dict **d)
@@ -348,6 +350,10 @@ int cmd_dict(int argc, char **argv)
         return dict_show(argc - 1, argv + 1);
     if (!strcmp(argv[0], "eval"))
         return dict_eval(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "add"))
+        return cmd_dict_add(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "ls"))
+        return cmd_dict_ls(argc - 1, argv + 1);
     if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "help")) {
         fputs(USAGE_DICT, stdout);
         return 0;

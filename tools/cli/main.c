@@ -12,6 +12,17 @@
 static const char *USAGE =
     "usage: latentdb <command> [args]\n"
     "\n"
+    "Databases:\n"
+    "  init DB [--skip-tokens IDS] [--values bf16|f16|f32]\n"
+    "  dict add DB NAME PATH                    register a dictionary\n"
+    "  dict ls DB [--json]\n"
+    "  ingest DB --dict NAME[,NAME...] --tokens T.npy --acts A.npy [--ctx N]\n"
+    "         [--source LABEL] [--again]       encode a corpus and store its codes\n"
+    "  info DB [--json]\n"
+    "  top DB DICT LATENT [-k 20] [--context 8] [--distinct-seq] [--include-special] [--json]\n"
+    "  latent DB DICT LATENT [--bins 50] [--json]\n"
+    "  density DB DICT [--bins 50] [--counts] [--json]\n"
+    "\n"
     "Dictionaries (SAEs, transcoders):\n"
     "  dict show PATH [--json]                  what a dictionary folder or file holds\n"
     "  dict eval PATH --acts A.npy [--acts-out B.npy] [--json]\n"
@@ -106,7 +117,12 @@ int main(int argc, char **argv)
         printf("latentdb %s\n", LDB_VERSION);
         return 0;
     }
-    if (!strcmp(cmd, "dict"))
-        return cmd_dict(argc - 2, argv + 2);
+    static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
+        {"dict", cmd_dict}, {"init", cmd_init}, {"ingest", cmd_ingest}, {"info", cmd_info},
+        {"top", cmd_top}, {"latent", cmd_latent}, {"density", cmd_density},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(cmd, cmds[i].name))
+            return cmds[i].fn(argc - 2, argv + 2);
     return cli_usage(USAGE, "unknown command '%s'", cmd);
 }

@@ -1,0 +1,253 @@
+/* reader.c — decoders for forward blocks and inverted chunks, and summary lookups.
+ * Every decode checks lengths against the data it reads: a corrupt block is an
+ * LDB_EFORMAT error naming the block, never a crash. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "reader.h"
+
+void ldb_fblock_free(ldb_fblock *fb)
+{
+    free(fb->off);
+    free(fb->lat);
+    free(fb->bits);
+    ldb_buf_free(&fb->a);
+    ldb_buf_free(&fb->b);
+    memset(fb, 0, sizeof *fb);
+}
+
+static int corrupt(ldb_db *db, uint64_t start)
+{
+    return ldb_err_set(&db->err, LDB_EFORMAT, "%s: forward block at position %llu is corrupt",
+                       db->path, (unsigned long long)start);
+}
+
+int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int values,
+                   ldb_fblock *fb)
+{
+    uint32_t alen;
+    if (n < 4)
+        return corrupt(db, start);
+    memcpy(&alen, p, 4);
+    if ((size_t)alen > n - 4 || ldb_zc_unpack(db->zc, p + 4, alen, &fb->a))
+        return corrupt(db, start);
+    const uint8_t *q = fb->a.data, *end = q + fb->a.len;
+    uint64_t np, total = 0;
+    if (ldb_varint_get(&q, end, &np) || np == 0 || np > (1u << 20))
+        return corrupt(db, start);
+    if (np + 1 > fb->cap_pos) {
+        uint64_t *o = realloc(fb->off, (np + 1) * sizeof *o);
+        if (!o)
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        fb->off = o;
+        fb->cap_pos = np + 1;
+    }
+    fb->off[0] = 0;
+    for (uint64_t i = 0; i < np; i++) {
+        uint64_t c;
+        if (ldb_varint_get(&q, end, &c) || c > (1u << 24))
+            return corrupt(db, start);
+        total += c;
+        fb->off[i + 1] = total;
+    }
+    if (total > (size_t)(end - q))
+        return corrupt(db, start); /* each latent takes at least one byte */
+    if (total > fb->cap_nnz) {
+        uint32_t *l = realloc(fb->lat, total * sizeof *l), *b = realloc(fb->bits, total * sizeof *b);
+        if (l)
+            fb->lat = l;
+        if (b)
+            fb->bits = b;
+        if (!l || !b)
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        fb->cap_nnz = total;
+    }
+    for (uint64_t i = 0; i < np; i++) {
+        uint64_t prev = 0;
+        for (uint64_t e = fb->off[i]; e < fb->off[i + 1]; e++) {
+            uint64_t v;
+            if (ldb_varint_get(&q, end, &v))
+                return corrupt(db, start);
+            v = e == fb->off[i] ? v : prev + v + 1;
+            if (v > UINT32_MAX)
+                return corrupt(db, start);
+            fb->lat[e] = (uint32_t)v;
+            prev = v;
+        }
+    }
+    if (q != end)
+        return corrupt(db, start);
+    fb->start = start;
+    fb->n = (uint32_t)np;
+    fb->has_values = 0;
+    if (values) {
+        int vb = ldb_val_bytes(db->values);
+        if (ldb_zc_unpack(db->zc, p + 4 + alen, n - 4 - alen, &fb->b) ||
+            fb->b.len != total * (size_t)vb)
+            return corrupt(db, start);
+        for (uint64_t e = 0; e < total; e++) {
+            uint32_t x = 0;
+            for (int pl = 0; pl < vb; pl++)
+                x = x << 8 | fb->b.data[(size_t)pl * total + e];
+            fb->bits[e] = x;
+        }
+        fb->has_values = 1;
+    }
+    return LDB_OK;
+}
+
+int ldb_fwd_get(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, int values,
+                ldb_fblock *fb)
+{
+    if (fb->n && gpos >= fb->start && gpos < fb->start + fb->n && (!values || fb->has_values))
+        return LDB_OK; /* already decoded */
+    MDB_cursor *c;
+    uint8_t kb[8];
+    ldb_be64(kb, gpos);
+    MDB_val k = {8, kb}, v;
+    int mrc = mdb_cursor_open(txn, dd->fwd, &c);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "fwd");
+    mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    if (mrc == 0 && ldb_rd_be64(k.mv_data) != gpos)
+        mrc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+    else if (mrc == MDB_NOTFOUND)
+        mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    int rc = LDB_ENOTFOUND;
+    if (mrc == 0 && k.mv_size == 8) {
+        uint64_t s = ldb_rd_be64(k.mv_data);
+        rc = ldb_fwd_decode(db, s, v.mv_data, v.mv_size, values, fb);
+        if (!rc && (gpos < fb->start || gpos >= fb->start + fb->n)) {
+            fb->n = 0;
+            rc = LDB_ENOTFOUND;
+        }
+    }
+    mdb_cursor_close(c);
+    return rc;
+}
+
+int ldb_fwd_value(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, uint32_t latent,
+                  ldb_fblock *fb, float *out)
+{
+    *out = 0;
+    int rc = ldb_fwd_get(db, txn, dd, gpos, 1, fb);
+    if (rc == LDB_ENOTFOUND)
+        return LDB_OK;
+    if (rc)
+        return rc;
+    uint64_t i = gpos - fb->start, a = fb->off[i], b = fb->off[i + 1];
+    while (a < b) { /* latents ascend: binary search */
+        uint64_t m = (a + b) / 2;
+        if (fb->lat[m] < latent)
+            a = m + 1;
+        else
+            b = m;
+    }
+    if (a < fb->off[i + 1] && fb->lat[a] == latent)
+        *out = ldb_val_float(fb->bits[a], db->values);
+    return LDB_OK;
+}
+
+int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent, uint64_t **out,
+                 size_t *n)
+{
+    MDB_cursor *c;
+    ldb_buf buf = {0};
+    uint8_t kb[12];
+    ldb_be32(kb, latent);
+    ldb_be64(kb + 4, 0);
+    MDB_val k = {12, kb}, v;
+    uint64_t *arr = NULL;
+    size_t len = 0, cap = 0;
+    int rc = LDB_OK, mrc = mdb_cursor_open(txn, dd->inv, &c);
+    *out = NULL;
+    *n = 0;
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "inv");
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 12 || ldb_rd_be32(k.mv_data) != latent)
+            break;
+        uint64_t g = ldb_rd_be64((uint8_t *)k.mv_data + 4), cnt;
+        const uint8_t *q, *end;
+        if (ldb_zc_unpack(db->zc, v.mv_data, v.mv_size, &buf)) {
+            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: postings of latent %u at %llu are corrupt",
+                             db->path, latent, (unsigned long long)g);
+            break;
+        }
+        q = buf.data;
+        end = q + buf.len;
+        if (ldb_varint_get(&q, end, &cnt) || cnt == 0 || cnt > buf.len + 1 ||
+            (len && g <= arr[len - 1])) {
+            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: postings of latent %u at %llu are corrupt",
+                             db->path, latent, (unsigned long long)g);
+            break;
+        }
+        if (len + cnt > cap) {
+            size_t nc = cap ? cap : 1024;
+            while (nc < len + cnt)
+                nc *= 2;
+            uint64_t *na = realloc(arr, nc * sizeof *na);
+            if (!na) {
+                rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+                break;
+            }
+            arr = na;
+            cap = nc;
+        }
+        arr[len++] = g;
+        for (uint64_t i = 1; i < cnt && !rc; i++) {
+            uint64_t gap;
+            if (ldb_varint_get(&q, end, &gap) || gap == 0)
+                rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: postings of latent %u at %llu are "
+                                 "corrupt", db->path, latent, (unsigned long long)g);
+            g += gap;
+            arr[len++] = g;
+        }
+        if (rc)
+            break;
+    }
+    mdb_cursor_close(c);
+    ldb_buf_free(&buf);
+    if (rc) {
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = len;
+    return LDB_OK;
+}
+
+int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_lsum *s)
+{
+    uint8_t kb[6];
+    ldb_be16(kb, dict);
+    ldb_be32(kb + 2, latent);
+    MDB_val k = {6, kb}, v;
+    memset(s, 0, sizeof *s);
+    int mrc = mdb_get(txn, db->lsum, &k, &v);
+    if (mrc == MDB_NOTFOUND)
+        return LDB_OK;
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "lsum");
+    if (ldb_lsum_decode(v.mv_data, v.mv_size, s))
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: summary of latent %u is corrupt", db->path,
+                           latent);
+    return LDB_OK;
+}
+
+int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_cand *out)
+{
+    uint8_t kb[6];
+    ldb_be16(kb, dict);
+    ldb_be32(kb + 2, latent);
+    MDB_val k = {6, kb}, v;
+    int mrc = mdb_get(txn, db->ltop, &k, &v);
+    if (mrc == MDB_NOTFOUND)
+        return 0;
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "ltop");
+    int n = ldb_top_decode(v.mv_data, v.mv_size, out, LDB_TOPK);
+    return n >= 0 ? n : ldb_err_set(&db->err, LDB_EFORMAT, "%s: top list of latent %u is corrupt",
+                                    db->path, latent);
+}

@@ -1,0 +1,48 @@
+/* reader.h — decoding what the writer stored: forward blocks, postings, summaries.
+ * Everything here runs inside a caller's read transaction and copies what it
+ * returns (decoded data stays valid after the transaction ends). */
+#ifndef LDB_DB_READER_H
+#define LDB_DB_READER_H
+
+#include "db_impl.h"
+#include "summary.h"
+
+/* A decoded forward block. Position i (gpos start + i) has latents
+ * lat[off[i] .. off[i+1]) and, when values were asked for, bits[...] alike. */
+typedef struct ldb_fblock {
+    uint64_t start;
+    uint32_t n;
+    uint64_t *off;
+    uint32_t *lat;
+    uint32_t *bits;
+    size_t cap_pos, cap_nnz;
+    ldb_buf a, b;              /* decompression scratch */
+    int has_values;
+} ldb_fblock;
+
+void ldb_fblock_free(ldb_fblock *fb);
+
+/* Decodes the block of dict holding gpos into fb (reusing its buffers). Returns
+ * LDB_ENOTFOUND when no block holds gpos (the dict does not cover it). */
+int ldb_fwd_get(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, int values,
+                ldb_fblock *fb);
+
+/* Decodes a block from its raw LMDB value. */
+int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int values,
+                   ldb_fblock *fb);
+
+/* The value of latent at gpos (0 when it does not fire there). */
+int ldb_fwd_value(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, uint32_t latent,
+                  ldb_fblock *fb, float *out);
+
+/* All positions where latent fires, ascending (malloc'd; *n of them). */
+int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent, uint64_t **out,
+                 size_t *n);
+
+/* A latent's summary; a latent that never fired gives a zeroed one. */
+int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_lsum *s);
+
+/* A latent's top candidates; returns their number (>= 0) or a negative error. */
+int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_cand *out);
+
+#endif

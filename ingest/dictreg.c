@@ -1,0 +1,126 @@
+/* dictreg.c — registering dictionaries in a database (`dict add`): the one place
+ * where sae/ (reading a dictionary) meets db/ (recording it). A record keeps what
+ * `dict show` reports, so a DB stays self-describing if the files move. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../db/db_impl.h"
+
+static int valid_name(const char *s)
+{
+    if (!*s || strlen(s) > 64)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+int ldb_db_dict_add(ldb_db *db, const char *name, const char *path)
+{
+    ldb_dict *d = NULL;
+    MDB_txn *txn = NULL;
+    cJSON *o = NULL;
+    char *json = NULL, sha[65], *abs = NULL;
+    int rc = LDB_OK, mrc;
+    if (!valid_name(name))
+        return ldb_err_set(&db->err, LDB_EINVAL, "dictionary name '%s': use 1-64 letters, digits, "
+                           "'_', '-' or '.'", name);
+    for (int i = 0; i < db->n_dict; i++)
+        if (!strcmp(db->dict[i].name, name))
+            return ldb_err_set(&db->err, LDB_EINVAL, "%s: a dictionary named '%s' exists already",
+                               db->path, name);
+    if (db->n_dict >= LDB_MAX_DICTS)
+        return ldb_err_set(&db->err, LDB_EUNSUPPORTED, "%s: at most %d dictionaries", db->path,
+                           LDB_MAX_DICTS);
+    if ((rc = ldb_dict_open(path, &d))) {
+        ldb_err_set(&db->err, rc, "%s", ldb_dict_errmsg(d));
+        goto out;
+    }
+    if ((rc = ldb_dict_sha256(d, sha))) {
+        ldb_err_set(&db->err, rc, "%s", ldb_dict_errmsg(d));
+        goto out;
+    }
+    const ldb_dict_info *in = ldb_dict_get_info(d);
+    abs = realpath(path, NULL);
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddStringToObject(o, "path", abs ? abs : path);
+    cJSON_AddStringToObject(o, "sha256", sha);
+    cJSON_AddStringToObject(o, "format", in->format);
+    cJSON_AddStringToObject(o, "architecture", in->architecture);
+    cJSON_AddStringToObject(o, "type", in->type);
+    cJSON_AddNumberToObject(o, "d_in", in->d_in);
+    cJSON_AddNumberToObject(o, "d_out", in->d_out);
+    cJSON_AddNumberToObject(o, "d_sae", in->d_sae);
+    cJSON_AddStringToObject(o, "dtype", in->dtype);
+    cJSON_AddStringToObject(o, "hook_in", in->hook_in);
+    cJSON_AddStringToObject(o, "hook_out", in->hook_out);
+    cJSON_AddStringToObject(o, "model", in->model);
+    if (in->l0 >= 0)
+        cJSON_AddNumberToObject(o, "l0", in->l0);
+    else
+        cJSON_AddNullToObject(o, "l0");
+    if (in->k)
+        cJSON_AddNumberToObject(o, "k", in->k);
+    cJSON_AddNumberToObject(o, "block", 0);
+    if (!(json = cJSON_PrintUnformatted(o))) {
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((mrc = mdb_txn_begin(db->env, NULL, 0, &txn))) {
+        rc = ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
+        goto out;
+    }
+    uint16_t id = 0;
+    for (int i = 0; i < db->n_dict; i++)
+        if (db->dict[i].id >= id)
+            id = (uint16_t)(db->dict[i].id + 1);
+    uint8_t kb[2];
+    ldb_be16(kb, id);
+    MDB_val k = {2, kb}, v = {strlen(json), json};
+    uint64_t batch = 0;
+    if ((mrc = mdb_put(txn, db->dicts, &k, &v, MDB_NOOVERWRITE))) {
+        rc = ldb_db_mdb_err(db, mrc, "dicts");
+        goto out;
+    }
+    MDB_dbi fwd, inv;
+    if ((rc = ldb_db_dict_dbis(db, txn, id, 1, &fwd, &inv)))
+        goto out;
+    /* a catalog change: count it as a batch so the SQLite mirror follows */
+    if ((rc = ldb_db_meta_u64(db, txn, "batch", &batch)) ||
+        (rc = ldb_db_meta_put_u64(db, txn, "batch", batch + 1)))
+        goto out;
+    mrc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (mrc) {
+        rc = ldb_db_mdb_err(db, mrc, "cannot commit");
+        goto out;
+    }
+    MDB_txn *r;
+    if (!mdb_txn_begin(db->env, NULL, MDB_RDONLY, &r)) {
+        rc = ldb_db_load_dicts(db, r);
+        mdb_txn_commit(r);
+    }
+    ldb_catalog_sync(db, 0);
+out:
+    if (txn)
+        mdb_txn_abort(txn);
+    cJSON_Delete(o);
+    free(json);
+    free(abs);
+    ldb_dict_close(d);
+    return rc;
+}
+
+int ldb_db_dict_count(const ldb_db *db)
+{
+    return db->n_dict;
+}
+
+const char *ldb_db_dict_json(const ldb_db *db, int i)
+{
+    return i >= 0 && i < db->n_dict ? db->dict[i].json : NULL;
+}

@@ -1,0 +1,433 @@
+/* ingest.c — a corpus run: tokens and activations (.npy, memory-mapped) go batch by
+ * batch through the dictionaries' encoders into the batch writer. Every input is
+ * checked before the first batch, so bad input leaves the DB as it was; each batch
+ * commits with the run's progress, so a killed run resumes after its last batch. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../common/half.h"
+#include "../common/mfile.h"
+#include "../common/npy.h"
+#include "../common/sha256.h"
+#include "../db/writer.h"
+
+#define DEFAULT_BATCH_TOKENS 65536
+
+typedef struct input {
+    ldb_mfile f;
+    ldb_npy a;
+} input;
+
+typedef struct csr {           /* a batch's codes for one dictionary */
+    uint64_t *start;           /* positions + 1 */
+    uint32_t *lat;
+    float *val;
+    size_t npos, nnz, cap_pos, cap_nnz;
+} csr;
+
+typedef struct run {
+    ldb_db *db;
+    const ldb_ingest_opts *o;
+    input tok, act;
+    uint64_t n_tokens, n_rows;
+    uint32_t ctx, d_in;
+    int act_dtype;
+    ldb_dbdict **dd;
+    ldb_dict **dict;
+    uint16_t *ids;
+    csr *codes;
+    uint8_t id[32];
+    cJSON *rec;                /* the run record */
+    uint64_t rows_done;
+} run;
+
+static uint64_t row_len(const run *r, uint64_t row)
+{
+    uint64_t s = row * r->ctx;
+    return r->n_tokens - s < r->ctx ? r->n_tokens - s : r->ctx;
+}
+
+static int open_input(run *r, input *in, const char *path)
+{
+    ldb_err e = {{0}};
+    if (ldb_mfile_open(&in->f, path, &e) || ldb_npy_parse(&in->a, in->f.data, in->f.size, path, &e))
+        return ldb_err_set(&r->db->err, LDB_EFORMAT, "%s", e.msg);
+    return LDB_OK;
+}
+
+/* Shapes: tokens [n_seq, ctx] or [n_tokens]; activations [n_seq, ctx, d_in] or
+ * [n_tokens, d_in]; both describe the same positions. */
+static int check_inputs(run *r)
+{
+    ldb_db *db = r->db;
+    const ldb_npy *t = &r->tok.a, *a = &r->act.a;
+    const char *tp = r->o->tokens, *ap = r->o->acts;
+    if (t->type != LDB_NPY_I32 && t->type != LDB_NPY_I64 && t->type != LDB_NPY_U32 &&
+        t->type != LDB_NPY_U16)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: token ids of dtype %s; expected int32 or "
+                           "int64", tp, ldb_npy_type_name(t->type));
+    if (t->ndim == 2) {
+        if (r->o->ctx && r->o->ctx != t->shape[1])
+            return ldb_err_set(&db->err, LDB_EINVAL, "%s: rows of %llu tokens but --ctx %u", tp,
+                               (unsigned long long)t->shape[1], r->o->ctx);
+        r->ctx = (uint32_t)t->shape[1];
+    } else if (t->ndim == 1) {
+        r->ctx = r->o->ctx ? r->o->ctx : (uint32_t)(t->shape[0] < UINT32_MAX ? t->shape[0] : 0);
+    } else {
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: %d dimensions; expected [n_seq, ctx] or "
+                           "[n_tokens]", tp, t->ndim);
+    }
+    r->n_tokens = t->count;
+    if (r->n_tokens == 0 || r->ctx == 0)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: no tokens", tp);
+    if (t->shape[0] > UINT32_MAX && t->ndim == 1 && !r->o->ctx)
+        return ldb_err_set(&db->err, LDB_EINVAL, "%s: one sequence of %llu tokens is too long; "
+                           "cut it with --ctx", tp, (unsigned long long)t->shape[0]);
+    r->n_rows = (r->n_tokens + r->ctx - 1) / r->ctx;
+    if (a->type != LDB_NPY_F32 && a->type != LDB_NPY_F16)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: activations of dtype %s; expected float32 "
+                           "or float16", ap, ldb_npy_type_name(a->type));
+    if (a->ndim < 2 || a->ndim > 3)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: %d dimensions; expected [n_seq, ctx, d_in] "
+                           "or [n_tokens, d_in]", ap, a->ndim);
+    r->d_in = (uint32_t)a->shape[a->ndim - 1];
+    r->act_dtype = a->type == LDB_NPY_F32 ? LDB_F32 : LDB_F16;
+    uint64_t apos = a->count / (r->d_in ? r->d_in : 1);
+    if (apos != r->n_tokens || (a->ndim == 3 && t->ndim == 2 &&
+                                (a->shape[0] != t->shape[0] || a->shape[1] != t->shape[1])))
+        return ldb_err_set(&db->err, LDB_EINVAL, "%s: activations for %llu positions, but %s "
+                           "holds %llu tokens; they must describe the same positions", ap,
+                           (unsigned long long)apos, tp, (unsigned long long)r->n_tokens);
+    for (int i = 0; i < r->o->n_dicts; i++)
+        if (r->dd[i]->d_in != r->d_in)
+            return ldb_err_set(&db->err, LDB_EINVAL, "%s: activations have d_in = %u but "
+                               "dictionary '%s' reads d_in = %u", ap, r->d_in, r->dd[i]->name,
+                               r->dd[i]->d_in);
+    return LDB_OK;
+}
+
+static void hash_file(ldb_sha *h, const input *in)
+{
+    struct stat st;
+    uint64_t v[3] = {0};
+    if (stat(in->f.path, &st) == 0) {
+        v[0] = (uint64_t)st.st_size;
+        v[1] = (uint64_t)st.st_mtim.tv_sec;
+        v[2] = (uint64_t)st.st_mtim.tv_nsec;
+    }
+    ldb_sha_update(h, v, sizeof v);
+    ldb_sha_update(h, in->f.data, in->a.data_offset);
+}
+
+static void run_id(run *r, int again, uint8_t id[32])
+{
+    ldb_sha h;
+    ldb_sha_init(&h);
+    for (int i = 0; i < r->o->n_dicts; i++) {
+        cJSON *o = cJSON_Parse(r->dd[i]->json);
+        const cJSON *sha = cJSON_GetObjectItem(o, "sha256");
+        ldb_sha_update(&h, r->dd[i]->name, strlen(r->dd[i]->name) + 1);
+        if (cJSON_IsString(sha))
+            ldb_sha_update(&h, sha->valuestring, strlen(sha->valuestring));
+        cJSON_Delete(o);
+    }
+    hash_file(&h, &r->tok);
+    hash_file(&h, &r->act);
+    uint64_t x[2] = {r->ctx, (uint64_t)again};
+    ldb_sha_update(&h, x, sizeof x);
+    ldb_sha_final(&h, id);
+}
+
+/* Finds the run to do: a new one, or an unfinished one to resume. */
+static int find_run(run *r)
+{
+    ldb_db *db = r->db;
+    MDB_txn *txn;
+    int rc = LDB_OK, mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
+    for (int again = 0;; again++) {
+        run_id(r, again, r->id);
+        MDB_val k = {32, r->id}, v;
+        mrc = mdb_get(txn, db->runs, &k, &v);
+        if (mrc == MDB_NOTFOUND) {
+            if (again > 0 && !r->o->again) {
+                rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: this run (the same dictionaries, "
+                                 "inputs and --ctx) is done already; pass --again to ingest it "
+                                 "again as new sequences", r->o->tokens);
+                break;
+            }
+            r->rec = cJSON_CreateObject();
+            cJSON *names = cJSON_AddArrayToObject(r->rec, "dicts");
+            for (int i = 0; i < r->o->n_dicts; i++)
+                cJSON_AddItemToArray(names, cJSON_CreateString(r->dd[i]->name));
+            cJSON_AddStringToObject(r->rec, "tokens", r->o->tokens);
+            cJSON_AddStringToObject(r->rec, "acts", r->o->acts);
+            cJSON_AddNumberToObject(r->rec, "ctx", r->ctx);
+            cJSON_AddNumberToObject(r->rec, "rows", (double)r->n_rows);
+            cJSON_AddNumberToObject(r->rec, "rows_done", 0);
+            cJSON_AddStringToObject(r->rec, "status", "running");
+            cJSON_AddNumberToObject(r->rec, "started", (double)time(NULL));
+            cJSON_AddNumberToObject(r->rec, "finished", 0);
+            cJSON_AddNumberToObject(r->rec, "again", again);
+            break;
+        }
+        if (mrc) {
+            rc = ldb_db_mdb_err(db, mrc, "runs");
+            break;
+        }
+        cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+        const cJSON *st = cJSON_GetObjectItem(o, "status");
+        if (cJSON_IsString(st) && !strcmp(st->valuestring, "running")) {
+            r->rec = o; /* resume */
+            r->rows_done = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_done"));
+            break;
+        }
+        cJSON_Delete(o);
+        if (!r->o->again) {
+            rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: this run (the same dictionaries, inputs "
+                             "and --ctx) is done already; pass --again to ingest it again as new "
+                             "sequences", r->o->tokens);
+            break;
+        }
+    }
+    mdb_txn_abort(txn);
+    if (!rc && !r->rec)
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    return rc;
+}
+
+static int put_run(run *r, ldb_writer *w, uint64_t rows_done, int done)
+{
+    cJSON_ReplaceItemInObject(r->rec, "rows_done", cJSON_CreateNumber((double)rows_done));
+    if (done) {
+        cJSON_ReplaceItemInObject(r->rec, "status", cJSON_CreateString("done"));
+        cJSON_ReplaceItemInObject(r->rec, "finished", cJSON_CreateNumber((double)time(NULL)));
+    }
+    char *s = cJSON_PrintUnformatted(r->rec);
+    if (!s)
+        return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
+    MDB_val k = {32, r->id}, v = {strlen(s), s};
+    int mrc = mdb_put(ldb_writer_txn(w), r->db->runs, &k, &v, 0);
+    free(s);
+    return mrc ? ldb_db_mdb_err(r->db, mrc, "runs") : LDB_OK;
+}
+
+static int csr_grow(csr *c, size_t npos, size_t nnz)
+{
+    if (npos + 1 > c->cap_pos) {
+        size_t cap = c->cap_pos ? c->cap_pos : 4096;
+        while (cap < npos + 1)
+            cap *= 2;
+        uint64_t *p = realloc(c->start, cap * sizeof *p);
+        if (!p)
+            return -1;
+        c->start = p;
+        c->cap_pos = cap;
+    }
+    if (nnz > c->cap_nnz) {
+        size_t cap = c->cap_nnz ? c->cap_nnz : 65536;
+        while (cap < nnz)
+            cap *= 2;
+        uint32_t *l = realloc(c->lat, cap * sizeof *l);
+        if (l)
+            c->lat = l;
+        float *v = realloc(c->val, cap * sizeof *v);
+        if (v)
+            c->val = v;
+        if (!l || !v)
+            return -1;
+        c->cap_nnz = cap;
+    }
+    return 0;
+}
+
+static int collect(void *arg, const ldb_codes *t)
+{
+    csr *c = arg;
+    uint64_t base = t->start[0], n = t->start[t->n_rows] - base;
+    if (csr_grow(c, c->npos + t->n_rows, c->nnz + n))
+        return LDB_ENOMEM;
+    for (uint32_t r = 0; r < t->n_rows; r++)
+        c->start[c->npos + r + 1] = c->nnz + (t->start[r + 1] - base);
+    memcpy(c->lat + c->nnz, t->latent + base, n * sizeof *c->lat);
+    memcpy(c->val + c->nnz, t->value + base, n * sizeof *c->val);
+    c->npos += t->n_rows;
+    c->nnz += n;
+    return 0;
+}
+
+static int read_tokens(run *r, uint64_t pos, uint64_t n, uint32_t *out)
+{
+    const ldb_npy *t = &r->tok.a;
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t v;
+        const uint8_t *p = t->data + (pos + i) * t->elsize;
+        if (t->type == LDB_NPY_I32) {
+            int32_t x;
+            memcpy(&x, p, 4);
+            v = x;
+        } else if (t->type == LDB_NPY_I64) {
+            memcpy(&v, p, 8);
+        } else if (t->type == LDB_NPY_U32) {
+            uint32_t x;
+            memcpy(&x, p, 4);
+            v = x;
+        } else {
+            uint16_t x;
+            memcpy(&x, p, 2);
+            v = x;
+        }
+        if (v < 0 || v > (int64_t)UINT32_MAX)
+            return ldb_err_set(&r->db->err, LDB_EFORMAT, "%s: token id %lld at position %llu is "
+                               "out of range", r->o->tokens, (long long)v,
+                               (unsigned long long)(pos + i));
+        out[i] = (uint32_t)v;
+    }
+    return LDB_OK;
+}
+
+/* One batch: rows [r0, r1). */
+static int do_batch(run *r, uint64_t r0, uint64_t r1, const char *label, uint32_t *toks)
+{
+    ldb_db *db = r->db;
+    ldb_writer *w = NULL;
+    uint64_t p0 = r0 * r->ctx, p1 = r1 * r->ctx < r->n_tokens ? r1 * r->ctx : r->n_tokens;
+    size_t es = r->act_dtype == LDB_F32 ? 4 : 2;
+    const uint8_t *x = r->act.a.data + p0 * r->d_in * es;
+    uint64_t bad = ldb_find_nonfinite(x, r->act_dtype, (p1 - p0) * r->d_in);
+    if (bad != UINT64_MAX)
+        return ldb_err_set(&db->err, LDB_EBADVALUE, "%s: position %llu holds NaN or Inf; "
+                           "expected finite activations", r->o->acts,
+                           (unsigned long long)(p0 + bad / r->d_in));
+    int rc = read_tokens(r, p0, p1 - p0, toks);
+    for (int i = 0; i < r->o->n_dicts && !rc; i++) {
+        csr *c = &r->codes[i];
+        c->npos = c->nnz = 0;
+        if (csr_grow(c, 0, 0))
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        c->start[0] = 0;
+        int erc = ldb_dict_encode(r->dict[i], x, r->act_dtype, p1 - p0, collect, c);
+        if (erc)
+            rc = ldb_err_set(&db->err, erc, "%s", erc == LDB_ENOMEM ? "out of memory"
+                                                                    : ldb_dict_errmsg(r->dict[i]));
+    }
+    uint32_t source = 0;
+    if (rc || (rc = ldb_writer_begin(db, &w)))
+        return rc;
+    rc = ldb_writer_source(w, label, &source);
+    for (uint64_t row = r0; row < r1 && !rc; row++) {
+        uint64_t off = row * r->ctx - p0, len = row_len(r, row);
+        uint8_t hash[16];
+        ldb_seqrec seq;
+        int found = 0;
+        ldb_tokens_hash(toks + off, (uint32_t)len, hash);
+        rc = ldb_writer_attach(w, hash, r->ids, r->o->n_dicts, &seq, &found);
+        if (!rc && !found)
+            rc = ldb_writer_add_seq(w, toks + off, (uint32_t)len, source, row, hash, &seq);
+        for (int i = 0; i < r->o->n_dicts && !rc; i++) {
+            csr *c = &r->codes[i];
+            rc = ldb_writer_codes(w, r->ids[i], &seq, toks + off, c->start + off, c->lat, c->val);
+        }
+    }
+    if (!rc)
+        rc = put_run(r, w, r1, r1 == r->n_rows);
+    if (rc) {
+        ldb_writer_abort(w);
+        return rc;
+    }
+    return ldb_writer_commit(w);
+}
+
+int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
+{
+    run r;
+    uint32_t *toks = NULL;
+    int rc = LDB_OK;
+    memset(&r, 0, sizeof r);
+    r.db = db;
+    r.o = o;
+    if (o->n_dicts < 1)
+        return ldb_err_set(&db->err, LDB_EINVAL, "ingest needs at least one dictionary");
+    r.dd = calloc((size_t)o->n_dicts, sizeof *r.dd);
+    r.dict = calloc((size_t)o->n_dicts, sizeof *r.dict);
+    r.ids = calloc((size_t)o->n_dicts, sizeof *r.ids);
+    r.codes = calloc((size_t)o->n_dicts, sizeof *r.codes);
+    if (!r.dd || !r.dict || !r.ids || !r.codes) {
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < o->n_dicts; i++) {
+        for (int j = 0; j < i; j++)
+            if (!strcmp(o->dicts[i], o->dicts[j])) {
+                rc = ldb_err_set(&db->err, LDB_EINVAL, "dictionary '%s' named twice", o->dicts[i]);
+                goto out;
+            }
+        if (!(r.dd[i] = ldb_db_find_dict(db, o->dicts[i]))) {
+            rc = LDB_ENOTFOUND;
+            goto out;
+        }
+        r.ids[i] = r.dd[i]->id;
+    }
+    if ((rc = open_input(&r, &r.tok, o->tokens)) || (rc = open_input(&r, &r.act, o->acts)) ||
+        (rc = check_inputs(&r)))
+        goto out;
+    for (int i = 0; i < o->n_dicts; i++) {
+        int drc = ldb_dict_open(r.dd[i]->path, &r.dict[i]);
+        if (drc) {
+            rc = ldb_err_set(&db->err, drc, "dictionary '%s': %s", r.dd[i]->name,
+                             ldb_dict_errmsg(r.dict[i]));
+            goto out;
+        }
+        const ldb_dict_info *in = ldb_dict_get_info(r.dict[i]);
+        if (in->d_in != r.dd[i]->d_in || in->d_sae != r.dd[i]->d_sae) {
+            rc = ldb_err_set(&db->err, LDB_EINVAL, "dictionary '%s' at %s has changed since it "
+                             "was added (%u -> %u, recorded %u -> %u)", r.dd[i]->name,
+                             r.dd[i]->path, in->d_in, in->d_sae, r.dd[i]->d_in, r.dd[i]->d_sae);
+            goto out;
+        }
+    }
+    if ((rc = find_run(&r)))
+        goto out;
+    uint64_t bt = o->batch_tokens ? o->batch_tokens : DEFAULT_BATCH_TOKENS;
+    uint64_t rows_per = bt / r.ctx ? bt / r.ctx : 1;
+    if (!(toks = malloc((size_t)(rows_per * r.ctx) * sizeof *toks))) {
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (r.rows_done >= r.n_rows) { /* an empty remainder: just mark it done */
+        ldb_writer *w;
+        if (!(rc = ldb_writer_begin(db, &w)) && !(rc = put_run(&r, w, r.n_rows, 1)))
+            rc = ldb_writer_commit(w);
+        else
+            ldb_writer_abort(w);
+    }
+    for (uint64_t r0 = r.rows_done; r0 < r.n_rows && !rc; r0 += rows_per) {
+        uint64_t r1 = r0 + rows_per < r.n_rows ? r0 + rows_per : r.n_rows;
+        rc = do_batch(&r, r0, r1, o->source ? o->source : o->tokens, toks);
+        if (!rc && o->progress)
+            o->progress(o->progress_ctx, r1 * r.ctx < r.n_tokens ? r1 * r.ctx : r.n_tokens,
+                        r.n_tokens);
+    }
+out:
+    for (int i = 0; i < o->n_dicts && r.dict; i++)
+        ldb_dict_close(r.dict[i]);
+    for (int i = 0; i < o->n_dicts && r.codes; i++) {
+        free(r.codes[i].start);
+        free(r.codes[i].lat);
+        free(r.codes[i].val);
+    }
+    free(r.dd);
+    free(r.dict);
+    free(r.ids);
+    free(r.codes);
+    free(toks);
+    cJSON_Delete(r.rec);
+    ldb_mfile_close(&r.tok.f);
+    ldb_mfile_close(&r.act.f);
+    return rc;
+}

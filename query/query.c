@@ -1,0 +1,437 @@
+/* query.c — per-latent queries: top examples (precomputed candidates, or a scan of
+ * the postings), latent statistics with an exact histogram, the density histogram
+ * of a dictionary, and database info. Each runs in one read transaction. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../db/reader.h"
+
+/* A read transaction and the dictionary a query is about. */
+typedef struct qctx {
+    ldb_db *db;
+    MDB_txn *txn;
+    ldb_dbdict *dd;
+} qctx;
+
+static int q_begin(ldb_db *db, const char *dict, uint32_t latent, int need_latent, qctx *q)
+{
+    memset(q, 0, sizeof *q);
+    q->db = db;
+    if (dict && !(q->dd = ldb_db_find_dict(db, dict)))
+        return LDB_ENOTFOUND;
+    if (need_latent && latent >= q->dd->d_sae)
+        return ldb_err_set(&db->err, LDB_EINVAL, "latent %u is out of range: '%s' has %u latents "
+                           "(0..%u)", latent, dict, q->dd->d_sae, q->dd->d_sae - 1);
+    int mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &q->txn);
+    return mrc ? ldb_db_mdb_err(db, mrc, "cannot begin a read transaction") : LDB_OK;
+}
+
+static void q_end(qctx *q)
+{
+    if (q->txn)
+        mdb_txn_abort(q->txn);
+}
+
+void ldb_examples_free(ldb_examples *e)
+{
+    if (!e)
+        return;
+    for (uint32_t i = 0; i < e->n; i++) {
+        free(e->ex[i].tokens);
+        free(e->ex[i].values);
+    }
+    free(e->ex);
+    free(e);
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const ldb_cand *x = a, *y = b;
+    return ldb_cand_before(x, y) ? -1 : ldb_cand_before(y, x) ? 1 : 0;
+}
+
+/* Every firing position of the latent with its value, ordered as top ranks them;
+ * skipped positions left out unless include_special. */
+static int scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand **out, size_t *n)
+{
+    uint64_t *pos = NULL;
+    size_t np = 0, m = 0;
+    ldb_fblock fb;
+    uint32_t tokbuf[1];
+    memset(&fb, 0, sizeof fb);
+    int rc = ldb_inv_read(q->db, q->txn, q->dd, latent, &pos, &np);
+    ldb_cand *c = rc ? NULL : malloc((np ? np : 1) * sizeof *c);
+    if (!rc && !c)
+        rc = ldb_err_set(&q->db->err, LDB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < np && !rc; i++) {
+        if (!include_special && q->db->n_skip) {
+            if ((rc = ldb_db_tokens(q->db, q->txn, pos[i], 1, tokbuf)))
+                break;
+            if (ldb_db_is_skip(q->db, tokbuf[0]))
+                continue;
+        }
+        float v;
+        if ((rc = ldb_fwd_value(q->db, q->txn, q->dd, pos[i], latent, &fb, &v)))
+            break;
+        c[m].gpos = pos[i];
+        c[m++].value = v;
+    }
+    free(pos);
+    ldb_fblock_free(&fb);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    qsort(c, m, sizeof *c, cmp_cand);
+    *out = c;
+    *n = m;
+    return LDB_OK;
+}
+
+/* Keeps the first (best) candidate of each sequence, in order. */
+static int distinct_seqs(qctx *q, ldb_cand *c, size_t *n)
+{
+    size_t m = 0;
+    uint64_t *seen = malloc((*n ? *n : 1) * sizeof *seen);
+    if (!seen)
+        return ldb_err_set(&q->db->err, LDB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < *n; i++) {
+        ldb_seqrec s;
+        int rc = ldb_db_seq_at(q->db, q->txn, c[i].gpos, &s);
+        if (rc) {
+            free(seen);
+            return rc;
+        }
+        size_t j = 0;
+        while (j < m && seen[j] != s.seq)
+            j++;
+        if (j == m) {
+            seen[m] = s.seq;
+            c[m++] = c[i];
+        }
+    }
+    free(seen);
+    *n = m;
+    return LDB_OK;
+}
+
+static int fill_example(qctx *q, uint32_t latent, const ldb_cand *c, uint32_t context,
+                        ldb_fblock *fb, ldb_example *e)
+{
+    ldb_seqrec s;
+    int rc = ldb_db_seq_at(q->db, q->txn, c->gpos, &s);
+    if (rc)
+        return rc;
+    e->seq = s.seq;
+    e->pos = (uint32_t)(c->gpos - s.start);
+    e->value = c->value;
+    e->ctx_start = e->pos > context ? e->pos - context : 0;
+    uint64_t end = (uint64_t)e->pos + context + 1 < s.len ? (uint64_t)e->pos + context + 1 : s.len;
+    e->ctx_len = (uint32_t)(end - e->ctx_start);
+    e->tokens = malloc(e->ctx_len * sizeof *e->tokens);
+    e->values = malloc(e->ctx_len * sizeof *e->values);
+    if (!e->tokens || !e->values)
+        return ldb_err_set(&q->db->err, LDB_ENOMEM, "out of memory");
+    if ((rc = ldb_db_tokens(q->db, q->txn, s.start + e->ctx_start, e->ctx_len, e->tokens)))
+        return rc;
+    for (uint32_t i = 0; i < e->ctx_len && !rc; i++)
+        rc = ldb_fwd_value(q->db, q->txn, q->dd, s.start + e->ctx_start + i, latent, fb,
+                           &e->values[i]);
+    return rc;
+}
+
+int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_opts *o,
+                  ldb_examples **out)
+{
+    ldb_top_opts def = {20, 8, 0, 0};
+    qctx q;
+    ldb_cand *c = NULL;
+    size_t n = 0;
+    ldb_fblock fb;
+    memset(&fb, 0, sizeof fb);
+    *out = NULL;
+    if (!o)
+        o = &def;
+    uint32_t k = o->k ? o->k : 20;
+    int rc = q_begin(db, dict, latent, 1, &q);
+    if (rc)
+        goto out;
+    int scan = k > LDB_TOPK || o->include_special;
+    if (!scan) {
+        if (!(c = malloc(LDB_TOPK * sizeof *c))) {
+            rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            goto out;
+        }
+        int got = ldb_ltop_get(db, q.txn, q.dd->id, latent, c);
+        if (got < 0) {
+            rc = got;
+            goto out;
+        }
+        n = (size_t)got;
+        if (o->distinct_seq) {
+            if ((rc = distinct_seqs(&q, c, &n)))
+                goto out;
+            /* a full candidate list may hide further sequences: scan then */
+            if (n < k && got == LDB_TOPK) {
+                free(c);
+                c = NULL;
+                scan = 1;
+            }
+        }
+    }
+    if (scan) {
+        if ((rc = scan_latent(&q, latent, o->include_special, &c, &n)))
+            goto out;
+        if (o->distinct_seq && (rc = distinct_seqs(&q, c, &n)))
+            goto out;
+    }
+    if (n > k)
+        n = k;
+    ldb_examples *e = calloc(1, sizeof *e);
+    if (!e || !(e->ex = calloc(n ? n : 1, sizeof *e->ex))) {
+        free(e);
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = fill_example(&q, latent, &c[i], o->context, &fb, &e->ex[i]);
+        e->n = (uint32_t)(i + 1);
+    }
+    if (rc)
+        ldb_examples_free(e);
+    else
+        *out = e;
+out:
+    free(c);
+    ldb_fblock_free(&fb);
+    q_end(&q);
+    return rc;
+}
+
+void ldb_latent_info_free(ldb_latent_info *l)
+{
+    if (!l)
+        return;
+    free(l->label);
+    free(l->hist);
+    free(l);
+}
+
+int ldb_query_latent(ldb_db *db, const char *dict, uint32_t latent, uint32_t bins,
+                     ldb_latent_info **out)
+{
+    qctx q;
+    ldb_lsum s;
+    ldb_dstat ds;
+    memset(&s, 0, sizeof s);
+    *out = NULL;
+    if (bins == 0 || bins > 10000)
+        return ldb_err_set(&db->err, LDB_EINVAL, "bins must be 1..10000, not %u", bins);
+    int rc = q_begin(db, dict, latent, 1, &q);
+    if (rc || (rc = ldb_lsum_get(db, q.txn, q.dd->id, latent, &s)) ||
+        (rc = ldb_db_get_dstat(db, q.txn, q.dd->id, &ds)))
+        goto out;
+    ldb_latent_info *l = calloc(1, sizeof *l);
+    if (!l || !(l->hist = calloc(bins, sizeof *l->hist))) {
+        free(l);
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    l->count = s.count;
+    l->nseq = s.nseq;
+    l->density = ds.ordinary ? (double)s.count / (double)ds.ordinary : 0;
+    l->max = s.max;
+    l->mean = s.count ? s.sum / (double)s.count : 0;
+    double var = s.count ? s.sumsq / (double)s.count - l->mean * l->mean : 0;
+    l->std = var > 0 ? sqrt(var) : 0;
+    l->nbins = bins;
+    for (uint32_t i = 0; i < bins; i++) {
+        l->hist[i].lo = l->max * i / bins;
+        l->hist[i].hi = l->max * (i + 1) / bins;
+    }
+    for (uint32_t i = 0; i < s.nh; i++) {
+        double v = ldb_val_float(s.hk[i], LDB_VAL_BF16);
+        uint32_t b = l->max > 0 ? (uint32_t)(v / l->max * bins) : 0;
+        l->hist[b < bins ? b : bins - 1].count += s.hc[i];
+    }
+    uint8_t kb[6];
+    ldb_be16(kb, q.dd->id);
+    ldb_be32(kb + 2, latent);
+    MDB_val k = {6, kb}, v;
+    if (mdb_get(q.txn, db->labels, &k, &v) == 0)
+        l->label = strndup(v.mv_data, v.mv_size);
+    *out = l;
+out:
+    ldb_lsum_free(&s);
+    q_end(&q);
+    return rc;
+}
+
+void ldb_density_free(ldb_density *d)
+{
+    if (!d)
+        return;
+    free(d->bins);
+    free(d->counts);
+    free(d);
+}
+
+int ldb_query_density(ldb_db *db, const char *dict, uint32_t bins, ldb_density **out)
+{
+    qctx q;
+    ldb_dstat ds;
+    MDB_cursor *c = NULL;
+    ldb_density *d = NULL;
+    *out = NULL;
+    if (bins == 0 || bins > 10000)
+        return ldb_err_set(&db->err, LDB_EINVAL, "bins must be 1..10000, not %u", bins);
+    int rc = q_begin(db, dict, 0, 0, &q), mrc;
+    if (rc || (rc = ldb_db_get_dstat(db, q.txn, q.dd->id, &ds)))
+        goto out;
+    d = calloc(1, sizeof *d);
+    if (!d || !(d->bins = calloc(bins, sizeof *d->bins)) ||
+        !(d->counts = calloc(q.dd->d_sae, sizeof *d->counts))) {
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    d->n_tokens = ds.ordinary;
+    d->n_latents = q.dd->d_sae;
+    d->nbins = bins;
+    uint8_t kb[6];
+    ldb_be16(kb, q.dd->id);
+    ldb_be32(kb + 2, 0);
+    MDB_val k = {6, kb}, v;
+    if ((mrc = mdb_cursor_open(q.txn, db->lsum, &c))) {
+        rc = ldb_db_mdb_err(db, mrc, "lsum");
+        goto out;
+    }
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 6 || ldb_rd_be16(k.mv_data) != q.dd->id)
+            break;
+        uint32_t lat = ldb_rd_be32((uint8_t *)k.mv_data + 2);
+        if (lat < q.dd->d_sae && v.mv_size >= 8)
+            memcpy(&d->counts[lat], v.mv_data, 8); /* count leads the record */
+    }
+    double lo = INFINITY, hi = -INFINITY;
+    for (uint32_t j = 0; j < d->n_latents; j++) {
+        if (!d->counts[j]) {
+            d->dead++;
+            continue;
+        }
+        double x = log10((double)d->counts[j] / (double)ds.ordinary);
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+    }
+    if (lo > hi) /* no live latent */
+        lo = hi = 0;
+    if (hi - lo < 1e-9) {
+        lo -= 0.5;
+        hi += 0.5;
+    }
+    for (uint32_t i = 0; i < bins; i++) {
+        d->bins[i].lo = lo + (hi - lo) * i / bins;
+        d->bins[i].hi = lo + (hi - lo) * (i + 1) / bins;
+    }
+    for (uint32_t j = 0; j < d->n_latents; j++) {
+        if (!d->counts[j])
+            continue;
+        double x = log10((double)d->counts[j] / (double)ds.ordinary);
+        uint32_t b = (uint32_t)((x - lo) / (hi - lo) * bins);
+        d->bins[b < bins ? b : bins - 1].count++;
+    }
+    *out = d;
+    d = NULL;
+out:
+    if (c)
+        mdb_cursor_close(c);
+    ldb_density_free(d);
+    q_end(&q);
+    return rc;
+}
+
+void ldb_info_free(ldb_info *i)
+{
+    if (!i)
+        return;
+    free(i->dicts);
+    free(i->skip);
+    free(i);
+}
+
+static uint64_t dbi_bytes(MDB_txn *txn, MDB_dbi dbi)
+{
+    MDB_stat st;
+    if (mdb_stat(txn, dbi, &st))
+        return 0;
+    return (uint64_t)(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) * st.ms_psize;
+}
+
+int ldb_query_info(ldb_db *db, ldb_info **out)
+{
+    qctx q;
+    ldb_info *i = NULL;
+    *out = NULL;
+    int rc = q_begin(db, NULL, 0, 0, &q);
+    if (rc)
+        goto out;
+    i = calloc(1, sizeof *i);
+    if (!i || !(i->dicts = calloc((size_t)db->n_dict + 1, sizeof *i->dicts)) ||
+        !(i->skip = malloc((db->n_skip + 1) * sizeof *i->skip))) {
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = ldb_db_meta_u64(db, q.txn, "n_seq", &i->n_seq)) ||
+        (rc = ldb_db_meta_u64(db, q.txn, "n_pos", &i->n_tokens)) ||
+        (rc = ldb_db_meta_u64(db, q.txn, "n_ord", &i->n_ordinary)))
+        goto out;
+    MDB_envinfo ei;
+    MDB_stat es;
+    mdb_env_info(db->env, &ei);
+    mdb_env_stat(db->env, &es);
+    i->bytes = (uint64_t)(ei.me_last_pgno + 1) * es.ms_psize;
+    i->values = db->values;
+    i->n_skip = (uint32_t)db->n_skip;
+    memcpy(i->skip, db->skip, db->n_skip * sizeof *i->skip);
+    for (int j = 0; j < db->n_dict; j++) {
+        ldb_dstat ds;
+        if ((rc = ldb_db_get_dstat(db, q.txn, db->dict[j].id, &ds)))
+            goto out;
+        ldb_dict_usage *u = &i->dicts[i->n_dicts++];
+        u->name = db->dict[j].name;
+        u->d_sae = db->dict[j].d_sae;
+        u->nnz = ds.nnz;
+        u->positions = ds.positions;
+        u->bytes = dbi_bytes(q.txn, db->dict[j].fwd) + dbi_bytes(q.txn, db->dict[j].inv);
+    }
+    *out = i;
+    i = NULL;
+out:
+    ldb_info_free(i);
+    q_end(&q);
+    return rc;
+}
+
+int ldb_seq_tokens(ldb_db *db, uint64_t seq, uint32_t pos, uint32_t n, uint32_t *out,
+                   uint32_t *got)
+{
+    qctx q;
+    ldb_seqrec s;
+    *got = 0;
+    int rc = q_begin(db, NULL, 0, 0, &q);
+    if (rc || (rc = ldb_db_get_seq(db, q.txn, seq, &s)))
+        goto out;
+    if (pos > s.len) {
+        rc = ldb_err_set(&db->err, LDB_EINVAL, "sequence %llu has %u positions",
+                         (unsigned long long)seq, s.len);
+        goto out;
+    }
+    if (n > s.len - pos)
+        n = s.len - pos;
+    if (!(rc = ldb_db_tokens(db, q.txn, s.start + pos, n, out)))
+        *got = n;
+out:
+    q_end(&q);
+    return rc;
+}

@@ -1,0 +1,292 @@
+/* cmd_db.c — database commands: init, dict add / dict ls, ingest and info. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "latentdb.h"
+
+static const char *USAGE_INIT = "usage: latentdb init DB [--skip-tokens IDS] [--values bf16|f16|f32]\n";
+static const char *USAGE_INGEST =
+    "usage: latentdb ingest DB --dict NAME[,NAME...] --tokens T.npy --acts A.npy [--ctx N]\n"
+    "                      [--source LABEL] [--again]\n";
+static const char *USAGE_INFO = "usage: latentdb info DB [--json]\n";
+
+int cli_open_db(const char *path, int flags, ldb_db **db)
+{
+    if (ldb_db_open(path, flags, db)) {
+        int rc = cli_fail("%s", ldb_db_errmsg(*db));
+        ldb_db_close(*db);
+        *db = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+int cli_parse_u32(const char *s, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || v > UINT32_MAX || *s == '-')
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int cmd_init(int argc, char **argv)
+{
+    const char *path = NULL, *skip = NULL, *vals = "bf16";
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--skip-tokens") && i + 1 < argc)
+            skip = argv[++i];
+        else if (!strcmp(argv[i], "--values") && i + 1 < argc)
+            vals = argv[++i];
+        else if (argv[i][0] == '-')
+            return cli_usage(USAGE_INIT, "unknown option or missing value '%s'", argv[i]);
+        else if (!path)
+            path = argv[i];
+        else
+            return cli_usage(USAGE_INIT, "unexpected argument '%s'", argv[i]);
+    }
+    if (!path)
+        return cli_usage(USAGE_INIT, "init needs a DB path");
+    int values = !strcmp(vals, "bf16") ? LDB_VALUES_BF16 : !strcmp(vals, "f16") ? LDB_VALUES_F16
+               : !strcmp(vals, "f32") ? LDB_VALUES_F32 : -1;
+    if (values < 0)
+        return cli_usage(USAGE_INIT, "--values must be bf16, f16 or f32, not '%s'", vals);
+    uint32_t ids[1024];
+    size_t n = 0;
+    if (skip && *skip) {
+        char *copy = strdup(skip), *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            if (n == 1024 || cli_parse_u32(t, &ids[n])) {
+                free(copy);
+                return cli_usage(USAGE_INIT, "--skip-tokens takes up to 1024 comma-separated "
+                                 "token ids, not '%s'", skip);
+            }
+            n++;
+        }
+        free(copy);
+    }
+    ldb_db *db = NULL;
+    int rc = ldb_db_init(path, ids, n, values, &db) ? cli_fail("%s", ldb_db_errmsg(db)) : 0;
+    if (!rc)
+        printf("initialised %s (values %s, %zu skip tokens)\n", path, vals, n);
+    ldb_db_close(db);
+    return rc;
+}
+
+int cmd_dict_add(int argc, char **argv)
+{
+    if (argc != 3)
+        return cli_usage("usage: latentdb dict add DB NAME PATH\n", "dict add needs DB NAME PATH");
+    ldb_db *db = NULL;
+    int rc = cli_open_db(argv[0], LDB_OPEN_WRITE, &db);
+    if (rc)
+        return rc;
+    if (ldb_db_dict_add(db, argv[1], argv[2]))
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+    else
+        printf("added dictionary '%s' from %s\n", argv[1], argv[2]);
+    ldb_db_close(db);
+    return rc;
+}
+
+int cmd_dict_ls(int argc, char **argv)
+{
+    const char *path = NULL;
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!path && argv[i][0] != '-')
+            path = argv[i];
+        else
+            return cli_usage("usage: latentdb dict ls DB [--json]\n", "unexpected '%s'", argv[i]);
+    }
+    if (!path)
+        return cli_usage("usage: latentdb dict ls DB [--json]\n", "dict ls needs a DB");
+    ldb_db *db = NULL;
+    int rc = cli_open_db(path, LDB_OPEN_READ, &db);
+    if (rc)
+        return rc;
+    int n = ldb_db_dict_count(db);
+    if (json) {
+        cJSON *a = cJSON_CreateArray();
+        for (int i = 0; i < n; i++)
+            cJSON_AddItemToArray(a, cJSON_Parse(ldb_db_dict_json(db, i)));
+        char *s = cJSON_PrintUnformatted(a);
+        puts(s);
+        free(s);
+        cJSON_Delete(a);
+    } else {
+        printf("%-16s %-12s %-10s %-11s %8s %8s  %s\n", "name", "format", "arch", "type", "d_in",
+               "d_sae", "hook_in");
+        for (int i = 0; i < n; i++) {
+            cJSON *o = cJSON_Parse(ldb_db_dict_json(db, i));
+            const char *f[] = {"name", "format", "architecture", "type", "hook_in"};
+            const char *v[5];
+            for (int j = 0; j < 5; j++) {
+                const cJSON *x = cJSON_GetObjectItem(o, f[j]);
+                v[j] = cJSON_IsString(x) && *x->valuestring ? x->valuestring : "-";
+            }
+            printf("%-16s %-12s %-10s %-11s %8.0f %8.0f  %s\n", v[0], v[1], v[2], v[3],
+                   cJSON_GetNumberValue(cJSON_GetObjectItem(o, "d_in")),
+                   cJSON_GetNumberValue(cJSON_GetObjectItem(o, "d_sae")), v[4]);
+            cJSON_Delete(o);
+        }
+        if (!n)
+            printf("(no dictionaries; add one with latentdb dict add DB NAME PATH)\n");
+    }
+    ldb_db_close(db);
+    return 0;
+}
+
+static void ingest_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    (void)ctx;
+    cli_progress("ingest", done, total);
+}
+
+int cmd_ingest(int argc, char **argv)
+{
+    ldb_ingest_opts o;
+    const char *path = NULL, *dicts = NULL;
+    memset(&o, 0, sizeof o);
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--dict") && i + 1 < argc)
+            dicts = argv[++i];
+        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc)
+            o.tokens = argv[++i];
+        else if (!strcmp(argv[i], "--acts") && i + 1 < argc)
+            o.acts = argv[++i];
+        else if (!strcmp(argv[i], "--ctx") && i + 1 < argc) {
+            if (cli_parse_u32(argv[++i], &o.ctx) || !o.ctx)
+                return cli_usage(USAGE_INGEST, "--ctx takes a positive integer");
+        } else if (!strcmp(argv[i], "--source") && i + 1 < argc)
+            o.source = argv[++i];
+        else if (!strcmp(argv[i], "--again"))
+            o.again = 1;
+        else if (!strcmp(argv[i], "--batch-tokens") && i + 1 < argc) {
+            uint32_t b;
+            if (cli_parse_u32(argv[++i], &b) || !b)
+                return cli_usage(USAGE_INGEST, "--batch-tokens takes a positive integer");
+            o.batch_tokens = b;
+        } else if (argv[i][0] == '-')
+            return cli_usage(USAGE_INGEST, "unknown option or missing value '%s'", argv[i]);
+        else if (!path)
+            path = argv[i];
+        else
+            return cli_usage(USAGE_INGEST, "unexpected argument '%s'", argv[i]);
+    }
+    if (!path || !dicts || !o.tokens || !o.acts)
+        return cli_usage(USAGE_INGEST, "ingest needs DB, --dict, --tokens and --acts");
+    char *copy = strdup(dicts), *save = NULL;
+    const char *names[64];
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (o.n_dicts == 64) {
+            free(copy);
+            return cli_usage(USAGE_INGEST, "at most 64 dictionaries in one ingest");
+        }
+        names[o.n_dicts++] = t;
+    }
+    o.dicts = names;
+    o.progress = ingest_progress;
+    ldb_db *db = NULL;
+    int rc = cli_open_db(path, LDB_OPEN_WRITE, &db);
+    if (!rc) {
+        double t0 = cli_now();
+        if (ldb_ingest(db, &o)) {
+            rc = cli_fail("%s", ldb_db_errmsg(db));
+        } else {
+            cli_progress_end();
+            ldb_info *in = NULL;
+            if (!ldb_query_info(db, &in))
+                printf("ingested %s in %.1f s; the DB now holds %llu sequences, %llu tokens\n",
+                       o.tokens, cli_now() - t0, (unsigned long long)in->n_seq,
+                       (unsigned long long)in->n_tokens);
+            ldb_info_free(in);
+        }
+    }
+    ldb_db_close(db);
+    free(copy);
+    return rc;
+}
+
+int cmd_info(int argc, char **argv)
+{
+    const char *path = NULL;
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!path && argv[i][0] != '-')
+            path = argv[i];
+        else
+            return cli_usage(USAGE_INFO, "unexpected '%s'", argv[i]);
+    }
+    if (!path)
+        return cli_usage(USAGE_INFO, "info needs a DB");
+    ldb_db *db = NULL;
+    ldb_info *in = NULL;
+    int rc = cli_open_db(path, LDB_OPEN_READ, &db);
+    if (rc)
+        return rc;
+    if (ldb_query_info(db, &in)) {
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+        goto out;
+    }
+    static const char *vnames[] = {"bf16", "f16", "f32"};
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "n_seq", (double)in->n_seq);
+        cJSON_AddNumberToObject(o, "n_tokens", (double)in->n_tokens);
+        cJSON_AddNumberToObject(o, "n_ordinary", (double)in->n_ordinary);
+        cJSON_AddStringToObject(o, "values", vnames[in->values]);
+        cJSON *sk = cJSON_AddArrayToObject(o, "skip_tokens");
+        for (uint32_t i = 0; i < in->n_skip; i++)
+            cJSON_AddItemToArray(sk, cJSON_CreateNumber(in->skip[i]));
+        cJSON *a = cJSON_AddArrayToObject(o, "dicts");
+        for (uint32_t i = 0; i < in->n_dicts; i++) {
+            const ldb_dict_usage *u = &in->dicts[i];
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddStringToObject(d, "name", u->name);
+            cJSON_AddNumberToObject(d, "d_sae", u->d_sae);
+            cJSON_AddNumberToObject(d, "nnz", (double)u->nnz);
+            cJSON_AddNumberToObject(d, "positions", (double)u->positions);
+            cJSON_AddNumberToObject(d, "index_bytes", (double)u->bytes);
+            cJSON_AddNumberToObject(d, "bytes_per_nnz", u->nnz ? (double)u->bytes / u->nnz : 0);
+            cJSON_AddItemToArray(a, d);
+        }
+        cJSON_AddNumberToObject(o, "bytes", (double)in->bytes);
+        char *s = cJSON_PrintUnformatted(o);
+        puts(s);
+        free(s);
+        cJSON_Delete(o);
+    } else {
+        printf("database      %s\n", path);
+        printf("sequences     %llu\n", (unsigned long long)in->n_seq);
+        printf("tokens        %llu (%llu ordinary)\n", (unsigned long long)in->n_tokens,
+               (unsigned long long)in->n_ordinary);
+        printf("values        %s\n", vnames[in->values]);
+        printf("skip tokens   ");
+        for (uint32_t i = 0; i < in->n_skip; i++)
+            printf("%s%u", i ? "," : "", in->skip[i]);
+        printf("%s\n", in->n_skip ? "" : "none");
+        printf("size          %.1f MiB\n", in->bytes / 1048576.0);
+        printf("\n%-16s %8s %12s %12s %14s\n", "dictionary", "d_sae", "positions", "nnz",
+               "bytes/nnz");
+        for (uint32_t i = 0; i < in->n_dicts; i++) {
+            const ldb_dict_usage *u = &in->dicts[i];
+            printf("%-16s %8u %12llu %12llu %14.2f\n", u->name, u->d_sae,
+                   (unsigned long long)u->positions, (unsigned long long)u->nnz,
+                   u->nnz ? (double)u->bytes / u->nnz : 0.0);
+        }
+    }
+out:
+    ldb_info_free(in);
+    ldb_db_close(db);
+    return rc;
+}

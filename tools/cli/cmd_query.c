@@ -1,0 +1,277 @@
+/* cmd_query.c — per-latent query commands: top, latent, density. Human output is
+ * for reading at a glance (marked tokens, bar charts); --json is the stable shape. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "latentdb.h"
+
+int cli_open_db(const char *path, int flags, ldb_db **db);
+int cli_parse_u32(const char *s, uint32_t *out);
+
+static const char *USAGE_TOP =
+    "usage: latentdb top DB DICT LATENT [-k 20] [--context 8] [--distinct-seq]\n"
+    "                    [--include-special] [--json]\n";
+static const char *USAGE_LATENT = "usage: latentdb latent DB DICT LATENT [--bins 50] [--json]\n";
+static const char *USAGE_DENSITY =
+    "usage: latentdb density DB DICT [--bins 50] [--counts] [--json]\n";
+
+/* Positional args DB DICT [LATENT] and common options; returns 0 or an exit code. */
+typedef struct qargs {
+    const char *db, *dict;
+    uint32_t latent;
+    int has_latent, json;
+} qargs;
+
+static int positional(const char *usage, qargs *a, const char *arg, int want_latent)
+{
+    if (!a->db)
+        a->db = arg;
+    else if (!a->dict)
+        a->dict = arg;
+    else if (want_latent && !a->has_latent) {
+        if (cli_parse_u32(arg, &a->latent))
+            return cli_usage(usage, "LATENT must be a latent id (0, 1, ...), not '%s'", arg);
+        a->has_latent = 1;
+    } else
+        return cli_usage(usage, "unexpected argument '%s'", arg);
+    return 0;
+}
+
+static cJSON *example_json(const ldb_example *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "seq", (double)e->seq);
+    cJSON_AddNumberToObject(o, "pos", e->pos);
+    cJSON_AddNumberToObject(o, "value", e->value);
+    cJSON *c = cJSON_AddObjectToObject(o, "context");
+    cJSON_AddNumberToObject(c, "start", e->ctx_start);
+    cJSON *t = cJSON_AddArrayToObject(c, "tokens"), *v = cJSON_AddArrayToObject(c, "values");
+    for (uint32_t i = 0; i < e->ctx_len; i++) {
+        cJSON_AddItemToArray(t, cJSON_CreateNumber(e->tokens[i]));
+        cJSON_AddItemToArray(v, cJSON_CreateNumber(e->values[i]));
+    }
+    return o;
+}
+
+void cli_print_example(int rank, const ldb_example *e)
+{
+    printf("%3d. seq %-6llu pos %-5u %8.3f   ", rank, (unsigned long long)e->seq, e->pos, e->value);
+    if (e->ctx_start > 0)
+        printf("... ");
+    for (uint32_t i = 0; i < e->ctx_len; i++) {
+        uint32_t p = e->ctx_start + i;
+        if (p == e->pos)
+            printf("[[%u]] ", e->tokens[i]);
+        else if (e->values[i] > 0)
+            printf("%u* ", e->tokens[i]);
+        else
+            printf("%u ", e->tokens[i]);
+    }
+    printf("\n");
+}
+
+static void print_json(cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    puts(s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+int cmd_top(int argc, char **argv)
+{
+    qargs a = {0};
+    ldb_top_opts o = {20, 8, 0, 0};
+    for (int i = 0; i < argc; i++) {
+        int rc = 0;
+        if (!strcmp(argv[i], "-k") && i + 1 < argc) {
+            if (cli_parse_u32(argv[++i], &o.k) || !o.k || o.k > 100000)
+                return cli_usage(USAGE_TOP, "-k takes 1..100000");
+        } else if (!strcmp(argv[i], "--context") && i + 1 < argc) {
+            if (cli_parse_u32(argv[++i], &o.context) || o.context > 10000)
+                return cli_usage(USAGE_TOP, "--context takes 0..10000");
+        } else if (!strcmp(argv[i], "--distinct-seq"))
+            o.distinct_seq = 1;
+        else if (!strcmp(argv[i], "--include-special"))
+            o.include_special = 1;
+        else if (!strcmp(argv[i], "--json"))
+            a.json = 1;
+        else if (argv[i][0] == '-')
+            return cli_usage(USAGE_TOP, "unknown option or missing value '%s'", argv[i]);
+        else if ((rc = positional(USAGE_TOP, &a, argv[i], 1)))
+            return rc;
+    }
+    if (!a.has_latent)
+        return cli_usage(USAGE_TOP, "top needs DB DICT LATENT");
+    ldb_db *db = NULL;
+    ldb_examples *ex = NULL;
+    int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
+    if (rc)
+        return rc;
+    if (ldb_query_top(db, a.dict, a.latent, &o, &ex)) {
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+    } else if (a.json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "dict", a.dict);
+        cJSON_AddNumberToObject(j, "latent", a.latent);
+        cJSON *arr = cJSON_AddArrayToObject(j, "examples");
+        for (uint32_t i = 0; i < ex->n; i++)
+            cJSON_AddItemToArray(arr, example_json(&ex->ex[i]));
+        print_json(j);
+    } else {
+        printf("top %u examples of %s latent %u ([[firing token]], * also firing)\n", ex->n,
+               a.dict, a.latent);
+        for (uint32_t i = 0; i < ex->n; i++)
+            cli_print_example((int)i + 1, &ex->ex[i]);
+        if (!ex->n)
+            printf("(the latent never fires)\n");
+    }
+    ldb_examples_free(ex);
+    ldb_db_close(db);
+    return rc;
+}
+
+/* A bar chart line per bin: label, bar scaled to the largest count, count. */
+static void bars(const ldb_bin *b, uint32_t n, int logscale)
+{
+    uint64_t mx = 1;
+    for (uint32_t i = 0; i < n; i++)
+        mx = b[i].count > mx ? b[i].count : mx;
+    for (uint32_t i = 0; i < n; i++) {
+        int w = (int)((double)b[i].count / (double)mx * 50 + 0.5);
+        if (logscale)
+            printf("  1e%+6.2f .. 1e%+6.2f |", b[i].lo, b[i].hi);
+        else
+            printf("  %9.4g .. %-9.4g |", b[i].lo, b[i].hi);
+        for (int j = 0; j < w; j++)
+            fputs("#", stdout);
+        printf("%*s %llu\n", 50 - w, "", (unsigned long long)b[i].count);
+    }
+}
+
+static cJSON *bins_json(const ldb_bin *b, uint32_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (uint32_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "lo", b[i].lo);
+        cJSON_AddNumberToObject(o, "hi", b[i].hi);
+        cJSON_AddNumberToObject(o, "count", (double)b[i].count);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+int cmd_latent(int argc, char **argv)
+{
+    qargs a = {0};
+    uint32_t bins = 50;
+    for (int i = 0; i < argc; i++) {
+        int rc = 0;
+        if (!strcmp(argv[i], "--bins") && i + 1 < argc) {
+            if (cli_parse_u32(argv[++i], &bins) || !bins || bins > 10000)
+                return cli_usage(USAGE_LATENT, "--bins takes 1..10000");
+        } else if (!strcmp(argv[i], "--json"))
+            a.json = 1;
+        else if (argv[i][0] == '-')
+            return cli_usage(USAGE_LATENT, "unknown option or missing value '%s'", argv[i]);
+        else if ((rc = positional(USAGE_LATENT, &a, argv[i], 1)))
+            return rc;
+    }
+    if (!a.has_latent)
+        return cli_usage(USAGE_LATENT, "latent needs DB DICT LATENT");
+    ldb_db *db = NULL;
+    ldb_latent_info *l = NULL;
+    int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
+    if (rc)
+        return rc;
+    if (ldb_query_latent(db, a.dict, a.latent, bins, &l)) {
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+    } else if (a.json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "dict", a.dict);
+        cJSON_AddNumberToObject(j, "latent", a.latent);
+        if (l->label)
+            cJSON_AddStringToObject(j, "label", l->label);
+        else
+            cJSON_AddNullToObject(j, "label");
+        cJSON_AddNumberToObject(j, "count", (double)l->count);
+        cJSON_AddNumberToObject(j, "nseq", (double)l->nseq);
+        cJSON_AddNumberToObject(j, "density", l->density);
+        cJSON_AddNumberToObject(j, "max", l->max);
+        cJSON_AddNumberToObject(j, "mean", l->mean);
+        cJSON_AddNumberToObject(j, "std", l->std);
+        cJSON_AddItemToObject(j, "hist", bins_json(l->hist, l->nbins));
+        print_json(j);
+    } else {
+        printf("%s latent %u%s%s\n", a.dict, a.latent, l->label ? ": " : "",
+               l->label ? l->label : "");
+        printf("  fires %llu times in %llu sequences, density %.3g\n",
+               (unsigned long long)l->count, (unsigned long long)l->nseq, l->density);
+        printf("  max %.4g, mean %.4g, std %.4g\n\n", l->max, l->mean, l->std);
+        if (l->count)
+            bars(l->hist, l->nbins, 0);
+    }
+    ldb_latent_info_free(l);
+    ldb_db_close(db);
+    return rc;
+}
+
+int cmd_density(int argc, char **argv)
+{
+    qargs a = {0};
+    uint32_t bins = 50;
+    int counts = 0;
+    for (int i = 0; i < argc; i++) {
+        int rc = 0;
+        if (!strcmp(argv[i], "--bins") && i + 1 < argc) {
+            if (cli_parse_u32(argv[++i], &bins) || !bins || bins > 10000)
+                return cli_usage(USAGE_DENSITY, "--bins takes 1..10000");
+        } else if (!strcmp(argv[i], "--counts"))
+            counts = 1;
+        else if (!strcmp(argv[i], "--json"))
+            a.json = 1;
+        else if (argv[i][0] == '-')
+            return cli_usage(USAGE_DENSITY, "unknown option or missing value '%s'", argv[i]);
+        else if ((rc = positional(USAGE_DENSITY, &a, argv[i], 0)))
+            return rc;
+    }
+    if (!a.dict)
+        return cli_usage(USAGE_DENSITY, "density needs DB DICT");
+    ldb_db *db = NULL;
+    ldb_density *d = NULL;
+    int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
+    if (rc)
+        return rc;
+    if (ldb_query_density(db, a.dict, bins, &d)) {
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+    } else if (a.json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "dict", a.dict);
+        cJSON_AddNumberToObject(j, "n_tokens", (double)d->n_tokens);
+        cJSON_AddNumberToObject(j, "n_latents", d->n_latents);
+        cJSON_AddNumberToObject(j, "dead", d->dead);
+        cJSON_AddItemToObject(j, "bins", bins_json(d->bins, d->nbins));
+        if (counts) {
+            cJSON *c = cJSON_AddArrayToObject(j, "counts");
+            for (uint32_t i = 0; i < d->n_latents; i++)
+                cJSON_AddItemToArray(c, cJSON_CreateNumber((double)d->counts[i]));
+        }
+        print_json(j);
+    } else {
+        printf("%s: %u latents over %llu ordinary positions; %u dead (never fired)\n", a.dict,
+               d->n_latents, (unsigned long long)d->n_tokens, d->dead);
+        printf("histogram of log10(density) of the %u live latents:\n",
+               d->n_latents - d->dead);
+        bars(d->bins, d->nbins, 1);
+        if (counts)
+            for (uint32_t i = 0; i < d->n_latents; i++)
+                printf("%u\t%llu\n", i, (unsigned long long)d->counts[i]);
+    }
+    ldb_density_free(d);
+    ldb_db_close(db);
+    return rc;
+}
