@@ -218,6 +218,44 @@ int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent
     return LDB_OK;
 }
 
+void ldb_tokcache_free(ldb_tokcache *tc)
+{
+    ldb_buf_free(&tc->buf);
+    memset(tc, 0, sizeof *tc);
+}
+
+int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32_t *tok)
+{
+    if (!(tc->n && gpos >= tc->start && gpos < tc->start + tc->n)) {
+        MDB_cursor *c;
+        uint8_t kb[8];
+        ldb_be64(kb, gpos);
+        MDB_val k = {8, kb}, v;
+        int mrc = mdb_cursor_open(txn, db->tok, &c);
+        if (mrc)
+            return ldb_db_mdb_err(db, mrc, "tok");
+        mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        if (mrc == 0 && ldb_rd_be64(k.mv_data) != gpos)
+            mrc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+        else if (mrc == MDB_NOTFOUND)
+            mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+        tc->n = 0;
+        if (mrc == 0 && !ldb_zc_unpack(db->zc, v.mv_data, v.mv_size, &tc->buf) &&
+            tc->buf.len % 4 == 0) {
+            tc->start = ldb_rd_be64(k.mv_data);
+            tc->n = tc->buf.len / 4;
+        }
+        mdb_cursor_close(c);
+        if (!(tc->n && gpos >= tc->start && gpos < tc->start + tc->n)) {
+            tc->n = 0;
+            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: no token block holds position %llu",
+                               db->path, (unsigned long long)gpos);
+        }
+    }
+    memcpy(tok, tc->buf.data + 4 * (gpos - tc->start), 4);
+    return LDB_OK;
+}
+
 int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_lsum *s)
 {
     uint8_t kb[6];

@@ -39,6 +39,16 @@ int ldb_fwd_value(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos,
 int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent, uint64_t **out,
                  size_t *n);
 
+/* Token of gpos through a cache of the last decoded token block. */
+typedef struct ldb_tokcache {
+    uint64_t start;
+    uint64_t n;                /* tokens in buf (0: empty) */
+    ldb_buf buf;
+} ldb_tokcache;
+
+int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32_t *tok);
+void ldb_tokcache_free(ldb_tokcache *tc);
+
 /* A latent's summary; a latent that never fired gives a zeroed one. */
 int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_lsum *s);
 

@@ -289,6 +289,19 @@ typedef struct ldb_info {
 int ldb_query_info(ldb_db *db, ldb_info **out);
 void ldb_info_free(ldb_info *i);
 
+/* ---- Checking ------------------------------------------------------------ */
+typedef struct ldb_check_report {
+    uint64_t n_seq, n_tokens, nnz, n_blocks;
+    uint64_t n_problems;       /* 0 when everything agrees */
+    char problems[4096];       /* the first problems, one a line */
+    char digest[65];           /* SHA-256 of the logical content, hex */
+} ldb_check_report;
+
+/* Decodes every block, checks that the indexes and summaries agree, and computes
+ * the digest (independent of batch boundaries and physical layout). Returns an
+ * error only when the check itself could not run; problems go in the report. */
+int ldb_db_check(ldb_db *db, ldb_check_report *rep);
+
 /* Token ids of [pos, pos + n) of a sequence (n clipped to its end). */
 int ldb_seq_tokens(ldb_db *db, uint64_t seq, uint32_t pos, uint32_t n, uint32_t *out,
                    uint32_t *got);

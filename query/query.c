@@ -58,17 +58,19 @@ static int scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand *
     uint64_t *pos = NULL;
     size_t np = 0, m = 0;
     ldb_fblock fb;
-    uint32_t tokbuf[1];
+    ldb_tokcache tc;
+    uint32_t tk;
     memset(&fb, 0, sizeof fb);
+    memset(&tc, 0, sizeof tc);
     int rc = ldb_inv_read(q->db, q->txn, q->dd, latent, &pos, &np);
     ldb_cand *c = rc ? NULL : malloc((np ? np : 1) * sizeof *c);
     if (!rc && !c)
         rc = ldb_err_set(&q->db->err, LDB_ENOMEM, "out of memory");
     for (size_t i = 0; i < np && !rc; i++) {
         if (!include_special && q->db->n_skip) {
-            if ((rc = ldb_db_tokens(q->db, q->txn, pos[i], 1, tokbuf)))
+            if ((rc = ldb_tok_at(q->db, q->txn, &tc, pos[i], &tk)))
                 break;
-            if (ldb_db_is_skip(q->db, tokbuf[0]))
+            if (ldb_db_is_skip(q->db, tk))
                 continue;
         }
         float v;
@@ -79,6 +81,7 @@ static int scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand *
     }
     free(pos);
     ldb_fblock_free(&fb);
+    ldb_tokcache_free(&tc);
     if (rc) {
         free(c);
         return rc;

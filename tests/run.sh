@@ -13,6 +13,15 @@ if ! "$PY" tests/fixtures/gen_fixtures.py "$FX" > "$LOG/fixtures.txt" 2>&1; then
     echo "0 passed, 1 failed"
     exit 1
 fi
+# the store's corpus: 4096 latents, 102,400 tokens in rows of 256, BOS first
+if ! "$BUILD/tools/synth" "$FX/store" --d-in 128 --d-sae 4096 --tokens 102400 --ctx 256 --l0 2 \
+        --seed 3 > "$LOG/synth.txt" 2>&1; then
+    cat "$LOG/synth.txt"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+SCRATCH=$(mktemp -d)
+trap 'rm -rf "$SCRATCH"' EXIT
 pass=0
 fail=0
 run() { # name, command...
@@ -41,6 +50,7 @@ run() { # name, command...
 run test_ref "$BUILD/tests/test_ref" "$FX"
 run test_formats "$BUILD/tests/test_formats" "$FX" tests/golden
 run test_sae "$BUILD/tests/test_sae" "$FX"
+run test_store "$BUILD/tests/test_store" "$FX/store" "$FX/big_jumprelu" "$SCRATCH"
 run test_cli sh tests/cli.sh "$BUILD" "$FX"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -290,3 +290,43 @@ out:
     ldb_db_close(db);
     return rc;
 }
+
+int cmd_check(int argc, char **argv)
+{
+    const char *path = NULL;
+    int digest = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--digest"))
+            digest = 1;
+        else if (!path && argv[i][0] != '-')
+            path = argv[i];
+        else
+            return cli_usage("usage: latentdb check DB [--digest]\n", "unexpected '%s'", argv[i]);
+    }
+    if (!path)
+        return cli_usage("usage: latentdb check DB [--digest]\n", "check needs a DB");
+    ldb_db *db = NULL;
+    int rc = cli_open_db(path, LDB_OPEN_READ, &db);
+    if (rc)
+        return rc;
+    ldb_check_report *r = calloc(1, sizeof *r);
+    if (!r) {
+        ldb_db_close(db);
+        return cli_fail("out of memory");
+    }
+    if (ldb_db_check(db, r)) {
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+    } else if (r->n_problems) {
+        fputs(r->problems, stderr);
+        rc = cli_fail("%s: %llu problems found", path, (unsigned long long)r->n_problems);
+    } else if (digest) {
+        printf("%s\n", r->digest);
+    } else {
+        printf("%s: ok (%llu sequences, %llu tokens, %llu codes in %llu forward blocks)\n", path,
+               (unsigned long long)r->n_seq, (unsigned long long)r->n_tokens,
+               (unsigned long long)r->nnz, (unsigned long long)r->n_blocks);
+    }
+    free(r);
+    ldb_db_close(db);
+    return rc;
+}

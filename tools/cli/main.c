@@ -19,6 +19,7 @@ static const char *USAGE =
     "  ingest DB --dict NAME[,NAME...] --tokens T.npy --acts A.npy [--ctx N]\n"
     "         [--source LABEL] [--again]       encode a corpus and store its codes\n"
     "  info DB [--json]\n"
+    "  check DB [--digest]                      verify everything; print the content digest\n"
     "  top DB DICT LATENT [-k 20] [--context 8] [--distinct-seq] [--include-special] [--json]\n"
     "  latent DB DICT LATENT [--bins 50] [--json]\n"
     "  density DB DICT [--bins 50] [--counts] [--json]\n"
@@ -119,7 +120,7 @@ int main(int argc, char **argv)
     }
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"dict", cmd_dict}, {"init", cmd_init}, {"ingest", cmd_ingest}, {"info", cmd_info},
-        {"top", cmd_top}, {"latent", cmd_latent}, {"density", cmd_density},
+        {"check", cmd_check}, {"top", cmd_top}, {"latent", cmd_latent}, {"density", cmd_density},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

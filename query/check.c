@@ -1,0 +1,261 @@
+/* check.c — `latentdb check`: decodes every block (zstd checksums), verifies that
+ * the forward and inverted indexes hold the same codes and that every summary
+ * matches the codes, and computes the digest: SHA-256 over the logical records
+ * (sequences, tokens, codes, summaries) in a canonical order that does not depend
+ * on batch boundaries or physical layout. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/sha256.h"
+#include "../db/reader.h"
+#include "../db/writer.h"
+
+typedef struct chk {
+    ldb_db *db;
+    MDB_txn *txn;
+    ldb_sha sha;
+    ldb_check_report *rep;
+} chk;
+
+static void problem(chk *c, const char *fmt, const char *a, uint64_t x, uint64_t y)
+{
+    if (c->rep->n_problems++ < 20) {
+        size_t o = strlen(c->rep->problems);
+        snprintf(c->rep->problems + o, sizeof c->rep->problems - o, fmt, a, (unsigned long long)x,
+                 (unsigned long long)y);
+        o = strlen(c->rep->problems);
+        if (o + 1 < sizeof c->rep->problems) {
+            c->rep->problems[o] = '\n';
+            c->rep->problems[o + 1] = 0;
+        }
+    }
+}
+
+static int check_seqs(chk *c)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint32_t *tok = NULL;
+    size_t cap = 0;
+    uint64_t expect_start = 0;
+    int rc = LDB_OK, mrc = mdb_cursor_open(c->txn, c->db->seqs, &cur);
+    if (mrc)
+        return ldb_db_mdb_err(c->db, mrc, "seqs");
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        ldb_seqrec s;
+        if (v.mv_size != 40) {
+            problem(c, "%s: sequence record %llu of %llu bytes", "seqs", ldb_rd_be64(k.mv_data),
+                    v.mv_size);
+            continue;
+        }
+        ldb_seqrec_decode(ldb_rd_be64(k.mv_data), v.mv_data, &s);
+        if (s.start != expect_start)
+            problem(c, "%s: sequence %llu starts at %llu", "seqs", s.seq, s.start);
+        expect_start = s.start + s.len;
+        if (s.len > cap) {
+            uint32_t *t = realloc(tok, s.len * sizeof *t);
+            if (!t) {
+                rc = ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
+                break;
+            }
+            tok = t;
+            cap = s.len;
+        }
+        if ((rc = ldb_db_tokens(c->db, c->txn, s.start, s.len, tok)))
+            break;
+        uint8_t h[16];
+        ldb_tokens_hash(tok, s.len, h);
+        if (memcmp(h, s.hash, 16))
+            problem(c, "%s: sequence %llu tokens do not match their hash (%llu)", "tok", s.seq, 0);
+        uint64_t rec[3] = {s.seq, s.start, s.len};
+        ldb_sha_update(&c->sha, rec, sizeof rec);
+        ldb_sha_update(&c->sha, tok, (size_t)s.len * 4);
+        c->rep->n_seq++;
+        c->rep->n_tokens += s.len;
+    }
+    mdb_cursor_close(cur);
+    free(tok);
+    return rc;
+}
+
+typedef struct pair {
+    uint32_t lat;
+    uint64_t pos;
+} pair;
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const pair *x = a, *y = b;
+    if (x->lat != y->lat)
+        return x->lat < y->lat ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Forward blocks in key order: digest them and collect (latent, gpos) pairs. */
+static int scan_forward(chk *c, const ldb_dbdict *dd, pair **out, size_t *n)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    ldb_fblock fb;
+    pair *p = NULL;
+    size_t np = 0, cap = 0;
+    memset(&fb, 0, sizeof fb);
+    int rc = LDB_OK, mrc = mdb_cursor_open(c->txn, dd->fwd, &cur);
+    if (mrc)
+        return ldb_db_mdb_err(c->db, mrc, "fwd");
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t start = ldb_rd_be64(k.mv_data);
+        if (ldb_fwd_decode(c->db, start, v.mv_data, v.mv_size, 1, &fb)) {
+            problem(c, "%s: forward block at %llu does not decode (%llu)", dd->name, start, 0);
+            continue;
+        }
+        c->rep->n_blocks++;
+        for (uint32_t i = 0; i < fb.n; i++) {
+            uint64_t g = start + i, cnt = fb.off[i + 1] - fb.off[i];
+            ldb_sha_update(&c->sha, &g, 8);
+            ldb_sha_update(&c->sha, &cnt, 8);
+            ldb_sha_update(&c->sha, fb.lat + fb.off[i], cnt * 4);
+            ldb_sha_update(&c->sha, fb.bits + fb.off[i], cnt * 4);
+        }
+        if (np + fb.off[fb.n] > cap) {
+            size_t nc = cap ? cap : 65536;
+            while (nc < np + fb.off[fb.n])
+                nc *= 2;
+            pair *q = realloc(p, nc * sizeof *q);
+            if (!q) {
+                rc = ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
+                break;
+            }
+            p = q;
+            cap = nc;
+        }
+        for (uint32_t i = 0; i < fb.n; i++)
+            for (uint64_t e = fb.off[i]; e < fb.off[i + 1]; e++) {
+                p[np].lat = fb.lat[e];
+                p[np++].pos = start + i;
+            }
+    }
+    mdb_cursor_close(cur);
+    ldb_fblock_free(&fb);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    qsort(p, np, sizeof *p, cmp_pair);
+    *out = p;
+    *n = np;
+    return LDB_OK;
+}
+
+/* The inverted index must hold exactly the forward index's pairs. */
+static int compare_inverted(chk *c, const ldb_dbdict *dd, const pair *p, size_t np)
+{
+    size_t at = 0;
+    for (uint32_t j = 0; j < dd->d_sae; j++) {
+        uint64_t *pos;
+        size_t n;
+        int rc = ldb_inv_read(c->db, c->txn, dd, j, &pos, &n);
+        if (rc) {
+            problem(c, "%s: postings of latent %llu do not decode (%llu)", dd->name, j, 0);
+            ldb_err_clear(&c->db->err);
+            while (at < np && p[at].lat == j)
+                at++;
+            continue;
+        }
+        size_t i = 0;
+        while (i < n && at < np && p[at].lat == j && p[at].pos == pos[i])
+            i++, at++;
+        if (i != n || (at < np && p[at].lat == j)) {
+            problem(c, "%s: latent %llu: inverted and forward indexes differ near position %llu",
+                    dd->name, j, i < n ? pos[i] : at < np ? p[at].pos : 0);
+            while (at < np && p[at].lat == j)
+                at++;
+        }
+        free(pos);
+    }
+    return LDB_OK;
+}
+
+/* Summaries: digest them, and recount each latent's firing ordinary positions. */
+static int check_summaries(chk *c, const ldb_dbdict *dd)
+{
+    ldb_tokcache tc;
+    uint32_t tk;
+    memset(&tc, 0, sizeof tc);
+    for (uint32_t j = 0; j < dd->d_sae; j++) {
+        ldb_lsum s;
+        ldb_cand top[LDB_TOPK];
+        int rc = ldb_lsum_get(c->db, c->txn, dd->id, j, &s);
+        if (rc)
+            return rc;
+        int nt = ldb_ltop_get(c->db, c->txn, dd->id, j, top);
+        if (nt < 0) {
+            ldb_lsum_free(&s);
+            return nt;
+        }
+        uint64_t rec[2] = {s.count, s.nseq};
+        ldb_sha_update(&c->sha, &j, 4);
+        ldb_sha_update(&c->sha, rec, sizeof rec);
+        ldb_sha_update(&c->sha, &s.max, 4);
+        ldb_sha_update(&c->sha, s.hk, s.nh * sizeof *s.hk);
+        ldb_sha_update(&c->sha, s.hc, s.nh * sizeof *s.hc);
+        for (int i = 0; i < nt; i++) {
+            ldb_sha_update(&c->sha, &top[i].gpos, 8);
+            ldb_sha_update(&c->sha, &top[i].value, 4);
+        }
+        if (s.count) { /* recount from the postings */
+            uint64_t *pos;
+            size_t n, ord = 0;
+            if ((rc = ldb_inv_read(c->db, c->txn, dd, j, &pos, &n)) == LDB_OK) {
+                for (size_t i = 0; i < n && !rc; i++) {
+                    rc = ldb_tok_at(c->db, c->txn, &tc, pos[i], &tk);
+                    ord += !rc && !ldb_db_is_skip(c->db, tk);
+                }
+                free(pos);
+            }
+            ldb_err_clear(&c->db->err);
+            if (!rc && ord != s.count)
+                problem(c, "%s: latent %llu: summary counts %llu firing positions", dd->name, j,
+                        s.count);
+        }
+        ldb_lsum_free(&s);
+    }
+    ldb_tokcache_free(&tc);
+    return LDB_OK;
+}
+
+int ldb_db_check(ldb_db *db, ldb_check_report *rep)
+{
+    chk c = {db, NULL, {0}, rep};
+    memset(rep, 0, sizeof *rep);
+    int rc, mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &c.txn);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "cannot begin a read transaction");
+    if (ldb_sha_init(&c.sha)) {
+        mdb_txn_abort(c.txn);
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    }
+    rc = check_seqs(&c);
+    for (int i = 0; i < db->n_dict && !rc; i++) {
+        const ldb_dbdict *dd = &db->dict[i];
+        pair *p = NULL;
+        size_t np = 0;
+        ldb_sha_update(&c.sha, dd->name, strlen(dd->name) + 1);
+        if ((rc = scan_forward(&c, dd, &p, &np)))
+            break;
+        rep->nnz += np;
+        rc = compare_inverted(&c, dd, p, np);
+        free(p);
+        if (!rc)
+            rc = check_summaries(&c, dd);
+    }
+    unsigned char md[32];
+    ldb_sha_final(&c.sha, md);
+    for (int i = 0; i < 32; i++)
+        snprintf(rep->digest + 2 * i, 3, "%02x", md[i]);
+    mdb_txn_abort(c.txn);
+    return rc;
+}
