@@ -55,7 +55,7 @@ int ldb_sha_init(ldb_sha *s)
 
 void ldb_sha_update(ldb_sha *s, const void *p, size_t n)
 {
-    if (s->ctx)
+    if (s->ctx && n)
         EVP_DigestUpdate(s->ctx, p, n);
 }
 

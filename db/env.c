@@ -375,7 +375,8 @@ int ldb_db_init(const char *path, const uint32_t *skip, size_t n_skip, int value
         rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         goto out;
     }
-    memcpy(db->skip, skip, n_skip * sizeof *skip);
+    if (n_skip)
+        memcpy(db->skip, skip, n_skip * sizeof *skip);
     qsort(db->skip, n_skip, sizeof *db->skip, cmp_u32);
     db->n_skip = n_skip;
     db->values = values;

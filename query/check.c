@@ -160,7 +160,8 @@ static int scan_forward(chk *c, const ldb_dbdict *dd, pair **out, size_t *n)
         free(p);
         return rc;
     }
-    qsort(p, np, sizeof *p, cmp_pair);
+    if (np)
+        qsort(p, np, sizeof *p, cmp_pair);
     *out = p;
     *n = np;
     return LDB_OK;
