@@ -192,6 +192,8 @@ typedef struct ldb_ingest_opts {
     int n_dicts;
     const char *tokens;        /* T.npy: int32/int64 [n_seq, ctx] or [n_tokens] */
     const char *acts;          /* A.npy: float32/float16 [n_seq, ctx, d_in] or [n_tokens, d_in] */
+    const char *codes;         /* instead of acts: precomputed codes, a scipy CSR .npz
+                                  [n_tokens, d_sae] (import; one dictionary) */
     uint32_t ctx;              /* cut [n_tokens] inputs into rows of ctx; 0: from the shape */
     const char *source;        /* label of the sequences' source; NULL: the tokens path */
     int again;                 /* run a finished run again (new sequences) */
@@ -288,6 +290,82 @@ typedef struct ldb_info {
 
 int ldb_query_info(ldb_db *db, ldb_info **out);
 void ldb_info_free(ldb_info *i);
+
+/* Co-occurrence of a latent with every latent of dict (or with_dict), exact over
+ * the whole corpus. Scopes: LDB_COOC_TOKEN (same position), LDB_COOC_WINDOW (any
+ * positions within +-window in the same sequence; units are windows centred on
+ * ordinary positions), LDB_COOC_SEQ (same sequence). */
+#define LDB_COOC_TOKEN  0
+#define LDB_COOC_WINDOW 1
+#define LDB_COOC_SEQ    2
+#define LDB_SORT_JACCARD 0
+#define LDB_SORT_COUNT   1
+#define LDB_SORT_NPMI    2
+
+typedef struct ldb_cooc_item {
+    uint32_t latent;
+    uint64_t count;            /* units where both fire */
+    uint64_t count_other;      /* units where this latent fires */
+    double jaccard, npmi;
+} ldb_cooc_item;
+
+typedef struct ldb_cooc {
+    uint64_t count;            /* units where the query latent fires */
+    uint64_t units;            /* n: ordinary positions, windows or sequences */
+    uint32_t n;
+    ldb_cooc_item *items;
+} ldb_cooc;
+
+int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *with_dict,
+                   uint32_t k, int scope, uint32_t window, int sort, ldb_cooc **out);
+void ldb_cooc_free(ldb_cooc *c);
+
+/* Quantile samples: groups of a latent's firing (ordinary) positions, by equal
+ * counts of the sorted values (delphi) or equal-width value bins 0..max (sae_vis),
+ * with examples drawn uniformly within each group (seeded). */
+#define LDB_SAMPLES_BY_COUNT 0
+#define LDB_SAMPLES_BY_VALUE 1
+
+typedef struct ldb_sample_group {
+    double lo, hi;             /* value range of the group */
+    uint64_t count;            /* positions in the group */
+    ldb_examples ex;
+} ldb_sample_group;
+
+typedef struct ldb_samples {
+    uint32_t n;
+    ldb_sample_group *groups;  /* ascending values */
+} ldb_samples;
+
+int ldb_query_samples(ldb_db *db, const char *dict, uint32_t latent, uint32_t groups,
+                      uint32_t per_group, int by, uint64_t seed, uint32_t context,
+                      ldb_samples **out);
+void ldb_samples_free(ldb_samples *s);
+
+/* One sequence: its tokens and, per position, the top k latents by value of each
+ * dictionary that covers it (or only of dict). */
+typedef struct ldb_seq_latent {
+    uint16_t dict;             /* index into ldb_seqview.dict_names */
+    uint32_t latent;
+    float value;
+} ldb_seq_latent;
+
+typedef struct ldb_seqview {
+    uint64_t seq;
+    char *source;
+    uint32_t len;
+    uint32_t *tokens;
+    uint64_t *start;           /* len + 1 offsets into lat */
+    ldb_seq_latent *lat;
+    uint32_t n_dicts;
+    char **dict_names;
+} ldb_seqview;
+
+int ldb_query_seq(ldb_db *db, uint64_t seq, const char *dict, uint32_t k, ldb_seqview **out);
+void ldb_seqview_free(ldb_seqview *s);
+
+/* Labels a latent (stored in LMDB, mirrored in the catalog); "" removes it. */
+int ldb_db_label(ldb_db *db, const char *dict, uint32_t latent, const char *text);
 
 /* ---- Checking ------------------------------------------------------------ */
 typedef struct ldb_check_report {

@@ -14,6 +14,7 @@
 #include "../common/npy.h"
 #include "../common/sha256.h"
 #include "../db/writer.h"
+#include "../sae/tensors.h"
 
 #define DEFAULT_BATCH_TOKENS 65536
 
@@ -43,6 +44,9 @@ typedef struct run {
     uint8_t id[32];
     cJSON *rec;                /* the run record */
     uint64_t rows_done;
+    /* import: CSR codes instead of activations */
+    ldb_tensors csr;
+    const ldb_tensor *data, *indices, *indptr;
 } run;
 
 static uint64_t row_len(const run *r, uint64_t row)
@@ -51,13 +55,104 @@ static uint64_t row_len(const run *r, uint64_t row)
     return r->n_tokens - s < r->ctx ? r->n_tokens - s : r->ctx;
 }
 
-static int open_input(run *r, input *in, const char *path)
+/* Maps an input; .npy files are parsed, others (the codes .npz) only mapped, with
+ * their first 4 KiB standing in for the header in the run's identity. */
+static int open_input(run *r, input *in, const char *path, int npy)
 {
     ldb_err e = {{0}};
-    if (ldb_mfile_open(&in->f, path, &e) || ldb_npy_parse(&in->a, in->f.data, in->f.size, path, &e))
-        return ldb_err_set(&r->db->err, LDB_EFORMAT, "%s", e.msg);
+    int rc = ldb_mfile_open(&in->f, path, &e);
+    if (!rc && npy)
+        rc = ldb_npy_parse(&in->a, in->f.data, in->f.size, path, &e);
+    if (rc)
+        return ldb_err_set(&r->db->err, rc, "%s", e.msg);
+    if (!npy)
+        in->a.data_offset = in->f.size < 4096 ? in->f.size : 4096;
     return LDB_OK;
 }
+
+static uint64_t int_at(const ldb_tensor *t, uint64_t i)
+{
+    if (!strcmp(t->dtype_name, "int64") || !strcmp(t->dtype_name, "uint64")) {
+        uint64_t v;
+        memcpy(&v, t->data + 8 * i, 8);
+        return v;
+    }
+    uint32_t v;
+    memcpy(&v, t->data + 4 * i, 4);
+    return v;
+}
+
+static double float_at(const ldb_tensor *t, uint64_t i)
+{
+    if (!strcmp(t->dtype_name, "float64")) {
+        double v;
+        memcpy(&v, t->data + 8 * i, 8);
+        return v;
+    }
+    float v;
+    ldb_to_f32(&v, t->data + t->elsize * i, t->dtype, 1);
+    return v;
+}
+
+/* scipy.sparse.save_npz of a CSR matrix: data, indices, indptr, shape. */
+static int check_csr(run *r)
+{
+    ldb_db *db = r->db;
+    const char *cp = r->o->codes;
+    ldb_err e = {{0}};
+    if (ldb_npz_open(&r->csr, cp, &e))
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s", e.msg);
+    const ldb_tensor *shape = ldb_tensors_find(&r->csr, "shape");
+    r->data = ldb_tensors_find(&r->csr, "data");
+    r->indices = ldb_tensors_find(&r->csr, "indices");
+    r->indptr = ldb_tensors_find(&r->csr, "indptr");
+    if (!shape || !r->data || !r->indices || !r->indptr)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: expected a scipy CSR matrix (save_npz): "
+                           "members data, indices, indptr and shape", cp);
+    int ok_int = (!strcmp(r->indices->dtype_name, "int32") || !strcmp(r->indices->dtype_name, "int64")) &&
+                 (!strcmp(r->indptr->dtype_name, "int32") || !strcmp(r->indptr->dtype_name, "int64")) &&
+                 !strcmp(shape->dtype_name, "int64") && shape->count == 2;
+    int ok_data = r->data->dtype == LDB_F32 || r->data->dtype == LDB_F16 ||
+                  !strcmp(r->data->dtype_name, "float64");
+    if (!ok_int || !ok_data)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: expected int32/int64 indices and indptr, "
+                           "float data (found %s, %s, %s)", cp, r->indices->dtype_name,
+                           r->indptr->dtype_name, r->data->dtype_name);
+    uint64_t rows = int_at(shape, 0), cols = int_at(shape, 1);
+    if (rows != r->n_tokens || cols != r->dd[0]->d_sae)
+        return ldb_err_set(&db->err, LDB_EINVAL, "%s: codes of shape [%llu, %llu]; expected "
+                           "[%llu, %u] (the tokens of %s, the latents of '%s')", cp,
+                           (unsigned long long)rows, (unsigned long long)cols,
+                           (unsigned long long)r->n_tokens, r->dd[0]->d_sae, r->o->tokens,
+                           r->dd[0]->name);
+    if (r->indptr->count != rows + 1 || r->indices->count != r->data->count ||
+        int_at(r->indptr, 0) != 0 || int_at(r->indptr, rows) != r->data->count)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: indptr, indices and data do not agree",
+                           cp);
+    for (uint64_t i = 0; i < rows; i++)
+        if (int_at(r->indptr, i + 1) < int_at(r->indptr, i))
+            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: indptr decreases at row %llu", cp,
+                               (unsigned long long)i);
+    for (uint64_t i = 0; i < r->indices->count; i++)
+        if (int_at(r->indices, i) >= cols)
+            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: column index %llu out of range", cp,
+                               (unsigned long long)int_at(r->indices, i));
+    return LDB_OK;
+}
+
+typedef struct lv {
+    uint32_t lat;
+    float v;
+} lv;
+
+static int cmp_lv(const void *a, const void *b)
+{
+    const lv *x = a, *y = b;
+    return x->lat < y->lat ? -1 : x->lat > y->lat;
+}
+
+/* Codes of positions [p0, p1) from the CSR: sorted per row, values > 0 kept. */
+static int csr_rows(run *r, uint64_t p0, uint64_t p1, csr *c);
 
 /* Shapes: tokens [n_seq, ctx] or [n_tokens]; activations [n_seq, ctx, d_in] or
  * [n_tokens, d_in]; both describe the same positions. */
@@ -88,6 +183,8 @@ static int check_inputs(run *r)
         return ldb_err_set(&db->err, LDB_EINVAL, "%s: one sequence of %llu tokens is too long; "
                            "cut it with --ctx", tp, (unsigned long long)t->shape[0]);
     r->n_rows = (r->n_tokens + r->ctx - 1) / r->ctx;
+    if (r->o->codes)
+        return check_csr(r);
     if (a->type != LDB_NPY_F32 && a->type != LDB_NPY_F16)
         return ldb_err_set(&db->err, LDB_EFORMAT, "%s: activations of dtype %s; expected float32 "
                            "or float16", ap, ldb_npy_type_name(a->type));
@@ -166,7 +263,7 @@ static int find_run(run *r)
             for (int i = 0; i < r->o->n_dicts; i++)
                 cJSON_AddItemToArray(names, cJSON_CreateString(r->dd[i]->name));
             cJSON_AddStringToObject(r->rec, "tokens", r->o->tokens);
-            cJSON_AddStringToObject(r->rec, "acts", r->o->acts);
+            cJSON_AddStringToObject(r->rec, "acts", r->o->codes ? r->o->codes : r->o->acts);
             cJSON_AddNumberToObject(r->rec, "ctx", r->ctx);
             cJSON_AddNumberToObject(r->rec, "rows", (double)r->n_rows);
             cJSON_AddNumberToObject(r->rec, "rows_done", 0);
@@ -246,6 +343,57 @@ static int csr_grow(csr *c, size_t npos, size_t nnz)
     return 0;
 }
 
+static int csr_rows(run *r, uint64_t p0, uint64_t p1, csr *c)
+{
+    lv *row = NULL;
+    size_t cap = 0;
+    for (uint64_t p = p0; p < p1; p++) {
+        uint64_t a = int_at(r->indptr, p), b = int_at(r->indptr, p + 1);
+        if (b - a > cap) {
+            cap = b - a;
+            lv *n = realloc(row, cap * sizeof *n);
+            if (!n) {
+                free(row);
+                return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
+            }
+            row = n;
+        }
+        size_t m = 0;
+        for (uint64_t i = a; i < b; i++) {
+            double v = float_at(r->data, i);
+            if (v != v || v < 0 || v > 3.4e38) {
+                free(row);
+                return ldb_err_set(&r->db->err, LDB_EBADVALUE, "%s: row %llu holds %g; codes "
+                                   "must be finite and >= 0", r->o->codes,
+                                   (unsigned long long)p, v);
+            }
+            if (v > 0) {
+                row[m].lat = (uint32_t)int_at(r->indices, i);
+                row[m++].v = (float)v;
+            }
+        }
+        qsort(row, m, sizeof *row, cmp_lv);
+        for (size_t i = 1; i < m; i++)
+            if (row[i].lat == row[i - 1].lat) {
+                free(row);
+                return ldb_err_set(&r->db->err, LDB_EFORMAT, "%s: row %llu has latent %u twice",
+                                   r->o->codes, (unsigned long long)p, row[i].lat);
+            }
+        if (csr_grow(c, c->npos + 1, c->nnz + m)) {
+            free(row);
+            return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < m; i++) {
+            c->lat[c->nnz + i] = row[i].lat;
+            c->val[c->nnz + i] = row[i].v;
+        }
+        c->nnz += m;
+        c->start[++c->npos] = c->nnz;
+    }
+    free(row);
+    return LDB_OK;
+}
+
 static int collect(void *arg, const ldb_codes *t)
 {
     csr *c = arg;
@@ -298,8 +446,8 @@ static int do_batch(run *r, uint64_t r0, uint64_t r1, const char *label, uint32_
     ldb_writer *w = NULL;
     uint64_t p0 = r0 * r->ctx, p1 = r1 * r->ctx < r->n_tokens ? r1 * r->ctx : r->n_tokens;
     size_t es = r->act_dtype == LDB_F32 ? 4 : 2;
-    const uint8_t *x = r->act.a.data + p0 * r->d_in * es;
-    uint64_t bad = ldb_find_nonfinite(x, r->act_dtype, (p1 - p0) * r->d_in);
+    const uint8_t *x = r->o->codes ? NULL : r->act.a.data + p0 * r->d_in * es;
+    uint64_t bad = x ? ldb_find_nonfinite(x, r->act_dtype, (p1 - p0) * r->d_in) : UINT64_MAX;
     if (bad != UINT64_MAX)
         return ldb_err_set(&db->err, LDB_EBADVALUE, "%s: position %llu holds NaN or Inf; "
                            "expected finite activations", r->o->acts,
@@ -311,6 +459,10 @@ static int do_batch(run *r, uint64_t r0, uint64_t r1, const char *label, uint32_
         if (csr_grow(c, 0, 0))
             return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         c->start[0] = 0;
+        if (r->o->codes) {
+            rc = csr_rows(r, p0, p1, c);
+            continue;
+        }
         int erc = ldb_dict_encode(r->dict[i], x, r->act_dtype, p1 - p0, collect, c);
         if (erc)
             rc = ldb_err_set(&db->err, erc, "%s", erc == LDB_ENOMEM ? "out of memory"
@@ -373,10 +525,15 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
         }
         r.ids[i] = r.dd[i]->id;
     }
-    if ((rc = open_input(&r, &r.tok, o->tokens)) || (rc = open_input(&r, &r.act, o->acts)) ||
+    if (o->codes && o->n_dicts != 1) {
+        rc = ldb_err_set(&db->err, LDB_EINVAL, "import takes one dictionary");
+        goto out;
+    }
+    if ((rc = open_input(&r, &r.tok, o->tokens, 1)) ||
+        (rc = open_input(&r, &r.act, o->codes ? o->codes : o->acts, !o->codes)) ||
         (rc = check_inputs(&r)))
         goto out;
-    for (int i = 0; i < o->n_dicts; i++) {
+    for (int i = 0; i < o->n_dicts && !o->codes; i++) {
         int drc = ldb_dict_open(r.dd[i]->path, &r.dict[i]);
         if (drc) {
             rc = ldb_err_set(&db->err, drc, "dictionary '%s': %s", r.dd[i]->name,
@@ -427,6 +584,7 @@ out:
     free(r.codes);
     free(toks);
     cJSON_Delete(r.rec);
+    ldb_tensors_close(&r.csr);
     ldb_mfile_close(&r.tok.f);
     ldb_mfile_close(&r.act.f);
     return rc;

@@ -5,16 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../db/reader.h"
+#include "query_impl.h"
 
-/* A read transaction and the dictionary a query is about. */
-typedef struct qctx {
-    ldb_db *db;
-    MDB_txn *txn;
-    ldb_dbdict *dd;
-} qctx;
-
-static int q_begin(ldb_db *db, const char *dict, uint32_t latent, int need_latent, qctx *q)
+int ldb_q_begin(ldb_db *db, const char *dict, uint32_t latent, int need_latent, qctx *q)
 {
     memset(q, 0, sizeof *q);
     q->db = db;
@@ -27,7 +20,7 @@ static int q_begin(ldb_db *db, const char *dict, uint32_t latent, int need_laten
     return mrc ? ldb_db_mdb_err(db, mrc, "cannot begin a read transaction") : LDB_OK;
 }
 
-static void q_end(qctx *q)
+void ldb_q_end(qctx *q)
 {
     if (q->txn)
         mdb_txn_abort(q->txn);
@@ -53,7 +46,7 @@ static int cmp_cand(const void *a, const void *b)
 
 /* Every firing position of the latent with its value, ordered as top ranks them;
  * skipped positions left out unless include_special. */
-static int scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand **out, size_t *n)
+int ldb_q_scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand **out, size_t *n)
 {
     uint64_t *pos = NULL;
     size_t np = 0, m = 0;
@@ -119,7 +112,7 @@ static int distinct_seqs(qctx *q, ldb_cand *c, size_t *n)
     return LDB_OK;
 }
 
-static int fill_example(qctx *q, uint32_t latent, const ldb_cand *c, uint32_t context,
+int ldb_q_fill_example(qctx *q, uint32_t latent, const ldb_cand *c, uint32_t context,
                         ldb_fblock *fb, ldb_example *e)
 {
     ldb_seqrec s;
@@ -157,7 +150,7 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
     if (!o)
         o = &def;
     uint32_t k = o->k ? o->k : 20;
-    int rc = q_begin(db, dict, latent, 1, &q);
+    int rc = ldb_q_begin(db, dict, latent, 1, &q);
     if (rc)
         goto out;
     int scan = k > LDB_TOPK || o->include_special;
@@ -184,7 +177,7 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
         }
     }
     if (scan) {
-        if ((rc = scan_latent(&q, latent, o->include_special, &c, &n)))
+        if ((rc = ldb_q_scan_latent(&q, latent, o->include_special, &c, &n)))
             goto out;
         if (o->distinct_seq && (rc = distinct_seqs(&q, c, &n)))
             goto out;
@@ -198,7 +191,7 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
         goto out;
     }
     for (size_t i = 0; i < n && !rc; i++) {
-        rc = fill_example(&q, latent, &c[i], o->context, &fb, &e->ex[i]);
+        rc = ldb_q_fill_example(&q, latent, &c[i], o->context, &fb, &e->ex[i]);
         e->n = (uint32_t)(i + 1);
     }
     if (rc)
@@ -208,7 +201,7 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
 out:
     free(c);
     ldb_fblock_free(&fb);
-    q_end(&q);
+    ldb_q_end(&q);
     return rc;
 }
 
@@ -231,7 +224,7 @@ int ldb_query_latent(ldb_db *db, const char *dict, uint32_t latent, uint32_t bin
     *out = NULL;
     if (bins == 0 || bins > 10000)
         return ldb_err_set(&db->err, LDB_EINVAL, "bins must be 1..10000, not %u", bins);
-    int rc = q_begin(db, dict, latent, 1, &q);
+    int rc = ldb_q_begin(db, dict, latent, 1, &q);
     if (rc || (rc = ldb_lsum_get(db, q.txn, q.dd->id, latent, &s)) ||
         (rc = ldb_db_get_dstat(db, q.txn, q.dd->id, &ds)))
         goto out;
@@ -267,7 +260,7 @@ int ldb_query_latent(ldb_db *db, const char *dict, uint32_t latent, uint32_t bin
     *out = l;
 out:
     ldb_lsum_free(&s);
-    q_end(&q);
+    ldb_q_end(&q);
     return rc;
 }
 
@@ -289,7 +282,7 @@ int ldb_query_density(ldb_db *db, const char *dict, uint32_t bins, ldb_density *
     *out = NULL;
     if (bins == 0 || bins > 10000)
         return ldb_err_set(&db->err, LDB_EINVAL, "bins must be 1..10000, not %u", bins);
-    int rc = q_begin(db, dict, 0, 0, &q), mrc;
+    int rc = ldb_q_begin(db, dict, 0, 0, &q), mrc;
     if (rc || (rc = ldb_db_get_dstat(db, q.txn, q.dd->id, &ds)))
         goto out;
     d = calloc(1, sizeof *d);
@@ -350,7 +343,7 @@ out:
     if (c)
         mdb_cursor_close(c);
     ldb_density_free(d);
-    q_end(&q);
+    ldb_q_end(&q);
     return rc;
 }
 
@@ -376,7 +369,7 @@ int ldb_query_info(ldb_db *db, ldb_info **out)
     qctx q;
     ldb_info *i = NULL;
     *out = NULL;
-    int rc = q_begin(db, NULL, 0, 0, &q);
+    int rc = ldb_q_begin(db, NULL, 0, 0, &q);
     if (rc)
         goto out;
     i = calloc(1, sizeof *i);
@@ -412,7 +405,7 @@ int ldb_query_info(ldb_db *db, ldb_info **out)
     i = NULL;
 out:
     ldb_info_free(i);
-    q_end(&q);
+    ldb_q_end(&q);
     return rc;
 }
 
@@ -422,7 +415,7 @@ int ldb_seq_tokens(ldb_db *db, uint64_t seq, uint32_t pos, uint32_t n, uint32_t 
     qctx q;
     ldb_seqrec s;
     *got = 0;
-    int rc = q_begin(db, NULL, 0, 0, &q);
+    int rc = ldb_q_begin(db, NULL, 0, 0, &q);
     if (rc || (rc = ldb_db_get_seq(db, q.txn, seq, &s)))
         goto out;
     if (pos > s.len) {
@@ -435,6 +428,6 @@ int ldb_seq_tokens(ldb_db *db, uint64_t seq, uint32_t pos, uint32_t n, uint32_t 
     if (!(rc = ldb_db_tokens(db, q.txn, s.start + pos, n, out)))
         *got = n;
 out:
-    q_end(&q);
+    ldb_q_end(&q);
     return rc;
 }

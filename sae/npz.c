@@ -83,7 +83,12 @@ int ldb_npz_open(ldb_tensors *ts, const char *path, ldb_err *e)
         zip_fclose(zf);
         zf = NULL;
         ldb_npy a;
-        if ((rc = ldb_npy_parse(&a, buf, st.size, member, e)))
+        if ((rc = ldb_npy_parse(&a, buf, st.size, member, e)) == LDB_EUNSUPPORTED) {
+            rc = LDB_OK; /* e.g. scipy's 'format' string member: not a tensor, skipped */
+            ldb_err_clear(e);
+            continue;
+        }
+        if (rc)
             goto out;
         ldb_tensor *t = &ts->t[ts->n];
         if (!(t->name = strndup(st.name, nl - 4))) {

@@ -33,5 +33,11 @@ int cmd_check(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_latent(int argc, char **argv);
 int cmd_density(int argc, char **argv);
+int cmd_cooc(int argc, char **argv);
+int cmd_samples(int argc, char **argv);
+int cmd_seq(int argc, char **argv);
+int cmd_label(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 #endif

@@ -275,3 +275,259 @@ int cmd_density(int argc, char **argv)
     ldb_db_close(db);
     return rc;
 }
+
+static const char *USAGE_COOC =
+    "usage: latentdb cooc DB DICT LATENT [--with DICT2] [-k 20] [--scope token|window:N|seq]\n"
+    "                     [--sort jaccard|count|npmi] [--json]\n";
+static const char *USAGE_SAMPLES =
+    "usage: latentdb samples DB DICT LATENT [--groups 10] [--per-group 5] [--by count|value]\n"
+    "                        [--seed 0] [--context 8] [--json]\n";
+static const char *USAGE_SEQ = "usage: latentdb seq DB SEQ [--dict NAME] [-k 5] [--json]\n";
+
+int cmd_cooc(int argc, char **argv)
+{
+    qargs a = {0};
+    const char *with = NULL, *scope_s = "token", *sort_s = "jaccard";
+    uint32_t k = 20, window = 0;
+    for (int i = 0; i < argc; i++) {
+        int rc = 0;
+        if (!strcmp(argv[i], "--with") && i + 1 < argc)
+            with = argv[++i];
+        else if (!strcmp(argv[i], "-k") && i + 1 < argc) {
+            if (cli_parse_u32(argv[++i], &k) || !k)
+                return cli_usage(USAGE_COOC, "-k takes a positive integer");
+        } else if (!strcmp(argv[i], "--scope") && i + 1 < argc)
+            scope_s = argv[++i];
+        else if (!strcmp(argv[i], "--sort") && i + 1 < argc)
+            sort_s = argv[++i];
+        else if (!strcmp(argv[i], "--json"))
+            a.json = 1;
+        else if (argv[i][0] == '-')
+            return cli_usage(USAGE_COOC, "unknown option or missing value '%s'", argv[i]);
+        else if ((rc = positional(USAGE_COOC, &a, argv[i], 1)))
+            return rc;
+    }
+    if (!a.has_latent)
+        return cli_usage(USAGE_COOC, "cooc needs DB DICT LATENT");
+    int scope = !strcmp(scope_s, "token") ? LDB_COOC_TOKEN : !strcmp(scope_s, "seq") ? LDB_COOC_SEQ
+              : !strncmp(scope_s, "window:", 7) && !cli_parse_u32(scope_s + 7, &window) &&
+                        window <= 100000 ? LDB_COOC_WINDOW : -1;
+    if (scope < 0)
+        return cli_usage(USAGE_COOC, "--scope takes token, window:N or seq, not '%s'", scope_s);
+    int sort = !strcmp(sort_s, "jaccard") ? LDB_SORT_JACCARD : !strcmp(sort_s, "count")
+             ? LDB_SORT_COUNT : !strcmp(sort_s, "npmi") ? LDB_SORT_NPMI : -1;
+    if (sort < 0)
+        return cli_usage(USAGE_COOC, "--sort takes jaccard, count or npmi, not '%s'", sort_s);
+    ldb_db *db = NULL;
+    ldb_cooc *c = NULL;
+    int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
+    if (rc)
+        return rc;
+    const char *other = with ? with : a.dict;
+    if (ldb_query_cooc(db, a.dict, a.latent, with, k, scope, window, sort, &c)) {
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+    } else if (a.json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "dict", a.dict);
+        cJSON_AddNumberToObject(j, "latent", a.latent);
+        cJSON_AddNumberToObject(j, "count", (double)c->count);
+        cJSON_AddNumberToObject(j, "units", (double)c->units);
+        cJSON_AddStringToObject(j, "scope", scope_s);
+        cJSON *arr = cJSON_AddArrayToObject(j, "cooccurring");
+        for (uint32_t i = 0; i < c->n; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "dict", other);
+            cJSON_AddNumberToObject(o, "latent", c->items[i].latent);
+            cJSON_AddNumberToObject(o, "count", (double)c->items[i].count);
+            cJSON_AddNumberToObject(o, "count_other", (double)c->items[i].count_other);
+            cJSON_AddNumberToObject(o, "jaccard", c->items[i].jaccard);
+            cJSON_AddNumberToObject(o, "npmi", c->items[i].npmi);
+            cJSON_AddItemToArray(arr, o);
+        }
+        print_json(j);
+    } else {
+        printf("%s latent %u fires in %llu of %llu units (scope %s); with %s:\n", a.dict, a.latent,
+               (unsigned long long)c->count, (unsigned long long)c->units, scope_s, other);
+        printf("  %-8s %10s %10s %9s %7s\n", "latent", "both", "it alone", "jaccard", "npmi");
+        for (uint32_t i = 0; i < c->n; i++)
+            printf("  %-8u %10llu %10llu %9.4f %7.3f\n", c->items[i].latent,
+                   (unsigned long long)c->items[i].count,
+                   (unsigned long long)c->items[i].count_other, c->items[i].jaccard,
+                   c->items[i].npmi);
+    }
+    ldb_cooc_free(c);
+    ldb_db_close(db);
+    return rc;
+}
+
+cJSON *cli_samples_json(const ldb_samples *s)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (uint32_t g = 0; g < s->n; g++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "lo", s->groups[g].lo);
+        cJSON_AddNumberToObject(o, "hi", s->groups[g].hi);
+        cJSON_AddNumberToObject(o, "count", (double)s->groups[g].count);
+        cJSON *ex = cJSON_AddArrayToObject(o, "examples");
+        for (uint32_t i = 0; i < s->groups[g].ex.n; i++)
+            cJSON_AddItemToArray(ex, example_json(&s->groups[g].ex.ex[i]));
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+cJSON *cli_examples_json(const ldb_examples *e)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (uint32_t i = 0; i < e->n; i++)
+        cJSON_AddItemToArray(arr, example_json(&e->ex[i]));
+    return arr;
+}
+
+int cmd_samples(int argc, char **argv)
+{
+    qargs a = {0};
+    uint32_t groups = 10, per = 5, context = 8, seed32 = 0;
+    const char *by = "count";
+    for (int i = 0; i < argc; i++) {
+        int rc = 0;
+        if (!strcmp(argv[i], "--groups") && i + 1 < argc) {
+            if (cli_parse_u32(argv[++i], &groups) || !groups || groups > 1000)
+                return cli_usage(USAGE_SAMPLES, "--groups takes 1..1000");
+        } else if (!strcmp(argv[i], "--per-group") && i + 1 < argc) {
+            if (cli_parse_u32(argv[++i], &per) || per > 10000)
+                return cli_usage(USAGE_SAMPLES, "--per-group takes 0..10000");
+        } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+            if (cli_parse_u32(argv[++i], &seed32))
+                return cli_usage(USAGE_SAMPLES, "--seed takes a non-negative integer");
+        } else if (!strcmp(argv[i], "--context") && i + 1 < argc) {
+            if (cli_parse_u32(argv[++i], &context) || context > 10000)
+                return cli_usage(USAGE_SAMPLES, "--context takes 0..10000");
+        } else if (!strcmp(argv[i], "--by") && i + 1 < argc)
+            by = argv[++i];
+        else if (!strcmp(argv[i], "--json"))
+            a.json = 1;
+        else if (argv[i][0] == '-')
+            return cli_usage(USAGE_SAMPLES, "unknown option or missing value '%s'", argv[i]);
+        else if ((rc = positional(USAGE_SAMPLES, &a, argv[i], 1)))
+            return rc;
+    }
+    if (!a.has_latent)
+        return cli_usage(USAGE_SAMPLES, "samples needs DB DICT LATENT");
+    int b = !strcmp(by, "count") ? LDB_SAMPLES_BY_COUNT : !strcmp(by, "value")
+          ? LDB_SAMPLES_BY_VALUE : -1;
+    if (b < 0)
+        return cli_usage(USAGE_SAMPLES, "--by takes count or value, not '%s'", by);
+    ldb_db *db = NULL;
+    ldb_samples *s = NULL;
+    int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
+    if (rc)
+        return rc;
+    if (ldb_query_samples(db, a.dict, a.latent, groups, per, b, seed32, context, &s)) {
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+    } else if (a.json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "dict", a.dict);
+        cJSON_AddNumberToObject(j, "latent", a.latent);
+        cJSON_AddStringToObject(j, "by", by);
+        cJSON_AddItemToObject(j, "groups", cli_samples_json(s));
+        print_json(j);
+    } else {
+        for (uint32_t g = 0; g < s->n; g++) {
+            printf("group %u: values %.4g .. %.4g, %llu positions\n", g + 1, s->groups[g].lo,
+                   s->groups[g].hi, (unsigned long long)s->groups[g].count);
+            for (uint32_t i = 0; i < s->groups[g].ex.n; i++)
+                cli_print_example((int)i + 1, &s->groups[g].ex.ex[i]);
+        }
+    }
+    ldb_samples_free(s);
+    ldb_db_close(db);
+    return rc;
+}
+
+int cmd_seq(int argc, char **argv)
+{
+    const char *path = NULL, *dict = NULL, *seq_s = NULL;
+    uint32_t k = 5;
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--dict") && i + 1 < argc)
+            dict = argv[++i];
+        else if (!strcmp(argv[i], "-k") && i + 1 < argc) {
+            if (cli_parse_u32(argv[++i], &k))
+                return cli_usage(USAGE_SEQ, "-k takes a non-negative integer");
+        } else if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (argv[i][0] == '-')
+            return cli_usage(USAGE_SEQ, "unknown option or missing value '%s'", argv[i]);
+        else if (!path)
+            path = argv[i];
+        else if (!seq_s)
+            seq_s = argv[i];
+        else
+            return cli_usage(USAGE_SEQ, "unexpected argument '%s'", argv[i]);
+    }
+    char *end = NULL;
+    unsigned long long seq = seq_s ? strtoull(seq_s, &end, 10) : 0;
+    if (!path || !seq_s || *end || *seq_s == '-')
+        return cli_usage(USAGE_SEQ, "seq needs DB and a sequence id");
+    ldb_db *db = NULL;
+    ldb_seqview *v = NULL;
+    int rc = cli_open_db(path, LDB_OPEN_READ, &db);
+    if (rc)
+        return rc;
+    if (ldb_query_seq(db, seq, dict, k, &v)) {
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+    } else if (json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "seq", (double)v->seq);
+        cJSON_AddStringToObject(j, "source", v->source ? v->source : "");
+        cJSON *t = cJSON_AddArrayToObject(j, "tokens");
+        for (uint32_t i = 0; i < v->len; i++)
+            cJSON_AddItemToArray(t, cJSON_CreateNumber(v->tokens[i]));
+        cJSON *ps = cJSON_AddArrayToObject(j, "positions");
+        for (uint32_t p = 0; p < v->len; p++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "pos", p);
+            cJSON *ls = cJSON_AddArrayToObject(o, "latents");
+            for (uint64_t e = v->start[p]; e < v->start[p + 1]; e++) {
+                cJSON *l = cJSON_CreateObject();
+                cJSON_AddStringToObject(l, "dict", v->dict_names[v->lat[e].dict]);
+                cJSON_AddNumberToObject(l, "latent", v->lat[e].latent);
+                cJSON_AddNumberToObject(l, "value", v->lat[e].value);
+                cJSON_AddItemToArray(ls, l);
+            }
+            cJSON_AddItemToArray(ps, o);
+        }
+        print_json(j);
+    } else {
+        printf("sequence %llu (%s), %u tokens; top %u latents per position\n", seq,
+               v->source ? v->source : "-", v->len, k);
+        for (uint32_t p = 0; p < v->len; p++) {
+            printf("%5u  %-8u", p, v->tokens[p]);
+            for (uint64_t e = v->start[p]; e < v->start[p + 1]; e++)
+                printf("  %s:%u=%.3g", v->dict_names[v->lat[e].dict], v->lat[e].latent,
+                       v->lat[e].value);
+            printf("\n");
+        }
+    }
+    ldb_seqview_free(v);
+    ldb_db_close(db);
+    return rc;
+}
+
+int cmd_label(int argc, char **argv)
+{
+    uint32_t latent;
+    if (argc != 4 || cli_parse_u32(argv[2], &latent))
+        return cli_usage("usage: latentdb label DB DICT LATENT TEXT\n", "label needs DB DICT "
+                         "LATENT TEXT");
+    ldb_db *db = NULL;
+    int rc = cli_open_db(argv[0], LDB_OPEN_WRITE, &db);
+    if (rc)
+        return rc;
+    if (ldb_db_label(db, argv[1], latent, argv[3]))
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+    ldb_db_close(db);
+    return rc;
+}

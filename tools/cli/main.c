@@ -23,6 +23,13 @@ static const char *USAGE =
     "  top DB DICT LATENT [-k 20] [--context 8] [--distinct-seq] [--include-special] [--json]\n"
     "  latent DB DICT LATENT [--bins 50] [--json]\n"
     "  density DB DICT [--bins 50] [--counts] [--json]\n"
+    "  samples DB DICT LATENT [--groups 10] [--per-group 5] [--by count|value] [--seed 0] [--json]\n"
+    "  cooc DB DICT LATENT [--with DICT2] [-k 20] [--scope token|window:N|seq]\n"
+    "       [--sort jaccard|count|npmi] [--json]\n"
+    "  seq DB SEQ [--dict NAME] [-k 5] [--json]\n"
+    "  label DB DICT LATENT TEXT\n"
+    "  export DB DICT [--top 20] [--samples 20] [--latents A-B] > out.jsonl\n"
+    "  import DB --dict NAME --tokens T.npy --codes C.npz [--ctx N] [--source LABEL] [--again]\n"
     "\n"
     "Dictionaries (SAEs, transcoders):\n"
     "  dict show PATH [--json]                  what a dictionary folder or file holds\n"
@@ -120,7 +127,9 @@ int main(int argc, char **argv)
     }
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"dict", cmd_dict}, {"init", cmd_init}, {"ingest", cmd_ingest}, {"info", cmd_info},
-        {"check", cmd_check}, {"top", cmd_top}, {"latent", cmd_latent}, {"density", cmd_density},
+        {"check", cmd_check}, {"top", cmd_top}, {"cooc", cmd_cooc},
+        {"samples", cmd_samples}, {"seq", cmd_seq}, {"label", cmd_label}, {"export", cmd_export},
+        {"import", cmd_import}, {"latent", cmd_latent}, {"density", cmd_density},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

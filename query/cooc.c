@@ -1,0 +1,267 @@
+/* cooc.c — exact co-occurrence over the whole corpus: walk the query latent's
+ * postings, decode the forward blocks (latent ids only) they touch, and count every
+ * latent that fires in the same unit (position, window or sequence) in a dense array
+ * of d_sae counters. Skipped positions take part in no unit. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../db/reader.h"
+
+typedef struct cctx {
+    ldb_db *db;
+    MDB_txn *txn;
+    const ldb_dbdict *a, *b;   /* query latent's dict, counted dict */
+    ldb_fblock fb;
+    uint32_t *stamp;           /* b's latents: last unit counted (+1) */
+    uint64_t *cnt;
+    uint32_t *tok;             /* tokens of the current sequence */
+    size_t tok_cap;
+} cctx;
+
+static int seq_tokens(cctx *c, const ldb_seqrec *s)
+{
+    if (s->len > c->tok_cap) {
+        uint32_t *t = realloc(c->tok, s->len * sizeof *t);
+        if (!t)
+            return ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
+        c->tok = t;
+        c->tok_cap = s->len;
+    }
+    return ldb_db_tokens(c->db, c->txn, s->start, s->len, c->tok);
+}
+
+/* Counts, once per unit id, every b-latent firing at gpos. */
+static int count_at(cctx *c, uint64_t gpos, uint32_t unit)
+{
+    int rc = ldb_fwd_get(c->db, c->txn, c->b, gpos, 0, &c->fb);
+    if (rc == LDB_ENOTFOUND)
+        return LDB_OK; /* b does not cover it */
+    if (rc)
+        return rc;
+    uint64_t i = gpos - c->fb.start;
+    for (uint64_t e = c->fb.off[i]; e < c->fb.off[i + 1]; e++) {
+        uint32_t l = c->fb.lat[e];
+        if (c->stamp[l] != unit + 1) {
+            c->stamp[l] = unit + 1;
+            c->cnt[l]++;
+        }
+    }
+    return LDB_OK;
+}
+
+/* Ordinary centres c of s with some ordinary position of `pos` within +-w, as a
+ * bitmap over the sequence (1 = centre's window holds a firing). */
+static void window_centres(const uint32_t *pos_in_seq, size_t n, uint32_t len, uint32_t w,
+                           const uint8_t *skip, uint8_t *mark)
+{
+    memset(mark, 0, len);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t p = pos_in_seq[i];
+        if (skip[p])
+            continue;
+        uint32_t lo = p > w ? p - w : 0, hi = p + w + 1 < len ? p + w + 1 : len;
+        memset(mark + lo, 1, hi - lo);
+    }
+    for (uint32_t i = 0; i < len; i++)
+        mark[i] &= !skip[i];
+}
+
+static int cmp_item(const void *x, const void *y, int sort)
+{
+    const ldb_cooc_item *a = x, *b = y;
+    double ka = sort == LDB_SORT_COUNT ? (double)a->count : sort == LDB_SORT_NPMI ? a->npmi : a->jaccard;
+    double kb = sort == LDB_SORT_COUNT ? (double)b->count : sort == LDB_SORT_NPMI ? b->npmi : b->jaccard;
+    if (ka != kb)
+        return ka > kb ? -1 : 1;
+    if (a->count != b->count)
+        return a->count > b->count ? -1 : 1;
+    return a->latent < b->latent ? -1 : a->latent > b->latent;
+}
+static int cmp_jac(const void *x, const void *y) { return cmp_item(x, y, LDB_SORT_JACCARD); }
+static int cmp_cnt(const void *x, const void *y) { return cmp_item(x, y, LDB_SORT_COUNT); }
+static int cmp_npmi(const void *x, const void *y) { return cmp_item(x, y, LDB_SORT_NPMI); }
+
+/* Units where latent j of dict b fires, for the window scope (by its postings). */
+static int window_count(cctx *c, uint32_t j, uint32_t w, uint64_t *out, uint8_t *mark,
+                        uint8_t *skipbuf, uint32_t *ps)
+{
+    uint64_t *pos;
+    size_t n;
+    int rc = ldb_inv_read(c->db, c->txn, c->b, j, &pos, &n);
+    *out = 0;
+    for (size_t i = 0; i < n && !rc;) {
+        ldb_seqrec s;
+        if ((rc = ldb_db_seq_at(c->db, c->txn, pos[i], &s)) || (rc = seq_tokens(c, &s)))
+            break;
+        size_t m = 0;
+        while (i < n && pos[i] < s.start + s.len)
+            ps[m++] = (uint32_t)(pos[i++] - s.start);
+        for (uint32_t t = 0; t < s.len; t++)
+            skipbuf[t] = (uint8_t)ldb_db_is_skip(c->db, c->tok[t]);
+        window_centres(ps, m, s.len, w, skipbuf, mark);
+        for (uint32_t t = 0; t < s.len; t++)
+            *out += mark[t];
+    }
+    free(pos);
+    return rc;
+}
+
+void ldb_cooc_free(ldb_cooc *c)
+{
+    if (c) {
+        free(c->items);
+        free(c);
+    }
+}
+
+int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *with_dict,
+                   uint32_t k, int scope, uint32_t window, int sort, ldb_cooc **out)
+{
+    cctx c;
+    uint64_t *pos = NULL, *other = NULL;
+    size_t np = 0;
+    uint8_t *mark = NULL, *skipbuf = NULL;
+    uint32_t *ps = NULL, maxlen = 0;
+    ldb_cooc *res = NULL;
+    ldb_dstat da, dbs;
+    memset(&c, 0, sizeof c);
+    c.db = db;
+    *out = NULL;
+    if (!(c.a = ldb_db_find_dict(db, dict)) || !(c.b = ldb_db_find_dict(db, with_dict ? with_dict : dict)))
+        return LDB_ENOTFOUND;
+    if (latent >= c.a->d_sae)
+        return ldb_err_set(&db->err, LDB_EINVAL, "latent %u is out of range: '%s' has %u latents",
+                           latent, dict, c.a->d_sae);
+    int rc = LDB_OK, mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &c.txn);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "cannot begin a read transaction");
+    if ((rc = ldb_db_get_dstat(db, c.txn, c.a->id, &da)) ||
+        (rc = ldb_db_get_dstat(db, c.txn, c.b->id, &dbs)))
+        goto out;
+    if (c.a != c.b && (da.ordinary != dbs.ordinary || da.seqs != dbs.seqs)) {
+        rc = ldb_err_set(&db->err, LDB_EUNSUPPORTED, "cooc --with needs '%s' and '%s' over the "
+                         "same sequences (they cover %llu and %llu)", dict, with_dict,
+                         (unsigned long long)da.seqs, (unsigned long long)dbs.seqs);
+        goto out;
+    }
+    c.stamp = calloc(c.b->d_sae, sizeof *c.stamp);
+    c.cnt = calloc(c.b->d_sae, sizeof *c.cnt);
+    other = calloc(c.b->d_sae, sizeof *other);
+    res = calloc(1, sizeof *res);
+    if (!c.stamp || !c.cnt || !other || !res) {
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = ldb_inv_read(db, c.txn, c.a, latent, &pos, &np)))
+        goto out;
+    uint32_t unit = 0;
+    for (size_t i = 0; i < np && !rc;) {
+        ldb_seqrec s;
+        if ((rc = ldb_db_seq_at(db, c.txn, pos[i], &s)) || (rc = seq_tokens(&c, &s)))
+            break;
+        if (s.len > maxlen) {
+            maxlen = s.len;
+            uint8_t *m1 = realloc(mark, maxlen), *m2 = realloc(skipbuf, maxlen);
+            uint32_t *p2 = realloc(ps, maxlen * sizeof *ps);
+            if (m1)
+                mark = m1;
+            if (m2)
+                skipbuf = m2;
+            if (p2)
+                ps = p2;
+            if (!m1 || !m2 || !p2) {
+                rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+                break;
+            }
+        }
+        size_t m = 0;
+        while (i < np && pos[i] < s.start + s.len)
+            ps[m++] = (uint32_t)(pos[i++] - s.start);
+        for (uint32_t t = 0; t < s.len; t++)
+            skipbuf[t] = (uint8_t)ldb_db_is_skip(db, c.tok[t]);
+        if (scope == LDB_COOC_TOKEN) {
+            for (size_t q = 0; q < m && !rc; q++)
+                if (!skipbuf[ps[q]]) {
+                    res->count++;
+                    rc = count_at(&c, s.start + ps[q], unit++);
+                }
+        } else if (scope == LDB_COOC_SEQ) {
+            int any = 0;
+            for (size_t q = 0; q < m; q++)
+                any |= !skipbuf[ps[q]];
+            if (any) {
+                res->count++;
+                for (uint32_t t = 0; t < s.len && !rc; t++)
+                    if (!skipbuf[t])
+                        rc = count_at(&c, s.start + t, unit);
+                unit++;
+            }
+        } else { /* window: each marked centre counts the latents in its window */
+            window_centres(ps, m, s.len, window, skipbuf, mark);
+            for (uint32_t t = 0; t < s.len && !rc; t++) {
+                if (!mark[t])
+                    continue;
+                res->count++;
+                uint32_t lo = t > window ? t - window : 0;
+                uint32_t hi = t + window + 1 < s.len ? t + window + 1 : s.len;
+                for (uint32_t u = lo; u < hi && !rc; u++)
+                    if (!skipbuf[u])
+                        rc = count_at(&c, s.start + u, unit);
+                unit++;
+            }
+        }
+    }
+    if (rc)
+        goto out;
+    /* units of the other latents and the total */
+    res->units = scope == LDB_COOC_SEQ ? da.seqs : da.ordinary;
+    size_t ncand = 0;
+    for (uint32_t j = 0; j < c.b->d_sae; j++)
+        ncand += c.cnt[j] > 0 && !(c.a == c.b && j == latent);
+    if (!(res->items = calloc(ncand ? ncand : 1, sizeof *res->items))) {
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (uint32_t j = 0; j < c.b->d_sae && !rc; j++) {
+        if (!c.cnt[j] || (c.a == c.b && j == latent))
+            continue;
+        ldb_cooc_item *it = &res->items[res->n++];
+        it->latent = j;
+        it->count = c.cnt[j];
+        if (scope == LDB_COOC_WINDOW) {
+            rc = window_count(&c, j, window, &it->count_other, mark, skipbuf, ps);
+        } else {
+            ldb_lsum s;
+            if (!(rc = ldb_lsum_get(db, c.txn, c.b->id, j, &s)))
+                it->count_other = scope == LDB_COOC_SEQ ? s.nseq : s.count;
+            ldb_lsum_free(&s);
+        }
+        double n = (double)res->units, ab = (double)it->count, a = (double)res->count,
+               b = (double)it->count_other;
+        it->jaccard = ab / (a + b - ab);
+        double pab = ab / n, pa = a / n, pb = b / n;
+        it->npmi = pab >= 1 ? 1 : log(pab / (pa * pb)) / -log(pab);
+    }
+    if (rc)
+        goto out;
+    qsort(res->items, res->n, sizeof *res->items,
+          sort == LDB_SORT_COUNT ? cmp_cnt : sort == LDB_SORT_NPMI ? cmp_npmi : cmp_jac);
+    if (res->n > k)
+        res->n = k;
+    *out = res;
+    res = NULL;
+out:
+    ldb_cooc_free(res);
+    free(pos);
+    free(other);
+    free(c.stamp);
+    free(c.cnt);
+    free(c.tok);
+    free(mark);
+    free(skipbuf);
+    free(ps);
+    ldb_fblock_free(&c.fb);
+    mdb_txn_abort(c.txn);
+    return rc;
+}

@@ -1,0 +1,26 @@
+/* query_impl.h — what the query files share: a read transaction with the dict it
+ * is about, the full ranking of a latent's firing positions, and example filling. */
+#ifndef LDB_QUERY_IMPL_H
+#define LDB_QUERY_IMPL_H
+
+#include "../db/reader.h"
+
+typedef struct qctx {
+    ldb_db *db;
+    MDB_txn *txn;
+    ldb_dbdict *dd;            /* NULL when the query names no dict */
+} qctx;
+
+/* Begins a read transaction; checks the dict (when named) and the latent. */
+int ldb_q_begin(ldb_db *db, const char *dict, uint32_t latent, int need_latent, qctx *q);
+void ldb_q_end(qctx *q);
+
+/* Every firing position of the latent with its value, by value descending then
+ * gpos; skipped positions left out unless include_special. */
+int ldb_q_scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand **out, size_t *n);
+
+/* Fills an example (sequence, position, context tokens and values) for a candidate. */
+int ldb_q_fill_example(qctx *q, uint32_t latent, const ldb_cand *c, uint32_t context,
+                       ldb_fblock *fb, ldb_example *e);
+
+#endif
