@@ -105,7 +105,9 @@ static int ingest(ldb_db *db, const char *dict, const char *tokens, const char *
                   uint64_t batch, void (*progress)(void *, uint64_t, uint64_t))
 {
     const char *names[1] = {dict};
-    ldb_ingest_opts o = {names, 1, tokens, acts, 0, "synth", again, batch, progress, NULL};
+    ldb_ingest_opts o = {.dicts = names, .n_dicts = 1, .tokens = tokens, .acts = acts,
+                         .source = "synth", .again = again, .batch_tokens = batch,
+                         .progress = progress};
     return ldb_ingest(db, &o);
 }
 
@@ -277,6 +279,273 @@ static void test_queries(ldb_db *db, const char *dict)
     free(cnt);
 }
 
+/* Latents firing (ordinary positions) in [p0, p1) of sequence-local positions:
+ * marks set[] and returns how many distinct. */
+static void units_of(uint32_t p0, uint32_t p1, uint32_t *stamp, uint32_t id, uint32_t *list,
+                     uint32_t *n)
+{
+    *n = 0;
+    for (uint32_t p = p0; p < p1; p++) {
+        if (tok[p] == 2)
+            continue;
+        for (uint64_t i = pstart[p]; i < pstart[p + 1]; i++)
+            if (stamp[plat[i]] != id) {
+                stamp[plat[i]] = id;
+                list[(*n)++] = plat[i];
+            }
+    }
+}
+
+typedef struct bitem {
+    uint32_t lat;
+    uint64_t both, other;
+    double jac, npmi;
+} bitem;
+
+static int cmp_bitem(const void *a, const void *b)
+{
+    const bitem *x = a, *y = b;
+    if (x->jac != y->jac)
+        return x->jac > y->jac ? -1 : 1;
+    if (x->both != y->both)
+        return x->both > y->both ? -1 : 1;
+    return x->lat < y->lat ? -1 : x->lat > y->lat;
+}
+
+/* Brute-force co-occurrence of latent L with every latent, scope 0 token, 1 window
+ * (+-w), 2 sequence; compared with ldb_query_cooc's top 10 by jaccard. */
+static int cooc_one(ldb_db *db, uint32_t L, int scope, uint32_t w)
+{
+    uint64_t *both = calloc(d_sae, 8), *other = calloc(d_sae, 8), cl = 0, units = 0;
+    uint32_t *stamp = calloc(d_sae, 4), *list = malloc(d_sae * 4), n, id = 0;
+    for (uint32_t s = 0; s < n_pos / ctx; s++) {
+        uint32_t b0 = s * ctx, b1 = b0 + ctx;
+        if (scope == 2) {
+            units++;
+            units_of(b0, b1, stamp, ++id, list, &n);
+            int hasL = stamp[L] == id;
+            cl += hasL;
+            for (uint32_t i = 0; i < n; i++) {
+                other[list[i]]++;
+                both[list[i]] += hasL;
+            }
+            continue;
+        }
+        for (uint32_t c = b0; c < b1; c++) {
+            if (tok[c] == 2)
+                continue;
+            units++;
+            uint32_t lo = scope ? (c >= b0 + w ? c - w : b0) : c;
+            uint32_t hi = scope ? (c + w + 1 < b1 ? c + w + 1 : b1) : c + 1;
+            units_of(lo, hi, stamp, ++id, list, &n);
+            int hasL = stamp[L] == id;
+            cl += hasL;
+            for (uint32_t i = 0; i < n; i++) {
+                other[list[i]]++;
+                both[list[i]] += hasL;
+            }
+        }
+    }
+    bitem *it = malloc(d_sae * sizeof *it);
+    uint32_t m = 0;
+    for (uint32_t j = 0; j < d_sae; j++) {
+        if (!both[j] || j == L)
+            continue;
+        double ab = (double)both[j], a = (double)cl, b = (double)other[j], u = (double)units;
+        it[m].lat = j;
+        it[m].both = both[j];
+        it[m].other = other[j];
+        it[m].jac = ab / (a + b - ab);
+        it[m++].npmi = ab >= u ? 1 : log((ab / u) / ((a / u) * (b / u))) / -log(ab / u);
+    }
+    qsort(it, m, sizeof *it, cmp_bitem);
+    ldb_cooc *c = NULL;
+    int bad = 0;
+    if (ldb_query_cooc(db, "a", L, NULL, 10, scope, w, LDB_SORT_JACCARD, &c)) {
+        bad = 1000;
+    } else {
+        bad += c->count != cl || c->units != (scope == 2 ? n_pos / ctx : units);
+        bad += c->n != (m < 10 ? m : 10);
+        for (uint32_t i = 0; i < c->n && i < m; i++)
+            bad += c->items[i].latent != it[i].lat || c->items[i].count != it[i].both ||
+                   c->items[i].count_other != it[i].other ||
+                   fabs(c->items[i].jaccard - it[i].jac) > 1e-12 ||
+                   fabs(c->items[i].npmi - it[i].npmi) > 1e-9;
+    }
+    ldb_cooc_free(c);
+    free(both);
+    free(other);
+    free(stamp);
+    free(list);
+    free(it);
+    return bad;
+}
+
+static void test_cooc(ldb_db *db)
+{
+    static const char *names[] = {"token", "window:2", "seq"};
+    for (int scope = 0; scope < 3; scope++) {
+        int bad = 0;
+        for (uint32_t L = 11; L < d_sae; L += 397)
+            bad += cooc_one(db, L, scope, 2);
+        CHECK(bad == 0, "cooc scope %s: %d differences from brute force", names[scope], bad);
+    }
+    /* across dictionaries: b holds the same codes, so L's twin in b comes first */
+    ldb_cooc *c = NULL;
+    int rc = ldb_query_cooc(db, "a", 1495, "b", 5, LDB_COOC_TOKEN, 0, LDB_SORT_JACCARD, &c);
+    CHECK(rc == 0 && c->n > 0 && c->items[0].latent == 1495 && c->items[0].jaccard == 1.0 &&
+          c->items[0].count == c->count, "cooc --with b: its twin first with jaccard 1: %s",
+          ldb_db_errmsg(db));
+    ldb_cooc_free(c);
+}
+
+static void test_samples(ldb_db *db)
+{
+    ref_top *r = malloc(n_pos * sizeof *r);
+    int bad = 0;
+    for (uint32_t j = 5; j < d_sae; j += 211) {
+        size_t n = ranking(j, 0, 0, r);
+        for (int by = 0; by < 2; by++) {
+            ldb_samples *s = NULL;
+            if (ldb_query_samples(db, "a", j, 5, 3, by, 7, 2, &s)) {
+                bad += 100;
+                continue;
+            }
+            uint64_t total = 0;
+            double mx = n ? r[0].v : 0;
+            for (uint32_t g = 0; g < s->n; g++) {
+                const ldb_sample_group *gr = &s->groups[g];
+                total += gr->count;
+                if (by == 0 && (gr->count < n / 5 || gr->count > n / 5 + 1))
+                    bad++;
+                if (by == 1) { /* equal-width bins over [0, max] */
+                    uint64_t want = 0;
+                    for (size_t i = 0; i < n; i++) {
+                        uint32_t b = (uint32_t)(r[i].v / mx * 5);
+                        want += (b < 5 ? b : 4) == g;
+                    }
+                    bad += gr->count != want;
+                }
+                bad += gr->ex.n != (gr->count < 3 ? gr->count : 3);
+                for (uint32_t i = 0; i < gr->ex.n; i++) {
+                    const ldb_example *e = &gr->ex.ex[i];
+                    uint32_t p = (uint32_t)(e->seq * ctx + e->pos);
+                    bad += e->value != value_at(p, j) || e->value < gr->lo || e->value > gr->hi ||
+                           tok[p] == 2;
+                    for (uint32_t q = 0; q < i; q++)
+                        bad += gr->ex.ex[q].seq == e->seq && gr->ex.ex[q].pos == e->pos;
+                }
+                if (g && gr->count && s->groups[g - 1].count)
+                    bad += gr->lo < s->groups[g - 1].hi - 1e-9 && by == 1;
+            }
+            bad += total != n;
+            ldb_samples_free(s);
+        }
+    }
+    free(r);
+    CHECK(bad == 0, "samples: %d malformed groups or examples", bad);
+}
+
+static void test_seq(ldb_db *db)
+{
+    int bad = 0;
+    for (uint64_t sq = 0; sq < n_pos / ctx; sq += 97) {
+        ldb_seqview *v = NULL;
+        if (ldb_query_seq(db, sq, "a", 3, &v)) {
+            bad += 1000;
+            continue;
+        }
+        bad += v->len != ctx;
+        for (uint32_t p = 0; p < ctx && v->len == ctx; p++) {
+            uint32_t g = (uint32_t)(sq * ctx + p);
+            bad += v->tokens[p] != tok[g];
+            /* brute-force top 3 of the position */
+            bitem t[3];
+            uint32_t nt = 0;
+            for (uint64_t i = pstart[g]; i < pstart[g + 1]; i++) {
+                bitem x = {plat[i], 0, 0, pval[i], 0};
+                uint32_t at = nt < 3 ? nt++ : 3;
+                while (at > 0 && (t[at - 1].jac < x.jac ||
+                                  (t[at - 1].jac == x.jac && t[at - 1].lat > x.lat))) {
+                    if (at < 3)
+                        t[at] = t[at - 1];
+                    at--;
+                }
+                if (at < 3)
+                    t[at] = x;
+            }
+            bad += v->start[p + 1] - v->start[p] != nt;
+            for (uint32_t i = 0; i < nt && v->start[p] + i < v->start[p + 1]; i++)
+                bad += v->lat[v->start[p] + i].latent != t[i].lat ||
+                       v->lat[v->start[p] + i].value != (float)t[i].jac;
+        }
+        ldb_seqview_free(v);
+    }
+    CHECK(bad == 0, "seq: %d differences from brute force", bad);
+}
+
+/* Labels reach queries and the SQLite catalog, where SQL users read them. */
+static void test_label(ldb_db *db)
+{
+    CHECK(ldb_db_label(db, "a", 1495, "commas and such") == 0, "label: %s", ldb_db_errmsg(db));
+    ldb_latent_info *l = NULL;
+    CHECK(ldb_query_latent(db, "a", 1495, 4, &l) == 0 && l->label &&
+          !strcmp(l->label, "commas and such"), "label read back");
+    char p[1200];
+    snprintf(p, sizeof p, "%s/main/catalog.sqlite", scratch);
+    sqlite3 *s = NULL;
+    sqlite3_stmt *st = NULL;
+    int ok = sqlite3_open(p, &s) == SQLITE_OK &&
+             sqlite3_prepare_v2(s, "SELECT count, label FROM latents WHERE dict='a' AND latent=1495",
+                                -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+             l && (uint64_t)sqlite3_column_int64(st, 0) == l->count &&
+             !strcmp((const char *)sqlite3_column_text(st, 1), "commas and such");
+    CHECK(ok, "catalog.sqlite mirrors the count and label of latent 1495");
+    sqlite3_finalize(st);
+    sqlite3_close(s);
+    ldb_latent_info_free(l);
+}
+
+/* Codes written as a scipy CSR .npz (by python3-scipy) and imported give the same
+ * DB as the ingest that encoded them. */
+static void test_import(const char *want_digest)
+{
+    char dir[1200], cmd[4096];
+    snprintf(dir, sizeof dir, "%s/csr", scratch);
+    char p1[1300], p2[1300], p3[1300], npz[1300];
+    snprintf(p1, sizeof p1, "%s.indptr", dir);
+    snprintf(p2, sizeof p2, "%s.indices", dir);
+    snprintf(p3, sizeof p3, "%s.data", dir);
+    snprintf(npz, sizeof npz, "%s.npz", dir);
+    FILE *f = fopen(p1, "wb");
+    fwrite(pstart, 8, n_pos + 1, f);
+    fclose(f);
+    f = fopen(p2, "wb");
+    fwrite(plat, 4, nnz, f);
+    fclose(f);
+    f = fopen(p3, "wb");
+    fwrite(pval, 4, nnz, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c \"import numpy as np, scipy.sparse as sp; "
+             "m = sp.csr_matrix((np.fromfile('%s', '<f4'), np.fromfile('%s', '<u4').astype('<i4'), "
+             "np.fromfile('%s', '<u8').astype('<i8')), shape=(%u, %u)); sp.save_npz('%s', m)\"",
+             p3, p2, p1, n_pos, d_sae, npz);
+    int st = system(cmd);
+    CHECK(st == 0, "python3-scipy wrote the CSR codes (%s)", cmd);
+    ldb_db *db = open_db("imported", 1);
+    CHECK(ldb_db_dict_add(db, "a", dict_path) == 0, "dict add: %s", ldb_db_errmsg(db));
+    const char *names[] = {"a"};
+    ldb_ingest_opts o = {.dicts = names, .n_dicts = 1, .tokens = tokens_path, .codes = npz,
+                         .source = "synth"};
+    int rc = ldb_ingest(db, &o);
+    CHECK(rc == 0, "import: %s", ldb_db_errmsg(db));
+    char d[65];
+    digest(db, d);
+    CHECK(!strcmp(d, want_digest), "imported digest %s differs from the ingested %s", d,
+          want_digest);
+    ldb_db_close(db);
+}
+
 static void info_counts(ldb_db *db, uint64_t *n_seq, uint64_t *n_tok)
 {
     ldb_info *i = NULL;
@@ -416,7 +685,12 @@ int main(int argc, char **argv)
     info_counts(db, &ns, &nt);
     CHECK(ns == n_pos / ctx && nt == n_pos, "attach added no sequence: %llu", (unsigned long long)ns);
     test_queries(db, "b");
+    test_cooc(db);
+    test_samples(db);
+    test_seq(db);
     test_resume(d1);
+    test_import(d1);
+    test_label(db);
     /* a second ingest of the same inputs (--again) appends new sequences */
     rc = ingest(db, "a", tokens_path, acts_path, 1, 0, NULL);
     CHECK(rc == 0, "ingest --again: %s", ldb_db_errmsg(db));

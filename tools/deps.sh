@@ -3,7 +3,7 @@
 # runs at most once. Safe to run again.
 set -eu
 PKGS="gcc make libc6-dev pkg-config liblmdb-dev libzstd-dev libopenblas-dev libsqlite3-dev \
-libcjson-dev libzip-dev libssl-dev python3 python3-numpy"
+libcjson-dev libzip-dev libssl-dev python3 python3-numpy python3-scipy"
 missing=""
 for p in $PKGS; do
     st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
