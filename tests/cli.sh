@@ -122,4 +122,68 @@ if grep -q avx512dq /proc/cpuinfo && grep -q avx512bw /proc/cpuinfo && grep -q a
     grep -qE 'core (SkylakeX|Cooperlake) \((latentdb|openblas)\)' "$T/out" && ok || bad "AVX-512 CPU should run SkylakeX/Cooperlake kernels: $(cat "$T/out")"
 fi
 
+# ---- the database commands on the store fixture (issue 4's contract) ----
+S=$FX/store
+DB=$T/db
+# jcheck PYTHON_EXPR CMD...: the command's JSON output (in o) satisfies the expression
+jcheck() {
+    expr=$1
+    shift
+    if "$@" > "$T/j.json" 2> "$T/j.err" && /usr/bin/python3 -c "
+import json, sys
+o = json.load(open('$T/j.json'))
+sys.exit(0 if ($expr) else 1)" 2>> "$T/j.err"; then ok; else bad "$* -> $(head -c 300 "$T/j.json") $(cat "$T/j.err")"; fi
+}
+expect 0 'initialised' "$L" init "$DB" --skip-tokens 2
+expect 1 'already exists' "$L" init "$DB"
+expect 2 'values must be' "$L" init "$T/db2" --values f8
+expect 0 "added dictionary 'a'" "$L" dict add "$DB" a "$S/dict"
+expect 1 "'a' exists already" "$L" dict add "$DB" a "$S/dict"
+expect 1 'no dictionary found' "$L" dict add "$DB" z "$T"
+jcheck 'o[0]["name"] == "a" and len(o[0]["sha256"]) == 64 and o[0]["d_sae"] == 4096' "$L" dict ls "$DB" --json
+expect 0 'ingested .* 400 sequences, 102400 tokens' "$L" ingest "$DB" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy"
+expect 1 'done already; pass --again' "$L" ingest "$DB" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy"
+expect 1 "no dictionary named 'q'" "$L" ingest "$DB" --dict q --tokens "$S/tokens.npy" --acts "$S/acts.npy"
+expect 2 'ingest needs' "$L" ingest "$DB" --dict a
+jcheck 'o["n_seq"] == 400 and o["n_tokens"] == 102400 and o["n_ordinary"] == 102000 and o["dicts"][0]["name"] == "a" and o["dicts"][0]["nnz"] > 0 and 0 < o["dicts"][0]["bytes_per_nnz"] < 16 and o["bytes"] > 0' "$L" info "$DB" --json
+expect 0 'bytes/nnz' "$L" info "$DB"
+expect 0 ': ok \(400 sequences, 102400 tokens' "$L" check "$DB"
+expect 0 '^[0-9a-f]{64}$' "$L" check "$DB" --digest
+jcheck 'o["dict"] == "a" and o["latent"] == 1495 and len(o["examples"]) == 5 and all(set(e) >= {"seq","pos","value","context"} and set(e["context"]) >= {"start","tokens","values"} for e in o["examples"]) and [e["value"] for e in o["examples"]] == sorted([e["value"] for e in o["examples"]], reverse=True)' "$L" top "$DB" a 1495 -k 5 --json
+expect 0 '\[\[[0-9]+\]\]' "$L" top "$DB" a 1495 -k 3
+jcheck 'o["by"] == "value" and len(o["groups"]) == 4 and all(set(g) >= {"lo","hi","count","examples"} for g in o["groups"])' "$L" samples "$DB" a 1495 --groups 4 --per-group 2 --by value --json
+jcheck 'set(o) >= {"dict","latent","label","count","density","max","mean","std","hist"} and len(o["hist"]) == 8 and sum(b["count"] for b in o["hist"]) == o["count"]' "$L" latent "$DB" a 1495 --bins 8 --json
+jcheck 'o["n_tokens"] == 102000 and o["n_latents"] == 4096 and len(o["counts"]) == 4096 and sum(b["count"] for b in o["bins"]) == 4096 - o["dead"]' "$L" density "$DB" a --bins 10 --counts --json
+expect 0 'histogram of log10\(density\)' "$L" density "$DB" a
+jcheck 'o["scope"] == "window:3" and len(o["cooccurring"]) == 4 and all(set(c) >= {"dict","latent","count","jaccard","npmi"} for c in o["cooccurring"])' "$L" cooc "$DB" a 1495 -k 4 --scope window:3 --json
+expect 2 'scope takes' "$L" cooc "$DB" a 1495 --scope sentence
+jcheck 'o["seq"] == 3 and len(o["tokens"]) == 256 and o["tokens"][0] == 2 and all(len(p["latents"]) <= 2 for p in o["positions"])' "$L" seq "$DB" 3 -k 2 --json
+expect 1 'no sequence 999' "$L" seq "$DB" 999
+expect 0 'labelled a latent 1495' "$L" label "$DB" a 1495 "frequent token feature"
+expect 0 'a latent 1495: frequent token feature' "$L" latent "$DB" a 1495
+"$L" export "$DB" a --latents 0-3 --top 2 --samples 4 > "$T/exp.jsonl" 2>/dev/null && ok || bad "export"
+/usr/bin/python3 -c "
+import json, sys
+ls = [json.loads(l) for l in open('$T/exp.jsonl')]
+sys.exit(0 if len(ls) == 4 and [l['latent'] for l in ls] == [0,1,2,3] and all(len(l['top']) <= 2 and 'samples' in l for l in ls) else 1)" && ok || bad "export lines: $(head -c 300 "$T/exp.jsonl")"
+expect 1 'latent 5000 is out of range' "$L" top "$DB" a 5000
+expect 1 "no dictionary named 'nope'" "$L" top "$DB" nope 1
+expect 2 'LATENT must be' "$L" top "$DB" a x1
+expect 1 'no database here' "$L" info "$T/none"
+# the catalog follows LMDB: a catalog left behind (a crash between the two commits)
+# is rebuilt when the DB is next opened for writing
+/usr/bin/python3 -c "
+import sqlite3; c = sqlite3.connect('$DB/catalog.sqlite'); c.execute('DELETE FROM sequences'); c.execute(\"UPDATE meta SET value = 1 WHERE key = 'batch'\"); c.commit()"
+expect 0 'labelled a latent 7' "$L" label "$DB" a 7 "x"
+/usr/bin/python3 -c "
+import sqlite3, sys; c = sqlite3.connect('$DB/catalog.sqlite')
+n = c.execute('SELECT count(*) FROM sequences').fetchone()[0]
+lab = c.execute(\"SELECT label FROM latents WHERE dict='a' AND latent=1495\").fetchone()[0]
+sys.exit(0 if n == 400 and lab == 'frequent token feature' else 1)" && ok || bad "catalog not reconciled"
+# import: codes of the wrong shape are refused
+/usr/bin/python3 -c "
+import numpy as np, scipy.sparse as sp
+sp.save_npz('$T/c.npz', sp.random(100, 4096, density=0.01, format='csr', dtype=np.float32, random_state=1))"
+expect 1 'c.npz: codes of shape \[100, 4096\]; expected \[102400, 4096\]' "$L" import "$DB" --dict a --tokens "$S/tokens.npy" --codes "$T/c.npz"
+
 echo "test_cli: $pass passed, $fail failed"

@@ -528,6 +528,10 @@ int cmd_label(int argc, char **argv)
         return rc;
     if (ldb_db_label(db, argv[1], latent, argv[3]))
         rc = cli_fail("%s", ldb_db_errmsg(db));
+    else if (*argv[3])
+        printf("labelled %s latent %u: %s\n", argv[1], latent, argv[3]);
+    else
+        printf("removed the label of %s latent %u\n", argv[1], latent);
     ldb_db_close(db);
     return rc;
 }
