@@ -179,31 +179,35 @@ static int sort_by_latent(ldb_db *db, const wdict *wd, lat_sort *ls)
     return LDB_OK;
 }
 
-/* Inverted chunks of one latent: postings [a, b), split where the run changes. */
+/* Inverted chunks of one latent: postings [a, b), one per run, keyed (run start,
+ * latent). Keys ascend within a batch, so appends fill pages completely. */
 static int put_postings(ldb_writer *w, wdict *wd, uint32_t latent, const lat_sort *ls, uint64_t a,
                         uint64_t b)
 {
     ldb_db *db = w->db;
     uint8_t kb[12];
-    ldb_be32(kb, latent);
+    ldb_be32(kb + 8, latent);
     while (a < b) {
         uint64_t e = a + 1;
         while (e < b && wd->seg[ls->seg[e]].run == wd->seg[ls->seg[a]].run)
             e++;
-        w->a.len = 0;
-        if (ldb_buf_reserve(&w->a, 10 + (e - a) * 10))
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        size_t o = ldb_varint_put(w->a.data, e - a);
-        for (uint64_t i = a + 1; i < e; i++)
-            o += ldb_varint_put(w->a.data + o, ls->pos[i] - ls->pos[i - 1]);
-        w->a.len = o;
         w->b.len = 0;
-        if (ldb_zc_pack(db->zc, w->a.data, w->a.len, &w->b))
+        if (ldb_buf_reserve(&w->b, 1))
             return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        ldb_be64(kb + 4, ls->pos[a]);
-        int rc = put(w, wd->dd->inv, kb, 12, &w->b, "inv");
-        if (rc)
-            return rc;
+        uint64_t run = wd->seg[wd->seg[ls->seg[a]].run].start;
+        w->b.data[w->b.len++] = 0; /* codec: raw (Rice codes do not compress further) */
+        if (ldb_buf_reserve(&w->b, 10))
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        w->b.len += ldb_varint_put(w->b.data + w->b.len, ls->pos[a] - run);
+        if (ldb_posting_encode(ls->pos + a, e - a, &w->b))
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        ldb_be64(kb, run);
+        MDB_val k = {12, kb}, v = {w->b.len, w->b.data};
+        int mrc = mdb_put(w->txn, wd->dd->inv, &k, &v, MDB_APPEND);
+        if (mrc == MDB_KEYEXIST) /* not after the last key (an attached run): insert */
+            mrc = mdb_put(w->txn, wd->dd->inv, &k, &v, 0);
+        if (mrc)
+            return ldb_db_mdb_err(db, mrc, "inv");
         a = e;
     }
     return LDB_OK;

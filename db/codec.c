@@ -174,3 +174,151 @@ uint16_t ldb_val_bf16key(uint32_t bits, int kind)
 {
     return kind == LDB_VAL_BF16 ? (uint16_t)bits : f32_to_bf16(ldb_val_float(bits, kind));
 }
+
+#define RICE_ESC 48
+
+typedef struct bitw {
+    ldb_buf *b;
+    uint64_t acc;
+    unsigned nbits;
+} bitw;
+
+static int bw_put(bitw *w, uint64_t v, unsigned n) /* n <= 57 */
+{
+    w->acc |= v << w->nbits;
+    w->nbits += n;
+    while (w->nbits >= 8) {
+        if (ldb_buf_reserve(w->b, 1))
+            return -1;
+        w->b->data[w->b->len++] = (uint8_t)w->acc;
+        w->acc >>= 8;
+        w->nbits -= 8;
+    }
+    return 0;
+}
+
+static int bw_put64(bitw *w, uint64_t v)
+{
+    return bw_put(w, v & 0xffffffffu, 32) || bw_put(w, v >> 32, 32);
+}
+
+int ldb_posting_encode(const uint64_t *pos, size_t n, ldb_buf *out)
+{
+    if (ldb_buf_reserve(out, 11))
+        return -1;
+    out->len += ldb_varint_put(out->data + out->len, n);
+    unsigned k = 0;
+    if (n > 1) {
+        double mean = (double)(pos[n - 1] - pos[0]) / (double)(n - 1);
+        while (k < 40 && (double)(2ull << k) <= mean * 0.69)
+            k++;
+    }
+    out->data[out->len++] = (uint8_t)k;
+    bitw w = {out, 0, 0};
+    for (size_t i = 1; i < n; i++) {
+        uint64_t v = pos[i] - pos[i - 1] - 1, q = v >> k;
+        if (q >= RICE_ESC) {
+            if (bw_put(&w, (1ull << RICE_ESC) - 1, RICE_ESC) || bw_put(&w, 0, 1) ||
+                bw_put64(&w, v))
+                return -1;
+            continue;
+        }
+        while (q > 32) {
+            if (bw_put(&w, 0xffffffffu, 32))
+                return -1;
+            q -= 32;
+        }
+        if (bw_put(&w, (1ull << q) - 1, (unsigned)q) || bw_put(&w, 0, 1) ||
+            (k && bw_put(&w, v & ((1ull << k) - 1), k)))
+            return -1;
+    }
+    if (w.nbits && bw_put(&w, 0, 8 - w.nbits)) /* flush the last byte */
+        return -1;
+    return 0;
+}
+
+int ldb_posting_count(const uint8_t *p, size_t len, uint64_t *n)
+{
+    const uint8_t *q = p;
+    return ldb_varint_get(&q, p + len, n);
+}
+
+typedef struct bitr {
+    const uint8_t *p, *end;
+    uint64_t acc;
+    unsigned nbits;
+} bitr;
+
+static void br_fill(bitr *r)
+{
+    while (r->nbits <= 56 && r->p < r->end) {
+        r->acc |= (uint64_t)*r->p++ << r->nbits;
+        r->nbits += 8;
+    }
+}
+
+static int br_get(bitr *r, unsigned n, uint64_t *v) /* n <= 32 */
+{
+    br_fill(r);
+    if (r->nbits < n)
+        return -1;
+    *v = n ? r->acc & ((1ull << n) - 1) : 0;
+    r->acc = n < 64 ? r->acc >> n : 0;
+    r->nbits -= n;
+    return 0;
+}
+
+int ldb_posting_decode(const uint8_t *p, size_t len, uint64_t first, uint64_t *pos, uint64_t cap,
+                       uint64_t *n)
+{
+    const uint8_t *q = p, *end = p + len;
+    if (ldb_varint_get(&q, end, n) || *n == 0 || q >= end)
+        return -1;
+    unsigned k = *q++;
+    if (k > 40 || *n > cap || (*n - 1) > (uint64_t)(end - q) * 8)
+        return -1;
+    bitr r = {q, end, 0, 0};
+    uint64_t at = first;
+    pos[0] = first;
+    for (uint64_t i = 1; i < *n; i++) {
+        uint64_t qn = 0, bit, v;
+        for (;;) {
+            br_fill(&r);
+            if (!r.nbits)
+                return -1;
+            uint64_t ones = (uint64_t)__builtin_ctzll(~r.acc);
+            if (ones > r.nbits)
+                ones = r.nbits;
+            if (qn + ones >= RICE_ESC) {
+                unsigned take = (unsigned)(RICE_ESC - qn);
+                r.acc >>= take;
+                r.nbits -= take;
+                qn = RICE_ESC;
+                break;
+            }
+            qn += ones;
+            r.acc >>= ones;
+            r.nbits -= (unsigned)ones;
+            if (r.nbits)
+                break; /* the terminating zero is next */
+        }
+        if (br_get(&r, 1, &bit) || bit)
+            return -1;
+        if (qn == RICE_ESC) {
+            uint64_t lo, hi;
+            if (br_get(&r, 32, &lo) || br_get(&r, 32, &hi))
+                return -1;
+            v = lo | hi << 32;
+        } else {
+            uint64_t low = 0;
+            if (k && br_get(&r, k, &low))
+                return -1;
+            v = qn << k | low;
+        }
+        if (v >= UINT64_MAX - at)
+            return -1;
+        at += v + 1;
+        pos[i] = at;
+    }
+    return 0;
+}

@@ -87,3 +87,16 @@ uint16_t ldb_val_bf16key(uint32_t bits, int kind); /* the histogram key of a sto
 static inline int ldb_val_bytes(int kind) { return kind == LDB_VAL_F32 ? 4 : 2; }
 
 #endif
+
+/* Sorted position lists (inverted chunks, token index): varint count, u8 Rice
+ * parameter k, then the count-1 gaps - 1 as Rice codes in a little-endian bit
+ * stream (q one-bits, a zero, k low bits; q >= 48 escapes to 64 raw bits).
+ * Near the entropy of geometric gaps, where varints spend ~1.5 bytes. */
+int ldb_posting_encode(const uint64_t *pos, size_t n, ldb_buf *out);
+
+/* Decodes into pos (capacity cap); *n = count. The first position is the key's,
+ * passed as first. Returns 0, or -1 when malformed or over capacity; with pos NULL
+ * only *n is set. */
+int ldb_posting_count(const uint8_t *p, size_t len, uint64_t *n);
+int ldb_posting_decode(const uint8_t *p, size_t len, uint64_t first, uint64_t *pos, uint64_t cap,
+                       uint64_t *n);

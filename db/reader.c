@@ -148,39 +148,51 @@ int ldb_fwd_value(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos,
     return LDB_OK;
 }
 
+/* Keys are (run start, latent): one seek finds the latent's chunk in the next run
+ * that has one, another skips a run where it is silent. */
 int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent, uint64_t **out,
                  size_t *n)
 {
     MDB_cursor *c;
     ldb_buf buf = {0};
     uint8_t kb[12];
-    ldb_be32(kb, latent);
-    ldb_be64(kb + 4, 0);
-    MDB_val k = {12, kb}, v;
-    uint64_t *arr = NULL;
+    uint64_t *arr = NULL, r = 0;
     size_t len = 0, cap = 0;
     int rc = LDB_OK, mrc = mdb_cursor_open(txn, dd->inv, &c);
     *out = NULL;
     *n = 0;
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "inv");
-    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
-         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 12 || ldb_rd_be32(k.mv_data) != latent)
+    for (;;) {
+        ldb_be64(kb, r);
+        ldb_be32(kb + 8, latent);
+        MDB_val k = {12, kb}, v;
+        if ((mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)))
             break;
-        uint64_t g = ldb_rd_be64((uint8_t *)k.mv_data + 4), cnt;
-        const uint8_t *q, *end;
-        if (ldb_zc_unpack(db->zc, v.mv_data, v.mv_size, &buf)) {
-            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: postings of latent %u at %llu are corrupt",
-                             db->path, latent, (unsigned long long)g);
+        if (k.mv_size != 12) {
+            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: bad inverted key", db->path);
             break;
         }
-        q = buf.data;
-        end = q + buf.len;
-        if (ldb_varint_get(&q, end, &cnt) || cnt == 0 || cnt > buf.len + 1 ||
-            (len && g <= arr[len - 1])) {
-            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: postings of latent %u at %llu are corrupt",
-                             db->path, latent, (unsigned long long)g);
+        uint64_t kr = ldb_rd_be64(k.mv_data);
+        uint32_t kl = ldb_rd_be32((uint8_t *)k.mv_data + 8);
+        if (kl != latent) {
+            if (kl < latent) {
+                r = kr; /* a later run: look for the latent in it */
+            } else {
+                if (kr == UINT64_MAX)
+                    break;
+                r = kr + 1; /* silent in run kr */
+            }
+            continue;
+        }
+        const uint8_t *q;
+        uint64_t off, cnt = 0, got;
+        if (ldb_zc_unpack(db->zc, v.mv_data, v.mv_size, &buf) ||
+            (q = buf.data, ldb_varint_get(&q, buf.data + buf.len, &off)) ||
+            ldb_posting_count(q, (size_t)(buf.data + buf.len - q), &cnt) || cnt == 0 ||
+            cnt > buf.len * 8 + 1 || (len && kr + off <= arr[len - 1])) {
+            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: postings of latent %u in run %llu are "
+                             "corrupt", db->path, latent, (unsigned long long)kr);
             break;
         }
         if (len + cnt > cap) {
@@ -195,18 +207,19 @@ int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent
             arr = na;
             cap = nc;
         }
-        arr[len++] = g;
-        for (uint64_t i = 1; i < cnt && !rc; i++) {
-            uint64_t gap;
-            if (ldb_varint_get(&q, end, &gap) || gap == 0)
-                rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: postings of latent %u at %llu are "
-                                 "corrupt", db->path, latent, (unsigned long long)g);
-            g += gap;
-            arr[len++] = g;
-        }
-        if (rc)
+        if (ldb_posting_decode(q, (size_t)(buf.data + buf.len - q), kr + off, arr + len, cap - len,
+                               &got) || got != cnt) {
+            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: postings of latent %u in run %llu are "
+                             "corrupt", db->path, latent, (unsigned long long)kr);
             break;
+        }
+        len += cnt;
+        if (kr == UINT64_MAX)
+            break;
+        r = kr + 1;
     }
+    if (mrc && mrc != MDB_NOTFOUND && !rc)
+        rc = ldb_db_mdb_err(db, mrc, "inv");
     mdb_cursor_close(c);
     ldb_buf_free(&buf);
     if (rc) {

@@ -317,17 +317,19 @@ static int build_tokidx(ldb_writer *w)
         size_t b = a + 1;
         while (b < w->ntk && p[b].tok == p[a].tok)
             b++;
-        w->a.len = 0;
-        if (ldb_buf_reserve(&w->a, 10 + (b - a) * 10)) {
+        w->b.len = 0;
+        uint64_t *ps = malloc((b - a) * sizeof *ps);
+        if (!ps || ldb_buf_reserve(&w->b, 1)) {
+            free(ps);
             rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
             break;
         }
-        size_t o = ldb_varint_put(w->a.data, b - a);
-        for (size_t i = a + 1; i < b; i++)
-            o += ldb_varint_put(w->a.data + o, p[i].pos - p[i - 1].pos);
-        w->a.len = o;
-        w->b.len = 0;
-        if (ldb_zc_pack(db->zc, w->a.data, w->a.len, &w->b)) {
+        for (size_t i = a; i < b; i++)
+            ps[i - a] = p[i].pos;
+        w->b.data[w->b.len++] = 0; /* codec: raw Rice-coded positions */
+        int bad = ldb_posting_encode(ps, b - a, &w->b);
+        free(ps);
+        if (bad) {
             rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
             break;
         }
