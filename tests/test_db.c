@@ -1,0 +1,140 @@
+/* test_db.c — the store's byte formats: position lists (golden bytes pin the Rice
+ * layout of docs/FORMAT.md; round trips with escapes; truncated input refused),
+ * latent summaries, top-list merges and value rounding. usage: test_db */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../db/codec.h"
+#include "../db/summary.h"
+#include "check.h"
+
+static void test_golden(void)
+{
+    static const uint64_t pos[] = {1000, 1001, 1005, 1100, 1300, 1301};
+    static const uint8_t want[] = {0x06, 0x05, 0x80, 0x31, 0xff, 0x3b, 0x00};
+    ldb_buf b = {0};
+    CHECK(ldb_posting_encode(pos, 6, &b) == 0, "encode");
+    CHECK(b.len == sizeof want && !memcmp(b.data, want, sizeof want),
+          "position list bytes changed (format version 1 pins them)");
+    uint64_t out[6], n;
+    CHECK(ldb_posting_decode(want, sizeof want, 1000, out, 6, &n) == 0 && n == 6 &&
+          !memcmp(out, pos, sizeof pos), "golden decodes");
+    ldb_buf_free(&b);
+}
+
+static uint64_t rng = 42;
+static uint64_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static void test_roundtrip(void)
+{
+    int bad = 0;
+    uint64_t *p = malloc(5000 * sizeof *p), *q = malloc(5000 * sizeof *q);
+    for (int t = 0; t < 300; t++) {
+        size_t n = 1 + next() % 4000;
+        uint64_t mean = 1 + (next() % 5000), at = next() % 100000;
+        for (size_t i = 0; i < n; i++) {
+            p[i] = at;
+            uint64_t gap = 1 + next() % (2 * mean);
+            if (t % 10 == 0 && i == n / 2)
+                gap = 1ull << (30 + t % 20); /* an outlier: exercises the escape */
+            at += gap;
+        }
+        if (t == 1) { /* 999 gaps of 1 and one of 2^50: quotient escapes */
+            n = 1000;
+            for (size_t i = 0; i < 999; i++)
+                p[i] = i;
+            p[999] = 1ull << 50;
+        }
+        ldb_buf b = {0};
+        uint64_t m = 0;
+        if (ldb_posting_encode(p, n, &b) || ldb_posting_decode(b.data, b.len, p[0], q, 5000, &m) ||
+            m != n || memcmp(p, q, n * sizeof *p))
+            bad++;
+        /* truncations: decoding must stay inside the buffer (make asan checks the
+         * reads); one that cuts into the codes themselves must fail */
+        for (size_t cut = 0; cut + 1 < b.len && n > 1; cut += 1 + b.len / 17) {
+            uint8_t *t = malloc(cut ? cut : 1);
+            memcpy(t, b.data, cut);
+            int r = ldb_posting_decode(t, cut, p[0], q, 5000, &m);
+            bad += r == 0 && cut + 8 < b.len; /* more than the padding byte is missing */
+            free(t);
+        }
+        ldb_buf_free(&b);
+    }
+    CHECK(bad == 0, "%d position lists did not round-trip", bad);
+    /* capacity: a list longer than the buffer is refused */
+    ldb_buf b = {0};
+    uint64_t m;
+    ldb_posting_encode(p, 100, &b);
+    CHECK(ldb_posting_decode(b.data, b.len, p[0], q, 99, &m) != 0, "over capacity refused");
+    ldb_buf_free(&b);
+    free(p);
+    free(q);
+}
+
+static void test_lsum(void)
+{
+    ldb_lsum s = {0}, d;
+    uint16_t k1[] = {0x3f80, 0x4000}, k2[] = {0x3f00, 0x4000, 0x4100};
+    uint64_t c1[] = {3, 1}, c2[] = {2, 5, 1};
+    s.count = 12;
+    s.nseq = 4;
+    s.sum = 17.5;
+    s.sumsq = 40.25;
+    s.max = 8.0f;
+    CHECK(ldb_lsum_merge_hist(&s, k1, c1, 2) == 0 && ldb_lsum_merge_hist(&s, k2, c2, 3) == 0,
+          "merge");
+    CHECK(s.nh == 4 && s.hk[0] == 0x3f00 && s.hc[1] == 3 && s.hk[2] == 0x4000 && s.hc[2] == 6,
+          "merged histogram is the sum, keys ascending");
+    ldb_buf b = {0};
+    CHECK(ldb_lsum_encode(&s, &b) == 0, "encode");
+    CHECK(ldb_lsum_decode(b.data, b.len, &d) == 0 && d.count == 12 && d.nseq == 4 &&
+          d.sum == 17.5 && d.max == 8.0f && d.nh == 4 && d.hk[3] == 0x4100 && d.hc[3] == 1,
+          "summary round-trips");
+    ldb_lsum_free(&d);
+    CHECK(ldb_lsum_decode(b.data, b.len - 1, &d) != 0, "truncated summary refused");
+    b.data[36 + 1] = 0; /* break the histogram: counts no longer sum to count */
+    CHECK(ldb_lsum_decode(b.data, b.len, &d) != 0, "inconsistent summary refused");
+    ldb_buf_free(&b);
+    ldb_lsum_free(&s);
+}
+
+static void test_top_merge(void)
+{
+    ldb_cand a[] = {{10, 5.0f}, {3, 4.0f}, {7, 4.0f}}, b[] = {{1, 5.0f}, {2, 4.0f}, {9, 1.0f}};
+    ldb_cand out[4];
+    int n = ldb_top_merge(a, 3, b, 3, out, 4);
+    CHECK(n == 4 && out[0].gpos == 1 && out[1].gpos == 10 && out[2].gpos == 2 && out[3].gpos == 3,
+          "top merge orders by value, then position");
+}
+
+static void test_values(void)
+{
+    /* bf16 round to nearest even: 1 + 2^-8 is a tie between 1 and 1 + 2^-7 */
+    CHECK(ldb_val_bits(1.00390625f, LDB_VAL_BF16) == 0x3f80, "tie rounds to even (down)");
+    CHECK(ldb_val_bits(1.01171875f, LDB_VAL_BF16) == 0x3f82, "tie rounds to even (up)");
+    CHECK(ldb_val_float(0x4049, LDB_VAL_BF16) == 3.140625f, "bf16 widening");
+    CHECK(ldb_val_bits(65504.0f, LDB_VAL_F16) == 0x7bff && ldb_val_bits(1e6f, LDB_VAL_F16) == 0x7c00,
+          "f16 max and overflow to Inf");
+    CHECK(ldb_val_bits(5.960464477539063e-08f, LDB_VAL_F16) == 0x0001, "f16 smallest subnormal");
+    CHECK(ldb_val_float(ldb_val_bits(0.3f, LDB_VAL_F32), LDB_VAL_F32) == 0.3f, "f32 exact");
+    CHECK(ldb_val_bf16key(ldb_val_bits(1.5f, LDB_VAL_F16), LDB_VAL_F16) == 0x3fc0,
+          "f16 values key the histogram by their nearest bf16");
+}
+
+int main(void)
+{
+    test_golden();
+    test_roundtrip();
+    test_lsum();
+    test_top_merge();
+    test_values();
+    return test_summary("test_db");
+}
