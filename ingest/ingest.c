@@ -3,6 +3,7 @@
  * checked before the first batch, so bad input leaves the DB as it was; each batch
  * commits with the run's progress, so a killed run resumes after its last batch. */
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +41,8 @@ typedef struct run {
     ldb_dbdict **dd;
     ldb_dict **dict;
     uint16_t *ids;
-    csr *codes;
     uint8_t id[32];
+    ldb_err perr;              /* errors of the encode side (a thread of its own) */
     cJSON *rec;                /* the run record */
     uint64_t rows_done;
     /* import: CSR codes instead of activations */
@@ -354,7 +355,7 @@ static int csr_rows(run *r, uint64_t p0, uint64_t p1, csr *c)
             lv *n = realloc(row, cap * sizeof *n);
             if (!n) {
                 free(row);
-                return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
+                return ldb_err_set(&r->perr, LDB_ENOMEM, "out of memory");
             }
             row = n;
         }
@@ -363,7 +364,7 @@ static int csr_rows(run *r, uint64_t p0, uint64_t p1, csr *c)
             double v = float_at(r->data, i);
             if (v != v || v < 0 || v > 3.4e38) {
                 free(row);
-                return ldb_err_set(&r->db->err, LDB_EBADVALUE, "%s: row %llu holds %g; codes "
+                return ldb_err_set(&r->perr, LDB_EBADVALUE, "%s: row %llu holds %g; codes "
                                    "must be finite and >= 0", r->o->codes,
                                    (unsigned long long)p, v);
             }
@@ -376,12 +377,12 @@ static int csr_rows(run *r, uint64_t p0, uint64_t p1, csr *c)
         for (size_t i = 1; i < m; i++)
             if (row[i].lat == row[i - 1].lat) {
                 free(row);
-                return ldb_err_set(&r->db->err, LDB_EFORMAT, "%s: row %llu has latent %u twice",
+                return ldb_err_set(&r->perr, LDB_EFORMAT, "%s: row %llu has latent %u twice",
                                    r->o->codes, (unsigned long long)p, row[i].lat);
             }
         if (csr_grow(c, c->npos + 1, c->nnz + m)) {
             free(row);
-            return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
+            return ldb_err_set(&r->perr, LDB_ENOMEM, "out of memory");
         }
         for (size_t i = 0; i < m; i++) {
             c->lat[c->nnz + i] = row[i].lat;
@@ -431,7 +432,7 @@ static int read_tokens(run *r, uint64_t pos, uint64_t n, uint32_t *out)
             v = x;
         }
         if (v < 0 || v > (int64_t)UINT32_MAX)
-            return ldb_err_set(&r->db->err, LDB_EFORMAT, "%s: token id %lld at position %llu is "
+            return ldb_err_set(&r->perr, LDB_EFORMAT, "%s: token id %lld at position %llu is "
                                "out of range", r->o->tokens, (long long)v,
                                (unsigned long long)(pos + i));
         out[i] = (uint32_t)v;
@@ -439,25 +440,31 @@ static int read_tokens(run *r, uint64_t pos, uint64_t n, uint32_t *out)
     return LDB_OK;
 }
 
-/* One batch: rows [r0, r1). */
-static int do_batch(run *r, uint64_t r0, uint64_t r1, const char *label, uint32_t *toks)
+/* A batch in flight: rows [r0, r1), their tokens and each dictionary's codes. Two
+ * of them alternate: one is encoded while the other is written. */
+typedef struct bbuf {
+    uint64_t r0, r1;
+    uint32_t *toks;
+    csr *codes;                /* one per dictionary */
+} bbuf;
+
+/* The encode side of a batch (no database access: it runs beside a commit). */
+static int prep_batch(run *r, bbuf *bb)
 {
-    ldb_db *db = r->db;
-    ldb_writer *w = NULL;
-    uint64_t p0 = r0 * r->ctx, p1 = r1 * r->ctx < r->n_tokens ? r1 * r->ctx : r->n_tokens;
+    uint64_t p0 = bb->r0 * r->ctx, p1 = bb->r1 * r->ctx < r->n_tokens ? bb->r1 * r->ctx : r->n_tokens;
     size_t es = r->act_dtype == LDB_F32 ? 4 : 2;
     const uint8_t *x = r->o->codes ? NULL : r->act.a.data + p0 * r->d_in * es;
     uint64_t bad = x ? ldb_find_nonfinite(x, r->act_dtype, (p1 - p0) * r->d_in) : UINT64_MAX;
     if (bad != UINT64_MAX)
-        return ldb_err_set(&db->err, LDB_EBADVALUE, "%s: position %llu holds NaN or Inf; "
+        return ldb_err_set(&r->perr, LDB_EBADVALUE, "%s: position %llu holds NaN or Inf; "
                            "expected finite activations", r->o->acts,
                            (unsigned long long)(p0 + bad / r->d_in));
-    int rc = read_tokens(r, p0, p1 - p0, toks);
+    int rc = read_tokens(r, p0, p1 - p0, bb->toks);
     for (int i = 0; i < r->o->n_dicts && !rc; i++) {
-        csr *c = &r->codes[i];
+        csr *c = &bb->codes[i];
         c->npos = c->nnz = 0;
         if (csr_grow(c, 0, 0))
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            return ldb_err_set(&r->perr, LDB_ENOMEM, "out of memory");
         c->start[0] = 0;
         if (r->o->codes) {
             rc = csr_rows(r, p0, p1, c);
@@ -465,40 +472,108 @@ static int do_batch(run *r, uint64_t r0, uint64_t r1, const char *label, uint32_
         }
         int erc = ldb_dict_encode(r->dict[i], x, r->act_dtype, p1 - p0, collect, c);
         if (erc)
-            rc = ldb_err_set(&db->err, erc, "%s", erc == LDB_ENOMEM ? "out of memory"
+            rc = ldb_err_set(&r->perr, erc, "%s", erc == LDB_ENOMEM ? "out of memory"
                                                                     : ldb_dict_errmsg(r->dict[i]));
     }
+    return rc;
+}
+
+/* The store side: sequences, codes and the run's progress, in one transaction. */
+static int commit_batch(run *r, const bbuf *bb)
+{
+    ldb_db *db = r->db;
+    ldb_writer *w = NULL;
+    uint64_t p0 = bb->r0 * r->ctx;
     uint32_t source = 0;
-    if (rc || (rc = ldb_writer_begin(db, &w)))
+    int rc = ldb_writer_begin(db, &w);
+    if (rc)
         return rc;
-    rc = ldb_writer_source(w, label, &source);
-    for (uint64_t row = r0; row < r1 && !rc; row++) {
+    rc = ldb_writer_source(w, r->o->source ? r->o->source : r->o->tokens, &source);
+    for (uint64_t row = bb->r0; row < bb->r1 && !rc; row++) {
         uint64_t off = row * r->ctx - p0, len = row_len(r, row);
         uint8_t hash[16];
         ldb_seqrec seq;
         int found = 0;
-        ldb_tokens_hash(toks + off, (uint32_t)len, hash);
+        ldb_tokens_hash(bb->toks + off, (uint32_t)len, hash);
         rc = ldb_writer_attach(w, hash, r->ids, r->o->n_dicts, &seq, &found);
         if (!rc && !found)
-            rc = ldb_writer_add_seq(w, toks + off, (uint32_t)len, source, row, hash, &seq);
+            rc = ldb_writer_add_seq(w, bb->toks + off, (uint32_t)len, source, row, hash, &seq);
         for (int i = 0; i < r->o->n_dicts && !rc; i++) {
-            csr *c = &r->codes[i];
-            rc = ldb_writer_codes(w, r->ids[i], &seq, toks + off, c->start + off, c->lat, c->val);
+            const csr *c = &bb->codes[i];
+            rc = ldb_writer_codes(w, r->ids[i], &seq, bb->toks + off, c->start + off, c->lat,
+                                  c->val);
         }
     }
     if (!rc)
-        rc = put_run(r, w, r1, r1 == r->n_rows);
+        rc = put_run(r, w, bb->r1, bb->r1 == r->n_rows);
     if (rc) {
         ldb_writer_abort(w);
         return rc;
     }
-    return ldb_writer_commit(w);
+    if ((rc = ldb_writer_commit(w)))
+        return rc;
+    if (r->o->progress) {
+        uint64_t done = bb->r1 * r->ctx < r->n_tokens ? bb->r1 * r->ctx : r->n_tokens;
+        r->o->progress(r->o->progress_ctx, done, r->n_tokens);
+    }
+    return LDB_OK;
+}
+
+typedef struct cjob {
+    run *r;
+    const bbuf *bb;
+    int rc;
+} cjob;
+
+static void *commit_thread(void *arg)
+{
+    cjob *j = arg;
+    j->rc = commit_batch(j->r, j->bb);
+    return NULL;
+}
+
+/* Encodes batch i+1 while batch i is written: the writer's CPU time overlaps the
+ * GEMM's instead of adding to it (OpenBLAS's threads would only spin meanwhile). */
+static int run_batches(run *r, uint64_t rows_per, bbuf bufs[2])
+{
+    pthread_t th;
+    cjob job = {r, NULL, 0};
+    int busy = 0, rc = LDB_OK, i = 0;
+    for (uint64_t r0 = r->rows_done; r0 < r->n_rows && !rc; r0 += rows_per, i ^= 1) {
+        bbuf *bb = &bufs[i];
+        bb->r0 = r0;
+        bb->r1 = r0 + rows_per < r->n_rows ? r0 + rows_per : r->n_rows;
+        int prc = prep_batch(r, bb);
+        if (busy) {
+            pthread_join(th, NULL);
+            busy = 0;
+            rc = job.rc;
+        }
+        if (!rc && prc) {
+            rc = ldb_err_set(&r->db->err, prc, "%s", r->perr.msg);
+            break;
+        }
+        if (rc)
+            break;
+        job.bb = bb;
+        if (pthread_create(&th, NULL, commit_thread, &job) == 0) {
+            busy = 1;
+        } else {
+            rc = commit_batch(r, bb); /* no thread to be had: write it here */
+        }
+    }
+    if (busy) {
+        pthread_join(th, NULL);
+        if (!rc)
+            rc = job.rc;
+    }
+    return rc;
 }
 
 int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
 {
     run r;
-    uint32_t *toks = NULL;
+
     int rc = LDB_OK;
     memset(&r, 0, sizeof r);
     r.db = db;
@@ -508,8 +583,11 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
     r.dd = calloc((size_t)o->n_dicts, sizeof *r.dd);
     r.dict = calloc((size_t)o->n_dicts, sizeof *r.dict);
     r.ids = calloc((size_t)o->n_dicts, sizeof *r.ids);
-    r.codes = calloc((size_t)o->n_dicts, sizeof *r.codes);
-    if (!r.dd || !r.dict || !r.ids || !r.codes) {
+    bbuf bufs[2];
+    memset(bufs, 0, sizeof bufs);
+    bufs[0].codes = calloc((size_t)o->n_dicts, sizeof *bufs[0].codes);
+    bufs[1].codes = calloc((size_t)o->n_dicts, sizeof *bufs[1].codes);
+    if (!r.dd || !r.dict || !r.ids || !bufs[0].codes || !bufs[1].codes) {
         rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         goto out;
     }
@@ -552,7 +630,9 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
         goto out;
     uint64_t bt = o->batch_tokens ? o->batch_tokens : DEFAULT_BATCH_TOKENS;
     uint64_t rows_per = bt / r.ctx ? bt / r.ctx : 1;
-    if (!(toks = malloc((size_t)(rows_per * r.ctx) * sizeof *toks))) {
+    bufs[0].toks = malloc((size_t)(rows_per * r.ctx) * sizeof(uint32_t));
+    bufs[1].toks = malloc((size_t)(rows_per * r.ctx) * sizeof(uint32_t));
+    if (!bufs[0].toks || !bufs[1].toks) {
         rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         goto out;
     }
@@ -563,26 +643,24 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
         else
             ldb_writer_abort(w);
     }
-    for (uint64_t r0 = r.rows_done; r0 < r.n_rows && !rc; r0 += rows_per) {
-        uint64_t r1 = r0 + rows_per < r.n_rows ? r0 + rows_per : r.n_rows;
-        rc = do_batch(&r, r0, r1, o->source ? o->source : o->tokens, toks);
-        if (!rc && o->progress)
-            o->progress(o->progress_ctx, r1 * r.ctx < r.n_tokens ? r1 * r.ctx : r.n_tokens,
-                        r.n_tokens);
-    }
+    if (!rc)
+        rc = run_batches(&r, rows_per, bufs);
 out:
     for (int i = 0; i < o->n_dicts && r.dict; i++)
         ldb_dict_close(r.dict[i]);
-    for (int i = 0; i < o->n_dicts && r.codes; i++) {
-        free(r.codes[i].start);
-        free(r.codes[i].lat);
-        free(r.codes[i].val);
+    for (int b = 0; b < 2; b++) {
+        for (int i = 0; i < o->n_dicts && bufs[b].codes; i++) {
+            free(bufs[b].codes[i].start);
+            free(bufs[b].codes[i].lat);
+            free(bufs[b].codes[i].val);
+        }
+        free(bufs[b].codes);
+        free(bufs[b].toks);
     }
     free(r.dd);
     free(r.dict);
     free(r.ids);
-    free(r.codes);
-    free(toks);
+
     cJSON_Delete(r.rec);
     ldb_tensors_close(&r.csr);
     ldb_mfile_close(&r.tok.f);
