@@ -23,7 +23,7 @@ TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/bench_encode
 # keep intermediate objects (ref_encoder.o)
 .SECONDARY:
 
-.PHONY: all check asan deps demo bench bench-encode clean
+.PHONY: all check asan deps demo bench bench-encode bench-ingest clean
 all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tests/*.h)
@@ -74,7 +74,10 @@ deps:
 bench-encode: all $(BUILD)/tools/bench_encode $(BUILD)/tools/synth
 	sh tools/bench/encode.sh $(BUILD)
 
-bench: bench-encode
+bench-ingest: all $(BUILD)/tools/bench_encode $(BUILD)/tools/synth
+	sh tools/bench/ingest.sh $(BUILD)
+
+bench: bench-encode bench-ingest
 
 demo: deps all $(BUILD)/tools/synth
 	sh tools/demo.sh $(BUILD)

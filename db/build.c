@@ -77,12 +77,21 @@ static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_
     size_t o = ldb_varint_put(p, n);
     for (uint32_t i = 0; i < n; i++)
         o += ldb_varint_put(p + o, wd->cnt[p0 + i]);
-    size_t e = e0;
-    for (uint32_t i = 0; i < n; i++) {
-        for (uint32_t j = 0; j < wd->cnt[p0 + i]; j++, e++)
-            o += ldb_varint_put(p + o, j ? wd->lat[e] - wd->lat[e - 1] - 1 : wd->lat[e]);
-    }
+    /* latent ids: per position the first id, then gaps - 1, as one Rice-coded list
+     * (a running sum turns the values into the ascending list the coder takes) */
+    uint64_t *run = malloc((ne + 1) * sizeof *run);
+    if (!run)
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    size_t e = e0, m = 0;
+    run[0] = 0;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t j = 0; j < wd->cnt[p0 + i]; j++, e++, m++)
+            run[m + 1] = run[m] + (j ? wd->lat[e] - wd->lat[e - 1] - 1 : wd->lat[e]) + 1;
     w->a.len = o;
+    int bad = ldb_posting_encode(run, ne + 1, &w->a);
+    free(run);
+    if (bad)
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     for (int plane = 0; plane < vb; plane++) { /* most significant byte first */
         int shift = 8 * (vb - 1 - plane);
         for (size_t i = 0; i < ne; i++)

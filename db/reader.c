@@ -11,6 +11,7 @@ void ldb_fblock_free(ldb_fblock *fb)
     free(fb->off);
     free(fb->lat);
     free(fb->bits);
+    free(fb->run);
     ldb_buf_free(&fb->a);
     ldb_buf_free(&fb->b);
     memset(fb, 0, sizeof *fb);
@@ -50,8 +51,8 @@ int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int v
         total += c;
         fb->off[i + 1] = total;
     }
-    if (total > (size_t)(end - q))
-        return corrupt(db, start); /* each latent takes at least one byte */
+    if (total > (size_t)(end - q) * 8)
+        return corrupt(db, start); /* each latent takes at least one bit */
     if (total > fb->cap_nnz) {
         uint32_t *l = realloc(fb->lat, total * sizeof *l), *b = realloc(fb->bits, total * sizeof *b);
         if (l)
@@ -62,12 +63,21 @@ int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int v
             return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         fb->cap_nnz = total;
     }
+    /* ids: a Rice-coded running sum of (first id | gap - 1) + 1 */
+    if (total + 1 > fb->cap_run) {
+        uint64_t *rn = realloc(fb->run, (total + 1) * sizeof *rn);
+        if (!rn)
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        fb->run = rn;
+        fb->cap_run = total + 1;
+    }
+    uint64_t got;
+    if (ldb_posting_decode(q, (size_t)(end - q), 0, fb->run, total + 1, &got) || got != total + 1)
+        return corrupt(db, start);
     for (uint64_t i = 0; i < np; i++) {
         uint64_t prev = 0;
         for (uint64_t e = fb->off[i]; e < fb->off[i + 1]; e++) {
-            uint64_t v;
-            if (ldb_varint_get(&q, end, &v))
-                return corrupt(db, start);
+            uint64_t v = fb->run[e + 1] - fb->run[e] - 1;
             v = e == fb->off[i] ? v : prev + v + 1;
             if (v > UINT32_MAX)
                 return corrupt(db, start);
@@ -75,8 +85,6 @@ int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int v
             prev = v;
         }
     }
-    if (q != end)
-        return corrupt(db, start);
     fb->start = start;
     fb->n = (uint32_t)np;
     fb->has_values = 0;

@@ -15,7 +15,8 @@ typedef struct ldb_fblock {
     uint64_t *off;
     uint32_t *lat;
     uint32_t *bits;
-    size_t cap_pos, cap_nnz;
+    uint64_t *run;             /* id decoding scratch */
+    size_t cap_pos, cap_nnz, cap_run;
     ldb_buf a, b;              /* decompression scratch */
     int has_values;
 } ldb_fblock;

@@ -17,7 +17,9 @@
 #include "../db/writer.h"
 #include "../sae/tensors.h"
 
-#define DEFAULT_BATCH_TOKENS 65536
+#define DEFAULT_BATCH_TOKENS 16384  /* the first batch; later ones are sized by codes */
+#define MAX_BATCH_TOKENS 262144
+#define BATCH_CODES 4000000          /* later batches aim at this many codes (memory) */
 
 typedef struct input {
     ldb_mfile f;
@@ -534,16 +536,25 @@ static void *commit_thread(void *arg)
 
 /* Encodes batch i+1 while batch i is written: the writer's CPU time overlaps the
  * GEMM's instead of adding to it (OpenBLAS's threads would only spin meanwhile). */
-static int run_batches(run *r, uint64_t rows_per, bbuf bufs[2])
+static int run_batches(run *r, uint64_t rows_per, uint64_t max_rows, bbuf bufs[2])
 {
     pthread_t th;
     cjob job = {r, NULL, 0};
     int busy = 0, rc = LDB_OK, i = 0;
-    for (uint64_t r0 = r->rows_done; r0 < r->n_rows && !rc; r0 += rows_per, i ^= 1) {
+    for (uint64_t r0 = r->rows_done; r0 < r->n_rows && !rc; r0 = bufs[i ^ 1].r1) {
         bbuf *bb = &bufs[i];
         bb->r0 = r0;
         bb->r1 = r0 + rows_per < r->n_rows ? r0 + rows_per : r->n_rows;
         int prc = prep_batch(r, bb);
+        if (!prc && !r->o->batch_tokens) { /* size the next batch by its codes, not tokens */
+            uint64_t nnz = 0, pos = (bb->r1 - bb->r0) * r->ctx;
+            for (int d = 0; d < r->o->n_dicts; d++)
+                nnz += bb->codes[d].nnz;
+            double per_row = (double)nnz / (double)pos * r->ctx + 1;
+            uint64_t want = (uint64_t)(BATCH_CODES / per_row);
+            rows_per = want < 1 ? 1 : want > max_rows ? max_rows : want;
+        }
+        i ^= 1;
         if (busy) {
             pthread_join(th, NULL);
             busy = 0;
@@ -630,8 +641,9 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
         goto out;
     uint64_t bt = o->batch_tokens ? o->batch_tokens : DEFAULT_BATCH_TOKENS;
     uint64_t rows_per = bt / r.ctx ? bt / r.ctx : 1;
-    bufs[0].toks = malloc((size_t)(rows_per * r.ctx) * sizeof(uint32_t));
-    bufs[1].toks = malloc((size_t)(rows_per * r.ctx) * sizeof(uint32_t));
+    uint64_t max_rows = o->batch_tokens ? rows_per : MAX_BATCH_TOKENS / r.ctx ? MAX_BATCH_TOKENS / r.ctx : 1;
+    bufs[0].toks = malloc((size_t)(max_rows * r.ctx) * sizeof(uint32_t));
+    bufs[1].toks = malloc((size_t)(max_rows * r.ctx) * sizeof(uint32_t));
     if (!bufs[0].toks || !bufs[1].toks) {
         rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         goto out;
@@ -644,7 +656,7 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
             ldb_writer_abort(w);
     }
     if (!rc)
-        rc = run_batches(&r, rows_per, bufs);
+        rc = run_batches(&r, rows_per, max_rows, bufs);
 out:
     for (int i = 0; i < o->n_dicts && r.dict; i++)
         ldb_dict_close(r.dict[i]);
