@@ -222,10 +222,37 @@ static int put_postings(ldb_writer *w, wdict *wd, uint32_t latent, const lat_sor
     return LDB_OK;
 }
 
-static int cmp_u16(const void *a, const void *b)
+/* Sorts n u16 keys: insertion sort when short, else two byte-wise counting passes
+ * through tmp (the batch's hottest sort: every code's histogram key). */
+static void sort_u16(uint16_t *k, uint16_t *tmp, size_t n)
 {
-    uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
-    return x < y ? -1 : x > y;
+    if (n < 48) {
+        for (size_t i = 1; i < n; i++) {
+            uint16_t x = k[i];
+            size_t j = i;
+            while (j > 0 && k[j - 1] > x) {
+                k[j] = k[j - 1];
+                j--;
+            }
+            k[j] = x;
+        }
+        return;
+    }
+    size_t c[256];
+    for (int pass = 0; pass < 2; pass++) {
+        uint16_t *src = pass ? tmp : k, *dst = pass ? k : tmp;
+        int sh = 8 * pass;
+        memset(c, 0, sizeof c);
+        for (size_t i = 0; i < n; i++)
+            c[(src[i] >> sh) & 0xff]++;
+        for (size_t b = 0, sum = 0; b < 256; b++) {
+            size_t t = c[b];
+            c[b] = sum;
+            sum += t;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[c[(src[i] >> sh) & 0xff]++] = src[i];
+    }
 }
 
 /* Sifts a min-heap (by candidate order: the worst candidate at the root). */
@@ -253,7 +280,7 @@ static int cmp_cand(const void *a, const void *b)
 }
 
 typedef struct sum_scratch {
-    uint16_t *keys;
+    uint16_t *keys, *tmp;
     uint16_t *hk;
     uint64_t *hc;
     size_t cap;
@@ -272,23 +299,47 @@ static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_so
     if (b - a > sc->cap) {
         size_t cap = (size_t)(b - a);
         uint16_t *k = realloc(sc->keys, cap * sizeof *k), *hk = realloc(sc->hk, cap * sizeof *hk);
+        uint16_t *tm = realloc(sc->tmp, cap * sizeof *tm);
         if (k)
             sc->keys = k;
         if (hk)
             sc->hk = hk;
+        if (tm)
+            sc->tmp = tm;
         uint64_t *hc = realloc(sc->hc, cap * sizeof *hc);
         if (hc)
             sc->hc = hc;
-        if (!k || !hk || !hc)
+        if (!k || !hk || !hc || !tm)
             return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         sc->cap = cap;
     }
+    uint8_t kb[6];
+    ldb_be16(kb, wd->dd->id);
+    ldb_be32(kb + 2, latent);
+    MDB_val k = {6, kb}, v;
+    int no = 0, mrc = mdb_get(w->txn, db->ltop, &k, &v);
+    if (mrc == 0 && (no = ldb_top_decode(v.mv_data, v.mv_size, sc->old, LDB_TOPK)) < 0)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: top list of latent %u is corrupt",
+                           db->path, latent);
+    if (mrc && mrc != MDB_NOTFOUND)
+        return ldb_db_mdb_err(db, mrc, "ltop");
     for (uint64_t i = a; i < b; i++) {
         const wseg *g = &wd->seg[ls->seg[i]];
         if (wd->skipf[g->pos_off + (ls->pos[i] - g->start)])
             continue;
-        float v = ldb_val_float(ls->bits[i], db->values);
-        ldb_cand c = {ls->pos[i], v};
+        float val = ldb_val_float(ls->bits[i], db->values);
+        ldb_cand c = {ls->pos[i], val};
+        sc->keys[n++] = ldb_val_bf16key(ls->bits[i], db->values);
+        sum += val;
+        sumsq += (double)val * val;
+        if (val > max)
+            max = val;
+        if (g->seq != lastseq) {
+            nseq++;
+            lastseq = g->seq;
+        }
+        if (no == LDB_TOPK && !ldb_cand_before(&c, &sc->old[LDB_TOPK - 1]))
+            continue; /* cannot enter the stored list */
         if (nh < LDB_TOPK) {
             sc->heap[nh++] = c;
             if (nh == LDB_TOPK)
@@ -298,19 +349,10 @@ static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_so
             sc->heap[0] = c;
             heap_down(sc->heap, nh, 0);
         }
-        sc->keys[n++] = ldb_val_bf16key(ls->bits[i], db->values);
-        sum += v;
-        sumsq += (double)v * v;
-        if (v > max)
-            max = v;
-        if (g->seq != lastseq) {
-            nseq++;
-            lastseq = g->seq;
-        }
     }
     if (n == 0)
         return LDB_OK;
-    qsort(sc->keys, n, sizeof *sc->keys, cmp_u16);
+    sort_u16(sc->keys, sc->tmp, n);
     uint32_t m = 0;
     for (uint64_t i = 0; i < n; i++) {
         if (m && sc->hk[m - 1] == sc->keys[i]) {
@@ -320,12 +362,8 @@ static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_so
             sc->hc[m++] = 1;
         }
     }
-    uint8_t kb[6];
-    ldb_be16(kb, wd->dd->id);
-    ldb_be32(kb + 2, latent);
-    MDB_val k = {6, kb}, v;
     ldb_lsum s;
-    int mrc = mdb_get(w->txn, db->lsum, &k, &v);
+    mrc = mdb_get(w->txn, db->lsum, &k, &v);
     if (mrc == 0) {
         if (ldb_lsum_decode(v.mv_data, v.mv_size, &s))
             return ldb_err_set(&db->err, LDB_EFORMAT, "%s: summary of latent %u is corrupt",
@@ -350,16 +388,9 @@ static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_so
     if (rc)
         return rc;
     /* top candidates: merge and write only when they change */
-    qsort(sc->heap, (size_t)nh, sizeof *sc->heap, cmp_cand);
-    int no = 0;
-    mrc = mdb_get(w->txn, db->ltop, &k, &v);
-    if (mrc == 0 && (no = ldb_top_decode(v.mv_data, v.mv_size, sc->old, LDB_TOPK)) < 0)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: top list of latent %u is corrupt",
-                           db->path, latent);
-    if (mrc && mrc != MDB_NOTFOUND)
-        return ldb_db_mdb_err(db, mrc, "ltop");
-    if (no == LDB_TOPK && !ldb_cand_before(&sc->heap[0], &sc->old[LDB_TOPK - 1]))
+    if (nh == 0)
         return LDB_OK; /* nothing new makes the list */
+    qsort(sc->heap, (size_t)nh, sizeof *sc->heap, cmp_cand);
     int nm = ldb_top_merge(sc->old, no, sc->heap, nh, sc->merged, LDB_TOPK);
     w->c.len = 0;
     if (ldb_buf_reserve(&w->c, (size_t)nm * 12))
@@ -442,6 +473,7 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
 out:
     if (sc) {
         free(sc->keys);
+        free(sc->tmp);
         free(sc->hk);
         free(sc->hc);
         free(sc);
