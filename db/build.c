@@ -77,20 +77,22 @@ static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_
     size_t o = ldb_varint_put(p, n);
     for (uint32_t i = 0; i < n; i++)
         o += ldb_varint_put(p + o, wd->cnt[p0 + i]);
-    /* latent ids: per position the first id, then gaps - 1, as one Rice-coded list
-     * (a running sum turns the values into the ascending list the coder takes) */
-    uint64_t *run = malloc((ne + 1) * sizeof *run);
-    if (!run)
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    size_t e = e0, m = 0;
-    run[0] = 0;
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t j = 0; j < wd->cnt[p0 + i]; j++, e++, m++)
-            run[m + 1] = run[m] + (j ? wd->lat[e] - wd->lat[e - 1] - 1 : wd->lat[e]) + 1;
+    /* latent ids: per position the first id, then gaps - 1, Rice-coded with a
+     * parameter from the position's count (a BOS row firing thousands of latents has
+     * small gaps, an ordinary one large gaps: one k for both would waste bits) */
+    uint32_t R = wd->dd->d_sae;
+    o += ldb_varint_put(p + o, R);
     w->a.len = o;
-    int bad = ldb_posting_encode(run, ne + 1, &w->a);
-    free(run);
-    if (bad)
+    ldb_bitw bw = {&w->a, 0, 0};
+    size_t e = e0;
+    int bad = 0;
+    for (uint32_t i = 0; i < n && !bad; i++) {
+        uint32_t c = wd->cnt[p0 + i];
+        unsigned k = ldb_rice_k((double)R / (c + 1));
+        for (uint32_t j = 0; j < c && !bad; j++, e++)
+            bad = ldb_rice_put(&bw, j ? wd->lat[e] - wd->lat[e - 1] - 1 : wd->lat[e], k);
+    }
+    if (bad || ldb_bitw_flush(&bw))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     for (int plane = 0; plane < vb; plane++) { /* most significant byte first */
         int shift = 8 * (vb - 1 - plane);

@@ -177,13 +177,7 @@ uint16_t ldb_val_bf16key(uint32_t bits, int kind)
 
 #define RICE_ESC 48
 
-typedef struct bitw {
-    ldb_buf *b;
-    uint64_t acc;
-    unsigned nbits;
-} bitw;
-
-static int bw_put(bitw *w, uint64_t v, unsigned n) /* n <= 57 */
+static int bw_put(ldb_bitw *w, uint64_t v, unsigned n) /* n <= 56 */
 {
     w->acc |= v << w->nbits;
     w->nbits += n;
@@ -197,59 +191,35 @@ static int bw_put(bitw *w, uint64_t v, unsigned n) /* n <= 57 */
     return 0;
 }
 
-static int bw_put64(bitw *w, uint64_t v)
+unsigned ldb_rice_k(double mean)
 {
-    return bw_put(w, v & 0xffffffffu, 32) || bw_put(w, v >> 32, 32);
-}
-
-int ldb_posting_encode(const uint64_t *pos, size_t n, ldb_buf *out)
-{
-    if (ldb_buf_reserve(out, 11))
-        return -1;
-    out->len += ldb_varint_put(out->data + out->len, n);
     unsigned k = 0;
-    if (n > 1) {
-        double mean = (double)(pos[n - 1] - pos[0]) / (double)(n - 1);
-        while (k < 40 && (double)(2ull << k) <= mean * 0.69)
-            k++;
-    }
-    out->data[out->len++] = (uint8_t)k;
-    bitw w = {out, 0, 0};
-    for (size_t i = 1; i < n; i++) {
-        uint64_t v = pos[i] - pos[i - 1] - 1, q = v >> k;
-        if (q >= RICE_ESC) {
-            if (bw_put(&w, (1ull << RICE_ESC) - 1, RICE_ESC) || bw_put(&w, 0, 1) ||
-                bw_put64(&w, v))
-                return -1;
-            continue;
-        }
-        while (q > 32) {
-            if (bw_put(&w, 0xffffffffu, 32))
-                return -1;
-            q -= 32;
-        }
-        if (bw_put(&w, (1ull << q) - 1, (unsigned)q) || bw_put(&w, 0, 1) ||
-            (k && bw_put(&w, v & ((1ull << k) - 1), k)))
-            return -1;
-    }
-    if (w.nbits && bw_put(&w, 0, 8 - w.nbits)) /* flush the last byte */
-        return -1;
-    return 0;
+    while (k < 40 && (double)(2ull << k) <= mean * 0.69)
+        k++;
+    return k;
 }
 
-int ldb_posting_count(const uint8_t *p, size_t len, uint64_t *n)
+int ldb_rice_put(ldb_bitw *w, uint64_t v, unsigned k)
 {
-    const uint8_t *q = p;
-    return ldb_varint_get(&q, p + len, n);
+    uint64_t q = v >> k;
+    if (q >= RICE_ESC)
+        return bw_put(w, (1ull << RICE_ESC) - 1, RICE_ESC) || bw_put(w, 0, 1) ||
+               bw_put(w, v & 0xffffffffu, 32) || bw_put(w, v >> 32, 32);
+    while (q > 32) {
+        if (bw_put(w, 0xffffffffu, 32))
+            return -1;
+        q -= 32;
+    }
+    return bw_put(w, (1ull << q) - 1, (unsigned)q) || bw_put(w, 0, 1) ||
+           (k && bw_put(w, v & ((1ull << k) - 1), k));
 }
 
-typedef struct bitr {
-    const uint8_t *p, *end;
-    uint64_t acc;
-    unsigned nbits;
-} bitr;
+int ldb_bitw_flush(ldb_bitw *w)
+{
+    return w->nbits ? bw_put(w, 0, 8 - w->nbits) : 0;
+}
 
-static void br_fill(bitr *r)
+static void br_fill(ldb_bitr *r)
 {
     while (r->nbits <= 56 && r->p < r->end) {
         r->acc |= (uint64_t)*r->p++ << r->nbits;
@@ -257,7 +227,7 @@ static void br_fill(bitr *r)
     }
 }
 
-static int br_get(bitr *r, unsigned n, uint64_t *v) /* n <= 32 */
+static int br_get(ldb_bitr *r, unsigned n, uint64_t *v) /* n <= 56 */
 {
     br_fill(r);
     if (r->nbits < n)
@@ -266,6 +236,65 @@ static int br_get(bitr *r, unsigned n, uint64_t *v) /* n <= 32 */
     r->acc = n < 64 ? r->acc >> n : 0;
     r->nbits -= n;
     return 0;
+}
+
+int ldb_rice_get(ldb_bitr *r, unsigned k, uint64_t *out)
+{
+    uint64_t qn = 0, bit;
+    for (;;) {
+        br_fill(r);
+        if (!r->nbits)
+            return -1;
+        uint64_t ones = (uint64_t)__builtin_ctzll(~r->acc);
+        if (ones > r->nbits)
+            ones = r->nbits;
+        if (qn + ones >= RICE_ESC) {
+            unsigned take = (unsigned)(RICE_ESC - qn);
+            r->acc >>= take;
+            r->nbits -= take;
+            qn = RICE_ESC;
+            break;
+        }
+        qn += ones;
+        r->acc >>= ones;
+        r->nbits -= (unsigned)ones;
+        if (r->nbits)
+            break; /* the terminating zero is next */
+    }
+    if (br_get(r, 1, &bit) || bit)
+        return -1;
+    if (qn == RICE_ESC) {
+        uint64_t lo, hi;
+        if (br_get(r, 32, &lo) || br_get(r, 32, &hi))
+            return -1;
+        *out = lo | hi << 32;
+        return 0;
+    }
+    uint64_t low = 0;
+    if (k && br_get(r, k, &low))
+        return -1;
+    *out = qn << k | low;
+    return 0;
+}
+
+int ldb_posting_encode(const uint64_t *pos, size_t n, ldb_buf *out)
+{
+    if (ldb_buf_reserve(out, 11))
+        return -1;
+    out->len += ldb_varint_put(out->data + out->len, n);
+    unsigned k = n > 1 ? ldb_rice_k((double)(pos[n - 1] - pos[0]) / (double)(n - 1)) : 0;
+    out->data[out->len++] = (uint8_t)k;
+    ldb_bitw w = {out, 0, 0};
+    for (size_t i = 1; i < n; i++)
+        if (ldb_rice_put(&w, pos[i] - pos[i - 1] - 1, k))
+            return -1;
+    return ldb_bitw_flush(&w);
+}
+
+int ldb_posting_count(const uint8_t *p, size_t len, uint64_t *n)
+{
+    const uint8_t *q = p;
+    return ldb_varint_get(&q, p + len, n);
 }
 
 int ldb_posting_decode(const uint8_t *p, size_t len, uint64_t first, uint64_t *pos, uint64_t cap,
@@ -277,45 +306,11 @@ int ldb_posting_decode(const uint8_t *p, size_t len, uint64_t first, uint64_t *p
     unsigned k = *q++;
     if (k > 40 || *n > cap || (*n - 1) > (uint64_t)(end - q) * 8)
         return -1;
-    bitr r = {q, end, 0, 0};
-    uint64_t at = first;
+    ldb_bitr r = {q, end, 0, 0};
+    uint64_t at = first, v;
     pos[0] = first;
     for (uint64_t i = 1; i < *n; i++) {
-        uint64_t qn = 0, bit, v;
-        for (;;) {
-            br_fill(&r);
-            if (!r.nbits)
-                return -1;
-            uint64_t ones = (uint64_t)__builtin_ctzll(~r.acc);
-            if (ones > r.nbits)
-                ones = r.nbits;
-            if (qn + ones >= RICE_ESC) {
-                unsigned take = (unsigned)(RICE_ESC - qn);
-                r.acc >>= take;
-                r.nbits -= take;
-                qn = RICE_ESC;
-                break;
-            }
-            qn += ones;
-            r.acc >>= ones;
-            r.nbits -= (unsigned)ones;
-            if (r.nbits)
-                break; /* the terminating zero is next */
-        }
-        if (br_get(&r, 1, &bit) || bit)
-            return -1;
-        if (qn == RICE_ESC) {
-            uint64_t lo, hi;
-            if (br_get(&r, 32, &lo) || br_get(&r, 32, &hi))
-                return -1;
-            v = lo | hi << 32;
-        } else {
-            uint64_t low = 0;
-            if (k && br_get(&r, k, &low))
-                return -1;
-            v = qn << k | low;
-        }
-        if (v >= UINT64_MAX - at)
+        if (ldb_rice_get(&r, k, &v) || v >= UINT64_MAX - at)
             return -1;
         at += v + 1;
         pos[i] = at;

@@ -86,7 +86,23 @@ float ldb_val_float(uint32_t bits, int kind);
 uint16_t ldb_val_bf16key(uint32_t bits, int kind); /* the histogram key of a stored value */
 static inline int ldb_val_bytes(int kind) { return kind == LDB_VAL_F32 ? 4 : 2; }
 
-#endif
+
+/* Rice codes in a little-endian bit stream: q = v >> k one-bits, a zero, the k
+ * low bits; q >= 48 escapes to 48 one-bits, a zero and v in 64 raw bits. */
+typedef struct ldb_bitw {
+    ldb_buf *b;
+    uint64_t acc;
+    unsigned nbits;
+} ldb_bitw;
+typedef struct ldb_bitr {
+    const uint8_t *p, *end;
+    uint64_t acc;
+    unsigned nbits;
+} ldb_bitr;
+int ldb_rice_put(ldb_bitw *w, uint64_t v, unsigned k);
+int ldb_bitw_flush(ldb_bitw *w);            /* pads to a whole byte */
+int ldb_rice_get(ldb_bitr *r, unsigned k, uint64_t *v);
+unsigned ldb_rice_k(double mean);           /* the largest k <= 40 with 2^k <= 0.69 mean */
 
 /* Sorted position lists (inverted chunks, token index): varint count, u8 Rice
  * parameter k, then the count-1 gaps - 1 as Rice codes in a little-endian bit
@@ -100,3 +116,5 @@ int ldb_posting_encode(const uint64_t *pos, size_t n, ldb_buf *out);
 int ldb_posting_count(const uint8_t *p, size_t len, uint64_t *n);
 int ldb_posting_decode(const uint8_t *p, size_t len, uint64_t first, uint64_t *pos, uint64_t cap,
                        uint64_t *n);
+
+#endif

@@ -63,21 +63,18 @@ int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int v
             return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         fb->cap_nnz = total;
     }
-    /* ids: a Rice-coded running sum of (first id | gap - 1) + 1 */
-    if (total + 1 > fb->cap_run) {
-        uint64_t *rn = realloc(fb->run, (total + 1) * sizeof *rn);
-        if (!rn)
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        fb->run = rn;
-        fb->cap_run = total + 1;
-    }
-    uint64_t got;
-    if (ldb_posting_decode(q, (size_t)(end - q), 0, fb->run, total + 1, &got) || got != total + 1)
+    /* ids: Rice codes of (first id | gap - 1), k from the position's count */
+    uint64_t R;
+    if (ldb_varint_get(&q, end, &R) || R == 0 || R > UINT32_MAX)
         return corrupt(db, start);
+    ldb_bitr br = {q, end, 0, 0};
     for (uint64_t i = 0; i < np; i++) {
-        uint64_t prev = 0;
+        uint64_t prev = 0, c = fb->off[i + 1] - fb->off[i];
+        unsigned k = ldb_rice_k((double)R / (double)(c + 1));
         for (uint64_t e = fb->off[i]; e < fb->off[i + 1]; e++) {
-            uint64_t v = fb->run[e + 1] - fb->run[e] - 1;
+            uint64_t v;
+            if (ldb_rice_get(&br, k, &v))
+                return corrupt(db, start);
             v = e == fb->off[i] ? v : prev + v + 1;
             if (v > UINT32_MAX)
                 return corrupt(db, start);
