@@ -46,6 +46,10 @@ struct ldb_db {
     sqlite3 *cat;              /* catalog, or NULL for read-only opens */
 };
 
+/* Positions c at the greatest key <= *k (for keys of fixed width); returns an
+ * LMDB code (MDB_NOTFOUND when every key is greater). */
+int ldb_cursor_floor(MDB_cursor *c, MDB_val *k, MDB_val *v);
+
 /* Translates an LMDB error into the handle's message; returns an LDB_E* code. */
 int ldb_db_mdb_err(ldb_db *db, int mrc, const char *what);
 

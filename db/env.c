@@ -13,6 +13,17 @@
 
 #define MAP_SIZE ((size_t)1 << 40) /* address space only: the file grows as used */
 
+int ldb_cursor_floor(MDB_cursor *c, MDB_val *k, MDB_val *v)
+{
+    MDB_val want = *k;
+    int mrc = mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+    if (mrc == 0 && (k->mv_size != want.mv_size || memcmp(k->mv_data, want.mv_data, want.mv_size)))
+        return mdb_cursor_get(c, k, v, MDB_PREV);
+    if (mrc == MDB_NOTFOUND)
+        return mdb_cursor_get(c, k, v, MDB_LAST);
+    return mrc;
+}
+
 int ldb_db_mdb_err(ldb_db *db, int mrc, const char *what)
 {
     int rc = mrc == MDB_MAP_FULL || mrc == ENOSPC ? LDB_EIO
@@ -213,11 +224,7 @@ int ldb_db_seq_at(ldb_db *db, MDB_txn *txn, uint64_t gpos, ldb_seqrec *out)
     int mrc = mdb_cursor_open(txn, db->seqpos, &c);
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "seqpos");
-    mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    if (mrc == 0 && ldb_rd_be64(k.mv_data) != gpos)
-        mrc = mdb_cursor_get(c, &k, &v, MDB_PREV);
-    else if (mrc == MDB_NOTFOUND)
-        mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    mrc = ldb_cursor_floor(c, &k, &v);
     uint64_t seq = 0;
     if (mrc == 0)
         memcpy(&seq, v.mv_data, 8);
@@ -244,11 +251,7 @@ int ldb_db_tokens(ldb_db *db, MDB_txn *txn, uint64_t gpos, uint32_t n, uint32_t 
     while (at < end) {
         ldb_be64(kb, at);
         MDB_val k = {8, kb}, v;
-        mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        if (mrc == 0 && ldb_rd_be64(k.mv_data) != at)
-            mrc = mdb_cursor_get(c, &k, &v, MDB_PREV);
-        else if (mrc == MDB_NOTFOUND)
-            mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+        mrc = ldb_cursor_floor(c, &k, &v);
         if (mrc) {
             rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: no token block holds position %llu",
                              db->path, (unsigned long long)at);

@@ -113,11 +113,7 @@ int ldb_fwd_get(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, i
     int mrc = mdb_cursor_open(txn, dd->fwd, &c);
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "fwd");
-    mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    if (mrc == 0 && ldb_rd_be64(k.mv_data) != gpos)
-        mrc = mdb_cursor_get(c, &k, &v, MDB_PREV);
-    else if (mrc == MDB_NOTFOUND)
-        mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    mrc = ldb_cursor_floor(c, &k, &v);
     int rc = LDB_ENOTFOUND;
     if (mrc == 0 && k.mv_size == 8) {
         uint64_t s = ldb_rd_be64(k.mv_data);
@@ -252,11 +248,7 @@ int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32
         int mrc = mdb_cursor_open(txn, db->tok, &c);
         if (mrc)
             return ldb_db_mdb_err(db, mrc, "tok");
-        mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        if (mrc == 0 && ldb_rd_be64(k.mv_data) != gpos)
-            mrc = mdb_cursor_get(c, &k, &v, MDB_PREV);
-        else if (mrc == MDB_NOTFOUND)
-            mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+        mrc = ldb_cursor_floor(c, &k, &v);
         tc->n = 0;
         if (mrc == 0 && !ldb_zc_unpack(db->zc, v.mv_data, v.mv_size, &tc->buf) &&
             tc->buf.len % 4 == 0) {

@@ -79,6 +79,12 @@ const ldb_dict_info *ldb_dict_get_info(const ldb_dict *d);
  * Reads the whole file (about 1.5 GB/s); computed once, then cached. */
 int ldb_dict_sha256(ldb_dict *d, char hex[65]);
 
+/* The description `dict show --json` prints, as a JSON object: format,
+ * architecture, type, d_in, d_out, d_sae, dtype, hook_in, hook_out, model, l0,
+ * k, normalize, subtract_b_dec, skip, weights, config, sha256 (computing it on
+ * first use). Returns a malloc'd string the caller frees, or NULL (message on d). */
+char *ldb_dict_describe(ldb_dict *d);
+
 /* ---- Encoding ------------------------------------------------------------
  * Activations go through the encoder in tiles: one sgemm per tile, then the
  * activation function turns each row into a sparse list of (latent, value)

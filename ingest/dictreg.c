@@ -23,7 +23,7 @@ int ldb_db_dict_add(ldb_db *db, const char *name, const char *path)
     ldb_dict *d = NULL;
     MDB_txn *txn = NULL;
     cJSON *o = NULL;
-    char *json = NULL, sha[65], *abs = NULL;
+    char *json = NULL, *abs = NULL;
     int rc = LDB_OK, mrc;
     if (!valid_name(name))
         return ldb_err_set(&db->err, LDB_EINVAL, "dictionary name '%s': use 1-64 letters, digits, "
@@ -39,32 +39,16 @@ int ldb_db_dict_add(ldb_db *db, const char *name, const char *path)
         ldb_err_set(&db->err, rc, "%s", ldb_dict_errmsg(d));
         goto out;
     }
-    if ((rc = ldb_dict_sha256(d, sha))) {
-        ldb_err_set(&db->err, rc, "%s", ldb_dict_errmsg(d));
+    char *desc = ldb_dict_describe(d);
+    o = desc ? cJSON_Parse(desc) : NULL;
+    free(desc);
+    if (!o) {
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "%s", ldb_dict_errmsg(d));
         goto out;
     }
-    const ldb_dict_info *in = ldb_dict_get_info(d);
     abs = realpath(path, NULL);
-    o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", name);
-    cJSON_AddStringToObject(o, "path", abs ? abs : path);
-    cJSON_AddStringToObject(o, "sha256", sha);
-    cJSON_AddStringToObject(o, "format", in->format);
-    cJSON_AddStringToObject(o, "architecture", in->architecture);
-    cJSON_AddStringToObject(o, "type", in->type);
-    cJSON_AddNumberToObject(o, "d_in", in->d_in);
-    cJSON_AddNumberToObject(o, "d_out", in->d_out);
-    cJSON_AddNumberToObject(o, "d_sae", in->d_sae);
-    cJSON_AddStringToObject(o, "dtype", in->dtype);
-    cJSON_AddStringToObject(o, "hook_in", in->hook_in);
-    cJSON_AddStringToObject(o, "hook_out", in->hook_out);
-    cJSON_AddStringToObject(o, "model", in->model);
-    if (in->l0 >= 0)
-        cJSON_AddNumberToObject(o, "l0", in->l0);
-    else
-        cJSON_AddNullToObject(o, "l0");
-    if (in->k)
-        cJSON_AddNumberToObject(o, "k", in->k);
+    cJSON_AddItemToObject(o, "name", cJSON_CreateString(name));
+    cJSON_AddItemToObject(o, "path", cJSON_CreateString(abs ? abs : path));
     cJSON_AddNumberToObject(o, "block", 0);
     if (!(json = cJSON_PrintUnformatted(o))) {
         rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");

@@ -3,6 +3,7 @@
  * f32 vectors. Shapes are checked against each other before anything is used. */
 #include "dict_impl.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -410,4 +411,42 @@ int ldb_dict_sha256(ldb_dict *d, char hex[65])
     }
     memcpy(hex, d->sha, 65);
     return LDB_OK;
+}
+
+char *ldb_dict_describe(ldb_dict *d)
+{
+    char sha[65];
+    if (ldb_dict_sha256(d, sha))
+        return NULL;
+    const ldb_dict_info *in = &d->info;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "format", in->format);
+    cJSON_AddStringToObject(o, "architecture", in->architecture);
+    cJSON_AddStringToObject(o, "type", in->type);
+    cJSON_AddNumberToObject(o, "d_in", in->d_in);
+    cJSON_AddNumberToObject(o, "d_out", in->d_out);
+    cJSON_AddNumberToObject(o, "d_sae", in->d_sae);
+    cJSON_AddStringToObject(o, "dtype", in->dtype);
+    cJSON_AddStringToObject(o, "hook_in", in->hook_in);
+    cJSON_AddStringToObject(o, "hook_out", in->hook_out);
+    cJSON_AddStringToObject(o, "model", in->model);
+    if (in->l0 >= 0)
+        cJSON_AddNumberToObject(o, "l0", in->l0);
+    else
+        cJSON_AddNullToObject(o, "l0");
+    if (in->k)
+        cJSON_AddNumberToObject(o, "k", in->k);
+    cJSON_AddStringToObject(o, "normalize", in->normalize);
+    cJSON_AddBoolToObject(o, "subtract_b_dec", in->sub_b_dec);
+    cJSON_AddBoolToObject(o, "skip", in->has_skip);
+    cJSON_AddStringToObject(o, "weights", in->weights_path);
+    cJSON_AddStringToObject(o, "config", in->config_path);
+    cJSON_AddStringToObject(o, "sha256", sha);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s)
+        ldb_err_set(&d->err, LDB_ENOMEM, "out of memory");
+    return s;
 }

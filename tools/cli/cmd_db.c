@@ -35,6 +35,23 @@ int cli_parse_u32(const char *s, uint32_t *out)
     return 0;
 }
 
+/* Parses "DB [FLAG]" (dict ls, info, check); returns 0 or an exit code. */
+static int db_and_flag(int argc, char **argv, const char *usage, const char *flag,
+                       const char **path, int *set)
+{
+    *path = NULL;
+    *set = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], flag))
+            *set = 1;
+        else if (!*path && argv[i][0] != '-')
+            *path = argv[i];
+        else
+            return cli_usage(usage, "unexpected '%s'", argv[i]);
+    }
+    return *path ? 0 : cli_usage(usage, "a DB path is needed");
+}
+
 int cmd_init(int argc, char **argv)
 {
     const char *path = NULL, *skip = NULL, *vals = "bf16";
@@ -96,20 +113,13 @@ int cmd_dict_add(int argc, char **argv)
 
 int cmd_dict_ls(int argc, char **argv)
 {
-    const char *path = NULL;
-    int json = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (!path && argv[i][0] != '-')
-            path = argv[i];
-        else
-            return cli_usage("usage: latentdb dict ls DB [--json]\n", "unexpected '%s'", argv[i]);
-    }
-    if (!path)
-        return cli_usage("usage: latentdb dict ls DB [--json]\n", "dict ls needs a DB");
+    const char *path;
+    int json, rc = db_and_flag(argc, argv, "usage: latentdb dict ls DB [--json]\n", "--json", &path,
+                               &json);
+    if (rc)
+        return rc;
     ldb_db *db = NULL;
-    int rc = cli_open_db(path, LDB_OPEN_READ, &db);
+    rc = cli_open_db(path, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
     int n = ldb_db_dict_count(db);
@@ -217,21 +227,13 @@ int cmd_ingest(int argc, char **argv)
 
 int cmd_info(int argc, char **argv)
 {
-    const char *path = NULL;
-    int json = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (!path && argv[i][0] != '-')
-            path = argv[i];
-        else
-            return cli_usage(USAGE_INFO, "unexpected '%s'", argv[i]);
-    }
-    if (!path)
-        return cli_usage(USAGE_INFO, "info needs a DB");
+    const char *path;
+    int json, rc = db_and_flag(argc, argv, USAGE_INFO, "--json", &path, &json);
+    if (rc)
+        return rc;
     ldb_db *db = NULL;
     ldb_info *in = NULL;
-    int rc = cli_open_db(path, LDB_OPEN_READ, &db);
+    rc = cli_open_db(path, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
     if (ldb_query_info(db, &in)) {
@@ -293,20 +295,13 @@ out:
 
 int cmd_check(int argc, char **argv)
 {
-    const char *path = NULL;
-    int digest = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--digest"))
-            digest = 1;
-        else if (!path && argv[i][0] != '-')
-            path = argv[i];
-        else
-            return cli_usage("usage: latentdb check DB [--digest]\n", "unexpected '%s'", argv[i]);
-    }
-    if (!path)
-        return cli_usage("usage: latentdb check DB [--digest]\n", "check needs a DB");
+    const char *path;
+    int digest, rc = db_and_flag(argc, argv, "usage: latentdb check DB [--digest]\n", "--digest",
+                                 &path, &digest);
+    if (rc)
+        return rc;
     ldb_db *db = NULL;
-    int rc = cli_open_db(path, LDB_OPEN_READ, &db);
+    rc = cli_open_db(path, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
     ldb_check_report *r = calloc(1, sizeof *r);

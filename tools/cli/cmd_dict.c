@@ -52,30 +52,14 @@ static int dict_show(int argc, char **argv)
     }
     const ldb_dict_info *in = ldb_dict_get_info(d);
     if (json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "path", path);
-        cJSON_AddStringToObject(o, "format", in->format);
-        cJSON_AddStringToObject(o, "architecture", in->architecture);
-        cJSON_AddStringToObject(o, "type", in->type);
-        cJSON_AddNumberToObject(o, "d_in", in->d_in);
-        cJSON_AddNumberToObject(o, "d_out", in->d_out);
-        cJSON_AddNumberToObject(o, "d_sae", in->d_sae);
-        cJSON_AddStringToObject(o, "dtype", in->dtype);
-        cJSON_AddStringToObject(o, "hook_in", in->hook_in);
-        cJSON_AddStringToObject(o, "hook_out", in->hook_out);
-        cJSON_AddStringToObject(o, "model", in->model);
-        if (in->l0 >= 0)
-            cJSON_AddNumberToObject(o, "l0", in->l0);
-        else
-            cJSON_AddNullToObject(o, "l0");
-        if (in->k)
-            cJSON_AddNumberToObject(o, "k", in->k);
-        cJSON_AddStringToObject(o, "normalize", in->normalize);
-        cJSON_AddBoolToObject(o, "subtract_b_dec", in->sub_b_dec);
-        cJSON_AddBoolToObject(o, "skip", in->has_skip);
-        cJSON_AddStringToObject(o, "weights", in->weights_path);
-        cJSON_AddStringToObject(o, "config", in->config_path);
-        cJSON_AddStringToObject(o, "sha256", sha);
+        char *desc = ldb_dict_describe(d);
+        cJSON *o = desc ? cJSON_Parse(desc) : NULL;
+        free(desc);
+        if (!o) {
+            rc = cli_fail("%s", ldb_dict_errmsg(d));
+            goto out;
+        }
+        cJSON_AddItemToObject(o, "path", cJSON_CreateString(path));
         char *s = cJSON_PrintUnformatted(o);
         puts(s);
         free(s);
