@@ -17,7 +17,7 @@
 #include "../db/writer.h"
 #include "../sae/tensors.h"
 
-#define DEFAULT_BATCH_TOKENS 65536  /* the first batch; later ones are sized by codes */
+#define DEFAULT_BATCH_TOKENS 8192   /* the first batch; later ones are sized by codes */
 #define MAX_BATCH_TOKENS 262144
 #define BATCH_CODES 4000000          /* later batches aim at this many codes (memory) */
 

@@ -15,7 +15,7 @@
 #include <immintrin.h>
 #endif
 
-#define TILE_BUDGET_BYTES ((size_t)128 << 20)
+#define TILE_BUDGET_BYTES ((size_t)64 << 20)
 #define TILE_MAX_ROWS 4096u
 #define TILE_MIN_ROWS 16u
 
