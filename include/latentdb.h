@@ -119,7 +119,7 @@ int ldb_dict_encode(ldb_dict *d, const void *x, int dtype, uint64_t n_rows,
                     ldb_codes_fn fn, void *ctx);
 
 /* Rows per encoder tile (defaults from d_sae: the tile's dense pre-activations
- * stay within about 128 MiB, at most 4096 rows). 0 restores the default. */
+ * stay within about 64 MiB, at most 4096 rows). 0 restores the default. */
 int ldb_dict_set_tile_rows(ldb_dict *d, uint32_t rows);
 
 /* Reconstructs x_hat (n_rows x d_out floats) from one tile of codes and the

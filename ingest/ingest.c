@@ -19,7 +19,7 @@
 
 #define DEFAULT_BATCH_TOKENS 8192   /* the first batch; later ones are sized by codes */
 #define MAX_BATCH_TOKENS 262144
-#define BATCH_CODES 4000000          /* later batches aim at this many codes (memory) */
+#define BATCH_CODES 6000000          /* later batches aim at this many codes (memory) */
 
 typedef struct input {
     ldb_mfile f;
