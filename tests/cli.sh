@@ -180,6 +180,20 @@ import sqlite3, sys; c = sqlite3.connect('$DB/catalog.sqlite')
 n = c.execute('SELECT count(*) FROM sequences').fetchone()[0]
 lab = c.execute(\"SELECT label FROM latents WHERE dict='a' AND latent=1495\").fetchone()[0]
 sys.exit(0 if n == 400 and lab == 'frequent token feature' else 1)" && ok || bad "catalog not reconciled"
+# several dictionaries in one ingest read the same activations
+DB2=$T/db2
+"$L" init "$DB2" --skip-tokens 2 > /dev/null && "$L" dict add "$DB2" a "$S/dict" > /dev/null &&
+    "$L" dict add "$DB2" b "$S/dict" > /dev/null && ok || bad "db2 setup"
+expect 0 '400 sequences, 102400 tokens' "$L" ingest "$DB2" --dict a,b --tokens "$S/tokens.npy" --acts "$S/acts.npy"
+"$L" density "$DB2" a --counts --json > "$T/da.json" 2>&1 && "$L" density "$DB2" b --counts --json > "$T/db.json" 2>&1 &&
+    "$L" density "$DB" a --counts --json > "$T/d1.json" 2>&1 && ok || bad "density of a, b"
+/usr/bin/python3 -c "
+import json, sys
+a, b, one = (json.load(open('$T/' + n + '.json'))['counts'] for n in ('da', 'db', 'd1'))
+sys.exit(0 if a == b == one else 1)" && ok || bad "a and b of one ingest differ, or differ from a alone"
+jcheck 'o["cooccurring"][0]["latent"] == 1495 and o["cooccurring"][0]["jaccard"] == 1' "$L" cooc "$DB2" a 1495 --with b -k 1 --json
+expect 1 "dictionary 'a' named twice" "$L" ingest "$DB2" --dict a,a --tokens "$S/tokens.npy" --acts "$S/acts.npy"
+
 # import: codes of the wrong shape are refused
 /usr/bin/python3 -c "
 import numpy as np, scipy.sparse as sp
