@@ -416,8 +416,7 @@ static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_so
         sc->cap = cap;
     }
     uint8_t kb[6];
-    ldb_be16(kb, wd->dd->id);
-    ldb_be32(kb + 2, latent);
+    ldb_key_latent(kb, wd->dd->id, latent);
     MDB_val k = {6, kb}, v;
     int no = 0, mrc = mdb_get(w->txn, db->ltop, &k, &v);
     if (mrc == 0 && (no = ldb_top_decode(v.mv_data, v.mv_size, sc->old, LDB_TOPK)) < 0)

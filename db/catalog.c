@@ -163,8 +163,7 @@ static int fill_latents(ldb_db *db, MDB_txn *txn, sqlite3_stmt *st)
             break;
         MDB_cursor *c;
         uint8_t kb[6];
-        ldb_be16(kb, d->id);
-        ldb_be32(kb + 2, 0);
+        ldb_key_latent(kb, d->id, 0);
         MDB_val k = {6, kb}, v;
         int mrc = mdb_cursor_open(txn, db->lsum, &c);
         if (mrc)

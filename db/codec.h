@@ -22,6 +22,12 @@ static inline void ldb_be64(uint8_t *p, uint64_t v)
     for (int i = 7; i >= 0; i--, v >>= 8)
         p[i] = (uint8_t)v;
 }
+/* The 6-byte key (dict u16, latent u32) of lsum, ltop and labels. */
+static inline void ldb_key_latent(uint8_t kb[6], uint16_t dict, uint32_t latent)
+{
+    ldb_be16(kb, dict);
+    ldb_be32(kb + 2, latent);
+}
 static inline uint16_t ldb_rd_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline uint32_t ldb_rd_be32(const uint8_t *p)
 {

@@ -269,8 +269,7 @@ int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32
 int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_lsum *s)
 {
     uint8_t kb[6];
-    ldb_be16(kb, dict);
-    ldb_be32(kb + 2, latent);
+    ldb_key_latent(kb, dict, latent);
     MDB_val k = {6, kb}, v;
     memset(s, 0, sizeof *s);
     int mrc = mdb_get(txn, db->lsum, &k, &v);
@@ -287,8 +286,7 @@ int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_l
 int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_cand *out)
 {
     uint8_t kb[6];
-    ldb_be16(kb, dict);
-    ldb_be32(kb + 2, latent);
+    ldb_key_latent(kb, dict, latent);
     MDB_val k = {6, kb}, v;
     int mrc = mdb_get(txn, db->ltop, &k, &v);
     if (mrc == MDB_NOTFOUND)

@@ -252,8 +252,7 @@ int ldb_query_latent(ldb_db *db, const char *dict, uint32_t latent, uint32_t bin
         l->hist[b < bins ? b : bins - 1].count += s.hc[i];
     }
     uint8_t kb[6];
-    ldb_be16(kb, q.dd->id);
-    ldb_be32(kb + 2, latent);
+    ldb_key_latent(kb, q.dd->id, latent);
     MDB_val k = {6, kb}, v;
     if (mdb_get(q.txn, db->labels, &k, &v) == 0)
         l->label = strndup(v.mv_data, v.mv_size);
@@ -295,8 +294,7 @@ int ldb_query_density(ldb_db *db, const char *dict, uint32_t bins, ldb_density *
     d->n_latents = q.dd->d_sae;
     d->nbins = bins;
     uint8_t kb[6];
-    ldb_be16(kb, q.dd->id);
-    ldb_be32(kb + 2, 0);
+    ldb_key_latent(kb, q.dd->id, 0);
     MDB_val k = {6, kb}, v;
     if ((mrc = mdb_cursor_open(q.txn, db->lsum, &c))) {
         rc = ldb_db_mdb_err(db, mrc, "lsum");

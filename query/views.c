@@ -227,8 +227,7 @@ int ldb_db_label(ldb_db *db, const char *dict, uint32_t latent, const char *text
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
     uint8_t kb[6];
-    ldb_be16(kb, dd->id);
-    ldb_be32(kb + 2, latent);
+    ldb_key_latent(kb, dd->id, latent);
     MDB_val k = {6, kb}, v = {strlen(text), (void *)text};
     mrc = *text ? mdb_put(txn, db->labels, &k, &v, 0) : mdb_del(txn, db->labels, &k, NULL);
     if (mrc && mrc != MDB_NOTFOUND)
