@@ -161,6 +161,8 @@ jcheck 'o["seq"] == 3 and len(o["tokens"]) == 256 and o["tokens"][0] == 2 and al
 expect 1 'no sequence 999' "$L" seq "$DB" 999
 expect 0 'labelled a latent 1495' "$L" label "$DB" a 1495 "frequent token feature"
 expect 0 'a latent 1495: frequent token feature' "$L" latent "$DB" a 1495
+expect 0 'examples of a latent 1495: frequent token feature' "$L" top "$DB" a 1495 -k 1
+jcheck 'o["label"] == "frequent token feature"' "$L" top "$DB" a 1495 -k 1 --json
 "$L" export "$DB" a --latents 0-3 --top 2 --samples 4 > "$T/exp.jsonl" 2>/dev/null && ok || bad "export"
 /usr/bin/python3 -c "
 import json, sys

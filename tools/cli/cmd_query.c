@@ -111,25 +111,32 @@ int cmd_top(int argc, char **argv)
     int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
-    if (ldb_query_top(db, a.dict, a.latent, &o, &ex)) {
+    ldb_latent_info *li = NULL; /* for its label */
+    if (ldb_query_top(db, a.dict, a.latent, &o, &ex) ||
+        ldb_query_latent(db, a.dict, a.latent, 1, &li)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
     } else if (a.json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "dict", a.dict);
         cJSON_AddNumberToObject(j, "latent", a.latent);
+        if (li->label)
+            cJSON_AddStringToObject(j, "label", li->label);
+        else
+            cJSON_AddNullToObject(j, "label");
         cJSON *arr = cJSON_AddArrayToObject(j, "examples");
         for (uint32_t i = 0; i < ex->n; i++)
             cJSON_AddItemToArray(arr, example_json(&ex->ex[i]));
         print_json(j);
     } else {
-        printf("top %u examples of %s latent %u ([[firing token]], * also firing)\n", ex->n,
-               a.dict, a.latent);
+        printf("top %u examples of %s latent %u%s%s ([[firing token]], * also firing)\n", ex->n,
+               a.dict, a.latent, li->label ? ": " : "", li->label ? li->label : "");
         for (uint32_t i = 0; i < ex->n; i++)
             cli_print_example((int)i + 1, &ex->ex[i]);
         if (!ex->n)
             printf("(the latent never fires)\n");
     }
     ldb_examples_free(ex);
+    ldb_latent_info_free(li);
     ldb_db_close(db);
     return rc;
 }
