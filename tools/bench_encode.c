@@ -1,7 +1,7 @@
 /* bench_encode.c — encoder throughput against the sgemm ceiling, in one process:
  * the ceiling is one cblas_sgemm with M=8192, K=d_in, N=d_sae (same OpenBLAS core
  * and threads, best of 3); the encode includes input prep, thresholding and the
- * sparse output. usage: bench_encode DICT ACTS.npy [--reps 5] [--tile N] */
+ * sparse output. usage: bench_encode DICT ACTS.npy [--reps 5] [--tile N] [--max-rows N] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,18 +48,21 @@ int main(int argc, char **argv)
     const char *dpath = NULL, *apath = NULL;
     int reps = 5;
     uint32_t tile = 0;
+    uint64_t max_rows = 0;     /* encode at most this many rows (0: all) */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tile") && i + 1 < argc)
             tile = (uint32_t)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--max-rows") && i + 1 < argc)
+            max_rows = strtoull(argv[++i], NULL, 10);
         else if (!dpath)
             dpath = argv[i];
         else if (!apath)
             apath = argv[i];
     }
     if (!dpath || !apath || reps < 1) {
-        fprintf(stderr, "usage: bench_encode DICT ACTS.npy [--reps 5] [--tile N]\n");
+        fprintf(stderr, "usage: bench_encode DICT ACTS.npy [--reps 5] [--tile N] [--max-rows N]\n");
         return 2;
     }
     ldb_dict *d = NULL;
@@ -77,6 +80,8 @@ int main(int argc, char **argv)
         return 1;
     }
     uint64_t n = a.count / in->d_in;
+    if (max_rows && n > max_rows)
+        n = max_rows;
     if (ldb_blas_load()) {
         fprintf(stderr, "bench_encode: cannot load OpenBLAS\n");
         return 1;

@@ -11,7 +11,7 @@ if [ ! -f "$D/acts.npy" ]; then
         --seed 5 2>/dev/null >/dev/null
 fi
 echo "== ingest, 640 -> 16384 jumprelu, $TOKENS tokens (synthetic, mean L0 ~130)"
-ceil=$("$BUILD/tools/bench_encode" "$D/dict" "$D/acts.npy" --reps 3 | tee "$D/encode.txt" |
+ceil=$("$BUILD/tools/bench_encode" "$D/dict" "$D/acts.npy" --reps 3 --max-rows 32768 | tee "$D/encode.txt" |
        sed -n 's/^ceiling .* = \([0-9]*\) tokens\/s.*/\1/p')
 grep -E '^(machine|ceiling|encode)' "$D/encode.txt"
 DB=$D/db
