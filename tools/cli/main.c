@@ -1,5 +1,6 @@
 /* main.c — the latentdb command: dispatch to subcommands, help, version, and the
  * error conventions (message on stderr, exit 1 on failure, 2 on usage errors). */
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -114,6 +115,11 @@ void cli_progress_end(void)
 
 int main(int argc, char **argv)
 {
+    /* Large buffers (batches, tiles) come from mmap and go back to the OS when freed.
+     * glibc would otherwise raise its mmap threshold after the first such free and
+     * keep later batches in per-thread arenas (a writer thread per batch): measured
+     * RssAnon peak 449 -> 374 MiB on a 409,600-token ingest. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     if (argc < 2)
         return cli_usage(USAGE, "a command is needed");
     const char *cmd = argv[1];
