@@ -312,24 +312,25 @@ static int build_tokidx(ldb_writer *w)
         p[i].pos = w->tk_pos[i];
     }
     qsort(p, w->ntk, sizeof *p, cmp_tk);
+    uint64_t *ps = malloc(w->ntk * sizeof *ps); /* one token's positions at a time */
+    if (!ps) {
+        free(p);
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    }
     int rc = LDB_OK;
     for (size_t a = 0; a < w->ntk && !rc;) {
         size_t b = a + 1;
         while (b < w->ntk && p[b].tok == p[a].tok)
             b++;
         w->b.len = 0;
-        uint64_t *ps = malloc((b - a) * sizeof *ps);
-        if (!ps || ldb_buf_reserve(&w->b, 1)) {
-            free(ps);
+        if (ldb_buf_reserve(&w->b, 1)) {
             rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
             break;
         }
         for (size_t i = a; i < b; i++)
             ps[i - a] = p[i].pos;
         w->b.data[w->b.len++] = 0; /* codec: raw Rice-coded positions */
-        int bad = ldb_posting_encode(ps, b - a, &w->b);
-        free(ps);
-        if (bad) {
+        if (ldb_posting_encode(ps, b - a, &w->b)) {
             rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
             break;
         }
@@ -342,6 +343,7 @@ static int build_tokidx(ldb_writer *w)
             rc = ldb_db_mdb_err(db, mrc, "tokidx");
         a = b;
     }
+    free(ps);
     free(p);
     return rc;
 }

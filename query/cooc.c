@@ -119,7 +119,7 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
                    uint32_t k, int scope, uint32_t window, int sort, ldb_cooc **out)
 {
     cctx c;
-    uint64_t *pos = NULL, *other = NULL;
+    uint64_t *pos = NULL;
     size_t np = 0;
     uint8_t *mark = NULL, *skipbuf = NULL;
     uint32_t *ps = NULL, maxlen = 0;
@@ -147,9 +147,8 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
     }
     c.stamp = calloc(c.b->d_sae, sizeof *c.stamp);
     c.cnt = calloc(c.b->d_sae, sizeof *c.cnt);
-    other = calloc(c.b->d_sae, sizeof *other);
     res = calloc(1, sizeof *res);
-    if (!c.stamp || !c.cnt || !other || !res) {
+    if (!c.stamp || !c.cnt || !res) {
         rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         goto out;
     }
@@ -254,7 +253,6 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
 out:
     ldb_cooc_free(res);
     free(pos);
-    free(other);
     free(c.stamp);
     free(c.cnt);
     free(c.tok);

@@ -134,12 +134,16 @@ int ldb_query_seq(ldb_db *db, uint64_t seq, const char *dict, uint32_t k, ldb_se
     qctx q;
     ldb_seqrec s;
     ldb_fblock *fbs = calloc((size_t)db->n_dict + 1, sizeof *fbs); /* one per dict */
+    const ldb_dbdict **dds = calloc((size_t)db->n_dict + 1, sizeof *dds); /* of dict_names */
     ldb_seqview *v = NULL;
     ldb_seq_latent *tmp = NULL;
     size_t cap = 0, n = 0;
     *out = NULL;
-    if (!fbs)
+    if (!fbs || !dds) {
+        free(fbs);
+        free(dds);
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    }
     int rc = ldb_q_begin(db, dict, 0, 0, &q);
     if (rc || (rc = ldb_db_get_seq(db, q.txn, seq, &s)))
         goto out;
@@ -163,15 +167,15 @@ int ldb_query_seq(ldb_db *db, uint64_t seq, const char *dict, uint32_t k, ldb_se
         const ldb_dbdict *dd = &db->dict[d];
         if (q.dd && q.dd != dd)
             continue;
+        dds[v->n_dicts] = dd;
         v->dict_names[v->n_dicts] = strdup(dd->name);
         v->n_dicts++;
     }
     for (uint32_t p = 0; p < s.len && !rc; p++) {
         size_t first = n;
         for (uint32_t d = 0; d < v->n_dicts && !rc; d++) {
-            const ldb_dbdict *dd = ldb_db_find_dict(db, v->dict_names[d]);
             ldb_fblock *fb = &fbs[d];
-            int r = ldb_fwd_get(db, q.txn, dd, s.start + p, 1, fb);
+            int r = ldb_fwd_get(db, q.txn, dds[d], s.start + p, 1, fb);
             if (r == LDB_ENOTFOUND)
                 continue;
             if ((rc = r))
@@ -209,6 +213,7 @@ out:
     for (int d = 0; d < db->n_dict; d++)
         ldb_fblock_free(&fbs[d]);
     free(fbs);
+    free(dds);
     ldb_q_end(&q);
     return rc;
 }
