@@ -69,6 +69,10 @@ int ldb_db_dict_dbis(ldb_db *db, MDB_txn *txn, uint16_t id, int create, MDB_dbi 
 /* (Re)loads the dicts table into db->dict. */
 int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn);
 
+/* The same in a read transaction of its own, committed so that the handles it
+ * opens stay valid. */
+int ldb_db_reload_dicts(ldb_db *db);
+
 int ldb_db_get_dstat(ldb_db *db, MDB_txn *txn, uint16_t dict, ldb_dstat *st);
 
 /* Sequence record (seqs). */

@@ -144,6 +144,17 @@ int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn)
     return rc;
 }
 
+int ldb_db_reload_dicts(ldb_db *db)
+{
+    MDB_txn *t;
+    int mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &t);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "cannot begin a read transaction");
+    int rc = ldb_db_load_dicts(db, t);
+    mrc = mdb_txn_commit(t);
+    return rc ? rc : mrc ? ldb_db_mdb_err(db, mrc, "cannot open") : LDB_OK;
+}
+
 ldb_dbdict *ldb_db_find_dict(ldb_db *db, const char *name)
 {
     char known[512] = "";
@@ -236,45 +247,6 @@ int ldb_db_seq_at(ldb_db *db, MDB_txn *txn, uint64_t gpos, ldb_seqrec *out)
     if (!rc && (gpos < out->start || gpos >= out->start + out->len))
         rc = ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no sequence holds position %llu",
                          db->path, (unsigned long long)gpos);
-    return rc;
-}
-
-int ldb_db_tokens(ldb_db *db, MDB_txn *txn, uint64_t gpos, uint32_t n, uint32_t *out)
-{
-    MDB_cursor *c;
-    ldb_buf buf = {0};
-    uint8_t kb[8];
-    int rc = LDB_OK, mrc = mdb_cursor_open(txn, db->tok, &c);
-    if (mrc)
-        return ldb_db_mdb_err(db, mrc, "tok");
-    uint64_t at = gpos, end = gpos + n;
-    while (at < end) {
-        ldb_be64(kb, at);
-        MDB_val k = {8, kb}, v;
-        mrc = ldb_cursor_floor(c, &k, &v);
-        if (mrc) {
-            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: no token block holds position %llu",
-                             db->path, (unsigned long long)at);
-            break;
-        }
-        uint64_t b0 = ldb_rd_be64(k.mv_data);
-        if (ldb_zc_unpack(db->zc, v.mv_data, v.mv_size, &buf) || buf.len % 4) {
-            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: token block at %llu is corrupt",
-                             db->path, (unsigned long long)b0);
-            break;
-        }
-        uint64_t bn = buf.len / 4;
-        if (at < b0 || at >= b0 + bn) {
-            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: no token block holds position %llu",
-                             db->path, (unsigned long long)at);
-            break;
-        }
-        uint64_t take = b0 + bn - at < end - at ? b0 + bn - at : end - at;
-        memcpy(out + (at - gpos), buf.data + 4 * (at - b0), take * 4);
-        at += take;
-    }
-    mdb_cursor_close(c);
-    ldb_buf_free(&buf);
     return rc;
 }
 

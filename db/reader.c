@@ -266,6 +266,22 @@ int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32
     return LDB_OK;
 }
 
+int ldb_db_tokens(ldb_db *db, MDB_txn *txn, uint64_t gpos, uint32_t n, uint32_t *out)
+{
+    ldb_tokcache tc;
+    uint64_t at = gpos, end = gpos + n;
+    uint32_t tok;
+    int rc = LDB_OK;
+    memset(&tc, 0, sizeof tc);
+    while (at < end && !(rc = ldb_tok_at(db, txn, &tc, at, &tok))) {
+        uint64_t take = tc.start + tc.n - at < end - at ? tc.start + tc.n - at : end - at;
+        memcpy(out + (at - gpos), tc.buf.data + 4 * (at - tc.start), take * 4);
+        at += take;
+    }
+    ldb_tokcache_free(&tc);
+    return rc;
+}
+
 int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_lsum *s)
 {
     uint8_t kb[6];

@@ -348,14 +348,11 @@ static int build_tokidx(ldb_writer *w)
     return rc;
 }
 
+/* After a failed batch: the dict records as committed, keeping the batch's error. */
 static void reload_dicts(ldb_db *db)
 {
-    MDB_txn *t;
     ldb_err keep = db->err;
-    if (!mdb_txn_begin(db->env, NULL, MDB_RDONLY, &t)) {
-        ldb_db_load_dicts(db, t);
-        mdb_txn_commit(t);
-    }
+    ldb_db_reload_dicts(db);
     db->err = keep;
 }
 

@@ -83,11 +83,7 @@ int ldb_db_dict_add(ldb_db *db, const char *name, const char *path)
         rc = ldb_db_mdb_err(db, mrc, "cannot commit");
         goto out;
     }
-    MDB_txn *r;
-    if (!mdb_txn_begin(db->env, NULL, MDB_RDONLY, &r)) {
-        rc = ldb_db_load_dicts(db, r);
-        mdb_txn_commit(r);
-    }
+    rc = ldb_db_reload_dicts(db);
     ldb_catalog_sync(db, 0);
 out:
     if (txn)
