@@ -167,14 +167,17 @@ static int scan_forward(chk *c, const ldb_dbdict *dd, pair **out, size_t *n)
     return LDB_OK;
 }
 
-/* The inverted index must hold exactly the forward index's pairs. */
-static int compare_inverted(chk *c, const ldb_dbdict *dd, const pair *p, size_t np)
+/* The inverted index must hold exactly the forward index's pairs. Counts each
+ * latent's ordinary postings into ord[] for the summary check (UINT64_MAX when its
+ * postings do not decode), so postings are read once. */
+static int compare_inverted(chk *c, const ldb_dbdict *dd, const pair *p, size_t np, uint64_t *ord)
 {
     size_t at = 0;
     for (uint32_t j = 0; j < dd->d_sae; j++) {
         uint64_t *pos;
         size_t n;
         int rc = ldb_inv_read(c->db, c->txn, dd, j, &pos, &n);
+        ord[j] = UINT64_MAX;
         if (rc) {
             problem(c, "%s: postings of latent %llu do not decode (%llu)", dd->name, j, 0);
             ldb_err_clear(&c->db->err);
@@ -182,6 +185,9 @@ static int compare_inverted(chk *c, const ldb_dbdict *dd, const pair *p, size_t 
                 at++;
             continue;
         }
+        ord[j] = 0;
+        for (size_t i = 0; i < n; i++)
+            ord[j] += pos[i] >= c->n_pos || !(c->skip[pos[i] / 8] >> (pos[i] % 8) & 1);
         size_t i = 0;
         while (i < n && at < np && p[at].lat == j && p[at].pos == pos[i])
             i++, at++;
@@ -197,7 +203,7 @@ static int compare_inverted(chk *c, const ldb_dbdict *dd, const pair *p, size_t 
 }
 
 /* Summaries: digest them, and recount each latent's firing ordinary positions. */
-static int check_summaries(chk *c, const ldb_dbdict *dd)
+static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord)
 {
     for (uint32_t j = 0; j < dd->d_sae; j++) {
         ldb_lsum s;
@@ -220,19 +226,9 @@ static int check_summaries(chk *c, const ldb_dbdict *dd)
             ldb_sha_update(&c->sha, &top[i].gpos, 8);
             ldb_sha_update(&c->sha, &top[i].value, 4);
         }
-        if (s.count) { /* recount from the postings */
-            uint64_t *pos;
-            size_t n, ord = 0;
-            if ((rc = ldb_inv_read(c->db, c->txn, dd, j, &pos, &n)) == LDB_OK) {
-                for (size_t i = 0; i < n; i++)
-                    ord += pos[i] >= c->n_pos || !(c->skip[pos[i] / 8] >> (pos[i] % 8) & 1);
-                free(pos);
-            }
-            ldb_err_clear(&c->db->err);
-            if (!rc && ord != s.count)
-                problem(c, "%s: latent %llu: summary counts %llu firing positions", dd->name, j,
-                        s.count);
-        }
+        if (s.count && ord[j] != UINT64_MAX && ord[j] != s.count) /* recounted from postings */
+            problem(c, "%s: latent %llu: summary counts %llu firing positions", dd->name, j,
+                    s.count);
         ldb_lsum_free(&s);
     }
     return LDB_OK;
@@ -258,10 +254,13 @@ int ldb_db_check(ldb_db *db, ldb_check_report *rep)
         if ((rc = scan_forward(&c, dd, &p, &np)))
             break;
         rep->nnz += np;
-        rc = compare_inverted(&c, dd, p, np);
+        uint64_t *ord = malloc((size_t)dd->d_sae * sizeof *ord);
+        rc = ord ? compare_inverted(&c, dd, p, np, ord)
+                 : ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         free(p);
         if (!rc)
-            rc = check_summaries(&c, dd);
+            rc = check_summaries(&c, dd, ord);
+        free(ord);
     }
     unsigned char md[32];
     ldb_sha_final(&c.sha, md);
