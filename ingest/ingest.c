@@ -254,13 +254,7 @@ static int find_run(run *r)
         run_id(r, again, r->id);
         MDB_val k = {32, r->id}, v;
         mrc = mdb_get(txn, db->runs, &k, &v);
-        if (mrc == MDB_NOTFOUND) {
-            if (again > 0 && !r->o->again) {
-                rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: this run (the same dictionaries, "
-                                 "inputs and --ctx) is done already; pass --again to ingest it "
-                                 "again as new sequences", r->o->tokens);
-                break;
-            }
+        if (mrc == MDB_NOTFOUND) { /* a new run (again > 0 only with --again: see below) */
             r->rec = cJSON_CreateObject();
             cJSON *names = cJSON_AddArrayToObject(r->rec, "dicts");
             for (int i = 0; i < r->o->n_dicts; i++)
