@@ -18,7 +18,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/helper_encode
 TEST_AUX := $(BUILD)/tests/ref_encoder.o
-TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/bench_encode
+TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_encode
 
 # keep intermediate objects (ref_encoder.o)
 .SECONDARY:
@@ -26,7 +26,7 @@ TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/bench_encode
 .PHONY: all check asan deps demo bench bench-encode bench-ingest clean
 all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tests/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tools/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -53,9 +53,9 @@ $(BUILD)/tests/%: tests/%.c $(TEST_AUX) $(BUILD)/liblatentdb.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(TEST_AUX) $(BUILD)/liblatentdb.a $(LDFLAGS) $(LIBS)
 
-$(BUILD)/tools/%: tools/%.c $(BUILD)/liblatentdb.a
+$(BUILD)/tools/%: tools/%.c $(BUILD)/tools/fixture.o $(BUILD)/liblatentdb.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblatentdb.a $(LDFLAGS) $(LIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/tools/fixture.o $(BUILD)/liblatentdb.a $(LDFLAGS) $(LIBS)
 
 # Every test: unit programs, then the CLI tests. The runner prints `N passed, N failed`.
 check: all $(BUILD)/bin/latentdb $(TEST_BIN) $(TOOL_BIN)

@@ -1,0 +1,514 @@
+/* planted.c — the planted-feature fixture: activations over a token corpus whose
+ * sparse codes carry features a person can recognise, with the truth written down,
+ * so that tests, benchmarks and the demo can check that latentdb finds them.
+ *
+ * A random unit-norm dictionary D (d_sae x d_in) is drawn; each latent gets a
+ * family: dead (never fires), token (fires on most occurrences of one frequent
+ * token), bigram (fires on the second token of one frequent token pair), position
+ * (fires at one early position), or background (fires at random, Zipf-distributed
+ * over latents). An activation row is x = sum of code * D_j + Gaussian noise; BOS
+ * rows have a huge norm, as residual streams' attention sinks do. The dictionary is
+ * written in the Gemma Scope 2 format (jumprelu, W_enc = D^T, per-latent
+ * thresholds), so encoding x gives back the planted codes plus the interference of
+ * a 640-dimensional space: values spread around their planted size and some
+ * background latents fire by accident, as in a real dictionary.
+ *
+ * The tokens come from a file (the demo's tokenized text) or are drawn here from a
+ * Zipf-distributed vocabulary with some fixed successors, so that frequent bigrams
+ * exist. Seeded: a run repeats exactly. */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fixture.h"
+#include "../common/mfile.h"
+#include "../common/npy.h"
+
+static const char *USAGE =
+    "usage: planted OUTDIR [--tokens T.npy | --n-tokens 102400] [--ctx 1024] [--d-in 640]\n"
+    "               [--d-sae 16384] [--background 16] [--seed 1] [--bos 2] [--eos 1] [--pad 0]\n"
+    "writes OUTDIR/dict/{config.json,params.safetensors} (Gemma Scope 2, jumprelu),\n"
+    "OUTDIR/acts.npy [n_tokens, d_in] float32, OUTDIR/planted.json (the truth) and, when no\n"
+    "--tokens is given, OUTDIR/tokens.npy [n_tokens / ctx, ctx] int32 (BOS first in each row).\n"
+    "--background is the mean number of background codes planted per ordinary token.\n";
+
+enum { FAM_BACKGROUND, FAM_DEAD, FAM_TOKEN, FAM_BIGRAM, FAM_POSITION };
+static const char *FAMILY[] = {"background", "dead", "token", "bigram", "position"};
+#define N_POSITION 8 /* positions 1..8 each get a latent */
+
+typedef struct {
+    uint8_t family;
+    float threshold, scale, prob; /* prob: share of its trigger where it fires */
+    uint32_t a, b;                /* token / bigram tokens / position */
+    uint64_t trigger;             /* occurrences of its trigger (ordinary positions) */
+} latent;
+
+/* Open addressing map from a bigram (a << 32 | b) to a count or a latent. */
+typedef struct { uint64_t *key; uint32_t *val; size_t mask; } pairmap;
+
+static int pm_init(pairmap *m, size_t want)
+{
+    size_t cap = 1024;
+    while (cap < want * 2)
+        cap <<= 1;
+    m->mask = cap - 1;
+    m->key = malloc(cap * sizeof *m->key);
+    m->val = calloc(cap, sizeof *m->val);
+    if (!m->key || !m->val)
+        return -1;
+    memset(m->key, 0xff, cap * sizeof *m->key);
+    return 0;
+}
+
+static uint32_t *pm_slot(pairmap *m, uint64_t k, int insert)
+{
+    size_t i = (size_t)((k * 0x9e3779b97f4a7c15ull) >> 20) & m->mask;
+    while (m->key[i] != k) {
+        if (m->key[i] == UINT64_MAX) {
+            if (!insert)
+                return NULL;
+            m->key[i] = k;
+            return &m->val[i];
+        }
+        i = (i + 1) & m->mask;
+    }
+    return &m->val[i];
+}
+
+static void pm_free(pairmap *m)
+{
+    free(m->key);
+    free(m->val);
+}
+
+static int is_special(uint32_t t, const uint32_t *sp)
+{
+    return t == sp[0] || t == sp[1] || t == sp[2];
+}
+
+/* Indices of the n largest counts (count > min), largest first, ties by index. */
+static long top_n(const uint64_t *count, long len, long n, uint64_t min, long *out)
+{
+    long have = 0;
+    for (long i = 0; i < len; i++) {
+        if (count[i] <= min || (have == n && count[i] <= count[out[n - 1]]))
+            continue;
+        long j = have < n ? have++ : n - 1;
+        while (j > 0 && count[out[j - 1]] < count[i]) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = i;
+    }
+    return have;
+}
+
+static long poisson(double mean)
+{
+    double l = exp(-mean), p = fx_unif();
+    long k = 0;
+    while (p > l) {
+        p *= fx_unif();
+        k++;
+    }
+    return k;
+}
+
+/* Draws Zipf-distributed tokens: row[0] = BOS, then with probability 0.3 the fixed
+ * successor of the previous token, else a token by Zipf rank (exponent 1.05). */
+static uint32_t *gen_tokens(uint64_t n, long ctx, uint32_t bos)
+{
+    const long V = 32000;
+    double *cdf = malloc(V * sizeof *cdf);
+    uint32_t *id = malloc(V * sizeof *id), *tok = malloc(n * sizeof *tok);
+    if (!cdf || !id || !tok)
+        return free(cdf), free(id), free(tok), NULL;
+    double acc = 0;
+    for (long r = 0; r < V; r++) {
+        cdf[r] = (acc += pow((double)(r + 1), -1.05));
+        id[r] = (uint32_t)(4 + r);
+    }
+    for (long r = V - 1; r > 0; r--) { /* frequency is not id order */
+        long k = (long)(fx_unif() * (double)(r + 1));
+        uint32_t t = id[r];
+        id[r] = id[k];
+        id[k] = t;
+    }
+    for (uint64_t t = 0; t < n; t++) {
+        if (t % (uint64_t)ctx == 0) {
+            tok[t] = bos;
+            continue;
+        }
+        uint32_t prev = tok[t - 1];
+        if (prev != bos && fx_unif() < 0.3) { /* successor among the 400 most frequent */
+            tok[t] = id[(prev * 2654435761u >> 7) % 400];
+            continue;
+        }
+        double u = fx_unif() * acc;
+        long lo = 0, hi = V - 1;
+        while (lo < hi) {
+            long mid = (lo + hi) / 2;
+            if (cdf[mid] < u) lo = mid + 1; else hi = mid;
+        }
+        tok[t] = id[lo];
+    }
+    free(cdf);
+    free(id);
+    return tok;
+}
+
+/* Reads int32/int64 tokens [n_seq, ctx] (or [n] cut into rows of ctx). */
+static uint32_t *load_tokens(const char *path, uint64_t *n, long *ctx)
+{
+    ldb_mfile f;
+    ldb_npy a;
+    ldb_err e;
+    if (ldb_mfile_open(&f, path, &e) || ldb_npy_parse(&a, f.data, f.size, path, &e)) {
+        fprintf(stderr, "planted: %s\n", e.msg);
+        return NULL;
+    }
+    if ((a.type != LDB_NPY_I32 && a.type != LDB_NPY_I64) || a.ndim < 1 || a.ndim > 2 ||
+        !a.count) {
+        fprintf(stderr, "planted: %s: expected int32/int64 tokens [n_seq, ctx] or [n], got %s "
+                "with %d dimensions\n", path, ldb_npy_type_name(a.type), a.ndim);
+        ldb_mfile_close(&f);
+        return NULL;
+    }
+    if (a.ndim == 2)
+        *ctx = (long)a.shape[1];
+    uint32_t *tok = malloc(a.count * sizeof *tok);
+    for (uint64_t i = 0; tok && i < a.count; i++) {
+        int64_t v = a.type == LDB_NPY_I32 ? ((const int32_t *)a.data)[i]
+                                          : ((const int64_t *)a.data)[i];
+        if (v < 0 || v > 0x7fffffff) {
+            fprintf(stderr, "planted: %s: token %llu is %lld, not a token id\n", path,
+                    (unsigned long long)i, (long long)v);
+            free(tok);
+            tok = NULL;
+        } else {
+            tok[i] = (uint32_t)v;
+        }
+    }
+    *n = a.count;
+    ldb_mfile_close(&f);
+    return tok;
+}
+
+int main(int argc, char **argv)
+{
+    const char *out = NULL, *tokens_path = NULL;
+    long d_in = 640, d_sae = 16384, ctx = 1024, seed = 1;
+    uint64_t n = 102400;
+    double background = 16;
+    uint32_t sp[3] = {2, 1, 0}; /* bos, eos, pad (Gemma 3's ids) */
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v && !strcmp(o, "--tokens")) tokens_path = argv[++i];
+        else if (v && !strcmp(o, "--n-tokens")) n = strtoull(argv[++i], NULL, 10);
+        else if (v && !strcmp(o, "--ctx")) ctx = atol(argv[++i]);
+        else if (v && !strcmp(o, "--d-in")) d_in = atol(argv[++i]);
+        else if (v && !strcmp(o, "--d-sae")) d_sae = atol(argv[++i]);
+        else if (v && !strcmp(o, "--background")) background = atof(argv[++i]);
+        else if (v && !strcmp(o, "--seed")) seed = atol(argv[++i]);
+        else if (v && !strcmp(o, "--bos")) sp[0] = (uint32_t)atol(argv[++i]);
+        else if (v && !strcmp(o, "--eos")) sp[1] = (uint32_t)atol(argv[++i]);
+        else if (v && !strcmp(o, "--pad")) sp[2] = (uint32_t)atol(argv[++i]);
+        else if (o[0] != '-' && !out) out = o;
+        else { fputs(USAGE, stderr); return 2; }
+    }
+    if (!out || d_in < 16 || d_sae < 256 || ctx < 2 || n < 2 || background < 0 ||
+        background > 200) {
+        fputs(USAGE, stderr);
+        return 2;
+    }
+    fx_seed((uint64_t)seed);
+    char path[4096];
+    mkdir(out, 0755);
+
+    /* Tokens. */
+    uint32_t *tok;
+    if (tokens_path) {
+        ctx = 0;
+        if (!(tok = load_tokens(tokens_path, &n, &ctx)))
+            return 1;
+        if (!ctx)
+            ctx = (long)n;
+    } else {
+        n = (n + (uint64_t)ctx - 1) / (uint64_t)ctx * (uint64_t)ctx; /* whole rows */
+        if (!(tok = gen_tokens(n, ctx, sp[0]))) {
+            fputs("planted: out of memory\n", stderr);
+            return 1;
+        }
+        snprintf(path, sizeof path, "%s/tokens.npy", out);
+        uint64_t shape[2] = {n / (uint64_t)ctx, (uint64_t)ctx};
+        if (fx_npy_write(path, "<i4", shape, 2, tok, n * 4)) {
+            perror(path);
+            return 1;
+        }
+    }
+
+    /* Token and bigram counts over ordinary positions. */
+    uint32_t vocab = 0;
+    for (uint64_t t = 0; t < n; t++)
+        if (tok[t] >= vocab)
+            vocab = tok[t] + 1;
+    uint64_t *tcount = calloc(vocab, sizeof *tcount), n_ord = 0;
+    pairmap bi;
+    if (!tcount || pm_init(&bi, n < (1u << 22) ? n : (1u << 22))) {
+        fputs("planted: out of memory\n", stderr);
+        return 1;
+    }
+    for (uint64_t t = 0; t < n; t++) {
+        if (is_special(tok[t], sp))
+            continue;
+        n_ord++;
+        tcount[tok[t]]++;
+        if (t % (uint64_t)ctx && !is_special(tok[t - 1], sp)) {
+            uint32_t *c = pm_slot(&bi, (uint64_t)tok[t - 1] << 32 | tok[t], 1);
+            if (c)
+                (*c)++;
+        }
+    }
+
+    /* Families: latent ids in a shuffled order take dead, token, bigram, position, background. */
+    long n_dead = d_sae / 100, n_tok = d_sae / 64, n_bi = d_sae / 128;
+    long *pick = malloc((size_t)(n_tok > n_bi ? n_tok : n_bi) * sizeof *pick);
+    latent *L = calloc((size_t)d_sae, sizeof *L);
+    uint32_t *perm = malloc((size_t)d_sae * sizeof *perm);
+    int32_t *tok_latent = malloc(vocab * sizeof *tok_latent);
+    if (!pick || !L || !perm || !tok_latent) {
+        fputs("planted: out of memory\n", stderr);
+        return 1;
+    }
+    for (long j = 0; j < d_sae; j++)
+        perm[j] = (uint32_t)j;
+    for (long j = d_sae - 1; j > 0; j--) {
+        long k = (long)(fx_unif() * (double)(j + 1));
+        uint32_t t = perm[j];
+        perm[j] = perm[k];
+        perm[k] = t;
+    }
+    for (uint32_t t = 0; t < vocab; t++)
+        tok_latent[t] = -1;
+    long next = 0;
+    for (long i = 0; i < n_dead; i++)
+        L[perm[next++]].family = FAM_DEAD;
+    n_tok = top_n(tcount, vocab, n_tok, 20, pick); /* at least 20 occurrences */
+    for (long i = 0; i < n_tok; i++) {
+        latent *l = &L[perm[next]];
+        l->family = FAM_TOKEN;
+        l->a = (uint32_t)pick[i];
+        l->trigger = tcount[pick[i]];
+        tok_latent[pick[i]] = (int32_t)perm[next++];
+    }
+    { /* the most frequent bigrams: copy the counts out, pick, then map pair -> latent + 1 */
+        size_t cap = bi.mask + 1, m = 0;
+        uint64_t *bc = malloc(cap * sizeof *bc);
+        long *idx = malloc(cap * sizeof *idx);
+        if (!bc || !idx) {
+            fputs("planted: out of memory\n", stderr);
+            return 1;
+        }
+        for (size_t i = 0; i < cap; i++)
+            if (bi.key[i] != UINT64_MAX) {
+                bc[m] = bi.val[i];
+                idx[m++] = (long)i;
+            }
+        n_bi = top_n(bc, (long)m, n_bi, 20, pick);
+        uint64_t *keys = malloc((size_t)(n_bi + 1) * sizeof *keys);
+        for (long i = 0; keys && i < n_bi; i++)
+            keys[i] = bi.key[idx[pick[i]]];
+        for (size_t i = 0; i < cap; i++)
+            bi.val[i] = 0;
+        for (long i = 0; keys && i < n_bi; i++) {
+            latent *l = &L[perm[next]];
+            l->family = FAM_BIGRAM;
+            l->a = (uint32_t)(keys[i] >> 32);
+            l->b = (uint32_t)keys[i];
+            l->trigger = bc[pick[i]];
+            *pm_slot(&bi, keys[i], 0) = perm[next++] + 1;
+        }
+        free(keys);
+        free(bc);
+        free(idx);
+    }
+    uint32_t pos_latent[N_POSITION + 1];
+    for (long p = 1; p <= N_POSITION && p < ctx; p++) {
+        latent *l = &L[perm[next]];
+        l->family = FAM_POSITION;
+        l->a = (uint32_t)p;
+        l->trigger = n / (uint64_t)ctx;
+        pos_latent[p] = perm[next++];
+    }
+    /* Background: Zipf over the remaining latents, weight 1 / (rank + 40)^1.1. */
+    long n_bg = d_sae - next;
+    double *cdf = malloc((size_t)n_bg * sizeof *cdf), acc = 0;
+    if (!cdf) {
+        fputs("planted: out of memory\n", stderr);
+        return 1;
+    }
+    for (long r = 0; r < n_bg; r++)
+        cdf[r] = (acc += pow((double)(r + 41), -1.1));
+    uint32_t *bg = perm + next;
+
+    /* Per latent: threshold, value scale, firing probability. Values planted are
+     * threshold * (floor + scale * Exp(1)): most near the threshold, a long tail. */
+    for (long j = 0; j < d_sae; j++) {
+        latent *l = &L[j];
+        l->threshold = (float)(0.8 + 0.4 * fx_unif());
+        l->scale = (float)exp(0.35 * fx_gauss());
+        l->prob = l->family == FAM_TOKEN ? (float)(0.75 + 0.25 * fx_unif())
+                : l->family == FAM_BIGRAM ? (float)(0.85 + 0.15 * fx_unif()) : 0.95f;
+        if (l->family == FAM_DEAD)
+            l->threshold = 1e4f;
+    }
+
+    /* Dictionary. */
+    size_t nd = (size_t)d_sae * (size_t)d_in;
+    float *D = malloc(nd * 4), *thr = malloc((size_t)d_sae * 4);
+    if (!D || !thr) {
+        fputs("planted: out of memory\n", stderr);
+        return 1;
+    }
+    fx_unit_rows(D, d_sae, d_in);
+    for (long j = 0; j < d_sae; j++)
+        thr[j] = L[j].threshold;
+
+    /* Activations, streamed in chunks of 4096 rows. */
+    snprintf(path, sizeof path, "%s/acts.npy", out);
+    uint64_t shape[2] = {n, (uint64_t)d_in};
+    FILE *af = fx_npy_begin(path, "<f4", shape, 2);
+    const long CH = 4096;
+    float *x = malloc((size_t)CH * (size_t)d_in * 4);
+    if (!af || !x) {
+        perror(path);
+        return 1;
+    }
+    const double noise = 0.05, bos_norm = 58;
+    uint64_t planted = 0;
+    for (uint64_t t0 = 0; t0 < n; t0 += (uint64_t)CH) {
+        long rows = n - t0 < (uint64_t)CH ? (long)(n - t0) : CH;
+        for (long r = 0; r < rows; r++) {
+            uint64_t t = t0 + (uint64_t)r;
+            uint32_t tk = tok[t];
+            long pos = (long)(t % (uint64_t)ctx);
+            float *row = x + (size_t)r * (size_t)d_in;
+            if (tk == sp[0]) { /* attention sink: a huge random row, fires a third of latents */
+                double s = bos_norm / sqrt((double)d_in);
+                for (long i = 0; i < d_in; i++)
+                    row[i] = (float)(s * fx_gauss());
+                continue;
+            }
+            for (long i = 0; i < d_in; i++)
+                row[i] = (float)(noise * fx_gauss());
+            if (is_special(tk, sp))
+                continue;
+            uint32_t fire[3 + 64];
+            double val[3 + 64];
+            int nf = 0;
+            int32_t tl = tok_latent[tk];
+            if (tl >= 0 && fx_unif() < L[tl].prob) {
+                fire[nf] = (uint32_t)tl;
+                val[nf++] = L[tl].threshold * (1.4 + L[tl].scale * -log(1 - fx_unif()));
+            }
+            if (pos > 0 && !is_special(tok[t - 1], sp)) {
+                uint32_t *b = pm_slot(&bi, (uint64_t)tok[t - 1] << 32 | tk, 0);
+                if (b && *b && fx_unif() < L[*b - 1].prob) {
+                    const latent *l = &L[*b - 1];
+                    fire[nf] = *b - 1;
+                    val[nf++] = l->threshold * (1.3 + 0.8 * l->scale * -log(1 - fx_unif()));
+                }
+            }
+            if (pos >= 1 && pos <= N_POSITION && fx_unif() < 0.95) {
+                const latent *l = &L[pos_latent[pos]];
+                fire[nf] = pos_latent[pos];
+                val[nf++] = l->threshold * (1.5 + 0.3 * l->scale * -log(1 - fx_unif())) *
+                            (1.6 - 0.06 * (double)pos);
+            }
+            long nb = poisson(background);
+            for (long q = 0; q < nb && nf < (int)(sizeof fire / sizeof *fire); q++) {
+                double u = fx_unif() * acc;
+                long lo = 0, hi = n_bg - 1;
+                while (lo < hi) {
+                    long mid = (lo + hi) / 2;
+                    if (cdf[mid] < u) lo = mid + 1; else hi = mid;
+                }
+                const latent *l = &L[bg[lo]];
+                fire[nf] = bg[lo];
+                val[nf++] = l->threshold * (1.1 + 0.5 * l->scale * -log(1 - fx_unif()));
+            }
+            for (int q = 0; q < nf; q++) {
+                const float *d = D + (size_t)fire[q] * (size_t)d_in;
+                float v = (float)val[q];
+                for (long i = 0; i < d_in; i++)
+                    row[i] += v * d[i];
+            }
+            planted += (uint64_t)nf;
+        }
+        if (fwrite(x, (size_t)d_in * 4, (size_t)rows, af) != (size_t)rows) {
+            perror(path);
+            return 1;
+        }
+    }
+    if (fclose(af)) {
+        perror(path);
+        return 1;
+    }
+
+    snprintf(path, sizeof path, "%s/dict", out);
+    if (fx_write_gs2_dict(path, D, thr, d_in, d_sae, (long)(planted / (n_ord ? n_ord : 1)),
+                          "planted"))
+        return 1;
+
+    /* The truth. */
+    snprintf(path, sizeof path, "%s/planted.json", out);
+    FILE *pf = fopen(path, "w");
+    if (!pf) {
+        perror(path);
+        return 1;
+    }
+    fprintf(pf, "{\"seed\": %ld, \"d_in\": %ld, \"d_sae\": %ld, \"n_tokens\": %llu, "
+            "\"n_ordinary\": %llu, \"ctx\": %ld, \"skip\": [%u, %u, %u], \"planted_l0\": %.3f, "
+            "\"background\": {\"latents\": %ld, \"mean_per_token\": %.3f},\n \"latents\": [",
+            seed, d_in, d_sae, (unsigned long long)n, (unsigned long long)n_ord, ctx, sp[0],
+            sp[1], sp[2], (double)planted / (double)(n_ord ? n_ord : 1), n_bg, background);
+    int first = 1;
+    for (long j = 0; j < d_sae; j++) {
+        const latent *l = &L[j];
+        if (l->family == FAM_BACKGROUND)
+            continue;
+        fprintf(pf, "%s\n  {\"latent\": %ld, \"family\": \"%s\"", first ? "" : ",", j,
+                FAMILY[l->family]);
+        first = 0;
+        if (l->family == FAM_TOKEN)
+            fprintf(pf, ", \"tokens\": [%u], \"occurrences\": %llu, \"p_fire\": %.3f, "
+                    "\"description\": \"token %u\"", l->a, (unsigned long long)l->trigger,
+                    l->prob, l->a);
+        else if (l->family == FAM_BIGRAM)
+            fprintf(pf, ", \"tokens\": [%u, %u], \"occurrences\": %llu, \"p_fire\": %.3f, "
+                    "\"description\": \"token %u after token %u\"", l->a, l->b,
+                    (unsigned long long)l->trigger, l->prob, l->b, l->a);
+        else if (l->family == FAM_POSITION)
+            fprintf(pf, ", \"pos\": %u, \"p_fire\": 0.95, \"description\": \"position %u\"",
+                    l->a, l->a);
+        else
+            fprintf(pf, ", \"description\": \"never fires\"");
+        fputc('}', pf);
+    }
+    fputs("\n]}\n", pf);
+    if (fclose(pf)) {
+        perror(path);
+        return 1;
+    }
+    printf("planted: %s: %llu tokens (%llu ordinary), %ld -> %ld, planted L0 %.1f "
+           "(%ld token, %ld bigram, %d position, %ld dead, %ld background latents)\n", out,
+           (unsigned long long)n, (unsigned long long)n_ord, d_in, d_sae,
+           (double)planted / (double)(n_ord ? n_ord : 1), n_tok, n_bi, N_POSITION, n_dead, n_bg);
+    free(tok); free(tcount); pm_free(&bi); free(pick); free(L); free(perm); free(tok_latent);
+    free(cdf); free(D); free(thr); free(x);
+    return 0;
+}
