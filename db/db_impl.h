@@ -53,8 +53,26 @@ int ldb_cursor_floor(MDB_cursor *c, MDB_val *k, MDB_val *v);
 /* Translates an LMDB error into the handle's message; returns an LDB_E* code. */
 int ldb_db_mdb_err(ldb_db *db, int mrc, const char *what);
 
-/* 1 when tok is in the skip set. */
-int ldb_db_is_skip(const ldb_db *db, uint32_t tok);
+/* 1 when tok is in the skip set (called per position by scans: inline; the set is
+ * a few ids, so a linear pass beats a binary search). */
+static inline int ldb_db_is_skip(const ldb_db *db, uint32_t tok)
+{
+    if (db->n_skip <= 16) {
+        int hit = 0;
+        for (size_t i = 0; i < db->n_skip; i++)
+            hit |= db->skip[i] == tok;
+        return hit;
+    }
+    size_t lo = 0, hi = db->n_skip;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (db->skip[mid] < tok)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < db->n_skip && db->skip[lo] == tok;
+}
 
 /* Reads meta[key] as a u64 (0 when absent). */
 int ldb_db_meta_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t *out);

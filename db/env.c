@@ -39,19 +39,6 @@ const char *ldb_db_errmsg(const ldb_db *db)
     return db ? db->err.msg : "out of memory";
 }
 
-int ldb_db_is_skip(const ldb_db *db, uint32_t tok)
-{
-    size_t lo = 0, hi = db->n_skip;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (db->skip[mid] < tok)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < db->n_skip && db->skip[lo] == tok;
-}
-
 int ldb_db_meta_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t *out)
 {
     MDB_val k = {strlen(key), (void *)key}, v;

@@ -151,6 +151,30 @@ int ldb_fwd_value(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos,
 
 /* Keys are (run start, latent): one seek finds the latent's chunk in the next run
  * that has one, another skips a run where it is silent. */
+/* Appends a decoded position list (first position `first`) to *arr. */
+static int append_postings(ldb_db *db, const uint8_t *q, size_t n, uint64_t first, uint64_t **arr,
+                           size_t *len, size_t *cap)
+{
+    uint64_t cnt, got;
+    if (ldb_posting_count(q, n, &cnt) || cnt == 0 || cnt > n * 8 + 1 ||
+        (*len && first <= (*arr)[*len - 1]))
+        return LDB_EFORMAT;
+    if (*len + cnt > *cap) {
+        size_t nc = *cap ? *cap : 1024;
+        while (nc < *len + cnt)
+            nc *= 2;
+        uint64_t *na = realloc(*arr, nc * sizeof *na);
+        if (!na)
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        *arr = na;
+        *cap = nc;
+    }
+    if (ldb_posting_decode(q, n, first, *arr + *len, *cap - *len, &got) || got != cnt)
+        return LDB_EFORMAT;
+    *len += cnt;
+    return LDB_OK;
+}
+
 int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent, uint64_t **out,
                  size_t *n)
 {
@@ -187,34 +211,17 @@ int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent
             continue;
         }
         const uint8_t *q;
-        uint64_t off, cnt = 0, got;
+        uint64_t off;
         if (ldb_zc_unpack(db->zc, v.mv_data, v.mv_size, &buf) ||
             (q = buf.data, ldb_varint_get(&q, buf.data + buf.len, &off)) ||
-            ldb_posting_count(q, (size_t)(buf.data + buf.len - q), &cnt) || cnt == 0 ||
-            cnt > buf.len * 8 + 1 || (len && kr + off <= arr[len - 1])) {
+            (rc = append_postings(db, q, (size_t)(buf.data + buf.len - q), kr + off, &arr, &len,
+                                  &cap)) == LDB_EFORMAT) {
             rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: postings of latent %u in run %llu are "
                              "corrupt", db->path, latent, (unsigned long long)kr);
             break;
         }
-        if (len + cnt > cap) {
-            size_t nc = cap ? cap : 1024;
-            while (nc < len + cnt)
-                nc *= 2;
-            uint64_t *na = realloc(arr, nc * sizeof *na);
-            if (!na) {
-                rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-                break;
-            }
-            arr = na;
-            cap = nc;
-        }
-        if (ldb_posting_decode(q, (size_t)(buf.data + buf.len - q), kr + off, arr + len, cap - len,
-                               &got) || got != cnt) {
-            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: postings of latent %u in run %llu are "
-                             "corrupt", db->path, latent, (unsigned long long)kr);
+        if (rc)
             break;
-        }
-        len += cnt;
         if (kr == UINT64_MAX)
             break;
         r = kr + 1;
@@ -223,6 +230,43 @@ int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent
         rc = ldb_db_mdb_err(db, mrc, "inv");
     mdb_cursor_close(c);
     ldb_buf_free(&buf);
+    if (rc) {
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = len;
+    return LDB_OK;
+}
+
+int ldb_tokidx_read(ldb_db *db, MDB_txn *txn, uint32_t token, uint64_t **out, size_t *n)
+{
+    MDB_cursor *c;
+    uint8_t kb[12];
+    uint64_t *arr = NULL;
+    size_t len = 0, cap = 0;
+    int rc = LDB_OK, mrc = mdb_cursor_open(txn, db->tokidx, &c);
+    *out = NULL;
+    *n = 0;
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "tokidx");
+    ldb_be32(kb, token);
+    ldb_be64(kb + 4, 0);
+    MDB_val k = {12, kb}, v;
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); !mrc && !rc;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 12 || ldb_rd_be32(k.mv_data) != token)
+            break;
+        const uint8_t *p = v.mv_data;
+        if (v.mv_size < 2 || p[0] != 0 ||
+            (rc = append_postings(db, p + 1, v.mv_size - 1, ldb_rd_be64((uint8_t *)k.mv_data + 4),
+                                  &arr, &len, &cap)) == LDB_EFORMAT)
+            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: token index of token %u is corrupt",
+                             db->path, token);
+    }
+    if (mrc && mrc != MDB_NOTFOUND && !rc)
+        rc = ldb_db_mdb_err(db, mrc, "tokidx");
+    mdb_cursor_close(c);
     if (rc) {
         free(arr);
         return rc;

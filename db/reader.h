@@ -40,6 +40,9 @@ int ldb_fwd_value(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos,
 int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent, uint64_t **out,
                  size_t *n);
 
+/* All positions holding token, ascending (malloc'd; *n of them; none: NULL, 0). */
+int ldb_tokidx_read(ldb_db *db, MDB_txn *txn, uint32_t token, uint64_t **out, size_t *n);
+
 /* Token of gpos through a cache of the last decoded token block. */
 typedef struct ldb_tokcache {
     uint64_t start;

@@ -13,10 +13,11 @@ if ! "$PY" tests/fixtures/gen_fixtures.py "$FX" > "$LOG/fixtures.txt" 2>&1; then
     echo "0 passed, 1 failed"
     exit 1
 fi
-# the store's corpus: 4096 latents, 102,400 tokens in rows of 256, BOS first
-if ! "$BUILD/tools/synth" "$FX/store" --d-in 128 --d-sae 4096 --tokens 102400 --ctx 256 --l0 2 \
-        --seed 3 > "$LOG/synth.txt" 2>&1; then
-    cat "$LOG/synth.txt"
+# the store's corpus: planted features (token, bigram, position, background, dead latents),
+# 4096 latents, 102,400 tokens in rows of 256, BOS first with rows of large norm
+if ! "$BUILD/tools/planted" "$FX/store" --d-in 256 --d-sae 4096 --n-tokens 102400 --ctx 256 \
+        --background 3 --seed 3 > "$LOG/planted.txt" 2>&1; then
+    cat "$LOG/planted.txt"
     echo "0 passed, 1 failed"
     exit 1
 fi

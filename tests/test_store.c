@@ -1,5 +1,6 @@
 /* test_store.c — the store and its queries against brute force: a synthetic corpus
- * (tools/synth: 4096 latents, 102,400 tokens, BOS rows of large norm) is ingested;
+ * with planted features (tools/planted: 4096 latents, 102,400 tokens, token, bigram,
+ * position, Zipf background and dead latents, BOS rows of large norm) is ingested;
  * the test encodes the same activations itself, rounds to bf16 with its own code,
  * and computes counts, densities, histograms and top examples by brute force.
  * Then: attach by tokens hash, a second ingest, resume after SIGKILL (same digest
@@ -11,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "../common/mfile.h"
 #include "../common/npy.h"
@@ -279,6 +283,66 @@ static void test_queries(ldb_db *db, const char *dict)
     free(cnt);
 }
 
+/* The planted truth (planted.json): a token latent's top examples sit on its token,
+ * a position latent's at its position, and dead latents never fire. This checks the
+ * pipeline end to end against what the generator put in, not against its own output. */
+static void test_planted(ldb_db *db, const char *dict)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/planted.json", syn);
+    char *txt = NULL;
+    size_t len;
+    ldb_err e;
+    CHECK(ldb_file_read_all(path, 1 << 26, &txt, &len, &e) == 0, "%s: %s", path, e.msg);
+    cJSON *root = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    CHECK(root != NULL, "%s: not JSON", path);
+    cJSON *lat = cJSON_GetObjectItem(root, "latents"), *it;
+    unsigned n_token = 0, n_pos_lat = 0, n_dead = 0, bad = 0;
+    cJSON_ArrayForEach(it, lat) {
+        const char *fam = cJSON_GetStringValue(cJSON_GetObjectItem(it, "family"));
+        uint32_t j = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(it, "latent"));
+        if (!fam)
+            continue;
+        if (!strcmp(fam, "dead")) {
+            ldb_latent_info *l = NULL;
+            if (ldb_query_latent(db, dict, j, 4, &l) || l->count != 0)
+                bad++;
+            ldb_latent_info_free(l);
+            n_dead++;
+            continue;
+        }
+        int is_tok = !strcmp(fam, "token"), is_pos = !strcmp(fam, "position");
+        if (!is_tok && !is_pos)
+            continue;
+        uint32_t want = is_tok ? (uint32_t)cJSON_GetNumberValue(
+                                     cJSON_GetArrayItem(cJSON_GetObjectItem(it, "tokens"), 0))
+                               : (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(it, "pos"));
+        double occ = is_tok ? cJSON_GetNumberValue(cJSON_GetObjectItem(it, "occurrences")) : 400;
+        if (occ < 40) /* too few occurrences to fill a top-10 */
+            continue;
+        ldb_top_opts o = {10, 0, 0, 0};
+        ldb_examples *ex = NULL;
+        if (ldb_query_top(db, dict, j, &o, &ex) || ex->n != 10) {
+            bad++;
+        } else {
+            for (uint32_t i = 0; i < ex->n; i++) {
+                const ldb_example *x = &ex->ex[i];
+                uint32_t got = is_tok ? tok[x->seq * ctx + x->pos] : x->pos;
+                bad += got != want;
+            }
+        }
+        ldb_examples_free(ex);
+        n_token += is_tok;
+        n_pos_lat += is_pos;
+    }
+    cJSON_Delete(root);
+    CHECK(n_token >= 40 && n_pos_lat == 8 && n_dead == 40, "planted.json lists %u token, %u "
+          "position, %u dead latents", n_token, n_pos_lat, n_dead);
+    CHECK(bad == 0, "planted features: %u top examples off their token/position or dead latents "
+          "firing", bad);
+}
+
 /* Latents firing (ordinary positions) in [p0, p1) of sequence-local positions:
  * marks set[] and returns how many distinct. */
 static void units_of(uint32_t p0, uint32_t p1, uint32_t *stamp, uint32_t id, uint32_t *list,
@@ -314,67 +378,74 @@ static int cmp_bitem(const void *a, const void *b)
 
 /* Brute-force co-occurrence of latent L with every latent, scope 0 token, 1 window
  * (+-w), 2 sequence; compared with ldb_query_cooc's top 10 by jaccard. */
-static int cooc_one(ldb_db *db, uint32_t L, int scope, uint32_t w)
+/* Brute-force co-occurrence of the latents Ls[0..nl) with every latent in one scope
+ * (one pass over the units for all of them), compared with ldb_query_cooc. Returns
+ * the number of differences. */
+static int cooc_brute(ldb_db *db, const uint32_t *Ls, uint32_t nl, int scope, uint32_t w)
 {
-    uint64_t *both = calloc(d_sae, 8), *other = calloc(d_sae, 8), cl = 0, units = 0;
+    uint64_t *both = calloc((size_t)nl * d_sae, 8), *other = calloc(d_sae, 8), units = 0;
+    uint64_t *cl = calloc(nl, 8);
     uint32_t *stamp = calloc(d_sae, 4), *list = malloc(d_sae * 4), n, id = 0;
     for (uint32_t s = 0; s < n_pos / ctx; s++) {
         uint32_t b0 = s * ctx, b1 = b0 + ctx;
-        if (scope == 2) {
-            units++;
-            units_of(b0, b1, stamp, ++id, list, &n);
-            int hasL = stamp[L] == id;
-            cl += hasL;
-            for (uint32_t i = 0; i < n; i++) {
-                other[list[i]]++;
-                both[list[i]] += hasL;
-            }
-            continue;
-        }
         for (uint32_t c = b0; c < b1; c++) {
-            if (tok[c] == 2)
-                continue;
+            uint32_t lo, hi;
+            if (scope == 2) { /* the whole sequence is one unit */
+                if (c > b0)
+                    break;
+                lo = b0, hi = b1;
+            } else {
+                if (tok[c] == 2)
+                    continue;
+                lo = scope ? (c >= b0 + w ? c - w : b0) : c;
+                hi = scope ? (c + w + 1 < b1 ? c + w + 1 : b1) : c + 1;
+            }
             units++;
-            uint32_t lo = scope ? (c >= b0 + w ? c - w : b0) : c;
-            uint32_t hi = scope ? (c + w + 1 < b1 ? c + w + 1 : b1) : c + 1;
             units_of(lo, hi, stamp, ++id, list, &n);
-            int hasL = stamp[L] == id;
-            cl += hasL;
-            for (uint32_t i = 0; i < n; i++) {
+            for (uint32_t i = 0; i < n; i++)
                 other[list[i]]++;
-                both[list[i]] += hasL;
+            for (uint32_t q = 0; q < nl; q++) {
+                if (stamp[Ls[q]] != id)
+                    continue;
+                cl[q]++;
+                for (uint32_t i = 0; i < n; i++)
+                    both[(size_t)q * d_sae + list[i]]++;
             }
         }
     }
     bitem *it = malloc(d_sae * sizeof *it);
-    uint32_t m = 0;
-    for (uint32_t j = 0; j < d_sae; j++) {
-        if (!both[j] || j == L)
-            continue;
-        double ab = (double)both[j], a = (double)cl, b = (double)other[j], u = (double)units;
-        it[m].lat = j;
-        it[m].both = both[j];
-        it[m].other = other[j];
-        it[m].jac = ab / (a + b - ab);
-        it[m++].npmi = ab >= u ? 1 : log((ab / u) / ((a / u) * (b / u))) / -log(ab / u);
-    }
-    qsort(it, m, sizeof *it, cmp_bitem);
-    ldb_cooc *c = NULL;
     int bad = 0;
-    if (ldb_query_cooc(db, "a", L, NULL, 10, scope, w, LDB_SORT_JACCARD, &c)) {
-        bad = 1000;
-    } else {
-        bad += c->count != cl || c->units != (scope == 2 ? n_pos / ctx : units);
-        bad += c->n != (m < 10 ? m : 10);
-        for (uint32_t i = 0; i < c->n && i < m; i++)
-            bad += c->items[i].latent != it[i].lat || c->items[i].count != it[i].both ||
-                   c->items[i].count_other != it[i].other ||
-                   fabs(c->items[i].jaccard - it[i].jac) > 1e-12 ||
-                   fabs(c->items[i].npmi - it[i].npmi) > 1e-9;
+    for (uint32_t q = 0; q < nl; q++) {
+        uint32_t m = 0, L = Ls[q];
+        const uint64_t *bq = both + (size_t)q * d_sae;
+        for (uint32_t j = 0; j < d_sae; j++) {
+            if (!bq[j] || j == L)
+                continue;
+            double ab = (double)bq[j], a = (double)cl[q], b = (double)other[j], u = (double)units;
+            it[m].lat = j;
+            it[m].both = bq[j];
+            it[m].other = other[j];
+            it[m].jac = ab / (a + b - ab);
+            it[m++].npmi = ab >= u ? 1 : log((ab / u) / ((a / u) * (b / u))) / -log(ab / u);
+        }
+        qsort(it, m, sizeof *it, cmp_bitem);
+        ldb_cooc *c = NULL;
+        if (ldb_query_cooc(db, "a", L, NULL, 10, scope, w, LDB_SORT_JACCARD, &c)) {
+            bad += 1000;
+        } else {
+            bad += c->count != cl[q] || c->units != units;
+            bad += c->n != (m < 10 ? m : 10);
+            for (uint32_t i = 0; i < c->n && i < m; i++)
+                bad += c->items[i].latent != it[i].lat || c->items[i].count != it[i].both ||
+                       c->items[i].count_other != it[i].other ||
+                       fabs(c->items[i].jaccard - it[i].jac) > 1e-12 ||
+                       fabs(c->items[i].npmi - it[i].npmi) > 1e-9;
+        }
+        ldb_cooc_free(c);
     }
-    ldb_cooc_free(c);
     free(both);
     free(other);
+    free(cl);
     free(stamp);
     free(list);
     free(it);
@@ -384,10 +455,11 @@ static int cooc_one(ldb_db *db, uint32_t L, int scope, uint32_t w)
 static void test_cooc(ldb_db *db)
 {
     static const char *names[] = {"token", "window:2", "seq"};
+    uint32_t Ls[16], nl = 0;
+    for (uint32_t L = 11; L < d_sae && nl < 16; L += 397)
+        Ls[nl++] = L;
     for (int scope = 0; scope < 3; scope++) {
-        int bad = 0;
-        for (uint32_t L = 11; L < d_sae; L += 397)
-            bad += cooc_one(db, L, scope, 2);
+        int bad = cooc_brute(db, Ls, nl, scope, 2);
         CHECK(bad == 0, "cooc scope %s: %d differences from brute force", names[scope], bad);
     }
     /* across dictionaries: b holds the same codes, so L's twin in b comes first */
@@ -510,7 +582,7 @@ static void test_label(ldb_db *db)
  * DB as the ingest that encoded them. */
 static void test_import(const char *want_digest)
 {
-    char dir[1200], cmd[4096];
+    char dir[1200], cmd[6144];
     snprintf(dir, sizeof dir, "%s/csr", scratch);
     char p1[1300], p2[1300], p3[1300], npz[1300];
     snprintf(p1, sizeof p1, "%s.indptr", dir);
@@ -656,6 +728,18 @@ static void test_bad_inputs(ldb_db *db)
     CHECK(!strcmp(before, after), "bad inputs changed the DB");
 }
 
+/* Phase timings on stderr, kept in the test log: where the suite's time goes. */
+static void phase(const char *name)
+{
+    static struct timespec t0;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if (t0.tv_sec)
+        fprintf(stderr, "test_store: %-14s %.1f s\n", name,
+                (double)(t.tv_sec - t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - t0.tv_nsec));
+    t0 = t;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -668,13 +752,19 @@ int main(int argc, char **argv)
     snprintf(tokens_path, sizeof tokens_path, "%s/tokens.npy", syn);
     snprintf(acts_path, sizeof acts_path, "%s/acts.npy", syn);
     snprintf(dict_path, sizeof dict_path, "%s/dict", syn);
+    phase("start");
     brute_encode();
+    phase("brute_encode");
     index_latents();
+    phase("index_latents");
     ldb_db *db = open_db("main", 1);
     CHECK(ldb_db_dict_add(db, "a", dict_path) == 0, "dict add: %s", ldb_db_errmsg(db));
     int rc = ingest(db, "a", tokens_path, acts_path, 0, 0, NULL);
     CHECK(rc == 0, "ingest: %s", ldb_db_errmsg(db));
     test_queries(db, "a");
+    phase("test_queries");
+    test_planted(db, "a");
+    phase("test_planted");
     char d1[65];
     digest(db, d1);
     /* attach: a second dictionary over the same tokens joins the same sequences */
@@ -685,12 +775,19 @@ int main(int argc, char **argv)
     info_counts(db, &ns, &nt);
     CHECK(ns == n_pos / ctx && nt == n_pos, "attach added no sequence: %llu", (unsigned long long)ns);
     test_queries(db, "b");
+    phase("test_queries");
     test_cooc(db);
+    phase("test_cooc");
     test_samples(db);
+    phase("test_samples");
     test_seq(db);
+    phase("test_seq");
     test_resume(d1);
+    phase("test_resume");
     test_import(d1);
+    phase("test_import");
     test_label(db);
+    phase("test_label");
     /* a second ingest of the same inputs (--again) appends new sequences */
     rc = ingest(db, "a", tokens_path, acts_path, 1, 0, NULL);
     CHECK(rc == 0, "ingest --again: %s", ldb_db_errmsg(db));
@@ -706,6 +803,7 @@ int main(int argc, char **argv)
     ldb_latent_info_free(l);
     ldb_latent_info_free(lb);
     test_bad_inputs(db);
+    phase("test_bad_inputs");
     ldb_db_close(db);
     free(pstart);
     free(plat);
