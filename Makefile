@@ -11,12 +11,12 @@ LDFLAGS := $(SAN) $(EXTRA_LDFLAGS)
 LIBS    := -llmdb -lzstd -lsqlite3 -lzip -lcjson -lcrypto -lm -ldl -lpthread
 PY      := /usr/bin/python3
 
-LIB_SRC := $(wildcard common/*.c sae/*.c db/*.c ingest/*.c query/*.c)
+LIB_SRC := $(wildcard common/*.c text/*.c sae/*.c db/*.c ingest/*.c query/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC := $(wildcard tools/cli/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
-TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/helper_encode
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/helper_encode $(BUILD)/tests/helper_tokenize
 TEST_AUX := $(BUILD)/tests/ref_encoder.o
 TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_encode
 
@@ -26,7 +26,7 @@ TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_enc
 .PHONY: all check asan deps demo bench bench-encode bench-ingest clean
 all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tools/*.h tests/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h text/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tools/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -74,7 +74,7 @@ deps:
 bench-encode: all $(BUILD)/tools/bench_encode $(BUILD)/tools/synth
 	sh tools/bench/encode.sh $(BUILD)
 
-bench-ingest: all $(BUILD)/tools/bench_encode $(BUILD)/tools/synth
+bench-ingest: all $(BUILD)/tools/bench_encode $(BUILD)/tools/planted
 	sh tools/bench/ingest.sh $(BUILD)
 
 bench: bench-encode bench-ingest

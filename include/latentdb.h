@@ -390,6 +390,38 @@ int ldb_db_check(ldb_db *db, ldb_check_report *rep);
 int ldb_seq_tokens(ldb_db *db, uint64_t seq, uint32_t pos, uint32_t n, uint32_t *out,
                    uint32_t *got);
 
+/* ---- Text ----------------------------------------------------------------
+ * A Hugging Face tokenizer.json of the BPE family (Gemma, Llama 2 style), encoded
+ * and decoded as the reference implementation does. */
+typedef struct ldb_tokenizer ldb_tokenizer;
+
+/* Opens a tokenizer.json (tokenizer_config.json beside it names BOS/EOS/PAD).
+ * Sets *out even on failure so the message can be read; close it either way. */
+int ldb_tokenizer_open(const char *path, ldb_tokenizer **out);
+const char *ldb_tokenizer_errmsg(const ldb_tokenizer *t);
+void ldb_tokenizer_close(ldb_tokenizer *t);
+
+/* Token ids of text (no BOS); *ids is malloc'd. Invalid UTF-8 is read as a
+ * WHATWG TextDecoder reads it (each maximal invalid subsequence is U+FFFD). */
+int ldb_tokenizer_encode(ldb_tokenizer *t, const char *text, size_t len, uint32_t **ids,
+                         size_t *n);
+
+/* Text of ids (malloc'd, NUL-terminated); byte tokens become their UTF-8 bytes. */
+int ldb_tokenizer_decode(ldb_tokenizer *t, const uint32_t *ids, size_t n, char **text,
+                         size_t *len);
+
+/* The stored piece of id ("▁the", "<0x0A>"), NUL-terminated in buf; its length. */
+size_t ldb_tokenizer_piece(ldb_tokenizer *t, uint32_t id, char *buf, size_t cap);
+
+/* The piece as it reads in text ("▁the" -> " the"); its length. */
+size_t ldb_tokenizer_piece_text(ldb_tokenizer *t, uint32_t id, char *buf, size_t cap);
+
+typedef struct ldb_tokenizer_info {
+    uint32_t n_vocab, n_merges, n_added;
+    uint32_t bos, eos, pad, unk;   /* UINT32_MAX when absent */
+} ldb_tokenizer_info;
+void ldb_tokenizer_get_info(const ldb_tokenizer *t, ldb_tokenizer_info *info);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,7 +9,13 @@
 
 static uint64_t rng_state;
 
-void fx_seed(uint64_t seed) { rng_state = seed; }
+static int have_spare;
+
+void fx_seed(uint64_t seed)
+{
+    rng_state = seed;
+    have_spare = 0;
+}
 
 uint64_t fx_next(void) /* splitmix64 */
 {
@@ -24,10 +30,25 @@ double fx_unif(void)
     return (double)(fx_next() >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* Marsaglia's polar method: two normals per accepted pair, no trigonometry. */
+static double spare;
+
 double fx_gauss(void)
 {
-    double u = fx_unif() + 1e-300, v = fx_unif();
-    return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
+    if (have_spare) {
+        have_spare = 0;
+        return spare;
+    }
+    double u, v, s;
+    do {
+        u = 2 * fx_unif() - 1;
+        v = 2 * fx_unif() - 1;
+        s = u * u + v * v;
+    } while (s >= 1 || s == 0);
+    double m = sqrt(-2 * log(s) / s);
+    spare = v * m;
+    have_spare = 1;
+    return u * m;
 }
 
 void fx_unit_rows(float *D, long n_rows, long d)

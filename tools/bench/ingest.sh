@@ -5,18 +5,18 @@
 set -e
 BUILD=${1:-build}
 TOKENS=${TOKENS:-102400}
-D=$BUILD/bench/ingest_640x16384_$TOKENS
+D=$BUILD/bench/planted_640x16384_$TOKENS
 if [ ! -f "$D/acts.npy" ]; then
-    "$BUILD/tools/synth" "$D" --d-in 640 --d-sae 16384 --tokens "$TOKENS" --ctx 1024 --l0 30 \
-        --seed 5 2>/dev/null >/dev/null
+    "$BUILD/tools/planted" "$D" --d-in 640 --d-sae 16384 --n-tokens "$TOKENS" --ctx 1024 \
+        --seed 5 >/dev/null
 fi
-echo "== ingest, 640 -> 16384 jumprelu, $TOKENS tokens (synthetic, mean L0 ~130)"
+echo "== ingest, 640 -> 16384 jumprelu, $TOKENS tokens (planted fixture, L0 ~45 with BOS rows)"
 ceil=$("$BUILD/tools/bench_encode" "$D/dict" "$D/acts.npy" --reps 3 --max-rows 32768 | tee "$D/encode.txt" |
        sed -n 's/^ceiling .* = \([0-9]*\) tokens\/s.*/\1/p')
 grep -E '^(machine|ceiling|encode)' "$D/encode.txt"
 DB=$D/db
 rm -rf "$DB"
-bin/latentdb init "$DB" --skip-tokens 2 >/dev/null
+bin/latentdb init "$DB" --skip-tokens 0,1,2 >/dev/null
 bin/latentdb dict add "$DB" r "$D/dict" >/dev/null
 t0=$(date +%s.%N)
 bin/latentdb ingest "$DB" --dict r --tokens "$D/tokens.npy" --acts "$D/acts.npy" >/dev/null &

@@ -3,6 +3,7 @@
 #ifndef LDB_CLI_H
 #define LDB_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #define EXIT_USAGE 2
@@ -23,6 +24,15 @@ void cli_progress_end(void);
 
 double cli_now(void);
 
+struct cJSON;
+struct ldb_db;
+/* Prints o on one line and frees it. */
+void cli_print_json(struct cJSON *o);
+/* Opens a DB, printing the error; returns 0 or the exit status. */
+int cli_open_db(const char *path, int flags, struct ldb_db **db);
+/* Parses a non-negative decimal integer < 2^32; 0 or -1. */
+int cli_parse_u32(const char *s, uint32_t *out);
+
 int cmd_dict(int argc, char **argv);
 int cmd_dict_add(int argc, char **argv);
 int cmd_dict_ls(int argc, char **argv);
@@ -39,5 +49,6 @@ int cmd_seq(int argc, char **argv);
 int cmd_label(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif

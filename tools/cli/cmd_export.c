@@ -7,8 +7,6 @@
 #include "cli.h"
 #include "latentdb.h"
 
-int cli_open_db(const char *path, int flags, ldb_db **db);
-int cli_parse_u32(const char *s, uint32_t *out);
 cJSON *cli_samples_json(const ldb_samples *s);
 cJSON *cli_examples_json(const ldb_examples *e);
 

@@ -8,8 +8,6 @@
 #include "cli.h"
 #include "latentdb.h"
 
-int cli_open_db(const char *path, int flags, ldb_db **db);
-int cli_parse_u32(const char *s, uint32_t *out);
 
 static const char *USAGE_TOP =
     "usage: latentdb top DB DICT LATENT [-k 20] [--context 8] [--distinct-seq]\n"
@@ -73,7 +71,7 @@ void cli_print_example(int rank, const ldb_example *e)
     printf("\n");
 }
 
-static void print_json(cJSON *o)
+void cli_print_json(cJSON *o)
 {
     char *s = cJSON_PrintUnformatted(o);
     puts(s);
@@ -126,7 +124,7 @@ int cmd_top(int argc, char **argv)
         cJSON *arr = cJSON_AddArrayToObject(j, "examples");
         for (uint32_t i = 0; i < ex->n; i++)
             cJSON_AddItemToArray(arr, example_json(&ex->ex[i]));
-        print_json(j);
+        cli_print_json(j);
     } else {
         printf("top %u examples of %s latent %u%s%s ([[firing token]], * also firing)\n", ex->n,
                a.dict, a.latent, li->label ? ": " : "", li->label ? li->label : "");
@@ -212,7 +210,7 @@ int cmd_latent(int argc, char **argv)
         cJSON_AddNumberToObject(j, "mean", l->mean);
         cJSON_AddNumberToObject(j, "std", l->std);
         cJSON_AddItemToObject(j, "hist", bins_json(l->hist, l->nbins));
-        print_json(j);
+        cli_print_json(j);
     } else {
         printf("%s latent %u%s%s\n", a.dict, a.latent, l->label ? ": " : "",
                l->label ? l->label : "");
@@ -267,7 +265,7 @@ int cmd_density(int argc, char **argv)
             for (uint32_t i = 0; i < d->n_latents; i++)
                 cJSON_AddItemToArray(c, cJSON_CreateNumber((double)d->counts[i]));
         }
-        print_json(j);
+        cli_print_json(j);
     } else {
         printf("%s: %u latents over %llu ordinary positions; %u dead (never fired)\n", a.dict,
                d->n_latents, (unsigned long long)d->n_tokens, d->dead);
@@ -351,7 +349,7 @@ int cmd_cooc(int argc, char **argv)
             cJSON_AddNumberToObject(o, "npmi", c->items[i].npmi);
             cJSON_AddItemToArray(arr, o);
         }
-        print_json(j);
+        cli_print_json(j);
     } else {
         printf("%s latent %u fires in %llu of %llu units (scope %s); with %s:\n", a.dict, a.latent,
                (unsigned long long)c->count, (unsigned long long)c->units, scope_s, other);
@@ -438,7 +436,7 @@ int cmd_samples(int argc, char **argv)
         cJSON_AddNumberToObject(j, "latent", a.latent);
         cJSON_AddStringToObject(j, "by", by);
         cJSON_AddItemToObject(j, "groups", cli_samples_json(s));
-        print_json(j);
+        cli_print_json(j);
     } else {
         for (uint32_t g = 0; g < s->n; g++) {
             printf("group %u: values %.4g .. %.4g, %llu positions\n", g + 1, s->groups[g].lo,
@@ -506,7 +504,7 @@ int cmd_seq(int argc, char **argv)
             }
             cJSON_AddItemToArray(ps, o);
         }
-        print_json(j);
+        cli_print_json(j);
     } else {
         printf("sequence %llu (%s), %u tokens; top %u latents per position\n", seq,
                v->source ? v->source : "-", v->len, k);

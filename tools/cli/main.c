@@ -32,6 +32,11 @@ static const char *USAGE =
     "  export DB DICT [--top 20] [--samples 20] [--latents A-B] > out.jsonl\n"
     "  import DB --dict NAME --tokens T.npy --codes C.npz [--ctx N] [--source LABEL] [--again]\n"
     "\n"
+    "Text:\n"
+    "  tokenize TOKENIZER (TEXT | --file F) [--bos] [--json]     ids and pieces\n"
+    "  tokenize TOKENIZER --file F|DIR --out T.npy [--ctx N] [--no-bos]\n"
+    "                                           token ids of a corpus, one row per document/window\n"
+    "\n"
     "Dictionaries (SAEs, transcoders):\n"
     "  dict show PATH [--json]                  what a dictionary folder or file holds\n"
     "  dict eval PATH --acts A.npy [--acts-out B.npy] [--json]\n"
@@ -136,6 +141,7 @@ int main(int argc, char **argv)
         {"check", cmd_check}, {"top", cmd_top}, {"cooc", cmd_cooc},
         {"samples", cmd_samples}, {"seq", cmd_seq}, {"label", cmd_label}, {"export", cmd_export},
         {"import", cmd_import}, {"latent", cmd_latent}, {"density", cmd_density},
+        {"tokenize", cmd_tokenize},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

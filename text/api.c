@@ -1,0 +1,76 @@
+/* api.c — the public ldb_tokenizer handle over text/tokenizer.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "latentdb.h"
+#include "tokenizer.h"
+
+struct ldb_tokenizer {
+    ldb_tok tk;
+    ldb_err err;
+};
+
+int ldb_tokenizer_open(const char *path, ldb_tokenizer **out)
+{
+    ldb_tokenizer *t = calloc(1, sizeof *t);
+    *out = t;
+    if (!t)
+        return LDB_ENOMEM;
+    return ldb_tok_load_json(&t->tk, path, &t->err);
+}
+
+const char *ldb_tokenizer_errmsg(const ldb_tokenizer *t)
+{
+    return t ? t->err.msg : "out of memory";
+}
+
+void ldb_tokenizer_close(ldb_tokenizer *t)
+{
+    if (t) {
+        ldb_tok_close(&t->tk);
+        free(t);
+    }
+}
+
+int ldb_tokenizer_encode(ldb_tokenizer *t, const char *text, size_t len, uint32_t **ids, size_t *n)
+{
+    return ldb_tok_encode(&t->tk, text, len, ids, n, &t->err);
+}
+
+int ldb_tokenizer_decode(ldb_tokenizer *t, const uint32_t *ids, size_t n, char **text, size_t *len)
+{
+    int rc = ldb_tok_decode(&t->tk, ids, n, text, len);
+    return rc ? ldb_err_set(&t->err, rc, "out of memory") : LDB_OK;
+}
+
+size_t ldb_tokenizer_piece(ldb_tokenizer *t, uint32_t id, char *buf, size_t cap)
+{
+    size_t n = 0;
+    const uint8_t *p = ldb_tok_piece(&t->tk, id, &n);
+    if (!cap)
+        return 0;
+    if (!p)
+        n = 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(buf, p, n);
+    buf[n] = 0;
+    return n;
+}
+
+size_t ldb_tokenizer_piece_text(ldb_tokenizer *t, uint32_t id, char *buf, size_t cap)
+{
+    return ldb_tok_piece_text(&t->tk, id, buf, cap);
+}
+
+void ldb_tokenizer_get_info(const ldb_tokenizer *t, ldb_tokenizer_info *info)
+{
+    info->n_vocab = t->tk.n_vocab;
+    info->n_merges = t->tk.n_merges;
+    info->n_added = t->tk.n_added;
+    info->bos = t->tk.bos;
+    info->eos = t->tk.eos;
+    info->pad = t->tk.pad;
+    info->unk = t->tk.unk;
+}

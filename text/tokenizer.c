@@ -1,0 +1,1169 @@
+/* tokenizer.c — compiles a tokenizer.json to the blob of tokenizer.h and encodes /
+ * decodes through it. See tokenizer.h for the semantics and docs/FORMAT.md for the
+ * blob. */
+#include "tokenizer.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/mfile.h"
+
+#define TOK_IGNORE_MERGES 32u
+#define HDR_WORDS 20
+#define MAX_JSON ((size_t)1 << 30)
+
+/* ---- hashing ------------------------------------------------------------ */
+
+static uint32_t hash_bytes(const uint8_t *p, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h ^ (h >> 15);
+}
+
+static uint32_t hash_pair(uint32_t a, uint32_t b)
+{
+    uint64_t x = ((uint64_t)a << 32 | b) * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(x >> 32) ^ (uint32_t)x;
+}
+
+static uint32_t vocab_find(const ldb_tok *tk, const uint8_t *s, size_t n)
+{
+    uint32_t mask = tk->vocab_cap - 1;
+    for (uint32_t i = hash_bytes(s, n) & mask;; i = (i + 1) & mask) {
+        uint32_t v = tk->vocab[i];
+        if (!v)
+            return LDB_TOK_NONE;
+        uint32_t id = v - 1, a = tk->piece_off[id], b = tk->piece_off[id + 1];
+        if (b - a == n && !memcmp(tk->pieces + a, s, n))
+            return id;
+    }
+}
+
+/* The merge of (a, b): its rank, and the merged id in *m; LDB_TOK_NONE if none. */
+static inline uint32_t merge_find(const ldb_tok *tk, uint32_t a, uint32_t b, uint32_t *m)
+{
+    uint32_t mask = tk->merge_cap - 1;
+    for (uint32_t i = hash_pair(a, b) & mask;; i = (i + 1) & mask) {
+        const uint32_t *s = tk->merges + 4 * (size_t)i;
+        if (s[0] == LDB_TOK_NONE)
+            return LDB_TOK_NONE;
+        if (s[0] == a && s[1] == b) {
+            *m = s[3];
+            return s[2];
+        }
+    }
+}
+
+/* ---- UTF-8 -------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
+static size_t utf8_valid_len(const uint8_t *p, size_t n)
+{
+    uint8_t b = p[0];
+    if (b < 0x80)
+        return 1;
+    size_t need;
+    uint8_t lo = 0x80, hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf)
+        need = 1;
+    else if (b >= 0xe0 && b <= 0xef) {
+        need = 2;
+        if (b == 0xe0) lo = 0xa0;
+        if (b == 0xed) hi = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+        need = 3;
+        if (b == 0xf0) lo = 0x90;
+        if (b == 0xf4) hi = 0x8f;
+    } else
+        return 0;
+    if (n < need + 1)
+        return 0;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i <= need; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    return need + 1;
+}
+
+/* Bytes of the maximal invalid subsequence at p (WHATWG: a lead byte and the
+ * continuation bytes it accepted before failing; at least 1). */
+static size_t utf8_invalid_len(const uint8_t *p, size_t n)
+{
+    uint8_t b = p[0];
+    size_t need;
+    uint8_t lo = 0x80, hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf)
+        need = 1;
+    else if (b >= 0xe0 && b <= 0xef) {
+        need = 2;
+        if (b == 0xe0) lo = 0xa0;
+        if (b == 0xed) hi = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+        need = 3;
+        if (b == 0xf0) lo = 0x90;
+        if (b == 0xf4) hi = 0x8f;
+    } else
+        return 1;
+    size_t i = 1;
+    while (i <= need && i < n && p[i] >= lo && p[i] <= hi) {
+        lo = 0x80;
+        hi = 0xbf;
+        i++;
+    }
+    return i;
+}
+
+int ldb_utf8_sanitize(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen)
+{
+    uint8_t *o = malloc(n * 3 + 1), *w = o;
+    if (!o)
+        return LDB_ENOMEM;
+    for (size_t i = 0; i < n;) {
+        size_t l = utf8_valid_len(in + i, n - i);
+        if (l) {
+            memcpy(w, in + i, l);
+            w += l;
+            i += l;
+        } else {
+            memcpy(w, "\xef\xbf\xbd", 3);
+            w += 3;
+            i += utf8_invalid_len(in + i, n - i);
+        }
+    }
+    *w = 0;
+    *out = o;
+    *outlen = (size_t)(w - o);
+    return LDB_OK;
+}
+
+static int utf8_is_valid(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t l = utf8_valid_len(p + i, n - i);
+        if (!l)
+            return 0;
+        i += l;
+    }
+    return 1;
+}
+
+/* ---- added-token trie --------------------------------------------------- */
+
+typedef struct tnode {
+    uint32_t child, sibling; /* node indices, 0 = none */
+    uint32_t id;             /* token ending here, or NONE */
+    uint8_t byte;
+} tnode;
+
+struct tok_trie {
+    tnode *n;
+    uint32_t len, cap;
+    uint32_t root[256];      /* child of the root per first byte, 0 = none */
+};
+
+static uint32_t trie_new(struct tok_trie *t, uint8_t byte)
+{
+    if (t->len == t->cap) {
+        uint32_t nc = t->cap ? 2 * t->cap : 256;
+        tnode *nn = realloc(t->n, nc * sizeof *nn);
+        if (!nn)
+            return 0;
+        t->n = nn;
+        t->cap = nc;
+    }
+    t->n[t->len] = (tnode){0, 0, LDB_TOK_NONE, byte};
+    return t->len++;
+}
+
+static int trie_add(struct tok_trie *t, const uint8_t *s, size_t n, uint32_t id)
+{
+    if (!n)
+        return LDB_OK;
+    if (!t->len) { /* node 0 stands for "none" */
+        if (!(t->n = malloc(256 * sizeof *t->n)))
+            return LDB_ENOMEM;
+        t->cap = 256;
+        t->n[0] = (tnode){0, 0, LDB_TOK_NONE, 0};
+        t->len = 1;
+    }
+    uint32_t cur = t->root[s[0]];
+    if (!cur) {
+        if (!(cur = trie_new(t, s[0])))
+            return LDB_ENOMEM;
+        t->root[s[0]] = cur;
+    }
+    for (size_t i = 1; i < n; i++) {
+        uint32_t c = t->n[cur].child;
+        while (c && t->n[c].byte != s[i])
+            c = t->n[c].sibling;
+        if (!c) {
+            if (!(c = trie_new(t, s[i])))
+                return LDB_ENOMEM;
+            t->n[c].sibling = t->n[cur].child;
+            t->n[cur].child = c;
+        }
+        cur = c;
+    }
+    if (t->n[cur].id == LDB_TOK_NONE) /* the first of equal contents wins */
+        t->n[cur].id = id;
+    return LDB_OK;
+}
+
+/* The longest added token starting at p: its id and length, or 0. */
+static size_t trie_match(const struct tok_trie *t, const uint8_t *p, size_t n, uint32_t *id)
+{
+    uint32_t cur = t->root[p[0]];
+    size_t best = 0;
+    for (size_t i = 1; cur; i++) {
+        if (t->n[cur].id != LDB_TOK_NONE) {
+            best = i;
+            *id = t->n[cur].id;
+        }
+        if (i == n)
+            break;
+        uint32_t c = t->n[cur].child;
+        while (c && t->n[c].byte != p[i])
+            c = t->n[c].sibling;
+        cur = c;
+    }
+    return best;
+}
+
+static void trie_free(struct tok_trie *t)
+{
+    if (t) {
+        free(t->n);
+        free(t);
+    }
+}
+
+/* ---- opening a blob ----------------------------------------------------- */
+
+static int bad_blob(ldb_err *e, const char *name, const char *what)
+{
+    return ldb_err_set(e, LDB_EFORMAT, "%s: tokenizer tables are corrupt (%s)", name, what);
+}
+
+int ldb_tok_open_blob(ldb_tok *tk, const void *blob, size_t size, int copy, const char *name,
+                      ldb_err *e)
+{
+    memset(tk, 0, sizeof *tk);
+    if (!(tk->name = strdup(name ? name : "tokenizer")))
+        return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+    if (copy) {
+        if (!(tk->own = malloc(size ? size : 1))) {
+            ldb_tok_close(tk);
+            return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+        }
+        memcpy(tk->own, blob, size);
+        blob = tk->own;
+    }
+    tk->blob = blob;
+    tk->size = size;
+    const uint32_t *h = blob;
+    if (size < HDR_WORDS * 4 || ((uintptr_t)blob & 3) || h[0] != LDB_TOK_MAGIC) {
+        ldb_tok_close(tk);
+        return bad_blob(e, name, "header");
+    }
+    tk->n_vocab = h[2], tk->n_merges = h[3], tk->flags = h[4], tk->unk = h[5], tk->bos = h[6];
+    tk->eos = h[7], tk->pad = h[8], tk->vocab_cap = h[9], tk->merge_cap = h[10], tk->n_added = h[11];
+    uint64_t o_off = h[12], o_pieces = h[13], o_vocab = h[14], o_merge = h[15], o_added = h[16],
+             o_byte = h[17], total = h[18];
+    const char *why = NULL;
+    if (total != size || h[1] != HDR_WORDS)
+        why = "size";
+    else if (!tk->vocab_cap || (tk->vocab_cap & (tk->vocab_cap - 1)) || tk->vocab_cap < tk->n_vocab ||
+             !tk->merge_cap || (tk->merge_cap & (tk->merge_cap - 1)) || tk->merge_cap <= tk->n_merges)
+        why = "hash sizes";
+    else if (o_off % 4 || o_vocab % 4 || o_merge % 4 || o_added % 4 || o_byte % 4 ||
+             o_off + 4ull * (tk->n_vocab + 1) > size || o_vocab + 4ull * tk->vocab_cap > size ||
+             o_merge + 16ull * tk->merge_cap > size || o_added + 8ull * tk->n_added > size ||
+             o_byte + 4ull * 256 > size || o_pieces > size)
+        why = "table bounds";
+    if (!why) {
+        tk->piece_off = (const uint32_t *)(tk->blob + o_off);
+        tk->pieces = tk->blob + o_pieces;
+        tk->vocab = (const uint32_t *)(tk->blob + o_vocab);
+        tk->merges = (const uint32_t *)(tk->blob + o_merge);
+        tk->added = (const uint32_t *)(tk->blob + o_added);
+        tk->byte_id = (const uint32_t *)(tk->blob + o_byte);
+        if (tk->piece_off[0] != 0 || o_pieces + tk->piece_off[tk->n_vocab] > size)
+            why = "pieces";
+        for (uint32_t i = 0; !why && i < tk->n_vocab; i++)
+            if (tk->piece_off[i + 1] < tk->piece_off[i])
+                why = "piece offsets";
+        for (uint32_t i = 0; !why && i < tk->vocab_cap; i++)
+            if (tk->vocab[i] > tk->n_vocab)
+                why = "vocabulary hash";
+        for (uint32_t i = 0; !why && i < tk->merge_cap; i++) {
+            const uint32_t *s = tk->merges + 4 * (size_t)i;
+            if (s[0] != LDB_TOK_NONE && (s[0] >= tk->n_vocab || s[1] >= tk->n_vocab ||
+                                         s[3] >= tk->n_vocab))
+                why = "merge hash";
+        }
+        for (uint32_t i = 0; !why && i < 256; i++)
+            if (tk->byte_id[i] != LDB_TOK_NONE && tk->byte_id[i] >= tk->n_vocab)
+                why = "byte ids";
+        for (uint32_t i = 0; !why && i < tk->n_added; i++)
+            if (tk->added[2 * i] >= tk->n_vocab)
+                why = "added tokens";
+        uint32_t sp[4] = {tk->unk, tk->bos, tk->eos, tk->pad};
+        for (int i = 0; !why && i < 4; i++)
+            if (sp[i] != LDB_TOK_NONE && sp[i] >= tk->n_vocab)
+                why = "special ids";
+    }
+    if (why) {
+        ldb_tok_close(tk);
+        return bad_blob(e, name, why);
+    }
+    for (int k = 0; k < 2; k++)
+        if (!(tk->trie[k] = calloc(1, sizeof *tk->trie[k]))) {
+            ldb_tok_close(tk);
+            return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+        }
+    for (uint32_t i = 0; i < tk->n_added; i++) {
+        uint32_t id = tk->added[2 * i], fl = tk->added[2 * i + 1];
+        size_t len;
+        const uint8_t *p = ldb_tok_piece(tk, id, &len);
+        if (trie_add(tk->trie[(fl & LDB_TOK_A_NORMALIZED) ? 1 : 0], p, len, id)) {
+            ldb_tok_close(tk);
+            return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+        }
+    }
+    for (int c = 0; c < 128; c++) {
+        uint8_t b = (uint8_t)c;
+        tk->ascii[c] = vocab_find(tk, &b, 1);
+    }
+    return LDB_OK;
+}
+
+void ldb_tok_close(ldb_tok *tk)
+{
+    if (!tk)
+        return;
+    trie_free(tk->trie[0]);
+    trie_free(tk->trie[1]);
+    free(tk->own);
+    free(tk->name);
+    memset(tk, 0, sizeof *tk);
+}
+
+const uint8_t *ldb_tok_piece(const ldb_tok *tk, uint32_t id, size_t *len)
+{
+    if (id >= tk->n_vocab) {
+        *len = 0;
+        return NULL;
+    }
+    *len = tk->piece_off[id + 1] - tk->piece_off[id];
+    return tk->pieces + tk->piece_off[id];
+}
+
+/* ---- compiling tokenizer.json ------------------------------------------- */
+
+typedef struct strref { const char *s; size_t n; } strref;
+
+typedef struct compiler {
+    const char *path;
+    ldb_err *e;
+    strref *piece;          /* n_vocab */
+    uint32_t n_vocab;
+    uint32_t *vocab;        /* hash slots: id + 1 */
+    uint32_t vocab_cap;
+} compiler;
+
+static uint32_t c_vocab_find(const compiler *c, const char *s, size_t n)
+{
+    uint32_t mask = c->vocab_cap - 1;
+    for (uint32_t i = hash_bytes((const uint8_t *)s, n) & mask;; i = (i + 1) & mask) {
+        uint32_t v = c->vocab[i];
+        if (!v)
+            return LDB_TOK_NONE;
+        if (c->piece[v - 1].n == n && !memcmp(c->piece[v - 1].s, s, n))
+            return v - 1;
+    }
+}
+
+/* Adds s -> id; a later id for the same string replaces the earlier (as the
+ * reference's maps do when added tokens follow the model's vocabulary). */
+static void c_vocab_put(compiler *c, uint32_t id)
+{
+    const strref *p = &c->piece[id];
+    uint32_t mask = c->vocab_cap - 1;
+    for (uint32_t i = hash_bytes((const uint8_t *)p->s, p->n) & mask;; i = (i + 1) & mask) {
+        uint32_t v = c->vocab[i];
+        if (!v || (c->piece[v - 1].n == p->n && !memcmp(c->piece[v - 1].s, p->s, p->n))) {
+            c->vocab[i] = id + 1;
+            return;
+        }
+    }
+}
+
+static const char *jstr(const cJSON *o, const char *key)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+static int is_null(const cJSON *o)
+{
+    return !o || cJSON_IsNull(o);
+}
+
+/* "pattern": {"String": s} */
+static const char *pattern_string(const cJSON *o)
+{
+    return jstr(cJSON_GetObjectItemCaseSensitive(o, "pattern"), "String");
+}
+
+static int unsupported(compiler *c, const char *what, const cJSON *o)
+{
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    int rc = ldb_err_set(c->e, LDB_EUNSUPPORTED, "%s: unsupported %s %.200s (latentdb reads BPE "
+                         "tokenizers of the Gemma/Llama family)", c->path, what, s ? s : "");
+    free(s);
+    return rc;
+}
+
+static int parse_normalizer(compiler *c, const cJSON *n, uint32_t *flags)
+{
+    if (is_null(n))
+        return LDB_OK;
+    const char *type = jstr(n, "type");
+    if (type && !strcmp(type, "Replace")) {
+        const char *p = pattern_string(n), *to = jstr(n, "content");
+        if (p && to && !strcmp(p, " ") && !strcmp(to, "\xe2\x96\x81")) {
+            *flags |= LDB_TOK_NORM_SPACE;
+            return LDB_OK;
+        }
+    } else if (type && !strcmp(type, "Prepend")) {
+        const char *to = jstr(n, "prepend");
+        if (to && !strcmp(to, "\xe2\x96\x81")) {
+            *flags |= LDB_TOK_NORM_PREPEND;
+            return LDB_OK;
+        }
+    } else if (type && !strcmp(type, "Sequence")) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(n, "normalizers")) {
+            /* Prepend must come before Replace (the order Llama 2 uses) */
+            if ((*flags & LDB_TOK_NORM_SPACE) && !strcmp(jstr(it, "type") ? jstr(it, "type") : "", "Prepend"))
+                return unsupported(c, "normalizer order", n);
+            int rc = parse_normalizer(c, it, flags);
+            if (rc)
+                return rc;
+        }
+        return LDB_OK;
+    }
+    return unsupported(c, "normalizer", n);
+}
+
+static int parse_pretok(compiler *c, const cJSON *p, uint32_t *flags)
+{
+    if (is_null(p))
+        return LDB_OK;
+    const char *type = jstr(p, "type"), *pat = pattern_string(p), *beh = jstr(p, "behavior");
+    const cJSON *inv = cJSON_GetObjectItemCaseSensitive(p, "invert");
+    if (type && !strcmp(type, "Split") && pat && !strcmp(pat, " ") && beh &&
+        !strcmp(beh, "MergedWithPrevious") && !cJSON_IsTrue(inv)) {
+        *flags |= LDB_TOK_SPLIT_SPACE;
+        return LDB_OK;
+    }
+    return unsupported(c, "pre-tokenizer", p);
+}
+
+static int check_decoder(compiler *c, const cJSON *d)
+{
+    if (is_null(d))
+        return LDB_OK;
+    const char *type = jstr(d, "type");
+    if (type && !strcmp(type, "Sequence")) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(d, "decoders")) {
+            int rc = check_decoder(c, it);
+            if (rc)
+                return rc;
+        }
+        return LDB_OK;
+    }
+    if (type && (!strcmp(type, "ByteFallback") || !strcmp(type, "Fuse") || !strcmp(type, "Strip")))
+        return LDB_OK;
+    if (type && !strcmp(type, "Replace")) {
+        const char *p = pattern_string(d), *to = jstr(d, "content");
+        if (p && to && !strcmp(p, "\xe2\x96\x81") && !strcmp(to, " "))
+            return LDB_OK;
+    }
+    return unsupported(c, "decoder", d);
+}
+
+/* The id of a special token named in tokenizer_config.json (a string or an object
+ * with "content"), or NONE. */
+static uint32_t config_token(const compiler *c, const cJSON *cfg, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    const char *s = cJSON_IsString(v) ? v->valuestring : jstr(v, "content");
+    return s ? c_vocab_find(c, s, strlen(s)) : LDB_TOK_NONE;
+}
+
+static uint32_t pow2_at_least(uint64_t n)
+{
+    uint32_t c = 16;
+    while (c < n)
+        c <<= 1;
+    return c;
+}
+
+static int compile(compiler *c, const cJSON *root, const cJSON *cfg, ldb_tok *tk)
+{
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const char *type = jstr(model, "type");
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab"),
+                *merges = cJSON_GetObjectItemCaseSensitive(model, "merges"),
+                *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    if (!cJSON_IsObject(model) || !cJSON_IsObject(vocab) || !cJSON_IsArray(merges) ||
+        (type && strcmp(type, "BPE")))
+        return ldb_err_set(c->e, LDB_EUNSUPPORTED, "%s: model is %s; latentdb reads BPE models "
+                           "(model.type \"BPE\" with vocab and merges)", c->path,
+                           type ? type : "not a BPE model");
+    const char *pre = jstr(model, "continuing_subword_prefix"), *suf = jstr(model, "end_of_word_suffix");
+    const cJSON *drop = cJSON_GetObjectItemCaseSensitive(model, "dropout");
+    if ((pre && *pre) || (suf && *suf) || (cJSON_IsNumber(drop) && drop->valuedouble > 0))
+        return unsupported(c, "BPE option (subword prefix/suffix or dropout) in", model);
+    uint32_t flags = 0;
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "byte_fallback")))
+        flags |= LDB_TOK_BYTE_FALLBACK;
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "fuse_unk")))
+        flags |= LDB_TOK_FUSE_UNK;
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "ignore_merges")))
+        flags |= TOK_IGNORE_MERGES;
+    int rc;
+    if ((rc = parse_normalizer(c, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), &flags)) ||
+        (rc = parse_pretok(c, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), &flags)) ||
+        (rc = check_decoder(c, cJSON_GetObjectItemCaseSensitive(root, "decoder"))))
+        return rc;
+
+    /* ids: the vocabulary's and the added tokens' */
+    double maxid = -1;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, vocab) {
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= 1 << 24 ||
+            it->valuedouble != (double)(uint32_t)it->valuedouble)
+            return ldb_err_set(c->e, LDB_EFORMAT, "%s: vocab entry \"%.80s\" has no valid id",
+                               c->path, it->string);
+        if (it->valuedouble > maxid)
+            maxid = it->valuedouble;
+    }
+    int n_added = cJSON_GetArraySize(added);
+    cJSON_ArrayForEach(it, added) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
+        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= 1 << 24 ||
+            !jstr(it, "content") || !*jstr(it, "content"))
+            return ldb_err_set(c->e, LDB_EFORMAT, "%s: an added token has no valid id or content",
+                               c->path);
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "single_word")) ||
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "lstrip")) ||
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "rstrip")))
+            return unsupported(c, "added token option (single_word/lstrip/rstrip) in", it);
+        if (id->valuedouble > maxid)
+            maxid = id->valuedouble;
+    }
+    if (maxid < 0)
+        return ldb_err_set(c->e, LDB_EFORMAT, "%s: the vocabulary is empty", c->path);
+    c->n_vocab = (uint32_t)maxid + 1;
+    c->vocab_cap = pow2_at_least(2ull * c->n_vocab);
+    c->piece = calloc(c->n_vocab, sizeof *c->piece);
+    c->vocab = calloc(c->vocab_cap, sizeof *c->vocab);
+    if (!c->piece || !c->vocab)
+        return ldb_err_set(c->e, LDB_ENOMEM, "out of memory");
+    cJSON_ArrayForEach(it, vocab) {
+        uint32_t id = (uint32_t)it->valuedouble;
+        c->piece[id] = (strref){it->string, strlen(it->string)};
+        c_vocab_put(c, id);
+    }
+    cJSON_ArrayForEach(it, added) {
+        uint32_t id = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "id"));
+        const char *s = jstr(it, "content");
+        c->piece[id] = (strref){s, strlen(s)};
+        c_vocab_put(c, id);
+    }
+
+    /* merges: "a b" strings or [a, b] pairs; a later duplicate takes the later rank */
+    uint32_t n_merges = (uint32_t)cJSON_GetArraySize(merges);
+    uint32_t merge_cap = pow2_at_least(2ull * n_merges + 1);
+    size_t piece_bytes = 0;
+    for (uint32_t i = 0; i < c->n_vocab; i++)
+        piece_bytes += c->piece[i].n;
+    uint32_t o_off = HDR_WORDS * 4, o_pieces = o_off + 4 * (c->n_vocab + 1);
+    uint64_t o_vocab = (o_pieces + piece_bytes + 3) & ~3ull, o_merge = o_vocab + 4ull * c->vocab_cap,
+             o_added = o_merge + 16ull * merge_cap, o_byte = o_added + 8ull * (uint32_t)n_added,
+             total = o_byte + 4 * 256;
+    if (total > UINT32_MAX)
+        return ldb_err_set(c->e, LDB_EUNSUPPORTED, "%s: tokenizer too large (%llu bytes compiled)",
+                           c->path, (unsigned long long)total);
+    uint8_t *blob = calloc(1, total);
+    if (!blob)
+        return ldb_err_set(c->e, LDB_ENOMEM, "out of memory");
+    uint32_t *h = (uint32_t *)blob, *poff = (uint32_t *)(blob + o_off),
+             *mh = (uint32_t *)(blob + o_merge), *ad = (uint32_t *)(blob + o_added),
+             *bid = (uint32_t *)(blob + o_byte);
+    memset(mh, 0xff, 16ull * merge_cap);
+    size_t at = 0;
+    for (uint32_t i = 0; i < c->n_vocab; i++) {
+        poff[i] = (uint32_t)at;
+        memcpy(blob + o_pieces + at, c->piece[i].s, c->piece[i].n);
+        at += c->piece[i].n;
+    }
+    poff[c->n_vocab] = (uint32_t)at;
+    memcpy(blob + o_vocab, c->vocab, 4ull * c->vocab_cap);
+    uint32_t rank = 0;
+    char *tmp = NULL;
+    size_t tcap = 0;
+    cJSON_ArrayForEach(it, merges) {
+        const char *a, *b;
+        size_t na, nb;
+        const char *sp = cJSON_IsString(it) ? strchr(it->valuestring, ' ') : NULL;
+        if (sp) {
+            a = it->valuestring, na = (size_t)(sp - a), b = sp + 1, nb = strlen(b);
+        } else if (cJSON_GetArraySize(it) == 2 && jstr(it, NULL) == NULL &&
+                   cJSON_IsString(cJSON_GetArrayItem(it, 0)) && cJSON_IsString(cJSON_GetArrayItem(it, 1))) {
+            a = cJSON_GetArrayItem(it, 0)->valuestring, na = strlen(a);
+            b = cJSON_GetArrayItem(it, 1)->valuestring, nb = strlen(b);
+        } else {
+            free(blob);
+            free(tmp);
+            return ldb_err_set(c->e, LDB_EFORMAT, "%s: merge %u is neither \"a b\" nor [a, b]",
+                               c->path, rank);
+        }
+        if (na + nb > tcap) {
+            tcap = 2 * (na + nb);
+            char *t2 = realloc(tmp, tcap);
+            if (!t2) {
+                free(blob);
+                free(tmp);
+                return ldb_err_set(c->e, LDB_ENOMEM, "out of memory");
+            }
+            tmp = t2;
+        }
+        memcpy(tmp, a, na);
+        memcpy(tmp + na, b, nb);
+        uint32_t ia = c_vocab_find(c, a, na), ib = c_vocab_find(c, b, nb),
+                 im = c_vocab_find(c, tmp, na + nb);
+        if (ia == LDB_TOK_NONE || ib == LDB_TOK_NONE || im == LDB_TOK_NONE) {
+            free(blob);
+            free(tmp);
+            return ldb_err_set(c->e, LDB_EFORMAT, "%s: merge %u (\"%.40s\" + \"%.40s\") uses a "
+                               "token that is not in the vocabulary", c->path, rank, a, b);
+        }
+        uint32_t mask = merge_cap - 1;
+        for (uint32_t i = hash_pair(ia, ib) & mask;; i = (i + 1) & mask) {
+            uint32_t *s = mh + 4 * (size_t)i;
+            if (s[0] == LDB_TOK_NONE || (s[0] == ia && s[1] == ib)) {
+                s[0] = ia, s[1] = ib, s[2] = rank, s[3] = im;
+                break;
+            }
+        }
+        rank++;
+    }
+    free(tmp);
+    int k = 0;
+    uint32_t named[3] = {LDB_TOK_NONE, LDB_TOK_NONE, LDB_TOK_NONE}; /* <bos> <eos> <pad> */
+    static const char *names[3][3] = {{"<bos>", "<s>", "<|begin_of_text|>"},
+                                      {"<eos>", "</s>", "<|end_of_text|>"},
+                                      {"<pad>", "<|pad|>", "[PAD]"}};
+    cJSON_ArrayForEach(it, added) {
+        uint32_t id = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "id"));
+        int special = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "special"));
+        ad[2 * k] = id;
+        ad[2 * k + 1] = (special ? LDB_TOK_A_SPECIAL : 0) |
+                        (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "normalized")) &&
+                                 (flags & (LDB_TOK_NORM_SPACE | LDB_TOK_NORM_PREPEND))
+                             ? LDB_TOK_A_NORMALIZED : 0);
+        k++;
+        const char *s = jstr(it, "content");
+        for (int r = 0; special && r < 3; r++)
+            for (int q = 0; q < 3; q++)
+                if (!strcmp(s, names[r][q]) && named[r] == LDB_TOK_NONE)
+                    named[r] = id;
+    }
+    for (int b = 0; b < 256; b++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        bid[b] = (flags & LDB_TOK_BYTE_FALLBACK) ? c_vocab_find(c, name, 6) : LDB_TOK_NONE;
+    }
+    const char *unk = jstr(model, "unk_token");
+    uint32_t sp[3];
+    for (int r = 0; r < 3; r++) {
+        static const char *keys[3] = {"bos_token", "eos_token", "pad_token"};
+        sp[r] = cfg ? config_token(c, cfg, keys[r]) : LDB_TOK_NONE;
+        if (sp[r] == LDB_TOK_NONE)
+            sp[r] = named[r];
+    }
+    uint32_t hdr[HDR_WORDS] = {
+        LDB_TOK_MAGIC, HDR_WORDS, c->n_vocab, n_merges, flags,
+        unk ? c_vocab_find(c, unk, strlen(unk)) : LDB_TOK_NONE, sp[0], sp[1], sp[2],
+        c->vocab_cap, merge_cap, (uint32_t)n_added, o_off, o_pieces, (uint32_t)o_vocab,
+        (uint32_t)o_merge, (uint32_t)o_added, (uint32_t)o_byte, (uint32_t)total, 0};
+    memcpy(h, hdr, sizeof hdr);
+    rc = ldb_tok_open_blob(tk, blob, total, 0, c->path, c->e);
+    if (rc) {
+        free(blob);
+        return rc;
+    }
+    tk->own = blob;
+    return LDB_OK;
+}
+
+int ldb_tok_load_json(ldb_tok *tk, const char *path, ldb_err *e)
+{
+    memset(tk, 0, sizeof *tk);
+    char *txt = NULL, *ctxt = NULL;
+    size_t len, clen;
+    int rc = ldb_file_read_all(path, MAX_JSON, &txt, &len, e);
+    if (rc)
+        return rc;
+    cJSON *root = cJSON_ParseWithLength(txt, len), *cfg = NULL;
+    if (!root) {
+        free(txt);
+        return ldb_err_set(e, LDB_EFORMAT, "%s: not valid JSON (near byte %ld)", path,
+                           (long)(cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - txt : 0));
+    }
+    /* tokenizer_config.json beside it names BOS/EOS/PAD */
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+    char *cpath = dir ? ldb_path_join(dir, "tokenizer_config.json") : NULL;
+    ldb_err ce;
+    if (cpath && ldb_path_is_file(cpath) &&
+        ldb_file_read_all(cpath, MAX_JSON, &ctxt, &clen, &ce) == LDB_OK)
+        cfg = cJSON_ParseWithLength(ctxt, clen);
+    compiler c = {.path = path, .e = e};
+    rc = compile(&c, root, cfg, tk);
+    free(c.piece);
+    free(c.vocab);
+    cJSON_Delete(root);
+    cJSON_Delete(cfg);
+    free(txt);
+    free(ctxt);
+    free(dir);
+    free(cpath);
+    return rc;
+}
+
+/* ---- encoding ----------------------------------------------------------- */
+
+typedef struct idvec { uint32_t *v; size_t n, cap; } idvec;
+
+static int push(idvec *o, uint32_t id)
+{
+    if (o->n == o->cap) {
+        size_t nc = o->cap ? 2 * o->cap : 256;
+        uint32_t *nv = realloc(o->v, nc * sizeof *nv);
+        if (!nv)
+            return LDB_ENOMEM;
+        o->v = nv;
+        o->cap = nc;
+    }
+    o->v[o->n++] = id;
+    return LDB_OK;
+}
+
+/* Scratch for BPE: symbols of one word and the merge heap. */
+typedef struct bpe {
+    uint32_t *id, *start, *len;
+    int32_t *prev, *next;
+    size_t cap;
+    uint64_t *heap;
+    size_t hn, hcap;
+} bpe;
+
+static int heap_push(bpe *b, uint64_t key)
+{
+    if (b->hn == b->hcap) {
+        size_t nc = b->hcap ? 2 * b->hcap : 1024;
+        uint64_t *nh = realloc(b->heap, nc * sizeof *nh);
+        if (!nh)
+            return LDB_ENOMEM;
+        b->heap = nh;
+        b->hcap = nc;
+    }
+    size_t i = b->hn++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (b->heap[p] <= key)
+            break;
+        b->heap[i] = b->heap[p];
+        i = p;
+    }
+    b->heap[i] = key;
+    return LDB_OK;
+}
+
+static uint64_t heap_pop(bpe *b)
+{
+    uint64_t top = b->heap[0], x = b->heap[--b->hn];
+    size_t i = 0, n = b->hn;
+    for (;;) {
+        size_t l = 2 * i + 1;
+        if (l >= n)
+            break;
+        if (l + 1 < n && b->heap[l + 1] < b->heap[l])
+            l++;
+        if (b->heap[l] >= x)
+            break;
+        b->heap[i] = b->heap[l];
+        i = l;
+    }
+    if (n)
+        b->heap[i] = x;
+    return top;
+}
+
+static int try_pair(const ldb_tok *tk, bpe *b, int32_t i)
+{
+    int32_t j = b->next[i];
+    if (j < 0 || b->id[i] == LDB_TOK_NONE || b->id[j] == LDB_TOK_NONE)
+        return LDB_OK;
+    uint32_t m, r = merge_find(tk, b->id[i], b->id[j], &m);
+    return r == LDB_TOK_NONE ? LDB_OK : heap_push(b, (uint64_t)r << 32 | (uint32_t)i);
+}
+
+static size_t utf8_len(uint8_t c)
+{
+    return c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+}
+
+static int emit_unknown(const ldb_tok *tk, const uint8_t *s, size_t n, idvec *o, int *last_unk)
+{
+    int ok = (tk->flags & LDB_TOK_BYTE_FALLBACK) != 0;
+    for (size_t i = 0; i < n && ok; i++)
+        ok = tk->byte_id[s[i]] != LDB_TOK_NONE;
+    if (ok) {
+        for (size_t i = 0; i < n; i++)
+            if (push(o, tk->byte_id[s[i]]))
+                return LDB_ENOMEM;
+        *last_unk = 0;
+        return LDB_OK;
+    }
+    if (tk->unk == LDB_TOK_NONE)
+        return LDB_OK; /* dropped, as the reference does without an unk token */
+    if ((tk->flags & LDB_TOK_FUSE_UNK) && *last_unk)
+        return LDB_OK;
+    *last_unk = 1;
+    return push(o, tk->unk);
+}
+
+/* BPE of one word (valid UTF-8). */
+static int bpe_word(const ldb_tok *tk, bpe *b, const uint8_t *w, size_t n, idvec *o)
+{
+    if (!n)
+        return LDB_OK;
+    if (tk->flags & TOK_IGNORE_MERGES) {
+        uint32_t id = vocab_find(tk, w, n);
+        if (id != LDB_TOK_NONE)
+            return push(o, id);
+    }
+    if (n > b->cap) {
+        size_t nc = n < 64 ? 64 : n;
+        uint32_t *a1 = realloc(b->id, nc * 4), *a2 = a1 ? realloc(b->start, nc * 4) : NULL,
+                 *a3 = a2 ? realloc(b->len, nc * 4) : NULL;
+        if (a1) b->id = a1;
+        if (a2) b->start = a2;
+        if (a3) b->len = a3;
+        int32_t *a4 = a3 ? realloc(b->prev, nc * 4) : NULL, *a5 = a4 ? realloc(b->next, nc * 4) : NULL;
+        if (a4) b->prev = a4;
+        if (a5) b->next = a5;
+        if (!a5)
+            return LDB_ENOMEM;
+        b->cap = nc;
+    }
+    int32_t m = 0;
+    for (size_t i = 0; i < n; m++) {
+        size_t l = utf8_len(w[i]);
+        if (l > n - i)
+            l = n - i;
+        b->id[m] = l == 1 ? tk->ascii[w[i] & 0x7f] : vocab_find(tk, w + i, l);
+        b->start[m] = (uint32_t)i;
+        b->len[m] = (uint32_t)l;
+        b->prev[m] = m - 1;
+        b->next[m] = m + 1;
+        i += l;
+    }
+    b->next[m - 1] = -1;
+    b->hn = 0;
+    for (int32_t i = 0; i + 1 < m; i++)
+        if (try_pair(tk, b, i))
+            return LDB_ENOMEM;
+    while (b->hn) {
+        uint64_t key = heap_pop(b);
+        int32_t i = (int32_t)(uint32_t)key, j;
+        uint32_t r = (uint32_t)(key >> 32), merged = 0;
+        if (b->len[i] == 0 || (j = b->next[i]) < 0 || b->id[i] == LDB_TOK_NONE ||
+            b->id[j] == LDB_TOK_NONE || merge_find(tk, b->id[i], b->id[j], &merged) != r)
+            continue; /* stale: a neighbour merged since this pair was queued */
+        b->id[i] = merged;
+        b->len[i] += b->len[j];
+        b->len[j] = 0;
+        b->next[i] = b->next[j];
+        if (b->next[j] >= 0)
+            b->prev[b->next[j]] = i;
+        if ((b->prev[i] >= 0 && try_pair(tk, b, b->prev[i])) || try_pair(tk, b, i))
+            return LDB_ENOMEM;
+    }
+    int last_unk = 0;
+    for (int32_t i = 0; i >= 0; i = b->next[i]) {
+        if (b->id[i] != LDB_TOK_NONE) {
+            if (push(o, b->id[i]))
+                return LDB_ENOMEM;
+            last_unk = 0;
+        } else if (emit_unknown(tk, w + b->start[i], b->len[i], o, &last_unk)) {
+            return LDB_ENOMEM;
+        }
+    }
+    return LDB_OK;
+}
+
+/* Pre-tokenizes a normalized piece and runs BPE on each word. */
+static int encode_words(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, idvec *o)
+{
+    if (!(tk->flags & LDB_TOK_SPLIT_SPACE))
+        return bpe_word(tk, b, s, n, o);
+    size_t a = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == ' ') { /* the space ends its word (MergedWithPrevious) */
+            int rc = bpe_word(tk, b, s + a, i + 1 - a, o);
+            if (rc)
+                return rc;
+            a = i + 1;
+        }
+    return bpe_word(tk, b, s + a, n - a, o);
+}
+
+/* Splits s on the added tokens of trie t (leftmost-longest); pieces between go to
+ * fn. */
+typedef int (*piece_fn)(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, idvec *o,
+                        uint8_t **scratch, size_t *scap);
+
+static int split_added(const ldb_tok *tk, const struct tok_trie *t, bpe *b, const uint8_t *s,
+                       size_t n, idvec *o, uint8_t **scratch, size_t *scap, piece_fn fn)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t id;
+        size_t l = t->len ? trie_match(t, s + i, n - i, &id) : 0;
+        if (!l) {
+            i++;
+            continue;
+        }
+        int rc = i > start ? fn(tk, b, s + start, i - start, o, scratch, scap) : LDB_OK;
+        if (rc || (rc = push(o, id)))
+            return rc;
+        i += l;
+        start = i;
+    }
+    return start < n ? fn(tk, b, s + start, n - start, o, scratch, scap) : LDB_OK;
+}
+
+static int normalized_piece(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, idvec *o,
+                            uint8_t **scratch, size_t *scap)
+{
+    (void)scratch, (void)scap;
+    return encode_words(tk, b, s, n, o);
+}
+
+/* A section between unnormalized added tokens: normalize, then split on the
+ * normalized added tokens, then words. */
+static int raw_piece(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, idvec *o,
+                     uint8_t **scratch, size_t *scap)
+{
+    if (!(tk->flags & (LDB_TOK_NORM_SPACE | LDB_TOK_NORM_PREPEND)))
+        return split_added(tk, tk->trie[1], b, s, n, o, NULL, NULL, normalized_piece);
+    size_t need = 3 * n + 3;
+    if (need > *scap) {
+        uint8_t *ns = realloc(*scratch, need);
+        if (!ns)
+            return LDB_ENOMEM;
+        *scratch = ns;
+        *scap = need;
+    }
+    uint8_t *w = *scratch;
+    if (tk->flags & LDB_TOK_NORM_PREPEND) {
+        memcpy(w, "\xe2\x96\x81", 3);
+        w += 3;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == ' ' && (tk->flags & LDB_TOK_NORM_SPACE)) {
+            memcpy(w, "\xe2\x96\x81", 3);
+            w += 3;
+        } else {
+            *w++ = s[i];
+        }
+    }
+    return split_added(tk, tk->trie[1], b, *scratch, (size_t)(w - *scratch), o, NULL, NULL,
+                       normalized_piece);
+}
+
+int ldb_tok_encode(const ldb_tok *tk, const char *text, size_t len, uint32_t **ids, size_t *n,
+                   ldb_err *e)
+{
+    const uint8_t *s = (const uint8_t *)text;
+    uint8_t *clean = NULL, *scratch = NULL;
+    size_t scap = 0;
+    *ids = NULL;
+    *n = 0;
+    if (!utf8_is_valid(s, len)) {
+        if (ldb_utf8_sanitize(s, len, &clean, &len))
+            return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+        s = clean;
+    }
+    idvec o = {0};
+    bpe b = {0};
+    int rc = split_added(tk, tk->trie[0], &b, s, len, &o, &scratch, &scap, raw_piece);
+    free(clean);
+    free(scratch);
+    free(b.id), free(b.start), free(b.len), free(b.prev), free(b.next), free(b.heap);
+    if (rc) {
+        free(o.v);
+        return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+    }
+    *ids = o.v;
+    *n = o.n;
+    return LDB_OK;
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+/* The byte of a "<0xXX>" piece, or -1. */
+static int byte_piece(const uint8_t *p, size_t n)
+{
+    if (n != 6 || memcmp(p, "<0x", 3) || p[5] != '>')
+        return -1;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        int c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+typedef struct sbuf { char *p; size_t n, cap; } sbuf;
+
+static int sb_add(sbuf *b, const void *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 256;
+        while (nc < b->n + n + 1)
+            nc *= 2;
+        char *np = realloc(b->p, nc);
+        if (!np)
+            return LDB_ENOMEM;
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+    return LDB_OK;
+}
+
+static int flush_bytes(sbuf *out, uint8_t *bytes, size_t *nb)
+{
+    if (!*nb)
+        return LDB_OK;
+    uint8_t *clean;
+    size_t cn;
+    if (ldb_utf8_sanitize(bytes, *nb, &clean, &cn))
+        return LDB_ENOMEM;
+    int rc = sb_add(out, clean, cn);
+    free(clean);
+    *nb = 0;
+    return rc;
+}
+
+/* Appends a piece with ▁ read as a space. */
+static int add_piece(sbuf *out, const uint8_t *p, size_t n)
+{
+    size_t a = 0;
+    for (size_t i = 0; i + 2 < n;) {
+        if (p[i] == 0xe2 && p[i + 1] == 0x96 && p[i + 2] == 0x81) {
+            if (sb_add(out, p + a, i - a) || sb_add(out, " ", 1))
+                return LDB_ENOMEM;
+            i += 3;
+            a = i;
+        } else {
+            i++;
+        }
+    }
+    return sb_add(out, p + a, n - a);
+}
+
+int ldb_tok_decode(const ldb_tok *tk, const uint32_t *ids, size_t n, char **out, size_t *len)
+{
+    sbuf o = {0};
+    uint8_t *bytes = malloc(n + 1);
+    size_t nb = 0;
+    int rc = bytes ? sb_add(&o, "", 0) : LDB_ENOMEM;
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t pl;
+        const uint8_t *p = ldb_tok_piece(tk, ids[i], &pl);
+        if (!p) {
+            rc = flush_bytes(&o, bytes, &nb);
+            if (!rc)
+                rc = sb_add(&o, "\xef\xbf\xbd", 3); /* an id outside the vocabulary */
+            continue;
+        }
+        int by = byte_piece(p, pl);
+        if (by >= 0) {
+            bytes[nb++] = (uint8_t)by;
+            continue;
+        }
+        if (!(rc = flush_bytes(&o, bytes, &nb)))
+            rc = add_piece(&o, p, pl);
+    }
+    if (!rc)
+        rc = flush_bytes(&o, bytes, &nb);
+    free(bytes);
+    if (rc) {
+        free(o.p);
+        return LDB_ENOMEM;
+    }
+    *out = o.p;
+    *len = o.n;
+    return LDB_OK;
+}
+
+size_t ldb_tok_piece_text(const ldb_tok *tk, uint32_t id, char *buf, size_t cap)
+{
+    size_t pl;
+    const uint8_t *p = ldb_tok_piece(tk, id, &pl);
+    sbuf o = {0};
+    int by = p ? byte_piece(p, pl) : -1;
+    if (!p)
+        sb_add(&o, "<?>", 3);
+    else if (by >= 0x80 || (by >= 0 && by < 0x20)) { /* alone it is no character */
+        char hx[16];
+        snprintf(hx, sizeof hx, "<0x%02X>", (unsigned)by & 0xffu);
+        sb_add(&o, hx, 6);
+    } else if (by >= 0) {
+        char ch = (char)by;
+        sb_add(&o, &ch, 1);
+    } else {
+        add_piece(&o, p, pl);
+    }
+    size_t n = o.n < cap ? o.n : cap ? cap - 1 : 0;
+    if (cap) {
+        if (o.p)
+            memcpy(buf, o.p, n);
+        buf[n] = 0;
+    }
+    free(o.p);
+    return n;
+}

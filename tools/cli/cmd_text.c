@@ -1,0 +1,273 @@
+/* cmd_text.c — `latentdb tokenize`: text to token ids with a tokenizer.json, for
+ * a look (ids and pieces) or for a corpus (a token .npy that a model run fills with
+ * activations, so that tokens and activations line up). */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/mfile.h"
+#include "cli.h"
+#include "latentdb.h"
+
+static const char *USAGE_TOKENIZE =
+    "usage: latentdb tokenize TOKENIZER (TEXT | --file F) [--bos] [--json]\n"
+    "       latentdb tokenize TOKENIZER --file F|DIR --out T.npy [--ctx N] [--no-bos]\n"
+    "TOKENIZER is a tokenizer.json. The first form prints ids and pieces (JSON:\n"
+    "{\"ids\":[...],\"pieces\":[...]}); no BOS unless --bos. The second writes int32 token ids\n"
+    "[rows, ctx]: one row per document (a file, or each file of DIR in name order), or\n"
+    "per --ctx window of it; BOS first in each row unless --no-bos; PAD fills the last.\n";
+
+static int read_text(const char *path, char **txt, size_t *len)
+{
+    ldb_err e;
+    if (ldb_file_read_all(path, (size_t)1 << 32, txt, len, &e))
+        return cli_fail("%s", e.msg);
+    return 0;
+}
+
+static int show(ldb_tokenizer *t, const char *text, size_t len, int bos, int json)
+{
+    uint32_t *ids;
+    size_t n;
+    ldb_tokenizer_info info;
+    ldb_tokenizer_get_info(t, &info);
+    if (ldb_tokenizer_encode(t, text, len, &ids, &n))
+        return cli_fail("%s", ldb_tokenizer_errmsg(t));
+    if (bos && info.bos == UINT32_MAX) {
+        free(ids);
+        return cli_fail("--bos: this tokenizer names no BOS token");
+    }
+    char piece[1024];
+    if (json) {
+        cJSON *o = cJSON_CreateObject(), *ia = cJSON_AddArrayToObject(o, "ids"),
+              *pa = cJSON_AddArrayToObject(o, "pieces");
+        for (size_t i = 0; i < n + (size_t)bos; i++) {
+            uint32_t id = bos ? (i ? ids[i - 1] : info.bos) : ids[i];
+            ldb_tokenizer_piece(t, id, piece, sizeof piece);
+            cJSON_AddItemToArray(ia, cJSON_CreateNumber(id));
+            cJSON_AddItemToArray(pa, cJSON_CreateString(piece));
+        }
+        cli_print_json(o);
+    } else {
+        printf("%zu tokens\n", n + (size_t)bos);
+        for (size_t i = 0; i < n + (size_t)bos; i++) {
+            uint32_t id = bos ? (i ? ids[i - 1] : info.bos) : ids[i];
+            ldb_tokenizer_piece(t, id, piece, sizeof piece);
+            printf("%8u  %s\n", id, piece);
+        }
+    }
+    free(ids);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The documents of path: the file itself, or the regular files of a directory in
+ * name order (hidden files skipped). */
+static int list_docs(const char *path, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!ldb_path_is_dir(path)) {
+        if (!ldb_path_is_file(path))
+            return cli_fail("%s: no such file or directory", path);
+        *out = malloc(sizeof **out);
+        if (!*out || !((*out)[0] = strdup(path)))
+            return cli_fail("out of memory");
+        *n = 1;
+        return 0;
+    }
+    DIR *d = opendir(path);
+    if (!d)
+        return cli_fail("%s: %s", path, strerror(errno));
+    struct dirent *de;
+    size_t cap = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *p = ldb_path_join(path, de->d_name);
+        if (!p || !ldb_path_is_file(p)) {
+            free(p);
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **nl = realloc(*out, cap * sizeof *nl);
+            if (!nl) {
+                free(p);
+                closedir(d);
+                return cli_fail("out of memory");
+            }
+            *out = nl;
+        }
+        (*out)[(*n)++] = p;
+    }
+    closedir(d);
+    if (!*n)
+        return cli_fail("%s: no files in the directory", path);
+    qsort(*out, *n, sizeof **out, cmp_str);
+    return 0;
+}
+
+/* Writes the corpus as int32 rows of ctx tokens (ctx 0: one row per document,
+ * as long as the longest, PAD after). */
+static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint32_t ctx, int bos)
+{
+    ldb_tokenizer_info info;
+    ldb_tokenizer_get_info(t, &info);
+    if (bos && info.bos == UINT32_MAX)
+        return cli_fail("this tokenizer names no BOS token; pass --no-bos");
+    char **docs;
+    size_t nd;
+    int rc = list_docs(src, &docs, &nd);
+    if (rc)
+        return rc;
+    uint32_t **ids = calloc(nd, sizeof *ids);
+    size_t *len = calloc(nd, sizeof *len), maxlen = 0, rows = 0, total = 0;
+    if (!ids || !len)
+        rc = cli_fail("out of memory");
+    double t0 = cli_now(), bytes = 0;
+    for (size_t i = 0; i < nd && !rc; i++) {
+        char *txt;
+        size_t n;
+        if ((rc = read_text(docs[i], &txt, &n)))
+            break;
+        bytes += (double)n;
+        if (ldb_tokenizer_encode(t, txt, n, &ids[i], &len[i]))
+            rc = cli_fail("%s: %s", docs[i], ldb_tokenizer_errmsg(t));
+        free(txt);
+        size_t l = len[i] + (size_t)bos;
+        if (l > maxlen)
+            maxlen = l;
+        total += l;
+        if (ctx)
+            rows += l ? (l + ctx - 1) / ctx : 0;
+        cli_progress("tokenize", i + 1, nd);
+    }
+    cli_progress_end();
+    if (!rc && !ctx) {
+        if (maxlen > UINT32_MAX)
+            rc = cli_fail("%s: a document of %zu tokens is too long for one row; pass --ctx", src,
+                          maxlen);
+        ctx = (uint32_t)maxlen;
+        rows = nd;
+    }
+    if (!rc && (!rows || !ctx))
+        rc = cli_fail("%s: no tokens", src);
+    uint32_t pad = info.pad != UINT32_MAX ? info.pad : info.eos != UINT32_MAX ? info.eos : 0;
+    FILE *f = NULL;
+    if (!rc) {
+        char hdr[256];
+        int hn = snprintf(hdr, sizeof hdr, "{'descr': '<i4', 'fortran_order': False, 'shape': "
+                          "(%zu, %u), }", rows, ctx);
+        int padn = (64 - (10 + hn + 1) % 64) % 64;
+        uint16_t hl = (uint16_t)(hn + padn + 1);
+        if (!(f = fopen(out, "wb")))
+            rc = cli_fail("%s: %s", out, strerror(errno));
+        else {
+            fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+            fwrite(&hl, 2, 1, f);
+            fwrite(hdr, 1, (size_t)hn, f);
+            for (int i = 0; i < padn; i++)
+                fputc(' ', f);
+            fputc('\n', f);
+        }
+    }
+    int32_t *row = rc ? NULL : malloc((size_t)ctx * 4);
+    if (!rc && !row)
+        rc = cli_fail("out of memory");
+    for (size_t i = 0; i < nd && !rc; i++) {
+        size_t l = len[i] + (size_t)bos, at = 0;
+        while (at < l) {
+            for (uint32_t c = 0; c < ctx; c++, at++)
+                row[c] = (int32_t)(at >= l ? pad : bos && at == 0 ? info.bos : ids[i][at - (size_t)bos]);
+            if (fwrite(row, 4, ctx, f) != ctx) {
+                rc = cli_fail("%s: %s", out, strerror(errno));
+                break;
+            }
+        }
+    }
+    if (f && fclose(f) && !rc)
+        rc = cli_fail("%s: %s", out, strerror(errno));
+    if (!rc) {
+        double dt = cli_now() - t0;
+        fprintf(stderr, "tokenized %zu document%s (%.1f MB, %zu tokens) in %.1f s; wrote %s "
+                "[%zu, %u]\n", nd, nd == 1 ? "" : "s", bytes / 1e6, total, dt, out, rows, ctx);
+    } else if (f) {
+        remove(out);
+    }
+    for (size_t i = 0; i < nd; i++) {
+        free(docs[i]);
+        if (ids)
+            free(ids[i]);
+    }
+    free(docs);
+    free(ids);
+    free(len);
+    free(row);
+    return rc;
+}
+
+int cmd_tokenize(int argc, char **argv)
+{
+    const char *tpath = NULL, *text = NULL, *file = NULL, *out = NULL;
+    uint32_t ctx = 0;
+    int bos = 0, no_bos = 0, json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--file") && i + 1 < argc)
+            file = argv[++i];
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            out = argv[++i];
+        else if (!strcmp(argv[i], "--ctx") && i + 1 < argc) {
+            if (cli_parse_u32(argv[++i], &ctx) || ctx < 2)
+                return cli_usage(USAGE_TOKENIZE, "--ctx takes an integer >= 2");
+        } else if (!strcmp(argv[i], "--bos"))
+            bos = 1;
+        else if (!strcmp(argv[i], "--no-bos"))
+            no_bos = 1;
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--"))
+            text = i + 1 < argc ? argv[++i] : "";
+        else if (argv[i][0] == '-' && argv[i][1])
+            return cli_usage(USAGE_TOKENIZE, "unknown option or missing value '%s'", argv[i]);
+        else if (!tpath)
+            tpath = argv[i];
+        else if (!text)
+            text = argv[i];
+        else
+            return cli_usage(USAGE_TOKENIZE, "unexpected argument '%s'", argv[i]);
+    }
+    if (!tpath || (!text && !file) || (text && file))
+        return cli_usage(USAGE_TOKENIZE, "tokenize needs TOKENIZER and either TEXT or --file");
+    if (out ? (bos || json || text) : (ctx || no_bos))
+        return cli_usage(USAGE_TOKENIZE, out ? "--out takes --file, --ctx and --no-bos only"
+                                             : "--ctx and --no-bos go with --out");
+    ldb_tokenizer *t;
+    if (ldb_tokenizer_open(tpath, &t)) {
+        int rc = cli_fail("%s", ldb_tokenizer_errmsg(t));
+        ldb_tokenizer_close(t);
+        return rc;
+    }
+    int rc;
+    if (out) {
+        rc = write_corpus(t, file, out, ctx, !no_bos);
+    } else if (file) {
+        char *txt;
+        size_t n;
+        rc = read_text(file, &txt, &n);
+        if (!rc) {
+            rc = show(t, txt, n, bos, json);
+            free(txt);
+        }
+    } else {
+        rc = show(t, text, strlen(text), bos, json);
+    }
+    ldb_tokenizer_close(t);
+    return rc;
+}
