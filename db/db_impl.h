@@ -44,6 +44,8 @@ struct ldb_db {
     int n_dict;
     ldb_zc *zc;
     sqlite3 *cat;              /* catalog, or NULL for read-only opens */
+    struct ldb_tokenizer *tokenizer; /* loaded on first use from meta "tokenizer" */
+    int tokenizer_tried;
 };
 
 /* Positions c at the greatest key <= *k (for keys of fixed width); returns an

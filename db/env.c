@@ -298,6 +298,7 @@ void ldb_db_close(ldb_db *db)
         mdb_env_close(db->env);
     free_dicts(db);
     free(db->skip);
+    ldb_tokenizer_close(db->tokenizer);
     ldb_zc_free(db->zc);
     free(db->path);
     free(db);

@@ -416,6 +416,15 @@ size_t ldb_tokenizer_piece(ldb_tokenizer *t, uint32_t id, char *buf, size_t cap)
 /* The piece as it reads in text ("▁the" -> " the"); its length. */
 size_t ldb_tokenizer_piece_text(ldb_tokenizer *t, uint32_t id, char *buf, size_t cap);
 
+/* Stores t's compiled tables in the DB (meta "tokenizer"), so queries show text
+ * and search encodes it. skip_from_tokenizer = 1 also makes its BOS, EOS and PAD
+ * ids the skip set, which is allowed only before the first ingest. */
+int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer);
+
+/* The DB's tokenizer (owned by db; valid until ldb_db_close), or *out = NULL when
+ * it has none. */
+int ldb_db_tokenizer(ldb_db *db, ldb_tokenizer **out);
+
 typedef struct ldb_tokenizer_info {
     uint32_t n_vocab, n_merges, n_added;
     uint32_t bos, eos, pad, unk;   /* UINT32_MAX when absent */

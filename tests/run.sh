@@ -54,5 +54,6 @@ run test_sae "$BUILD/tests/test_sae" "$FX"
 run test_db "$BUILD/tests/test_db"
 run test_store "$BUILD/tests/test_store" "$FX/store" "$FX/saelens_jumprelu" "$SCRATCH"
 run test_cli sh tests/cli.sh "$BUILD" "$FX"
+run test_text sh tests/text.sh "$BUILD" "${DATA:-data}"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

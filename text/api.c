@@ -74,3 +74,24 @@ void ldb_tokenizer_get_info(const ldb_tokenizer *t, ldb_tokenizer_info *info)
     info->pad = t->tk.pad;
     info->unk = t->tk.unk;
 }
+
+struct ldb_tokenizer *ldb_tokenizer_from_blob(const void *blob, size_t size, const char *name,
+                                              ldb_err *e)
+{
+    ldb_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) {
+        ldb_err_set(e, LDB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (ldb_tok_open_blob(&t->tk, blob, size, 1, name, e)) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+const void *ldb_tokenizer_blob(const ldb_tokenizer *t, size_t *size)
+{
+    *size = t->tk.size;
+    return t->tk.blob;
+}

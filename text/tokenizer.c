@@ -657,8 +657,9 @@ static int compile(compiler *c, const cJSON *root, const cJSON *cfg, ldb_tok *tk
         if (ia == LDB_TOK_NONE || ib == LDB_TOK_NONE || im == LDB_TOK_NONE) {
             free(blob);
             free(tmp);
-            return ldb_err_set(c->e, LDB_EFORMAT, "%s: merge %u (\"%.40s\" + \"%.40s\") uses a "
-                               "token that is not in the vocabulary", c->path, rank, a, b);
+            return ldb_err_set(c->e, LDB_EFORMAT, "%s: merge %u (\"%.*s\" + \"%.*s\") uses a "
+                               "token that is not in the vocabulary", c->path, rank,
+                               (int)(na < 40 ? na : 40), a, (int)(nb < 40 ? nb : 40), b);
         }
         uint32_t mask = merge_cap - 1;
         for (uint32_t i = hash_pair(ia, ib) & mask;; i = (i + 1) & mask) {

@@ -84,4 +84,11 @@ size_t ldb_tok_piece_text(const ldb_tok *tk, uint32_t id, char *buf, size_t cap)
  * invalid subsequence -> U+FFFD). *out is malloc'd. */
 int ldb_utf8_sanitize(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen);
 
+/* The public handle (text/api.c) over a compiled blob: copies it. */
+struct ldb_tokenizer;
+struct ldb_tokenizer *ldb_tokenizer_from_blob(const void *blob, size_t size, const char *name,
+                                              ldb_err *e);
+/* The compiled tables of a handle (for storing them). */
+const void *ldb_tokenizer_blob(const struct ldb_tokenizer *t, size_t *size);
+
 #endif

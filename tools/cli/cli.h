@@ -51,4 +51,9 @@ int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
+struct ldb_tokenizer;
+/* A tokenizer.json, or the tokenizer stored in a DB (then *db is open and owns
+ * it; close *db, not the tokenizer). Prints the error; returns 0 or 1. */
+int cli_open_tokenizer(const char *path, struct ldb_tokenizer **t, struct ldb_db **db);
+
 #endif

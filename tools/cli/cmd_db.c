@@ -7,7 +7,10 @@
 #include "cli.h"
 #include "latentdb.h"
 
-static const char *USAGE_INIT = "usage: latentdb init DB [--skip-tokens IDS] [--values bf16|f16|f32]\n";
+static const char *USAGE_INIT =
+    "usage: latentdb init DB [--tokenizer tokenizer.json] [--skip-tokens IDS] [--values bf16|f16|f32]\n"
+    "--tokenizer stores the tokenizer in the DB (results read as text; search by text); its\n"
+    "BOS, EOS and PAD ids become the skip set unless --skip-tokens names it.\n";
 static const char *USAGE_INGEST =
     "usage: latentdb ingest DB --dict NAME[,NAME...] --tokens T.npy --acts A.npy [--ctx N]\n"
     "                      [--source LABEL] [--again]\n";
@@ -54,10 +57,12 @@ static int db_and_flag(int argc, char **argv, const char *usage, const char *fla
 
 int cmd_init(int argc, char **argv)
 {
-    const char *path = NULL, *skip = NULL, *vals = "bf16";
+    const char *path = NULL, *skip = NULL, *vals = "bf16", *tpath = NULL;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--skip-tokens") && i + 1 < argc)
             skip = argv[++i];
+        else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc)
+            tpath = argv[++i];
         else if (!strcmp(argv[i], "--values") && i + 1 < argc)
             vals = argv[++i];
         else if (argv[i][0] == '-')
@@ -87,10 +92,27 @@ int cmd_init(int argc, char **argv)
         }
         free(copy);
     }
+    ldb_tokenizer *t = NULL;
+    if (tpath && ldb_tokenizer_open(tpath, &t)) { /* before the DB exists: nothing to undo */
+        int rc = cli_fail("%s", ldb_tokenizer_errmsg(t));
+        ldb_tokenizer_close(t);
+        return rc;
+    }
     ldb_db *db = NULL;
     int rc = ldb_db_init(path, ids, n, values, &db) ? cli_fail("%s", ldb_db_errmsg(db)) : 0;
-    if (!rc)
-        printf("initialised %s (values %s, %zu skip tokens)\n", path, vals, n);
+    if (!rc && t && ldb_db_set_tokenizer(db, t, skip == NULL))
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+    if (!rc) {
+        ldb_info *in = NULL;
+        char sk[256] = "";
+        if (ldb_query_info(db, &in) == 0)
+            for (uint32_t i = 0, o = 0; i < in->n_skip && o < sizeof sk - 12; i++)
+                o += (uint32_t)snprintf(sk + o, sizeof sk - o, "%s%u", i ? "," : "", in->skip[i]);
+        printf("initialised %s (values %s, skip tokens %s%s%s)\n", path, vals, *sk ? sk : "none",
+               t ? ", tokenizer " : "", t ? tpath : "");
+        ldb_info_free(in);
+    }
+    ldb_tokenizer_close(t);
     ldb_db_close(db);
     return rc;
 }

@@ -14,10 +14,35 @@
 static const char *USAGE_TOKENIZE =
     "usage: latentdb tokenize TOKENIZER (TEXT | --file F) [--bos] [--json]\n"
     "       latentdb tokenize TOKENIZER --file F|DIR --out T.npy [--ctx N] [--no-bos]\n"
-    "TOKENIZER is a tokenizer.json. The first form prints ids and pieces (JSON:\n"
+    "TOKENIZER is a tokenizer.json or a DB made with --tokenizer. The first form prints ids and pieces (JSON:\n"
     "{\"ids\":[...],\"pieces\":[...]}); no BOS unless --bos. The second writes int32 token ids\n"
     "[rows, ctx]: one row per document (a file, or each file of DIR in name order), or\n"
     "per --ctx window of it; BOS first in each row unless --no-bos; PAD fills the last.\n";
+
+int cli_open_tokenizer(const char *path, ldb_tokenizer **t, ldb_db **db)
+{
+    *db = NULL;
+    if (ldb_path_is_dir(path)) { /* a DB: its stored tokenizer */
+        int rc = cli_open_db(path, LDB_OPEN_READ, db);
+        if (rc)
+            return rc;
+        if (ldb_db_tokenizer(*db, t))
+            rc = cli_fail("%s", ldb_db_errmsg(*db));
+        else if (!*t)
+            rc = cli_fail("%s: the database has no tokenizer (init --tokenizer)", path);
+        if (rc) {
+            ldb_db_close(*db);
+            *db = NULL;
+        }
+        return rc;
+    }
+    if (ldb_tokenizer_open(path, t)) {
+        int rc = cli_fail("%s", ldb_tokenizer_errmsg(*t));
+        ldb_tokenizer_close(*t);
+        return rc;
+    }
+    return 0;
+}
 
 static int read_text(const char *path, char **txt, size_t *len)
 {
@@ -249,12 +274,10 @@ int cmd_tokenize(int argc, char **argv)
         return cli_usage(USAGE_TOKENIZE, out ? "--out takes --file, --ctx and --no-bos only"
                                              : "--ctx and --no-bos go with --out");
     ldb_tokenizer *t;
-    if (ldb_tokenizer_open(tpath, &t)) {
-        int rc = cli_fail("%s", ldb_tokenizer_errmsg(t));
-        ldb_tokenizer_close(t);
+    ldb_db *db = NULL;
+    int rc = cli_open_tokenizer(tpath, &t, &db);
+    if (rc)
         return rc;
-    }
-    int rc;
     if (out) {
         rc = write_corpus(t, file, out, ctx, !no_bos);
     } else if (file) {
@@ -268,6 +291,8 @@ int cmd_tokenize(int argc, char **argv)
     } else {
         rc = show(t, text, strlen(text), bos, json);
     }
-    ldb_tokenizer_close(t);
+    if (!db)
+        ldb_tokenizer_close(t);
+    ldb_db_close(db);
     return rc;
 }

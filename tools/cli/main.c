@@ -14,7 +14,7 @@ static const char *USAGE =
     "usage: latentdb <command> [args]\n"
     "\n"
     "Databases:\n"
-    "  init DB [--skip-tokens IDS] [--values bf16|f16|f32]\n"
+    "  init DB [--tokenizer tokenizer.json] [--skip-tokens IDS] [--values bf16|f16|f32]\n"
     "  dict add DB NAME PATH                    register a dictionary\n"
     "  dict ls DB [--json]\n"
     "  ingest DB --dict NAME[,NAME...] --tokens T.npy --acts A.npy [--ctx N]\n"

@@ -1,0 +1,95 @@
+/* textstore.c — the DB's tokenizer: its compiled tables (text/tokenizer.h) in
+ * meta["tokenizer"], written once at init and read on first use. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../text/tokenizer.h"
+#include "db_impl.h"
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer)
+{
+    if (db->rdonly)
+        return ldb_err_set(&db->err, LDB_EINVAL, "%s: opened read-only", db->path);
+    size_t size;
+    const void *blob = ldb_tokenizer_blob(t, &size);
+    ldb_tokenizer_info info;
+    ldb_tokenizer_get_info(t, &info);
+    uint32_t skip[3];
+    size_t n = 0;
+    uint32_t sp[3] = {info.bos, info.eos, info.pad};
+    for (int i = 0; i < 3; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < n; j++)
+            dup |= skip[j] == sp[i];
+        if (sp[i] != UINT32_MAX && !dup)
+            skip[n++] = sp[i];
+    }
+    qsort(skip, n, sizeof *skip, cmp_u32);
+    MDB_txn *txn;
+    int rc = LDB_OK, mrc = mdb_txn_begin(db->env, NULL, 0, &txn);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
+    uint64_t npos = 0;
+    if (skip_from_tokenizer && !(rc = ldb_db_meta_u64(db, txn, "n_pos", &npos)) && npos)
+        rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: the skip set is fixed once tokens are "
+                         "ingested (%llu positions)", db->path, (unsigned long long)npos);
+    MDB_val k = {9, "tokenizer"}, v = {size, (void *)blob};
+    if (!rc && (mrc = mdb_put(txn, db->meta, &k, &v, 0)))
+        rc = ldb_db_mdb_err(db, mrc, "meta");
+    MDB_val ks = {4, "skip"}, vs = {n * 4, skip};
+    if (!rc && skip_from_tokenizer && (mrc = mdb_put(txn, db->meta, &ks, &vs, 0)))
+        rc = ldb_db_mdb_err(db, mrc, "meta");
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    if ((mrc = mdb_txn_commit(txn)))
+        return ldb_db_mdb_err(db, mrc, "cannot commit");
+    if (skip_from_tokenizer) {
+        uint32_t *ns = malloc((n ? n : 1) * sizeof *ns);
+        if (!ns)
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        memcpy(ns, skip, n * sizeof *ns);
+        free(db->skip);
+        db->skip = ns;
+        db->n_skip = n;
+    }
+    ldb_tokenizer_close(db->tokenizer);
+    db->tokenizer = NULL;
+    db->tokenizer_tried = 0;
+    return LDB_OK;
+}
+
+int ldb_db_tokenizer(ldb_db *db, ldb_tokenizer **out)
+{
+    *out = NULL;
+    if (db->tokenizer_tried) {
+        *out = db->tokenizer;
+        return LDB_OK;
+    }
+    MDB_txn *txn;
+    int rc = LDB_OK, mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "cannot begin a read transaction");
+    MDB_val k = {9, "tokenizer"}, v;
+    mrc = mdb_get(txn, db->meta, &k, &v);
+    if (mrc == 0) {
+        /* copied out: the map may move when a writer in this process grows it */
+        if (!(db->tokenizer = ldb_tokenizer_from_blob(v.mv_data, v.mv_size, db->path, &db->err)))
+            rc = LDB_EFORMAT;
+    } else if (mrc != MDB_NOTFOUND) {
+        rc = ldb_db_mdb_err(db, mrc, "meta");
+    }
+    mdb_txn_abort(txn);
+    if (!rc) {
+        db->tokenizer_tried = 1;
+        *out = db->tokenizer;
+    }
+    return rc;
+}
