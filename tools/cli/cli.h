@@ -51,6 +51,19 @@ int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
+/* Examples as JSON and as lines (textview.c): with a tokenizer, contexts read as
+ * text with the firing token in [[ ]]; JSON adds "text" and "pieces". */
+struct ldb_example;
+struct ldb_examples;
+struct ldb_samples;
+struct ldb_tokenizer *cli_db_text(struct ldb_db *db); /* the DB's tokenizer or NULL */
+struct cJSON *cli_example_json(const struct ldb_example *e, struct ldb_tokenizer *t);
+struct cJSON *cli_examples_json(const struct ldb_examples *e, struct ldb_tokenizer *t);
+struct cJSON *cli_samples_json(const struct ldb_samples *s, struct ldb_tokenizer *t);
+void cli_print_example(int rank, const struct ldb_example *e, struct ldb_tokenizer *t);
+/* Prints text on one line: newlines as ↵, tabs and other controls escaped. */
+void cli_put_oneline(const char *s, size_t n);
+
 struct ldb_tokenizer;
 /* A tokenizer.json, or the tokenizer stored in a DB (then *db is open and owns
  * it; close *db, not the tokenizer). Prints the error; returns 0 or 1. */

@@ -7,8 +7,6 @@
 #include "cli.h"
 #include "latentdb.h"
 
-cJSON *cli_samples_json(const ldb_samples *s);
-cJSON *cli_examples_json(const ldb_examples *e);
 
 static const char *USAGE_EXPORT =
     "usage: latentdb export DB DICT [--top 20] [--samples 20] [--latents A-B] > out.jsonl\n";
@@ -17,8 +15,8 @@ static const char *USAGE_IMPORT =
     "                       [--source LABEL] [--again]\n";
 
 /* One latent's line; returns 0 or an LDB error code. */
-static int export_one(ldb_db *db, const char *dict, uint32_t j, uint32_t top, uint32_t samples,
-                      FILE *out)
+static int export_one(ldb_db *db, ldb_tokenizer *tk, const char *dict, uint32_t j, uint32_t top,
+                      uint32_t samples, FILE *out)
 {
     ldb_latent_info *l = NULL;
     ldb_examples *ex = NULL;
@@ -45,9 +43,9 @@ static int export_one(ldb_db *db, const char *dict, uint32_t j, uint32_t top, ui
         cJSON_AddNumberToObject(o2, "mean", l->mean);
         cJSON_AddNumberToObject(o2, "std", l->std);
         if (ex)
-            cJSON_AddItemToObject(o2, "top", cli_examples_json(ex));
+            cJSON_AddItemToObject(o2, "top", cli_examples_json(ex, tk));
         if (sm)
-            cJSON_AddItemToObject(o2, "samples", cli_samples_json(sm));
+            cJSON_AddItemToObject(o2, "samples", cli_samples_json(sm, tk));
         char *s = cJSON_PrintUnformatted(o2);
         fputs(s, out);
         fputc('\n', out);
@@ -109,8 +107,9 @@ int cmd_export(int argc, char **argv)
                       d->n_latents);
         goto out;
     }
+    ldb_tokenizer *tk = cli_db_text(db);
     for (uint64_t j = a; j <= b && !rc; j++) {
-        if (export_one(db, dict, (uint32_t)j, top, samples, stdout))
+        if (export_one(db, tk, dict, (uint32_t)j, top, samples, stdout))
             rc = cli_fail("%s", ldb_db_errmsg(db));
         cli_progress("export", j - a + 1, (uint64_t)b - a + 1);
     }

@@ -38,39 +38,6 @@ static int positional(const char *usage, qargs *a, const char *arg, int want_lat
     return 0;
 }
 
-static cJSON *example_json(const ldb_example *e)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "seq", (double)e->seq);
-    cJSON_AddNumberToObject(o, "pos", e->pos);
-    cJSON_AddNumberToObject(o, "value", e->value);
-    cJSON *c = cJSON_AddObjectToObject(o, "context");
-    cJSON_AddNumberToObject(c, "start", e->ctx_start);
-    cJSON *t = cJSON_AddArrayToObject(c, "tokens"), *v = cJSON_AddArrayToObject(c, "values");
-    for (uint32_t i = 0; i < e->ctx_len; i++) {
-        cJSON_AddItemToArray(t, cJSON_CreateNumber(e->tokens[i]));
-        cJSON_AddItemToArray(v, cJSON_CreateNumber(e->values[i]));
-    }
-    return o;
-}
-
-void cli_print_example(int rank, const ldb_example *e)
-{
-    printf("%3d. seq %-6llu pos %-5u %8.3f   ", rank, (unsigned long long)e->seq, e->pos, e->value);
-    if (e->ctx_start > 0)
-        printf("... ");
-    for (uint32_t i = 0; i < e->ctx_len; i++) {
-        uint32_t p = e->ctx_start + i;
-        if (p == e->pos)
-            printf("[[%u]] ", e->tokens[i]);
-        else if (e->values[i] > 0)
-            printf("%u* ", e->tokens[i]);
-        else
-            printf("%u ", e->tokens[i]);
-    }
-    printf("\n");
-}
-
 void cli_print_json(cJSON *o)
 {
     char *s = cJSON_PrintUnformatted(o);
@@ -109,6 +76,7 @@ int cmd_top(int argc, char **argv)
     int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
+    ldb_tokenizer *tk = cli_db_text(db);
     ldb_latent_info *li = NULL; /* for its label */
     if (ldb_query_top(db, a.dict, a.latent, &o, &ex) ||
         ldb_query_latent(db, a.dict, a.latent, 1, &li)) {
@@ -123,13 +91,14 @@ int cmd_top(int argc, char **argv)
             cJSON_AddNullToObject(j, "label");
         cJSON *arr = cJSON_AddArrayToObject(j, "examples");
         for (uint32_t i = 0; i < ex->n; i++)
-            cJSON_AddItemToArray(arr, example_json(&ex->ex[i]));
+            cJSON_AddItemToArray(arr, cli_example_json(&ex->ex[i], tk));
         cli_print_json(j);
     } else {
-        printf("top %u examples of %s latent %u%s%s ([[firing token]], * also firing)\n", ex->n,
-               a.dict, a.latent, li->label ? ": " : "", li->label ? li->label : "");
+        printf("top %u examples of %s latent %u%s%s ([[firing token]]%s)\n", ex->n,
+               a.dict, a.latent, li->label ? ": " : "", li->label ? li->label : "",
+               tk ? "" : ", * also firing");
         for (uint32_t i = 0; i < ex->n; i++)
-            cli_print_example((int)i + 1, &ex->ex[i]);
+            cli_print_example((int)i + 1, &ex->ex[i], tk);
         if (!ex->n)
             printf("(the latent never fires)\n");
     }
@@ -365,30 +334,6 @@ int cmd_cooc(int argc, char **argv)
     return rc;
 }
 
-cJSON *cli_samples_json(const ldb_samples *s)
-{
-    cJSON *arr = cJSON_CreateArray();
-    for (uint32_t g = 0; g < s->n; g++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "lo", s->groups[g].lo);
-        cJSON_AddNumberToObject(o, "hi", s->groups[g].hi);
-        cJSON_AddNumberToObject(o, "count", (double)s->groups[g].count);
-        cJSON *ex = cJSON_AddArrayToObject(o, "examples");
-        for (uint32_t i = 0; i < s->groups[g].ex.n; i++)
-            cJSON_AddItemToArray(ex, example_json(&s->groups[g].ex.ex[i]));
-        cJSON_AddItemToArray(arr, o);
-    }
-    return arr;
-}
-
-cJSON *cli_examples_json(const ldb_examples *e)
-{
-    cJSON *arr = cJSON_CreateArray();
-    for (uint32_t i = 0; i < e->n; i++)
-        cJSON_AddItemToArray(arr, example_json(&e->ex[i]));
-    return arr;
-}
-
 int cmd_samples(int argc, char **argv)
 {
     qargs a = {0};
@@ -428,6 +373,7 @@ int cmd_samples(int argc, char **argv)
     int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
+    ldb_tokenizer *tk = cli_db_text(db);
     if (ldb_query_samples(db, a.dict, a.latent, groups, per, b, seed32, context, &s)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
     } else if (a.json) {
@@ -435,14 +381,14 @@ int cmd_samples(int argc, char **argv)
         cJSON_AddStringToObject(j, "dict", a.dict);
         cJSON_AddNumberToObject(j, "latent", a.latent);
         cJSON_AddStringToObject(j, "by", by);
-        cJSON_AddItemToObject(j, "groups", cli_samples_json(s));
+        cJSON_AddItemToObject(j, "groups", cli_samples_json(s, tk));
         cli_print_json(j);
     } else {
         for (uint32_t g = 0; g < s->n; g++) {
             printf("group %u: values %.4g .. %.4g, %llu positions\n", g + 1, s->groups[g].lo,
                    s->groups[g].hi, (unsigned long long)s->groups[g].count);
             for (uint32_t i = 0; i < s->groups[g].ex.n; i++)
-                cli_print_example((int)i + 1, &s->groups[g].ex.ex[i]);
+                cli_print_example((int)i + 1, &s->groups[g].ex.ex[i], tk);
         }
     }
     ldb_samples_free(s);
@@ -481,6 +427,8 @@ int cmd_seq(int argc, char **argv)
     int rc = cli_open_db(path, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
+    ldb_tokenizer *tk = cli_db_text(db);
+    char piece[512];
     if (ldb_query_seq(db, seq, dict, k, &v)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
     } else if (json) {
@@ -490,6 +438,19 @@ int cmd_seq(int argc, char **argv)
         cJSON *t = cJSON_AddArrayToObject(j, "tokens");
         for (uint32_t i = 0; i < v->len; i++)
             cJSON_AddItemToArray(t, cJSON_CreateNumber(v->tokens[i]));
+        if (tk) {
+            char *s;
+            size_t len;
+            if (!ldb_tokenizer_decode(tk, v->tokens, v->len, &s, &len)) {
+                cJSON_AddStringToObject(j, "text", s);
+                free(s);
+            }
+            cJSON *pa = cJSON_AddArrayToObject(j, "pieces");
+            for (uint32_t i = 0; i < v->len; i++) {
+                ldb_tokenizer_piece_text(tk, v->tokens[i], piece, sizeof piece);
+                cJSON_AddItemToArray(pa, cJSON_CreateString(piece));
+            }
+        }
         cJSON *ps = cJSON_AddArrayToObject(j, "positions");
         for (uint32_t p = 0; p < v->len; p++) {
             cJSON *o = cJSON_CreateObject();
@@ -510,6 +471,13 @@ int cmd_seq(int argc, char **argv)
                v->source ? v->source : "-", v->len, k);
         for (uint32_t p = 0; p < v->len; p++) {
             printf("%5u  %-8u", p, v->tokens[p]);
+            if (tk) {
+                size_t n = ldb_tokenizer_piece_text(tk, v->tokens[p], piece, sizeof piece);
+                int w = (int)n;
+                printf(" ");
+                cli_put_oneline(piece, n);
+                printf("%*s", w < 14 ? 14 - w : 0, "");
+            }
             for (uint64_t e = v->start[p]; e < v->start[p + 1]; e++)
                 printf("  %s:%u=%.3g", v->dict_names[v->lat[e].dict], v->lat[e].latent,
                        v->lat[e].value);

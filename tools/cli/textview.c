@@ -1,0 +1,133 @@
+/* textview.c — examples for people: a context as text with the firing token
+ * marked when the DB has a tokenizer (token ids otherwise), and the JSON shape of
+ * an example, which adds "text" and "pieces" beside "tokens". */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "latentdb.h"
+
+ldb_tokenizer *cli_db_text(ldb_db *db)
+{
+    ldb_tokenizer *t = NULL;
+    if (ldb_db_tokenizer(db, &t)) {
+        cli_warn("%s (showing token ids)", ldb_db_errmsg(db));
+        return NULL;
+    }
+    return t;
+}
+
+void cli_put_oneline(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n')
+            fputs("\xe2\x86\xb5", stdout); /* ↵ */
+        else if (c == '\t')
+            fputs("\\t", stdout);
+        else if (c == '\r')
+            fputs("\\r", stdout);
+        else if (c < 0x20 || c == 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
+    }
+}
+
+/* Decoded text of ids[0..n) printed on one line. */
+static void put_decoded(ldb_tokenizer *t, const uint32_t *ids, size_t n)
+{
+    char *s;
+    size_t len;
+    if (!n || ldb_tokenizer_decode(t, ids, n, &s, &len))
+        return;
+    cli_put_oneline(s, len);
+    free(s);
+}
+
+cJSON *cli_example_json(const ldb_example *e, ldb_tokenizer *t)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "seq", (double)e->seq);
+    cJSON_AddNumberToObject(o, "pos", e->pos);
+    cJSON_AddNumberToObject(o, "value", e->value);
+    cJSON *c = cJSON_AddObjectToObject(o, "context");
+    cJSON_AddNumberToObject(c, "start", e->ctx_start);
+    cJSON *tk = cJSON_AddArrayToObject(c, "tokens"), *v = cJSON_AddArrayToObject(c, "values");
+    for (uint32_t i = 0; i < e->ctx_len; i++) {
+        cJSON_AddItemToArray(tk, cJSON_CreateNumber(e->tokens[i]));
+        cJSON_AddItemToArray(v, cJSON_CreateNumber(e->values[i]));
+    }
+    if (t) {
+        char *s;
+        size_t len;
+        if (!ldb_tokenizer_decode(t, e->tokens, e->ctx_len, &s, &len)) {
+            cJSON_AddStringToObject(c, "text", s);
+            free(s);
+        }
+        cJSON *p = cJSON_AddArrayToObject(c, "pieces");
+        char buf[512];
+        for (uint32_t i = 0; i < e->ctx_len; i++) {
+            ldb_tokenizer_piece_text(t, e->tokens[i], buf, sizeof buf);
+            cJSON_AddItemToArray(p, cJSON_CreateString(buf));
+        }
+    }
+    return o;
+}
+
+cJSON *cli_examples_json(const ldb_examples *e, ldb_tokenizer *t)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (uint32_t i = 0; i < e->n; i++)
+        cJSON_AddItemToArray(arr, cli_example_json(&e->ex[i], t));
+    return arr;
+}
+
+cJSON *cli_samples_json(const ldb_samples *s, ldb_tokenizer *t)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (uint32_t g = 0; g < s->n; g++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "lo", s->groups[g].lo);
+        cJSON_AddNumberToObject(o, "hi", s->groups[g].hi);
+        cJSON_AddNumberToObject(o, "count", (double)s->groups[g].count);
+        cJSON_AddItemToObject(o, "examples", cli_examples_json(&s->groups[g].ex, t));
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+void cli_print_example(int rank, const ldb_example *e, ldb_tokenizer *t)
+{
+    printf("%3d. seq %-6llu pos %-5u %8.3f   ", rank, (unsigned long long)e->seq, e->pos, e->value);
+    if (e->ctx_start > 0)
+        printf("... ");
+    if (t) { /* text before, [[the firing token]], text after */
+        uint32_t m = e->pos - e->ctx_start;
+        put_decoded(t, e->tokens, m);
+        char piece[512];
+        size_t n = ldb_tokenizer_piece_text(t, e->tokens[m], piece, sizeof piece);
+        size_t lead = 0;
+        while (lead < n && piece[lead] == ' ') /* keep its leading space outside the mark */
+            lead++;
+        fwrite(piece, 1, lead, stdout);
+        fputs("[[", stdout);
+        cli_put_oneline(piece + lead, n - lead);
+        fputs("]]", stdout);
+        if (m + 1 < e->ctx_len)
+            put_decoded(t, e->tokens + m + 1, e->ctx_len - m - 1);
+        printf("\n");
+        return;
+    }
+    for (uint32_t i = 0; i < e->ctx_len; i++) {
+        uint32_t p = e->ctx_start + i;
+        if (p == e->pos)
+            printf("[[%u]] ", e->tokens[i]);
+        else if (e->values[i] > 0)
+            printf("%u* ", e->tokens[i]);
+        else
+            printf("%u ", e->tokens[i]);
+    }
+    printf("\n");
+}
