@@ -373,6 +373,30 @@ void ldb_seqview_free(ldb_seqview *s);
 /* Labels a latent (stored in LMDB, mirrored in the catalog); "" removes it. */
 int ldb_db_label(ldb_db *db, const char *dict, uint32_t latent, const char *text);
 
+/* Search by activating text: the occurrences of a token sequence in the corpus
+ * (found through the token index) and the latents that fire there, ranked by how
+ * specifically they do. For each latent: hits = occurrences where it fires (at
+ * the last token of the match, or at any token with where_all), precision =
+ * hits / occurrences, density = its base density, score = precision *
+ * log2(precision / density). Only occurrences at ordinary positions in sequences
+ * the dictionary covers count. */
+typedef struct ldb_search_item {
+    uint32_t latent;
+    uint64_t hits;
+    double score, precision, density;
+    double mean_value;         /* mean code where it fires (the largest over the match with where_all) */
+} ldb_search_item;
+
+typedef struct ldb_search {
+    uint64_t occurrences;
+    uint32_t n;                /* items, best first (at most k) */
+    ldb_search_item *items;
+} ldb_search;
+
+int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_t n_tokens,
+                     int where_all, uint32_t k, ldb_search **out);
+void ldb_search_free(ldb_search *s);
+
 /* ---- Checking ------------------------------------------------------------ */
 typedef struct ldb_check_report {
     uint64_t n_seq, n_tokens, nnz, n_blocks;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../db/reader.h"
+#include "query_impl.h"
 
 typedef struct cctx {
     ldb_db *db;
@@ -82,94 +83,11 @@ static int cmp_jac(const void *x, const void *y) { return cmp_item(x, y, LDB_SOR
 static int cmp_cnt(const void *x, const void *y) { return cmp_item(x, y, LDB_SORT_COUNT); }
 static int cmp_npmi(const void *x, const void *y) { return cmp_item(x, y, LDB_SORT_NPMI); }
 
-/* What window counts need of the corpus: every sequence's start (ascending, with
- * the end of the corpus as a sentinel) and every skipped position (ascending). */
-typedef struct layout {
-    uint64_t *start, *skip;
-    size_t nseq, nskip;
-} layout;
-
-static int cmp_u64(const void *x, const void *y)
-{
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return a < b ? -1 : a > b;
-}
-
-static int load_layout(cctx *c, layout *L)
-{
-    ldb_db *db = c->db;
-    size_t cap = 0;
-    memset(L, 0, sizeof *L);
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int rc = LDB_OK, mrc = mdb_cursor_open(c->txn, db->seqpos, &cur);
-    if (mrc)
-        return ldb_db_mdb_err(db, mrc, "seqpos");
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !mrc; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (L->nseq + 1 >= cap) {
-            cap = cap ? 2 * cap : 1024;
-            uint64_t *n = realloc(L->start, cap * sizeof *n);
-            if (!n) {
-                rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-                break;
-            }
-            L->start = n;
-        }
-        L->start[L->nseq++] = ldb_rd_be64(k.mv_data);
-    }
-    mdb_cursor_close(cur);
-    if (mrc && mrc != MDB_NOTFOUND && !rc)
-        rc = ldb_db_mdb_err(db, mrc, "seqpos");
-    if (!rc && !L->start && !(L->start = malloc(sizeof *L->start)))
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    if (!rc)
-        rc = ldb_db_meta_u64(db, c->txn, "n_pos", &L->start[L->nseq]);
-    for (size_t i = 0; i < db->n_skip && !rc; i++) {
-        uint64_t *p;
-        size_t n;
-        if ((rc = ldb_tokidx_read(db, c->txn, db->skip[i], &p, &n)))
-            break;
-        uint64_t *m = n ? realloc(L->skip, (L->nskip + n) * sizeof *m) : L->skip;
-        if (n && !m) {
-            free(p);
-            rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-            break;
-        }
-        L->skip = m;
-        if (n)
-            memcpy(L->skip + L->nskip, p, n * sizeof *p);
-        L->nskip += n;
-        free(p);
-    }
-    if (!rc && db->n_skip > 1)
-        qsort(L->skip, L->nskip, sizeof *L->skip, cmp_u64);
-    return rc;
-}
-
-static void layout_free(layout *L)
-{
-    free(L->start);
-    free(L->skip);
-}
-
-/* First index in a[lo, hi) with a[i] >= x. */
-static size_t lower_bound(const uint64_t *a, size_t lo, size_t hi, uint64_t x)
-{
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* Window units of latent j of dict b: ordinary centres with an ordinary firing of j
  * within +-w in the same sequence. The windows of j's firings are merged as
  * intervals (clipped to their sequence) in one pass over its postings, and the
  * skipped positions inside each merged interval are subtracted: O(postings). */
-static int window_count(cctx *c, const layout *L, uint32_t j, uint32_t w, uint64_t *out)
+static int window_count(cctx *c, const ldb_layout *L, uint32_t j, uint32_t w, uint64_t *out)
 {
     uint64_t *pos;
     size_t n, si = 0, ki = 0;
@@ -183,7 +101,7 @@ static int window_count(cctx *c, const layout *L, uint32_t j, uint32_t w, uint64
         if (ki < L->nskip && L->skip[ki] == p)
             continue; /* a skipped firing is no firing */
         if (L->start[si + 1] <= p) /* the sequence holding p: start[si] <= p < start[si + 1] */
-            si = lower_bound(L->start, si + 1, L->nseq, p + 1) - 1;
+            si = ldb_lower_bound(L->start, si + 1, L->nseq, p + 1) - 1;
         uint64_t s0 = L->start[si], s1 = L->start[si + 1];
         uint64_t a = p - s0 > w ? p - w : s0, b = s1 - p > w + 1ull ? p + w + 1 : s1;
         if (open && a <= hi) { /* overlapping or adjacent: counts add up the same */
@@ -192,14 +110,14 @@ static int window_count(cctx *c, const layout *L, uint32_t j, uint32_t w, uint64
             continue;
         }
         if (open)
-            total += hi - lo - (lower_bound(L->skip, 0, L->nskip, hi) -
-                                lower_bound(L->skip, 0, L->nskip, lo));
+            total += hi - lo - (ldb_lower_bound(L->skip, 0, L->nskip, hi) -
+                                ldb_lower_bound(L->skip, 0, L->nskip, lo));
         lo = a;
         hi = b;
         open = 1;
     }
     if (open)
-        total += hi - lo - (lower_bound(L->skip, 0, L->nskip, hi) - lower_bound(L->skip, 0, L->nskip, lo));
+        total += hi - lo - (ldb_lower_bound(L->skip, 0, L->nskip, hi) - ldb_lower_bound(L->skip, 0, L->nskip, lo));
     free(pos);
     *out = total;
     return rc;
@@ -223,7 +141,7 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
     uint32_t *ps = NULL, maxlen = 0;
     ldb_cooc *res = NULL;
     ldb_dstat da, dbs;
-    layout lay = {0};
+    ldb_layout lay = {0};
     memset(&c, 0, sizeof c);
     c.db = db;
     *out = NULL;
@@ -313,7 +231,7 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
     if (rc)
         goto out;
     /* units of the other latents and the total */
-    if (scope == LDB_COOC_WINDOW && (rc = load_layout(&c, &lay)))
+    if (scope == LDB_COOC_WINDOW && (rc = ldb_layout_load(db, c.txn, &lay)))
         goto out;
     res->units = scope == LDB_COOC_SEQ ? da.seqs : da.ordinary;
     size_t ncand = 0;
@@ -352,7 +270,7 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
     *out = res;
     res = NULL;
 out:
-    layout_free(&lay);
+    ldb_layout_free(&lay);
     ldb_cooc_free(res);
     free(pos);
     free(c.stamp);

@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../../common/mfile.h"
+#include "../../common/npy.h"
+
 #define EXIT_USAGE 2
 
 /* Prints "latentdb: <message>" on stderr and returns 1. */
@@ -23,6 +26,16 @@ void cli_progress(const char *label, unsigned long long done, unsigned long long
 void cli_progress_end(void);
 
 double cli_now(void);
+
+/* An activations file: [n, d] or [n_seq, ctx, d], float32 or float16, mapped. */
+typedef struct acts {
+    ldb_mfile f;
+    ldb_npy a;
+    int dtype;
+    uint64_t rows;
+} acts;
+/* Opens and checks one (width = d_in, named `what` in messages); prints errors. */
+int cli_acts_open(acts *x, const char *path, uint32_t width, const char *what);
 
 struct cJSON;
 struct ldb_db;
@@ -50,6 +63,7 @@ int cmd_label(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 
 /* Examples as JSON and as lines (textview.c): with a tokenizer, contexts read as
  * text with the firing token in [[ ]]; JSON adds "text" and "pieces". */

@@ -93,15 +93,7 @@ out:
     return rc;
 }
 
-/* An activations file: [n, d] or [n_seq, ctx, d], float32 or float16. */
-typedef struct acts {
-    ldb_mfile f;
-    ldb_npy a;
-    int dtype;
-    uint64_t rows;
-} acts;
-
-static int acts_open(acts *x, const char *path, uint32_t width, const char *what)
+int cli_acts_open(acts *x, const char *path, uint32_t width, const char *what)
 {
     ldb_err e = {{0}};
     memset(x, 0, sizeof *x);
@@ -210,10 +202,10 @@ static int dict_eval(int argc, char **argv)
         goto out;
     const ldb_dict_info *in = ldb_dict_get_info(d);
     int transcoder = !strcmp(in->type, "transcoder");
-    if ((rc = acts_open(&x, ax, in->d_in, "d_in")))
+    if ((rc = cli_acts_open(&x, ax, in->d_in, "d_in")))
         goto out;
     if (ay) {
-        if ((rc = acts_open(&y, ay, in->d_out, "d_out")))
+        if ((rc = cli_acts_open(&y, ay, in->d_out, "d_out")))
             goto out;
         if (y.rows != x.rows) {
             rc = cli_fail("%s: %llu rows; expected %llu, as in %s", ay,

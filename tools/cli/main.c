@@ -33,6 +33,10 @@ static const char *USAGE =
     "  import DB --dict NAME --tokens T.npy --codes C.npz [--ctx N] [--source LABEL] [--again]\n"
     "\n"
     "Text:\n"
+    "  search DB DICT TEXT [-k 20] [--where last|all] [--json]\n"
+    "                                           latents that fire where TEXT occurs in the corpus\n"
+    "  search DB DICT --acts Q.npy [--tokens QT.npy] [-k 20] [--json]\n"
+    "                                           latents of your own activations\n"
     "  tokenize TOKENIZER (TEXT | --file F) [--bos] [--json]     ids and pieces\n"
     "  tokenize TOKENIZER --file F|DIR --out T.npy [--ctx N] [--no-bos]\n"
     "                                           token ids of a corpus, one row per document/window\n"
@@ -141,7 +145,7 @@ int main(int argc, char **argv)
         {"check", cmd_check}, {"top", cmd_top}, {"cooc", cmd_cooc},
         {"samples", cmd_samples}, {"seq", cmd_seq}, {"label", cmd_label}, {"export", cmd_export},
         {"import", cmd_import}, {"latent", cmd_latent}, {"density", cmd_density},
-        {"tokenize", cmd_tokenize},
+        {"tokenize", cmd_tokenize}, {"search", cmd_search},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

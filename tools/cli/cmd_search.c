@@ -1,0 +1,328 @@
+/* cmd_search.c — `latentdb search`: which latents fire on a text, from the index
+ * over the whole corpus, or on the user's own activations of a text. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "latentdb.h"
+
+static const char *USAGE_SEARCH =
+    "usage: latentdb search DB DICT TEXT [-k 20] [--where last|all] [--json]\n"
+    "       latentdb search DB DICT --acts Q.npy [--tokens QT.npy] [-k 20] [--json]\n"
+    "TEXT is tokenized exactly as written, with no BOS (\" the\" and \"the\" differ). Its\n"
+    "occurrences in the corpus are found through the token index; latents are ranked by\n"
+    "score = precision * log2(precision / density), precision = the share of occurrences\n"
+    "where the latent fires (at the last token, or at any token with --where all).\n"
+    "With --acts, your activations of a text are encoded with the dictionary and its\n"
+    "latents ranked by their largest code (--tokens QT.npy shows where).\n";
+
+static int search_text(ldb_db *db, const char *dict, const char *text, uint32_t k, int all,
+                       int json)
+{
+    ldb_tokenizer *t = NULL;
+    if (ldb_db_tokenizer(db, &t))
+        return cli_fail("%s", ldb_db_errmsg(db));
+    if (!t)
+        return cli_fail("the database has no tokenizer: make it with init --tokenizer, or search "
+                        "with --acts");
+    uint32_t *ids;
+    size_t n;
+    if (ldb_tokenizer_encode(t, text, strlen(text), &ids, &n))
+        return cli_fail("%s", ldb_tokenizer_errmsg(t));
+    if (!n) {
+        free(ids);
+        return cli_fail("search: '%s' has no tokens", text);
+    }
+    ldb_search *s = NULL;
+    int rc = 0;
+    char piece[512];
+    if (ldb_query_search(db, dict, ids, n, all, k, &s)) {
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+    } else if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "dict", dict);
+        cJSON_AddStringToObject(o, "text", text);
+        cJSON *ta = cJSON_AddArrayToObject(o, "tokens"), *pa = cJSON_AddArrayToObject(o, "pieces");
+        for (size_t i = 0; i < n; i++) {
+            cJSON_AddItemToArray(ta, cJSON_CreateNumber(ids[i]));
+            ldb_tokenizer_piece_text(t, ids[i], piece, sizeof piece);
+            cJSON_AddItemToArray(pa, cJSON_CreateString(piece));
+        }
+        cJSON_AddStringToObject(o, "where", all ? "all" : "last");
+        cJSON_AddNumberToObject(o, "occurrences", (double)s->occurrences);
+        cJSON *la = cJSON_AddArrayToObject(o, "latents");
+        for (uint32_t i = 0; i < s->n; i++) {
+            const ldb_search_item *it = &s->items[i];
+            cJSON *l = cJSON_CreateObject();
+            cJSON_AddNumberToObject(l, "latent", it->latent);
+            cJSON_AddNumberToObject(l, "score", it->score);
+            cJSON_AddNumberToObject(l, "hits", (double)it->hits);
+            cJSON_AddNumberToObject(l, "precision", it->precision);
+            cJSON_AddNumberToObject(l, "density", it->density);
+            cJSON_AddNumberToObject(l, "mean_value", it->mean_value);
+            cJSON_AddItemToArray(la, l);
+        }
+        cli_print_json(o);
+    } else {
+        printf("\"");
+        cli_put_oneline(text, strlen(text));
+        printf("\" = %zu token%s (", n, n == 1 ? "" : "s");
+        for (size_t i = 0; i < n; i++) {
+            size_t pl = ldb_tokenizer_piece(t, ids[i], piece, sizeof piece);
+            printf("%s", i ? " " : "");
+            cli_put_oneline(piece, pl);
+        }
+        printf(")\n");
+        if (!s->occurrences) {
+            printf("it occurs nowhere in the corpus (at ordinary positions covered by '%s')\n",
+                   dict);
+        } else {
+            printf("%llu occurrence%s; latents firing %s, by score = precision * "
+                   "log2(precision / density)\n",
+                   (unsigned long long)s->occurrences, s->occurrences == 1 ? "" : "s",
+                   all ? "anywhere on the match" : "on its last token");
+            printf("%4s %8s %8s %10s %10s %10s\n", "", "latent", "score", "precision", "density",
+                   "mean");
+            for (uint32_t i = 0; i < s->n; i++) {
+                const ldb_search_item *it = &s->items[i];
+                printf("%3u. %8u %8.3f %9.1f%% %10.2e %10.3f\n", i + 1, it->latent, it->score,
+                       100 * it->precision, it->density, it->mean_value);
+            }
+        }
+    }
+    ldb_search_free(s);
+    free(ids);
+    return rc;
+}
+
+#define DENSITY(d, j) ((d)->n_tokens ? (double)(d)->counts[j] / (double)(d)->n_tokens : 0.0)
+
+/* --acts: the largest code of each latent over the query's positions. */
+typedef struct qlat {
+    uint32_t latent, argmax, fires;
+    float max;
+    double sum;
+} qlat;
+
+typedef struct actsctx {
+    qlat *l;
+} actsctx;
+
+static int collect(void *ctx, const ldb_codes *t)
+{
+    actsctx *a = ctx;
+    for (uint32_t r = 0; r < t->n_rows; r++)
+        for (uint64_t i = t->start[r]; i < t->start[r + 1]; i++) {
+            qlat *q = &a->l[t->latent[i]];
+            float v = t->value[i];
+            if (!q->fires || v > q->max) {
+                q->max = v;
+                q->argmax = (uint32_t)(t->row0 + r);
+            }
+            q->fires++;
+            q->sum += v;
+        }
+    return 0;
+}
+
+static int cmp_qlat(const void *x, const void *y)
+{
+    const qlat *a = x, *b = y;
+    if (a->max != b->max)
+        return a->max > b->max ? -1 : 1;
+    return a->latent < b->latent ? -1 : a->latent > b->latent;
+}
+
+/* The dictionary of DICT as registered in the DB (its path and weights hash). */
+static int open_db_dict(ldb_db *db, const char *name, ldb_dict **d)
+{
+    *d = NULL;
+    for (int i = 0; i < ldb_db_dict_count(db); i++) {
+        cJSON *o = cJSON_Parse(ldb_db_dict_json(db, i));
+        const char *nm = cJSON_GetStringValue(cJSON_GetObjectItem(o, "name"));
+        if (!nm || strcmp(nm, name)) {
+            cJSON_Delete(o);
+            continue;
+        }
+        const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(o, "path"));
+        const char *sha = cJSON_GetStringValue(cJSON_GetObjectItem(o, "sha256"));
+        int rc = 0;
+        char hex[65];
+        if (!path || ldb_dict_open(path, d))
+            rc = cli_fail("dictionary '%s': %s", name, *d ? ldb_dict_errmsg(*d) : "no path");
+        else if (sha && (ldb_dict_sha256(*d, hex) || strcmp(hex, sha)))
+            rc = cli_fail("dictionary '%s': %s changed since it was added (weights hash differs)",
+                          name, path);
+        cJSON_Delete(o);
+        if (rc) {
+            ldb_dict_close(*d);
+            *d = NULL;
+        }
+        return rc;
+    }
+    return cli_fail("no dictionary named '%s'", name);
+}
+
+static int search_acts(ldb_db *db, const char *dict, const char *qpath, const char *tpath,
+                       uint32_t k, int json)
+{
+    ldb_dict *d;
+    int rc = open_db_dict(db, dict, &d);
+    if (rc)
+        return rc;
+    const ldb_dict_info *in = ldb_dict_get_info(d);
+    acts x;
+    ldb_mfile tf = {0};
+    ldb_npy ta;
+    qlat *l = NULL;
+    ldb_density *den = NULL;
+    if ((rc = cli_acts_open(&x, qpath, in->d_in, "the dictionary's d_in")))
+        goto out;
+    if (tpath) {
+        ldb_err e = {{0}};
+        if (ldb_mfile_open(&tf, tpath, &e) || ldb_npy_parse(&ta, tf.data, tf.size, tpath, &e)) {
+            rc = cli_fail("%s", e.msg);
+            goto out;
+        }
+        if ((ta.type != LDB_NPY_I32 && ta.type != LDB_NPY_I64) || ta.count != x.rows) {
+            rc = cli_fail("%s: expected %llu int32/int64 token ids, one per row of %s", tpath,
+                          (unsigned long long)x.rows, qpath);
+            goto out;
+        }
+    }
+    if (!(l = calloc(in->d_sae, sizeof *l))) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    for (uint32_t j = 0; j < in->d_sae; j++)
+        l[j].latent = j;
+    actsctx ac = {l};
+    if (ldb_dict_encode(d, x.a.data, x.dtype, x.rows, collect, &ac)) {
+        rc = cli_fail("%s", ldb_dict_errmsg(d));
+        goto out;
+    }
+    if (ldb_query_density(db, dict, 1, &den)) { /* base densities, for context */
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+        goto out;
+    }
+    uint32_t m = 0;
+    for (uint32_t j = 0; j < in->d_sae; j++)
+        if (l[j].fires)
+            l[m++] = l[j];
+    qsort(l, m, sizeof *l, cmp_qlat);
+    if (m > k)
+        m = k;
+    ldb_tokenizer *t = cli_db_text(db);
+    char piece[512];
+    uint32_t tok_at = 0;
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "dict", dict);
+        cJSON_AddStringToObject(o, "acts", qpath);
+        cJSON_AddNumberToObject(o, "positions", (double)x.rows);
+        cJSON *la = cJSON_AddArrayToObject(o, "latents");
+        for (uint32_t i = 0; i < m; i++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "latent", l[i].latent);
+            cJSON_AddNumberToObject(e, "max", l[i].max);
+            cJSON_AddNumberToObject(e, "mean", l[i].sum / l[i].fires);
+            cJSON_AddNumberToObject(e, "fires", l[i].fires);
+            cJSON_AddNumberToObject(e, "pos", l[i].argmax);
+            cJSON_AddNumberToObject(e, "density", DENSITY(den, l[i].latent));
+            if (tpath) {
+                tok_at = ta.type == LDB_NPY_I32 ? (uint32_t)((const int32_t *)ta.data)[l[i].argmax]
+                                                : (uint32_t)((const int64_t *)ta.data)[l[i].argmax];
+                cJSON_AddNumberToObject(e, "token", tok_at);
+                if (t) {
+                    ldb_tokenizer_piece_text(t, tok_at, piece, sizeof piece);
+                    cJSON_AddStringToObject(e, "piece", piece);
+                }
+            }
+            cJSON_AddItemToArray(la, e);
+        }
+        cli_print_json(o);
+    } else {
+        printf("%llu positions of %s encoded with '%s'; latents by their largest code\n",
+               (unsigned long long)x.rows, qpath, dict);
+        printf("%4s %8s %9s %9s %6s %10s  %s\n", "", "latent", "max", "mean", "fires", "density",
+               "at");
+        for (uint32_t i = 0; i < m; i++) {
+            printf("%3u. %8u %9.3f %9.3f %6u %10.2e  pos %u", i + 1, l[i].latent, l[i].max,
+                   l[i].sum / l[i].fires, l[i].fires,
+                   DENSITY(den, l[i].latent), l[i].argmax);
+            if (tpath) {
+                tok_at = ta.type == LDB_NPY_I32 ? (uint32_t)((const int32_t *)ta.data)[l[i].argmax]
+                                                : (uint32_t)((const int64_t *)ta.data)[l[i].argmax];
+                if (t) {
+                    size_t pn = ldb_tokenizer_piece_text(t, tok_at, piece, sizeof piece);
+                    printf(" \"");
+                    cli_put_oneline(piece, pn);
+                    printf("\"");
+                } else {
+                    printf(" token %u", tok_at);
+                }
+            }
+            printf("\n");
+        }
+    }
+out:
+    free(l);
+    ldb_density_free(den);
+    ldb_mfile_close(&tf);
+    ldb_mfile_close(&x.f);
+    ldb_dict_close(d);
+    return rc;
+}
+
+int cmd_search(int argc, char **argv)
+{
+    const char *path = NULL, *dict = NULL, *text = NULL, *qacts = NULL, *qtok = NULL,
+               *where = "last";
+    uint32_t k = 20;
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-k") && i + 1 < argc) {
+            if (cli_parse_u32(argv[++i], &k) || !k)
+                return cli_usage(USAGE_SEARCH, "-k takes a positive integer");
+        } else if (!strcmp(argv[i], "--where") && i + 1 < argc)
+            where = argv[++i];
+        else if (!strcmp(argv[i], "--acts") && i + 1 < argc)
+            qacts = argv[++i];
+        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc)
+            qtok = argv[++i];
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--") && i + 1 < argc && !text)
+            text = argv[++i];
+        else if (argv[i][0] == '-' && argv[i][1] && path && dict && !text && !qacts &&
+                 strncmp(argv[i], "--", 2))
+            text = argv[i]; /* a text starting with '-' ("-ing") */
+        else if (argv[i][0] == '-' && argv[i][1])
+            return cli_usage(USAGE_SEARCH, "unknown option or missing value '%s'", argv[i]);
+        else if (!path)
+            path = argv[i];
+        else if (!dict)
+            dict = argv[i];
+        else if (!text)
+            text = argv[i];
+        else
+            return cli_usage(USAGE_SEARCH, "unexpected argument '%s'", argv[i]);
+    }
+    if (!path || !dict || (!text && !qacts) || (text && qacts))
+        return cli_usage(USAGE_SEARCH, "search needs DB DICT and either TEXT or --acts Q.npy");
+    int all = !strcmp(where, "all");
+    if (!all && strcmp(where, "last"))
+        return cli_usage(USAGE_SEARCH, "--where takes last or all, not '%s'", where);
+    if (qtok && !qacts)
+        return cli_usage(USAGE_SEARCH, "--tokens goes with --acts");
+    ldb_db *db = NULL;
+    int rc = cli_open_db(path, LDB_OPEN_READ, &db);
+    if (rc)
+        return rc;
+    rc = text ? search_text(db, dict, text, k, all, json)
+              : search_acts(db, dict, qacts, qtok, k, json);
+    ldb_db_close(db);
+    return rc;
+}
