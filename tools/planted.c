@@ -4,7 +4,8 @@
  *
  * A random unit-norm dictionary D (d_sae x d_in) is drawn; each latent gets a
  * family: dead (never fires), token (fires on most occurrences of one frequent
- * token), bigram (fires on the second token of one frequent token pair), position
+ * token), bigram (fires on the second token of one frequent token pair that makes
+ * up at most a quarter of that token's occurrences), position
  * (fires at one early position), or background (fires at random, Zipf-distributed
  * over latents). An activation row is x = sum of code * D_j + Gaussian noise; BOS
  * rows have a huge norm, as residual streams' attention sinks do. The dictionary is
@@ -25,16 +26,20 @@
 #include <sys/stat.h>
 
 #include "fixture.h"
+#include "latentdb.h"
 #include "../common/mfile.h"
 #include "../common/npy.h"
 
 static const char *USAGE =
     "usage: planted OUTDIR [--tokens T.npy | --n-tokens 102400] [--ctx 1024] [--d-in 640]\n"
     "               [--d-sae 16384] [--background 16] [--seed 1] [--bos 2] [--eos 1] [--pad 0]\n"
+    "               [--tokenizer tokenizer.json]\n"
     "writes OUTDIR/dict/{config.json,params.safetensors} (Gemma Scope 2, jumprelu),\n"
     "OUTDIR/acts.npy [n_tokens, d_in] float32, OUTDIR/planted.json (the truth) and, when no\n"
     "--tokens is given, OUTDIR/tokens.npy [n_tokens / ctx, ctx] int32 (BOS first in each row).\n"
-    "--background is the mean number of background codes planted per ordinary token.\n";
+    "--background is the mean number of background codes planted per ordinary token.\n"
+    "--tokenizer adds to planted.json the probe text of each token and bigram latent: the\n"
+    "text of its tokens, kept only when it tokenizes back to exactly those tokens.\n";
 
 enum { FAM_BACKGROUND, FAM_DEAD, FAM_TOKEN, FAM_BIGRAM, FAM_POSITION };
 static const char *FAMILY[] = {"background", "dead", "token", "bigram", "position"};
@@ -198,9 +203,40 @@ static uint32_t *load_tokens(const char *path, uint64_t *n, long *ctx)
     return tok;
 }
 
+/* Writes ", \"probe\": TEXT" when the tokens' text tokenizes back to them. */
+static void put_probe(FILE *f, ldb_tokenizer *t, const uint32_t *ids, size_t n)
+{
+    char *txt;
+    size_t len;
+    uint32_t *back;
+    size_t nb;
+    if (!t || ldb_tokenizer_decode(t, ids, n, &txt, &len))
+        return;
+    int same = ldb_tokenizer_encode(t, txt, len, &back, &nb) == 0 && nb == n &&
+               !memcmp(back, ids, n * sizeof *ids);
+    if (same) {
+        fputs(", \"probe\": \"", f);
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)txt[i];
+            if (c == '"' || c == '\\')
+                fprintf(f, "\\%c", c);
+            else if (c < 0x20)
+                fprintf(f, "\\u%04x", c);
+            else
+                fputc(c, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(", \"probe\": null", f);
+    }
+    if (same || nb)
+        free(back);
+    free(txt);
+}
+
 int main(int argc, char **argv)
 {
-    const char *out = NULL, *tokens_path = NULL;
+    const char *out = NULL, *tokens_path = NULL, *tok_json = NULL;
     long d_in = 640, d_sae = 16384, ctx = 1024, seed = 1;
     uint64_t n = 102400;
     double background = 16;
@@ -217,6 +253,7 @@ int main(int argc, char **argv)
         else if (v && !strcmp(o, "--bos")) sp[0] = (uint32_t)atol(argv[++i]);
         else if (v && !strcmp(o, "--eos")) sp[1] = (uint32_t)atol(argv[++i]);
         else if (v && !strcmp(o, "--pad")) sp[2] = (uint32_t)atol(argv[++i]);
+        else if (v && !strcmp(o, "--tokenizer")) tok_json = argv[++i];
         else if (o[0] != '-' && !out) out = o;
         else { fputs(USAGE, stderr); return 2; }
     }
@@ -313,9 +350,13 @@ int main(int argc, char **argv)
             fputs("planted: out of memory\n", stderr);
             return 1;
         }
+        /* only bigrams that are a quarter or less of their second token's occurrences:
+         * else the bigram and its token are the same feature, and no search could tell
+         * which one a text is about */
         for (size_t i = 0; i < cap; i++)
             if (bi.key[i] != UINT64_MAX) {
-                bc[m] = bi.val[i];
+                uint32_t second = (uint32_t)bi.key[i];
+                bc[m] = 4ull * bi.val[i] <= tcount[second] ? bi.val[i] : 0;
                 idx[m++] = (long)i;
             }
         n_bi = top_n(bc, (long)m, n_bi, 20, pick);
@@ -465,6 +506,11 @@ int main(int argc, char **argv)
         return 1;
 
     /* The truth. */
+    ldb_tokenizer *tz = NULL;
+    if (tok_json && ldb_tokenizer_open(tok_json, &tz)) {
+        fprintf(stderr, "planted: %s\n", ldb_tokenizer_errmsg(tz));
+        return 1;
+    }
     snprintf(path, sizeof path, "%s/planted.json", out);
     FILE *pf = fopen(path, "w");
     if (!pf) {
@@ -484,14 +530,18 @@ int main(int argc, char **argv)
         fprintf(pf, "%s\n  {\"latent\": %ld, \"family\": \"%s\"", first ? "" : ",", j,
                 FAMILY[l->family]);
         first = 0;
-        if (l->family == FAM_TOKEN)
+        uint32_t ids[2] = {l->a, l->b};
+        if (l->family == FAM_TOKEN) {
             fprintf(pf, ", \"tokens\": [%u], \"occurrences\": %llu, \"p_fire\": %.3f, "
                     "\"description\": \"token %u\"", l->a, (unsigned long long)l->trigger,
                     l->prob, l->a);
-        else if (l->family == FAM_BIGRAM)
+            put_probe(pf, tz, ids, 1);
+        } else if (l->family == FAM_BIGRAM) {
             fprintf(pf, ", \"tokens\": [%u, %u], \"occurrences\": %llu, \"p_fire\": %.3f, "
                     "\"description\": \"token %u after token %u\"", l->a, l->b,
                     (unsigned long long)l->trigger, l->prob, l->b, l->a);
+            put_probe(pf, tz, ids, 2);
+        }
         else if (l->family == FAM_POSITION)
             fprintf(pf, ", \"pos\": %u, \"p_fire\": 0.95, \"description\": \"position %u\"",
                     l->a, l->a);
@@ -510,5 +560,6 @@ int main(int argc, char **argv)
            (double)planted / (double)(n_ord ? n_ord : 1), n_tok, n_bi, N_POSITION, n_dead, n_bg);
     free(tok); free(tcount); pm_free(&bi); free(pick); free(L); free(perm); free(tok_latent);
     free(cdf); free(D); free(thr); free(x);
+    ldb_tokenizer_close(tz);
     return 0;
 }
