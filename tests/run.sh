@@ -72,6 +72,6 @@ run test_db "$BUILD/tests/test_db"
 run test_store "$BUILD/tests/test_store" "$FX/store" "$FX/saelens_jumprelu" "$SCRATCH"
 run test_cli sh tests/cli.sh "$BUILD" "$FX"
 run test_search "$BUILD/tests/test_search" "$FX/search" "$TJ" "$SCRATCH"
-run test_text sh tests/text.sh "$BUILD" "$DATA"
+run test_text sh tests/text.sh "$BUILD" "$DATA" "$FX/search"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

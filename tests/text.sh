@@ -3,9 +3,10 @@
 # Hugging Face tokenizer (@huggingface/tokenizers) must give identical ids on all
 # 500 Brown documents, hard strings, special-token strings and invalid UTF-8;
 # decode(encode(s)) == s on valid text; and the tokenize command works.
-# usage: tests/text.sh BUILD DATA
+# usage: tests/text.sh BUILD DATA [SEARCH_FIXTURE]
 BUILD=$1
 DATA=$2
+SF=${3:-}
 L=$BUILD/bin/latentdb
 H=$BUILD/tests/helper_tokenize
 REF=$DATA/npm/huggingface-tokenizers
@@ -56,7 +57,7 @@ same() {
         bad "$name: ids differ from the reference: $first"
     fi
 }
-same brown --files "$DATA"/brown/*.txt
+[ -n "${QUICK:-}" ] || same brown --files "$DATA"/brown/*.txt
 same hard_strings --strings $X/hard.json
 same special_strings --strings $X/hard_special.json
 same invalid_utf8 --files $X/invalid/*.txt
@@ -81,13 +82,14 @@ expect 0 '^2 tokens' "$L" tokenize "$TJ" "Hello world"
 printf 'one two three four five six seven eight nine ten' > "$T/d1.txt"
 printf 'eleven' > "$T/d2.txt"
 mkdir "$T/docs" && cp "$T/d1.txt" "$T/d2.txt" "$T/docs/"
-expect 0 'tokenized 2 documents .* wrote .*\[4, 4\]' "$L" tokenize "$TJ" --file "$T/docs" --out "$T/t.npy" --ctx 4
+expect 0 'tokenized 2 documents .* wrote .*\[5, 4\]' "$L" tokenize "$TJ" --file "$T/docs" --out "$T/t.npy" --ctx 4
 expect 0 'ok' /usr/bin/python3 -c "
 import numpy as np
-t = np.load('$T/t.npy'); assert t.dtype == np.int32 and t.shape == (4, 4), t.shape
-# 'one .. ten' is BOS + 10 tokens (3 rows), 'eleven' BOS + 2 (1 row)
-assert t[0, 0] == 2 and t[3, 0] == 2 and t[1, 0] != 2, t   # BOS first in each document
-assert t[2, 3] == 0 and t[3, 3] == 0 and t[2, 2] != 0, t   # PAD after each document's tail
+t = np.load('$T/t.npy'); assert t.dtype == np.int32 and t.shape == (5, 4), t.shape
+# 'one .. ten' is 10 tokens: rows of BOS + 3 (4 rows); 'eleven' 2 tokens (1 row)
+assert (t[:, 0] == 2).all(), t                                   # BOS first in every row
+assert list(t[0, 1:]) == [811, 1156, 1806] and t[3, 1] == 3595, t  # one two three .. ten
+assert list(t[3, 2:]) == [0, 0] and t[4, 3] == 0 and t[4, 2] != 0, t  # PAD fills each tail
 print('ok')"
 expect 0 'wrote .*\[2, 11\]' "$L" tokenize "$TJ" --file "$T/docs" --out "$T/t2.npy"
 expect 0 'wrote .*\[1, 10\]' "$L" tokenize "$TJ" --file "$T/d1.txt" --out "$T/t3.npy" --no-bos
@@ -104,5 +106,49 @@ printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": 
 expect 0 '^\{"ids":\[2,0\]' "$L" tokenize "$T/ok.json" "aba" --json
 expect 2 'ctx takes an integer >= 2' "$L" tokenize "$TJ" --file "$T/d1.txt" --out "$T/x.npy" --ctx 1
 expect 2 'either TEXT or --file' "$L" tokenize "$TJ"
+
+# a DB with the tokenizer: readable results and search from the command line
+if [ -n "$SF" ]; then
+    DB=$T/db
+    expect 0 'skip tokens 0,2,106, tokenizer ' "$L" init "$DB" --tokenizer "$TJ"
+    expect 0 'added' "$L" dict add "$DB" p "$SF/dict"
+    expect 0 'ingested' "$L" ingest "$DB" --dict p --tokens "$SF/tokens.npy" --acts "$SF/acts.npy"
+    expect 0 '^\{"ids":\[506\],"pieces":\["▁the"\]\}$' "$L" tokenize "$DB" " the" --json
+    tl=$(sed -n 's/.*"latent": \([0-9]*\), "family": "token".*"probe": " the".*/\1/p' "$SF/planted.json")
+    if [ -n "$tl" ]; then
+        ok
+        expect 0 '^  1\. seq .*\[\[the\]\]' "$L" top "$DB" p "$tl" -k 3
+        expect 0 '"text":"[^"]* the[^"]*","pieces":\[[^]]*" the"' "$L" top "$DB" p "$tl" -k 1 --json
+        expect 0 '^  1\. +'"$tl"' ' "$L" search "$DB" p " the" -k 3
+        expect 0 '"dict":"p","text":" the","tokens":\[506\],"pieces":\[" the"\],"where":"last","occurrences":[1-9][0-9]*,"latents":\[\{"latent":'"$tl"',"score":' \
+            "$L" search "$DB" p " the" --json
+        expect 0 '"where":"all"' "$L" search "$DB" p " of the" --where all --json
+    else
+        bad "planted.json has no token latent for \" the\""
+    fi
+    expect 0 'occurs nowhere in the corpus' "$L" search "$DB" p " zxqvjk qwzx"
+    expect 0 '"occurrences":0,"latents":\[\]' "$L" search "$DB" p " zxqvjk qwzx" --json
+    expect 0 '"text":".*","pieces":\[' "$L" seq "$DB" 1 -k 1 --json
+    expect 0 '    0  2 +<bos> ' "$L" seq "$DB" 0 -k 1
+    expect 0 '"samples":\[\{"lo":.*"text":' "$L" export "$DB" p --latents 0-0 --top 2 --samples 2
+    /usr/bin/python3 -c "
+import numpy as np
+a = np.load('$SF/acts.npy', mmap_mode='r'); t = np.load('$SF/tokens.npy')
+np.save('$T/q.npy', np.ascontiguousarray(a[1024:1040])); np.save('$T/qt.npy', t[1, :16].astype(np.int64))"
+    expect 0 '16 positions of .* encoded with .p.; latents by their largest code' \
+        "$L" search "$DB" p --acts "$T/q.npy" --tokens "$T/qt.npy" -k 5
+    expect 0 '"positions":16,"latents":\[\{"latent":[0-9]+,"max":.*"piece":' \
+        "$L" search "$DB" p --acts "$T/q.npy" --tokens "$T/qt.npy" --json
+    expect 1 "expected 16 int32/int64 token ids" "$L" search "$DB" p --acts "$T/q.npy" --tokens "$T/t2.npy"
+    expect 1 "no dictionary named 'nope'" "$L" search "$DB" nope --acts "$T/q.npy"
+    expect 2 'either TEXT or --acts' "$L" search "$DB" p
+    expect 2 '--where takes last or all' "$L" search "$DB" p " the" --where first
+    DB0=$T/db0
+    "$L" init "$DB0" > /dev/null 2>&1
+    expect 1 'the database has no tokenizer' "$L" search "$DB0" p " the"
+    expect 1 'has no tokenizer \(init --tokenizer\)' "$L" tokenize "$DB0" " the"
+    expect 1 'wp.json: model is WordPiece' "$L" init "$T/db1" --tokenizer "$T/wp.json"
+    [ -e "$T/db1/data.mdb" ] && bad "a failed init --tokenizer left a database" || ok
+fi
 echo "test_text: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -17,7 +17,8 @@ static const char *USAGE_TOKENIZE =
     "TOKENIZER is a tokenizer.json or a DB made with --tokenizer. The first form prints ids and pieces (JSON:\n"
     "{\"ids\":[...],\"pieces\":[...]}); no BOS unless --bos. The second writes int32 token ids\n"
     "[rows, ctx]: one row per document (a file, or each file of DIR in name order), or\n"
-    "per --ctx window of it; BOS first in each row unless --no-bos; PAD fills the last.\n";
+    "per --ctx window of it (each row is a model run of its own: BOS first in every row\n"
+    "unless --no-bos, then ctx - 1 tokens of text); PAD fills the last row of a document.\n";
 
 int cli_open_tokenizer(const char *path, ldb_tokenizer **t, ldb_db **db)
 {
@@ -166,12 +167,16 @@ static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint
         if (ldb_tokenizer_encode(t, txt, n, &ids[i], &len[i]))
             rc = cli_fail("%s: %s", docs[i], ldb_tokenizer_errmsg(t));
         free(txt);
-        size_t l = len[i] + (size_t)bos;
+        size_t l = len[i] + (size_t)bos, per = ctx ? ctx - (uint32_t)bos : 0;
         if (l > maxlen)
             maxlen = l;
-        total += l;
-        if (ctx)
-            rows += l ? (l + ctx - 1) / ctx : 0;
+        if (ctx) { /* windows of ctx - 1 text tokens, each with its own BOS */
+            size_t w = len[i] ? (len[i] + per - 1) / per : 0;
+            rows += w;
+            total += len[i] + w * (size_t)bos;
+        } else {
+            total += l;
+        }
         cli_progress("tokenize", i + 1, nd);
     }
     cli_progress_end();
@@ -206,15 +211,16 @@ static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint
     int32_t *row = rc ? NULL : malloc((size_t)ctx * 4);
     if (!rc && !row)
         rc = cli_fail("out of memory");
+    size_t per = ctx - (size_t)bos; /* text tokens a row */
     for (size_t i = 0; i < nd && !rc; i++) {
-        size_t l = len[i] + (size_t)bos, at = 0;
-        while (at < l) {
-            for (uint32_t c = 0; c < ctx; c++, at++)
-                row[c] = (int32_t)(at >= l ? pad : bos && at == 0 ? info.bos : ids[i][at - (size_t)bos]);
-            if (fwrite(row, 4, ctx, f) != ctx) {
+        for (size_t at = 0; at < len[i] && !rc; at += per) {
+            uint32_t c = 0;
+            if (bos)
+                row[c++] = (int32_t)info.bos;
+            for (size_t q = at; c < ctx; c++, q++)
+                row[c] = (int32_t)(q < len[i] ? ids[i][q] : pad);
+            if (fwrite(row, 4, ctx, f) != ctx)
                 rc = cli_fail("%s: %s", out, strerror(errno));
-                break;
-            }
         }
     }
     if (f && fclose(f) && !rc)
