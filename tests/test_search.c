@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "brute.h"
+#include "../text/tokenizer.h"
 
 static ldb_tokenizer *tz;
 static uint64_t n_ord, *lat_count; /* brute-force firing counts over ordinary positions */
@@ -200,6 +201,25 @@ int main(int argc, char **argv)
     ldb_search_free(r);
     free(ids);
     CHECK(ldb_query_search(db, "nope", skip, 1, 0, 10, &r) != 0, "an unknown dictionary fails");
+
+    /* stored tables that are not what this version wrote are refused, not misread */
+    size_t bsz;
+    const void *blob = ldb_tokenizer_blob(dbt, &bsz);
+    uint32_t *copy = malloc(bsz);
+    ldb_err err;
+    memcpy(copy, blob, bsz);
+    copy[0] = 0x314b544cu; /* "LTK1": the layout before the piece hash changed */
+    struct ldb_tokenizer *bt = ldb_tokenizer_from_blob(copy, bsz, "old", &err);
+    CHECK(!bt && strstr(err.msg, "tokenizer tables of format LTK1"), "LTK1 refused: %s", err.msg);
+    memcpy(copy, blob, bsz);
+    memset((uint8_t *)copy + copy[14], 0, 4ull * copy[9]); /* empty the vocabulary hash */
+    bt = ldb_tokenizer_from_blob(copy, bsz, "nohash", &err);
+    CHECK(!bt && strstr(err.msg, "vocabulary hash does not find its pieces"), "%s", err.msg);
+    memcpy(copy, blob, bsz);
+    copy[18] += 4; /* total size disagrees */
+    bt = ldb_tokenizer_from_blob(copy, bsz, "size", &err);
+    CHECK(!bt && strstr(err.msg, "corrupt (size)"), "%s", err.msg);
+    free(copy);
 
     ldb_db_close(db);
     ldb_tokenizer_close(tz);

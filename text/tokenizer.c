@@ -18,10 +18,13 @@
 
 static uint32_t hash_bytes(const uint8_t *p, size_t n)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
+    uint64_t h = 14695981039346656037ull; /* FNV-1a 64, then a murmur3 finalizer */
     for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 16777619u;
-    return h ^ (h >> 15);
+        h = (h ^ p[i]) * 1099511628211ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return (uint32_t)h;
 }
 
 static uint32_t hash_pair(uint32_t a, uint32_t b)
@@ -270,6 +273,14 @@ int ldb_tok_open_blob(ldb_tok *tk, const void *blob, size_t size, int copy, cons
     tk->blob = blob;
     tk->size = size;
     const uint32_t *h = blob;
+    if (size >= 4 && !((uintptr_t)blob & 3) && (h[0] & 0x00ffffffu) == (LDB_TOK_MAGIC & 0x00ffffffu) &&
+        h[0] != LDB_TOK_MAGIC) {
+        char v = (char)(h[0] >> 24);
+        ldb_tok_close(tk);
+        return ldb_err_set(e, LDB_EUNSUPPORTED, "%s: tokenizer tables of format LTK%c; this "
+                           "latentdb reads LTK%c (make the database again with init --tokenizer)",
+                           name, v, (char)(LDB_TOK_MAGIC >> 24));
+    }
     if (size < HDR_WORDS * 4 || ((uintptr_t)blob & 3) || h[0] != LDB_TOK_MAGIC) {
         ldb_tok_close(tk);
         return bad_blob(e, name, "header");
@@ -343,6 +354,21 @@ int ldb_tok_open_blob(ldb_tok *tk, const void *blob, size_t size, int copy, cons
         uint8_t b = (uint8_t)c;
         tk->ascii[c] = vocab_find(tk, &b, 1);
     }
+    /* the hash must be the one these tables were built with: spot-check pieces */
+    for (uint32_t id = 0, seen = 0; id < tk->n_vocab && seen < 256; id += 1 + tk->n_vocab / 512) {
+        size_t len;
+        const uint8_t *p = ldb_tok_piece(tk, id, &len);
+        if (!len)
+            continue;
+        seen++;
+        uint32_t got = vocab_find(tk, p, len);
+        size_t gl;
+        const uint8_t *gp = got == LDB_TOK_NONE ? NULL : ldb_tok_piece(tk, got, &gl);
+        if (!gp || gl != len || memcmp(gp, p, len)) {
+            ldb_tok_close(tk);
+            return bad_blob(e, name, "the vocabulary hash does not find its pieces");
+        }
+    }
     return LDB_OK;
 }
 
@@ -375,6 +401,7 @@ typedef struct compiler {
     const char *path;
     ldb_err *e;
     strref *piece;          /* n_vocab */
+    uint32_t *phash;        /* n_vocab: each piece's hash, compared before its bytes */
     uint32_t n_vocab;
     uint32_t *vocab;        /* hash slots: id + 1 */
     uint32_t vocab_cap;
@@ -382,12 +409,12 @@ typedef struct compiler {
 
 static uint32_t c_vocab_find(const compiler *c, const char *s, size_t n)
 {
-    uint32_t mask = c->vocab_cap - 1;
-    for (uint32_t i = hash_bytes((const uint8_t *)s, n) & mask;; i = (i + 1) & mask) {
+    uint32_t mask = c->vocab_cap - 1, h = hash_bytes((const uint8_t *)s, n);
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
         uint32_t v = c->vocab[i];
         if (!v)
             return LDB_TOK_NONE;
-        if (c->piece[v - 1].n == n && !memcmp(c->piece[v - 1].s, s, n))
+        if (c->phash[v - 1] == h && c->piece[v - 1].n == n && !memcmp(c->piece[v - 1].s, s, n))
             return v - 1;
     }
 }
@@ -397,10 +424,12 @@ static uint32_t c_vocab_find(const compiler *c, const char *s, size_t n)
 static void c_vocab_put(compiler *c, uint32_t id)
 {
     const strref *p = &c->piece[id];
-    uint32_t mask = c->vocab_cap - 1;
-    for (uint32_t i = hash_bytes((const uint8_t *)p->s, p->n) & mask;; i = (i + 1) & mask) {
+    uint32_t mask = c->vocab_cap - 1, h = hash_bytes((const uint8_t *)p->s, p->n);
+    c->phash[id] = h;
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
         uint32_t v = c->vocab[i];
-        if (!v || (c->piece[v - 1].n == p->n && !memcmp(c->piece[v - 1].s, p->s, p->n))) {
+        if (!v || (c->phash[v - 1] == h && c->piece[v - 1].n == p->n &&
+                   !memcmp(c->piece[v - 1].s, p->s, p->n))) {
             c->vocab[i] = id + 1;
             return;
         }
@@ -578,8 +607,9 @@ static int compile(compiler *c, const cJSON *root, const cJSON *cfg, ldb_tok *tk
     c->n_vocab = (uint32_t)maxid + 1;
     c->vocab_cap = pow2_at_least(2ull * c->n_vocab);
     c->piece = calloc(c->n_vocab, sizeof *c->piece);
+    c->phash = calloc(c->n_vocab, sizeof *c->phash);
     c->vocab = calloc(c->vocab_cap, sizeof *c->vocab);
-    if (!c->piece || !c->vocab)
+    if (!c->piece || !c->phash || !c->vocab)
         return ldb_err_set(c->e, LDB_ENOMEM, "out of memory");
     cJSON_ArrayForEach(it, vocab) {
         uint32_t id = (uint32_t)it->valuedouble;
@@ -745,6 +775,7 @@ int ldb_tok_load_json(ldb_tok *tk, const char *path, ldb_err *e)
     compiler c = {.path = path, .e = e};
     rc = compile(&c, root, cfg, tk);
     free(c.piece);
+    free(c.phash);
     free(c.vocab);
     cJSON_Delete(root);
     cJSON_Delete(cfg);

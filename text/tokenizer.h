@@ -21,7 +21,7 @@
 
 #include "../common/err.h"
 
-#define LDB_TOK_MAGIC 0x314b544cu /* "LTK1" */
+#define LDB_TOK_MAGIC 0x324b544cu /* "LTK2" (LTK1 used another piece hash) */
 #define LDB_TOK_NONE UINT32_MAX
 
 typedef struct ldb_tok {
