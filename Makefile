@@ -23,7 +23,7 @@ TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_enc
 # keep intermediate objects (ref_encoder.o)
 .SECONDARY:
 
-.PHONY: all check asan deps demo bench bench-encode bench-ingest clean
+.PHONY: all check asan deps demo bench bench-encode bench-ingest bench-text clean
 all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h text/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tools/*.h tests/*.h)
@@ -83,7 +83,10 @@ bench-encode: all $(BUILD)/tools/bench_encode $(BUILD)/tools/synth
 bench-ingest: all $(BUILD)/tools/bench_encode $(BUILD)/tools/planted
 	sh tools/bench/ingest.sh $(BUILD)
 
-bench: bench-encode bench-ingest
+bench-text: all $(BUILD)/tools/bench_text $(BUILD)/tools/planted data/brown/.done
+	sh tools/bench/text.sh $(BUILD)
+
+bench: bench-encode bench-ingest bench-text
 
 demo: deps all $(BUILD)/tools/synth
 	sh tools/demo.sh $(BUILD)

@@ -310,7 +310,7 @@ int ldb_posting_decode(const uint8_t *p, size_t len, uint64_t first, uint64_t *p
     uint64_t at = first, v;
     pos[0] = first;
     for (uint64_t i = 1; i < *n; i++) {
-        if (ldb_rice_get(&r, k, &v) || v >= UINT64_MAX - at)
+        if (ldb_rice_get_fast(&r, k, &v) || v >= UINT64_MAX - at)
             return -1;
         at += v + 1;
         pos[i] = at;

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define LDB_VAL_BF16 0
 #define LDB_VAL_F16  1
@@ -108,6 +109,28 @@ typedef struct ldb_bitr {
 int ldb_rice_put(ldb_bitw *w, uint64_t v, unsigned k);
 int ldb_bitw_flush(ldb_bitw *w);            /* pads to a whole byte */
 int ldb_rice_get(ldb_bitr *r, unsigned k, uint64_t *v);
+
+/* The same decode, inlined for hot loops: one 8-byte refill and a count of
+ * trailing ones per code; codes that do not fit the 56+ buffered bits (escapes,
+ * long quotients, the stream's last bytes) take ldb_rice_get. */
+static inline int ldb_rice_get_fast(ldb_bitr *r, unsigned k, uint64_t *v)
+{
+    if (r->end - r->p >= 8) {
+        uint64_t w;
+        memcpy(&w, r->p, 8);
+        r->acc |= w << r->nbits; /* nbits < 64 here: the buffer is never full on entry */
+        r->p += (63 - r->nbits) >> 3;
+        r->nbits |= 56;
+    }
+    uint64_t ones = (uint64_t)__builtin_ctzll(~r->acc); /* acc has a zero bit: nbits <= 63 */
+    unsigned used = (unsigned)ones + 1 + k;
+    if (ones >= 48 || used > r->nbits)
+        return ldb_rice_get(r, k, v);
+    *v = ones << k | ((r->acc >> (ones + 1)) & ((1ull << k) - 1));
+    r->acc = used < 64 ? r->acc >> used : 0;
+    r->nbits -= used;
+    return 0;
+}
 unsigned ldb_rice_k(double mean);           /* the largest k <= 40 with 2^k <= 0.69 mean */
 
 /* Sorted position lists (inverted chunks, token index): varint count, u8 Rice

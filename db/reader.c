@@ -73,7 +73,7 @@ int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int v
         unsigned k = ldb_rice_k((double)R / (double)(c + 1));
         for (uint64_t e = fb->off[i]; e < fb->off[i + 1]; e++) {
             uint64_t v;
-            if (ldb_rice_get(&br, k, &v))
+            if (ldb_rice_get_fast(&br, k, &v))
                 return corrupt(db, start);
             v = e == fb->off[i] ? v : prev + v + 1;
             if (v > UINT32_MAX)
