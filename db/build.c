@@ -71,11 +71,16 @@ static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_
         ne += wd->cnt[p0 + i];
     int vb = ldb_val_bytes(db->values);
     w->a.len = w->b.len = w->c.len = 0;
-    if (ldb_buf_reserve(&w->a, 10 + (size_t)n * 5 + ne * 5) ||
+    if (ldb_buf_reserve(&w->a, 16 + (size_t)n * 9 + ne * 5) ||
         ldb_buf_reserve(&w->b, ne * (size_t)vb))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    /* part A (stored raw: Rice bits do not compress, and raw bits can be read in
+     * place): codec 0, n, the counts, R, the bit offset of every group of
+     * LDB_FWD_GROUP positions after the first, then the bit stream */
     uint8_t *p = w->a.data;
-    size_t o = ldb_varint_put(p, n);
+    size_t o = 0;
+    p[o++] = 0;
+    o += ldb_varint_put(p + o, n);
     for (uint32_t i = 0; i < n; i++)
         o += ldb_varint_put(p + o, wd->cnt[p0 + i]);
     /* latent ids: per position the first id, then gaps - 1, Rice-coded with a
@@ -83,11 +88,18 @@ static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_
      * small gaps, an ordinary one large gaps: one k for both would waste bits) */
     uint32_t R = wd->dd->d_sae;
     o += ldb_varint_put(p + o, R);
+    uint32_t ngroups = (n + LDB_FWD_GROUP - 1) / LDB_FWD_GROUP;
+    size_t goff = o;
+    o += 4 * (size_t)(ngroups - 1);
     w->a.len = o;
     ldb_bitw bw = {&w->a, 0, 0};
     size_t e = e0;
     int bad = 0;
     for (uint32_t i = 0; i < n && !bad; i++) {
+        if (i && i % LDB_FWD_GROUP == 0) {
+            uint32_t bit = (uint32_t)((w->a.len - o) * 8 + bw.nbits);
+            memcpy(w->a.data + goff + 4 * (size_t)(i / LDB_FWD_GROUP - 1), &bit, 4);
+        }
         uint32_t c = wd->cnt[p0 + i];
         unsigned k = ldb_rice_k((double)R / (c + 1));
         for (uint32_t j = 0; j < c && !bad; j++, e++)
@@ -102,13 +114,12 @@ static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_
     }
     w->b.len = ne * (size_t)vb;
     /* value = u32 length of part A, part A, part B */
-    if (ldb_buf_reserve(&w->c, 4) )
+    uint32_t alen = (uint32_t)w->a.len;
+    if (ldb_buf_reserve(&w->c, 4 + alen))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    w->c.len = 4;
-    if (ldb_zc_pack(db->zc, w->a.data, w->a.len, &w->c))
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    uint32_t alen = (uint32_t)(w->c.len - 4);
     memcpy(w->c.data, &alen, 4);
+    memcpy(w->c.data + 4, w->a.data, alen);
+    w->c.len = 4 + (size_t)alen;
     if (ldb_zc_pack(db->zc, w->b.data, w->b.len, &w->c))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     uint8_t kb[8];

@@ -11,7 +11,8 @@
 #include "codec.h"
 #include "latentdb.h"
 
-#define LDB_FORMAT "latentdb 1"
+#define LDB_FORMAT "latentdb 2"
+#define LDB_FWD_GROUP 16        /* positions per bit-offset entry of a forward block */
 #define LDB_MAX_DICTS 1024
 #define LDB_TOPK 100
 

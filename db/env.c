@@ -389,11 +389,13 @@ int ldb_db_open(const char *path, int flags, ldb_db **out)
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
     if ((rc = open_dbis(db, txn, 0)))
         goto out;
-    MDB_val k = {6, "format"}, v;
+    MDB_val k = {6, "format"}, v = {0, NULL};
     if (mdb_get(txn, db->meta, &k, &v) || v.mv_size != strlen(LDB_FORMAT) ||
         memcmp(v.mv_data, LDB_FORMAT, v.mv_size)) {
-        rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: unknown database format (expected '%s')",
-                         path, LDB_FORMAT);
+        rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: database format '%.*s'; this latentdb "
+                         "reads '%s' (ingest again into a new database)", path,
+                         (int)(v.mv_size < 40 ? v.mv_size : 40), v.mv_data ? (char *)v.mv_data : "",
+                         LDB_FORMAT);
         goto out;
     }
     MDB_val kv = {6, "values"}, ks = {4, "skip"};

@@ -23,80 +23,222 @@ static int corrupt(ldb_db *db, uint64_t start)
                        db->path, (unsigned long long)start);
 }
 
-int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int values,
-                   ldb_fblock *fb)
+/* Parses a block's part A header in place: n, the counts (as prefix sums into
+ * *off), R, the group bit offsets, the bit stream; and where part B is. */
+typedef struct fhdr {
+    uint64_t np, total;
+    uint32_t R;
+    const uint8_t *groups;     /* (ngroups - 1) u32 LE bit offsets */
+    const uint8_t *bits, *end; /* the Rice bit stream */
+    const uint8_t *b;          /* part B (codec byte + payload) */
+    size_t blen;
+} fhdr;
+
+static int parse_block(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, uint64_t **off,
+                       size_t *cap_pos, fhdr *h)
 {
     uint32_t alen;
     if (n < 4)
         return corrupt(db, start);
     memcpy(&alen, p, 4);
-    if ((size_t)alen > n - 4 || ldb_zc_unpack(db->zc, p + 4, alen, &fb->a))
+    if ((size_t)alen > n - 4 || alen < 2 || p[4] != 0)
         return corrupt(db, start);
-    const uint8_t *q = fb->a.data, *end = q + fb->a.len;
-    uint64_t np, total = 0;
+    const uint8_t *q = p + 5, *end = p + 4 + alen;
+    uint64_t np, total = 0, R;
     if (ldb_varint_get(&q, end, &np) || np == 0 || np > (1u << 20))
         return corrupt(db, start);
-    if (np + 1 > fb->cap_pos) {
-        uint64_t *o = realloc(fb->off, (np + 1) * sizeof *o);
+    if (np + 1 > *cap_pos) {
+        uint64_t *o = realloc(*off, (np + 1) * sizeof *o);
         if (!o)
             return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        fb->off = o;
-        fb->cap_pos = np + 1;
+        *off = o;
+        *cap_pos = np + 1;
     }
-    fb->off[0] = 0;
+    (*off)[0] = 0;
     for (uint64_t i = 0; i < np; i++) {
         uint64_t c;
         if (ldb_varint_get(&q, end, &c) || c > (1u << 24))
             return corrupt(db, start);
         total += c;
-        fb->off[i + 1] = total;
+        (*off)[i + 1] = total;
     }
+    if (ldb_varint_get(&q, end, &R) || R == 0 || R > UINT32_MAX)
+        return corrupt(db, start);
+    uint64_t ng = (np + LDB_FWD_GROUP - 1) / LDB_FWD_GROUP;
+    if ((uint64_t)(end - q) < 4 * (ng - 1))
+        return corrupt(db, start);
+    h->groups = q;
+    q += 4 * (ng - 1);
     if (total > (size_t)(end - q) * 8)
         return corrupt(db, start); /* each latent takes at least one bit */
-    if (total > fb->cap_nnz) {
-        uint32_t *l = realloc(fb->lat, total * sizeof *l), *b = realloc(fb->bits, total * sizeof *b);
+    h->np = np;
+    h->total = total;
+    h->R = (uint32_t)R;
+    h->bits = q;
+    h->end = end;
+    h->b = p + 4 + alen;
+    h->blen = n - 4 - alen;
+    return LDB_OK;
+}
+
+/* Rice-decodes the ids of positions [i0, i1) from a reader positioned at i0. */
+static int decode_ids(ldb_bitr *br, const uint64_t *off, uint64_t i0, uint64_t i1, uint32_t R,
+                      uint32_t *lat)
+{
+    for (uint64_t i = i0; i < i1; i++) {
+        uint64_t prev = 0, c = off[i + 1] - off[i];
+        unsigned k = ldb_rice_k((double)R / (double)(c + 1));
+        for (uint64_t e = off[i]; e < off[i + 1]; e++) {
+            uint64_t v;
+            if (ldb_rice_get_fast(br, k, &v))
+                return -1;
+            v = e == off[i] ? v : prev + v + 1;
+            if (v > UINT32_MAX)
+                return -1;
+            lat[e - off[i0]] = (uint32_t)v;
+            prev = v;
+        }
+    }
+    return 0;
+}
+
+/* Unpacks part B and gathers code e's value bits from the planes. */
+static int unpack_values(ldb_db *db, const fhdr *h, ldb_buf *b)
+{
+    int vb = ldb_val_bytes(db->values);
+    return ldb_zc_unpack(db->zc, h->b, h->blen, b) || b->len != h->total * (size_t)vb ? -1 : 0;
+}
+
+static inline uint32_t value_bits(const ldb_buf *b, uint64_t total, int vb, uint64_t e)
+{
+    uint32_t x = 0;
+    for (int pl = 0; pl < vb; pl++)
+        x = x << 8 | b->data[(size_t)pl * total + e];
+    return x;
+}
+
+int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int values,
+                   ldb_fblock *fb)
+{
+    fhdr h;
+    int rc = parse_block(db, start, p, n, &fb->off, &fb->cap_pos, &h);
+    if (rc)
+        return rc;
+    if (h.total > fb->cap_nnz) {
+        uint32_t *l = realloc(fb->lat, h.total * sizeof *l), *b = realloc(fb->bits, h.total * sizeof *b);
         if (l)
             fb->lat = l;
         if (b)
             fb->bits = b;
         if (!l || !b)
             return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        fb->cap_nnz = total;
+        fb->cap_nnz = h.total;
     }
-    /* ids: Rice codes of (first id | gap - 1), k from the position's count */
-    uint64_t R;
-    if (ldb_varint_get(&q, end, &R) || R == 0 || R > UINT32_MAX)
+    ldb_bitr br = {h.bits, h.end, 0, 0};
+    if (decode_ids(&br, fb->off, 0, h.np, h.R, fb->lat))
         return corrupt(db, start);
-    ldb_bitr br = {q, end, 0, 0};
-    for (uint64_t i = 0; i < np; i++) {
-        uint64_t prev = 0, c = fb->off[i + 1] - fb->off[i];
-        unsigned k = ldb_rice_k((double)R / (double)(c + 1));
-        for (uint64_t e = fb->off[i]; e < fb->off[i + 1]; e++) {
-            uint64_t v;
-            if (ldb_rice_get_fast(&br, k, &v))
-                return corrupt(db, start);
-            v = e == fb->off[i] ? v : prev + v + 1;
-            if (v > UINT32_MAX)
-                return corrupt(db, start);
-            fb->lat[e] = (uint32_t)v;
-            prev = v;
-        }
-    }
     fb->start = start;
-    fb->n = (uint32_t)np;
+    fb->n = (uint32_t)h.np;
     fb->has_values = 0;
     if (values) {
         int vb = ldb_val_bytes(db->values);
-        if (ldb_zc_unpack(db->zc, p + 4 + alen, n - 4 - alen, &fb->b) ||
-            fb->b.len != total * (size_t)vb)
+        if (unpack_values(db, &h, &fb->b))
             return corrupt(db, start);
-        for (uint64_t e = 0; e < total; e++) {
-            uint32_t x = 0;
-            for (int pl = 0; pl < vb; pl++)
-                x = x << 8 | fb->b.data[(size_t)pl * total + e];
-            fb->bits[e] = x;
-        }
+        for (uint64_t e = 0; e < h.total; e++)
+            fb->bits[e] = value_bits(&fb->b, h.total, vb, e);
         fb->has_values = 1;
+    }
+    return LDB_OK;
+}
+
+void ldb_fpos_free(ldb_fpos *fp)
+{
+    free(fp->off);
+    free(fp->lat);
+    free(fp->bits);
+    ldb_buf_free(&fp->b);
+    ldb_buf_free(&fp->raw);
+    memset(fp, 0, sizeof *fp);
+}
+
+int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, int values,
+               ldb_fpos *fp)
+{
+    fp->cnt = 0;
+    if (!(fp->n && gpos >= fp->start && gpos < fp->start + fp->n)) {
+        MDB_cursor *c;
+        uint8_t kb[8];
+        ldb_be64(kb, gpos);
+        MDB_val k = {8, kb}, v;
+        int mrc = mdb_cursor_open(txn, dd->fwd, &c);
+        if (mrc)
+            return ldb_db_mdb_err(db, mrc, "fwd");
+        mrc = ldb_cursor_floor(c, &k, &v);
+        mdb_cursor_close(c);
+        fp->n = 0;
+        if (mrc || k.mv_size != 8)
+            return LDB_ENOTFOUND;
+        uint64_t s = ldb_rd_be64(k.mv_data);
+        /* the value is only valid in this transaction: keep a copy of its bytes */
+        fp->raw.len = 0;
+        if (ldb_buf_reserve(&fp->raw, v.mv_size))
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        memcpy(fp->raw.data, v.mv_data, v.mv_size);
+        fp->raw.len = v.mv_size;
+        fhdr h;
+        int rc = parse_block(db, s, fp->raw.data, fp->raw.len, &fp->off, &fp->cap_pos, &h);
+        if (rc)
+            return rc;
+        if (gpos >= s + h.np)
+            return LDB_ENOTFOUND;
+        fp->start = s;
+        fp->n = (uint32_t)h.np;
+        fp->total = h.total;
+        fp->R = h.R;
+        fp->groups = h.groups;
+        fp->bits_p = h.bits;
+        fp->bits_end = h.end;
+        fp->bpart = h.b;
+        fp->blen = h.blen;
+        fp->has_values = 0;
+    }
+    uint64_t i = gpos - fp->start, g = i / LDB_FWD_GROUP, i0 = g * LDB_FWD_GROUP;
+    uint32_t bit = 0;
+    if (g)
+        memcpy(&bit, fp->groups + 4 * (g - 1), 4);
+    if ((uint64_t)bit > (uint64_t)(fp->bits_end - fp->bits_p) * 8)
+        return corrupt(db, fp->start);
+    uint64_t ncodes = fp->off[i + 1] - fp->off[i0];
+    if (ncodes > fp->cap_nnz) {
+        uint32_t *l = realloc(fp->lat, ncodes * sizeof *l), *b = realloc(fp->bits, ncodes * sizeof *b);
+        if (l)
+            fp->lat = l;
+        if (b)
+            fp->bits = b;
+        if (!l || !b)
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        fp->cap_nnz = ncodes;
+    }
+    ldb_bitr br = {fp->bits_p + bit / 8, fp->bits_end, 0, 0};
+    if (bit % 8) { /* start mid-byte */
+        br.acc = *br.p++ >> (bit % 8);
+        br.nbits = 8 - bit % 8;
+    }
+    if (decode_ids(&br, fp->off, i0, i + 1, fp->R, fp->lat))
+        return corrupt(db, fp->start);
+    uint64_t skip = fp->off[i] - fp->off[i0];
+    fp->cnt = (uint32_t)(fp->off[i + 1] - fp->off[i]);
+    memmove(fp->lat, fp->lat + skip, fp->cnt * sizeof *fp->lat);
+    if (values) {
+        int vb = ldb_val_bytes(db->values);
+        if (!fp->has_values) {
+            fhdr h = {.total = fp->total, .b = fp->bpart, .blen = fp->blen};
+            if (unpack_values(db, &h, &fp->b))
+                return corrupt(db, fp->start);
+            fp->has_values = 1;
+        }
+        for (uint32_t x = 0; x < fp->cnt; x++)
+            fp->bits[x] = value_bits(&fp->b, fp->total, vb, fp->off[i] + x);
     }
     return LDB_OK;
 }

@@ -32,6 +32,28 @@ int ldb_fwd_get(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, i
 int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int values,
                    ldb_fblock *fb);
 
+/* One position of a forward block, decoding only its group of LDB_FWD_GROUP
+ * positions (the block's header is parsed once and kept while reads stay in it).
+ * After ldb_fwd_at, lat[0..cnt) are the latents at gpos and, when values were
+ * asked for, bits[0..cnt) their stored value bits. */
+typedef struct ldb_fpos {
+    uint64_t start;            /* block start; n = 0 when nothing is loaded */
+    uint32_t n, R;
+    uint64_t total;
+    uint64_t *off;             /* n + 1 prefix counts */
+    size_t cap_pos, cap_nnz;
+    const uint8_t *groups, *bits_p, *bits_end, *bpart;
+    size_t blen;
+    ldb_buf raw, b;            /* the block's bytes; its unpacked value planes */
+    int has_values;
+    uint32_t cnt;
+    uint32_t *lat, *bits;
+} ldb_fpos;
+
+int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, int values,
+               ldb_fpos *fp);
+void ldb_fpos_free(ldb_fpos *fp);
+
 /* The value of latent at gpos (0 when it does not fire there). */
 int ldb_fwd_value(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, uint32_t latent,
                   ldb_fblock *fb, float *out);

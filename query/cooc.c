@@ -13,7 +13,7 @@ typedef struct cctx {
     ldb_db *db;
     MDB_txn *txn;
     const ldb_dbdict *a, *b;   /* query latent's dict, counted dict */
-    ldb_fblock fb;
+    ldb_fpos fp;
     uint32_t *stamp;           /* b's latents: last unit counted (+1) */
     uint64_t *cnt;
     uint32_t *tok;             /* tokens of the current sequence */
@@ -35,14 +35,13 @@ static int seq_tokens(cctx *c, const ldb_seqrec *s)
 /* Counts, once per unit id, every b-latent firing at gpos. */
 static int count_at(cctx *c, uint64_t gpos, uint32_t unit)
 {
-    int rc = ldb_fwd_get(c->db, c->txn, c->b, gpos, 0, &c->fb);
+    int rc = ldb_fwd_at(c->db, c->txn, c->b, gpos, 0, &c->fp);
     if (rc == LDB_ENOTFOUND)
         return LDB_OK; /* b does not cover it */
     if (rc)
         return rc;
-    uint64_t i = gpos - c->fb.start;
-    for (uint64_t e = c->fb.off[i]; e < c->fb.off[i + 1]; e++) {
-        uint32_t l = c->fb.lat[e];
+    for (uint32_t e = 0; e < c->fp.cnt; e++) {
+        uint32_t l = c->fp.lat[e];
         if (c->stamp[l] != unit + 1) {
             c->stamp[l] = unit + 1;
             c->cnt[l]++;
@@ -279,7 +278,7 @@ out:
     free(mark);
     free(skipbuf);
     free(ps);
-    ldb_fblock_free(&c.fb);
+    ldb_fpos_free(&c.fp);
     mdb_txn_abort(c.txn);
     return rc;
 }

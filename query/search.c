@@ -1,8 +1,9 @@
 /* search.c — search by activating text. The occurrences of the token sequence
  * come from the token index: the rarest token's positions are the candidates, and
  * each other token is checked by binary search in its own position list. Then the
- * forward blocks of the matched positions are decoded (in position order, so each
- * block once) and every latent firing there is counted once per occurrence. */
+ * matched positions are read from the forward index (only their group of 16
+ * positions is decoded) and every latent firing there is counted once per
+ * occurrence. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_
     double *vsum = NULL;
     float *vcur = NULL;
     ldb_layout lay = {0};
-    ldb_fblock fb = {0};
+    ldb_fpos fp = {0};
     ldb_search *res = calloc(1, sizeof *res);
     ldb_dstat st;
     if (!pos || !np || !res) {
@@ -99,16 +100,15 @@ int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_
         for (uint64_t p = a; p <= e && !rc; p++) {
             if (is_skipped(&lay, p))
                 continue;
-            int frc = ldb_fwd_get(db, q.txn, q.dd, p, 1, &fb);
+            int frc = ldb_fwd_at(db, q.txn, q.dd, p, 1, &fp);
             if (frc == LDB_ENOTFOUND)
                 break; /* the dict does not cover this sequence */
             if ((rc = frc))
                 break;
             any = 1;
-            uint64_t i = p - fb.start;
-            for (uint64_t x = fb.off[i]; x < fb.off[i + 1]; x++) {
-                uint32_t l = fb.lat[x];
-                double v = ldb_val_float(fb.bits[x], db->values);
+            for (uint32_t x = 0; x < fp.cnt; x++) {
+                uint32_t l = fp.lat[x];
+                double v = ldb_val_float(fp.bits[x], db->values);
                 if (stamp[l] != unit) {
                     stamp[l] = unit;
                     hits[l]++;
@@ -167,7 +167,7 @@ out:
     free(vsum);
     free(vcur);
     ldb_layout_free(&lay);
-    ldb_fblock_free(&fb);
+    ldb_fpos_free(&fp);
     ldb_search_free(res);
     ldb_q_end(&q);
     return rc;
