@@ -17,6 +17,26 @@ void ldb_fblock_free(ldb_fblock *fb)
     memset(fb, 0, sizeof *fb);
 }
 
+/* The entry of a u64-keyed (block start) database holding gpos: the greatest key
+ * <= gpos. LDB_ENOTFOUND when there is none. */
+static int floor_get(ldb_db *db, MDB_txn *txn, MDB_dbi dbi, uint64_t gpos, uint64_t *start,
+                     MDB_val *v, const char *what)
+{
+    MDB_cursor *c;
+    uint8_t kb[8];
+    ldb_be64(kb, gpos);
+    MDB_val k = {8, kb};
+    int mrc = mdb_cursor_open(txn, dbi, &c);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, what);
+    mrc = ldb_cursor_floor(c, &k, v);
+    mdb_cursor_close(c);
+    if (mrc || k.mv_size != 8)
+        return LDB_ENOTFOUND;
+    *start = ldb_rd_be64(k.mv_data);
+    return LDB_OK;
+}
+
 static int corrupt(ldb_db *db, uint64_t start)
 {
     return ldb_err_set(&db->err, LDB_EFORMAT, "%s: forward block at position %llu is corrupt",
@@ -166,19 +186,12 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
 {
     fp->cnt = 0;
     if (!(fp->n && gpos >= fp->start && gpos < fp->start + fp->n)) {
-        MDB_cursor *c;
-        uint8_t kb[8];
-        ldb_be64(kb, gpos);
-        MDB_val k = {8, kb}, v;
-        int mrc = mdb_cursor_open(txn, dd->fwd, &c);
-        if (mrc)
-            return ldb_db_mdb_err(db, mrc, "fwd");
-        mrc = ldb_cursor_floor(c, &k, &v);
-        mdb_cursor_close(c);
+        MDB_val v;
+        uint64_t s;
         fp->n = 0;
-        if (mrc || k.mv_size != 8)
-            return LDB_ENOTFOUND;
-        uint64_t s = ldb_rd_be64(k.mv_data);
+        int frc = floor_get(db, txn, dd->fwd, gpos, &s, &v, "fwd");
+        if (frc)
+            return frc;
         /* the value is only valid in this transaction: keep a copy of its bytes */
         fp->raw.len = 0;
         if (ldb_buf_reserve(&fp->raw, v.mv_size))
@@ -248,24 +261,15 @@ int ldb_fwd_get(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, i
 {
     if (fb->n && gpos >= fb->start && gpos < fb->start + fb->n && (!values || fb->has_values))
         return LDB_OK; /* already decoded */
-    MDB_cursor *c;
-    uint8_t kb[8];
-    ldb_be64(kb, gpos);
-    MDB_val k = {8, kb}, v;
-    int mrc = mdb_cursor_open(txn, dd->fwd, &c);
-    if (mrc)
-        return ldb_db_mdb_err(db, mrc, "fwd");
-    mrc = ldb_cursor_floor(c, &k, &v);
-    int rc = LDB_ENOTFOUND;
-    if (mrc == 0 && k.mv_size == 8) {
-        uint64_t s = ldb_rd_be64(k.mv_data);
+    MDB_val v;
+    uint64_t s;
+    int rc = floor_get(db, txn, dd->fwd, gpos, &s, &v, "fwd");
+    if (!rc)
         rc = ldb_fwd_decode(db, s, v.mv_data, v.mv_size, values, fb);
-        if (!rc && (gpos < fb->start || gpos >= fb->start + fb->n)) {
-            fb->n = 0;
-            rc = LDB_ENOTFOUND;
-        }
+    if (!rc && (gpos < fb->start || gpos >= fb->start + fb->n)) {
+        fb->n = 0;
+        rc = LDB_ENOTFOUND;
     }
-    mdb_cursor_close(c);
     return rc;
 }
 
@@ -427,21 +431,16 @@ void ldb_tokcache_free(ldb_tokcache *tc)
 int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32_t *tok)
 {
     if (!(tc->n && gpos >= tc->start && gpos < tc->start + tc->n)) {
-        MDB_cursor *c;
-        uint8_t kb[8];
-        ldb_be64(kb, gpos);
-        MDB_val k = {8, kb}, v;
-        int mrc = mdb_cursor_open(txn, db->tok, &c);
-        if (mrc)
-            return ldb_db_mdb_err(db, mrc, "tok");
-        mrc = ldb_cursor_floor(c, &k, &v);
+        MDB_val v;
+        uint64_t s;
+        int rc = floor_get(db, txn, db->tok, gpos, &s, &v, "tok");
         tc->n = 0;
-        if (mrc == 0 && !ldb_zc_unpack(db->zc, v.mv_data, v.mv_size, &tc->buf) &&
-            tc->buf.len % 4 == 0) {
-            tc->start = ldb_rd_be64(k.mv_data);
+        if (rc && rc != LDB_ENOTFOUND)
+            return rc;
+        if (!rc && !ldb_zc_unpack(db->zc, v.mv_data, v.mv_size, &tc->buf) && tc->buf.len % 4 == 0) {
+            tc->start = s;
             tc->n = tc->buf.len / 4;
         }
-        mdb_cursor_close(c);
         if (!(tc->n && gpos >= tc->start && gpos < tc->start + tc->n)) {
             tc->n = 0;
             return ldb_err_set(&db->err, LDB_EFORMAT, "%s: no token block holds position %llu",

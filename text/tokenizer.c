@@ -63,62 +63,54 @@ static inline uint32_t merge_find(const ldb_tok *tk, uint32_t a, uint32_t b, uin
 
 /* ---- UTF-8 -------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
-static size_t utf8_valid_len(const uint8_t *p, size_t n)
+/* A lead byte's continuation count (0 for ASCII) and the allowed range of the
+ * first continuation byte; -1 when b cannot start a sequence. */
+static int utf8_lead(uint8_t b, uint8_t *lo, uint8_t *hi)
 {
-    uint8_t b = p[0];
+    *lo = 0x80, *hi = 0xbf;
     if (b < 0x80)
-        return 1;
-    size_t need;
-    uint8_t lo = 0x80, hi = 0xbf;
+        return 0;
     if (b >= 0xc2 && b <= 0xdf)
-        need = 1;
-    else if (b >= 0xe0 && b <= 0xef) {
-        need = 2;
-        if (b == 0xe0) lo = 0xa0;
-        if (b == 0xed) hi = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        need = 3;
-        if (b == 0xf0) lo = 0x90;
-        if (b == 0xf4) hi = 0x8f;
-    } else
-        return 0;
-    if (n < need + 1)
-        return 0;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i <= need; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    return need + 1;
+        return 1;
+    if (b >= 0xe0 && b <= 0xef) {
+        if (b == 0xe0) *lo = 0xa0;
+        if (b == 0xed) *hi = 0x9f;
+        return 2;
+    }
+    if (b >= 0xf0 && b <= 0xf4) {
+        if (b == 0xf0) *lo = 0x90;
+        if (b == 0xf4) *hi = 0x8f;
+        return 3;
+    }
+    return -1;
 }
 
-/* Bytes of the maximal invalid subsequence at p (WHATWG: a lead byte and the
- * continuation bytes it accepted before failing; at least 1). */
-static size_t utf8_invalid_len(const uint8_t *p, size_t n)
+/* Bytes of the sequence at p that a WHATWG decoder accepts before failing: the
+ * whole sequence when valid (*ok = 1), else the maximal invalid subsequence (at
+ * least 1 byte). */
+static size_t utf8_scan(const uint8_t *p, size_t n, int *ok)
 {
-    uint8_t b = p[0];
-    size_t need;
-    uint8_t lo = 0x80, hi = 0xbf;
-    if (b >= 0xc2 && b <= 0xdf)
-        need = 1;
-    else if (b >= 0xe0 && b <= 0xef) {
-        need = 2;
-        if (b == 0xe0) lo = 0xa0;
-        if (b == 0xed) hi = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        need = 3;
-        if (b == 0xf0) lo = 0x90;
-        if (b == 0xf4) hi = 0x8f;
-    } else
+    uint8_t lo, hi;
+    int need = utf8_lead(p[0], &lo, &hi);
+    *ok = need == 0;
+    if (need <= 0)
         return 1;
     size_t i = 1;
-    while (i <= need && i < n && p[i] >= lo && p[i] <= hi) {
+    while (i <= (size_t)need && i < n && p[i] >= lo && p[i] <= hi) {
         lo = 0x80;
         hi = 0xbf;
         i++;
     }
+    *ok = i == (size_t)need + 1;
     return i;
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
+static size_t utf8_valid_len(const uint8_t *p, size_t n)
+{
+    int ok;
+    size_t l = utf8_scan(p, n, &ok);
+    return ok ? l : 0;
 }
 
 int ldb_utf8_sanitize(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen)
@@ -133,9 +125,10 @@ int ldb_utf8_sanitize(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen
             w += l;
             i += l;
         } else {
+            int ok;
             memcpy(w, "\xef\xbf\xbd", 3);
             w += 3;
-            i += utf8_invalid_len(in + i, n - i);
+            i += utf8_scan(in + i, n - i, &ok);
         }
     }
     *w = 0;
