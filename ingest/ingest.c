@@ -372,9 +372,10 @@ static int csr_rows(run *r, uint64_t p0, uint64_t p1, csr *c)
         qsort(row, m, sizeof *row, cmp_lv);
         for (size_t i = 1; i < m; i++)
             if (row[i].lat == row[i - 1].lat) {
+                uint32_t twice = row[i].lat;
                 free(row);
                 return ldb_err_set(&r->perr, LDB_EFORMAT, "%s: row %llu has latent %u twice",
-                                   r->o->codes, (unsigned long long)p, row[i].lat);
+                                   r->o->codes, (unsigned long long)p, twice);
             }
         if (csr_grow(c, c->npos + 1, c->nnz + m)) {
             free(row);

@@ -6,24 +6,8 @@ FX=$2
 L=$BUILD/bin/latentdb
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "tests/cli.sh: FAIL: $*" >&2; }
-# expect STATUS PATTERN CMD... : exit status and a grep -E pattern on stdout+stderr
-expect() {
-    want=$1 pat=$2
-    shift 2
-    "$@" > "$T/out" 2>&1
-    st=$?
-    if [ "$st" -ne "$want" ]; then
-        bad "$* exited $st, expected $want: $(head -c 400 "$T/out")"
-    elif ! grep -qE -- "$pat" "$T/out"; then
-        bad "$* output lacks /$pat/: $(head -c 400 "$T/out")"
-    else
-        ok
-    fi
-}
+NAME=tests/cli.sh
+. tests/expect.sh
 
 # dict show, every format, human and JSON
 for c in saelens_jumprelu saelens_old_topk_bf16 gemmascope1_npz gemmascope2_transcoder_affine \
@@ -201,5 +185,11 @@ expect 1 "dictionary 'a' named twice" "$L" ingest "$DB2" --dict a,a --tokens "$S
 import numpy as np, scipy.sparse as sp
 sp.save_npz('$T/c.npz', sp.random(100, 4096, density=0.01, format='csr', dtype=np.float32, random_state=1))"
 expect 1 'c.npz: codes of shape \[100, 4096\]; expected \[102400, 4096\]' "$L" import "$DB" --dict a --tokens "$S/tokens.npy" --codes "$T/c.npz"
+/usr/bin/python3 -c "
+import numpy as np, scipy.sparse as sp
+ptr = np.full(102401, 2, dtype=np.int32); ptr[0] = 0
+m = sp.csr_matrix((np.array([1, 2], np.float32), np.array([5, 5], np.int32), ptr), shape=(102400, 4096))
+sp.save_npz('$T/dup.npz', m)"
+expect 1 'dup.npz: row 0 has latent 5 twice' "$L" import "$DB" --dict a --tokens "$S/tokens.npy" --codes "$T/dup.npz"
 
 echo "test_cli: $pass passed, $fail failed"

