@@ -18,12 +18,12 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/helper_encode $(BUILD)/tests/helper_tokenize
 TEST_AUX := $(BUILD)/tests/ref_encoder.o
-TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_encode $(BUILD)/tools/bench_text
+TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_encode $(BUILD)/tools/bench_text $(BUILD)/tools/recovery
 
 # keep intermediate objects (ref_encoder.o)
 .SECONDARY:
 
-.PHONY: all check asan deps demo bench bench-encode bench-ingest bench-text clean
+.PHONY: all check asan deps demo demo-small bench bench-encode bench-ingest bench-text clean
 all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h text/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tools/*.h tests/*.h)
@@ -88,8 +88,11 @@ bench-text: all $(BUILD)/tools/bench_text $(BUILD)/tools/planted data/brown/.don
 
 bench: bench-encode bench-ingest bench-text
 
-demo: deps all $(BUILD)/tools/synth
-	sh tools/demo.sh $(BUILD)
+demo: deps all $(BUILD)/tools/planted $(BUILD)/tools/recovery
+	sh tools/demo.sh $(BUILD) full
+
+demo-small: all $(BUILD)/tools/planted $(BUILD)/tools/recovery data/brown/.done
+	sh tools/demo.sh $(BUILD) small
 
 clean:
 	rm -rf build build-asan bin lib

@@ -73,5 +73,6 @@ run test_store "$BUILD/tests/test_store" "$FX/store" "$FX/saelens_jumprelu" "$SC
 run test_cli sh tests/cli.sh "$BUILD" "$FX"
 run test_search "$BUILD/tests/test_search" "$FX/search" "$TJ" "$SCRATCH"
 run test_text sh tests/text.sh "$BUILD" "$DATA" "$FX/search"
+run test_demo sh tests/demo.sh "$BUILD"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

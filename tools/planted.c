@@ -33,16 +33,23 @@
 static const char *USAGE =
     "usage: planted OUTDIR [--tokens T.npy | --n-tokens 102400] [--ctx 1024] [--d-in 640]\n"
     "               [--d-sae 16384] [--background 16] [--seed 1] [--bos 2] [--eos 1] [--pad 0]\n"
-    "               [--tokenizer tokenizer.json]\n"
+    "               [--tokenizer tokenizer.json] [--labels ROWS.txt]\n"
     "writes OUTDIR/dict/{config.json,params.safetensors} (Gemma Scope 2, jumprelu),\n"
     "OUTDIR/acts.npy [n_tokens, d_in] float32, OUTDIR/planted.json (the truth) and, when no\n"
     "--tokens is given, OUTDIR/tokens.npy [n_tokens / ctx, ctx] int32 (BOS first in each row).\n"
     "--background is the mean number of background codes planted per ordinary token.\n"
     "--tokenizer adds to planted.json the probe text of each token and bigram latent: the\n"
-    "text of its tokens, kept only when it tokenizes back to exactly those tokens.\n";
+    "text of its tokens, kept only when it tokenizes back to exactly those tokens, and plants\n"
+    "one latent per word class (digits, capitalised words, punctuation, quotes).\n"
+    "--labels gives one label per row of the tokens (e.g. the document's genre): one latent\n"
+    "per label fires on a share of its rows' tokens.\n";
 
-enum { FAM_BACKGROUND, FAM_DEAD, FAM_TOKEN, FAM_BIGRAM, FAM_POSITION };
-static const char *FAMILY[] = {"background", "dead", "token", "bigram", "position"};
+enum { FAM_BACKGROUND, FAM_DEAD, FAM_TOKEN, FAM_BIGRAM, FAM_POSITION, FAM_CLASS, FAM_LABEL };
+static const char *FAMILY[] = {"background", "dead", "token", "bigram", "position", "class", "genre"};
+/* word classes (with --tokenizer): one latent each, firing on most tokens of the class */
+enum { CL_NONE, CL_DIGITS, CL_CAPITALISED, CL_PUNCTUATION, CL_QUOTES, N_CLASS };
+static const char *CLASS[] = {"", "digits", "capitalised words", "punctuation", "quotes"};
+#define MAX_LABELS 64
 #define N_POSITION 8 /* positions 1..8 each get a latent */
 
 typedef struct {
@@ -234,9 +241,42 @@ static void put_probe(FILE *f, ldb_tokenizer *t, const uint32_t *ids, size_t n)
     free(txt);
 }
 
+/* The word class of a token from its text (" Word" -> capitalised words). */
+static int classify(ldb_tokenizer *t, uint32_t id)
+{
+    char buf[256];
+    size_t n = ldb_tokenizer_piece_text(t, id, buf, sizeof buf), a = 0;
+    while (a < n && buf[a] == ' ')
+        a++;
+    const char *w = buf + a;
+    size_t m = n - a;
+    if (!m)
+        return CL_NONE;
+    int digits = 1, punct = 1, quotes = 1, lower = 1;
+    for (size_t i = 0; i < m; i++) {
+        unsigned char c = (unsigned char)w[i];
+        digits &= c >= '0' && c <= '9';
+        quotes &= c == '`' || c == '\'' || c == '"';
+        punct &= c < 0x80 && strchr(".,;:!?-()[]{}/&%*+=<>#@$_~|", c) != NULL && c != 0;
+        lower &= i == 0 || (c >= 'a' && c <= 'z');
+    }
+    if (!strcmp(w, "\xe2\x80\x9c") || !strcmp(w, "\xe2\x80\x9d") || !strcmp(w, "\xe2\x80\x98") ||
+        !strcmp(w, "\xe2\x80\x99"))
+        return CL_QUOTES;
+    if (digits)
+        return CL_DIGITS;
+    if (quotes)
+        return CL_QUOTES;
+    if (punct)
+        return CL_PUNCTUATION;
+    if (w[0] >= 'A' && w[0] <= 'Z' && m >= 2 && lower)
+        return CL_CAPITALISED;
+    return CL_NONE;
+}
+
 int main(int argc, char **argv)
 {
-    const char *out = NULL, *tokens_path = NULL, *tok_json = NULL;
+    const char *out = NULL, *tokens_path = NULL, *tok_json = NULL, *labels_path = NULL;
     long d_in = 640, d_sae = 16384, ctx = 1024, seed = 1;
     uint64_t n = 102400;
     double background = 16;
@@ -254,6 +294,7 @@ int main(int argc, char **argv)
         else if (v && !strcmp(o, "--eos")) sp[1] = (uint32_t)atol(argv[++i]);
         else if (v && !strcmp(o, "--pad")) sp[2] = (uint32_t)atol(argv[++i]);
         else if (v && !strcmp(o, "--tokenizer")) tok_json = argv[++i];
+        else if (v && !strcmp(o, "--labels")) labels_path = argv[++i];
         else if (o[0] != '-' && !out) out = o;
         else { fputs(USAGE, stderr); return 2; }
     }
@@ -264,6 +305,11 @@ int main(int argc, char **argv)
     }
     fx_seed((uint64_t)seed);
     char path[4096];
+    ldb_tokenizer *tz = NULL;
+    if (tok_json && ldb_tokenizer_open(tok_json, &tz)) {
+        fprintf(stderr, "planted: %s\n", ldb_tokenizer_errmsg(tz));
+        return 1;
+    }
     mkdir(out, 0755);
 
     /* Tokens. */
@@ -385,6 +431,87 @@ int main(int argc, char **argv)
         l->trigger = n / (uint64_t)ctx;
         pos_latent[p] = perm[next++];
     }
+    /* Word classes (with a tokenizer): one latent per class; its probe is the class's
+     * most frequent token that has no latent of its own. */
+    uint8_t *cls = NULL;
+    uint32_t class_latent[N_CLASS] = {0};
+    uint64_t class_members[N_CLASS] = {0}, class_occ[N_CLASS] = {0};
+    if (tz) {
+        if (!(cls = calloc(vocab, 1))) {
+            fputs("planted: out of memory\n", stderr);
+            return 1;
+        }
+        for (uint32_t t = 0; t < vocab; t++)
+            if (tcount[t] && !is_special(t, sp)) {
+                cls[t] = (uint8_t)classify(tz, t);
+                class_members[cls[t]]++;
+                class_occ[cls[t]] += tcount[t];
+            }
+        for (int c = 1; c < N_CLASS; c++) {
+            if (!class_members[c])
+                continue;
+            latent *l = &L[perm[next]];
+            l->family = FAM_CLASS;
+            l->a = (uint32_t)c;
+            l->trigger = class_occ[c];
+            l->b = UINT32_MAX;
+            for (uint32_t t = 0; t < vocab; t++)
+                if (cls[t] == c && tok_latent[t] < 0 && tcount[t] >= 20 &&
+                    (l->b == UINT32_MAX || tcount[t] > tcount[l->b]))
+                    l->b = t;
+            class_latent[c] = perm[next++] + 1;
+        }
+    }
+    /* Row labels (e.g. genres): one latent per label, firing on a share of its rows. */
+    char *labels[MAX_LABELS];
+    int n_labels = 0;
+    uint8_t *row_label = NULL;
+    uint32_t label_latent[MAX_LABELS];
+    uint64_t label_occ[MAX_LABELS] = {0};
+    if (labels_path) {
+        FILE *lf = fopen(labels_path, "r");
+        uint64_t rows = n / (uint64_t)ctx, r = 0;
+        char line[256];
+        if (!lf || !(row_label = malloc(rows ? rows : 1))) {
+            perror(labels_path);
+            return 1;
+        }
+        while (r < rows && fgets(line, sizeof line, lf)) {
+            line[strcspn(line, "\r\n")] = 0;
+            if (!*line || strpbrk(line, "\"\\")) {
+                fprintf(stderr, "planted: %s: line %llu: a label must be non-empty, without quotes or "
+                        "backslashes\n", labels_path, (unsigned long long)r + 1);
+                return 1;
+            }
+            int k = 0;
+            while (k < n_labels && strcmp(labels[k], line))
+                k++;
+            if (k == n_labels) {
+                if (n_labels == MAX_LABELS) {
+                    fprintf(stderr, "planted: %s: more than %d labels\n", labels_path, MAX_LABELS);
+                    return 1;
+                }
+                labels[n_labels++] = strdup(line);
+            }
+            row_label[r++] = (uint8_t)k;
+        }
+        fclose(lf);
+        if (r != rows) {
+            fprintf(stderr, "planted: %s: %llu labels for %llu rows\n", labels_path,
+                    (unsigned long long)r, (unsigned long long)rows);
+            return 1;
+        }
+        for (uint64_t t = 0; t < n; t++)
+            if (!is_special(tok[t], sp))
+                label_occ[row_label[t / (uint64_t)ctx]]++;
+        for (int k = 0; k < n_labels; k++) {
+            latent *l = &L[perm[next]];
+            l->family = FAM_LABEL;
+            l->a = (uint32_t)k;
+            l->trigger = label_occ[k];
+            label_latent[k] = perm[next++];
+        }
+    }
     /* Background: Zipf over the remaining latents, weight 1 / (rank + 40)^1.1. */
     long n_bg = d_sae - next;
     double *cdf = malloc((size_t)n_bg * sizeof *cdf), acc = 0;
@@ -403,7 +530,8 @@ int main(int argc, char **argv)
         l->threshold = (float)(0.8 + 0.4 * fx_unif());
         l->scale = (float)exp(0.35 * fx_gauss());
         l->prob = l->family == FAM_TOKEN ? (float)(0.75 + 0.25 * fx_unif())
-                : l->family == FAM_BIGRAM ? (float)(0.85 + 0.15 * fx_unif()) : 0.95f;
+                : l->family == FAM_BIGRAM ? (float)(0.85 + 0.15 * fx_unif())
+                : l->family == FAM_CLASS ? 0.9f : l->family == FAM_LABEL ? 0.3f : 0.95f;
         if (l->family == FAM_DEAD)
             l->threshold = 1e4f;
     }
@@ -448,8 +576,8 @@ int main(int argc, char **argv)
                 row[i] = (float)(noise * fx_gauss());
             if (is_special(tk, sp))
                 continue;
-            uint32_t fire[3 + 64];
-            double val[3 + 64];
+            uint32_t fire[8 + 64];
+            double val[8 + 64];
             int nf = 0;
             int32_t tl = tok_latent[tk];
             if (tl >= 0 && fx_unif() < L[tl].prob) {
@@ -469,6 +597,16 @@ int main(int argc, char **argv)
                 fire[nf] = pos_latent[pos];
                 val[nf++] = l->threshold * (1.5 + 0.3 * l->scale * -log(1 - fx_unif())) *
                             (1.6 - 0.06 * (double)pos);
+            }
+            if (cls && cls[tk] && fx_unif() < 0.9) {
+                const latent *l = &L[class_latent[cls[tk]] - 1];
+                fire[nf] = class_latent[cls[tk]] - 1;
+                val[nf++] = l->threshold * (1.3 + 0.6 * l->scale * -log(1 - fx_unif()));
+            }
+            if (row_label && fx_unif() < 0.3) {
+                uint32_t j = label_latent[row_label[t / (uint64_t)ctx]];
+                fire[nf] = j;
+                val[nf++] = L[j].threshold * (1.2 + 0.5 * L[j].scale * -log(1 - fx_unif()));
             }
             long nb = poisson(background);
             for (long q = 0; q < nb && nf < (int)(sizeof fire / sizeof *fire); q++) {
@@ -506,11 +644,6 @@ int main(int argc, char **argv)
         return 1;
 
     /* The truth. */
-    ldb_tokenizer *tz = NULL;
-    if (tok_json && ldb_tokenizer_open(tok_json, &tz)) {
-        fprintf(stderr, "planted: %s\n", ldb_tokenizer_errmsg(tz));
-        return 1;
-    }
     snprintf(path, sizeof path, "%s/planted.json", out);
     FILE *pf = fopen(path, "w");
     if (!pf) {
@@ -542,6 +675,19 @@ int main(int argc, char **argv)
                     (unsigned long long)l->trigger, l->prob, l->b, l->a);
             put_probe(pf, tz, ids, 2);
         }
+        else if (l->family == FAM_CLASS) {
+            fprintf(pf, ", \"class\": \"%s\", \"members\": %llu, \"occurrences\": %llu, "
+                    "\"p_fire\": 0.9, \"description\": \"%s\"", CLASS[l->a],
+                    (unsigned long long)class_members[l->a], (unsigned long long)l->trigger,
+                    CLASS[l->a]);
+            if (l->b != UINT32_MAX) {
+                fprintf(pf, ", \"tokens\": [%u]", l->b);
+                put_probe(pf, tz, &l->b, 1);
+            }
+        } else if (l->family == FAM_LABEL)
+            fprintf(pf, ", \"label\": \"%s\", \"occurrences\": %llu, \"p_fire\": 0.3, "
+                    "\"description\": \"a share of the tokens of rows labelled %s\"",
+                    labels[l->a], (unsigned long long)l->trigger, labels[l->a]);
         else if (l->family == FAM_POSITION)
             fprintf(pf, ", \"pos\": %u, \"p_fire\": 0.95, \"description\": \"position %u\"",
                     l->a, l->a);
@@ -561,5 +707,9 @@ int main(int argc, char **argv)
     free(tok); free(tcount); pm_free(&bi); free(pick); free(L); free(perm); free(tok_latent);
     free(cdf); free(D); free(thr); free(x);
     ldb_tokenizer_close(tz);
+    free(cls);
+    free(row_label);
+    for (int k = 0; k < n_labels; k++)
+        free(labels[k]);
     return 0;
 }

@@ -13,12 +13,13 @@
 
 static const char *USAGE_TOKENIZE =
     "usage: latentdb tokenize TOKENIZER (TEXT | --file F) [--bos] [--json]\n"
-    "       latentdb tokenize TOKENIZER --file F|DIR --out T.npy [--ctx N] [--no-bos]\n"
+    "       latentdb tokenize TOKENIZER --file F|DIR --out T.npy [--ctx N] [--no-bos] [--rows R.txt]\n"
     "TOKENIZER is a tokenizer.json or a DB made with --tokenizer. The first form prints ids and pieces (JSON:\n"
     "{\"ids\":[...],\"pieces\":[...]}); no BOS unless --bos. The second writes int32 token ids\n"
     "[rows, ctx]: one row per document (a file, or each file of DIR in name order), or\n"
     "per --ctx window of it (each row is a model run of its own: BOS first in every row\n"
-    "unless --no-bos, then ctx - 1 tokens of text); PAD fills the last row of a document.\n";
+    "unless --no-bos, then ctx - 1 tokens of text); PAD fills the last row of a document.\n"
+    "--rows writes the document of each row, one path a line.\n";
 
 int cli_open_tokenizer(const char *path, ldb_tokenizer **t, ldb_db **db)
 {
@@ -142,7 +143,8 @@ static int list_docs(const char *path, char ***out, size_t *n)
 
 /* Writes the corpus as int32 rows of ctx tokens (ctx 0: one row per document,
  * as long as the longest, PAD after). */
-static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint32_t ctx, int bos)
+static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint32_t ctx, int bos,
+                        const char *rows_path)
 {
     ldb_tokenizer_info info;
     ldb_tokenizer_get_info(t, &info);
@@ -185,7 +187,9 @@ static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint
             rc = cli_fail("%s: a document of %zu tokens is too long for one row; pass --ctx", src,
                           maxlen);
         ctx = (uint32_t)maxlen;
-        rows = nd;
+        rows = 0;
+        for (size_t i = 0; i < nd; i++)
+            rows += len[i] > 0; /* an empty document has no row */
     }
     if (!rc && (!rows || !ctx))
         rc = cli_fail("%s: no tokens", src);
@@ -212,8 +216,13 @@ static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint
     if (!rc && !row)
         rc = cli_fail("out of memory");
     size_t per = ctx - (size_t)bos; /* text tokens a row */
+    FILE *rf = NULL;
+    if (!rc && rows_path && !(rf = fopen(rows_path, "w")))
+        rc = cli_fail("%s: %s", rows_path, strerror(errno));
     for (size_t i = 0; i < nd && !rc; i++) {
         for (size_t at = 0; at < len[i] && !rc; at += per) {
+            if (rf)
+                fprintf(rf, "%s\n", docs[i]);
             uint32_t c = 0;
             if (bos)
                 row[c++] = (int32_t)info.bos;
@@ -225,6 +234,8 @@ static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint
     }
     if (f && fclose(f) && !rc)
         rc = cli_fail("%s: %s", out, strerror(errno));
+    if (rf && fclose(rf) && !rc)
+        rc = cli_fail("%s: %s", rows_path, strerror(errno));
     if (!rc) {
         double dt = cli_now() - t0;
         fprintf(stderr, "tokenized %zu document%s (%.1f MB, %zu tokens) in %.1f s; wrote %s "
@@ -246,7 +257,7 @@ static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint
 
 int cmd_tokenize(int argc, char **argv)
 {
-    const char *tpath = NULL, *text = NULL, *file = NULL, *out = NULL;
+    const char *tpath = NULL, *text = NULL, *file = NULL, *out = NULL, *rows = NULL;
     uint32_t ctx = 0;
     int bos = 0, no_bos = 0, json = 0;
     for (int i = 0; i < argc; i++) {
@@ -254,6 +265,8 @@ int cmd_tokenize(int argc, char **argv)
             file = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out = argv[++i];
+        else if (!strcmp(argv[i], "--rows") && i + 1 < argc)
+            rows = argv[++i];
         else if (!strcmp(argv[i], "--ctx") && i + 1 < argc) {
             if (cli_parse_u32(argv[++i], &ctx) || ctx < 2)
                 return cli_usage(USAGE_TOKENIZE, "--ctx takes an integer >= 2");
@@ -276,16 +289,16 @@ int cmd_tokenize(int argc, char **argv)
     }
     if (!tpath || (!text && !file) || (text && file))
         return cli_usage(USAGE_TOKENIZE, "tokenize needs TOKENIZER and either TEXT or --file");
-    if (out ? (bos || json || text) : (ctx || no_bos))
-        return cli_usage(USAGE_TOKENIZE, out ? "--out takes --file, --ctx and --no-bos only"
-                                             : "--ctx and --no-bos go with --out");
+    if (out ? (bos || json || text) : (ctx || no_bos || rows))
+        return cli_usage(USAGE_TOKENIZE, out ? "--out takes --file, --ctx, --no-bos and --rows only"
+                                             : "--ctx, --no-bos and --rows go with --out");
     ldb_tokenizer *t;
     ldb_db *db = NULL;
     int rc = cli_open_tokenizer(tpath, &t, &db);
     if (rc)
         return rc;
     if (out) {
-        rc = write_corpus(t, file, out, ctx, !no_bos);
+        rc = write_corpus(t, file, out, ctx, !no_bos, rows);
     } else if (file) {
         char *txt;
         size_t n;
