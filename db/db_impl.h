@@ -77,6 +77,13 @@ static inline int ldb_db_is_skip(const ldb_db *db, uint32_t tok)
     return lo < db->n_skip && db->skip[lo] == tok;
 }
 
+/* qsort order of u32 values (skip sets). */
+static inline int ldb_cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Reads meta[key] as a u64 (0 when absent). */
 int ldb_db_meta_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t *out);
 int ldb_db_meta_put_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t v);

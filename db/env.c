@@ -304,12 +304,6 @@ void ldb_db_close(ldb_db *db)
     free(db);
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 int ldb_db_init(const char *path, const uint32_t *skip, size_t n_skip, int values, ldb_db **out)
 {
     ldb_db *db = db_new(path);
@@ -340,7 +334,7 @@ int ldb_db_init(const char *path, const uint32_t *skip, size_t n_skip, int value
     }
     if (n_skip)
         memcpy(db->skip, skip, n_skip * sizeof *skip);
-    qsort(db->skip, n_skip, sizeof *db->skip, cmp_u32);
+    qsort(db->skip, n_skip, sizeof *db->skip, ldb_cmp_u32);
     db->n_skip = n_skip;
     db->values = values;
     uint8_t vb = (uint8_t)values;

@@ -12,7 +12,6 @@ void ldb_fblock_free(ldb_fblock *fb)
     free(fb->lat);
     free(fb->bits);
     free(fb->run);
-    ldb_buf_free(&fb->a);
     ldb_buf_free(&fb->b);
     memset(fb, 0, sizeof *fb);
 }
@@ -34,6 +33,23 @@ static int floor_get(ldb_db *db, MDB_txn *txn, MDB_dbi dbi, uint64_t gpos, uint6
     if (mrc || k.mv_size != 8)
         return LDB_ENOTFOUND;
     *start = ldb_rd_be64(k.mv_data);
+    return LDB_OK;
+}
+
+/* Grows a pair of per-code arrays (latent ids, value bits) to hold n codes. */
+static int grow_codes(ldb_db *db, uint32_t **lat, uint32_t **bits, size_t *cap, uint64_t n)
+{
+    if (n <= *cap)
+        return LDB_OK;
+    uint32_t *l = realloc(*lat, n * sizeof *l);
+    if (l)
+        *lat = l;
+    uint32_t *b = l ? realloc(*bits, n * sizeof *b) : NULL;
+    if (b)
+        *bits = b;
+    if (!l || !b)
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    *cap = n;
     return LDB_OK;
 }
 
@@ -144,16 +160,8 @@ int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int v
     int rc = parse_block(db, start, p, n, &fb->off, &fb->cap_pos, &h);
     if (rc)
         return rc;
-    if (h.total > fb->cap_nnz) {
-        uint32_t *l = realloc(fb->lat, h.total * sizeof *l), *b = realloc(fb->bits, h.total * sizeof *b);
-        if (l)
-            fb->lat = l;
-        if (b)
-            fb->bits = b;
-        if (!l || !b)
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        fb->cap_nnz = h.total;
-    }
+    if ((rc = grow_codes(db, &fb->lat, &fb->bits, &fb->cap_nnz, h.total)))
+        return rc;
     ldb_bitr br = {h.bits, h.end, 0, 0};
     if (decode_ids(&br, fb->off, 0, h.np, h.R, fb->lat))
         return corrupt(db, start);
@@ -177,7 +185,6 @@ void ldb_fpos_free(ldb_fpos *fp)
     free(fp->lat);
     free(fp->bits);
     ldb_buf_free(&fp->b);
-    ldb_buf_free(&fp->raw);
     memset(fp, 0, sizeof *fp);
 }
 
@@ -192,14 +199,9 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
         int frc = floor_get(db, txn, dd->fwd, gpos, &s, &v, "fwd");
         if (frc)
             return frc;
-        /* the value is only valid in this transaction: keep a copy of its bytes */
-        fp->raw.len = 0;
-        if (ldb_buf_reserve(&fp->raw, v.mv_size))
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        memcpy(fp->raw.data, v.mv_data, v.mv_size);
-        fp->raw.len = v.mv_size;
+        /* read in place: the block stays mapped while txn lives */
         fhdr h;
-        int rc = parse_block(db, s, fp->raw.data, fp->raw.len, &fp->off, &fp->cap_pos, &h);
+        int rc = parse_block(db, s, v.mv_data, v.mv_size, &fp->off, &fp->cap_pos, &h);
         if (rc)
             return rc;
         if (gpos >= s + h.np)
@@ -222,16 +224,9 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
     if ((uint64_t)bit > (uint64_t)(fp->bits_end - fp->bits_p) * 8)
         return corrupt(db, fp->start);
     uint64_t ncodes = fp->off[i + 1] - fp->off[i0];
-    if (ncodes > fp->cap_nnz) {
-        uint32_t *l = realloc(fp->lat, ncodes * sizeof *l), *b = realloc(fp->bits, ncodes * sizeof *b);
-        if (l)
-            fp->lat = l;
-        if (b)
-            fp->bits = b;
-        if (!l || !b)
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        fp->cap_nnz = ncodes;
-    }
+    int rc = grow_codes(db, &fp->lat, &fp->bits, &fp->cap_nnz, ncodes);
+    if (rc)
+        return rc;
     ldb_bitr br = {fp->bits_p + bit / 8, fp->bits_end, 0, 0};
     if (bit % 8) { /* start mid-byte */
         br.acc = *br.p++ >> (bit % 8);

@@ -17,7 +17,7 @@ typedef struct ldb_fblock {
     uint32_t *bits;
     uint64_t *run;             /* id decoding scratch */
     size_t cap_pos, cap_nnz, cap_run;
-    ldb_buf a, b;              /* decompression scratch */
+    ldb_buf b;                 /* value planes, unpacked */
     int has_values;
 } ldb_fblock;
 
@@ -34,6 +34,7 @@ int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int v
 
 /* One position of a forward block, decoding only its group of LDB_FWD_GROUP
  * positions (the block's header is parsed once and kept while reads stay in it).
+ * The block is read in place: one ldb_fpos serves one read transaction.
  * After ldb_fwd_at, lat[0..cnt) are the latents at gpos and, when values were
  * asked for, bits[0..cnt) their stored value bits. */
 typedef struct ldb_fpos {
@@ -44,7 +45,7 @@ typedef struct ldb_fpos {
     size_t cap_pos, cap_nnz;
     const uint8_t *groups, *bits_p, *bits_end, *bpart;
     size_t blen;
-    ldb_buf raw, b;            /* the block's bytes; its unpacked value planes */
+    ldb_buf b;                 /* the block's value planes, unpacked */
     int has_values;
     uint32_t cnt;
     uint32_t *lat, *bits;

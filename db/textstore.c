@@ -6,12 +6,6 @@
 #include "../text/tokenizer.h"
 #include "db_impl.h"
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer)
 {
     if (db->rdonly)
@@ -30,7 +24,7 @@ int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer)
         if (sp[i] != UINT32_MAX && !dup)
             skip[n++] = sp[i];
     }
-    qsort(skip, n, sizeof *skip, cmp_u32);
+    qsort(skip, n, sizeof *skip, ldb_cmp_u32);
     MDB_txn *txn;
     int rc = LDB_OK, mrc = mdb_txn_begin(db->env, NULL, 0, &txn);
     if (mrc)

@@ -653,7 +653,7 @@ static int compile(compiler *c, const cJSON *root, const cJSON *cfg, ldb_tok *tk
         const char *sp = cJSON_IsString(it) ? strchr(it->valuestring, ' ') : NULL;
         if (sp) {
             a = it->valuestring, na = (size_t)(sp - a), b = sp + 1, nb = strlen(b);
-        } else if (cJSON_GetArraySize(it) == 2 && jstr(it, NULL) == NULL &&
+        } else if (cJSON_IsArray(it) && cJSON_GetArraySize(it) == 2 &&
                    cJSON_IsString(cJSON_GetArrayItem(it, 0)) && cJSON_IsString(cJSON_GetArrayItem(it, 1))) {
             a = cJSON_GetArrayItem(it, 0)->valuestring, na = strlen(a);
             b = cJSON_GetArrayItem(it, 1)->valuestring, nb = strlen(b);

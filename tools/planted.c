@@ -215,7 +215,7 @@ static void put_probe(FILE *f, ldb_tokenizer *t, const uint32_t *ids, size_t n)
 {
     char *txt;
     size_t len;
-    uint32_t *back;
+    uint32_t *back = NULL;
     size_t nb;
     if (!t || ldb_tokenizer_decode(t, ids, n, &txt, &len))
         return;
@@ -236,8 +236,7 @@ static void put_probe(FILE *f, ldb_tokenizer *t, const uint32_t *ids, size_t n)
     } else {
         fputs(", \"probe\": null", f);
     }
-    if (same || nb)
-        free(back);
+    free(back);
     free(txt);
 }
 

@@ -75,6 +75,8 @@ struct cJSON *cli_example_json(const struct ldb_example *e, struct ldb_tokenizer
 struct cJSON *cli_examples_json(const struct ldb_examples *e, struct ldb_tokenizer *t);
 struct cJSON *cli_samples_json(const struct ldb_samples *s, struct ldb_tokenizer *t);
 void cli_print_example(int rank, const struct ldb_example *e, struct ldb_tokenizer *t);
+/* Adds "pieces" (each token as it reads) and, when text, "text" (the decoded ids) to o. */
+void cli_text_json(struct cJSON *o, struct ldb_tokenizer *t, const uint32_t *ids, size_t n, int text);
 /* Prints text on one line: newlines as ↵, tabs and other controls escaped. */
 void cli_put_oneline(const char *s, size_t n);
 

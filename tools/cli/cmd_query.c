@@ -438,19 +438,8 @@ int cmd_seq(int argc, char **argv)
         cJSON *t = cJSON_AddArrayToObject(j, "tokens");
         for (uint32_t i = 0; i < v->len; i++)
             cJSON_AddItemToArray(t, cJSON_CreateNumber(v->tokens[i]));
-        if (tk) {
-            char *s;
-            size_t len;
-            if (!ldb_tokenizer_decode(tk, v->tokens, v->len, &s, &len)) {
-                cJSON_AddStringToObject(j, "text", s);
-                free(s);
-            }
-            cJSON *pa = cJSON_AddArrayToObject(j, "pieces");
-            for (uint32_t i = 0; i < v->len; i++) {
-                ldb_tokenizer_piece_text(tk, v->tokens[i], piece, sizeof piece);
-                cJSON_AddItemToArray(pa, cJSON_CreateString(piece));
-            }
-        }
+        if (tk)
+            cli_text_json(j, tk, v->tokens, v->len, 1);
         cJSON *ps = cJSON_AddArrayToObject(j, "positions");
         for (uint32_t p = 0; p < v->len; p++) {
             cJSON *o = cJSON_CreateObject();

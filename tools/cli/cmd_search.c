@@ -44,12 +44,10 @@ static int search_text(ldb_db *db, const char *dict, const char *text, uint32_t 
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "dict", dict);
         cJSON_AddStringToObject(o, "text", text);
-        cJSON *ta = cJSON_AddArrayToObject(o, "tokens"), *pa = cJSON_AddArrayToObject(o, "pieces");
-        for (size_t i = 0; i < n; i++) {
+        cJSON *ta = cJSON_AddArrayToObject(o, "tokens");
+        for (size_t i = 0; i < n; i++)
             cJSON_AddItemToArray(ta, cJSON_CreateNumber(ids[i]));
-            ldb_tokenizer_piece_text(t, ids[i], piece, sizeof piece);
-            cJSON_AddItemToArray(pa, cJSON_CreateString(piece));
-        }
+        cli_text_json(o, t, ids, n, 0);
         cJSON_AddStringToObject(o, "where", all ? "all" : "last");
         cJSON_AddNumberToObject(o, "occurrences", (double)s->occurrences);
         cJSON *la = cJSON_AddArrayToObject(o, "latents");
@@ -125,6 +123,13 @@ static int collect(void *ctx, const ldb_codes *t)
             q->sum += v;
         }
     return 0;
+}
+
+/* The token id at row r of an int32/int64 token array. */
+static uint32_t token_at(const ldb_npy *t, uint32_t r)
+{
+    return t->type == LDB_NPY_I32 ? (uint32_t)((const int32_t *)t->data)[r]
+                                  : (uint32_t)((const int64_t *)t->data)[r];
 }
 
 static int cmp_qlat(const void *x, const void *y)
@@ -232,8 +237,7 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
             cJSON_AddNumberToObject(e, "pos", l[i].argmax);
             cJSON_AddNumberToObject(e, "density", DENSITY(den, l[i].latent));
             if (tpath) {
-                tok_at = ta.type == LDB_NPY_I32 ? (uint32_t)((const int32_t *)ta.data)[l[i].argmax]
-                                                : (uint32_t)((const int64_t *)ta.data)[l[i].argmax];
+                tok_at = token_at(&ta, l[i].argmax);
                 cJSON_AddNumberToObject(e, "token", tok_at);
                 if (t) {
                     ldb_tokenizer_piece_text(t, tok_at, piece, sizeof piece);
@@ -253,8 +257,7 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
                    l[i].sum / l[i].fires, l[i].fires,
                    DENSITY(den, l[i].latent), l[i].argmax);
             if (tpath) {
-                tok_at = ta.type == LDB_NPY_I32 ? (uint32_t)((const int32_t *)ta.data)[l[i].argmax]
-                                                : (uint32_t)((const int64_t *)ta.data)[l[i].argmax];
+                tok_at = token_at(&ta, l[i].argmax);
                 if (t) {
                     size_t pn = ldb_tokenizer_piece_text(t, tok_at, piece, sizeof piece);
                     printf(" \"");

@@ -46,6 +46,24 @@ static void put_decoded(ldb_tokenizer *t, const uint32_t *ids, size_t n)
     free(s);
 }
 
+void cli_text_json(cJSON *o, ldb_tokenizer *t, const uint32_t *ids, size_t n, int text)
+{
+    char buf[512];
+    if (text) {
+        char *s;
+        size_t len;
+        if (!ldb_tokenizer_decode(t, ids, n, &s, &len)) {
+            cJSON_AddStringToObject(o, "text", s);
+            free(s);
+        }
+    }
+    cJSON *p = cJSON_AddArrayToObject(o, "pieces");
+    for (size_t i = 0; i < n; i++) {
+        ldb_tokenizer_piece_text(t, ids[i], buf, sizeof buf);
+        cJSON_AddItemToArray(p, cJSON_CreateString(buf));
+    }
+}
+
 cJSON *cli_example_json(const ldb_example *e, ldb_tokenizer *t)
 {
     cJSON *o = cJSON_CreateObject();
@@ -59,20 +77,8 @@ cJSON *cli_example_json(const ldb_example *e, ldb_tokenizer *t)
         cJSON_AddItemToArray(tk, cJSON_CreateNumber(e->tokens[i]));
         cJSON_AddItemToArray(v, cJSON_CreateNumber(e->values[i]));
     }
-    if (t) {
-        char *s;
-        size_t len;
-        if (!ldb_tokenizer_decode(t, e->tokens, e->ctx_len, &s, &len)) {
-            cJSON_AddStringToObject(c, "text", s);
-            free(s);
-        }
-        cJSON *p = cJSON_AddArrayToObject(c, "pieces");
-        char buf[512];
-        for (uint32_t i = 0; i < e->ctx_len; i++) {
-            ldb_tokenizer_piece_text(t, e->tokens[i], buf, sizeof buf);
-            cJSON_AddItemToArray(p, cJSON_CreateString(buf));
-        }
-    }
+    if (t)
+        cli_text_json(c, t, e->tokens, e->ctx_len, 1);
     return o;
 }
 
