@@ -59,19 +59,10 @@ static int corrupt(ldb_db *db, uint64_t start)
                        db->path, (unsigned long long)start);
 }
 
-/* Parses a block's part A header in place: n, the counts (as prefix sums into
- * *off), R, the group bit offsets, the bit stream; and where part B is. */
-typedef struct fhdr {
-    uint64_t np, total;
-    uint32_t R;
-    const uint8_t *groups;     /* (ngroups - 1) u32 LE bit offsets */
-    const uint8_t *bits, *end; /* the Rice bit stream */
-    const uint8_t *b;          /* part B (codec byte + payload) */
-    size_t blen;
-} fhdr;
-
+/* Parses a block's part A header in place (see ldb_fhdr): the counts go as prefix
+ * sums into *off. */
 static int parse_block(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, uint64_t **off,
-                       size_t *cap_pos, fhdr *h)
+                       size_t *cap_pos, ldb_fhdr *h)
 {
     uint32_t alen;
     if (n < 4)
@@ -139,7 +130,7 @@ static int decode_ids(ldb_bitr *br, const uint64_t *off, uint64_t i0, uint64_t i
 }
 
 /* Unpacks part B and gathers code e's value bits from the planes. */
-static int unpack_values(ldb_db *db, const fhdr *h, ldb_buf *b)
+static int unpack_values(ldb_db *db, const ldb_fhdr *h, ldb_buf *b)
 {
     int vb = ldb_val_bytes(db->values);
     return ldb_zc_unpack(db->zc, h->b, h->blen, b) || b->len != h->total * (size_t)vb ? -1 : 0;
@@ -156,7 +147,7 @@ static inline uint32_t value_bits(const ldb_buf *b, uint64_t total, int vb, uint
 int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int values,
                    ldb_fblock *fb)
 {
-    fhdr h;
+    ldb_fhdr h;
     int rc = parse_block(db, start, p, n, &fb->off, &fb->cap_pos, &h);
     if (rc)
         return rc;
@@ -200,7 +191,7 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
         if (frc)
             return frc;
         /* read in place: the block stays mapped while txn lives */
-        fhdr h;
+        ldb_fhdr h;
         int rc = parse_block(db, s, v.mv_data, v.mv_size, &fp->off, &fp->cap_pos, &h);
         if (rc)
             return rc;
@@ -208,31 +199,25 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
             return LDB_ENOTFOUND;
         fp->start = s;
         fp->n = (uint32_t)h.np;
-        fp->total = h.total;
-        fp->R = h.R;
-        fp->groups = h.groups;
-        fp->bits_p = h.bits;
-        fp->bits_end = h.end;
-        fp->bpart = h.b;
-        fp->blen = h.blen;
+        fp->h = h;
         fp->has_values = 0;
     }
     uint64_t i = gpos - fp->start, g = i / LDB_FWD_GROUP, i0 = g * LDB_FWD_GROUP;
     uint32_t bit = 0;
     if (g)
-        memcpy(&bit, fp->groups + 4 * (g - 1), 4);
-    if ((uint64_t)bit > (uint64_t)(fp->bits_end - fp->bits_p) * 8)
+        memcpy(&bit, fp->h.groups + 4 * (g - 1), 4);
+    if ((uint64_t)bit > (uint64_t)(fp->h.end - fp->h.bits) * 8)
         return corrupt(db, fp->start);
     uint64_t ncodes = fp->off[i + 1] - fp->off[i0];
     int rc = grow_codes(db, &fp->lat, &fp->bits, &fp->cap_nnz, ncodes);
     if (rc)
         return rc;
-    ldb_bitr br = {fp->bits_p + bit / 8, fp->bits_end, 0, 0};
+    ldb_bitr br = {fp->h.bits + bit / 8, fp->h.end, 0, 0};
     if (bit % 8) { /* start mid-byte */
         br.acc = *br.p++ >> (bit % 8);
         br.nbits = 8 - bit % 8;
     }
-    if (decode_ids(&br, fp->off, i0, i + 1, fp->R, fp->lat))
+    if (decode_ids(&br, fp->off, i0, i + 1, fp->h.R, fp->lat))
         return corrupt(db, fp->start);
     uint64_t skip = fp->off[i] - fp->off[i0];
     fp->cnt = (uint32_t)(fp->off[i + 1] - fp->off[i]);
@@ -240,13 +225,12 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
     if (values) {
         int vb = ldb_val_bytes(db->values);
         if (!fp->has_values) {
-            fhdr h = {.total = fp->total, .b = fp->bpart, .blen = fp->blen};
-            if (unpack_values(db, &h, &fp->b))
+            if (unpack_values(db, &fp->h, &fp->b))
                 return corrupt(db, fp->start);
             fp->has_values = 1;
         }
         for (uint32_t x = 0; x < fp->cnt; x++)
-            fp->bits[x] = value_bits(&fp->b, fp->total, vb, fp->off[i] + x);
+            fp->bits[x] = value_bits(&fp->b, fp->h.total, vb, fp->off[i] + x);
     }
     return LDB_OK;
 }

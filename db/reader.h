@@ -37,14 +37,22 @@ int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int v
  * The block is read in place: one ldb_fpos serves one read transaction.
  * After ldb_fwd_at, lat[0..cnt) are the latents at gpos and, when values were
  * asked for, bits[0..cnt) their stored value bits. */
+/* A forward block's header, pointing into the block's bytes. */
+typedef struct ldb_fhdr {
+    uint64_t np, total;        /* positions, codes */
+    uint32_t R;                /* the dictionary's d_sae (Rice parameters) */
+    const uint8_t *groups;     /* (ngroups - 1) u32 LE bit offsets */
+    const uint8_t *bits, *end; /* the Rice bit stream */
+    const uint8_t *b;          /* part B (codec byte + payload) */
+    size_t blen;
+} ldb_fhdr;
+
 typedef struct ldb_fpos {
     uint64_t start;            /* block start; n = 0 when nothing is loaded */
-    uint32_t n, R;
-    uint64_t total;
+    uint32_t n;
+    ldb_fhdr h;                /* its header */
     uint64_t *off;             /* n + 1 prefix counts */
     size_t cap_pos, cap_nnz;
-    const uint8_t *groups, *bits_p, *bits_end, *bpart;
-    size_t blen;
     ldb_buf b;                 /* the block's value planes, unpacked */
     int has_values;
     uint32_t cnt;
