@@ -107,21 +107,36 @@ static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_
     }
     if (bad || ldb_bitw_flush(&bw))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    for (int plane = 0; plane < vb; plane++) { /* most significant byte first */
-        int shift = 8 * (vb - 1 - plane);
-        for (size_t i = 0; i < ne; i++)
-            w->b.data[(size_t)plane * ne + i] = (uint8_t)(wd->bits[e0 + i] >> shift);
-    }
-    w->b.len = ne * (size_t)vb;
-    /* value = u32 length of part A, part A, part B */
-    uint32_t alen = (uint32_t)w->a.len;
-    if (ldb_buf_reserve(&w->c, 4 + alen))
+    /* value = u32 length of part A, part A, part B: the u32 LE byte offsets of value
+     * chunks 1.. (after the table), then one packed chunk per LDB_FWD_VCHUNK
+     * positions, each its codes' value planes, most significant byte first (a
+     * position's values are then read by unpacking ~6 KB, not the whole block) */
+    uint32_t alen = (uint32_t)w->a.len, nch = (n + LDB_FWD_VCHUNK - 1) / LDB_FWD_VCHUNK;
+    if (ldb_buf_reserve(&w->c, 4 + alen + 4 * (size_t)nch))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     memcpy(w->c.data, &alen, 4);
     memcpy(w->c.data + 4, w->a.data, alen);
-    w->c.len = 4 + (size_t)alen;
-    if (ldb_zc_pack(db->zc, w->b.data, w->b.len, &w->c))
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    size_t tbl = 4 + (size_t)alen, base = tbl + 4 * (size_t)(nch - 1);
+    w->c.len = base;
+    size_t ce = e0;
+    for (uint32_t ch = 0; ch < nch; ch++) {
+        uint32_t i1 = (ch + 1) * LDB_FWD_VCHUNK < n ? (ch + 1) * LDB_FWD_VCHUNK : n;
+        size_t m = 0;
+        for (uint32_t i = ch * LDB_FWD_VCHUNK; i < i1; i++)
+            m += wd->cnt[p0 + i];
+        if (ch) {
+            uint32_t at = (uint32_t)(w->c.len - base);
+            memcpy(w->c.data + tbl + 4 * (size_t)(ch - 1), &at, 4);
+        }
+        for (int plane = 0; plane < vb; plane++) { /* most significant byte first */
+            int shift = 8 * (vb - 1 - plane);
+            for (size_t i = 0; i < m; i++)
+                w->b.data[(size_t)plane * m + i] = (uint8_t)(wd->bits[ce + i] >> shift);
+        }
+        if (ldb_zc_pack(db->zc, w->b.data, m * (size_t)vb, &w->c))
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        ce += m;
+    }
     uint8_t kb[8];
     ldb_be64(kb, gpos);
     return put(w, wd->dd->fwd, kb, 8, &w->c, "fwd");
@@ -304,7 +319,40 @@ typedef struct sum_scratch {
     uint64_t *hc;
     size_t cap;
     ldb_cand heap[LDB_TOPK], old[LDB_TOPK], merged[LDB_TOPK];
+    ldb_tctx old_ctx[LDB_TOPK], merged_ctx[LDB_TOPK];
+    int src[LDB_TOPK];
 } sum_scratch;
+
+/* The context of a candidate at gpos: the latent's codes at most LDB_TOPCTX
+ * positions away in the same sequence, found among its batch codes [a, b)
+ * (ascending gpos; a sequence lies in one batch). */
+static void cand_context(const wdict *wd, const lat_sort *ls, uint64_t a, uint64_t b,
+                         uint64_t gpos, ldb_tctx *t)
+{
+    uint64_t lo = a, hi = b;
+    while (lo < hi) { /* first code at or after gpos */
+        uint64_t m = lo + (hi - lo) / 2;
+        if (ls->pos[m] < gpos)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    memset(t, 0, sizeof *t);
+    if (lo == b || ls->pos[lo] != gpos)
+        return;
+    const wseg *g = &wd->seg[ls->seg[lo]];
+    for (uint64_t i = lo; i-- > a && ls->pos[i] + LDB_TOPCTX >= gpos && ls->pos[i] >= g->start;) {
+        int j = ldb_tctx_bit(-(int)(gpos - ls->pos[i]));
+        t->mask |= (uint16_t)(1u << j);
+        t->bits[j] = ls->bits[i];
+    }
+    for (uint64_t i = lo + 1; i < b && ls->pos[i] <= gpos + LDB_TOPCTX &&
+                              ls->pos[i] < g->start + g->len; i++) {
+        int j = ldb_tctx_bit((int)(ls->pos[i] - gpos));
+        t->mask |= (uint16_t)(1u << j);
+        t->bits[j] = ls->bits[i];
+    }
+}
 
 /* Merges the batch's ordinary codes of one latent into its summary and top list. */
 static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_sort *ls,
@@ -336,7 +384,9 @@ static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_so
     ldb_key_latent(kb, wd->dd->id, latent);
     MDB_val k = {6, kb}, v;
     int no = 0, mrc = mdb_get(w->txn, db->ltop, &k, &v);
-    if (mrc == 0 && (no = ldb_top_decode(v.mv_data, v.mv_size, sc->old, LDB_TOPK)) < 0)
+    int vb = ldb_val_bytes(db->values);
+    if (mrc == 0 && (no = ldb_top_decode(v.mv_data, v.mv_size, vb, sc->old, sc->old_ctx,
+                                         LDB_TOPK)) < 0)
         return ldb_err_set(&db->err, LDB_EFORMAT, "%s: top list of latent %u is corrupt",
                            db->path, latent);
     if (mrc && mrc != MDB_NOTFOUND)
@@ -409,12 +459,15 @@ static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_so
     if (nh == 0)
         return LDB_OK; /* nothing new makes the list */
     qsort(sc->heap, (size_t)nh, sizeof *sc->heap, cmp_cand);
-    int nm = ldb_top_merge(sc->old, no, sc->heap, nh, sc->merged, LDB_TOPK);
+    int nm = ldb_top_merge(sc->old, no, sc->heap, nh, sc->merged, LDB_TOPK, sc->src);
+    for (int i = 0; i < nm; i++)
+        if (sc->src[i] >= 0)
+            sc->merged_ctx[i] = sc->old_ctx[sc->src[i]];
+        else
+            cand_context(wd, ls, a, b, sc->merged[i].gpos, &sc->merged_ctx[i]);
     w->c.len = 0;
-    if (ldb_buf_reserve(&w->c, (size_t)nm * 12))
+    if (ldb_top_encode(sc->merged, sc->merged_ctx, nm, vb, &w->c))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    ldb_top_encode(sc->merged, nm, w->c.data);
-    w->c.len = (size_t)nm * 12;
     return put(w, db->ltop, kb, 6, &w->c, "ltop");
 }
 

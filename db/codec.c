@@ -76,6 +76,14 @@ int ldb_zc_pack(ldb_zc *z, const uint8_t *src, size_t n, ldb_buf *out)
             return 0;
         }
     }
+    return ldb_zc_store(src, n, out);
+}
+
+int ldb_zc_store(const uint8_t *src, size_t n, ldb_buf *out)
+{
+    if (ldb_buf_reserve(out, 1 + n))
+        return -1;
+    uint8_t *dst = out->data + out->len;
     dst[0] = 0;
     memcpy(dst + 1, src, n);
     out->len += 1 + n;

@@ -87,6 +87,9 @@ int ldb_zc_pack(ldb_zc *z, const uint8_t *src, size_t n, ldb_buf *out);
  * (checksum, size). */
 int ldb_zc_unpack(ldb_zc *z, const uint8_t *p, size_t n, ldb_buf *out);
 
+/* Appends codec byte 0 and src[0..n) (stored raw, to be read in place). */
+int ldb_zc_store(const uint8_t *src, size_t n, ldb_buf *out);
+
 /* Converts a float to the stored representation and back. */
 uint32_t ldb_val_bits(float v, int kind);   /* bf16/f16 in the low 16 bits, or f32 bits */
 float ldb_val_float(uint32_t bits, int kind);

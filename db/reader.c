@@ -103,8 +103,14 @@ static int parse_block(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, u
     h->R = (uint32_t)R;
     h->bits = q;
     h->end = end;
-    h->b = p + 4 + alen;
-    h->blen = n - 4 - alen;
+    const uint8_t *b = p + 4 + alen;
+    size_t blen = n - 4 - alen;
+    h->nch = (uint32_t)((np + LDB_FWD_VCHUNK - 1) / LDB_FWD_VCHUNK);
+    if (blen < 4 * (size_t)(h->nch - 1))
+        return corrupt(db, start);
+    h->vtab = b;
+    h->vdata = b + 4 * (size_t)(h->nch - 1);
+    h->vlen = blen - 4 * (size_t)(h->nch - 1);
     return LDB_OK;
 }
 
@@ -129,11 +135,23 @@ static int decode_ids(ldb_bitr *br, const uint64_t *off, uint64_t i0, uint64_t i
     return 0;
 }
 
-/* Unpacks part B and gathers code e's value bits from the planes. */
-static int unpack_values(ldb_db *db, const ldb_fhdr *h, ldb_buf *b)
+/* Unpacks value chunk ch (positions [ch, ch + 1) * LDB_FWD_VCHUNK) into b: its codes'
+ * value planes. */
+static int unpack_chunk(ldb_db *db, const ldb_fhdr *h, const uint64_t *off, uint32_t ch,
+                        ldb_buf *b)
 {
+    uint32_t a = 0, z = (uint32_t)h->vlen;
+    if (ch)
+        memcpy(&a, h->vtab + 4 * (size_t)(ch - 1), 4);
+    if (ch + 1 < h->nch)
+        memcpy(&z, h->vtab + 4 * (size_t)ch, 4);
+    if (a >= z || z > h->vlen)
+        return -1;
+    uint64_t i0 = (uint64_t)ch * LDB_FWD_VCHUNK;
+    uint64_t i1 = i0 + LDB_FWD_VCHUNK < h->np ? i0 + LDB_FWD_VCHUNK : h->np;
     int vb = ldb_val_bytes(db->values);
-    return ldb_zc_unpack(db->zc, h->b, h->blen, b) || b->len != h->total * (size_t)vb ? -1 : 0;
+    return ldb_zc_unpack(db->zc, h->vdata + a, z - a, b) ||
+                   b->len != (off[i1] - off[i0]) * (size_t)vb ? -1 : 0;
 }
 
 static inline uint32_t value_bits(const ldb_buf *b, uint64_t total, int vb, uint64_t e)
@@ -161,10 +179,13 @@ int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int v
     fb->has_values = 0;
     if (values) {
         int vb = ldb_val_bytes(db->values);
-        if (unpack_values(db, &h, &fb->b))
-            return corrupt(db, start);
-        for (uint64_t e = 0; e < h.total; e++)
-            fb->bits[e] = value_bits(&fb->b, h.total, vb, e);
+        for (uint32_t ch = 0; ch < h.nch; ch++) {
+            if (unpack_chunk(db, &h, fb->off, ch, &fb->b))
+                return corrupt(db, start);
+            uint64_t e0 = fb->off[(uint64_t)ch * LDB_FWD_VCHUNK], m = fb->b.len / (size_t)vb;
+            for (uint64_t e = 0; e < m; e++)
+                fb->bits[e0 + e] = value_bits(&fb->b, m, vb, e);
+        }
         fb->has_values = 1;
     }
     return LDB_OK;
@@ -173,8 +194,8 @@ int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int v
 void ldb_fpos_free(ldb_fpos *fp)
 {
     free(fp->off);
-    free(fp->lat);
-    free(fp->bits);
+    free(fp->glat);
+    free(fp->gbits);
     ldb_buf_free(&fp->b);
     memset(fp, 0, sizeof *fp);
 }
@@ -200,38 +221,47 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
         fp->start = s;
         fp->n = (uint32_t)h.np;
         fp->h = h;
-        fp->has_values = 0;
+        fp->vch = 0;
+        fp->g = 0;
     }
     uint64_t i = gpos - fp->start, g = i / LDB_FWD_GROUP, i0 = g * LDB_FWD_GROUP;
-    uint32_t bit = 0;
-    if (g)
-        memcpy(&bit, fp->h.groups + 4 * (g - 1), 4);
-    if ((uint64_t)bit > (uint64_t)(fp->h.end - fp->h.bits) * 8)
-        return corrupt(db, fp->start);
-    uint64_t ncodes = fp->off[i + 1] - fp->off[i0];
-    int rc = grow_codes(db, &fp->lat, &fp->bits, &fp->cap_nnz, ncodes);
-    if (rc)
-        return rc;
-    ldb_bitr br = {fp->h.bits + bit / 8, fp->h.end, 0, 0};
-    if (bit % 8) { /* start mid-byte */
-        br.acc = *br.p++ >> (bit % 8);
-        br.nbits = 8 - bit % 8;
+    uint64_t i1 = i0 + LDB_FWD_GROUP < fp->n ? i0 + LDB_FWD_GROUP : fp->n;
+    if (fp->g != g + 1) { /* decode the whole group once */
+        uint32_t bit = 0;
+        if (g)
+            memcpy(&bit, fp->h.groups + 4 * (g - 1), 4);
+        if ((uint64_t)bit > (uint64_t)(fp->h.end - fp->h.bits) * 8)
+            return corrupt(db, fp->start);
+        int rc = grow_codes(db, &fp->glat, &fp->gbits, &fp->cap_nnz, fp->off[i1] - fp->off[i0]);
+        if (rc)
+            return rc;
+        ldb_bitr br = {fp->h.bits + bit / 8, fp->h.end, 0, 0};
+        if (bit % 8) { /* start mid-byte */
+            br.acc = *br.p++ >> (bit % 8);
+            br.nbits = 8 - bit % 8;
+        }
+        if (decode_ids(&br, fp->off, i0, i1, fp->h.R, fp->glat))
+            return corrupt(db, fp->start);
+        fp->g = g + 1;
+        fp->g_values = 0;
     }
-    if (decode_ids(&br, fp->off, i0, i + 1, fp->h.R, fp->lat))
-        return corrupt(db, fp->start);
+    if (values && !fp->g_values) {
+        int vb = ldb_val_bytes(db->values);
+        uint32_t ch = (uint32_t)(i / LDB_FWD_VCHUNK);
+        if (fp->vch != ch + 1) {
+            if (unpack_chunk(db, &fp->h, fp->off, ch, &fp->b))
+                return corrupt(db, fp->start);
+            fp->vch = ch + 1;
+        }
+        uint64_t c0 = fp->off[(uint64_t)ch * LDB_FWD_VCHUNK], m = fp->b.len / (size_t)vb;
+        for (uint64_t e = fp->off[i0]; e < fp->off[i1]; e++)
+            fp->gbits[e - fp->off[i0]] = value_bits(&fp->b, m, vb, e - c0);
+        fp->g_values = 1;
+    }
     uint64_t skip = fp->off[i] - fp->off[i0];
     fp->cnt = (uint32_t)(fp->off[i + 1] - fp->off[i]);
-    memmove(fp->lat, fp->lat + skip, fp->cnt * sizeof *fp->lat);
-    if (values) {
-        int vb = ldb_val_bytes(db->values);
-        if (!fp->has_values) {
-            if (unpack_values(db, &fp->h, &fp->b))
-                return corrupt(db, fp->start);
-            fp->has_values = 1;
-        }
-        for (uint32_t x = 0; x < fp->cnt; x++)
-            fp->bits[x] = value_bits(&fp->b, fp->h.total, vb, fp->off[i] + x);
-    }
+    fp->lat = fp->glat + skip;
+    fp->bits = fp->gbits + skip;
     return LDB_OK;
 }
 
@@ -253,24 +283,27 @@ int ldb_fwd_get(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, i
 }
 
 int ldb_fwd_value(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, uint32_t latent,
-                  ldb_fblock *fb, float *out)
+                  ldb_fpos *fp, float *out)
 {
     *out = 0;
-    int rc = ldb_fwd_get(db, txn, dd, gpos, 1, fb);
+    int rc = ldb_fwd_at(db, txn, dd, gpos, 0, fp);
     if (rc == LDB_ENOTFOUND)
         return LDB_OK;
     if (rc)
         return rc;
-    uint64_t i = gpos - fb->start, a = fb->off[i], b = fb->off[i + 1];
+    uint32_t a = 0, b = fp->cnt;
     while (a < b) { /* latents ascend: binary search */
-        uint64_t m = (a + b) / 2;
-        if (fb->lat[m] < latent)
+        uint32_t m = (a + b) / 2;
+        if (fp->lat[m] < latent)
             a = m + 1;
         else
             b = m;
     }
-    if (a < fb->off[i + 1] && fb->lat[a] == latent)
-        *out = ldb_val_float(fb->bits[a], db->values);
+    if (a == fp->cnt || fp->lat[a] != latent)
+        return LDB_OK;
+    if ((rc = ldb_fwd_at(db, txn, dd, gpos, 1, fp)))
+        return rc;
+    *out = ldb_val_float(fp->bits[a], db->values);
     return LDB_OK;
 }
 
@@ -416,9 +449,15 @@ int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32
         tc->n = 0;
         if (rc && rc != LDB_ENOTFOUND)
             return rc;
-        if (!rc && !ldb_zc_unpack(db->zc, v.mv_data, v.mv_size, &tc->buf) && tc->buf.len % 4 == 0) {
+        const uint8_t *p = v.mv_data;
+        if (!rc && v.mv_size >= 1 && p[0] == 0 && (v.mv_size - 1) % 4 == 0) {
+            tc->start = s; /* raw: read in place while txn lives */
+            tc->n = (v.mv_size - 1) / 4;
+            tc->data = p + 1;
+        } else if (!rc && !ldb_zc_unpack(db->zc, p, v.mv_size, &tc->buf) && tc->buf.len % 4 == 0) {
             tc->start = s;
             tc->n = tc->buf.len / 4;
+            tc->data = tc->buf.data;
         }
         if (!(tc->n && gpos >= tc->start && gpos < tc->start + tc->n)) {
             tc->n = 0;
@@ -426,7 +465,7 @@ int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32
                                db->path, (unsigned long long)gpos);
         }
     }
-    memcpy(tok, tc->buf.data + 4 * (gpos - tc->start), 4);
+    memcpy(tok, tc->data + 4 * (gpos - tc->start), 4);
     return LDB_OK;
 }
 
@@ -439,11 +478,33 @@ int ldb_db_tokens(ldb_db *db, MDB_txn *txn, uint64_t gpos, uint32_t n, uint32_t 
     memset(&tc, 0, sizeof tc);
     while (at < end && !(rc = ldb_tok_at(db, txn, &tc, at, &tok))) {
         uint64_t take = tc.start + tc.n - at < end - at ? tc.start + tc.n - at : end - at;
-        memcpy(out + (at - gpos), tc.buf.data + 4 * (at - tc.start), take * 4);
+        memcpy(out + (at - gpos), tc.data + 4 * (at - tc.start), take * 4);
         at += take;
     }
     ldb_tokcache_free(&tc);
     return rc;
+}
+
+int ldb_lsum_counts(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t *counts)
+{
+    MDB_cursor *c;
+    uint8_t kb[6];
+    ldb_key_latent(kb, dd->id, 0);
+    MDB_val k = {6, kb}, v;
+    memset(counts, 0, (size_t)dd->d_sae * sizeof *counts);
+    int mrc = mdb_cursor_open(txn, db->lsum, &c);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "lsum");
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 6 || ldb_rd_be16(k.mv_data) != dd->id)
+            break;
+        uint32_t lat = ldb_rd_be32((uint8_t *)k.mv_data + 2);
+        if (lat < dd->d_sae && v.mv_size >= 8)
+            memcpy(&counts[lat], v.mv_data, 8); /* count leads the record */
+    }
+    mdb_cursor_close(c);
+    return mrc == 0 || mrc == MDB_NOTFOUND ? LDB_OK : ldb_db_mdb_err(db, mrc, "lsum");
 }
 
 int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_lsum *s)
@@ -463,7 +524,8 @@ int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_l
     return LDB_OK;
 }
 
-int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_cand *out)
+int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_cand *out,
+                 ldb_tctx *ctx)
 {
     uint8_t kb[6];
     ldb_key_latent(kb, dict, latent);
@@ -473,7 +535,7 @@ int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_c
         return 0;
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "ltop");
-    int n = ldb_top_decode(v.mv_data, v.mv_size, out, LDB_TOPK);
+    int n = ldb_top_decode(v.mv_data, v.mv_size, ldb_val_bytes(db->values), out, ctx, LDB_TOPK);
     return n >= 0 ? n : ldb_err_set(&db->err, LDB_EFORMAT, "%s: top list of latent %u is corrupt",
                                     db->path, latent);
 }

@@ -43,8 +43,10 @@ typedef struct ldb_fhdr {
     uint32_t R;                /* the dictionary's d_sae (Rice parameters) */
     const uint8_t *groups;     /* (ngroups - 1) u32 LE bit offsets */
     const uint8_t *bits, *end; /* the Rice bit stream */
-    const uint8_t *b;          /* part B (codec byte + payload) */
-    size_t blen;
+    const uint8_t *vtab;       /* part B: (nch - 1) u32 LE offsets of value chunks 1.. */
+    const uint8_t *vdata;      /* the packed value chunks */
+    size_t vlen;
+    uint32_t nch;              /* value chunks (LDB_FWD_VCHUNK positions each) */
 } ldb_fhdr;
 
 typedef struct ldb_fpos {
@@ -53,19 +55,23 @@ typedef struct ldb_fpos {
     ldb_fhdr h;                /* its header */
     uint64_t *off;             /* n + 1 prefix counts */
     size_t cap_pos, cap_nnz;
-    ldb_buf b;                 /* the block's value planes, unpacked */
-    int has_values;
-    uint32_t cnt;
-    uint32_t *lat, *bits;
+    ldb_buf b;                 /* value planes of one chunk, unpacked */
+    uint32_t vch;              /* that chunk + 1 (0: none) */
+    uint64_t g;                /* the decoded group + 1 (0: none) */
+    int g_values;              /* its value bits are gathered */
+    uint32_t *glat, *gbits;    /* the group's codes */
+    uint32_t cnt;              /* after ldb_fwd_at: the codes at gpos */
+    const uint32_t *lat, *bits;
 } ldb_fpos;
 
 int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, int values,
                ldb_fpos *fp);
 void ldb_fpos_free(ldb_fpos *fp);
 
-/* The value of latent at gpos (0 when it does not fire there). */
+/* The value of latent at gpos (0 when it does not fire there); the block's values
+ * are unpacked only when it does. */
 int ldb_fwd_value(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, uint32_t latent,
-                  ldb_fblock *fb, float *out);
+                  ldb_fpos *fp, float *out);
 
 /* All positions where latent fires, ascending (malloc'd; *n of them). */
 int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent, uint64_t **out,
@@ -77,7 +83,8 @@ int ldb_tokidx_read(ldb_db *db, MDB_txn *txn, uint32_t token, uint64_t **out, si
 /* Token of gpos through a cache of the last decoded token block. */
 typedef struct ldb_tokcache {
     uint64_t start;
-    uint64_t n;                /* tokens in buf (0: empty) */
+    uint64_t n;                /* tokens at data (0: empty) */
+    const uint8_t *data;       /* in place (raw blocks) or buf.data */
     ldb_buf buf;
 } ldb_tokcache;
 
@@ -86,8 +93,12 @@ void ldb_tokcache_free(ldb_tokcache *tc);
 
 /* A latent's summary; a latent that never fired gives a zeroed one. */
 int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_lsum *s);
+/* Every latent's firing count (ordinary positions) from its summary; d_sae of them. */
+int ldb_lsum_counts(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t *counts);
 
-/* A latent's top candidates; returns their number (>= 0) or a negative error. */
-int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_cand *out);
+/* A latent's top candidates (and their contexts, when ctx is not NULL); returns
+ * their number (>= 0) or a negative error. */
+int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_cand *out,
+                 ldb_tctx *ctx);
 
 #endif

@@ -107,34 +107,75 @@ int ldb_lsum_merge_hist(ldb_lsum *s, const uint16_t *k, const uint64_t *c, uint3
     return 0;
 }
 
-int ldb_top_decode(const uint8_t *p, size_t n, ldb_cand *out, int max)
+/* Record: per candidate gpos u64, value f32, context mask u16 (LE), then the
+ * value bits of each set mask bit, vb bytes LE each. */
+int ldb_top_decode(const uint8_t *p, size_t n, int vb, ldb_cand *out, ldb_tctx *ctx, int max)
 {
-    if (n % 12 || n / 12 > (size_t)max)
-        return -1;
-    int k = (int)(n / 12);
-    for (int i = 0; i < k; i++) {
-        memcpy(&out[i].gpos, p + 12 * i, 8);
-        memcpy(&out[i].value, p + 12 * i + 8, 4);
+    const uint8_t *end = p + n;
+    int k = 0;
+    while (p < end) {
+        uint16_t mask;
+        if (k == max || end - p < 14)
+            return -1;
+        memcpy(&out[k].gpos, p, 8);
+        memcpy(&out[k].value, p + 8, 4);
+        memcpy(&mask, p + 12, 2);
+        p += 14;
+        if (ctx)
+            ctx[k].mask = mask;
+        for (int j = 0; j < 2 * LDB_TOPCTX; j++) {
+            if (!(mask >> j & 1)) {
+                if (ctx)
+                    ctx[k].bits[j] = 0;
+                continue;
+            }
+            if (end - p < vb)
+                return -1;
+            uint32_t x = 0;
+            memcpy(&x, p, (size_t)vb);
+            if (ctx)
+                ctx[k].bits[j] = x;
+            p += vb;
+        }
+        k++;
     }
     return k;
 }
 
-void ldb_top_encode(const ldb_cand *c, int n, uint8_t *out)
+int ldb_top_encode(const ldb_cand *c, const ldb_tctx *ctx, int n, int vb, ldb_buf *out)
 {
+    if (ldb_buf_reserve(out, (size_t)n * (14 + 2 * LDB_TOPCTX * (size_t)vb)))
+        return -1;
+    uint8_t *p = out->data + out->len;
     for (int i = 0; i < n; i++) {
-        memcpy(out + 12 * i, &c[i].gpos, 8);
-        memcpy(out + 12 * i + 8, &c[i].value, 4);
+        memcpy(p, &c[i].gpos, 8);
+        memcpy(p + 8, &c[i].value, 4);
+        memcpy(p + 12, &ctx[i].mask, 2);
+        p += 14;
+        for (int j = 0; j < 2 * LDB_TOPCTX; j++)
+            if (ctx[i].mask >> j & 1) {
+                memcpy(p, &ctx[i].bits[j], (size_t)vb);
+                p += vb;
+            }
     }
+    out->len = (size_t)(p - out->data);
+    return 0;
 }
 
-int ldb_top_merge(const ldb_cand *a, int na, const ldb_cand *b, int nb, ldb_cand *out, int max)
+int ldb_top_merge(const ldb_cand *a, int na, const ldb_cand *b, int nb, ldb_cand *out, int max,
+                  int *src)
 {
     int i = 0, j = 0, o = 0;
     while (o < max && (i < na || j < nb)) {
-        if (j == nb || (i < na && ldb_cand_before(&a[i], &b[j])))
+        if (j == nb || (i < na && ldb_cand_before(&a[i], &b[j]))) {
+            if (src)
+                src[o] = i;
             out[o++] = a[i++];
-        else
+        } else {
+            if (src)
+                src[o] = -1 - j;
             out[o++] = b[j++];
+        }
     }
     return o;
 }

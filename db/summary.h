@@ -31,9 +31,25 @@ void ldb_lsum_free(ldb_lsum *s);
 /* Adds sorted (key, count) pairs to s's histogram. 0 or -1 (out of memory). */
 int ldb_lsum_merge_hist(ldb_lsum *s, const uint16_t *k, const uint64_t *c, uint32_t n);
 
-/* Decodes up to LDB_TOPK candidates; returns the count or -1 when malformed. */
-int ldb_top_decode(const uint8_t *p, size_t n, ldb_cand *out, int max);
-void ldb_top_encode(const ldb_cand *c, int n, uint8_t *out); /* 12 * n bytes */
+/* A candidate's context: where the latent fires within LDB_TOPCTX positions of it
+ * (same sequence), so that top examples need no forward-index reads. Offset
+ * -8..-1 is bit 0..7 of mask, +1..+8 bit 8..15; bits[j] is the stored value there. */
+#define LDB_TOPCTX 8
+typedef struct ldb_tctx {
+    uint16_t mask;
+    uint32_t bits[2 * LDB_TOPCTX];
+} ldb_tctx;
+
+static inline int ldb_tctx_bit(int off) /* off in [-8, 8], not 0 */
+{
+    return off < 0 ? off + LDB_TOPCTX : off + LDB_TOPCTX - 1;
+}
+
+/* Decodes up to max candidates (and their contexts, when ctx is not NULL) of a
+ * record whose values take vb bytes; returns the count or -1 when malformed. */
+int ldb_top_decode(const uint8_t *p, size_t n, int vb, ldb_cand *out, ldb_tctx *ctx, int max);
+/* Appends the record of n candidates to out; 0 or -1 (out of memory). */
+int ldb_top_encode(const ldb_cand *c, const ldb_tctx *ctx, int n, int vb, ldb_buf *out);
 
 /* Order of candidates: value descending, then gpos ascending. */
 static inline int ldb_cand_before(const ldb_cand *a, const ldb_cand *b)
@@ -41,7 +57,9 @@ static inline int ldb_cand_before(const ldb_cand *a, const ldb_cand *b)
     return a->value > b->value || (a->value == b->value && a->gpos < b->gpos);
 }
 
-/* Merges two ordered lists into out (at most max), ordered; returns its length. */
-int ldb_top_merge(const ldb_cand *a, int na, const ldb_cand *b, int nb, ldb_cand *out, int max);
+/* Merges two ordered lists into out (at most max), ordered; returns its length.
+ * src[o] (when not NULL) tells where out[o] came from: i for a[i], -1 - j for b[j]. */
+int ldb_top_merge(const ldb_cand *a, int na, const ldb_cand *b, int nb, ldb_cand *out, int max,
+                  int *src);
 
 #endif

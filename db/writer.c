@@ -187,7 +187,8 @@ int ldb_writer_add_seq(ldb_writer *w, const uint32_t *tokens, uint32_t len, uint
     for (uint32_t off = 0; off < len; off += TOK_BLOCK) {
         uint32_t m = len - off < TOK_BLOCK ? len - off : TOK_BLOCK;
         w->a.len = 0;
-        if (ldb_zc_pack(db->zc, (const uint8_t *)(tokens + off), (size_t)m * 4, &w->a))
+        /* raw: queries read token ids in place (about 0.1 byte per code) */
+        if (ldb_zc_store((const uint8_t *)(tokens + off), (size_t)m * 4, &w->a))
             return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         ldb_be64(kb, out->start + off);
         MDB_val kt = {8, kb}, vt = {w->a.len, w->a.data};

@@ -18,6 +18,7 @@ typedef struct chk {
     ldb_check_report *rep;
     uint8_t *skip;             /* bit per gpos: a skipped position */
     uint64_t n_pos;
+    ldb_fpos fp;               /* forward reads of check_context */
 } chk;
 
 static void problem(chk *c, const char *fmt, const char *a, uint64_t x, uint64_t y)
@@ -202,16 +203,39 @@ static int compare_inverted(chk *c, const ldb_dbdict *dd, const pair *p, size_t 
     return LDB_OK;
 }
 
-/* Summaries: digest them, and recount each latent's firing ordinary positions. */
+/* A top candidate's stored context against the forward index. */
+static int check_context(chk *c, const ldb_dbdict *dd, uint32_t latent, const ldb_cand *t,
+                         const ldb_tctx *tc)
+{
+    ldb_seqrec s;
+    int rc = ldb_db_seq_at(c->db, c->txn, t->gpos, &s);
+    for (int off = -LDB_TOPCTX; off <= LDB_TOPCTX && !rc; off++) {
+        uint64_t p = t->gpos + (uint64_t)(int64_t)off;
+        if (off == 0 || p < s.start || p >= s.start + s.len)
+            continue;
+        float v, w = tc->mask >> ldb_tctx_bit(off) & 1
+                         ? ldb_val_float(tc->bits[ldb_tctx_bit(off)], c->db->values) : 0;
+        if (!(rc = ldb_fwd_value(c->db, c->txn, dd, p, latent, &c->fp, &v)) && v != w) {
+            problem(c, "%s: latent %llu: the context stored with its top example at position "
+                    "%llu differs from the forward index", dd->name, latent, t->gpos);
+            break;
+        }
+    }
+    return rc;
+}
+
+/* Summaries: digest them, recount each latent's firing ordinary positions, and
+ * compare the contexts of its best top candidates with the forward index. */
 static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord)
 {
     for (uint32_t j = 0; j < dd->d_sae; j++) {
         ldb_lsum s;
         ldb_cand top[LDB_TOPK];
+        ldb_tctx ctx[LDB_TOPK];
         int rc = ldb_lsum_get(c->db, c->txn, dd->id, j, &s);
         if (rc)
             return rc;
-        int nt = ldb_ltop_get(c->db, c->txn, dd->id, j, top);
+        int nt = ldb_ltop_get(c->db, c->txn, dd->id, j, top, ctx);
         if (nt < 0) {
             ldb_lsum_free(&s);
             return nt;
@@ -225,6 +249,14 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord)
         for (int i = 0; i < nt; i++) {
             ldb_sha_update(&c->sha, &top[i].gpos, 8);
             ldb_sha_update(&c->sha, &top[i].value, 4);
+            ldb_sha_update(&c->sha, &ctx[i].mask, 2);
+            ldb_sha_update(&c->sha, ctx[i].bits, sizeof ctx[i].bits);
+        }
+        for (int i = 0; i < nt && i < 10 && !rc; i++) /* stored contexts = the forward index */
+            rc = check_context(c, dd, j, &top[i], &ctx[i]);
+        if (rc) {
+            ldb_lsum_free(&s);
+            return rc;
         }
         if (s.count && ord[j] != UINT64_MAX && ord[j] != s.count) /* recounted from postings */
             problem(c, "%s: latent %llu: summary counts %llu firing positions", dd->name, j,
@@ -236,7 +268,7 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord)
 
 int ldb_db_check(ldb_db *db, ldb_check_report *rep)
 {
-    chk c = {db, NULL, {0}, rep, NULL, 0};
+    chk c = {db, NULL, {0}, rep, NULL, 0, {0}};
     memset(rep, 0, sizeof *rep);
     int rc, mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &c.txn);
     if (mrc)
@@ -258,6 +290,7 @@ int ldb_db_check(ldb_db *db, ldb_check_report *rep)
         rc = ord ? compare_inverted(&c, dd, p, np, ord)
                  : ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         free(p);
+        c.fp.n = 0; /* its cached block belongs to another dictionary */
         if (!rc)
             rc = check_summaries(&c, dd, ord);
         free(ord);
@@ -268,5 +301,6 @@ int ldb_db_check(ldb_db *db, ldb_check_report *rep)
         snprintf(rep->digest + 2 * i, 3, "%02x", md[i]);
     mdb_txn_abort(c.txn);
     free(c.skip);
+    ldb_fpos_free(&c.fp);
     return rc;
 }

@@ -50,10 +50,10 @@ int ldb_q_scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand **
 {
     uint64_t *pos = NULL;
     size_t np = 0, m = 0;
-    ldb_fblock fb;
+    ldb_fpos fp;
     ldb_tokcache tc;
     uint32_t tk;
-    memset(&fb, 0, sizeof fb);
+    memset(&fp, 0, sizeof fp);
     memset(&tc, 0, sizeof tc);
     int rc = ldb_inv_read(q->db, q->txn, q->dd, latent, &pos, &np);
     ldb_cand *c = rc ? NULL : malloc((np ? np : 1) * sizeof *c);
@@ -67,13 +67,13 @@ int ldb_q_scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand **
                 continue;
         }
         float v;
-        if ((rc = ldb_fwd_value(q->db, q->txn, q->dd, pos[i], latent, &fb, &v)))
+        if ((rc = ldb_fwd_value(q->db, q->txn, q->dd, pos[i], latent, &fp, &v)))
             break;
         c[m].gpos = pos[i];
         c[m++].value = v;
     }
     free(pos);
-    ldb_fblock_free(&fb);
+    ldb_fpos_free(&fp);
     ldb_tokcache_free(&tc);
     if (rc) {
         free(c);
@@ -86,7 +86,7 @@ int ldb_q_scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand **
 }
 
 /* Keeps the first (best) candidate of each sequence, in order. */
-static int distinct_seqs(qctx *q, ldb_cand *c, size_t *n)
+static int distinct_seqs(qctx *q, ldb_cand *c, ldb_tctx *ctx, size_t *n)
 {
     size_t m = 0;
     uint64_t *seen = malloc((*n ? *n : 1) * sizeof *seen);
@@ -104,6 +104,8 @@ static int distinct_seqs(qctx *q, ldb_cand *c, size_t *n)
             j++;
         if (j == m) {
             seen[m] = s.seq;
+            if (ctx)
+                ctx[m] = ctx[i];
             c[m++] = c[i];
         }
     }
@@ -112,8 +114,8 @@ static int distinct_seqs(qctx *q, ldb_cand *c, size_t *n)
     return LDB_OK;
 }
 
-int ldb_q_fill_example(qctx *q, uint32_t latent, const ldb_cand *c, uint32_t context,
-                        ldb_fblock *fb, ldb_example *e)
+int ldb_q_fill_example(qctx *q, uint32_t latent, const ldb_cand *c, const ldb_tctx *tc,
+                       uint32_t context, ldb_fpos *fp, ldb_example *e)
 {
     ldb_seqrec s;
     int rc = ldb_db_seq_at(q->db, q->txn, c->gpos, &s);
@@ -131,9 +133,17 @@ int ldb_q_fill_example(qctx *q, uint32_t latent, const ldb_cand *c, uint32_t con
         return ldb_err_set(&q->db->err, LDB_ENOMEM, "out of memory");
     if ((rc = ldb_db_tokens(q->db, q->txn, s.start + e->ctx_start, e->ctx_len, e->tokens)))
         return rc;
-    for (uint32_t i = 0; i < e->ctx_len && !rc; i++)
-        rc = ldb_fwd_value(q->db, q->txn, q->dd, s.start + e->ctx_start + i, latent, fb,
-                           &e->values[i]);
+    for (uint32_t i = 0; i < e->ctx_len && !rc; i++) {
+        int off = (int)(e->ctx_start + i) - (int)e->pos;
+        if (off == 0)
+            e->values[i] = c->value; /* known */
+        else if (tc && context <= LDB_TOPCTX) /* stored with the candidate */
+            e->values[i] = tc->mask >> ldb_tctx_bit(off) & 1
+                               ? ldb_val_float(tc->bits[ldb_tctx_bit(off)], q->db->values) : 0;
+        else
+            rc = ldb_fwd_value(q->db, q->txn, q->dd, s.start + e->ctx_start + i, latent, fp,
+                               &e->values[i]);
+    }
     return rc;
 }
 
@@ -143,9 +153,10 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
     ldb_top_opts def = {20, 8, 0, 0};
     qctx q;
     ldb_cand *c = NULL;
+    ldb_tctx *ctx = NULL;
     size_t n = 0;
-    ldb_fblock fb;
-    memset(&fb, 0, sizeof fb);
+    ldb_fpos fp;
+    memset(&fp, 0, sizeof fp);
     *out = NULL;
     if (!o)
         o = &def;
@@ -155,23 +166,25 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
         goto out;
     int scan = k > LDB_TOPK || o->include_special;
     if (!scan) {
-        if (!(c = malloc(LDB_TOPK * sizeof *c))) {
+        if (!(c = malloc(LDB_TOPK * sizeof *c)) || !(ctx = malloc(LDB_TOPK * sizeof *ctx))) {
             rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
             goto out;
         }
-        int got = ldb_ltop_get(db, q.txn, q.dd->id, latent, c);
+        int got = ldb_ltop_get(db, q.txn, q.dd->id, latent, c, ctx);
         if (got < 0) {
             rc = got;
             goto out;
         }
         n = (size_t)got;
         if (o->distinct_seq) {
-            if ((rc = distinct_seqs(&q, c, &n)))
+            if ((rc = distinct_seqs(&q, c, ctx, &n)))
                 goto out;
             /* a full candidate list may hide further sequences: scan then */
             if (n < k && got == LDB_TOPK) {
                 free(c);
+                free(ctx);
                 c = NULL;
+                ctx = NULL;
                 scan = 1;
             }
         }
@@ -179,7 +192,7 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
     if (scan) {
         if ((rc = ldb_q_scan_latent(&q, latent, o->include_special, &c, &n)))
             goto out;
-        if (o->distinct_seq && (rc = distinct_seqs(&q, c, &n)))
+        if (o->distinct_seq && (rc = distinct_seqs(&q, c, NULL, &n)))
             goto out;
     }
     if (n > k)
@@ -191,7 +204,8 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
         goto out;
     }
     for (size_t i = 0; i < n && !rc; i++) {
-        rc = ldb_q_fill_example(&q, latent, &c[i], o->context, &fb, &e->ex[i]);
+        rc = ldb_q_fill_example(&q, latent, &c[i], ctx ? &ctx[i] : NULL, o->context, &fp,
+                                &e->ex[i]);
         e->n = (uint32_t)(i + 1);
     }
     if (rc)
@@ -200,7 +214,8 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
         *out = e;
 out:
     free(c);
-    ldb_fblock_free(&fb);
+    free(ctx);
+    ldb_fpos_free(&fp);
     ldb_q_end(&q);
     return rc;
 }
@@ -276,12 +291,11 @@ int ldb_query_density(ldb_db *db, const char *dict, uint32_t bins, ldb_density *
 {
     qctx q;
     ldb_dstat ds;
-    MDB_cursor *c = NULL;
     ldb_density *d = NULL;
     *out = NULL;
     if (bins == 0 || bins > 10000)
         return ldb_err_set(&db->err, LDB_EINVAL, "bins must be 1..10000, not %u", bins);
-    int rc = ldb_q_begin(db, dict, 0, 0, &q), mrc;
+    int rc = ldb_q_begin(db, dict, 0, 0, &q);
     if (rc || (rc = ldb_db_get_dstat(db, q.txn, q.dd->id, &ds)))
         goto out;
     d = calloc(1, sizeof *d);
@@ -293,21 +307,8 @@ int ldb_query_density(ldb_db *db, const char *dict, uint32_t bins, ldb_density *
     d->n_tokens = ds.ordinary;
     d->n_latents = q.dd->d_sae;
     d->nbins = bins;
-    uint8_t kb[6];
-    ldb_key_latent(kb, q.dd->id, 0);
-    MDB_val k = {6, kb}, v;
-    if ((mrc = mdb_cursor_open(q.txn, db->lsum, &c))) {
-        rc = ldb_db_mdb_err(db, mrc, "lsum");
+    if ((rc = ldb_lsum_counts(db, q.txn, q.dd, d->counts)))
         goto out;
-    }
-    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
-         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 6 || ldb_rd_be16(k.mv_data) != q.dd->id)
-            break;
-        uint32_t lat = ldb_rd_be32((uint8_t *)k.mv_data + 2);
-        if (lat < q.dd->d_sae && v.mv_size >= 8)
-            memcpy(&d->counts[lat], v.mv_data, 8); /* count leads the record */
-    }
     double lo = INFINITY, hi = -INFINITY;
     for (uint32_t j = 0; j < d->n_latents; j++) {
         if (!d->counts[j]) {
@@ -338,8 +339,6 @@ int ldb_query_density(ldb_db *db, const char *dict, uint32_t bins, ldb_density *
     *out = d;
     d = NULL;
 out:
-    if (c)
-        mdb_cursor_close(c);
     ldb_density_free(d);
     ldb_q_end(&q);
     return rc;

@@ -19,9 +19,11 @@ void ldb_q_end(qctx *q);
  * gpos; skipped positions left out unless include_special. */
 int ldb_q_scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand **out, size_t *n);
 
-/* Fills an example (sequence, position, context tokens and values) for a candidate. */
-int ldb_q_fill_example(qctx *q, uint32_t latent, const ldb_cand *c, uint32_t context,
-                       ldb_fblock *fb, ldb_example *e);
+/* Fills an example (sequence, position, context tokens and values) for a candidate;
+ * the context values come from tc (its stored context) when given, else from the
+ * forward index. */
+int ldb_q_fill_example(qctx *q, uint32_t latent, const ldb_cand *c, const ldb_tctx *tc,
+                       uint32_t context, ldb_fpos *fp, ldb_example *e);
 
 /* The corpus's layout: every sequence's start, ascending, with the end of the
  * corpus as a sentinel (start[nseq]), and every skipped position, ascending (from

@@ -45,7 +45,7 @@ int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_
     int rc = ldb_q_begin(db, dict, 0, 0, &q);
     if (rc)
         return rc;
-    uint64_t **pos = calloc(n_tokens, sizeof *pos), *hits = NULL;
+    uint64_t **pos = calloc(n_tokens, sizeof *pos), *hits = NULL, *counts = NULL;
     size_t *np = calloc(n_tokens, sizeof *np);
     uint32_t *stamp = NULL;
     double *vsum = NULL;
@@ -72,7 +72,8 @@ int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_
     stamp = calloc(d_sae, sizeof *stamp);
     vsum = calloc(d_sae, sizeof *vsum);
     vcur = calloc(d_sae, sizeof *vcur);
-    if (!hits || !stamp || !vsum || !vcur) {
+    counts = malloc(d_sae * sizeof *counts);
+    if (!hits || !stamp || !vsum || !vcur || !counts) {
         rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         goto out;
     }
@@ -132,23 +133,21 @@ int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_
         rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         goto out;
     }
-    for (uint32_t l = 0; l < d_sae && !rc; l++) {
+    if ((rc = ldb_lsum_counts(db, q.txn, q.dd, counts)))
+        goto out;
+    for (uint32_t l = 0; l < d_sae; l++) {
         if (!hits[l])
             continue;
-        ldb_lsum ls;
-        if ((rc = ldb_lsum_get(db, q.txn, q.dd->id, l, &ls)))
-            break;
         ldb_search_item *it = &res->items[res->n++];
         it->latent = l;
         it->hits = hits[l];
         it->precision = (double)hits[l] / (double)res->occurrences;
-        it->density = st.ordinary ? (double)ls.count / (double)st.ordinary : 0;
+        it->density = st.ordinary ? (double)counts[l] / (double)st.ordinary : 0;
         /* a latent firing here but never at an ordinary position elsewhere (density 0)
          * gets the density of one position, so its score stays finite */
         double d = it->density > 0 ? it->density : 1.0 / (double)(st.ordinary ? st.ordinary : 1);
         it->score = it->precision * log2(it->precision / d);
         it->mean_value = vsum[l] / (double)hits[l];
-        ldb_lsum_free(&ls);
     }
     if (rc)
         goto out;
@@ -163,6 +162,7 @@ out:
     free(pos);
     free(np);
     free(hits);
+    free(counts);
     free(stamp);
     free(vsum);
     free(vcur);

@@ -37,9 +37,9 @@ int ldb_query_samples(ldb_db *db, const char *dict, uint32_t latent, uint32_t gr
     qctx q;
     ldb_cand *c = NULL;
     size_t n = 0;
-    ldb_fblock fb;
+    ldb_fpos fp;
     ldb_samples *s = NULL;
-    memset(&fb, 0, sizeof fb);
+    memset(&fp, 0, sizeof fp);
     *out = NULL;
     if (groups == 0 || groups > 1000 || per_group > 10000)
         return ldb_err_set(&db->err, LDB_EINVAL, "groups must be 1..1000 and per-group 0..10000");
@@ -89,7 +89,7 @@ int ldb_query_samples(ldb_db *db, const char *dict, uint32_t latent, uint32_t gr
             ldb_cand t = c[a + i];
             c[a + i] = c[j];
             c[j] = t;
-            rc = ldb_q_fill_example(&q, latent, &c[a + i], context, &fb, &gr->ex.ex[i]);
+            rc = ldb_q_fill_example(&q, latent, &c[a + i], NULL, context, &fp, &gr->ex.ex[i]);
             gr->ex.n = i + 1;
         }
     }
@@ -100,7 +100,7 @@ int ldb_query_samples(ldb_db *db, const char *dict, uint32_t latent, uint32_t gr
 out:
     ldb_samples_free(s);
     free(c);
-    ldb_fblock_free(&fb);
+    ldb_fpos_free(&fp);
     ldb_q_end(&q);
     return rc;
 }

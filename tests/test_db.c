@@ -110,7 +110,7 @@ static void test_top_merge(void)
 {
     ldb_cand a[] = {{10, 5.0f}, {3, 4.0f}, {7, 4.0f}}, b[] = {{1, 5.0f}, {2, 4.0f}, {9, 1.0f}};
     ldb_cand out[4];
-    int n = ldb_top_merge(a, 3, b, 3, out, 4);
+    int n = ldb_top_merge(a, 3, b, 3, out, 4, NULL);
     CHECK(n == 4 && out[0].gpos == 1 && out[1].gpos == 10 && out[2].gpos == 2 && out[3].gpos == 3,
           "top merge orders by value, then position");
 }

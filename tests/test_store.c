@@ -178,12 +178,15 @@ static void test_queries(ldb_db *db, const char *dict)
     }
     CHECK(bad_stats == 0, "%u latents with wrong count/max/mean/density", bad_stats);
     CHECK(bad_hist == 0, "%u histogram bins differ from brute force", bad_hist);
-    /* top: candidates (k 20), scan (k 150), distinct sequences, special positions */
-    static const struct { uint32_t k; int distinct, special; } modes[] = {
-        {20, 0, 0}, {150, 0, 0}, {10, 1, 0}, {20, 0, 1}};
-    for (size_t m = 0; m < 4; m++) {
+    /* top: candidates (k 20) with their stored contexts (radius <= 8) or the forward
+     * index's (12), scan (k 150), distinct sequences, special positions */
+    static const struct { uint32_t k, context; int distinct, special; } modes[] = {
+        {20, 8, 0, 0}, {20, 12, 0, 0}, {150, 3, 0, 0}, {10, 8, 1, 0}, {20, 3, 0, 1}};
+    for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        uint32_t cx = modes[m].context;
+        bad_top = bad_ctx = 0;
         for (uint32_t j = 3; j < d_sae; j += 41) {
-            ldb_top_opts o = {modes[m].k, 3, modes[m].distinct, modes[m].special};
+            ldb_top_opts o = {modes[m].k, cx, modes[m].distinct, modes[m].special};
             ldb_examples *ex = NULL;
             if (ldb_query_top(db, dict, j, &o, &ex)) {
                 bad_top++;
@@ -204,8 +207,8 @@ static void test_queries(ldb_db *db, const char *dict)
                     if (e->tokens[c] != tok[p] || e->values[c] != value_at(p, j))
                         bad_ctx++;
                 }
-                uint32_t want_len = (e->pos + 3 < ctx ? e->pos + 4 : ctx) -
-                                    (e->pos >= 3 ? e->pos - 3 : 0);
+                uint32_t want_len = (e->pos + cx < ctx ? e->pos + cx + 1 : ctx) -
+                                    (e->pos >= cx ? e->pos - cx : 0);
                 if (e->ctx_len != want_len)
                     bad_ctx++;
             }
@@ -213,7 +216,7 @@ static void test_queries(ldb_db *db, const char *dict)
         }
         CHECK(bad_top == 0, "top (k %u, distinct %d, special %d): %u examples differ from brute "
               "force", modes[m].k, modes[m].distinct, modes[m].special, bad_top);
-        CHECK(bad_ctx == 0, "top contexts: %u tokens/values differ", bad_ctx);
+        CHECK(bad_ctx == 0, "top contexts (radius %u): %u tokens/values differ", cx, bad_ctx);
     }
     free(r);
     free(cnt);

@@ -6,6 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <zip.h>
+
+#include "../common/mfile.h"
+#include "../common/npy.h"
 
 static uint64_t rng_state;
 
@@ -183,4 +188,145 @@ int fx_write_gs2_dict(const char *dir, const float *D, const float *threshold, l
         perror(path);
     free(Wt), free(b_enc), free(b_dec);
     return rc;
+}
+
+int fx_csr_init(fx_csr *c, uint64_t rows, uint64_t cols)
+{
+    memset(c, 0, sizeof *c);
+    c->rows = rows, c->cols = cols;
+    return (c->indptr = calloc(rows + 1, sizeof *c->indptr)) ? 0 : -1;
+}
+
+int fx_csr_put(fx_csr *c, uint32_t col, double v)
+{
+    if (c->nnz == c->cap) {
+        uint64_t cap = c->cap ? c->cap * 2 : 1u << 20;
+        int32_t *ix = realloc(c->indices, cap * sizeof *ix);
+        if (ix)
+            c->indices = ix;
+        float *d = realloc(c->data, cap * sizeof *d);
+        if (d)
+            c->data = d;
+        if (!ix || !d)
+            return -1;
+        c->cap = cap;
+    }
+    c->indices[c->nnz] = (int32_t)col;
+    c->data[c->nnz++] = (float)v;
+    return 0;
+}
+
+void fx_csr_end_row(fx_csr *c)
+{
+    uint64_t b = (uint64_t)c->indptr[c->row], w = b;
+    for (uint64_t i = b + 1; i < c->nnz; i++) { /* insertion sort: rows are short or sorted */
+        int32_t k = c->indices[i];
+        float v = c->data[i];
+        uint64_t j = i;
+        for (; j > b && c->indices[j - 1] > k; j--)
+            c->indices[j] = c->indices[j - 1], c->data[j] = c->data[j - 1];
+        c->indices[j] = k, c->data[j] = v;
+    }
+    for (uint64_t i = b; i < c->nnz; i++) {
+        if (w > b && c->indices[w - 1] == c->indices[i]) {
+            if (c->data[i] > c->data[w - 1])
+                c->data[w - 1] = c->data[i];
+            continue;
+        }
+        c->indices[w] = c->indices[i], c->data[w++] = c->data[i];
+    }
+    c->nnz = w;
+    c->indptr[++c->row] = (int64_t)w;
+}
+
+int fx_csr_write_npz(const fx_csr *c, const char *path)
+{
+    static const char *name[] = {"data", "indices", "indptr", "shape", "format"};
+    int64_t shape[2] = {(int64_t)c->rows, (int64_t)c->cols};
+    uint64_t n_nnz = c->nnz, n_ptr = c->rows + 1, n_shape = 2;
+    const char *descr[] = {"<f4", "<i4", "<i8", "<i8", "|S3"};
+    const void *data[] = {c->data, c->indices, c->indptr, shape, "csr"};
+    const uint64_t *dims[] = {&n_nnz, &n_nnz, &n_ptr, &n_shape, NULL};
+    size_t bytes[] = {n_nnz * 4, n_nnz * 4, n_ptr * 8, 16, 3};
+    char tmp[5][4200];
+    int rc = -1, zerr = 0;
+    zip_t *z = NULL;
+    for (int i = 0; i < 5; i++) {
+        snprintf(tmp[i], sizeof tmp[i], "%s.%s.tmp", path, name[i]);
+        if (fx_npy_write(tmp[i], descr[i], dims[i], dims[i] ? 1 : 0, data[i], bytes[i])) {
+            perror(tmp[i]);
+            goto out;
+        }
+    }
+    unlink(path);
+    if (!(z = zip_open(path, ZIP_CREATE | ZIP_EXCL, &zerr))) {
+        fprintf(stderr, "%s: cannot create the zip (libzip error %d)\n", path, zerr);
+        goto out;
+    }
+    for (int i = 0; i < 5; i++) {
+        char member[32];
+        snprintf(member, sizeof member, "%s.npy", name[i]);
+        zip_source_t *src = zip_source_file(z, tmp[i], 0, -1);
+        zip_int64_t at = src ? zip_file_add(z, member, src, ZIP_FL_ENC_UTF_8) : -1;
+        if (at < 0 || zip_set_file_compression(z, (zip_uint64_t)at, ZIP_CM_STORE, 0)) {
+            fprintf(stderr, "%s: %s\n", path, zip_strerror(z));
+            if (src && at < 0)
+                zip_source_free(src);
+            zip_discard(z);
+            goto out;
+        }
+    }
+    if (zip_close(z)) {
+        fprintf(stderr, "%s: %s\n", path, zip_strerror(z));
+        zip_discard(z);
+        goto out;
+    }
+    rc = 0;
+out:
+    for (int i = 0; i < 5; i++)
+        unlink(tmp[i]);
+    return rc;
+}
+
+void fx_csr_free(fx_csr *c)
+{
+    free(c->indptr), free(c->indices), free(c->data);
+    memset(c, 0, sizeof *c);
+}
+
+/* Reads int32/int64 tokens [n_seq, ctx] (or [n] cut into rows of ctx). */
+uint32_t *fx_load_tokens(const char *path, uint64_t *n, long *ctx)
+{
+    ldb_mfile f;
+    ldb_npy a;
+    ldb_err e;
+    if (ldb_mfile_open(&f, path, &e) || ldb_npy_parse(&a, f.data, f.size, path, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return NULL;
+    }
+    if ((a.type != LDB_NPY_I32 && a.type != LDB_NPY_I64) || a.ndim < 1 || a.ndim > 2 ||
+        !a.count) {
+        fprintf(stderr, "%s: expected int32/int64 tokens [n_seq, ctx] or [n], got %s "
+                "with %d dimensions\n", path, ldb_npy_type_name(a.type), a.ndim);
+        ldb_mfile_close(&f);
+        return NULL;
+    }
+    if (a.ndim == 2)
+        *ctx = (long)a.shape[1];
+    uint32_t *tok = malloc(a.count * sizeof *tok);
+    for (uint64_t i = 0; tok && i < a.count; i++) {
+        int64_t v = a.type == LDB_NPY_I32 ? ((const int32_t *)a.data)[i]
+                                          : ((const int64_t *)a.data)[i];
+        if (v < 0 || v > 0x7fffffff) {
+            fprintf(stderr, "%s: token %llu is %lld, not a token id\n", path,
+                    (unsigned long long)i, (long long)v);
+            free(tok);
+            tok = NULL;
+        } else {
+            tok[i] = (uint32_t)v;
+        }
+    }
+    *n = a.count;
+    ldb_mfile_close(&f);
+    return tok;
 }

