@@ -8,7 +8,7 @@ BUILD   ?= build
 SAN     ?=
 CFLAGS  := -std=c11 $(OPT) $(ARCH) -Wall -Wextra -fPIC -Iinclude -D_GNU_SOURCE $(SAN) $(EXTRA_CFLAGS)
 LDFLAGS := $(SAN) $(EXTRA_LDFLAGS)
-LIBS    := -llmdb -lzstd -lsqlite3 -lzip -lcjson -lcrypto -lm -ldl -lpthread
+LIBS    := -llmdb -lzstd -lsqlite3 -lzip -lz -lcjson -lcrypto -lm -ldl -lpthread
 PY      := /usr/bin/python3
 
 LIB_SRC := $(wildcard common/*.c text/*.c sae/*.c db/*.c ingest/*.c query/*.c)

@@ -69,10 +69,8 @@ static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_
     size_t ne = 0;
     for (uint32_t i = 0; i < n; i++)
         ne += wd->cnt[p0 + i];
-    int vb = ldb_val_bytes(db->values);
-    w->a.len = w->b.len = w->c.len = 0;
-    if (ldb_buf_reserve(&w->a, 16 + (size_t)n * 9 + ne * 5) ||
-        ldb_buf_reserve(&w->b, ne * (size_t)vb))
+    w->a.len = w->c.len = 0;
+    if (ldb_buf_reserve(&w->a, 16 + (size_t)n * 9 + ne * 5))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     /* part A (stored raw: Rice bits do not compress, and raw bits can be read in
      * place): codec 0, n, the counts, R, the bit offset of every group of
@@ -107,36 +105,72 @@ static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_
     }
     if (bad || ldb_bitw_flush(&bw))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    /* value = u32 length of part A, part A, part B: the u32 LE byte offsets of value
-     * chunks 1.. (after the table), then one packed chunk per LDB_FWD_VCHUNK
-     * positions, each its codes' value planes, most significant byte first (a
-     * position's values are then read by unpacking ~6 KB, not the whole block) */
-    uint32_t alen = (uint32_t)w->a.len, nch = (n + LDB_FWD_VCHUNK - 1) / LDB_FWD_VCHUNK;
-    if (ldb_buf_reserve(&w->c, 4 + alen + 4 * (size_t)nch))
+    /* part B: the values. A value's symbol (the bits above its mantissa) is coded by
+     * its frequency rank in the block, so x = rank << M | mantissa is Rice-coded with
+     * parameter k + M: near the entropy of the exponents, the mantissa raw, and a
+     * group of LDB_FWD_GROUP positions decodes alone (a bit offset per group). */
+    int M = ldb_val_mant(db->values);
+    uint32_t cnt[LDB_VAL_NSYM] = {0};
+    uint16_t sym[LDB_VAL_NSYM], rank[LDB_VAL_NSYM];
+    for (size_t i = 0; i < ne; i++)
+        cnt[wd->bits[e0 + i] >> M]++;
+    uint32_t nsym = 0;
+    for (uint32_t x = 0; x < LDB_VAL_NSYM; x++)
+        if (cnt[x])
+            sym[nsym++] = (uint16_t)x;
+    for (uint32_t i = 1; i < nsym; i++) { /* by count descending, then symbol */
+        uint16_t x = sym[i];
+        uint32_t j = i;
+        for (; j > 0 && cnt[sym[j - 1]] < cnt[x]; j--)
+            sym[j] = sym[j - 1];
+        sym[j] = x;
+    }
+    uint64_t best = UINT64_MAX;
+    unsigned kv = 0;
+    for (unsigned k = 0; k < 6; k++) { /* the k that codes the ranks shortest */
+        uint64_t bits = 0;
+        for (uint32_t r = 0; r < nsym; r++)
+            bits += (uint64_t)cnt[sym[r]] * ((r >> k) + 1 + k);
+        if (bits < best)
+            best = bits, kv = k;
+    }
+    for (uint32_t r = 0; r < nsym; r++)
+        rank[sym[r]] = (uint16_t)r;
+    size_t bstart = w->a.len;
+    if (ldb_buf_reserve(&w->a, 16 + 2 * (size_t)nsym + 4 * (size_t)ngroups))
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    o = w->a.len;
+    o += ldb_varint_put(w->a.data + o, nsym);
+    for (uint32_t r = 0; r < nsym; r++, o += 2)
+        memcpy(w->a.data + o, &sym[r], 2);
+    w->a.data[o++] = (uint8_t)kv;
+    goff = o;
+    o += 4 * (size_t)(ngroups - 1);
+    w->a.len = o;
+    bw = (ldb_bitw){&w->a, 0, 0};
+    e = e0;
+    uint64_t mmask = (1ull << M) - 1;
+    for (uint32_t i = 0; i < n && !bad; i++) {
+        if (i && i % LDB_FWD_GROUP == 0) {
+            uint32_t bit = (uint32_t)((w->a.len - o) * 8 + bw.nbits);
+            memcpy(w->a.data + goff + 4 * (size_t)(i / LDB_FWD_GROUP - 1), &bit, 4);
+        }
+        for (uint32_t j = 0; j < wd->cnt[p0 + i] && !bad; j++, e++) {
+            uint32_t v = wd->bits[e];
+            bad = ldb_rice_put(&bw, (uint64_t)rank[v >> M] << M | (v & mmask), kv + (unsigned)M);
+        }
+    }
+    if (bad || ldb_bitw_flush(&bw))
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    /* value = u32 length of part A, part A, part B, u32 CRC-32 of all before it */
+    uint32_t alen = (uint32_t)bstart, blen = (uint32_t)(w->a.len - bstart);
+    if (ldb_buf_reserve(&w->c, 8 + (size_t)alen + blen))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     memcpy(w->c.data, &alen, 4);
-    memcpy(w->c.data + 4, w->a.data, alen);
-    size_t tbl = 4 + (size_t)alen, base = tbl + 4 * (size_t)(nch - 1);
-    w->c.len = base;
-    size_t ce = e0;
-    for (uint32_t ch = 0; ch < nch; ch++) {
-        uint32_t i1 = (ch + 1) * LDB_FWD_VCHUNK < n ? (ch + 1) * LDB_FWD_VCHUNK : n;
-        size_t m = 0;
-        for (uint32_t i = ch * LDB_FWD_VCHUNK; i < i1; i++)
-            m += wd->cnt[p0 + i];
-        if (ch) {
-            uint32_t at = (uint32_t)(w->c.len - base);
-            memcpy(w->c.data + tbl + 4 * (size_t)(ch - 1), &at, 4);
-        }
-        for (int plane = 0; plane < vb; plane++) { /* most significant byte first */
-            int shift = 8 * (vb - 1 - plane);
-            for (size_t i = 0; i < m; i++)
-                w->b.data[(size_t)plane * m + i] = (uint8_t)(wd->bits[ce + i] >> shift);
-        }
-        if (ldb_zc_pack(db->zc, w->b.data, m * (size_t)vb, &w->c))
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        ce += m;
-    }
+    memcpy(w->c.data + 4, w->a.data, (size_t)alen + blen);
+    uint32_t crc = ldb_crc32(w->c.data, 4 + (size_t)alen + blen);
+    memcpy(w->c.data + 4 + alen + blen, &crc, 4);
+    w->c.len = 8 + (size_t)alen + blen;
     uint8_t kb[8];
     ldb_be64(kb, gpos);
     return put(w, wd->dd->fwd, kb, 8, &w->c, "fwd");

