@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reader.h"
 #include "summary.h"
 #include "writer_impl.h"
 
@@ -390,7 +391,7 @@ static void cand_context(const wdict *wd, const lat_sort *ls, uint64_t a, uint64
 
 /* Merges the batch's ordinary codes of one latent into its summary and top list. */
 static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_sort *ls,
-                         uint64_t a, uint64_t b, sum_scratch *sc)
+                         uint64_t a, uint64_t b, sum_scratch *sc, uint64_t *counts)
 {
     ldb_db *db = w->db;
     uint64_t n = 0, nseq = 0, lastseq = UINT64_MAX;
@@ -454,6 +455,7 @@ static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_so
     }
     if (n == 0)
         return LDB_OK;
+    counts[latent] += n;
     sort_u16(sc->keys, sc->tmp, n);
     uint32_t m = 0;
     for (uint64_t i = 0; i < n; i++) {
@@ -539,6 +541,7 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
     ldb_dstat st;
     lat_sort ls;
     sum_scratch *sc = NULL;
+    uint64_t *counts = NULL;
     int rc;
     if (!wd->dd->block && (rc = set_block(w, wd)))
         return rc;
@@ -548,16 +551,27 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
                              ? wd->seg[s - 1].run : (uint32_t)s;
     if ((rc = build_forward(w, wd)) || (rc = sort_by_latent(db, wd, &ls)))
         return rc;
-    if (!(sc = calloc(1, sizeof *sc))) {
+    uint32_t ds = wd->dd->d_sae;
+    if (!(sc = calloc(1, sizeof *sc)) || !(counts = malloc((size_t)ds * sizeof *counts))) {
         rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         goto out;
     }
-    for (uint32_t j = 0; j < wd->dd->d_sae && !rc; j++) {
+    if ((rc = ldb_lsum_counts(db, w->txn, wd->dd, counts)))
+        goto out;
+    for (uint32_t j = 0; j < ds && !rc; j++) {
         if (ls.off[j] == ls.off[j + 1])
             continue;
         rc = put_postings(w, wd, j, &ls, ls.off[j], ls.off[j + 1]);
         if (!rc)
-            rc = merge_summary(w, wd, j, &ls, ls.off[j], ls.off[j + 1], sc);
+            rc = merge_summary(w, wd, j, &ls, ls.off[j], ls.off[j + 1], sc, counts);
+    }
+    if (!rc) { /* every latent's count in one record, for density and search */
+        uint8_t ck[2];
+        ldb_be16(ck, wd->dd->id);
+        MDB_val k = {2, ck}, v = {(size_t)ds * sizeof *counts, counts};
+        int mrc = mdb_put(w->txn, db->lcnt, &k, &v, 0);
+        if (mrc)
+            rc = ldb_db_mdb_err(db, mrc, "lcnt");
     }
     if (rc || (rc = ldb_db_get_dstat(db, w->txn, wd->dd->id, &st)) ||
         (rc = put_cover(w, wd, &st)))
@@ -583,6 +597,7 @@ out:
         free(sc->hc);
         free(sc);
     }
+    free(counts);
     lat_sort_free(&ls);
     return rc;
 }

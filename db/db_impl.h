@@ -36,6 +36,7 @@ struct ldb_db {
     char *path;
     MDB_env *env;
     MDB_dbi meta, dicts, seqs, seqpos, seqhash, sources, cover, dstat, tok, tokidx, lsum, ltop,
+        lcnt,
         labels, runs;
     int rdonly;
     int values;                /* LDB_VAL_* */

@@ -240,11 +240,11 @@ int ldb_db_seq_at(ldb_db *db, MDB_txn *txn, uint64_t gpos, ldb_seqrec *out)
 static int open_dbis(ldb_db *db, MDB_txn *txn, unsigned flags)
 {
     static const char *names[] = {"meta", "dicts", "seqs", "seqpos", "seqhash", "sources",
-                                  "cover", "dstat", "tok", "tokidx", "lsum", "ltop", "labels",
-                                  "runs"};
+                                  "cover", "dstat", "tok", "tokidx", "lsum", "ltop", "lcnt",
+                                  "labels", "runs"};
     MDB_dbi *dbis[] = {&db->meta, &db->dicts, &db->seqs, &db->seqpos, &db->seqhash, &db->sources,
                        &db->cover, &db->dstat, &db->tok, &db->tokidx, &db->lsum, &db->ltop,
-                       &db->labels, &db->runs};
+                       &db->lcnt, &db->labels, &db->runs};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         unsigned f = flags | (!strcmp(names[i], "seqhash") ? MDB_DUPSORT : 0);
         int mrc = mdb_dbi_open(txn, names[i], f, dbis[i]);

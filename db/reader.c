@@ -494,24 +494,21 @@ int ldb_db_tokens(ldb_db *db, MDB_txn *txn, uint64_t gpos, uint32_t n, uint32_t 
 
 int ldb_lsum_counts(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t *counts)
 {
-    MDB_cursor *c;
-    uint8_t kb[6];
-    ldb_key_latent(kb, dd->id, 0);
-    MDB_val k = {6, kb}, v;
-    memset(counts, 0, (size_t)dd->d_sae * sizeof *counts);
-    int mrc = mdb_cursor_open(txn, db->lsum, &c);
-    if (mrc)
-        return ldb_db_mdb_err(db, mrc, "lsum");
-    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
-         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 6 || ldb_rd_be16(k.mv_data) != dd->id)
-            break;
-        uint32_t lat = ldb_rd_be32((uint8_t *)k.mv_data + 2);
-        if (lat < dd->d_sae && v.mv_size >= 8)
-            memcpy(&counts[lat], v.mv_data, 8); /* count leads the record */
+    uint8_t kb[2];
+    ldb_be16(kb, dd->id);
+    MDB_val k = {2, kb}, v;
+    int mrc = mdb_get(txn, db->lcnt, &k, &v);
+    if (mrc == MDB_NOTFOUND) { /* nothing ingested yet */
+        memset(counts, 0, (size_t)dd->d_sae * sizeof *counts);
+        return LDB_OK;
     }
-    mdb_cursor_close(c);
-    return mrc == 0 || mrc == MDB_NOTFOUND ? LDB_OK : ldb_db_mdb_err(db, mrc, "lsum");
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "lcnt");
+    if (v.mv_size != (size_t)dd->d_sae * sizeof *counts)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: the latent counts of '%s' are corrupt "
+                           "(%zu bytes)", db->path, dd->name, v.mv_size);
+    memcpy(counts, v.mv_data, v.mv_size);
+    return LDB_OK;
 }
 
 int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_lsum *s)

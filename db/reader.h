@@ -94,7 +94,8 @@ void ldb_tokcache_free(ldb_tokcache *tc);
 
 /* A latent's summary; a latent that never fired gives a zeroed one. */
 int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_lsum *s);
-/* Every latent's firing count (ordinary positions) from its summary; d_sae of them. */
+/* Every latent's firing count (ordinary positions), d_sae of them: the `lcnt`
+ * record, kept equal to the summaries' counts (check verifies it). */
 int ldb_lsum_counts(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t *counts);
 
 /* A latent's top candidates (and their contexts, when ctx is not NULL); returns

@@ -233,16 +233,27 @@ static int check_context(chk *c, const ldb_dbdict *dd, uint32_t latent, const ld
  * compare the contexts of its best top candidates with the forward index. */
 static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord)
 {
+    uint64_t *cnt = malloc((size_t)dd->d_sae * sizeof *cnt);
+    if (!cnt)
+        return ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
+    int crc = ldb_lsum_counts(c->db, c->txn, dd, cnt);
+    if (crc) {
+        free(cnt);
+        return crc;
+    }
     for (uint32_t j = 0; j < dd->d_sae; j++) {
         ldb_lsum s;
         ldb_cand top[LDB_TOPK];
         ldb_tctx ctx[LDB_TOPK];
         int rc = ldb_lsum_get(c->db, c->txn, dd->id, j, &s);
-        if (rc)
+        if (rc) {
+            free(cnt);
             return rc;
+        }
         int nt = ldb_ltop_get(c->db, c->txn, dd->id, j, top, ctx);
         if (nt < 0) {
             ldb_lsum_free(&s);
+            free(cnt);
             return nt;
         }
         uint64_t rec[2] = {s.count, s.nseq};
@@ -261,13 +272,18 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord)
             rc = check_context(c, dd, j, &top[i], &ctx[i]);
         if (rc) {
             ldb_lsum_free(&s);
+            free(cnt);
             return rc;
         }
+        if (cnt[j] != s.count)
+            problem(c, "%s: latent %llu: the counts record says %llu firing positions, its "
+                    "summary differs", dd->name, j, cnt[j]);
         if (s.count && ord[j] != UINT64_MAX && ord[j] != s.count) /* recounted from postings */
             problem(c, "%s: latent %llu: summary counts %llu firing positions", dd->name, j,
                     s.count);
         ldb_lsum_free(&s);
     }
+    free(cnt);
     return LDB_OK;
 }
 

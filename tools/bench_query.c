@@ -81,7 +81,7 @@ static int cmp_lc(const void *a, const void *b)
 
 /* The SQLite peer: built once from the codes (.npz), then timed. */
 static sqlite3 *sqlite_build(const char *path, const char *codes_path, const uint32_t *skip,
-                             uint32_t n_skip, const uint32_t *tok, uint64_t n_tok)
+                             uint32_t n_skip, const uint32_t *tok, uint64_t n_tok, uint32_t ctx)
 {
     sqlite3 *s;
     struct stat st;
@@ -104,7 +104,20 @@ static sqlite3 *sqlite_build(const char *path, const char *codes_path, const uin
     sqlite3_exec(s, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
                     "CREATE TABLE codes(tok INTEGER, latent INTEGER, value REAL, "
                     "PRIMARY KEY (tok, latent)) WITHOUT ROWID; "
-                    "CREATE TABLE skip(tok INTEGER PRIMARY KEY); BEGIN", NULL, NULL, NULL);
+                    "CREATE TABLE skip(tok INTEGER PRIMARY KEY); "
+                    "CREATE TABLE tokens(pos INTEGER PRIMARY KEY, seq INTEGER, token INTEGER); "
+                    "BEGIN", NULL, NULL, NULL);
+    sqlite3_stmt *it;
+    sqlite3_prepare_v2(s, "INSERT INTO tokens VALUES (?, ?, ?)", -1, &it, NULL);
+    for (uint64_t t = 0; t < n_tok; t++) {
+        sqlite3_bind_int64(it, 1, (sqlite3_int64)t);
+        sqlite3_bind_int64(it, 2, (sqlite3_int64)(t / ctx));
+        sqlite3_bind_int64(it, 3, tok[t]);
+        if (sqlite3_step(it) != SQLITE_DONE)
+            die(path, sqlite3_errmsg(s));
+        sqlite3_reset(it);
+    }
+    sqlite3_finalize(it);
     sqlite3_stmt *ins;
     sqlite3_prepare_v2(s, "INSERT INTO codes VALUES (?, ?, ?)", -1, &ins, NULL);
     const int64_t *ip = (const int64_t *)ptr->data;
@@ -218,6 +231,16 @@ int main(int argc, char **argv)
             ldb_examples_free(ex);
         }
     printf("top_p50_ms %.4f\ntop_p99_ms %.4f\n", pct(top, N_Q, 0.5), pct(top, N_Q, 0.99));
+    ldb_top_opts t0o = {.k = 20, .context = 0};
+    for (int pass = 0; pass < 2; pass++) /* positions and values only, as SQLite's index */
+        for (int i = 0; i < N_Q; i++) {
+            double a = now();
+            if (ldb_query_top(db, dict, q[i], &t0o, &ex))
+                die("top", ldb_db_errmsg(db));
+            top[i] = 1e3 * (now() - a);
+            ldb_examples_free(ex);
+        }
+    printf("top0_p50_ms %.4f\ntop0_p99_ms %.4f\n", pct(top, N_Q, 0.5), pct(top, N_Q, 0.99));
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < N_Q; i++) {
             ldb_latent_info *li = NULL;
@@ -344,7 +367,7 @@ int main(int argc, char **argv)
 
     /* the SQLite peer */
     if (sq_path && codes) {
-        sqlite3 *s = sqlite_build(sq_path, codes, info->skip, info->n_skip, tok, nt);
+        sqlite3 *s = sqlite_build(sq_path, codes, info->skip, info->n_skip, tok, nt, ctx);
         struct stat st;
         stat(sq_path, &st);
         sqlite3_stmt *c1;
@@ -368,6 +391,36 @@ int main(int argc, char **argv)
                 top[i] = sqlite_one(s, st_top, q[i]);
         printf("sqlite_top_p50_ms %.4f\nsqlite_top_p99_ms %.4f\n", pct(top, N_Q, 0.5),
                pct(top, N_Q, 0.99));
+        /* what ldb_query_top returns: each example's 8 tokens of context either side
+         * (within its sequence) and the latent's values there */
+        sqlite3_stmt *st_ctx, *st_cv;
+        sqlite3_prepare_v2(s, "SELECT pos, token FROM tokens WHERE pos BETWEEN ?1 - 8 AND ?1 + 8 "
+                              "AND seq = (SELECT seq FROM tokens WHERE pos = ?1)", -1, &st_ctx,
+                           NULL);
+        sqlite3_prepare_v2(s, "SELECT tok, value FROM codes WHERE latent = ?1 AND tok BETWEEN ?2 "
+                              "- 8 AND ?2 + 8", -1, &st_cv, NULL);
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < N_Q; i++) {
+                double a = now();
+                sqlite3_bind_int(st_top, 1, (int)q[i]);
+                while (sqlite3_step(st_top) == SQLITE_ROW) {
+                    sqlite3_int64 t = sqlite3_column_int64(st_top, 0);
+                    sqlite3_bind_int64(st_ctx, 1, t);
+                    while (sqlite3_step(st_ctx) == SQLITE_ROW)
+                        ;
+                    sqlite3_reset(st_ctx);
+                    sqlite3_bind_int(st_cv, 1, (int)q[i]);
+                    sqlite3_bind_int64(st_cv, 2, t);
+                    while (sqlite3_step(st_cv) == SQLITE_ROW)
+                        ;
+                    sqlite3_reset(st_cv);
+                }
+                sqlite3_reset(st_top);
+                top[i] = 1e3 * (now() - a);
+            }
+        printf("sqlite_topctx_p50_ms %.4f\nsqlite_topctx_p99_ms %.4f\n", pct(top, N_Q, 0.5),
+               pct(top, N_Q, 0.99));
+        sqlite3_finalize(st_ctx), sqlite3_finalize(st_cv);
         for (int pass = 0; pass < 2; pass++)
             for (int i = 0; i < N_Q; i++)
                 lat[i] = sqlite_one(s, st_lat, q[i]);

@@ -123,7 +123,7 @@ if has query; then
         t1=$(now)
         echo "import_s $(awk "BEGIN { print $t1 - $t0 }")" > "$out"
         extra=""
-        [ $first = 1 ] && extra="--sqlite $D/peer.sqlite --codes $D/codes.npz"
+        [ $first = 1 ] && extra="--sqlite $D/peer2.sqlite --codes $D/codes.npz" # 2: with the tokens table
         # shellcheck disable=SC2086
         "$BUILD/tools/bench_query" "$DB" r "$D/tokens.npy" --cli "$L" $extra >> "$out"
         if [ $first = 1 ] && has numpy; then
