@@ -12,7 +12,7 @@
 #include "latentdb.h"
 
 #define LDB_FORMAT "latentdb 3"
-#define LDB_FWD_GROUP 16        /* positions per bit-offset entry of a forward block */
+#define LDB_FWD_GROUP 8         /* positions per bit-offset entry of a forward block */
 #define LDB_MAX_DICTS 1024
 #define LDB_TOPK 100
 

@@ -120,9 +120,10 @@ static int parse_block(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, u
     return LDB_OK;
 }
 
-/* Rice-decodes the ids of positions [i0, i1) from a reader positioned at i0. */
+/* Rice-decodes the ids of positions [i0, i1) from a reader positioned at i0, into
+ * lat[e - base] for code e. */
 static int decode_ids(ldb_bitr *br, const uint64_t *off, uint64_t i0, uint64_t i1, uint32_t R,
-                      uint32_t *lat)
+                      uint32_t *lat, uint64_t base)
 {
     for (uint64_t i = i0; i < i1; i++) {
         uint64_t prev = 0, c = off[i + 1] - off[i];
@@ -134,7 +135,7 @@ static int decode_ids(ldb_bitr *br, const uint64_t *off, uint64_t i0, uint64_t i
             v = e == off[i] ? v : prev + v + 1;
             if (v > UINT32_MAX)
                 return -1;
-            lat[e - off[i0]] = (uint32_t)v;
+            lat[e - base] = (uint32_t)v;
             prev = v;
         }
     }
@@ -154,28 +155,31 @@ static int bitr_at(ldb_bitr *br, const uint8_t *p, const uint8_t *end, uint32_t 
     return 0;
 }
 
-/* Decodes the value bits of codes [off[i0], off[i1]) from the value stream at the
- * start of group i0 / LDB_FWD_GROUP. */
-static int decode_vals(const ldb_db *db, const ldb_fhdr *h, const uint64_t *off, uint64_t i0,
-                       uint64_t i1, uint32_t *bits)
+/* Decodes the value bits of codes [off[i0], off[i1]) from a reader positioned at
+ * code off[i0] of the value stream, into bits[e - base]. */
+static int decode_vals(const ldb_db *db, const ldb_fhdr *h, ldb_bitr *br, const uint64_t *off,
+                       uint64_t i0, uint64_t i1, uint32_t *bits, uint64_t base)
 {
-    uint32_t bit = 0, M = (uint32_t)ldb_val_mant(db->values);
-    uint64_t g = i0 / LDB_FWD_GROUP;
-    if (g)
-        memcpy(&bit, h->vgroups + 4 * (g - 1), 4);
-    ldb_bitr br;
-    if (bitr_at(&br, h->vbits, h->vend, bit))
-        return -1;
+    uint32_t M = (uint32_t)ldb_val_mant(db->values);
     uint64_t mmask = (1ull << M) - 1;
     for (uint64_t e = off[i0]; e < off[i1]; e++) {
         uint64_t x;
-        if (ldb_rice_get_fast(&br, h->kv + M, &x) || (x >> M) >= h->nsym)
+        if (ldb_rice_get_fast(br, h->kv + M, &x) || (x >> M) >= h->nsym)
             return -1;
         uint16_t sym;
         memcpy(&sym, h->sym + 2 * (x >> M), 2);
-        bits[e - off[i0]] = (uint32_t)sym << M | (uint32_t)(x & mmask);
+        bits[e - base] = (uint32_t)sym << M | (uint32_t)(x & mmask);
     }
     return 0;
+}
+
+/* The bit offset of group g in a stream with the given offset table. */
+static uint32_t group_bit(const uint8_t *table, uint64_t g)
+{
+    uint32_t bit = 0;
+    if (g)
+        memcpy(&bit, table + 4 * (g - 1), 4);
+    return bit;
 }
 
 int ldb_fwd_crc_ok(const uint8_t *p, size_t n)
@@ -197,17 +201,15 @@ int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int v
     if ((rc = grow_codes(db, &fb->lat, &fb->bits, &fb->cap_nnz, h.total)))
         return rc;
     ldb_bitr br = {h.bits, h.end, 0, 0};
-    if (decode_ids(&br, fb->off, 0, h.np, h.R, fb->lat))
+    if (decode_ids(&br, fb->off, 0, h.np, h.R, fb->lat, 0))
         return corrupt(db, start);
     fb->start = start;
     fb->n = (uint32_t)h.np;
     fb->has_values = 0;
     if (values) {
-        for (uint64_t i0 = 0; i0 < h.np; i0 += LDB_FWD_GROUP) {
-            uint64_t i1 = i0 + LDB_FWD_GROUP < h.np ? i0 + LDB_FWD_GROUP : h.np;
-            if (decode_vals(db, &h, fb->off, i0, i1, fb->bits + fb->off[i0]))
-                return corrupt(db, start);
-        }
+        ldb_bitr vr = {h.vbits, h.vend, 0, 0};
+        if (decode_vals(db, &h, &vr, fb->off, 0, h.np, fb->bits, 0))
+            return corrupt(db, start);
         fb->has_values = 1;
     }
     return LDB_OK;
@@ -246,24 +248,28 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
     }
     uint64_t i = gpos - fp->start, g = i / LDB_FWD_GROUP, i0 = g * LDB_FWD_GROUP;
     uint64_t i1 = i0 + LDB_FWD_GROUP < fp->n ? i0 + LDB_FWD_GROUP : fp->n;
-    if (fp->g != g + 1) { /* decode the whole group once */
-        uint32_t bit = 0;
-        if (g)
-            memcpy(&bit, fp->h.groups + 4 * (g - 1), 4);
+    if (fp->g != g + 1) { /* a new group: decoding starts at its first position */
         int rc = grow_codes(db, &fp->glat, &fp->gbits, &fp->cap_nnz, fp->off[i1] - fp->off[i0]);
         if (rc)
             return rc;
-        ldb_bitr br;
-        if (bitr_at(&br, fp->h.bits, fp->h.end, bit) ||
-            decode_ids(&br, fp->off, i0, i1, fp->h.R, fp->glat))
+        if (bitr_at(&fp->ibr, fp->h.bits, fp->h.end, group_bit(fp->h.groups, g)))
             return corrupt(db, fp->start);
         fp->g = g + 1;
-        fp->g_values = 0;
+        fp->idone = fp->vdone = i0;
     }
-    if (values && !fp->g_values) {
-        if (decode_vals(db, &fp->h, fp->off, i0, i1, fp->gbits))
+    /* decode only as far as gpos: a lookup costs half a group on average */
+    if (i >= fp->idone) {
+        if (decode_ids(&fp->ibr, fp->off, fp->idone, i + 1, fp->h.R, fp->glat, fp->off[i0]))
             return corrupt(db, fp->start);
-        fp->g_values = 1;
+        fp->idone = i + 1;
+    }
+    if (values && i >= fp->vdone) {
+        if (fp->vdone == i0 &&
+            bitr_at(&fp->vbr, fp->h.vbits, fp->h.vend, group_bit(fp->h.vgroups, g)))
+            return corrupt(db, fp->start);
+        if (decode_vals(db, &fp->h, &fp->vbr, fp->off, fp->vdone, i + 1, fp->gbits, fp->off[i0]))
+            return corrupt(db, fp->start);
+        fp->vdone = i + 1;
     }
     uint64_t skip = fp->off[i] - fp->off[i0];
     fp->cnt = (uint32_t)(fp->off[i + 1] - fp->off[i]);

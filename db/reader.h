@@ -58,8 +58,9 @@ typedef struct ldb_fpos {
     ldb_fhdr h;                /* its header */
     uint64_t *off;             /* n + 1 prefix counts */
     size_t cap_pos, cap_nnz;
-    uint64_t g;                /* the decoded group + 1 (0: none) */
-    int g_values;              /* its value bits are gathered */
+    uint64_t g;                /* the group being decoded + 1 (0: none) */
+    uint64_t idone, vdone;     /* its positions before these have ids / values decoded */
+    ldb_bitr ibr, vbr;         /* where their decoding goes on */
     uint32_t *glat, *gbits;    /* the group's codes */
     uint32_t cnt;              /* after ldb_fwd_at: the codes at gpos */
     const uint32_t *lat, *bits;
