@@ -118,6 +118,20 @@ typedef int (*ldb_codes_fn)(void *ctx, const ldb_codes *tile);
 int ldb_dict_encode(ldb_dict *d, const void *x, int dtype, uint64_t n_rows,
                     ldb_codes_fn fn, void *ctx);
 
+/* Precision of the encoder GEMM. F32 (the default) is exact f32 through OpenBLAS.
+ * BF16 rounds activations and W_enc to bf16 and multiplies them with oneDNN's bf16
+ * matmul (f32 accumulation; thresholds and biases stay f32): about twice the f32
+ * throughput on CPUs with AVX512_BF16, at the price of flipping the fire/no-fire
+ * decision of codes within about 1% of their threshold (README). Returns
+ * LDB_EUNSUPPORTED, with the reason, when oneDNN (libdnnl.so.2) is missing or has no
+ * bf16 matmul for this CPU. */
+#define LDB_PRECISION_F32  0
+#define LDB_PRECISION_BF16 1
+int ldb_dict_set_precision(ldb_dict *d, int precision);
+
+/* The GEMM in use: "openblas f32" or "onednn bf16 (IMPL)". Owned by d. */
+const char *ldb_dict_gemm_name(const ldb_dict *d);
+
 /* Rows per encoder tile (defaults from d_sae: the tile's dense pre-activations
  * stay within about 64 MiB, at most 4096 rows). 0 restores the default. */
 int ldb_dict_set_tile_rows(ldb_dict *d, uint32_t rows);
@@ -204,6 +218,8 @@ typedef struct ldb_ingest_opts {
     const char *source;        /* label of the sequences' source; NULL: the tokens path */
     int again;                 /* run a finished run again (new sequences) */
     uint64_t batch_tokens;     /* positions per batch; 0: a default bounded by memory */
+    int precision;             /* LDB_PRECISION_F32 (default) or _BF16 (ldb_dict_set_precision);
+                                  part of the run's identity */
     /* progress: called after each batch with positions done and in all */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
     void *progress_ctx;

@@ -239,6 +239,8 @@ static void run_id(run *r, int again, uint8_t id[32])
     hash_file(&h, &r->act);
     uint64_t x[2] = {r->ctx, (uint64_t)again};
     ldb_sha_update(&h, x, sizeof x);
+    if (r->o->precision == LDB_PRECISION_BF16) /* f32 runs keep the identity they had */
+        ldb_sha_update(&h, "bf16", 4);
     ldb_sha_final(&h, id);
 }
 
@@ -268,6 +270,8 @@ static int find_run(run *r)
             cJSON_AddNumberToObject(r->rec, "started", (double)time(NULL));
             cJSON_AddNumberToObject(r->rec, "finished", 0);
             cJSON_AddNumberToObject(r->rec, "again", again);
+            cJSON_AddStringToObject(r->rec, "precision",
+                                    r->o->precision == LDB_PRECISION_BF16 ? "bf16" : "f32");
             break;
         }
         if (mrc) {
@@ -626,6 +630,11 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
     for (int i = 0; i < o->n_dicts && !o->codes; i++) {
         int drc = ldb_dict_open(r.dd[i]->path, &r.dict[i]);
         if (drc) {
+            rc = ldb_err_set(&db->err, drc, "dictionary '%s': %s", r.dd[i]->name,
+                             ldb_dict_errmsg(r.dict[i]));
+            goto out;
+        }
+        if (o->precision && (drc = ldb_dict_set_precision(r.dict[i], o->precision))) {
             rc = ldb_err_set(&db->err, drc, "dictionary '%s': %s", r.dd[i]->name,
                              ldb_dict_errmsg(r.dict[i]));
             goto out;

@@ -1,6 +1,7 @@
 /* dict.c — opens a dictionary: detects its format from the files present, reads
  * the config (config.c), binds and validates the tensors, and prepares the encoder's
  * f32 vectors. Shapes are checked against each other before anything is used. */
+#include "bf16mm.h"
 #include "dict_impl.h"
 
 #include <cjson/cJSON.h>
@@ -39,6 +40,7 @@ void ldb_dict_close(ldb_dict *d)
     free(d->exp_r_mag);
     free(d->dec_norm);
     free(d->A_owned);
+    ldb_bf16mm_free(d->bf16);
     free(d->b_dec_in);
     free(d->b_dec);
     free(d->xbuf);

@@ -57,6 +57,10 @@ struct ldb_dict {
 
     int have_sha;
     char sha[65];
+
+    int precision;             /* LDB_PRECISION_F32 / _BF16 */
+    struct ldb_bf16mm *bf16;   /* the bf16 GEMM (made by ldb_dict_set_precision) */
+    char gemm_name[96];
 };
 
 /* Checks a float tensor for NaN/Inf; names it in the message. */

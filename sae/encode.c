@@ -4,10 +4,12 @@
  * Invariant: only one tile of dense pre-activations exists at any time. */
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/half.h"
+#include "bf16mm.h"
 #include "blas.h"
 #include "dict_impl.h"
 
@@ -36,7 +38,46 @@ int ldb_dict_set_tile_rows(ldb_dict *d, uint32_t rows)
     if (rows > (1u << 20))
         return ldb_err_set(&d->err, LDB_EINVAL, "tile of %u rows is too large", rows);
     d->tile_rows = rows;
+    ldb_bf16mm_free(d->bf16); /* made for the old tile size; remade on the next encode */
+    d->bf16 = NULL;
     return LDB_OK;
+}
+
+/* Makes the bf16 GEMM for the current tile size. */
+static int ensure_bf16(ldb_dict *d)
+{
+    if (d->bf16)
+        return LDB_OK;
+    char msg[200];
+    const ldb_dict_info *in = &d->info;
+    int rc = ldb_bf16mm_new(in->d_in, in->d_sae, d->W_enc, d->enc_trans, ldb_dict_tile_rows(d),
+                            &d->bf16, msg, sizeof msg);
+    return rc ? ldb_err_set(&d->err, rc, "--precision bf16: %s", msg) : LDB_OK;
+}
+
+int ldb_dict_set_precision(ldb_dict *d, int precision)
+{
+    if (precision != LDB_PRECISION_F32 && precision != LDB_PRECISION_BF16)
+        return ldb_err_set(&d->err, LDB_EINVAL, "unknown precision %d", precision);
+    d->precision = precision;
+    if (precision == LDB_PRECISION_F32) {
+        ldb_bf16mm_free(d->bf16);
+        d->bf16 = NULL;
+        return LDB_OK;
+    }
+    int rc = ensure_bf16(d);
+    if (rc)
+        d->precision = LDB_PRECISION_F32;
+    return rc;
+}
+
+const char *ldb_dict_gemm_name(const ldb_dict *d)
+{
+    if (d->precision != LDB_PRECISION_BF16)
+        return "openblas f32";
+    ldb_dict *w = (ldb_dict *)d; /* a cache of the name, not a change of the dictionary */
+    snprintf(w->gemm_name, sizeof w->gemm_name, "onednn bf16 (%s)", ldb_bf16mm_impl(d->bf16));
+    return w->gemm_name;
 }
 
 void ldb_dict_norm_stats(const ldb_dict *d, const float *row, float *mul, float *sub, float *undo)
@@ -394,7 +435,13 @@ int ldb_dict_encode(ldb_dict *d, const void *x, int dtype, uint64_t n_rows, ldb_
     for (uint64_t r0 = 0; r0 < n_rows; r0 += T) {
         uint32_t m = (uint32_t)(n_rows - r0 < T ? n_rows - r0 : T);
         const float *xa = prep_tile(d, x, dtype, r0, m);
-        if (d->enc_trans)
+        if (d->precision == LDB_PRECISION_BF16) {
+            char msg[200];
+            if ((rc = ensure_bf16(d)))
+                return rc;
+            if ((rc = ldb_bf16mm_run(d->bf16, xa, m, d->cbuf, msg, sizeof msg)))
+                return ldb_err_set(&d->err, rc, "%s", msg);
+        } else if (d->enc_trans)
             ldb_blas_sgemm_rm(0, 1, (int)m, (int)in->d_sae, (int)in->d_in, 1.0f, xa,
                               (int)in->d_in, d->W_enc, (int)in->d_in, 0.0f, d->cbuf,
                               (int)in->d_sae);

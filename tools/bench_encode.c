@@ -1,7 +1,9 @@
 /* bench_encode.c — encoder throughput against the sgemm ceiling, in one process:
  * the ceiling is one cblas_sgemm with M=8192, K=d_in, N=d_sae (same OpenBLAS core
  * and threads, best of 3); the encode includes input prep, thresholding and the
- * sparse output. usage: bench_encode DICT ACTS.npy [--reps 5] [--tile N] [--max-rows N] */
+ * sparse output. usage: bench_encode DICT ACTS.npy [--reps 5] [--tile N] [--max-rows N]
+ * [--precision bf16] (adds the bf16 encode: throughput and flips against f32) */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,97 @@ static double now(void)
 static int count_nnz(void *arg, const ldb_codes *t)
 {
     *(uint64_t *)arg += t->start[t->n_rows];
+    return 0;
+}
+
+/* The codes of a few rows, kept to compare two encodes. */
+typedef struct kept {
+    uint64_t rows, n, cap;
+    uint64_t *start;           /* rows + 1 */
+    uint32_t *lat;
+    float *val;
+} kept;
+
+static int keep_codes(void *arg, const ldb_codes *t)
+{
+    kept *k = arg;
+    for (uint32_t r = 0; r < t->n_rows && t->row0 + r < k->rows; r++) {
+        uint64_t a = t->start[r], b = t->start[r + 1];
+        if (k->n + (b - a) > k->cap) {
+            k->cap = (k->n + (b - a)) * 2;
+            k->lat = realloc(k->lat, k->cap * sizeof *k->lat);
+            k->val = realloc(k->val, k->cap * sizeof *k->val);
+            if (!k->lat || !k->val)
+                return 1;
+        }
+        memcpy(k->lat + k->n, t->latent + a, (b - a) * sizeof *k->lat);
+        memcpy(k->val + k->n, t->value + a, (b - a) * sizeof *k->val);
+        k->n += b - a;
+        k->start[t->row0 + r + 1] = k->n;
+    }
+    return 0;
+}
+
+static int cmp_f(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* bf16 encode: throughput against the f32 ceiling, and how its codes differ from
+ * the exact f32 ones on the first rows (key=value lines for tools/bench/run.sh). */
+static int bench_bf16(const char *dpath, ldb_dict *d32, const void *x, uint64_t n, int reps,
+                      double ceil_tps)
+{
+    printf("ceiling_tps=%.0f\n", ceil_tps);
+    ldb_dict *d = NULL;
+    if (ldb_dict_open(dpath, &d) || ldb_dict_set_precision(d, LDB_PRECISION_BF16)) {
+        printf("bf16_status=unavailable: %s\n", ldb_dict_errmsg(d));
+        ldb_dict_close(d);
+        return 0;
+    }
+    double best = 1e30;
+    uint64_t nnz = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        nnz = 0;
+        if (ldb_dict_encode(d, x, LDB_F32, n, count_nnz, &nnz)) {
+            printf("bf16_status=failed: %s\n", ldb_dict_errmsg(d));
+            ldb_dict_close(d);
+            return 1;
+        }
+        double t = now() - t0;
+        best = t < best ? t : best;
+    }
+    uint64_t rows = n < 8192 ? n : 8192;
+    kept a = {rows, 0, 0, calloc(rows + 1, 8), NULL, NULL}, b = {rows, 0, 0, calloc(rows + 1, 8), NULL, NULL};
+    if (ldb_dict_encode(d32, x, LDB_F32, rows, keep_codes, &a) ||
+        ldb_dict_encode(d, x, LDB_F32, rows, keep_codes, &b)) {
+        printf("bf16_status=failed: out of memory\n");
+        return 1;
+    }
+    uint64_t flips = 0, common = 0;
+    float *rel = malloc((a.n ? a.n : 1) * sizeof *rel);
+    for (uint64_t r = 0; r < rows; r++) {
+        uint64_t i = a.start[r], j = b.start[r];
+        while (i < a.start[r + 1] || j < b.start[r + 1]) {
+            if (j == b.start[r + 1] || (i < a.start[r + 1] && a.lat[i] < b.lat[j]))
+                flips++, i++;
+            else if (i == a.start[r + 1] || b.lat[j] < a.lat[i])
+                flips++, j++;
+            else {
+                rel[common++] = fabsf(b.val[j] - a.val[i]) / a.val[i];
+                i++, j++;
+            }
+        }
+    }
+    qsort(rel, common, sizeof *rel, cmp_f);
+    printf("bf16_status=ok\ngemm=%s\nbf16_tps=%.0f\nflip_rate=%.6f\nflips=%llu\nf32_codes=%llu\n"
+           "rel_change_median=%.3g\nrel_change_p99=%.3g\n", ldb_dict_gemm_name(d), n / best,
+           a.n ? (double)flips / (double)a.n : 0, (unsigned long long)flips, (unsigned long long)a.n,
+           common ? rel[common / 2] : 0, common ? rel[(size_t)(0.99 * (common - 1))] : 0);
+    free(rel), free(a.start), free(a.lat), free(a.val), free(b.start), free(b.lat), free(b.val);
+    ldb_dict_close(d);
     return 0;
 }
 
@@ -49,8 +142,11 @@ int main(int argc, char **argv)
     int reps = 5;
     uint32_t tile = 0;
     uint64_t max_rows = 0;     /* encode at most this many rows (0: all) */
+    int bf16 = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+        if (!strcmp(argv[i], "--precision") && i + 1 < argc)
+            bf16 = !strcmp(argv[++i], "bf16");
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tile") && i + 1 < argc)
             tile = (uint32_t)atoi(argv[++i]);
@@ -62,7 +158,8 @@ int main(int argc, char **argv)
             apath = argv[i];
     }
     if (!dpath || !apath || reps < 1) {
-        fprintf(stderr, "usage: bench_encode DICT ACTS.npy [--reps 5] [--tile N] [--max-rows N]\n");
+        fprintf(stderr, "usage: bench_encode DICT ACTS.npy [--reps 5] [--tile N] [--max-rows N] "
+                "[--precision bf16]\n");
         return 2;
     }
     ldb_dict *d = NULL;
@@ -134,7 +231,8 @@ int main(int argc, char **argv)
     printf("encode    %.0f tokens/s = %.1f GFLOP/s (best of %d)\n", enc_tps,
            enc_tps * flop_per_tok / 1e9, reps);
     printf("ratio     %.1f%% of the ceiling (target >= 85%%)\n", 100.0 * enc_tps / ceil_tps);
+    int rc = bf16 ? bench_bf16(dpath, d, a.data, n, reps, ceil_tps) : 0;
     ldb_mfile_close(&f);
     ldb_dict_close(d);
-    return 0;
+    return rc;
 }

@@ -44,6 +44,8 @@ void cli_print_json(struct cJSON *o);
 /* Opens a DB, printing the error; returns 0 or the exit status. */
 int cli_open_db(const char *path, int flags, struct ldb_db **db);
 /* Parses a non-negative decimal integer < 2^32; 0 or -1. */
+/* "f32" or "bf16" into LDB_PRECISION_*; 0 or -1. */
+int cli_parse_precision(const char *s, int *out);
 int cli_parse_u32(const char *s, uint32_t *out);
 
 int cmd_dict(int argc, char **argv);

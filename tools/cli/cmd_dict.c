@@ -15,7 +15,8 @@ static const char *USAGE_DICT =
     "usage: latentdb dict show PATH [--json]\n"
     "       latentdb dict add DB NAME PATH\n"
     "       latentdb dict ls DB [--json]\n"
-    "       latentdb dict eval PATH --acts A.npy [--acts-out B.npy] [--json]\n";
+    "       latentdb dict eval PATH --acts A.npy [--acts-out B.npy] [--precision f32|bf16]\n"
+    "                          [--json]\n";
 
 static int open_dict(const char *path, ldb_dict **d)
 {
@@ -175,10 +176,14 @@ static int cmp_u32(const void *a, const void *b)
 static int dict_eval(int argc, char **argv)
 {
     const char *path = NULL, *ax = NULL, *ay = NULL;
-    int json = 0, rc = 0;
+    int json = 0, rc = 0, prec = LDB_PRECISION_F32;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             json = 1;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+            if (cli_parse_precision(argv[++i], &prec))
+                return cli_usage(USAGE_DICT, "--precision is f32 or bf16, not '%s'", argv[i]);
+        }
         else if (!strcmp(argv[i], "--acts") && i + 1 < argc)
             ax = argv[++i];
         else if (!strcmp(argv[i], "--acts-out") && i + 1 < argc)
@@ -200,6 +205,10 @@ static int dict_eval(int argc, char **argv)
     memset(&c, 0, sizeof c);
     if ((rc = open_dict(path, &d)))
         goto out;
+    if (prec && ldb_dict_set_precision(d, prec)) {
+        rc = cli_fail("%s: %s", path, ldb_dict_errmsg(d));
+        goto out;
+    }
     const ldb_dict_info *in = ldb_dict_get_info(d);
     int transcoder = !strcmp(in->type, "transcoder");
     if ((rc = cli_acts_open(&x, ax, in->d_in, "d_in")))
@@ -279,6 +288,7 @@ static int dict_eval(int argc, char **argv)
             cJSON_AddBoolToObject(o, "l0_warning", warn);
             cJSON_AddNumberToObject(o, "tokens_per_s", secs > 0 ? n / secs : 0);
             cJSON_AddStringToObject(o, "blas_core", ldb_blas_corename());
+            cJSON_AddStringToObject(o, "gemm", ldb_dict_gemm_name(d));
             char *s = cJSON_PrintUnformatted(o);
             puts(s);
             free(s);
@@ -298,8 +308,12 @@ static int dict_eval(int argc, char **argv)
                 printf("config l0     %g\n", in->l0);
             printf("dead latents  %llu of %u (%.2f%%) never fired on this data\n",
                    (unsigned long long)dead, in->d_sae, 100.0 * dead / in->d_sae);
-            printf("speed         %.0f tokens/s (OpenBLAS core %s, %d threads)\n",
-                   secs > 0 ? n / secs : 0, ldb_blas_corename(), ldb_blas_threads());
+            if (prec == LDB_PRECISION_BF16)
+                printf("speed         %.0f tokens/s (%s)\n", secs > 0 ? n / secs : 0,
+                       ldb_dict_gemm_name(d));
+            else
+                printf("speed         %.0f tokens/s (OpenBLAS core %s, %d threads)\n",
+                       secs > 0 ? n / secs : 0, ldb_blas_corename(), ldb_blas_threads());
         }
         if (warn)
             cli_warn("mean L0 %.1f is more than 2x off the config's l0 %g: the activations "
