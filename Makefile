@@ -23,7 +23,7 @@ TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_enc
 # keep intermediate objects (ref_encoder.o)
 .SECONDARY:
 
-.PHONY: all check asan deps demo demo-small bench bench-encode bench-ingest bench-text clean
+.PHONY: all check asan deps deps-bench demo demo-small bench bench-encode bench-ingest bench-query bench-text clean
 all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h text/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tools/*.h tests/*.h)
@@ -80,13 +80,23 @@ data/brown/.done:
 bench-encode: all $(BUILD)/tools/bench_encode $(BUILD)/tools/synth
 	sh tools/bench/encode.sh $(BUILD)
 
-bench-ingest: all $(BUILD)/tools/bench_encode $(BUILD)/tools/planted
-	sh tools/bench/ingest.sh $(BUILD)
+# make bench: every performance target beside its ceiling or peer, measured in one run
+# (tools/bench/run.sh; ~15 minutes); writes docs/BENCHMARKS.md's results and plots.
+BENCH_TOOLS := $(BUILD)/tools/bench_encode $(BUILD)/tools/bench_query $(BUILD)/tools/bench_text $(BUILD)/tools/planted
+bench: all $(BENCH_TOOLS) data/brown/.done
+	sh tools/bench/run.sh $(BUILD)
 
-bench-text: all $(BUILD)/tools/bench_text $(BUILD)/tools/planted data/brown/.done
-	sh tools/bench/text.sh $(BUILD)
+bench-ingest: all $(BENCH_TOOLS)
+	BENCH="ingest" sh tools/bench/run.sh $(BUILD)
 
-bench: bench-encode bench-ingest bench-text
+bench-query: all $(BENCH_TOOLS)
+	BENCH="query" sh tools/bench/run.sh $(BUILD)
+
+bench-text: all $(BENCH_TOOLS) data/brown/.done
+	BENCH="text" sh tools/bench/run.sh $(BUILD)
+
+# The peers' packages (numpy, scipy) and oneDNN come with make deps.
+deps-bench: deps
 
 demo: deps all $(BUILD)/tools/planted $(BUILD)/tools/recovery
 	sh tools/demo.sh $(BUILD) full

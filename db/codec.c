@@ -186,16 +186,20 @@ uint16_t ldb_val_bf16key(uint32_t bits, int kind)
 
 #define RICE_ESC 48
 
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "bit streams are stored little-endian");
+
 static int bw_put(ldb_bitw *w, uint64_t v, unsigned n) /* n <= 56 */
 {
     w->acc |= v << w->nbits;
     w->nbits += n;
-    while (w->nbits >= 8) {
-        if (ldb_buf_reserve(w->b, 1))
+    if (w->nbits >= 8) { /* flush whole bytes: one 8-byte store (little-endian) */
+        if (w->b->cap - w->b->len < 8 && ldb_buf_reserve(w->b, 8))
             return -1;
-        w->b->data[w->b->len++] = (uint8_t)w->acc;
-        w->acc >>= 8;
-        w->nbits -= 8;
+        unsigned nb = w->nbits / 8;
+        memcpy(w->b->data + w->b->len, &w->acc, 8);
+        w->b->len += nb;
+        w->acc = nb == 8 ? 0 : w->acc >> (8 * nb);
+        w->nbits -= 8 * nb;
     }
     return 0;
 }
@@ -214,6 +218,9 @@ int ldb_rice_put(ldb_bitw *w, uint64_t v, unsigned k)
     if (q >= RICE_ESC)
         return bw_put(w, (1ull << RICE_ESC) - 1, RICE_ESC) || bw_put(w, 0, 1) ||
                bw_put(w, v & 0xffffffffu, 32) || bw_put(w, v >> 32, 32);
+    if (q + 1 + k <= 56) /* the common case: one write */
+        return bw_put(w, ((1ull << q) - 1) | (v & ((1ull << k) - 1)) << (q + 1),
+                      (unsigned)q + 1 + k);
     while (q > 32) {
         if (bw_put(w, 0xffffffffu, 32))
             return -1;

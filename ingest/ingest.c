@@ -73,9 +73,11 @@ static int open_input(run *r, input *in, const char *path, int npy)
     return LDB_OK;
 }
 
-static uint64_t int_at(const ldb_tensor *t, uint64_t i)
+/* Elements of the CSR's arrays, whose dtypes check_csr allowed: int32/int64
+ * indices, float32/float16/float64 data. */
+static inline uint64_t int_at(const ldb_tensor *t, uint64_t i)
 {
-    if (!strcmp(t->dtype_name, "int64") || !strcmp(t->dtype_name, "uint64")) {
+    if (t->elsize == 8) {
         uint64_t v;
         memcpy(&v, t->data + 8 * i, 8);
         return v;
@@ -85,16 +87,20 @@ static uint64_t int_at(const ldb_tensor *t, uint64_t i)
     return v;
 }
 
-static double float_at(const ldb_tensor *t, uint64_t i)
+static inline double float_at(const ldb_tensor *t, uint64_t i)
 {
-    if (!strcmp(t->dtype_name, "float64")) {
+    float f;
+    if (t->dtype == LDB_F32) {
+        memcpy(&f, t->data + 4 * i, 4);
+        return f;
+    }
+    if (t->elsize == 8) {
         double v;
         memcpy(&v, t->data + 8 * i, 8);
         return v;
     }
-    float v;
-    ldb_to_f32(&v, t->data + t->elsize * i, t->dtype, 1);
-    return v;
+    ldb_to_f32(&f, t->data + t->elsize * i, t->dtype, 1);
+    return f;
 }
 
 /* scipy.sparse.save_npz of a CSR matrix: data, indices, indptr, shape. */
@@ -360,6 +366,7 @@ static int csr_rows(run *r, uint64_t p0, uint64_t p1, csr *c)
             row = n;
         }
         size_t m = 0;
+        int sorted = 1;
         for (uint64_t i = a; i < b; i++) {
             double v = float_at(r->data, i);
             if (v != v || v < 0 || v > 3.4e38) {
@@ -370,10 +377,12 @@ static int csr_rows(run *r, uint64_t p0, uint64_t p1, csr *c)
             }
             if (v > 0) {
                 row[m].lat = (uint32_t)int_at(r->indices, i);
+                sorted &= !m || row[m].lat > row[m - 1].lat;
                 row[m++].v = (float)v;
             }
         }
-        qsort(row, m, sizeof *row, cmp_lv);
+        if (!sorted) /* scipy keeps rows sorted (has_sorted_indices), others need not */
+            qsort(row, m, sizeof *row, cmp_lv);
         for (size_t i = 1; i < m; i++)
             if (row[i].lat == row[i - 1].lat) {
                 uint32_t twice = row[i].lat;

@@ -192,4 +192,18 @@ m = sp.csr_matrix((np.array([1, 2], np.float32), np.array([5, 5], np.int32), ptr
 sp.save_npz('$T/dup.npz', m)"
 expect 1 'dup.npz: row 0 has latent 5 twice' "$L" import "$DB" --dict a --tokens "$S/tokens.npy" --codes "$T/dup.npz"
 
+# planted --codes writes codes scipy reads (sorted, no latent twice in a row) and
+# import stores every one of them
+"$BUILD/tools/planted" "$T/pc" --codes --n-tokens 8192 --ctx 256 --d-in 32 --d-sae 512 \
+    --background 20 --seed 3 > /dev/null
+pc_nnz=$(/usr/bin/python3 -c "
+import numpy as np, scipy.sparse as sp
+m = sp.load_npz('$T/pc/codes.npz'); n = m.nnz
+ok = m.has_sorted_indices and m.shape == (8192, 512) and (m.data > 0).all()
+m.sum_duplicates(); print(n if ok and m.nnz == n else -1)")
+"$L" init "$T/pcdb" --skip-tokens 0,1,2 > /dev/null && "$L" dict add "$T/pcdb" p "$T/pc/dict" > /dev/null
+expect 0 "^imported" "$L" import "$T/pcdb" --dict p --tokens "$T/pc/tokens.npy" --codes "$T/pc/codes.npz"
+expect 0 "^p +512 +8192 +$pc_nnz " "$L" info "$T/pcdb"
+expect 0 ": ok \(32 sequences, 8192 tokens, $pc_nnz codes" "$L" check "$T/pcdb"
+
 echo "test_cli: $pass passed, $fail failed"

