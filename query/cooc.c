@@ -134,7 +134,7 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
                    uint32_t k, int scope, uint32_t window, int sort, ldb_cooc **out)
 {
     cctx c;
-    uint64_t *pos = NULL;
+    uint64_t *pos = NULL, *counts = NULL;
     size_t np = 0;
     uint8_t *mark = NULL, *skipbuf = NULL;
     uint32_t *ps = NULL, maxlen = 0;
@@ -236,10 +236,13 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
     size_t ncand = 0;
     for (uint32_t j = 0; j < c.b->d_sae; j++)
         ncand += c.cnt[j] > 0 && !(c.a == c.b && j == latent);
-    if (!(res->items = calloc(ncand ? ncand : 1, sizeof *res->items))) {
+    if (!(res->items = calloc(ncand ? ncand : 1, sizeof *res->items)) ||
+        (scope == LDB_COOC_TOKEN && !(counts = malloc(c.b->d_sae * sizeof *counts)))) {
         rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         goto out;
     }
+    if (counts && (rc = ldb_lsum_counts(db, c.txn, c.b, counts))) /* one record for all */
+        goto out;
     for (uint32_t j = 0; j < c.b->d_sae && !rc; j++) {
         if (!c.cnt[j] || (c.a == c.b && j == latent))
             continue;
@@ -248,10 +251,12 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
         it->count = c.cnt[j];
         if (scope == LDB_COOC_WINDOW) {
             rc = window_count(&c, &lay, j, window, &it->count_other);
+        } else if (scope == LDB_COOC_TOKEN) {
+            it->count_other = counts[j];
         } else {
             ldb_lsum s;
             if (!(rc = ldb_lsum_get(db, c.txn, c.b->id, j, &s)))
-                it->count_other = scope == LDB_COOC_SEQ ? s.nseq : s.count;
+                it->count_other = s.nseq;
             ldb_lsum_free(&s);
         }
         double n = (double)res->units, ab = (double)it->count, a = (double)res->count,
@@ -272,6 +277,7 @@ out:
     ldb_layout_free(&lay);
     ldb_cooc_free(res);
     free(pos);
+    free(counts);
     free(c.stamp);
     free(c.cnt);
     free(c.tok);
