@@ -373,8 +373,8 @@ typedef struct sum_scratch {
 /* The context of a candidate at gpos: the latent's codes at most LDB_TOPCTX
  * positions away in the same sequence, found among its batch codes [a, b)
  * (ascending gpos; a sequence lies in one batch). */
-static void cand_context(const wdict *wd, const lat_sort *ls, uint64_t a, uint64_t b,
-                         uint64_t gpos, ldb_tctx *t)
+static int cand_context(const wdict *wd, const lat_sort *ls, uint64_t a, uint64_t b,
+                        uint64_t gpos, ldb_tctx *t)
 {
     uint64_t lo = a, hi = b;
     while (lo < hi) { /* first code at or after gpos */
@@ -386,8 +386,11 @@ static void cand_context(const wdict *wd, const lat_sort *ls, uint64_t a, uint64
     }
     memset(t, 0, sizeof *t);
     if (lo == b || ls->c[lo].pos != gpos)
-        return;
+        return -1;
     const wseg *g = &wd->seg[ls->c[lo].seg];
+    t->seq = g->seq;
+    t->pos = (uint32_t)(gpos - g->start);
+    t->len = g->len;
     for (uint64_t i = lo; i-- > a && ls->c[i].pos + LDB_TOPCTX >= gpos && ls->c[i].pos >= g->start;) {
         int j = ldb_tctx_bit(-(int)(gpos - ls->c[i].pos));
         t->mask |= (uint16_t)(1u << j);
@@ -399,6 +402,7 @@ static void cand_context(const wdict *wd, const lat_sort *ls, uint64_t a, uint64
         t->mask |= (uint16_t)(1u << j);
         t->bits[j] = ls->c[i].bits;
     }
+    return 0;
 }
 
 /* Merges the batch's ordinary codes of one latent into its summary and top list. */
@@ -512,8 +516,10 @@ static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_so
     for (int i = 0; i < nm; i++)
         if (sc->src[i] >= 0)
             sc->merged_ctx[i] = sc->old_ctx[sc->src[i]];
-        else
-            cand_context(wd, ls, a, b, sc->merged[i].gpos, &sc->merged_ctx[i]);
+        else if (cand_context(wd, ls, a, b, sc->merged[i].gpos, &sc->merged_ctx[i]))
+            return ldb_err_set(&db->err, LDB_EINVAL, "latent %u: a new top candidate at %llu "
+                               "is not among the batch's codes", latent,
+                               (unsigned long long)sc->merged[i].gpos);
     w->c.len = 0;
     if (ldb_top_encode(sc->merged, sc->merged_ctx, nm, vb, &w->c))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");

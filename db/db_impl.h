@@ -12,6 +12,7 @@
 #include "latentdb.h"
 
 #define LDB_FORMAT "latentdb 3"
+#define LDB_TOK_BLOCK 4096      /* token ids per `tok` record, from each sequence's start */
 #define LDB_FWD_GROUP 8         /* positions per bit-offset entry of a forward block */
 #define LDB_MAX_DICTS 1024
 #define LDB_TOPK 100
@@ -35,6 +36,7 @@ struct ldb_db {
     ldb_err err;
     char *path;
     MDB_env *env;
+    MDB_txn *rtxn;             /* a reset read transaction kept for the next query */
     MDB_dbi meta, dicts, seqs, seqpos, seqhash, sources, cover, dstat, tok, tokidx, lsum, ltop,
         lcnt,
         labels, runs;

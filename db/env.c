@@ -294,6 +294,8 @@ void ldb_db_close(ldb_db *db)
     if (!db)
         return;
     ldb_catalog_close(db);
+    if (db->rtxn)
+        mdb_txn_abort(db->rtxn);
     if (db->env)
         mdb_env_close(db->env);
     free_dicts(db);

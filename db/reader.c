@@ -482,6 +482,31 @@ int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32
     return LDB_OK;
 }
 
+int ldb_seq_tokens_at(ldb_db *db, MDB_txn *txn, uint64_t start, uint32_t pos, uint32_t n,
+                      uint32_t *out)
+{
+    while (n) {
+        uint32_t b = pos / LDB_TOK_BLOCK * LDB_TOK_BLOCK; /* the record holding pos */
+        uint8_t kb[8];
+        ldb_be64(kb, start + b);
+        MDB_val k = {8, kb}, v;
+        int mrc = mdb_get(txn, db->tok, &k, &v);
+        const uint8_t *p = v.mv_data;
+        if (mrc == MDB_NOTFOUND || (!mrc && (v.mv_size < 1 || p[0] != 0 || (v.mv_size - 1) % 4)))
+            return ldb_db_tokens(db, txn, start + pos, n, out); /* not a raw record here */
+        if (mrc)
+            return ldb_db_mdb_err(db, mrc, "tok");
+        uint32_t have = (uint32_t)((v.mv_size - 1) / 4), at = pos - b;
+        if (at >= have)
+            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: no token block holds position %llu",
+                               db->path, (unsigned long long)(start + pos));
+        uint32_t take = have - at < n ? have - at : n;
+        memcpy(out, p + 1 + 4 * (size_t)at, (size_t)take * 4);
+        out += take, pos += take, n -= take;
+    }
+    return LDB_OK;
+}
+
 int ldb_db_tokens(ldb_db *db, MDB_txn *txn, uint64_t gpos, uint32_t n, uint32_t *out)
 {
     ldb_tokcache tc;
@@ -535,7 +560,7 @@ int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_l
 }
 
 int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_cand *out,
-                 ldb_tctx *ctx)
+                 ldb_tctx *ctx, int max)
 {
     uint8_t kb[6];
     ldb_key_latent(kb, dict, latent);
@@ -545,7 +570,7 @@ int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_c
         return 0;
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "ltop");
-    int n = ldb_top_decode(v.mv_data, v.mv_size, ldb_val_bytes(db->values), out, ctx, LDB_TOPK);
+    int n = ldb_top_decode(v.mv_data, v.mv_size, ldb_val_bytes(db->values), out, ctx, max);
     return n >= 0 ? n : ldb_err_set(&db->err, LDB_EFORMAT, "%s: top list of latent %u is corrupt",
                                     db->path, latent);
 }

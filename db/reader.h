@@ -90,6 +90,11 @@ typedef struct ldb_tokcache {
     ldb_buf buf;
 } ldb_tokcache;
 
+/* Tokens [pos, pos + n) of the sequence starting at gpos start, read in place by
+ * exact key (token records start at the sequence's start and every LDB_TOK_BLOCK
+ * positions after it). */
+int ldb_seq_tokens_at(ldb_db *db, MDB_txn *txn, uint64_t start, uint32_t pos, uint32_t n,
+                      uint32_t *out);
 int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32_t *tok);
 void ldb_tokcache_free(ldb_tokcache *tc);
 
@@ -99,9 +104,9 @@ int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_l
  * record, kept equal to the summaries' counts (check verifies it). */
 int ldb_lsum_counts(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t *counts);
 
-/* A latent's top candidates (and their contexts, when ctx is not NULL); returns
- * their number (>= 0) or a negative error. */
+/* A latent's best max (<= LDB_TOPK) top candidates (and their contexts, when ctx is
+ * not NULL); returns their number (>= 0) or a negative error. */
 int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_cand *out,
-                 ldb_tctx *ctx);
+                 ldb_tctx *ctx, int max);
 
 #endif

@@ -107,15 +107,15 @@ int ldb_lsum_merge_hist(ldb_lsum *s, const uint16_t *k, const uint64_t *c, uint3
     return 0;
 }
 
-/* Record: per candidate gpos u64, value f32, context mask u16 (LE), then the
- * value bits of each set mask bit, vb bytes LE each. */
+/* Record: per candidate gpos u64, value f32, context mask u16 (LE), the value bits
+ * of each set mask bit (vb bytes LE each), then varints seq, pos, len. */
 int ldb_top_decode(const uint8_t *p, size_t n, int vb, ldb_cand *out, ldb_tctx *ctx, int max)
 {
     const uint8_t *end = p + n;
     int k = 0;
-    while (p < end) {
+    while (p < end && k < max) { /* stops after max: the best come first */
         uint16_t mask;
-        if (k == max || end - p < 14)
+        if (end - p < 14)
             return -1;
         memcpy(&out[k].gpos, p, 8);
         memcpy(&out[k].value, p + 8, 4);
@@ -137,6 +137,15 @@ int ldb_top_decode(const uint8_t *p, size_t n, int vb, ldb_cand *out, ldb_tctx *
                 ctx[k].bits[j] = x;
             p += vb;
         }
+        uint64_t seq, pos, len;
+        if (ldb_varint_get(&p, end, &seq) || ldb_varint_get(&p, end, &pos) ||
+            ldb_varint_get(&p, end, &len) || pos >= len || len > UINT32_MAX)
+            return -1;
+        if (ctx) {
+            ctx[k].seq = seq;
+            ctx[k].pos = (uint32_t)pos;
+            ctx[k].len = (uint32_t)len;
+        }
         k++;
     }
     return k;
@@ -144,7 +153,7 @@ int ldb_top_decode(const uint8_t *p, size_t n, int vb, ldb_cand *out, ldb_tctx *
 
 int ldb_top_encode(const ldb_cand *c, const ldb_tctx *ctx, int n, int vb, ldb_buf *out)
 {
-    if (ldb_buf_reserve(out, (size_t)n * (14 + 2 * LDB_TOPCTX * (size_t)vb)))
+    if (ldb_buf_reserve(out, (size_t)n * (14 + 2 * LDB_TOPCTX * (size_t)vb + 30)))
         return -1;
     uint8_t *p = out->data + out->len;
     for (int i = 0; i < n; i++) {
@@ -157,6 +166,9 @@ int ldb_top_encode(const ldb_cand *c, const ldb_tctx *ctx, int n, int vb, ldb_bu
                 memcpy(p, &ctx[i].bits[j], (size_t)vb);
                 p += vb;
             }
+        p += ldb_varint_put(p, ctx[i].seq);
+        p += ldb_varint_put(p, ctx[i].pos);
+        p += ldb_varint_put(p, ctx[i].len);
     }
     out->len = (size_t)(p - out->data);
     return 0;

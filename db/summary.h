@@ -32,12 +32,15 @@ void ldb_lsum_free(ldb_lsum *s);
 int ldb_lsum_merge_hist(ldb_lsum *s, const uint16_t *k, const uint64_t *c, uint32_t n);
 
 /* A candidate's context: where the latent fires within LDB_TOPCTX positions of it
- * (same sequence), so that top examples need no forward-index reads. Offset
+ * (same sequence), so that top examples need no forward-index reads, and where it
+ * lies (sequence, position, length), so that they need no sequence lookup. Offset
  * -8..-1 is bit 0..7 of mask, +1..+8 bit 8..15; bits[j] is the stored value there. */
 #define LDB_TOPCTX 8
 typedef struct ldb_tctx {
     uint16_t mask;
     uint32_t bits[2 * LDB_TOPCTX];
+    uint64_t seq;              /* the candidate's sequence, its position there, its length: */
+    uint32_t pos, len;         /* an example needs no sequence lookup */
 } ldb_tctx;
 
 static inline int ldb_tctx_bit(int off) /* off in [-8, 8], not 0 */
@@ -45,8 +48,9 @@ static inline int ldb_tctx_bit(int off) /* off in [-8, 8], not 0 */
     return off < 0 ? off + LDB_TOPCTX : off + LDB_TOPCTX - 1;
 }
 
-/* Decodes up to max candidates (and their contexts, when ctx is not NULL) of a
- * record whose values take vb bytes; returns the count or -1 when malformed. */
+/* Decodes the first max candidates (all when fewer; and their contexts, when ctx is
+ * not NULL) of a record whose values take vb bytes; returns the count or -1 when
+ * malformed. */
 int ldb_top_decode(const uint8_t *p, size_t n, int vb, ldb_cand *out, ldb_tctx *ctx, int max);
 /* Appends the record of n candidates to out; 0 or -1 (out of memory). */
 int ldb_top_encode(const ldb_cand *c, const ldb_tctx *ctx, int n, int vb, ldb_buf *out);

@@ -187,7 +187,7 @@ int ldb_db_init(const char *path, const uint32_t *skip, size_t n_skip, int value
 #define LDB_OPEN_READ  0
 #define LDB_OPEN_WRITE 1
 /* Opens an existing database. Readers never block the writer and see committed
- * batches only. *out is set even on failure, as for ldb_db_init. */
+ * batches only. A handle serves one thread at a time; open one per thread. *out is set even on failure, as for ldb_db_init. */
 int ldb_db_open(const char *path, int flags, ldb_db **out);
 void ldb_db_close(ldb_db *db);      /* accepts NULL */
 const char *ldb_db_errmsg(const ldb_db *db);

@@ -214,6 +214,11 @@ static int check_context(chk *c, const ldb_dbdict *dd, uint32_t latent, const ld
 {
     ldb_seqrec s;
     int rc = ldb_db_seq_at(c->db, c->txn, t->gpos, &s);
+    if (!rc && (s.seq != tc->seq || s.len != tc->len || t->gpos - s.start != tc->pos)) {
+        problem(c, "%s: latent %llu: its top example at position %llu records another sequence",
+                dd->name, latent, t->gpos);
+        return LDB_OK;
+    }
     for (int off = -LDB_TOPCTX; off <= LDB_TOPCTX && !rc; off++) {
         uint64_t p = t->gpos + (uint64_t)(int64_t)off;
         if (off == 0 || p < s.start || p >= s.start + s.len)
@@ -250,7 +255,7 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord)
             free(cnt);
             return rc;
         }
-        int nt = ldb_ltop_get(c->db, c->txn, dd->id, j, top, ctx);
+        int nt = ldb_ltop_get(c->db, c->txn, dd->id, j, top, ctx, LDB_TOPK);
         if (nt < 0) {
             ldb_lsum_free(&s);
             free(cnt);
@@ -267,6 +272,8 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord)
             ldb_sha_update(&c->sha, &top[i].value, 4);
             ldb_sha_update(&c->sha, &ctx[i].mask, 2);
             ldb_sha_update(&c->sha, ctx[i].bits, sizeof ctx[i].bits);
+            uint64_t where[3] = {ctx[i].seq, ctx[i].pos, ctx[i].len};
+            ldb_sha_update(&c->sha, where, sizeof where);
         }
         for (int i = 0; i < nt && i < 10 && !rc; i++) /* stored contexts = the forward index */
             rc = check_context(c, dd, j, &top[i], &ctx[i]);

@@ -16,14 +16,31 @@ int ldb_q_begin(ldb_db *db, const char *dict, uint32_t latent, int need_latent, 
     if (need_latent && latent >= q->dd->d_sae)
         return ldb_err_set(&db->err, LDB_EINVAL, "latent %u is out of range: '%s' has %u latents "
                            "(0..%u)", latent, dict, q->dd->d_sae, q->dd->d_sae - 1);
-    int mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &q->txn);
+    /* Reuse the handle's read transaction (reset by the last query): beginning one
+     * allocates and clears room for every possible table (~125 KB), which was a fifth
+     * of a `top`. One handle serves one thread at a time, so one is enough. */
+    int mrc;
+    if (db->rtxn) {
+        q->txn = db->rtxn;
+        db->rtxn = NULL;
+        if (!(mrc = mdb_txn_renew(q->txn)))
+            return LDB_OK;
+        mdb_txn_abort(q->txn);
+    }
+    mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &q->txn);
     return mrc ? ldb_db_mdb_err(db, mrc, "cannot begin a read transaction") : LDB_OK;
 }
 
 void ldb_q_end(qctx *q)
 {
-    if (q->txn)
+    if (!q->txn)
+        return;
+    if (q->db->rtxn) { /* a nested query kept one already */
         mdb_txn_abort(q->txn);
+        return;
+    }
+    mdb_txn_reset(q->txn);
+    q->db->rtxn = q->txn;
 }
 
 void ldb_examples_free(ldb_examples *e)
@@ -94,7 +111,11 @@ static int distinct_seqs(qctx *q, ldb_cand *c, ldb_tctx *ctx, size_t *n)
         return ldb_err_set(&q->db->err, LDB_ENOMEM, "out of memory");
     for (size_t i = 0; i < *n; i++) {
         ldb_seqrec s;
-        int rc = ldb_db_seq_at(q->db, q->txn, c[i].gpos, &s);
+        int rc = LDB_OK;
+        if (ctx)
+            s.seq = ctx[i].seq;
+        else
+            rc = ldb_db_seq_at(q->db, q->txn, c[i].gpos, &s);
         if (rc) {
             free(seen);
             return rc;
@@ -118,9 +139,14 @@ int ldb_q_fill_example(qctx *q, uint32_t latent, const ldb_cand *c, const ldb_tc
                        uint32_t context, ldb_fpos *fp, ldb_example *e)
 {
     ldb_seqrec s;
-    int rc = ldb_db_seq_at(q->db, q->txn, c->gpos, &s);
-    if (rc)
+    int rc = LDB_OK;
+    if (tc) { /* stored with the candidate */
+        s.seq = tc->seq;
+        s.start = c->gpos - tc->pos;
+        s.len = tc->len;
+    } else if ((rc = ldb_db_seq_at(q->db, q->txn, c->gpos, &s))) {
         return rc;
+    }
     e->seq = s.seq;
     e->pos = (uint32_t)(c->gpos - s.start);
     e->value = c->value;
@@ -131,7 +157,7 @@ int ldb_q_fill_example(qctx *q, uint32_t latent, const ldb_cand *c, const ldb_tc
     e->values = malloc(e->ctx_len * sizeof *e->values);
     if (!e->tokens || !e->values)
         return ldb_err_set(&q->db->err, LDB_ENOMEM, "out of memory");
-    if ((rc = ldb_db_tokens(q->db, q->txn, s.start + e->ctx_start, e->ctx_len, e->tokens)))
+    if ((rc = ldb_seq_tokens_at(q->db, q->txn, s.start, e->ctx_start, e->ctx_len, e->tokens)))
         return rc;
     for (uint32_t i = 0; i < e->ctx_len && !rc; i++) {
         int off = (int)(e->ctx_start + i) - (int)e->pos;
@@ -170,7 +196,8 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
             rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
             goto out;
         }
-        int got = ldb_ltop_get(db, q.txn, q.dd->id, latent, c, ctx);
+        int got = ldb_ltop_get(db, q.txn, q.dd->id, latent, c, ctx,
+                               o->distinct_seq ? LDB_TOPK : (int)k);
         if (got < 0) {
             rc = got;
             goto out;
