@@ -11,14 +11,8 @@
 
 #include "../common/mfile.h"
 #include "../common/npy.h"
+#include "fixture.h"
 #include "latentdb.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int count_nnz(void *arg, const ldb_codes *t)
 {
@@ -75,14 +69,14 @@ static int bench_bf16(const char *dpath, ldb_dict *d32, const void *x, uint64_t 
     double best = 1e30;
     uint64_t nnz = 0;
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = fx_now();
         nnz = 0;
         if (ldb_dict_encode(d, x, LDB_F32, n, count_nnz, &nnz)) {
             printf("bf16_status=failed: %s\n", ldb_dict_errmsg(d));
             ldb_dict_close(d);
             return 1;
         }
-        double t = now() - t0;
+        double t = fx_now() - t0;
         best = t < best ? t : best;
     }
     uint64_t rows = n < 8192 ? n : 8192;
@@ -200,18 +194,18 @@ int main(int argc, char **argv)
     double best_gemm = 1e30, best_enc = 1e30;
     uint64_t nnz = 0;
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = fx_now();
         ldb_blas_sgemm(M, N, K, A, B, 0, C);
-        double t = now() - t0;
+        double t = fx_now() - t0;
         if (t < best_gemm)
             best_gemm = t;
         nnz = 0;
-        t0 = now();
+        t0 = fx_now();
         if (ldb_dict_encode(d, a.data, LDB_F32, n, count_nnz, &nnz)) {
             fprintf(stderr, "bench_encode: %s\n", ldb_dict_errmsg(d));
             return 1;
         }
-        t = now() - t0;
+        t = fx_now() - t0;
         if (t < best_enc)
             best_enc = t;
     }

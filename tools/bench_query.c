@@ -33,19 +33,6 @@
 
 extern char **environ;
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -54,7 +41,7 @@ static int cmp_u64(const void *a, const void *b)
 
 static double pct(double *v, size_t n, double p)
 {
-    qsort(v, n, sizeof *v, cmp_d);
+    qsort(v, n, sizeof *v, fx_cmp_double);
     return v[(size_t)(p * (double)(n - 1) + 0.5)];
 }
 
@@ -100,7 +87,7 @@ static sqlite3 *sqlite_build(const char *path, const char *codes_path, const uin
     if (!data || !ind || !ptr || data->dtype != LDB_F32 || strcmp(ind->dtype_name, "int32") ||
         strcmp(ptr->dtype_name, "int64") || ptr->count != n_tok + 1)
         die(codes_path, "expected float32 data, int32 indices, int64 indptr (tools/planted --codes)");
-    double t0 = now();
+    double t0 = fx_now();
     sqlite3_exec(s, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA threads=2; "
                     "CREATE TABLE codes(tok INTEGER, latent INTEGER, value REAL, "
                     "PRIMARY KEY (tok, latent)) WITHOUT ROWID; "
@@ -146,14 +133,14 @@ static sqlite3 *sqlite_build(const char *path, const char *codes_path, const uin
     if (sqlite3_exec(s, "COMMIT; CREATE INDEX by_latent ON codes(latent, value)",
                      NULL, NULL, NULL) != SQLITE_OK)
         die(path, sqlite3_errmsg(s));
-    fprintf(stderr, "bench_query: built the SQLite peer %s in %.1f s\n", path, now() - t0);
+    fprintf(stderr, "bench_query: built the SQLite peer %s in %.1f s\n", path, fx_now() - t0);
     ldb_tensors_close(&ts);
     return s;
 }
 
 static double sqlite_one(sqlite3 *s, sqlite3_stmt *st, uint32_t latent)
 {
-    double t0 = now();
+    double t0 = fx_now();
     sqlite3_bind_int(st, 1, (int)latent);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -161,7 +148,7 @@ static double sqlite_one(sqlite3 *s, sqlite3_stmt *st, uint32_t latent)
     if (rc != SQLITE_DONE)
         die("sqlite", sqlite3_errmsg(s));
     sqlite3_reset(st);
-    return 1e3 * (now() - t0);
+    return 1e3 * (fx_now() - t0);
 }
 
 int main(int argc, char **argv)
@@ -182,15 +169,15 @@ int main(int argc, char **argv)
 
     /* First query after opening: nothing is loaded up front. */
     ldb_db *db = NULL;
-    double t0 = now();
+    double t0 = fx_now();
     if (ldb_db_open(dbp, LDB_OPEN_READ, &db))
         die(dbp, ldb_db_errmsg(db));
-    double t1 = now();
+    double t1 = fx_now();
     ldb_top_opts to = {.k = 20, .context = 8};
     ldb_examples *ex = NULL;
     if (ldb_query_top(db, dict, 0, &to, &ex))
         die("top", ldb_db_errmsg(db));
-    double t2 = now();
+    double t2 = fx_now();
     ldb_examples_free(ex);
     printf("first_open_ms %.3f\nfirst_top_ms %.3f\n", 1e3 * (t1 - t0), 1e3 * (t2 - t0));
 
@@ -224,39 +211,39 @@ int main(int argc, char **argv)
     double top[N_Q], lat[N_Q], tmp[64];
     for (int pass = 0; pass < 2; pass++) /* the first pass warms the cache */
         for (int i = 0; i < N_Q; i++) {
-            double a = now();
+            double a = fx_now();
             if (ldb_query_top(db, dict, q[i], &to, &ex))
                 die("top", ldb_db_errmsg(db));
-            top[i] = 1e3 * (now() - a);
+            top[i] = 1e3 * (fx_now() - a);
             ldb_examples_free(ex);
         }
     printf("top_p50_ms %.4f\ntop_p99_ms %.4f\n", pct(top, N_Q, 0.5), pct(top, N_Q, 0.99));
     ldb_top_opts t0o = {.k = 20, .context = 0};
     for (int pass = 0; pass < 2; pass++) /* positions and values only, as SQLite's index */
         for (int i = 0; i < N_Q; i++) {
-            double a = now();
+            double a = fx_now();
             if (ldb_query_top(db, dict, q[i], &t0o, &ex))
                 die("top", ldb_db_errmsg(db));
-            top[i] = 1e3 * (now() - a);
+            top[i] = 1e3 * (fx_now() - a);
             ldb_examples_free(ex);
         }
     printf("top0_p50_ms %.4f\ntop0_p99_ms %.4f\n", pct(top, N_Q, 0.5), pct(top, N_Q, 0.99));
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < N_Q; i++) {
             ldb_latent_info *li = NULL;
-            double a = now();
+            double a = fx_now();
             if (ldb_query_latent(db, dict, q[i], 20, &li))
                 die("latent", ldb_db_errmsg(db));
-            lat[i] = 1e3 * (now() - a);
+            lat[i] = 1e3 * (fx_now() - a);
             ldb_latent_info_free(li);
         }
     printf("latent_p50_ms %.4f\nlatent_p99_ms %.4f\n", pct(lat, N_Q, 0.5), pct(lat, N_Q, 0.99));
     for (int r = 0; r < 11; r++) {
         ldb_density *d2 = NULL;
-        double a = now();
+        double a = fx_now();
         if (ldb_query_density(db, dict, 20, &d2))
             die("density", ldb_db_errmsg(db));
-        tmp[r] = 1e3 * (now() - a);
+        tmp[r] = 1e3 * (fx_now() - a);
         ldb_density_free(d2);
     }
     printf("density_ms %.3f\n", pct(tmp, 11, 0.5));
@@ -277,11 +264,11 @@ int main(int argc, char **argv)
     for (int r = 0; r < 2; r++)
         for (int i = 0; i < nn; i++) {
             ldb_cooc *c = NULL;
-            double a = now();
+            double a = fx_now();
             if (ldb_query_cooc(db, dict, near[i].latent, NULL, 20, LDB_COOC_TOKEN, 0,
                                LDB_SORT_JACCARD, &c))
                 die("cooc", ldb_db_errmsg(db));
-            tmp[i] = 1e3 * (now() - a);
+            tmp[i] = 1e3 * (fx_now() - a);
             ldb_cooc_free(c);
             cdens += r ? (double)near[i].count / n_ord / nn : 0;
         }
@@ -327,10 +314,10 @@ int main(int argc, char **argv)
         uint64_t key = pr[best[r].latent];
         uint32_t ids[2] = {(uint32_t)(key >> 32), (uint32_t)key};
         ldb_search *s = NULL;
-        double a = now();
+        double a = fx_now();
         if (ldb_query_search(db, dict, ids, 2, 0, 20, &s))
             die("search", ldb_db_errmsg(db));
-        sms[ns] = 1e3 * (now() - a);
+        sms[ns] = 1e3 * (fx_now() - a);
         double sh = (double)s->occurrences / n_ord;
         if (sh < share)
             share = sh;
@@ -355,11 +342,11 @@ int main(int argc, char **argv)
         for (int r = 0; r < 21; r++) {
             pid_t pid;
             int status;
-            double a = now();
+            double a = fx_now();
             if (posix_spawn(&pid, cli, &fa, NULL, av, environ) || waitpid(pid, &status, 0) < 0 ||
                 !WIFEXITED(status) || WEXITSTATUS(status))
                 die(cli, "top failed");
-            tmp[r] = 1e3 * (now() - a);
+            tmp[r] = 1e3 * (fx_now() - a);
         }
         posix_spawn_file_actions_destroy(&fa);
         printf("cli_top_ms %.3f\n", pct(tmp, 21, 0.5));
@@ -403,7 +390,7 @@ int main(int argc, char **argv)
                               "AND +latent = ?1", -1, &st_cv, NULL);
         for (int pass = 0; pass < 2; pass++)
             for (int i = 0; i < N_Q; i++) {
-                double a = now();
+                double a = fx_now();
                 sqlite3_bind_int(st_top, 1, (int)q[i]);
                 while (sqlite3_step(st_top) == SQLITE_ROW) {
                     sqlite3_int64 t = sqlite3_column_int64(st_top, 0);
@@ -418,7 +405,7 @@ int main(int argc, char **argv)
                     sqlite3_reset(st_cv);
                 }
                 sqlite3_reset(st_top);
-                top[i] = 1e3 * (now() - a);
+                top[i] = 1e3 * (fx_now() - a);
             }
         printf("sqlite_topctx_p50_ms %.4f\nsqlite_topctx_p99_ms %.4f\n", pct(top, N_Q, 0.5),
                pct(top, N_Q, 0.99));

@@ -8,22 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "fixture.h"
 #include "latentdb.h"
 #include "../common/err.h"
 #include "../common/mfile.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static int cmp_s(const void *a, const void *b)
 {
@@ -40,13 +28,13 @@ int main(int argc, char **argv)
     double best = 1e9;
     ldb_tokenizer *t = NULL;
     for (int r = 0; r < 3; r++) {
-        double t0 = now();
+        double t0 = fx_now();
         ldb_tokenizer_close(t);
         if (ldb_tokenizer_open(argv[1], &t)) {
             fprintf(stderr, "%s\n", ldb_tokenizer_errmsg(t));
             return 1;
         }
-        double dt = now() - t0;
+        double dt = fx_now() - t0;
         if (dt < best)
             best = dt;
     }
@@ -84,7 +72,7 @@ int main(int argc, char **argv)
             bytes += len[i];
     best = 1e9;
     for (int r = 0; r < 3; r++) {
-        double t0 = now();
+        double t0 = fx_now();
         tokens = 0;
         for (size_t i = 0; i < n; i++) {
             uint32_t *ids;
@@ -94,7 +82,7 @@ int main(int argc, char **argv)
                 free(ids);
             }
         }
-        double dt = now() - t0;
+        double dt = fx_now() - t0;
         if (dt < best)
             best = dt;
     }
@@ -130,11 +118,11 @@ int main(int argc, char **argv)
             if (!probe || ldb_tokenizer_encode(dt, probe, strlen(probe), &ids, &k) || !k || k > 2)
                 continue;
             ldb_search *s = NULL;
-            double t0 = now();
+            double t0 = fx_now();
             int rc = ldb_query_search(db, argv[4], ids, k, 0, 20, &s);
             if (rc)
                 fprintf(stderr, "search \"%s\": %s\n", probe, ldb_db_errmsg(db));
-            double ms = 1e3 * (now() - t0);
+            double ms = 1e3 * (fx_now() - t0);
             if (!rc && nl[k - 1] < 4096) {
                 lat[k - 1][nl[k - 1]++] = ms;
                 double share = (double)s->occurrences / (double)in->n_ordinary;
@@ -154,7 +142,7 @@ int main(int argc, char **argv)
         for (int k = 0; k < 2; k++) {
             if (!nl[k])
                 continue;
-            qsort(lat[k], nl[k], sizeof(double), cmp_d);
+            qsort(lat[k], nl[k], sizeof(double), fx_cmp_double);
             printf("search %d-token      median %.2f ms, p99 %.2f ms, max %.2f ms over %zu probes\n",
                    k + 1, lat[k][nl[k] / 2], lat[k][(size_t)(0.99 * (double)(nl[k] - 1))],
                    lat[k][nl[k] - 1], nl[k]);

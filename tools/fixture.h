@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+double fx_now(void);                                  /* CLOCK_MONOTONIC, seconds */
+int fx_cmp_double(const void *a, const void *b);      /* qsort, ascending */
+
 void fx_seed(uint64_t seed);
 uint64_t fx_next(void);
 double fx_unif(void);   /* [0, 1) */

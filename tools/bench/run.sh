@@ -83,7 +83,7 @@ ingest_one() { # TOKENS
     echo "rssanon_kib $peak" >> "$out"
     echo "weights_bytes $(stat -c %s "$D/dict/params.safetensors")" >> "$out"
     $L info "$DB" | tail -1 | awk '{print "nnz " $4 "\nbytes_per_nnz " $5}' >> "$out"
-    echo "bench: ingest $T tokens done" >&2
+    echo "bench: ingest $T tokens done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
 }
 
 if has ingest; then
@@ -143,7 +143,7 @@ if has query; then
                 > "$R/numpy_query.txt"
         fi
         first=0
-        echo "bench: queries at $T tokens done" >&2
+        echo "bench: queries at $T tokens done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
     done
 fi
 
