@@ -119,9 +119,6 @@ int ldb_db_seq_at(ldb_db *db, MDB_txn *txn, uint64_t gpos, ldb_seqrec *out);
 void ldb_seqrec_encode(const ldb_seqrec *s, uint8_t out[40]);
 void ldb_seqrec_decode(uint64_t seq, const uint8_t in[40], ldb_seqrec *s);
 
-/* Tokens of [gpos, gpos + n) into out (n u32). */
-int ldb_db_tokens(ldb_db *db, MDB_txn *txn, uint64_t gpos, uint32_t n, uint32_t *out);
-
 /* Catalog (catalog.c). */
 int ldb_catalog_open(ldb_db *db);
 int ldb_catalog_sync(ldb_db *db, int force);

@@ -453,6 +453,24 @@ void ldb_tokcache_free(ldb_tokcache *tc)
     memset(tc, 0, sizeof *tc);
 }
 
+/* A token record's ids: read in place when stored raw, else unpacked into buf.
+ * 0, or -1 when the record is malformed. */
+static int tok_record(ldb_db *db, const MDB_val *v, ldb_buf *buf, const uint8_t **ids,
+                      uint64_t *n)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size >= 1 && p[0] == 0 && (v->mv_size - 1) % 4 == 0) {
+        *ids = p + 1; /* valid while the transaction lives */
+        *n = (v->mv_size - 1) / 4;
+        return 0;
+    }
+    if (ldb_zc_unpack(db->zc, p, v->mv_size, buf) || buf->len % 4)
+        return -1;
+    *ids = buf->data;
+    *n = buf->len / 4;
+    return 0;
+}
+
 int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32_t *tok)
 {
     if (!(tc->n && gpos >= tc->start && gpos < tc->start + tc->n)) {
@@ -462,16 +480,8 @@ int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32
         tc->n = 0;
         if (rc && rc != LDB_ENOTFOUND)
             return rc;
-        const uint8_t *p = v.mv_data;
-        if (!rc && v.mv_size >= 1 && p[0] == 0 && (v.mv_size - 1) % 4 == 0) {
-            tc->start = s; /* raw: read in place while txn lives */
-            tc->n = (v.mv_size - 1) / 4;
-            tc->data = p + 1;
-        } else if (!rc && !ldb_zc_unpack(db->zc, p, v.mv_size, &tc->buf) && tc->buf.len % 4 == 0) {
+        if (!rc && !tok_record(db, &v, &tc->buf, &tc->data, &tc->n))
             tc->start = s;
-            tc->n = tc->buf.len / 4;
-            tc->data = tc->buf.data;
-        }
         if (!(tc->n && gpos >= tc->start && gpos < tc->start + tc->n)) {
             tc->n = 0;
             return ldb_err_set(&db->err, LDB_EFORMAT, "%s: no token block holds position %llu",
@@ -485,41 +495,28 @@ int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32
 int ldb_seq_tokens_at(ldb_db *db, MDB_txn *txn, uint64_t start, uint32_t pos, uint32_t n,
                       uint32_t *out)
 {
-    while (n) {
+    ldb_buf buf = {0};
+    int rc = LDB_OK;
+    while (n && !rc) {
         uint32_t b = pos / LDB_TOK_BLOCK * LDB_TOK_BLOCK; /* the record holding pos */
         uint8_t kb[8];
         ldb_be64(kb, start + b);
         MDB_val k = {8, kb}, v;
+        const uint8_t *ids;
+        uint64_t have = 0;
         int mrc = mdb_get(txn, db->tok, &k, &v);
-        const uint8_t *p = v.mv_data;
-        if (mrc == MDB_NOTFOUND || (!mrc && (v.mv_size < 1 || p[0] != 0 || (v.mv_size - 1) % 4)))
-            return ldb_db_tokens(db, txn, start + pos, n, out); /* not a raw record here */
-        if (mrc)
-            return ldb_db_mdb_err(db, mrc, "tok");
-        uint32_t have = (uint32_t)((v.mv_size - 1) / 4), at = pos - b;
-        if (at >= have)
-            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: no token block holds position %llu",
-                               db->path, (unsigned long long)(start + pos));
-        uint32_t take = have - at < n ? have - at : n;
-        memcpy(out, p + 1 + 4 * (size_t)at, (size_t)take * 4);
-        out += take, pos += take, n -= take;
+        if (mrc && mrc != MDB_NOTFOUND) {
+            rc = ldb_db_mdb_err(db, mrc, "tok");
+        } else if (mrc || tok_record(db, &v, &buf, &ids, &have) || pos - b >= have) {
+            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: no token block holds position %llu",
+                             db->path, (unsigned long long)(start + pos));
+        } else {
+            uint32_t at = pos - b, take = have - at < n ? (uint32_t)(have - at) : n;
+            memcpy(out, ids + 4 * (size_t)at, (size_t)take * 4);
+            out += take, pos += take, n -= take;
+        }
     }
-    return LDB_OK;
-}
-
-int ldb_db_tokens(ldb_db *db, MDB_txn *txn, uint64_t gpos, uint32_t n, uint32_t *out)
-{
-    ldb_tokcache tc;
-    uint64_t at = gpos, end = gpos + n;
-    uint32_t tok;
-    int rc = LDB_OK;
-    memset(&tc, 0, sizeof tc);
-    while (at < end && !(rc = ldb_tok_at(db, txn, &tc, at, &tok))) {
-        uint64_t take = tc.start + tc.n - at < end - at ? tc.start + tc.n - at : end - at;
-        memcpy(out + (at - gpos), tc.data + 4 * (at - tc.start), take * 4);
-        at += take;
-    }
-    ldb_tokcache_free(&tc);
+    ldb_buf_free(&buf);
     return rc;
 }
 

@@ -90,9 +90,9 @@ typedef struct ldb_tokcache {
     ldb_buf buf;
 } ldb_tokcache;
 
-/* Tokens [pos, pos + n) of the sequence starting at gpos start, read in place by
- * exact key (token records start at the sequence's start and every LDB_TOK_BLOCK
- * positions after it). */
+/* Tokens [pos, pos + n) of the sequence starting at gpos start, by exact key (token
+ * records start at the sequence's start and every LDB_TOK_BLOCK positions after
+ * it); raw records are read in place. */
 int ldb_seq_tokens_at(ldb_db *db, MDB_txn *txn, uint64_t start, uint32_t pos, uint32_t n,
                       uint32_t *out);
 int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32_t *tok);

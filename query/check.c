@@ -66,7 +66,7 @@ static int check_seqs(chk *c)
             tok = t;
             cap = s.len;
         }
-        if ((rc = ldb_db_tokens(c->db, c->txn, s.start, s.len, tok)))
+        if ((rc = ldb_seq_tokens_at(c->db, c->txn, s.start, 0, s.len, tok)))
             break;
         uint8_t h[16];
         ldb_tokens_hash(tok, s.len, h);

@@ -29,7 +29,7 @@ static int seq_tokens(cctx *c, const ldb_seqrec *s)
         c->tok = t;
         c->tok_cap = s->len;
     }
-    return ldb_db_tokens(c->db, c->txn, s->start, s->len, c->tok);
+    return ldb_seq_tokens_at(c->db, c->txn, s->start, 0, s->len, c->tok);
 }
 
 /* Counts, once per unit id, every b-latent firing at gpos. */

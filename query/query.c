@@ -449,7 +449,7 @@ int ldb_seq_tokens(ldb_db *db, uint64_t seq, uint32_t pos, uint32_t n, uint32_t 
     }
     if (n > s.len - pos)
         n = s.len - pos;
-    if (!(rc = ldb_db_tokens(db, q.txn, s.start + pos, n, out)))
+    if (!(rc = ldb_seq_tokens_at(db, q.txn, s.start, pos, n, out)))
         *got = n;
 out:
     ldb_q_end(&q);

@@ -161,7 +161,7 @@ int ldb_query_seq(ldb_db *db, uint64_t seq, const char *dict, uint32_t k, ldb_se
     MDB_val key = {4, kb}, val;
     if (mdb_get(q.txn, db->sources, &key, &val) == 0)
         v->source = strndup(val.mv_data, val.mv_size);
-    if ((rc = ldb_db_tokens(db, q.txn, s.start, s.len, v->tokens)))
+    if ((rc = ldb_seq_tokens_at(db, q.txn, s.start, 0, s.len, v->tokens)))
         goto out;
     for (int d = 0; d < db->n_dict; d++) {
         const ldb_dbdict *dd = &db->dict[d];

@@ -66,6 +66,22 @@ static int cmp_lc(const void *a, const void *b)
                                 : (x->latent > y->latent) - (x->latent < y->latent);
 }
 
+/* ldb_query_top of every query latent, timed on a second pass (the first warms
+ * the cache), in milliseconds. */
+static void time_top(ldb_db *db, const char *dict, const uint32_t *q, const ldb_top_opts *o,
+                     double *ms)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < N_Q; i++) {
+            ldb_examples *ex = NULL;
+            double a = fx_now();
+            if (ldb_query_top(db, dict, q[i], o, &ex))
+                die("top", ldb_db_errmsg(db));
+            ms[i] = 1e3 * (fx_now() - a);
+            ldb_examples_free(ex);
+        }
+}
+
 /* The SQLite peer: built once from the codes (.npz), then timed. */
 static sqlite3 *sqlite_build(const char *path, const char *codes_path, const uint32_t *skip,
                              uint32_t n_skip, const uint32_t *tok, uint64_t n_tok, uint32_t ctx)
@@ -209,24 +225,10 @@ int main(int argc, char **argv)
         printf("%u%s", q[i], i + 1 < N_Q ? "," : "\n");
 
     double top[N_Q], lat[N_Q], tmp[64];
-    for (int pass = 0; pass < 2; pass++) /* the first pass warms the cache */
-        for (int i = 0; i < N_Q; i++) {
-            double a = fx_now();
-            if (ldb_query_top(db, dict, q[i], &to, &ex))
-                die("top", ldb_db_errmsg(db));
-            top[i] = 1e3 * (fx_now() - a);
-            ldb_examples_free(ex);
-        }
+    time_top(db, dict, q, &to, top);
     printf("top_p50_ms %.4f\ntop_p99_ms %.4f\n", pct(top, N_Q, 0.5), pct(top, N_Q, 0.99));
-    ldb_top_opts t0o = {.k = 20, .context = 0};
-    for (int pass = 0; pass < 2; pass++) /* positions and values only, as SQLite's index */
-        for (int i = 0; i < N_Q; i++) {
-            double a = fx_now();
-            if (ldb_query_top(db, dict, q[i], &t0o, &ex))
-                die("top", ldb_db_errmsg(db));
-            top[i] = 1e3 * (fx_now() - a);
-            ldb_examples_free(ex);
-        }
+    ldb_top_opts t0o = {.k = 20, .context = 0}; /* positions and values only, as SQLite's index */
+    time_top(db, dict, q, &t0o, top);
     printf("top0_p50_ms %.4f\ntop0_p99_ms %.4f\n", pct(top, N_Q, 0.5), pct(top, N_Q, 0.99));
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < N_Q; i++) {
