@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../db/summary.h"
 #include "query_impl.h"
 
 void ldb_search_free(ldb_search *s)
