@@ -16,14 +16,14 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC := $(wildcard tools/cli/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
-TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/helper_encode $(BUILD)/tests/helper_tokenize
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/helper_encode $(BUILD)/tests/helper_tokenize $(BUILD)/tests/faultinj.so
 TEST_AUX := $(BUILD)/tests/ref_encoder.o
 TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_encode $(BUILD)/tools/bench_text $(BUILD)/tools/recovery $(BUILD)/tools/bench_query
 
 # keep intermediate objects (ref_encoder.o)
 .SECONDARY:
 
-.PHONY: all check asan deps deps-bench demo demo-small bench bench-encode bench-ingest bench-query bench-text clean
+.PHONY: all check asan valgrind torture deps deps-bench demo demo-small bench bench-encode bench-ingest bench-query bench-text clean
 all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h text/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tools/*.h tests/*.h)
@@ -53,6 +53,11 @@ $(BUILD)/tests/%: tests/%.c $(TEST_AUX) $(BUILD)/liblatentdb.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(TEST_AUX) $(BUILD)/liblatentdb.a $(LDFLAGS) $(LIBS)
 
+# the I/O fault shim the reliability tests preload (never sanitized: it only forwards)
+$(BUILD)/tests/faultinj.so: tests/faultinj.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -fPIC -shared -o $@ $< -ldl
+
 $(BUILD)/tools/%: tools/%.c $(BUILD)/tools/fixture.o $(BUILD)/liblatentdb.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/tools/fixture.o $(BUILD)/liblatentdb.a $(LDFLAGS) $(LIBS)
@@ -67,6 +72,26 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    build-asan/bin/latentdb $(TEST_BIN:$(BUILD)/%=build-asan/%) $(TOOL_BIN:$(BUILD)/%=build-asan/%)
 	BUILD=build-asan PY=$(PY) ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh
+
+# The CLI tests under valgrind memcheck (valgrind 3.19 knows no AVX-512): a build
+# without -march=native, OpenBLAS on its Haswell kernels, every latentdb process of
+# tests/cli.sh run by valgrind (build-vg/bin/latentdb is a wrapper); an error or a
+# definite leak fails the command and so the test.
+valgrind:
+	$(MAKE) data/brown/.done
+	$(MAKE) BUILD=build-vg ARCH= OPT="-O1 -g" build-vg/bin/latentdb build-vg/tests/helper_encode $(TOOL_BIN:$(BUILD)/%=build-vg/%)
+	@mkdir -p build-vg/vg/bin
+	cp build-vg/bin/latentdb build-vg/vg/bin/latentdb.real
+	printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite "$$(dirname "$$0")/latentdb.real" "$$@"\n' > build-vg/vg/bin/latentdb
+	chmod +x build-vg/vg/bin/latentdb
+	ln -sfn ../tools build-vg/vg/tools
+	ln -sfn ../tests build-vg/vg/tests
+	BUILD=build-vg PY=$(PY) sh tests/fixtures.sh
+	OPENBLAS_CORETYPE=Haswell sh tests/cli.sh build-vg/vg build-vg/fixtures
+
+# Crash and fault torture: 500 random kills and every I/O fault point (~30 min).
+torture: all $(BUILD)/tests/faultinj.so $(BUILD)/tools/planted
+	sh tests/reliability.sh $(BUILD) long
 
 # Installs the Debian packages the project needs (idempotent).
 deps:
@@ -105,4 +130,4 @@ demo-small: all $(BUILD)/tools/planted $(BUILD)/tools/recovery data/brown/.done
 	sh tools/demo.sh $(BUILD) small
 
 clean:
-	rm -rf build build-asan bin lib
+	rm -rf build build-asan build-vg build-fuzz bin lib

@@ -200,52 +200,78 @@ static int fill_latents(ldb_db *db, MDB_txn *txn, sqlite3_stmt *st)
     return rc;
 }
 
+/* Inserts every catalog row derived from LMDB's state in txn into the tables of
+ * schema (main, or an attached copy). */
+static int fill(ldb_db *db, MDB_txn *txn, sqlite3 *sq, const char *schema)
+{
+    static const char *sql[] = {
+        "INSERT INTO %s.dicts VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO %s.sequences VALUES(?,?,?,?,?)",
+        "INSERT INTO %s.runs VALUES(?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO %s.latents VALUES(?,?,?,?,?,?,?,?)",
+    };
+    sqlite3_stmt *st[4] = {0};
+    sqlite3 *keep = db->cat;
+    int rc = LDB_OK;
+    db->cat = sq; /* for sq_err's message */
+    for (int i = 0; i < 4 && !rc; i++) {
+        char q[128];
+        snprintf(q, sizeof q, sql[i], schema);
+        if (sqlite3_prepare_v2(sq, q, -1, &st[i], NULL) != SQLITE_OK)
+            rc = sq_err(db, "prepare");
+    }
+    if (!rc && !(rc = fill_dicts(db, st[0])) && !(rc = fill_sequences(db, txn, st[1])) &&
+        !(rc = fill_runs(db, txn, st[2])))
+        rc = fill_latents(db, txn, st[3]);
+    for (int i = 0; i < 4; i++)
+        sqlite3_finalize(st[i]);
+    db->cat = keep;
+    return rc;
+}
+
+/* The LMDB batch a catalog mirrors, or -1 when it records none. */
+static sqlite3_int64 catalog_batch(sqlite3 *sq, const char *schema)
+{
+    sqlite3_stmt *q;
+    sqlite3_int64 have = -1;
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT value FROM %s.meta WHERE key='batch'", schema);
+    if (sqlite3_prepare_v2(sq, sql, -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            have = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+    }
+    return have;
+}
+
 int ldb_catalog_sync(ldb_db *db, int force)
 {
     MDB_txn *txn = NULL;
-    sqlite3_stmt *st[5] = {0};
+    sqlite3_stmt *st = NULL;
     uint64_t batch = 0;
     int rc, mrc;
     if (!db->cat)
         return LDB_OK;
-    if ((mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)))
+    if ((mrc = ldb_txn_begin(db, MDB_RDONLY, &txn)))
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
     if ((rc = ldb_db_meta_u64(db, txn, "batch", &batch)))
         goto out;
-    if (!force) {
-        sqlite3_stmt *q;
-        sqlite3_int64 have = -1;
-        if (sqlite3_prepare_v2(db->cat, "SELECT value FROM meta WHERE key='batch'", -1, &q,
-                               NULL) == SQLITE_OK) {
-            if (sqlite3_step(q) == SQLITE_ROW)
-                have = sqlite3_column_int64(q, 0);
-            sqlite3_finalize(q);
-        }
-        if (have == (sqlite3_int64)batch)
-            goto out;
-    }
-    static const char *sql[] = {
-        "INSERT INTO dicts VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        "INSERT INTO sequences VALUES(?,?,?,?,?)",
-        "INSERT INTO runs VALUES(?,?,?,?,?,?,?,?,?)",
-        "INSERT INTO latents VALUES(?,?,?,?,?,?,?,?)",
-        "INSERT OR REPLACE INTO meta VALUES('batch', ?)",
-    };
+    if (!force && catalog_batch(db->cat, "main") == (sqlite3_int64)batch)
+        goto out;
     if (sqlite3_exec(db->cat, "BEGIN; DELETE FROM dicts; DELETE FROM sequences; DELETE FROM runs;"
                      " DELETE FROM latents;", NULL, NULL, NULL) != SQLITE_OK) {
         rc = sq_err(db, "cannot begin");
         goto out;
     }
-    for (int i = 0; i < 5; i++)
-        if (sqlite3_prepare_v2(db->cat, sql[i], -1, &st[i], NULL) != SQLITE_OK) {
-            rc = sq_err(db, "prepare");
-            goto rollback;
-        }
-    if ((rc = fill_dicts(db, st[0])) || (rc = fill_sequences(db, txn, st[1])) ||
-        (rc = fill_runs(db, txn, st[2])) || (rc = fill_latents(db, txn, st[3])))
+    if ((rc = fill(db, txn, db->cat, "main")))
         goto rollback;
-    sqlite3_bind_int64(st[4], 1, (sqlite3_int64)batch);
-    if (sqlite3_step(st[4]) != SQLITE_DONE || sqlite3_exec(db->cat, "COMMIT", NULL, NULL, NULL)) {
+    if (sqlite3_prepare_v2(db->cat, "INSERT OR REPLACE INTO meta VALUES('batch', ?)", -1, &st,
+                           NULL) != SQLITE_OK) {
+        rc = sq_err(db, "prepare");
+        goto rollback;
+    }
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)batch);
+    if (sqlite3_step(st) != SQLITE_DONE || sqlite3_exec(db->cat, "COMMIT", NULL, NULL, NULL)) {
         rc = sq_err(db, "cannot commit");
         goto rollback;
     }
@@ -253,8 +279,86 @@ int ldb_catalog_sync(ldb_db *db, int force)
 rollback:
     sqlite3_exec(db->cat, "ROLLBACK", NULL, NULL, NULL);
 out:
-    for (int i = 0; i < 5; i++)
-        sqlite3_finalize(st[i]);
+    sqlite3_finalize(st);
     mdb_txn_abort(txn);
+    return rc;
+}
+
+/* Rows of schema a.T missing from b.T, or -1 when the query fails. */
+static sqlite3_int64 rows_missing(sqlite3 *sq, const char *t, const char *a, const char *b)
+{
+    char q[256];
+    sqlite3_stmt *st;
+    sqlite3_int64 n = -1;
+    snprintf(q, sizeof q, "SELECT count(*) FROM (SELECT * FROM %s.%s EXCEPT SELECT * FROM %s.%s)",
+             a, t, b, t);
+    if (sqlite3_prepare_v2(sq, q, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+int ldb_catalog_verify(ldb_db *db, MDB_txn *txn, char *msg, size_t cap, int *stale)
+{
+    sqlite3 *sq = NULL;
+    uint64_t batch = 0;
+    int rc = LDB_OK;
+    *msg = 0;
+    *stale = 0;
+    char *p = ldb_path_join(db->path, "catalog.sqlite");
+    if (!p)
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    if (!ldb_path_is_file(p)) {
+        snprintf(msg, cap, "catalog.sqlite is missing");
+        free(p);
+        return LDB_OK;
+    }
+    /* The expected rows go in an in-memory database; the catalog is attached
+     * read-only as "cat" (a file: URI, with the characters URIs reserve escaped). */
+    char uri[8192], *u = uri;
+    u += snprintf(u, 16, "file:");
+    for (const char *c = p; *c && u < uri + sizeof uri - 16; c++)
+        u += *c == '%' || *c == '?' || *c == '#' ? sprintf(u, "%%%02X", (unsigned char)*c)
+                                                 : (*u = *c, 1);
+    snprintf(u, 16, "?mode=ro");
+    free(p);
+    char *attach = sqlite3_mprintf("ATTACH %Q AS cat", uri);
+    if (sqlite3_open_v2(":memory:", &sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, NULL) !=
+            SQLITE_OK || !attach || sqlite3_exec(sq, attach, NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(msg, cap, "catalog.sqlite cannot be opened: %s", sq ? sqlite3_errmsg(sq) : "?");
+        goto out;
+    }
+    sqlite3_busy_timeout(sq, 5000);
+    if ((rc = ldb_db_meta_u64(db, txn, "batch", &batch)))
+        goto out;
+    sqlite3_int64 have = catalog_batch(sq, "cat");
+    if (have != (sqlite3_int64)batch) { /* a crash between the two commits, or a reader */
+        *stale = 1;
+        snprintf(msg, cap, "catalog.sqlite mirrors batch %lld, LMDB holds batch %llu: the next "
+                 "writable open (or check --repair) rebuilds it", (long long)have,
+                 (unsigned long long)batch);
+        goto out;
+    }
+    if (sqlite3_exec(sq, strstr(SCHEMA, "CREATE"), NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(msg, cap, "catalog.sqlite: %s", sqlite3_errmsg(sq));
+        goto out;
+    }
+    if ((rc = fill(db, txn, sq, "main")))
+        goto out;
+    static const char *tables[] = {"dicts", "sequences", "runs", "latents"};
+    for (int i = 0; i < 4; i++) {
+        sqlite3_int64 extra = rows_missing(sq, tables[i], "cat", "main"),
+                      missing = rows_missing(sq, tables[i], "main", "cat");
+        if (extra || missing) {
+            snprintf(msg, cap, "catalog.sqlite: table %s differs from LMDB (%lld rows missing, "
+                     "%lld rows not in LMDB)", tables[i], (long long)missing, (long long)extra);
+            break;
+        }
+    }
+out:
+    sqlite3_free(attach);
+    sqlite3_close(sq);
     return rc;
 }

@@ -41,6 +41,7 @@ struct ldb_db {
         lcnt,
         labels, runs;
     int rdonly;
+    int map_full;              /* the last LMDB error was MDB_MAP_FULL (ldb_db_grow_map) */
     int values;                /* LDB_VAL_* */
     uint32_t *skip;            /* sorted skip set */
     size_t n_skip;
@@ -56,8 +57,19 @@ struct ldb_db {
  * LMDB code (MDB_NOTFOUND when every key is greater). */
 int ldb_cursor_floor(MDB_cursor *c, MDB_val *k, MDB_val *v);
 
-/* Translates an LMDB error into the handle's message; returns an LDB_E* code. */
+/* Translates an LMDB error into the handle's message; returns an LDB_E* code.
+ * MDB_MAP_FULL also sets db->map_full, for ldb_db_grow_map. */
 int ldb_db_mdb_err(ldb_db *db, int mrc, const char *what);
+
+/* mdb_txn_begin that adopts a map another process has grown (MDB_MAP_RESIZED)
+ * and tries again. Returns an LMDB code. */
+int ldb_txn_begin(ldb_db *db, unsigned flags, MDB_txn **txn);
+
+/* After a transaction failed with MDB_MAP_FULL (db->map_full) and was aborted:
+ * doubles the map (no transaction of this handle may be active) and returns
+ * LDB_OK, so the caller can run its transaction again. Returns an error, and
+ * keeps the handle's message, when the failure was not MDB_MAP_FULL. */
+int ldb_db_grow_map(ldb_db *db);
 
 /* 1 when tok is in the skip set (called per position by scans: inline; the set is
  * a few ids, so a linear pass beats a binary search). */
@@ -122,6 +134,11 @@ void ldb_seqrec_decode(uint64_t seq, const uint8_t in[40], ldb_seqrec *s);
 /* Catalog (catalog.c). */
 int ldb_catalog_open(ldb_db *db);
 int ldb_catalog_sync(ldb_db *db, int force);
+/* Compares catalog.sqlite with LMDB's state in txn (read-only; works on handles
+ * opened read-only). msg is empty when they agree; *stale is set when the catalog
+ * only lags behind LMDB (a crash between the two commits: rebuilt on the next
+ * writable open), msg otherwise says what differs. */
+int ldb_catalog_verify(ldb_db *db, MDB_txn *txn, char *msg, size_t cap, int *stale);
 void ldb_catalog_close(ldb_db *db);
 
 #endif

@@ -7,11 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "../common/mfile.h"
 #include "db_impl.h"
 
 #define MAP_SIZE ((size_t)1 << 40) /* address space only: the file grows as used */
+
+/* The map to open with: 1 TiB, or LATENTDB_MAP_SIZE bytes (a smaller address space,
+ * or tests of map growth); at least what the file already holds (LMDB sees to it). */
+static size_t map_size(void)
+{
+    const char *e = getenv("LATENTDB_MAP_SIZE");
+    char *end;
+    unsigned long long v = e ? strtoull(e, &end, 10) : 0;
+    return e && *e && !*end && v >= 65536 ? (size_t)v : MAP_SIZE;
+}
 
 int ldb_cursor_floor(MDB_cursor *c, MDB_val *k, MDB_val *v)
 {
@@ -26,12 +37,71 @@ int ldb_cursor_floor(MDB_cursor *c, MDB_val *k, MDB_val *v)
 
 int ldb_db_mdb_err(ldb_db *db, int mrc, const char *what)
 {
+    if (mrc == MDB_MAP_FULL)
+        db->map_full = 1;
     int rc = mrc == MDB_MAP_FULL || mrc == ENOSPC ? LDB_EIO
            : mrc == MDB_NOTFOUND ? LDB_ENOTFOUND
            : mrc == ENOMEM ? LDB_ENOMEM
            : mrc == MDB_CORRUPTED || mrc == MDB_PAGE_NOTFOUND || mrc == MDB_INVALID ? LDB_EFORMAT
            : LDB_EIO;
+    struct statvfs fs;
+    /* LMDB reports a write cut short by a full disk as EIO: say what it was */
+    if ((mrc == EIO || mrc == ENOSPC) && statvfs(db->path, &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < ((uint64_t)64 << 20))
+        return ldb_err_set(&db->err, rc, "%s: %s: %s (No space left on device: %llu KiB free)",
+                           db->path, what, mdb_strerror(mrc),
+                           (unsigned long long)((uint64_t)fs.f_bavail * fs.f_frsize >> 10));
     return ldb_err_set(&db->err, rc, "%s: %s: %s", db->path, what, mdb_strerror(mrc));
+}
+
+/* Doubles the map. No transaction of this process may be open: the kept read
+ * transaction is dropped first (mdb_env_set_mapsize's rule). */
+static int grow(ldb_db *db, const MDB_envinfo *info)
+{
+    size_t want = info->me_mapsize * 2;
+    if (want <= info->me_mapsize)
+        return MDB_MAP_FULL;
+    if (db->rtxn) {
+        mdb_txn_abort(db->rtxn);
+        db->rtxn = NULL;
+    }
+    return mdb_env_set_mapsize(db->env, want);
+}
+
+int ldb_txn_begin(ldb_db *db, unsigned flags, MDB_txn **txn)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    /* A writer keeps the map at least twice what the file uses, so that small
+     * transactions never meet MDB_MAP_FULL (a batch that does is retried). */
+    if (!(flags & MDB_RDONLY) && !mdb_env_info(db->env, &info) && !mdb_env_stat(db->env, &st) &&
+        (info.me_last_pgno + 1) * (size_t)st.ms_psize > info.me_mapsize / 2)
+        grow(db, &info);
+    int mrc = mdb_txn_begin(db->env, NULL, flags, txn);
+    if (mrc == MDB_MAP_RESIZED) { /* another process grew the map: adopt its size */
+        if (db->rtxn) {
+            mdb_txn_abort(db->rtxn);
+            db->rtxn = NULL;
+        }
+        if (!(mrc = mdb_env_set_mapsize(db->env, 0)))
+            mrc = mdb_txn_begin(db->env, NULL, flags, txn);
+    }
+    return mrc;
+}
+
+int ldb_db_grow_map(ldb_db *db)
+{
+    MDB_envinfo info;
+    if (!db->map_full)
+        return LDB_EIO;
+    db->map_full = 0;
+    int mrc = mdb_env_info(db->env, &info);
+    if (!mrc)
+        mrc = grow(db, &info);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "cannot grow the map");
+    ldb_err_clear(&db->err);
+    return LDB_OK;
 }
 
 const char *ldb_db_errmsg(const ldb_db *db)
@@ -134,7 +204,7 @@ int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn)
 int ldb_db_reload_dicts(ldb_db *db)
 {
     MDB_txn *t;
-    int mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &t);
+    int mrc = ldb_txn_begin(db, MDB_RDONLY, &t);
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a read transaction");
     int rc = ldb_db_load_dicts(db, t);
@@ -261,7 +331,7 @@ static int env_open(ldb_db *db, int rdonly)
 {
     int mrc;
     if ((mrc = mdb_env_create(&db->env)) || (mrc = mdb_env_set_maxdbs(db->env, 16 + 2 * LDB_MAX_DICTS)) ||
-        (mrc = mdb_env_set_mapsize(db->env, MAP_SIZE)) ||
+        (mrc = mdb_env_set_mapsize(db->env, map_size())) ||
         (mrc = mdb_env_set_maxreaders(db->env, 256)))
         return ldb_db_mdb_err(db, mrc, "cannot set up LMDB");
     mrc = mdb_env_open(db->env, db->path, (rdonly ? MDB_RDONLY : 0) | MDB_NOTLS, 0644);
@@ -325,7 +395,7 @@ int ldb_db_init(const char *path, const uint32_t *skip, size_t n_skip, int value
         return ldb_err_set(&db->err, LDB_EINVAL, "%s: a database already exists here", path);
     if ((rc = env_open(db, 0)))
         return rc;
-    if ((mrc = mdb_txn_begin(db->env, NULL, 0, &txn)))
+    if ((mrc = ldb_txn_begin(db, 0, &txn)))
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
     if ((rc = open_dbis(db, txn, MDB_CREATE)))
         goto out;
@@ -381,7 +451,7 @@ int ldb_db_open(const char *path, int flags, ldb_db **out)
                            "latentdb init)", path);
     if ((rc = env_open(db, db->rdonly)))
         return rc;
-    if ((mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)))
+    if ((mrc = ldb_txn_begin(db, MDB_RDONLY, &txn)))
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
     if ((rc = open_dbis(db, txn, 0)))
         goto out;

@@ -26,7 +26,7 @@ int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer)
     }
     qsort(skip, n, sizeof *skip, ldb_cmp_u32);
     MDB_txn *txn;
-    int rc = LDB_OK, mrc = mdb_txn_begin(db->env, NULL, 0, &txn);
+    int rc = LDB_OK, mrc = ldb_txn_begin(db, 0, &txn);
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
     uint64_t npos = 0;
@@ -68,7 +68,7 @@ int ldb_db_tokenizer(ldb_db *db, ldb_tokenizer **out)
         return LDB_OK;
     }
     MDB_txn *txn;
-    int rc = LDB_OK, mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
+    int rc = LDB_OK, mrc = ldb_txn_begin(db, MDB_RDONLY, &txn);
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a read transaction");
     MDB_val k = {9, "tokenizer"}, v;

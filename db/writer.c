@@ -27,7 +27,7 @@ int ldb_writer_begin(ldb_db *db, ldb_writer **out)
         free(w);
         return ldb_err_set(&db->err, LDB_EINVAL, "%s: opened read-only", db->path);
     }
-    if ((mrc = mdb_txn_begin(db->env, NULL, 0, &w->txn))) {
+    if ((mrc = ldb_txn_begin(db, 0, &w->txn))) {
         free(w);
         return ldb_db_mdb_err(db, mrc, "cannot begin a write transaction");
     }

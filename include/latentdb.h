@@ -418,13 +418,21 @@ typedef struct ldb_check_report {
     uint64_t n_seq, n_tokens, nnz, n_blocks;
     uint64_t n_problems;       /* 0 when everything agrees */
     char problems[4096];       /* the first problems, one a line */
+    char notes[1024];          /* not problems: e.g. a catalog that lags behind LMDB
+                                  after a crash (rebuilt on the next writable open) */
     char digest[65];           /* SHA-256 of the logical content, hex */
 } ldb_check_report;
 
-/* Decodes every block, checks that the indexes and summaries agree, and computes
- * the digest (independent of batch boundaries and physical layout). Returns an
- * error only when the check itself could not run; problems go in the report. */
+/* Decodes every block (forward blocks carry a CRC-32), checks that the forward and
+ * inverted indexes hold the same codes, that summaries and counts match them, that
+ * catalog.sqlite mirrors LMDB, and computes the digest (independent of batch
+ * boundaries and physical layout). Returns an error only when the check itself
+ * could not run; problems go in the report. */
 int ldb_db_check(ldb_db *db, ldb_check_report *rep);
+
+/* Rebuilds what is derived across the two stores: catalog.sqlite from LMDB (the
+ * truth). Needs a handle opened with LDB_OPEN_WRITE. */
+int ldb_db_repair(ldb_db *db);
 
 /* Token ids of [pos, pos + n) of a sequence (n clipped to its end). */
 int ldb_seq_tokens(ldb_db *db, uint64_t seq, uint32_t pos, uint32_t n, uint32_t *out,

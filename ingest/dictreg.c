@@ -54,7 +54,7 @@ int ldb_db_dict_add(ldb_db *db, const char *name, const char *path)
         rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         goto out;
     }
-    if ((mrc = mdb_txn_begin(db->env, NULL, 0, &txn))) {
+    if ((mrc = ldb_txn_begin(db, 0, &txn))) {
         rc = ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
         goto out;
     }

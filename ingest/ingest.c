@@ -3,6 +3,7 @@
  * checked before the first batch, so bad input leaves the DB as it was; each batch
  * commits with the run's progress, so a killed run resumes after its last batch. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@ typedef struct run {
     ldb_err perr;              /* errors of the encode side (a thread of its own) */
     cJSON *rec;                /* the run record */
     uint64_t rows_done;
+    uint64_t next_rows;        /* a resumed run: the rows its next batch had (0: none) */
     /* import: CSR codes instead of activations */
     ldb_tensors csr;
     const ldb_tensor *data, *indices, *indptr;
@@ -255,7 +257,7 @@ static int find_run(run *r)
 {
     ldb_db *db = r->db;
     MDB_txn *txn;
-    int rc = LDB_OK, mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
+    int rc = LDB_OK, mrc = ldb_txn_begin(db, MDB_RDONLY, &txn);
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
     for (int again = 0;; again++) {
@@ -289,6 +291,8 @@ static int find_run(run *r)
         if (cJSON_IsString(st) && !strcmp(st->valuestring, "running")) {
             r->rec = o; /* resume */
             r->rows_done = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_done"));
+            double nr = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "next_rows"));
+            r->next_rows = nr >= 1 && nr < 1e15 ? (uint64_t)nr : 0;
             break;
         }
         cJSON_Delete(o);
@@ -305,9 +309,30 @@ static int find_run(run *r)
     return rc;
 }
 
-static int put_run(run *r, ldb_writer *w, uint64_t rows_done, int done)
+/* Records the run's progress: rows [from, rows_done) are in this transaction. The
+ * record in the database must still say `from`: another process running the same
+ * run at the same time would otherwise store its rows twice. */
+static int put_run(run *r, ldb_writer *w, uint64_t from, uint64_t rows_done, uint64_t next_rows,
+                   int done)
 {
+    MDB_val k = {32, r->id}, v;
+    int mrc = mdb_get(ldb_writer_txn(w), r->db->runs, &k, &v);
+    uint64_t have = 0;
+    if (mrc == 0) {
+        cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+        have = o ? (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_done")) : UINT64_MAX;
+        cJSON_Delete(o);
+    } else if (mrc != MDB_NOTFOUND) {
+        return ldb_db_mdb_err(r->db, mrc, "runs");
+    }
+    if (have != from)
+        return ldb_err_set(&r->db->err, LDB_EINVAL, "%s: another ingest of this run is writing "
+                           "to the database (it has done %llu rows, this one expected %llu)",
+                           r->o->tokens, (unsigned long long)have, (unsigned long long)from);
     cJSON_ReplaceItemInObject(r->rec, "rows_done", cJSON_CreateNumber((double)rows_done));
+    if (!cJSON_GetObjectItem(r->rec, "next_rows"))
+        cJSON_AddNumberToObject(r->rec, "next_rows", 0);
+    cJSON_ReplaceItemInObject(r->rec, "next_rows", cJSON_CreateNumber((double)next_rows));
     if (done) {
         cJSON_ReplaceItemInObject(r->rec, "status", cJSON_CreateString("done"));
         cJSON_ReplaceItemInObject(r->rec, "finished", cJSON_CreateNumber((double)time(NULL)));
@@ -315,8 +340,9 @@ static int put_run(run *r, ldb_writer *w, uint64_t rows_done, int done)
     char *s = cJSON_PrintUnformatted(r->rec);
     if (!s)
         return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
-    MDB_val k = {32, r->id}, v = {strlen(s), s};
-    int mrc = mdb_put(ldb_writer_txn(w), r->db->runs, &k, &v, 0);
+    v.mv_size = strlen(s);
+    v.mv_data = s;
+    mrc = mdb_put(ldb_writer_txn(w), r->db->runs, &k, &v, 0);
     free(s);
     return mrc ? ldb_db_mdb_err(r->db, mrc, "runs") : LDB_OK;
 }
@@ -454,6 +480,7 @@ static int read_tokens(run *r, uint64_t pos, uint64_t n, uint32_t *out)
  * of them alternate: one is encoded while the other is written. */
 typedef struct bbuf {
     uint64_t r0, r1;
+    uint64_t next_rows;        /* rows of the batch after this one (the run record keeps it) */
     uint32_t *toks;
     csr *codes;                /* one per dictionary */
 } bbuf;
@@ -464,11 +491,6 @@ static int prep_batch(run *r, bbuf *bb)
     uint64_t p0 = bb->r0 * r->ctx, p1 = bb->r1 * r->ctx < r->n_tokens ? bb->r1 * r->ctx : r->n_tokens;
     size_t es = r->act_dtype == LDB_F32 ? 4 : 2;
     const uint8_t *x = r->o->codes ? NULL : r->act.a.data + p0 * r->d_in * es;
-    uint64_t bad = x ? ldb_find_nonfinite(x, r->act_dtype, (p1 - p0) * r->d_in) : UINT64_MAX;
-    if (bad != UINT64_MAX)
-        return ldb_err_set(&r->perr, LDB_EBADVALUE, "%s: position %llu holds NaN or Inf; "
-                           "expected finite activations", r->o->acts,
-                           (unsigned long long)(p0 + bad / r->d_in));
     int rc = read_tokens(r, p0, p1 - p0, bb->toks);
     for (int i = 0; i < r->o->n_dicts && !rc; i++) {
         csr *c = &bb->codes[i];
@@ -488,8 +510,42 @@ static int prep_batch(run *r, bbuf *bb)
     return rc;
 }
 
+/* Every value the run will read, before it writes anything, so that bad input
+ * leaves the database as it was: token ids in range, activations (or imported
+ * codes) finite. NaN or Inf fails the run: a silently skipped position would
+ * shift densities without anyone knowing (docs/RELIABILITY.md). */
+static int check_values(run *r)
+{
+    uint64_t p0 = r->rows_done * r->ctx < r->n_tokens ? r->rows_done * r->ctx : r->n_tokens;
+    uint32_t tok[4096];
+    for (uint64_t p = p0; p < r->n_tokens; p += 4096) {
+        int rc = read_tokens(r, p, r->n_tokens - p < 4096 ? r->n_tokens - p : 4096, tok);
+        if (rc)
+            return ldb_err_set(&r->db->err, rc, "%s (nothing was ingested)", r->perr.msg);
+    }
+    if (r->o->codes) {
+        for (uint64_t i = 0; i < r->data->count; i++)
+            if (!isfinite(float_at(r->data, i)))
+                return ldb_err_set(&r->db->err, LDB_EBADVALUE, "%s: code %llu is NaN or Inf; "
+                                   "expected finite values (nothing was imported)",
+                                   r->o->codes, (unsigned long long)i);
+        return LDB_OK;
+    }
+    size_t es = r->act_dtype == LDB_F32 ? 4 : 2;
+    uint64_t bad = ldb_find_nonfinite(r->act.a.data + p0 * r->d_in * es, r->act_dtype,
+                                      (r->n_tokens - p0) * r->d_in);
+    if (bad != UINT64_MAX) {
+        uint64_t p = p0 + bad / r->d_in;
+        return ldb_err_set(&r->db->err, LDB_EBADVALUE, "%s: position %llu (row %llu, position "
+                           "%llu) holds NaN or Inf; expected finite activations (nothing was "
+                           "ingested)", r->o->acts, (unsigned long long)p,
+                           (unsigned long long)(p / r->ctx), (unsigned long long)(p % r->ctx));
+    }
+    return LDB_OK;
+}
+
 /* The store side: sequences, codes and the run's progress, in one transaction. */
-static int commit_batch(run *r, const bbuf *bb)
+static int commit_batch_once(run *r, const bbuf *bb)
 {
     ldb_db *db = r->db;
     ldb_writer *w = NULL;
@@ -515,7 +571,7 @@ static int commit_batch(run *r, const bbuf *bb)
         }
     }
     if (!rc)
-        rc = put_run(r, w, bb->r1, bb->r1 == r->n_rows);
+        rc = put_run(r, w, bb->r0, bb->r1, bb->next_rows, bb->r1 == r->n_rows);
     if (rc) {
         ldb_writer_abort(w);
         return rc;
@@ -527,6 +583,15 @@ static int commit_batch(run *r, const bbuf *bb)
         r->o->progress(r->o->progress_ctx, done, r->n_tokens);
     }
     return LDB_OK;
+}
+
+/* A batch that fills the map is written again into a map twice the size. */
+static int commit_batch(run *r, const bbuf *bb)
+{
+    int rc = commit_batch_once(r, bb);
+    while (rc && ldb_db_grow_map(r->db) == LDB_OK)
+        rc = commit_batch_once(r, bb);
+    return rc;
 }
 
 typedef struct cjob {
@@ -568,6 +633,7 @@ static int run_batches(run *r, uint64_t rows_per, uint64_t max_rows, bbuf bufs[2
             uint64_t want = (uint64_t)(BATCH_CODES / per_row);
             rows_per = want < 1 ? 1 : want > max_rows ? max_rows : want;
         }
+        bb->next_rows = rows_per; /* a resumed run cuts the batches this run would have */
         i ^= 1;
         if (busy) {
             pthread_join(th, NULL);
@@ -656,11 +722,16 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
             goto out;
         }
     }
-    if ((rc = find_run(&r)))
+    if ((rc = find_run(&r)) || (rc = check_values(&r)))
         goto out;
     uint64_t bt = o->batch_tokens ? o->batch_tokens : DEFAULT_BATCH_TOKENS;
     uint64_t rows_per = bt / r.ctx ? bt / r.ctx : 1;
     uint64_t max_rows = o->batch_tokens ? rows_per : MAX_BATCH_TOKENS / r.ctx ? MAX_BATCH_TOKENS / r.ctx : 1;
+    /* Resuming: the batch sizes go on as they were, so the encoder sees the same tiles
+     * (a GEMM's last bits can depend on its shape) and the result is the digest of an
+     * uninterrupted run. */
+    if (!o->batch_tokens && r.next_rows)
+        rows_per = r.next_rows < max_rows ? r.next_rows : max_rows;
     bufs[0].toks = malloc((size_t)(max_rows * r.ctx) * sizeof(uint32_t));
     bufs[1].toks = malloc((size_t)(max_rows * r.ctx) * sizeof(uint32_t));
     if (!bufs[0].toks || !bufs[1].toks) {
@@ -669,7 +740,7 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
     }
     if (r.rows_done >= r.n_rows) { /* an empty remainder: just mark it done */
         ldb_writer *w;
-        if (!(rc = ldb_writer_begin(db, &w)) && !(rc = put_run(&r, w, r.n_rows, 1)))
+        if (!(rc = ldb_writer_begin(db, &w)) && !(rc = put_run(&r, w, r.rows_done, r.n_rows, 0, 1)))
             rc = ldb_writer_commit(w);
         else
             ldb_writer_abort(w);

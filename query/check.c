@@ -2,7 +2,9 @@
  * the forward and inverted indexes hold the same codes and that every summary
  * matches the codes, and computes the digest: SHA-256 over the logical records
  * (sequences, tokens, codes, summaries) in a canonical order that does not depend
- * on batch boundaries or physical layout. */
+ * on batch boundaries or physical layout (the codes an encoder produces can: a
+ * GEMM's last bits depend on its shape, which is why a resumed ingest cuts the
+ * batches an uninterrupted one would). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,7 +300,7 @@ int ldb_db_check(ldb_db *db, ldb_check_report *rep)
 {
     chk c = {db, NULL, {0}, rep, NULL, 0, {0}};
     memset(rep, 0, sizeof *rep);
-    int rc, mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &c.txn);
+    int rc, mrc = ldb_txn_begin(db, MDB_RDONLY, &c.txn);
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a read transaction");
     if (ldb_sha_init(&c.sha)) {
@@ -323,6 +325,16 @@ int ldb_db_check(ldb_db *db, ldb_check_report *rep)
             rc = check_summaries(&c, dd, ord);
         free(ord);
     }
+    if (!rc) { /* the SQL mirror, against the same snapshot */
+        char msg[512];
+        int stale;
+        if (!(rc = ldb_catalog_verify(db, c.txn, msg, sizeof msg, &stale)) && *msg) {
+            if (stale)
+                snprintf(rep->notes, sizeof rep->notes, "%s\n", msg);
+            else
+                problem(&c, "%s", msg, 0, 0);
+        }
+    }
     unsigned char md[32];
     ldb_sha_final(&c.sha, md);
     for (int i = 0; i < 32; i++)
@@ -331,4 +343,11 @@ int ldb_db_check(ldb_db *db, ldb_check_report *rep)
     free(c.skip);
     ldb_fpos_free(&c.fp);
     return rc;
+}
+
+int ldb_db_repair(ldb_db *db)
+{
+    if (db->rdonly)
+        return ldb_err_set(&db->err, LDB_EINVAL, "%s: opened read-only", db->path);
+    return ldb_catalog_sync(db, 1);
 }

@@ -149,7 +149,7 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
     if (latent >= c.a->d_sae)
         return ldb_err_set(&db->err, LDB_EINVAL, "latent %u is out of range: '%s' has %u latents",
                            latent, dict, c.a->d_sae);
-    int rc = LDB_OK, mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &c.txn);
+    int rc = LDB_OK, mrc = ldb_txn_begin(db, MDB_RDONLY, &c.txn);
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a read transaction");
     if ((rc = ldb_db_get_dstat(db, c.txn, c.a->id, &da)) ||

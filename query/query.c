@@ -27,7 +27,7 @@ int ldb_q_begin(ldb_db *db, const char *dict, uint32_t latent, int need_latent, 
             return LDB_OK;
         mdb_txn_abort(q->txn);
     }
-    mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &q->txn);
+    mrc = ldb_txn_begin(db, MDB_RDONLY, &q->txn);
     return mrc ? ldb_db_mdb_err(db, mrc, "cannot begin a read transaction") : LDB_OK;
 }
 

@@ -228,7 +228,7 @@ int ldb_db_label(ldb_db *db, const char *dict, uint32_t latent, const char *text
     if (latent >= dd->d_sae)
         return ldb_err_set(&db->err, LDB_EINVAL, "latent %u is out of range: '%s' has %u latents",
                            latent, dict, dd->d_sae);
-    int rc = LDB_OK, mrc = mdb_txn_begin(db->env, NULL, 0, &txn);
+    int rc = LDB_OK, mrc = ldb_txn_begin(db, 0, &txn);
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
     uint8_t kb[6];

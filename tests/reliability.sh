@@ -1,0 +1,390 @@
+#!/bin/sh
+# reliability.sh — what latentdb promises under crashes, faults, full disks,
+# concurrent readers and bad input, tested on the real binary (docs/RELIABILITY.md
+# maps each promise to its test here).
+# usage: tests/reliability.sh BUILD [short|long]
+#   short (make check): 50 random kills, a sample of the I/O fault points
+#   long (make torture): 500 random kills, every I/O fault point
+BUILD=$1
+MODE=${2:-short}
+L=$BUILD/bin/latentdb
+SHIM=$PWD/$BUILD/tests/faultinj.so
+PY=/usr/bin/python3
+T=$(mktemp -d)
+MNT=""
+cleanup() {
+    [ -n "$MNT" ] && umount "$MNT" 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+NAME=tests/reliability.sh
+. tests/expect.sh
+if [ "$MODE" = long ]; then N_KILLS=500; POINTS=0; else N_KILLS=50; POINTS=4; fi
+say() { echo "reliability: $*"; }
+# the shim is preloaded ahead of a sanitized build's runtime; that is fine here
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+now() { date +%s.%N; }
+
+# Two planted corpora (256 -> 4096 latents, rows of 256): F, 32,768 tokens in 16
+# batches, for random kills and concurrency; G, 8,192 tokens in 4 batches, for the
+# fault points (each is one whole run).
+F=$T/fx
+G=$T/gx
+"$BUILD/tools/planted" "$F" --d-in 256 --d-sae 4096 --n-tokens 32768 --ctx 256 --background 8 \
+    --seed 11 > /dev/null || { echo "$NAME: cannot write the fixture"; echo "reliability: 0 passed, 1 failed"; exit 1; }
+"$BUILD/tools/planted" "$G" --d-in 256 --d-sae 4096 --n-tokens 8192 --ctx 256 --background 8 \
+    --seed 12 > /dev/null || { echo "$NAME: cannot write the fixture"; echo "reliability: 0 passed, 1 failed"; exit 1; }
+base() { # DB FIXTURE: an empty database with dictionary a
+    "$L" init "$1" --skip-tokens 0,1,2 > /dev/null && "$L" dict add "$1" a "$2/dict" > /dev/null
+}
+ingest_f() { # DB [BATCH]: the whole of F
+    "$L" ingest "$1" --dict a --tokens "$F/tokens.npy" --acts "$F/acts.npy" \
+        --batch-tokens "${2:-2048}" --source corpus
+}
+ingest_f_bg() { # DB: ingest_f in the background, $! its own pid (not a subshell's)
+    "$L" ingest "$1" --dict a --tokens "$F/tokens.npy" --acts "$F/acts.npy" \
+        --batch-tokens 2048 --source corpus > "$T/kill.out" 2>&1 &
+}
+ingest_g() {
+    "$L" ingest "$1" --dict a --tokens "$G/tokens.npy" --acts "$G/acts.npy" --batch-tokens 2048 \
+        --source corpus
+}
+digest() { "$L" check "$1" --digest 2> /dev/null; }
+crashed() { # OUTFILE: a sanitizer report, an assertion or a fatal signal in the output
+    grep -qE 'Sanitizer|runtime error|Assertion|Segmentation|core dumped' "$1"
+}
+
+base "$T/base_f" "$F"
+base "$T/base_g" "$G"
+D_EMPTY=$(digest "$T/base_f")
+cp -r "$T/base_f" "$T/ref_f"
+t0=$(now)
+ingest_f "$T/ref_f" > /dev/null
+t1=$(now)
+D_F=$(digest "$T/ref_f")
+cp -r "$T/base_g" "$T/ref_g"
+ingest_g "$T/ref_g" > /dev/null
+D_G=$(digest "$T/ref_g")
+[ -n "$D_F" ] && [ -n "$D_G" ] && [ "$D_F" != "$D_EMPTY" ] && ok || bad "reference ingests failed"
+T_RUN=$(awk "BEGIN { print $t1 - $t0 }")
+say "reference ingest of 32,768 tokens: $T_RUN s"
+
+# ---- 1. SIGKILL at random moments -----------------------------------------------
+# Chains of runs on one database: each run is killed after a random delay (up to a
+# third of an uninterrupted run) and started again, which resumes at the last
+# committed batch, until one finishes; the result must have the reference digest,
+# and every state a kill leaves must pass check.
+kills=0
+chains=0
+seed=1
+progress=""
+while [ "$kills" -lt "$N_KILLS" ]; do
+    K=$T/kill
+    rm -rf "$K"
+    cp -r "$T/base_f" "$K"
+    chains=$((chains + 1))
+    while :; do
+        seed=$((seed + 1))
+        delay=$(awk "BEGIN { srand($seed); print rand() * $T_RUN / 3 }")
+        ingest_f_bg "$K"
+        pid=$!
+        sleep "$delay"
+        kill -9 "$pid" 2> /dev/null
+        wait "$pid"
+        st=$?
+        if [ "$st" -eq 0 ] || grep -q 'done already' "$T/kill.out"; then
+            break # finished (perhaps just before the kill, then the rerun says so)
+        elif [ "$st" -ne 137 ]; then
+            bad "ingest exited $st before it was killed: $(head -c 300 "$T/kill.out")"
+            break
+        fi
+        kills=$((kills + 1))
+        if "$L" check "$K" > "$T/check.out" 2>&1; then
+            progress="$progress $(sed -n 's/.*, \([0-9]*\) tokens,.*/\1/p' "$T/check.out")"
+        else
+            bad "check after kill $kills (delay $delay s): $(head -c 400 "$T/check.out")"
+        fi
+    done
+    [ "$(digest "$K")" = "$D_F" ] && ok || bad "chain $chains: digest after kills differs from an uninterrupted ingest"
+done
+# where the kills fell: committed tokens at each kill, in eighths of the corpus
+hist=$(echo "$progress" | tr ' ' '\n' | awk 'NF { h[int($1 * 8 / 32769)]++ }
+    END { for (i = 0; i < 8; i++) printf "%d ", h[i] + 0 }')
+say "$kills kills in $chains chains; committed eighths of the corpus at the kills: $hist"
+n_states=$(echo "$progress" | tr ' ' '\n' | sort -u | grep -c .)
+[ "$n_states" -ge 8 ] && ok || bad "kills fell in only $n_states distinct committed states"
+
+# Default batch sizes (sized by codes after the first): a run killed in its second
+# commit resumes with the batch it was writing, not a first batch's size, so the
+# encoder sees the same GEMM shapes (an sgemm's last bits depend on its shape) and
+# the digest is an uninterrupted run's. Rows of 200 positions, so that batches are
+# not whole encoder tiles, and f32 values, so that no bit is rounded away.
+H=$T/hx
+"$BUILD/tools/planted" "$H" --d-in 256 --d-sae 4096 --n-tokens 32000 --ctx 200 --background 8 \
+    --seed 13 > /dev/null
+ingest_h() { # DB [shim settings...]
+    db=$1
+    shift
+    env "$@" "$L" ingest "$db" --dict a --tokens "$H/tokens.npy" --acts "$H/acts.npy" > /dev/null 2>&1
+}
+base_h() { rm -rf "$1"; "$L" init "$1" --values f32 --skip-tokens 0,1,2 > /dev/null && "$L" dict add "$1" a "$H/dict" > /dev/null; }
+X=$T/sized
+base_h "$X"
+ingest_h "$X"
+D_SIZED=$(digest "$X")
+base_h "$X"
+rm -f "$T/sized.counts"
+ingest_h "$X" LD_PRELOAD="$SHIM" LDB_FAULT_DIR="$X/data.mdb" LDB_FAULT_COUNTS="$T/sized.counts"
+n=$(sed -n 's/^fdatasync //p' "$T/sized.counts")
+base_h "$X"
+ingest_h "$X" LD_PRELOAD="$SHIM" LDB_FAULT_DIR="$X/data.mdb" LDB_FAULT="fdatasync:$n:kill"
+st=$?
+got=$("$L" check "$X" 2>&1 | sed -n 's/.*, \([0-9]*\) tokens,.*/\1/p')
+ingest_h "$X"
+[ "$st" -eq 137 ] && [ "${got:-0}" -gt 0 ] && [ "${got:-0}" -lt 32000 ] && [ "$(digest "$X")" = "$D_SIZED" ] && ok ||
+    bad "killed at its last commit (fdatasync $n, ${got:-no} tokens kept), the resumed run differs from an uninterrupted one"
+
+# Two ingests of the same run at once: one of them stops at its first commit (the
+# run's record no longer says what it expected), and no row is stored twice.
+K=$T/twice
+rm -rf "$K"
+cp -r "$T/base_f" "$K"
+ingest_f "$K" > "$T/twice1.out" 2>&1 &
+p1=$!
+ingest_f "$K" > "$T/twice2.out" 2>&1
+s2=$?
+wait "$p1"
+s1=$?
+if [ $((s1 + s2)) -eq 1 ] && grep -q 'another ingest of this run is writing' "$T/twice1.out" "$T/twice2.out"; then ok
+elif [ $((s1 + s2)) -eq 0 ] || grep -q 'done already' "$T/twice1.out" "$T/twice2.out"; then ok # one ran after the other
+else bad "two ingests of one run: exit $s1 and $s2: $(head -c 300 "$T/twice1.out") $(head -c 300 "$T/twice2.out")"; fi
+ingest_f "$K" > /dev/null 2>&1
+[ "$(digest "$K")" = "$D_F" ] && ok || bad "two ingests of one run at once stored a different database"
+
+# ---- 2. I/O faults at each call, and kills at each call ---------------------------
+# Count the calls one uninterrupted run makes on the database's files, then run it
+# again with the N-th call of each function failing (EIO), or with the process
+# killed just before it. Each run ends cleanly (exit 0 or a message and exit 1), the
+# database passes check as it is left, and a rerun reaches the reference digest.
+rm -rf "$T/cnt"
+cp -r "$T/base_g" "$T/cnt"
+LD_PRELOAD=$SHIM LDB_FAULT_DIR=$T/cnt LDB_FAULT_COUNTS=$T/counts ingest_g "$T/cnt" > /dev/null 2>&1
+[ "$(digest "$T/cnt")" = "$D_G" ] && ok || bad "an ingest under the shim differs from one without"
+say "calls of one ingest on its database: $(tr '\n' ' ' < "$T/counts")"
+points() { # N: the call numbers to hit (all, or POINTS of them spread from 1 to N)
+    if [ "$POINTS" -eq 0 ] || [ "$1" -le "$POINTS" ]; then
+        seq 1 "$1"
+    else
+        awk "BEGIN { for (i = 0; i < $POINTS; i++) print 1 + int(i * ($1 - 1) / ($POINTS - 1)) }" | uniq
+    fi
+}
+n_faults=0
+while read -r fn count; do
+    [ "$count" -gt 0 ] || continue
+    for k in $(points "$count"); do
+        for act in eio kill; do
+            X=$T/fault
+            rm -rf "$X"
+            cp -r "$T/base_g" "$X"
+            LD_PRELOAD=$SHIM LDB_FAULT_DIR=$X LDB_FAULT="$fn:$k:$act" ingest_g "$X" > "$T/f.out" 2>&1
+            st=$?
+            n_faults=$((n_faults + 1))
+            want="0 1"
+            [ "$act" = kill ] && want="0 137"
+            case " $want " in
+            *" $st "*) ;;
+            *) bad "$fn call $k ($act): ingest exited $st: $(head -c 300 "$T/f.out")"; continue ;;
+            esac
+            if crashed "$T/f.out" || { [ "$st" -eq 1 ] && ! grep -q '^latentdb: ' "$T/f.out"; }; then
+                bad "$fn call $k ($act): no clean error: $(head -c 300 "$T/f.out")"
+                continue
+            fi
+            if ! "$L" check "$X" > "$T/c.out" 2>&1; then
+                bad "$fn call $k ($act): check fails on the database left: $(head -c 300 "$T/c.out")"
+                continue
+            fi
+            ingest_g "$X" > "$T/r.out" 2>&1
+            if [ "$(digest "$X")" = "$D_G" ]; then ok; else
+                bad "$fn call $k ($act): the rerun does not reach the reference: $(head -c 300 "$T/r.out")"
+            fi
+        done
+    done
+done < "$T/counts"
+say "$n_faults fault runs"
+
+# ---- 3. A crash between the LMDB commit and the catalog update ----------------------
+# Killed at the first write to the SQLite WAL (after LMDB committed the first
+# batch): check notes the lag, the catalog still shows the old state, and the next
+# writable open rebuilds it.
+X=$T/gap
+cp -r "$T/base_g" "$X"
+LD_PRELOAD=$SHIM LDB_FAULT_DIR=$X/catalog.sqlite-wal LDB_FAULT=pwrite:1:kill ingest_g "$X" > /dev/null 2>&1
+[ $? -eq 137 ] && ok || bad "the ingest was not killed at its first catalog write"
+expect 0 'note: catalog.sqlite mirrors batch [0-9]+, LMDB holds batch [0-9]+' "$L" check "$X"
+cat_rows() { # DB: rows_done of the catalog's runs, and the catalog's sequences
+    $PY -c "
+import sqlite3, sys
+c = sqlite3.connect('file:$1/catalog.sqlite?mode=ro', uri=True)
+r = c.execute('select coalesce(sum(rows_done), 0) from runs').fetchone()[0]
+s = c.execute('select count(*) from sequences').fetchone()[0]
+print(r, s)"
+}
+[ "$(cat_rows "$X")" = "0 0" ] && ok || bad "the catalog shows $(cat_rows "$X") before the repair, expected 0 0"
+expect 0 'ok .*catalog rebuilt' "$L" check "$X" --repair
+[ "$(cat_rows "$X")" = "8 8" ] && ok || bad "the catalog shows $(cat_rows "$X") after the repair, expected 8 8"
+expect 0 'ok \(' "$L" check "$X"
+grep -q note "$T/out" && bad "a note remains after the repair: $(cat "$T/out")" || ok
+# the same crash, repaired by the next ingest's open
+rm -rf "$X"
+cp -r "$T/base_g" "$X"
+LD_PRELOAD=$SHIM LDB_FAULT_DIR=$X/catalog.sqlite-wal LDB_FAULT=pwrite:1:kill ingest_g "$X" > /dev/null 2>&1
+ingest_g "$X" > /dev/null 2>&1
+[ "$(digest "$X")" = "$D_G" ] && [ "$(cat_rows "$X")" = "32 32" ] && ok ||
+    bad "after the crash, the next ingest should finish and its catalog show 32 rows ($(cat_rows "$X"))"
+# a catalog changed behind latentdb's back is a problem, and --repair mends it
+$PY -c "
+import sqlite3; c = sqlite3.connect('$X/catalog.sqlite'); c.execute('update latents set count = count + 1 where latent = 7'); c.commit()"
+expect 1 'table latents differs from LMDB' "$L" check "$X"
+expect 0 'catalog rebuilt' "$L" check "$X" --repair
+expect 0 'ok \(' "$L" check "$X"
+
+# ---- 4. A full disk ------------------------------------------------------------------
+# A tmpfs of half the finished database: the ingest fails with a message, the
+# database stays at its last committed batch (check passes), and once the disk has
+# room the same command resumes and finishes.
+need_kb=$(du -sk "$T/ref_f" | cut -f1)
+MNT_TRY=$T/small
+mkdir -p "$MNT_TRY"
+if mount -t tmpfs -o size=$((need_kb / 2))k tmpfs "$MNT_TRY" 2> /dev/null; then
+    MNT=$MNT_TRY
+    cp -r "$T/base_f" "$MNT/db"
+    expect 1 'No space left on device' ingest_f "$MNT/db"
+    expect 0 'ok \(' "$L" check "$MNT/db"
+    got=$(sed -n 's/.*, \([0-9]*\) tokens,.*/\1/p' "$T/out")
+    [ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -lt 32768 ] && ok ||
+        bad "the full disk should stop the ingest part way (kept $got tokens)"
+    mount -o remount,size=$((need_kb * 4))k "$MNT"
+    expect 0 'ingested' ingest_f "$MNT/db"
+    [ "$(digest "$MNT/db")" = "$D_F" ] && ok || bad "the ingest resumed after a full disk differs"
+    say "full disk: a ${need_kb}k database on a $((need_kb / 2))k tmpfs stopped at $got tokens, then resumed"
+else # no mount here: the shim's ENOSPC on a write half way through stands in
+    n=$(sed -n 's/^pwrite //p' "$T/counts")
+    X=$T/enospc
+    cp -r "$T/base_g" "$X"
+    LD_PRELOAD=$SHIM LDB_FAULT_DIR=$X LDB_FAULT="pwrite:$((n / 2)):enospc" ingest_g "$X" > "$T/out" 2>&1
+    [ $? -eq 1 ] && grep -q 'No space left on device' "$T/out" && ok || bad "ENOSPC: $(head -c 300 "$T/out")"
+    expect 0 'ok \(' "$L" check "$X"
+    ingest_g "$X" > /dev/null 2>&1
+    [ "$(digest "$X")" = "$D_G" ] && ok || bad "the ingest resumed after ENOSPC differs"
+    say "full disk: cannot mount a tmpfs here; ENOSPC from the shim at pwrite $((n / 2)) of $n"
+fi
+
+# ---- 5. A map that fills grows ---------------------------------------------------------
+X=$T/map
+cp -r "$T/base_f" "$X"
+LATENTDB_MAP_SIZE=262144 ingest_f "$X" > "$T/out" 2>&1
+[ $? -eq 0 ] && [ "$(digest "$X")" = "$D_F" ] && ok ||
+    bad "an ingest into a 256 KiB map should grow it and finish: $(head -c 300 "$T/out")"
+
+# ---- 6. Readers during an ingest --------------------------------------------------------
+# Every answer a reader gets while an ingest commits batch after batch equals the
+# answer of some committed state: the states are rebuilt as ingests of prefixes of
+# the corpus (8 batches of 4,096 tokens), and every answer must be one of theirs.
+# The writer and readers start with a 256 KiB map, so the map grows under readers.
+$PY - "$F" "$T/pre" <<'PY'
+import numpy as np, os, sys
+src, out = sys.argv[1], sys.argv[2]
+t, a = np.load(src + "/tokens.npy"), np.load(src + "/acts.npy", mmap_mode="r")
+for k in range(1, 9):
+    d = f"{out}/{k}"
+    os.makedirs(d)
+    np.save(d + "/tokens.npy", t[: 16 * k])
+    np.save(d + "/acts.npy", np.ascontiguousarray(a[: 4096 * k]))
+PY
+LAT=$($PY -c "
+import json; j = json.load(open('$F/planted.json'))
+print(*[l['latent'] for l in j['latents'] if l['family'] == 'token'][:2])")
+answers() { # DB OUTPREFIX: the answers a reader compares
+    digest "$1" > "$2.digest"
+    for l in $LAT; do "$L" top "$1" a "$l" -k 5 --json > "$2.top$l" 2>&1; done
+    "$L" density "$1" a --counts > "$2.density" 2>&1
+}
+mkdir -p "$T/ans"
+answers "$T/base_f" "$T/ans/0"
+for k in 1 2 3 4 5 6 7 8; do
+    P=$T/pdb$k
+    cp -r "$T/base_f" "$P"
+    "$L" ingest "$P" --dict a --tokens "$T/pre/$k/tokens.npy" --acts "$T/pre/$k/acts.npy" \
+        --batch-tokens 4096 --source corpus > /dev/null
+    answers "$P" "$T/ans/$k"
+done
+V=$T/live
+cp -r "$T/base_f" "$V"
+mkdir -p "$T/seen"
+reader() { # ID: query the live database until the writer is done
+    i=0
+    while [ ! -f "$T/writer.done" ]; do
+        i=$((i + 1))
+        LATENTDB_MAP_SIZE=262144 answers "$V" "$T/seen/$1.$i"
+    done
+}
+LATENTDB_MAP_SIZE=262144 ingest_f "$V" 4096 > "$T/writer.out" 2>&1 &
+wpid=$!
+reader a &
+r1=$!
+reader b &
+r2=$!
+wait "$wpid"
+wst=$?
+touch "$T/writer.done"
+wait "$r1" "$r2"
+[ "$wst" -eq 0 ] && [ "$(digest "$V")" = "$(cat "$T/ans/8.digest")" ] && ok ||
+    bad "the live ingest failed: $(head -c 300 "$T/writer.out")"
+n_ans=0
+states=""
+for f in "$T"/seen/*; do
+    q=${f##*.}
+    match=""
+    for k in 0 1 2 3 4 5 6 7 8; do
+        if cmp -s "$f" "$T/ans/$k.$q"; then match=$k; break; fi
+    done
+    n_ans=$((n_ans + 1))
+    if [ -z "$match" ]; then
+        bad "a reader's answer ($q) matches no committed state: $(head -c 200 "$f")"
+    else
+        case " $states " in *" $match "*) ;; *) states="$states $match" ;; esac
+    fi
+done
+n_states=$(echo $states | wc -w)
+[ "$n_ans" -gt 0 ] && [ "$n_states" -ge 2 ] && ok ||
+    bad "readers saw $n_states committed states in $n_ans answers; expected answers from several"
+say "readers: $n_ans answers during the ingest, all from committed states (states seen:$states)"
+
+# ---- 7. Bad input leaves the database as it was ------------------------------------------
+$PY -c "
+import numpy as np
+a = np.load('$F/acts.npy'); a[-1, 3] = np.nan; np.save('$T/acts_nan.npy', a)
+a[-1, 3] = np.inf; np.save('$T/acts_inf.npy', a)
+t = np.load('$F/tokens.npy'); t[-1, -1] = -5; np.save('$T/tokens_neg.npy', t)"
+X=$T/bad
+cp -r "$T/base_f" "$X"
+expect 1 "acts_nan.npy: position 32767 \(row 127, position 255\) holds NaN or Inf; expected finite activations \(nothing was ingested\)" \
+    "$L" ingest "$X" --dict a --tokens "$F/tokens.npy" --acts "$T/acts_nan.npy" --batch-tokens 2048
+expect 1 "acts_inf.npy: position 32767 .* holds NaN or Inf" \
+    "$L" ingest "$X" --dict a --tokens "$F/tokens.npy" --acts "$T/acts_inf.npy" --batch-tokens 2048
+expect 1 "tokens_neg.npy: token id -5 at position 32767 is out of range \(nothing was ingested\)" \
+    "$L" ingest "$X" --dict a --tokens "$T/tokens_neg.npy" --acts "$F/acts.npy" --batch-tokens 2048
+[ "$(digest "$X")" = "$D_EMPTY" ] && ok || bad "bad input changed the database"
+# JSON nested past cJSON's limit (1000 levels) is refused, not a stack overflow
+mkdir -p "$T/deep"
+cp "$G/dict/"* "$T/deep/"
+$PY -c "print('[' * 200000 + ']' * 200000)" > "$T/deep/deep.json"
+for f in "$T/deep/"*.json; do
+    case $f in */deep.json) ;; *) cp "$T/deep/deep.json" "$f" ;; esac
+done
+expect 1 '^latentdb: .*json' "$L" dict show "$T/deep"
+expect 1 '^latentdb: ' "$L" tokenize "$T/deep/deep.json" "hello"
+crashed "$T/out" && bad "deep JSON crashed the tokenizer loader" || ok
+
+echo "reliability: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
