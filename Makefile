@@ -87,7 +87,7 @@ valgrind:
 	ln -sfn ../tools build-vg/vg/tools
 	ln -sfn ../tests build-vg/vg/tests
 	BUILD=build-vg PY=$(PY) sh tests/fixtures.sh
-	OPENBLAS_CORETYPE=Haswell sh tests/cli.sh build-vg/vg build-vg/fixtures
+	OPENBLAS_CORETYPE=Haswell LATENTDB_MAP_SIZE=1073741824 sh tests/cli.sh build-vg/vg build-vg/fixtures
 
 # Crash and fault torture: 500 random kills and every I/O fault point (~30 min).
 torture: all $(BUILD)/tests/faultinj.so $(BUILD)/tools/planted
@@ -131,3 +131,6 @@ demo-small: all $(BUILD)/tools/planted $(BUILD)/tools/recovery data/brown/.done
 
 clean:
 	rm -rf build build-asan build-vg build-fuzz bin lib
+
+# libFuzzer targets (make fuzz, fuzz-build, fuzz-regress): tests/fuzz/fuzz.mk
+include tests/fuzz/fuzz.mk

@@ -96,19 +96,22 @@ int ldb_zc_unpack(ldb_zc *z, const uint8_t *p, size_t n, ldb_buf *out)
     out->len = 0;
     if (n < 1)
         return -1;
-    if (p[0] == 0) {
-        if (ldb_buf_reserve(out, n - 1))
+    if (p[0] == 0) { /* (at least a byte, so that out->data is never NULL) */
+        if (ldb_buf_reserve(out, n > 1 ? n - 1 : 1))
             return -1;
-        memcpy(out->data, p + 1, n - 1);
+        if (n > 1)
+            memcpy(out->data, p + 1, n - 1);
         out->len = n - 1;
         return 0;
     }
     if (p[0] != 1)
         return -1;
     unsigned long long sz = ZSTD_getFrameContentSize(p + 1, n - 1);
-    if (sz == ZSTD_CONTENTSIZE_UNKNOWN || sz == ZSTD_CONTENTSIZE_ERROR || sz > (1ull << 32))
+    /* No record of ours decodes to more than a batch's postings: a frame claiming
+     * more than 64 MiB is corrupt (and must not make us allocate it). */
+    if (sz == ZSTD_CONTENTSIZE_UNKNOWN || sz == ZSTD_CONTENTSIZE_ERROR || sz > (1ull << 26))
         return -1;
-    if (ldb_buf_reserve(out, (size_t)sz))
+    if (ldb_buf_reserve(out, sz ? (size_t)sz : 1))
         return -1;
     size_t r = ZSTD_decompressDCtx(z->d, out->data, (size_t)sz, p + 1, n - 1);
     if (ZSTD_isError(r) || r != sz)
@@ -261,7 +264,7 @@ int ldb_rice_get(ldb_bitr *r, unsigned k, uint64_t *out)
         br_fill(r);
         if (!r->nbits)
             return -1;
-        uint64_t ones = (uint64_t)__builtin_ctzll(~r->acc);
+        uint64_t ones = ~r->acc ? (uint64_t)__builtin_ctzll(~r->acc) : 64;
         if (ones > r->nbits)
             ones = r->nbits;
         if (qn + ones >= RICE_ESC) {

@@ -132,7 +132,9 @@ static inline int ldb_rice_get_fast(ldb_bitr *r, unsigned k, uint64_t *v)
         r->p += (63 - r->nbits) >> 3;
         r->nbits |= 56;
     }
-    uint64_t ones = (uint64_t)__builtin_ctzll(~r->acc); /* acc has a zero bit: nbits <= 63 */
+    if (!~r->acc) /* 64 ones (bits past nbits are the next bytes'): the careful path */
+        return ldb_rice_get(r, k, v);
+    uint64_t ones = (uint64_t)__builtin_ctzll(~r->acc);
     unsigned used = (unsigned)ones + 1 + k;
     if (ones >= 48 || used > r->nbits)
         return ldb_rice_get(r, k, v);

@@ -20,6 +20,8 @@ typedef struct chk {
     ldb_check_report *rep;
     uint8_t *skip;             /* bit per gpos: a skipped position */
     uint64_t n_pos;
+    uint64_t *starts;          /* every sequence's first position, ascending */
+    size_t n_starts, cap_starts;
     ldb_fpos fp;               /* forward reads of check_context */
 } chk;
 
@@ -88,6 +90,17 @@ static int check_seqs(chk *c)
         for (uint32_t i = 0; i < s.len; i++)
             if (ldb_db_is_skip(c->db, tok[i]))
                 c->skip[(s.start + i) / 8] |= (uint8_t)(1u << ((s.start + i) % 8));
+        if (c->n_starts == c->cap_starts) {
+            size_t nc = c->cap_starts ? 2 * c->cap_starts : 1024;
+            uint64_t *st = realloc(c->starts, nc * sizeof *st);
+            if (!st) {
+                rc = ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
+                break;
+            }
+            c->starts = st;
+            c->cap_starts = nc;
+        }
+        c->starts[c->n_starts++] = s.start;
         uint64_t rec[3] = {s.seq, s.start, s.len};
         ldb_sha_update(&c->sha, rec, sizeof rec);
         ldb_sha_update(&c->sha, tok, (size_t)s.len * 4);
@@ -101,6 +114,7 @@ static int check_seqs(chk *c)
 
 typedef struct pair {
     uint32_t lat;
+    uint32_t bits;             /* the stored value */
     uint64_t pos;
 } pair;
 
@@ -159,6 +173,7 @@ static int scan_forward(chk *c, const ldb_dbdict *dd, pair **out, size_t *n)
         for (uint32_t i = 0; i < fb.n; i++)
             for (uint64_t e = fb.off[i]; e < fb.off[i + 1]; e++) {
                 p[np].lat = fb.lat[e];
+                p[np].bits = fb.bits[e];
                 p[np++].pos = start + i;
             }
     }
@@ -236,10 +251,109 @@ static int check_context(chk *c, const ldb_dbdict *dd, uint32_t latent, const ld
     return rc;
 }
 
-/* Summaries: digest them, recount each latent's firing ordinary positions, and
- * compare the contexts of its best top candidates with the forward index. */
-static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord)
+static int is_skip(const chk *c, uint64_t pos)
 {
+    return pos < c->n_pos && (c->skip[pos / 8] >> (pos % 8) & 1);
+}
+
+static uint64_t mix64(uint64_t x) /* splitmix64's finaliser: a multiset hash's term */
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static int close_to(double a, double b)
+{
+    double d = a > b ? a - b : b - a, m = b > 0 ? b : -b;
+    return d <= 1e-9 * (m > 1 ? m : 1);
+}
+
+/* One latent's summary and top list against its codes in the forward index
+ * (p[a..b), ascending positions): count, sequences, sum, sum of squares, max, the
+ * exact histogram (as a multiset hash) and the top list (each candidate is a code
+ * of this latent with its value, and no code left out comes before the last). */
+static void check_stats(chk *c, const ldb_dbdict *dd, uint32_t j, const pair *p, size_t a,
+                        size_t b, const ldb_lsum *s, const ldb_cand *top, int nt)
+{
+    uint64_t n = 0, nseq = 0, hh = 0, hs = 0, lastseq = UINT64_MAX, before = 0;
+    double sum = 0, sumsq = 0;
+    float max = 0;
+    size_t si = 0, lo = 0, hi = c->n_starts;
+    if (a < b) { /* the sequence of the first code, then walk */
+        while (hi - lo > 1) {
+            size_t mid = (lo + hi) / 2;
+            if (c->starts[mid] <= p[a].pos)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        si = lo;
+    }
+    for (size_t i = a; i < b; i++) {
+        if (is_skip(c, p[i].pos))
+            continue;
+        while (si + 1 < c->n_starts && c->starts[si + 1] <= p[i].pos)
+            si++;
+        if (si != lastseq) {
+            nseq++;
+            lastseq = si;
+        }
+        float v = ldb_val_float(p[i].bits, c->db->values);
+        n++;
+        sum += v;
+        sumsq += (double)v * v;
+        if (v > max)
+            max = v;
+        hh += mix64(ldb_val_bf16key(p[i].bits, c->db->values));
+        ldb_cand x = {p[i].pos, v};
+        before += nt > 0 && ldb_cand_before(&x, &top[nt - 1]);
+    }
+    uint64_t hn = 0;
+    for (uint32_t i = 0; i < s->nh; i++) {
+        hs += s->hc[i] * mix64(s->hk[i]);
+        hn += s->hc[i];
+    }
+    if (n != s->count || nseq != s->nseq)
+        problem(c, "%s: latent %llu: its summary says %llu firing positions in its sequences; "
+                "the forward index differs", dd->name, j, s->count);
+    else if (max != s->max || !close_to(s->sum, sum) || !close_to(s->sumsq, sumsq))
+        problem(c, "%s: latent %llu: the max, sum or sum of squares of its summary differ from "
+                "the forward index (%llu codes)", dd->name, j, n);
+    else if (hh != hs || hn != n)
+        problem(c, "%s: latent %llu: its value histogram differs from the forward index "
+                "(%llu codes)", dd->name, j, n);
+    if (nt != (int)(n < LDB_TOPK ? n : LDB_TOPK) || (nt && before != (uint64_t)nt - 1)) {
+        problem(c, "%s: latent %llu: its top list (%llu candidates) is not the top of the "
+                "forward index", dd->name, j, (uint64_t)nt);
+        return;
+    }
+    for (int t = 0; t < nt; t++) { /* each candidate is one of the latent's codes */
+        size_t l = a, h = b;
+        while (l < h) {
+            size_t m = (l + h) / 2;
+            if (p[m].pos < top[t].gpos)
+                l = m + 1;
+            else
+                h = m;
+        }
+        if (l == b || p[l].pos != top[t].gpos ||
+            ldb_val_float(p[l].bits, c->db->values) != top[t].value || is_skip(c, p[l].pos)) {
+            problem(c, "%s: latent %llu: its top candidate at position %llu is not in the "
+                    "forward index", dd->name, j, top[t].gpos);
+            return;
+        }
+    }
+}
+
+/* Summaries: digest them, recount each latent's firing ordinary positions, check
+ * its statistics and top list against the forward index, and compare the contexts
+ * of its best top candidates with it. */
+static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord, const pair *p,
+                           size_t np)
+{
+    size_t a = 0;
     uint64_t *cnt = malloc((size_t)dd->d_sae * sizeof *cnt);
     if (!cnt)
         return ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
@@ -252,16 +366,24 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord)
         ldb_lsum s;
         ldb_cand top[LDB_TOPK];
         ldb_tctx ctx[LDB_TOPK];
+        size_t b = a;
+        while (b < np && p[b].lat == j)
+            b++;
         int rc = ldb_lsum_get(c->db, c->txn, dd->id, j, &s);
-        if (rc) {
-            free(cnt);
-            return rc;
+        int nt = rc ? rc : ldb_ltop_get(c->db, c->txn, dd->id, j, top, ctx, LDB_TOPK);
+        if (rc == LDB_EFORMAT || nt == LDB_EFORMAT) { /* a record that does not decode */
+            char msg[1100];
+            snprintf(msg, sizeof msg, "%s: latent %u: %s", dd->name, j, ldb_db_errmsg(c->db));
+            problem(c, "%s", msg, 0, 0);
+            ldb_err_clear(&c->db->err);
+            ldb_lsum_free(&s);
+            a = b;
+            continue;
         }
-        int nt = ldb_ltop_get(c->db, c->txn, dd->id, j, top, ctx, LDB_TOPK);
-        if (nt < 0) {
+        if (rc || nt < 0) {
             ldb_lsum_free(&s);
             free(cnt);
-            return nt;
+            return rc ? rc : nt;
         }
         uint64_t rec[2] = {s.count, s.nseq};
         ldb_sha_update(&c->sha, &j, 4);
@@ -277,6 +399,8 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord)
             uint64_t where[3] = {ctx[i].seq, ctx[i].pos, ctx[i].len};
             ldb_sha_update(&c->sha, where, sizeof where);
         }
+        check_stats(c, dd, j, p, a, b, &s, top, nt);
+        a = b;
         for (int i = 0; i < nt && i < 10 && !rc; i++) /* stored contexts = the forward index */
             rc = check_context(c, dd, j, &top[i], &ctx[i]);
         if (rc) {
@@ -298,7 +422,7 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord)
 
 int ldb_db_check(ldb_db *db, ldb_check_report *rep)
 {
-    chk c = {db, NULL, {0}, rep, NULL, 0, {0}};
+    chk c = {db, NULL, {0}, rep, NULL, 0, NULL, 0, 0, {0}};
     memset(rep, 0, sizeof *rep);
     int rc, mrc = ldb_txn_begin(db, MDB_RDONLY, &c.txn);
     if (mrc)
@@ -319,10 +443,10 @@ int ldb_db_check(ldb_db *db, ldb_check_report *rep)
         uint64_t *ord = malloc((size_t)dd->d_sae * sizeof *ord);
         rc = ord ? compare_inverted(&c, dd, p, np, ord)
                  : ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        free(p);
         c.fp.n = 0; /* its cached block belongs to another dictionary */
         if (!rc)
-            rc = check_summaries(&c, dd, ord);
+            rc = check_summaries(&c, dd, ord, p, np);
+        free(p);
         free(ord);
     }
     if (!rc) { /* the SQL mirror, against the same snapshot */
@@ -341,6 +465,7 @@ int ldb_db_check(ldb_db *db, ldb_check_report *rep)
         snprintf(rep->digest + 2 * i, 3, "%02x", md[i]);
     mdb_txn_abort(c.txn);
     free(c.skip);
+    free(c.starts);
     ldb_fpos_free(&c.fp);
     return rc;
 }

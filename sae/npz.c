@@ -47,6 +47,17 @@ int ldb_npz_open(ldb_tensors *ts, const char *path, ldb_err *e)
             continue; /* not an array */
         char member[512];
         snprintf(member, sizeof member, "%s[%s]", path, st.name);
+        /* what it claims, against what it can hold: a stored member is as large as its
+         * data, deflate expands at most 1032:1 (so a small file cannot make us
+         * allocate terabytes) */
+        if ((st.valid & ZIP_STAT_COMP_SIZE) && (st.valid & ZIP_STAT_COMP_METHOD) &&
+            st.size > (st.comp_method == ZIP_CM_STORE ? st.comp_size
+                                                      : st.comp_size * 1032 + 1024)) {
+            rc = ldb_err_set(e, LDB_EFORMAT, "%s: claims %llu bytes from %llu compressed bytes",
+                             member, (unsigned long long)st.size,
+                             (unsigned long long)st.comp_size);
+            goto out;
+        }
         if (st.size > NPZ_MAX_MEMBER) {
             rc = ldb_err_set(e, LDB_EFORMAT, "%s: claims %llu bytes uncompressed, over the limit",
                              member, (unsigned long long)st.size);

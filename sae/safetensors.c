@@ -151,6 +151,10 @@ int ldb_safetensors_open(ldb_tensors *ts, const char *path, ldb_err *e)
     }
     for (cJSON *v = root->child; v; v = v->next) {
         if (strcmp(v->string, "__metadata__") == 0) {
+            if (ts->metadata_json) {
+                rc = ldb_err_set(e, LDB_EFORMAT, "%s: header has '__metadata__' twice", path);
+                goto out;
+            }
             ts->metadata_json = cJSON_PrintUnformatted(v);
             continue;
         }

@@ -20,6 +20,7 @@
 #include "../common/mfile.h"
 #include "../common/npy.h"
 #include "../db/db_impl.h"
+#include "../db/summary.h"
 #include "brute.h"
 #include "check.h"
 #include "latentdb.h"
@@ -715,6 +716,91 @@ static void test_corrupt(ldb_db *db)
     free(bad);
 }
 
+/* Replaces the record key -> (bytes, n) of dbi, runs check, expects a problem
+ * containing want, and restores the record (check is clean again). */
+static void tamper(ldb_db *db, MDB_dbi dbi, const uint8_t *key, size_t klen, const uint8_t *bytes,
+                   size_t n, const char *want)
+{
+    MDB_txn *txn;
+    MDB_val k = {klen, (void *)key}, v;
+    CHECK(mdb_txn_begin(db->env, NULL, 0, &txn) == 0 && mdb_get(txn, dbi, &k, &v) == 0,
+          "the record to tamper with");
+    uint8_t *orig = malloc(v.mv_size);
+    size_t on = v.mv_size;
+    memcpy(orig, v.mv_data, on);
+    MDB_val vb = {n, (void *)bytes};
+    CHECK(mdb_put(txn, dbi, &k, &vb, 0) == 0 && mdb_txn_commit(txn) == 0, "tamper");
+    ldb_check_report *r = calloc(1, sizeof *r);
+    int rc = ldb_db_check(db, r);
+    CHECK(rc == 0 && r->n_problems >= 1 && strstr(r->problems, want),
+          "check reports '%s': rc %d, %llu problems: %s", want, rc,
+          (unsigned long long)r->n_problems, r->problems);
+    CHECK(mdb_txn_begin(db->env, NULL, 0, &txn) == 0, "write txn");
+    MDB_val vo = {on, orig};
+    CHECK(mdb_put(txn, dbi, &k, &vo, 0) == 0 && mdb_txn_commit(txn) == 0, "restore");
+    rc = ldb_db_check(db, r);
+    CHECK(rc == 0 && r->n_problems == 0, "clean again after the restore: %s", r->problems);
+    free(r);
+    free(orig);
+}
+
+/* Summaries and top lists that disagree with the codes are caught: a max, a count
+ * of sequences, a histogram count, a top list missing its best candidate. */
+static void test_tamper_summaries(ldb_db *db)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint8_t key[6], rec[4096], top[16384];
+    size_t n = 0, tn = 0;
+    CHECK(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) == 0, "read txn");
+    mdb_cursor_open(txn, db->lsum, &cur);
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t count;
+        memcpy(&count, v.mv_data, 8);
+        if (count >= 200 && v.mv_size <= sizeof rec && ((uint8_t *)v.mv_data)[v.mv_size - 1] < 0x7f) {
+            memcpy(key, k.mv_data, 6);
+            memcpy(rec, v.mv_data, v.mv_size);
+            n = v.mv_size;
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    MDB_val tk = {6, key};
+    if (n && mdb_get(txn, db->ltop, &tk, &v) == 0 && v.mv_size <= sizeof top) {
+        memcpy(top, v.mv_data, v.mv_size);
+        tn = v.mv_size;
+    }
+    mdb_txn_abort(txn);
+    CHECK(n > 40 && tn > 0, "a latent with 200 codes, its summary and its top list");
+    if (!n || !tn)
+        return;
+    uint8_t bad[16384];
+    memcpy(bad, rec, n);
+    float mx;
+    memcpy(&mx, bad + 32, 4);
+    mx *= 1.5f;
+    memcpy(bad + 32, &mx, 4);
+    tamper(db, db->lsum, key, 6, bad, n, "the max, sum or sum of squares");
+    memcpy(bad, rec, n);
+    bad[8]++; /* nseq */
+    tamper(db, db->lsum, key, 6, bad, n, "firing positions in its sequences");
+    memcpy(bad, rec, n);
+    bad[36 + (rec[36] >= 0x80) + 1] ^= 1; /* the first key: every key moves by one */
+    tamper(db, db->lsum, key, 6, bad, n, "value histogram");
+    memcpy(bad, rec, n);
+    bad[n - 1]++; /* the last count: no longer the summary's total */
+    tamper(db, db->lsum, key, 6, bad, n, "is corrupt");
+    ldb_cand c[LDB_TOPK];
+    ldb_tctx x[LDB_TOPK];
+    int vb = ldb_val_bytes(db->values), nt = ldb_top_decode(top, tn, vb, c, x, LDB_TOPK);
+    ldb_buf b = {0};
+    CHECK(nt > 1 && ldb_top_encode(c + 1, x + 1, nt - 1, vb, &b) == 0, "a shorter top list");
+    tamper(db, db->ltop, key, 6, b.data, b.len, "is not the top of the forward index");
+    ldb_buf_free(&b);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -780,6 +866,7 @@ int main(int argc, char **argv)
     test_bad_inputs(db);
     phase("test_bad_inputs");
     test_corrupt(db);
+    test_tamper_summaries(db);
     phase("test_corrupt");
     ldb_db_close(db);
     free(pstart);

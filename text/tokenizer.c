@@ -305,15 +305,26 @@ int ldb_tok_open_blob(ldb_tok *tk, const void *blob, size_t size, int copy, cons
         for (uint32_t i = 0; !why && i < tk->n_vocab; i++)
             if (tk->piece_off[i + 1] < tk->piece_off[i])
                 why = "piece offsets";
-        for (uint32_t i = 0; !why && i < tk->vocab_cap; i++)
+        /* every probe of a hash ends at an empty slot: a table with none would
+         * loop forever, so one is required */
+        uint32_t empty = 0;
+        for (uint32_t i = 0; !why && i < tk->vocab_cap; i++) {
             if (tk->vocab[i] > tk->n_vocab)
                 why = "vocabulary hash";
+            empty += !tk->vocab[i];
+        }
+        if (!why && !empty)
+            why = "vocabulary hash (full)";
+        empty = 0;
         for (uint32_t i = 0; !why && i < tk->merge_cap; i++) {
             const uint32_t *s = tk->merges + 4 * (size_t)i;
             if (s[0] != LDB_TOK_NONE && (s[0] >= tk->n_vocab || s[1] >= tk->n_vocab ||
                                          s[3] >= tk->n_vocab))
                 why = "merge hash";
+            empty += s[0] == LDB_TOK_NONE;
         }
+        if (!why && !empty)
+            why = "merge hash (full)";
         for (uint32_t i = 0; !why && i < 256; i++)
             if (tk->byte_id[i] != LDB_TOK_NONE && tk->byte_id[i] >= tk->n_vocab)
                 why = "byte ids";
@@ -639,7 +650,8 @@ static int compile(compiler *c, const cJSON *root, const cJSON *cfg, ldb_tok *tk
     size_t at = 0;
     for (uint32_t i = 0; i < c->n_vocab; i++) {
         poff[i] = (uint32_t)at;
-        memcpy(blob + o_pieces + at, c->piece[i].s, c->piece[i].n);
+        if (c->piece[i].n) /* ids missing from the vocabulary have no piece */
+            memcpy(blob + o_pieces + at, c->piece[i].s, c->piece[i].n);
         at += c->piece[i].n;
     }
     poff[c->n_vocab] = (uint32_t)at;
