@@ -249,7 +249,10 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
     uint64_t i = gpos - fp->start, g = i / LDB_FWD_GROUP, i0 = g * LDB_FWD_GROUP;
     uint64_t i1 = i0 + LDB_FWD_GROUP < fp->n ? i0 + LDB_FWD_GROUP : fp->n;
     if (fp->g != g + 1) { /* a new group: decoding starts at its first position */
-        int rc = grow_codes(db, &fp->glat, &fp->gbits, &fp->cap_nnz, fp->off[i1] - fp->off[i0]);
+        /* (at least one slot: a silent group must not leave glat NULL for the
+         * pointer arithmetic below) */
+        int rc = grow_codes(db, &fp->glat, &fp->gbits, &fp->cap_nnz,
+                            fp->off[i1] - fp->off[i0] + 1);
         if (rc)
             return rc;
         if (bitr_at(&fp->ibr, fp->h.bits, fp->h.end, group_bit(fp->h.groups, g)))

@@ -3,8 +3,10 @@
 # concurrent readers and bad input, tested on the real binary (docs/RELIABILITY.md
 # maps each promise to its test here).
 # usage: tests/reliability.sh BUILD [short|long]
-#   short (make check): 50 random kills, a sample of the I/O fault points
-#   long (make torture): 500 random kills, every I/O fault point
+#   short (make check): 50 random kills, 4 I/O fault points per function
+#   long (make torture): 500 random kills, 64 fault points per function (every call
+#   of open, fsync, fdatasync, ftruncate and mmap; pwrite and writev sampled from
+#   first to last); RELIABILITY_POINTS=0 hits every call of every function
 BUILD=$1
 MODE=${2:-short}
 L=$BUILD/bin/latentdb
@@ -19,7 +21,8 @@ cleanup() {
 trap cleanup EXIT
 NAME=tests/reliability.sh
 . tests/expect.sh
-if [ "$MODE" = long ]; then N_KILLS=500; POINTS=0; else N_KILLS=50; POINTS=4; fi
+if [ "$MODE" = long ]; then N_KILLS=500; POINTS=64; else N_KILLS=50; POINTS=4; fi
+POINTS=${RELIABILITY_POINTS:-$POINTS}
 say() { echo "reliability: $*"; }
 # the shim is preloaded ahead of a sanitized build's runtime; that is fine here
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"

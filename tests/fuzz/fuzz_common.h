@@ -20,6 +20,20 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* Texts the tokenizer targets encode with every tokenizer they accept: empty,
+ * whitespace runs, multi-byte and invalid UTF-8, added-token look-alikes, long
+ * repeats. */
+static const char *const fz_texts[] = {
+    "",
+    "Hello, world! the  two\tspaces\n\nand lines\r\n",
+    "Caf\xc3\xa9 na\xc3\xafve \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x99\x82 \xe2\x96\x81x \xe2\x96\x81\xe2\x96\x81",
+    "bad \xff\xfe utf8 \xc3 \xe2\x82 \xed\xa0\x80 \xf4\x90\x80\x80 end",
+    "<bos>text <eos> more<pad><unk><start_of_turn>user\n<0x41><s></s>",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabababababababababab",
+    "                                                  fifty spaces",
+};
+#define FZ_N_TEXTS (sizeof fz_texts / sizeof fz_texts[0])
+
 /* Aborts with a message: for harness set-up failures only (never input-driven). */
 static inline void fz_die(const char *what)
 {

@@ -11,15 +11,8 @@
 
 #include "latentdb.h"
 #include "../../text/tokenizer.h"
+#include "fuzz_common.h"
 
-static const char *const texts[] = {
-    "",
-    "Hello, world! the  two\tspaces\n\nand lines\r\n",
-    "Caf\xc3\xa9 na\xc3\xafve \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x99\x82 \xe2\x96\x81x \xe2\x96\x81\xe2\x96\x81",
-    "bad \xff\xfe utf8 \xc3 \xe2\x82 \xed\xa0\x80 \xf4\x90\x80\x80 end",
-    "<bos>text <eos> more<pad><unk><start_of_turn>user\n<0x41><s></s>",
-    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabababababababababab",
-};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -33,10 +26,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     ldb_tokenizer_info info;
     ldb_tokenizer_get_info(t, &info);
-    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+    for (size_t k = 0; k < FZ_N_TEXTS; k++) {
         uint32_t *ids = NULL;
         size_t n = 0;
-        if (ldb_tokenizer_encode(t, texts[k], strlen(texts[k]), &ids, &n) != LDB_OK)
+        if (ldb_tokenizer_encode(t, fz_texts[k], strlen(fz_texts[k]), &ids, &n) != LDB_OK)
             abort();
         for (size_t i = 0; i < n; i++)
             if (ids[i] >= info.n_vocab)

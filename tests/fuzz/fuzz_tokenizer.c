@@ -21,22 +21,12 @@
 
 static char json_path[256], cfg_path[256];
 
-static const char *const texts[] = {
-    "",
-    "Hello, world! the  two\tspaces\n\nand lines\r\n",
-    "Caf\xc3\xa9 na\xc3\xafve \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x99\x82 \xe2\x96\x81x \xe2\x96\x81\xe2\x96\x81",
-    "bad \xff\xfe utf8 \xc3 \xe2\x82 \xed\xa0\x80 \xf4\x90\x80\x80 end",
-    "<bos>text <eos> more<pad><unk><start_of_turn>user\n<0x41><s></s>",
-    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabababababababababab",
-    "                                                  fifty spaces",
-};
-#define N_TEXTS (sizeof texts / sizeof texts[0])
 
 static void exercise(const ldb_tok *tk, uint32_t **ids, size_t *n)
 {
     ldb_err e;
-    for (size_t t = 0; t < N_TEXTS; t++) {
-        if (ldb_tok_encode(tk, texts[t], strlen(texts[t]), &ids[t], &n[t], &e) != LDB_OK)
+    for (size_t t = 0; t < FZ_N_TEXTS; t++) {
+        if (ldb_tok_encode(tk, fz_texts[t], strlen(fz_texts[t]), &ids[t], &n[t], &e) != LDB_OK)
             abort(); /* only fails when out of memory */
         for (size_t i = 0; i < n[t]; i++)
             if (ids[t][i] >= tk->n_vocab)
@@ -77,8 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
-    uint32_t *ids[N_TEXTS], *ids2[N_TEXTS];
-    size_t n[N_TEXTS], n2[N_TEXTS];
+    uint32_t *ids[FZ_N_TEXTS], *ids2[FZ_N_TEXTS];
+    size_t n[FZ_N_TEXTS], n2[FZ_N_TEXTS];
     exercise(&tk, ids, n);
 
     /* decode ids that are not the encoder's: every id in turn, and one out of range */
@@ -105,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     exercise(&t2, ids2, n2);
-    for (size_t t = 0; t < N_TEXTS; t++) {
+    for (size_t t = 0; t < FZ_N_TEXTS; t++) {
         if (n[t] != n2[t] || (n[t] && memcmp(ids[t], ids2[t], n[t] * sizeof *ids[t])))
             abort();
         free(ids[t]);
