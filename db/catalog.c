@@ -325,12 +325,19 @@ int ldb_catalog_verify(ldb_db *db, MDB_txn *txn, char *msg, size_t cap, int *sta
     snprintf(u, 16, "?mode=ro");
     free(p);
     char *attach = sqlite3_mprintf("ATTACH %Q AS cat", uri);
-    if (sqlite3_open_v2(":memory:", &sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, NULL) !=
-            SQLITE_OK || !attach || sqlite3_exec(sq, attach, NULL, NULL, NULL) != SQLITE_OK) {
+    int src = sqlite3_open_v2(":memory:", &sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, NULL);
+    if (src == SQLITE_OK) /* before ATTACH: a writer may hold the catalog briefly */
+        sqlite3_busy_timeout(sq, 5000);
+    if (src != SQLITE_OK || !attach || sqlite3_exec(sq, attach, NULL, NULL, NULL) != SQLITE_OK) {
         snprintf(msg, cap, "catalog.sqlite cannot be opened: %s", sq ? sqlite3_errmsg(sq) : "?");
         goto out;
     }
-    sqlite3_busy_timeout(sq, 5000);
+    /* one read transaction over the catalog: its batch and its rows must be of the
+     * same state (an ingest may sync the catalog while this runs) */
+    if (sqlite3_exec(sq, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(msg, cap, "catalog.sqlite: %s", sqlite3_errmsg(sq));
+        goto out;
+    }
     if ((rc = ldb_db_meta_u64(db, txn, "batch", &batch)))
         goto out;
     sqlite3_int64 have = catalog_batch(sq, "cat");
