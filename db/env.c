@@ -56,15 +56,20 @@ int ldb_db_mdb_err(ldb_db *db, int mrc, const char *what)
 
 /* Doubles the map. No transaction of this process may be open: the kept read
  * transaction is dropped first (mdb_env_set_mapsize's rule). */
+static void drop_rtxn(ldb_db *db)
+{
+    if (db->rtxn) {
+        mdb_txn_abort(db->rtxn);
+        db->rtxn = NULL;
+    }
+}
+
 static int grow(ldb_db *db, const MDB_envinfo *info)
 {
     size_t want = info->me_mapsize * 2;
     if (want <= info->me_mapsize)
         return MDB_MAP_FULL;
-    if (db->rtxn) {
-        mdb_txn_abort(db->rtxn);
-        db->rtxn = NULL;
-    }
+    drop_rtxn(db);
     return mdb_env_set_mapsize(db->env, want);
 }
 
@@ -79,10 +84,7 @@ int ldb_txn_begin(ldb_db *db, unsigned flags, MDB_txn **txn)
         grow(db, &info);
     int mrc = mdb_txn_begin(db->env, NULL, flags, txn);
     if (mrc == MDB_MAP_RESIZED) { /* another process grew the map: adopt its size */
-        if (db->rtxn) {
-            mdb_txn_abort(db->rtxn);
-            db->rtxn = NULL;
-        }
+        drop_rtxn(db);
         if (!(mrc = mdb_env_set_mapsize(db->env, 0)))
             mrc = mdb_txn_begin(db->env, NULL, flags, txn);
     }

@@ -190,6 +190,11 @@ static int scan_forward(chk *c, const ldb_dbdict *dd, pair **out, size_t *n)
     return LDB_OK;
 }
 
+static int is_skip(const chk *c, uint64_t pos)
+{
+    return pos < c->n_pos && (c->skip[pos / 8] >> (pos % 8) & 1);
+}
+
 /* The inverted index must hold exactly the forward index's pairs. Counts each
  * latent's ordinary postings into ord[] for the summary check (UINT64_MAX when its
  * postings do not decode), so postings are read once. */
@@ -210,7 +215,7 @@ static int compare_inverted(chk *c, const ldb_dbdict *dd, const pair *p, size_t 
         }
         ord[j] = 0;
         for (size_t i = 0; i < n; i++)
-            ord[j] += pos[i] >= c->n_pos || !(c->skip[pos[i] / 8] >> (pos[i] % 8) & 1);
+            ord[j] += !is_skip(c, pos[i]);
         size_t i = 0;
         while (i < n && at < np && p[at].lat == j && p[at].pos == pos[i])
             i++, at++;
@@ -251,10 +256,6 @@ static int check_context(chk *c, const ldb_dbdict *dd, uint32_t latent, const ld
     return rc;
 }
 
-static int is_skip(const chk *c, uint64_t pos)
-{
-    return pos < c->n_pos && (c->skip[pos / 8] >> (pos % 8) & 1);
-}
 
 static uint64_t mix64(uint64_t x) /* splitmix64's finaliser: a multiset hash's term */
 {
