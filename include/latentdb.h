@@ -240,7 +240,8 @@ typedef struct ldb_example {
     uint32_t ctx_start;        /* context: positions [ctx_start, ctx_start + ctx_len) */
     uint32_t ctx_len;
     uint32_t *tokens;          /* ctx_len token ids */
-    float *values;             /* ctx_len values of the latent (0 where it is silent) */
+    float *values;             /* ctx_len values of the latent (0 where it is silent); it shares
+                                  the allocation of tokens (both NULL when ctx_len is 0) */
 } ldb_example;
 
 typedef struct ldb_examples {
@@ -253,6 +254,8 @@ typedef struct ldb_top_opts {
     uint32_t context;          /* tokens of context each side (default 8) */
     int distinct_seq;          /* the best position per sequence only */
     int include_special;       /* consider skipped positions too */
+    int positions_only;        /* seq, pos and value only: no context, not even the token there
+                                  (ctx_len 0); context is then ignored */
 } ldb_top_opts;
 
 /* Top examples of a latent: by stored value descending, ties by (seq, pos).

@@ -47,10 +47,8 @@ void ldb_examples_free(ldb_examples *e)
 {
     if (!e)
         return;
-    for (uint32_t i = 0; i < e->n; i++) {
-        free(e->ex[i].tokens);
-        free(e->ex[i].values);
-    }
+    for (uint32_t i = 0; i < e->n; i++)
+        free(e->ex[i].tokens); /* values share it */
     free(e->ex);
     free(e);
 }
@@ -135,28 +133,40 @@ static int distinct_seqs(qctx *q, ldb_cand *c, ldb_tctx *ctx, size_t *n)
     return LDB_OK;
 }
 
+/* The example's sequence, position and value, without context; *s gets its sequence. */
+static int place_example(qctx *q, const ldb_cand *c, const ldb_tctx *tc, ldb_seqrec *s,
+                         ldb_example *e)
+{
+    if (tc) { /* stored with the candidate */
+        s->seq = tc->seq;
+        s->start = c->gpos - tc->pos;
+        s->len = tc->len;
+    } else {
+        int rc = ldb_db_seq_at(q->db, q->txn, c->gpos, s);
+        if (rc)
+            return rc;
+    }
+    e->seq = s->seq;
+    e->pos = (uint32_t)(c->gpos - s->start);
+    e->value = c->value;
+    e->ctx_start = e->pos;
+    return LDB_OK;
+}
+
 int ldb_q_fill_example(qctx *q, uint32_t latent, const ldb_cand *c, const ldb_tctx *tc,
                        uint32_t context, ldb_fpos *fp, ldb_example *e)
 {
     ldb_seqrec s;
-    int rc = LDB_OK;
-    if (tc) { /* stored with the candidate */
-        s.seq = tc->seq;
-        s.start = c->gpos - tc->pos;
-        s.len = tc->len;
-    } else if ((rc = ldb_db_seq_at(q->db, q->txn, c->gpos, &s))) {
+    int rc = place_example(q, c, tc, &s, e);
+    if (rc)
         return rc;
-    }
-    e->seq = s.seq;
-    e->pos = (uint32_t)(c->gpos - s.start);
-    e->value = c->value;
     e->ctx_start = e->pos > context ? e->pos - context : 0;
     uint64_t end = (uint64_t)e->pos + context + 1 < s.len ? (uint64_t)e->pos + context + 1 : s.len;
     e->ctx_len = (uint32_t)(end - e->ctx_start);
-    e->tokens = malloc(e->ctx_len * sizeof *e->tokens);
-    e->values = malloc(e->ctx_len * sizeof *e->values);
-    if (!e->tokens || !e->values)
+    /* one allocation: ctx_len token ids, then ctx_len values */
+    if (!(e->tokens = malloc(2 * (size_t)e->ctx_len * sizeof *e->tokens)))
         return ldb_err_set(&q->db->err, LDB_ENOMEM, "out of memory");
+    e->values = (float *)(e->tokens + e->ctx_len);
     if ((rc = ldb_seq_tokens_at(q->db, q->txn, s.start, e->ctx_start, e->ctx_len, e->tokens)))
         return rc;
     for (uint32_t i = 0; i < e->ctx_len && !rc; i++) {
@@ -176,7 +186,7 @@ int ldb_q_fill_example(qctx *q, uint32_t latent, const ldb_cand *c, const ldb_tc
 int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_opts *o,
                   ldb_examples **out)
 {
-    ldb_top_opts def = {20, 8, 0, 0};
+    ldb_top_opts def = {.k = 20, .context = 8};
     qctx q;
     ldb_cand *c = NULL;
     ldb_tctx *ctx = NULL;
@@ -231,8 +241,11 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
         goto out;
     }
     for (size_t i = 0; i < n && !rc; i++) {
-        rc = ldb_q_fill_example(&q, latent, &c[i], ctx ? &ctx[i] : NULL, o->context, &fp,
-                                &e->ex[i]);
+        ldb_seqrec s;
+        const ldb_tctx *tc = ctx ? &ctx[i] : NULL;
+        rc = o->positions_only ? place_example(&q, &c[i], tc, &s, &e->ex[i])
+                               : ldb_q_fill_example(&q, latent, &c[i], tc, o->context, &fp,
+                                                    &e->ex[i]);
         e->n = (uint32_t)(i + 1);
     }
     if (rc)

@@ -12,10 +12,8 @@ void ldb_samples_free(ldb_samples *s)
     if (!s)
         return;
     for (uint32_t g = 0; g < s->n; g++) {
-        for (uint32_t i = 0; i < s->groups[g].ex.n; i++) {
-            free(s->groups[g].ex.ex[i].tokens);
-            free(s->groups[g].ex.ex[i].values);
-        }
+        for (uint32_t i = 0; i < s->groups[g].ex.n; i++)
+            free(s->groups[g].ex.ex[i].tokens); /* values share it */
         free(s->groups[g].ex.ex);
     }
     free(s->groups);

@@ -140,6 +140,8 @@ expect 0 ": ok \\($NSEQ sequences, $NTOK tokens" "$L" check "$DB"
 expect 0 '^[0-9a-f]{64}$' "$L" check "$DB" --digest
 jcheck 'o["dict"] == "a" and o["latent"] == 1495 and len(o["examples"]) == 5 and all(set(e) >= {"seq","pos","value","context"} and set(e["context"]) >= {"start","tokens","values"} for e in o["examples"]) and [e["value"] for e in o["examples"]] == sorted([e["value"] for e in o["examples"]], reverse=True)' "$L" top "$DB" a 1495 -k 5 --json
 expect 0 '\[\[[0-9]+\]\]' "$L" top "$DB" a 1495 -k 3
+"$L" top "$DB" a 1495 -k 7 --json > "$T/top7.json"
+jcheck 'len(o["examples"]) == 7 and all("context" not in e for e in o["examples"]) and [(e["seq"], e["pos"], e["value"]) for e in o["examples"]] == [(e["seq"], e["pos"], e["value"]) for e in json.load(open("'"$T"'/top7.json"))["examples"]]' "$L" top "$DB" a 1495 -k 7 --positions-only --json
 jcheck 'o["by"] == "value" and len(o["groups"]) == 4 and all(set(g) >= {"lo","hi","count","examples"} for g in o["groups"])' "$L" samples "$DB" a 1495 --groups 4 --per-group 2 --by value --json
 jcheck 'set(o) >= {"dict","latent","label","count","density","max","mean","std","hist"} and len(o["hist"]) == 8 and sum(b["count"] for b in o["hist"]) == o["count"]' "$L" latent "$DB" a 1495 --bins 8 --json
 jcheck 'o["n_tokens"] == '$NORD' and o["n_latents"] == 4096 and len(o["counts"]) == 4096 and sum(b["count"] for b in o["bins"]) == 4096 - o["dead"]' "$L" density "$DB" a --bins 10 --counts --json

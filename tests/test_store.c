@@ -180,14 +180,17 @@ static void test_queries(ldb_db *db, const char *dict)
     CHECK(bad_stats == 0, "%u latents with wrong count/max/mean/density", bad_stats);
     CHECK(bad_hist == 0, "%u histogram bins differ from brute force", bad_hist);
     /* top: candidates (k 20) with their stored contexts (radius <= 8) or the forward
-     * index's (12), scan (k 150), distinct sequences, special positions */
-    static const struct { uint32_t k, context; int distinct, special; } modes[] = {
-        {20, 8, 0, 0}, {20, 12, 0, 0}, {150, 3, 0, 0}, {10, 8, 1, 0}, {20, 3, 0, 1}};
+     * index's (12), scan (k 150), distinct sequences, special positions, positions only
+     * (from the candidates and from a scan) */
+    static const struct { uint32_t k, context; int distinct, special, posonly; } modes[] = {
+        {20, 8, 0, 0, 0}, {20, 12, 0, 0, 0}, {150, 3, 0, 0, 0}, {10, 8, 1, 0, 0},
+        {20, 3, 0, 1, 0}, {20, 8, 0, 0, 1}, {150, 8, 1, 0, 1}};
     for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
         uint32_t cx = modes[m].context;
         bad_top = bad_ctx = 0;
         for (uint32_t j = 3; j < d_sae; j += 41) {
-            ldb_top_opts o = {modes[m].k, cx, modes[m].distinct, modes[m].special};
+            ldb_top_opts o = {modes[m].k, cx, modes[m].distinct, modes[m].special,
+                              modes[m].posonly};
             ldb_examples *ex = NULL;
             if (ldb_query_top(db, dict, j, &o, &ex)) {
                 bad_top++;
@@ -210,13 +213,16 @@ static void test_queries(ldb_db *db, const char *dict)
                 }
                 uint32_t want_len = (e->pos + cx < ctx ? e->pos + cx + 1 : ctx) -
                                     (e->pos >= cx ? e->pos - cx : 0);
-                if (e->ctx_len != want_len)
+                if (modes[m].posonly)
+                    want_len = 0;
+                if (e->ctx_len != want_len || (!e->ctx_len && (e->tokens || e->values)))
                     bad_ctx++;
             }
             ldb_examples_free(ex);
         }
-        CHECK(bad_top == 0, "top (k %u, distinct %d, special %d): %u examples differ from brute "
-              "force", modes[m].k, modes[m].distinct, modes[m].special, bad_top);
+        CHECK(bad_top == 0, "top (k %u, distinct %d, special %d, positions only %d): %u examples "
+              "differ from brute force", modes[m].k, modes[m].distinct, modes[m].special,
+              modes[m].posonly, bad_top);
         CHECK(bad_ctx == 0, "top contexts (radius %u): %u tokens/values differ", cx, bad_ctx);
     }
     free(r);
@@ -261,7 +267,7 @@ static void test_planted(ldb_db *db, const char *dict)
         double occ = is_tok ? cJSON_GetNumberValue(cJSON_GetObjectItem(it, "occurrences")) : 400;
         if (occ < 40) /* too few occurrences to fill a top-10 */
             continue;
-        ldb_top_opts o = {10, 0, 0, 0};
+        ldb_top_opts o = {.k = 10};
         ldb_examples *ex = NULL;
         if (ldb_query_top(db, dict, j, &o, &ex) || ex->n != 10) {
             bad++;

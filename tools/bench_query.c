@@ -227,7 +227,7 @@ int main(int argc, char **argv)
     double top[N_Q], lat[N_Q], tmp[64];
     time_top(db, dict, q, &to, top);
     printf("top_p50_ms %.4f\ntop_p99_ms %.4f\n", pct(top, N_Q, 0.5), pct(top, N_Q, 0.99));
-    ldb_top_opts t0o = {.k = 20, .context = 0}; /* positions and values only, as SQLite's index */
+    ldb_top_opts t0o = {.k = 20, .positions_only = 1}; /* what SQLite's index returns */
     time_top(db, dict, q, &t0o, top);
     printf("top0_p50_ms %.4f\ntop0_p99_ms %.4f\n", pct(top, N_Q, 0.5), pct(top, N_Q, 0.99));
     for (int pass = 0; pass < 2; pass++)

@@ -22,7 +22,7 @@ static int export_one(ldb_db *db, ldb_tokenizer *tk, const char *dict, uint32_t 
     ldb_examples *ex = NULL;
     ldb_samples *sm = NULL;
     int rc = ldb_query_latent(db, dict, j, 20, &l);
-    ldb_top_opts o = {top, 8, 0, 0};
+    ldb_top_opts o = {.k = top, .context = 8};
     if (!rc && top)
         rc = ldb_query_top(db, dict, j, &o, &ex);
     uint32_t groups = samples < 10 ? samples : 10;

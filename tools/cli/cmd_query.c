@@ -10,8 +10,8 @@
 
 
 static const char *USAGE_TOP =
-    "usage: latentdb top DB DICT LATENT [-k 20] [--context 8] [--distinct-seq]\n"
-    "                    [--include-special] [--json]\n";
+    "usage: latentdb top DB DICT LATENT [-k 20] [--context 8 | --positions-only]\n"
+    "                    [--distinct-seq] [--include-special] [--json]\n";
 static const char *USAGE_LATENT = "usage: latentdb latent DB DICT LATENT [--bins 50] [--json]\n";
 static const char *USAGE_DENSITY =
     "usage: latentdb density DB DICT [--bins 50] [--counts] [--json]\n";
@@ -49,7 +49,7 @@ void cli_print_json(cJSON *o)
 int cmd_top(int argc, char **argv)
 {
     qargs a = {0};
-    ldb_top_opts o = {20, 8, 0, 0};
+    ldb_top_opts o = {.k = 20, .context = 8};
     for (int i = 0; i < argc; i++) {
         int rc = 0;
         if (!strcmp(argv[i], "-k") && i + 1 < argc) {
@@ -58,7 +58,9 @@ int cmd_top(int argc, char **argv)
         } else if (!strcmp(argv[i], "--context") && i + 1 < argc) {
             if (cli_parse_u32(argv[++i], &o.context) || o.context > 10000)
                 return cli_usage(USAGE_TOP, "--context takes 0..10000");
-        } else if (!strcmp(argv[i], "--distinct-seq"))
+        } else if (!strcmp(argv[i], "--positions-only"))
+            o.positions_only = 1;
+        else if (!strcmp(argv[i], "--distinct-seq"))
             o.distinct_seq = 1;
         else if (!strcmp(argv[i], "--include-special"))
             o.include_special = 1;

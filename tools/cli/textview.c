@@ -70,6 +70,8 @@ cJSON *cli_example_json(const ldb_example *e, ldb_tokenizer *t)
     cJSON_AddNumberToObject(o, "seq", (double)e->seq);
     cJSON_AddNumberToObject(o, "pos", e->pos);
     cJSON_AddNumberToObject(o, "value", e->value);
+    if (!e->ctx_len) /* positions only */
+        return o;
     cJSON *c = cJSON_AddObjectToObject(o, "context");
     cJSON_AddNumberToObject(c, "start", e->ctx_start);
     cJSON *tk = cJSON_AddArrayToObject(c, "tokens"), *v = cJSON_AddArrayToObject(c, "values");
@@ -107,6 +109,10 @@ cJSON *cli_samples_json(const ldb_samples *s, ldb_tokenizer *t)
 void cli_print_example(int rank, const ldb_example *e, ldb_tokenizer *t)
 {
     printf("%3d. seq %-6llu pos %-5u %8.3f   ", rank, (unsigned long long)e->seq, e->pos, e->value);
+    if (!e->ctx_len) { /* positions only */
+        printf("\n");
+        return;
+    }
     if (e->ctx_start > 0)
         printf("... ");
     if (t) { /* text before, [[the firing token]], text after */
