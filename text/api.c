@@ -7,6 +7,7 @@
 
 struct ldb_tokenizer {
     ldb_tok tk;
+    ldb_tok_scratch *scr;      /* encoding caches, made at the first encode */
     ldb_err err;
 };
 
@@ -28,13 +29,16 @@ void ldb_tokenizer_close(ldb_tokenizer *t)
 {
     if (t) {
         ldb_tok_close(&t->tk);
+        ldb_tok_scratch_free(t->scr);
         free(t);
     }
 }
 
 int ldb_tokenizer_encode(ldb_tokenizer *t, const char *text, size_t len, uint32_t **ids, size_t *n)
 {
-    return ldb_tok_encode(&t->tk, text, len, ids, n, &t->err);
+    if (!t->scr)
+        t->scr = ldb_tok_scratch_new(&t->tk); /* without it (no memory), encode uncached */
+    return ldb_tok_encode(&t->tk, t->scr, text, len, ids, n, &t->err);
 }
 
 int ldb_tokenizer_decode(ldb_tokenizer *t, const uint32_t *ids, size_t n, char **text, size_t *len)

@@ -16,7 +16,7 @@
 
 /* ---- hashing ------------------------------------------------------------ */
 
-static uint32_t hash_bytes(const uint8_t *p, size_t n)
+static uint64_t hash64_bytes(const uint8_t *p, size_t n)
 {
     uint64_t h = 14695981039346656037ull; /* FNV-1a 64, then a murmur3 finalizer */
     for (size_t i = 0; i < n; i++)
@@ -24,7 +24,12 @@ static uint32_t hash_bytes(const uint8_t *p, size_t n)
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;
-    return (uint32_t)h;
+    return h;
+}
+
+static uint32_t hash_bytes(const uint8_t *p, size_t n)
+{
+    return (uint32_t)hash64_bytes(p, n);
 }
 
 static uint32_t hash_pair(uint32_t a, uint32_t b)
@@ -815,15 +820,114 @@ static int push(idvec *o, uint32_t id)
 #define PAIR_CACHE 8192
 typedef struct pcache { uint64_t key; uint32_t rank, merged; } pcache;
 
-/* Scratch for BPE: symbols of one word, the merge heap, the pair cache. */
-typedef struct bpe {
+/* A cache of whole words: a word's ids depend on its bytes alone, and text repeats
+ * words (BPE of each word was 70% of encoding). Open addressing over WC_SLOTS slots;
+ * an entry's word bytes and ids sit in an arena. Emptied when half full. */
+#define WC_SLOTS 32768
+#define WC_MAXW 64                 /* longer words are not cached */
+#define WC_MAXIDS 32
+#define WC_ARENA ((size_t)WC_SLOTS / 2 * (WC_MAXW + 4 * WC_MAXIDS))
+typedef struct wslot { uint64_t h; uint32_t off; uint8_t wlen, nid; } wslot; /* h 0 = empty */
+#define MAX_JOIN 64
+
+static size_t utf8_len_of(uint8_t c)
+{
+    return c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+}
+
+/* Scratch for BPE: symbols of one word, the merge heap, the pair cache, the word
+ * cache. Kept by the tokenizer handle between encodes (struct ldb_tok_scratch). */
+struct ldb_tok_scratch {
     uint32_t *id, *start, *len;
     int32_t *prev, *next;
     size_t cap;
     uint64_t *heap;
     size_t hn, hcap;
     pcache *pc;                /* PAIR_CACHE entries; key UINT64_MAX = empty */
-} bpe;
+    wslot *wc;                 /* WC_SLOTS; NULL: no word cache */
+    uint8_t *arena;            /* WC_ARENA bytes */
+    size_t an, wn;             /* arena bytes and slots used */
+    /* Words at "▁" (see mark_joiners): split before a ▁ unless the character before
+     * it is a ▁ or one of join[] */
+    int msplit;
+    uint32_t njoin, join[MAX_JOIN]; /* a character's UTF-8 bytes, little-endian */
+};
+typedef struct ldb_tok_scratch bpe;
+
+static const uint8_t MARK[3] = {0xe2, 0x96, 0x81}; /* ▁ */
+
+/* The character ending just before p[at] (at > 0): its bytes packed little-endian,
+ * or 0 when p[0..at) does not end in a whole UTF-8 character. */
+static uint32_t char_before(const uint8_t *p, size_t at)
+{
+    size_t k = at - 1, c = 0;
+    while (k > 0 && (p[k] & 0xc0) == 0x80 && c < 3)
+        k--, c++;
+    if ((p[k] & 0xc0) == 0x80 || utf8_len_of(p[k]) != at - k)
+        return 0;
+    uint32_t x = 0;
+    memcpy(&x, p + k, at - k);
+    return x;
+}
+
+/* A BPE symbol is always a vocabulary piece, so no symbol can span the boundary
+ * before a ▁ whose preceding character X is not ▁, unless some piece contains
+ * "X▁". Such boundaries cut the text into words that BPE can merge separately, with
+ * the same result (merges in one word never see another's), and the word cache can
+ * serve: Gemma's pre-tokenizer splits on spaces only after the normalizer replaced
+ * them all with ▁, so its "word" is otherwise a whole text. Gemma 3 has one piece
+ * with X▁ (">▁</"). Splitting is off when a piece has ▁ after a partial character
+ * or more than MAX_JOIN distinct X. */
+static void mark_joiners(const ldb_tok *tk, bpe *b)
+{
+    b->msplit = 1;
+    for (uint32_t id = 0; id < tk->n_vocab && b->msplit; id++) {
+        const uint8_t *p = tk->pieces + tk->piece_off[id];
+        size_t n = tk->piece_off[id + 1] - tk->piece_off[id];
+        for (size_t at = 1; at + 3 <= n; at++) {
+            if (p[at] != MARK[0] || memcmp(p + at, MARK, 3))
+                continue;
+            if (at >= 3 && !memcmp(p + at - 3, MARK, 3))
+                continue; /* ▁▁: never split there */
+            uint32_t x = char_before(p, at), j = 0;
+            while (j < b->njoin && b->join[j] != x)
+                j++;
+            if (!x || (j == b->njoin && b->njoin == MAX_JOIN)) {
+                b->msplit = 0;
+                break;
+            }
+            if (j == b->njoin)
+                b->join[b->njoin++] = x;
+        }
+    }
+}
+
+bpe *ldb_tok_scratch_new(const ldb_tok *tk)
+{
+    bpe *b = calloc(1, sizeof *b);
+    if (!b || !(b->pc = malloc(PAIR_CACHE * sizeof *b->pc)) ||
+        !(b->wc = calloc(WC_SLOTS, sizeof *b->wc)) || !(b->arena = malloc(WC_ARENA))) {
+        ldb_tok_scratch_free(b);
+        return NULL;
+    }
+    memset(b->pc, 0xff, PAIR_CACHE * sizeof *b->pc);
+    mark_joiners(tk, b);
+    return b;
+}
+
+void ldb_tok_scratch_free(bpe *b)
+{
+    if (!b)
+        return;
+    free(b->id), free(b->start), free(b->len), free(b->prev), free(b->next), free(b->heap);
+    free(b->pc), free(b->wc), free(b->arena);
+    free(b);
+}
+
+/* The cached ids of word w, pushed to o; 1 on a hit, 0 on a miss, < 0 on ENOMEM. */
+static int wc_get(bpe *b, uint64_t h, const uint8_t *w, size_t n, idvec *o);
+/* Caches the ids o->v[from..] of word w. */
+static void wc_put(bpe *b, uint64_t h, const uint8_t *w, size_t n, const idvec *o, size_t from);
 
 static inline uint32_t merge_cached(const ldb_tok *tk, bpe *b, uint32_t x, uint32_t y, uint32_t *m)
 {
@@ -888,11 +992,6 @@ static int try_pair(const ldb_tok *tk, bpe *b, int32_t i)
     return r == LDB_TOK_NONE ? LDB_OK : heap_push(b, (uint64_t)r << 32 | (uint32_t)i);
 }
 
-static size_t utf8_len(uint8_t c)
-{
-    return c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-}
-
 static int emit_unknown(const ldb_tok *tk, const uint8_t *s, size_t n, idvec *o, int *last_unk)
 {
     int ok = (tk->flags & LDB_TOK_BYTE_FALLBACK) != 0;
@@ -913,11 +1012,66 @@ static int emit_unknown(const ldb_tok *tk, const uint8_t *s, size_t n, idvec *o,
     return push(o, tk->unk);
 }
 
-/* BPE of one word (valid UTF-8). */
+static int bpe_merge_word(const ldb_tok *tk, bpe *b, const uint8_t *w, size_t n, idvec *o);
+
+static int wc_get(bpe *b, uint64_t h, const uint8_t *w, size_t n, idvec *o)
+{
+    for (uint32_t i = (uint32_t)h & (WC_SLOTS - 1);; i = (i + 1) & (WC_SLOTS - 1)) {
+        const wslot *e = &b->wc[i];
+        if (!e->h)
+            return 0;
+        if (e->h == h && e->wlen == n && !memcmp(b->arena + e->off, w, n)) {
+            const uint8_t *ids = b->arena + e->off + WC_MAXW;
+            for (uint32_t k = 0; k < e->nid; k++) {
+                uint32_t id;
+                memcpy(&id, ids + 4 * k, 4);
+                if (push(o, id))
+                    return -1;
+            }
+            return 1;
+        }
+    }
+}
+
+static void wc_put(bpe *b, uint64_t h, const uint8_t *w, size_t n, const idvec *o, size_t from)
+{
+    size_t nid = o->n - from, need = WC_MAXW + 4 * nid;
+    if (nid > WC_MAXIDS)
+        return;
+    if (b->wn >= WC_SLOTS / 2 || b->an + need > WC_ARENA) { /* full: start again */
+        memset(b->wc, 0, WC_SLOTS * sizeof *b->wc);
+        b->an = b->wn = 0;
+    }
+    uint32_t i = (uint32_t)h & (WC_SLOTS - 1);
+    while (b->wc[i].h)
+        i = (i + 1) & (WC_SLOTS - 1);
+    b->wc[i] = (wslot){h, (uint32_t)b->an, (uint8_t)n, (uint8_t)nid};
+    memcpy(b->arena + b->an, w, n);
+    memcpy(b->arena + b->an + WC_MAXW, o->v + from, 4 * nid);
+    b->an += need;
+    b->wn++;
+}
+
+/* BPE of one word (valid UTF-8), through the word cache. */
 static int bpe_word(const ldb_tok *tk, bpe *b, const uint8_t *w, size_t n, idvec *o)
 {
     if (!n)
         return LDB_OK;
+    if (!b->wc || n > WC_MAXW)
+        return bpe_merge_word(tk, b, w, n, o);
+    uint64_t h = hash64_bytes(w, n) | 1;
+    int hit = wc_get(b, h, w, n, o);
+    if (hit)
+        return hit < 0 ? LDB_ENOMEM : LDB_OK;
+    size_t from = o->n;
+    int rc = bpe_merge_word(tk, b, w, n, o);
+    if (!rc)
+        wc_put(b, h, w, n, o, from);
+    return rc;
+}
+
+static int bpe_merge_word(const ldb_tok *tk, bpe *b, const uint8_t *w, size_t n, idvec *o)
+{
     if (tk->flags & TOK_IGNORE_MERGES) {
         uint32_t id = vocab_find(tk, w, n);
         if (id != LDB_TOK_NONE)
@@ -939,7 +1093,7 @@ static int bpe_word(const ldb_tok *tk, bpe *b, const uint8_t *w, size_t n, idvec
     }
     int32_t m = 0;
     for (size_t i = 0; i < n; m++) {
-        size_t l = utf8_len(w[i]);
+        size_t l = utf8_len_of(w[i]);
         if (l > n - i)
             l = n - i;
         b->id[m] = l == 1 ? tk->ascii[w[i] & 0x7f] : vocab_find(tk, w + i, l);
@@ -984,19 +1138,41 @@ static int bpe_word(const ldb_tok *tk, bpe *b, const uint8_t *w, size_t n, idvec
 }
 
 /* Pre-tokenizes a normalized piece and runs BPE on each word. */
+/* BPE of s in the words that ▁ boundaries make (mark_joiners). */
+static int marked_words(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, idvec *o)
+{
+    if (!b->msplit)
+        return bpe_word(tk, b, s, n, o);
+    size_t a = 0;
+    for (size_t i = 1; i + 3 <= n; i++) {
+        if (s[i] != MARK[0] || memcmp(s + i, MARK, 3) || (i >= 3 && !memcmp(s + i - 3, MARK, 3)))
+            continue;
+        uint32_t x = char_before(s, i), j = 0;
+        while (j < b->njoin && b->join[j] != x)
+            j++;
+        if (j < b->njoin)
+            continue;
+        int rc = bpe_word(tk, b, s + a, i - a, o);
+        if (rc)
+            return rc;
+        a = i;
+    }
+    return bpe_word(tk, b, s + a, n - a, o);
+}
+
 static int encode_words(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, idvec *o)
 {
     if (!(tk->flags & LDB_TOK_SPLIT_SPACE))
-        return bpe_word(tk, b, s, n, o);
+        return marked_words(tk, b, s, n, o);
     size_t a = 0;
     for (size_t i = 0; i < n; i++)
         if (s[i] == ' ') { /* the space ends its word (MergedWithPrevious) */
-            int rc = bpe_word(tk, b, s + a, i + 1 - a, o);
+            int rc = marked_words(tk, b, s + a, i + 1 - a, o);
             if (rc)
                 return rc;
             a = i + 1;
         }
-    return bpe_word(tk, b, s + a, n - a, o);
+    return marked_words(tk, b, s + a, n - a, o);
 }
 
 /* Splits s on the added tokens of trie t (leftmost-longest); pieces between go to
@@ -1063,8 +1239,8 @@ static int raw_piece(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, idve
                        normalized_piece);
 }
 
-int ldb_tok_encode(const ldb_tok *tk, const char *text, size_t len, uint32_t **ids, size_t *n,
-                   ldb_err *e)
+int ldb_tok_encode(const ldb_tok *tk, ldb_tok_scratch *scr, const char *text, size_t len,
+                   uint32_t **ids, size_t *n, ldb_err *e)
 {
     const uint8_t *s = (const uint8_t *)text;
     uint8_t *clean = NULL, *scratch = NULL;
@@ -1077,15 +1253,18 @@ int ldb_tok_encode(const ldb_tok *tk, const char *text, size_t len, uint32_t **i
         s = clean;
     }
     idvec o = {0};
-    bpe b = {0};
+    bpe *b = scr, one = {0}; /* without kept scratch: symbols and pair cache for this call */
     int rc = LDB_ENOMEM;
-    if ((b.pc = malloc(PAIR_CACHE * sizeof *b.pc))) {
-        memset(b.pc, 0xff, PAIR_CACHE * sizeof *b.pc);
-        rc = split_added(tk, tk->trie[0], &b, s, len, &o, &scratch, &scap, raw_piece);
+    if (!b && (one.pc = malloc(PAIR_CACHE * sizeof *one.pc))) {
+        memset(one.pc, 0xff, PAIR_CACHE * sizeof *one.pc);
+        b = &one;
     }
+    if (b)
+        rc = split_added(tk, tk->trie[0], b, s, len, &o, &scratch, &scap, raw_piece);
     free(clean);
     free(scratch);
-    free(b.id), free(b.start), free(b.len), free(b.prev), free(b.next), free(b.heap), free(b.pc);
+    free(one.id), free(one.start), free(one.len), free(one.prev), free(one.next), free(one.heap);
+    free(one.pc);
     if (rc) {
         free(o.v);
         return ldb_err_set(e, LDB_ENOMEM, "out of memory");

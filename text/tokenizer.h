@@ -65,9 +65,16 @@ int ldb_tok_open_blob(ldb_tok *tk, const void *blob, size_t size, int copy, cons
 
 void ldb_tok_close(ldb_tok *tk);
 
-/* Encodes text[0..len) (no BOS) into *ids (malloc'd, *n of them). */
-int ldb_tok_encode(const ldb_tok *tk, const char *text, size_t len, uint32_t **ids, size_t *n,
-                   ldb_err *e);
+/* Scratch kept between encodes with one tokenizer: BPE buffers, a cache of merge
+ * lookups and a cache of whole words (~4 MB). One thread at a time. */
+typedef struct ldb_tok_scratch ldb_tok_scratch;
+ldb_tok_scratch *ldb_tok_scratch_new(const ldb_tok *tk); /* NULL when out of memory */
+void ldb_tok_scratch_free(ldb_tok_scratch *s);
+
+/* Encodes text[0..len) (no BOS) into *ids (malloc'd, *n of them). scr: scratch
+ * kept from earlier encodes with this tk (its caches), or NULL for none. */
+int ldb_tok_encode(const ldb_tok *tk, ldb_tok_scratch *scr, const char *text, size_t len,
+                   uint32_t **ids, size_t *n, ldb_err *e);
 
 /* The piece of id as stored ("▁the", "<0x0A>", "<bos>"); NULL when out of range. */
 const uint8_t *ldb_tok_piece(const ldb_tok *tk, uint32_t id, size_t *len);

@@ -9,7 +9,8 @@
  * tokens, byte tokens' text, a long run for the merge heap) and their ids
  * decoded, every id's piece text is taken (the first 300), and the compiled blob
  * must open again by itself (ldb_tok_open_blob, copy) and encode the same
- * strings to the same ids. */
+ * strings to the same ids, through kept scratch (its word cache) and twice, where
+ * the first encode had none. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +23,20 @@
 static char json_path[256], cfg_path[256];
 
 
-static void exercise(const ldb_tok *tk, uint32_t **ids, size_t *n)
+static void exercise(const ldb_tok *tk, ldb_tok_scratch *scr, uint32_t **ids, size_t *n)
 {
     ldb_err e;
     for (size_t t = 0; t < FZ_N_TEXTS; t++) {
-        if (ldb_tok_encode(tk, fz_texts[t], strlen(fz_texts[t]), &ids[t], &n[t], &e) != LDB_OK)
+        if (ldb_tok_encode(tk, scr, fz_texts[t], strlen(fz_texts[t]), &ids[t], &n[t], &e) != LDB_OK)
             abort(); /* only fails when out of memory */
+        if (scr) { /* again, from the word cache */
+            uint32_t *again;
+            size_t na;
+            if (ldb_tok_encode(tk, scr, fz_texts[t], strlen(fz_texts[t]), &again, &na, &e) ||
+                na != n[t] || (na && memcmp(again, ids[t], na * sizeof *again)))
+                abort();
+            free(again);
+        }
         for (size_t i = 0; i < n[t]; i++)
             if (ids[t][i] >= tk->n_vocab)
                 abort();
@@ -69,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     uint32_t *ids[FZ_N_TEXTS], *ids2[FZ_N_TEXTS];
     size_t n[FZ_N_TEXTS], n2[FZ_N_TEXTS];
-    exercise(&tk, ids, n);
+    exercise(&tk, NULL, ids, n);
 
     /* decode ids that are not the encoder's: every id in turn, and one out of range */
     uint32_t some[301];
@@ -94,7 +103,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "compiled blob refused: %s\n", e.msg);
         abort();
     }
-    exercise(&t2, ids2, n2);
+    ldb_tok_scratch *scr = ldb_tok_scratch_new(&t2);
+    if (!scr)
+        abort();
+    exercise(&t2, scr, ids2, n2);
+    ldb_tok_scratch_free(scr);
     for (size_t t = 0; t < FZ_N_TEXTS; t++) {
         if (n[t] != n2[t] || (n[t] && memcmp(ids[t], ids2[t], n[t] * sizeof *ids[t])))
             abort();
