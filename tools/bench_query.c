@@ -121,11 +121,22 @@ static sqlite3 *sqlite_build(const char *path, const char *codes_path, const uin
         sqlite3_reset(it);
     }
     sqlite3_finalize(it);
-    sqlite3_stmt *ins;
-    sqlite3_prepare_v2(s, "INSERT INTO codes VALUES (?, ?, ?)", -1, &ins, NULL);
+    /* codes go in ROWS_PER_INSERT rows to a statement: the peer's build at 1M tokens
+     * took 65 s, against ~190-230 s with one row to a statement (same table) */
+    enum { ROWS_PER_INSERT = 64 };
+    char sql[64 + 10 * ROWS_PER_INSERT];
+    int at = snprintf(sql, sizeof sql, "INSERT INTO codes VALUES (?, ?, ?)");
+    for (int r = 1; r < ROWS_PER_INSERT; r++)
+        at += snprintf(sql + at, sizeof sql - (size_t)at, ",(?,?,?)");
+    sqlite3_stmt *ins, *one;
+    sqlite3_prepare_v2(s, sql, -1, &ins, NULL);
+    sqlite3_prepare_v2(s, "INSERT INTO codes VALUES (?, ?, ?)", -1, &one, NULL);
     const int64_t *ip = (const int64_t *)ptr->data;
     const int32_t *ix = (const int32_t *)ind->data;
     const float *dv = (const float *)data->data;
+    sqlite3_int64 pt[ROWS_PER_INSERT];
+    int pl[ROWS_PER_INSERT], pend = 0;
+    double pv[ROWS_PER_INSERT];
     for (uint64_t t = 0; t < n_tok; t++) {
         int sk = 0;
         for (uint32_t j = 0; j < n_skip; j++)
@@ -137,14 +148,29 @@ static sqlite3 *sqlite_build(const char *path, const char *codes_path, const uin
             continue;
         }
         for (int64_t i = ip[t]; i < ip[t + 1]; i++) {
-            sqlite3_bind_int64(ins, 1, (sqlite3_int64)t);
-            sqlite3_bind_int(ins, 2, ix[i]);
-            sqlite3_bind_double(ins, 3, dv[i]);
+            pt[pend] = (sqlite3_int64)t, pl[pend] = ix[i], pv[pend] = dv[i];
+            if (++pend < ROWS_PER_INSERT)
+                continue;
+            for (int r = 0; r < pend; r++) {
+                sqlite3_bind_int64(ins, 3 * r + 1, pt[r]);
+                sqlite3_bind_int(ins, 3 * r + 2, pl[r]);
+                sqlite3_bind_double(ins, 3 * r + 3, pv[r]);
+            }
             if (sqlite3_step(ins) != SQLITE_DONE)
                 die(path, sqlite3_errmsg(s));
             sqlite3_reset(ins);
+            pend = 0;
         }
     }
+    for (int r = 0; r < pend; r++) { /* the last rows, one to a statement */
+        sqlite3_bind_int64(one, 1, pt[r]);
+        sqlite3_bind_int(one, 2, pl[r]);
+        sqlite3_bind_double(one, 3, pv[r]);
+        if (sqlite3_step(one) != SQLITE_DONE)
+            die(path, sqlite3_errmsg(s));
+        sqlite3_reset(one);
+    }
+    sqlite3_finalize(one);
     sqlite3_finalize(ins);
     if (sqlite3_exec(s, "COMMIT; CREATE INDEX by_latent ON codes(latent, value)",
                      NULL, NULL, NULL) != SQLITE_OK)
