@@ -16,6 +16,17 @@ STAGES=${BENCH:-"ingest numpy bf16 query text"}
 INGEST_SIZES=${INGEST_SIZES:-"204800 614400 2048000"}
 QUERY_SIZES=${QUERY_SIZES:-"1048576 3145728 10485760"}
 mkdir -p "$R"
+# A whole run keeps ~20 GB of fixtures and DBs under $B (the 2M-token activations are
+# 5.2 GB, the 10M-token codes 3.9 GB): refuse early rather than fail at the last stage.
+if [ -z "$BENCH" ]; then
+    have_kb=$(du -sk "$B" | cut -f1)
+    free_kb=$(df -Pk "$B" | awk 'NR == 2 { print $4 }')
+    need_kb=$((20 * 1024 * 1024 - have_kb))
+    if [ "$need_kb" -gt "$free_kb" ]; then
+        echo "bench: $B needs about 20 GB for fixtures and DBs; it holds $((have_kb / 1048576)) GB and the disk has $((free_kb / 1048576)) GB free" >&2
+        exit 1
+    fi
+fi
 [ -z "$BENCH" ] && rm -f "$R"/*.txt "$R"/*.raw # a whole run starts clean: no figure from another run
 has() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 now() { date +%s.%N; }
