@@ -877,10 +877,12 @@ static uint32_t char_before(const uint8_t *p, size_t at)
  * serve: Gemma's pre-tokenizer splits on spaces only after the normalizer replaced
  * them all with ▁, so its "word" is otherwise a whole text. Gemma 3 has one piece
  * with X▁ (">▁</"). Splitting is off when a piece has ▁ after a partial character
- * or more than MAX_JOIN distinct X. */
+ * or more than MAX_JOIN distinct X; when ▁ is not a piece itself (unknown symbols on
+ * both sides of a cut would no longer fuse into one unk); and with ignore_merges
+ * (a whole word found in the vocabulary skips BPE, and a cut would make new words). */
 static void mark_joiners(const ldb_tok *tk, bpe *b)
 {
-    b->msplit = 1;
+    b->msplit = !(tk->flags & TOK_IGNORE_MERGES) && vocab_find(tk, MARK, 3) != LDB_TOK_NONE;
     for (uint32_t id = 0; id < tk->n_vocab && b->msplit; id++) {
         const uint8_t *p = tk->pieces + tk->piece_off[id];
         size_t n = tk->piece_off[id + 1] - tk->piece_off[id];
@@ -1137,7 +1139,6 @@ static int bpe_merge_word(const ldb_tok *tk, bpe *b, const uint8_t *w, size_t n,
     return LDB_OK;
 }
 
-/* Pre-tokenizes a normalized piece and runs BPE on each word. */
 /* BPE of s in the words that ▁ boundaries make (mark_joiners). */
 static int marked_words(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, idvec *o)
 {
@@ -1160,6 +1161,7 @@ static int marked_words(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, i
     return bpe_word(tk, b, s + a, n - a, o);
 }
 
+/* Pre-tokenizes a normalized piece and runs BPE on each word. */
 static int encode_words(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, idvec *o)
 {
     if (!(tk->flags & LDB_TOK_SPLIT_SPACE))

@@ -301,6 +301,16 @@ def tok_json(kind):
             {"type": "Prepend", "prepend": SP}, norm]}
         dec["decoders"].append({"type": "Strip", "content": " ", "start": 1, "stop": 0})
         model["fuse_unk"] = False
+    elif kind == "nomark":  # ▁ no piece of its own: unknown, fused with its neighbours
+        del vocab[SP]
+        model["byte_fallback"] = False
+        model["merges"] = [a + " " + b for a, b in pairs if SP not in (a, b)]
+    elif kind == "joiner":  # pieces with a character before ▁: no word cut there
+        for a, b in [(".", SP), ("." + SP, "t"), (",", SP), ("," + SP, "a"), ("é", SP)]:
+            for x in (a, b, a + b):
+                if x not in vocab:
+                    vocab[x] = len(vocab)
+            model["merges"].append(a + " " + b)
     elif kind == "plain":  # no normalizer, no byte fallback, ignore_merges
         t["normalizer"] = None
         t["decoder"] = None
@@ -311,7 +321,7 @@ def tok_json(kind):
 
 
 def gen_tokenizer():
-    for kind in ("gemma", "gemma3", "llama2", "plain"):
+    for kind in ("gemma", "gemma3", "llama2", "plain", "nomark", "joiner"):
         put("tokenizer", "valid-" + kind, json.dumps(tok_json(kind), ensure_ascii=False))
     cfg = {"bos_token": "<s>", "eos_token": {"content": "</s>"}, "pad_token": None}
     t = tok_json("llama2")
