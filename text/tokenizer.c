@@ -1049,7 +1049,8 @@ static void wc_put(bpe *b, uint64_t h, const uint8_t *w, size_t n, const idvec *
         i = (i + 1) & (WC_SLOTS - 1);
     b->wc[i] = (wslot){h, (uint32_t)b->an, (uint8_t)n, (uint8_t)nid};
     memcpy(b->arena + b->an, w, n);
-    memcpy(b->arena + b->an + WC_MAXW, o->v + from, 4 * nid);
+    if (nid) /* a word of unknown characters and no unk token has none */
+        memcpy(b->arena + b->an + WC_MAXW, o->v + from, 4 * nid);
     b->an += need;
     b->wn++;
 }
