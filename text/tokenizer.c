@@ -870,6 +870,22 @@ static uint32_t char_before(const uint8_t *p, size_t at)
     return x;
 }
 
+/* A ▁ at p[at] (at >= 1, 3 bytes there) that does not follow another: runs of ▁
+ * stay whole. */
+static int mark_at(const uint8_t *p, size_t at)
+{
+    return p[at] == MARK[0] && !memcmp(p + at, MARK, 3) &&
+           !(at >= 3 && !memcmp(p + at - 3, MARK, 3));
+}
+
+static int is_joiner(const bpe *b, uint32_t x)
+{
+    for (uint32_t j = 0; j < b->njoin; j++)
+        if (b->join[j] == x)
+            return 1;
+    return 0;
+}
+
 /* A BPE symbol is always a vocabulary piece, so no symbol can span the boundary
  * before a ▁ whose preceding character X is not ▁, unless some piece contains
  * "X▁". Such boundaries cut the text into words that BPE can merge separately, with
@@ -887,34 +903,40 @@ static void mark_joiners(const ldb_tok *tk, bpe *b)
         const uint8_t *p = tk->pieces + tk->piece_off[id];
         size_t n = tk->piece_off[id + 1] - tk->piece_off[id];
         for (size_t at = 1; at + 3 <= n; at++) {
-            if (p[at] != MARK[0] || memcmp(p + at, MARK, 3))
+            if (!mark_at(p, at))
                 continue;
-            if (at >= 3 && !memcmp(p + at - 3, MARK, 3))
-                continue; /* ▁▁: never split there */
-            uint32_t x = char_before(p, at), j = 0;
-            while (j < b->njoin && b->join[j] != x)
-                j++;
-            if (!x || (j == b->njoin && b->njoin == MAX_JOIN)) {
+            uint32_t x = char_before(p, at);
+            if (x && is_joiner(b, x))
+                continue;
+            if (!x || b->njoin == MAX_JOIN) {
                 b->msplit = 0;
                 break;
             }
-            if (j == b->njoin)
-                b->join[b->njoin++] = x;
+            b->join[b->njoin++] = x;
         }
     }
 }
 
-bpe *ldb_tok_scratch_new(const ldb_tok *tk)
+/* Scratch with the word cache and its cuts (cached), or symbols and the pair cache
+ * only: the plain encode. */
+static bpe *scratch_new(const ldb_tok *tk, int cached)
 {
     bpe *b = calloc(1, sizeof *b);
     if (!b || !(b->pc = malloc(PAIR_CACHE * sizeof *b->pc)) ||
-        !(b->wc = calloc(WC_SLOTS, sizeof *b->wc)) || !(b->arena = malloc(WC_ARENA))) {
+        (cached && (!(b->wc = calloc(WC_SLOTS, sizeof *b->wc)) ||
+                    !(b->arena = malloc(WC_ARENA))))) {
         ldb_tok_scratch_free(b);
         return NULL;
     }
     memset(b->pc, 0xff, PAIR_CACHE * sizeof *b->pc);
-    mark_joiners(tk, b);
+    if (cached)
+        mark_joiners(tk, b);
     return b;
+}
+
+bpe *ldb_tok_scratch_new(const ldb_tok *tk)
+{
+    return scratch_new(tk, 1);
 }
 
 void ldb_tok_scratch_free(bpe *b)
@@ -1147,12 +1169,7 @@ static int marked_words(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, i
         return bpe_word(tk, b, s, n, o);
     size_t a = 0;
     for (size_t i = 1; i + 3 <= n; i++) {
-        if (s[i] != MARK[0] || memcmp(s + i, MARK, 3) || (i >= 3 && !memcmp(s + i - 3, MARK, 3)))
-            continue;
-        uint32_t x = char_before(s, i), j = 0;
-        while (j < b->njoin && b->join[j] != x)
-            j++;
-        if (j < b->njoin)
+        if (!mark_at(s, i) || is_joiner(b, char_before(s, i)))
             continue;
         int rc = bpe_word(tk, b, s + a, i - a, o);
         if (rc)
@@ -1256,18 +1273,12 @@ int ldb_tok_encode(const ldb_tok *tk, ldb_tok_scratch *scr, const char *text, si
         s = clean;
     }
     idvec o = {0};
-    bpe *b = scr, one = {0}; /* without kept scratch: symbols and pair cache for this call */
-    int rc = LDB_ENOMEM;
-    if (!b && (one.pc = malloc(PAIR_CACHE * sizeof *one.pc))) {
-        memset(one.pc, 0xff, PAIR_CACHE * sizeof *one.pc);
-        b = &one;
-    }
-    if (b)
-        rc = split_added(tk, tk->trie[0], b, s, len, &o, &scratch, &scap, raw_piece);
+    bpe *own = scr ? NULL : scratch_new(tk, 0), *b = scr ? scr : own; /* plain: for this call */
+    int rc = b ? split_added(tk, tk->trie[0], b, s, len, &o, &scratch, &scap, raw_piece)
+               : LDB_ENOMEM;
     free(clean);
     free(scratch);
-    free(one.id), free(one.start), free(one.len), free(one.prev), free(one.next), free(one.heap);
-    free(one.pc);
+    ldb_tok_scratch_free(own);
     if (rc) {
         free(o.v);
         return ldb_err_set(e, LDB_ENOMEM, "out of memory");
