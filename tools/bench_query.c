@@ -82,6 +82,37 @@ static void time_top(ldb_db *db, const char *dict, const uint32_t *q, const ldb_
         }
 }
 
+/* codes go in ROWS_PER_INSERT rows to a statement: the peer's build at 1M tokens
+ * took 65 s, against ~190-230 s with one row to a statement (same table) */
+enum { ROWS_PER_INSERT = 64 };
+
+/* INSERT INTO codes of n rows (1..ROWS_PER_INSERT) into the peer at path. */
+static sqlite3_stmt *prepare_rows(sqlite3 *s, const char *path, int n)
+{
+    char sql[64 + 10 * ROWS_PER_INSERT];
+    int at = snprintf(sql, sizeof sql, "INSERT INTO codes VALUES (?, ?, ?)");
+    for (int r = 1; r < n; r++)
+        at += snprintf(sql + at, sizeof sql - (size_t)at, ",(?,?,?)");
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s, sql, -1, &st, NULL) != SQLITE_OK)
+        die(path, sqlite3_errmsg(s));
+    return st;
+}
+
+/* Binds n rows (tok, latent, value) to st and runs it. */
+static void insert_rows(sqlite3 *s, const char *path, sqlite3_stmt *st, const sqlite3_int64 *t,
+                        const int *l, const double *v, int n)
+{
+    for (int r = 0; r < n; r++) {
+        sqlite3_bind_int64(st, 3 * r + 1, t[r]);
+        sqlite3_bind_int(st, 3 * r + 2, l[r]);
+        sqlite3_bind_double(st, 3 * r + 3, v[r]);
+    }
+    if (sqlite3_step(st) != SQLITE_DONE)
+        die(path, sqlite3_errmsg(s));
+    sqlite3_reset(st);
+}
+
 /* The SQLite peer: built once from the codes (.npz), then timed. */
 static sqlite3 *sqlite_build(const char *path, const char *codes_path, const uint32_t *skip,
                              uint32_t n_skip, const uint32_t *tok, uint64_t n_tok, uint32_t ctx)
@@ -121,16 +152,7 @@ static sqlite3 *sqlite_build(const char *path, const char *codes_path, const uin
         sqlite3_reset(it);
     }
     sqlite3_finalize(it);
-    /* codes go in ROWS_PER_INSERT rows to a statement: the peer's build at 1M tokens
-     * took 65 s, against ~190-230 s with one row to a statement (same table) */
-    enum { ROWS_PER_INSERT = 64 };
-    char sql[64 + 10 * ROWS_PER_INSERT];
-    int at = snprintf(sql, sizeof sql, "INSERT INTO codes VALUES (?, ?, ?)");
-    for (int r = 1; r < ROWS_PER_INSERT; r++)
-        at += snprintf(sql + at, sizeof sql - (size_t)at, ",(?,?,?)");
-    sqlite3_stmt *ins, *one;
-    sqlite3_prepare_v2(s, sql, -1, &ins, NULL);
-    sqlite3_prepare_v2(s, "INSERT INTO codes VALUES (?, ?, ?)", -1, &one, NULL);
+    sqlite3_stmt *ins = prepare_rows(s, path, ROWS_PER_INSERT);
     const int64_t *ip = (const int64_t *)ptr->data;
     const int32_t *ix = (const int32_t *)ind->data;
     const float *dv = (const float *)data->data;
@@ -149,29 +171,18 @@ static sqlite3 *sqlite_build(const char *path, const char *codes_path, const uin
         }
         for (int64_t i = ip[t]; i < ip[t + 1]; i++) {
             pt[pend] = (sqlite3_int64)t, pl[pend] = ix[i], pv[pend] = dv[i];
-            if (++pend < ROWS_PER_INSERT)
-                continue;
-            for (int r = 0; r < pend; r++) {
-                sqlite3_bind_int64(ins, 3 * r + 1, pt[r]);
-                sqlite3_bind_int(ins, 3 * r + 2, pl[r]);
-                sqlite3_bind_double(ins, 3 * r + 3, pv[r]);
+            if (++pend == ROWS_PER_INSERT) {
+                insert_rows(s, path, ins, pt, pl, pv, pend);
+                pend = 0;
             }
-            if (sqlite3_step(ins) != SQLITE_DONE)
-                die(path, sqlite3_errmsg(s));
-            sqlite3_reset(ins);
-            pend = 0;
         }
     }
-    for (int r = 0; r < pend; r++) { /* the last rows, one to a statement */
-        sqlite3_bind_int64(one, 1, pt[r]);
-        sqlite3_bind_int(one, 2, pl[r]);
-        sqlite3_bind_double(one, 3, pv[r]);
-        if (sqlite3_step(one) != SQLITE_DONE)
-            die(path, sqlite3_errmsg(s));
-        sqlite3_reset(one);
-    }
-    sqlite3_finalize(one);
     sqlite3_finalize(ins);
+    if (pend) { /* the last rows */
+        ins = prepare_rows(s, path, pend);
+        insert_rows(s, path, ins, pt, pl, pv, pend);
+        sqlite3_finalize(ins);
+    }
     if (sqlite3_exec(s, "COMMIT; CREATE INDEX by_latent ON codes(latent, value)",
                      NULL, NULL, NULL) != SQLITE_OK)
         die(path, sqlite3_errmsg(s));
