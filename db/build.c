@@ -211,38 +211,41 @@ typedef struct lcode {
 typedef struct lat_sort {
     lcode *c;                  /* codes grouped by latent, by gpos within one */
     uint64_t *off;             /* d_sae + 1 group offsets */
+    uint64_t *fill;            /* d_sae + 1: the sort's next slot per latent */
     uint64_t *pos;             /* scratch: one run's positions of a latent */
-    size_t cap_pos;
+    size_t cap_c, cap_off, cap_pos;
 } lat_sort;
-
-static void lat_sort_free(lat_sort *ls)
-{
-    free(ls->c);
-    free(ls->off);
-    free(ls->pos);
-}
 
 /* Counting sort of the batch's codes by latent; within a latent, by gpos. */
 static int sort_by_latent(ldb_db *db, const wdict *wd, lat_sort *ls)
 {
     uint32_t ds = wd->dd->d_sae;
-    memset(ls, 0, sizeof *ls);
-    ls->off = calloc((size_t)ds + 1, sizeof *ls->off);
-    ls->c = malloc((wd->nnz ? wd->nnz : 1) * sizeof *ls->c);
-    if (!ls->off || !ls->c) {
-        lat_sort_free(ls);
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory sorting %zu codes", wd->nnz);
+    if (ls->cap_off < (size_t)ds + 1) {
+        free(ls->off);
+        free(ls->fill);
+        ls->fill = malloc(((size_t)ds + 1) * sizeof *ls->fill);
+        if (!(ls->off = malloc(((size_t)ds + 1) * sizeof *ls->off)) || !ls->fill) {
+            ls->cap_off = 0;
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        }
+        ls->cap_off = (size_t)ds + 1;
     }
+    if (ls->cap_c < wd->nnz) { /* batches vary a little around their target: headroom */
+        size_t cap = wd->nnz + wd->nnz / 4;
+        free(ls->c);
+        if (!(ls->c = malloc(cap * sizeof *ls->c))) {
+            ls->cap_c = 0;
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory sorting %zu codes", wd->nnz);
+        }
+        ls->cap_c = cap;
+    }
+    uint64_t *off = ls->off, *fill = ls->fill;
+    memset(off, 0, ((size_t)ds + 1) * sizeof *off);
     for (size_t i = 0; i < wd->nnz; i++)
-        ls->off[wd->lat[i] + 1]++;
+        off[wd->lat[i] + 1]++;
     for (uint32_t j = 0; j < ds; j++)
-        ls->off[j + 1] += ls->off[j];
-    uint64_t *fill = malloc(((size_t)ds + 1) * sizeof *fill);
-    if (!fill) {
-        lat_sort_free(ls);
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    }
-    memcpy(fill, ls->off, ((size_t)ds + 1) * sizeof *fill);
+        off[j + 1] += off[j];
+    memcpy(fill, off, ((size_t)ds + 1) * sizeof *fill);
     for (size_t s = 0; s < wd->nseg; s++) {
         const wseg *g = &wd->seg[s];
         size_t e = g->nnz_off;
@@ -251,7 +254,6 @@ static int sort_by_latent(ldb_db *db, const wdict *wd, lat_sort *ls)
                 ls->c[fill[wd->lat[e]]++] = (lcode){g->start + i, wd->bits[e], (uint32_t)s};
             }
     }
-    free(fill);
     return LDB_OK;
 }
 
@@ -369,6 +371,30 @@ typedef struct sum_scratch {
     ldb_tctx old_ctx[LDB_TOPK], merged_ctx[LDB_TOPK];
     int src[LDB_TOPK];
 } sum_scratch;
+
+/* What ldb_build_dict needs per batch, kept by the writer across batches. */
+struct wbuild {
+    lat_sort ls;
+    sum_scratch sc;
+    uint64_t *counts;          /* every latent's count (lcnt) */
+    size_t cap_counts;
+};
+
+void ldb_build_scratch_free(struct wbuild *bs)
+{
+    if (!bs)
+        return;
+    free(bs->ls.c);
+    free(bs->ls.off);
+    free(bs->ls.fill);
+    free(bs->ls.pos);
+    free(bs->sc.keys);
+    free(bs->sc.tmp);
+    free(bs->sc.hk);
+    free(bs->sc.hc);
+    free(bs->counts);
+    free(bs);
+}
 
 /* The context of a candidate at gpos: the latent's codes at most LDB_TOPCTX
  * positions away in the same sequence, found among its batch codes [a, b)
@@ -558,31 +584,37 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
 {
     ldb_db *db = w->db;
     ldb_dstat st;
-    lat_sort ls;
-    sum_scratch *sc = NULL;
-    uint64_t *counts = NULL;
     int rc;
     if (!wd->dd->block && (rc = set_block(w, wd)))
         return rc;
+    if (!w->bs && !(w->bs = calloc(1, sizeof *w->bs)))
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    lat_sort *ls = &w->bs->ls;
+    sum_scratch *sc = &w->bs->sc;
     qsort(wd->seg, wd->nseg, sizeof *wd->seg, cmp_seg);
     for (size_t s = 0; s < wd->nseg; s++) /* runs: consecutive positions */
         wd->seg[s].run = s && wd->seg[s - 1].start + wd->seg[s - 1].len == wd->seg[s].start
                              ? wd->seg[s - 1].run : (uint32_t)s;
-    if ((rc = build_forward(w, wd)) || (rc = sort_by_latent(db, wd, &ls)))
+    if ((rc = build_forward(w, wd)) || (rc = sort_by_latent(db, wd, ls)))
         return rc;
     uint32_t ds = wd->dd->d_sae;
-    if (!(sc = calloc(1, sizeof *sc)) || !(counts = malloc((size_t)ds * sizeof *counts))) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        goto out;
+    if (w->bs->cap_counts < ds) {
+        free(w->bs->counts);
+        if (!(w->bs->counts = malloc((size_t)ds * sizeof *w->bs->counts))) {
+            w->bs->cap_counts = 0;
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        }
+        w->bs->cap_counts = ds;
     }
+    uint64_t *counts = w->bs->counts;
     if ((rc = ldb_lsum_counts(db, w->txn, wd->dd, counts)))
-        goto out;
+        return rc;
     for (uint32_t j = 0; j < ds && !rc; j++) {
-        if (ls.off[j] == ls.off[j + 1])
+        if (ls->off[j] == ls->off[j + 1])
             continue;
-        rc = put_postings(w, wd, j, &ls, ls.off[j], ls.off[j + 1]);
+        rc = put_postings(w, wd, j, ls, ls->off[j], ls->off[j + 1]);
         if (!rc)
-            rc = merge_summary(w, wd, j, &ls, ls.off[j], ls.off[j + 1], sc, counts);
+            rc = merge_summary(w, wd, j, ls, ls->off[j], ls->off[j + 1], sc, counts);
     }
     if (!rc) { /* every latent's count in one record, for density and search */
         uint8_t ck[2];
@@ -594,7 +626,7 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
     }
     if (rc || (rc = ldb_db_get_dstat(db, w->txn, wd->dd->id, &st)) ||
         (rc = put_cover(w, wd, &st)))
-        goto out;
+        return rc;
     st.nnz += wd->nnz;
     for (size_t s = 0; s < wd->nseg; s++) {
         const wseg *g = &wd->seg[s];
@@ -608,15 +640,5 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
     int mrc = mdb_put(w->txn, db->dstat, &k, &v, 0);
     if (mrc)
         rc = ldb_db_mdb_err(db, mrc, "dstat");
-out:
-    if (sc) {
-        free(sc->keys);
-        free(sc->tmp);
-        free(sc->hk);
-        free(sc->hc);
-        free(sc);
-    }
-    free(counts);
-    lat_sort_free(&ls);
     return rc;
 }

@@ -51,6 +51,7 @@ struct ldb_db {
     sqlite3 *cat;              /* catalog, or NULL for read-only opens */
     struct ldb_tokenizer *tokenizer; /* loaded on first use from meta "tokenizer" */
     int tokenizer_tried;
+    struct ldb_writer *wspare; /* the last batch's writer, kept for its buffers */
 };
 
 /* Positions c at the greatest key <= *k (for keys of fixed width); returns an

@@ -11,6 +11,7 @@
 
 #include "../common/mfile.h"
 #include "db_impl.h"
+#include "writer.h"
 
 #define MAP_SIZE ((size_t)1 << 40) /* address space only: the file grows as used */
 
@@ -366,6 +367,7 @@ void ldb_db_close(ldb_db *db)
     if (!db)
         return;
     ldb_catalog_close(db);
+    ldb_writer_drop_spare(db);
     if (db->rtxn)
         mdb_txn_abort(db->rtxn);
     if (db->env)

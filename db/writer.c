@@ -15,36 +15,9 @@ void ldb_tokens_hash(const uint32_t *tokens, uint32_t len, uint8_t hash[16])
     memcpy(hash, md, 16);
 }
 
-int ldb_writer_begin(ldb_db *db, ldb_writer **out)
+static void free_writer(ldb_writer *w)
 {
-    ldb_writer *w = calloc(1, sizeof *w);
-    int rc, mrc;
-    *out = NULL;
-    if (!w)
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    w->db = db;
-    if (db->rdonly) {
-        free(w);
-        return ldb_err_set(&db->err, LDB_EINVAL, "%s: opened read-only", db->path);
-    }
-    if ((mrc = ldb_txn_begin(db, 0, &w->txn))) {
-        free(w);
-        return ldb_db_mdb_err(db, mrc, "cannot begin a write transaction");
-    }
-    if ((rc = ldb_db_meta_u64(db, w->txn, "n_seq", &w->n_seq)) ||
-        (rc = ldb_db_meta_u64(db, w->txn, "n_pos", &w->n_pos)) ||
-        (rc = ldb_db_meta_u64(db, w->txn, "n_ord", &w->n_ord))) {
-        ldb_writer_abort(w);
-        return rc;
-    }
-    w->first_new_pos = w->n_pos;
-    *out = w;
-    return LDB_OK;
-}
-
-static void free_bufs(ldb_writer *w)
-{
-    for (int i = 0; i < w->nd; i++) {
+    for (int i = 0; i < w->dcap; i++) {
         wdict *d = &w->d[i];
         free(d->seg);
         free(d->cnt);
@@ -58,6 +31,59 @@ static void free_bufs(ldb_writer *w)
     ldb_buf_free(&w->a);
     ldb_buf_free(&w->b);
     ldb_buf_free(&w->c);
+    ldb_build_scratch_free(w->bs);
+    free(w);
+}
+
+/* A finished writer (its transaction ended) becomes the handle's spare, or is freed
+ * when the handle has one already. */
+static void retire(ldb_writer *w)
+{
+    ldb_db *db = w->db;
+    if (db->wspare) {
+        free_writer(w);
+        return;
+    }
+    w->txn = NULL;
+    w->nd = 0;
+    w->ntk = 0;
+    w->a.len = w->b.len = w->c.len = 0;
+    db->wspare = w;
+}
+
+void ldb_writer_drop_spare(ldb_db *db)
+{
+    if (db && db->wspare) {
+        free_writer(db->wspare);
+        db->wspare = NULL;
+    }
+}
+
+int ldb_writer_begin(ldb_db *db, ldb_writer **out)
+{
+    int rc, mrc;
+    *out = NULL;
+    if (db->rdonly)
+        return ldb_err_set(&db->err, LDB_EINVAL, "%s: opened read-only", db->path);
+    ldb_writer *w = db->wspare;
+    db->wspare = NULL;
+    if (!w && !(w = calloc(1, sizeof *w)))
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    w->db = db;
+    if ((mrc = ldb_txn_begin(db, 0, &w->txn))) {
+        w->txn = NULL;
+        retire(w);
+        return ldb_db_mdb_err(db, mrc, "cannot begin a write transaction");
+    }
+    if ((rc = ldb_db_meta_u64(db, w->txn, "n_seq", &w->n_seq)) ||
+        (rc = ldb_db_meta_u64(db, w->txn, "n_pos", &w->n_pos)) ||
+        (rc = ldb_db_meta_u64(db, w->txn, "n_ord", &w->n_ord))) {
+        ldb_writer_abort(w);
+        return rc;
+    }
+    w->first_new_pos = w->n_pos;
+    *out = w;
+    return LDB_OK;
 }
 
 void ldb_writer_abort(ldb_writer *w)
@@ -66,8 +92,7 @@ void ldb_writer_abort(ldb_writer *w)
         return;
     if (w->txn)
         mdb_txn_abort(w->txn);
-    free_bufs(w);
-    free(w);
+    retire(w);
 }
 
 MDB_txn *ldb_writer_txn(ldb_writer *w)
@@ -248,12 +273,15 @@ int ldb_writer_codes(ldb_writer *w, uint16_t dict, const ldb_seqrec *seq, const 
                 dd = &db->dict[i];
         if (!dd)
             return ldb_err_set(&db->err, LDB_ENOTFOUND, "no dictionary %u", dict);
-        wdict *n = realloc(w->d, (size_t)(w->nd + 1) * sizeof *n);
-        if (!n)
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        w->d = n;
-        wd = &w->d[w->nd++];
-        memset(wd, 0, sizeof *wd);
+        if (w->nd == w->dcap) {
+            wdict *n = realloc(w->d, (size_t)(w->dcap + 1) * sizeof *n);
+            if (!n)
+                return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            w->d = n;
+            memset(&w->d[w->dcap++], 0, sizeof *n);
+        }
+        wd = &w->d[w->nd++]; /* its buffers, if any, are an earlier batch's: reused */
+        wd->nseg = wd->npos = wd->nnz = 0;
         wd->dd = dd;
     }
     uint64_t nnz = start[seq->len] - start[0];
@@ -375,7 +403,7 @@ int ldb_writer_commit(ldb_writer *w)
     }
     int mrc = mdb_txn_commit(w->txn);
     w->txn = NULL;
-    ldb_writer_abort(w); /* frees the buffers */
+    ldb_writer_abort(w); /* keeps the buffers for the next batch */
     if (mrc) {
         /* the batch is gone as a whole; reload dict records it may have changed */
         rc = ldb_db_mdb_err(db, mrc, "cannot commit the batch");

@@ -43,6 +43,10 @@ uint64_t ldb_writer_pending(const ldb_writer *w);
 /* Writes the batch's indexes and summaries and commits; frees the writer. */
 int ldb_writer_commit(ldb_writer *w);
 
+/* Frees the buffers the handle keeps from its last batch for the next one (an ingest
+ * calls it when its run ends; ldb_db_close does too). */
+void ldb_writer_drop_spare(ldb_db *db);
+
 /* Computes the tokens hash of a sequence (SHA-256 of u32 LE ids, first 16 bytes). */
 void ldb_tokens_hash(const uint32_t *tokens, uint32_t len, uint8_t hash[16]);
 

@@ -748,6 +748,7 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
     if (!rc)
         rc = run_batches(&r, rows_per, max_rows, bufs);
 out:
+    ldb_writer_drop_spare(db); /* the batches' buffers: a handle may live on */
     for (int i = 0; i < o->n_dicts && r.dict; i++)
         ldb_dict_close(r.dict[i]);
     for (int b = 0; b < 2; b++) {
