@@ -12,7 +12,8 @@ typedef struct ldb_writer ldb_writer;
 /* Begins a batch (one write transaction). */
 int ldb_writer_begin(ldb_db *db, ldb_writer **out);
 
-/* Aborts the batch and frees the writer; accepts NULL. */
+/* Aborts the batch and ends the writer; accepts NULL. (Its buffers stay with the
+ * handle for the next batch: see ldb_writer_drop_spare.) */
 void ldb_writer_abort(ldb_writer *w);
 
 /* The batch's transaction, for records the caller adds (runs). */
@@ -40,7 +41,7 @@ int ldb_writer_codes(ldb_writer *w, uint16_t dict, const ldb_seqrec *seq, const 
 /* Codes buffered in this batch so far (to bound its memory). */
 uint64_t ldb_writer_pending(const ldb_writer *w);
 
-/* Writes the batch's indexes and summaries and commits; frees the writer. */
+/* Writes the batch's indexes and summaries and commits; ends the writer. */
 int ldb_writer_commit(ldb_writer *w);
 
 /* Frees the buffers the handle keeps from its last batch for the next one (an ingest
