@@ -203,7 +203,8 @@ static int build_forward(ldb_writer *w, wdict *wd)
  * bits, 8 bytes. The counting sort scatters into d_sae streams and its cost is
  * cache misses, so the record is one stream, as small as it can be: gpos and segment
  * come from per-position tables (pos_of, seg_of; the batch's positions fit L2).
- * An earlier 16-byte record (gpos, bits, segment) cost import ~4% more. */
+ * With the earlier 16-byte record (gpos, bits, segment) ldb_build_dict took ~15%
+ * longer in an import. */
 typedef struct lcode {
     uint32_t bp;               /* batch position */
     uint32_t bits;             /* stored value bits */
