@@ -220,22 +220,6 @@ typedef struct lat_sort {
     size_t cap_c, cap_off, cap_fill, cap_pos_of, cap_seg_of, cap_pos;
 } lat_sort;
 
-/* Grows *p to hold n elements of size el (no copy), with a quarter of headroom:
- * batches vary a little around their target. 0, or -1 when out of memory. */
-static int reserve(void **p, size_t *cap, size_t n, size_t el)
-{
-    if (*cap >= n)
-        return 0;
-    size_t c = n + n / 4;
-    free(*p);
-    if (!(*p = malloc(c * el))) {
-        *cap = 0;
-        return -1;
-    }
-    *cap = c;
-    return 0;
-}
-
 /* Counting sort of the batch's codes by latent; within a latent, by gpos. */
 static int sort_by_latent(ldb_db *db, const wdict *wd, lat_sort *ls)
 {
@@ -243,11 +227,11 @@ static int sort_by_latent(ldb_db *db, const wdict *wd, lat_sort *ls)
     if (wd->npos > UINT32_MAX)
         return ldb_err_set(&db->err, LDB_EINVAL, "a batch of %zu positions is too large "
                            "(at most %u)", wd->npos, UINT32_MAX);
-    if (reserve((void **)&ls->off, &ls->cap_off, (size_t)ds + 1, sizeof *ls->off) ||
-        reserve((void **)&ls->fill, &ls->cap_fill, (size_t)ds + 1, sizeof *ls->fill) ||
-        reserve((void **)&ls->c, &ls->cap_c, wd->nnz, sizeof *ls->c) ||
-        reserve((void **)&ls->pos_of, &ls->cap_pos_of, wd->npos, sizeof *ls->pos_of) ||
-        reserve((void **)&ls->seg_of, &ls->cap_seg_of, wd->npos, sizeof *ls->seg_of))
+    if (ldb_wgrow((void **)&ls->off, &ls->cap_off, (size_t)ds + 1, sizeof *ls->off) ||
+        ldb_wgrow((void **)&ls->fill, &ls->cap_fill, (size_t)ds + 1, sizeof *ls->fill) ||
+        ldb_wgrow((void **)&ls->c, &ls->cap_c, wd->nnz, sizeof *ls->c) ||
+        ldb_wgrow((void **)&ls->pos_of, &ls->cap_pos_of, wd->npos, sizeof *ls->pos_of) ||
+        ldb_wgrow((void **)&ls->seg_of, &ls->cap_seg_of, wd->npos, sizeof *ls->seg_of))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory sorting %zu codes", wd->nnz);
     uint64_t *off = ls->off, *fill = ls->fill;
     memset(off, 0, ((size_t)ds + 1) * sizeof *off);
@@ -617,14 +601,8 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
     if ((rc = build_forward(w, wd)) || (rc = sort_by_latent(db, wd, ls)))
         return rc;
     uint32_t ds = wd->dd->d_sae;
-    if (w->bs->cap_counts < ds) {
-        free(w->bs->counts);
-        if (!(w->bs->counts = malloc((size_t)ds * sizeof *w->bs->counts))) {
-            w->bs->cap_counts = 0;
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        }
-        w->bs->cap_counts = ds;
-    }
+    if (ldb_wgrow((void **)&w->bs->counts, &w->bs->cap_counts, ds, sizeof *w->bs->counts))
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     uint64_t *counts = w->bs->counts;
     if ((rc = ldb_lsum_counts(db, w->txn, wd->dd, counts)))
         return rc;

@@ -71,7 +71,6 @@ int ldb_writer_begin(ldb_db *db, ldb_writer **out)
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     w->db = db;
     if ((mrc = ldb_txn_begin(db, 0, &w->txn))) {
-        w->txn = NULL;
         retire(w);
         return ldb_db_mdb_err(db, mrc, "cannot begin a write transaction");
     }
@@ -243,7 +242,7 @@ int ldb_writer_add_seq(ldb_writer *w, const uint32_t *tokens, uint32_t len, uint
     return LDB_OK;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t el)
+int ldb_wgrow(void **p, size_t *cap, size_t need, size_t el)
 {
     if (need <= *cap)
         return 0;
@@ -285,11 +284,11 @@ int ldb_writer_codes(ldb_writer *w, uint16_t dict, const ldb_seqrec *seq, const 
         wd->dd = dd;
     }
     uint64_t nnz = start[seq->len] - start[0];
-    if (grow((void **)&wd->seg, &wd->capseg, wd->nseg + 1, sizeof *wd->seg) ||
-        grow((void **)&wd->cnt, &wd->cappos, wd->npos + seq->len, sizeof *wd->cnt) ||
-        grow((void **)&wd->skipf, &wd->capskip, wd->npos + seq->len, 1) ||
-        grow((void **)&wd->lat, &wd->capnnz, wd->nnz + nnz, sizeof *wd->lat) ||
-        grow((void **)&wd->bits, &wd->capbits, wd->nnz + nnz, sizeof *wd->bits))
+    if (ldb_wgrow((void **)&wd->seg, &wd->capseg, wd->nseg + 1, sizeof *wd->seg) ||
+        ldb_wgrow((void **)&wd->cnt, &wd->cappos, wd->npos + seq->len, sizeof *wd->cnt) ||
+        ldb_wgrow((void **)&wd->skipf, &wd->capskip, wd->npos + seq->len, 1) ||
+        ldb_wgrow((void **)&wd->lat, &wd->capnnz, wd->nnz + nnz, sizeof *wd->lat) ||
+        ldb_wgrow((void **)&wd->bits, &wd->capbits, wd->nnz + nnz, sizeof *wd->bits))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     wseg *s = &wd->seg[wd->nseg++];
     s->seq = seq->seq;
