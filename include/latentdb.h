@@ -112,8 +112,10 @@ typedef struct ldb_codes {
 typedef int (*ldb_codes_fn)(void *ctx, const ldb_codes *tile);
 
 /* Encodes n_rows rows of d_in elements of type dtype (LDB_F32/F16/BF16), row
- * r at x + r * d_in elements. Calls fn per tile. Loads OpenBLAS on first use
- * (see ldb_blas_load). Not thread-safe on one handle: one encode at a time.
+ * r at x + r * d_in elements. Calls fn per tile, on the calling thread; the tiles
+ * themselves run on ldb_blas_threads() worker threads, each with a single-threaded
+ * sgemm, so the codes do not depend on the thread count. Loads OpenBLAS on first
+ * use (see ldb_blas_load). Not thread-safe on one handle: one encode at a time.
  *   ldb_dict_encode(d, acts, LDB_F32, n, print_tile, NULL); */
 int ldb_dict_encode(ldb_dict *d, const void *x, int dtype, uint64_t n_rows,
                     ldb_codes_fn fn, void *ctx);
@@ -155,7 +157,9 @@ int ldb_blas_load(void);
  * "not loaded". Static string. */
 const char *ldb_blas_corename(void);
 
-/* Threads OpenBLAS uses (after ldb_blas_load). */
+/* The thread count OpenBLAS was loaded with (OPENBLAS_NUM_THREADS, else the
+ * cores), after ldb_blas_load: the encoder's worker count. While an encode runs,
+ * OpenBLAS itself is held at one thread. */
 int ldb_blas_threads(void);
 
 /* Where the core choice came from: "user" (OPENBLAS_CORETYPE was set),

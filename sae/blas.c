@@ -14,6 +14,7 @@ typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int
                          const float *, int, float, float *, int);
 typedef char *(*corename_fn)(void);
 typedef int (*threads_fn)(void);
+typedef void (*set_threads_fn)(int);
 
 static struct {
     pthread_once_t once;
@@ -22,8 +23,13 @@ static struct {
     sgemm_fn sgemm;
     corename_fn corename;
     threads_fn threads;
+    set_threads_fn set_threads;
+    int nthreads;              /* the user's count, read at load */
     const char *origin;
-} blas = {PTHREAD_ONCE_INIT, LDB_EBLAS, NULL, NULL, NULL, NULL, "openblas"};
+    pthread_mutex_t solo_mu;
+    int solo;                  /* encodes running with OpenBLAS held at one thread */
+} blas = {PTHREAD_ONCE_INIT, LDB_EBLAS, NULL, NULL, NULL, NULL, NULL, 0, "openblas",
+          PTHREAD_MUTEX_INITIALIZER, 0};
 
 const char *ldb_blas_preferred_core(void)
 {
@@ -58,6 +64,10 @@ static void load_once(void)
     blas.sgemm = (sgemm_fn)dlsym(blas.lib, "cblas_sgemm");
     blas.corename = (corename_fn)dlsym(blas.lib, "openblas_get_corename");
     blas.threads = (threads_fn)dlsym(blas.lib, "openblas_get_num_threads");
+    blas.set_threads = (set_threads_fn)dlsym(blas.lib, "openblas_set_num_threads");
+    blas.nthreads = blas.threads ? blas.threads() : 1;
+    if (blas.nthreads < 1)
+        blas.nthreads = 1;
     if (blas.sgemm)
         blas.rc = LDB_OK;
 }
@@ -77,7 +87,20 @@ const char *ldb_blas_corename(void)
 
 int ldb_blas_threads(void)
 {
-    return blas.rc == LDB_OK && blas.threads ? blas.threads() : 0;
+    return blas.rc == LDB_OK ? blas.nthreads : 0;
+}
+
+int ldb_blas_solo(int on)
+{
+    if (blas.rc != LDB_OK || !blas.set_threads || !blas.threads)
+        return -1;
+    pthread_mutex_lock(&blas.solo_mu);
+    if (on && blas.solo++ == 0)
+        blas.set_threads(1);
+    else if (!on && --blas.solo == 0)
+        blas.set_threads(blas.nthreads);
+    pthread_mutex_unlock(&blas.solo_mu);
+    return 0;
 }
 
 const char *ldb_blas_core_origin(void)

@@ -43,16 +43,8 @@ void ldb_dict_close(ldb_dict *d)
     ldb_bf16mm_free(d->bf16);
     free(d->b_dec_in);
     free(d->b_dec);
-    free(d->xbuf);
-    free(d->cbuf);
-    free(d->start);
-    free(d->lat);
-    free(d->val);
-    for (int i = 0; i < LDB_PARTS; i++) {
-        free(d->parts[i].lat);
-        free(d->parts[i].val);
-        free(d->parts[i].heap);
-    }
+    ldb_dict_free_workspace(d);
+    pthread_mutex_destroy(&d->gemm_mu);
     free(d);
 }
 
@@ -368,6 +360,7 @@ int ldb_dict_open(const char *path, ldb_dict **out)
     *out = d;
     if (!d)
         return LDB_ENOMEM;
+    pthread_mutex_init(&d->gemm_mu, NULL);
     memset(&cfg, 0, sizeof cfg);
     if ((rc = ldb_cfg_detect(path, &cfg, &d->err)))
         goto out;

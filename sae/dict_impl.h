@@ -4,10 +4,12 @@
 #ifndef LDB_SAE_DICT_IMPL_H
 #define LDB_SAE_DICT_IMPL_H
 
+#include <pthread.h>
+
 #include "latentdb.h"
 #include "tensors.h"
 
-#define LDB_PARTS 8
+#define LDB_WORKERS 8
 
 enum { ARCH_JUMPRELU, ARCH_RELU, ARCH_GATED, ARCH_TOPK, ARCH_GROUPMAX };
 enum { NORM_NONE, NORM_CONSTANT, NORM_LAYER };
@@ -37,23 +39,27 @@ struct ldb_dict {
     int dec_checked;           /* W_dec and A_skip were scanned for NaN */
     float *A_owned;            /* A_skip as f32 when it is not F32 in the file */
 
-    /* encode workspace, grown on demand. The activation function runs on up to
-     * LDB_PARTS threads, each over a share of the tile's rows into its own part. */
-    struct ldb_part {
+    /* encode workspace, grown on demand (encode.c). Each worker thread owns a tile's
+     * input and dense pre-activations; finished tiles wait in slots, in a ring of
+     * 2 x workers, until the caller hands them on in row order. */
+    struct ldb_worker {
+        float *xbuf;           /* tile_rows x d_in */
+        float *cbuf;           /* tile_rows x d_sae */
+        void *heap;            /* topk candidates, k entries */
+    } work[LDB_WORKERS];
+    struct ldb_slot {
+        uint64_t *start;       /* tile_rows + 1 */
         uint32_t *lat;
         float *val;
-        size_t cap, used;
-        void *heap;            /* topk candidates, k entries */
-        int rc;
-    } parts[8];
+        size_t cap;            /* capacity of lat/val */
+        int state;             /* free, claimed or done */
+        int rc;                /* the worker's result for its tile */
+        char msg[160];         /* its message, when rc */
+    } slot[2 * LDB_WORKERS];
     uint32_t tile_rows;        /* 0 = default */
-    float *xbuf;               /* tile_rows x d_in */
-    float *cbuf;               /* tile_rows x d_sae */
-    uint64_t *start;           /* tile_rows + 1 */
-    uint32_t *lat;
-    float *val;
-    size_t cap;                /* capacity of lat/val */
-    uint32_t ws_rows;          /* rows xbuf/cbuf/start were sized for */
+    uint32_t ws_rows;          /* rows the workspace was sized for */
+    int ws_workers;            /* workers it was sized for */
+    pthread_mutex_t gemm_mu;   /* the bf16 GEMM is not reentrant: one worker at a time */
 
     int have_sha;
     char sha[65];
@@ -65,6 +71,9 @@ struct ldb_dict {
 
 /* Checks a float tensor for NaN/Inf; names it in the message. */
 int ldb_dict_check_finite(ldb_dict *d, const ldb_tensor *t);
+
+/* Frees the encode workspace (workers' buffers and slots). */
+void ldb_dict_free_workspace(ldb_dict *d);
 
 /* The tile size in effect. */
 uint32_t ldb_dict_tile_rows(const ldb_dict *d);

@@ -1,7 +1,10 @@
 /* encode.c — the encoder pipeline: per tile of rows, prepare the input (convert,
- * normalise, subtract b_dec), one sgemm into the tile's pre-activations, then the
+ * normalise, subtract b_dec), one GEMM into the tile's pre-activations, then the
  * activation function turns each row into sorted sparse (latent, value) pairs.
- * Invariant: only one tile of dense pre-activations exists at any time. */
+ * Worker threads take whole tiles, each with a single-threaded sgemm; the caller
+ * hands the finished tiles on in row order (docs/ARCHITECTURE.md, "Encoder
+ * pipeline"). Invariant: each worker holds at most one tile of dense
+ * pre-activations, and a tile's codes depend only on its rows and its shape. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -103,26 +106,6 @@ void ldb_dict_norm_stats(const ldb_dict *d, const float *row, float *mul, float 
         *mul = (float)(1.0 / (sd + 1e-5));
         *undo = (float)sd; /* SAELens undoes with std, without the epsilon */
     }
-}
-
-static int ensure_ws(ldb_dict *d, uint32_t rows)
-{
-    const ldb_dict_info *in = &d->info;
-    if (d->ws_rows >= rows)
-        return LDB_OK;
-    free(d->xbuf);
-    free(d->cbuf);
-    free(d->start);
-    d->xbuf = aligned_alloc(64, (((size_t)rows * in->d_in * 4 + 63) / 64) * 64);
-    d->cbuf = aligned_alloc(64, (((size_t)rows * in->d_sae * 4 + 63) / 64) * 64);
-    d->start = malloc(((size_t)rows + 1) * sizeof *d->start);
-    if (!d->xbuf || !d->cbuf || !d->start) {
-        d->ws_rows = 0;
-        return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory for an encoder tile of %u rows "
-                           "x %u latents", rows, in->d_sae);
-    }
-    d->ws_rows = rows;
-    return LDB_OK;
 }
 
 /* Grows a (lat, val) pair to hold need codes; 0 or -1 (out of memory). */
@@ -302,8 +285,55 @@ static size_t fire_groupmax(const ldb_dict *d, const float *restrict c, uint32_t
     return o;
 }
 
-/* Fills xbuf with the tile's encoder input; returns the pointer sgemm reads. */
-static const float *prep_tile(ldb_dict *d, const void *x, int dtype, uint64_t r0, uint32_t m)
+void ldb_dict_free_workspace(ldb_dict *d)
+{
+    for (int i = 0; i < LDB_WORKERS; i++) {
+        free(d->work[i].xbuf);
+        free(d->work[i].cbuf);
+        free(d->work[i].heap);
+    }
+    for (int i = 0; i < 2 * LDB_WORKERS; i++) {
+        free(d->slot[i].start);
+        free(d->slot[i].lat);
+        free(d->slot[i].val);
+    }
+    memset(d->work, 0, sizeof d->work);
+    memset(d->slot, 0, sizeof d->slot);
+    d->ws_rows = 0;
+    d->ws_workers = 0;
+}
+
+/* Sizes the workspace for nw workers on tiles of rows rows: each worker's input
+ * and pre-activation buffers (touched only when used), two slots per worker. */
+static int ensure_ws(ldb_dict *d, uint32_t rows, int nw)
+{
+    const ldb_dict_info *in = &d->info;
+    if (d->ws_rows != rows)
+        ldb_dict_free_workspace(d);
+    for (int i = d->ws_workers; i < nw; i++) {
+        struct ldb_worker *w = &d->work[i];
+        w->xbuf = aligned_alloc(64, (((size_t)rows * in->d_in * 4 + 63) / 64) * 64);
+        w->cbuf = aligned_alloc(64, (((size_t)rows * in->d_sae * 4 + 63) / 64) * 64);
+        if (d->arch == ARCH_TOPK)
+            w->heap = malloc((size_t)in->k * sizeof(cand));
+        if (!w->xbuf || !w->cbuf || (d->arch == ARCH_TOPK && !w->heap))
+            goto nomem;
+        for (int j = 2 * i; j < 2 * i + 2; j++)
+            if (!(d->slot[j].start = malloc(((size_t)rows + 1) * sizeof *d->slot[j].start)))
+                goto nomem;
+        d->ws_rows = rows;
+        d->ws_workers = i + 1;
+    }
+    return LDB_OK;
+nomem:
+    ldb_dict_free_workspace(d);
+    return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory for %d encoder tiles of %u rows x %u "
+                       "latents", nw, rows, in->d_sae);
+}
+
+/* Fills xbuf with the tile's encoder input; returns the pointer the GEMM reads. */
+static const float *prep_tile(const ldb_dict *d, float *xbuf, const void *x, int dtype,
+                              uint64_t r0, uint32_t m)
 {
     const ldb_dict_info *in = &d->info;
     size_t es = dtype == LDB_F32 ? 4 : 2, din = in->d_in;
@@ -311,9 +341,9 @@ static const float *prep_tile(ldb_dict *d, const void *x, int dtype, uint64_t r0
     if (dtype == LDB_F32 && !in->sub_b_dec && d->norm == NORM_NONE &&
         ((uintptr_t)src & 3) == 0)
         return (const float *)(const void *)src;
-    ldb_to_f32(d->xbuf, src, dtype, (size_t)m * din);
+    ldb_to_f32(xbuf, src, dtype, (size_t)m * din);
     for (uint32_t r = 0; r < m; r++) {
-        float *row = d->xbuf + (size_t)r * din;
+        float *row = xbuf + (size_t)r * din;
         if (d->norm != NORM_NONE) {
             float mul, sub, undo;
             ldb_dict_norm_stats(d, row, &mul, &sub, &undo);
@@ -324,136 +354,207 @@ static const float *prep_tile(ldb_dict *d, const void *x, int dtype, uint64_t r0
             for (size_t i = 0; i < din; i++)
                 row[i] -= d->b_dec_in[i];
     }
-    return d->xbuf;
+    return xbuf;
 }
 
-typedef struct part_job {
-    ldb_dict *d;
-    struct ldb_part *part;
-    uint32_t r0, r1;           /* rows of the tile */
-    uint64_t *count;           /* count[r] = codes of row r (into d->start + 1) */
-} part_job;
-
-/* Runs the activation function over rows [r0, r1) of the tile into one part. */
-static void *run_part(void *arg)
+/* The activation function over the m rows of a worker's pre-activations, into a
+ * slot as CSR. */
+static int activate(const ldb_dict *d, struct ldb_worker *w, struct ldb_slot *s, uint32_t m)
 {
-    part_job *j = arg;
-    ldb_dict *d = j->d;
-    struct ldb_part *p = j->part;
     const ldb_dict_info *in = &d->info;
     size_t bound = d->arch == ARCH_TOPK || d->arch == ARCH_GROUPMAX ? in->k : in->d_sae;
-    p->used = 0;
-    p->rc = 0;
-    for (uint32_t r = j->r0; r < j->r1; r++) {
-        float *c = d->cbuf + (size_t)r * in->d_sae;
-        if (grow(&p->lat, &p->val, &p->cap, p->used + bound)) {
-            p->rc = -1;
-            return NULL;
-        }
-        uint32_t *lat = p->lat + p->used;
-        float *val = p->val + p->used;
-        size_t n;
+    size_t used = 0;
+    s->start[0] = 0;
+    for (uint32_t r = 0; r < m; r++) {
+        float *c = w->cbuf + (size_t)r * in->d_sae;
+        if (grow(&s->lat, &s->val, &s->cap, used + bound))
+            return LDB_ENOMEM;
+        uint32_t *lat = s->lat + used;
+        float *val = s->val + used;
         switch (d->arch) {
-        case ARCH_GATED: n = fire_gated(d, c, lat, val); break;
-        case ARCH_TOPK: n = fire_topk(d, c, p->heap, lat, val); break;
-        case ARCH_GROUPMAX: n = fire_groupmax(d, c, lat, val); break;
-        default: n = fire_thresh(c, d->b_enc, d->thr, in->d_sae, lat, val); break;
+        case ARCH_GATED: used += fire_gated(d, c, lat, val); break;
+        case ARCH_TOPK: used += fire_topk(d, c, w->heap, lat, val); break;
+        case ARCH_GROUPMAX: used += fire_groupmax(d, c, lat, val); break;
+        default: used += fire_thresh(c, d->b_enc, d->thr, in->d_sae, lat, val); break;
         }
-        p->used += n;
-        j->count[r] = n;
+        s->start[r + 1] = used;
     }
+    return LDB_OK;
+}
+
+enum { SLOT_FREE, SLOT_BUSY, SLOT_DONE };
+
+/* One encode's tiles, shared by its workers under mu. Tile t goes to slot
+ * t % nslots; a worker may claim it only once tile t - nslots has been handed on. */
+typedef struct pool {
+    ldb_dict *d;
+    const void *x;
+    int dtype;
+    uint64_t n_rows;
+    uint32_t T;
+    uint64_t n_tiles, next, handed; /* tiles in all, claimed, handed to the callback */
+    int nslots, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} pool;
+
+/* Prepares, multiplies and activates tile t into slot s on worker w. */
+static int run_tile(const pool *p, struct ldb_worker *w, struct ldb_slot *s, uint64_t t)
+{
+    ldb_dict *d = p->d;
+    const ldb_dict_info *in = &d->info;
+    uint64_t r0 = t * p->T;
+    uint32_t m = (uint32_t)(p->n_rows - r0 < p->T ? p->n_rows - r0 : p->T);
+    const float *xa = prep_tile(d, w->xbuf, p->x, p->dtype, r0, m);
+    if (d->precision == LDB_PRECISION_BF16) {
+        pthread_mutex_lock(&d->gemm_mu);
+        int rc = ldb_bf16mm_run(d->bf16, xa, m, w->cbuf, s->msg, sizeof s->msg);
+        pthread_mutex_unlock(&d->gemm_mu);
+        if (rc)
+            return rc;
+    } else {
+        ldb_blas_sgemm_rm(0, d->enc_trans, (int)m, (int)in->d_sae, (int)in->d_in, 1.0f, xa,
+                          (int)in->d_in, d->W_enc, d->enc_trans ? (int)in->d_in : (int)in->d_sae,
+                          0.0f, w->cbuf, (int)in->d_sae);
+    }
+    if (activate(d, w, s, m)) {
+        snprintf(s->msg, sizeof s->msg, "out of memory for sparse codes");
+        return LDB_ENOMEM;
+    }
+    return LDB_OK;
+}
+
+static int can_claim(const pool *p)
+{
+    return !p->stop && p->next < p->n_tiles && p->next < p->handed + (uint64_t)p->nslots;
+}
+
+/* Claims the next tile and runs it on w; mu is held on entry and on return. */
+static void work_one(pool *p, struct ldb_worker *w)
+{
+    uint64_t t = p->next++;
+    struct ldb_slot *s = &p->d->slot[t % (uint64_t)p->nslots];
+    s->state = SLOT_BUSY;
+    pthread_mutex_unlock(&p->mu);
+    int rc = run_tile(p, w, s, t);
+    pthread_mutex_lock(&p->mu);
+    s->rc = rc;
+    s->state = SLOT_DONE;
+    if (rc)
+        p->stop = 1; /* claim nothing more; the caller reports it in its turn */
+    pthread_cond_broadcast(&p->cv);
+}
+
+typedef struct helper {
+    pool *p;
+    struct ldb_worker *w;
+} helper;
+
+static void *helper_main(void *arg)
+{
+    helper *h = arg;
+    pool *p = h->p;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->next < p->n_tiles && !can_claim(p))
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (!can_claim(p))
+            break;
+        work_one(p, h->w);
+    }
+    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
-/* The activation function over m rows of cbuf, split across threads (OpenBLAS's
- * threads are idle between GEMMs), then the parts concatenated in row order. */
-static int activate_tile(ldb_dict *d, uint32_t m, int nparts)
+/* The calling thread is worker 0 and the only one to call fn: it hands on the
+ * next tile in row order as soon as it is done, and otherwise works or waits. */
+static int run_pool(pool *p, int nw, ldb_codes_fn fn, void *ctx)
 {
-    part_job jobs[LDB_PARTS];
-    pthread_t th[LDB_PARTS];
-    int started[LDB_PARTS] = {0};
-    if (nparts > (int)m)
-        nparts = (int)m;
-    if (nparts < 1)
-        nparts = 1;
-    for (int i = 0; i < nparts; i++) {
-        jobs[i] = (part_job){d, &d->parts[i], (uint32_t)((uint64_t)m * i / nparts),
-                             (uint32_t)((uint64_t)m * (i + 1) / nparts), d->start + 1};
-        if (i > 0)
-            started[i] = pthread_create(&th[i], NULL, run_part, &jobs[i]) == 0;
+    ldb_dict *d = p->d;
+    helper hs[LDB_WORKERS];
+    pthread_t th[LDB_WORKERS];
+    int started[LDB_WORKERS] = {0}, rc = LDB_OK;
+    for (int i = 1; i < nw; i++) {
+        hs[i] = (helper){p, &d->work[i]};
+        started[i] = pthread_create(&th[i], NULL, helper_main, &hs[i]) == 0;
     }
-    run_part(&jobs[0]);
-    for (int i = 1; i < nparts; i++) {
+    pthread_mutex_lock(&p->mu);
+    while (p->handed < p->n_tiles) {
+        uint64_t t = p->handed;
+        struct ldb_slot *s = &d->slot[t % (uint64_t)p->nslots];
+        if (s->state == SLOT_DONE) {
+            pthread_mutex_unlock(&p->mu);
+            if (s->rc) {
+                rc = ldb_err_set(&d->err, s->rc, "%s", s->msg);
+            } else {
+                uint64_t r0 = t * p->T;
+                ldb_codes tile = {r0, (uint32_t)(p->n_rows - r0 < p->T ? p->n_rows - r0 : p->T),
+                                  s->start, s->lat, s->val};
+                rc = fn(ctx, &tile);
+            }
+            pthread_mutex_lock(&p->mu);
+            s->state = SLOT_FREE;
+            p->handed++;
+            if (rc)
+                p->stop = 1;
+            pthread_cond_broadcast(&p->cv);
+            if (rc)
+                break;
+        } else if (can_claim(p)) {
+            work_one(p, &d->work[0]);
+        } else if (s->state == SLOT_FREE) {
+            break; /* unreachable: tiles are claimed in order, so a stop shows first */
+        } else {
+            pthread_cond_wait(&p->cv, &p->mu);
+        }
+    }
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < nw; i++)
         if (started[i])
             pthread_join(th[i], NULL);
-        else
-            run_part(&jobs[i]); /* no thread to be had: do it here */
-    }
-    size_t total = 0;
-    for (int i = 0; i < nparts; i++) {
-        if (d->parts[i].rc)
-            return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory for sparse codes");
-        total += d->parts[i].used;
-    }
-    if (grow(&d->lat, &d->val, &d->cap, total))
-        return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory for %zu codes", total);
-    size_t o = 0;
-    for (int i = 0; i < nparts; i++) {
-        if (!d->parts[i].used)
-            continue; /* its buffers may still be NULL */
-        memcpy(d->lat + o, d->parts[i].lat, d->parts[i].used * sizeof *d->lat);
-        memcpy(d->val + o, d->parts[i].val, d->parts[i].used * sizeof *d->val);
-        o += d->parts[i].used;
-    }
-    d->start[0] = 0;
-    for (uint32_t r = 0; r < m; r++)
-        d->start[r + 1] += d->start[r];
-    return LDB_OK;
+    for (int i = 0; i < p->nslots; i++)
+        d->slot[i].state = SLOT_FREE;
+    return rc;
 }
 
 int ldb_dict_encode(ldb_dict *d, const void *x, int dtype, uint64_t n_rows, ldb_codes_fn fn,
                     void *ctx)
 {
-    const ldb_dict_info *in = &d->info;
     int rc = LDB_OK;
     if (dtype != LDB_F32 && dtype != LDB_F16 && dtype != LDB_BF16)
         return ldb_err_set(&d->err, LDB_EINVAL, "unknown activation dtype %d", dtype);
     if (ldb_blas_load() != LDB_OK)
         return ldb_err_set(&d->err, LDB_EBLAS, "cannot load OpenBLAS (libopenblas.so.0); "
                            "install libopenblas0 (make deps)");
-    uint32_t T = ldb_dict_tile_rows(d);
-    if ((rc = ensure_ws(d, T)))
+    if (n_rows == 0)
+        return LDB_OK;
+    if (d->precision == LDB_PRECISION_BF16 && (rc = ensure_bf16(d)))
         return rc;
-    int nparts = ldb_blas_threads();
-    if (nparts > LDB_PARTS)
-        nparts = LDB_PARTS;
-    if (nparts < 1)
-        nparts = 1;
-    for (int i = 0; d->arch == ARCH_TOPK && i < nparts; i++)
-        if (!d->parts[i].heap && !(d->parts[i].heap = malloc((size_t)in->k * sizeof(cand))))
-            return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory");
-    for (uint64_t r0 = 0; r0 < n_rows; r0 += T) {
-        uint32_t m = (uint32_t)(n_rows - r0 < T ? n_rows - r0 : T);
-        const float *xa = prep_tile(d, x, dtype, r0, m);
-        if (d->precision == LDB_PRECISION_BF16) {
-            char msg[200];
-            if ((rc = ensure_bf16(d)))
-                return rc;
-            if ((rc = ldb_bf16mm_run(d->bf16, xa, m, d->cbuf, msg, sizeof msg)))
-                return ldb_err_set(&d->err, rc, "%s", msg);
-        } else if (d->enc_trans)
-            ldb_blas_sgemm_rm(0, 1, (int)m, (int)in->d_sae, (int)in->d_in, 1.0f, xa,
-                              (int)in->d_in, d->W_enc, (int)in->d_in, 0.0f, d->cbuf,
-                              (int)in->d_sae);
-        else
-            ldb_blas_sgemm_rm(0, 0, (int)m, (int)in->d_sae, (int)in->d_in, 1.0f, xa,
-                              (int)in->d_in, d->W_enc, (int)in->d_sae, 0.0f, d->cbuf,
-                              (int)in->d_sae);
-        if ((rc = activate_tile(d, m, nparts)))
-            return rc;
-        ldb_codes tile = {r0, m, d->start, d->lat, d->val};
-        if ((rc = fn(ctx, &tile)))
-            return rc;
+    pool p = {.d = d, .x = x, .dtype = dtype, .n_rows = n_rows, .T = ldb_dict_tile_rows(d)};
+    p.n_tiles = (n_rows + p.T - 1) / p.T;
+    int nw = ldb_blas_threads(), solo = 0;
+    if (nw > LDB_WORKERS)
+        nw = LDB_WORKERS;
+    if ((uint64_t)nw > p.n_tiles)
+        nw = (int)p.n_tiles;
+    if (d->precision != LDB_PRECISION_BF16) {
+        solo = ldb_blas_solo(1) == 0;
+        if (!solo)
+            nw = 1; /* OpenBLAS threads each GEMM itself: one caller at a time */
     }
-    return LDB_OK;
+    if (nw < 1)
+        nw = 1;
+    if (!(rc = ensure_ws(d, p.T, nw))) {
+        p.nslots = 2 * nw;
+        pthread_mutex_init(&p.mu, NULL);
+        pthread_cond_init(&p.cv, NULL);
+        rc = run_pool(&p, nw, fn, ctx);
+        pthread_cond_destroy(&p.cv);
+        pthread_mutex_destroy(&p.mu);
+    }
+    if (solo)
+        ldb_blas_solo(0);
+    return rc;
 }

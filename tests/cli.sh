@@ -138,6 +138,17 @@ jcheck 'o["n_seq"] == '$NSEQ' and o["n_tokens"] == '$NTOK' and o["n_ordinary"] =
 expect 0 'bytes/nnz' "$L" info "$DB"
 expect 0 ": ok \\($NSEQ sequences, $NTOK tokens" "$L" check "$DB"
 expect 0 '^[0-9a-f]{64}$' "$L" check "$DB" --digest
+# the codes do not depend on the thread count: each tile is one single-threaded
+# sgemm whichever worker runs it (OpenBLAS's own 1- and 2-thread GEMMs differ)
+D_ONE=$("$L" check "$DB" --digest 2> /dev/null)
+for n in 1 3; do
+    rm -rf "$T/dbt"
+    "$L" init "$T/dbt" --skip-tokens 2 > /dev/null && "$L" dict add "$T/dbt" a "$S/dict" > /dev/null &&
+        OPENBLAS_NUM_THREADS=$n "$L" ingest "$T/dbt" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy" > /dev/null 2>&1 &&
+        [ "$("$L" check "$T/dbt" --digest 2> /dev/null)" = "$D_ONE" ] && ok ||
+        bad "an ingest on $n threads stored other codes than on ${OPENBLAS_NUM_THREADS:-the default} threads"
+done
+rm -rf "$T/dbt"
 jcheck 'o["dict"] == "a" and o["latent"] == 1495 and len(o["examples"]) == 5 and all(set(e) >= {"seq","pos","value","context"} and set(e["context"]) >= {"start","tokens","values"} for e in o["examples"]) and [e["value"] for e in o["examples"]] == sorted([e["value"] for e in o["examples"]], reverse=True)' "$L" top "$DB" a 1495 -k 5 --json
 expect 0 '\[\[[0-9]+\]\]' "$L" top "$DB" a 1495 -k 3
 "$L" top "$DB" a 1495 -k 7 --json > "$T/top7.json"
