@@ -503,7 +503,11 @@ static int run_pool(pool *p, int nw, ldb_codes_fn fn, void *ctx)
         } else if (can_claim(p)) {
             work_one(p, &d->work[0]);
         } else if (s->state == SLOT_FREE) {
-            break; /* unreachable: tiles are claimed in order, so a stop shows first */
+            /* cannot happen: tiles are claimed in order, so the tile that stopped the
+             * pool is handed on (and ends the loop) before an unclaimed one is reached */
+            rc = ldb_err_set(&d->err, LDB_EINVAL, "encoder: tile %llu was never run",
+                             (unsigned long long)t);
+            break;
         } else {
             pthread_cond_wait(&p->cv, &p->mu);
         }
