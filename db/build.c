@@ -272,13 +272,8 @@ static int put_postings(ldb_writer *w, wdict *wd, uint32_t latent, lat_sort *ls,
         uint32_t run_seg = wd->seg[ls->seg_of[ls->c[a].bp]].run;
         while (e < b && wd->seg[ls->seg_of[ls->c[e].bp]].run == run_seg)
             e++;
-        if (e - a > ls->cap_pos) {
-            uint64_t *np = realloc(ls->pos, (e - a) * sizeof *np);
-            if (!np)
-                return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-            ls->pos = np;
-            ls->cap_pos = e - a;
-        }
+        if (ldb_wgrow((void **)&ls->pos, &ls->cap_pos, e - a, sizeof *ls->pos))
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         for (uint64_t i = a; i < e; i++)
             ls->pos[i - a] = ls->pos_of[ls->c[i].bp];
         w->b.len = 0;
