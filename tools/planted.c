@@ -100,6 +100,18 @@ static void pm_free(pairmap *m)
     free(m->val);
 }
 
+/* row += v * d, in blocks of 8 that -O2 turns into vector instructions; the same
+ * bytes as a plain loop (each element is one multiply and one add, in order). */
+static void axpy(float *restrict row, const float *restrict d, float v, long n)
+{
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            row[i + k] += v * d[i + k];
+    for (; i < n; i++)
+        row[i] += v * d[i];
+}
+
 static int is_special(uint32_t t, const uint32_t *sp)
 {
     return t == sp[0] || t == sp[1] || t == sp[2];
@@ -616,12 +628,8 @@ int main(int argc, char **argv)
                 fx_csr_end_row(&csr);
                 continue;
             }
-            for (int q = 0; q < nf; q++) {
-                const float *d = D + (size_t)fire[q] * (size_t)d_in;
-                float v = (float)val[q];
-                for (long i = 0; i < d_in; i++)
-                    row[i] += v * d[i];
-            }
+            for (int q = 0; q < nf; q++)
+                axpy(row, D + (size_t)fire[q] * (size_t)d_in, (float)val[q], d_in);
         }
         if (af && fwrite(x, (size_t)d_in * 4, (size_t)rows, af) != (size_t)rows) {
             perror(path);
