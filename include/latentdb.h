@@ -135,7 +135,9 @@ int ldb_dict_set_precision(ldb_dict *d, int precision);
 const char *ldb_dict_gemm_name(const ldb_dict *d);
 
 /* Rows per encoder tile (defaults from d_sae: the tile's dense pre-activations
- * stay within about 64 MiB, at most 4096 rows). 0 restores the default. */
+ * stay within about 64 MiB, 64 to 4096 rows; above 262144 latents a 64-row tile
+ * takes more, 256 MiB at 1M). Each encoder worker holds one tile. 0 restores the
+ * default. */
 int ldb_dict_set_tile_rows(ldb_dict *d, uint32_t rows);
 
 /* Reconstructs x_hat (n_rows x d_out floats) from one tile of codes and the

@@ -20,9 +20,15 @@
 #include <immintrin.h>
 #endif
 
+/* A tile's dense pre-activations take about 64 MiB, but never fewer than 64 rows:
+ * OpenBLAS repacks all of W_enc for every GEMM, and on M = 16 rows (what 64 MiB
+ * gives 1M latents) that packing costs as much as the product. 640 -> 1048576,
+ * both workers, tokens/s over four runs: 16 rows 50-60, 32 rows 70-73, 64 rows
+ * 76-93, 128 rows 76-86, 256 rows 89-105. At 1M latents a 64-row tile is 256 MiB
+ * per worker. */
 #define TILE_BUDGET_BYTES ((size_t)64 << 20)
 #define TILE_MAX_ROWS 4096u
-#define TILE_MIN_ROWS 16u
+#define TILE_MIN_ROWS 64u
 
 uint32_t ldb_dict_tile_rows(const ldb_dict *d)
 {
