@@ -28,8 +28,9 @@ int main(int argc, char **argv)
     double best = 1e9;
     ldb_tokenizer *t = NULL;
     for (int r = 0; r < 3; r++) {
+        ldb_tokenizer_close(t); /* the previous one: freeing it is not loading */
+        t = NULL;
         double t0 = fx_now();
-        ldb_tokenizer_close(t);
         if (ldb_tokenizer_open(argv[1], &t)) {
             fprintf(stderr, "%s\n", ldb_tokenizer_errmsg(t));
             return 1;
