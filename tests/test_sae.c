@@ -311,7 +311,7 @@ static void test_nonfinite(void)
     static const uint64_t lens[] = {0, 1, 63, 64, 65, 127, 128, 200};
     for (int t = 0; t < 3; t++) {
         int dt = dtypes[t], es = dt == LDB_F32 ? 4 : 2;
-        /* NaN, +Inf, -Inf, the largest finite, the smallest subnormal */
+        /* NaN, +Inf, -Inf; finite around them: the largest, the smallest subnormal, 1 */
         uint32_t bad32[] = {0x7fc00000u, 0x7f800000u, 0xff800000u};
         uint16_t bad16[] = {dt == LDB_F16 ? 0x7e00 : 0x7fc0, dt == LDB_F16 ? 0x7c00 : 0x7f80,
                             dt == LDB_F16 ? 0xfc00 : 0xff80};
