@@ -301,6 +301,13 @@ static void test_boundary(const char *dir)
     ldb_dict_close(d);
 }
 
+/* Stores bits as element i of a (es bytes, unaligned). */
+static void put_bits(uint8_t *a, uint64_t i, int es, uint32_t bits)
+{
+    uint16_t h = (uint16_t)bits;
+    memcpy(a + i * (uint64_t)es, es == 4 ? (const void *)&bits : (const void *)&h, (size_t)es);
+}
+
 /* ldb_find_nonfinite (the input check of ingest, dict eval and dictionary loading)
  * against the planted answer: one NaN, +Inf or -Inf at every index of arrays of
  * lengths around its 64-value blocks, a later second one that must not win, the
@@ -309,40 +316,29 @@ static void test_nonfinite(void)
 {
     static const int dtypes[] = {LDB_F32, LDB_F16, LDB_BF16};
     static const uint64_t lens[] = {0, 1, 63, 64, 65, 127, 128, 200};
+    /* per dtype: NaN, +Inf, -Inf; then finite: the largest, the smallest subnormal, 1 */
+    static const uint32_t bits[3][6] = {
+        {0x7fc00000u, 0x7f800000u, 0xff800000u, 0x7f7fffffu, 1u, 0x3f800000u},
+        {0x7e00, 0x7c00, 0xfc00, 0x7bff, 1, 0x3c00},
+        {0x7fc0, 0x7f80, 0xff80, 0x7f7f, 1, 0x3f80},
+    };
     for (int t = 0; t < 3; t++) {
         int dt = dtypes[t], es = dt == LDB_F32 ? 4 : 2;
-        /* NaN, +Inf, -Inf; finite around them: the largest, the smallest subnormal, 1 */
-        uint32_t bad32[] = {0x7fc00000u, 0x7f800000u, 0xff800000u};
-        uint16_t bad16[] = {dt == LDB_F16 ? 0x7e00 : 0x7fc0, dt == LDB_F16 ? 0x7c00 : 0x7f80,
-                            dt == LDB_F16 ? 0xfc00 : 0xff80};
-        uint32_t fin32 = 0x7f7fffffu;
-        uint16_t fin16 = dt == LDB_F16 ? 0x7bff : 0x7f7f;
         uint8_t *buf = malloc(200 * 4 + 1), *a = buf + 1;
         int wrong = 0, runs = 0;
         for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
             uint64_t n = lens[li];
-            for (uint64_t i = 0; i < n; i++) { /* finite: large, tiny, ordinary */
-                uint32_t v32 = i % 3 == 0 ? fin32 : i % 3 == 1 ? 1u : 0x3f800000u;
-                uint16_t v16 = i % 3 == 0 ? fin16 : i % 3 == 1 ? 1 : (dt == LDB_F16 ? 0x3c00 : 0x3f80);
-                memcpy(a + i * (uint64_t)es, es == 4 ? (void *)&v32 : (void *)&v16, (size_t)es);
-            }
-            wrong += ldb_find_nonfinite(a, dt, n) != UINT64_MAX;
-            for (uint64_t at = 0; at < n; at++)
+            for (uint64_t at = 0; at <= n; at++) /* at == n: none planted */
                 for (int k = 0; k < 3; k++) {
-                    uint8_t save[8];
+                    for (uint64_t i = 0; i < n; i++)
+                        put_bits(a, i, es, bits[t][3 + i % 3]);
                     uint64_t later = at + 1 + (at * 7 + 3) % 70;
-                    memcpy(save, a + at * es, (size_t)es);
+                    if (at < n)
+                        put_bits(a, at, es, bits[t][k]);
                     if (later < n)
-                        memcpy(save + 4, a + later * es, (size_t)es);
-                    memcpy(a + at * es, es == 4 ? (void *)&bad32[k] : (void *)&bad16[k], (size_t)es);
-                    if (later < n)
-                        memcpy(a + later * es, es == 4 ? (void *)&bad32[(k + 1) % 3]
-                                                       : (void *)&bad16[(k + 1) % 3], (size_t)es);
-                    wrong += ldb_find_nonfinite(a, dt, n) != at;
+                        put_bits(a, later, es, bits[t][(k + 1) % 3]);
+                    wrong += ldb_find_nonfinite(a, dt, n) != (at < n ? at : UINT64_MAX);
                     runs++;
-                    memcpy(a + at * es, save, (size_t)es);
-                    if (later < n)
-                        memcpy(a + later * es, save + 4, (size_t)es);
                 }
         }
         CHECK(wrong == 0 && runs > 1000, "dtype %d: %d of %d answers wrong", dt, wrong, runs);
