@@ -1,7 +1,10 @@
 /* helper_tokenize.c — latentdb's side of the tokenizer comparison: the same output
  * as tests/text/ref_tokenize.mjs (one JSON array of ids per input, one a line), and
  * the round trip decode(encode(s)) == s checked for each input.
- * usage: helper_tokenize TOKENIZER_JSON (--files F... | --strings S.json) [--roundtrip] */
+ * usage: helper_tokenize TOKENIZER_JSON (--files F... | --strings S.json) [--roundtrip]
+ *        helper_tokenize TOKENIZER_JSON --merges
+ * The second prints the compiled merge table, one "a b rank merged" line (ids) per
+ * entry in slot order, for tests/text/check_merges.py to check against the JSON. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +12,7 @@
 
 #include "../common/err.h"
 #include "../common/mfile.h"
+#include "../text/tokenizer.h"
 #include "latentdb.h"
 
 static int roundtrip_fail;
@@ -38,8 +42,27 @@ static int one(ldb_tokenizer *t, const char *s, size_t n, int rt, const char *na
     return 0;
 }
 
+static int dump_merges(const char *path)
+{
+    ldb_tok tk;
+    ldb_err e;
+    if (ldb_tok_load_json(&tk, path, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 1;
+    }
+    for (uint32_t i = 0; i < tk.merge_cap; i++) {
+        const uint32_t *m = tk.merges + 4 * (size_t)i;
+        if (m[0] != LDB_TOK_NONE)
+            printf("%u %u %u %u\n", m[0], m[1], m[2], m[3]);
+    }
+    ldb_tok_close(&tk);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[2], "--merges"))
+        return dump_merges(argv[1]);
     if (argc < 4) {
         fprintf(stderr, "usage: helper_tokenize TOKENIZER_JSON (--files F... | --strings S.json) "
                 "[--roundtrip]\n");

@@ -46,6 +46,14 @@ same() {
 same hard_strings --strings $X/hard.json
 same special_strings --strings $X/hard_special.json
 same invalid_utf8 --files $X/invalid/*.txt
+# the compiled merge table, checked against the JSON by an independent reader
+if "$H" "$TJ" --merges > "$T/merges.txt" 2> "$T/m.err" &&
+   /usr/bin/python3 $X/check_merges.py "$TJ" < "$T/merges.txt" > "$T/m.out" 2>> "$T/m.err"; then
+    ok
+    cat "$T/m.out"
+else
+    bad "merge table: $(head -c 300 "$T/m.err")"
+fi
 # decode(encode(s)) == s: Brown and the hard strings (no U+2581, no special tokens)
 if "$H" "$TJ" --files "$DATA"/brown/*.txt --roundtrip > /dev/null 2> "$T/rt.err" &&
    "$H" "$TJ" --strings $X/hard.json --roundtrip > /dev/null 2>> "$T/rt.err"; then
@@ -85,6 +93,26 @@ printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [' > "$T/trunc.js
 expect 1 'trunc.json: not valid JSON' "$L" tokenize "$T/trunc.json" "x"
 printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}}' > "$T/m.json"
 expect 1 'm.json: merge 0 \("a" \+ "b"\) uses a token that is not in the vocabulary' "$L" tokenize "$T/m.json" "ab"
+# merges are compiled in batches: an error past the first batch names its own merge, and
+# the first error in merge order wins (a lookup failure before a malformed merge, and after)
+many_merges() { # FILE BAD_AT BAD UNKNOWN_AT: 100 merges of 10 letters, two of them broken
+    /usr/bin/python3 -c "
+import itertools, json, sys
+f, bad_at, bad, unk_at = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
+v = {c: i for i, c in enumerate('abcdefghij')}
+m = [[a, b] for a, b in itertools.product('abcdefghij', repeat=2)]
+for a, b in m:
+    v[a + b] = len(v)
+m[bad_at] = bad
+m[unk_at] = ['a', 'zz']
+json.dump({'model': {'type': 'BPE', 'vocab': v, 'merges': m}}, open(f, 'w'))" "$@"
+}
+many_merges "$T/m2.json" 45 '"ab"' 70
+expect 1 'm2.json: merge 45 is neither "a b" nor \[a, b\]' "$L" tokenize "$T/m2.json" "ab"
+many_merges "$T/m3.json" 71 '["a", "b", "c"]' 70
+expect 1 'm3.json: merge 70 \("a" \+ "zz"\) uses a token' "$L" tokenize "$T/m3.json" "ab"
+many_merges "$T/m4.json" 99 '["j", "j"]' 33
+expect 1 'm4.json: merge 33 \("a" \+ "zz"\) uses a token' "$L" tokenize "$T/m4.json" "ab"
 printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}, "pre_tokenizer": {"type": "ByteLevel"}}' > "$T/bl.json"
 expect 1 'bl.json: unsupported pre-tokenizer' "$L" tokenize "$T/bl.json" "ab"
 printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "b"]]}}' > "$T/ok.json"

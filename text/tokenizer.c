@@ -557,6 +557,142 @@ static uint32_t pow2_at_least(uint64_t n)
     return c;
 }
 
+/* ---- compiling the merges ---------------------------------------------------
+ * 515k merges make 1.5M vocabulary lookups, each a few random reads in tables of
+ * several MB: one at a time, the compile waited on memory for most of its time.
+ * They are done in batches instead: hash every string of the batch and prefetch its
+ * slot, then look them all up, then prefetch and fill the merge table. The slots
+ * looked up are c->vocab's own (the same positions as the blob's), each with its
+ * piece's hash beside it so that a probe past another piece costs no further read. */
+
+enum { MERGE_BATCH = 32 };
+
+typedef struct merge_batch {
+    const compiler *c;
+    const uint64_t *slot;   /* c->vocab_cap: phash << 32 | id + 1, 0 when empty */
+    const uint32_t *poff;   /* the blob's piece offsets and pieces */
+    const uint8_t *pieces;
+    uint32_t *mh;           /* the blob's merge table: (a, b, rank, merged) */
+    uint32_t merge_cap;
+    uint32_t rank;          /* of the batch's first merge */
+    char *cat;              /* the batch's "a" + "b" strings */
+    size_t cat_cap;
+} merge_batch;
+
+static uint64_t *tagged_slots(const compiler *c)
+{
+    uint64_t *t = malloc(sizeof *t * c->vocab_cap);
+    if (t)
+        for (uint32_t i = 0; i < c->vocab_cap; i++) {
+            uint32_t v = c->vocab[i];
+            t[i] = v ? (uint64_t)c->phash[v - 1] << 32 | v : 0;
+        }
+    return t;
+}
+
+/* c_vocab_find against the tagged slots and the blob's pieces: the same answer. */
+static uint32_t batch_find(const merge_batch *m, const char *s, size_t n, uint32_t h)
+{
+    uint32_t mask = m->c->vocab_cap - 1;
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+        uint64_t v = m->slot[i];
+        if (!v)
+            return LDB_TOK_NONE;
+        uint32_t id = (uint32_t)v - 1;
+        if ((uint32_t)(v >> 32) == h && m->poff[id + 1] - m->poff[id] == n &&
+            !memcmp(m->pieces + m->poff[id], s, n))
+            return id;
+    }
+}
+
+/* A merge as "a b" or [a, b]; 0 if it is neither. */
+static int merge_sides(const cJSON *it, strref *a, strref *b)
+{
+    const char *sp = cJSON_IsString(it) ? strchr(it->valuestring, ' ') : NULL;
+    if (sp) {
+        *a = (strref){it->valuestring, (size_t)(sp - it->valuestring)};
+        *b = (strref){sp + 1, strlen(sp + 1)};
+        return 1;
+    }
+    const cJSON *x = cJSON_IsArray(it) ? it->child : NULL, *y = x ? x->next : NULL;
+    if (!cJSON_IsString(x) || !cJSON_IsString(y) || y->next)
+        return 0;
+    *a = (strref){x->valuestring, strlen(x->valuestring)};
+    *b = (strref){y->valuestring, strlen(y->valuestring)};
+    return 1;
+}
+
+/* Looks up and enters merges [0, n) of the batch, ranks m->rank on. */
+static int merge_flush(merge_batch *m, const strref *q, uint32_t n)
+{
+    uint32_t h[3 * MERGE_BATCH], id[3 * MERGE_BATCH], at[MERGE_BATCH];
+    uint32_t vmask = m->c->vocab_cap - 1, mmask = m->merge_cap - 1;
+    for (uint32_t k = 0; k < 3 * n; k++) {
+        h[k] = hash_bytes((const uint8_t *)q[k].s, q[k].n);
+        __builtin_prefetch(&m->slot[h[k] & vmask]);
+    }
+    for (uint32_t j = 0; j < n; j++) {
+        for (int k = 0; k < 3; k++)
+            id[3 * j + k] = batch_find(m, q[3 * j + k].s, q[3 * j + k].n, h[3 * j + k]);
+        const strref *a = &q[3 * j], *b = &q[3 * j + 1];
+        if (id[3 * j] == LDB_TOK_NONE || id[3 * j + 1] == LDB_TOK_NONE ||
+            id[3 * j + 2] == LDB_TOK_NONE)
+            return ldb_err_set(m->c->e, LDB_EFORMAT, "%s: merge %u (\"%.*s\" + \"%.*s\") uses a "
+                               "token that is not in the vocabulary", m->c->path, m->rank + j,
+                               (int)(a->n < 40 ? a->n : 40), a->s, (int)(b->n < 40 ? b->n : 40), b->s);
+        at[j] = hash_pair(id[3 * j], id[3 * j + 1]) & mmask;
+        __builtin_prefetch(m->mh + 4 * (size_t)at[j], 1);
+    }
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t ia = id[3 * j], ib = id[3 * j + 1];
+        for (uint32_t i = at[j];; i = (i + 1) & mmask) {
+            uint32_t *s = m->mh + 4 * (size_t)i;
+            if (s[0] == LDB_TOK_NONE || (s[0] == ia && s[1] == ib)) {
+                s[0] = ia, s[1] = ib, s[2] = m->rank + j, s[3] = id[3 * j + 2];
+                break;
+            }
+        }
+    }
+    m->rank += n;
+    return LDB_OK;
+}
+
+/* merges: "a b" strings or [a, b] pairs; a later duplicate takes the later rank */
+static int add_merges(merge_batch *m, const cJSON *merges)
+{
+    strref q[3 * MERGE_BATCH];
+    const cJSON *it = merges->child;
+    while (it) {
+        uint32_t n = 0;
+        size_t len = 0;
+        for (; it && n < MERGE_BATCH; it = it->next, n++) {
+            if (!merge_sides(it, &q[3 * n], &q[3 * n + 1]))
+                break;
+            len += q[3 * n].n + q[3 * n + 1].n;
+        }
+        if (n == 0) /* `it` is malformed, and every merge before it was entered */
+            return ldb_err_set(m->c->e, LDB_EFORMAT, "%s: merge %u is neither \"a b\" nor [a, b]",
+                               m->c->path, m->rank);
+        if (len > m->cat_cap) {
+            char *t = realloc(m->cat, 2 * len);
+            if (!t)
+                return ldb_err_set(m->c->e, LDB_ENOMEM, "out of memory");
+            m->cat = t, m->cat_cap = 2 * len;
+        }
+        size_t o = 0;
+        for (uint32_t j = 0; j < n; j++) { /* the merged piece: a then b */
+            memcpy(m->cat + o, q[3 * j].s, q[3 * j].n);
+            memcpy(m->cat + o + q[3 * j].n, q[3 * j + 1].s, q[3 * j + 1].n);
+            q[3 * j + 2] = (strref){m->cat + o, q[3 * j].n + q[3 * j + 1].n};
+            o += q[3 * j + 2].n;
+        }
+        int rc = merge_flush(m, q, n);
+        if (rc)
+            return rc;
+    }
+    return LDB_OK;
+}
+
 static int compile(compiler *c, const cJSON *root, const cJSON *cfg, ldb_tok *tk)
 {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
@@ -661,57 +797,20 @@ static int compile(compiler *c, const cJSON *root, const cJSON *cfg, ldb_tok *tk
     }
     poff[c->n_vocab] = (uint32_t)at;
     memcpy(blob + o_vocab, c->vocab, 4ull * c->vocab_cap);
-    uint32_t rank = 0;
-    char *tmp = NULL;
-    size_t tcap = 0;
-    cJSON_ArrayForEach(it, merges) {
-        const char *a, *b;
-        size_t na, nb;
-        const char *sp = cJSON_IsString(it) ? strchr(it->valuestring, ' ') : NULL;
-        if (sp) {
-            a = it->valuestring, na = (size_t)(sp - a), b = sp + 1, nb = strlen(b);
-        } else if (cJSON_IsArray(it) && cJSON_GetArraySize(it) == 2 &&
-                   cJSON_IsString(cJSON_GetArrayItem(it, 0)) && cJSON_IsString(cJSON_GetArrayItem(it, 1))) {
-            a = cJSON_GetArrayItem(it, 0)->valuestring, na = strlen(a);
-            b = cJSON_GetArrayItem(it, 1)->valuestring, nb = strlen(b);
-        } else {
-            free(blob);
-            free(tmp);
-            return ldb_err_set(c->e, LDB_EFORMAT, "%s: merge %u is neither \"a b\" nor [a, b]",
-                               c->path, rank);
-        }
-        if (na + nb > tcap) {
-            tcap = 2 * (na + nb);
-            char *t2 = realloc(tmp, tcap);
-            if (!t2) {
-                free(blob);
-                free(tmp);
-                return ldb_err_set(c->e, LDB_ENOMEM, "out of memory");
-            }
-            tmp = t2;
-        }
-        memcpy(tmp, a, na);
-        memcpy(tmp + na, b, nb);
-        uint32_t ia = c_vocab_find(c, a, na), ib = c_vocab_find(c, b, nb),
-                 im = c_vocab_find(c, tmp, na + nb);
-        if (ia == LDB_TOK_NONE || ib == LDB_TOK_NONE || im == LDB_TOK_NONE) {
-            free(blob);
-            free(tmp);
-            return ldb_err_set(c->e, LDB_EFORMAT, "%s: merge %u (\"%.*s\" + \"%.*s\") uses a "
-                               "token that is not in the vocabulary", c->path, rank,
-                               (int)(na < 40 ? na : 40), a, (int)(nb < 40 ? nb : 40), b);
-        }
-        uint32_t mask = merge_cap - 1;
-        for (uint32_t i = hash_pair(ia, ib) & mask;; i = (i + 1) & mask) {
-            uint32_t *s = mh + 4 * (size_t)i;
-            if (s[0] == LDB_TOK_NONE || (s[0] == ia && s[1] == ib)) {
-                s[0] = ia, s[1] = ib, s[2] = rank, s[3] = im;
-                break;
-            }
-        }
-        rank++;
+    uint64_t *slot = tagged_slots(c);
+    if (!slot) {
+        free(blob);
+        return ldb_err_set(c->e, LDB_ENOMEM, "out of memory");
     }
-    free(tmp);
+    merge_batch mb = {.c = c, .slot = slot, .poff = poff, .pieces = blob + o_pieces,
+                      .mh = mh, .merge_cap = merge_cap};
+    rc = add_merges(&mb, merges);
+    free(slot);
+    free(mb.cat);
+    if (rc) {
+        free(blob);
+        return rc;
+    }
     int k = 0;
     uint32_t named[3] = {LDB_TOK_NONE, LDB_TOK_NONE, LDB_TOK_NONE}; /* <bos> <eos> <pad> */
     static const char *names[3][3] = {{"<bos>", "<s>", "<|begin_of_text|>"},
