@@ -632,7 +632,7 @@ static int merge_flush(merge_batch *m, const strref *q, uint32_t n)
         __builtin_prefetch(&m->slot[h[k] & vmask]);
     }
     for (uint32_t j = 0; j < n; j++) {
-        for (int k = 0; k < 3; k++)
+        for (uint32_t k = 0; k < 3; k++)
             id[3 * j + k] = batch_find(m, q[3 * j + k].s, q[3 * j + k].n, h[3 * j + k]);
         const strref *a = &q[3 * j], *b = &q[3 * j + 1];
         if (id[3 * j] == LDB_TOK_NONE || id[3 * j + 1] == LDB_TOK_NONE ||
