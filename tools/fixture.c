@@ -23,38 +23,63 @@ void fx_seed(uint64_t seed)
     have_spare = 0;
 }
 
-uint64_t fx_next(void) /* splitmix64 */
+static inline uint64_t splitmix64(uint64_t *state)
 {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
 
+static inline double unif(uint64_t *state)
+{
+    return (double)(splitmix64(state) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+uint64_t fx_next(void)
+{
+    return splitmix64(&rng_state);
+}
+
 double fx_unif(void)
 {
-    return (double)(fx_next() >> 11) * (1.0 / 9007199254740992.0);
+    return unif(&rng_state);
 }
 
 /* Marsaglia's polar method: two normals per accepted pair, no trigonometry. */
 static double spare;
 
-double fx_gauss(void)
+static inline double gauss(uint64_t *state, int *have, double *keep)
 {
-    if (have_spare) {
-        have_spare = 0;
-        return spare;
+    if (*have) {
+        *have = 0;
+        return *keep;
     }
     double u, v, s;
     do {
-        u = 2 * fx_unif() - 1;
-        v = 2 * fx_unif() - 1;
+        u = 2 * unif(state) - 1;
+        v = 2 * unif(state) - 1;
         s = u * u + v * v;
     } while (s >= 1 || s == 0);
     double m = sqrt(-2 * log(s) / s);
-    spare = v * m;
-    have_spare = 1;
+    *keep = v * m;
+    *have = 1;
     return u * m;
+}
+
+double fx_gauss(void)
+{
+    return gauss(&rng_state, &have_spare, &spare);
+}
+
+void fx_gauss_fill(float *out, long n, double scale)
+{
+    uint64_t st = rng_state;
+    int have = have_spare;
+    double keep = spare;
+    for (long i = 0; i < n; i++)
+        out[i] = (float)(scale * gauss(&st, &have, &keep));
+    rng_state = st, have_spare = have, spare = keep;
 }
 
 void fx_unit_rows(float *D, long n_rows, long d)

@@ -14,6 +14,7 @@ void fx_seed(uint64_t seed);
 uint64_t fx_next(void);
 double fx_unif(void);   /* [0, 1) */
 double fx_gauss(void);  /* N(0, 1) */
+void fx_gauss_fill(float *out, long n, double scale); /* out[i] = (float)(scale * fx_gauss()) */
 
 /* D[n_rows][d]: rows drawn from N(0, I) and scaled to unit norm. */
 void fx_unit_rows(float *D, long n_rows, long d);
