@@ -251,24 +251,51 @@ int fx_csr_put(fx_csr *c, uint32_t col, double v)
     return 0;
 }
 
+/* Sorts the row by column, stably (a key is column << 32 | place in the row), then
+ * keeps the largest value of a repeated column. One array of keys moves half the
+ * bytes of sorting the two arrays side by side; rows already in order (the BOS
+ * rows, a third of all latents) are left as they are. */
 void fx_csr_end_row(fx_csr *c)
 {
-    uint64_t b = (uint64_t)c->indptr[c->row], w = b;
-    for (uint64_t i = b + 1; i < c->nnz; i++) { /* insertion sort: rows are short or sorted */
-        int32_t k = c->indices[i];
-        float v = c->data[i];
-        uint64_t j = i;
-        for (; j > b && c->indices[j - 1] > k; j--)
-            c->indices[j] = c->indices[j - 1], c->data[j] = c->data[j - 1];
-        c->indices[j] = k, c->data[j] = v;
+    static uint64_t *key;
+    static float *val;
+    static uint64_t kcap;
+    uint64_t b = (uint64_t)c->indptr[c->row], n = c->nnz - b, w = b;
+    int32_t *ix = c->indices + b;
+    float *d = c->data + b;
+    uint64_t i = 1;
+    while (i < n && ix[i - 1] <= ix[i])
+        i++;
+    if (i < n) {
+        if (n > kcap) {
+            uint64_t *k2 = realloc(key, n * 2 * sizeof *k2);
+            float *v2 = k2 ? realloc(val, n * 2 * sizeof *v2) : NULL;
+            if (k2)
+                key = k2;
+            if (!v2) {
+                fputs("planted: out of memory sorting a row\n", stderr);
+                exit(1);
+            }
+            val = v2, kcap = n * 2;
+        }
+        for (uint64_t j = 0; j < n; j++)
+            key[j] = (uint64_t)(uint32_t)ix[j] << 32 | j, val[j] = d[j];
+        for (uint64_t j = 1; j < n; j++) { /* insertion sort: rows are short */
+            uint64_t k = key[j], q = j;
+            for (; q > 0 && key[q - 1] > k; q--)
+                key[q] = key[q - 1];
+            key[q] = k;
+        }
+        for (uint64_t j = 0; j < n; j++)
+            ix[j] = (int32_t)(key[j] >> 32), d[j] = val[(uint32_t)key[j]];
     }
-    for (uint64_t i = b; i < c->nnz; i++) {
-        if (w > b && c->indices[w - 1] == c->indices[i]) {
-            if (c->data[i] > c->data[w - 1])
-                c->data[w - 1] = c->data[i];
+    for (uint64_t j = b; j < c->nnz; j++) {
+        if (w > b && c->indices[w - 1] == c->indices[j]) {
+            if (c->data[j] > c->data[w - 1])
+                c->data[w - 1] = c->data[j];
             continue;
         }
-        c->indices[w] = c->indices[i], c->data[w++] = c->data[i];
+        c->indices[w] = c->indices[j], c->data[w++] = c->data[j];
     }
     c->nnz = w;
     c->indptr[++c->row] = (int64_t)w;
