@@ -48,8 +48,10 @@ machine > "$R/machine.txt"
 planted_acts() { # DIR TOKENS
     if [ ! -f "$1/acts.npy" ]; then
         echo "bench: generating $2 tokens of planted activations in $1" >&2
+        g0=$(now)
         "$BUILD/tools/planted" "$1" --d-in 640 --d-sae 16384 --n-tokens "$2" --ctx 1024 \
             --seed 5 >/dev/null
+        echo "bench: generated in $(awk "BEGIN { printf \"%.1f\", $(now) - $g0 }") s" >&2
     fi
 }
 
@@ -131,8 +133,10 @@ if has query; then
         D=$B/codes_16384_$T
         if [ ! -f "$D/codes.npz" ]; then
             echo "bench: generating $T tokens of planted codes in $D" >&2
+            g0=$(now)
             "$BUILD/tools/planted" "$D" --codes --d-in 640 --d-sae 16384 --n-tokens "$T" \
                 --ctx 1024 --background 40 --seed 5 >/dev/null
+            echo "bench: generated in $(awk "BEGIN { printf \"%.1f\", $(now) - $g0 }") s" >&2
         fi
         DB=$D/db
         out=$R/query_$T.txt
