@@ -111,7 +111,7 @@ if has numpy; then
     planted_acts "$D" "$T"
     $PY tools/bench/numpy_peer.py "$D/dict" "$D/acts.npy" "$B/numpy_peer" --max-tokens 51200 \
         > "$R/numpy_encode.txt"
-    echo "bench: numpy encode peer done" >&2
+    echo "bench: numpy encode peer done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
 fi
 
 # bf16 encode (oneDNN) against the f32 ceiling, with the flip rate against exact f32.
@@ -122,6 +122,7 @@ if has bf16; then
     "$BUILD/tools/bench_encode" "$D/dict" "$D/acts.npy" --reps 3 --max-rows 32768 \
         --precision bf16 > "$R/bf16.raw" 2>&1 || true
     sed -n 's/^\([a-z_0-9]*\)=\(.*\)$/\1 \2/p' "$R/bf16.raw" > "$R/bf16.txt"
+    echo "bench: bf16 done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
 fi
 
 # Queries: DBs of 1M, 3M and 10M tokens imported from planted codes (L0 ~45 with
