@@ -273,7 +273,7 @@ void fx_csr_end_row(fx_csr *c)
             if (k2)
                 key = k2;
             if (!v2) {
-                fputs("planted: out of memory sorting a row\n", stderr);
+                fputs("fixture: out of memory sorting a CSR row\n", stderr);
                 exit(1);
             }
             val = v2, kcap = n * 2;

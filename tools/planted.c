@@ -151,14 +151,13 @@ static long poisson(double mean)
     return k;
 }
 
-/* Draws Zipf-distributed tokens: row[0] = BOS, then with probability 0.3 the fixed
- * successor of the previous token, else a token by Zipf rank (exponent 1.05). */
 /* Draws from a cumulative weight table cdf[0..n) (non-decreasing, total acc): the
  * first r < n - 1 with cdf[r] >= u, else n - 1, which is what a plain binary search
- * answers. A binary search cost ~40 background draws a token 14 dependent reads
- * each; a guide of 2n entries, the answer at every 1/2n of the total, starts within
- * an entry or two of it, and the scan both ways makes the answer exact whatever the
- * guide's rounding. */
+ * answers. A token draws ~40 background latents, and a binary search made each
+ * draw 14 dependent reads with half its branches mispredicted. A guide of 2n
+ * entries (the answer at every 1/2n of the total) starts the search within an entry
+ * or two of the answer, and scanning both ways from there makes it exact whatever
+ * the guide's rounding. */
 typedef struct cdf_table {
     const double *cdf;
     long n, m;
@@ -194,6 +193,8 @@ static int cdf_guide(cdf_table *t, const double *cdf, long n, double acc)
     return 0;
 }
 
+/* Draws Zipf-distributed tokens: row[0] = BOS, then with probability 0.3 the fixed
+ * successor of the previous token, else a token by Zipf rank (exponent 1.05). */
 static uint32_t *gen_tokens(uint64_t n, long ctx, uint32_t bos)
 {
     const long V = 32000;
