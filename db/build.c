@@ -3,6 +3,7 @@
  * summaries and top candidates, cover and dstat. Invariant: no block or chunk crosses
  * a run (a maximal range of consecutive positions written by the batch). */
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,8 +217,7 @@ typedef struct lat_sort {
     uint64_t *fill;            /* d_sae + 1: the sort's next slot per latent */
     uint64_t *pos_of;          /* batch position -> gpos */
     uint32_t *seg_of;          /* batch position -> segment (skip flag, seq, run) */
-    uint64_t *pos;             /* scratch: one run's positions of a latent */
-    size_t cap_c, cap_off, cap_fill, cap_pos_of, cap_seg_of, cap_pos;
+    size_t cap_c, cap_off, cap_fill, cap_pos_of, cap_seg_of;
 } lat_sort;
 
 /* Counting sort of the batch's codes by latent; within a latent, by gpos. */
@@ -254,6 +254,97 @@ static int sort_by_latent(ldb_db *db, const wdict *wd, lat_sort *ls)
     return LDB_OK;
 }
 
+typedef struct sum_scratch {
+    uint16_t *keys, *tmp;
+    uint16_t *hk;
+    uint64_t *hc;
+    size_t cap;
+    ldb_cand heap[LDB_TOPK], old[LDB_TOPK], merged[LDB_TOPK];
+    ldb_tctx old_ctx[LDB_TOPK], merged_ctx[LDB_TOPK];
+    int src[LDB_TOPK];
+} sum_scratch;
+
+/* One thread's part of the pass over latents: its scratch, the transaction it reads
+ * the latents' stored summaries in, where its errors go, and where its records go.
+ * The writer's part reads and puts in the write transaction as it goes; a helper's
+ * part (an import, see ldb_build_dict) reads a read-only snapshot of the last commit,
+ * which holds the same summaries (the batch changes a latent's only when it reaches
+ * it), and appends its records to out for the writer to put afterwards, in order. */
+typedef struct bthread {
+    ldb_db *db;
+    MDB_txn *rtxn;
+    ldb_err *e;                /* &db->err for the writer's part */
+    ldb_err err;               /* the helper's own */
+    ldb_buf *out;              /* NULL: put now */
+    ldb_buf b, c, out_buf;
+    uint64_t *pos;             /* one run's positions of a latent */
+    size_t cap_pos;
+    sum_scratch sc;
+} bthread;
+
+enum { REC_INV, REC_LSUM, REC_LTOP };
+
+static int put_rec(ldb_writer *w, const wdict *wd, int kind, const uint8_t *key,
+                   const void *val, size_t len)
+{
+    ldb_db *db = w->db;
+    MDB_dbi dbi = kind == REC_INV ? wd->dd->inv : kind == REC_LSUM ? db->lsum : db->ltop;
+    MDB_val k = {kind == REC_INV ? 12 : 6, (void *)key}, v = {len, (void *)val};
+    int mrc = mdb_put(w->txn, dbi, &k, &v, kind == REC_INV ? MDB_APPEND : 0);
+    if (mrc == MDB_KEYEXIST && kind == REC_INV) /* not after the last key (an attached run) */
+        mrc = mdb_put(w->txn, dbi, &k, &v, 0);
+    return mrc ? ldb_db_mdb_err(db, mrc, kind == REC_INV ? "inv" : kind == REC_LSUM ? "lsum"
+                                                                                  : "ltop")
+               : LDB_OK;
+}
+
+/* A record: put now, or kept as kind (1 byte), key (12 or 6 bytes), length (u32),
+ * value. */
+static int emit(bthread *t, ldb_writer *w, const wdict *wd, int kind, const uint8_t *key,
+                const ldb_buf *val)
+{
+    if (!t->out)
+        return put_rec(w, wd, kind, key, val->data, val->len);
+    size_t kn = kind == REC_INV ? 12 : 6;
+    uint32_t len = (uint32_t)val->len;
+    if (val->len > UINT32_MAX || ldb_buf_reserve(t->out, 5 + kn + val->len))
+        return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
+    uint8_t *p = t->out->data + t->out->len;
+    p[0] = (uint8_t)kind;
+    memcpy(p + 1, key, kn);
+    memcpy(p + 1 + kn, &len, 4);
+    memcpy(p + 5 + kn, val->data, val->len);
+    t->out->len += 5 + kn + val->len;
+    return LDB_OK;
+}
+
+/* Puts a helper's records, in the order it made them. */
+static int put_kept(ldb_writer *w, const wdict *wd, const ldb_buf *out)
+{
+    for (size_t o = 0; o < out->len;) {
+        int kind = out->data[o];
+        size_t kn = kind == REC_INV ? 12 : 6;
+        uint32_t len;
+        memcpy(&len, out->data + o + 1 + kn, 4);
+        int rc = put_rec(w, wd, kind, out->data + o + 1, out->data + o + 5 + kn, len);
+        if (rc)
+            return rc;
+        o += 5 + kn + len;
+    }
+    return LDB_OK;
+}
+
+/* An LMDB error of a read: the writer's part reports it as the DB does; a helper's
+ * in its own error. */
+static int read_err(bthread *t, int mrc, const char *what)
+{
+    if (t->e == &t->db->err)
+        return ldb_db_mdb_err(t->db, mrc, what);
+    return ldb_err_set(t->e, mrc == MDB_CORRUPTED || mrc == MDB_PAGE_NOTFOUND ? LDB_EFORMAT
+                                                                              : LDB_EIO,
+                       "%s: %s: %s", t->db->path, what, mdb_strerror(mrc));
+}
+
 /* Inverted chunks of one latent: postings [a, b), one per run, keyed (run start,
  * latent). Keys ascend within a batch, so MDB_APPEND fills pages completely. A chunk
  * costs ~25 bytes of key, node and header, so a rare latent pays that once per batch;
@@ -261,10 +352,9 @@ static int sort_by_latent(ldb_db *db, const wdict *wd, lat_sort *ls)
  * place instead was tried and cost more: rewriting a grown value in the middle of a
  * full page splits it, and the index ended at ~63% page fill (4.29 against 3.92
  * bytes/nnz on the planted 640 -> 16384 fixture). */
-static int put_postings(ldb_writer *w, wdict *wd, uint32_t latent, lat_sort *ls, uint64_t a,
-                        uint64_t b)
+static int put_postings(bthread *t, ldb_writer *w, const wdict *wd, uint32_t latent,
+                        const lat_sort *ls, uint64_t a, uint64_t b)
 {
-    ldb_db *db = w->db;
     uint8_t kb[12];
     ldb_be32(kb + 8, latent);
     while (a < b) {
@@ -272,27 +362,22 @@ static int put_postings(ldb_writer *w, wdict *wd, uint32_t latent, lat_sort *ls,
         uint32_t run_seg = wd->seg[ls->seg_of[ls->c[a].bp]].run;
         while (e < b && wd->seg[ls->seg_of[ls->c[e].bp]].run == run_seg)
             e++;
-        if (ldb_wgrow((void **)&ls->pos, &ls->cap_pos, e - a, sizeof *ls->pos))
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        if (ldb_wgrow((void **)&t->pos, &t->cap_pos, e - a, sizeof *t->pos))
+            return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
         for (uint64_t i = a; i < e; i++)
-            ls->pos[i - a] = ls->pos_of[ls->c[i].bp];
-        w->b.len = 0;
-        if (ldb_buf_reserve(&w->b, 1))
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            t->pos[i - a] = ls->pos_of[ls->c[i].bp];
+        t->b.len = 0;
+        if (ldb_buf_reserve(&t->b, 11))
+            return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
         uint64_t run = wd->seg[run_seg].start;
-        w->b.data[w->b.len++] = 0; /* codec: raw (Rice codes do not compress further) */
-        if (ldb_buf_reserve(&w->b, 10))
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        w->b.len += ldb_varint_put(w->b.data + w->b.len, ls->pos[0] - run);
-        if (ldb_posting_encode(ls->pos, e - a, &w->b))
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        t->b.data[t->b.len++] = 0; /* codec: raw (Rice codes do not compress further) */
+        t->b.len += ldb_varint_put(t->b.data + t->b.len, t->pos[0] - run);
+        if (ldb_posting_encode(t->pos, e - a, &t->b))
+            return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
         ldb_be64(kb, run);
-        MDB_val k = {12, kb}, v = {w->b.len, w->b.data};
-        int mrc = mdb_put(w->txn, wd->dd->inv, &k, &v, MDB_APPEND);
-        if (mrc == MDB_KEYEXIST) /* not after the last key (an attached run): insert */
-            mrc = mdb_put(w->txn, wd->dd->inv, &k, &v, 0);
-        if (mrc)
-            return ldb_db_mdb_err(db, mrc, "inv");
+        int rc = emit(t, w, wd, REC_INV, kb, &t->b);
+        if (rc)
+            return rc;
         a = e;
     }
     return LDB_OK;
@@ -355,20 +440,11 @@ static int cmp_cand(const void *a, const void *b)
     return ldb_cand_before(x, y) ? -1 : ldb_cand_before(y, x) ? 1 : 0;
 }
 
-typedef struct sum_scratch {
-    uint16_t *keys, *tmp;
-    uint16_t *hk;
-    uint64_t *hc;
-    size_t cap;
-    ldb_cand heap[LDB_TOPK], old[LDB_TOPK], merged[LDB_TOPK];
-    ldb_tctx old_ctx[LDB_TOPK], merged_ctx[LDB_TOPK];
-    int src[LDB_TOPK];
-} sum_scratch;
 
 /* What ldb_build_dict needs per batch, kept by the writer across batches. */
 struct wbuild {
     lat_sort ls;
-    sum_scratch sc;
+    bthread t[2];              /* the writer's part of the latent pass, and a helper's */
     uint64_t *counts;          /* every latent's count (lcnt) */
     size_t cap_counts;
 };
@@ -382,11 +458,17 @@ void ldb_build_scratch_free(struct wbuild *bs)
     free(bs->ls.fill);
     free(bs->ls.pos_of);
     free(bs->ls.seg_of);
-    free(bs->ls.pos);
-    free(bs->sc.keys);
-    free(bs->sc.tmp);
-    free(bs->sc.hk);
-    free(bs->sc.hc);
+    for (int i = 0; i < 2; i++) {
+        bthread *t = &bs->t[i];
+        free(t->pos);
+        free(t->sc.keys);
+        free(t->sc.tmp);
+        free(t->sc.hk);
+        free(t->sc.hc);
+        ldb_buf_free(&t->b);
+        ldb_buf_free(&t->c);
+        ldb_buf_free(&t->out_buf);
+    }
     free(bs->counts);
     free(bs);
 }
@@ -430,10 +512,11 @@ static int cand_context(const wdict *wd, const lat_sort *ls, uint64_t a, uint64_
 }
 
 /* Merges the batch's ordinary codes of one latent into its summary and top list. */
-static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_sort *ls,
-                         uint64_t a, uint64_t b, sum_scratch *sc, uint64_t *counts)
+static int merge_summary(bthread *t, ldb_writer *w, const wdict *wd, uint32_t latent,
+                         const lat_sort *ls, uint64_t a, uint64_t b, uint64_t *counts)
 {
-    ldb_db *db = w->db;
+    ldb_db *db = t->db;
+    sum_scratch *sc = &t->sc;
     uint64_t n = 0, nseq = 0, lastseq = UINT64_MAX;
     double sum = 0, sumsq = 0;
     float max = 0;
@@ -452,20 +535,20 @@ static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_so
         if (hc)
             sc->hc = hc;
         if (!k || !hk || !hc || !tm)
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
         sc->cap = cap;
     }
     uint8_t kb[6];
     ldb_key_latent(kb, wd->dd->id, latent);
     MDB_val k = {6, kb}, v;
-    int no = 0, mrc = mdb_get(w->txn, db->ltop, &k, &v);
+    int no = 0, mrc = mdb_get(t->rtxn, db->ltop, &k, &v);
     int vb = ldb_val_bytes(db->values);
     if (mrc == 0 && (no = ldb_top_decode(v.mv_data, v.mv_size, vb, sc->old, sc->old_ctx,
                                          LDB_TOPK)) < 0)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: top list of latent %u is corrupt",
+        return ldb_err_set(t->e, LDB_EFORMAT, "%s: top list of latent %u is corrupt",
                            db->path, latent);
     if (mrc && mrc != MDB_NOTFOUND)
-        return ldb_db_mdb_err(db, mrc, "ltop");
+        return read_err(t, mrc, "ltop");
     for (uint64_t i = a; i < b; i++) {
         const lcode *lc = &ls->c[i];
         if (wd->skipf[lc->bp])
@@ -508,15 +591,15 @@ static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_so
         }
     }
     ldb_lsum s;
-    mrc = mdb_get(w->txn, db->lsum, &k, &v);
+    mrc = mdb_get(t->rtxn, db->lsum, &k, &v);
     if (mrc == 0) {
         if (ldb_lsum_decode(v.mv_data, v.mv_size, &s))
-            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: summary of latent %u is corrupt",
+            return ldb_err_set(t->e, LDB_EFORMAT, "%s: summary of latent %u is corrupt",
                                db->path, latent);
     } else if (mrc == MDB_NOTFOUND) {
         memset(&s, 0, sizeof s);
     } else {
-        return ldb_db_mdb_err(db, mrc, "lsum");
+        return read_err(t, mrc, "lsum");
     }
     s.count += n;
     s.nseq += nseq;
@@ -524,12 +607,12 @@ static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_so
     s.sumsq += sumsq;
     if (max > s.max)
         s.max = max;
-    w->c.len = 0;
-    int bad = ldb_lsum_merge_hist(&s, sc->hk, sc->hc, m) || ldb_lsum_encode(&s, &w->c);
+    t->c.len = 0;
+    int bad = ldb_lsum_merge_hist(&s, sc->hk, sc->hc, m) || ldb_lsum_encode(&s, &t->c);
     ldb_lsum_free(&s);
     if (bad)
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    int rc = put(w, db->lsum, kb, 6, &w->c, "lsum");
+        return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
+    int rc = emit(t, w, wd, REC_LSUM, kb, &t->c);
     if (rc)
         return rc;
     /* top candidates: merge and write only when they change */
@@ -541,13 +624,13 @@ static int merge_summary(ldb_writer *w, wdict *wd, uint32_t latent, const lat_so
         if (sc->src[i] >= 0)
             sc->merged_ctx[i] = sc->old_ctx[sc->src[i]];
         else if (cand_context(wd, ls, a, b, sc->merged[i].gpos, &sc->merged_ctx[i]))
-            return ldb_err_set(&db->err, LDB_EINVAL, "latent %u: a new top candidate at %llu "
+            return ldb_err_set(t->e, LDB_EINVAL, "latent %u: a new top candidate at %llu "
                                "is not among the batch's codes", latent,
                                (unsigned long long)sc->merged[i].gpos);
-    w->c.len = 0;
-    if (ldb_top_encode(sc->merged, sc->merged_ctx, nm, vb, &w->c))
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    return put(w, db->ltop, kb, 6, &w->c, "ltop");
+    t->c.len = 0;
+    if (ldb_top_encode(sc->merged, sc->merged_ctx, nm, vb, &t->c))
+        return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
+    return emit(t, w, wd, REC_LTOP, kb, &t->c);
 }
 
 static int put_cover(ldb_writer *w, wdict *wd, ldb_dstat *st)
@@ -578,6 +661,85 @@ static int put_cover(ldb_writer *w, wdict *wd, ldb_dstat *st)
     return LDB_OK;
 }
 
+/* The latents [j0, j1) of a batch: their inverted chunks, summaries and top lists. */
+static int latents(bthread *t, ldb_writer *w, const wdict *wd, uint32_t j0, uint32_t j1,
+                   uint64_t *counts)
+{
+    const lat_sort *ls = &w->bs->ls;
+    int rc = LDB_OK;
+    for (uint32_t j = j0; j < j1 && !rc; j++) {
+        if (ls->off[j] == ls->off[j + 1])
+            continue;
+        rc = put_postings(t, w, wd, j, ls, ls->off[j], ls->off[j + 1]);
+        if (!rc)
+            rc = merge_summary(t, w, wd, j, ls, ls->off[j], ls->off[j + 1], counts);
+    }
+    return rc;
+}
+
+typedef struct helper_job {
+    bthread *t;
+    ldb_writer *w;
+    const wdict *wd;
+    uint32_t j0, j1;
+    uint64_t *counts;
+    int rc;
+} helper_job;
+
+static void *helper_main(void *arg)
+{
+    helper_job *h = arg;
+    h->rc = latents(h->t, h->w, h->wd, h->j0, h->j1, h->counts);
+    return NULL;
+}
+
+/* The pass over latents is most of a batch's build. With w->threads > 1 (an import,
+ * where nothing else wants the second core) and enough codes, a helper thread takes
+ * the latents holding the last LDB_HELPER_SHARE of the codes: it computes their
+ * records from a read-only snapshot while the writer does the first part, and the
+ * writer puts them after its own, so the DB receives the same puts in the same order
+ * as with one thread. Without a thread or a snapshot the writer does it all. */
+#define LDB_HELPER_SHARE 0.55
+#define LDB_HELPER_MIN_CODES 65536
+
+static int latent_pass(ldb_writer *w, const wdict *wd, uint64_t *counts)
+{
+    ldb_db *db = w->db;
+    const lat_sort *ls = &w->bs->ls;
+    uint32_t ds = wd->dd->d_sae, mid = ds;
+    bthread *t0 = &w->bs->t[0], *t1 = &w->bs->t[1];
+    t0->db = db, t0->rtxn = w->txn, t0->e = &db->err, t0->out = NULL;
+    MDB_txn *snap = NULL;
+    pthread_t th;
+    helper_job h = {t1, w, wd, 0, ds, counts, LDB_OK};
+    int helper = 0;
+    if (w->threads > 1 && wd->nnz >= LDB_HELPER_MIN_CODES &&
+        mdb_txn_begin(db->env, NULL, MDB_RDONLY, &snap) == MDB_SUCCESS) {
+        uint64_t from = (uint64_t)((1 - LDB_HELPER_SHARE) * (double)ls->off[ds]);
+        while (mid > 0 && ls->off[mid - 1] >= from) /* the first latent of the helper's */
+            mid--;
+        t1->db = db, t1->rtxn = snap, t1->e = &t1->err, t1->out = &t1->out_buf;
+        t1->out_buf.len = 0;
+        ldb_err_clear(&t1->err);
+        h.j0 = mid;
+        if (mid < ds && pthread_create(&th, NULL, helper_main, &h) == 0)
+            helper = 1;
+        else
+            mid = ds;
+    }
+    int rc = latents(t0, w, wd, 0, mid, counts);
+    if (helper) {
+        pthread_join(th, NULL);
+        if (!rc && h.rc)
+            rc = ldb_err_set(&db->err, h.rc, "%s", t1->err.msg);
+        if (!rc)
+            rc = put_kept(w, wd, t1->out);
+    }
+    if (snap)
+        mdb_txn_abort(snap);
+    return rc;
+}
+
 int ldb_build_dict(ldb_writer *w, wdict *wd)
 {
     ldb_db *db = w->db;
@@ -588,7 +750,6 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
     if (!w->bs && !(w->bs = calloc(1, sizeof *w->bs)))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     lat_sort *ls = &w->bs->ls;
-    sum_scratch *sc = &w->bs->sc;
     qsort(wd->seg, wd->nseg, sizeof *wd->seg, cmp_seg);
     for (size_t s = 0; s < wd->nseg; s++) /* runs: consecutive positions */
         wd->seg[s].run = s && wd->seg[s - 1].start + wd->seg[s - 1].len == wd->seg[s].start
@@ -601,13 +762,7 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
     uint64_t *counts = w->bs->counts;
     if ((rc = ldb_lsum_counts(db, w->txn, wd->dd, counts)))
         return rc;
-    for (uint32_t j = 0; j < ds && !rc; j++) {
-        if (ls->off[j] == ls->off[j + 1])
-            continue;
-        rc = put_postings(w, wd, j, ls, ls->off[j], ls->off[j + 1]);
-        if (!rc)
-            rc = merge_summary(w, wd, j, ls, ls->off[j], ls->off[j + 1], sc, counts);
-    }
+    rc = latent_pass(w, wd, counts);
     if (!rc) { /* every latent's count in one record, for density and search */
         uint8_t ck[2];
         ldb_be16(ck, wd->dd->id);

@@ -70,6 +70,7 @@ int ldb_writer_begin(ldb_db *db, ldb_writer **out)
     if (!w && !(w = calloc(1, sizeof *w)))
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     w->db = db;
+    w->threads = 1;
     if ((mrc = ldb_txn_begin(db, 0, &w->txn))) {
         retire(w);
         return ldb_db_mdb_err(db, mrc, "cannot begin a write transaction");
@@ -97,6 +98,11 @@ void ldb_writer_abort(ldb_writer *w)
 MDB_txn *ldb_writer_txn(ldb_writer *w)
 {
     return w->txn;
+}
+
+void ldb_writer_set_threads(ldb_writer *w, int n)
+{
+    w->threads = n < 1 ? 1 : n;
 }
 
 uint64_t ldb_writer_pending(const ldb_writer *w)

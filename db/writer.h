@@ -19,6 +19,11 @@ void ldb_writer_abort(ldb_writer *w);
 /* The batch's transaction, for records the caller adds (runs). */
 MDB_txn *ldb_writer_txn(ldb_writer *w);
 
+/* Threads the commit may build with (default 1). An import passes 2: its encode side
+ * only copies codes, so a second core is free for a helper that builds part of the
+ * latents' records. An ingest leaves 1: the encoder's threads have the cores. */
+void ldb_writer_set_threads(ldb_writer *w, int n);
+
 /* Finds a sequence with these tokens (hash) that none of dicts[0..n) covers yet;
  * *found = 0 when there is none. */
 int ldb_writer_attach(ldb_writer *w, const uint8_t hash[16], const uint16_t *dicts, int n,

@@ -40,6 +40,7 @@ struct ldb_writer {
     uint64_t *tk_pos;
     size_t ntk, captk;
     ldb_buf a, b, c;           /* scratch */
+    int threads;               /* for the build at commit: 1, or 2 when a core is free */
 };
 
 /* Grows *p (elements of size el, capacity *cap) to hold need, doubling; keeps its

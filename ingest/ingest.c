@@ -554,6 +554,8 @@ static int commit_batch_once(run *r, const bbuf *bb)
     int rc = ldb_writer_begin(db, &w);
     if (rc)
         return rc;
+    if (r->indptr) /* an import: the encode side leaves a core free */
+        ldb_writer_set_threads(w, 2);
     rc = ldb_writer_source(w, r->o->source ? r->o->source : r->o->tokens, &source);
     for (uint64_t row = bb->r0; row < bb->r1 && !rc; row++) {
         uint64_t off = row * r->ctx - p0, len = row_len(r, row);
