@@ -56,28 +56,118 @@ static int set_block(ldb_writer *w, wdict *wd)
     return LDB_OK;
 }
 
-static int put(ldb_writer *w, MDB_dbi dbi, const uint8_t *key, size_t kn, const ldb_buf *val,
-               const char *what)
+typedef struct sum_scratch {
+    uint16_t *keys, *tmp;
+    uint16_t *hk;
+    uint64_t *hc;
+    size_t cap;
+    ldb_cand heap[LDB_TOPK], old[LDB_TOPK], merged[LDB_TOPK];
+    ldb_tctx old_ctx[LDB_TOPK], merged_ctx[LDB_TOPK];
+    int src[LDB_TOPK];
+} sum_scratch;
+
+/* One thread's part of a build (forward blocks, or a range of latents): its scratch,
+ * the transaction it reads the latents' stored summaries in, where its errors go, and
+ * where its records go. The writer's part reads and puts in the write transaction as
+ * it goes; a helper's part (an import, see forward_and_sort and latent_pass) reads a
+ * read-only snapshot of the last commit, which holds the same summaries (the batch
+ * changes a latent's only when it reaches it), and appends its records to out for
+ * the writer to put afterwards, in order. */
+typedef struct bthread {
+    ldb_db *db;
+    MDB_txn *rtxn;
+    ldb_err *e;                /* &db->err for the writer's part */
+    ldb_err err;               /* the helper's own */
+    ldb_buf *out;              /* NULL: put now */
+    ldb_buf a, b, c, out_buf;  /* scratch (a, c: a block; b: postings; c: a summary) */
+    uint64_t *pos;             /* one run's positions of a latent */
+    size_t cap_pos;
+    sum_scratch sc;
+} bthread;
+
+enum { REC_FWD, REC_INV, REC_LSUM, REC_LTOP };
+
+static size_t rec_klen(int kind)
 {
-    MDB_val k = {kn, (void *)key}, v = {val->len, val->data};
-    int mrc = mdb_put(w->txn, dbi, &k, &v, 0);
-    return mrc ? ldb_db_mdb_err(w->db, mrc, what) : LDB_OK;
+    return kind == REC_FWD ? 8 : kind == REC_INV ? 12 : 6;
+}
+
+static int put_rec(ldb_writer *w, const wdict *wd, int kind, const uint8_t *key,
+                   const void *val, size_t len)
+{
+    ldb_db *db = w->db;
+    static const char *what[] = {"fwd", "inv", "lsum", "ltop"};
+    MDB_dbi dbi = kind == REC_FWD ? wd->dd->fwd : kind == REC_INV ? wd->dd->inv
+                : kind == REC_LSUM ? db->lsum : db->ltop;
+    MDB_val k = {rec_klen(kind), (void *)key}, v = {len, (void *)val};
+    int mrc = mdb_put(w->txn, dbi, &k, &v, kind == REC_INV ? MDB_APPEND : 0);
+    if (mrc == MDB_KEYEXIST && kind == REC_INV) /* not after the last key (an attached run) */
+        mrc = mdb_put(w->txn, dbi, &k, &v, 0);
+    return mrc ? ldb_db_mdb_err(db, mrc, what[kind]) : LDB_OK;
+}
+
+/* A record: put now, or kept as kind (1 byte), key (8, 12 or 6 bytes), length
+ * (u32), value. */
+static int emit(bthread *t, ldb_writer *w, const wdict *wd, int kind, const uint8_t *key,
+                const ldb_buf *val)
+{
+    if (!t->out)
+        return put_rec(w, wd, kind, key, val->data, val->len);
+    size_t kn = rec_klen(kind);
+    uint32_t len = (uint32_t)val->len;
+    if (val->len > UINT32_MAX || ldb_buf_reserve(t->out, 5 + kn + val->len))
+        return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
+    uint8_t *p = t->out->data + t->out->len;
+    p[0] = (uint8_t)kind;
+    memcpy(p + 1, key, kn);
+    memcpy(p + 1 + kn, &len, 4);
+    memcpy(p + 5 + kn, val->data, val->len);
+    t->out->len += 5 + kn + val->len;
+    return LDB_OK;
+}
+
+/* Puts a helper's records, in the order it made them. */
+static int put_kept(ldb_writer *w, const wdict *wd, const ldb_buf *out)
+{
+    for (size_t o = 0; o < out->len;) {
+        int kind = out->data[o];
+        size_t kn = rec_klen(kind);
+        uint32_t len;
+        memcpy(&len, out->data + o + 1 + kn, 4);
+        int rc = put_rec(w, wd, kind, out->data + o + 1, out->data + o + 5 + kn, len);
+        if (rc)
+            return rc;
+        o += 5 + kn + len;
+    }
+    return LDB_OK;
+}
+
+/* An LMDB error of a read: the writer's part reports it as the DB does; a helper's
+ * in its own error. */
+static int read_err(bthread *t, int mrc, const char *what)
+{
+    if (t->e == &t->db->err)
+        return ldb_db_mdb_err(t->db, mrc, what);
+    return ldb_err_set(t->e, mrc == MDB_CORRUPTED || mrc == MDB_PAGE_NOTFOUND ? LDB_EFORMAT
+                                                                              : LDB_EIO,
+                       "%s: %s: %s", t->db->path, what, mdb_strerror(mrc));
 }
 
 /* One forward block: positions [p0, p0 + n) of the batch buffers, codes from e0. */
-static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_t n, size_t e0)
+static int put_block(bthread *t, ldb_writer *w, const wdict *wd, uint64_t gpos, size_t p0,
+                     uint32_t n, size_t e0)
 {
     ldb_db *db = w->db;
     size_t ne = 0;
     for (uint32_t i = 0; i < n; i++)
         ne += wd->cnt[p0 + i];
-    w->a.len = w->c.len = 0;
-    if (ldb_buf_reserve(&w->a, 16 + (size_t)n * 9 + ne * 5))
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    t->a.len = t->c.len = 0;
+    if (ldb_buf_reserve(&t->a, 16 + (size_t)n * 9 + ne * 5))
+        return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
     /* part A (stored raw: Rice bits do not compress, and raw bits can be read in
      * place): codec 0, n, the counts, R, the bit offset of every group of
      * LDB_FWD_GROUP positions after the first, then the bit stream */
-    uint8_t *p = w->a.data;
+    uint8_t *p = t->a.data;
     size_t o = 0;
     p[o++] = 0;
     o += ldb_varint_put(p + o, n);
@@ -91,14 +181,14 @@ static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_
     uint32_t ngroups = (n + LDB_FWD_GROUP - 1) / LDB_FWD_GROUP;
     size_t goff = o;
     o += 4 * (size_t)(ngroups - 1);
-    w->a.len = o;
-    ldb_bitw bw = {&w->a, 0, 0};
+    t->a.len = o;
+    ldb_bitw bw = {&t->a, 0, 0};
     size_t e = e0;
     int bad = 0;
     for (uint32_t i = 0; i < n && !bad; i++) {
         if (i && i % LDB_FWD_GROUP == 0) {
-            uint32_t bit = (uint32_t)((w->a.len - o) * 8 + bw.nbits);
-            memcpy(w->a.data + goff + 4 * (size_t)(i / LDB_FWD_GROUP - 1), &bit, 4);
+            uint32_t bit = (uint32_t)((t->a.len - o) * 8 + bw.nbits);
+            memcpy(t->a.data + goff + 4 * (size_t)(i / LDB_FWD_GROUP - 1), &bit, 4);
         }
         uint32_t c = wd->cnt[p0 + i];
         unsigned k = ldb_rice_k((double)R / (c + 1));
@@ -106,7 +196,7 @@ static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_
             bad = ldb_rice_put(&bw, j ? wd->lat[e] - wd->lat[e - 1] - 1 : wd->lat[e], k);
     }
     if (bad || ldb_bitw_flush(&bw))
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
     /* part B: the values. A value's symbol (the bits above its mantissa) is coded by
      * its frequency rank in the block, so x = rank << M | mantissa is Rice-coded with
      * parameter k + M: near the entropy of the exponents, the mantissa raw, and a
@@ -138,24 +228,24 @@ static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_
     }
     for (uint32_t r = 0; r < nsym; r++)
         rank[sym[r]] = (uint16_t)r;
-    size_t bstart = w->a.len;
-    if (ldb_buf_reserve(&w->a, 16 + 2 * (size_t)nsym + 4 * (size_t)ngroups))
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    o = w->a.len;
-    o += ldb_varint_put(w->a.data + o, nsym);
+    size_t bstart = t->a.len;
+    if (ldb_buf_reserve(&t->a, 16 + 2 * (size_t)nsym + 4 * (size_t)ngroups))
+        return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
+    o = t->a.len;
+    o += ldb_varint_put(t->a.data + o, nsym);
     for (uint32_t r = 0; r < nsym; r++, o += 2)
-        memcpy(w->a.data + o, &sym[r], 2);
-    w->a.data[o++] = (uint8_t)kv;
+        memcpy(t->a.data + o, &sym[r], 2);
+    t->a.data[o++] = (uint8_t)kv;
     goff = o;
     o += 4 * (size_t)(ngroups - 1);
-    w->a.len = o;
-    bw = (ldb_bitw){&w->a, 0, 0};
+    t->a.len = o;
+    bw = (ldb_bitw){&t->a, 0, 0};
     e = e0;
     uint64_t mmask = (1ull << M) - 1;
     for (uint32_t i = 0; i < n && !bad; i++) {
         if (i && i % LDB_FWD_GROUP == 0) {
-            uint32_t bit = (uint32_t)((w->a.len - o) * 8 + bw.nbits);
-            memcpy(w->a.data + goff + 4 * (size_t)(i / LDB_FWD_GROUP - 1), &bit, 4);
+            uint32_t bit = (uint32_t)((t->a.len - o) * 8 + bw.nbits);
+            memcpy(t->a.data + goff + 4 * (size_t)(i / LDB_FWD_GROUP - 1), &bit, 4);
         }
         for (uint32_t j = 0; j < wd->cnt[p0 + i] && !bad; j++, e++) {
             uint32_t v = wd->bits[e];
@@ -163,22 +253,22 @@ static int put_block(ldb_writer *w, wdict *wd, uint64_t gpos, size_t p0, uint32_
         }
     }
     if (bad || ldb_bitw_flush(&bw))
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
     /* value = u32 length of part A, part A, part B, u32 CRC-32 of all before it */
-    uint32_t alen = (uint32_t)bstart, blen = (uint32_t)(w->a.len - bstart);
-    if (ldb_buf_reserve(&w->c, 8 + (size_t)alen + blen))
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    memcpy(w->c.data, &alen, 4);
-    memcpy(w->c.data + 4, w->a.data, (size_t)alen + blen);
-    uint32_t crc = ldb_crc32(w->c.data, 4 + (size_t)alen + blen);
-    memcpy(w->c.data + 4 + alen + blen, &crc, 4);
-    w->c.len = 8 + (size_t)alen + blen;
+    uint32_t alen = (uint32_t)bstart, blen = (uint32_t)(t->a.len - bstart);
+    if (ldb_buf_reserve(&t->c, 8 + (size_t)alen + blen))
+        return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
+    memcpy(t->c.data, &alen, 4);
+    memcpy(t->c.data + 4, t->a.data, (size_t)alen + blen);
+    uint32_t crc = ldb_crc32(t->c.data, 4 + (size_t)alen + blen);
+    memcpy(t->c.data + 4 + alen + blen, &crc, 4);
+    t->c.len = 8 + (size_t)alen + blen;
     uint8_t kb[8];
     ldb_be64(kb, gpos);
-    return put(w, wd->dd->fwd, kb, 8, &w->c, "fwd");
+    return emit(t, w, wd, REC_FWD, kb, &t->c);
 }
 
-static int build_forward(ldb_writer *w, wdict *wd)
+static int build_forward(bthread *t, ldb_writer *w, const wdict *wd)
 {
     uint32_t B = wd->dd->block;
     for (size_t s = 0; s < wd->nseg; s++) {
@@ -188,7 +278,7 @@ static int build_forward(ldb_writer *w, wdict *wd)
         uint32_t off = 0;
         while (off < g->len) {
             uint32_t n = g->len - off < B ? g->len - off : B;
-            int rc = put_block(w, wd, g->start + off, p, n, e);
+            int rc = put_block(t, w, wd, g->start + off, p, n, e);
             if (rc)
                 return rc;
             for (uint32_t i = 0; i < n; i++)
@@ -252,97 +342,6 @@ static int sort_by_latent(ldb_db *db, const wdict *wd, lat_sort *ls)
         }
     }
     return LDB_OK;
-}
-
-typedef struct sum_scratch {
-    uint16_t *keys, *tmp;
-    uint16_t *hk;
-    uint64_t *hc;
-    size_t cap;
-    ldb_cand heap[LDB_TOPK], old[LDB_TOPK], merged[LDB_TOPK];
-    ldb_tctx old_ctx[LDB_TOPK], merged_ctx[LDB_TOPK];
-    int src[LDB_TOPK];
-} sum_scratch;
-
-/* One thread's part of the pass over latents: its scratch, the transaction it reads
- * the latents' stored summaries in, where its errors go, and where its records go.
- * The writer's part reads and puts in the write transaction as it goes; a helper's
- * part (an import, see ldb_build_dict) reads a read-only snapshot of the last commit,
- * which holds the same summaries (the batch changes a latent's only when it reaches
- * it), and appends its records to out for the writer to put afterwards, in order. */
-typedef struct bthread {
-    ldb_db *db;
-    MDB_txn *rtxn;
-    ldb_err *e;                /* &db->err for the writer's part */
-    ldb_err err;               /* the helper's own */
-    ldb_buf *out;              /* NULL: put now */
-    ldb_buf b, c, out_buf;
-    uint64_t *pos;             /* one run's positions of a latent */
-    size_t cap_pos;
-    sum_scratch sc;
-} bthread;
-
-enum { REC_INV, REC_LSUM, REC_LTOP };
-
-static int put_rec(ldb_writer *w, const wdict *wd, int kind, const uint8_t *key,
-                   const void *val, size_t len)
-{
-    ldb_db *db = w->db;
-    MDB_dbi dbi = kind == REC_INV ? wd->dd->inv : kind == REC_LSUM ? db->lsum : db->ltop;
-    MDB_val k = {kind == REC_INV ? 12 : 6, (void *)key}, v = {len, (void *)val};
-    int mrc = mdb_put(w->txn, dbi, &k, &v, kind == REC_INV ? MDB_APPEND : 0);
-    if (mrc == MDB_KEYEXIST && kind == REC_INV) /* not after the last key (an attached run) */
-        mrc = mdb_put(w->txn, dbi, &k, &v, 0);
-    return mrc ? ldb_db_mdb_err(db, mrc, kind == REC_INV ? "inv" : kind == REC_LSUM ? "lsum"
-                                                                                  : "ltop")
-               : LDB_OK;
-}
-
-/* A record: put now, or kept as kind (1 byte), key (12 or 6 bytes), length (u32),
- * value. */
-static int emit(bthread *t, ldb_writer *w, const wdict *wd, int kind, const uint8_t *key,
-                const ldb_buf *val)
-{
-    if (!t->out)
-        return put_rec(w, wd, kind, key, val->data, val->len);
-    size_t kn = kind == REC_INV ? 12 : 6;
-    uint32_t len = (uint32_t)val->len;
-    if (val->len > UINT32_MAX || ldb_buf_reserve(t->out, 5 + kn + val->len))
-        return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
-    uint8_t *p = t->out->data + t->out->len;
-    p[0] = (uint8_t)kind;
-    memcpy(p + 1, key, kn);
-    memcpy(p + 1 + kn, &len, 4);
-    memcpy(p + 5 + kn, val->data, val->len);
-    t->out->len += 5 + kn + val->len;
-    return LDB_OK;
-}
-
-/* Puts a helper's records, in the order it made them. */
-static int put_kept(ldb_writer *w, const wdict *wd, const ldb_buf *out)
-{
-    for (size_t o = 0; o < out->len;) {
-        int kind = out->data[o];
-        size_t kn = kind == REC_INV ? 12 : 6;
-        uint32_t len;
-        memcpy(&len, out->data + o + 1 + kn, 4);
-        int rc = put_rec(w, wd, kind, out->data + o + 1, out->data + o + 5 + kn, len);
-        if (rc)
-            return rc;
-        o += 5 + kn + len;
-    }
-    return LDB_OK;
-}
-
-/* An LMDB error of a read: the writer's part reports it as the DB does; a helper's
- * in its own error. */
-static int read_err(bthread *t, int mrc, const char *what)
-{
-    if (t->e == &t->db->err)
-        return ldb_db_mdb_err(t->db, mrc, what);
-    return ldb_err_set(t->e, mrc == MDB_CORRUPTED || mrc == MDB_PAGE_NOTFOUND ? LDB_EFORMAT
-                                                                              : LDB_EIO,
-                       "%s: %s: %s", t->db->path, what, mdb_strerror(mrc));
 }
 
 /* Inverted chunks of one latent: postings [a, b), one per run, keyed (run start,
@@ -465,6 +464,7 @@ void ldb_build_scratch_free(struct wbuild *bs)
         free(t->sc.tmp);
         free(t->sc.hk);
         free(t->sc.hc);
+        ldb_buf_free(&t->a);
         ldb_buf_free(&t->b);
         ldb_buf_free(&t->c);
         ldb_buf_free(&t->out_buf);
@@ -693,14 +693,68 @@ static void *helper_main(void *arg)
     return NULL;
 }
 
-/* The pass over latents is most of a batch's build. With w->threads > 1 (an import,
- * where nothing else wants the second core) and enough codes, a helper thread takes
- * the latents holding the last LDB_HELPER_SHARE of the codes: it computes their
- * records from a read-only snapshot while the writer does the first part, and the
- * writer puts them after its own, so the DB receives the same puts in the same order
- * as with one thread. Without a thread or a snapshot the writer does it all. */
+/* Most of a batch's build is CPU work on the batch alone: the forward blocks, the
+ * sort by latent, and the pass over latents. With w->threads > 1 (an import, where
+ * nothing else wants the second core) and enough codes, a helper thread does part of
+ * it: the forward blocks while the writer sorts, then the latents holding the last
+ * LDB_HELPER_SHARE of the codes while the writer does the first ones. The helper
+ * keeps its records and the writer puts them where it would have put its own, so the
+ * DB receives the same puts in the same order as with one thread. */
 #define LDB_HELPER_SHARE 0.55
 #define LDB_HELPER_MIN_CODES 65536
+
+static void writer_part(bthread *t, ldb_writer *w)
+{
+    t->db = w->db, t->rtxn = w->txn, t->e = &w->db->err, t->out = NULL;
+}
+
+static void helper_part(bthread *t, ldb_writer *w, MDB_txn *snap)
+{
+    t->db = w->db, t->rtxn = snap, t->e = &t->err, t->out = &t->out_buf;
+    t->out_buf.len = 0;
+    ldb_err_clear(&t->err);
+}
+
+/* The helper's result: its error as the writer's, or its records put. */
+static int helper_done(ldb_writer *w, const wdict *wd, const bthread *t, int rc, int hrc)
+{
+    if (!rc && hrc)
+        rc = ldb_err_set(&w->db->err, hrc, "%s", t->err.msg);
+    return rc ? rc : put_kept(w, wd, t->out);
+}
+
+typedef struct fwd_job {
+    bthread *t;
+    ldb_writer *w;
+    const wdict *wd;
+    int rc;
+} fwd_job;
+
+static void *fwd_main(void *arg)
+{
+    fwd_job *f = arg;
+    f->rc = build_forward(f->t, f->w, f->wd);
+    return NULL;
+}
+
+static int forward_and_sort(ldb_writer *w, const wdict *wd, lat_sort *ls)
+{
+    ldb_db *db = w->db;
+    bthread *t0 = &w->bs->t[0], *t1 = &w->bs->t[1];
+    writer_part(t0, w);
+    if (w->threads > 1 && wd->nnz >= LDB_HELPER_MIN_CODES) {
+        fwd_job f = {t1, w, wd, LDB_OK};
+        pthread_t th;
+        helper_part(t1, w, NULL); /* the forward blocks read nothing stored */
+        if (pthread_create(&th, NULL, fwd_main, &f) == 0) {
+            int rc = sort_by_latent(db, wd, ls);
+            pthread_join(th, NULL);
+            return helper_done(w, wd, t1, rc, f.rc);
+        }
+    }
+    int rc = build_forward(t0, w, wd);
+    return rc ? rc : sort_by_latent(db, wd, ls);
+}
 
 static int latent_pass(ldb_writer *w, const wdict *wd, uint64_t *counts)
 {
@@ -708,7 +762,7 @@ static int latent_pass(ldb_writer *w, const wdict *wd, uint64_t *counts)
     const lat_sort *ls = &w->bs->ls;
     uint32_t ds = wd->dd->d_sae, mid = ds;
     bthread *t0 = &w->bs->t[0], *t1 = &w->bs->t[1];
-    t0->db = db, t0->rtxn = w->txn, t0->e = &db->err, t0->out = NULL;
+    writer_part(t0, w);
     MDB_txn *snap = NULL;
     pthread_t th;
     helper_job h = {t1, w, wd, 0, ds, counts, LDB_OK};
@@ -718,9 +772,7 @@ static int latent_pass(ldb_writer *w, const wdict *wd, uint64_t *counts)
         uint64_t from = (uint64_t)((1 - LDB_HELPER_SHARE) * (double)ls->off[ds]);
         while (mid > 0 && ls->off[mid - 1] >= from) /* the first latent of the helper's */
             mid--;
-        t1->db = db, t1->rtxn = snap, t1->e = &t1->err, t1->out = &t1->out_buf;
-        t1->out_buf.len = 0;
-        ldb_err_clear(&t1->err);
+        helper_part(t1, w, snap);
         h.j0 = mid;
         if (mid < ds && pthread_create(&th, NULL, helper_main, &h) == 0)
             helper = 1;
@@ -730,10 +782,7 @@ static int latent_pass(ldb_writer *w, const wdict *wd, uint64_t *counts)
     int rc = latents(t0, w, wd, 0, mid, counts);
     if (helper) {
         pthread_join(th, NULL);
-        if (!rc && h.rc)
-            rc = ldb_err_set(&db->err, h.rc, "%s", t1->err.msg);
-        if (!rc)
-            rc = put_kept(w, wd, t1->out);
+        rc = helper_done(w, wd, t1, rc, h.rc);
     }
     if (snap)
         mdb_txn_abort(snap);
@@ -754,7 +803,7 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
     for (size_t s = 0; s < wd->nseg; s++) /* runs: consecutive positions */
         wd->seg[s].run = s && wd->seg[s - 1].start + wd->seg[s - 1].len == wd->seg[s].start
                              ? wd->seg[s - 1].run : (uint32_t)s;
-    if ((rc = build_forward(w, wd)) || (rc = sort_by_latent(db, wd, ls)))
+    if ((rc = forward_and_sort(w, wd, ls)))
         return rc;
     uint32_t ds = wd->dd->d_sae;
     if (ldb_wgrow((void **)&w->bs->counts, &w->bs->cap_counts, ds, sizeof *w->bs->counts))
