@@ -681,15 +681,16 @@ typedef struct helper_job {
     bthread *t;
     ldb_writer *w;
     const wdict *wd;
-    uint32_t j0, j1;
-    uint64_t *counts;
+    uint32_t j0, j1;           /* latents [j0, j1) ... */
+    uint64_t *counts;          /* ... or, when NULL, the forward blocks */
     int rc;
 } helper_job;
 
 static void *helper_main(void *arg)
 {
     helper_job *h = arg;
-    h->rc = latents(h->t, h->w, h->wd, h->j0, h->j1, h->counts);
+    h->rc = h->counts ? latents(h->t, h->w, h->wd, h->j0, h->j1, h->counts)
+                      : build_forward(h->t, h->w, h->wd);
     return NULL;
 }
 
@@ -723,30 +724,16 @@ static int helper_done(ldb_writer *w, const wdict *wd, const bthread *t, int rc,
     return rc ? rc : put_kept(w, wd, t->out);
 }
 
-typedef struct fwd_job {
-    bthread *t;
-    ldb_writer *w;
-    const wdict *wd;
-    int rc;
-} fwd_job;
-
-static void *fwd_main(void *arg)
-{
-    fwd_job *f = arg;
-    f->rc = build_forward(f->t, f->w, f->wd);
-    return NULL;
-}
-
 static int forward_and_sort(ldb_writer *w, const wdict *wd, lat_sort *ls)
 {
     ldb_db *db = w->db;
     bthread *t0 = &w->bs->t[0], *t1 = &w->bs->t[1];
     writer_part(t0, w);
     if (w->threads > 1 && wd->nnz >= LDB_HELPER_MIN_CODES) {
-        fwd_job f = {t1, w, wd, LDB_OK};
+        helper_job f = {t1, w, wd, 0, 0, NULL, LDB_OK}; /* the forward blocks */
         pthread_t th;
-        helper_part(t1, w, NULL); /* the forward blocks read nothing stored */
-        if (pthread_create(&th, NULL, fwd_main, &f) == 0) {
+        helper_part(t1, w, NULL); /* they read nothing stored */
+        if (pthread_create(&th, NULL, helper_main, &f) == 0) {
             int rc = sort_by_latent(db, wd, ls);
             pthread_join(th, NULL);
             return helper_done(w, wd, t1, rc, f.rc);
