@@ -20,8 +20,9 @@ void ldb_writer_abort(ldb_writer *w);
 MDB_txn *ldb_writer_txn(ldb_writer *w);
 
 /* Threads the commit may build with (default 1). An import passes 2: its encode side
- * only copies codes, so a second core is free for a helper that builds part of the
- * latents' records. An ingest leaves 1: the encoder's threads have the cores. */
+ * only copies codes, so a second core is free for a helper that encodes the forward
+ * blocks and part of the latents' records. An ingest leaves 1: the encoder's threads
+ * have the cores. */
 void ldb_writer_set_threads(ldb_writer *w, int n);
 
 /* Finds a sequence with these tokens (hash) that none of dicts[0..n) covers yet;
