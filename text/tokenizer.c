@@ -38,10 +38,11 @@ static uint32_t hash_pair(uint32_t a, uint32_t b)
     return (uint32_t)(x >> 32) ^ (uint32_t)x;
 }
 
-static uint32_t vocab_find(const ldb_tok *tk, const uint8_t *s, size_t n)
+/* The id of piece s (its hash h), or LDB_TOK_NONE. */
+static uint32_t vocab_find_h(const ldb_tok *tk, const uint8_t *s, size_t n, uint32_t h)
 {
     uint32_t mask = tk->vocab_cap - 1;
-    for (uint32_t i = hash_bytes(s, n) & mask;; i = (i + 1) & mask) {
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
         uint32_t v = tk->vocab[i];
         if (!v)
             return LDB_TOK_NONE;
@@ -49,6 +50,11 @@ static uint32_t vocab_find(const ldb_tok *tk, const uint8_t *s, size_t n)
         if (b - a == n && !memcmp(tk->pieces + a, s, n))
             return id;
     }
+}
+
+static uint32_t vocab_find(const ldb_tok *tk, const uint8_t *s, size_t n)
+{
+    return vocab_find_h(tk, s, n, hash_bytes(s, n));
 }
 
 /* The merge of (a, b): its rank, and the merged id in *m; LDB_TOK_NONE if none. */
@@ -561,49 +567,20 @@ static uint32_t pow2_at_least(uint64_t n)
  * 515k merges make 1.5M vocabulary lookups, each a few random reads in tables of
  * several MB: one at a time, the compile waited on memory for most of its time.
  * They are done in batches instead: hash every string of the batch and prefetch its
- * slot, then look them all up, then prefetch and fill the merge table. The slots
- * looked up are c->vocab's own (the same positions as the blob's), each with its
- * piece's hash beside it so that a probe past another piece costs no further read. */
+ * slot, then look them all up, then prefetch and fill the merge table. They look up
+ * the blob's own tables (vocab_find_h), written before the merges. */
 
 enum { MERGE_BATCH = 32 };
 
 typedef struct merge_batch {
     const compiler *c;
-    const uint64_t *slot;   /* c->vocab_cap: phash << 32 | id + 1, 0 when empty */
-    const uint32_t *poff;   /* the blob's piece offsets and pieces */
-    const uint8_t *pieces;
+    ldb_tok view;           /* the blob's vocabulary: vocab, vocab_cap, piece_off, pieces */
     uint32_t *mh;           /* the blob's merge table: (a, b, rank, merged) */
     uint32_t merge_cap;
     uint32_t rank;          /* of the batch's first merge */
     char *cat;              /* the batch's "a" + "b" strings */
     size_t cat_cap;
 } merge_batch;
-
-static uint64_t *tagged_slots(const compiler *c)
-{
-    uint64_t *t = malloc(sizeof *t * c->vocab_cap);
-    if (t)
-        for (uint32_t i = 0; i < c->vocab_cap; i++) {
-            uint32_t v = c->vocab[i];
-            t[i] = v ? (uint64_t)c->phash[v - 1] << 32 | v : 0;
-        }
-    return t;
-}
-
-/* c_vocab_find against the tagged slots and the blob's pieces: the same answer. */
-static uint32_t batch_find(const merge_batch *m, const char *s, size_t n, uint32_t h)
-{
-    uint32_t mask = m->c->vocab_cap - 1;
-    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-        uint64_t v = m->slot[i];
-        if (!v)
-            return LDB_TOK_NONE;
-        uint32_t id = (uint32_t)v - 1;
-        if ((uint32_t)(v >> 32) == h && m->poff[id + 1] - m->poff[id] == n &&
-            !memcmp(m->pieces + m->poff[id], s, n))
-            return id;
-    }
-}
 
 /* A merge as "a b" or [a, b]; 0 if it is neither. */
 static int merge_sides(const cJSON *it, strref *a, strref *b)
@@ -629,11 +606,12 @@ static int merge_flush(merge_batch *m, const strref *q, uint32_t n)
     uint32_t vmask = m->c->vocab_cap - 1, mmask = m->merge_cap - 1;
     for (uint32_t k = 0; k < 3 * n; k++) {
         h[k] = hash_bytes((const uint8_t *)q[k].s, q[k].n);
-        __builtin_prefetch(&m->slot[h[k] & vmask]);
+        __builtin_prefetch(&m->view.vocab[h[k] & vmask]);
     }
     for (uint32_t j = 0; j < n; j++) {
         for (uint32_t k = 0; k < 3; k++)
-            id[3 * j + k] = batch_find(m, q[3 * j + k].s, q[3 * j + k].n, h[3 * j + k]);
+            id[3 * j + k] = vocab_find_h(&m->view, (const uint8_t *)q[3 * j + k].s,
+                                         q[3 * j + k].n, h[3 * j + k]);
         const strref *a = &q[3 * j], *b = &q[3 * j + 1];
         if (id[3 * j] == LDB_TOK_NONE || id[3 * j + 1] == LDB_TOK_NONE ||
             id[3 * j + 2] == LDB_TOK_NONE)
@@ -797,15 +775,12 @@ static int compile(compiler *c, const cJSON *root, const cJSON *cfg, ldb_tok *tk
     }
     poff[c->n_vocab] = (uint32_t)at;
     memcpy(blob + o_vocab, c->vocab, 4ull * c->vocab_cap);
-    uint64_t *slot = tagged_slots(c);
-    if (!slot) {
-        free(blob);
-        return ldb_err_set(c->e, LDB_ENOMEM, "out of memory");
-    }
-    merge_batch mb = {.c = c, .slot = slot, .poff = poff, .pieces = blob + o_pieces,
-                      .mh = mh, .merge_cap = merge_cap};
+    merge_batch mb = {.c = c, .mh = mh, .merge_cap = merge_cap};
+    mb.view.vocab_cap = c->vocab_cap;
+    mb.view.vocab = (const uint32_t *)(blob + o_vocab);
+    mb.view.piece_off = poff;
+    mb.view.pieces = blob + o_pieces;
     rc = add_merges(&mb, merges);
-    free(slot);
     free(mb.cat);
     if (rc) {
         free(blob);
