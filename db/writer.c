@@ -30,7 +30,6 @@ static void free_writer(ldb_writer *w)
     free(w->tk_pos);
     ldb_buf_free(&w->a);
     ldb_buf_free(&w->b);
-    ldb_buf_free(&w->c);
     ldb_build_scratch_free(w->bs);
     free(w);
 }
@@ -47,7 +46,7 @@ static void retire(ldb_writer *w)
     w->txn = NULL;
     w->nd = 0;
     w->ntk = 0;
-    w->a.len = w->b.len = w->c.len = 0;
+    w->a.len = w->b.len = 0;
     db->wspare = w;
 }
 

@@ -39,7 +39,7 @@ struct ldb_writer {
     uint32_t *tk_tok;          /* (token, gpos) pairs of new positions, for tokidx */
     uint64_t *tk_pos;
     size_t ntk, captk;
-    ldb_buf a, b, c;           /* scratch */
+    ldb_buf a, b;              /* scratch: token blocks, token-index postings */
     int threads;               /* for the build at commit: 1, or 2 when a core is free */
 };
 
