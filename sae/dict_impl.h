@@ -59,7 +59,7 @@ struct ldb_dict {
     uint32_t tile_rows;        /* 0 = default */
     uint32_t ws_rows;          /* rows the workspace was sized for */
     int ws_workers;            /* workers it was sized for */
-    pthread_mutex_t gemm_mu;   /* the bf16 GEMM is not reentrant: one worker at a time */
+    pthread_mutex_t gemm_mu;   /* a bf16 GEMM of one lane: one worker at a time */
 
     int have_sha;
     char sha[65];

@@ -220,19 +220,29 @@ static void test_case(const char *dir, const char *name)
     if (!strcmp(name, "big_jumprelu") || !strcmp(name, "gemmascope2_sae")) {
         /* --precision bf16: oneDNN's bf16 matmul, where the CPU has one. Rounding x and
          * W_enc to bf16 moves a pre-activation by ~2^-8 of sum |x_i w_i|: codes that
-         * near their threshold may flip, values move by ~1%. */
-        ldb_dict_set_tile_rows(d, 0);
-        int pr = ldb_dict_set_precision(d, LDB_PRECISION_BF16);
-        if (pr == LDB_EUNSUPPORTED) {
-            printf("test_sae: %s: bf16 encode not checked here: %s\n", name, ldb_dict_errmsg(d));
-        } else {
+         * near their threshold may flip, values move by ~1%.
+         * Tiles of 7 and 300 rows put both workers' GEMMs (lanes) to work at once, and
+         * make a short last tile. */
+        static const uint32_t bf_tiles[] = {0, 7, 300};
+        for (size_t ti = 0; ti < sizeof bf_tiles / sizeof bf_tiles[0]; ti++) {
+            ldb_dict_set_tile_rows(d, bf_tiles[ti]);
+            int pr = ldb_dict_set_precision(d, LDB_PRECISION_BF16);
+            if (pr == LDB_EUNSUPPORTED) {
+                printf("test_sae: %s: bf16 encode not checked here: %s\n", name,
+                       ldb_dict_errmsg(d));
+                break;
+            }
             CHECK(pr == LDB_OK, "%s: set bf16: %s", name, ldb_dict_errmsg(d));
             memset(got, 0, (size_t)rc.n * rc.d_sae * sizeof(float));
             sink s = {in->d_sae, in->k, 0, 0, got, 1, 1, 1, 0, 0};
             r = ldb_dict_encode(d, a.data, dtype, (uint64_t)rc.n, collect, &s);
             CHECK(r == LDB_OK, "%s: bf16 encode: %s", name, ldb_dict_errmsg(d));
-            compare_codes_tol(name, 0, &rc, got, codes, margin, BF16_FLIP_MARGIN, BF16_REL_TOL);
+            CHECK(s.rows_seen == (uint64_t)rc.n && s.order_ok, "%s bf16 tile %u: rows in order",
+                  name, bf_tiles[ti]);
+            compare_codes_tol(name, bf_tiles[ti], &rc, got, codes, margin, BF16_FLIP_MARGIN,
+                              BF16_REL_TOL);
         }
+        ldb_dict_set_tile_rows(d, 0);
         CHECK(ldb_dict_set_precision(d, LDB_PRECISION_F32) == LDB_OK, "back to f32");
     }
 out:
