@@ -169,6 +169,12 @@ int ldb_blas_threads(void);
  * (OpenBLAS detected the CPU itself). */
 const char *ldb_blas_core_origin(void);
 
+/* After ldb_blas_load: the AVX-512 core latentdb would have chosen ("SkylakeX" or
+ * "Cooperlake") when OPENBLAS_CORETYPE holds OpenBLAS to a core without AVX-512
+ * on a CPU that has it (a machine-wide OPENBLAS_CORETYPE=Haswell, say); else NULL.
+ * For a note to the user: the choice stays theirs. */
+const char *ldb_blas_better_core(void);
+
 /* C = A (m x k, row-major) * B (k x n, row-major, or n x k when trans_b) in
  * f32 through the loaded OpenBLAS; for benchmarks and tools. */
 int ldb_blas_sgemm(int m, int n, int k, const float *a, const float *b,

@@ -6,6 +6,8 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "latentdb.h"
 
@@ -106,6 +108,20 @@ int ldb_blas_solo(int on)
 const char *ldb_blas_core_origin(void)
 {
     return blas.origin;
+}
+
+const char *ldb_blas_better_core(void)
+{
+    static const char *avx512[] = {"skylakex", "cooperlake", "sapphirerapids"};
+    if (blas.rc != LDB_OK || strcmp(blas.origin, "user") != 0)
+        return NULL;
+    const char *best = ldb_blas_preferred_core(), *now = ldb_blas_corename();
+    if (!best)
+        return NULL;
+    for (size_t i = 0; i < sizeof avx512 / sizeof avx512[0]; i++)
+        if (!strcasecmp(now, avx512[i]))
+            return NULL;
+    return best;
 }
 
 void ldb_blas_sgemm_rm(int ta, int tb, int m, int n, int k, float alpha, const float *a,

@@ -64,7 +64,7 @@ done
 set -- $(fve_ref gemmascope2_transcoder_affine x_out)
 expect 0 '"target":"acts_out"' "$L" dict eval "$FX/gemmascope2_transcoder_affine" \
     --acts "$FX/gemmascope2_transcoder_affine/acts.npy" --acts-out "$FX/gemmascope2_transcoder_affine/acts_out.npy" --json
-cp "$T/out" "$T/e.json"
+grep '^{' "$T/out" > "$T/e.json" # stdout's JSON, without stderr's notes
 close "$T/e.json" fve "$1"; close "$T/e.json" mse "$2"
 expect 0 '^FVE +-?[0-9]' "$L" dict eval "$FX/saelens_jumprelu" --acts "$FX/saelens_jumprelu/acts.npy"
 expect 0 '"target":"none".*"fve":null' "$L" dict eval "$FX/sparsify_transcoder_skip" \
@@ -104,6 +104,12 @@ expect 0 ' 0 differ' "$H" compare "$T/haswell.bin" "$T/chosen.bin" "$FX/big_jump
 if grep -q avx512dq /proc/cpuinfo && grep -q avx512bw /proc/cpuinfo && grep -q avx512vl /proc/cpuinfo; then
     env -u OPENBLAS_CORETYPE "$H" write "$FX/big_jumprelu" "$FX/big_jumprelu/acts.npy" "$T/x.bin" > "$T/out"
     grep -qE 'core (SkylakeX|Cooperlake) \((latentdb|openblas)\)' "$T/out" && ok || bad "AVX-512 CPU should run SkylakeX/Cooperlake kernels: $(cat "$T/out")"
+    # a user's OPENBLAS_CORETYPE is kept, with a note when it forgoes AVX-512
+    expect 0 'note: OPENBLAS_CORETYPE=Haswell holds OpenBLAS to its Haswell kernels; this CPU can run (SkylakeX|Cooperlake)' \
+        env OPENBLAS_CORETYPE=Haswell "$L" dict eval "$FX/big_jumprelu" --acts "$FX/big_jumprelu/acts.npy"
+    grep -q 'OpenBLAS core Haswell' "$T/out" && ok || bad "OPENBLAS_CORETYPE=Haswell not kept: $(cat "$T/out")"
+    OPENBLAS_CORETYPE=SkylakeX "$L" dict eval "$FX/big_jumprelu" --acts "$FX/big_jumprelu/acts.npy" > "$T/out" 2>&1
+    ! grep -q 'note: OPENBLAS_CORETYPE' "$T/out" && ok || bad "a note for an AVX-512 core: $(cat "$T/out")"
 fi
 
 # ---- the database commands on the store fixture (issue 4's contract) ----

@@ -243,6 +243,9 @@ def main():
         mach.get("cpu_model", "?"), mach.get("cpu_family", "?"), mach.get("cores", "?"),
         next(iter(ing.values()), {}).get("openblas_core", "?"), next(iter(ing.values()), {}).get("threads", "?"),
         "yes" if mach.get("avx512f") == "1" else "no", "yes" if mach.get("avx512_bf16") == "1" else "no")
+    if "env_coretype" in mach:
+        desc += " (OPENBLAS_CORETYPE=%s in the environment, unset for the run; numpy on the same core)" % (
+            mach["env_coretype"])
     t = table(out)
     print("machine: " + desc)
     print(t)

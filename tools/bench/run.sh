@@ -44,6 +44,27 @@ machine() {
 }
 machine > "$R/machine.txt"
 
+# latentdb picks OpenBLAS's kernels from the CPU when OPENBLAS_CORETYPE is unset
+# (sae/blas.c). A machine-wide OPENBLAS_CORETYPE (Haswell on some of these VMs,
+# whatever the CPU) would measure kernels nobody chose for this CPU, so the bench
+# unsets it (BENCH_KEEP_CORETYPE=1 keeps it) and runs the numpy peer on the core
+# latentdb ran: the same kernels on both sides.
+if [ -n "${OPENBLAS_CORETYPE:-}" ] && [ -z "${BENCH_KEEP_CORETYPE:-}" ]; then
+    echo "env_coretype $OPENBLAS_CORETYPE" >> "$R/machine.txt"
+    echo "bench: OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE unset for this run (BENCH_KEEP_CORETYPE=1 keeps it)" >&2
+    unset OPENBLAS_CORETYPE
+fi
+# The OpenBLAS core latentdb ran (after the ingest stage), for the numpy peer.
+latentdb_core() { sed -n 's/^openblas_core //p' "$R"/ingest_*.txt 2>/dev/null | head -1; }
+peer() { # ARGS...: tools/bench/numpy_peer.py on latentdb's core when one is known
+    core=$(latentdb_core)
+    if [ -n "$core" ]; then
+        OPENBLAS_CORETYPE=$core $PY tools/bench/numpy_peer.py "$@"
+    else
+        $PY tools/bench/numpy_peer.py "$@"
+    fi
+}
+
 # A planted fixture with dense activations (cached).
 planted_acts() { # DIR TOKENS
     if [ ! -f "$1/acts.npy" ]; then
@@ -109,8 +130,8 @@ if has numpy; then
     T=$(echo $INGEST_SIZES | cut -d' ' -f1)
     D=$B/planted_640x16384_$T
     planted_acts "$D" "$T"
-    $PY tools/bench/numpy_peer.py "$D/dict" "$D/acts.npy" "$B/numpy_peer" --max-tokens 51200 \
-        > "$R/numpy_encode.txt"
+    peer "$D/dict" "$D/acts.npy" "$B/numpy_peer" --max-tokens 51200 > "$R/numpy_encode.txt"
+    echo "numpy_core $(latentdb_core)" >> "$R/numpy_encode.txt"
     echo "bench: numpy encode peer done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
 fi
 
@@ -155,7 +176,7 @@ if has query; then
         if [ $first = 1 ] && has numpy; then
             lat=$(sed -n 's/^query_latents //p' "$out")
             co=$(sed -n 's/^cooc_latent //p' "$out")
-            $PY tools/bench/numpy_peer.py --codes "$D/codes.npz" --latents "$lat" --cooc "$co" \
+            peer --codes "$D/codes.npz" --latents "$lat" --cooc "$co" \
                 > "$R/numpy_query.txt"
         fi
         first=0

@@ -20,6 +20,10 @@ int cli_usage(const char *usage, const char *fmt, ...) __attribute__((format(pri
 /* Prints a warning line "latentdb: warning: ..." on stderr. */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Once per process, after OpenBLAS is loaded: a note on stderr when the user's
+ * OPENBLAS_CORETYPE keeps an AVX-512 CPU on slower kernels (ldb_blas_better_core). */
+void cli_blas_note(void);
+
 /* Progress on stderr, only when it is a terminal; at most ~4 updates a second.
  * done/total in rows; label like "encode". cli_progress_end clears the line. */
 void cli_progress(const char *label, unsigned long long done, unsigned long long total);

@@ -193,6 +193,7 @@ int cmd_dict_ls(int argc, char **argv)
 static void ingest_progress(void *ctx, uint64_t done, uint64_t total)
 {
     (void)ctx;
+    cli_blas_note();
     cli_progress("ingest", done, total);
 }
 

@@ -315,6 +315,7 @@ static int dict_eval(int argc, char **argv)
                 printf("speed         %.0f tokens/s (OpenBLAS core %s, %d threads)\n",
                        secs > 0 ? n / secs : 0, ldb_blas_corename(), ldb_blas_threads());
         }
+        cli_blas_note();
         if (warn)
             cli_warn("mean L0 %.1f is more than 2x off the config's l0 %g: the activations "
                      "probably come from the wrong site (the dictionary reads %s)", l0m, in->l0,

@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,6 +86,18 @@ void cli_warn(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+void cli_blas_note(void)
+{
+    static int told;
+    const char *better = ldb_blas_better_core();
+    if (!better || told++)
+        return;
+    cli_progress_end();
+    fprintf(stderr, "latentdb: note: OPENBLAS_CORETYPE=%s holds OpenBLAS to its %s kernels; this "
+            "CPU can run %s's (AVX-512), which latentdb picks when OPENBLAS_CORETYPE is unset\n",
+            getenv("OPENBLAS_CORETYPE"), ldb_blas_corename(), better);
 }
 
 double cli_now(void)
