@@ -84,11 +84,16 @@ ceiling() { # DIR -> "ceiling_tps" of one bench_encode run; writes DIR/encode.tx
     "$BUILD/tools/bench_encode" "$1/dict" "$1/acts.npy" --reps 3 --max-rows 8192 > "$1/encode.txt"
     sed -n 's/^ceiling .*: [0-9.]* GFLOP\/s = \([0-9]*\) tokens\/s.*/\1/p' "$1/encode.txt"
 }
-ingest_one() { # TOKENS
+ingest_one() { # TOKENS [bf16]
     T=$1
     D=$B/planted_640x16384_$T
     planted_acts "$D" "$T"
     out=$R/ingest_$T.txt
+    prec=""
+    if [ "${2:-}" = bf16 ]; then
+        out=$R/bf16_ingest.txt
+        prec="--precision bf16"
+    fi
     echo "tokens $T" > "$out"
     c0=$(ceiling "$D")
     sed -n 's/^machine .*; core \([A-Za-z0-9]*\) .*/openblas_core \1/p' "$D/encode.txt" >> "$out"
@@ -99,7 +104,8 @@ ingest_one() { # TOKENS
     $L init "$DB" --skip-tokens 0,1,2 >/dev/null
     $L dict add "$DB" r "$D/dict" >/dev/null
     t0=$(now)
-    $L ingest "$DB" --dict r --tokens "$D/tokens.npy" --acts "$D/acts.npy" >/dev/null &
+    # shellcheck disable=SC2086
+    $L ingest "$DB" --dict r --tokens "$D/tokens.npy" --acts "$D/acts.npy" $prec >/dev/null &
     pid=$!
     peak=0
     while kill -0 $pid 2>/dev/null; do
@@ -117,7 +123,7 @@ ingest_one() { # TOKENS
     echo "rssanon_kib $peak" >> "$out"
     echo "weights_bytes $(stat -c %s "$D/dict/params.safetensors")" >> "$out"
     $L info "$DB" | tail -1 | awk '{print "nnz " $4 "\nbytes_per_nnz " $5}' >> "$out"
-    echo "bench: ingest $T tokens done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
+    echo "bench: ingest $T tokens ${2:-f32} done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
 }
 
 if has ingest; then
@@ -143,6 +149,8 @@ if has bf16; then
     "$BUILD/tools/bench_encode" "$D/dict" "$D/acts.npy" --reps 3 --max-rows 32768 \
         --precision bf16 > "$R/bf16.raw" 2>&1 || true
     sed -n 's/^\([a-z_0-9]*\)=\(.*\)$/\1 \2/p' "$R/bf16.raw" > "$R/bf16.txt"
+    # and a whole bf16 ingest, on the middle size: encode and store together
+    ingest_one "$(echo $INGEST_SIZES | awk '{ print $(NF > 1 ? 2 : 1) }')" bf16
     echo "bench: bf16 done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
 fi
 
