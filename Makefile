@@ -89,7 +89,7 @@ valgrind:
 	ln -sfn ../tools build-vg/vg/tools
 	ln -sfn ../tests build-vg/vg/tests
 	BUILD=build-vg PY=$(PY) STORE_TOKENS=8192 sh tests/fixtures.sh
-	OPENBLAS_CORETYPE=Nehalem OPENBLAS_NUM_THREADS=1 LATENTDB_MAP_SIZE=1073741824 \
+	LDB_VALGRIND=1 OPENBLAS_CORETYPE=Nehalem OPENBLAS_NUM_THREADS=1 LATENTDB_MAP_SIZE=1073741824 \
 	    sh tests/cli.sh build-vg/vg build-vg/fixtures
 
 # Crash and fault torture: 500 random kills, 64 I/O fault points per function.
