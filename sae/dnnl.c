@@ -180,6 +180,14 @@ static void solo_end(int prev)
         dn.omp_set_threads(prev);
 }
 
+/* Destroys the memory objects made so far (NULL ones were not). */
+static void mems_destroy(dnnl_memory_t *ms, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (ms[i])
+            dn.mem_destroy(ms[i]);
+}
+
 /* Rounds W to bf16 (K x N, or N x K when trans) and lays it out as wmd says, with
  * oneDNN's reorder: the blocked layout oneDNN picks spares its matmul a repacking of
  * all of W on every call (one lane, M = 1024: 496 against 426 GFLOP/s). */
@@ -200,21 +208,18 @@ static int lay_out_weights(ldb_bf16mm *m, const float *W, char *msg, size_t cap)
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t prim = NULL;
     dnnl_stream_t st = NULL;
-    dnnl_memory_t from = NULL, to = NULL;
+    dnnl_memory_t mem[2] = {NULL, NULL}; /* from, to */
     int bad = dn.md_init_by_tag(&src, 2, db, dnnl_bf16, m->trans ? dnnl_ba : dnnl_ab) ||
               dn.reorder_pd_create(&pd, &src, m->eng, &m->wmd, m->eng, NULL) ||
               dn.prim_create(&prim, pd) ||
               dn.stream_create(&st, m->eng, dnnl_stream_default_flags) ||
-              dn.mem_create(&from, &src, m->eng, plain) ||
-              dn.mem_create(&to, &m->wmd, m->eng, m->W);
+              dn.mem_create(&mem[0], &src, m->eng, plain) ||
+              dn.mem_create(&mem[1], &m->wmd, m->eng, m->W);
     if (!bad) {
-        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, mem[0]}, {DNNL_ARG_TO, mem[1]}};
         bad = dn.prim_execute(prim, st, 2, args) || dn.stream_wait(st);
     }
-    if (from)
-        dn.mem_destroy(from);
-    if (to)
-        dn.mem_destroy(to);
+    mems_destroy(mem, 2);
     if (st)
         dn.stream_destroy(st);
     if (prim)
@@ -295,22 +300,19 @@ int ldb_bf16mm_run(ldb_bf16mm *m, int lane, const float *x, uint32_t M, float *c
         l->x[i] = to_bf16(x[i]);
     dnnl_memory_desc_t a, cd;
     dnnl_dims_t da = {M, m->K}, dc = {M, m->N};
-    dnnl_memory_t ma = NULL, mb = NULL, mc = NULL;
+    dnnl_memory_t mem[3] = {NULL, NULL, NULL}; /* src, weights, dst */
     int bad = dn.md_init_by_tag(&a, 2, da, dnnl_bf16, dnnl_ab) ||
               dn.md_init_by_tag(&cd, 2, dc, dnnl_f32, dnnl_ab) ||
-              dn.mem_create(&ma, &a, m->eng, l->x) || dn.mem_create(&mb, &m->wmd, m->eng, m->W) ||
-              dn.mem_create(&mc, &cd, m->eng, c);
+              dn.mem_create(&mem[0], &a, m->eng, l->x) ||
+              dn.mem_create(&mem[1], &m->wmd, m->eng, m->W) ||
+              dn.mem_create(&mem[2], &cd, m->eng, c);
     if (!bad) {
-        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+        dnnl_exec_arg_t args[3] = {
+            {DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]}};
         bad = dn.prim_execute(l->prim, l->st, 3, args) || dn.stream_wait(l->st);
     }
     solo_end(prev);
-    if (ma)
-        dn.mem_destroy(ma);
-    if (mb)
-        dn.mem_destroy(mb);
-    if (mc)
-        dn.mem_destroy(mc);
+    mems_destroy(mem, 3);
     if (bad) {
         snprintf(msg, cap, "oneDNN bf16 matmul failed");
         return LDB_EUNSUPPORTED;
