@@ -256,11 +256,15 @@ int ldb_bf16mm_new(uint32_t K, uint32_t N, const float *W, int trans, uint32_t r
         return LDB_EUNSUPPORTED;
     }
     /* lane 0's primitive now, so that a CPU without a bf16 matmul is told at once;
-     * it chooses the weights' layout */
+     * it chooses the weights' layout. The reorder runs on this thread alone too: a
+     * threaded one would leave libgomp a pool thread for the life of the process,
+     * and LeakSanitizer (gcc 12) crashes reading that thread's dynamic TLS at exit. */
     int prev = solo_begin(m);
     int rc = make_prim(m, &m->lane[0], rows, msg, cap);
+    if (!rc)
+        rc = lay_out_weights(m, W, msg, cap);
     solo_end(prev);
-    if (rc || (rc = lay_out_weights(m, W, msg, cap))) {
+    if (rc) {
         ldb_bf16mm_free(m);
         return rc;
     }
