@@ -231,7 +231,7 @@ static void hash_file(ldb_sha *h, const input *in)
     ldb_sha_update(h, in->f.data, in->a.data_offset);
 }
 
-static void run_id(run *r, int again, uint8_t id[32])
+static void run_id(run *r, int again, int precision, uint8_t id[32])
 {
     ldb_sha h;
     ldb_sha_init(&h);
@@ -247,9 +247,37 @@ static void run_id(run *r, int again, uint8_t id[32])
     hash_file(&h, &r->act);
     uint64_t x[2] = {r->ctx, (uint64_t)again};
     ldb_sha_update(&h, x, sizeof x);
-    if (r->o->precision == LDB_PRECISION_BF16) /* f32 runs keep the identity they had */
+    if (precision == LDB_PRECISION_BF16) /* f32 runs keep the identity they had */
         ldb_sha_update(&h, "bf16", 4);
     ldb_sha_final(&h, id);
+}
+
+/* The same inputs were ingested, or are being ingested, in the other precision:
+ * a new run would store every sequence twice (--again says that is meant). */
+static int other_precision(run *r, MDB_txn *txn, int prec)
+{
+    uint8_t id[32];
+    int other = prec == LDB_PRECISION_BF16 ? LDB_PRECISION_F32 : LDB_PRECISION_BF16;
+    run_id(r, 0, other, id);
+    MDB_val k = {32, id}, v;
+    int mrc = mdb_get(txn, r->db->runs, &k, &v);
+    if (mrc == MDB_NOTFOUND)
+        return LDB_OK;
+    if (mrc)
+        return ldb_db_mdb_err(r->db, mrc, "runs");
+    cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+    const cJSON *st = cJSON_GetObjectItem(o, "status");
+    int running = cJSON_IsString(st) && !strcmp(st->valuestring, "running");
+    cJSON_Delete(o);
+    const char *was = other == LDB_PRECISION_BF16 ? "bf16" : "f32";
+    if (running)
+        return ldb_err_set(&r->db->err, LDB_EINVAL, "%s: an unfinished --precision %s run of the "
+                           "same dictionaries, inputs and --ctx is in this DB; finish it with "
+                           "--precision %s, or pass --again to ingest these inputs as new "
+                           "sequences", r->o->tokens, was, was);
+    return ldb_err_set(&r->db->err, LDB_EINVAL, "%s: this run (the same dictionaries, inputs and "
+                       "--ctx) is done already, with --precision %s; pass --again to ingest it "
+                       "again as new sequences", r->o->tokens, was);
 }
 
 /* Finds the run to do: a new one, or an unfinished one to resume. */
@@ -260,10 +288,14 @@ static int find_run(run *r)
     int rc = LDB_OK, mrc = ldb_txn_begin(db, MDB_RDONLY, &txn);
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
+    int prec = r->o->precision == LDB_PRECISION_BF16 ? LDB_PRECISION_BF16 : LDB_PRECISION_F32;
     for (int again = 0;; again++) {
-        run_id(r, again, r->id);
+        run_id(r, again, prec, r->id);
         MDB_val k = {32, r->id}, v;
         mrc = mdb_get(txn, db->runs, &k, &v);
+        if (mrc == MDB_NOTFOUND && again == 0 && !r->o->again && !r->o->codes &&
+            (rc = other_precision(r, txn, prec)))
+            break;
         if (mrc == MDB_NOTFOUND) { /* a new run (again > 0 only with --again: see below) */
             r->rec = cJSON_CreateObject();
             cJSON *names = cJSON_AddArrayToObject(r->rec, "dicts");

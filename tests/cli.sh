@@ -163,6 +163,34 @@ for n in 1 3; do
         bad "an ingest on $n threads stored other codes than on ${OPENBLAS_NUM_THREADS:-the default} threads"
 done
 rm -rf "$T/dbt"
+# --precision bf16 (oneDNN's bf16 matmul, on AVX-512 CPUs): per-latent counts near the
+# f32 ones, and a run of its own that does not store the same inputs twice by accident
+if [ -z "${LDB_VALGRIND:-}" ]; then
+    "$L" init "$T/dbt" --skip-tokens 2 > /dev/null && "$L" dict add "$T/dbt" a "$S/dict" > /dev/null
+    if grep -q avx512bw /proc/cpuinfo; then
+        expect 1 'done already, with --precision f32; pass --again' \
+            "$L" ingest "$DB" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy" --precision bf16
+        expect 0 "ingested .* $NSEQ sequences, $NTOK tokens" \
+            "$L" ingest "$T/dbt" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy" --precision bf16
+        expect 0 ": ok \\($NSEQ sequences, $NTOK tokens" "$L" check "$T/dbt"
+        expect 1 'done already, with --precision bf16; pass --again' \
+            "$L" ingest "$T/dbt" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy"
+        "$L" density "$DB" a --counts --json > "$T/d32.json" 2> /dev/null &&
+            "$L" density "$T/dbt" a --counts --json > "$T/d16.json" 2> /dev/null &&
+            /usr/bin/python3 -c "
+import json, sys
+a = json.load(open('$T/d32.json'))['counts']; b = json.load(open('$T/d16.json'))['counts']
+d = [abs(x - y) for x, y in zip(a, b)]
+sys.exit(0 if len(a) == len(b) == 4096 and sum(d) < 0.01 * sum(a) and all(e <= 0.05 * x + 8 for e, x in zip(d, a)) else 1)" &&
+            ok || bad "bf16 per-latent counts far from f32's"
+        jcheck 'o["gemm"].startswith("onednn bf16") and o["tokens"] == '$NTOK \
+            "$L" dict eval "$S/dict" --acts "$S/acts.npy" --precision bf16 --json
+    else
+        expect 1 'bf16' "$L" ingest "$T/dbt" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy" --precision bf16
+        expect 0 ": ok \\(0 sequences" "$L" check "$T/dbt"
+    fi
+    rm -rf "$T/dbt"
+fi
 jcheck 'o["dict"] == "a" and o["latent"] == 1495 and len(o["examples"]) == 5 and all(set(e) >= {"seq","pos","value","context"} and set(e["context"]) >= {"start","tokens","values"} for e in o["examples"]) and [e["value"] for e in o["examples"]] == sorted([e["value"] for e in o["examples"]], reverse=True)' "$L" top "$DB" a 1495 -k 5 --json
 expect 0 '\[\[[0-9]+\]\]' "$L" top "$DB" a 1495 -k 3
 "$L" top "$DB" a 1495 -k 7 --json > "$T/top7.json"
