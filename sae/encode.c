@@ -145,6 +145,10 @@ static size_t fire_thresh(const float *restrict c, const float *restrict b,
     uint32_t j = 0;
 #if defined(__AVX512F__)
     for (; j + 16 <= n; j += 16) {
+        /* the tile's pre-activations come from memory: ask 2 KB ahead (2 Zen 5 cores,
+         * 65,536 tokens, bf16 encode: 41.0-42.2k against 40.6-41.4k tokens/s in three
+         * alternating pairs; prefetch past the row's end is harmless) */
+        _mm_prefetch((const char *)(c + j + 512), _MM_HINT_T0);
         __m512 p = _mm512_add_ps(_mm512_loadu_ps(c + j), _mm512_loadu_ps(b + j));
         unsigned m = _mm512_cmp_ps_mask(p, _mm512_loadu_ps(t + j), _CMP_GT_OQ);
         if (m) {
