@@ -44,7 +44,6 @@ void ldb_dict_close(ldb_dict *d)
     free(d->b_dec_in);
     free(d->b_dec);
     ldb_dict_free_workspace(d);
-    pthread_mutex_destroy(&d->gemm_mu);
     free(d);
 }
 
@@ -360,7 +359,6 @@ int ldb_dict_open(const char *path, ldb_dict **out)
     *out = d;
     if (!d)
         return LDB_ENOMEM;
-    pthread_mutex_init(&d->gemm_mu, NULL);
     memset(&cfg, 0, sizeof cfg);
     if ((rc = ldb_cfg_detect(path, &cfg, &d->err)))
         goto out;

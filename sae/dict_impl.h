@@ -4,7 +4,6 @@
 #ifndef LDB_SAE_DICT_IMPL_H
 #define LDB_SAE_DICT_IMPL_H
 
-#include <pthread.h>
 
 #include "latentdb.h"
 #include "tensors.h"
@@ -59,7 +58,6 @@ struct ldb_dict {
     uint32_t tile_rows;        /* 0 = default */
     uint32_t ws_rows;          /* rows the workspace was sized for */
     int ws_workers;            /* workers it was sized for */
-    pthread_mutex_t gemm_mu;   /* a bf16 GEMM of one lane: one worker at a time */
 
     int have_sha;
     char sha[65];

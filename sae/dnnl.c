@@ -104,6 +104,7 @@ struct ldb_bf16mm {
     uint32_t cap_rows;
     dnnl_engine_t eng;
     int nlanes;                /* 1 when oneDNN's threads cannot be set per thread */
+    pthread_mutex_t one_lane;  /* then callers take turns at lane 0 */
     struct lane lane[LDB_BF16_LANES];
     char impl[64];
 };
@@ -250,6 +251,7 @@ int ldb_bf16mm_new(uint32_t K, uint32_t N, const float *W, int trans, uint32_t r
     }
     m->K = K, m->N = N, m->trans = trans, m->cap_rows = rows;
     m->nlanes = dn.omp_set_threads ? LDB_BF16_LANES : 1;
+    pthread_mutex_init(&m->one_lane, NULL);
     if (dn.engine_create(&m->eng, dnnl_cpu, 0)) {
         ldb_bf16mm_free(m);
         snprintf(msg, cap, "oneDNN could not create a CPU engine");
@@ -272,20 +274,29 @@ int ldb_bf16mm_new(uint32_t K, uint32_t N, const float *W, int trans, uint32_t r
     return LDB_OK;
 }
 
-int ldb_bf16mm_lanes(const ldb_bf16mm *m)
-{
-    return m->nlanes;
-}
+static int run_lane(ldb_bf16mm *m, struct lane *l, const float *x, uint32_t M, float *c,
+                    char *msg, size_t cap);
 
 int ldb_bf16mm_run(ldb_bf16mm *m, int lane, const float *x, uint32_t M, float *c, char *msg,
                    size_t cap)
 {
-    if (M > m->cap_rows || lane < 0 || lane >= m->nlanes) {
+    if (M > m->cap_rows || lane < 0 || lane >= LDB_BF16_LANES) {
         snprintf(msg, cap, "bf16 matmul of %u rows on lane %d, made for %u rows and %d lanes", M,
-                 lane, m->cap_rows, m->nlanes);
+                 lane, m->cap_rows, LDB_BF16_LANES);
         return LDB_EINVAL;
     }
-    struct lane *l = &m->lane[lane];
+    if (m->nlanes > 1)
+        return run_lane(m, &m->lane[lane], x, M, c, msg, cap);
+    pthread_mutex_lock(&m->one_lane);
+    int rc = run_lane(m, &m->lane[0], x, M, c, msg, cap);
+    pthread_mutex_unlock(&m->one_lane);
+    return rc;
+}
+
+/* Lane l's GEMM: c = bf16(x) . W for M rows. */
+static int run_lane(ldb_bf16mm *m, struct lane *l, const float *x, uint32_t M, float *c,
+                    char *msg, size_t cap)
+{
     if (!l->x && !(l->x = malloc((size_t)m->cap_rows * m->K * 2))) {
         snprintf(msg, cap, "out of memory for a bf16 tile");
         return LDB_ENOMEM;
@@ -342,6 +353,7 @@ void ldb_bf16mm_free(ldb_bf16mm *m)
     }
     if (m->eng)
         dn.engine_destroy(m->eng);
+    pthread_mutex_destroy(&m->one_lane);
     free(m->W);
     free(m);
 }

@@ -417,15 +417,8 @@ static int run_tile(const pool *p, struct ldb_worker *w, struct ldb_slot *s, uin
     uint32_t m = (uint32_t)(p->n_rows - r0 < p->T ? p->n_rows - r0 : p->T);
     const float *xa = prep_tile(d, w->xbuf, p->x, p->dtype, r0, m);
     if (d->precision == LDB_PRECISION_BF16) {
-        int rc;
-        if (ldb_bf16mm_lanes(d->bf16) > 1) { /* a lane per worker, run at once */
-            rc = ldb_bf16mm_run(d->bf16, (int)(w - d->work), xa, m, w->cbuf, s->msg,
-                                sizeof s->msg);
-        } else {
-            pthread_mutex_lock(&d->gemm_mu);
-            rc = ldb_bf16mm_run(d->bf16, 0, xa, m, w->cbuf, s->msg, sizeof s->msg);
-            pthread_mutex_unlock(&d->gemm_mu);
-        }
+        int rc = ldb_bf16mm_run(d->bf16, (int)(w - d->work), xa, m, w->cbuf, s->msg,
+                                sizeof s->msg); /* the worker's own lane */
         if (rc)
             return rc;
     } else {
