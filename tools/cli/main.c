@@ -91,9 +91,10 @@ void cli_warn(const char *fmt, ...)
 void cli_blas_note(void)
 {
     static int told;
-    const char *better = ldb_blas_better_core();
-    if (!better || told++)
+    const char *better;
+    if (told || !(better = ldb_blas_better_core()))
         return;
+    told = 1;
     cli_progress_end();
     fprintf(stderr, "latentdb: note: OPENBLAS_CORETYPE=%s holds OpenBLAS to its %s kernels; this "
             "CPU can run %s's (AVX-512), which latentdb picks when OPENBLAS_CORETYPE is unset\n",
