@@ -252,6 +252,13 @@ static void run_id(run *r, int again, int precision, uint8_t id[32])
     ldb_sha_final(&h, id);
 }
 
+/* A run record whose run is unfinished (status "running"). */
+static int run_unfinished(const cJSON *rec)
+{
+    const cJSON *st = cJSON_GetObjectItem(rec, "status");
+    return cJSON_IsString(st) && !strcmp(st->valuestring, "running");
+}
+
 /* The same inputs were ingested, or are being ingested, in the other precision:
  * a new run would store every sequence twice (--again says that is meant). */
 static int other_precision(run *r, MDB_txn *txn, int prec)
@@ -266,8 +273,7 @@ static int other_precision(run *r, MDB_txn *txn, int prec)
     if (mrc)
         return ldb_db_mdb_err(r->db, mrc, "runs");
     cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-    const cJSON *st = cJSON_GetObjectItem(o, "status");
-    int running = cJSON_IsString(st) && !strcmp(st->valuestring, "running");
+    int running = run_unfinished(o);
     cJSON_Delete(o);
     const char *was = other == LDB_PRECISION_BF16 ? "bf16" : "f32";
     if (running)
@@ -319,8 +325,7 @@ static int find_run(run *r)
             break;
         }
         cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-        const cJSON *st = cJSON_GetObjectItem(o, "status");
-        if (cJSON_IsString(st) && !strcmp(st->valuestring, "running")) {
+        if (run_unfinished(o)) {
             r->rec = o; /* resume */
             r->rows_done = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_done"));
             double nr = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "next_rows"));
