@@ -266,5 +266,24 @@ expect 0 "^imported" "$L" import "$T/pcdb" --dict p --tokens "$T/pc/tokens.npy" 
 expect 0 "^p +512 +8192 +$pc_nnz " "$L" info "$T/pcdb"
 expect 0 ": ok \(32 sequences, 8192 tokens, $pc_nnz codes" "$L" check "$T/pcdb"
 
+# Issue 20, finding 9: a label is one line of UTF-8 text, refused otherwise (naming the
+# byte, writing nothing).
+U=$T/utf
+"$BUILD/tools/planted" "$U" --codes --n-tokens 2048 --ctx 256 --d-in 32 --d-sae 512 \
+    --background 5 --seed 3 > /dev/null && mv "$U/dict" "$U/QQDICTMARKQQ" &&
+    "$L" init "$U/db" --skip-tokens 0,1,2 > /dev/null && "$L" dict add "$U/db" p "$U/QQDICTMARKQQ" > /dev/null &&
+    "$L" import "$U/db" --dict p --tokens "$U/tokens.npy" --codes "$U/codes.npz" --source QQSRCMARKQQ > /dev/null &&
+    ok || bad "the UTF-8 test DB"
+expect 0 'labelled p latent 3: QQLABELMARKQQ ünï' "$L" label "$U/db" p 3 "QQLABELMARKQQ ünï"
+sum=$(md5sum < "$U/db/data.mdb")
+# overlong, surrogate, past U+10FFFF, truncated, stray continuation; ESC, C1 CSI, newline, DEL
+for c in 'ab\300\200cd|byte 2 \(0xC0\)' 'ab\355\240\200|byte 2 \(0xED\)' 'ab\364\220\200\200|byte 2 \(0xF4\)' \
+         'abc\342\202|byte 3 \(0xE2\)' 'a\200|byte 1 \(0x80\)' 'ab\033[2J|U\+001B at byte 2' \
+         'ab\302\233m|U\+009B at byte 2' 'ün\nx|U\+000A at byte 3' 'ab\177|U\+007F at byte 2'; do
+    expect 1 "label of 'p' latent 3: .*${c#*|}" "$L" label "$U/db" p 3 "$(printf "${c%%|*}")"
+done
+[ "$(md5sum < "$U/db/data.mdb")" = "$sum" ] && ok || bad "a refused label wrote to data.mdb"
+jcheck 'o["label"] == "QQLABELMARKQQ ünï"' "$L" latent "$U/db" p 3 --json
+
 echo "test_cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
