@@ -401,7 +401,9 @@ typedef struct ldb_seqview {
 int ldb_query_seq(ldb_db *db, uint64_t seq, const char *dict, uint32_t k, ldb_seqview **out);
 void ldb_seqview_free(ldb_seqview *s);
 
-/* Labels a latent (stored in LMDB, mirrored in the catalog); "" removes it. */
+/* Labels a latent (stored in LMDB, mirrored in the catalog); "" removes it. The
+ * text must be valid UTF-8 with no control characters (C0, DEL, C1: a label is one
+ * line); otherwise LDB_EINVAL, a message naming the byte offset, and nothing written. */
 int ldb_db_label(ldb_db *db, const char *dict, uint32_t latent, const char *text);
 
 /* Search by activating text: the occurrences of a token sequence in the corpus

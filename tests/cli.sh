@@ -266,5 +266,68 @@ expect 0 "^imported" "$L" import "$T/pcdb" --dict p --tokens "$T/pc/tokens.npy" 
 expect 0 "^p +512 +8192 +$pc_nnz " "$L" info "$T/pcdb"
 expect 0 ": ok \(32 sequences, 8192 tokens, $pc_nnz codes" "$L" check "$T/pcdb"
 
+# Issue 20, finding 9: a label is one line of UTF-8 text, refused otherwise (naming the
+# byte, writing nothing), and every --json output is valid JSON whatever is stored:
+# strings written behind latentdb's back with invalid UTF-8 and control characters
+# come out as U+FFFD (as Python's and WHATWG's decoders read them) and escapes.
+U=$T/utf
+"$BUILD/tools/planted" "$U" --codes --n-tokens 2048 --ctx 256 --d-in 32 --d-sae 512 \
+    --background 5 --seed 3 > /dev/null && mv "$U/dict" "$U/QQDICTMARKQQ" &&
+    "$L" init "$U/db" --skip-tokens 0,1,2 > /dev/null && "$L" dict add "$U/db" p "$U/QQDICTMARKQQ" > /dev/null &&
+    "$L" import "$U/db" --dict p --tokens "$U/tokens.npy" --codes "$U/codes.npz" --source QQSRCMARKQQ > /dev/null &&
+    ok || bad "the UTF-8 test DB"
+expect 0 'labelled p latent 3: QQLABELMARKQQ ünï' "$L" label "$U/db" p 3 "QQLABELMARKQQ ünï"
+sum=$(md5sum < "$U/db/data.mdb")
+# overlong, surrogate, past U+10FFFF, truncated, stray continuation; ESC, C1 CSI, newline, DEL
+for c in 'ab\300\200cd|byte 2 \(0xC0\)' 'ab\355\240\200|byte 2 \(0xED\)' 'ab\364\220\200\200|byte 2 \(0xF4\)' \
+         'abc\342\202|byte 3 \(0xE2\)' 'a\200|byte 1 \(0x80\)' 'ab\033[2J|U\+001B at byte 2' \
+         'ab\302\233m|U\+009B at byte 2' 'ün\nx|U\+000A at byte 3' 'ab\177|U\+007F at byte 2'; do
+    expect 1 "label of 'p' latent 3: .*${c#*|}" "$L" label "$U/db" p 3 "$(printf "${c%%|*}")"
+done
+[ "$(md5sum < "$U/db/data.mdb")" = "$sum" ] && ok || bad "a refused label wrote to data.mdb"
+jcheck 'o["label"] == "QQLABELMARKQQ ünï"' "$L" latent "$U/db" p 3 --json
+/usr/bin/python3 - "$U/db/data.mdb" <<'PY' && ok || bad "no marker to damage in data.mdb"
+import sys
+bad = b"\xff\xc0\x80\xed\xa0\x80\x1b[2J\xc2\x9b\x7f"
+d = open(sys.argv[1], "rb").read()
+n = [d.count(m) for m in (b"QQLABELMARKQQ", b"QQDICTMARKQQ", b"QQSRCMARKQQ")]
+for m in (b"QQLABELMARKQQ", b"QQDICTMARKQQ", b"QQSRCMARKQQ"):
+    d = d.replace(m, bad[:len(m)])
+open(sys.argv[1], "wb").write(d)
+sys.exit(0 if min(n) > 0 else 1)
+PY
+# ujson PYTHON_EXPR CMD...: stdout is strict UTF-8 with no raw control character, each
+# line parses as JSON, and the expression holds for it (o; bad(n): the damage's first n
+# bytes as Python decodes them, each maximal invalid subsequence one U+FFFD)
+ujson() {
+    expr=$1
+    shift
+    if "$@" > "$T/u.json" 2> "$T/u.err" && /usr/bin/python3 - "$T/u.json" "$expr" <<'PY' 2>> "$T/u.err"; then ok; else bad "$* -> $(head -c 300 "$T/u.json") $(cat "$T/u.err")"; fi
+import json, sys
+raw = open(sys.argv[1], "rb").read().decode("utf-8")  # strict: no invalid sequence
+assert not any(ord(c) < 32 and c != "\n" or 0x7f <= ord(c) <= 0x9f for c in raw), "a raw control character"
+bad = lambda n: b"\xff\xc0\x80\xed\xa0\x80\x1b[2J\xc2\x9b\x7f"[:n].decode("utf-8", "replace")
+assert bad(13) == "\ufffd" * 6 + "\x1b[2J\x9b\x7f" and bad(11) == "\ufffd" * 6 + "\x1b[2J\ufffd"
+lines = raw.splitlines()
+assert lines and all(eval(sys.argv[2], {"o": json.loads(l), "bad": bad}) for l in lines)
+PY
+}
+ujson 'o["label"] == bad(13) + " ünï"' "$L" latent "$U/db" p 3 --json
+ujson 'o["label"] == bad(13) + " ünï" and len(o["examples"]) == 2' "$L" top "$U/db" p 3 -k 2 --json
+ujson 'o["label"] == bad(13) + " ünï" and o["latent"] == 3' "$L" export "$U/db" p --latents 3-3 --top 2 --samples 2
+ujson 'o["source"] == bad(11)' "$L" seq "$U/db" 1 -k 1 --json
+ujson 'o[0]["path"] == "'"$U"'/" + bad(12) and o[0]["name"] == "p"' "$L" dict ls "$U/db" --json
+# text output: the same strings with U+FFFD and escapes, never a raw control character
+for c in "latent $U/db p 3" "top $U/db p 3 -k 1" "seq $U/db 1 -k 1"; do
+    $L $c > "$T/u.txt" 2>&1 && /usr/bin/python3 -c "
+import sys
+s = open('$T/u.txt', 'rb').read().decode('utf-8')
+sys.exit(0 if '\ufffd' in s and not any(ord(c) < 32 and c != '\n' or 0x7f <= ord(c) <= 0x9f for c in s) else 1)" &&
+        ok || bad "$c printed raw bytes: $(od -c "$T/u.txt" | head -n 3)"
+done
+# every JSON document the CLI prints goes through that one writer (tools/cli/output.c)
+[ "$(grep -l 'cJSON_Print' tools/cli/*.c)" = "tools/cli/output.c" ] && ok ||
+    bad "cJSON printed outside tools/cli/output.c: $(grep -l 'cJSON_Print' tools/cli/*.c)"
+
 echo "test_cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/mfile.h"
+#include "../common/utf8.h"
 
 #define TOK_IGNORE_MERGES 32u
 #define HDR_WORDS 20
@@ -70,97 +71,6 @@ static inline uint32_t merge_find(const ldb_tok *tk, uint32_t a, uint32_t b, uin
             return s[2];
         }
     }
-}
-
-/* ---- UTF-8 -------------------------------------------------------------- */
-
-/* A lead byte's continuation count (0 for ASCII) and the allowed range of the
- * first continuation byte; -1 when b cannot start a sequence. */
-static int utf8_lead(uint8_t b, uint8_t *lo, uint8_t *hi)
-{
-    *lo = 0x80, *hi = 0xbf;
-    if (b < 0x80)
-        return 0;
-    if (b >= 0xc2 && b <= 0xdf)
-        return 1;
-    if (b >= 0xe0 && b <= 0xef) {
-        if (b == 0xe0) *lo = 0xa0;
-        if (b == 0xed) *hi = 0x9f;
-        return 2;
-    }
-    if (b >= 0xf0 && b <= 0xf4) {
-        if (b == 0xf0) *lo = 0x90;
-        if (b == 0xf4) *hi = 0x8f;
-        return 3;
-    }
-    return -1;
-}
-
-/* Bytes of the sequence at p that a WHATWG decoder accepts before failing: the
- * whole sequence when valid (*ok = 1), else the maximal invalid subsequence (at
- * least 1 byte). */
-static size_t utf8_scan(const uint8_t *p, size_t n, int *ok)
-{
-    uint8_t lo, hi;
-    int need = utf8_lead(p[0], &lo, &hi);
-    *ok = need == 0;
-    if (need <= 0)
-        return 1;
-    size_t i = 1;
-    while (i <= (size_t)need && i < n && p[i] >= lo && p[i] <= hi) {
-        lo = 0x80;
-        hi = 0xbf;
-        i++;
-    }
-    *ok = i == (size_t)need + 1;
-    return i;
-}
-
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
-static size_t utf8_valid_len(const uint8_t *p, size_t n)
-{
-    int ok;
-    size_t l = utf8_scan(p, n, &ok);
-    return ok ? l : 0;
-}
-
-int ldb_utf8_sanitize(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen)
-{
-    uint8_t *o = malloc(n * 3 + 1), *w = o;
-    if (!o)
-        return LDB_ENOMEM;
-    for (size_t i = 0; i < n;) {
-        size_t l = utf8_valid_len(in + i, n - i);
-        if (l) {
-            memcpy(w, in + i, l);
-            w += l;
-            i += l;
-        } else {
-            int ok;
-            memcpy(w, "\xef\xbf\xbd", 3);
-            w += 3;
-            i += utf8_scan(in + i, n - i, &ok);
-        }
-    }
-    *w = 0;
-    *out = o;
-    *outlen = (size_t)(w - o);
-    return LDB_OK;
-}
-
-static int utf8_is_valid(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t l = utf8_valid_len(p + i, n - i);
-        if (!l)
-            return 0;
-        i += l;
-    }
-    return 1;
 }
 
 /* ---- added-token trie --------------------------------------------------- */
@@ -1341,7 +1251,7 @@ int ldb_tok_encode(const ldb_tok *tk, ldb_tok_scratch *scr, const char *text, si
     size_t scap = 0;
     *ids = NULL;
     *n = 0;
-    if (!utf8_is_valid(s, len)) {
+    if (ldb_utf8_check(s, len, 0, NULL) < len) {
         if (ldb_utf8_sanitize(s, len, &clean, &len))
             return ldb_err_set(e, LDB_ENOMEM, "out of memory");
         s = clean;

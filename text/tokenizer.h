@@ -87,10 +87,6 @@ int ldb_tok_decode(const ldb_tok *tk, const uint32_t *ids, size_t n, char **out,
  * token that is not valid alone gives its hex form "<0xE2>"), into buf (NUL-terminated). */
 size_t ldb_tok_piece_text(const ldb_tok *tk, uint32_t id, char *buf, size_t cap);
 
-/* Rewrites text as valid UTF-8 the way a WHATWG TextDecoder does (each maximal
- * invalid subsequence -> U+FFFD). *out is malloc'd. */
-int ldb_utf8_sanitize(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen);
-
 /* The public handle (text/api.c) over a compiled blob: copies it. */
 struct ldb_tokenizer;
 struct ldb_tokenizer *ldb_tokenizer_from_blob(const void *blob, size_t size, const char *name,

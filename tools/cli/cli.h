@@ -43,8 +43,20 @@ int cli_acts_open(acts *x, const char *path, uint32_t width, const char *what);
 
 struct cJSON;
 struct ldb_db;
-/* Prints o on one line and frees it. */
+/* Output of strings the CLI did not write (output.c). cli_json_write prints o on
+ * one line to f and frees it; every string in it is valid UTF-8 (each invalid
+ * sequence -> U+FFFD) with every control character escaped, whatever o holds.
+ * 0, or -1 on a write error. cli_print_json is cli_json_write(stdout, o). */
+int cli_json_write(FILE *f, struct cJSON *o);
 void cli_print_json(struct cJSON *o);
+/* Prints s[0..n) on one line: invalid UTF-8 as U+FFFD, newlines as ↵, tabs and
+ * other controls escaped (\t, \x1b, \u009b). */
+void cli_put_text(FILE *f, const char *s, size_t n);
+void cli_put_oneline(const char *s, size_t n); /* to stdout */
+/* s as cli_put_text would print it, for a printf("%s"): s itself when it needs no
+ * change, else a malloc'd copy left in *tmp for the caller to free (*tmp is NULL
+ * otherwise).  char *t; printf("%s\n", cli_safe(label, &t)); free(t); */
+const char *cli_safe(const char *s, char **tmp);
 /* Opens a DB, printing the error; returns 0 or the exit status. */
 int cli_open_db(const char *path, int flags, struct ldb_db **db);
 /* Parses a non-negative decimal integer < 2^32; 0 or -1. */
@@ -83,8 +95,6 @@ struct cJSON *cli_samples_json(const struct ldb_samples *s, struct ldb_tokenizer
 void cli_print_example(int rank, const struct ldb_example *e, struct ldb_tokenizer *t);
 /* Adds "pieces" (each token as it reads) and, when text, "text" (the decoded ids) to o. */
 void cli_text_json(struct cJSON *o, struct ldb_tokenizer *t, const uint32_t *ids, size_t n, int text);
-/* Prints text on one line: newlines as ↵, tabs and other controls escaped. */
-void cli_put_oneline(const char *s, size_t n);
 
 struct ldb_tokenizer;
 /* A tokenizer.json, or the tokenizer stored in a DB (then *db is open and owns

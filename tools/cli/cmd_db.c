@@ -163,10 +163,7 @@ int cmd_dict_ls(int argc, char **argv)
         cJSON *a = cJSON_CreateArray();
         for (int i = 0; i < n; i++)
             cJSON_AddItemToArray(a, cJSON_Parse(ldb_db_dict_json(db, i)));
-        char *s = cJSON_PrintUnformatted(a);
-        puts(s);
-        free(s);
-        cJSON_Delete(a);
+        cli_print_json(a);
     } else {
         printf("%-16s %-12s %-10s %-11s %8s %8s  %s\n", "name", "format", "arch", "type", "d_in",
                "d_sae", "hook_in");
@@ -174,13 +171,16 @@ int cmd_dict_ls(int argc, char **argv)
             cJSON *o = cJSON_Parse(ldb_db_dict_json(db, i));
             const char *f[] = {"name", "format", "architecture", "type", "hook_in"};
             const char *v[5];
+            char *t[5] = {NULL};
             for (int j = 0; j < 5; j++) {
                 const cJSON *x = cJSON_GetObjectItem(o, f[j]);
-                v[j] = cJSON_IsString(x) && *x->valuestring ? x->valuestring : "-";
+                v[j] = cJSON_IsString(x) && *x->valuestring ? cli_safe(x->valuestring, &t[j]) : "-";
             }
             printf("%-16s %-12s %-10s %-11s %8.0f %8.0f  %s\n", v[0], v[1], v[2], v[3],
                    cJSON_GetNumberValue(cJSON_GetObjectItem(o, "d_in")),
                    cJSON_GetNumberValue(cJSON_GetObjectItem(o, "d_sae")), v[4]);
+            for (int j = 0; j < 5; j++)
+                free(t[j]);
             cJSON_Delete(o);
         }
         if (!n)
@@ -303,10 +303,7 @@ int cmd_info(int argc, char **argv)
             cJSON_AddItemToArray(a, d);
         }
         cJSON_AddNumberToObject(o, "bytes", (double)in->bytes);
-        char *s = cJSON_PrintUnformatted(o);
-        puts(s);
-        free(s);
-        cJSON_Delete(o);
+        cli_print_json(o);
     } else {
         printf("database      %s\n", path);
         printf("sequences     %llu\n", (unsigned long long)in->n_seq);
@@ -322,9 +319,11 @@ int cmd_info(int argc, char **argv)
                "bytes/nnz");
         for (uint32_t i = 0; i < in->n_dicts; i++) {
             const ldb_dict_usage *u = &in->dicts[i];
-            printf("%-16s %8u %12llu %12llu %14.2f\n", u->name, u->d_sae,
+            char *t1;
+            printf("%-16s %8u %12llu %12llu %14.2f\n", cli_safe(u->name, &t1), u->d_sae,
                    (unsigned long long)u->positions, (unsigned long long)u->nnz,
                    u->nnz ? (double)u->bytes / u->nnz : 0.0);
+            free(t1);
         }
     }
 out:

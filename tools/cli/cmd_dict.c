@@ -26,6 +26,15 @@ static int open_dict(const char *path, ldb_dict **d)
     return 0;
 }
 
+/* "key           value" for a string a config file gave (so "-" when empty, and
+ * never raw control characters). */
+static void show_line(const char *key, const char *v)
+{
+    printf("%-14s", key);
+    cli_put_oneline(*v ? v : "-", *v ? strlen(v) : 1);
+    putchar('\n');
+}
+
 static int dict_show(int argc, char **argv)
 {
     const char *path = NULL;
@@ -61,10 +70,7 @@ static int dict_show(int argc, char **argv)
             goto out;
         }
         cJSON_AddItemToObject(o, "path", cJSON_CreateString(path));
-        char *s = cJSON_PrintUnformatted(o);
-        puts(s);
-        free(s);
-        cJSON_Delete(o);
+        cli_print_json(o);
     } else {
         printf("format        %s\n", in->format);
         printf("architecture  %s%s\n", in->architecture,
@@ -75,15 +81,15 @@ static int dict_show(int argc, char **argv)
         printf("d_in, d_out   %u, %u\n", in->d_in, in->d_out);
         printf("d_sae         %u\n", in->d_sae);
         printf("dtype         %s\n", in->dtype);
-        printf("model         %s\n", *in->model ? in->model : "-");
-        printf("hook_in       %s\n", *in->hook_in ? in->hook_in : "-");
-        printf("hook_out      %s\n", *in->hook_out ? in->hook_out : "-");
+        show_line("model", in->model);
+        show_line("hook_in", in->hook_in);
+        show_line("hook_out", in->hook_out);
         if (in->l0 >= 0)
             printf("l0            %g (stated by the config)\n", in->l0);
         printf("input         %s%s\n", in->sub_b_dec ? "x - b_dec" : "x",
                strcmp(in->normalize, "none") ? "" : "");
         if (strcmp(in->normalize, "none"))
-            printf("normalize     %s\n", in->normalize);
+            show_line("normalize", in->normalize);
         printf("weights       %s\n", in->weights_path);
         if (*in->config_path)
             printf("config        %s\n", in->config_path);
@@ -289,10 +295,7 @@ static int dict_eval(int argc, char **argv)
             cJSON_AddNumberToObject(o, "tokens_per_s", secs > 0 ? n / secs : 0);
             cJSON_AddStringToObject(o, "blas_core", ldb_blas_corename());
             cJSON_AddStringToObject(o, "gemm", ldb_dict_gemm_name(d));
-            char *s = cJSON_PrintUnformatted(o);
-            puts(s);
-            free(s);
-            cJSON_Delete(o);
+            cli_print_json(o);
         } else {
             printf("tokens        %llu\n", (unsigned long long)x.rows);
             if (c.y) {

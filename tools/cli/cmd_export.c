@@ -46,11 +46,7 @@ static int export_one(ldb_db *db, ldb_tokenizer *tk, const char *dict, uint32_t 
             cJSON_AddItemToObject(o2, "top", cli_examples_json(ex, tk));
         if (sm)
             cJSON_AddItemToObject(o2, "samples", cli_samples_json(sm, tk));
-        char *s = cJSON_PrintUnformatted(o2);
-        fputs(s, out);
-        fputc('\n', out);
-        free(s);
-        cJSON_Delete(o2);
+        cli_json_write(out, o2);
     }
     ldb_latent_info_free(l);
     ldb_examples_free(ex);

@@ -38,14 +38,6 @@ static int positional(const char *usage, qargs *a, const char *arg, int want_lat
     return 0;
 }
 
-void cli_print_json(cJSON *o)
-{
-    char *s = cJSON_PrintUnformatted(o);
-    puts(s);
-    free(s);
-    cJSON_Delete(o);
-}
-
 int cmd_top(int argc, char **argv)
 {
     qargs a = {0};
@@ -96,9 +88,12 @@ int cmd_top(int argc, char **argv)
             cJSON_AddItemToArray(arr, cli_example_json(&ex->ex[i], tk));
         cli_print_json(j);
     } else {
+        char *t1 = NULL, *t2 = NULL;
         printf("top %u examples of %s latent %u%s%s ([[firing token]]%s)\n", ex->n,
-               a.dict, a.latent, li->label ? ": " : "", li->label ? li->label : "",
-               tk ? "" : ", * also firing");
+               cli_safe(a.dict, &t1), a.latent, li->label ? ": " : "",
+               li->label ? cli_safe(li->label, &t2) : "", tk ? "" : ", * also firing");
+        free(t1);
+        free(t2);
         for (uint32_t i = 0; i < ex->n; i++)
             cli_print_example((int)i + 1, &ex->ex[i], tk);
         if (!ex->n)
@@ -183,8 +178,11 @@ int cmd_latent(int argc, char **argv)
         cJSON_AddItemToObject(j, "hist", bins_json(l->hist, l->nbins));
         cli_print_json(j);
     } else {
-        printf("%s latent %u%s%s\n", a.dict, a.latent, l->label ? ": " : "",
-               l->label ? l->label : "");
+        char *t1 = NULL, *t2 = NULL;
+        printf("%s latent %u%s%s\n", cli_safe(a.dict, &t1), a.latent, l->label ? ": " : "",
+               l->label ? cli_safe(l->label, &t2) : "");
+        free(t1);
+        free(t2);
         printf("  fires %llu times in %llu sequences, density %.3g\n",
                (unsigned long long)l->count, (unsigned long long)l->nseq, l->density);
         printf("  max %.4g, mean %.4g, std %.4g\n\n", l->max, l->mean, l->std);
@@ -458,8 +456,10 @@ int cmd_seq(int argc, char **argv)
         }
         cli_print_json(j);
     } else {
+        char *t1 = NULL;
         printf("sequence %llu (%s), %u tokens; top %u latents per position\n", seq,
-               v->source ? v->source : "-", v->len, k);
+               v->source ? cli_safe(v->source, &t1) : "-", v->len, k);
+        free(t1);
         for (uint32_t p = 0; p < v->len; p++) {
             printf("%5u  %-8u", p, v->tokens[p]);
             if (tk) {
@@ -469,9 +469,12 @@ int cmd_seq(int argc, char **argv)
                 cli_put_oneline(piece, n);
                 printf("%*s", w < 14 ? 14 - w : 0, "");
             }
-            for (uint64_t e = v->start[p]; e < v->start[p + 1]; e++)
-                printf("  %s:%u=%.3g", v->dict_names[v->lat[e].dict], v->lat[e].latent,
-                       v->lat[e].value);
+            for (uint64_t e = v->start[p]; e < v->start[p + 1]; e++) {
+                char *t1;
+                printf("  %s:%u=%.3g", cli_safe(v->dict_names[v->lat[e].dict], &t1),
+                       v->lat[e].latent, v->lat[e].value);
+                free(t1);
+            }
             printf("\n");
         }
     }

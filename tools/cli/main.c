@@ -54,26 +54,37 @@ static const char *USAGE =
     "\n"
     "  help | --help | --version\n";
 
+/* A message on stderr as one line, whatever names or stored strings it quotes
+ * (cli_put_text: invalid UTF-8 as U+FFFD, controls escaped). */
+static void message(const char *prefix, const char *fmt, va_list ap)
+{
+    char *m = NULL;
+    fputs(prefix, stderr);
+    if (vasprintf(&m, fmt, ap) < 0)
+        fputs(fmt, stderr);
+    else
+        cli_put_text(stderr, m, strlen(m));
+    free(m);
+    fputc('\n', stderr);
+}
+
 int cli_fail(const char *fmt, ...)
 {
     va_list ap;
     cli_progress_end();
-    fputs("latentdb: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    message("latentdb: ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return 1;
 }
 
 int cli_usage(const char *usage, const char *fmt, ...)
 {
     va_list ap;
-    fputs("latentdb: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    message("latentdb: ", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n%s", usage);
+    fputs(usage, stderr);
     return EXIT_USAGE;
 }
 
@@ -81,11 +92,9 @@ void cli_warn(const char *fmt, ...)
 {
     va_list ap;
     cli_progress_end();
-    fputs("latentdb: warning: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    message("latentdb: warning: ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 void cli_blas_note(void)

@@ -18,23 +18,6 @@ ldb_tokenizer *cli_db_text(ldb_db *db)
     return t;
 }
 
-void cli_put_oneline(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\n')
-            fputs("\xe2\x86\xb5", stdout); /* ↵ */
-        else if (c == '\t')
-            fputs("\\t", stdout);
-        else if (c == '\r')
-            fputs("\\r", stdout);
-        else if (c < 0x20 || c == 0x7f)
-            printf("\\x%02x", c);
-        else
-            putchar(c);
-    }
-}
-
 /* Decoded text of ids[0..n) printed on one line. */
 static void put_decoded(ldb_tokenizer *t, const uint32_t *ids, size_t n)
 {
