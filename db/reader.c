@@ -52,27 +52,47 @@ static int grow_codes(ldb_db *db, uint32_t **lat, uint32_t **bits, size_t *cap, 
     return LDB_OK;
 }
 
-static int corrupt(ldb_db *db, uint64_t start)
+static int corrupt_why(ldb_db *db, const ldb_dbdict *dd, uint64_t start, const char *why)
 {
-    return ldb_err_set(&db->err, LDB_EFORMAT, "%s: forward block at position %llu is corrupt",
-                       db->path, (unsigned long long)start);
+    return ldb_err_set(&db->err, LDB_EFORMAT, "%s: the forward block of '%s' at position %llu "
+                       "(table fwd:%u, key %llu) is corrupt%s%s; run latentdb check", db->path,
+                       dd->name ? dd->name : "?", (unsigned long long)start, dd->id,
+                       (unsigned long long)start, why ? ": " : "", why ? why : "");
+}
+
+static int corrupt(ldb_db *db, const ldb_dbdict *dd, uint64_t start)
+{
+    return corrupt_why(db, dd, start, NULL);
+}
+
+/* Whether a value symbol (sign and exponent of a stored value) is that of a code:
+ * positive (or zero, which a tiny code rounds to) and finite. */
+static int sym_ok(uint32_t sym, int kind)
+{
+    unsigned ebits = kind == LDB_VAL_F16 ? 5 : 8;
+    return (sym >> ebits) == 0 && sym != (1u << ebits) - 1;
 }
 
 /* Parses a block's part A header in place (see ldb_fhdr): the counts go as prefix
- * sums into *off. */
-static int parse_block(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, uint64_t **off,
-                       size_t *cap_pos, ldb_fhdr *h)
+ * sums into *off. Checks everything the readers will index with: the block holds
+ * at most the dictionary's block of positions, its R is the dictionary's d_sae, no
+ * position has more codes than latents, every value symbol is a finite
+ * non-negative value's, and every table lies inside the block. */
+static int parse_block(ldb_db *db, const ldb_dbdict *dd, uint64_t start, const uint8_t *p,
+                       size_t n, uint64_t **off, size_t *cap_pos, ldb_fhdr *h)
 {
     uint32_t alen;
     if (n < 4)
-        return corrupt(db, start);
+        return corrupt(db, dd, start);
     memcpy(&alen, p, 4);
     if ((size_t)alen > n - 4 || alen < 2 || p[4] != 0)
-        return corrupt(db, start);
+        return corrupt(db, dd, start);
     const uint8_t *q = p + 5, *end = p + 4 + alen;
     uint64_t np, total = 0, R;
     if (ldb_varint_get(&q, end, &np) || np == 0 || np > (1u << 20))
-        return corrupt(db, start);
+        return corrupt(db, dd, start);
+    if (np > dd->block)
+        return corrupt_why(db, dd, start, "more positions than a block holds");
     if (np + 1 > *cap_pos) {
         uint64_t *o = realloc(*off, (np + 1) * sizeof *o);
         if (!o)
@@ -83,37 +103,43 @@ static int parse_block(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, u
     (*off)[0] = 0;
     for (uint64_t i = 0; i < np; i++) {
         uint64_t c;
-        if (ldb_varint_get(&q, end, &c) || c > (1u << 24))
-            return corrupt(db, start);
+        if (ldb_varint_get(&q, end, &c) || c > dd->d_sae)
+            return corrupt(db, dd, start);
         total += c;
         (*off)[i + 1] = total;
     }
-    if (ldb_varint_get(&q, end, &R) || R == 0 || R > UINT32_MAX)
-        return corrupt(db, start);
+    if (ldb_varint_get(&q, end, &R) || R != dd->d_sae)
+        return corrupt_why(db, dd, start, "not a block of this dictionary's latents");
     uint64_t ng = (np + LDB_FWD_GROUP - 1) / LDB_FWD_GROUP;
     if ((uint64_t)(end - q) < 4 * (ng - 1))
-        return corrupt(db, start);
+        return corrupt(db, dd, start);
     h->groups = q;
     q += 4 * (ng - 1);
     if (total > (size_t)(end - q) * 8)
-        return corrupt(db, start); /* each latent takes at least one bit */
+        return corrupt(db, dd, start); /* each latent takes at least one bit */
     h->np = np;
     h->total = total;
     h->R = (uint32_t)R;
     h->bits = q;
     h->end = end;
-    /* part B, then the CRC (checked by `check`, not by every read) */
+    /* part B, then the CRC (checked by the callers) */
     const uint8_t *b = p + 4 + alen, *bend = p + n - 4;
     uint64_t nsym;
     if (n < 4 + (size_t)alen + 4 || ldb_varint_get(&b, bend, &nsym) || nsym > LDB_VAL_NSYM ||
         (size_t)(bend - b) < 2 * nsym + 1 + 4 * (ng - 1))
-        return corrupt(db, start);
+        return corrupt(db, dd, start);
     h->sym = b;
     h->nsym = (uint32_t)nsym;
+    for (uint64_t i = 0; i < nsym; i++) {
+        uint16_t sym;
+        memcpy(&sym, b + 2 * i, 2);
+        if (!sym_ok(sym, db->values))
+            return corrupt_why(db, dd, start, "a value that no code can have");
+    }
     b += 2 * nsym;
     h->kv = *b++;
     if (h->kv > 16)
-        return corrupt(db, start);
+        return corrupt(db, dd, start);
     h->vgroups = b;
     h->vbits = b + 4 * (ng - 1);
     h->vend = bend;
@@ -130,10 +156,9 @@ static int decode_ids(ldb_bitr *br, const uint64_t *off, uint64_t i0, uint64_t i
         unsigned k = ldb_rice_k((double)R / (double)(c + 1));
         for (uint64_t e = off[i]; e < off[i + 1]; e++) {
             uint64_t v;
-            if (ldb_rice_get_fast(br, k, &v))
+            if (ldb_rice_get_fast(br, k, &v) || v >= R)
                 return -1;
-            v = e == off[i] ? v : prev + v + 1;
-            if (v > UINT32_MAX)
+            if (e != off[i] && (v = prev + v + 1) >= R) /* ascending; a latent of the dictionary */
                 return -1;
             lat[e - base] = (uint32_t)v;
             prev = v;
@@ -191,25 +216,26 @@ int ldb_fwd_crc_ok(const uint8_t *p, size_t n)
     return ldb_crc32(p, n - 4) == crc;
 }
 
-int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int values,
-                   ldb_fblock *fb)
+int ldb_fwd_decode(ldb_db *db, const ldb_dbdict *dd, uint64_t start, const uint8_t *p, size_t n,
+                   int values, ldb_fblock *fb)
 {
     ldb_fhdr h;
-    int rc = parse_block(db, start, p, n, &fb->off, &fb->cap_pos, &h);
+    fb->n = 0;
+    int rc = parse_block(db, dd, start, p, n, &fb->off, &fb->cap_pos, &h);
     if (rc)
         return rc;
     if ((rc = grow_codes(db, &fb->lat, &fb->bits, &fb->cap_nnz, h.total)))
         return rc;
     ldb_bitr br = {h.bits, h.end, 0, 0};
     if (decode_ids(&br, fb->off, 0, h.np, h.R, fb->lat, 0))
-        return corrupt(db, start);
+        return corrupt(db, dd, start);
     fb->start = start;
     fb->n = (uint32_t)h.np;
     fb->has_values = 0;
     if (values) {
         ldb_bitr vr = {h.vbits, h.vend, 0, 0};
         if (decode_vals(db, &h, &vr, fb->off, 0, h.np, fb->bits, 0))
-            return corrupt(db, start);
+            return corrupt(db, dd, start);
         fb->has_values = 1;
     }
     return LDB_OK;
@@ -234,9 +260,12 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
         int frc = floor_get(db, txn, dd->fwd, gpos, &s, &v, "fwd");
         if (frc)
             return frc;
-        /* read in place: the block stays mapped while txn lives */
+        /* read in place: the block stays mapped while txn lives; its CRC is
+         * verified once, when it is loaded */
         ldb_fhdr h;
-        int rc = parse_block(db, s, v.mv_data, v.mv_size, &fp->off, &fp->cap_pos, &h);
+        if (!ldb_fwd_crc_ok(v.mv_data, v.mv_size))
+            return corrupt_why(db, dd, s, "its CRC-32 does not match");
+        int rc = parse_block(db, dd, s, v.mv_data, v.mv_size, &fp->off, &fp->cap_pos, &h);
         if (rc)
             return rc;
         if (gpos >= s + h.np)
@@ -256,22 +285,22 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
         if (rc)
             return rc;
         if (bitr_at(&fp->ibr, fp->h.bits, fp->h.end, group_bit(fp->h.groups, g)))
-            return corrupt(db, fp->start);
+            return corrupt(db, dd, fp->start);
         fp->g = g + 1;
         fp->idone = fp->vdone = i0;
     }
     /* decode only as far as gpos: a lookup costs half a group on average */
     if (i >= fp->idone) {
         if (decode_ids(&fp->ibr, fp->off, fp->idone, i + 1, fp->h.R, fp->glat, fp->off[i0]))
-            return corrupt(db, fp->start);
+            return corrupt(db, dd, fp->start);
         fp->idone = i + 1;
     }
     if (values && i >= fp->vdone) {
         if (fp->vdone == i0 &&
             bitr_at(&fp->vbr, fp->h.vbits, fp->h.vend, group_bit(fp->h.vgroups, g)))
-            return corrupt(db, fp->start);
+            return corrupt(db, dd, fp->start);
         if (decode_vals(db, &fp->h, &fp->vbr, fp->off, fp->vdone, i + 1, fp->gbits, fp->off[i0]))
-            return corrupt(db, fp->start);
+            return corrupt(db, dd, fp->start);
         fp->vdone = i + 1;
     }
     uint64_t skip = fp->off[i] - fp->off[i0];
@@ -289,8 +318,10 @@ int ldb_fwd_get(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, i
     MDB_val v;
     uint64_t s;
     int rc = floor_get(db, txn, dd->fwd, gpos, &s, &v, "fwd");
+    if (!rc && !ldb_fwd_crc_ok(v.mv_data, v.mv_size))
+        rc = corrupt_why(db, dd, s, "its CRC-32 does not match");
     if (!rc)
-        rc = ldb_fwd_decode(db, s, v.mv_data, v.mv_size, values, fb);
+        rc = ldb_fwd_decode(db, dd, s, v.mv_data, v.mv_size, values, fb);
     if (!rc && (gpos < fb->start || gpos >= fb->start + fb->n)) {
         fb->n = 0;
         rc = LDB_ENOTFOUND;

@@ -30,9 +30,12 @@ int ldb_fwd_get(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, i
 /* Whether a forward block's CRC-32 (its last 4 bytes) matches its bytes. */
 int ldb_fwd_crc_ok(const uint8_t *p, size_t n);
 
-/* Decodes a block from its raw LMDB value. */
-int ldb_fwd_decode(ldb_db *db, uint64_t start, const uint8_t *p, size_t n, int values,
-                   ldb_fblock *fb);
+/* Decodes a block of dictionary dd from its raw LMDB value (the CRC is the
+ * caller's to check). Everything decoded is validated before use: ids ascend and
+ * are below d_sae, counts and positions fit the block, values are finite and not
+ * negative; anything else is LDB_EFORMAT naming the DB, the table and the key. */
+int ldb_fwd_decode(ldb_db *db, const ldb_dbdict *dd, uint64_t start, const uint8_t *p, size_t n,
+                   int values, ldb_fblock *fb);
 
 /* One position of a forward block, decoding only its group of LDB_FWD_GROUP
  * positions (the block's header is parsed once and kept while reads stay in it).

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/sha256.h"
 #include "../text/tokenizer.h"
 #include "db_impl.h"
 
@@ -33,8 +34,18 @@ int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer)
     if (skip_from_tokenizer && !(rc = ldb_db_meta_u64(db, txn, "n_pos", &npos)) && npos)
         rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: the skip set is fixed once tokens are "
                          "ingested (%llu positions)", db->path, (unsigned long long)npos);
+    unsigned char md[32]; /* check verifies the tables against it */
+    ldb_sha sha;
+    if (!rc && ldb_sha_init(&sha))
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    if (!rc) {
+        ldb_sha_update(&sha, blob, size);
+        ldb_sha_final(&sha, md);
+    }
     MDB_val k = {9, "tokenizer"}, v = {size, (void *)blob};
-    if (!rc && (mrc = mdb_put(txn, db->meta, &k, &v, 0)))
+    MDB_val hk = {16, "tokenizer_sha256"}, hv = {32, md};
+    if (!rc && ((mrc = mdb_put(txn, db->meta, &k, &v, 0)) ||
+                (mrc = mdb_put(txn, db->meta, &hk, &hv, 0))))
         rc = ldb_db_mdb_err(db, mrc, "meta");
     MDB_val ks = {4, "skip"}, vs = {n * 4, skip};
     if (!rc && skip_from_tokenizer && (mrc = mdb_put(txn, db->meta, &ks, &vs, 0)))

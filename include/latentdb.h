@@ -447,6 +447,11 @@ typedef struct ldb_check_report {
  * could not run; problems go in the report. */
 int ldb_db_check(ldb_db *db, ldb_check_report *rep);
 
+/* The same, calling each(arg, line) with every problem as it is found (the report
+ * keeps only the first ones), so that a caller can list them all. */
+int ldb_db_check_each(ldb_db *db, ldb_check_report *rep, void (*each)(void *arg, const char *line),
+                      void *arg);
+
 /* Rebuilds what is derived across the two stores: catalog.sqlite from LMDB (the
  * truth). Needs a handle opened with LDB_OPEN_WRITE. */
 int ldb_db_repair(ldb_db *db);

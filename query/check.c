@@ -1,115 +1,401 @@
-/* check.c — `latentdb check`: decodes every block (zstd checksums), verifies that
- * the forward and inverted indexes hold the same codes and that every summary
- * matches the codes, and computes the digest: SHA-256 over the logical records
- * (sequences, tokens, codes, summaries) in a canonical order that does not depend
- * on batch boundaries or physical layout (the codes an encoder produces can: a
- * GEMM's last bits depend on its shape, which is why a resumed ingest cuts the
- * batches an uninterrupted one would). */
+/* check.c — `latentdb check`: every record of the store against what it is derived
+ * from, and the digest.
+ *
+ * The truth is the sequences (seqs), their tokens (tok) and the forward index
+ * (fwd:<dict>); everything else is derived and verified against it: the sequence
+ * lookups (seqpos, seqhash), the token index (tokidx), each dictionary's coverage
+ * (cover) and statistics (dstat), the meta counters, the inverted index, every
+ * summary field, the counts record, every top candidate and its stored context,
+ * the tokenizer tables (against the hash stored with them) and the catalog. A
+ * record that does not decode, or a table LMDB cannot read to its end, is a
+ * problem, and the check goes on with the next record or table: it lists every
+ * problem it finds. Only running out of memory (or failing to begin the read
+ * transaction) stops it.
+ *
+ * The digest is SHA-256 over the logical records (sequences, tokens, codes,
+ * summaries) in a canonical order that does not depend on batch boundaries or
+ * physical layout (the codes an encoder produces can: a GEMM's last bits depend
+ * on its shape, which is why a resumed ingest cuts the batches an uninterrupted
+ * one would). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/sha256.h"
+#include "../common/utf8.h"
 #include "../db/reader.h"
 #include "../db/writer.h"
+#include "../text/tokenizer.h"
 
 typedef struct chk {
     ldb_db *db;
     MDB_txn *txn;
     ldb_sha sha;
     ldb_check_report *rep;
+    void (*each)(void *, const char *);
+    void *arg;
     uint8_t *skip;             /* bit per gpos: a skipped position */
-    uint64_t n_pos;
-    uint64_t *starts;          /* every sequence's first position, ascending */
+    uint32_t *tok;             /* the token at each gpos */
+    size_t cap_pos;            /* of skip (bits) and tok */
+    uint64_t n_pos, n_ord;     /* positions of the sequences read; ordinary ones */
+    int tok_ok;                /* every sequence's tokens were read */
+    uint64_t *starts;          /* every sequence's first position, ascending (seq i at i) */
+    uint32_t *lens, *ords;     /* its length and ordinary positions */
+    uint8_t (*hash)[16];       /* its tokens hash */
     size_t n_starts, cap_starts;
-    ldb_fpos fp;               /* forward reads of check_context */
 } chk;
 
-static void problem(chk *c, const char *fmt, const char *a, uint64_t x, uint64_t y)
+static void problem(chk *c, const char *fmt, ...)
 {
-    if (c->rep->n_problems++ < 20) {
-        size_t o = strlen(c->rep->problems);
-        snprintf(c->rep->problems + o, sizeof c->rep->problems - o, fmt, a, (unsigned long long)x,
-                 (unsigned long long)y);
-        o = strlen(c->rep->problems);
-        if (o + 1 < sizeof c->rep->problems) {
-            c->rep->problems[o] = '\n';
-            c->rep->problems[o + 1] = 0;
-        }
+    char line[1400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    c->rep->n_problems++;
+    if (c->each)
+        c->each(c->arg, line);
+    size_t o = strlen(c->rep->problems), n = strlen(line);
+    if (c->rep->n_problems <= 20 && o + n + 2 <= sizeof c->rep->problems) {
+        memcpy(c->rep->problems + o, line, n);
+        c->rep->problems[o + n] = '\n';
+        c->rep->problems[o + n + 1] = 0;
     }
 }
 
+/* A library call's failure: a damaged record (LDB_EFORMAT, or another error LMDB
+ * gave on a damaged page) becomes a problem and the check goes on; running out of
+ * memory stops it (returned). */
+static int failed(chk *c, int rc)
+{
+    if (rc == LDB_ENOMEM)
+        return rc;
+    problem(c, "%s", ldb_db_errmsg(c->db));
+    ldb_err_clear(&c->db->err);
+    return LDB_OK;
+}
+
+/* After a cursor walk: a table LMDB could not read to its end is a problem. */
+static void walk_end(chk *c, int mrc, const char *table)
+{
+    if (mrc && mrc != MDB_NOTFOUND)
+        problem(c, "%s: table '%s' cannot be read to its end: %s (the LMDB file is damaged)",
+                c->db->path, table, mdb_strerror(mrc));
+}
+
+static int nomem(chk *c)
+{
+    return ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
+}
+
+/* Makes room for positions [0, n) in the per-position arrays. */
+static int grow_pos(chk *c, uint64_t n)
+{
+    if (n <= c->cap_pos)
+        return LDB_OK;
+    uint64_t nc = c->cap_pos ? c->cap_pos : 65536;
+    while (nc < n)
+        nc *= 2;
+    uint32_t *t = realloc(c->tok, nc * sizeof *t);
+    if (!t)
+        return nomem(c);
+    c->tok = t;
+    uint8_t *m = realloc(c->skip, nc / 8 + 1);
+    if (!m)
+        return nomem(c);
+    memset(m + c->cap_pos / 8, 0, nc / 8 + 1 - c->cap_pos / 8);
+    memset(t + c->cap_pos, 0, (nc - c->cap_pos) * sizeof *t);
+    c->skip = m;
+    c->cap_pos = nc;
+    return LDB_OK;
+}
+
+static int add_seq(chk *c, const ldb_seqrec *s, uint32_t ord)
+{
+    if (c->n_starts == c->cap_starts) {
+        size_t nc = c->cap_starts ? 2 * c->cap_starts : 1024;
+        uint64_t *st = realloc(c->starts, nc * sizeof *st);
+        if (st)
+            c->starts = st;
+        uint32_t *l = st ? realloc(c->lens, nc * sizeof *l) : NULL;
+        if (l)
+            c->lens = l;
+        uint32_t *o = l ? realloc(c->ords, nc * sizeof *o) : NULL;
+        if (o)
+            c->ords = o;
+        uint8_t(*h)[16] = o ? realloc(c->hash, nc * sizeof *h) : NULL;
+        if (!h)
+            return nomem(c);
+        c->hash = h;
+        c->cap_starts = nc;
+    }
+    c->starts[c->n_starts] = s->start;
+    c->lens[c->n_starts] = s->len;
+    c->ords[c->n_starts] = ord;
+    memcpy(c->hash[c->n_starts++], s->hash, 16);
+    return LDB_OK;
+}
+
+static int is_skip(const chk *c, uint64_t pos)
+{
+    return pos < c->n_pos && (c->skip[pos / 8] >> (pos % 8) & 1);
+}
+
+/* The index of the sequence holding pos, or SIZE_MAX. */
+static size_t seq_of(const chk *c, uint64_t pos)
+{
+    size_t lo = 0, hi = c->n_starts;
+    if (!hi || pos < c->starts[0])
+        return SIZE_MAX;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (c->starts[mid] <= pos)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return pos < c->starts[lo] + c->lens[lo] ? lo : SIZE_MAX;
+}
+
+static uint64_t meta(chk *c, const char *key, int *ok)
+{
+    uint64_t v = 0;
+    int rc = ldb_db_meta_u64(c->db, c->txn, key, &v);
+    *ok = !rc;
+    if (rc)
+        (void)failed(c, rc);
+    return v;
+}
+
+/* Sequences and their tokens: ids from 0, each starting where the last ended, the
+ * tokens there and matching their hash, a known source; then the meta counters. */
 static int check_seqs(chk *c)
 {
     MDB_cursor *cur;
     MDB_val k, v;
-    uint32_t *tok = NULL;
-    size_t cap = 0;
-    uint64_t expect_start = 0;
-    int rc = LDB_OK, mrc = mdb_cursor_open(c->txn, c->db->seqs, &cur);
+    uint64_t expect_start = 0, expect_seq = 0;
+    int ok, rc = LDB_OK, mrc = mdb_cursor_open(c->txn, c->db->seqs, &cur);
+    uint64_t n_pos = meta(c, "n_pos", &ok);
+    if (!ok)
+        n_pos = UINT64_MAX;
     if (mrc)
-        return ldb_db_mdb_err(c->db, mrc, "seqs");
+        return failed(c, ldb_db_mdb_err(c->db, mrc, "seqs"));
+    c->tok_ok = 1;
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         ldb_seqrec s;
-        if (v.mv_size != 40) {
-            problem(c, "%s: sequence record %llu of %llu bytes", "seqs", ldb_rd_be64(k.mv_data),
-                    v.mv_size);
+        if (k.mv_size != 8 || v.mv_size != 40) {
+            problem(c, "%s: seqs: a record of %zu bytes under a key of %zu bytes", c->db->path,
+                    v.mv_size, k.mv_size);
+            c->tok_ok = 0;
             continue;
         }
         ldb_seqrec_decode(ldb_rd_be64(k.mv_data), v.mv_data, &s);
+        if (s.seq != expect_seq)
+            problem(c, "%s: seqs: sequence %llu follows sequence %llu", c->db->path,
+                    (unsigned long long)s.seq, (unsigned long long)expect_seq - 1);
+        expect_seq = s.seq + 1;
         if (s.start != expect_start)
-            problem(c, "%s: sequence %llu starts at %llu", "seqs", s.seq, s.start);
+            problem(c, "%s: seqs: sequence %llu starts at %llu, where the one before ends at "
+                    "%llu", c->db->path, (unsigned long long)s.seq,
+                    (unsigned long long)s.start, (unsigned long long)expect_start);
+        if (s.start > n_pos || s.len > n_pos - s.start) {
+            problem(c, "%s: seqs: sequence %llu ([%llu, +%u)) lies past the %llu positions "
+                    "the DB holds (meta n_pos)", c->db->path, (unsigned long long)s.seq,
+                    (unsigned long long)s.start, s.len, (unsigned long long)n_pos);
+            c->tok_ok = 0;
+            expect_start = s.start + s.len;
+            continue;
+        }
         expect_start = s.start + s.len;
-        if (s.len > cap) {
-            uint32_t *t = realloc(tok, s.len * sizeof *t);
-            if (!t) {
-                rc = ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
-                break;
-            }
-            tok = t;
-            cap = s.len;
-        }
-        if ((rc = ldb_seq_tokens_at(c->db, c->txn, s.start, 0, s.len, tok)))
+        if ((rc = grow_pos(c, s.start + s.len)))
             break;
-        uint8_t h[16];
-        ldb_tokens_hash(tok, s.len, h);
-        if (memcmp(h, s.hash, 16))
-            problem(c, "%s: sequence %llu tokens do not match their hash (%llu)", "tok", s.seq, 0);
-        if (s.start + s.len > c->n_pos) { /* grow the skip bitmap */
-            uint64_t n = (s.start + s.len + 7) / 8, old = (c->n_pos + 7) / 8;
-            uint8_t *m = realloc(c->skip, n ? n : 1);
-            if (!m) {
-                rc = ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
-                break;
-            }
-            memset(m + old, 0, n - old);
-            c->skip = m;
+        uint32_t *tok = c->tok + s.start, ord = 0;
+        if ((rc = ldb_seq_tokens_at(c->db, c->txn, s.start, 0, s.len, tok))) {
+            c->tok_ok = 0;
+            memset(tok, 0, (size_t)s.len * 4);
+            rc = failed(c, rc);
+        } else {
+            uint8_t h[16];
+            ldb_tokens_hash(tok, s.len, h);
+            if (memcmp(h, s.hash, 16))
+                problem(c, "%s: tok: the tokens of sequence %llu do not match its hash",
+                        c->db->path, (unsigned long long)s.seq);
+        }
+        for (uint32_t i = 0; i < s.len; i++) {
+            int sk = ldb_db_is_skip(c->db, tok[i]);
+            c->skip[(s.start + i) / 8] |= (uint8_t)(sk << ((s.start + i) % 8));
+            ord += !sk;
+        }
+        if (s.start + s.len > c->n_pos)
             c->n_pos = s.start + s.len;
-        }
-        for (uint32_t i = 0; i < s.len; i++)
-            if (ldb_db_is_skip(c->db, tok[i]))
-                c->skip[(s.start + i) / 8] |= (uint8_t)(1u << ((s.start + i) % 8));
-        if (c->n_starts == c->cap_starts) {
-            size_t nc = c->cap_starts ? 2 * c->cap_starts : 1024;
-            uint64_t *st = realloc(c->starts, nc * sizeof *st);
-            if (!st) {
-                rc = ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
-                break;
-            }
-            c->starts = st;
-            c->cap_starts = nc;
-        }
-        c->starts[c->n_starts++] = s.start;
+        c->n_ord += ord;
+        uint8_t skb[4];
+        ldb_be32(skb, s.source);
+        MDB_val sk = {4, skb}, sv;
+        int src = mdb_get(c->txn, c->db->sources, &sk, &sv);
+        if (src == MDB_NOTFOUND)
+            problem(c, "%s: seqs: sequence %llu names source %u, which 'sources' does not hold",
+                    c->db->path, (unsigned long long)s.seq, s.source);
+        if (s.seq == c->n_starts && (rc = add_seq(c, &s, ord)))
+            break;
         uint64_t rec[3] = {s.seq, s.start, s.len};
         ldb_sha_update(&c->sha, rec, sizeof rec);
         ldb_sha_update(&c->sha, tok, (size_t)s.len * 4);
         c->rep->n_seq++;
         c->rep->n_tokens += s.len;
     }
+    walk_end(c, mrc, "seqs");
     mdb_cursor_close(cur);
-    free(tok);
+    if (rc)
+        return rc;
+    uint64_t n_seq = meta(c, "n_seq", &ok), n_ord;
+    if (ok && n_seq != expect_seq)
+        problem(c, "%s: meta: n_seq says %llu sequences, 'seqs' holds %llu", c->db->path,
+                (unsigned long long)n_seq, (unsigned long long)expect_seq);
+    if (n_pos != UINT64_MAX && n_pos != expect_start)
+        problem(c, "%s: meta: n_pos says %llu positions, the sequences hold %llu", c->db->path,
+                (unsigned long long)n_pos, (unsigned long long)expect_start);
+    n_ord = meta(c, "n_ord", &ok);
+    if (ok && c->tok_ok && n_ord != c->n_ord)
+        problem(c, "%s: meta: n_ord says %llu ordinary positions, the tokens hold %llu",
+                c->db->path, (unsigned long long)n_ord, (unsigned long long)c->n_ord);
+    return LDB_OK;
+}
+
+/* seqpos (start -> seq) and seqhash (tokens hash -> seqs): exactly one entry per
+ * sequence, each right. */
+static int check_lookups(chk *c)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t i = 0, bad = 0;
+    int mrc = mdb_cursor_open(c->txn, c->db->seqpos, &cur);
+    if (mrc)
+        return failed(c, ldb_db_mdb_err(c->db, mrc, "seqpos"));
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++) {
+        uint64_t seq = UINT64_MAX;
+        if (v.mv_size == 8)
+            memcpy(&seq, v.mv_data, 8);
+        if (k.mv_size != 8 || i >= c->n_starts || ldb_rd_be64(k.mv_data) != c->starts[i] ||
+            seq != i)
+            bad++;
+    }
+    walk_end(c, mrc, "seqpos");
+    mdb_cursor_close(cur);
+    if (bad || i != c->n_starts)
+        problem(c, "%s: seqpos: %zu entries for %zu sequences, %zu of them wrong", c->db->path,
+                i, c->n_starts, bad);
+    if ((mrc = mdb_cursor_open(c->txn, c->db->seqhash, &cur)))
+        return failed(c, ldb_db_mdb_err(c->db, mrc, "seqhash"));
+    i = bad = 0;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++) {
+        uint64_t seq = v.mv_size == 8 ? ldb_rd_be64(v.mv_data) : UINT64_MAX;
+        if (k.mv_size != 16 || seq >= c->n_starts || memcmp(k.mv_data, c->hash[seq], 16))
+            bad++;
+    }
+    walk_end(c, mrc, "seqhash");
+    mdb_cursor_close(cur);
+    if (bad || i != c->n_starts)
+        problem(c, "%s: seqhash: %zu entries for %zu sequences, %zu of them wrong", c->db->path,
+                i, c->n_starts, bad);
+    return LDB_OK;
+}
+
+/* The token index: each listed position holds the token, lists ascend, and there
+ * are as many positions as tokens, so it is the tokens' exact inverse. */
+static int check_tokidx(chk *c)
+{
+    if (!c->tok_ok)
+        return LDB_OK; /* the tokens themselves are damaged (reported) */
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint64_t *pos = NULL, cap = 0, total = 0, last = 0;
+    uint32_t last_tok = UINT32_MAX;
+    int rc = LDB_OK, mrc = mdb_cursor_open(c->txn, c->db->tokidx, &cur);
+    if (mrc)
+        return failed(c, ldb_db_mdb_err(c->db, mrc, "tokidx"));
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *p = v.mv_data;
+        uint64_t n = 0;
+        if (k.mv_size != 12 || v.mv_size < 2 || p[0] != 0 ||
+            ldb_posting_count(p + 1, v.mv_size - 1, &n) || n == 0 || n > v.mv_size * 8) {
+            problem(c, "%s: tokidx: an entry (%zu bytes) does not decode", c->db->path,
+                    v.mv_size);
+            continue;
+        }
+        uint32_t token = ldb_rd_be32(k.mv_data);
+        uint64_t first = ldb_rd_be64((uint8_t *)k.mv_data + 4);
+        if (n > cap) {
+            uint64_t *q = realloc(pos, n * sizeof *q);
+            if (!q) {
+                rc = nomem(c);
+                break;
+            }
+            pos = q;
+            cap = n;
+        }
+        if (ldb_posting_decode(p + 1, v.mv_size - 1, first, pos, cap, &n)) {
+            problem(c, "%s: tokidx: the entry of token %u at position %llu does not decode",
+                    c->db->path, token, (unsigned long long)first);
+            continue;
+        }
+        int bad = token == last_tok && first <= last;
+        for (uint64_t i = 0; i < n && !bad; i++)
+            bad = pos[i] >= c->n_pos || c->tok[pos[i]] != token;
+        if (bad)
+            problem(c, "%s: tokidx: the entry of token %u at position %llu lists positions that "
+                    "do not hold it", c->db->path, token, (unsigned long long)first);
+        last_tok = token;
+        last = pos[n - 1];
+        total += n;
+    }
+    walk_end(c, mrc, "tokidx");
+    mdb_cursor_close(cur);
+    free(pos);
+    if (!rc && total != c->n_pos)
+        problem(c, "%s: tokidx: lists %llu positions; the sequences hold %llu", c->db->path,
+                (unsigned long long)total, (unsigned long long)c->n_pos);
     return rc;
+}
+
+/* The tokenizer tables: the SHA-256 stored beside them when there is one (every DB
+ * made since it was added), else their own checks when they are opened. */
+static int check_tokenizer(chk *c)
+{
+    MDB_val k = {9, "tokenizer"}, v, hk = {16, "tokenizer_sha256"}, hv;
+    int mrc = mdb_get(c->txn, c->db->meta, &k, &v);
+    if (mrc == MDB_NOTFOUND)
+        return LDB_OK;
+    if (mrc)
+        return failed(c, ldb_db_mdb_err(c->db, mrc, "meta"));
+    mrc = mdb_get(c->txn, c->db->meta, &hk, &hv);
+    if (mrc == 0) {
+        unsigned char md[32];
+        ldb_sha s;
+        if (ldb_sha_init(&s))
+            return nomem(c);
+        ldb_sha_update(&s, v.mv_data, v.mv_size);
+        ldb_sha_final(&s, md);
+        if (hv.mv_size != 32 || memcmp(md, hv.mv_data, 32))
+            problem(c, "%s: meta: the tokenizer tables do not match their SHA-256", c->db->path);
+        return LDB_OK;
+    }
+    if (mrc != MDB_NOTFOUND)
+        return failed(c, ldb_db_mdb_err(c->db, mrc, "meta"));
+    ldb_err e = {0};
+    ldb_tokenizer *t = ldb_tokenizer_from_blob(v.mv_data, v.mv_size, c->db->path, &e);
+    if (!t)
+        problem(c, "%s", e.msg);
+    ldb_tokenizer_close(t);
+    size_t o = strlen(c->rep->notes);
+    snprintf(c->rep->notes + o, sizeof c->rep->notes - o, "the tokenizer tables have no stored "
+             "hash (made before 2026-12): checked by their structure only\n");
+    return LDB_OK;
 }
 
 typedef struct pair {
@@ -126,30 +412,95 @@ static int cmp_pair(const void *a, const void *b)
     return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-/* Forward blocks in key order: digest them and collect (latent, gpos) pairs. */
-static int scan_forward(chk *c, const ldb_dbdict *dd, pair **out, size_t *n)
+/* A dictionary's coverage (cover): which sequences it was ingested over, each
+ * record right; *covered (n_starts flags) and the sums go to the dstat check. */
+static int check_cover(chk *c, const ldb_dbdict *dd, uint8_t *covered, ldb_dstat *sum)
+{
+    MDB_cursor *cur;
+    uint8_t kb[10];
+    ldb_be16(kb, dd->id);
+    ldb_be64(kb + 2, 0);
+    MDB_val k = {10, kb}, v;
+    int mrc = mdb_cursor_open(c->txn, c->db->cover, &cur);
+    if (mrc)
+        return failed(c, ldb_db_mdb_err(c->db, mrc, "cover"));
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 10 || ldb_rd_be16(k.mv_data) != dd->id)
+            break;
+        uint64_t seq = ldb_rd_be64((uint8_t *)k.mv_data + 2);
+        uint32_t np = 0, ord = 0;
+        if (v.mv_size == 8) {
+            memcpy(&np, v.mv_data, 4);
+            memcpy(&ord, (uint8_t *)v.mv_data + 4, 4);
+        }
+        if (v.mv_size != 8 || seq >= c->n_starts || np != c->lens[seq] ||
+            (c->tok_ok && ord != c->ords[seq])) {
+            problem(c, "%s: cover: the record of '%s' over sequence %llu is wrong", c->db->path,
+                    dd->name, (unsigned long long)seq);
+            continue;
+        }
+        covered[seq] = 1;
+        sum->positions += np;
+        sum->ordinary += ord;
+        sum->seqs++;
+    }
+    walk_end(c, mrc, "cover");
+    mdb_cursor_close(cur);
+    return LDB_OK;
+}
+
+/* Forward blocks in key order: each checked (CRC-32, decode), lying inside
+ * sequences the dictionary covers, none overlapping; digested, and their codes
+ * collected as (latent, gpos) pairs. *positions: the positions they hold. */
+static int scan_forward(chk *c, const ldb_dbdict *dd, const uint8_t *covered, pair **out,
+                        size_t *n, uint64_t *positions)
 {
     MDB_cursor *cur;
     MDB_val k, v;
     ldb_fblock fb;
     pair *p = NULL;
     size_t np = 0, cap = 0;
+    uint64_t end = 0;
+    char table[16];
+    snprintf(table, sizeof table, "fwd:%u", dd->id);
     memset(&fb, 0, sizeof fb);
+    *positions = 0;
     int rc = LDB_OK, mrc = mdb_cursor_open(c->txn, dd->fwd, &cur);
     if (mrc)
-        return ldb_db_mdb_err(c->db, mrc, "fwd");
+        return failed(c, ldb_db_mdb_err(c->db, mrc, table));
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8) {
+            problem(c, "%s: %s: a key of %zu bytes", c->db->path, table, k.mv_size);
+            continue;
+        }
         uint64_t start = ldb_rd_be64(k.mv_data);
         if (!ldb_fwd_crc_ok(v.mv_data, v.mv_size)) {
-            problem(c, "%s: forward block at %llu fails its CRC-32 check (%llu)", dd->name, start,
-                    0);
+            problem(c, "%s: %s: the forward block of '%s' at %llu fails its CRC-32 check",
+                    c->db->path, table, dd->name, (unsigned long long)start);
             continue;
         }
-        if (ldb_fwd_decode(c->db, start, v.mv_data, v.mv_size, 1, &fb)) {
-            problem(c, "%s: forward block at %llu does not decode (%llu)", dd->name, start, 0);
+        if ((rc = ldb_fwd_decode(c->db, dd, start, v.mv_data, v.mv_size, 1, &fb))) {
+            rc = failed(c, rc);
             continue;
         }
+        /* inside covered sequences (a block may span several), after the last one */
+        int inside = start >= end;
+        for (uint64_t at = start; at < start + fb.n && inside;) {
+            size_t s = seq_of(c, at);
+            inside = s != SIZE_MAX && covered[s];
+            if (inside)
+                at = c->starts[s] + c->lens[s];
+        }
+        if (!inside) {
+            problem(c, "%s: %s: the forward block of '%s' at %llu (%u positions) lies outside "
+                    "the sequences it covers", c->db->path, table, dd->name,
+                    (unsigned long long)start, fb.n);
+            continue;
+        }
+        end = start + fb.n;
+        *positions += fb.n;
         c->rep->n_blocks++;
         for (uint32_t i = 0; i < fb.n; i++) {
             uint64_t g = start + i, cnt = fb.off[i + 1] - fb.off[i];
@@ -164,7 +515,7 @@ static int scan_forward(chk *c, const ldb_dbdict *dd, pair **out, size_t *n)
                 nc *= 2;
             pair *q = realloc(p, nc * sizeof *q);
             if (!q) {
-                rc = ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
+                rc = nomem(c);
                 break;
             }
             p = q;
@@ -177,6 +528,7 @@ static int scan_forward(chk *c, const ldb_dbdict *dd, pair **out, size_t *n)
                 p[np++].pos = start + i;
             }
     }
+    walk_end(c, mrc, table);
     mdb_cursor_close(cur);
     ldb_fblock_free(&fb);
     if (rc) {
@@ -190,9 +542,33 @@ static int scan_forward(chk *c, const ldb_dbdict *dd, pair **out, size_t *n)
     return LDB_OK;
 }
 
-static int is_skip(const chk *c, uint64_t pos)
+/* The dictionary's statistics record against its coverage and codes. */
+static int check_dstat(chk *c, const ldb_dbdict *dd, const ldb_dstat *cov, uint64_t positions,
+                       const pair *p, size_t np)
 {
-    return pos < c->n_pos && (c->skip[pos / 8] >> (pos % 8) & 1);
+    ldb_dstat st;
+    int rc = ldb_db_get_dstat(c->db, c->txn, dd->id, &st);
+    if (rc)
+        return failed(c, rc);
+    uint64_t ord = 0;
+    for (size_t i = 0; i < np; i++)
+        ord += !is_skip(c, p[i].pos);
+    if (positions != cov->positions)
+        problem(c, "%s: fwd:%u: the forward blocks of '%s' hold %llu positions; it covers %llu",
+                c->db->path, dd->id, dd->name, (unsigned long long)positions,
+                (unsigned long long)cov->positions);
+    if (st.positions != cov->positions || st.seqs != cov->seqs ||
+        (c->tok_ok && st.ordinary != cov->ordinary) || st.nnz != np ||
+        (c->tok_ok && st.nnz_ordinary != ord))
+        problem(c, "%s: dstat: the statistics of '%s' (%llu positions, %llu ordinary, %llu "
+                "sequences, %llu codes, %llu ordinary) differ from its coverage and codes (%llu, "
+                "%llu, %llu, %llu, %llu)", c->db->path, dd->name,
+                (unsigned long long)st.positions, (unsigned long long)st.ordinary,
+                (unsigned long long)st.seqs, (unsigned long long)st.nnz,
+                (unsigned long long)st.nnz_ordinary, (unsigned long long)cov->positions,
+                (unsigned long long)cov->ordinary, (unsigned long long)cov->seqs,
+                (unsigned long long)np, (unsigned long long)ord);
+    return LDB_OK;
 }
 
 /* The inverted index must hold exactly the forward index's pairs. Counts each
@@ -206,9 +582,11 @@ static int compare_inverted(chk *c, const ldb_dbdict *dd, const pair *p, size_t 
         size_t n;
         int rc = ldb_inv_read(c->db, c->txn, dd, j, &pos, &n);
         ord[j] = UINT64_MAX;
+        while (at < np && p[at].lat < j)
+            at++;
         if (rc) {
-            problem(c, "%s: postings of latent %llu do not decode (%llu)", dd->name, j, 0);
-            ldb_err_clear(&c->db->err);
+            if ((rc = failed(c, rc)))
+                return rc;
             while (at < np && p[at].lat == j)
                 at++;
             continue;
@@ -220,8 +598,9 @@ static int compare_inverted(chk *c, const ldb_dbdict *dd, const pair *p, size_t 
         while (i < n && at < np && p[at].lat == j && p[at].pos == pos[i])
             i++, at++;
         if (i != n || (at < np && p[at].lat == j)) {
-            problem(c, "%s: latent %llu: inverted and forward indexes differ near position %llu",
-                    dd->name, j, i < n ? pos[i] : at < np ? p[at].pos : 0);
+            problem(c, "%s: inv:%u: latent %u of '%s': the inverted and forward indexes differ "
+                    "near position %llu", c->db->path, dd->id, j, dd->name,
+                    (unsigned long long)(i < n ? pos[i] : at < np ? p[at].pos : 0));
             while (at < np && p[at].lat == j)
                 at++;
         }
@@ -230,32 +609,41 @@ static int compare_inverted(chk *c, const ldb_dbdict *dd, const pair *p, size_t 
     return LDB_OK;
 }
 
-/* A top candidate's stored context against the forward index. */
-static int check_context(chk *c, const ldb_dbdict *dd, uint32_t latent, const ldb_cand *t,
-                         const ldb_tctx *tc)
+/* The index in p[a..b) (ascending positions) of the first code at or after pos. */
+static size_t code_at(const pair *p, size_t a, size_t b, uint64_t pos)
 {
-    ldb_seqrec s;
-    int rc = ldb_db_seq_at(c->db, c->txn, t->gpos, &s);
-    if (!rc && (s.seq != tc->seq || s.len != tc->len || t->gpos - s.start != tc->pos)) {
-        problem(c, "%s: latent %llu: its top example at position %llu records another sequence",
-                dd->name, latent, t->gpos);
-        return LDB_OK;
+    while (a < b) {
+        size_t m = (a + b) / 2;
+        if (p[m].pos < pos)
+            a = m + 1;
+        else
+            b = m;
     }
-    for (int off = -LDB_TOPCTX; off <= LDB_TOPCTX && !rc; off++) {
-        uint64_t p = t->gpos + (uint64_t)(int64_t)off;
-        if (off == 0 || p < s.start || p >= s.start + s.len)
-            continue;
-        float v, w = tc->mask >> ldb_tctx_bit(off) & 1
-                         ? ldb_val_float(tc->bits[ldb_tctx_bit(off)], c->db->values) : 0;
-        if (!(rc = ldb_fwd_value(c->db, c->txn, dd, p, latent, &c->fp, &v)) && v != w) {
-            problem(c, "%s: latent %llu: the context stored with its top example at position "
-                    "%llu differs from the forward index", dd->name, latent, t->gpos);
-            break;
-        }
-    }
-    return rc;
+    return a;
 }
 
+/* A top candidate's sequence, position and stored context against the sequences
+ * and the latent's codes p[a..b). */
+static int context_ok(const chk *c, const pair *p, size_t a, size_t b, const ldb_cand *t,
+                      const ldb_tctx *tc)
+{
+    size_t s = seq_of(c, t->gpos);
+    if (s == SIZE_MAX || s != tc->seq || c->lens[s] != tc->len ||
+        t->gpos - c->starts[s] != tc->pos)
+        return 0;
+    uint64_t s0 = c->starts[s], s1 = s0 + c->lens[s];
+    uint16_t mask = 0;
+    size_t i = code_at(p, a, b, t->gpos >= s0 + LDB_TOPCTX ? t->gpos - LDB_TOPCTX : s0);
+    for (; i < b && p[i].pos <= t->gpos + LDB_TOPCTX && p[i].pos < s1; i++) {
+        if (p[i].pos == t->gpos)
+            continue;
+        int bit = ldb_tctx_bit((int)((int64_t)p[i].pos - (int64_t)t->gpos));
+        if (tc->bits[bit] != p[i].bits)
+            return 0;
+        mask |= (uint16_t)(1u << bit);
+    }
+    return mask == tc->mask;
+}
 
 static uint64_t mix64(uint64_t x) /* splitmix64's finaliser: a multiset hash's term */
 {
@@ -274,24 +662,18 @@ static int close_to(double a, double b)
 /* One latent's summary and top list against its codes in the forward index
  * (p[a..b), ascending positions): count, sequences, sum, sum of squares, max, the
  * exact histogram (as a multiset hash) and the top list (each candidate is a code
- * of this latent with its value, and no code left out comes before the last). */
+ * of this latent with its value, its sequence and context as stored, and no code
+ * left out comes before the last). */
 static void check_stats(chk *c, const ldb_dbdict *dd, uint32_t j, const pair *p, size_t a,
-                        size_t b, const ldb_lsum *s, const ldb_cand *top, int nt)
+                        size_t b, const ldb_lsum *s, const ldb_cand *top, const ldb_tctx *ctx,
+                        int nt)
 {
     uint64_t n = 0, nseq = 0, hh = 0, hs = 0, lastseq = UINT64_MAX, before = 0;
     double sum = 0, sumsq = 0;
     float max = 0;
-    size_t si = 0, lo = 0, hi = c->n_starts;
-    if (a < b) { /* the sequence of the first code, then walk */
-        while (hi - lo > 1) {
-            size_t mid = (lo + hi) / 2;
-            if (c->starts[mid] <= p[a].pos)
-                lo = mid;
-            else
-                hi = mid;
-        }
-        si = lo;
-    }
+    size_t si = a < b ? seq_of(c, p[a].pos) : 0;
+    if (si == SIZE_MAX)
+        si = 0;
     for (size_t i = a; i < b; i++) {
         if (is_skip(c, p[i].pos))
             continue;
@@ -317,74 +699,76 @@ static void check_stats(chk *c, const ldb_dbdict *dd, uint32_t j, const pair *p,
         hn += s->hc[i];
     }
     if (n != s->count || nseq != s->nseq)
-        problem(c, "%s: latent %llu: its summary says %llu firing positions in its sequences; "
-                "the forward index differs", dd->name, j, s->count);
+        problem(c, "%s: lsum: latent %u of '%s': its summary says %llu firing positions in %llu "
+                "sequences; the forward index has %llu in %llu", c->db->path, j, dd->name,
+                (unsigned long long)s->count, (unsigned long long)s->nseq,
+                (unsigned long long)n, (unsigned long long)nseq);
     else if (max != s->max || !close_to(s->sum, sum) || !close_to(s->sumsq, sumsq))
-        problem(c, "%s: latent %llu: the max, sum or sum of squares of its summary differ from "
-                "the forward index (%llu codes)", dd->name, j, n);
+        problem(c, "%s: lsum: latent %u of '%s': the max, sum or sum of squares of its summary "
+                "differ from the forward index (%llu codes)", c->db->path, j, dd->name,
+                (unsigned long long)n);
     else if (hh != hs || hn != n)
-        problem(c, "%s: latent %llu: its value histogram differs from the forward index "
-                "(%llu codes)", dd->name, j, n);
+        problem(c, "%s: lsum: latent %u of '%s': its value histogram differs from the forward "
+                "index (%llu codes)", c->db->path, j, dd->name, (unsigned long long)n);
     if (nt != (int)(n < LDB_TOPK ? n : LDB_TOPK) || (nt && before != (uint64_t)nt - 1)) {
-        problem(c, "%s: latent %llu: its top list (%llu candidates) is not the top of the "
-                "forward index", dd->name, j, (uint64_t)nt);
+        problem(c, "%s: ltop: latent %u of '%s': its top list (%d candidates) is not the top "
+                "of the forward index", c->db->path, j, dd->name, nt);
         return;
     }
     for (int t = 0; t < nt; t++) { /* each candidate is one of the latent's codes */
-        size_t l = a, h = b;
-        while (l < h) {
-            size_t m = (l + h) / 2;
-            if (p[m].pos < top[t].gpos)
-                l = m + 1;
-            else
-                h = m;
-        }
+        size_t l = code_at(p, a, b, top[t].gpos);
         if (l == b || p[l].pos != top[t].gpos ||
             ldb_val_float(p[l].bits, c->db->values) != top[t].value || is_skip(c, p[l].pos)) {
-            problem(c, "%s: latent %llu: its top candidate at position %llu is not in the "
-                    "forward index", dd->name, j, top[t].gpos);
+            problem(c, "%s: ltop: latent %u of '%s': its top candidate at position %llu is not "
+                    "in the forward index", c->db->path, j, dd->name,
+                    (unsigned long long)top[t].gpos);
+            return;
+        }
+        if (!context_ok(c, p, a, b, &top[t], &ctx[t])) {
+            problem(c, "%s: ltop: latent %u of '%s': the sequence or context stored with its "
+                    "top example at position %llu differs from the sequences and the forward "
+                    "index", c->db->path, j, dd->name, (unsigned long long)top[t].gpos);
             return;
         }
     }
 }
 
 /* Summaries: digest them, recount each latent's firing ordinary positions, check
- * its statistics and top list against the forward index, and compare the contexts
- * of its best top candidates with it. */
+ * its statistics and top list against the forward index, and its count against
+ * the counts record. */
 static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord, const pair *p,
                            size_t np)
 {
     size_t a = 0;
     uint64_t *cnt = malloc((size_t)dd->d_sae * sizeof *cnt);
-    if (!cnt)
-        return ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
-    int crc = ldb_lsum_counts(c->db, c->txn, dd, cnt);
-    if (crc) {
-        free(cnt);
-        return crc;
+    ldb_cand *top = malloc(LDB_TOPK * sizeof *top);
+    ldb_tctx *ctx = malloc(LDB_TOPK * sizeof *ctx);
+    int rc = LDB_OK, have_cnt = 1;
+    if (!cnt || !top || !ctx) {
+        rc = nomem(c);
+        goto out;
+    }
+    if ((rc = ldb_lsum_counts(c->db, c->txn, dd, cnt))) {
+        have_cnt = 0;
+        if ((rc = failed(c, rc)))
+            goto out;
     }
     for (uint32_t j = 0; j < dd->d_sae; j++) {
         ldb_lsum s;
-        ldb_cand top[LDB_TOPK];
-        ldb_tctx ctx[LDB_TOPK];
+        while (a < np && p[a].lat < j)
+            a++;
         size_t b = a;
         while (b < np && p[b].lat == j)
             b++;
-        int rc = ldb_lsum_get(c->db, c->txn, dd->id, j, &s);
-        int nt = rc ? rc : ldb_ltop_get(c->db, c->txn, dd->id, j, top, ctx, LDB_TOPK);
-        if (rc == LDB_EFORMAT || nt == LDB_EFORMAT) { /* a record that does not decode */
-            char msg[1100];
-            snprintf(msg, sizeof msg, "%s: latent %u: %s", dd->name, j, ldb_db_errmsg(c->db));
-            problem(c, "%s", msg, 0, 0);
-            ldb_err_clear(&c->db->err);
+        int nt = 0, lrc = ldb_lsum_get(c->db, c->txn, dd->id, j, &s);
+        if (!lrc && (nt = ldb_ltop_get(c->db, c->txn, dd->id, j, top, ctx, LDB_TOPK)) < 0)
+            lrc = nt;
+        if (lrc) { /* a record that does not decode */
             ldb_lsum_free(&s);
+            if ((rc = failed(c, lrc)))
+                goto out;
             a = b;
             continue;
-        }
-        if (rc || nt < 0) {
-            ldb_lsum_free(&s);
-            free(cnt);
-            return rc ? rc : nt;
         }
         uint64_t rec[2] = {s.count, s.nseq};
         ldb_sha_update(&c->sha, &j, 4);
@@ -400,30 +784,87 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord, co
             uint64_t where[3] = {ctx[i].seq, ctx[i].pos, ctx[i].len};
             ldb_sha_update(&c->sha, where, sizeof where);
         }
-        check_stats(c, dd, j, p, a, b, &s, top, nt);
+        check_stats(c, dd, j, p, a, b, &s, top, ctx, nt);
         a = b;
-        for (int i = 0; i < nt && i < 10 && !rc; i++) /* stored contexts = the forward index */
-            rc = check_context(c, dd, j, &top[i], &ctx[i]);
-        if (rc) {
-            ldb_lsum_free(&s);
-            free(cnt);
-            return rc;
-        }
-        if (cnt[j] != s.count)
-            problem(c, "%s: latent %llu: the counts record says %llu firing positions, its "
-                    "summary differs", dd->name, j, cnt[j]);
+        if (have_cnt && cnt[j] != s.count)
+            problem(c, "%s: lcnt: latent %u of '%s': the counts record says %llu firing "
+                    "positions, its summary %llu", c->db->path, j, dd->name,
+                    (unsigned long long)cnt[j], (unsigned long long)s.count);
         if (s.count && ord[j] != UINT64_MAX && ord[j] != s.count) /* recounted from postings */
-            problem(c, "%s: latent %llu: summary counts %llu firing positions", dd->name, j,
-                    s.count);
+            problem(c, "%s: inv:%u: latent %u of '%s': its postings hold %llu ordinary "
+                    "positions, its summary %llu", c->db->path, dd->id, j, dd->name,
+                    (unsigned long long)ord[j], (unsigned long long)s.count);
         ldb_lsum_free(&s);
     }
+out:
     free(cnt);
+    free(top);
+    free(ctx);
+    return rc;
+}
+
+static int check_dict(chk *c, const ldb_dbdict *dd)
+{
+    pair *p = NULL;
+    size_t np = 0;
+    uint64_t positions = 0, *ord = NULL;
+    ldb_dstat cov = {0};
+    uint8_t *covered = calloc(c->n_starts ? c->n_starts : 1, 1);
+    if (!covered)
+        return nomem(c);
+    ldb_sha_update(&c->sha, dd->name, strlen(dd->name) + 1);
+    int rc = check_cover(c, dd, covered, &cov);
+    if (!rc)
+        rc = scan_forward(c, dd, covered, &p, &np, &positions);
+    if (!rc) {
+        c->rep->nnz += np;
+        rc = check_dstat(c, dd, &cov, positions, p, np);
+    }
+    if (!rc && !(ord = malloc((size_t)dd->d_sae * sizeof *ord)))
+        rc = nomem(c);
+    if (!rc)
+        rc = compare_inverted(c, dd, p, np, ord);
+    if (!rc)
+        rc = check_summaries(c, dd, ord, p, np);
+    free(p);
+    free(ord);
+    free(covered);
+    return rc;
+}
+
+/* Labels: UTF-8 text of one line, of a latent the dictionary has. */
+static int check_labels(chk *c)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int mrc = mdb_cursor_open(c->txn, c->db->labels, &cur);
+    if (mrc)
+        return failed(c, ldb_db_mdb_err(c->db, mrc, "labels"));
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint16_t d = k.mv_size == 6 ? ldb_rd_be16(k.mv_data) : UINT16_MAX;
+        uint32_t j = k.mv_size == 6 ? ldb_rd_be32((uint8_t *)k.mv_data + 2) : 0;
+        if (d >= c->db->n_dict || j >= c->db->dict[d].d_sae)
+            problem(c, "%s: labels: a label of no latent (key of %zu bytes)", c->db->path,
+                    k.mv_size);
+        else if (ldb_utf8_check(v.mv_data, v.mv_size, 1, NULL) != v.mv_size)
+            problem(c, "%s: labels: the label of latent %u of '%s' is not one line of UTF-8 "
+                    "text", c->db->path, j, c->db->dict[d].name);
+    }
+    walk_end(c, mrc, "labels");
+    mdb_cursor_close(cur);
     return LDB_OK;
 }
 
-int ldb_db_check(ldb_db *db, ldb_check_report *rep)
+int ldb_db_check_each(ldb_db *db, ldb_check_report *rep, void (*each)(void *, const char *),
+                      void *arg)
 {
-    chk c = {db, NULL, {0}, rep, NULL, 0, NULL, 0, 0, {0}};
+    chk c;
+    memset(&c, 0, sizeof c);
+    c.db = db;
+    c.rep = rep;
+    c.each = each;
+    c.arg = arg;
     memset(rep, 0, sizeof *rep);
     int rc, mrc = ldb_txn_begin(db, MDB_RDONLY, &c.txn);
     if (mrc)
@@ -433,31 +874,27 @@ int ldb_db_check(ldb_db *db, ldb_check_report *rep)
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     }
     rc = check_seqs(&c);
-    for (int i = 0; i < db->n_dict && !rc; i++) {
-        const ldb_dbdict *dd = &db->dict[i];
-        pair *p = NULL;
-        size_t np = 0;
-        ldb_sha_update(&c.sha, dd->name, strlen(dd->name) + 1);
-        if ((rc = scan_forward(&c, dd, &p, &np)))
-            break;
-        rep->nnz += np;
-        uint64_t *ord = malloc((size_t)dd->d_sae * sizeof *ord);
-        rc = ord ? compare_inverted(&c, dd, p, np, ord)
-                 : ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        c.fp.n = 0; /* its cached block belongs to another dictionary */
-        if (!rc)
-            rc = check_summaries(&c, dd, ord, p, np);
-        free(p);
-        free(ord);
-    }
+    if (!rc)
+        rc = check_lookups(&c);
+    if (!rc)
+        rc = check_tokidx(&c);
+    if (!rc)
+        rc = check_tokenizer(&c);
+    for (int i = 0; i < db->n_dict && !rc; i++)
+        rc = check_dict(&c, &db->dict[i]);
+    if (!rc)
+        rc = check_labels(&c);
     if (!rc) { /* the SQL mirror, against the same snapshot */
         char msg[512];
         int stale;
         if (!(rc = ldb_catalog_verify(db, c.txn, msg, sizeof msg, &stale)) && *msg) {
+            size_t o = strlen(rep->notes);
             if (stale)
-                snprintf(rep->notes, sizeof rep->notes, "%s\n", msg);
+                snprintf(rep->notes + o, sizeof rep->notes - o, "%s\n", msg);
             else
-                problem(&c, "%s", msg, 0, 0);
+                problem(&c, "%s", msg);
+        } else if (rc) {
+            rc = failed(&c, rc);
         }
     }
     unsigned char md[32];
@@ -466,9 +903,17 @@ int ldb_db_check(ldb_db *db, ldb_check_report *rep)
         snprintf(rep->digest + 2 * i, 3, "%02x", md[i]);
     mdb_txn_abort(c.txn);
     free(c.skip);
+    free(c.tok);
     free(c.starts);
-    ldb_fpos_free(&c.fp);
+    free(c.lens);
+    free(c.ords);
+    free(c.hash);
     return rc;
+}
+
+int ldb_db_check(ldb_db *db, ldb_check_report *rep)
+{
+    return ldb_db_check_each(db, rep, NULL, NULL);
 }
 
 int ldb_db_repair(ldb_db *db)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "brute.h"
+#include "../db/db_impl.h"
 #include "../text/tokenizer.h"
 
 static ldb_tokenizer *tz;
@@ -220,6 +221,39 @@ int main(int argc, char **argv)
     bt = ldb_tokenizer_from_blob(copy, bsz, "size", &err);
     CHECK(!bt && strstr(err.msg, "corrupt (size)"), "%s", err.msg);
     free(copy);
+
+    /* a piece edited in the stored tables ("▁the" -> "▁thf": the tables still
+     * open, and top printed [[thf]]) is a problem check reports, by the SHA-256
+     * stored beside them (issue 20, finding 4) */
+    MDB_txn *txn;
+    MDB_val mk = {9, "tokenizer"}, mv;
+    CHECK(mdb_txn_begin(db->env, NULL, 0, &txn) == 0 && mdb_get(txn, db->meta, &mk, &mv) == 0,
+          "the stored tables");
+    uint8_t *orig = malloc(mv.mv_size), *edit = malloc(mv.mv_size);
+    size_t on = mv.mv_size;
+    memcpy(orig, mv.mv_data, on);
+    memcpy(edit, orig, on);
+    const char *the = "\xe2\x96\x81the";
+    uint8_t *at = memmem(edit, on, the, strlen(the));
+    CHECK(at != NULL, "the piece '▁the' in the tables");
+    if (at)
+        at[strlen(the) - 1] = 'f';
+    bt = ldb_tokenizer_from_blob(edit, on, "edited", &err);
+    CHECK(bt != NULL, "the edited tables pass their own checks (so only a hash finds it)");
+    ldb_tokenizer_close(bt);
+    MDB_val ev = {on, edit};
+    CHECK(mdb_put(txn, db->meta, &mk, &ev, 0) == 0 && mdb_txn_commit(txn) == 0, "edit");
+    ldb_check_report *rep = calloc(1, sizeof *rep);
+    CHECK(ldb_db_check(db, rep) == 0 && rep->n_problems == 1 &&
+          strstr(rep->problems, "tokenizer tables do not match their SHA-256"),
+          "check reports the edited tokenizer: %s", rep->problems);
+    MDB_val ov = {on, orig};
+    CHECK(mdb_txn_begin(db->env, NULL, 0, &txn) == 0 && mdb_put(txn, db->meta, &mk, &ov, 0) == 0 &&
+          mdb_txn_commit(txn) == 0, "restore");
+    CHECK(ldb_db_check(db, rep) == 0 && rep->n_problems == 0, "clean again: %s", rep->problems);
+    free(rep);
+    free(orig);
+    free(edit);
 
     ldb_db_close(db);
     ldb_tokenizer_close(tz);

@@ -791,7 +791,7 @@ static void test_tamper_summaries(ldb_db *db)
     tamper(db, db->lsum, key, 6, bad, n, "the max, sum or sum of squares");
     memcpy(bad, rec, n);
     bad[8]++; /* nseq */
-    tamper(db, db->lsum, key, 6, bad, n, "firing positions in its sequences");
+    tamper(db, db->lsum, key, 6, bad, n, "its summary says");
     memcpy(bad, rec, n);
     bad[36 + (rec[36] >= 0x80) + 1] ^= 1; /* the first key: every key moves by one */
     tamper(db, db->lsum, key, 6, bad, n, "value histogram");
@@ -804,7 +804,106 @@ static void test_tamper_summaries(ldb_db *db)
     ldb_buf b = {0};
     CHECK(nt > 1 && ldb_top_encode(c + 1, x + 1, nt - 1, vb, &b) == 0, "a shorter top list");
     tamper(db, db->ltop, key, 6, b.data, b.len, "is not the top of the forward index");
+    /* a context past the first ten candidates (check verified only those): the
+     * 51st candidate's context gains a firing where the latent is silent, or
+     * its sequence moves by one */
+    CHECK(nt > 60, "a top list of more than 60 candidates (%d)", nt);
+    for (int t = 50; t < nt; t++) {
+        int bit = -1;
+        for (int j = 0; j < 16 && bit < 0; j++)
+            if (!(x[t].mask >> j & 1) && x[t].pos + (j < 8 ? j - 8 : j - 7) < x[t].len &&
+                (j >= 8 || x[t].pos >= (uint32_t)(8 - j)))
+                bit = j;
+        if (bit < 0)
+            continue;
+        ldb_tctx y[LDB_TOPK];
+        memcpy(y, x, sizeof y);
+        y[t].mask |= (uint16_t)(1u << bit);
+        y[t].bits[bit] = ldb_val_bits(1.0f, db->values);
+        b.len = 0;
+        CHECK(ldb_top_encode(c, y, nt, vb, &b) == 0, "a top list with a wrong context");
+        tamper(db, db->ltop, key, 6, b.data, b.len, "context stored with its top example");
+        memcpy(y, x, sizeof y);
+        y[t].seq++;
+        b.len = 0;
+        CHECK(ldb_top_encode(c, y, nt, vb, &b) == 0, "a top list with a wrong sequence");
+        tamper(db, db->ltop, key, 6, b.data, b.len, "context stored with its top example");
+        break;
+    }
     ldb_buf_free(&b);
+}
+
+/* The records check did not verify before 2026-12 (issue 20, finding 4): the
+ * dictionary's statistics (every density was 2x off after an edit, with the digest
+ * the reference's), the meta counters, the coverage, the sequence lookups and the
+ * token index; each edited and reported. */
+static void test_tamper_derived(ldb_db *db)
+{
+    MDB_txn *txn;
+    MDB_val k, v;
+    uint8_t key[16], rec[64];
+    CHECK(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) == 0, "read txn");
+    /* dstat: twice the ordinary positions */
+    ldb_be16(key, 0);
+    k = (MDB_val){2, key};
+    CHECK(mdb_get(txn, db->dstat, &k, &v) == 0 && v.mv_size == 40, "the dstat record");
+    memcpy(rec, v.mv_data, 40);
+    mdb_txn_abort(txn);
+    uint64_t x;
+    memcpy(&x, rec + 8, 8);
+    x *= 2;
+    memcpy(rec + 8, &x, 8);
+    tamper(db, db->dstat, key, 2, rec, 40, "dstat: the statistics of 'a'");
+    /* meta n_ord and n_pos */
+    const char *keys[] = {"n_ord", "n_pos", "n_seq"};
+    for (int i = 0; i < 3; i++) {
+        CHECK(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) == 0, "read txn");
+        k = (MDB_val){strlen(keys[i]), (void *)keys[i]};
+        CHECK(mdb_get(txn, db->meta, &k, &v) == 0 && v.mv_size == 8, "meta %s", keys[i]);
+        memcpy(&x, v.mv_data, 8);
+        mdb_txn_abort(txn);
+        x += 1;
+        char want[32];
+        snprintf(want, sizeof want, "meta: %s says", keys[i]);
+        tamper(db, db->meta, (const uint8_t *)keys[i], strlen(keys[i]), (uint8_t *)&x, 8, want);
+    }
+    /* cover: a sequence's ordinary count; seqpos: a start mapped to another sequence */
+    CHECK(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) == 0, "read txn");
+    ldb_be16(key, 0);
+    ldb_be64(key + 2, 3);
+    k = (MDB_val){10, key};
+    CHECK(mdb_get(txn, db->cover, &k, &v) == 0 && v.mv_size == 8, "a cover record");
+    memcpy(rec, v.mv_data, 8);
+    mdb_txn_abort(txn);
+    rec[4]--;
+    tamper(db, db->cover, key, 10, rec, 8, "cover: the record of 'a' over sequence 3");
+    ldb_seqrec s;
+    CHECK(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) == 0 &&
+          ldb_db_get_seq(db, txn, 3, &s) == 0, "sequence 3");
+    mdb_txn_abort(txn);
+    ldb_be64(key, s.start);
+    x = 4;
+    tamper(db, db->seqpos, key, 8, (uint8_t *)&x, 8, "seqpos:");
+    /* tokidx: the first entry of some token lists a position of another token */
+    MDB_cursor *cur;
+    CHECK(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) == 0 &&
+          mdb_cursor_open(txn, db->tokidx, &cur) == 0, "tokidx cursor");
+    uint8_t ik[12], iv[4096];
+    size_t in = 0;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (v.mv_size > 8 && v.mv_size < sizeof iv) {
+            memcpy(ik, k.mv_data, 12);
+            memcpy(iv, v.mv_data, v.mv_size);
+            in = v.mv_size;
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    CHECK(in > 0, "a token index entry of a few positions");
+    iv[in - 2] ^= 0x01; /* a gap in the Rice stream changes (the last byte may be padding) */
+    tamper(db, db->tokidx, ik, 12, iv, in, "tokidx:");
 }
 
 int main(int argc, char **argv)
@@ -873,6 +972,7 @@ int main(int argc, char **argv)
     phase("test_bad_inputs");
     test_corrupt(db);
     test_tamper_summaries(db);
+    test_tamper_derived(db);
     phase("test_corrupt");
     ldb_db_close(db);
     free(pstart);

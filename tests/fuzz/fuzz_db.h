@@ -38,6 +38,8 @@ static void fz_db_setup(const char *name)
     }
     fz_dd.id = 0;
     fz_dd.d_sae = 4096;
+    fz_dd.block = 1u << 20; /* the decoders' own limit */
+    fz_dd.name = "fz";
     atexit(fz_db_close); /* runs before the folder is removed (registered later) */
 }
 

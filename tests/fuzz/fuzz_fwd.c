@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_db->values = kind;
         for (int values = 0; values < 2; values++) {
             fz_db->err.msg[0] = 0;
-            int rc = ldb_fwd_decode(fz_db, START, data, size, values, &fb);
+            int rc = ldb_fwd_decode(fz_db, &fz_dd, START, data, size, values, &fb);
             if (rc == LDB_OK) {
                 if (fb.n == 0 || fb.start != START || fb.has_values != values)
                     abort();
@@ -76,11 +76,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     (void)ldb_fwd_crc_ok(data, size);
 
-    /* 2. in place, through LMDB */
+    /* 2. in place, through LMDB; the readers check a block's CRC-32 before they
+     * decode it, so the input's last 4 bytes are made its CRC (else almost no
+     * mutation would reach the decoder) */
     fz_db->values = (int)(size % 3);
-    uint8_t key[8];
+    uint8_t key[8], *blk = malloc(size ? size : 1);
+    if (!blk)
+        abort();
+    memcpy(blk, data, size);
+    if (size >= 4) {
+        uint32_t crc = ldb_crc32(blk, size - 4);
+        memcpy(blk + size - 4, &crc, 4);
+    }
     ldb_be64(key, START);
-    fz_kv kv = {key, 8, data, size};
+    fz_kv kv = {key, 8, blk, size};
     fz_db_fill(fz_dd.fwd, &kv, 1);
     MDB_txn *txn = fz_db_read();
     ldb_fpos fp = {0};
@@ -116,5 +125,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ldb_fpos_free(&fp);
     mdb_txn_abort(txn);
     ldb_fblock_free(&fb);
+    free(blk);
     return 0;
 }

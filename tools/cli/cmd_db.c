@@ -332,6 +332,15 @@ out:
     return rc;
 }
 
+/* Each problem check finds, on stderr as it is found (stored text quoted in a
+ * problem is printed without raw control bytes). */
+static void put_problem(void *arg, const char *line)
+{
+    (void)arg;
+    cli_put_text(stderr, line, strlen(line));
+    fputc('\n', stderr);
+}
+
 int cmd_check(int argc, char **argv)
 {
     static const char *USAGE = "usage: latentdb check DB [--digest] [--repair]\n";
@@ -362,10 +371,9 @@ int cmd_check(int argc, char **argv)
         ldb_db_close(db);
         return cli_fail("out of memory");
     }
-    if (ldb_db_check(db, r)) {
+    if (ldb_db_check_each(db, r, put_problem, NULL)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
     } else if (r->n_problems) {
-        fputs(r->problems, stderr);
         rc = cli_fail("%s: %llu problems found", path, (unsigned long long)r->n_problems);
     } else {
         if (*r->notes)
