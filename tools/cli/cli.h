@@ -57,6 +57,11 @@ void cli_put_oneline(const char *s, size_t n); /* to stdout */
  * change, else a malloc'd copy left in *tmp for the caller to free (*tmp is NULL
  * otherwise).  char *t; printf("%s\n", cli_safe(label, &t)); free(t); */
 const char *cli_safe(const char *s, char **tmp);
+/* After a DB at path is opened: a SIGSEGV inside liblmdb (a damaged page) or a
+ * SIGBUS on a mapped file (cut short, unreadable) prints what was damaged and
+ * what to do, and exits with status 1; other faults go to the handler before
+ * (fault.c). */
+void cli_fault_guard(const char *path);
 /* Opens a DB, printing the error; returns 0 or the exit status. */
 int cli_open_db(const char *path, int flags, struct ldb_db **db);
 /* Parses a non-negative decimal integer < 2^32; 0 or -1. */

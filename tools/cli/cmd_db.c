@@ -21,6 +21,7 @@ static const char *USAGE_INFO = "usage: latentdb info DB [--json]\n";
 
 int cli_open_db(const char *path, int flags, ldb_db **db)
 {
+    cli_fault_guard(path);
     if (ldb_db_open(path, flags, db)) {
         int rc = cli_fail("%s", ldb_db_errmsg(*db));
         ldb_db_close(*db);
