@@ -92,9 +92,11 @@ valgrind:
 	LDB_VALGRIND=1 OPENBLAS_CORETYPE=Nehalem OPENBLAS_NUM_THREADS=1 LATENTDB_MAP_SIZE=1073741824 \
 	    sh tests/cli.sh build-vg/vg build-vg/fixtures
 
-# Crash and fault torture: 500 random kills, 64 I/O fault points per function.
-torture: all $(BUILD)/tests/faultinj.so $(BUILD)/tools/planted
+# Crash and fault torture: 500 random kills, 64 I/O fault points per function;
+# 3000 damaged copies of a small database (tests/corrupt.py).
+torture: all $(BUILD)/tests/faultinj.so $(BUILD)/tools/planted data/brown/.done
 	sh tests/reliability.sh $(BUILD) long
+	$(PY) tests/corrupt.py $(BUILD) data long
 
 # Installs the Debian packages the project needs (idempotent).
 deps:

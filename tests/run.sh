@@ -45,6 +45,7 @@ run test_search "$BUILD/tests/test_search" "$FX/search" "$TJ" "$SCRATCH"
 run test_text sh tests/text.sh "$BUILD" "$DATA" "$FX/search"
 run test_reliability "$BUILD/tests/test_reliability" "$SCRATCH"
 run reliability sh tests/reliability.sh "$BUILD" short
+run corrupt "$PY" tests/corrupt.py "$BUILD" "$DATA" short
 run test_demo sh tests/demo.sh "$BUILD"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
