@@ -260,11 +260,12 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
         int frc = floor_get(db, txn, dd->fwd, gpos, &s, &v, "fwd");
         if (frc)
             return frc;
-        /* read in place: the block stays mapped while txn lives; its CRC is
-         * verified once, when it is loaded */
+        /* read in place: the block stays mapped while txn lives. Its CRC-32 is
+         * not verified here: a read decodes one group of 8 positions, and the CRC
+         * covers the whole block (cooc and search at 1M tokens: 29.6 -> 64.6 ms
+         * and 48 -> 82 ms); every value decoded is validated instead, and check
+         * verifies the CRC. */
         ldb_fhdr h;
-        if (!ldb_fwd_crc_ok(v.mv_data, v.mv_size))
-            return corrupt_why(db, dd, s, "its CRC-32 does not match");
         int rc = parse_block(db, dd, s, v.mv_data, v.mv_size, &fp->off, &fp->cap_pos, &h);
         if (rc)
             return rc;
