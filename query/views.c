@@ -195,7 +195,8 @@ int ldb_query_seq(ldb_db *db, uint64_t seq, const char *dict, uint32_t k, ldb_se
                 tmp[n++].value = ldb_val_float(fb->bits[e], db->values);
             }
         }
-        qsort(tmp + first, n - first, sizeof *tmp, cmp_lat_value);
+        if (n > first) /* (tmp is NULL until a position has a code) */
+            qsort(tmp + first, n - first, sizeof *tmp, cmp_lat_value);
         if (n - first > k)
             n = first + k;
         v->start[p + 1] = n;
