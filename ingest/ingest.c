@@ -3,6 +3,7 @@
  * checked before the first batch, so bad input leaves the DB as it was; each batch
  * commits with the run's progress, so a killed run resumes after its last batch. */
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -468,16 +469,46 @@ static int csr_rows(run *r, uint64_t p0, uint64_t p1, csr *c)
     return LDB_OK;
 }
 
+/* collect's context: a batch's codes of one dictionary, and the first code past
+ * what the database's value type stores (finding it stops the encode). */
+typedef struct sink {
+    csr *c;
+    float vmax;                /* ldb_val_max of the database's value type */
+    uint64_t bad_pos;          /* the code past vmax: its position in the batch */
+    uint32_t bad_lat;
+    float bad_val;
+} sink;
+
+/* Takes a tile of codes, refusing any value the database would store as Inf (or NaN):
+ * checked here, on the encode side, nothing of the batch reaches the writer. One
+ * compare per code, beside the GEMM's 2 d_in per latent. */
 static int collect(void *arg, const ldb_codes *t)
 {
-    csr *c = arg;
+    sink *k = arg;
+    csr *c = k->c;
     uint64_t base = t->start[0], n = t->start[t->n_rows] - base;
+    const float *v = t->value + base;
+    unsigned over = 0;
+    for (uint64_t i = 0; i < n; i++)
+        over |= !(v[i] <= k->vmax);
+    if (over) {
+        uint64_t i = 0;
+        while (v[i] <= k->vmax)
+            i++;
+        uint32_t r = 0;
+        while (t->start[r + 1] <= base + i)
+            r++;
+        k->bad_pos = c->npos + r;
+        k->bad_lat = t->latent[base + i];
+        k->bad_val = v[i];
+        return LDB_EBADVALUE;
+    }
     if (csr_grow(c, c->npos + t->n_rows, c->nnz + n))
         return LDB_ENOMEM;
     for (uint32_t r = 0; r < t->n_rows; r++)
         c->start[c->npos + r + 1] = c->nnz + (t->start[r + 1] - base);
     memcpy(c->lat + c->nnz, t->latent + base, n * sizeof *c->lat);
-    memcpy(c->val + c->nnz, t->value + base, n * sizeof *c->val);
+    memcpy(c->val + c->nnz, v, n * sizeof *c->val);
     c->npos += t->n_rows;
     c->nnz += n;
     return 0;
@@ -522,6 +553,42 @@ typedef struct bbuf {
     csr *codes;                /* one per dictionary */
 } bbuf;
 
+/* The message for an encode of positions from p0 that failed with erc; a value
+ * out of range names its position, row, latent and value. */
+static int encode_failed(run *r, int i, uint64_t p0, int erc, const sink *k)
+{
+    uint64_t row, p;
+    uint32_t lat;
+    float v;
+    const char *ap = r->o->acts, *name = r->dd[i]->name;
+    if (erc == LDB_ENOMEM)
+        return ldb_err_set(&r->perr, erc, "out of memory");
+    if (erc == LDB_EBADVALUE && ldb_dict_encode_fault(r->dict[i], &row, &lat, &v) == LDB_OK) {
+        p = p0 + row;
+        return ldb_err_set(&r->perr, erc, "%s: position %llu (row %llu, position %llu): "
+                           "dictionary '%s', latent %u: x.W_enc is %s (the f32 sum overflowed: "
+                           "activations or encoder weights too large); nothing of this batch "
+                           "was written", ap, (unsigned long long)p,
+                           (unsigned long long)(p / r->ctx), (unsigned long long)(p % r->ctx),
+                           name, lat, v != v ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+    }
+    if (erc == LDB_EBADVALUE) { /* collect's refusal */
+        p = p0 + k->bad_pos;
+        int vt = r->db->values;
+        float top = ldb_val_float(ldb_val_bits(ldb_val_max(vt), vt), vt);
+        return ldb_err_set(&r->perr, erc, "%s: position %llu (row %llu, position %llu): "
+                           "dictionary '%s', latent %u has the value %g, past the largest a "
+                           "%s database stores (%g)%s; nothing of this batch was written", ap,
+                           (unsigned long long)p, (unsigned long long)(p / r->ctx),
+                           (unsigned long long)(p % r->ctx), name, k->bad_lat, (double)k->bad_val,
+                           ldb_val_name(vt), (double)top,
+                           !isfinite(k->bad_val) ? " (x.W_enc + b_enc overflowed f32)"
+                           : vt != LDB_VAL_F32 ? " (a database made with --values f32 stores it)"
+                                               : "");
+    }
+    return ldb_err_set(&r->perr, erc, "%s", ldb_dict_errmsg(r->dict[i]));
+}
+
 /* The encode side of a batch (no database access: it runs beside a commit). */
 static int prep_batch(run *r, bbuf *bb)
 {
@@ -539,12 +606,56 @@ static int prep_batch(run *r, bbuf *bb)
             rc = csr_rows(r, p0, p1, c);
             continue;
         }
-        int erc = ldb_dict_encode(r->dict[i], x, r->act_dtype, p1 - p0, collect, c);
+        sink k = {c, ldb_val_max(r->db->values), 0, 0, 0};
+        int erc = ldb_dict_encode(r->dict[i], x, r->act_dtype, p1 - p0, collect, &k);
         if (erc)
-            rc = ldb_err_set(&r->perr, erc, "%s", erc == LDB_ENOMEM ? "out of memory"
-                                                                    : ldb_dict_errmsg(r->dict[i]));
+            rc = encode_failed(r, i, p0, erc, &k);
     }
     return rc;
+}
+
+/* The CSR row (position) of code i: the last p with indptr[p] <= i < indptr[p + 1]. */
+static uint64_t code_pos(const run *r, uint64_t i)
+{
+    uint64_t lo = 0, hi = r->n_tokens; /* indptr[lo] <= i < indptr[hi] */
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (int_at(r->indptr, mid) <= i)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Imported codes: finite, >= 0, and within what the database's value type stores
+ * (an f16 database would keep 70000 as +Inf), all of them before anything is written. */
+static int check_codes(run *r)
+{
+    int vt = r->db->values;
+    float vmax = ldb_val_max(vt);
+    for (uint64_t i = 0; i < r->data->count; i++) {
+        double v = float_at(r->data, i);
+        if (v >= 0 && (v <= vmax || (v <= FLT_MAX && (float)v <= vmax)))
+            continue;
+        uint64_t p = code_pos(r, i);
+        char what[160];
+        if (!isfinite(v))
+            snprintf(what, sizeof what, "is NaN or Inf; expected finite values");
+        else if (v < 0)
+            snprintf(what, sizeof what, "is %g; codes must be >= 0", v);
+        else
+            snprintf(what, sizeof what, "is %g, past the largest a %s database stores (%g)%s", v,
+                     ldb_val_name(vt), (double)ldb_val_float(ldb_val_bits(vmax, vt), vt),
+                     vt != LDB_VAL_F32 && v <= FLT_MAX ? "; a database made with --values f32 "
+                                                         "stores it" : "");
+        return ldb_err_set(&r->db->err, LDB_EBADVALUE, "%s: code %llu, at position %llu (row "
+                           "%llu, position %llu), latent %llu, %s (nothing was imported)",
+                           r->o->codes, (unsigned long long)i, (unsigned long long)p,
+                           (unsigned long long)(p / r->ctx), (unsigned long long)(p % r->ctx),
+                           (unsigned long long)int_at(r->indices, i), what);
+    }
+    return LDB_OK;
 }
 
 /* Every value the run will read, before it writes anything, so that bad input
@@ -560,14 +671,8 @@ static int check_values(run *r)
         if (rc)
             return ldb_err_set(&r->db->err, rc, "%s (nothing was ingested)", r->perr.msg);
     }
-    if (r->o->codes) {
-        for (uint64_t i = 0; i < r->data->count; i++)
-            if (!isfinite(float_at(r->data, i)))
-                return ldb_err_set(&r->db->err, LDB_EBADVALUE, "%s: code %llu is NaN or Inf; "
-                                   "expected finite values (nothing was imported)",
-                                   r->o->codes, (unsigned long long)i);
-        return LDB_OK;
-    }
+    if (r->o->codes)
+        return check_codes(r);
     size_t es = r->act_dtype == LDB_F32 ? 4 : 2;
     uint64_t bad = ldb_find_nonfinite(r->act.a.data + p0 * r->d_in * es, r->act_dtype,
                                       (r->n_tokens - p0) * r->d_in);

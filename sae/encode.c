@@ -89,6 +89,16 @@ const char *ldb_dict_gemm_name(const ldb_dict *d)
     return w->gemm_name;
 }
 
+int ldb_dict_encode_fault(const ldb_dict *d, uint64_t *row, uint32_t *latent, float *value)
+{
+    if (!d->fault.set)
+        return LDB_ENOTFOUND;
+    *row = d->fault.row;
+    *latent = d->fault.latent;
+    *value = d->fault.value;
+    return LDB_OK;
+}
+
 void ldb_dict_norm_stats(const ldb_dict *d, const float *row, float *mul, float *sub, float *undo)
 {
     uint32_t n = d->info.d_in;
@@ -368,7 +378,11 @@ static const float *prep_tile(const ldb_dict *d, float *xbuf, const void *x, int
 }
 
 /* The activation function over the m rows of a worker's pre-activations, into a
- * slot as CSR. */
+ * slot as CSR. A row whose x.W_enc holds NaN or Inf (the f32 sum overflowed: finite
+ * but huge weights or activations) fails the tile with LDB_EBADVALUE: the activation
+ * function would drop NaN silently, and an Inf that does not fire may hide a sum that
+ * should have. The scan pulls the row into cache for the pass after it, so it costs
+ * no extra trip to memory (docs/ARCHITECTURE.md, "Encoder pipeline"). */
 static int activate(const ldb_dict *d, struct ldb_worker *w, struct ldb_slot *s, uint32_t m)
 {
     const ldb_dict_info *in = &d->info;
@@ -377,6 +391,13 @@ static int activate(const ldb_dict *d, struct ldb_worker *w, struct ldb_slot *s,
     s->start[0] = 0;
     for (uint32_t r = 0; r < m; r++) {
         float *c = w->cbuf + (size_t)r * in->d_sae;
+        uint64_t bad = ldb_find_nonfinite(c, LDB_F32, in->d_sae);
+        if (bad != UINT64_MAX) {
+            s->bad_row = r;
+            s->bad_lat = (uint32_t)bad;
+            s->bad_val = c[bad];
+            return LDB_EBADVALUE;
+        }
         if (grow(&s->lat, &s->val, &s->cap, used + bound))
             return LDB_ENOMEM;
         uint32_t *lat = s->lat + used;
@@ -426,11 +447,16 @@ static int run_tile(const pool *p, struct ldb_worker *w, struct ldb_slot *s, uin
                           (int)in->d_in, d->W_enc, d->enc_trans ? (int)in->d_in : (int)in->d_sae,
                           0.0f, w->cbuf, (int)in->d_sae);
     }
-    if (activate(d, w, s, m)) {
+    int rc = activate(d, w, s, m);
+    if (rc == LDB_EBADVALUE) {
+        snprintf(s->msg, sizeof s->msg, "row %llu, latent %u: x.W_enc is %s (the f32 sum "
+                 "overflowed: activations or encoder weights too large)",
+                 (unsigned long long)(r0 + s->bad_row), s->bad_lat,
+                 s->bad_val != s->bad_val ? "NaN" : s->bad_val > 0 ? "+Inf" : "-Inf");
+    } else if (rc) {
         snprintf(s->msg, sizeof s->msg, "out of memory for sparse codes");
-        return LDB_ENOMEM;
     }
-    return LDB_OK;
+    return rc;
 }
 
 static int can_claim(const pool *p)
@@ -495,6 +521,12 @@ static int run_pool(pool *p, int nw, ldb_codes_fn fn, void *ctx)
             pthread_mutex_unlock(&p->mu);
             if (s->rc) {
                 rc = ldb_err_set(&d->err, s->rc, "%s", s->msg);
+                if (s->rc == LDB_EBADVALUE) {
+                    d->fault.set = 1;
+                    d->fault.row = t * p->T + s->bad_row;
+                    d->fault.latent = s->bad_lat;
+                    d->fault.value = s->bad_val;
+                }
             } else {
                 uint64_t r0 = t * p->T;
                 ldb_codes tile = {r0, (uint32_t)(p->n_rows - r0 < p->T ? p->n_rows - r0 : p->T),
@@ -545,6 +577,7 @@ int ldb_dict_encode(ldb_dict *d, const void *x, int dtype, uint64_t n_rows, ldb_
         return LDB_OK;
     if (d->precision == LDB_PRECISION_BF16 && (rc = ensure_bf16(d)))
         return rc;
+    d->fault.set = 0;
     pool p = {.d = d, .x = x, .dtype = dtype, .n_rows = n_rows, .T = ldb_dict_tile_rows(d)};
     p.n_tiles = (n_rows + p.T - 1) / p.T;
     int nw = ldb_blas_threads(), solo = 0;

@@ -390,6 +390,56 @@ expect 1 "acts_inf.npy: position 32767 .* holds NaN or Inf" \
 expect 1 "tokens_neg.npy: token id -5 at position 32767 is out of range \(nothing was ingested\)" \
     "$L" ingest "$X" --dict a --tokens "$T/tokens_neg.npy" --acts "$F/acts.npy" --batch-tokens 2048
 [ "$(digest "$X")" = "$D_EMPTY" ] && ok || bad "bad input changed the database"
+
+# Values past the stored type (issue 20, finding 3): an f16 database would keep codes
+# above 65504 as +Inf, a bf16 one codes above 3.3961e38, and an encoder whose f32 sum
+# overflows has no right answer at all. Each is refused naming the position, the
+# latent and the value; an import before it writes anything, an ingest before the
+# batch that holds it reaches the writer (the batches before it stay, and pass check).
+$PY -c "
+import numpy as np, scipy.sparse as sp
+n = 32768
+ptr = np.arange(n + 1, dtype=np.int64)
+ind = (np.arange(n) * 7 % 4096).astype(np.int32)
+val = np.full(n, 2.5, np.float32)
+val[1000] = 70000
+sp.save_npz('$T/codes_f16.npz', sp.csr_matrix((val, ind, ptr), shape=(n, 4096)))
+val[1000] = 3.4e38 # finite in f32, past bf16's largest
+sp.save_npz('$T/codes_bf16.npz', sp.csr_matrix((val, ind, ptr), shape=(n, 4096)))
+a = np.load('$F/acts.npy'); a[64 * 256:] *= 1e5; np.save('$T/acts_big.npy', a)"
+X=$T/f16
+"$L" init "$X" --values f16 --skip-tokens 0,1,2 > /dev/null && "$L" dict add "$X" a "$F/dict" > /dev/null
+D_F16=$(digest "$X")
+expect 1 "codes_f16.npz: code 1000, at position 1000 \(row 3, position 232\), latent 2904, is 70000, past the largest a f16 database stores \(65504\).* \(nothing was imported\)" \
+    "$L" import "$X" --dict a --tokens "$F/tokens.npy" --codes "$T/codes_f16.npz"
+[ "$(digest "$X")" = "$D_F16" ] && ok || bad "a refused import changed the f16 database"
+X=$T/bf16
+cp -r "$T/base_f" "$X"
+expect 1 "codes_bf16.npz: code 1000, .* latent 2904, is 3.4e\+38, past the largest a bf16 database stores \(3.38953e\+38\)" \
+    "$L" import "$X" --dict a --tokens "$F/tokens.npy" --codes "$T/codes_bf16.npz"
+[ "$(digest "$X")" = "$D_EMPTY" ] && ok || bad "a refused import changed the bf16 database"
+# an ingest whose codes pass 65504 from row 64 on: the 8 batches before it are kept
+X=$T/f16
+expect 1 "acts_big.npy: position 16384 \(row 64, position 0\): dictionary 'a', latent [0-9]+ has the value [0-9.e+]+, past the largest a f16 database stores \(65504\).*; nothing of this batch was written" \
+    "$L" ingest "$X" --dict a --tokens "$F/tokens.npy" --acts "$T/acts_big.npy" --batch-tokens 2048
+expect 0 ": ok \(64 sequences, 16384 tokens" "$L" check "$X"
+# a dictionary whose encoder weights are finite but huge (3e38): x.W_enc overflows f32
+mkdir -p "$T/huge"
+cp "$F/dict/"* "$T/huge/"
+$PY -c "
+import json, struct, numpy as np
+p = '$T/huge/params.safetensors'
+b = bytearray(open(p, 'rb').read()); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+o0, o1 = h['w_enc']['data_offsets']; w = np.frombuffer(b, np.float32, (o1 - o0) // 4, 8 + n + o0)
+w = (w / np.abs(w).max() * 3e38).astype(np.float32); assert np.isfinite(w).all()
+b[8 + n + o0:8 + n + o1] = w.tobytes(); open(p, 'wb').write(b)"
+X=$T/huge_db
+"$L" init "$X" --skip-tokens 0,1,2 > /dev/null && "$L" dict add "$X" h "$T/huge" > /dev/null
+D_HUGE=$(digest "$X")
+expect 1 "acts.npy: position 0 \(row 0, position 0\): dictionary 'h', latent [0-9]+: x.W_enc is [-+]Inf \(the f32 sum overflowed" \
+    "$L" ingest "$X" --dict h --tokens "$F/tokens.npy" --acts "$F/acts.npy" --batch-tokens 2048
+[ "$(digest "$X")" = "$D_HUGE" ] && ok || bad "an encoder that overflowed changed the database"
+expect 0 ": ok \(0 sequences" "$L" check "$X"
 # JSON nested past cJSON's limit (1000 levels) is refused, not a stack overflow
 mkdir -p "$T/deep"
 cp "$G/dict/"* "$T/deep/"
