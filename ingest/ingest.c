@@ -410,7 +410,8 @@ static int put_inputs(run *r)
         char hex[65];
         cJSON *e = cJSON_CreateObject();
         ingest_hex(in[i]->content, hex);
-        if (!e || !cJSON_AddItemToArray(a, e) || !cJSON_AddStringToObject(e, "path", in[i]->f.path) ||
+        if (!e || !cJSON_AddItemToArray(a, e) ||
+            !cJSON_AddStringToObject(e, "path", in[i]->f.path) ||
             !cJSON_AddNumberToObject(e, "size", (double)in[i]->f.size) ||
             !cJSON_AddStringToObject(e, "content", hex) ||
             !cJSON_AddStringToObject(e, "stat", in[i]->sig)) {
@@ -425,6 +426,36 @@ static int put_inputs(run *r)
     return LDB_OK;
 }
 
+/* A finished run whose inputs were hashed again (touched, copied) and found equal
+ * keeps their signatures of now, so that the next command need not read them again.
+ * Best effort, in a transaction of its own: should it fail, the next command hashes. */
+static void restat_done(run *r, cJSON *rec)
+{
+    MDB_txn *txn;
+    char hex[65];
+    input *in[2] = {&r->tok, &r->act};
+    cJSON *ins = cJSON_GetObjectItem(rec, "inputs");
+    for (int i = 0; i < 2; i++) {
+        cJSON *e = cJSON_GetArrayItem(ins, i);
+        if (!in[i]->have_content || !e)
+            continue;
+        const char *was = cJSON_GetStringValue(cJSON_GetObjectItem(e, "content"));
+        ingest_hex(in[i]->content, hex);
+        if (!was || strcmp(was, hex))
+            return; /* cannot be: same_inputs compared them */
+        cJSON_ReplaceItemInObject(e, "stat", cJSON_CreateString(in[i]->sig));
+    }
+    char *s = cJSON_PrintUnformatted(rec);
+    if (s && ldb_txn_begin(r->db, 0, &txn) == 0) {
+        MDB_val k = {32, r->id}, v = {strlen(s), s};
+        if (mdb_put(txn, r->db->runs, &k, &v, 0) == 0)
+            mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+    }
+    free(s);
+}
+
 /* Finds the run to do: a new one, or an unfinished one to resume. */
 static int find_run(run *r)
 {
@@ -434,11 +465,13 @@ static int find_run(run *r)
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
     int prec = r->o->precision == LDB_PRECISION_BF16 ? LDB_PRECISION_BF16 : LDB_PRECISION_F32;
+    cJSON *done = NULL;
     for (int again = 0;; again++) {
         cJSON *o = NULL;
         if ((rc = lookup_run(r, txn, again, prec, r->id, &o)))
             break;
-        if (!o && again == 0 && !r->o->again && !r->o->codes && (rc = other_precision(r, txn, prec)))
+        if (!o && again == 0 && !r->o->again && !r->o->codes &&
+            (rc = other_precision(r, txn, prec)))
             break;
         if (!o) { /* a new run (again > 0 only with --again: see below) */
             r->rec = cJSON_CreateObject();
@@ -470,15 +503,23 @@ static int find_run(run *r)
                 rc = put_inputs(r);
             break;
         }
-        cJSON_Delete(o);
         if (!r->o->again) {
             rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: this run (the same dictionaries, inputs "
                              "and --ctx) is done already; pass --again to ingest it again as new "
                              "sequences", r->o->tokens);
+            if (cJSON_GetObjectItem(o, "inputs") && (r->tok.have_content || r->act.have_content))
+                done = o; /* hashed again and found equal: record the signatures of now */
+            else
+                cJSON_Delete(o);
             break;
         }
+        cJSON_Delete(o);
     }
     mdb_txn_abort(txn);
+    if (done) {
+        restat_done(r, done);
+        cJSON_Delete(done);
+    }
     if (!rc && !r->rec)
         rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     return rc;
@@ -703,9 +744,9 @@ static int encode_failed(run *r, int i, uint64_t p0, int erc, const sink *k)
     if (erc == LDB_EBADVALUE && ldb_dict_encode_fault(r->dict[i], &row, &lat, &v) == LDB_OK) {
         p = p0 + row;
         return ldb_err_set(&r->perr, erc, "%s: position %llu (row %llu, position %llu): "
-                           "dictionary '%s', latent %u: x.W_enc is %s (the f32 sum overflowed: "
-                           "activations or encoder weights too large); nothing of this batch "
-                           "was written", ap, (unsigned long long)p,
+                           "dictionary '%s', latent %u: the pre-activation is %s (the f32 sum "
+                           "overflowed: activations or encoder weights too large); nothing of "
+                           "this batch was written", ap, (unsigned long long)p,
                            (unsigned long long)(p / r->ctx), (unsigned long long)(p % r->ctx),
                            name, lat, v != v ? "NaN" : v > 0 ? "+Inf" : "-Inf");
     }

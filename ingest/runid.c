@@ -115,7 +115,8 @@ static void *pass_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&p->mu);
         uint64_t i = p->next++;
-        int go = i < p->npieces && !p->nomem && (p->bad == UINT64_MAX || elem_at(p, i * PIECE) <= p->bad);
+        int go = i < p->npieces && !p->nomem &&
+                 (p->bad == UINT64_MAX || elem_at(p, i * PIECE) <= p->bad);
         pthread_mutex_unlock(&p->mu);
         if (!go)
             return NULL;

@@ -548,7 +548,7 @@ b[8 + n + o0:8 + n + o1] = w.tobytes(); open(p, 'wb').write(b)"
 X=$T/huge_db
 "$L" init "$X" --skip-tokens 0,1,2 > /dev/null && "$L" dict add "$X" h "$T/huge" > /dev/null
 D_HUGE=$(digest "$X")
-expect 1 "acts.npy: position 0 \(row 0, position 0\): dictionary 'h', latent [0-9]+: x.W_enc is [-+]Inf \(the f32 sum overflowed" \
+expect 1 "acts.npy: position 0 \(row 0, position 0\): dictionary 'h', latent [0-9]+: the pre-activation is [-+]Inf \(the f32 sum overflowed" \
     "$L" ingest "$X" --dict h --tokens "$F/tokens.npy" --acts "$F/acts.npy" --batch-tokens 2048
 [ "$(digest "$X")" = "$D_HUGE" ] && ok || bad "an encoder that overflowed changed the database"
 expect 0 ": ok \(0 sequences" "$L" check "$X"
