@@ -182,6 +182,23 @@ float ldb_val_float(uint32_t bits, int kind)
     return f;
 }
 
+float ldb_val_max(int kind)
+{
+    /* bf16: 0x7f7f7fff + 0x7fff + 1 stays below 0x7f800000 (0x7f7f8000 ties to the odd
+     * 0x7f7f, so rounds up to Inf). f16: 0x477ff000 is the tie above 65504 (0x7bff,
+     * odd), so rounds up to Inf. Pinned by tests/test_db.c. */
+    uint32_t u = kind == LDB_VAL_BF16 ? 0x7f7f7fffu : kind == LDB_VAL_F16 ? 0x477fefffu
+                                                                         : 0x7f7fffffu;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+const char *ldb_val_name(int kind)
+{
+    return kind == LDB_VAL_BF16 ? "bf16" : kind == LDB_VAL_F16 ? "f16" : "f32";
+}
+
 uint16_t ldb_val_bf16key(uint32_t bits, int kind)
 {
     return kind == LDB_VAL_BF16 ? (uint16_t)bits : f32_to_bf16(ldb_val_float(bits, kind));

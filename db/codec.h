@@ -97,6 +97,13 @@ int ldb_zc_store(const uint8_t *src, size_t n, ldb_buf *out);
 uint32_t ldb_val_bits(float v, int kind);   /* bf16/f16 in the low 16 bits, or f32 bits */
 float ldb_val_float(uint32_t bits, int kind);
 uint16_t ldb_val_bf16key(uint32_t bits, int kind); /* the histogram key of a stored value */
+/* The largest float that ldb_val_bits stores as a finite value: anything above it
+ * (or NaN) would be stored as Inf or NaN, so writers refuse it. bf16 3.3961e38 (just
+ * below the tie that rounds to Inf), f16 65519.996 (65504 and what rounds to it), f32
+ * FLT_MAX. Negative values mirror it. */
+float ldb_val_max(int kind);
+/* "bf16", "f16" or "f32". */
+const char *ldb_val_name(int kind);
 static inline int ldb_val_bytes(int kind) { return kind == LDB_VAL_F32 ? 4 : 2; }
 /* Mantissa bits of a stored value; the bits above them are its symbol (sign and
  * exponent, at most 512 symbols), which forward blocks code by frequency rank. */

@@ -120,6 +120,12 @@ typedef int (*ldb_codes_fn)(void *ctx, const ldb_codes *tile);
 int ldb_dict_encode(ldb_dict *d, const void *x, int dtype, uint64_t n_rows,
                     ldb_codes_fn fn, void *ctx);
 
+/* ldb_dict_encode fails with LDB_EBADVALUE when a row's pre-activations hold NaN or
+ * Inf (finite inputs and weights whose f32 sum overflows); the tile that holds the row
+ * and those after it are not handed to fn. This says where: the row (counted from x),
+ * the latent and the value. LDB_ENOTFOUND when the last encode did not fail so. */
+int ldb_dict_encode_fault(const ldb_dict *d, uint64_t *row, uint32_t *latent, float *value);
+
 /* Precision of the encoder GEMM. F32 (the default) is exact f32 through OpenBLAS.
  * BF16 rounds activations and W_enc to bf16 and multiplies them with oneDNN's bf16
  * matmul (f32 accumulation; thresholds and biases stay f32): about twice the f32

@@ -3,6 +3,7 @@
  * checked before the first batch, so bad input leaves the DB as it was; each batch
  * commits with the run's progress, so a killed run resumes after its last batch. */
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "../common/sha256.h"
 #include "../db/writer.h"
 #include "../sae/tensors.h"
+#include "runid.h"
 
 #define DEFAULT_BATCH_TOKENS 8192   /* the first batch; later ones are sized by codes */
 #define MAX_BATCH_TOKENS 262144
@@ -25,6 +27,10 @@
 typedef struct input {
     ldb_mfile f;
     ldb_npy a;
+    char sig[LDB_STATSIG_LEN]; /* stat signature when opened (runid.h) */
+    uint8_t sampled[32];       /* hash of sampled blocks: the run key's part */
+    uint8_t content[32];       /* hash of every byte, once have_content */
+    int have_content;
 } input;
 
 typedef struct csr {           /* a batch's codes for one dictionary */
@@ -49,6 +55,7 @@ typedef struct run {
     cJSON *rec;                /* the run record */
     uint64_t rows_done;
     uint64_t next_rows;        /* a resumed run: the rows its next batch had (0: none) */
+    int new_run;               /* find_run made a new record: check_values hashes the inputs */
     /* import: CSR codes instead of activations */
     ldb_tensors csr;
     const ldb_tensor *data, *indices, *indptr;
@@ -72,6 +79,8 @@ static int open_input(run *r, input *in, const char *path, int npy)
         return ldb_err_set(&r->db->err, rc, "%s", e.msg);
     if (!npy)
         in->a.data_offset = in->f.size < 4096 ? in->f.size : 4096;
+    ingest_statsig(path, in->sig);
+    ingest_sampled_hash(in->f.data, in->f.size, in->a.data_offset, in->sampled);
     return LDB_OK;
 }
 
@@ -218,7 +227,10 @@ static int check_inputs(run *r)
     return LDB_OK;
 }
 
-static void hash_file(ldb_sha *h, const input *in)
+/* The run id of records made before content identity (format 3 until 2026-12): it
+ * hashed each input's size, mtime and header, so a touch made a finished run new.
+ * Still looked up, so that an old run resumes and an old finished run stays done. */
+static void legacy_hash_file(ldb_sha *h, const input *in)
 {
     struct stat st;
     uint64_t v[3] = {0};
@@ -231,25 +243,130 @@ static void hash_file(ldb_sha *h, const input *in)
     ldb_sha_update(h, in->f.data, in->a.data_offset);
 }
 
-static void run_id(run *r, int again, int precision, uint8_t id[32])
+static void hash_dicts(run *r, ldb_sha *h)
 {
-    ldb_sha h;
-    ldb_sha_init(&h);
     for (int i = 0; i < r->o->n_dicts; i++) {
         cJSON *o = cJSON_Parse(r->dd[i]->json);
         const cJSON *sha = cJSON_GetObjectItem(o, "sha256");
-        ldb_sha_update(&h, r->dd[i]->name, strlen(r->dd[i]->name) + 1);
+        ldb_sha_update(h, r->dd[i]->name, strlen(r->dd[i]->name) + 1);
         if (cJSON_IsString(sha))
-            ldb_sha_update(&h, sha->valuestring, strlen(sha->valuestring));
+            ldb_sha_update(h, sha->valuestring, strlen(sha->valuestring));
         cJSON_Delete(o);
     }
-    hash_file(&h, &r->tok);
-    hash_file(&h, &r->act);
+}
+
+static void legacy_id(run *r, int again, int precision, uint8_t id[32])
+{
+    ldb_sha h;
+    ldb_sha_init(&h);
+    hash_dicts(r, &h);
+    legacy_hash_file(&h, &r->tok);
+    legacy_hash_file(&h, &r->act);
     uint64_t x[2] = {r->ctx, (uint64_t)again};
     ldb_sha_update(&h, x, sizeof x);
     if (precision == LDB_PRECISION_BF16) /* f32 runs keep the identity they had */
         ldb_sha_update(&h, "bf16", 4);
     ldb_sha_final(&h, id);
+}
+
+/* The run key (docs/FORMAT.md, "Run record"): the dictionaries, each input's sampled
+ * hash (size, header, 64 blocks), --ctx, the --again counter and the precision.
+ * With full set, the inputs' content hashes too: the key of a run whose sampled key
+ * is taken by a run of other content (a byte changed between the samples). */
+static void run_key(run *r, int again, int precision, int full, uint8_t id[32])
+{
+    ldb_sha h;
+    ldb_sha_init(&h);
+    ldb_sha_update(&h, full ? "latentdb run 2 content" : "latentdb run 2", full ? 23 : 15);
+    hash_dicts(r, &h);
+    const input *in[2] = {&r->tok, &r->act};
+    for (int i = 0; i < 2; i++)
+        ldb_sha_update(&h, full ? in[i]->content : in[i]->sampled, 32);
+    uint64_t x[2] = {r->ctx, (uint64_t)again};
+    ldb_sha_update(&h, x, sizeof x);
+    if (precision == LDB_PRECISION_BF16)
+        ldb_sha_update(&h, "bf16", 4);
+    ldb_sha_final(&h, id);
+}
+
+/* The content hash of an input, computed once (a whole read, on several threads). */
+static int input_content(run *r, input *in)
+{
+    if (in->have_content)
+        return LDB_OK;
+    if (ingest_pass(in->f.data, in->f.size, in->content, 0, 0, LDB_F32, NULL))
+        return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
+    in->have_content = 1;
+    return LDB_OK;
+}
+
+/* Whether a record's inputs are this run's, byte for byte: an input whose stat
+ * signature is the one recorded is (its bytes have not changed since they were
+ * hashed); another is hashed again and compared. *same is 0 or 1. */
+static int same_inputs(run *r, const cJSON *rec, int *same)
+{
+    const cJSON *ins = cJSON_GetObjectItem(rec, "inputs");
+    input *in[2] = {&r->tok, &r->act};
+    *same = cJSON_IsArray(ins) && cJSON_GetArraySize(ins) == 2;
+    for (int i = 0; i < 2 && *same; i++) {
+        const cJSON *e = cJSON_GetArrayItem(ins, i);
+        const char *sig = cJSON_GetStringValue(cJSON_GetObjectItem(e, "stat"));
+        const char *con = cJSON_GetStringValue(cJSON_GetObjectItem(e, "content"));
+        if (!con) {
+            *same = 0;
+            break;
+        }
+        if (sig && *in[i]->sig && !strcmp(sig, in[i]->sig))
+            continue;
+        int rc = input_content(r, in[i]);
+        if (rc)
+            return rc;
+        char hex[65];
+        ingest_hex(in[i]->content, hex);
+        *same = !strcmp(hex, con);
+    }
+    return LDB_OK;
+}
+
+/* Looks up a run: its record (owned by the caller, NULL when there is none) and the
+ * key it has or will have. The sampled key first, its record taken when its inputs
+ * are byte for byte these; else the key with content hashes; else the legacy id. */
+static int lookup_run(run *r, MDB_txn *txn, int again, int prec, uint8_t id[32], cJSON **rec)
+{
+    MDB_val k = {32, id}, v;
+    int same = 0, rc;
+    *rec = NULL;
+    run_key(r, again, prec, 0, id);
+    int mrc = mdb_get(txn, r->db->runs, &k, &v);
+    if (mrc == 0) {
+        cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+        if ((rc = same_inputs(r, o, &same)) || same) {
+            *rec = rc ? NULL : o;
+            if (rc)
+                cJSON_Delete(o);
+            return rc;
+        }
+        cJSON_Delete(o);
+        if ((rc = input_content(r, &r->tok)) || (rc = input_content(r, &r->act)))
+            return rc;
+        run_key(r, again, prec, 1, id);
+        mrc = mdb_get(txn, r->db->runs, &k, &v);
+    } else if (mrc == MDB_NOTFOUND) {
+        uint8_t old[32];
+        legacy_id(r, again, prec, old);
+        MDB_val ko = {32, old};
+        if ((mrc = mdb_get(txn, r->db->runs, &ko, &v)) == 0)
+            memcpy(id, old, 32);
+        else if (mrc == MDB_NOTFOUND)
+            run_key(r, again, prec, 0, id);
+    }
+    if (mrc == MDB_NOTFOUND)
+        return LDB_OK;
+    if (mrc)
+        return ldb_db_mdb_err(r->db, mrc, "runs");
+    if (!(*rec = cJSON_ParseWithLength(v.mv_data, v.mv_size)))
+        return ldb_err_set(&r->db->err, LDB_EFORMAT, "runs: a run record that is not JSON");
+    return LDB_OK;
 }
 
 /* A run record whose run is unfinished (status "running"). */
@@ -264,15 +381,11 @@ static int run_unfinished(const cJSON *rec)
 static int other_precision(run *r, MDB_txn *txn, int prec)
 {
     uint8_t id[32];
+    cJSON *o = NULL;
     int other = prec == LDB_PRECISION_BF16 ? LDB_PRECISION_F32 : LDB_PRECISION_BF16;
-    run_id(r, 0, other, id);
-    MDB_val k = {32, id}, v;
-    int mrc = mdb_get(txn, r->db->runs, &k, &v);
-    if (mrc == MDB_NOTFOUND)
-        return LDB_OK;
-    if (mrc)
-        return ldb_db_mdb_err(r->db, mrc, "runs");
-    cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+    int rc = lookup_run(r, txn, 0, other, id, &o);
+    if (rc || !o)
+        return rc;
     int running = run_unfinished(o);
     cJSON_Delete(o);
     const char *was = other == LDB_PRECISION_BF16 ? "bf16" : "f32";
@@ -286,6 +399,63 @@ static int other_precision(run *r, MDB_txn *txn, int prec)
                        "again as new sequences", r->o->tokens, was);
 }
 
+/* The record's inputs: path, size, content hash and stat signature of each (a new
+ * run's, once check_values has hashed them; a resumed run's, with the signatures of
+ * now, so that the next command need not hash the files again). */
+static int put_inputs(run *r)
+{
+    const input *in[2] = {&r->tok, &r->act};
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < 2 && a; i++) {
+        char hex[65];
+        cJSON *e = cJSON_CreateObject();
+        ingest_hex(in[i]->content, hex);
+        if (!e || !cJSON_AddItemToArray(a, e) ||
+            !cJSON_AddStringToObject(e, "path", in[i]->f.path) ||
+            !cJSON_AddNumberToObject(e, "size", (double)in[i]->f.size) ||
+            !cJSON_AddStringToObject(e, "content", hex) ||
+            !cJSON_AddStringToObject(e, "stat", in[i]->sig)) {
+            cJSON_Delete(a);
+            a = NULL;
+        }
+    }
+    if (!a)
+        return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
+    cJSON_DeleteItemFromObject(r->rec, "inputs");
+    cJSON_AddItemToObject(r->rec, "inputs", a);
+    return LDB_OK;
+}
+
+/* A finished run whose inputs were hashed again (touched, copied) and found equal
+ * keeps their signatures of now, so that the next command need not read them again.
+ * Best effort, in a transaction of its own: should it fail, the next command hashes. */
+static void restat_done(run *r, cJSON *rec)
+{
+    MDB_txn *txn;
+    char hex[65];
+    input *in[2] = {&r->tok, &r->act};
+    cJSON *ins = cJSON_GetObjectItem(rec, "inputs");
+    for (int i = 0; i < 2; i++) {
+        cJSON *e = cJSON_GetArrayItem(ins, i);
+        if (!in[i]->have_content || !e)
+            continue;
+        const char *was = cJSON_GetStringValue(cJSON_GetObjectItem(e, "content"));
+        ingest_hex(in[i]->content, hex);
+        if (!was || strcmp(was, hex))
+            return; /* cannot be: same_inputs compared them */
+        cJSON_ReplaceItemInObject(e, "stat", cJSON_CreateString(in[i]->sig));
+    }
+    char *s = cJSON_PrintUnformatted(rec);
+    if (s && ldb_txn_begin(r->db, 0, &txn) == 0) {
+        MDB_val k = {32, r->id}, v = {strlen(s), s};
+        if (mdb_put(txn, r->db->runs, &k, &v, 0) == 0)
+            mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+    }
+    free(s);
+}
+
 /* Finds the run to do: a new one, or an unfinished one to resume. */
 static int find_run(run *r)
 {
@@ -295,14 +465,15 @@ static int find_run(run *r)
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
     int prec = r->o->precision == LDB_PRECISION_BF16 ? LDB_PRECISION_BF16 : LDB_PRECISION_F32;
+    cJSON *done = NULL;
     for (int again = 0;; again++) {
-        run_id(r, again, prec, r->id);
-        MDB_val k = {32, r->id}, v;
-        mrc = mdb_get(txn, db->runs, &k, &v);
-        if (mrc == MDB_NOTFOUND && again == 0 && !r->o->again && !r->o->codes &&
+        cJSON *o = NULL;
+        if ((rc = lookup_run(r, txn, again, prec, r->id, &o)))
+            break;
+        if (!o && again == 0 && !r->o->again && !r->o->codes &&
             (rc = other_precision(r, txn, prec)))
             break;
-        if (mrc == MDB_NOTFOUND) { /* a new run (again > 0 only with --again: see below) */
+        if (!o) { /* a new run (again > 0 only with --again: see below) */
             r->rec = cJSON_CreateObject();
             cJSON *names = cJSON_AddArrayToObject(r->rec, "dicts");
             for (int i = 0; i < r->o->n_dicts; i++)
@@ -318,29 +489,37 @@ static int find_run(run *r)
             cJSON_AddNumberToObject(r->rec, "again", again);
             cJSON_AddStringToObject(r->rec, "precision",
                                     r->o->precision == LDB_PRECISION_BF16 ? "bf16" : "f32");
+            r->new_run = 1;
             break;
         }
-        if (mrc) {
-            rc = ldb_db_mdb_err(db, mrc, "runs");
-            break;
-        }
-        cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
         if (run_unfinished(o)) {
             r->rec = o; /* resume */
             r->rows_done = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_done"));
             double nr = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "next_rows"));
             r->next_rows = nr >= 1 && nr < 1e15 ? (uint64_t)nr : 0;
+            /* a run of this scheme whose inputs were hashed again (touched, copied)
+             * records their signatures of now; a legacy record stays as it was */
+            if (cJSON_GetObjectItem(o, "inputs") && r->tok.have_content && r->act.have_content)
+                rc = put_inputs(r);
             break;
         }
-        cJSON_Delete(o);
         if (!r->o->again) {
             rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: this run (the same dictionaries, inputs "
                              "and --ctx) is done already; pass --again to ingest it again as new "
                              "sequences", r->o->tokens);
+            if (cJSON_GetObjectItem(o, "inputs") && (r->tok.have_content || r->act.have_content))
+                done = o; /* hashed again and found equal: record the signatures of now */
+            else
+                cJSON_Delete(o);
             break;
         }
+        cJSON_Delete(o);
     }
     mdb_txn_abort(txn);
+    if (done) {
+        restat_done(r, done);
+        cJSON_Delete(done);
+    }
     if (!rc && !r->rec)
         rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     return rc;
@@ -468,16 +647,46 @@ static int csr_rows(run *r, uint64_t p0, uint64_t p1, csr *c)
     return LDB_OK;
 }
 
+/* collect's context: a batch's codes of one dictionary, and the first code past
+ * what the database's value type stores (finding it stops the encode). */
+typedef struct sink {
+    csr *c;
+    float vmax;                /* ldb_val_max of the database's value type */
+    uint64_t bad_pos;          /* the code past vmax: its position in the batch */
+    uint32_t bad_lat;
+    float bad_val;
+} sink;
+
+/* Takes a tile of codes, refusing any value the database would store as Inf (or NaN):
+ * checked here, on the encode side, nothing of the batch reaches the writer. One
+ * compare per code, beside the GEMM's 2 d_in per latent. */
 static int collect(void *arg, const ldb_codes *t)
 {
-    csr *c = arg;
+    sink *k = arg;
+    csr *c = k->c;
     uint64_t base = t->start[0], n = t->start[t->n_rows] - base;
+    const float *v = t->value + base;
+    unsigned over = 0;
+    for (uint64_t i = 0; i < n; i++)
+        over |= !(v[i] <= k->vmax);
+    if (over) {
+        uint64_t i = 0;
+        while (v[i] <= k->vmax)
+            i++;
+        uint32_t r = 0;
+        while (t->start[r + 1] <= base + i)
+            r++;
+        k->bad_pos = c->npos + r;
+        k->bad_lat = t->latent[base + i];
+        k->bad_val = v[i];
+        return LDB_EBADVALUE;
+    }
     if (csr_grow(c, c->npos + t->n_rows, c->nnz + n))
         return LDB_ENOMEM;
     for (uint32_t r = 0; r < t->n_rows; r++)
         c->start[c->npos + r + 1] = c->nnz + (t->start[r + 1] - base);
     memcpy(c->lat + c->nnz, t->latent + base, n * sizeof *c->lat);
-    memcpy(c->val + c->nnz, t->value + base, n * sizeof *c->val);
+    memcpy(c->val + c->nnz, v, n * sizeof *c->val);
     c->npos += t->n_rows;
     c->nnz += n;
     return 0;
@@ -522,6 +731,42 @@ typedef struct bbuf {
     csr *codes;                /* one per dictionary */
 } bbuf;
 
+/* The message for an encode of positions from p0 that failed with erc; a value
+ * out of range names its position, row, latent and value. */
+static int encode_failed(run *r, int i, uint64_t p0, int erc, const sink *k)
+{
+    uint64_t row, p;
+    uint32_t lat;
+    float v;
+    const char *ap = r->o->acts, *name = r->dd[i]->name;
+    if (erc == LDB_ENOMEM)
+        return ldb_err_set(&r->perr, erc, "out of memory");
+    if (erc == LDB_EBADVALUE && ldb_dict_encode_fault(r->dict[i], &row, &lat, &v) == LDB_OK) {
+        p = p0 + row;
+        return ldb_err_set(&r->perr, erc, "%s: position %llu (row %llu, position %llu): "
+                           "dictionary '%s', latent %u: the pre-activation is %s (the f32 sum "
+                           "overflowed: activations or encoder weights too large); nothing of "
+                           "this batch was written", ap, (unsigned long long)p,
+                           (unsigned long long)(p / r->ctx), (unsigned long long)(p % r->ctx),
+                           name, lat, v != v ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+    }
+    if (erc == LDB_EBADVALUE) { /* collect's refusal */
+        p = p0 + k->bad_pos;
+        int vt = r->db->values;
+        float top = ldb_val_float(ldb_val_bits(ldb_val_max(vt), vt), vt);
+        return ldb_err_set(&r->perr, erc, "%s: position %llu (row %llu, position %llu): "
+                           "dictionary '%s', latent %u has the value %g, past the largest a "
+                           "%s database stores (%g)%s; nothing of this batch was written", ap,
+                           (unsigned long long)p, (unsigned long long)(p / r->ctx),
+                           (unsigned long long)(p % r->ctx), name, k->bad_lat, (double)k->bad_val,
+                           ldb_val_name(vt), (double)top,
+                           !isfinite(k->bad_val) ? " (x.W_enc + b_enc overflowed f32)"
+                           : vt != LDB_VAL_F32 ? " (a database made with --values f32 stores it)"
+                                               : "");
+    }
+    return ldb_err_set(&r->perr, erc, "%s", ldb_dict_errmsg(r->dict[i]));
+}
+
 /* The encode side of a batch (no database access: it runs beside a commit). */
 static int prep_batch(run *r, bbuf *bb)
 {
@@ -539,12 +784,56 @@ static int prep_batch(run *r, bbuf *bb)
             rc = csr_rows(r, p0, p1, c);
             continue;
         }
-        int erc = ldb_dict_encode(r->dict[i], x, r->act_dtype, p1 - p0, collect, c);
+        sink k = {c, ldb_val_max(r->db->values), 0, 0, 0};
+        int erc = ldb_dict_encode(r->dict[i], x, r->act_dtype, p1 - p0, collect, &k);
         if (erc)
-            rc = ldb_err_set(&r->perr, erc, "%s", erc == LDB_ENOMEM ? "out of memory"
-                                                                    : ldb_dict_errmsg(r->dict[i]));
+            rc = encode_failed(r, i, p0, erc, &k);
     }
     return rc;
+}
+
+/* The CSR row (position) of code i: the last p with indptr[p] <= i < indptr[p + 1]. */
+static uint64_t code_pos(const run *r, uint64_t i)
+{
+    uint64_t lo = 0, hi = r->n_tokens; /* indptr[lo] <= i < indptr[hi] */
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (int_at(r->indptr, mid) <= i)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Imported codes: finite, >= 0, and within what the database's value type stores
+ * (an f16 database would keep 70000 as +Inf), all of them before anything is written. */
+static int check_codes(run *r)
+{
+    int vt = r->db->values;
+    float vmax = ldb_val_max(vt);
+    for (uint64_t i = 0; i < r->data->count; i++) {
+        double v = float_at(r->data, i);
+        if (v >= 0 && (v <= vmax || (v <= FLT_MAX && (float)v <= vmax)))
+            continue;
+        uint64_t p = code_pos(r, i);
+        char what[160];
+        if (!isfinite(v))
+            snprintf(what, sizeof what, "is NaN or Inf; expected finite values");
+        else if (v < 0)
+            snprintf(what, sizeof what, "is %g; codes must be >= 0", v);
+        else
+            snprintf(what, sizeof what, "is %g, past the largest a %s database stores (%g)%s", v,
+                     ldb_val_name(vt), (double)ldb_val_float(ldb_val_bits(vmax, vt), vt),
+                     vt != LDB_VAL_F32 && v <= FLT_MAX ? "; a database made with --values f32 "
+                                                         "stores it" : "");
+        return ldb_err_set(&r->db->err, LDB_EBADVALUE, "%s: code %llu, at position %llu (row "
+                           "%llu, position %llu), latent %llu, %s (nothing was imported)",
+                           r->o->codes, (unsigned long long)i, (unsigned long long)p,
+                           (unsigned long long)(p / r->ctx), (unsigned long long)(p % r->ctx),
+                           (unsigned long long)int_at(r->indices, i), what);
+    }
+    return LDB_OK;
 }
 
 /* Every value the run will read, before it writes anything, so that bad input
@@ -560,17 +849,23 @@ static int check_values(run *r)
         if (rc)
             return ldb_err_set(&r->db->err, rc, "%s (nothing was ingested)", r->perr.msg);
     }
-    if (r->o->codes) {
-        for (uint64_t i = 0; i < r->data->count; i++)
-            if (!isfinite(float_at(r->data, i)))
-                return ldb_err_set(&r->db->err, LDB_EBADVALUE, "%s: code %llu is NaN or Inf; "
-                                   "expected finite values (nothing was imported)",
-                                   r->o->codes, (unsigned long long)i);
-        return LDB_OK;
-    }
+    /* a new run records its inputs' content hashes: the activations are hashed in the
+     * pass that scans them (runid.c), the tokens and a codes file on their own */
+    int hash = r->new_run && !r->act.have_content;
+    int rc = r->new_run ? input_content(r, &r->tok) : LDB_OK;
+    if (!rc && r->new_run && r->o->codes)
+        rc = input_content(r, &r->act);
+    if (rc)
+        return rc;
+    if (r->o->codes)
+        return (rc = check_codes(r)) || !r->new_run ? rc : put_inputs(r);
     size_t es = r->act_dtype == LDB_F32 ? 4 : 2;
-    uint64_t bad = ldb_find_nonfinite(r->act.a.data + p0 * r->d_in * es, r->act_dtype,
-                                      (r->n_tokens - p0) * r->d_in);
+    uint64_t bad, off = (uint64_t)(r->act.a.data - r->act.f.data) + p0 * r->d_in * es;
+    if (ingest_pass(r->act.f.data, r->act.f.size, hash ? r->act.content : NULL, off,
+                    (r->n_tokens - p0) * r->d_in, r->act_dtype, &bad))
+        return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
+    if (bad == UINT64_MAX && hash)
+        r->act.have_content = 1;
     if (bad != UINT64_MAX) {
         uint64_t p = p0 + bad / r->d_in;
         return ldb_err_set(&r->db->err, LDB_EBADVALUE, "%s: position %llu (row %llu, position "
@@ -578,7 +873,7 @@ static int check_values(run *r)
                            "ingested)", r->o->acts, (unsigned long long)p,
                            (unsigned long long)(p / r->ctx), (unsigned long long)(p % r->ctx));
     }
-    return LDB_OK;
+    return r->new_run ? put_inputs(r) : LDB_OK;
 }
 
 /* The store side: sequences, codes and the run's progress, in one transaction. */

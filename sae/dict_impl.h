@@ -54,7 +54,15 @@ struct ldb_dict {
         int state;             /* free, claimed or done */
         int rc;                /* the worker's result for its tile */
         char msg[160];         /* its message, when rc */
+        uint32_t bad_row, bad_lat; /* rc LDB_EBADVALUE: the row (in the tile) and latent */
+        float bad_val;         /* whose pre-activation is NaN or Inf */
     } slot[2 * LDB_WORKERS];
+    struct {                   /* the last encode's LDB_EBADVALUE (ldb_dict_encode_fault) */
+        int set;
+        uint64_t row;
+        uint32_t latent;
+        float value;
+    } fault;
     uint32_t tile_rows;        /* 0 = default */
     uint32_t ws_rows;          /* rows the workspace was sized for */
     int ws_workers;            /* workers it was sized for */

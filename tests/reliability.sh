@@ -173,6 +173,118 @@ else bad "two ingests of one run: exit $s1 and $s2: $(head -c 300 "$T/twice1.out
 ingest_f "$K" > /dev/null 2>&1
 [ "$(digest "$K")" = "$D_F" ] && ok || bad "two ingests of one run at once stored a different database"
 
+# A run is known by its inputs' content, not their mtimes (issue 20, finding 5): a
+# touch neither makes a killed run start over nor a finished one run again; a byte
+# changed between the key's sampled blocks, with the mtime put back, is a new run.
+I=$T/ident
+mkdir -p "$I"
+cp "$F/tokens.npy" "$F/acts.npy" "$I/"
+ingest_i() { # DB [env settings...]: the whole of F, from the copies in $I
+    db=$1
+    shift
+    env "$@" "$L" ingest "$db" --dict a --tokens "$I/tokens.npy" --acts "$I/acts.npy" \
+        --batch-tokens 2048 --source corpus
+}
+seqs() { "$L" check "$1" 2> /dev/null | sed -n 's/.*: ok (\([0-9]*\) sequences.*/\1/p'; }
+K=$T/touched
+rm -rf "$K"
+cp -r "$T/base_f" "$K"
+ingest_i "$K" LD_PRELOAD="$SHIM" LDB_FAULT_DIR="$K/data.mdb" LDB_FAULT=fdatasync:9:kill > /dev/null 2>&1
+st=$?
+kept=$(seqs "$K")
+touch "$I/acts.npy" "$I/tokens.npy"
+ingest_i "$K" > "$T/touch.out" 2>&1
+[ "$st" -eq 137 ] && [ "${kept:-0}" -gt 0 ] && [ "${kept:-0}" -lt 128 ] && [ "$(seqs "$K")" = 128 ] &&
+    [ "$(digest "$K")" = "$D_F" ] && ok ||
+    bad "killed (exit $st, ${kept:-no} of 128 sequences kept), touched, run again: $(seqs "$K") sequences, digest $( [ "$(digest "$K")" = "$D_F" ] && echo equal || echo differs): $(head -c 300 "$T/touch.out")"
+touch "$I/acts.npy"
+expect 1 'is done already; pass --again' ingest_i "$K"
+[ "$(seqs "$K")" = 128 ] && [ "$(digest "$K")" = "$D_F" ] && ok || bad "a finished run, touched, stored $(seqs "$K") sequences"
+# one bit of one activation, between the sampled blocks (runid.c: 64 blocks of 4 KiB),
+# in place, with its mtime put back
+$PY - "$I/acts.npy" <<'PY'
+import os, sys
+p = sys.argv[1]
+size = os.path.getsize(p)
+starts = [(size - 4096) * i // 63 for i in range(64)]
+off = next(o for o in range(size // 2, size, 4)
+           if all(not (s <= o < s + 4096) for s in starts) and (o - 128) % 4 == 0)
+st = os.stat(p)
+with open(p, 'r+b') as f:
+    f.seek(off); b = f.read(1); f.seek(off); f.write(bytes([b[0] ^ 1]))
+os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+PY
+expect 0 "the DB now holds 256 sequences" ingest_i "$K"
+# records of the scheme before (run id over sizes, mtimes and headers) are still
+# found: converted in place (helper below), a finished run stays done and a killed
+# one resumes to the uninterrupted run's digest
+cp "$F/acts.npy" "$I/acts.npy"
+legacy() { # DB: rekey its run records as latentdb did before content identity
+    $PY - "$1" "$BUILD/bin/latentdb" <<'PY'
+import ctypes, ctypes.util, hashlib, json, os, struct, subprocess, sys
+db, exe = sys.argv[1], sys.argv[2]
+sha = {d["name"]: d["sha256"] for d in json.loads(subprocess.check_output([exe, "dict", "ls", db, "--json"]))}
+lm = ctypes.CDLL(ctypes.util.find_library("lmdb"))
+class Val(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_size_t), ("data", ctypes.c_void_p)]
+env, txn, cur, dbi = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_uint()
+def ok(rc):
+    if rc: raise SystemExit("lmdb error %d" % rc)
+ok(lm.mdb_env_create(ctypes.byref(env)))
+ok(lm.mdb_env_set_maxdbs(env, 64))
+ok(lm.mdb_env_set_mapsize(env, ctypes.c_size_t(1 << 32)))
+ok(lm.mdb_env_open(env, db.encode(), 0, 0o644))
+ok(lm.mdb_txn_begin(env, None, 0, ctypes.byref(txn)))
+ok(lm.mdb_dbi_open(txn, b"runs", 0, ctypes.byref(dbi)))
+ok(lm.mdb_cursor_open(txn, dbi, ctypes.byref(cur)))
+recs, k, v, op = [], Val(), Val(), 0 # MDB_FIRST, then MDB_NEXT (8)
+while lm.mdb_cursor_get(cur, ctypes.byref(k), ctypes.byref(v), op) == 0:
+    recs.append((ctypes.string_at(k.data, k.size), ctypes.string_at(v.data, v.size)))
+    op = 8
+lm.mdb_cursor_close(cur)
+def head(p):
+    b = open(p, "rb").read(4096)
+    if b[:6] != b"\x93NUMPY": return b
+    n = 10 + struct.unpack("<H", b[8:10])[0] if b[6] == 1 else 12 + struct.unpack("<I", b[8:12])[0]
+    return open(p, "rb").read(n)
+for key, val in recs:
+    r = json.loads(val)
+    h = hashlib.sha256()
+    for d in r["dicts"]:
+        h.update(d.encode() + b"\0" + sha[d].encode())
+    for p in (r["tokens"], r["acts"]):
+        st = os.stat(p)
+        h.update(struct.pack("<QQQ", st.st_size, st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9) + head(p))
+    h.update(struct.pack("<QQ", r["ctx"], r["again"]) + (b"bf16" if r["precision"] == "bf16" else b""))
+    r.pop("inputs", None)
+    new = json.dumps(r, separators=(",", ":")).encode()
+    kv = Val(len(key), ctypes.cast(ctypes.c_char_p(key), ctypes.c_void_p))
+    ok(lm.mdb_del(txn, dbi, ctypes.byref(kv), None))
+    nk = h.digest()
+    kn = Val(32, ctypes.cast(ctypes.c_char_p(nk), ctypes.c_void_p))
+    vn = Val(len(new), ctypes.cast(ctypes.c_char_p(new), ctypes.c_void_p))
+    ok(lm.mdb_put(txn, dbi, ctypes.byref(kn), ctypes.byref(vn), 0))
+ok(lm.mdb_txn_commit(txn))
+lm.mdb_env_close(env)
+PY
+    "$L" check "$1" --repair > /dev/null 2>&1 # the catalog mirrors the records' ids
+}
+K=$T/legacy
+rm -rf "$K"
+cp -r "$T/base_f" "$K"
+ingest_i "$K" > /dev/null 2>&1
+legacy "$K"
+expect 1 'is done already; pass --again' ingest_i "$K"
+[ "$(seqs "$K")" = 128 ] && ok || bad "a finished run of the old scheme ran again: $(seqs "$K") sequences"
+rm -rf "$K"
+cp -r "$T/base_f" "$K"
+ingest_i "$K" LD_PRELOAD="$SHIM" LDB_FAULT_DIR="$K/data.mdb" LDB_FAULT=fdatasync:9:kill > /dev/null 2>&1
+kept=$(seqs "$K")
+legacy "$K"
+ingest_i "$K" > "$T/legacy.out" 2>&1
+[ "${kept:-0}" -gt 0 ] && [ "${kept:-0}" -lt 128 ] && [ "$(seqs "$K")" = 128 ] && [ "$(digest "$K")" = "$D_F" ] && ok ||
+    bad "a killed run of the old scheme (${kept:-no} sequences kept) did not resume: $(seqs "$K") sequences: $(head -c 300 "$T/legacy.out")"
+
 # ---- 2. I/O faults at each call, and kills at each call ---------------------------
 # Count the calls one uninterrupted run makes on the database's files, then run it
 # again with the N-th call of each function failing (EIO), or with the process
@@ -390,6 +502,56 @@ expect 1 "acts_inf.npy: position 32767 .* holds NaN or Inf" \
 expect 1 "tokens_neg.npy: token id -5 at position 32767 is out of range \(nothing was ingested\)" \
     "$L" ingest "$X" --dict a --tokens "$T/tokens_neg.npy" --acts "$F/acts.npy" --batch-tokens 2048
 [ "$(digest "$X")" = "$D_EMPTY" ] && ok || bad "bad input changed the database"
+
+# Values past the stored type (issue 20, finding 3): an f16 database would keep codes
+# above 65504 as +Inf, a bf16 one codes above 3.3961e38, and an encoder whose f32 sum
+# overflows has no right answer at all. Each is refused naming the position, the
+# latent and the value; an import before it writes anything, an ingest before the
+# batch that holds it reaches the writer (the batches before it stay, and pass check).
+$PY -c "
+import numpy as np, scipy.sparse as sp
+n = 32768
+ptr = np.arange(n + 1, dtype=np.int64)
+ind = (np.arange(n) * 7 % 4096).astype(np.int32)
+val = np.full(n, 2.5, np.float32)
+val[1000] = 70000
+sp.save_npz('$T/codes_f16.npz', sp.csr_matrix((val, ind, ptr), shape=(n, 4096)))
+val[1000] = 3.4e38 # finite in f32, past bf16's largest
+sp.save_npz('$T/codes_bf16.npz', sp.csr_matrix((val, ind, ptr), shape=(n, 4096)))
+a = np.load('$F/acts.npy'); a[64 * 256:] *= 1e5; np.save('$T/acts_big.npy', a)"
+X=$T/f16
+"$L" init "$X" --values f16 --skip-tokens 0,1,2 > /dev/null && "$L" dict add "$X" a "$F/dict" > /dev/null
+D_F16=$(digest "$X")
+expect 1 "codes_f16.npz: code 1000, at position 1000 \(row 3, position 232\), latent 2904, is 70000, past the largest a f16 database stores \(65504\).* \(nothing was imported\)" \
+    "$L" import "$X" --dict a --tokens "$F/tokens.npy" --codes "$T/codes_f16.npz"
+[ "$(digest "$X")" = "$D_F16" ] && ok || bad "a refused import changed the f16 database"
+X=$T/bf16
+cp -r "$T/base_f" "$X"
+expect 1 "codes_bf16.npz: code 1000, .* latent 2904, is 3.4e\+38, past the largest a bf16 database stores \(3.38953e\+38\)" \
+    "$L" import "$X" --dict a --tokens "$F/tokens.npy" --codes "$T/codes_bf16.npz"
+[ "$(digest "$X")" = "$D_EMPTY" ] && ok || bad "a refused import changed the bf16 database"
+# an ingest whose codes pass 65504 from row 64 on: the 8 batches before it are kept
+X=$T/f16
+expect 1 "acts_big.npy: position 16384 \(row 64, position 0\): dictionary 'a', latent [0-9]+ has the value [0-9.e+]+, past the largest a f16 database stores \(65504\).*; nothing of this batch was written" \
+    "$L" ingest "$X" --dict a --tokens "$F/tokens.npy" --acts "$T/acts_big.npy" --batch-tokens 2048
+expect 0 ": ok \(64 sequences, 16384 tokens" "$L" check "$X"
+# a dictionary whose encoder weights are finite but huge (3e38): x.W_enc overflows f32
+mkdir -p "$T/huge"
+cp "$F/dict/"* "$T/huge/"
+$PY -c "
+import json, struct, numpy as np
+p = '$T/huge/params.safetensors'
+b = bytearray(open(p, 'rb').read()); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+o0, o1 = h['w_enc']['data_offsets']; w = np.frombuffer(b, np.float32, (o1 - o0) // 4, 8 + n + o0)
+w = (w / np.abs(w).max() * 3e38).astype(np.float32); assert np.isfinite(w).all()
+b[8 + n + o0:8 + n + o1] = w.tobytes(); open(p, 'wb').write(b)"
+X=$T/huge_db
+"$L" init "$X" --skip-tokens 0,1,2 > /dev/null && "$L" dict add "$X" h "$T/huge" > /dev/null
+D_HUGE=$(digest "$X")
+expect 1 "acts.npy: position 0 \(row 0, position 0\): dictionary 'h', latent [0-9]+: the pre-activation is [-+]Inf \(the f32 sum overflowed" \
+    "$L" ingest "$X" --dict h --tokens "$F/tokens.npy" --acts "$F/acts.npy" --batch-tokens 2048
+[ "$(digest "$X")" = "$D_HUGE" ] && ok || bad "an encoder that overflowed changed the database"
+expect 0 ": ok \(0 sequences" "$L" check "$X"
 # JSON nested past cJSON's limit (1000 levels) is refused, not a stack overflow
 mkdir -p "$T/deep"
 cp "$G/dict/"* "$T/deep/"

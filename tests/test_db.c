@@ -127,6 +127,18 @@ static void test_values(void)
     CHECK(ldb_val_float(ldb_val_bits(0.3f, LDB_VAL_F32), LDB_VAL_F32) == 0.3f, "f32 exact");
     CHECK(ldb_val_bf16key(ldb_val_bits(1.5f, LDB_VAL_F16), LDB_VAL_F16) == 0x3fc0,
           "f16 values key the histogram by their nearest bf16");
+    /* issue 20, finding 3: ldb_val_max is the last float each type stores finite */
+    for (int k = LDB_VAL_BF16; k <= LDB_VAL_F32; k++) {
+        float m = ldb_val_max(k), above = nextafterf(m, INFINITY);
+        int fin = isfinite(ldb_val_float(ldb_val_bits(m, k), k)) &&
+                  isfinite(ldb_val_float(ldb_val_bits(-m, k), k));
+        int inf = isinf(ldb_val_float(ldb_val_bits(above, k), k)) &&
+                  isinf(ldb_val_float(ldb_val_bits(-above, k), k));
+        CHECK(fin && inf, "%s: %g should be stored finite and the next float (%g) as Inf",
+              ldb_val_name(k), m, above);
+    }
+    CHECK(ldb_val_max(LDB_VAL_F16) > 65519.0f && ldb_val_max(LDB_VAL_F16) < 65520.0f,
+          "f16 rounds up to 65519.996 to 65504");
 }
 
 int main(void)
