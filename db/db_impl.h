@@ -132,6 +132,14 @@ int ldb_db_seq_at(ldb_db *db, MDB_txn *txn, uint64_t gpos, ldb_seqrec *out);
 void ldb_seqrec_encode(const ldb_seqrec *s, uint8_t out[40]);
 void ldb_seqrec_decode(uint64_t seq, const uint8_t in[40], ldb_seqrec *s);
 
+/* Open checks (envcheck.c). Before LMDB opens the folder: data.mdb exists, is a
+ * regular file (a FIFO would hang LMDB's open) and is not empty; lock.mdb, when
+ * present, is a regular file. */
+int ldb_env_precheck(ldb_db *db);
+/* After: data.mdb holds every page of LMDB's newest state (its last page, or
+ * free pages past the end); else an error saying it is truncated. */
+int ldb_env_check_size(ldb_db *db);
+
 /* Catalog (catalog.c). */
 int ldb_catalog_open(ldb_db *db);
 int ldb_catalog_sync(ldb_db *db, int force);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "../common/mfile.h"
 #include "db_impl.h"
@@ -330,19 +331,50 @@ static int open_dbis(ldb_db *db, MDB_txn *txn, unsigned flags)
     return LDB_OK;
 }
 
+/* LMDB calls this when one of its assertions fails (a page that is not what its
+ * parent says: a damaged file), then aborts. The process ends here instead, with
+ * status 1 and a message naming the DB: _exit, like the abort it replaces, runs no
+ * more code of LMDB or of the caller (no atexit handlers while other threads run),
+ * so a writer's transaction ends as a kill ends it (the last commit stands). */
+static void on_assert(MDB_env *env, const char *msg)
+{
+    const char *path = NULL;
+    if (mdb_env_get_path(env, &path) || !path)
+        path = "DB";
+    fprintf(stderr, "latentdb: %s: LMDB found a damaged page (%s); run latentdb check %s\n", path,
+            msg, path);
+    _exit(1);
+}
+
 static int env_open(ldb_db *db, int rdonly)
 {
     int mrc;
     if ((mrc = mdb_env_create(&db->env)) || (mrc = mdb_env_set_maxdbs(db->env, 16 + 2 * LDB_MAX_DICTS)) ||
         (mrc = mdb_env_set_mapsize(db->env, map_size())) ||
-        (mrc = mdb_env_set_maxreaders(db->env, 256)))
+        (mrc = mdb_env_set_maxreaders(db->env, 256)) ||
+        (mrc = mdb_env_set_assert(db->env, on_assert)))
         return ldb_db_mdb_err(db, mrc, "cannot set up LMDB");
     mrc = mdb_env_open(db->env, db->path, (rdonly ? MDB_RDONLY : 0) | MDB_NOTLS, 0644);
     if (mrc == ENOENT)
         return ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no database here (create one with "
                            "latentdb init)", db->path);
+    if (mrc == MDB_INVALID || mrc == MDB_VERSION_MISMATCH) { /* its two meta pages */
+        char *p = ldb_path_join(db->path, "data.mdb");
+        struct stat st;
+        long long size = p && stat(p, &st) == 0 ? (long long)st.st_size : -1;
+        free(p);
+        if (size >= 0 && size < 2 * sysconf(_SC_PAGESIZE))
+            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: data.mdb is truncated: %lld bytes, "
+                               "shorter than LMDB's two meta pages; restore it from a copy",
+                               db->path, size);
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: data.mdb is not an LMDB file its version "
+                           "reads (%s); restore it from a copy", db->path, mdb_strerror(mrc));
+    }
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot open");
+    int rc = ldb_env_check_size(db);
+    if (rc)
+        return rc;
     int dead = 0;
     mdb_reader_check(db->env, &dead); /* clear slots of readers that died */
     return LDB_OK;
@@ -453,7 +485,7 @@ int ldb_db_open(const char *path, int flags, ldb_db **out)
     if (!ldb_path_is_dir(path))
         return ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no database here (create one with "
                            "latentdb init)", path);
-    if ((rc = env_open(db, db->rdonly)))
+    if ((rc = ldb_env_precheck(db)) || (rc = env_open(db, db->rdonly)))
         return rc;
     if ((mrc = ldb_txn_begin(db, MDB_RDONLY, &txn)))
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
