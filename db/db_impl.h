@@ -52,6 +52,7 @@ struct ldb_db {
     struct ldb_tokenizer *tokenizer; /* loaded on first use from meta "tokenizer" */
     int tokenizer_tried;
     struct ldb_writer *wspare; /* the last batch's writer, kept for its buffers */
+    char note[512];            /* what the open repaired, for ldb_db_note */
 };
 
 /* Positions c at the greatest key <= *k (for keys of fixed width); returns an

@@ -113,6 +113,11 @@ const char *ldb_db_errmsg(const ldb_db *db)
     return db ? db->err.msg : "out of memory";
 }
 
+const char *ldb_db_note(const ldb_db *db)
+{
+    return db ? db->note : "";
+}
+
 int ldb_db_meta_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t *out)
 {
     MDB_val k = {strlen(key), (void *)key}, v;

@@ -203,6 +203,10 @@ int ldb_db_init(const char *path, const uint32_t *skip, size_t n_skip, int value
 int ldb_db_open(const char *path, int flags, ldb_db **out);
 void ldb_db_close(ldb_db *db);      /* accepts NULL */
 const char *ldb_db_errmsg(const ldb_db *db);
+/* What the last open repaired on its own, for the user ("" when nothing): a
+ * writable open moves a catalog.sqlite that is not a database aside and rebuilds
+ * it from LMDB. Owned by db. */
+const char *ldb_db_note(const ldb_db *db);
 
 /* Registers the dictionary at path under name (letters, digits, '_', '-', '.').
  * Reads it to check it and to record its description and the SHA-256 of its

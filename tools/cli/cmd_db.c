@@ -21,7 +21,10 @@ static const char *USAGE_INFO = "usage: latentdb info DB [--json]\n";
 
 int cli_open_db(const char *path, int flags, ldb_db **db)
 {
-    if (ldb_db_open(path, flags, db)) {
+    int failed = ldb_db_open(path, flags, db);
+    if (*ldb_db_note(*db))
+        fprintf(stderr, "latentdb: note: %s\n", ldb_db_note(*db));
+    if (failed) {
         int rc = cli_fail("%s", ldb_db_errmsg(*db));
         ldb_db_close(*db);
         *db = NULL;
