@@ -116,9 +116,14 @@ int cmd_init(int argc, char **argv)
         return rc;
     }
     ldb_db *db = NULL;
-    int rc = ldb_db_init(path, ids, n, values, &db) ? cli_fail("%s", ldb_db_errmsg(db)) : 0;
-    if (!rc && t && ldb_db_set_tokenizer(db, t, skip == NULL))
-        rc = cli_fail("%s", ldb_db_errmsg(db));
+    ldb_create_opts co;
+    ldb_create_opts_init(&co);
+    co.skip = ids;
+    co.n_skip = n;
+    co.values = values;
+    co.tokenizer = t;
+    co.skip_from_tokenizer = t && skip == NULL;
+    int rc = ldb_db_create(path, &co, &db) ? cli_fail("%s", ldb_db_errmsg(db)) : 0;
     if (!rc) {
         ldb_info *in = NULL;
         char sk[256] = "";
