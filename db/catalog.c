@@ -371,14 +371,17 @@ static sqlite3_int64 catalog_batch(sqlite3 *sq, const char *schema)
 /* One rebuild: the SQLite write lock first, then the LMDB snapshot, so that of
  * two processes syncing at once the later commit mirrors the newer state (a sync
  * that took its snapshot first cannot overwrite a newer mirror). */
-static int sync_once(ldb_db *db, int force)
+static int sync_once(ldb_db *db, int force, int *bad)
 {
     MDB_txn *txn = NULL;
     sqlite3_stmt *st = NULL;
     uint64_t batch = 0;
     int rc = LDB_OK, mrc;
-    if (sqlite3_exec(db->cat, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    *bad = 0;
+    if (sqlite3_exec(db->cat, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        *bad = damaged(db->cat);
         return sq_err(db, "cannot begin");
+    }
     if ((mrc = ldb_txn_begin(db, MDB_RDONLY, &txn))) {
         rc = ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
         goto rollback;
@@ -406,6 +409,7 @@ static int sync_once(ldb_db *db, int force)
     }
     goto out;
 rollback:
+    *bad = rc && damaged(db->cat); /* the failing call's code, before ROLLBACK's */
     sqlite3_exec(db->cat, "ROLLBACK", NULL, NULL, NULL);
 out:
     sqlite3_finalize(st);
@@ -418,12 +422,12 @@ int ldb_catalog_sync(ldb_db *db, int force)
 {
     if (!db->cat)
         return LDB_OK;
-    int rc = sync_once(db, force);
-    if (rc && damaged(db->cat)) { /* malformed pages that opening did not read */
-        char why[128];
-        snprintf(why, sizeof why, "%s", sqlite3_errmsg(db->cat));
+    int bad, rc = sync_once(db, force, &bad);
+    if (rc && bad) { /* malformed pages that opening did not read */
+        char why[128], *colon = strrchr(db->err.msg, ':');
+        snprintf(why, sizeof why, "%s", colon ? colon + 2 : "malformed");
         if (!(rc = move_aside(db, why)) && !(rc = ldb_catalog_open(db)))
-            rc = sync_once(db, 1);
+            rc = sync_once(db, 1, &bad);
     }
     return rc;
 }

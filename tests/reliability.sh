@@ -519,9 +519,10 @@ while [ "$i" -lt "$N_RACE" ]; do
 done
 
 # ---- 10. A catalog that is not a database (issue 20, finding 8) -----------------------
-# random bytes, a truncated file, a folder: check says so and names the remedy, changes
-# nothing; check --repair, label, ingest and dict add move it aside, rebuild it and work
-for kind in random truncated folder; do
+# random bytes, a truncated file, random pages past the schema (found only when the
+# rows are read), a folder: check says so and names the remedy, changes nothing;
+# check --repair, label, ingest and dict add move it aside, rebuild it and work
+for kind in random truncated pages folder; do
     for cmd in repair label ingest dictadd; do
         X=$T/cat
         rm -rf "$X"
@@ -530,6 +531,9 @@ for kind in random truncated folder; do
         case $kind in
         random) head -c 65536 /dev/urandom > "$X/catalog.sqlite" ;;
         truncated) truncate -s 30000 "$X/catalog.sqlite" ;;
+        pages) $PY -c "
+import os; p = '$X/catalog.sqlite'; n = os.path.getsize(p); f = open(p, 'r+b')
+f.seek(n // 2); f.write(os.urandom(n - n // 2))" ;;
         folder) rm -f "$X/catalog.sqlite"; mkdir "$X/catalog.sqlite"; touch "$X/catalog.sqlite/x" ;;
         esac
         rm -f "$X/catalog.sqlite-wal" "$X/catalog.sqlite-shm"
@@ -588,21 +592,21 @@ complete() { # the database passes check, has the tokenizer and the skip set
         "$L" info "$I/db" 2>&1 | grep -q 'skip tokens *1,2$'
 }
 n_init=0
-for where in new folder; do
+for where in new existing; do
     rm -rf "$I"
     mkdir -p "$I"
-    [ "$where" = folder ] && mkdir "$I/db"
+    [ "$where" = existing ] && mkdir "$I/db"
     rm -f "$T/icounts"
     LD_PRELOAD=$SHIM LDB_FAULT_DIR=$I LDB_FAULT_COUNTS=$T/icounts init_t > /dev/null 2>&1 && complete &&
-        ok || bad "init ($where folder) under the shim"
-    say "calls of one init ($where folder): $(tr '\n' ' ' < "$T/icounts")"
+        ok || bad "init (into a $where folder) under the shim"
+    say "calls of one init (into a $where folder): $(tr '\n' ' ' < "$T/icounts")"
     while read -r fn count; do
         [ "$count" -gt 0 ] || continue
         for k in $(points "$count"); do
             for act in eio enospc kill; do
                 rm -rf "$I"
                 mkdir -p "$I"
-                [ "$where" = folder ] && mkdir "$I/db"
+                [ "$where" = existing ] && mkdir "$I/db"
                 LD_PRELOAD=$SHIM LDB_FAULT_DIR=$I LDB_FAULT="$fn:$k:$act" init_t > "$T/i.out" 2>&1
                 st=$?
                 n_init=$((n_init + 1))

@@ -19,11 +19,14 @@ static const char *USAGE_INGEST =
     "f32 is exact.\n";
 static const char *USAGE_INFO = "usage: latentdb info DB [--json]\n";
 
+static char told[512]; /* the note of the open, printed */
+
 int cli_open_db(const char *path, int flags, ldb_db **db)
 {
     int failed = ldb_db_open(path, flags, db);
-    if (*ldb_db_note(*db))
-        fprintf(stderr, "latentdb: note: %s\n", ldb_db_note(*db));
+    snprintf(told, sizeof told, "%s", ldb_db_note(*db));
+    if (*told)
+        fprintf(stderr, "latentdb: note: %s\n", told);
     if (failed) {
         int rc = cli_fail("%s", ldb_db_errmsg(*db));
         ldb_db_close(*db);
@@ -31,6 +34,13 @@ int cli_open_db(const char *path, int flags, ldb_db **db)
         return rc;
     }
     return 0;
+}
+
+void cli_close_db(ldb_db *db)
+{
+    if (db && strcmp(told, ldb_db_note(db))) /* a writer's catalog update found damage */
+        fprintf(stderr, "latentdb: note: %s\n", ldb_db_note(db));
+    ldb_db_close(db);
 }
 
 int cli_parse_precision(const char *s, int *out)
@@ -151,7 +161,7 @@ int cmd_dict_add(int argc, char **argv)
         rc = cli_fail("%s", ldb_db_errmsg(db));
     else
         printf("added dictionary '%s' from %s\n", argv[1], argv[2]);
-    ldb_db_close(db);
+    cli_close_db(db);
     return rc;
 }
 
@@ -268,7 +278,7 @@ int cmd_ingest(int argc, char **argv)
             ldb_info_free(in);
         }
     }
-    ldb_db_close(db);
+    cli_close_db(db);
     free(copy);
     return rc;
 }
@@ -363,8 +373,12 @@ int cmd_check(int argc, char **argv)
         return rc;
     if (repair && ldb_db_repair(db)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
-        ldb_db_close(db);
+        cli_close_db(db);
         return rc;
+    }
+    if (repair && strcmp(told, ldb_db_note(db))) { /* damage the open did not read */
+        fprintf(stderr, "latentdb: note: %s\n", ldb_db_note(db));
+        snprintf(told, sizeof told, "%s", ldb_db_note(db));
     }
     ldb_check_report *r = calloc(1, sizeof *r);
     if (!r) {
