@@ -125,6 +125,8 @@ static int walk_tree(walk *w, uint64_t pg, int depth)
             if ((size_t)off + 8 + ks + 8 > w->psize)
                 return -1;
             uint64_t ov = rd64(nd + 8 + ks);
+            if (ov >= w->npages || lohi + PHDR > (w->npages - ov) * w->psize)
+                return -1; /* before allocating what a damaged node claims */
             uint8_t *buf = malloc(lohi ? lohi : 1);
             rc = !buf ? -2 : rd_page(w, ov, hdr, PHDR, 0) || !(rd16(hdr + 10) & P_OVERFLOW) ||
                         rd_page(w, ov, buf, lohi, PHDR) ? -1 : note_free(w, buf, lohi);

@@ -446,6 +446,14 @@ cp -r "$T/ref_g" "$X"
 rm -f "$X/lock.mdb"
 mkfifo "$X/lock.mdb"
 expect 1 '^latentdb: .*lock.mdb is a FIFO, not a regular file; remove it' timeout 10 "$L" info "$X"
+# a writer on a folder without a database refuses before LMDB creates anything in it
+# (it made data.mdb and lock.mdb, after which init said a database existed)
+X=$T/nodb
+rm -rf "$X"
+mkdir "$X"
+expect 1 'no database here' "$L" label "$X" a 1 x
+[ -z "$(ls -A "$X")" ] && ok || bad "a label on an empty folder left $(ls -A "$X")"
+expect 0 'initialised' "$L" init "$X"
 # a page that LMDB's own assertions reject (a leaf of the token table marked as a
 # branch page): the process ends with exit status 1 and a message naming the DB
 # and check, not an abort
@@ -598,8 +606,8 @@ for where in new existing; do
     [ "$where" = existing ] && mkdir "$I/db"
     rm -f "$T/icounts"
     LD_PRELOAD=$SHIM LDB_FAULT_DIR=$I LDB_FAULT_COUNTS=$T/icounts init_t > /dev/null 2>&1 && complete &&
-        ok || bad "init (into a $where folder) under the shim"
-    say "calls of one init (into a $where folder): $(tr '\n' ' ' < "$T/icounts")"
+        ok || bad "init ($where folder) under the shim"
+    say "calls of one init ($where folder): $(tr '\n' ' ' < "$T/icounts")"
     while read -r fn count; do
         [ "$count" -gt 0 ] || continue
         for k in $(points "$count"); do
