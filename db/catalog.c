@@ -418,9 +418,23 @@ out:
     return rc;
 }
 
+/* 1 when the catalog already records LMDB's newest write (no lock needed: a later
+ * write updates the catalog after its own commit). */
+static int current(ldb_db *db)
+{
+    MDB_txn *txn;
+    uint64_t batch = 0;
+    if (ldb_txn_begin(db, MDB_RDONLY, &txn))
+        return 0;
+    int r = !ldb_db_meta_u64(db, txn, "batch", &batch) &&
+            catalog_batch(db->cat, "main") == (sqlite3_int64)batch;
+    mdb_txn_abort(txn);
+    return r;
+}
+
 int ldb_catalog_sync(ldb_db *db, int force)
 {
-    if (!db->cat)
+    if (!db->cat || (!force && current(db)))
         return LDB_OK;
     int bad, rc = sync_once(db, force, &bad);
     if (rc && bad) { /* malformed pages that opening did not read */
