@@ -1,12 +1,16 @@
 /* catalog.c — the SQLite mirror (catalog.sqlite) of what people query with SQL:
  * dictionaries, sequences, runs, per-latent statistics and labels. LMDB is the
- * truth; the catalog records the last LMDB batch it mirrors and is rebuilt from
- * LMDB whenever that differs (after a crash between the two commits, for one). */
+ * truth; the catalog records the LMDB write (meta "batch") it mirrors and is
+ * rebuilt from one LMDB snapshot whenever that differs; a catalog that is not a
+ * database is moved aside and rebuilt. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "../common/mfile.h"
 #include "db_impl.h"
@@ -32,19 +36,89 @@ static int sq_err(ldb_db *db, const char *what)
                        db->cat ? sqlite3_errmsg(db->cat) : "cannot open");
 }
 
-int ldb_catalog_open(ldb_db *db)
+/* 1 when the last error of sq says the file is not a sound database (SQLite's
+ * "file is not a database", "database disk image is malformed"). */
+static int damaged(sqlite3 *sq)
+{
+    int e = sq ? sqlite3_errcode(sq) & 0xff : 0;
+    return e == SQLITE_NOTADB || e == SQLITE_CORRUPT;
+}
+
+/* The catalog is derived from LMDB, so a damaged one is moved aside (with its
+ * -wal and -shm), for whoever wants to look at it, and rebuilt. */
+static int move_aside(ldb_db *db, const char *why)
+{
+    char stamp[32], from[64], to[96];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", gmtime_r(&now, &tm));
+    ldb_catalog_close(db);
+    char *p = NULL;
+    for (int n = 0; n < 100; n++) { /* a name no earlier damage took */
+        snprintf(to, sizeof to, "catalog.sqlite.damaged-%s%s%.0d", stamp, n ? "-" : "", n);
+        free(p);
+        if (!(p = ldb_path_join(db->path, to)))
+            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        struct stat st;
+        if (lstat(p, &st) != 0)
+            break;
+    }
+    free(p);
+    static const char *ext[] = {"-wal", "-shm", ""}; /* the database itself last */
+    for (int i = 0; i < 3; i++) {
+        char f2[128];
+        snprintf(from, sizeof from, "catalog.sqlite%s", ext[i]);
+        snprintf(f2, sizeof f2, "%s%s", to, ext[i]);
+        char *a = ldb_path_join(db->path, from), *b = ldb_path_join(db->path, f2);
+        int r = a && b ? rename(a, b) : -1;
+        int e = errno;
+        free(a);
+        free(b);
+        if (r != 0 && !(a && b && e == ENOENT)) {
+            errno = a && b ? e : ENOMEM;
+            return ldb_err_os(&db->err, "%s/%s is not a database (%s) and cannot be moved aside",
+                              db->path, from, why);
+        }
+    }
+    snprintf(db->note, sizeof db->note, "%s/catalog.sqlite was not a database (%s); moved it to "
+             "%s and rebuilt it from LMDB", db->path, why, to);
+    return LDB_OK;
+}
+
+/* Opens catalog.sqlite and its tables; *bad says why a failure means damage. */
+static int open_once(ldb_db *db, char *bad, size_t cap)
 {
     char *p = ldb_path_join(db->path, "catalog.sqlite");
+    struct stat st;
+    *bad = 0;
     if (!p)
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    if (lstat(p, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(bad, cap, "%s", S_ISDIR(st.st_mode) ? "a folder" : "not a regular file");
+        free(p);
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s/catalog.sqlite is %s", db->path, bad);
+    }
     int src = sqlite3_open(p, &db->cat);
     free(p);
     if (src != SQLITE_OK)
         return sq_err(db, "cannot open");
     sqlite3_busy_timeout(db->cat, 5000);
-    if (sqlite3_exec(db->cat, SCHEMA, NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(db->cat, SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(db->cat, "SELECT count(*) FROM meta", NULL, NULL, NULL) != SQLITE_OK) {
+        if (damaged(db->cat))
+            snprintf(bad, cap, "%s", sqlite3_errmsg(db->cat));
         return sq_err(db, "cannot create tables");
+    }
     return LDB_OK;
+}
+
+int ldb_catalog_open(ldb_db *db)
+{
+    char bad[128];
+    int rc = open_once(db, bad, sizeof bad);
+    if (rc && *bad && !(rc = move_aside(db, bad)))
+        rc = open_once(db, bad, sizeof bad);
+    return rc;
 }
 
 void ldb_catalog_close(ldb_db *db)
@@ -60,27 +134,75 @@ static const char *jstr(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-static int fill_dicts(ldb_db *db, sqlite3_stmt *st)
+/* The dictionary records of LMDB's state in txn (not the handle's list, which
+ * another process's dict add may have outdated): ids, names and JSON. */
+typedef struct snapdict {
+    uint16_t id;
+    cJSON *o;
+    const char *name;
+} snapdict;
+
+static void snap_free(snapdict *d, int n)
 {
-    for (int i = 0; i < db->n_dict; i++) {
-        cJSON *o = cJSON_Parse(db->dict[i].json);
+    for (int i = 0; i < n; i++)
+        cJSON_Delete(d[i].o);
+    free(d);
+}
+
+static int snap_dicts(ldb_db *db, MDB_txn *txn, snapdict **out, int *n)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    snapdict *d = NULL;
+    int rc = LDB_OK, mrc = mdb_cursor_open(txn, db->dicts, &c);
+    *out = NULL;
+    *n = 0;
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "dicts");
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        cJSON *o = k.mv_size == 2 ? cJSON_ParseWithLength(v.mv_data, v.mv_size) : NULL;
         if (!o)
-            continue;
+            continue; /* as the handle's loader would refuse it: check reports it */
+        snapdict *g = realloc(d, (size_t)(*n + 1) * sizeof *g);
+        if (!g) {
+            cJSON_Delete(o);
+            rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            break;
+        }
+        d = g;
+        const cJSON *nm = cJSON_GetObjectItem(o, "name");
+        d[*n] = (snapdict){ldb_rd_be16(k.mv_data), o, cJSON_IsString(nm) ? nm->valuestring : "?"};
+        (*n)++;
+    }
+    mdb_cursor_close(c);
+    if (rc) {
+        snap_free(d, *n);
+        *n = 0;
+        return rc;
+    }
+    *out = d;
+    return LDB_OK;
+}
+
+static int fill_dicts(ldb_db *db, const snapdict *d, int nd, sqlite3_stmt *st)
+{
+    for (int i = 0; i < nd; i++) {
+        const cJSON *o = d[i].o;
         sqlite3_reset(st);
-        sqlite3_bind_int(st, 1, db->dict[i].id);
-        sqlite3_bind_text(st, 2, db->dict[i].name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 1, d[i].id);
+        sqlite3_bind_text(st, 2, d[i].name, -1, SQLITE_TRANSIENT);
         static const char *cols[] = {"path", "format", "architecture", "type"};
         for (int c = 0; c < 4; c++)
             sqlite3_bind_text(st, 3 + c, jstr(o, cols[c]), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 7, db->dict[i].d_in);
-        sqlite3_bind_int64(st, 8, db->dict[i].d_out);
-        sqlite3_bind_int64(st, 9, db->dict[i].d_sae);
+        static const char *dims[] = {"d_in", "d_out", "d_sae"};
+        for (int c = 0; c < 3; c++)
+            sqlite3_bind_int64(st, 7 + c,
+                               (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(o, dims[c])));
         static const char *cols2[] = {"dtype", "hook_in", "hook_out", "model", "sha256"};
         for (int c = 0; c < 5; c++)
             sqlite3_bind_text(st, 10 + c, jstr(o, cols2[c]), -1, SQLITE_TRANSIENT);
-        int r = sqlite3_step(st);
-        cJSON_Delete(o);
-        if (r != SQLITE_DONE)
+        if (sqlite3_step(st) != SQLITE_DONE)
             return sq_err(db, "dicts");
     }
     return LDB_OK;
@@ -153,11 +275,10 @@ static int fill_runs(ldb_db *db, MDB_txn *txn, sqlite3_stmt *st)
     return rc;
 }
 
-static int fill_latents(ldb_db *db, MDB_txn *txn, sqlite3_stmt *st)
+static int fill_latents(ldb_db *db, MDB_txn *txn, const snapdict *d, int nd, sqlite3_stmt *st)
 {
     int rc = LDB_OK;
-    for (int i = 0; i < db->n_dict && !rc; i++) {
-        ldb_dbdict *d = &db->dict[i];
+    for (int i = 0; i < nd && !rc; i++, d++) {
         ldb_dstat ds;
         if ((rc = ldb_db_get_dstat(db, txn, d->id, &ds)))
             break;
@@ -212,7 +333,8 @@ static int fill(ldb_db *db, MDB_txn *txn, sqlite3 *sq, const char *schema)
     };
     sqlite3_stmt *st[4] = {0};
     sqlite3 *keep = db->cat;
-    int rc = LDB_OK;
+    snapdict *d = NULL;
+    int nd = 0, rc = snap_dicts(db, txn, &d, &nd);
     db->cat = sq; /* for sq_err's message */
     for (int i = 0; i < 4 && !rc; i++) {
         char q[128];
@@ -220,48 +342,58 @@ static int fill(ldb_db *db, MDB_txn *txn, sqlite3 *sq, const char *schema)
         if (sqlite3_prepare_v2(sq, q, -1, &st[i], NULL) != SQLITE_OK)
             rc = sq_err(db, "prepare");
     }
-    if (!rc && !(rc = fill_dicts(db, st[0])) && !(rc = fill_sequences(db, txn, st[1])) &&
+    if (!rc && !(rc = fill_dicts(db, d, nd, st[0])) && !(rc = fill_sequences(db, txn, st[1])) &&
         !(rc = fill_runs(db, txn, st[2])))
-        rc = fill_latents(db, txn, st[3]);
+        rc = fill_latents(db, txn, d, nd, st[3]);
     for (int i = 0; i < 4; i++)
         sqlite3_finalize(st[i]);
     db->cat = keep;
+    snap_free(d, nd);
     return rc;
 }
 
-/* The LMDB batch a catalog mirrors, or -1 when it records none. */
+/* The LMDB batch a catalog mirrors, -1 when it records none, -2 when it cannot
+ * be read. */
 static sqlite3_int64 catalog_batch(sqlite3 *sq, const char *schema)
 {
     sqlite3_stmt *q;
-    sqlite3_int64 have = -1;
+    sqlite3_int64 have = -2;
     char sql[96];
     snprintf(sql, sizeof sql, "SELECT value FROM %s.meta WHERE key='batch'", schema);
     if (sqlite3_prepare_v2(sq, sql, -1, &q, NULL) == SQLITE_OK) {
-        if (sqlite3_step(q) == SQLITE_ROW)
-            have = sqlite3_column_int64(q, 0);
+        int r = sqlite3_step(q);
+        have = r == SQLITE_ROW ? sqlite3_column_int64(q, 0) : r == SQLITE_DONE ? -1 : -2;
         sqlite3_finalize(q);
     }
     return have;
 }
 
-int ldb_catalog_sync(ldb_db *db, int force)
+/* One rebuild: the SQLite write lock first, then the LMDB snapshot, so that of
+ * two processes syncing at once the later commit mirrors the newer state (a sync
+ * that took its snapshot first cannot overwrite a newer mirror). */
+static int sync_once(ldb_db *db, int force, int *bad)
 {
     MDB_txn *txn = NULL;
     sqlite3_stmt *st = NULL;
     uint64_t batch = 0;
-    int rc, mrc;
-    if (!db->cat)
-        return LDB_OK;
-    if ((mrc = ldb_txn_begin(db, MDB_RDONLY, &txn)))
-        return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
+    int rc = LDB_OK, mrc;
+    *bad = 0;
+    if (sqlite3_exec(db->cat, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        *bad = damaged(db->cat);
+        return sq_err(db, "cannot begin");
+    }
+    if ((mrc = ldb_txn_begin(db, MDB_RDONLY, &txn))) {
+        rc = ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
+        goto rollback;
+    }
     if ((rc = ldb_db_meta_u64(db, txn, "batch", &batch)))
-        goto out;
+        goto rollback;
     if (!force && catalog_batch(db->cat, "main") == (sqlite3_int64)batch)
-        goto out;
-    if (sqlite3_exec(db->cat, "BEGIN; DELETE FROM dicts; DELETE FROM sequences; DELETE FROM runs;"
+        goto rollback; /* nothing to write */
+    if (sqlite3_exec(db->cat, "DELETE FROM dicts; DELETE FROM sequences; DELETE FROM runs;"
                      " DELETE FROM latents;", NULL, NULL, NULL) != SQLITE_OK) {
-        rc = sq_err(db, "cannot begin");
-        goto out;
+        rc = sq_err(db, "cannot clear");
+        goto rollback;
     }
     if ((rc = fill(db, txn, db->cat, "main")))
         goto rollback;
@@ -277,10 +409,40 @@ int ldb_catalog_sync(ldb_db *db, int force)
     }
     goto out;
 rollback:
+    *bad = rc && damaged(db->cat); /* the failing call's code, before ROLLBACK's */
     sqlite3_exec(db->cat, "ROLLBACK", NULL, NULL, NULL);
 out:
     sqlite3_finalize(st);
+    if (txn)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+/* 1 when the catalog already records LMDB's newest write (no lock needed: a later
+ * write updates the catalog after its own commit). */
+static int current(ldb_db *db)
+{
+    MDB_txn *txn;
+    uint64_t batch = 0;
+    if (ldb_txn_begin(db, MDB_RDONLY, &txn))
+        return 0;
+    int r = !ldb_db_meta_u64(db, txn, "batch", &batch) &&
+            catalog_batch(db->cat, "main") == (sqlite3_int64)batch;
     mdb_txn_abort(txn);
+    return r;
+}
+
+int ldb_catalog_sync(ldb_db *db, int force)
+{
+    if (!db->cat || (!force && current(db)))
+        return LDB_OK;
+    int bad, rc = sync_once(db, force, &bad);
+    if (rc && bad) { /* malformed pages that opening did not read */
+        char why[128], *colon = strrchr(db->err.msg, ':');
+        snprintf(why, sizeof why, "%s", colon ? colon + 2 : "malformed");
+        if (!(rc = move_aside(db, why)) && !(rc = ldb_catalog_open(db)))
+            rc = sync_once(db, 1, &bad);
+    }
     return rc;
 }
 
@@ -300,18 +462,30 @@ static sqlite3_int64 rows_missing(sqlite3 *sq, const char *t, const char *a, con
     return n;
 }
 
+/* A catalog SQLite cannot read: what check reports, with the remedy. */
+static void unsound(char *msg, size_t cap, const char *why)
+{
+    snprintf(msg, cap, "catalog.sqlite is not a sound database (%s); latentdb check --repair "
+             "moves it aside and rebuilds it from LMDB", why);
+}
+
 int ldb_catalog_verify(ldb_db *db, MDB_txn *txn, char *msg, size_t cap, int *stale)
 {
     sqlite3 *sq = NULL;
     uint64_t batch = 0;
     int rc = LDB_OK;
+    struct stat st;
     *msg = 0;
     *stale = 0;
     char *p = ldb_path_join(db->path, "catalog.sqlite");
     if (!p)
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    if (!ldb_path_is_file(p)) {
-        snprintf(msg, cap, "catalog.sqlite is missing");
+    if (lstat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (lstat(p, &st) != 0)
+            snprintf(msg, cap, "catalog.sqlite is missing; latentdb check --repair rebuilds it "
+                     "from LMDB");
+        else
+            unsound(msg, cap, S_ISDIR(st.st_mode) ? "a folder" : "not a regular file");
         free(p);
         return LDB_OK;
     }
@@ -329,7 +503,10 @@ int ldb_catalog_verify(ldb_db *db, MDB_txn *txn, char *msg, size_t cap, int *sta
     if (src == SQLITE_OK) /* before ATTACH: a writer may hold the catalog briefly */
         sqlite3_busy_timeout(sq, 5000);
     if (src != SQLITE_OK || !attach || sqlite3_exec(sq, attach, NULL, NULL, NULL) != SQLITE_OK) {
-        snprintf(msg, cap, "catalog.sqlite cannot be opened: %s", sq ? sqlite3_errmsg(sq) : "?");
+        if (damaged(sq))
+            unsound(msg, cap, sqlite3_errmsg(sq));
+        else
+            snprintf(msg, cap, "catalog.sqlite cannot be opened: %s", sq ? sqlite3_errmsg(sq) : "?");
         goto out;
     }
     /* one read transaction over the catalog: its batch and its rows must be of the
@@ -341,6 +518,10 @@ int ldb_catalog_verify(ldb_db *db, MDB_txn *txn, char *msg, size_t cap, int *sta
     if ((rc = ldb_db_meta_u64(db, txn, "batch", &batch)))
         goto out;
     sqlite3_int64 have = catalog_batch(sq, "cat");
+    if (have == -2) {
+        unsound(msg, cap, sqlite3_errmsg(sq));
+        goto out;
+    }
     if (have != (sqlite3_int64)batch) { /* a crash between the two commits, or a reader */
         *stale = 1;
         snprintf(msg, cap, "catalog.sqlite mirrors batch %lld, LMDB holds batch %llu: the next "
@@ -358,6 +539,10 @@ int ldb_catalog_verify(ldb_db *db, MDB_txn *txn, char *msg, size_t cap, int *sta
     for (int i = 0; i < 4; i++) {
         sqlite3_int64 extra = rows_missing(sq, tables[i], "cat", "main"),
                       missing = rows_missing(sq, tables[i], "main", "cat");
+        if (extra < 0 || missing < 0) {
+            unsound(msg, cap, sqlite3_errmsg(sq));
+            break;
+        }
         if (extra || missing) {
             snprintf(msg, cap, "catalog.sqlite: table %s differs from LMDB (%lld rows missing, "
                      "%lld rows not in LMDB)", tables[i], (long long)missing, (long long)extra);

@@ -52,6 +52,7 @@ struct ldb_db {
     struct ldb_tokenizer *tokenizer; /* loaded on first use from meta "tokenizer" */
     int tokenizer_tried;
     struct ldb_writer *wspare; /* the last batch's writer, kept for its buffers */
+    char note[512];            /* what the open repaired, for ldb_db_note */
 };
 
 /* Positions c at the greatest key <= *k (for keys of fixed width); returns an
@@ -131,6 +132,26 @@ int ldb_db_get_seq(ldb_db *db, MDB_txn *txn, uint64_t seq, ldb_seqrec *out);
 int ldb_db_seq_at(ldb_db *db, MDB_txn *txn, uint64_t gpos, ldb_seqrec *out);
 void ldb_seqrec_encode(const ldb_seqrec *s, uint8_t out[40]);
 void ldb_seqrec_decode(uint64_t seq, const uint8_t in[40], ldb_seqrec *s);
+
+/* A handle for path with nothing open yet (NULL when out of memory). */
+ldb_db *ldb_db_alloc(const char *path);
+/* Opens db->path's LMDB environment (creating its files when writable), with the
+ * size check and LMDB's assert callback; then the named databases in txn
+ * (MDB_CREATE in flags makes them). */
+int ldb_env_open(ldb_db *db, int rdonly);
+int ldb_env_open_dbis(ldb_db *db, MDB_txn *txn, unsigned flags);
+/* Puts t's compiled tables in meta["tokenizer"] in txn; with skip_from_tokenizer,
+ * its BOS, EOS and PAD (sorted, in skip[0..*n_skip)) become meta["skip"]. */
+int ldb_db_put_tokenizer(ldb_db *db, MDB_txn *txn, struct ldb_tokenizer *t,
+                         int skip_from_tokenizer, uint32_t skip[3], size_t *n_skip);
+
+/* Open checks (envcheck.c). Before LMDB opens the folder: data.mdb exists, is a
+ * regular file (a FIFO would hang LMDB's open) and is not empty; lock.mdb, when
+ * present, is a regular file. */
+int ldb_env_precheck(ldb_db *db);
+/* After: data.mdb holds every page of LMDB's newest state (its last page, or
+ * free pages past the end); else an error saying it is truncated. */
+int ldb_env_check_size(ldb_db *db);
 
 /* Catalog (catalog.c). */
 int ldb_catalog_open(ldb_db *db);

@@ -1,5 +1,5 @@
-/* env.c — creating and opening a database: the LMDB environment, its named
- * databases, meta, the skip set, and dictionary records. Invariant: an open ldb_db
+/* env.c — opening a database: the LMDB environment, its named databases, meta,
+ * the skip set, and dictionary records (creating one: create.c). Invariant: an open ldb_db
  * has a format it understands and its dictionary records loaded. */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "../common/mfile.h"
 #include "db_impl.h"
@@ -110,6 +111,11 @@ int ldb_db_grow_map(ldb_db *db)
 const char *ldb_db_errmsg(const ldb_db *db)
 {
     return db ? db->err.msg : "out of memory";
+}
+
+const char *ldb_db_note(const ldb_db *db)
+{
+    return db ? db->note : "";
 }
 
 int ldb_db_meta_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t *out)
@@ -310,7 +316,7 @@ int ldb_db_seq_at(ldb_db *db, MDB_txn *txn, uint64_t gpos, ldb_seqrec *out)
     return rc;
 }
 
-static int open_dbis(ldb_db *db, MDB_txn *txn, unsigned flags)
+int ldb_env_open_dbis(ldb_db *db, MDB_txn *txn, unsigned flags)
 {
     static const char *names[] = {"meta", "dicts", "seqs", "seqpos", "seqhash", "sources",
                                   "cover", "dstat", "tok", "tokidx", "lsum", "ltop", "lcnt",
@@ -330,25 +336,56 @@ static int open_dbis(ldb_db *db, MDB_txn *txn, unsigned flags)
     return LDB_OK;
 }
 
-static int env_open(ldb_db *db, int rdonly)
+/* LMDB calls this when one of its assertions fails (a page that is not what its
+ * parent says: a damaged file), then aborts. The process ends here instead, with
+ * status 1 and a message naming the DB: _exit, like the abort it replaces, runs no
+ * more code of LMDB or of the caller (no atexit handlers while other threads run),
+ * so a writer's transaction ends as a kill ends it (the last commit stands). */
+static void on_assert(MDB_env *env, const char *msg)
+{
+    const char *path = NULL;
+    if (mdb_env_get_path(env, &path) || !path)
+        path = "DB";
+    fprintf(stderr, "latentdb: %s: LMDB found a damaged page (%s); run latentdb check %s\n", path,
+            msg, path);
+    _exit(1);
+}
+
+int ldb_env_open(ldb_db *db, int rdonly)
 {
     int mrc;
     if ((mrc = mdb_env_create(&db->env)) || (mrc = mdb_env_set_maxdbs(db->env, 16 + 2 * LDB_MAX_DICTS)) ||
         (mrc = mdb_env_set_mapsize(db->env, map_size())) ||
-        (mrc = mdb_env_set_maxreaders(db->env, 256)))
+        (mrc = mdb_env_set_maxreaders(db->env, 256)) ||
+        (mrc = mdb_env_set_assert(db->env, on_assert)))
         return ldb_db_mdb_err(db, mrc, "cannot set up LMDB");
     mrc = mdb_env_open(db->env, db->path, (rdonly ? MDB_RDONLY : 0) | MDB_NOTLS, 0644);
     if (mrc == ENOENT)
         return ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no database here (create one with "
                            "latentdb init)", db->path);
+    if (mrc == MDB_INVALID || mrc == MDB_VERSION_MISMATCH) { /* its two meta pages */
+        char *p = ldb_path_join(db->path, "data.mdb");
+        struct stat st;
+        long long size = p && stat(p, &st) == 0 ? (long long)st.st_size : -1;
+        free(p);
+        if (size >= 0 && size < 2 * sysconf(_SC_PAGESIZE))
+            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: data.mdb is truncated: %lld bytes, "
+                               "shorter than LMDB's two meta pages; restore it from a copy",
+                               db->path, size);
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: data.mdb is not an LMDB file its version "
+                           "reads (%s); restore it from a copy", db->path, mdb_strerror(mrc));
+    }
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot open");
+    int rc = ldb_env_check_size(db);
+    if (rc)
+        return rc;
     int dead = 0;
     mdb_reader_check(db->env, &dead); /* clear slots of readers that died */
     return LDB_OK;
 }
 
-static ldb_db *db_new(const char *path)
+ldb_db *ldb_db_alloc(const char *path)
 {
     ldb_db *db = calloc(1, sizeof *db);
     if (!db)
@@ -380,70 +417,9 @@ void ldb_db_close(ldb_db *db)
     free(db);
 }
 
-int ldb_db_init(const char *path, const uint32_t *skip, size_t n_skip, int values, ldb_db **out)
-{
-    ldb_db *db = db_new(path);
-    MDB_txn *txn = NULL;
-    int rc = LDB_OK, mrc;
-    *out = db;
-    if (!db)
-        return LDB_ENOMEM;
-    if (values < LDB_VAL_BF16 || values > LDB_VAL_F32)
-        return ldb_err_set(&db->err, LDB_EINVAL, "unknown value type %d", values);
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return ldb_err_os(&db->err, "%s: cannot create the folder", path);
-    char *probe = ldb_path_join(path, "data.mdb");
-    int exists = probe && ldb_path_is_file(probe);
-    free(probe);
-    if (exists)
-        return ldb_err_set(&db->err, LDB_EINVAL, "%s: a database already exists here", path);
-    if ((rc = env_open(db, 0)))
-        return rc;
-    if ((mrc = ldb_txn_begin(db, 0, &txn)))
-        return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
-    if ((rc = open_dbis(db, txn, MDB_CREATE)))
-        goto out;
-    db->skip = malloc((n_skip ? n_skip : 1) * sizeof *db->skip);
-    if (!db->skip) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-        goto out;
-    }
-    if (n_skip)
-        memcpy(db->skip, skip, n_skip * sizeof *skip);
-    qsort(db->skip, n_skip, sizeof *db->skip, ldb_cmp_u32);
-    db->n_skip = n_skip;
-    db->values = values;
-    uint8_t vb = (uint8_t)values;
-    MDB_val kf = {6, "format"}, vf = {strlen(LDB_FORMAT), LDB_FORMAT};
-    MDB_val kv = {6, "values"}, vv = {1, &vb};
-    MDB_val ks = {4, "skip"}, vs = {n_skip * 4, db->skip};
-    if ((mrc = mdb_put(txn, db->meta, &kf, &vf, 0)) || (mrc = mdb_put(txn, db->meta, &kv, &vv, 0)) ||
-        (mrc = mdb_put(txn, db->meta, &ks, &vs, 0))) {
-        rc = ldb_db_mdb_err(db, mrc, "meta");
-        goto out;
-    }
-    if ((rc = ldb_db_meta_put_u64(db, txn, "n_seq", 0)) ||
-        (rc = ldb_db_meta_put_u64(db, txn, "n_pos", 0)) ||
-        (rc = ldb_db_meta_put_u64(db, txn, "batch", 0)))
-        goto out;
-    mrc = mdb_txn_commit(txn);
-    txn = NULL;
-    if (mrc) {
-        rc = ldb_db_mdb_err(db, mrc, "cannot commit");
-        goto out;
-    }
-    rc = ldb_catalog_open(db);
-    if (!rc)
-        rc = ldb_catalog_sync(db, 1);
-out:
-    if (txn)
-        mdb_txn_abort(txn);
-    return rc;
-}
-
 int ldb_db_open(const char *path, int flags, ldb_db **out)
 {
-    ldb_db *db = db_new(path);
+    ldb_db *db = ldb_db_alloc(path);
     MDB_txn *txn = NULL;
     int rc, mrc;
     *out = db;
@@ -453,11 +429,11 @@ int ldb_db_open(const char *path, int flags, ldb_db **out)
     if (!ldb_path_is_dir(path))
         return ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no database here (create one with "
                            "latentdb init)", path);
-    if ((rc = env_open(db, db->rdonly)))
+    if ((rc = ldb_env_precheck(db)) || (rc = ldb_env_open(db, db->rdonly)))
         return rc;
     if ((mrc = ldb_txn_begin(db, MDB_RDONLY, &txn)))
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
-    if ((rc = open_dbis(db, txn, 0)))
+    if ((rc = ldb_env_open_dbis(db, txn, 0)))
         goto out;
     MDB_val k = {6, "format"}, v = {0, NULL};
     if (mdb_get(txn, db->meta, &k, &v) || v.mv_size != strlen(LDB_FORMAT) ||

@@ -7,16 +7,13 @@
 #include "../text/tokenizer.h"
 #include "db_impl.h"
 
-int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer)
+int ldb_db_put_tokenizer(ldb_db *db, MDB_txn *txn, ldb_tokenizer *t, int skip_from_tokenizer,
+                         uint32_t skip[3], size_t *n_skip)
 {
-    if (db->rdonly)
-        return ldb_err_set(&db->err, LDB_EINVAL, "%s: opened read-only", db->path);
-    size_t size;
+    size_t size, n = 0;
     const void *blob = ldb_tokenizer_blob(t, &size);
     ldb_tokenizer_info info;
     ldb_tokenizer_get_info(t, &info);
-    uint32_t skip[3];
-    size_t n = 0;
     uint32_t sp[3] = {info.bos, info.eos, info.pad};
     for (int i = 0; i < 3; i++) {
         int dup = 0;
@@ -26,10 +23,8 @@ int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer)
             skip[n++] = sp[i];
     }
     qsort(skip, n, sizeof *skip, ldb_cmp_u32);
-    MDB_txn *txn;
-    int rc = LDB_OK, mrc = ldb_txn_begin(db, 0, &txn);
-    if (mrc)
-        return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
+    *n_skip = n;
+    int rc = LDB_OK, mrc;
     uint64_t npos = 0;
     if (skip_from_tokenizer && !(rc = ldb_db_meta_u64(db, txn, "n_pos", &npos)) && npos)
         rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: the skip set is fixed once tokens are "
@@ -50,7 +45,20 @@ int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer)
     MDB_val ks = {4, "skip"}, vs = {n * 4, skip};
     if (!rc && skip_from_tokenizer && (mrc = mdb_put(txn, db->meta, &ks, &vs, 0)))
         rc = ldb_db_mdb_err(db, mrc, "meta");
-    if (rc) {
+    return rc;
+}
+
+int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer)
+{
+    if (db->rdonly)
+        return ldb_err_set(&db->err, LDB_EINVAL, "%s: opened read-only", db->path);
+    uint32_t skip[3];
+    size_t n = 0;
+    MDB_txn *txn;
+    int rc = LDB_OK, mrc = ldb_txn_begin(db, 0, &txn);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
+    if ((rc = ldb_db_put_tokenizer(db, txn, t, skip_from_tokenizer, skip, &n))) {
         mdb_txn_abort(txn);
         return rc;
     }

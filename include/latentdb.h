@@ -199,8 +199,28 @@ typedef struct ldb_db ldb_db;
 
 /* Creates a database at path (the folder may exist but must hold no database).
  * skip: token ids whose positions are left out of statistics (BOS, PAD).
- * *out is set even on failure (message via ldb_db_errmsg); close it either way. */
+ * *out is set even on failure (message via ldb_db_errmsg); close it either way.
+ * The same as ldb_db_create with these options and no tokenizer. */
 int ldb_db_init(const char *path, const uint32_t *skip, size_t n_skip, int values, ldb_db **out);
+
+struct ldb_tokenizer;
+typedef struct ldb_create_opts {
+    const uint32_t *skip;      /* token ids left out of statistics (BOS, PAD) */
+    size_t n_skip;
+    int values;                /* LDB_VALUES_*; default bf16 */
+    struct ldb_tokenizer *tokenizer; /* stored in the database, or NULL */
+    int skip_from_tokenizer;   /* the tokenizer's BOS, EOS and PAD are the skip set */
+} ldb_create_opts;
+void ldb_create_opts_init(ldb_create_opts *o);
+
+/* Creates a database at path, all or nothing: it is built (LMDB, meta, skip set,
+ * tokenizer, catalog) in a folder beside path and renamed into place, or, when
+ * path is an existing folder, built in a folder inside it and its files moved up,
+ * data.mdb last. A failure leaves no database at path and nothing init cannot
+ * redo (a process killed meanwhile leaves its hidden ".NAME.init-PID-N" folder
+ * beside path or inside it, which may be deleted). Then opens it for writing;
+ * *out is set even on failure, as for ldb_db_init. */
+int ldb_db_create(const char *path, const ldb_create_opts *o, ldb_db **out);
 
 #define LDB_OPEN_READ  0
 #define LDB_OPEN_WRITE 1
@@ -209,6 +229,10 @@ int ldb_db_init(const char *path, const uint32_t *skip, size_t n_skip, int value
 int ldb_db_open(const char *path, int flags, ldb_db **out);
 void ldb_db_close(ldb_db *db);      /* accepts NULL */
 const char *ldb_db_errmsg(const ldb_db *db);
+/* What the last open repaired on its own, for the user ("" when nothing): a
+ * writable open moves a catalog.sqlite that is not a database aside and rebuilds
+ * it from LMDB. Owned by db. */
+const char *ldb_db_note(const ldb_db *db);
 
 /* Registers the dictionary at path under name (letters, digits, '_', '-', '.').
  * Reads it to check it and to record its description and the SHA-256 of its

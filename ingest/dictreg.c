@@ -18,6 +18,33 @@ static int valid_name(const char *s)
     return 1;
 }
 
+/* The next free dictionary id in txn, or an error when name is taken there. */
+static int next_id(ldb_db *db, MDB_txn *txn, const char *name, uint16_t *id)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = LDB_OK, mrc = mdb_cursor_open(txn, db->dicts, &c), n = 0;
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "dicts");
+    *id = 0;
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && !rc;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT), n++) {
+        cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+        const cJSON *nm = cJSON_GetObjectItem(o, "name");
+        if (cJSON_IsString(nm) && !strcmp(nm->valuestring, name))
+            rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: a dictionary named '%s' exists already",
+                             db->path, name);
+        cJSON_Delete(o);
+        if (k.mv_size == 2 && ldb_rd_be16(k.mv_data) >= *id)
+            *id = (uint16_t)(ldb_rd_be16(k.mv_data) + 1);
+    }
+    mdb_cursor_close(c);
+    if (!rc && n >= LDB_MAX_DICTS)
+        rc = ldb_err_set(&db->err, LDB_EUNSUPPORTED, "%s: at most %d dictionaries", db->path,
+                         LDB_MAX_DICTS);
+    return rc;
+}
+
 int ldb_db_dict_add(ldb_db *db, const char *name, const char *path)
 {
     ldb_dict *d = NULL;
@@ -58,10 +85,11 @@ int ldb_db_dict_add(ldb_db *db, const char *name, const char *path)
         rc = ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
         goto out;
     }
+    /* the id and the name's uniqueness from the table as this transaction sees
+     * it: another process may have added a dictionary since this handle opened */
     uint16_t id = 0;
-    for (int i = 0; i < db->n_dict; i++)
-        if (db->dict[i].id >= id)
-            id = (uint16_t)(db->dict[i].id + 1);
+    if ((rc = next_id(db, txn, name, &id)))
+        goto out;
     uint8_t kb[2];
     ldb_be16(kb, id);
     MDB_val k = {2, kb}, v = {strlen(json), json};
@@ -84,7 +112,7 @@ int ldb_db_dict_add(ldb_db *db, const char *name, const char *path)
         goto out;
     }
     rc = ldb_db_reload_dicts(db);
-    ldb_catalog_sync(db, 0);
+    ldb_catalog_sync(db, 0); /* LMDB holds it; a catalog that fails to follow is rebuilt later */
 out:
     if (txn)
         mdb_txn_abort(txn);

@@ -10,7 +10,8 @@
  *                           each function were counted (to choose N)
  *
  * FUNC is one of: open write pwrite writev pwritev fsync fdatasync ftruncate mmap
- * (each covers its 64-bit and *at twins). Calls on other files pass through. */
+ * rename mkdir (each covers its 64-bit and *at twins; rename counts by its source
+ * path). Calls on other files pass through. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -22,14 +23,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 enum { F_OPEN, F_WRITE, F_PWRITE, F_WRITEV, F_PWRITEV, F_FSYNC, F_FDATASYNC, F_FTRUNCATE,
-       F_MMAP, F_N };
+       F_MMAP, F_RENAME, F_MKDIR, F_N };
 static const char *NAMES[F_N] = {"open",  "write",     "pwrite",    "writev", "pwritev",
-                                 "fsync", "fdatasync", "ftruncate", "mmap"};
+                                 "fsync", "fdatasync", "ftruncate", "mmap",   "rename",
+                                 "mkdir"};
 
 static unsigned long counts[F_N];
 static int target = -1;        /* the function to hit */
@@ -293,4 +296,44 @@ void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
         return MAP_FAILED;
     }
     return real_mmap64(addr, len, prot, flags, fd, off);
+}
+
+int rename(const char *from, const char *to)
+{
+    REAL(int, rename, const char *, const char *)
+    if (hit(F_RENAME, under_dir(from)))
+        return -1;
+    return real_rename(from, to);
+}
+
+int renameat(int fd1, const char *from, int fd2, const char *to)
+{
+    REAL(int, renameat, int, const char *, int, const char *)
+    if (hit(F_RENAME, (fd1 == AT_FDCWD || from[0] == '/') && under_dir(from)))
+        return -1;
+    return real_renameat(fd1, from, fd2, to);
+}
+
+int renameat2(int fd1, const char *from, int fd2, const char *to, unsigned flags)
+{
+    REAL(int, renameat2, int, const char *, int, const char *, unsigned)
+    if (hit(F_RENAME, (fd1 == AT_FDCWD || from[0] == '/') && under_dir(from)))
+        return -1;
+    return real_renameat2(fd1, from, fd2, to, flags);
+}
+
+int mkdir(const char *path, mode_t mode)
+{
+    REAL(int, mkdir, const char *, mode_t)
+    if (hit(F_MKDIR, under_dir(path)))
+        return -1;
+    return real_mkdir(path, mode);
+}
+
+int mkdirat(int fd, const char *path, mode_t mode)
+{
+    REAL(int, mkdirat, int, const char *, mode_t)
+    if (hit(F_MKDIR, (fd == AT_FDCWD || path[0] == '/') && under_dir(path)))
+        return -1;
+    return real_mkdirat(fd, path, mode);
 }

@@ -64,6 +64,8 @@ const char *cli_safe(const char *s, char **tmp);
 void cli_fault_guard(const char *path);
 /* Opens a DB, printing the error; returns 0 or the exit status. */
 int cli_open_db(const char *path, int flags, struct ldb_db **db);
+/* Closes db, first printing a note a writer's catalog update left (ldb_db_note). */
+void cli_close_db(struct ldb_db *db);
 /* Parses a non-negative decimal integer < 2^32; 0 or -1. */
 /* "f32" or "bf16" into LDB_PRECISION_*; 0 or -1. */
 int cli_parse_precision(const char *s, int *out);

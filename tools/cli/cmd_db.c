@@ -19,16 +19,29 @@ static const char *USAGE_INGEST =
     "f32 is exact.\n";
 static const char *USAGE_INFO = "usage: latentdb info DB [--json]\n";
 
+static char told[512]; /* the note of the open, printed */
+
 int cli_open_db(const char *path, int flags, ldb_db **db)
 {
     cli_fault_guard(path);
-    if (ldb_db_open(path, flags, db)) {
+    int failed = ldb_db_open(path, flags, db);
+    snprintf(told, sizeof told, "%s", ldb_db_note(*db));
+    if (*told)
+        fprintf(stderr, "latentdb: note: %s\n", told);
+    if (failed) {
         int rc = cli_fail("%s", ldb_db_errmsg(*db));
         ldb_db_close(*db);
         *db = NULL;
         return rc;
     }
     return 0;
+}
+
+void cli_close_db(ldb_db *db)
+{
+    if (db && strcmp(told, ldb_db_note(db))) /* a writer's catalog update found damage */
+        fprintf(stderr, "latentdb: note: %s\n", ldb_db_note(db));
+    ldb_db_close(db);
 }
 
 int cli_parse_precision(const char *s, int *out)
@@ -114,9 +127,14 @@ int cmd_init(int argc, char **argv)
         return rc;
     }
     ldb_db *db = NULL;
-    int rc = ldb_db_init(path, ids, n, values, &db) ? cli_fail("%s", ldb_db_errmsg(db)) : 0;
-    if (!rc && t && ldb_db_set_tokenizer(db, t, skip == NULL))
-        rc = cli_fail("%s", ldb_db_errmsg(db));
+    ldb_create_opts co;
+    ldb_create_opts_init(&co);
+    co.skip = ids;
+    co.n_skip = n;
+    co.values = values;
+    co.tokenizer = t;
+    co.skip_from_tokenizer = t && skip == NULL;
+    int rc = ldb_db_create(path, &co, &db) ? cli_fail("%s", ldb_db_errmsg(db)) : 0;
     if (!rc) {
         ldb_info *in = NULL;
         char sk[256] = "";
@@ -144,7 +162,7 @@ int cmd_dict_add(int argc, char **argv)
         rc = cli_fail("%s", ldb_db_errmsg(db));
     else
         printf("added dictionary '%s' from %s\n", argv[1], argv[2]);
-    ldb_db_close(db);
+    cli_close_db(db);
     return rc;
 }
 
@@ -261,7 +279,7 @@ int cmd_ingest(int argc, char **argv)
             ldb_info_free(in);
         }
     }
-    ldb_db_close(db);
+    cli_close_db(db);
     free(copy);
     return rc;
 }
@@ -364,8 +382,12 @@ int cmd_check(int argc, char **argv)
         return rc;
     if (repair && ldb_db_repair(db)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
-        ldb_db_close(db);
+        cli_close_db(db);
         return rc;
+    }
+    if (repair && strcmp(told, ldb_db_note(db))) { /* damage the open did not read */
+        fprintf(stderr, "latentdb: note: %s\n", ldb_db_note(db));
+        snprintf(told, sizeof told, "%s", ldb_db_note(db));
     }
     ldb_check_report *r = calloc(1, sizeof *r);
     if (!r) {

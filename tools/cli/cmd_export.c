@@ -161,6 +161,6 @@ int cmd_import(int argc, char **argv)
         cli_progress_end();
         printf("imported %s into '%s'\n", o.codes, dict);
     }
-    ldb_db_close(db);
+    cli_close_db(db);
     return rc;
 }

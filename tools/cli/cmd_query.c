@@ -499,6 +499,6 @@ int cmd_label(int argc, char **argv)
         printf("labelled %s latent %u: %s\n", argv[1], latent, argv[3]);
     else
         printf("removed the label of %s latent %u\n", argv[1], latent);
-    ldb_db_close(db);
+    cli_close_db(db);
     return rc;
 }
