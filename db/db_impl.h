@@ -133,6 +133,11 @@ int ldb_db_seq_at(ldb_db *db, MDB_txn *txn, uint64_t gpos, ldb_seqrec *out);
 void ldb_seqrec_encode(const ldb_seqrec *s, uint8_t out[40]);
 void ldb_seqrec_decode(uint64_t seq, const uint8_t in[40], ldb_seqrec *s);
 
+/* Opens db->path again in place of what db has open (the same flags), as a
+ * handle of its own would; after a repair replaced data.mdb. LDB_OK, or an error
+ * with db as it was. */
+int ldb_db_reopen(ldb_db *db);
+
 /* A handle for path with nothing open yet (NULL when out of memory). */
 ldb_db *ldb_db_alloc(const char *path);
 /* Opens db->path's LMDB environment (creating its files when writable), with the

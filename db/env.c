@@ -417,6 +417,24 @@ void ldb_db_close(ldb_db *db)
     free(db);
 }
 
+int ldb_db_reopen(ldb_db *db)
+{
+    ldb_db *n = NULL;
+    ldb_writer_drop_spare(db); /* it points at db */
+    int rc = ldb_db_open(db->path, db->rdonly ? LDB_OPEN_READ : LDB_OPEN_WRITE, &n);
+    if (rc) {
+        if (n)
+            ldb_err_set(&db->err, rc, "%s", n->err.msg);
+        ldb_db_close(n);
+        return rc;
+    }
+    ldb_db old = *db; /* the new state into db, the old one closed through n */
+    *db = *n;
+    *n = old;
+    ldb_db_close(n);
+    return LDB_OK;
+}
+
 int ldb_db_open(const char *path, int flags, ldb_db **out)
 {
     ldb_db *db = ldb_db_alloc(path);

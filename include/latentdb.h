@@ -464,6 +464,7 @@ void ldb_search_free(ldb_search *s);
 typedef struct ldb_check_report {
     uint64_t n_seq, n_tokens, nnz, n_blocks;
     uint64_t n_problems;       /* 0 when everything agrees */
+    uint64_t n_store_problems; /* of them, in LMDB (the others: the catalog) */
     char problems[4096];       /* the first problems, one a line */
     char notes[1024];          /* not problems: e.g. a catalog that lags behind LMDB
                                   after a crash (rebuilt on the next writable open) */
@@ -482,8 +483,12 @@ int ldb_db_check(ldb_db *db, ldb_check_report *rep);
 int ldb_db_check_each(ldb_db *db, ldb_check_report *rep, void (*each)(void *arg, const char *line),
                       void *arg);
 
-/* Rebuilds what is derived across the two stores: catalog.sqlite from LMDB (the
- * truth). Needs a handle opened with LDB_OPEN_WRITE. */
+/* Repairs what check finds (needs a handle opened with LDB_OPEN_WRITE, and the
+ * database to itself). When LMDB has problems, the database is rebuilt from its
+ * truth (sequences, tokens, forward blocks) into a new data.mdb, which replaces
+ * the old one, kept as data.mdb.damaged-<time> (ldb_db_note names it); when the
+ * truth itself is damaged nothing is changed and the error says so. Then
+ * catalog.sqlite is rebuilt from LMDB. */
 int ldb_db_repair(ldb_db *db);
 
 /* Token ids of [pos, pos + n) of a sequence (n clipped to its end). */

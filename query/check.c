@@ -27,26 +27,9 @@
 #include "../db/reader.h"
 #include "../db/writer.h"
 #include "../text/tokenizer.h"
+#include "check_impl.h"
 
-typedef struct chk {
-    ldb_db *db;
-    MDB_txn *txn;
-    ldb_sha sha;
-    ldb_check_report *rep;
-    void (*each)(void *, const char *);
-    void *arg;
-    uint8_t *skip;             /* bit per gpos: a skipped position */
-    uint32_t *tok;             /* the token at each gpos */
-    size_t cap_pos;            /* of skip (bits) and tok */
-    uint64_t n_pos, n_ord;     /* positions of the sequences read; ordinary ones */
-    int tok_ok;                /* every sequence's tokens were read */
-    uint64_t *starts;          /* every sequence's first position, ascending (seq i at i) */
-    uint32_t *lens, *ords;     /* its length and ordinary positions */
-    uint8_t (*hash)[16];       /* its tokens hash */
-    size_t n_starts, cap_starts;
-} chk;
-
-static void problem(chk *c, const char *fmt, ...)
+void ldb_chk_problem(chk *c, const char *fmt, ...)
 {
     char line[1400];
     va_list ap;
@@ -67,11 +50,11 @@ static void problem(chk *c, const char *fmt, ...)
 /* A library call's failure: a damaged record (LDB_EFORMAT, or another error LMDB
  * gave on a damaged page) becomes a problem and the check goes on; running out of
  * memory stops it (returned). */
-static int failed(chk *c, int rc)
+int ldb_chk_failed(chk *c, int rc)
 {
     if (rc == LDB_ENOMEM)
         return rc;
-    problem(c, "%s", ldb_db_errmsg(c->db));
+    ldb_chk_problem(c, "%s", ldb_db_errmsg(c->db));
     ldb_err_clear(&c->db->err);
     return LDB_OK;
 }
@@ -80,11 +63,11 @@ static int failed(chk *c, int rc)
 static void walk_end(chk *c, int mrc, const char *table)
 {
     if (mrc && mrc != MDB_NOTFOUND)
-        problem(c, "%s: table '%s' cannot be read to its end: %s (the LMDB file is damaged)",
+        ldb_chk_problem(c, "%s: table '%s' cannot be read to its end: %s (the LMDB file is damaged)",
                 c->db->path, table, mdb_strerror(mrc));
 }
 
-static int nomem(chk *c)
+int ldb_chk_nomem(chk *c)
 {
     return ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
 }
@@ -99,11 +82,11 @@ static int grow_pos(chk *c, uint64_t n)
         nc *= 2;
     uint32_t *t = realloc(c->tok, nc * sizeof *t);
     if (!t)
-        return nomem(c);
+        return ldb_chk_nomem(c);
     c->tok = t;
     uint8_t *m = realloc(c->skip, nc / 8 + 1);
     if (!m)
-        return nomem(c);
+        return ldb_chk_nomem(c);
     memset(m + c->cap_pos / 8, 0, nc / 8 + 1 - c->cap_pos / 8);
     memset(t + c->cap_pos, 0, (nc - c->cap_pos) * sizeof *t);
     c->skip = m;
@@ -126,7 +109,7 @@ static int add_seq(chk *c, const ldb_seqrec *s, uint32_t ord)
             c->ords = o;
         uint8_t(*h)[16] = o ? realloc(c->hash, nc * sizeof *h) : NULL;
         if (!h)
-            return nomem(c);
+            return ldb_chk_nomem(c);
         c->hash = h;
         c->cap_starts = nc;
     }
@@ -137,13 +120,13 @@ static int add_seq(chk *c, const ldb_seqrec *s, uint32_t ord)
     return LDB_OK;
 }
 
-static int is_skip(const chk *c, uint64_t pos)
+int ldb_chk_is_skip(const chk *c, uint64_t pos)
 {
     return pos < c->n_pos && (c->skip[pos / 8] >> (pos % 8) & 1);
 }
 
 /* The index of the sequence holding pos, or SIZE_MAX. */
-static size_t seq_of(const chk *c, uint64_t pos)
+size_t ldb_chk_seq_of(const chk *c, uint64_t pos)
 {
     size_t lo = 0, hi = c->n_starts;
     if (!hi || pos < c->starts[0])
@@ -164,44 +147,45 @@ static uint64_t meta(chk *c, const char *key, int *ok)
     int rc = ldb_db_meta_u64(c->db, c->txn, key, &v);
     *ok = !rc;
     if (rc)
-        (void)failed(c, rc);
+        (void)ldb_chk_failed(c, rc);
     return v;
 }
 
 /* Sequences and their tokens: ids from 0, each starting where the last ended, the
  * tokens there and matching their hash, a known source; then the meta counters. */
-static int check_seqs(chk *c)
+int ldb_chk_seqs(chk *c)
 {
     MDB_cursor *cur;
     MDB_val k, v;
     uint64_t expect_start = 0, expect_seq = 0;
+    uint64_t before = c->rep->n_problems;
     int ok, rc = LDB_OK, mrc = mdb_cursor_open(c->txn, c->db->seqs, &cur);
-    uint64_t n_pos = meta(c, "n_pos", &ok);
-    if (!ok)
+    uint64_t n_pos = c->repair ? UINT64_MAX : meta(c, "n_pos", &ok);
+    if (c->repair || !ok)
         n_pos = UINT64_MAX;
     if (mrc)
-        return failed(c, ldb_db_mdb_err(c->db, mrc, "seqs"));
+        return ldb_chk_failed(c, ldb_db_mdb_err(c->db, mrc, "seqs"));
     c->tok_ok = 1;
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         ldb_seqrec s;
         if (k.mv_size != 8 || v.mv_size != 40) {
-            problem(c, "%s: seqs: a record of %zu bytes under a key of %zu bytes", c->db->path,
+            ldb_chk_problem(c, "%s: seqs: a record of %zu bytes under a key of %zu bytes", c->db->path,
                     v.mv_size, k.mv_size);
             c->tok_ok = 0;
             continue;
         }
         ldb_seqrec_decode(ldb_rd_be64(k.mv_data), v.mv_data, &s);
         if (s.seq != expect_seq)
-            problem(c, "%s: seqs: sequence %llu follows sequence %llu", c->db->path,
+            ldb_chk_problem(c, "%s: seqs: sequence %llu follows sequence %llu", c->db->path,
                     (unsigned long long)s.seq, (unsigned long long)expect_seq - 1);
         expect_seq = s.seq + 1;
         if (s.start != expect_start)
-            problem(c, "%s: seqs: sequence %llu starts at %llu, where the one before ends at "
+            ldb_chk_problem(c, "%s: seqs: sequence %llu starts at %llu, where the one before ends at "
                     "%llu", c->db->path, (unsigned long long)s.seq,
                     (unsigned long long)s.start, (unsigned long long)expect_start);
         if (s.start > n_pos || s.len > n_pos - s.start) {
-            problem(c, "%s: seqs: sequence %llu ([%llu, +%u)) lies past the %llu positions "
+            ldb_chk_problem(c, "%s: seqs: sequence %llu ([%llu, +%u)) lies past the %llu positions "
                     "the DB holds (meta n_pos)", c->db->path, (unsigned long long)s.seq,
                     (unsigned long long)s.start, s.len, (unsigned long long)n_pos);
             c->tok_ok = 0;
@@ -215,12 +199,12 @@ static int check_seqs(chk *c)
         if ((rc = ldb_seq_tokens_at(c->db, c->txn, s.start, 0, s.len, tok))) {
             c->tok_ok = 0;
             memset(tok, 0, (size_t)s.len * 4);
-            rc = failed(c, rc);
+            rc = ldb_chk_failed(c, rc);
         } else {
             uint8_t h[16];
             ldb_tokens_hash(tok, s.len, h);
             if (memcmp(h, s.hash, 16))
-                problem(c, "%s: tok: the tokens of sequence %llu do not match its hash",
+                ldb_chk_problem(c, "%s: tok: the tokens of sequence %llu do not match its hash",
                         c->db->path, (unsigned long long)s.seq);
         }
         for (uint32_t i = 0; i < s.len; i++) {
@@ -236,7 +220,7 @@ static int check_seqs(chk *c)
         MDB_val sk = {4, skb}, sv;
         int src = mdb_get(c->txn, c->db->sources, &sk, &sv);
         if (src == MDB_NOTFOUND)
-            problem(c, "%s: seqs: sequence %llu names source %u, which 'sources' does not hold",
+            ldb_chk_problem(c, "%s: seqs: sequence %llu names source %u, which 'sources' does not hold",
                     c->db->path, (unsigned long long)s.seq, s.source);
         if (s.seq == c->n_starts && (rc = add_seq(c, &s, ord)))
             break;
@@ -248,18 +232,19 @@ static int check_seqs(chk *c)
     }
     walk_end(c, mrc, "seqs");
     mdb_cursor_close(cur);
-    if (rc)
+    c->truth_bad += c->rep->n_problems - before;
+    if (rc || c->repair)
         return rc;
     uint64_t n_seq = meta(c, "n_seq", &ok), n_ord;
     if (ok && n_seq != expect_seq)
-        problem(c, "%s: meta: n_seq says %llu sequences, 'seqs' holds %llu", c->db->path,
+        ldb_chk_problem(c, "%s: meta: n_seq says %llu sequences, 'seqs' holds %llu", c->db->path,
                 (unsigned long long)n_seq, (unsigned long long)expect_seq);
     if (n_pos != UINT64_MAX && n_pos != expect_start)
-        problem(c, "%s: meta: n_pos says %llu positions, the sequences hold %llu", c->db->path,
+        ldb_chk_problem(c, "%s: meta: n_pos says %llu positions, the sequences hold %llu", c->db->path,
                 (unsigned long long)n_pos, (unsigned long long)expect_start);
     n_ord = meta(c, "n_ord", &ok);
     if (ok && c->tok_ok && n_ord != c->n_ord)
-        problem(c, "%s: meta: n_ord says %llu ordinary positions, the tokens hold %llu",
+        ldb_chk_problem(c, "%s: meta: n_ord says %llu ordinary positions, the tokens hold %llu",
                 c->db->path, (unsigned long long)n_ord, (unsigned long long)c->n_ord);
     return LDB_OK;
 }
@@ -273,7 +258,7 @@ static int check_lookups(chk *c)
     size_t i = 0, bad = 0;
     int mrc = mdb_cursor_open(c->txn, c->db->seqpos, &cur);
     if (mrc)
-        return failed(c, ldb_db_mdb_err(c->db, mrc, "seqpos"));
+        return ldb_chk_failed(c, ldb_db_mdb_err(c->db, mrc, "seqpos"));
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++) {
         uint64_t seq = UINT64_MAX;
@@ -286,10 +271,10 @@ static int check_lookups(chk *c)
     walk_end(c, mrc, "seqpos");
     mdb_cursor_close(cur);
     if (bad || i != c->n_starts)
-        problem(c, "%s: seqpos: %zu entries for %zu sequences, %zu of them wrong", c->db->path,
+        ldb_chk_problem(c, "%s: seqpos: %zu entries for %zu sequences, %zu of them wrong", c->db->path,
                 i, c->n_starts, bad);
     if ((mrc = mdb_cursor_open(c->txn, c->db->seqhash, &cur)))
-        return failed(c, ldb_db_mdb_err(c->db, mrc, "seqhash"));
+        return ldb_chk_failed(c, ldb_db_mdb_err(c->db, mrc, "seqhash"));
     i = bad = 0;
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++) {
@@ -300,7 +285,7 @@ static int check_lookups(chk *c)
     walk_end(c, mrc, "seqhash");
     mdb_cursor_close(cur);
     if (bad || i != c->n_starts)
-        problem(c, "%s: seqhash: %zu entries for %zu sequences, %zu of them wrong", c->db->path,
+        ldb_chk_problem(c, "%s: seqhash: %zu entries for %zu sequences, %zu of them wrong", c->db->path,
                 i, c->n_starts, bad);
     return LDB_OK;
 }
@@ -317,14 +302,14 @@ static int check_tokidx(chk *c)
     uint32_t last_tok = UINT32_MAX;
     int rc = LDB_OK, mrc = mdb_cursor_open(c->txn, c->db->tokidx, &cur);
     if (mrc)
-        return failed(c, ldb_db_mdb_err(c->db, mrc, "tokidx"));
+        return ldb_chk_failed(c, ldb_db_mdb_err(c->db, mrc, "tokidx"));
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         const uint8_t *p = v.mv_data;
         uint64_t n = 0;
         if (k.mv_size != 12 || v.mv_size < 2 || p[0] != 0 ||
             ldb_posting_count(p + 1, v.mv_size - 1, &n) || n == 0 || n > v.mv_size * 8) {
-            problem(c, "%s: tokidx: an entry (%zu bytes) does not decode", c->db->path,
+            ldb_chk_problem(c, "%s: tokidx: an entry (%zu bytes) does not decode", c->db->path,
                     v.mv_size);
             continue;
         }
@@ -333,14 +318,14 @@ static int check_tokidx(chk *c)
         if (n > cap) {
             uint64_t *q = realloc(pos, n * sizeof *q);
             if (!q) {
-                rc = nomem(c);
+                rc = ldb_chk_nomem(c);
                 break;
             }
             pos = q;
             cap = n;
         }
         if (ldb_posting_decode(p + 1, v.mv_size - 1, first, pos, cap, &n)) {
-            problem(c, "%s: tokidx: the entry of token %u at position %llu does not decode",
+            ldb_chk_problem(c, "%s: tokidx: the entry of token %u at position %llu does not decode",
                     c->db->path, token, (unsigned long long)first);
             continue;
         }
@@ -348,7 +333,7 @@ static int check_tokidx(chk *c)
         for (uint64_t i = 0; i < n && !bad; i++)
             bad = pos[i] >= c->n_pos || c->tok[pos[i]] != token;
         if (bad)
-            problem(c, "%s: tokidx: the entry of token %u at position %llu lists positions that "
+            ldb_chk_problem(c, "%s: tokidx: the entry of token %u at position %llu lists positions that "
                     "do not hold it", c->db->path, token, (unsigned long long)first);
         last_tok = token;
         last = pos[n - 1];
@@ -358,7 +343,7 @@ static int check_tokidx(chk *c)
     mdb_cursor_close(cur);
     free(pos);
     if (!rc && total != c->n_pos)
-        problem(c, "%s: tokidx: lists %llu positions; the sequences hold %llu", c->db->path,
+        ldb_chk_problem(c, "%s: tokidx: lists %llu positions; the sequences hold %llu", c->db->path,
                 (unsigned long long)total, (unsigned long long)c->n_pos);
     return rc;
 }
@@ -372,25 +357,25 @@ static int check_tokenizer(chk *c)
     if (mrc == MDB_NOTFOUND)
         return LDB_OK;
     if (mrc)
-        return failed(c, ldb_db_mdb_err(c->db, mrc, "meta"));
+        return ldb_chk_failed(c, ldb_db_mdb_err(c->db, mrc, "meta"));
     mrc = mdb_get(c->txn, c->db->meta, &hk, &hv);
     if (mrc == 0) {
         unsigned char md[32];
         ldb_sha s;
         if (ldb_sha_init(&s))
-            return nomem(c);
+            return ldb_chk_nomem(c);
         ldb_sha_update(&s, v.mv_data, v.mv_size);
         ldb_sha_final(&s, md);
         if (hv.mv_size != 32 || memcmp(md, hv.mv_data, 32))
-            problem(c, "%s: meta: the tokenizer tables do not match their SHA-256", c->db->path);
+            ldb_chk_problem(c, "%s: meta: the tokenizer tables do not match their SHA-256", c->db->path);
         return LDB_OK;
     }
     if (mrc != MDB_NOTFOUND)
-        return failed(c, ldb_db_mdb_err(c->db, mrc, "meta"));
+        return ldb_chk_failed(c, ldb_db_mdb_err(c->db, mrc, "meta"));
     ldb_err e = {0};
     ldb_tokenizer *t = ldb_tokenizer_from_blob(v.mv_data, v.mv_size, c->db->path, &e);
     if (!t)
-        problem(c, "%s", e.msg);
+        ldb_chk_problem(c, "%s", e.msg);
     ldb_tokenizer_close(t);
     size_t o = strlen(c->rep->notes);
     snprintf(c->rep->notes + o, sizeof c->rep->notes - o, "the tokenizer tables have no stored "
@@ -398,13 +383,7 @@ static int check_tokenizer(chk *c)
     return LDB_OK;
 }
 
-typedef struct pair {
-    uint32_t lat;
-    uint32_t bits;             /* the stored value */
-    uint64_t pos;
-} pair;
-
-static int cmp_pair(const void *a, const void *b)
+int ldb_chk_cmp_pair(const void *a, const void *b)
 {
     const pair *x = a, *y = b;
     if (x->lat != y->lat)
@@ -423,7 +402,7 @@ static int check_cover(chk *c, const ldb_dbdict *dd, uint8_t *covered, ldb_dstat
     MDB_val k = {10, kb}, v;
     int mrc = mdb_cursor_open(c->txn, c->db->cover, &cur);
     if (mrc)
-        return failed(c, ldb_db_mdb_err(c->db, mrc, "cover"));
+        return ldb_chk_failed(c, ldb_db_mdb_err(c->db, mrc, "cover"));
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 10 || ldb_rd_be16(k.mv_data) != dd->id)
@@ -436,7 +415,7 @@ static int check_cover(chk *c, const ldb_dbdict *dd, uint8_t *covered, ldb_dstat
         }
         if (v.mv_size != 8 || seq >= c->n_starts || np != c->lens[seq] ||
             (c->tok_ok && ord != c->ords[seq])) {
-            problem(c, "%s: cover: the record of '%s' over sequence %llu is wrong", c->db->path,
+            ldb_chk_problem(c, "%s: cover: the record of '%s' over sequence %llu is wrong", c->db->path,
                     dd->name, (unsigned long long)seq);
             continue;
         }
@@ -453,8 +432,8 @@ static int check_cover(chk *c, const ldb_dbdict *dd, uint8_t *covered, ldb_dstat
 /* Forward blocks in key order: each checked (CRC-32, decode), lying inside
  * sequences the dictionary covers, none overlapping; digested, and their codes
  * collected as (latent, gpos) pairs. *positions: the positions they hold. */
-static int scan_forward(chk *c, const ldb_dbdict *dd, const uint8_t *covered, pair **out,
-                        size_t *n, uint64_t *positions)
+int ldb_chk_forward(chk *c, const ldb_dbdict *dd, const uint8_t *covered, uint8_t *spanned,
+                    pair **out, size_t *n, uint64_t *positions)
 {
     MDB_cursor *cur;
     MDB_val k, v;
@@ -466,35 +445,38 @@ static int scan_forward(chk *c, const ldb_dbdict *dd, const uint8_t *covered, pa
     snprintf(table, sizeof table, "fwd:%u", dd->id);
     memset(&fb, 0, sizeof fb);
     *positions = 0;
+    uint64_t before = c->rep->n_problems;
     int rc = LDB_OK, mrc = mdb_cursor_open(c->txn, dd->fwd, &cur);
     if (mrc)
-        return failed(c, ldb_db_mdb_err(c->db, mrc, table));
+        return ldb_chk_failed(c, ldb_db_mdb_err(c->db, mrc, table));
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 8) {
-            problem(c, "%s: %s: a key of %zu bytes", c->db->path, table, k.mv_size);
+            ldb_chk_problem(c, "%s: %s: a key of %zu bytes", c->db->path, table, k.mv_size);
             continue;
         }
         uint64_t start = ldb_rd_be64(k.mv_data);
         if (!ldb_fwd_crc_ok(v.mv_data, v.mv_size)) {
-            problem(c, "%s: %s: the forward block of '%s' at %llu fails its CRC-32 check",
+            ldb_chk_problem(c, "%s: %s: the forward block of '%s' at %llu fails its CRC-32 check",
                     c->db->path, table, dd->name, (unsigned long long)start);
             continue;
         }
         if ((rc = ldb_fwd_decode(c->db, dd, start, v.mv_data, v.mv_size, 1, &fb))) {
-            rc = failed(c, rc);
+            rc = ldb_chk_failed(c, rc);
             continue;
         }
         /* inside covered sequences (a block may span several), after the last one */
         int inside = start >= end;
         for (uint64_t at = start; at < start + fb.n && inside;) {
-            size_t s = seq_of(c, at);
+            size_t s = ldb_chk_seq_of(c, at);
             inside = s != SIZE_MAX && covered[s];
+            if (inside && spanned)
+                spanned[s] = 1;
             if (inside)
                 at = c->starts[s] + c->lens[s];
         }
         if (!inside) {
-            problem(c, "%s: %s: the forward block of '%s' at %llu (%u positions) lies outside "
+            ldb_chk_problem(c, "%s: %s: the forward block of '%s' at %llu (%u positions) lies outside "
                     "the sequences it covers", c->db->path, table, dd->name,
                     (unsigned long long)start, fb.n);
             continue;
@@ -515,7 +497,7 @@ static int scan_forward(chk *c, const ldb_dbdict *dd, const uint8_t *covered, pa
                 nc *= 2;
             pair *q = realloc(p, nc * sizeof *q);
             if (!q) {
-                rc = nomem(c);
+                rc = ldb_chk_nomem(c);
                 break;
             }
             p = q;
@@ -531,12 +513,13 @@ static int scan_forward(chk *c, const ldb_dbdict *dd, const uint8_t *covered, pa
     walk_end(c, mrc, table);
     mdb_cursor_close(cur);
     ldb_fblock_free(&fb);
+    c->truth_bad += c->rep->n_problems - before;
     if (rc) {
         free(p);
         return rc;
     }
     if (np)
-        qsort(p, np, sizeof *p, cmp_pair);
+        qsort(p, np, sizeof *p, ldb_chk_cmp_pair);
     *out = p;
     *n = np;
     return LDB_OK;
@@ -549,18 +532,18 @@ static int check_dstat(chk *c, const ldb_dbdict *dd, const ldb_dstat *cov, uint6
     ldb_dstat st;
     int rc = ldb_db_get_dstat(c->db, c->txn, dd->id, &st);
     if (rc)
-        return failed(c, rc);
+        return ldb_chk_failed(c, rc);
     uint64_t ord = 0;
     for (size_t i = 0; i < np; i++)
-        ord += !is_skip(c, p[i].pos);
+        ord += !ldb_chk_is_skip(c, p[i].pos);
     if (positions != cov->positions)
-        problem(c, "%s: fwd:%u: the forward blocks of '%s' hold %llu positions; it covers %llu",
+        ldb_chk_problem(c, "%s: fwd:%u: the forward blocks of '%s' hold %llu positions; it covers %llu",
                 c->db->path, dd->id, dd->name, (unsigned long long)positions,
                 (unsigned long long)cov->positions);
     if (st.positions != cov->positions || st.seqs != cov->seqs ||
         (c->tok_ok && st.ordinary != cov->ordinary) || st.nnz != np ||
         (c->tok_ok && st.nnz_ordinary != ord))
-        problem(c, "%s: dstat: the statistics of '%s' (%llu positions, %llu ordinary, %llu "
+        ldb_chk_problem(c, "%s: dstat: the statistics of '%s' (%llu positions, %llu ordinary, %llu "
                 "sequences, %llu codes, %llu ordinary) differ from its coverage and codes (%llu, "
                 "%llu, %llu, %llu, %llu)", c->db->path, dd->name,
                 (unsigned long long)st.positions, (unsigned long long)st.ordinary,
@@ -585,7 +568,7 @@ static int compare_inverted(chk *c, const ldb_dbdict *dd, const pair *p, size_t 
         while (at < np && p[at].lat < j)
             at++;
         if (rc) {
-            if ((rc = failed(c, rc)))
+            if ((rc = ldb_chk_failed(c, rc)))
                 return rc;
             while (at < np && p[at].lat == j)
                 at++;
@@ -593,12 +576,12 @@ static int compare_inverted(chk *c, const ldb_dbdict *dd, const pair *p, size_t 
         }
         ord[j] = 0;
         for (size_t i = 0; i < n; i++)
-            ord[j] += !is_skip(c, pos[i]);
+            ord[j] += !ldb_chk_is_skip(c, pos[i]);
         size_t i = 0;
         while (i < n && at < np && p[at].lat == j && p[at].pos == pos[i])
             i++, at++;
         if (i != n || (at < np && p[at].lat == j)) {
-            problem(c, "%s: inv:%u: latent %u of '%s': the inverted and forward indexes differ "
+            ldb_chk_problem(c, "%s: inv:%u: latent %u of '%s': the inverted and forward indexes differ "
                     "near position %llu", c->db->path, dd->id, j, dd->name,
                     (unsigned long long)(i < n ? pos[i] : at < np ? p[at].pos : 0));
             while (at < np && p[at].lat == j)
@@ -610,7 +593,7 @@ static int compare_inverted(chk *c, const ldb_dbdict *dd, const pair *p, size_t 
 }
 
 /* The index in p[a..b) (ascending positions) of the first code at or after pos. */
-static size_t code_at(const pair *p, size_t a, size_t b, uint64_t pos)
+size_t ldb_chk_code_at(const pair *p, size_t a, size_t b, uint64_t pos)
 {
     while (a < b) {
         size_t m = (a + b) / 2;
@@ -627,13 +610,13 @@ static size_t code_at(const pair *p, size_t a, size_t b, uint64_t pos)
 static int context_ok(const chk *c, const pair *p, size_t a, size_t b, const ldb_cand *t,
                       const ldb_tctx *tc)
 {
-    size_t s = seq_of(c, t->gpos);
+    size_t s = ldb_chk_seq_of(c, t->gpos);
     if (s == SIZE_MAX || s != tc->seq || c->lens[s] != tc->len ||
         t->gpos - c->starts[s] != tc->pos)
         return 0;
     uint64_t s0 = c->starts[s], s1 = s0 + c->lens[s];
     uint16_t mask = 0;
-    size_t i = code_at(p, a, b, t->gpos >= s0 + LDB_TOPCTX ? t->gpos - LDB_TOPCTX : s0);
+    size_t i = ldb_chk_code_at(p, a, b, t->gpos >= s0 + LDB_TOPCTX ? t->gpos - LDB_TOPCTX : s0);
     for (; i < b && p[i].pos <= t->gpos + LDB_TOPCTX && p[i].pos < s1; i++) {
         if (p[i].pos == t->gpos)
             continue;
@@ -671,11 +654,11 @@ static void check_stats(chk *c, const ldb_dbdict *dd, uint32_t j, const pair *p,
     uint64_t n = 0, nseq = 0, hh = 0, hs = 0, lastseq = UINT64_MAX, before = 0;
     double sum = 0, sumsq = 0;
     float max = 0;
-    size_t si = a < b ? seq_of(c, p[a].pos) : 0;
+    size_t si = a < b ? ldb_chk_seq_of(c, p[a].pos) : 0;
     if (si == SIZE_MAX)
         si = 0;
     for (size_t i = a; i < b; i++) {
-        if (is_skip(c, p[i].pos))
+        if (ldb_chk_is_skip(c, p[i].pos))
             continue;
         while (si + 1 < c->n_starts && c->starts[si + 1] <= p[i].pos)
             si++;
@@ -699,33 +682,33 @@ static void check_stats(chk *c, const ldb_dbdict *dd, uint32_t j, const pair *p,
         hn += s->hc[i];
     }
     if (n != s->count || nseq != s->nseq)
-        problem(c, "%s: lsum: latent %u of '%s': its summary says %llu firing positions in %llu "
+        ldb_chk_problem(c, "%s: lsum: latent %u of '%s': its summary says %llu firing positions in %llu "
                 "sequences; the forward index has %llu in %llu", c->db->path, j, dd->name,
                 (unsigned long long)s->count, (unsigned long long)s->nseq,
                 (unsigned long long)n, (unsigned long long)nseq);
     else if (max != s->max || !close_to(s->sum, sum) || !close_to(s->sumsq, sumsq))
-        problem(c, "%s: lsum: latent %u of '%s': the max, sum or sum of squares of its summary "
+        ldb_chk_problem(c, "%s: lsum: latent %u of '%s': the max, sum or sum of squares of its summary "
                 "differ from the forward index (%llu codes)", c->db->path, j, dd->name,
                 (unsigned long long)n);
     else if (hh != hs || hn != n)
-        problem(c, "%s: lsum: latent %u of '%s': its value histogram differs from the forward "
+        ldb_chk_problem(c, "%s: lsum: latent %u of '%s': its value histogram differs from the forward "
                 "index (%llu codes)", c->db->path, j, dd->name, (unsigned long long)n);
     if (nt != (int)(n < LDB_TOPK ? n : LDB_TOPK) || (nt && before != (uint64_t)nt - 1)) {
-        problem(c, "%s: ltop: latent %u of '%s': its top list (%d candidates) is not the top "
+        ldb_chk_problem(c, "%s: ltop: latent %u of '%s': its top list (%d candidates) is not the top "
                 "of the forward index", c->db->path, j, dd->name, nt);
         return;
     }
     for (int t = 0; t < nt; t++) { /* each candidate is one of the latent's codes */
-        size_t l = code_at(p, a, b, top[t].gpos);
+        size_t l = ldb_chk_code_at(p, a, b, top[t].gpos);
         if (l == b || p[l].pos != top[t].gpos ||
-            ldb_val_float(p[l].bits, c->db->values) != top[t].value || is_skip(c, p[l].pos)) {
-            problem(c, "%s: ltop: latent %u of '%s': its top candidate at position %llu is not "
+            ldb_val_float(p[l].bits, c->db->values) != top[t].value || ldb_chk_is_skip(c, p[l].pos)) {
+            ldb_chk_problem(c, "%s: ltop: latent %u of '%s': its top candidate at position %llu is not "
                     "in the forward index", c->db->path, j, dd->name,
                     (unsigned long long)top[t].gpos);
             return;
         }
         if (!context_ok(c, p, a, b, &top[t], &ctx[t])) {
-            problem(c, "%s: ltop: latent %u of '%s': the sequence or context stored with its "
+            ldb_chk_problem(c, "%s: ltop: latent %u of '%s': the sequence or context stored with its "
                     "top example at position %llu differs from the sequences and the forward "
                     "index", c->db->path, j, dd->name, (unsigned long long)top[t].gpos);
             return;
@@ -745,12 +728,12 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord, co
     ldb_tctx *ctx = malloc(LDB_TOPK * sizeof *ctx);
     int rc = LDB_OK, have_cnt = 1;
     if (!cnt || !top || !ctx) {
-        rc = nomem(c);
+        rc = ldb_chk_nomem(c);
         goto out;
     }
     if ((rc = ldb_lsum_counts(c->db, c->txn, dd, cnt))) {
         have_cnt = 0;
-        if ((rc = failed(c, rc)))
+        if ((rc = ldb_chk_failed(c, rc)))
             goto out;
     }
     for (uint32_t j = 0; j < dd->d_sae; j++) {
@@ -765,7 +748,7 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord, co
             lrc = nt;
         if (lrc) { /* a record that does not decode */
             ldb_lsum_free(&s);
-            if ((rc = failed(c, lrc)))
+            if ((rc = ldb_chk_failed(c, lrc)))
                 goto out;
             a = b;
             continue;
@@ -787,11 +770,11 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord, co
         check_stats(c, dd, j, p, a, b, &s, top, ctx, nt);
         a = b;
         if (have_cnt && cnt[j] != s.count)
-            problem(c, "%s: lcnt: latent %u of '%s': the counts record says %llu firing "
+            ldb_chk_problem(c, "%s: lcnt: latent %u of '%s': the counts record says %llu firing "
                     "positions, its summary %llu", c->db->path, j, dd->name,
                     (unsigned long long)cnt[j], (unsigned long long)s.count);
         if (s.count && ord[j] != UINT64_MAX && ord[j] != s.count) /* recounted from postings */
-            problem(c, "%s: inv:%u: latent %u of '%s': its postings hold %llu ordinary "
+            ldb_chk_problem(c, "%s: inv:%u: latent %u of '%s': its postings hold %llu ordinary "
                     "positions, its summary %llu", c->db->path, dd->id, j, dd->name,
                     (unsigned long long)ord[j], (unsigned long long)s.count);
         ldb_lsum_free(&s);
@@ -811,17 +794,17 @@ static int check_dict(chk *c, const ldb_dbdict *dd)
     ldb_dstat cov = {0};
     uint8_t *covered = calloc(c->n_starts ? c->n_starts : 1, 1);
     if (!covered)
-        return nomem(c);
+        return ldb_chk_nomem(c);
     ldb_sha_update(&c->sha, dd->name, strlen(dd->name) + 1);
     int rc = check_cover(c, dd, covered, &cov);
     if (!rc)
-        rc = scan_forward(c, dd, covered, &p, &np, &positions);
+        rc = ldb_chk_forward(c, dd, covered, NULL, &p, &np, &positions);
     if (!rc) {
         c->rep->nnz += np;
         rc = check_dstat(c, dd, &cov, positions, p, np);
     }
     if (!rc && !(ord = malloc((size_t)dd->d_sae * sizeof *ord)))
-        rc = nomem(c);
+        rc = ldb_chk_nomem(c);
     if (!rc)
         rc = compare_inverted(c, dd, p, np, ord);
     if (!rc)
@@ -839,16 +822,16 @@ static int check_labels(chk *c)
     MDB_val k, v;
     int mrc = mdb_cursor_open(c->txn, c->db->labels, &cur);
     if (mrc)
-        return failed(c, ldb_db_mdb_err(c->db, mrc, "labels"));
+        return ldb_chk_failed(c, ldb_db_mdb_err(c->db, mrc, "labels"));
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint16_t d = k.mv_size == 6 ? ldb_rd_be16(k.mv_data) : UINT16_MAX;
         uint32_t j = k.mv_size == 6 ? ldb_rd_be32((uint8_t *)k.mv_data + 2) : 0;
         if (d >= c->db->n_dict || j >= c->db->dict[d].d_sae)
-            problem(c, "%s: labels: a label of no latent (key of %zu bytes)", c->db->path,
+            ldb_chk_problem(c, "%s: labels: a label of no latent (key of %zu bytes)", c->db->path,
                     k.mv_size);
         else if (ldb_utf8_check(v.mv_data, v.mv_size, 1, NULL) != v.mv_size)
-            problem(c, "%s: labels: the label of latent %u of '%s' is not one line of UTF-8 "
+            ldb_chk_problem(c, "%s: labels: the label of latent %u of '%s' is not one line of UTF-8 "
                     "text", c->db->path, j, c->db->dict[d].name);
     }
     walk_end(c, mrc, "labels");
@@ -873,7 +856,7 @@ int ldb_db_check_each(ldb_db *db, ldb_check_report *rep, void (*each)(void *, co
         mdb_txn_abort(c.txn);
         return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
     }
-    rc = check_seqs(&c);
+    rc = ldb_chk_seqs(&c);
     if (!rc)
         rc = check_lookups(&c);
     if (!rc)
@@ -884,6 +867,7 @@ int ldb_db_check_each(ldb_db *db, ldb_check_report *rep, void (*each)(void *, co
         rc = check_dict(&c, &db->dict[i]);
     if (!rc)
         rc = check_labels(&c);
+    rep->n_store_problems = rep->n_problems;
     if (!rc) { /* the SQL mirror, against the same snapshot */
         char msg[512];
         int stale;
@@ -892,9 +876,9 @@ int ldb_db_check_each(ldb_db *db, ldb_check_report *rep, void (*each)(void *, co
             if (stale)
                 snprintf(rep->notes + o, sizeof rep->notes - o, "%s\n", msg);
             else
-                problem(&c, "%s", msg);
+                ldb_chk_problem(&c, "%s", msg);
         } else if (rc) {
-            rc = failed(&c, rc);
+            rc = ldb_chk_failed(&c, rc);
         }
     }
     unsigned char md[32];
@@ -914,11 +898,4 @@ int ldb_db_check_each(ldb_db *db, ldb_check_report *rep, void (*each)(void *, co
 int ldb_db_check(ldb_db *db, ldb_check_report *rep)
 {
     return ldb_db_check_each(db, rep, NULL, NULL);
-}
-
-int ldb_db_repair(ldb_db *db)
-{
-    if (db->rdonly)
-        return ldb_err_set(&db->err, LDB_EINVAL, "%s: opened read-only", db->path);
-    return ldb_catalog_sync(db, 1);
 }

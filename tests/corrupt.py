@@ -10,7 +10,10 @@ a truncation of data.mdb. After each damage every read command runs again, and t
   - every command either answers as before or fails with a message (exit 1); and
   - when any answer differs from the undamaged one (a changed output, or an error
     where there was an answer), `check` reports a problem (exit 1): a corruption
-    that changes an answer is never passed over.
+    that changes an answer is never passed over; and
+  - when check reports problems, `check --repair` either rebuilds what is derived
+    (check then passes, and the digest is the undamaged database's) or refuses with
+    a message (the truth is damaged).
 
 usage: tests/corrupt.py BUILD DATA [short|long] [--seed N] [--trials N] [--keep DIR]
   short (make check): a few hundred trials; long (make torture): thousands.
@@ -251,6 +254,7 @@ def main():
         rc, out, err = env.run(["check", ref])
         if rc != 0:
             sys.exit("corrupt: the undamaged database fails check: " + out + err)
+        digest = env.run(["check", ref, "--digest"])[1].strip()
         used_pages = lmdb_used_pages(os.path.join(ref, "data.mdb"))
         rng = random.Random(seed)
         kinds = ["flip"] * 6 + ["zero"] * 2 + ["random"] * 2 + ["truncate"]
@@ -279,6 +283,21 @@ def main():
             elif changed and crc == 0:
                 bad.append("check says ok, but %d answers changed: %s" % (len(changed),
                                                                           "; ".join(changed[:3])))
+            if crc == 1 and not bad:
+                # check --repair rebuilds what is derived, or refuses (the truth is
+                # damaged); after a repair that succeeds, check passes
+                rrc, rout, rerr = env.run(["check", d, "--repair"], timeout=60)
+                if rrc == "timeout" or rrc not in (0, 1) or CRASH.search(rerr):
+                    bad.append("check --repair: exit %s: %s" % (rrc, rerr.strip()[-300:]))
+                elif rrc == 0:
+                    arc, aout, aerr = env.run(["check", d, "--digest"], timeout=60)
+                    if arc != 0:
+                        bad.append("check after a repair that succeeded: exit %s: %s" %
+                                   (arc, aerr.strip()[-300:]))
+                    elif aout.strip() != digest:  # the truth was intact: rebuilt exactly
+                        bad.append("check --digest after a repair that succeeded: %s, the "
+                                   "undamaged database's is %s" % (aout.strip(), digest))
+                tally["repair", "refused" if rrc == 1 else "rebuilt"] += 1
             tally[kind, "changed" if changed else "same", "reported" if crc == 1 else "ok"] += 1
             if bad:
                 failed += 1
@@ -290,8 +309,8 @@ def main():
             else:
                 passed += 1
             shutil.rmtree(d)
-        for (kind, ch, rep), n in sorted(tally.items()):
-            print("  %-8s %-8s check %-8s %d" % (kind, ch, rep, n))
+        for key, n in sorted(tally.items()):
+            print("  %-40s %d" % (" ".join(key), n))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("corrupt: %d passed, %d failed" % (passed, failed))

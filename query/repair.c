@@ -1,0 +1,559 @@
+/* repair.c — `latentdb check --repair`: a damaged database is recovered into a new
+ * one, and the damaged file is kept.
+ *
+ * The truth is the sequences, their tokens and the forward blocks; they are read
+ * and verified (as check does) while the old environment's write lock is held,
+ * so no writer changes it meanwhile. A new environment is built in a folder
+ * inside the DB's: the truth and the user's records (dictionaries, sources, runs,
+ * labels, meta) are copied into it as they are, and everything derived is
+ * written from the truth: the meta counters, the sequence lookups (seqpos,
+ * seqhash), the token index, and for every dictionary its coverage, statistics,
+ * inverted index, summaries, top lists (with their contexts) and counts record,
+ * as the batch writer makes them, except that the inverted and token indexes get
+ * one chunk per latent and per token (readers take chunks over any range of runs)
+ * and a summary's sum and sum of squares are accumulated in one pass (the digest
+ * does not cover them). Then the old data.mdb is renamed data.mdb.damaged-<time>
+ * (nothing committed is lost) and the new one takes its place; the handle is
+ * reopened on it and the catalog rebuilt.
+ *
+ * Nothing is written into the damaged environment: LMDB writing into a damaged
+ * B-tree corrupts its own memory (a repair in place died of heap corruption and
+ * of LMDB assertions in tests/corrupt.py). When the truth itself is damaged the
+ * new folder is removed and the database is left as it was: a derived record
+ * rebuilt from damaged truth would only hide the damage. Labels that are not one
+ * line of UTF-8, or of no latent, are left out (named in the note). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/mfile.h"
+#include "../common/utf8.h"
+#include "../db/summary.h"
+#include "../db/writer.h"
+#include "check_impl.h"
+
+typedef struct rb {
+    chk c;                     /* the old environment, read in c.txn (its write txn) */
+    ldb_db *n;                 /* the new one */
+    MDB_txn *w;                /* its write transaction */
+    ldb_buf b;
+    uint64_t *pos;
+    size_t cap_pos;
+    uint64_t dropped_labels;
+} rb;
+
+/* A put into the new environment; its errors are reported on the old handle. */
+static int put(rb *r, MDB_dbi dbi, const void *k, size_t kn, const void *v, size_t vn,
+               const char *table)
+{
+    MDB_val mk = {kn, (void *)k}, mv = {vn, (void *)v};
+    int mrc = mdb_put(r->w, dbi, &mk, &mv, 0);
+    if (mrc == MDB_MAP_FULL)
+        r->n->map_full = 1;
+    return mrc ? ldb_db_mdb_err(r->c.db, mrc, table) : LDB_OK;
+}
+
+/* A Rice-coded position list (codec byte 0, then varint first - base when base
+ * is not UINT64_MAX) of pos[0..n) into r->b. */
+static int postings(rb *r, const uint64_t *pos, size_t n, uint64_t base)
+{
+    r->b.len = 0;
+    if (ldb_buf_reserve(&r->b, 12))
+        return ldb_chk_nomem(&r->c);
+    r->b.data[r->b.len++] = 0;
+    if (base != UINT64_MAX)
+        r->b.len += ldb_varint_put(r->b.data + r->b.len, pos[0] - base);
+    return ldb_posting_encode(pos, n, &r->b) ? ldb_chk_nomem(&r->c) : LDB_OK;
+}
+
+static int grow_pos(rb *r, size_t n)
+{
+    if (n <= r->cap_pos)
+        return LDB_OK;
+    uint64_t *p = realloc(r->pos, n * sizeof *p);
+    if (!p)
+        return ldb_chk_nomem(&r->c);
+    r->pos = p;
+    r->cap_pos = n;
+    return LDB_OK;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static int cmp_u16(const void *x, const void *y)
+{
+    return (int)*(const uint16_t *)x - (int)*(const uint16_t *)y;
+}
+
+static int cmp_cand(const void *x, const void *y)
+{
+    const ldb_cand *a = x, *b = y;
+    return ldb_cand_before(a, b) ? -1 : ldb_cand_before(b, a);
+}
+
+/* Copies every record of table (old dbi src, new dbi dst) as it is; keep (NULL:
+ * all) says which. */
+static int copy_table(rb *r, MDB_dbi src, MDB_dbi dst, const char *table,
+                      int (*keep)(rb *, const MDB_val *, const MDB_val *))
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = LDB_OK, mrc = mdb_cursor_open(r->c.txn, src, &cur);
+    if (mrc)
+        return ldb_db_mdb_err(r->c.db, mrc, table);
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !mrc && !rc;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (!keep || keep(r, &k, &v))
+            rc = put(r, dst, k.mv_data, k.mv_size, v.mv_data, v.mv_size, table);
+    mdb_cursor_close(cur);
+    if (!rc && mrc != MDB_NOTFOUND)
+        rc = ldb_err_set(&r->c.db->err, LDB_EFORMAT, "%s: table '%s' cannot be read to its end "
+                         "(%s): repair cannot copy it; restore the database from a copy",
+                         r->c.db->path, table, mdb_strerror(mrc));
+    return rc;
+}
+
+/* A label is kept when it is one line of UTF-8 of a latent that exists. */
+static int keep_label(rb *r, const MDB_val *k, const MDB_val *v)
+{
+    const ldb_db *db = r->c.db;
+    uint16_t d = k->mv_size == 6 ? ldb_rd_be16(k->mv_data) : UINT16_MAX;
+    uint32_t j = k->mv_size == 6 ? ldb_rd_be32((uint8_t *)k->mv_data + 2) : 0;
+    int ok = d < db->n_dict && j < db->dict[d].d_sae &&
+             ldb_utf8_check(v->mv_data, v->mv_size, 1, NULL) == v->mv_size;
+    r->dropped_labels += !ok;
+    return ok;
+}
+
+/* The meta counters, seqpos, seqhash and the token index from the sequences. */
+static int rebuild_corpus(rb *r)
+{
+    chk *c = &r->c;
+    ldb_db *n = r->n;
+    uint64_t batch = 0;
+    int rc = ldb_db_meta_u64(c->db, c->txn, "batch", &batch);
+    if (rc || (rc = ldb_db_meta_put_u64(n, r->w, "n_seq", c->n_starts)) ||
+        (rc = ldb_db_meta_put_u64(n, r->w, "n_pos", c->n_pos)) ||
+        (rc = ldb_db_meta_put_u64(n, r->w, "n_ord", c->n_ord)) ||
+        (rc = ldb_db_meta_put_u64(n, r->w, "batch", batch + 1))) /* catalogs see a change */
+        return rc;
+    for (size_t i = 0; i < c->n_starts && !rc; i++) {
+        uint8_t kb[8], vb[8];
+        uint64_t seq = i;
+        ldb_be64(kb, c->starts[i]);
+        memcpy(vb, &seq, 8);
+        if (!(rc = put(r, n->seqpos, kb, 8, vb, 8, "seqpos"))) {
+            ldb_be64(vb, seq);
+            rc = put(r, n->seqhash, c->hash[i], 16, vb, 8, "seqhash");
+        }
+    }
+    if (rc)
+        return rc;
+    if (c->n_pos >= 1ull << 40)
+        return ldb_err_set(&c->db->err, LDB_EUNSUPPORTED, "%s: repair of the token index needs "
+                           "fewer than 2^40 positions", c->db->path);
+    /* the token index: (token, position) sorted, one entry per token */
+    uint64_t *tp = malloc((c->n_pos ? c->n_pos : 1) * sizeof *tp);
+    if (!tp)
+        return ldb_chk_nomem(c);
+    for (uint64_t p = 0; p < c->n_pos; p++)
+        tp[p] = (uint64_t)c->tok[p] << 40 | p;
+    qsort(tp, c->n_pos, sizeof *tp, cmp_u64);
+    for (uint64_t a = 0, b; a < c->n_pos && !rc; a = b) {
+        uint64_t tok = tp[a] >> 40;
+        for (b = a + 1; b < c->n_pos && tp[b] >> 40 == tok;)
+            b++;
+        if ((rc = grow_pos(r, b - a)))
+            break;
+        for (uint64_t i = a; i < b; i++)
+            r->pos[i - a] = tp[i] & ((1ull << 40) - 1);
+        uint8_t kb[12];
+        ldb_be32(kb, (uint32_t)tok);
+        ldb_be64(kb + 4, r->pos[0]);
+        if (!(rc = postings(r, r->pos, b - a, UINT64_MAX)))
+            rc = put(r, n->tokidx, kb, 12, r->b.data, r->b.len, "tokidx");
+    }
+    free(tp);
+    return rc;
+}
+
+/* One latent's postings, summary and top list (with contexts) from its codes
+ * p[a..b) (ascending positions), into the new dictionary nd; *count gets its
+ * ordinary codes. */
+static int rebuild_latent(rb *r, const ldb_dbdict *nd, uint32_t j, const pair *p, size_t a,
+                          size_t b, ldb_cand *cand, ldb_tctx *ctx, uint16_t *keys,
+                          uint64_t *count)
+{
+    chk *c = &r->c;
+    ldb_db *db = c->db;
+    ldb_lsum s;
+    memset(&s, 0, sizeof s);
+    size_t n = 0, lastseq = SIZE_MAX;
+    int rc;
+    if ((rc = grow_pos(r, b - a)))
+        return rc;
+    for (size_t i = a; i < b; i++)
+        r->pos[i - a] = p[i].pos;
+    uint8_t kb[12];
+    ldb_be64(kb, 0);
+    ldb_be32(kb + 8, j);
+    if ((rc = postings(r, r->pos, b - a, 0)) ||
+        (rc = put(r, nd->inv, kb, 12, r->b.data, r->b.len, "inv")))
+        return rc;
+    for (size_t i = a; i < b; i++) {
+        if (ldb_chk_is_skip(c, p[i].pos))
+            continue;
+        size_t si = ldb_chk_seq_of(c, p[i].pos);
+        float v = ldb_val_float(p[i].bits, db->values);
+        keys[n] = ldb_val_bf16key(p[i].bits, db->values);
+        cand[n++] = (ldb_cand){p[i].pos, v};
+        s.nseq += si != lastseq;
+        lastseq = si;
+        s.sum += v;
+        s.sumsq += (double)v * v;
+        if (v > s.max)
+            s.max = v;
+    }
+    *count = s.count = n;
+    if (!n) /* the writer keeps no summary of a latent without ordinary codes */
+        return LDB_OK;
+    qsort(keys, n, sizeof *keys, cmp_u16);
+    uint16_t *hk = malloc(n * sizeof *hk);
+    uint64_t *hc = malloc(n * sizeof *hc);
+    if (!hk || !hc) {
+        free(hk);
+        free(hc);
+        return ldb_chk_nomem(c);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s.nh && hk[s.nh - 1] == keys[i]) {
+            hc[s.nh - 1]++;
+        } else {
+            hk[s.nh] = keys[i];
+            hc[s.nh++] = 1;
+        }
+    }
+    s.hk = hk;
+    s.hc = hc;
+    r->b.len = 0;
+    uint8_t lk[6];
+    ldb_key_latent(lk, nd->id, j);
+    rc = ldb_lsum_encode(&s, &r->b) ? ldb_chk_nomem(c)
+                                   : put(r, r->n->lsum, lk, 6, r->b.data, r->b.len, "lsum");
+    ldb_lsum_free(&s);
+    if (rc)
+        return rc;
+    qsort(cand, n, sizeof *cand, cmp_cand);
+    int nt = n < LDB_TOPK ? (int)n : LDB_TOPK;
+    for (int t = 0; t < nt; t++) {
+        ldb_tctx *x = &ctx[t];
+        memset(x, 0, sizeof *x);
+        size_t si = ldb_chk_seq_of(c, cand[t].gpos);
+        uint64_t s0 = c->starts[si], s1 = s0 + c->lens[si], g = cand[t].gpos;
+        x->seq = si;
+        x->pos = (uint32_t)(g - s0);
+        x->len = c->lens[si];
+        size_t i = ldb_chk_code_at(p, a, b, g >= s0 + LDB_TOPCTX ? g - LDB_TOPCTX : s0);
+        for (; i < b && p[i].pos <= g + LDB_TOPCTX && p[i].pos < s1; i++) {
+            if (p[i].pos == g)
+                continue;
+            int bit = ldb_tctx_bit((int)((int64_t)p[i].pos - (int64_t)g));
+            x->mask |= (uint16_t)(1u << bit);
+            x->bits[bit] = p[i].bits;
+        }
+    }
+    r->b.len = 0;
+    if (ldb_top_encode(cand, ctx, nt, ldb_val_bytes(db->values), &r->b))
+        return ldb_chk_nomem(c);
+    return put(r, r->n->ltop, lk, 6, r->b.data, r->b.len, "ltop");
+}
+
+/* Dictionary dd of the old environment into nd of the new: its forward blocks
+ * verified and copied, its coverage (the sequences its blocks lie in),
+ * statistics, inverted index, summaries, top lists and counts written. */
+static int rebuild_dict(rb *r, const ldb_dbdict *dd, const ldb_dbdict *nd)
+{
+    chk *c = &r->c;
+    ldb_db *db = c->db;
+    pair *p = NULL;
+    size_t np = 0, ns = c->n_starts ? c->n_starts : 1;
+    uint64_t positions = 0, *counts = NULL, truth = c->truth_bad;
+    uint8_t *all = malloc(ns), *spanned = calloc(ns, 1);
+    ldb_cand *cand = NULL;
+    ldb_tctx *ctx = malloc(LDB_TOPK * sizeof *ctx);
+    uint16_t *keys = NULL;
+    int rc = all && spanned && ctx ? LDB_OK : ldb_chk_nomem(c);
+    if (!rc) {
+        memset(all, 1, ns);
+        rc = ldb_chk_forward(c, dd, all, spanned, &p, &np, &positions);
+    }
+    if (!rc && c->truth_bad != truth)
+        rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: the forward index of '%s' is damaged "
+                         "(%llu problems, the first: %.300s): repair rebuilds only what is "
+                         "derived from it; restore the database from a copy, or ingest again",
+                         db->path, dd->name, (unsigned long long)(c->truth_bad - truth),
+                         c->rep->problems);
+    if (!rc)
+        rc = copy_table(r, dd->fwd, nd->fwd, "fwd", NULL);
+    ldb_dstat st = {0};
+    for (size_t i = 0; i < c->n_starts && !rc; i++) {
+        if (!spanned[i])
+            continue;
+        uint8_t kb[10], vb[8];
+        ldb_be16(kb, nd->id);
+        ldb_be64(kb + 2, i);
+        memcpy(vb, &c->lens[i], 4);
+        memcpy(vb + 4, &c->ords[i], 4);
+        rc = put(r, r->n->cover, kb, 10, vb, 8, "cover");
+        st.positions += c->lens[i];
+        st.ordinary += c->ords[i];
+        st.seqs++;
+    }
+    if (!rc && st.positions != positions)
+        rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: the forward blocks of '%s' hold %llu "
+                         "positions of sequences of %llu: repair cannot tell which sequences "
+                         "the dictionary covers; restore the database from a copy", db->path,
+                         dd->name, (unsigned long long)positions,
+                         (unsigned long long)st.positions);
+    if (!rc) {
+        st.nnz = np;
+        for (size_t i = 0; i < np; i++)
+            st.nnz_ordinary += !ldb_chk_is_skip(c, p[i].pos);
+        uint8_t kb[2];
+        ldb_be16(kb, nd->id);
+        rc = put(r, r->n->dstat, kb, 2, &st, sizeof st, "dstat");
+    }
+    size_t most = 1;
+    for (size_t a = 0, b; a < np; a = b) {
+        for (b = a + 1; b < np && p[b].lat == p[a].lat;)
+            b++;
+        most = b - a > most ? b - a : most;
+    }
+    if (!rc && (!(counts = calloc(dd->d_sae ? dd->d_sae : 1, sizeof *counts)) ||
+                !(cand = malloc(most * sizeof *cand)) || !(keys = malloc(most * sizeof *keys))))
+        rc = ldb_chk_nomem(c);
+    for (size_t a = 0, b; a < np && !rc; a = b) {
+        for (b = a + 1; b < np && p[b].lat == p[a].lat;)
+            b++;
+        rc = rebuild_latent(r, nd, p[a].lat, p, a, b, cand, ctx, keys, &counts[p[a].lat]);
+    }
+    if (!rc) {
+        uint8_t kb[2];
+        ldb_be16(kb, nd->id);
+        rc = put(r, r->n->lcnt, kb, 2, counts, (size_t)dd->d_sae * sizeof *counts, "lcnt");
+    }
+    free(p);
+    free(all);
+    free(spanned);
+    free(ctx);
+    free(cand);
+    free(keys);
+    free(counts);
+    return rc;
+}
+
+/* Everything into the new environment r->n (its folder exists and is empty). */
+static int build(rb *r)
+{
+    chk *c = &r->c;
+    ldb_db *db = c->db, *n = r->n;
+    int rc, mrc;
+    n->values = db->values;
+    if ((rc = ldb_env_open(n, 0)))
+        return rc;
+    MDB_envinfo oi, ni; /* room for at least twice the old file's use */
+    MDB_stat os;
+    if (!mdb_env_info(db->env, &oi) && !mdb_env_stat(db->env, &os) && !mdb_env_info(n->env, &ni)) {
+        size_t want = 2 * (oi.me_last_pgno + 1) * (size_t)os.ms_psize + (1u << 30);
+        if (ni.me_mapsize < want)
+            mdb_env_set_mapsize(n->env, want);
+    }
+    if ((mrc = ldb_txn_begin(n, 0, &r->w)))
+        return ldb_db_mdb_err(db, mrc, "cannot begin a transaction in the new database");
+    if ((rc = ldb_env_open_dbis(n, r->w, MDB_CREATE)))
+        return rc;
+    if ((rc = ldb_chk_seqs(c)))
+        return rc;
+    if (c->truth_bad)
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: the sequences or their tokens are "
+                           "damaged (%llu problems, the first: %.300s): repair rebuilds only "
+                           "what is derived from them; restore the database from a copy",
+                           db->path, (unsigned long long)c->truth_bad, c->rep->problems);
+    /* the truth and the user's records, as they are */
+    if ((rc = copy_table(r, db->meta, n->meta, "meta", NULL)) ||
+        (rc = copy_table(r, db->dicts, n->dicts, "dicts", NULL)) ||
+        (rc = copy_table(r, db->seqs, n->seqs, "seqs", NULL)) ||
+        (rc = copy_table(r, db->sources, n->sources, "sources", NULL)) ||
+        (rc = copy_table(r, db->tok, n->tok, "tok", NULL)) ||
+        (rc = copy_table(r, db->runs, n->runs, "runs", NULL)) ||
+        (rc = copy_table(r, db->labels, n->labels, "labels", keep_label)) ||
+        (rc = rebuild_corpus(r)))
+        return rc;
+    for (int i = 0; i < db->n_dict && !rc; i++) {
+        MDB_dbi f, v;
+        rc = ldb_db_dict_dbis(n, r->w, db->dict[i].id, 1, &f, &v);
+    }
+    if (rc || (rc = ldb_db_load_dicts(n, r->w)))
+        return rc;
+    for (int i = 0; i < db->n_dict && !rc; i++)
+        rc = rebuild_dict(r, &db->dict[i], &n->dict[i]);
+    if (rc)
+        return rc;
+    mrc = mdb_txn_commit(r->w);
+    r->w = NULL;
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "cannot commit the new database");
+    mdb_env_close(n->env); /* synced: LMDB's commit is synchronous */
+    n->env = NULL;
+    return LDB_OK;
+}
+
+static void remove_build(const char *dir)
+{
+    static const char *files[] = {"data.mdb", "lock.mdb"};
+    for (int i = 0; i < 2; i++) {
+        char *p = ldb_path_join(dir, files[i]);
+        if (p)
+            unlink(p);
+        free(p);
+    }
+    rmdir(dir);
+}
+
+/* Puts the new data.mdb in place of the old, which is kept beside it. */
+static int swap(ldb_db *db, const char *tmp, char *kept, size_t cap)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", gmtime(&now));
+    snprintf(kept, cap, "%s/data.mdb.damaged-%s", db->path, stamp);
+    char *old = ldb_path_join(db->path, "data.mdb"), *nw = ldb_path_join(tmp, "data.mdb");
+    char *olock = ldb_path_join(db->path, "lock.mdb"), *nlock = ldb_path_join(tmp, "lock.mdb");
+    int rc = LDB_OK;
+    if (!old || !nw || !olock || !nlock)
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    else if (rename(old, kept))
+        rc = ldb_err_os(&db->err, "%s: cannot keep the damaged data.mdb as %s", db->path, kept);
+    else if (rename(nw, old)) {
+        rc = ldb_err_os(&db->err, "%s: cannot move the repaired data.mdb into place", db->path);
+        rename(kept, old); /* as it was */
+    } else {
+        rename(nlock, olock); /* the new file's lock; openers from now on use both */
+        int fd = open(db->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            fsync(fd);
+            close(fd);
+        }
+    }
+    free(old);
+    free(nw);
+    free(olock);
+    free(nlock);
+    return rc;
+}
+
+/* Whether another process holds a reader slot of db's environment. */
+static int others_cb(const char *msg, void *ctx)
+{
+    long pid = 0;
+    if (sscanf(msg, " %ld", &pid) == 1 && pid != (long)getpid())
+        *(int *)ctx = 1;
+    return 0;
+}
+
+int ldb_db_repair(ldb_db *db)
+{
+    if (db->rdonly)
+        return ldb_err_set(&db->err, LDB_EINVAL, "%s: opened read-only", db->path);
+    rb r;
+    memset(&r, 0, sizeof r);
+    chk *c = &r.c;
+    ldb_check_report *rep = calloc(1, sizeof *rep);
+    char *tmp = NULL, kept[1200];
+    int rc = LDB_OK, mrc, others = 0;
+    c->db = db;
+    c->rep = rep;
+    c->repair = 1;
+    if (!rep)
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    /* only a catalog to rebuild? (check runs in a read transaction of its own) */
+    if ((rc = ldb_db_check(db, rep)) || !rep->n_store_problems) {
+        free(rep);
+        return rc ? rc : ldb_catalog_sync(db, 1);
+    }
+    memset(rep, 0, sizeof *rep);
+    if (ldb_sha_init(&c->sha)) {
+        free(rep);
+        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    }
+    /* the old environment's write lock, held to the end: no writer meanwhile */
+    if ((mrc = ldb_txn_begin(db, 0, &c->txn))) {
+        rc = ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
+        goto out;
+    }
+    mdb_reader_list(db->env, others_cb, &others);
+    if (others) {
+        rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: other processes have the database open; "
+                         "check --repair replaces its file, so stop them and run it again",
+                         db->path);
+        goto out;
+    }
+    size_t len = strlen(db->path) + 40;
+    if (!(tmp = malloc(len))) {
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    snprintf(tmp, len, "%s/.latentdb.repair-XXXXXX", db->path);
+    if (!mkdtemp(tmp)) {
+        rc = ldb_err_os(&db->err, "%s: cannot create a folder to rebuild the database in",
+                        db->path);
+        free(tmp);
+        tmp = NULL;
+        goto out;
+    }
+    if (!(r.n = ldb_db_alloc(tmp))) {
+        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = build(&r);
+    if (r.w)
+        mdb_txn_abort(r.w);
+    ldb_db_close(r.n);
+    if (!rc)
+        rc = swap(db, tmp, kept, sizeof kept);
+out:
+    if (tmp)
+        remove_build(tmp);
+    if (c->txn)
+        mdb_txn_abort(c->txn);
+    unsigned char md[32];
+    ldb_sha_final(&c->sha, md);
+    free(c->skip);
+    free(c->tok);
+    free(c->starts);
+    free(c->lens);
+    free(c->ords);
+    free(c->hash);
+    ldb_buf_free(&r.b);
+    free(r.pos);
+    free(rep);
+    free(tmp);
+    if (rc)
+        return rc;
+    /* the handle, on the new file; the catalog rebuilt from it */
+    if ((rc = ldb_db_reopen(db)) || (rc = ldb_catalog_sync(db, 1)))
+        return rc;
+    snprintf(db->note, sizeof db->note, "the database was rebuilt from its sequences, tokens "
+             "and forward blocks; the damaged file is kept as %.300s (delete it when the repaired "
+             "database serves you)%s", kept,
+             r.dropped_labels ? "; labels that were not one line of UTF-8 were left out" : "");
+    return LDB_OK;
+}
