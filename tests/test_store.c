@@ -20,6 +20,7 @@
 #include "../common/mfile.h"
 #include "../common/npy.h"
 #include "../db/db_impl.h"
+#include "../db/reader.h"
 #include "../db/summary.h"
 #include "brute.h"
 #include "check.h"
@@ -722,6 +723,99 @@ static void test_corrupt(ldb_db *db)
     free(bad);
 }
 
+/* A forward block whose position count is raised (1024 -> 16000 made search and
+ * cooc segfault, issue 20 finding 1), its CRC made right again, and a second block
+ * failing its CRC: cooc and search fail with a message naming the table and the
+ * key, and check lists both blocks and goes on. */
+static void test_corrupt_blocks(ldb_db *db)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint8_t key[2][8], *orig[2];
+    size_t on[2];
+    CHECK(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) == 0 &&
+          mdb_cursor_open(txn, db->dict[0].fwd, &cur) == 0, "fwd cursor");
+    for (int i = 0; i < 2; i++) {
+        CHECK(mdb_cursor_get(cur, &k, &v, i ? MDB_NEXT : MDB_FIRST) == 0, "block %d", i);
+        memcpy(key[i], k.mv_data, 8);
+        orig[i] = malloc(v.mv_size);
+        memcpy(orig[i], v.mv_data, v.mv_size);
+        on[i] = v.mv_size;
+    }
+    mdb_cursor_close(cur);
+    /* a latent firing in block 0, and the token at one of its positions */
+    ldb_fblock fb = {0};
+    CHECK(ldb_fwd_decode(db, &db->dict[0], ldb_rd_be64(key[0]), orig[0], on[0], 0, &fb) == 0,
+          "block 0 decodes");
+    uint32_t latent = UINT32_MAX, at = 0;
+    for (uint32_t i = 0; i < fb.n && latent == UINT32_MAX; i++)
+        if (fb.off[i + 1] > fb.off[i] && i > 0) {
+            latent = fb.lat[fb.off[i]];
+            at = i;
+        }
+    ldb_fblock_free(&fb);
+    ldb_seqrec s;
+    CHECK(latent != UINT32_MAX && ldb_db_seq_at(db, txn, ldb_rd_be64(key[0]) + at, &s) == 0,
+          "a firing position in block 0");
+    mdb_txn_abort(txn);
+    uint32_t tok = 0, got = 0;
+    CHECK(ldb_seq_tokens(db, s.seq, (uint32_t)(ldb_rd_be64(key[0]) + at - s.start), 1, &tok,
+                         &got) == 0 && got == 1, "its token");
+    /* block 0: n (the varint after part A's codec byte) x 16, lengths and CRC redone */
+    const uint8_t *q = orig[0] + 5;
+    uint64_t np = 0;
+    CHECK(ldb_varint_get(&q, orig[0] + on[0], &np) == 0, "its position count");
+    size_t old_len = (size_t)(q - (orig[0] + 5));
+    uint8_t *bad0 = malloc(on[0] + 16), vb[10];
+    size_t nl = ldb_varint_put(vb, np * 16), n0 = on[0] - old_len + nl;
+    memcpy(bad0, orig[0], 5);
+    memcpy(bad0 + 5, vb, nl);
+    memcpy(bad0 + 5 + nl, q, on[0] - 5 - old_len);
+    uint32_t alen;
+    memcpy(&alen, bad0, 4);
+    alen = (uint32_t)(alen - old_len + nl);
+    memcpy(bad0, &alen, 4);
+    uint32_t crc = ldb_crc32(bad0, n0 - 4);
+    memcpy(bad0 + n0 - 4, &crc, 4);
+    uint8_t *bad1 = malloc(on[1]);
+    memcpy(bad1, orig[1], on[1]);
+    bad1[on[1] - 1] ^= 0x01; /* the CRC itself */
+    CHECK(mdb_txn_begin(db->env, NULL, 0, &txn) == 0, "write txn");
+    MDB_val k0 = {8, key[0]}, v0 = {n0, bad0}, k1 = {8, key[1]}, v1 = {on[1], bad1};
+    CHECK(mdb_put(txn, db->dict[0].fwd, &k0, &v0, 0) == 0 &&
+          mdb_put(txn, db->dict[0].fwd, &k1, &v1, 0) == 0 && mdb_txn_commit(txn) == 0, "damage");
+    ldb_cooc *co = NULL;
+    int rc = ldb_query_cooc(db, "a", latent, NULL, 20, LDB_COOC_SEQ, 0, LDB_SORT_JACCARD, &co);
+    CHECK(rc == LDB_EFORMAT && strstr(ldb_db_errmsg(db), "table fwd:0"),
+          "cooc on a damaged block fails naming it: rc %d: %s", rc, ldb_db_errmsg(db));
+    ldb_cooc_free(co);
+    ldb_search *se = NULL;
+    rc = ldb_query_search(db, "a", &tok, 1, 0, 10, &se);
+    CHECK(rc == LDB_EFORMAT && strstr(ldb_db_errmsg(db), "table fwd:0"),
+          "search over a damaged block fails naming it: rc %d: %s", rc, ldb_db_errmsg(db));
+    ldb_search_free(se);
+    ldb_check_report *r = calloc(1, sizeof *r);
+    rc = ldb_db_check(db, r);
+    char w0[64], w1[64];
+    snprintf(w0, sizeof w0, "at position %llu", (unsigned long long)ldb_rd_be64(key[0]));
+    snprintf(w1, sizeof w1, "at %llu fails its CRC-32", (unsigned long long)ldb_rd_be64(key[1]));
+    CHECK(rc == 0 && r->n_problems >= 2 && strstr(r->problems, w0) && strstr(r->problems, w1),
+          "check lists both damaged blocks and goes on: rc %d, %llu problems: %s", rc,
+          (unsigned long long)r->n_problems, r->problems);
+    CHECK(mdb_txn_begin(db->env, NULL, 0, &txn) == 0, "write txn");
+    v0 = (MDB_val){on[0], orig[0]};
+    v1 = (MDB_val){on[1], orig[1]};
+    CHECK(mdb_put(txn, db->dict[0].fwd, &k0, &v0, 0) == 0 &&
+          mdb_put(txn, db->dict[0].fwd, &k1, &v1, 0) == 0 && mdb_txn_commit(txn) == 0, "restore");
+    CHECK(ldb_db_check(db, r) == 0 && r->n_problems == 0, "clean again: %s", r->problems);
+    free(r);
+    free(bad0);
+    free(bad1);
+    free(orig[0]);
+    free(orig[1]);
+}
+
 /* Replaces the record key -> (bytes, n) of dbi, runs check, expects a problem
  * containing want, and restores the record (check is clean again). */
 static void tamper(ldb_db *db, MDB_dbi dbi, const uint8_t *key, size_t klen, const uint8_t *bytes,
@@ -1014,6 +1108,7 @@ int main(int argc, char **argv)
     test_bad_inputs(db);
     phase("test_bad_inputs");
     test_corrupt(db);
+    test_corrupt_blocks(db);
     test_tamper_summaries(db);
     test_tamper_derived(db);
     phase("test_corrupt");
