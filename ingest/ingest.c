@@ -9,29 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include "../common/half.h"
-#include "../common/mfile.h"
-#include "../common/npy.h"
-#include "../common/sha256.h"
-#include "../db/writer.h"
-#include "../sae/tensors.h"
-#include "runid.h"
+#include "run_impl.h"
 
 #define DEFAULT_BATCH_TOKENS 8192   /* the first batch; later ones are sized by codes */
 #define MAX_BATCH_TOKENS 262144
 #define BATCH_CODES 6000000          /* later batches aim at this many codes (memory) */
-
-typedef struct input {
-    ldb_mfile f;
-    ldb_npy a;
-    char sig[LDB_STATSIG_LEN]; /* stat signature when opened (runid.h) */
-    uint8_t sampled[32];       /* hash of sampled blocks: the run key's part */
-    uint8_t content[32];       /* hash of every byte, once have_content */
-    int have_content;
-} input;
 
 typedef struct csr {           /* a batch's codes for one dictionary */
     uint64_t *start;           /* positions + 1 */
@@ -39,27 +23,6 @@ typedef struct csr {           /* a batch's codes for one dictionary */
     float *val;
     size_t npos, nnz, cap_pos, cap_nnz;
 } csr;
-
-typedef struct run {
-    ldb_db *db;
-    const ldb_ingest_opts *o;
-    input tok, act;
-    uint64_t n_tokens, n_rows;
-    uint32_t ctx, d_in;
-    int act_dtype;
-    ldb_dbdict **dd;
-    ldb_dict **dict;
-    uint16_t *ids;
-    uint8_t id[32];
-    ldb_err perr;              /* errors of the encode side (a thread of its own) */
-    cJSON *rec;                /* the run record */
-    uint64_t rows_done;
-    uint64_t next_rows;        /* a resumed run: the rows its next batch had (0: none) */
-    int new_run;               /* find_run made a new record: check_values hashes the inputs */
-    /* import: CSR codes instead of activations */
-    ldb_tensors csr;
-    const ldb_tensor *data, *indices, *indptr;
-} run;
 
 static uint64_t row_len(const run *r, uint64_t row)
 {
@@ -225,342 +188,6 @@ static int check_inputs(run *r)
                                "dictionary '%s' reads d_in = %u", ap, r->d_in, r->dd[i]->name,
                                r->dd[i]->d_in);
     return LDB_OK;
-}
-
-/* The run id of records made before content identity (format 3 until 2026-12): it
- * hashed each input's size, mtime and header, so a touch made a finished run new.
- * Still looked up, so that an old run resumes and an old finished run stays done. */
-static void legacy_hash_file(ldb_sha *h, const input *in)
-{
-    struct stat st;
-    uint64_t v[3] = {0};
-    if (stat(in->f.path, &st) == 0) {
-        v[0] = (uint64_t)st.st_size;
-        v[1] = (uint64_t)st.st_mtim.tv_sec;
-        v[2] = (uint64_t)st.st_mtim.tv_nsec;
-    }
-    ldb_sha_update(h, v, sizeof v);
-    ldb_sha_update(h, in->f.data, in->a.data_offset);
-}
-
-static void hash_dicts(run *r, ldb_sha *h)
-{
-    for (int i = 0; i < r->o->n_dicts; i++) {
-        cJSON *o = cJSON_Parse(r->dd[i]->json);
-        const cJSON *sha = cJSON_GetObjectItem(o, "sha256");
-        ldb_sha_update(h, r->dd[i]->name, strlen(r->dd[i]->name) + 1);
-        if (cJSON_IsString(sha))
-            ldb_sha_update(h, sha->valuestring, strlen(sha->valuestring));
-        cJSON_Delete(o);
-    }
-}
-
-static void legacy_id(run *r, int again, int precision, uint8_t id[32])
-{
-    ldb_sha h;
-    ldb_sha_init(&h);
-    hash_dicts(r, &h);
-    legacy_hash_file(&h, &r->tok);
-    legacy_hash_file(&h, &r->act);
-    uint64_t x[2] = {r->ctx, (uint64_t)again};
-    ldb_sha_update(&h, x, sizeof x);
-    if (precision == LDB_PRECISION_BF16) /* f32 runs keep the identity they had */
-        ldb_sha_update(&h, "bf16", 4);
-    ldb_sha_final(&h, id);
-}
-
-/* The run key (docs/FORMAT.md, "Run record"): the dictionaries, each input's sampled
- * hash (size, header, 64 blocks), --ctx, the --again counter and the precision.
- * With full set, the inputs' content hashes too: the key of a run whose sampled key
- * is taken by a run of other content (a byte changed between the samples). */
-static void run_key(run *r, int again, int precision, int full, uint8_t id[32])
-{
-    ldb_sha h;
-    ldb_sha_init(&h);
-    ldb_sha_update(&h, full ? "latentdb run 2 content" : "latentdb run 2", full ? 23 : 15);
-    hash_dicts(r, &h);
-    const input *in[2] = {&r->tok, &r->act};
-    for (int i = 0; i < 2; i++)
-        ldb_sha_update(&h, full ? in[i]->content : in[i]->sampled, 32);
-    uint64_t x[2] = {r->ctx, (uint64_t)again};
-    ldb_sha_update(&h, x, sizeof x);
-    if (precision == LDB_PRECISION_BF16)
-        ldb_sha_update(&h, "bf16", 4);
-    ldb_sha_final(&h, id);
-}
-
-/* The content hash of an input, computed once (a whole read, on several threads). */
-static int input_content(run *r, input *in)
-{
-    if (in->have_content)
-        return LDB_OK;
-    if (ingest_pass(in->f.data, in->f.size, in->content, 0, 0, LDB_F32, NULL))
-        return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
-    in->have_content = 1;
-    return LDB_OK;
-}
-
-/* Whether a record's inputs are this run's, byte for byte: an input whose stat
- * signature is the one recorded is (its bytes have not changed since they were
- * hashed); another is hashed again and compared. *same is 0 or 1. */
-static int same_inputs(run *r, const cJSON *rec, int *same)
-{
-    const cJSON *ins = cJSON_GetObjectItem(rec, "inputs");
-    input *in[2] = {&r->tok, &r->act};
-    *same = cJSON_IsArray(ins) && cJSON_GetArraySize(ins) == 2;
-    for (int i = 0; i < 2 && *same; i++) {
-        const cJSON *e = cJSON_GetArrayItem(ins, i);
-        const char *sig = cJSON_GetStringValue(cJSON_GetObjectItem(e, "stat"));
-        const char *con = cJSON_GetStringValue(cJSON_GetObjectItem(e, "content"));
-        if (!con) {
-            *same = 0;
-            break;
-        }
-        if (sig && *in[i]->sig && !strcmp(sig, in[i]->sig))
-            continue;
-        int rc = input_content(r, in[i]);
-        if (rc)
-            return rc;
-        char hex[65];
-        ingest_hex(in[i]->content, hex);
-        *same = !strcmp(hex, con);
-    }
-    return LDB_OK;
-}
-
-/* Looks up a run: its record (owned by the caller, NULL when there is none) and the
- * key it has or will have. The sampled key first, its record taken when its inputs
- * are byte for byte these; else the key with content hashes; else the legacy id. */
-static int lookup_run(run *r, MDB_txn *txn, int again, int prec, uint8_t id[32], cJSON **rec)
-{
-    MDB_val k = {32, id}, v;
-    int same = 0, rc;
-    *rec = NULL;
-    run_key(r, again, prec, 0, id);
-    int mrc = mdb_get(txn, r->db->runs, &k, &v);
-    if (mrc == 0) {
-        cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-        if ((rc = same_inputs(r, o, &same)) || same) {
-            *rec = rc ? NULL : o;
-            if (rc)
-                cJSON_Delete(o);
-            return rc;
-        }
-        cJSON_Delete(o);
-        if ((rc = input_content(r, &r->tok)) || (rc = input_content(r, &r->act)))
-            return rc;
-        run_key(r, again, prec, 1, id);
-        mrc = mdb_get(txn, r->db->runs, &k, &v);
-    } else if (mrc == MDB_NOTFOUND) {
-        uint8_t old[32];
-        legacy_id(r, again, prec, old);
-        MDB_val ko = {32, old};
-        if ((mrc = mdb_get(txn, r->db->runs, &ko, &v)) == 0)
-            memcpy(id, old, 32);
-        else if (mrc == MDB_NOTFOUND)
-            run_key(r, again, prec, 0, id);
-    }
-    if (mrc == MDB_NOTFOUND)
-        return LDB_OK;
-    if (mrc)
-        return ldb_db_mdb_err(r->db, mrc, "runs");
-    if (!(*rec = cJSON_ParseWithLength(v.mv_data, v.mv_size)))
-        return ldb_err_set(&r->db->err, LDB_EFORMAT, "runs: a run record that is not JSON");
-    return LDB_OK;
-}
-
-/* A run record whose run is unfinished (status "running"). */
-static int run_unfinished(const cJSON *rec)
-{
-    const cJSON *st = cJSON_GetObjectItem(rec, "status");
-    return cJSON_IsString(st) && !strcmp(st->valuestring, "running");
-}
-
-/* The same inputs were ingested, or are being ingested, in the other precision:
- * a new run would store every sequence twice (--again says that is meant). */
-static int other_precision(run *r, MDB_txn *txn, int prec)
-{
-    uint8_t id[32];
-    cJSON *o = NULL;
-    int other = prec == LDB_PRECISION_BF16 ? LDB_PRECISION_F32 : LDB_PRECISION_BF16;
-    int rc = lookup_run(r, txn, 0, other, id, &o);
-    if (rc || !o)
-        return rc;
-    int running = run_unfinished(o);
-    cJSON_Delete(o);
-    const char *was = other == LDB_PRECISION_BF16 ? "bf16" : "f32";
-    if (running)
-        return ldb_err_set(&r->db->err, LDB_EINVAL, "%s: an unfinished --precision %s run of the "
-                           "same dictionaries, inputs and --ctx is in this DB; finish it with "
-                           "--precision %s, or pass --again to ingest these inputs as new "
-                           "sequences", r->o->tokens, was, was);
-    return ldb_err_set(&r->db->err, LDB_EINVAL, "%s: this run (the same dictionaries, inputs and "
-                       "--ctx) is done already, with --precision %s; pass --again to ingest it "
-                       "again as new sequences", r->o->tokens, was);
-}
-
-/* The record's inputs: path, size, content hash and stat signature of each (a new
- * run's, once check_values has hashed them; a resumed run's, with the signatures of
- * now, so that the next command need not hash the files again). */
-static int put_inputs(run *r)
-{
-    const input *in[2] = {&r->tok, &r->act};
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; i < 2 && a; i++) {
-        char hex[65];
-        cJSON *e = cJSON_CreateObject();
-        ingest_hex(in[i]->content, hex);
-        if (!e || !cJSON_AddItemToArray(a, e) ||
-            !cJSON_AddStringToObject(e, "path", in[i]->f.path) ||
-            !cJSON_AddNumberToObject(e, "size", (double)in[i]->f.size) ||
-            !cJSON_AddStringToObject(e, "content", hex) ||
-            !cJSON_AddStringToObject(e, "stat", in[i]->sig)) {
-            cJSON_Delete(a);
-            a = NULL;
-        }
-    }
-    if (!a)
-        return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
-    cJSON_DeleteItemFromObject(r->rec, "inputs");
-    cJSON_AddItemToObject(r->rec, "inputs", a);
-    return LDB_OK;
-}
-
-/* A finished run whose inputs were hashed again (touched, copied) and found equal
- * keeps their signatures of now, so that the next command need not read them again.
- * Best effort, in a transaction of its own: should it fail, the next command hashes. */
-static void restat_done(run *r, cJSON *rec)
-{
-    MDB_txn *txn;
-    char hex[65];
-    input *in[2] = {&r->tok, &r->act};
-    cJSON *ins = cJSON_GetObjectItem(rec, "inputs");
-    for (int i = 0; i < 2; i++) {
-        cJSON *e = cJSON_GetArrayItem(ins, i);
-        if (!in[i]->have_content || !e)
-            continue;
-        const char *was = cJSON_GetStringValue(cJSON_GetObjectItem(e, "content"));
-        ingest_hex(in[i]->content, hex);
-        if (!was || strcmp(was, hex))
-            return; /* cannot be: same_inputs compared them */
-        cJSON_ReplaceItemInObject(e, "stat", cJSON_CreateString(in[i]->sig));
-    }
-    char *s = cJSON_PrintUnformatted(rec);
-    if (s && ldb_txn_begin(r->db, 0, &txn) == 0) {
-        MDB_val k = {32, r->id}, v = {strlen(s), s};
-        if (mdb_put(txn, r->db->runs, &k, &v, 0) == 0)
-            mdb_txn_commit(txn);
-        else
-            mdb_txn_abort(txn);
-    }
-    free(s);
-}
-
-/* Finds the run to do: a new one, or an unfinished one to resume. */
-static int find_run(run *r)
-{
-    ldb_db *db = r->db;
-    MDB_txn *txn;
-    int rc = LDB_OK, mrc = ldb_txn_begin(db, MDB_RDONLY, &txn);
-    if (mrc)
-        return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
-    int prec = r->o->precision == LDB_PRECISION_BF16 ? LDB_PRECISION_BF16 : LDB_PRECISION_F32;
-    cJSON *done = NULL;
-    for (int again = 0;; again++) {
-        cJSON *o = NULL;
-        if ((rc = lookup_run(r, txn, again, prec, r->id, &o)))
-            break;
-        if (!o && again == 0 && !r->o->again && !r->o->codes &&
-            (rc = other_precision(r, txn, prec)))
-            break;
-        if (!o) { /* a new run (again > 0 only with --again: see below) */
-            r->rec = cJSON_CreateObject();
-            cJSON *names = cJSON_AddArrayToObject(r->rec, "dicts");
-            for (int i = 0; i < r->o->n_dicts; i++)
-                cJSON_AddItemToArray(names, cJSON_CreateString(r->dd[i]->name));
-            cJSON_AddStringToObject(r->rec, "tokens", r->o->tokens);
-            cJSON_AddStringToObject(r->rec, "acts", r->o->codes ? r->o->codes : r->o->acts);
-            cJSON_AddNumberToObject(r->rec, "ctx", r->ctx);
-            cJSON_AddNumberToObject(r->rec, "rows", (double)r->n_rows);
-            cJSON_AddNumberToObject(r->rec, "rows_done", 0);
-            cJSON_AddStringToObject(r->rec, "status", "running");
-            cJSON_AddNumberToObject(r->rec, "started", (double)time(NULL));
-            cJSON_AddNumberToObject(r->rec, "finished", 0);
-            cJSON_AddNumberToObject(r->rec, "again", again);
-            cJSON_AddStringToObject(r->rec, "precision",
-                                    r->o->precision == LDB_PRECISION_BF16 ? "bf16" : "f32");
-            r->new_run = 1;
-            break;
-        }
-        if (run_unfinished(o)) {
-            r->rec = o; /* resume */
-            r->rows_done = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_done"));
-            double nr = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "next_rows"));
-            r->next_rows = nr >= 1 && nr < 1e15 ? (uint64_t)nr : 0;
-            /* a run of this scheme whose inputs were hashed again (touched, copied)
-             * records their signatures of now; a legacy record stays as it was */
-            if (cJSON_GetObjectItem(o, "inputs") && r->tok.have_content && r->act.have_content)
-                rc = put_inputs(r);
-            break;
-        }
-        if (!r->o->again) {
-            rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: this run (the same dictionaries, inputs "
-                             "and --ctx) is done already; pass --again to ingest it again as new "
-                             "sequences", r->o->tokens);
-            if (cJSON_GetObjectItem(o, "inputs") && (r->tok.have_content || r->act.have_content))
-                done = o; /* hashed again and found equal: record the signatures of now */
-            else
-                cJSON_Delete(o);
-            break;
-        }
-        cJSON_Delete(o);
-    }
-    mdb_txn_abort(txn);
-    if (done) {
-        restat_done(r, done);
-        cJSON_Delete(done);
-    }
-    if (!rc && !r->rec)
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
-    return rc;
-}
-
-/* Records the run's progress: rows [from, rows_done) are in this transaction. The
- * record in the database must still say `from`: another process running the same
- * run at the same time would otherwise store its rows twice. */
-static int put_run(run *r, ldb_writer *w, uint64_t from, uint64_t rows_done, uint64_t next_rows,
-                   int done)
-{
-    MDB_val k = {32, r->id}, v;
-    int mrc = mdb_get(ldb_writer_txn(w), r->db->runs, &k, &v);
-    uint64_t have = 0;
-    if (mrc == 0) {
-        cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-        have = o ? (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_done")) : UINT64_MAX;
-        cJSON_Delete(o);
-    } else if (mrc != MDB_NOTFOUND) {
-        return ldb_db_mdb_err(r->db, mrc, "runs");
-    }
-    if (have != from)
-        return ldb_err_set(&r->db->err, LDB_EINVAL, "%s: another ingest of this run is writing "
-                           "to the database (it has done %llu rows, this one expected %llu)",
-                           r->o->tokens, (unsigned long long)have, (unsigned long long)from);
-    cJSON_ReplaceItemInObject(r->rec, "rows_done", cJSON_CreateNumber((double)rows_done));
-    if (!cJSON_GetObjectItem(r->rec, "next_rows"))
-        cJSON_AddNumberToObject(r->rec, "next_rows", 0);
-    cJSON_ReplaceItemInObject(r->rec, "next_rows", cJSON_CreateNumber((double)next_rows));
-    if (done) {
-        cJSON_ReplaceItemInObject(r->rec, "status", cJSON_CreateString("done"));
-        cJSON_ReplaceItemInObject(r->rec, "finished", cJSON_CreateNumber((double)time(NULL)));
-    }
-    char *s = cJSON_PrintUnformatted(r->rec);
-    if (!s)
-        return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
-    v.mv_size = strlen(s);
-    v.mv_data = s;
-    mrc = mdb_put(ldb_writer_txn(w), r->db->runs, &k, &v, 0);
-    free(s);
-    return mrc ? ldb_db_mdb_err(r->db, mrc, "runs") : LDB_OK;
 }
 
 static int csr_grow(csr *c, size_t npos, size_t nnz)
@@ -850,15 +477,15 @@ static int check_values(run *r)
             return ldb_err_set(&r->db->err, rc, "%s (nothing was ingested)", r->perr.msg);
     }
     /* a new run records its inputs' content hashes: the activations are hashed in the
-     * pass that scans them (runid.c), the tokens and a codes file on their own */
+     * pass that scans them (inputid.c), the tokens and a codes file on their own */
     int hash = r->new_run && !r->act.have_content;
-    int rc = r->new_run ? input_content(r, &r->tok) : LDB_OK;
+    int rc = r->new_run ? ingest_input_content(r, &r->tok) : LDB_OK;
     if (!rc && r->new_run && r->o->codes)
-        rc = input_content(r, &r->act);
+        rc = ingest_input_content(r, &r->act);
     if (rc)
         return rc;
     if (r->o->codes)
-        return (rc = check_codes(r)) || !r->new_run ? rc : put_inputs(r);
+        return (rc = check_codes(r)) || !r->new_run ? rc : ingest_put_inputs(r);
     size_t es = r->act_dtype == LDB_F32 ? 4 : 2;
     uint64_t bad, off = (uint64_t)(r->act.a.data - r->act.f.data) + p0 * r->d_in * es;
     if (ingest_pass(r->act.f.data, r->act.f.size, hash ? r->act.content : NULL, off,
@@ -873,7 +500,7 @@ static int check_values(run *r)
                            "ingested)", r->o->acts, (unsigned long long)p,
                            (unsigned long long)(p / r->ctx), (unsigned long long)(p % r->ctx));
     }
-    return r->new_run ? put_inputs(r) : LDB_OK;
+    return r->new_run ? ingest_put_inputs(r) : LDB_OK;
 }
 
 /* The store side: sequences, codes and the run's progress, in one transaction. */
@@ -905,7 +532,7 @@ static int commit_batch_once(run *r, const bbuf *bb)
         }
     }
     if (!rc)
-        rc = put_run(r, w, bb->r0, bb->r1, bb->next_rows, bb->r1 == r->n_rows);
+        rc = ingest_put_run(r, w, bb->r0, bb->r1, bb->next_rows, bb->r1 == r->n_rows);
     if (rc) {
         ldb_writer_abort(w);
         return rc;
@@ -1056,7 +683,7 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
             goto out;
         }
     }
-    if ((rc = find_run(&r)) || (rc = check_values(&r)))
+    if ((rc = ingest_find_run(&r)) || (rc = check_values(&r)))
         goto out;
     uint64_t bt = o->batch_tokens ? o->batch_tokens : DEFAULT_BATCH_TOKENS;
     uint64_t rows_per = bt / r.ctx ? bt / r.ctx : 1;
@@ -1074,7 +701,8 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
     }
     if (r.rows_done >= r.n_rows) { /* an empty remainder: just mark it done */
         ldb_writer *w;
-        if (!(rc = ldb_writer_begin(db, &w)) && !(rc = put_run(&r, w, r.rows_done, r.n_rows, 0, 1)))
+        if (!(rc = ldb_writer_begin(db, &w)) &&
+            !(rc = ingest_put_run(&r, w, r.rows_done, r.n_rows, 0, 1)))
             rc = ldb_writer_commit(w);
         else
             ldb_writer_abort(w);

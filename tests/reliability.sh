@@ -200,7 +200,7 @@ ingest_i "$K" > "$T/touch.out" 2>&1
 touch "$I/acts.npy"
 expect 1 'is done already; pass --again' ingest_i "$K"
 [ "$(seqs "$K")" = 128 ] && [ "$(digest "$K")" = "$D_F" ] && ok || bad "a finished run, touched, stored $(seqs "$K") sequences"
-# one bit of one activation, between the sampled blocks (runid.c: 64 blocks of 4 KiB),
+# one bit of one activation, between the sampled blocks (inputid.c: 64 blocks of 4 KiB),
 # in place, with its mtime put back
 $PY - "$I/acts.npy" <<'PY'
 import os, sys

@@ -1,8 +1,8 @@
-/* runid.h — what identifies a run's input files (docs/FORMAT.md, "Run record"): a
+/* inputid.h — what identifies a run's input files (docs/FORMAT.md, "Run record"): a
  * cheap hash of sampled blocks for the run's key, the full content hash the record
  * keeps, and the file's stat signature that lets an untouched file skip rehashing. */
-#ifndef LDB_INGEST_RUNID_H
-#define LDB_INGEST_RUNID_H
+#ifndef LDB_INGEST_INPUTID_H
+#define LDB_INGEST_INPUTID_H
 
 #include <stddef.h>
 #include <stdint.h>

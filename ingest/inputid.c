@@ -1,7 +1,7 @@
-/* runid.c — input identity for runs: stat signatures, sampled hashes, and the one
+/* inputid.c — input identity for runs: stat signatures, sampled hashes, and the one
  * pass that hashes a whole input (and scans it for NaN/Inf) on several threads.
  * Invariant: the content hash depends only on the file's bytes, not on the threads. */
-#include "runid.h"
+#include "inputid.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -1,0 +1,60 @@
+/* run_impl.h — the inside of an ingest run, shared by ingest.c (inputs, batches) and
+ * runrec.c (the run record: its key, lookup and progress). Private to ingest/. */
+#ifndef LDB_INGEST_RUN_IMPL_H
+#define LDB_INGEST_RUN_IMPL_H
+
+#include <cjson/cJSON.h>
+
+#include "../common/mfile.h"
+#include "../common/npy.h"
+#include "../db/writer.h"
+#include "../sae/tensors.h"
+#include "inputid.h"
+
+typedef struct input {
+    ldb_mfile f;
+    ldb_npy a;
+    char sig[LDB_STATSIG_LEN]; /* stat signature when opened (inputid.h) */
+    uint8_t sampled[32];       /* hash of sampled blocks: the run key's part */
+    uint8_t content[32];       /* hash of every byte, once have_content */
+    int have_content;
+} input;
+
+typedef struct run {
+    ldb_db *db;
+    const ldb_ingest_opts *o;
+    input tok, act;
+    uint64_t n_tokens, n_rows;
+    uint32_t ctx, d_in;
+    int act_dtype;
+    ldb_dbdict **dd;
+    ldb_dict **dict;
+    uint16_t *ids;
+    uint8_t id[32];
+    ldb_err perr;              /* errors of the encode side (a thread of its own) */
+    cJSON *rec;                /* the run record */
+    uint64_t rows_done;
+    uint64_t next_rows;        /* a resumed run: the rows its next batch had (0: none) */
+    int new_run;               /* find_run made a new record: check_values hashes the inputs */
+    /* import: CSR codes instead of activations */
+    ldb_tensors csr;
+    const ldb_tensor *data, *indices, *indptr;
+} run;
+
+/* Finds the run to do: a new one (r->new_run, a fresh r->rec), or an unfinished one
+ * to resume (r->rec, rows_done, next_rows); "done already" is an error. r->id is its
+ * key. Reads the inputs again only when their stat signatures changed. */
+int ingest_find_run(run *r);
+
+/* Records, in w's transaction, that rows [from, rows_done) are stored; refuses when
+ * the record in the database no longer says from (another ingest of the run). */
+int ingest_put_run(run *r, ldb_writer *w, uint64_t from, uint64_t rows_done, uint64_t next_rows,
+                   int done);
+
+/* Puts the inputs' path, size, content hash and stat signature into r->rec. */
+int ingest_put_inputs(run *r);
+
+/* The content hash of an input, computed once (a whole read, on several threads). */
+int ingest_input_content(run *r, input *in);
+
+#endif
