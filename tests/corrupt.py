@@ -21,6 +21,7 @@ Prints each failing trial (what was damaged, which command, what it printed) and
 with `corrupt: N passed, N failed`.
 """
 import collections
+import concurrent.futures
 import json
 import os
 import random
@@ -258,16 +259,19 @@ def main():
             sys.exit("corrupt: the undamaged database fails check: " + out + err)
         digest = env.run(["check", ref, "--digest"])[1].strip()
         used_pages = lmdb_used_pages(os.path.join(ref, "data.mdb"))
-        rng = random.Random(seed)
         kinds = ["flip"] * 6 + ["zero"] * 2 + ["random"] * 2 + ["truncate"]
         tally = collections.Counter()
-        for i in range(trials):
+        # each trial draws its damage from a generator of its own (seed, trial), so
+        # that trials can run two at a time (the commands are processes: one per core)
+        # and still damage the same bytes whatever the order
+
+        def trial(i):
+            r = random.Random(seed * 1000003 + i)
             d = os.path.join(tmp, "t%d" % i)
             copy_db(ref, d)
-            kind = rng.choice(kinds)
-            what = damage(rng, d, kind, used_pages)
-            bad = []
-            changed = []
+            kind = r.choice(kinds)
+            what = damage(r, d, kind, used_pages)
+            bad, changed, notes = [], [], collections.Counter()
             for c, w in zip(cmds, want):
                 c = [d if x == ref else x for x in c]
                 rc, out, err = env.run(c)
@@ -287,7 +291,8 @@ def main():
                                                                           "; ".join(changed[:3])))
             if crc == 1 and not bad:
                 # check --repair rebuilds what is derived, or refuses (the truth is
-                # damaged); after a repair that succeeds, check passes
+                # damaged); after a repair that succeeds, check passes with the
+                # undamaged database's digest
                 rrc, rout, rerr = env.run(["check", d, "--repair"], timeout=60)
                 if rrc == "timeout" or rrc not in (0, 1) or CRASH.search(rerr):
                     bad.append("check --repair: exit %s: %s" % (rrc, rerr.strip()[-300:]))
@@ -299,18 +304,23 @@ def main():
                     elif aout.strip() != digest:  # the truth was intact: rebuilt exactly
                         bad.append("check --digest after a repair that succeeded: %s, the "
                                    "undamaged database's is %s" % (aout.strip(), digest))
-                tally["repair", "refused" if rrc == 1 else "rebuilt"] += 1
-            tally[kind, "changed" if changed else "same", "reported" if crc == 1 else "ok"] += 1
-            if bad:
-                failed += 1
-                print("trial %d (seed %d, %s):" % (i, seed, what))
-                for b in bad:
-                    print("    " + b)
-                if keep:
-                    shutil.copytree(d, os.path.join(keep, "t%d" % i))
-            else:
-                passed += 1
+                notes["repair", "refused" if rrc == 1 else "rebuilt"] += 1
+            notes[kind, "changed" if changed else "same", "reported" if crc == 1 else "ok"] += 1
+            if bad and keep:
+                shutil.copytree(d, os.path.join(keep, "t%d" % i))
             shutil.rmtree(d)
+            return i, what, bad, notes
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4)) as ex:
+            for i, what, bad, notes in ex.map(trial, range(trials)):
+                tally.update(notes)
+                if bad:
+                    failed += 1
+                    print("trial %d (seed %d, %s):" % (i, seed, what))
+                    for b in bad:
+                        print("    " + b)
+                else:
+                    passed += 1
         for key, n in sorted(tally.items()):
             print("  %-40s %d" % (" ".join(key), n))
     finally:
