@@ -422,8 +422,9 @@ int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent
             (q = buf.data, ldb_varint_get(&q, buf.data + buf.len, &off)) ||
             (rc = append_postings(db, q, (size_t)(buf.data + buf.len - q), kr + off, &arr, &len,
                                   &cap)) == LDB_EFORMAT) {
-            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: postings of latent %u in run %llu are "
-                             "corrupt", db->path, latent, (unsigned long long)kr);
+            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: the postings of latent %u of '%s' "
+                             "(table inv:%u, key %llu:%u) are corrupt; run latentdb check",
+                             db->path, latent, dd->name, dd->id, (unsigned long long)kr, latent);
             break;
         }
         if (rc)
@@ -467,8 +468,9 @@ int ldb_tokidx_read(ldb_db *db, MDB_txn *txn, uint32_t token, uint64_t **out, si
         if (v.mv_size < 2 || p[0] != 0 ||
             (rc = append_postings(db, p + 1, v.mv_size - 1, ldb_rd_be64((uint8_t *)k.mv_data + 4),
                                   &arr, &len, &cap)) == LDB_EFORMAT)
-            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: token index of token %u is corrupt",
-                             db->path, token);
+            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: the token index of token %u (table "
+                             "tokidx, key %u:%llu) is corrupt; run latentdb check", db->path,
+                             token, token, (unsigned long long)ldb_rd_be64((uint8_t *)k.mv_data + 4));
     }
     if (mrc && mrc != MDB_NOTFOUND && !rc)
         rc = ldb_db_mdb_err(db, mrc, "tokidx");
@@ -568,8 +570,9 @@ int ldb_lsum_counts(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t *co
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "lcnt");
     if (v.mv_size != (size_t)dd->d_sae * sizeof *counts)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: the latent counts of '%s' are corrupt "
-                           "(%zu bytes)", db->path, dd->name, v.mv_size);
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: the latent counts of '%s' (table lcnt, "
+                           "key %u) are corrupt (%zu bytes); run latentdb check", db->path,
+                           dd->name, dd->id, v.mv_size);
     memcpy(counts, v.mv_data, v.mv_size);
     return LDB_OK;
 }
@@ -586,7 +589,8 @@ int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_l
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "lsum");
     if (ldb_lsum_decode(v.mv_data, v.mv_size, s))
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: summary of latent %u is corrupt", db->path,
+        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: the summary of latent %u (table lsum, key "
+                           "%u:%u) is corrupt; run latentdb check", db->path, latent, dict,
                            latent);
     return LDB_OK;
 }
@@ -603,6 +607,7 @@ int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_c
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "ltop");
     int n = ldb_top_decode(v.mv_data, v.mv_size, ldb_val_bytes(db->values), out, ctx, max);
-    return n >= 0 ? n : ldb_err_set(&db->err, LDB_EFORMAT, "%s: top list of latent %u is corrupt",
-                                    db->path, latent);
+    return n >= 0 ? n : ldb_err_set(&db->err, LDB_EFORMAT, "%s: the top list of latent %u (table "
+                                    "ltop, key %u:%u) is corrupt; run latentdb check", db->path,
+                                    latent, dict, latent);
 }
