@@ -17,7 +17,7 @@ a truncation of data.mdb. After each damage every read command runs again, and t
 
 usage: tests/corrupt.py BUILD DATA [short|long] [--seed N] [--trials N] [--keep DIR]
   short (make check): 250 trials (CORRUPT_TRIALS sets another number; make asan runs
-  150); long (make torture): 3000.
+  100); long (make torture): 3000.
 Prints each failing trial (what was damaged, which command, what it printed) and ends
 with `corrupt: N passed, N failed`.
 """
