@@ -71,7 +71,7 @@ asan:
 	$(MAKE) data/brown/.done
 	$(MAKE) BUILD=build-asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    build-asan/bin/latentdb $(TEST_BIN:$(BUILD)/%=build-asan/%) $(TOOL_BIN:$(BUILD)/%=build-asan/%)
-	BUILD=build-asan PY=$(PY) ASAN_OPTIONS=detect_leaks=1 CORRUPT_TRIALS=100 sh tests/run.sh
+	BUILD=build-asan PY=$(PY) ASAN_OPTIONS=detect_leaks=1 CORRUPT_TRIALS=60 sh tests/run.sh
 
 # The CLI tests under valgrind memcheck (valgrind 3.19 knows no AVX-512): a build
 # without -march=native, every latentdb process of tests/cli.sh run by valgrind

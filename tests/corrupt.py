@@ -16,8 +16,8 @@ a truncation of data.mdb. After each damage every read command runs again, and t
     a message (the truth is damaged).
 
 usage: tests/corrupt.py BUILD DATA [short|long] [--seed N] [--trials N] [--keep DIR]
-  short (make check): 250 trials (CORRUPT_TRIALS sets another number; make asan runs
-  100); long (make torture): 3000.
+  short (make check): 200 trials (CORRUPT_TRIALS sets another number; make asan runs
+  60); long (make torture): 3000.
 Prints each failing trial (what was damaged, which command, what it printed) and ends
 with `corrupt: N passed, N failed`.
 """
@@ -244,7 +244,7 @@ def main():
     a = ap.parse_args()
     build, data, seed, keep = a.build, a.data, a.seed, a.keep
     trials = a.trials or int(os.environ.get("CORRUPT_TRIALS", "0")) or \
-        (250 if a.mode == "short" else 3000)
+        (200 if a.mode == "short" else 3000)
     tmp = tempfile.mkdtemp(prefix="ldb-corrupt-")
     env = Env(build, data, tmp)
     passed = failed = 0
