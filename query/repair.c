@@ -52,8 +52,6 @@ static int put(rb *r, MDB_dbi dbi, const void *k, size_t kn, const void *v, size
 {
     MDB_val mk = {kn, (void *)k}, mv = {vn, (void *)v};
     int mrc = mdb_put(r->w, dbi, &mk, &mv, 0);
-    if (mrc == MDB_MAP_FULL)
-        r->n->map_full = 1;
     return mrc ? ldb_db_mdb_err(r->c.db, mrc, table) : LDB_OK;
 }
 
