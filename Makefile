@@ -6,7 +6,7 @@ OPT     ?= -O2 -g
 ARCH    ?= -march=native
 BUILD   ?= build
 SAN     ?=
-CFLAGS  := -std=c11 $(OPT) $(ARCH) -Wall -Wextra -fPIC -Iinclude -D_GNU_SOURCE $(SAN) $(EXTRA_CFLAGS)
+CFLAGS  := -std=c11 $(OPT) $(ARCH) -Wall -Wextra -fPIC -fvisibility=hidden -Iinclude -D_GNU_SOURCE $(SAN) $(EXTRA_CFLAGS)
 LDFLAGS := $(SAN) $(EXTRA_LDFLAGS)
 LIBS    := -llmdb -lzstd -lsqlite3 -lzip -lz -lcjson -lcrypto -lm -ldl -lpthread
 PY      := /usr/bin/python3

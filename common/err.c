@@ -1,10 +1,22 @@
-/* err.c — return-code names and the per-handle error message. */
+/* err.c — return-code names, the per-handle error message, the library's version
+ * and ldb_free. */
 #include "err.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+const char *ldb_version(void)
+{
+    return LDB_VERSION;
+}
+
+void ldb_free(void *p)
+{
+    free(p);
+}
 
 const char *ldb_strerror(int rc)
 {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../common/mfile.h"
+#include "../common/opts.h"
 #include "db_impl.h"
 
 /* The files a build may leave in its folder. */
@@ -20,6 +21,7 @@ static const char *FILES[] = {"catalog.sqlite-wal", "catalog.sqlite-shm", "catal
 void ldb_create_opts_init(ldb_create_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
     o->values = LDB_VALUES_BF16;
 }
 
@@ -182,15 +184,19 @@ static int move_into(ldb_db *db, const char *tmp, const char *dir)
     return rc;
 }
 
-int ldb_db_create(const char *path, const ldb_create_opts *o, ldb_db **out)
+int ldb_db_create(const char *path, const ldb_create_opts *user, ldb_db **out)
 {
     ldb_db *db = ldb_db_alloc(path);
+    ldb_create_opts opts, *o = &opts;
     char *tmp = NULL, *parent = NULL, *probe = NULL;
     int rc = LDB_OK, into = 0;
     struct stat st;
     *out = db;
     if (!db)
         return LDB_ENOMEM;
+    ldb_create_opts_init(o);
+    if ((rc = ldb_opts_load(o, sizeof *o, user, "ldb_create_opts", &db->err)))
+        return rc;
     if (o->values < LDB_VAL_BF16 || o->values > LDB_VAL_F32)
         return ldb_err_set(&db->err, LDB_EINVAL, "unknown value type %d", o->values);
     /* the folder's name and its parent, trailing slashes aside */

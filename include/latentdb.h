@@ -1,7 +1,20 @@
 /* latentdb.h — the one public header of latentdb, and its manual.
  * latentdb keeps the sparse codes of dictionaries (SAEs, transcoders) over a corpus.
- * Every fallible call returns LDB_OK (0) or a negative LDB_E* code; the detailed
- * message (file, what was expected, what was found) is on the handle. */
+ *
+ * Conventions, for every call below:
+ * - Errors. Every fallible call returns LDB_OK (0) or a negative LDB_E* code; the
+ *   detailed message (file, what was expected, what was found) is on the handle
+ *   (ldb_db_errmsg, ldb_dict_errmsg, ...), valid until the next call on that handle
+ *   from the same thread.
+ * - Memory. A pointer returned as `const` is borrowed: it belongs to the handle and
+ *   lives as long as the call's comment says. Results of queries are allocated and
+ *   freed by their matching _free (which accepts NULL); plain buffers the library
+ *   allocates for the caller (strings, id arrays) are freed with ldb_free().
+ * - Options. Option structs start with `uint32_t size` and are initialised by their
+ *   _init function (ldb_top_opts_init(&o)); then set the fields wanted. A NULL
+ *   options pointer means all defaults. New fields are added at the end, so a
+ *   program built against an older header keeps working.
+ * - Threads. Each handle type says whether it may be shared between threads. */
 #ifndef LATENTDB_H
 #define LATENTDB_H
 
@@ -12,7 +25,19 @@
 extern "C" {
 #endif
 
-#define LDB_VERSION "0.1.0"
+/* The library is built with hidden visibility: exactly what this header declares
+ * is exported. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+/* The version this header belongs to; ldb_version() is the library's. */
+#define LDB_VERSION "0.2.0"
+const char *ldb_version(void);
+
+/* Frees a buffer the library allocated for the caller (ldb_dict_describe's string,
+ * ldb_tokenizer_encode's ids, ...). Accepts NULL. */
+void ldb_free(void *p);
 
 /* ---- Return codes ------------------------------------------------------- */
 #define LDB_OK            0
@@ -205,12 +230,14 @@ int ldb_db_init(const char *path, const uint32_t *skip, size_t n_skip, int value
 
 struct ldb_tokenizer;
 typedef struct ldb_create_opts {
+    uint32_t size;             /* set by ldb_create_opts_init */
     const uint32_t *skip;      /* token ids left out of statistics (BOS, PAD) */
     size_t n_skip;
     int values;                /* LDB_VALUES_*; default bf16 */
     struct ldb_tokenizer *tokenizer; /* stored in the database, or NULL */
     int skip_from_tokenizer;   /* the tokenizer's BOS, EOS and PAD are the skip set */
 } ldb_create_opts;
+/* Defaults: no skip set, bf16 values, no tokenizer. */
 void ldb_create_opts_init(ldb_create_opts *o);
 
 /* Creates a database at path, all or nothing: it is built (LMDB, meta, skip set,
@@ -250,6 +277,7 @@ const char *ldb_db_dict_json(const ldb_db *db, int i);
  * nonzero code. Batches commit atomically; a run interrupted at any point resumes,
  * when started again with the same arguments, after its last committed batch. */
 typedef struct ldb_ingest_opts {
+    uint32_t size;             /* set by ldb_ingest_opts_init */
     const char *const *dicts;  /* names of registered dictionaries */
     int n_dicts;
     const char *tokens;        /* T.npy: int32/int64 [n_seq, ctx] or [n_tokens] */
@@ -262,10 +290,14 @@ typedef struct ldb_ingest_opts {
     uint64_t batch_tokens;     /* positions per batch; 0: a default bounded by memory */
     int precision;             /* LDB_PRECISION_F32 (default) or _BF16 (ldb_dict_set_precision);
                                   part of the run's identity */
-    /* progress: called after each batch with positions done and in all */
+    /* progress: called after each committed batch with positions done and in all,
+       on ldb_ingest's commit thread (not the caller's): it must not call into db */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
     void *progress_ctx;
 } ldb_ingest_opts;
+
+/* Zeroes o and sets its size: no dictionaries or inputs yet, f32, default batches. */
+void ldb_ingest_opts_init(ldb_ingest_opts *o);
 
 /* Runs an ingest. On error the database keeps every batch committed so far. */
 int ldb_ingest(ldb_db *db, const ldb_ingest_opts *opts);
@@ -292,6 +324,7 @@ typedef struct ldb_examples {
 } ldb_examples;
 
 typedef struct ldb_top_opts {
+    uint32_t size;             /* set by ldb_top_opts_init */
     uint32_t k;                /* examples wanted (default 20) */
     uint32_t context;          /* tokens of context each side (default 8) */
     int distinct_seq;          /* the best position per sequence only */
@@ -299,6 +332,9 @@ typedef struct ldb_top_opts {
     int positions_only;        /* seq, pos and value only: no context, not even the token there
                                   (ctx_len 0); context is then ignored */
 } ldb_top_opts;
+
+/* Defaults: k 20, context 8, every position, ordinary positions only. */
+void ldb_top_opts_init(ldb_top_opts *o);
 
 /* Top examples of a latent: by stored value descending, ties by (seq, pos).
  * k <= 100 comes from precomputed candidates; larger k, --distinct-seq beyond the
@@ -536,6 +572,10 @@ typedef struct ldb_tokenizer_info {
     uint32_t bos, eos, pad, unk;   /* UINT32_MAX when absent */
 } ldb_tokenizer_info;
 void ldb_tokenizer_get_info(const ldb_tokenizer *t, ldb_tokenizer_info *info);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../common/half.h"
+#include "../common/opts.h"
 #include "run_impl.h"
 
 #define DEFAULT_BATCH_TOKENS 8192   /* the first batch; later ones are sized by codes */
@@ -622,11 +623,22 @@ static int run_batches(run *r, uint64_t rows_per, uint64_t max_rows, bbuf bufs[2
     return rc;
 }
 
-int ldb_ingest(ldb_db *db, const ldb_ingest_opts *o)
+void ldb_ingest_opts_init(ldb_ingest_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+}
+
+int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
 {
     run r;
-
-    int rc = LDB_OK;
+    ldb_ingest_opts opts, *o = &opts;
+    ldb_ingest_opts_init(o);
+    int rc = ldb_opts_load(o, sizeof *o, user, "ldb_ingest_opts", &db->err);
+    if (rc)
+        return rc;
+    if (!user)
+        return ldb_err_set(&db->err, LDB_EINVAL, "ingest needs options: its inputs and dictionaries");
     memset(&r, 0, sizeof r);
     r.db = db;
     r.o = o;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/opts.h"
 #include "query_impl.h"
 
 int ldb_q_begin(ldb_db *db, const char *dict, uint32_t latent, int need_latent, qctx *q)
@@ -183,10 +184,18 @@ int ldb_q_fill_example(qctx *q, uint32_t latent, const ldb_cand *c, const ldb_tc
     return rc;
 }
 
-int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_opts *o,
+void ldb_top_opts_init(ldb_top_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+    o->k = 20;
+    o->context = 8;
+}
+
+int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_opts *user,
                   ldb_examples **out)
 {
-    ldb_top_opts def = {.k = 20, .context = 8};
+    ldb_top_opts opts, *o = &opts;
     qctx q;
     ldb_cand *c = NULL;
     ldb_tctx *ctx = NULL;
@@ -194,10 +203,12 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
     ldb_fpos fp;
     memset(&fp, 0, sizeof fp);
     *out = NULL;
-    if (!o)
-        o = &def;
+    ldb_top_opts_init(o);
+    int rc = ldb_opts_load(o, sizeof *o, user, "ldb_top_opts", &db->err);
+    if (rc)
+        return rc;
     uint32_t k = o->k ? o->k : 20;
-    int rc = ldb_q_begin(db, dict, latent, 1, &q);
+    rc = ldb_q_begin(db, dict, latent, 1, &q);
     if (rc)
         goto out;
     int scan = k > LDB_TOPK || o->include_special;

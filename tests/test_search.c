@@ -123,7 +123,7 @@ int main(int argc, char **argv)
     CHECK(ldb_db_set_tokenizer(db, tz, 1) == 0, "set tokenizer: %s", ldb_db_errmsg(db));
     CHECK(ldb_db_dict_add(db, "p", dp) == 0, "dict add: %s", ldb_db_errmsg(db));
     const char *names[1] = {"p"};
-    ldb_ingest_opts o = {.dicts = names, .n_dicts = 1, .tokens = tp, .acts = ap,
+    ldb_ingest_opts o = {.size = sizeof(ldb_ingest_opts), .dicts = names, .n_dicts = 1, .tokens = tp, .acts = ap,
                          .source = "brown"};
     CHECK(ldb_ingest(db, &o) == 0, "ingest: %s", ldb_db_errmsg(db));
     ldb_info *in = NULL;

@@ -47,7 +47,7 @@ static int ingest(ldb_db *db, const char *dict, const char *tokens, const char *
                   uint64_t batch, void (*progress)(void *, uint64_t, uint64_t))
 {
     const char *names[1] = {dict};
-    ldb_ingest_opts o = {.dicts = names, .n_dicts = 1, .tokens = tokens, .acts = acts,
+    ldb_ingest_opts o = {.size = sizeof(ldb_ingest_opts), .dicts = names, .n_dicts = 1, .tokens = tokens, .acts = acts,
                          .source = "synth", .again = again, .batch_tokens = batch,
                          .progress = progress};
     return ldb_ingest(db, &o);
@@ -190,7 +190,7 @@ static void test_queries(ldb_db *db, const char *dict)
         uint32_t cx = modes[m].context;
         bad_top = bad_ctx = 0;
         for (uint32_t j = 3; j < d_sae; j += 41) {
-            ldb_top_opts o = {modes[m].k, cx, modes[m].distinct, modes[m].special,
+            ldb_top_opts o = {sizeof(ldb_top_opts), modes[m].k, cx, modes[m].distinct, modes[m].special,
                               modes[m].posonly};
             ldb_examples *ex = NULL;
             if (ldb_query_top(db, dict, j, &o, &ex)) {
@@ -268,7 +268,9 @@ static void test_planted(ldb_db *db, const char *dict)
         double occ = is_tok ? cJSON_GetNumberValue(cJSON_GetObjectItem(it, "occurrences")) : 400;
         if (occ < 40) /* too few occurrences to fill a top-10 */
             continue;
-        ldb_top_opts o = {.k = 10};
+        ldb_top_opts o;
+        ldb_top_opts_init(&o);
+        o.k = 10;
         ldb_examples *ex = NULL;
         if (ldb_query_top(db, dict, j, &o, &ex) || ex->n != 10) {
             bad++;
@@ -554,7 +556,7 @@ static void test_import(const char *want_digest)
     ldb_db *db = open_db("imported", 1);
     CHECK(ldb_db_dict_add(db, "a", dict_path) == 0, "dict add: %s", ldb_db_errmsg(db));
     const char *names[] = {"a"};
-    ldb_ingest_opts o = {.dicts = names, .n_dicts = 1, .tokens = tokens_path, .codes = npz,
+    ldb_ingest_opts o = {.size = sizeof(ldb_ingest_opts), .dicts = names, .n_dicts = 1, .tokens = tokens_path, .codes = npz,
                          .source = "synth"};
     int rc = ldb_ingest(db, &o);
     CHECK(rc == 0, "import: %s", ldb_db_errmsg(db));

@@ -226,7 +226,8 @@ int main(int argc, char **argv)
     if (ldb_db_open(dbp, LDB_OPEN_READ, &db))
         die(dbp, ldb_db_errmsg(db));
     double t1 = fx_now();
-    ldb_top_opts to = {.k = 20, .context = 8};
+    ldb_top_opts to;
+    ldb_top_opts_init(&to);
     ldb_examples *ex = NULL;
     if (ldb_query_top(db, dict, 0, &to, &ex))
         die("top", ldb_db_errmsg(db));
@@ -264,7 +265,9 @@ int main(int argc, char **argv)
     double top[N_Q], lat[N_Q], tmp[64];
     time_top(db, dict, q, &to, top);
     printf("top_p50_ms %.4f\ntop_p99_ms %.4f\n", pct(top, N_Q, 0.5), pct(top, N_Q, 0.99));
-    ldb_top_opts t0o = {.k = 20, .positions_only = 1}; /* what SQLite's index returns */
+    ldb_top_opts t0o; /* positions only: what SQLite's index returns */
+    ldb_top_opts_init(&t0o);
+    t0o.positions_only = 1;
     time_top(db, dict, q, &t0o, top);
     printf("top0_p50_ms %.4f\ntop0_p99_ms %.4f\n", pct(top, N_Q, 0.5), pct(top, N_Q, 0.99));
     for (int pass = 0; pass < 2; pass++)

@@ -220,7 +220,7 @@ int cmd_ingest(int argc, char **argv)
 {
     ldb_ingest_opts o;
     const char *path = NULL, *dicts = NULL;
-    memset(&o, 0, sizeof o);
+    ldb_ingest_opts_init(&o);
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--dict") && i + 1 < argc)
             dicts = argv[++i];

@@ -22,7 +22,9 @@ static int export_one(ldb_db *db, ldb_tokenizer *tk, const char *dict, uint32_t 
     ldb_examples *ex = NULL;
     ldb_samples *sm = NULL;
     int rc = ldb_query_latent(db, dict, j, 20, &l);
-    ldb_top_opts o = {.k = top, .context = 8};
+    ldb_top_opts o;
+    ldb_top_opts_init(&o);
+    o.k = top;
     if (!rc && top)
         rc = ldb_query_top(db, dict, j, &o, &ex);
     uint32_t groups = samples < 10 ? samples : 10;
@@ -126,7 +128,7 @@ int cmd_import(int argc, char **argv)
 {
     ldb_ingest_opts o;
     const char *path = NULL, *dict = NULL;
-    memset(&o, 0, sizeof o);
+    ldb_ingest_opts_init(&o);
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--dict") && i + 1 < argc)
             dict = argv[++i];

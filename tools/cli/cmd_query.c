@@ -41,7 +41,8 @@ static int positional(const char *usage, qargs *a, const char *arg, int want_lat
 int cmd_top(int argc, char **argv)
 {
     qargs a = {0};
-    ldb_top_opts o = {.k = 20, .context = 8};
+    ldb_top_opts o;
+    ldb_top_opts_init(&o);
     for (int i = 0; i < argc; i++) {
         int rc = 0;
         if (!strcmp(argv[i], "-k") && i + 1 < argc) {
