@@ -10,6 +10,7 @@
 #include "reader.h"
 #include "summary.h"
 #include "writer_impl.h"
+#include "db_impl.h"
 
 static int cmp_seg(const void *a, const void *b)
 {
@@ -34,14 +35,14 @@ static int set_block(ldb_writer *w, wdict *wd)
     ldb_db *db = w->db;
     cJSON *o = cJSON_Parse(wd->dd->json);
     if (!o)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: dictionary record is not JSON", db->path);
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: dictionary record is not JSON", db->path);
     uint32_t block = choose_block(wd);
     cJSON_DeleteItemFromObject(o, "block");
     cJSON_AddNumberToObject(o, "block", block);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s)
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     uint8_t kb[2];
     ldb_be16(kb, wd->dd->id);
     MDB_val k = {2, kb}, v = {strlen(s), s};
@@ -76,7 +77,7 @@ typedef struct sum_scratch {
 typedef struct bthread {
     ldb_db *db;
     MDB_txn *rtxn;
-    ldb_err *e;                /* &db->err for the writer's part */
+    ldb_err *e;                /* ldb_db_err(db) for the writer's part */
     ldb_err err;               /* the helper's own */
     ldb_buf *out;              /* NULL: put now */
     ldb_buf a, b, c, out_buf;  /* scratch (a, c: a block; b: postings; c: a summary) */
@@ -146,7 +147,7 @@ static int put_kept(ldb_writer *w, const wdict *wd, const ldb_buf *out)
  * in its own error. */
 static int read_err(bthread *t, int mrc, const char *what)
 {
-    if (t->e == &t->db->err)
+    if (t->e == ldb_db_err(t->db))
         return ldb_db_mdb_err(t->db, mrc, what);
     return ldb_err_set(t->e, mrc == MDB_CORRUPTED || mrc == MDB_PAGE_NOTFOUND ? LDB_EFORMAT
                                                                               : LDB_EIO,
@@ -315,14 +316,14 @@ static int sort_by_latent(ldb_db *db, const wdict *wd, lat_sort *ls)
 {
     uint32_t ds = wd->dd->d_sae;
     if (wd->npos > UINT32_MAX)
-        return ldb_err_set(&db->err, LDB_EINVAL, "a batch of %zu positions is too large "
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "a batch of %zu positions is too large "
                            "(at most %u)", wd->npos, UINT32_MAX);
     if (ldb_wgrow((void **)&ls->off, &ls->cap_off, (size_t)ds + 1, sizeof *ls->off) ||
         ldb_wgrow((void **)&ls->fill, &ls->cap_fill, (size_t)ds + 1, sizeof *ls->fill) ||
         ldb_wgrow((void **)&ls->c, &ls->cap_c, wd->nnz, sizeof *ls->c) ||
         ldb_wgrow((void **)&ls->pos_of, &ls->cap_pos_of, wd->npos, sizeof *ls->pos_of) ||
         ldb_wgrow((void **)&ls->seg_of, &ls->cap_seg_of, wd->npos, sizeof *ls->seg_of))
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory sorting %zu codes", wd->nnz);
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory sorting %zu codes", wd->nnz);
     uint64_t *off = ls->off, *fill = ls->fill;
     memset(off, 0, ((size_t)ds + 1) * sizeof *off);
     for (size_t i = 0; i < wd->nnz; i++)
@@ -649,7 +650,7 @@ static int put_cover(ldb_writer *w, wdict *wd, ldb_dstat *st)
         MDB_val k = {10, kb}, v = {8, vb};
         int mrc = mdb_put(w->txn, db->cover, &k, &v, MDB_NOOVERWRITE);
         if (mrc == MDB_KEYEXIST)
-            return ldb_err_set(&db->err, LDB_EINVAL, "%s: dictionary '%s' already has codes for "
+            return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: dictionary '%s' already has codes for "
                                "sequence %llu", db->path, wd->dd->name,
                                (unsigned long long)g->seq);
         if (mrc)
@@ -706,7 +707,7 @@ static void *helper_main(void *arg)
 
 static void writer_part(bthread *t, ldb_writer *w)
 {
-    t->db = w->db, t->rtxn = w->txn, t->e = &w->db->err, t->out = NULL;
+    t->db = w->db, t->rtxn = w->txn, t->e = ldb_db_err(w->db), t->out = NULL;
 }
 
 static void helper_part(bthread *t, ldb_writer *w, MDB_txn *snap)
@@ -720,7 +721,7 @@ static void helper_part(bthread *t, ldb_writer *w, MDB_txn *snap)
 static int helper_done(ldb_writer *w, const wdict *wd, const bthread *t, int rc, int hrc)
 {
     if (!rc && hrc)
-        rc = ldb_err_set(&w->db->err, hrc, "%s", t->err.msg);
+        rc = ldb_err_set(ldb_db_err(w->db), hrc, "%s", t->err.msg);
     return rc ? rc : put_kept(w, wd, t->out);
 }
 
@@ -784,7 +785,7 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
     if (!wd->dd->block && (rc = set_block(w, wd)))
         return rc;
     if (!w->bs && !(w->bs = calloc(1, sizeof *w->bs)))
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     lat_sort *ls = &w->bs->ls;
     qsort(wd->seg, wd->nseg, sizeof *wd->seg, cmp_seg);
     for (size_t s = 0; s < wd->nseg; s++) /* runs: consecutive positions */
@@ -794,7 +795,7 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
         return rc;
     uint32_t ds = wd->dd->d_sae;
     if (ldb_wgrow((void **)&w->bs->counts, &w->bs->cap_counts, ds, sizeof *w->bs->counts))
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     uint64_t *counts = w->bs->counts;
     if ((rc = ldb_lsum_counts(db, w->txn, wd->dd, counts)))
         return rc;

@@ -32,7 +32,7 @@ static const char *SCHEMA =
 
 static int sq_err(ldb_db *db, const char *what)
 {
-    return ldb_err_set(&db->err, LDB_EIO, "%s/catalog.sqlite: %s: %s", db->path, what,
+    return ldb_err_set(ldb_db_err(db), LDB_EIO, "%s/catalog.sqlite: %s: %s", db->path, what,
                        db->cat ? sqlite3_errmsg(db->cat) : "cannot open");
 }
 
@@ -58,7 +58,7 @@ static int move_aside(ldb_db *db, const char *why)
         snprintf(to, sizeof to, "catalog.sqlite.damaged-%s%s%.0d", stamp, n ? "-" : "", n);
         free(p);
         if (!(p = ldb_path_join(db->path, to)))
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         struct stat st;
         if (lstat(p, &st) != 0)
             break;
@@ -76,7 +76,7 @@ static int move_aside(ldb_db *db, const char *why)
         free(b);
         if (r != 0 && !(a && b && e == ENOENT)) {
             errno = a && b ? e : ENOMEM;
-            return ldb_err_os(&db->err, "%s/%s is not a database (%s) and cannot be moved aside",
+            return ldb_err_os(ldb_db_err(db), "%s/%s is not a database (%s) and cannot be moved aside",
                               db->path, from, why);
         }
     }
@@ -92,11 +92,11 @@ static int open_once(ldb_db *db, char *bad, size_t cap)
     struct stat st;
     *bad = 0;
     if (!p)
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     if (lstat(p, &st) == 0 && !S_ISREG(st.st_mode)) {
         snprintf(bad, cap, "%s", S_ISDIR(st.st_mode) ? "a folder" : "not a regular file");
         free(p);
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s/catalog.sqlite is %s", db->path, bad);
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s/catalog.sqlite is %s", db->path, bad);
     }
     int src = sqlite3_open(p, &db->cat);
     free(p);
@@ -167,7 +167,7 @@ static int snap_dicts(ldb_db *db, MDB_txn *txn, snapdict **out, int *n)
         snapdict *g = realloc(d, (size_t)(*n + 1) * sizeof *g);
         if (!g) {
             cJSON_Delete(o);
-            rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             break;
         }
         d = g;
@@ -479,7 +479,7 @@ int ldb_catalog_verify(ldb_db *db, MDB_txn *txn, char *msg, size_t cap, int *sta
     *stale = 0;
     char *p = ldb_path_join(db->path, "catalog.sqlite");
     if (!p)
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     if (lstat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (lstat(p, &st) != 0)
             snprintf(msg, cap, "catalog.sqlite is missing; latentdb check --repair rebuilds it "

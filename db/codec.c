@@ -8,6 +8,7 @@
 #include <zstd.h>
 
 #include "../common/half.h"
+#include "db_impl.h"
 
 struct ldb_zc {
     ZSTD_CCtx *c;

@@ -52,7 +52,7 @@ static int sync_in(ldb_db *db, const char *dir, const char *name)
     char *p = ldb_path_join(dir, name);
     int r = p ? sync_path(p, 0) : (errno = ENOMEM, -1);
     free(p);
-    return r ? ldb_err_os(&db->err, "%s/%s: cannot sync", dir, name) : LDB_OK;
+    return r ? ldb_err_os(ldb_db_err(db), "%s/%s: cannot sync", dir, name) : LDB_OK;
 }
 
 /* Removes a build folder and what a build puts in it. */
@@ -82,7 +82,7 @@ static int build(ldb_db *db, const ldb_create_opts *o)
         goto out;
     uint32_t *skip = malloc((o->n_skip ? o->n_skip : 1) * sizeof *skip);
     if (!skip) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     if (o->n_skip)
@@ -118,7 +118,7 @@ static int build(ldb_db *db, const ldb_create_opts *o)
     if ((rc = sync_in(db, db->path, "data.mdb")) || (rc = sync_in(db, db->path, "catalog.sqlite")))
         goto out;
     if (sync_path(db->path, 1))
-        rc = ldb_err_os(&db->err, "%s: cannot sync the folder", db->path);
+        rc = ldb_err_os(ldb_db_err(db), "%s: cannot sync the folder", db->path);
 out:
     if (txn)
         mdb_txn_abort(txn);
@@ -133,7 +133,7 @@ static char *make_build_dir(ldb_db *db, const char *path, const char *where, con
         snprintf(leaf, sizeof leaf, ".%.200s.init-%ld-%d", name, (long)getpid(), n);
         char *p = ldb_path_join(where, leaf);
         if (!p) {
-            ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             return NULL;
         }
         if (mkdir(p, 0755) == 0)
@@ -142,11 +142,11 @@ static char *make_build_dir(ldb_db *db, const char *path, const char *where, con
         free(p);
         if (e != EEXIST) {
             errno = e;
-            ldb_err_os(&db->err, "%s: cannot create the folder to build it in (in %s)", path, where);
+            ldb_err_os(ldb_db_err(db), "%s: cannot create the folder to build it in (in %s)", path, where);
             return NULL;
         }
     }
-    ldb_err_set(&db->err, LDB_EIO, "%s: cannot create the folder to build it in (in %s)", path, where);
+    ldb_err_set(ldb_db_err(db), LDB_EIO, "%s: cannot create the folder to build it in (in %s)", path, where);
     return NULL;
 }
 
@@ -162,9 +162,9 @@ static int move_into(ldb_db *db, const char *tmp, const char *dir)
     for (int i = 0; i < 4 && !rc; i++) {
         free(b);
         if (!(b = ldb_path_join(dir, stale[i])))
-            rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         else if (unlink(b) && errno != ENOENT)
-            rc = ldb_err_os(&db->err, "%s: cannot remove the stale %s", dir, stale[i]);
+            rc = ldb_err_os(ldb_db_err(db), "%s: cannot remove the stale %s", dir, stale[i]);
     }
     for (int i = 0; i < 2 && !rc; i++) {
         const char *f = i ? "data.mdb" : "catalog.sqlite";
@@ -173,11 +173,11 @@ static int move_into(ldb_db *db, const char *tmp, const char *dir)
         a = ldb_path_join(tmp, f);
         b = ldb_path_join(dir, f);
         if (!a || !b)
-            rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         else if (i ? renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE) : rename(a, b))
-            rc = errno == EEXIST ? ldb_err_set(&db->err, LDB_EINVAL, "%s: a database appeared "
+            rc = errno == EEXIST ? ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: a database appeared "
                                                "here while init ran", dir)
-                                 : ldb_err_os(&db->err, "%s: cannot move %s into place", dir, f);
+                                 : ldb_err_os(ldb_db_err(db), "%s: cannot move %s into place", dir, f);
     }
     free(a);
     free(b);
@@ -195,35 +195,35 @@ int ldb_db_create(const char *path, const ldb_create_opts *user, ldb_db **out)
     if (!db)
         return LDB_ENOMEM;
     ldb_create_opts_init(o);
-    if ((rc = ldb_opts_load(o, sizeof *o, user, "ldb_create_opts", &db->err)))
+    if ((rc = ldb_opts_load(o, sizeof *o, user, "ldb_create_opts", ldb_db_err(db))))
         return rc;
     if (o->values < LDB_VAL_BF16 || o->values > LDB_VAL_F32)
-        return ldb_err_set(&db->err, LDB_EINVAL, "unknown value type %d", o->values);
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "unknown value type %d", o->values);
     /* the folder's name and its parent, trailing slashes aside */
     size_t len = strlen(path);
     while (len > 1 && path[len - 1] == '/')
         len--;
     if (!(parent = strndup(path, len)))
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     char *slash = strrchr(parent, '/');
     const char *name = slash ? slash + 1 : parent;
     if (lstat(path, &st) == 0) {
         if (!S_ISDIR(st.st_mode) && !(S_ISLNK(st.st_mode) && ldb_path_is_dir(path))) {
-            rc = ldb_err_set(&db->err, LDB_EINVAL, "%s exists and is not a folder", path);
+            rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s exists and is not a folder", path);
             goto out;
         }
         if (!(probe = ldb_path_join(path, "data.mdb"))) {
-            rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             goto out;
         }
         if (lstat(probe, &st) == 0) {
-            rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: a database already exists here", path);
+            rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: a database already exists here", path);
             goto out;
         }
         into = 1; /* build inside it: the same filesystem as its files */
         tmp = make_build_dir(db, path, path, "latentdb");
     } else if (errno != ENOENT) {
-        rc = ldb_err_os(&db->err, "%s", path);
+        rc = ldb_err_os(ldb_db_err(db), "%s", path);
         goto out;
     } else { /* build beside it, then rename the folder */
         if (slash)
@@ -239,7 +239,7 @@ int ldb_db_create(const char *path, const ldb_create_opts *user, ldb_db **out)
     rc = build(db, o);
     db->path = NULL;
     if (!(db->path = strdup(path))) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     if (rc) { /* name the target, not the folder about to be removed */
@@ -249,28 +249,28 @@ int ldb_db_create(const char *path, const ldb_create_opts *user, ldb_db **out)
                      at + strlen(tmp));
         else
             snprintf(msg, sizeof msg, "%s", db->err.msg);
-        ldb_err_set(&db->err, rc, "%s (init created nothing)", msg);
+        ldb_err_set(ldb_db_err(db), rc, "%s (init created nothing)", msg);
         goto out;
     }
     if (into) {
         if ((rc = move_into(db, tmp, path)))
             goto out;
         if (sync_path(path, 1)) {
-            rc = ldb_err_os(&db->err, "%s: cannot sync the folder", path);
+            rc = ldb_err_os(ldb_db_err(db), "%s: cannot sync the folder", path);
             goto out;
         }
     } else {
         if (rename(tmp, path)) {
             rc = errno == ENOTEMPTY || errno == EEXIST
-                     ? ldb_err_set(&db->err, LDB_EINVAL, "%s: a folder appeared here while init "
+                     ? ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: a folder appeared here while init "
                                    "ran", path)
-                     : ldb_err_os(&db->err, "%s: cannot move the new database into place", path);
+                     : ldb_err_os(ldb_db_err(db), "%s: cannot move the new database into place", path);
             goto out;
         }
         if (sync_path(slash ? (*parent ? parent : "/") : ".", 1)) {
             free(tmp); /* in place: nothing to remove */
             tmp = NULL;
-            rc = ldb_err_os(&db->err, "%s: cannot sync its parent folder", path);
+            rc = ldb_err_os(ldb_db_err(db), "%s: cannot sync its parent folder", path);
             goto out;
         }
         free(tmp);

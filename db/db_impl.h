@@ -1,36 +1,15 @@
 /* db_impl.h — the inside of ldb_db: the LMDB environment and its named databases
- * (docs/FORMAT.md), the loaded dictionary records and the skip set. Shared by the
- * files of db/ and by ingest/ and query/, which reach the store only through it. */
+ * (docs/FORMAT.md), the loaded dictionary records and the skip set. Private to db/:
+ * the other layers ask the store through store.h. */
 #ifndef LDB_DB_IMPL_H
 #define LDB_DB_IMPL_H
 
 #include <lmdb.h>
 #include <sqlite3.h>
 
-#include "../common/err.h"
-#include "codec.h"
-#include "latentdb.h"
+#include "store.h"
 
 #define LDB_FORMAT "latentdb 3"
-#define LDB_TOK_BLOCK 4096      /* token ids per `tok` record, from each sequence's start */
-#define LDB_FWD_GROUP 8         /* positions per bit-offset entry of a forward block */
-#define LDB_MAX_DICTS 1024
-#define LDB_TOPK 100
-
-typedef struct ldb_dbdict {
-    uint16_t id;
-    char *name;
-    char *path;
-    char *json;                /* the dicts record as stored */
-    uint32_t d_in, d_out, d_sae;
-    uint32_t block;            /* positions per forward block; 0 until the first batch */
-    MDB_dbi fwd, inv;          /* its forward and inverted indexes ("fwd:<id>", "inv:<id>") */
-} ldb_dbdict;
-
-/* Per-dict corpus counters (dstat). */
-typedef struct ldb_dstat {
-    uint64_t positions, ordinary, seqs, nnz, nnz_ordinary;
-} ldb_dstat;
 
 struct ldb_db {
     ldb_err err;
@@ -67,31 +46,11 @@ int ldb_db_mdb_err(ldb_db *db, int mrc, const char *what);
  * and tries again. Returns an LMDB code. */
 int ldb_txn_begin(ldb_db *db, unsigned flags, MDB_txn **txn);
 
-/* After a transaction failed with MDB_MAP_FULL (db->map_full) and was aborted:
- * doubles the map (no transaction of this handle may be active) and returns
- * LDB_OK, so the caller can run its transaction again. Returns an error, and
- * keeps the handle's message, when the failure was not MDB_MAP_FULL. */
-int ldb_db_grow_map(ldb_db *db);
-
-/* 1 when tok is in the skip set (called per position by scans: inline; the set is
- * a few ids, so a linear pass beats a binary search). */
+/* 1 when tok is in db's skip set. */
 static inline int ldb_db_is_skip(const ldb_db *db, uint32_t tok)
 {
-    if (db->n_skip <= 16) {
-        int hit = 0;
-        for (size_t i = 0; i < db->n_skip; i++)
-            hit |= db->skip[i] == tok;
-        return hit;
-    }
-    size_t lo = 0, hi = db->n_skip;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (db->skip[mid] < tok)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < db->n_skip && db->skip[lo] == tok;
+    ldb_skipset s = {db->skip, db->n_skip};
+    return ldb_skip_has(&s, tok);
 }
 
 /* qsort order of u32 values (skip sets). */
@@ -101,12 +60,8 @@ static inline int ldb_cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Reads meta[key] as a u64 (0 when absent). */
-int ldb_db_meta_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t *out);
 int ldb_db_meta_put_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t v);
 
-/* The dictionary named name, or NULL (with a message listing the known ones). */
-ldb_dbdict *ldb_db_find_dict(ldb_db *db, const char *name);
 
 /* Opens (creating when create) dict id's forward and inverted databases. */
 int ldb_db_dict_dbis(ldb_db *db, MDB_txn *txn, uint16_t id, int create, MDB_dbi *fwd, MDB_dbi *inv);
@@ -118,18 +73,7 @@ int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn);
  * opens stay valid. */
 int ldb_db_reload_dicts(ldb_db *db);
 
-int ldb_db_get_dstat(ldb_db *db, MDB_txn *txn, uint16_t dict, ldb_dstat *st);
 
-/* Sequence record (seqs). */
-typedef struct ldb_seqrec {
-    uint64_t seq, start, row;
-    uint32_t len, source;
-    uint8_t hash[16];
-} ldb_seqrec;
-
-int ldb_db_get_seq(ldb_db *db, MDB_txn *txn, uint64_t seq, ldb_seqrec *out);
-/* The sequence holding gpos. */
-int ldb_db_seq_at(ldb_db *db, MDB_txn *txn, uint64_t gpos, ldb_seqrec *out);
 void ldb_seqrec_encode(const ldb_seqrec *s, uint8_t out[40]);
 void ldb_seqrec_decode(uint64_t seq, const uint8_t in[40], ldb_seqrec *s);
 

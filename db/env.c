@@ -50,10 +50,10 @@ int ldb_db_mdb_err(ldb_db *db, int mrc, const char *what)
     /* LMDB reports a write cut short by a full disk as EIO: say what it was */
     if ((mrc == EIO || mrc == ENOSPC) && statvfs(db->path, &fs) == 0 &&
         (uint64_t)fs.f_bavail * fs.f_frsize < ((uint64_t)64 << 20))
-        return ldb_err_set(&db->err, rc, "%s: %s: %s (No space left on device: %llu KiB free)",
+        return ldb_err_set(ldb_db_err(db), rc, "%s: %s: %s (No space left on device: %llu KiB free)",
                            db->path, what, mdb_strerror(mrc),
                            (unsigned long long)((uint64_t)fs.f_bavail * fs.f_frsize >> 10));
-    return ldb_err_set(&db->err, rc, "%s: %s: %s", db->path, what, mdb_strerror(mrc));
+    return ldb_err_set(ldb_db_err(db), rc, "%s: %s: %s", db->path, what, mdb_strerror(mrc));
 }
 
 /* Doubles the map. No transaction of this process may be open: the kept read
@@ -104,7 +104,7 @@ int ldb_db_grow_map(ldb_db *db)
         mrc = grow(db, &info);
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot grow the map");
-    ldb_err_clear(&db->err);
+    ldb_err_clear(ldb_db_err(db));
     return LDB_OK;
 }
 
@@ -128,7 +128,7 @@ int ldb_db_meta_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t *out)
     if (mrc)
         return ldb_db_mdb_err(db, mrc, key);
     if (v.mv_size != 8)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: meta '%s' has %zu bytes, expected 8",
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: meta '%s' has %zu bytes, expected 8",
                            db->path, key, v.mv_size);
     memcpy(out, v.mv_data, 8);
     return LDB_OK;
@@ -163,7 +163,7 @@ int ldb_db_dict_dbis(ldb_db *db, MDB_txn *txn, uint16_t id, int create, MDB_dbi 
     if (!mrc)
         mrc = mdb_dbi_open(txn, ni, f, inv);
     if (mrc == MDB_NOTFOUND)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: the indexes of dictionary %u are missing",
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: the indexes of dictionary %u are missing",
                            db->path, id);
     return mrc ? ldb_db_mdb_err(db, mrc, nf) : LDB_OK;
 }
@@ -180,7 +180,7 @@ int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn)
          mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         ldb_dbdict *n = realloc(db->dict, (size_t)(db->n_dict + 1) * sizeof *n);
         if (!n) {
-            rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             break;
         }
         db->dict = n;
@@ -190,7 +190,7 @@ int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn)
         d->json = strndup(v.mv_data, v.mv_size);
         cJSON *o = d->json ? cJSON_Parse(d->json) : NULL;
         if (!o) {
-            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: dictionary record %u is not JSON",
+            rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: dictionary record %u is not JSON",
                              db->path, d->id);
             break;
         }
@@ -221,7 +221,7 @@ int ldb_db_reload_dicts(ldb_db *db)
     return rc ? rc : mrc ? ldb_db_mdb_err(db, mrc, "cannot open") : LDB_OK;
 }
 
-ldb_dbdict *ldb_db_find_dict(ldb_db *db, const char *name)
+const ldb_dbdict *ldb_db_find_dict(ldb_db *db, const char *name)
 {
     char known[512] = "";
     size_t o = 0;
@@ -232,7 +232,7 @@ ldb_dbdict *ldb_db_find_dict(ldb_db *db, const char *name)
             o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", i ? ", " : "",
                                   db->dict[i].name);
     }
-    ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no dictionary named '%s' (%s%s)", db->path, name,
+    ldb_err_set(ldb_db_err(db), LDB_ENOTFOUND, "%s: no dictionary named '%s' (%s%s)", db->path, name,
                 db->n_dict ? "known: " : "none added yet; use latentdb dict add", known);
     return NULL;
 }
@@ -249,7 +249,7 @@ int ldb_db_get_dstat(ldb_db *db, MDB_txn *txn, uint16_t dict, ldb_dstat *st)
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "dstat");
     if (v.mv_size != sizeof *st)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: dstat record of %zu bytes", db->path,
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: dstat record of %zu bytes", db->path,
                            v.mv_size);
     memcpy(st, v.mv_data, sizeof *st);
     return LDB_OK;
@@ -281,12 +281,12 @@ int ldb_db_get_seq(ldb_db *db, MDB_txn *txn, uint64_t seq, ldb_seqrec *out)
     MDB_val k = {8, kb}, v;
     int mrc = mdb_get(txn, db->seqs, &k, &v);
     if (mrc == MDB_NOTFOUND)
-        return ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no sequence %llu", db->path,
+        return ldb_err_set(ldb_db_err(db), LDB_ENOTFOUND, "%s: no sequence %llu", db->path,
                            (unsigned long long)seq);
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "seqs");
     if (v.mv_size != 40)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: sequence %llu record of %zu bytes",
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: sequence %llu record of %zu bytes",
                            db->path, (unsigned long long)seq, v.mv_size);
     ldb_seqrec_decode(seq, v.mv_data, out);
     return LDB_OK;
@@ -307,11 +307,11 @@ int ldb_db_seq_at(ldb_db *db, MDB_txn *txn, uint64_t gpos, ldb_seqrec *out)
         memcpy(&seq, v.mv_data, 8);
     mdb_cursor_close(c);
     if (mrc)
-        return ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no sequence holds position %llu",
+        return ldb_err_set(ldb_db_err(db), LDB_ENOTFOUND, "%s: no sequence holds position %llu",
                            db->path, (unsigned long long)gpos);
     int rc = ldb_db_get_seq(db, txn, seq, out);
     if (!rc && (gpos < out->start || gpos >= out->start + out->len))
-        rc = ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no sequence holds position %llu",
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOTFOUND, "%s: no sequence holds position %llu",
                          db->path, (unsigned long long)gpos);
     return rc;
 }
@@ -328,7 +328,7 @@ int ldb_env_open_dbis(ldb_db *db, MDB_txn *txn, unsigned flags)
         unsigned f = flags | (!strcmp(names[i], "seqhash") ? MDB_DUPSORT : 0);
         int mrc = mdb_dbi_open(txn, names[i], f, dbis[i]);
         if (mrc == MDB_NOTFOUND)
-            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: not a latentdb database (no '%s' "
+            return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: not a latentdb database (no '%s' "
                                "table)", db->path, names[i]);
         if (mrc)
             return ldb_db_mdb_err(db, mrc, names[i]);
@@ -361,7 +361,7 @@ int ldb_env_open(ldb_db *db, int rdonly)
         return ldb_db_mdb_err(db, mrc, "cannot set up LMDB");
     mrc = mdb_env_open(db->env, db->path, (rdonly ? MDB_RDONLY : 0) | MDB_NOTLS, 0644);
     if (mrc == ENOENT)
-        return ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no database here (create one with "
+        return ldb_err_set(ldb_db_err(db), LDB_ENOTFOUND, "%s: no database here (create one with "
                            "latentdb init)", db->path);
     if (mrc == MDB_INVALID || mrc == MDB_VERSION_MISMATCH) { /* its two meta pages */
         char *p = ldb_path_join(db->path, "data.mdb");
@@ -369,10 +369,10 @@ int ldb_env_open(ldb_db *db, int rdonly)
         long long size = p && stat(p, &st) == 0 ? (long long)st.st_size : -1;
         free(p);
         if (size >= 0 && size < 2 * sysconf(_SC_PAGESIZE))
-            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: data.mdb is truncated: %lld bytes, "
+            return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: data.mdb is truncated: %lld bytes, "
                                "shorter than LMDB's two meta pages; restore it from a copy",
                                db->path, size);
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: data.mdb is not an LMDB file its version "
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: data.mdb is not an LMDB file its version "
                            "reads (%s); restore it from a copy", db->path, mdb_strerror(mrc));
     }
     if (mrc)
@@ -424,7 +424,7 @@ int ldb_db_reopen(ldb_db *db)
     int rc = ldb_db_open(db->path, db->rdonly ? LDB_OPEN_READ : LDB_OPEN_WRITE, &n);
     if (rc) {
         if (n)
-            ldb_err_set(&db->err, rc, "%s", n->err.msg);
+            ldb_err_set(ldb_db_err(db), rc, "%s", n->err.msg);
         ldb_db_close(n);
         return rc;
     }
@@ -445,7 +445,7 @@ int ldb_db_open(const char *path, int flags, ldb_db **out)
         return LDB_ENOMEM;
     db->rdonly = !(flags & LDB_OPEN_WRITE);
     if (!ldb_path_is_dir(path))
-        return ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no database here (create one with "
+        return ldb_err_set(ldb_db_err(db), LDB_ENOTFOUND, "%s: no database here (create one with "
                            "latentdb init)", path);
     if ((rc = ldb_env_precheck(db)) || (rc = ldb_env_open(db, db->rdonly)))
         return rc;
@@ -456,7 +456,7 @@ int ldb_db_open(const char *path, int flags, ldb_db **out)
     MDB_val k = {6, "format"}, v = {0, NULL};
     if (mdb_get(txn, db->meta, &k, &v) || v.mv_size != strlen(LDB_FORMAT) ||
         memcmp(v.mv_data, LDB_FORMAT, v.mv_size)) {
-        rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: database format '%.*s'; this latentdb "
+        rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: database format '%.*s'; this latentdb "
                          "reads '%s' (ingest again into a new database)", path,
                          (int)(v.mv_size < 40 ? v.mv_size : 40), v.mv_data ? (char *)v.mv_data : "",
                          LDB_FORMAT);
@@ -464,17 +464,17 @@ int ldb_db_open(const char *path, int flags, ldb_db **out)
     }
     MDB_val kv = {6, "values"}, ks = {4, "skip"};
     if (mdb_get(txn, db->meta, &kv, &v) || v.mv_size != 1 || *(uint8_t *)v.mv_data > 2) {
-        rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: bad meta 'values'", path);
+        rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: bad meta 'values'", path);
         goto out;
     }
     db->values = *(uint8_t *)v.mv_data;
     if (mdb_get(txn, db->meta, &ks, &v) || v.mv_size % 4) {
-        rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: bad meta 'skip'", path);
+        rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: bad meta 'skip'", path);
         goto out;
     }
     db->n_skip = v.mv_size / 4;
     if (!(db->skip = malloc(v.mv_size ? v.mv_size : 1))) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     memcpy(db->skip, v.mv_data, v.mv_size);

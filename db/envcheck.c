@@ -33,18 +33,18 @@ int ldb_env_precheck(ldb_db *db)
         char *p = ldb_path_join(db->path, files[i]);
         struct stat st;
         if (!p)
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         int r = stat(p, &st);
         free(p);
         if (r != 0 && errno == ENOENT && i == 0)
-            return ldb_err_set(&db->err, LDB_ENOTFOUND, "%s: no database here (no data.mdb; "
+            return ldb_err_set(ldb_db_err(db), LDB_ENOTFOUND, "%s: no database here (no data.mdb; "
                                "create one with latentdb init)", db->path);
         if (r != 0 && errno == ENOENT)
             continue; /* lock.mdb: LMDB makes it */
         if (r != 0)
-            return ldb_err_os(&db->err, "%s/%s", db->path, files[i]);
+            return ldb_err_os(ldb_db_err(db), "%s/%s", db->path, files[i]);
         if (!S_ISREG(st.st_mode))
-            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: %s is %s, not a regular file; %s",
+            return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: %s is %s, not a regular file; %s",
                                db->path, files[i], S_ISDIR(st.st_mode) ? "a folder"
                                : S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket"
                                : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "special",
@@ -52,7 +52,7 @@ int ldb_env_precheck(ldb_db *db)
                                    "database open)"
                                  : "restore data.mdb, the file LMDB wrote, from a copy");
         if (i == 0 && st.st_size == 0) /* LMDB would take it for a new environment */
-            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: data.mdb is truncated: 0 bytes; "
+            return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: data.mdb is truncated: 0 bytes; "
                                "restore it from a copy", db->path);
     }
     return LDB_OK;
@@ -177,7 +177,7 @@ static int tail_is_free(int fd, uint64_t psize, uint64_t size, const uint8_t *m,
 
 static int truncated(ldb_db *db, uint64_t size, uint64_t end)
 {
-    return ldb_err_set(&db->err, LDB_EFORMAT, "%s: data.mdb is truncated: %llu bytes, LMDB's "
+    return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: data.mdb is truncated: %llu bytes, LMDB's "
                        "last page ends at %llu; restore it from a copy", db->path,
                        (unsigned long long)size, (unsigned long long)end);
 }
@@ -194,7 +194,7 @@ int ldb_env_check_size(ldb_db *db)
     /* the size after the meta: a file only grows, and a commit writes its pages
      * before its meta, so a later size holds at least what that meta uses */
     if (fstat(fd, &fs))
-        return ldb_err_os(&db->err, "%s/data.mdb", db->path);
+        return ldb_err_os(ldb_db_err(db), "%s/data.mdb", db->path);
     uint64_t psize = st.ms_psize, end = ((uint64_t)info.me_last_pgno + 1) * psize;
     if ((uint64_t)fs.st_size >= end)
         return LDB_OK;
@@ -222,7 +222,7 @@ int ldb_env_check_size(ldb_db *db)
         int r = size >= end ? 1 : tail_is_free(fd, psize, size, m[pick], size / psize, last);
         mdb_txn_abort(txn);
         if (r == -2)
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         return r == 1 ? LDB_OK : truncated(db, size, end);
     }
     return truncated(db, (uint64_t)fs.st_size, end);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "reader.h"
+#include "db_impl.h"
 
 void ldb_fblock_free(ldb_fblock *fb)
 {
@@ -47,14 +48,14 @@ static int grow_codes(ldb_db *db, uint32_t **lat, uint32_t **bits, size_t *cap, 
     if (b)
         *bits = b;
     if (!l || !b)
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     *cap = n;
     return LDB_OK;
 }
 
 static int corrupt_why(ldb_db *db, const ldb_dbdict *dd, uint64_t start, const char *why)
 {
-    return ldb_err_set(&db->err, LDB_EFORMAT, "%s: the forward block of '%s' at position %llu "
+    return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: the forward block of '%s' at position %llu "
                        "(table fwd:%u, key %llu) is corrupt%s%s; run latentdb check", db->path,
                        dd->name ? dd->name : "?", (unsigned long long)start, dd->id,
                        (unsigned long long)start, why ? ": " : "", why ? why : "");
@@ -96,7 +97,7 @@ static int parse_block(ldb_db *db, const ldb_dbdict *dd, uint64_t start, const u
     if (np + 1 > *cap_pos) {
         uint64_t *o = realloc(*off, (np + 1) * sizeof *o);
         if (!o)
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         *off = o;
         *cap_pos = np + 1;
     }
@@ -371,7 +372,7 @@ static int append_postings(ldb_db *db, const uint8_t *q, size_t n, uint64_t firs
             nc *= 2;
         uint64_t *na = realloc(*arr, nc * sizeof *na);
         if (!na)
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         *arr = na;
         *cap = nc;
     }
@@ -401,7 +402,7 @@ int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent
         if ((mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)))
             break;
         if (k.mv_size != 12) {
-            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: bad inverted key", db->path);
+            rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: bad inverted key", db->path);
             break;
         }
         uint64_t kr = ldb_rd_be64(k.mv_data);
@@ -422,7 +423,7 @@ int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent
             (q = buf.data, ldb_varint_get(&q, buf.data + buf.len, &off)) ||
             (rc = append_postings(db, q, (size_t)(buf.data + buf.len - q), kr + off, &arr, &len,
                                   &cap)) == LDB_EFORMAT) {
-            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: the postings of latent %u of '%s' "
+            rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: the postings of latent %u of '%s' "
                              "(table inv:%u, key %llu:%u) are corrupt; run latentdb check",
                              db->path, latent, dd->name, dd->id, (unsigned long long)kr, latent);
             break;
@@ -468,7 +469,7 @@ int ldb_tokidx_read(ldb_db *db, MDB_txn *txn, uint32_t token, uint64_t **out, si
         if (v.mv_size < 2 || p[0] != 0 ||
             (rc = append_postings(db, p + 1, v.mv_size - 1, ldb_rd_be64((uint8_t *)k.mv_data + 4),
                                   &arr, &len, &cap)) == LDB_EFORMAT)
-            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: the token index of token %u (table "
+            rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: the token index of token %u (table "
                              "tokidx, key %u:%llu) is corrupt; run latentdb check", db->path,
                              token, token, (unsigned long long)ldb_rd_be64((uint8_t *)k.mv_data + 4));
     }
@@ -521,7 +522,7 @@ int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32
             tc->start = s;
         if (!(tc->n && gpos >= tc->start && gpos < tc->start + tc->n)) {
             tc->n = 0;
-            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: no token block holds position %llu",
+            return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: no token block holds position %llu",
                                db->path, (unsigned long long)gpos);
         }
     }
@@ -545,7 +546,7 @@ int ldb_seq_tokens_at(ldb_db *db, MDB_txn *txn, uint64_t start, uint32_t pos, ui
         if (mrc && mrc != MDB_NOTFOUND) {
             rc = ldb_db_mdb_err(db, mrc, "tok");
         } else if (mrc || tok_record(db, &v, &buf, &ids, &have) || pos - b >= have) {
-            rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: no token block holds position %llu",
+            rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: no token block holds position %llu",
                              db->path, (unsigned long long)(start + pos));
         } else {
             uint32_t at = pos - b, take = have - at < n ? (uint32_t)(have - at) : n;
@@ -570,7 +571,7 @@ int ldb_lsum_counts(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t *co
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "lcnt");
     if (v.mv_size != (size_t)dd->d_sae * sizeof *counts)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: the latent counts of '%s' (table lcnt, "
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: the latent counts of '%s' (table lcnt, "
                            "key %u) are corrupt (%zu bytes); run latentdb check", db->path,
                            dd->name, dd->id, v.mv_size);
     memcpy(counts, v.mv_data, v.mv_size);
@@ -589,7 +590,7 @@ int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_l
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "lsum");
     if (ldb_lsum_decode(v.mv_data, v.mv_size, s))
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: the summary of latent %u (table lsum, key "
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: the summary of latent %u (table lsum, key "
                            "%u:%u) is corrupt; run latentdb check", db->path, latent, dict,
                            latent);
     return LDB_OK;
@@ -607,7 +608,7 @@ int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_c
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "ltop");
     int n = ldb_top_decode(v.mv_data, v.mv_size, ldb_val_bytes(db->values), out, ctx, max);
-    return n >= 0 ? n : ldb_err_set(&db->err, LDB_EFORMAT, "%s: the top list of latent %u (table "
+    return n >= 0 ? n : ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: the top list of latent %u (table "
                                     "ltop, key %u:%u) is corrupt; run latentdb check", db->path,
                                     latent, dict, latent);
 }

@@ -4,7 +4,7 @@
 #ifndef LDB_DB_READER_H
 #define LDB_DB_READER_H
 
-#include "db_impl.h"
+#include "store.h"
 #include "summary.h"
 
 /* A decoded forward block. Position i (gpos start + i) has latents
@@ -24,7 +24,7 @@ void ldb_fblock_free(ldb_fblock *fb);
 
 /* Decodes the block of dict holding gpos into fb (reusing its buffers). Returns
  * LDB_ENOTFOUND when no block holds gpos (the dict does not cover it). */
-int ldb_fwd_get(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, int values,
+int ldb_fwd_get(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd, uint64_t gpos, int values,
                 ldb_fblock *fb);
 
 /* Whether a forward block's CRC-32 (its last 4 bytes) matches its bytes. */
@@ -69,21 +69,21 @@ typedef struct ldb_fpos {
     const uint32_t *lat, *bits;
 } ldb_fpos;
 
-int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, int values,
+int ldb_fwd_at(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd, uint64_t gpos, int values,
                ldb_fpos *fp);
 void ldb_fpos_free(ldb_fpos *fp);
 
 /* The value of latent at gpos (0 when it does not fire there); the block's values
  * are unpacked only when it does. */
-int ldb_fwd_value(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, uint32_t latent,
+int ldb_fwd_value(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd, uint64_t gpos, uint32_t latent,
                   ldb_fpos *fp, float *out);
 
 /* All positions where latent fires, ascending (malloc'd; *n of them). */
-int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent, uint64_t **out,
+int ldb_inv_read(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd, uint32_t latent, uint64_t **out,
                  size_t *n);
 
 /* All positions holding token, ascending (malloc'd; *n of them; none: NULL, 0). */
-int ldb_tokidx_read(ldb_db *db, MDB_txn *txn, uint32_t token, uint64_t **out, size_t *n);
+int ldb_tokidx_read(ldb_db *db, ldb_txn *txn, uint32_t token, uint64_t **out, size_t *n);
 
 /* Token of gpos through a cache of the last decoded token block. */
 typedef struct ldb_tokcache {
@@ -96,20 +96,44 @@ typedef struct ldb_tokcache {
 /* Tokens [pos, pos + n) of the sequence starting at gpos start, by exact key (token
  * records start at the sequence's start and every LDB_TOK_BLOCK positions after
  * it); raw records are read in place. */
-int ldb_seq_tokens_at(ldb_db *db, MDB_txn *txn, uint64_t start, uint32_t pos, uint32_t n,
+int ldb_seq_tokens_at(ldb_db *db, ldb_txn *txn, uint64_t start, uint32_t pos, uint32_t n,
                       uint32_t *out);
-int ldb_tok_at(ldb_db *db, MDB_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32_t *tok);
+int ldb_tok_at(ldb_db *db, ldb_txn *txn, ldb_tokcache *tc, uint64_t gpos, uint32_t *tok);
 void ldb_tokcache_free(ldb_tokcache *tc);
 
 /* A latent's summary; a latent that never fired gives a zeroed one. */
-int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_lsum *s);
+int ldb_lsum_get(ldb_db *db, ldb_txn *txn, uint16_t dict, uint32_t latent, ldb_lsum *s);
 /* Every latent's firing count (ordinary positions), d_sae of them: the `lcnt`
  * record, kept equal to the summaries' counts (check verifies it). */
-int ldb_lsum_counts(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t *counts);
+int ldb_lsum_counts(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd, uint64_t *counts);
 
 /* A latent's best max (<= LDB_TOPK) top candidates (and their contexts, when ctx is
  * not NULL); returns their number (>= 0) or a negative error. */
-int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_cand *out,
+int ldb_ltop_get(ldb_db *db, ldb_txn *txn, uint16_t dict, uint32_t latent, ldb_cand *out,
                  ldb_tctx *ctx, int max);
+
+/* The corpus's layout: every sequence's start, ascending, with the end of the
+ * corpus as a sentinel (start[nseq]), and every skipped position, ascending (from
+ * the token index). Scans over many sequences look bounds up here instead of
+ * seeking per position. */
+typedef struct ldb_layout {
+    uint64_t *start, *skip;
+    size_t nseq, nskip;
+} ldb_layout;
+
+int ldb_layout_load(ldb_db *db, ldb_txn *txn, ldb_layout *L);
+void ldb_layout_free(ldb_layout *L);
+
+/* First index in a[lo, hi) with a[i] >= x. */
+size_t ldb_lower_bound(const uint64_t *a, size_t lo, size_t hi, uint64_t x);
+
+/* The sequence holding gpos p: index si with start[si] <= p < start[si + 1],
+ * searching from hint (positions visited in ascending order stay O(1)). */
+static inline size_t ldb_layout_seq(const ldb_layout *L, size_t hint, uint64_t p)
+{
+    if (hint < L->nseq && L->start[hint] <= p && p < L->start[hint + 1])
+        return hint;
+    return ldb_lower_bound(L->start, 0, L->nseq, p + 1) - 1;
+}
 
 #endif

@@ -1,5 +1,6 @@
 /* summary.c — encoding and merging of latent summaries and top candidates. */
 #include "summary.h"
+#include "db_impl.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -27,12 +27,12 @@ int ldb_db_put_tokenizer(ldb_db *db, MDB_txn *txn, ldb_tokenizer *t, int skip_fr
     int rc = LDB_OK, mrc;
     uint64_t npos = 0;
     if (skip_from_tokenizer && !(rc = ldb_db_meta_u64(db, txn, "n_pos", &npos)) && npos)
-        rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: the skip set is fixed once tokens are "
+        rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: the skip set is fixed once tokens are "
                          "ingested (%llu positions)", db->path, (unsigned long long)npos);
     unsigned char md[32]; /* check verifies the tables against it */
     ldb_sha sha;
     if (!rc && ldb_sha_init(&sha))
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     if (!rc) {
         ldb_sha_update(&sha, blob, size);
         ldb_sha_final(&sha, md);
@@ -51,7 +51,7 @@ int ldb_db_put_tokenizer(ldb_db *db, MDB_txn *txn, ldb_tokenizer *t, int skip_fr
 int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer)
 {
     if (db->rdonly)
-        return ldb_err_set(&db->err, LDB_EINVAL, "%s: opened read-only", db->path);
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: opened read-only", db->path);
     uint32_t skip[3];
     size_t n = 0;
     MDB_txn *txn;
@@ -67,7 +67,7 @@ int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer)
     if (skip_from_tokenizer) {
         uint32_t *ns = malloc((n ? n : 1) * sizeof *ns);
         if (!ns)
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         memcpy(ns, skip, n * sizeof *ns);
         free(db->skip);
         db->skip = ns;
@@ -94,7 +94,7 @@ int ldb_db_tokenizer(ldb_db *db, ldb_tokenizer **out)
     mrc = mdb_get(txn, db->meta, &k, &v);
     if (mrc == 0) {
         /* copied out: the map may move when a writer in this process grows it */
-        if (!(db->tokenizer = ldb_tokenizer_from_blob(v.mv_data, v.mv_size, db->path, &db->err)))
+        if (!(db->tokenizer = ldb_tokenizer_from_blob(v.mv_data, v.mv_size, db->path, ldb_db_err(db))))
             rc = LDB_EFORMAT;
     } else if (mrc != MDB_NOTFOUND) {
         rc = ldb_db_mdb_err(db, mrc, "meta");

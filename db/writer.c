@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "writer_impl.h"
+#include "db_impl.h"
 
 
 void ldb_tokens_hash(const uint32_t *tokens, uint32_t len, uint8_t hash[16])
@@ -63,11 +64,11 @@ int ldb_writer_begin(ldb_db *db, ldb_writer **out)
     int rc, mrc;
     *out = NULL;
     if (db->rdonly)
-        return ldb_err_set(&db->err, LDB_EINVAL, "%s: opened read-only", db->path);
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: opened read-only", db->path);
     ldb_writer *w = db->wspare;
     db->wspare = NULL;
     if (!w && !(w = calloc(1, sizeof *w)))
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     w->db = db;
     w->threads = 1;
     if ((mrc = ldb_txn_begin(db, 0, &w->txn))) {
@@ -217,7 +218,7 @@ int ldb_writer_add_seq(ldb_writer *w, const uint32_t *tokens, uint32_t len, uint
         w->a.len = 0;
         /* raw: queries read token ids in place (about 0.1 byte per code) */
         if (ldb_zc_store((const uint8_t *)(tokens + off), (size_t)m * 4, &w->a))
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         ldb_be64(kb, out->start + off);
         MDB_val kt = {8, kb}, vt = {w->a.len, w->a.data};
         if ((mrc = mdb_put(w->txn, db->tok, &kt, &vt, MDB_APPEND)))
@@ -234,7 +235,7 @@ int ldb_writer_add_seq(ldb_writer *w, const uint32_t *tokens, uint32_t len, uint
         if (p)
             w->tk_pos = p;
         if (!t || !p)
-            return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         w->captk = cap;
     }
     for (uint32_t i = 0; i < len; i++) {
@@ -276,11 +277,11 @@ int ldb_writer_codes(ldb_writer *w, uint16_t dict, const ldb_seqrec *seq, const 
             if (db->dict[i].id == dict)
                 dd = &db->dict[i];
         if (!dd)
-            return ldb_err_set(&db->err, LDB_ENOTFOUND, "no dictionary %u", dict);
+            return ldb_err_set(ldb_db_err(db), LDB_ENOTFOUND, "no dictionary %u", dict);
         if (w->nd == w->dcap) {
             wdict *n = realloc(w->d, (size_t)(w->dcap + 1) * sizeof *n);
             if (!n)
-                return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+                return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             w->d = n;
             memset(&w->d[w->dcap++], 0, sizeof *n);
         }
@@ -294,7 +295,7 @@ int ldb_writer_codes(ldb_writer *w, uint16_t dict, const ldb_seqrec *seq, const 
         ldb_wgrow((void **)&wd->skipf, &wd->capskip, wd->npos + seq->len, 1) ||
         ldb_wgrow((void **)&wd->lat, &wd->capnnz, wd->nnz + nnz, sizeof *wd->lat) ||
         ldb_wgrow((void **)&wd->bits, &wd->capbits, wd->nnz + nnz, sizeof *wd->bits))
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     wseg *s = &wd->seg[wd->nseg++];
     s->seq = seq->seq;
     s->start = seq->start;
@@ -307,7 +308,7 @@ int ldb_writer_codes(ldb_writer *w, uint16_t dict, const ldb_seqrec *seq, const 
         for (uint64_t i = start[r]; i < start[r + 1]; i++) {
             if (latent[i] >= wd->dd->d_sae || (i > start[r] && latent[i] <= latent[i - 1]) ||
                 !(value[i] > 0))
-                return ldb_err_set(&db->err, LDB_EINVAL, "codes of sequence %llu, position %u: "
+                return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "codes of sequence %llu, position %u: "
                                    "latents must ascend below d_sae (%u) with values > 0",
                                    (unsigned long long)seq->seq, r, wd->dd->d_sae);
             wd->lat[wd->nnz] = latent[i];
@@ -338,7 +339,7 @@ static int build_tokidx(ldb_writer *w)
         return LDB_OK;
     tkpair *p = malloc(w->ntk * sizeof *p);
     if (!p)
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     for (size_t i = 0; i < w->ntk; i++) {
         p[i].tok = w->tk_tok[i];
         p[i].pos = w->tk_pos[i];
@@ -347,7 +348,7 @@ static int build_tokidx(ldb_writer *w)
     uint64_t *ps = malloc(w->ntk * sizeof *ps); /* one token's positions at a time */
     if (!ps) {
         free(p);
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     }
     int rc = LDB_OK;
     for (size_t a = 0; a < w->ntk && !rc;) {
@@ -356,14 +357,14 @@ static int build_tokidx(ldb_writer *w)
             b++;
         w->b.len = 0;
         if (ldb_buf_reserve(&w->b, 1)) {
-            rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             break;
         }
         for (size_t i = a; i < b; i++)
             ps[i - a] = p[i].pos;
         w->b.data[w->b.len++] = 0; /* codec: raw Rice-coded positions */
         if (ldb_posting_encode(ps, b - a, &w->b)) {
-            rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             break;
         }
         uint8_t kb[12];

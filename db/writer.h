@@ -5,7 +5,7 @@
 #ifndef LDB_DB_WRITER_H
 #define LDB_DB_WRITER_H
 
-#include "db_impl.h"
+#include "store.h"
 
 typedef struct ldb_writer ldb_writer;
 
@@ -17,7 +17,7 @@ int ldb_writer_begin(ldb_db *db, ldb_writer **out);
 void ldb_writer_abort(ldb_writer *w);
 
 /* The batch's transaction, for records the caller adds (runs). */
-MDB_txn *ldb_writer_txn(ldb_writer *w);
+ldb_txn *ldb_writer_txn(ldb_writer *w);
 
 /* Threads the commit may build with (default 1). An import passes 2: its encode side
  * only copies codes, so a second core is free for a helper that encodes the forward

@@ -4,6 +4,7 @@
 #define LDB_DB_WRITER_IMPL_H
 
 #include "writer.h"
+#include "db_impl.h"
 
 typedef struct wseg {
     uint64_t seq, start;       /* sequence and its first gpos */

@@ -40,7 +40,7 @@ static int open_input(run *r, input *in, const char *path, int npy)
     if (!rc && npy)
         rc = ldb_npy_parse(&in->a, in->f.data, in->f.size, path, &e);
     if (rc)
-        return ldb_err_set(&r->db->err, rc, "%s", e.msg);
+        return ldb_err_set(ldb_db_err(r->db), rc, "%s", e.msg);
     if (!npy)
         in->a.data_offset = in->f.size < 4096 ? in->f.size : 4096;
     ingest_statsig(path, in->sig);
@@ -85,13 +85,13 @@ static int check_csr(run *r)
     const char *cp = r->o->codes;
     ldb_err e = {{0}};
     if (ldb_npz_open(&r->csr, cp, &e))
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s", e.msg);
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s", e.msg);
     const ldb_tensor *shape = ldb_tensors_find(&r->csr, "shape");
     r->data = ldb_tensors_find(&r->csr, "data");
     r->indices = ldb_tensors_find(&r->csr, "indices");
     r->indptr = ldb_tensors_find(&r->csr, "indptr");
     if (!shape || !r->data || !r->indices || !r->indptr)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: expected a scipy CSR matrix (save_npz): "
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: expected a scipy CSR matrix (save_npz): "
                            "members data, indices, indptr and shape", cp);
     int ok_int = (!strcmp(r->indices->dtype_name, "int32") || !strcmp(r->indices->dtype_name, "int64")) &&
                  (!strcmp(r->indptr->dtype_name, "int32") || !strcmp(r->indptr->dtype_name, "int64")) &&
@@ -99,27 +99,27 @@ static int check_csr(run *r)
     int ok_data = r->data->dtype == LDB_F32 || r->data->dtype == LDB_F16 ||
                   !strcmp(r->data->dtype_name, "float64");
     if (!ok_int || !ok_data)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: expected int32/int64 indices and indptr, "
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: expected int32/int64 indices and indptr, "
                            "float data (found %s, %s, %s)", cp, r->indices->dtype_name,
                            r->indptr->dtype_name, r->data->dtype_name);
     uint64_t rows = int_at(shape, 0), cols = int_at(shape, 1);
     if (rows != r->n_tokens || cols != r->dd[0]->d_sae)
-        return ldb_err_set(&db->err, LDB_EINVAL, "%s: codes of shape [%llu, %llu]; expected "
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: codes of shape [%llu, %llu]; expected "
                            "[%llu, %u] (the tokens of %s, the latents of '%s')", cp,
                            (unsigned long long)rows, (unsigned long long)cols,
                            (unsigned long long)r->n_tokens, r->dd[0]->d_sae, r->o->tokens,
                            r->dd[0]->name);
     if (r->indptr->count != rows + 1 || r->indices->count != r->data->count ||
         int_at(r->indptr, 0) != 0 || int_at(r->indptr, rows) != r->data->count)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: indptr, indices and data do not agree",
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: indptr, indices and data do not agree",
                            cp);
     for (uint64_t i = 0; i < rows; i++)
         if (int_at(r->indptr, i + 1) < int_at(r->indptr, i))
-            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: indptr decreases at row %llu", cp,
+            return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: indptr decreases at row %llu", cp,
                                (unsigned long long)i);
     for (uint64_t i = 0; i < r->indices->count; i++)
         if (int_at(r->indices, i) >= cols)
-            return ldb_err_set(&db->err, LDB_EFORMAT, "%s: column index %llu out of range", cp,
+            return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: column index %llu out of range", cp,
                                (unsigned long long)int_at(r->indices, i));
     return LDB_OK;
 }
@@ -147,45 +147,45 @@ static int check_inputs(run *r)
     const char *tp = r->o->tokens, *ap = r->o->acts;
     if (t->type != LDB_NPY_I32 && t->type != LDB_NPY_I64 && t->type != LDB_NPY_U32 &&
         t->type != LDB_NPY_U16)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: token ids of dtype %s; expected int32 or "
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: token ids of dtype %s; expected int32 or "
                            "int64", tp, ldb_npy_type_name(t->type));
     if (t->ndim == 2) {
         if (r->o->ctx && r->o->ctx != t->shape[1])
-            return ldb_err_set(&db->err, LDB_EINVAL, "%s: rows of %llu tokens but --ctx %u", tp,
+            return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: rows of %llu tokens but --ctx %u", tp,
                                (unsigned long long)t->shape[1], r->o->ctx);
         r->ctx = (uint32_t)t->shape[1];
     } else if (t->ndim == 1) {
         r->ctx = r->o->ctx ? r->o->ctx : (uint32_t)(t->shape[0] < UINT32_MAX ? t->shape[0] : 0);
     } else {
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: %d dimensions; expected [n_seq, ctx] or "
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: %d dimensions; expected [n_seq, ctx] or "
                            "[n_tokens]", tp, t->ndim);
     }
     r->n_tokens = t->count;
     if (r->n_tokens == 0 || r->ctx == 0)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: no tokens", tp);
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: no tokens", tp);
     if (t->shape[0] > UINT32_MAX && t->ndim == 1 && !r->o->ctx)
-        return ldb_err_set(&db->err, LDB_EINVAL, "%s: one sequence of %llu tokens is too long; "
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: one sequence of %llu tokens is too long; "
                            "cut it with --ctx", tp, (unsigned long long)t->shape[0]);
     r->n_rows = (r->n_tokens + r->ctx - 1) / r->ctx;
     if (r->o->codes)
         return check_csr(r);
     if (a->type != LDB_NPY_F32 && a->type != LDB_NPY_F16)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: activations of dtype %s; expected float32 "
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: activations of dtype %s; expected float32 "
                            "or float16", ap, ldb_npy_type_name(a->type));
     if (a->ndim < 2 || a->ndim > 3)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: %d dimensions; expected [n_seq, ctx, d_in] "
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: %d dimensions; expected [n_seq, ctx, d_in] "
                            "or [n_tokens, d_in]", ap, a->ndim);
     r->d_in = (uint32_t)a->shape[a->ndim - 1];
     r->act_dtype = a->type == LDB_NPY_F32 ? LDB_F32 : LDB_F16;
     uint64_t apos = a->count / (r->d_in ? r->d_in : 1);
     if (apos != r->n_tokens || (a->ndim == 3 && t->ndim == 2 &&
                                 (a->shape[0] != t->shape[0] || a->shape[1] != t->shape[1])))
-        return ldb_err_set(&db->err, LDB_EINVAL, "%s: activations for %llu positions, but %s "
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: activations for %llu positions, but %s "
                            "holds %llu tokens; they must describe the same positions", ap,
                            (unsigned long long)apos, tp, (unsigned long long)r->n_tokens);
     for (int i = 0; i < r->o->n_dicts; i++)
         if (r->dd[i]->d_in != r->d_in)
-            return ldb_err_set(&db->err, LDB_EINVAL, "%s: activations have d_in = %u but "
+            return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: activations have d_in = %u but "
                                "dictionary '%s' reads d_in = %u", ap, r->d_in, r->dd[i]->name,
                                r->dd[i]->d_in);
     return LDB_OK;
@@ -380,7 +380,7 @@ static int encode_failed(run *r, int i, uint64_t p0, int erc, const sink *k)
     }
     if (erc == LDB_EBADVALUE) { /* collect's refusal */
         p = p0 + k->bad_pos;
-        int vt = r->db->values;
+        int vt = ldb_db_values(r->db);
         float top = ldb_val_float(ldb_val_bits(ldb_val_max(vt), vt), vt);
         return ldb_err_set(&r->perr, erc, "%s: position %llu (row %llu, position %llu): "
                            "dictionary '%s', latent %u has the value %g, past the largest a "
@@ -412,7 +412,7 @@ static int prep_batch(run *r, bbuf *bb)
             rc = csr_rows(r, p0, p1, c);
             continue;
         }
-        sink k = {c, ldb_val_max(r->db->values), 0, 0, 0};
+        sink k = {c, ldb_val_max(ldb_db_values(r->db)), 0, 0, 0};
         int erc = ldb_dict_encode(r->dict[i], x, r->act_dtype, p1 - p0, collect, &k);
         if (erc)
             rc = encode_failed(r, i, p0, erc, &k);
@@ -438,7 +438,7 @@ static uint64_t code_pos(const run *r, uint64_t i)
  * (an f16 database would keep 70000 as +Inf), all of them before anything is written. */
 static int check_codes(run *r)
 {
-    int vt = r->db->values;
+    int vt = ldb_db_values(r->db);
     float vmax = ldb_val_max(vt);
     for (uint64_t i = 0; i < r->data->count; i++) {
         double v = float_at(r->data, i);
@@ -455,7 +455,7 @@ static int check_codes(run *r)
                      ldb_val_name(vt), (double)ldb_val_float(ldb_val_bits(vmax, vt), vt),
                      vt != LDB_VAL_F32 && v <= FLT_MAX ? "; a database made with --values f32 "
                                                          "stores it" : "");
-        return ldb_err_set(&r->db->err, LDB_EBADVALUE, "%s: code %llu, at position %llu (row "
+        return ldb_err_set(ldb_db_err(r->db), LDB_EBADVALUE, "%s: code %llu, at position %llu (row "
                            "%llu, position %llu), latent %llu, %s (nothing was imported)",
                            r->o->codes, (unsigned long long)i, (unsigned long long)p,
                            (unsigned long long)(p / r->ctx), (unsigned long long)(p % r->ctx),
@@ -475,7 +475,7 @@ static int check_values(run *r)
     for (uint64_t p = p0; p < r->n_tokens; p += 4096) {
         int rc = read_tokens(r, p, r->n_tokens - p < 4096 ? r->n_tokens - p : 4096, tok);
         if (rc)
-            return ldb_err_set(&r->db->err, rc, "%s (nothing was ingested)", r->perr.msg);
+            return ldb_err_set(ldb_db_err(r->db), rc, "%s (nothing was ingested)", r->perr.msg);
     }
     /* a new run records its inputs' content hashes: the activations are hashed in the
      * pass that scans them (inputid.c), the tokens and a codes file on their own */
@@ -491,12 +491,12 @@ static int check_values(run *r)
     uint64_t bad, off = (uint64_t)(r->act.a.data - r->act.f.data) + p0 * r->d_in * es;
     if (ingest_pass(r->act.f.data, r->act.f.size, hash ? r->act.content : NULL, off,
                     (r->n_tokens - p0) * r->d_in, r->act_dtype, &bad))
-        return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(r->db), LDB_ENOMEM, "out of memory");
     if (bad == UINT64_MAX && hash)
         r->act.have_content = 1;
     if (bad != UINT64_MAX) {
         uint64_t p = p0 + bad / r->d_in;
-        return ldb_err_set(&r->db->err, LDB_EBADVALUE, "%s: position %llu (row %llu, position "
+        return ldb_err_set(ldb_db_err(r->db), LDB_EBADVALUE, "%s: position %llu (row %llu, position "
                            "%llu) holds NaN or Inf; expected finite activations (nothing was "
                            "ingested)", r->o->acts, (unsigned long long)p,
                            (unsigned long long)(p / r->ctx), (unsigned long long)(p % r->ctx));
@@ -603,7 +603,7 @@ static int run_batches(run *r, uint64_t rows_per, uint64_t max_rows, bbuf bufs[2
             rc = job.rc;
         }
         if (!rc && prc) {
-            rc = ldb_err_set(&r->db->err, prc, "%s", r->perr.msg);
+            rc = ldb_err_set(ldb_db_err(r->db), prc, "%s", r->perr.msg);
             break;
         }
         if (rc)
@@ -634,16 +634,16 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
     run r;
     ldb_ingest_opts opts, *o = &opts;
     ldb_ingest_opts_init(o);
-    int rc = ldb_opts_load(o, sizeof *o, user, "ldb_ingest_opts", &db->err);
+    int rc = ldb_opts_load(o, sizeof *o, user, "ldb_ingest_opts", ldb_db_err(db));
     if (rc)
         return rc;
     if (!user)
-        return ldb_err_set(&db->err, LDB_EINVAL, "ingest needs options: its inputs and dictionaries");
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "ingest needs options: its inputs and dictionaries");
     memset(&r, 0, sizeof r);
     r.db = db;
     r.o = o;
     if (o->n_dicts < 1)
-        return ldb_err_set(&db->err, LDB_EINVAL, "ingest needs at least one dictionary");
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "ingest needs at least one dictionary");
     r.dd = calloc((size_t)o->n_dicts, sizeof *r.dd);
     r.dict = calloc((size_t)o->n_dicts, sizeof *r.dict);
     r.ids = calloc((size_t)o->n_dicts, sizeof *r.ids);
@@ -652,13 +652,13 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
     bufs[0].codes = calloc((size_t)o->n_dicts, sizeof *bufs[0].codes);
     bufs[1].codes = calloc((size_t)o->n_dicts, sizeof *bufs[1].codes);
     if (!r.dd || !r.dict || !r.ids || !bufs[0].codes || !bufs[1].codes) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     for (int i = 0; i < o->n_dicts; i++) {
         for (int j = 0; j < i; j++)
             if (!strcmp(o->dicts[i], o->dicts[j])) {
-                rc = ldb_err_set(&db->err, LDB_EINVAL, "dictionary '%s' named twice", o->dicts[i]);
+                rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "dictionary '%s' named twice", o->dicts[i]);
                 goto out;
             }
         if (!(r.dd[i] = ldb_db_find_dict(db, o->dicts[i]))) {
@@ -668,7 +668,7 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
         r.ids[i] = r.dd[i]->id;
     }
     if (o->codes && o->n_dicts != 1) {
-        rc = ldb_err_set(&db->err, LDB_EINVAL, "import takes one dictionary");
+        rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "import takes one dictionary");
         goto out;
     }
     if ((rc = open_input(&r, &r.tok, o->tokens, 1)) ||
@@ -678,18 +678,18 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
     for (int i = 0; i < o->n_dicts && !o->codes; i++) {
         int drc = ldb_dict_open(r.dd[i]->path, &r.dict[i]);
         if (drc) {
-            rc = ldb_err_set(&db->err, drc, "dictionary '%s': %s", r.dd[i]->name,
+            rc = ldb_err_set(ldb_db_err(db), drc, "dictionary '%s': %s", r.dd[i]->name,
                              ldb_dict_errmsg(r.dict[i]));
             goto out;
         }
         if (o->precision && (drc = ldb_dict_set_precision(r.dict[i], o->precision))) {
-            rc = ldb_err_set(&db->err, drc, "dictionary '%s': %s", r.dd[i]->name,
+            rc = ldb_err_set(ldb_db_err(db), drc, "dictionary '%s': %s", r.dd[i]->name,
                              ldb_dict_errmsg(r.dict[i]));
             goto out;
         }
         const ldb_dict_info *in = ldb_dict_get_info(r.dict[i]);
         if (in->d_in != r.dd[i]->d_in || in->d_sae != r.dd[i]->d_sae) {
-            rc = ldb_err_set(&db->err, LDB_EINVAL, "dictionary '%s' at %s has changed since it "
+            rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "dictionary '%s' at %s has changed since it "
                              "was added (%u -> %u, recorded %u -> %u)", r.dd[i]->name,
                              r.dd[i]->path, in->d_in, in->d_sae, r.dd[i]->d_in, r.dd[i]->d_sae);
             goto out;
@@ -708,7 +708,7 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
     bufs[0].toks = malloc((size_t)(max_rows * r.ctx) * sizeof(uint32_t));
     bufs[1].toks = malloc((size_t)(max_rows * r.ctx) * sizeof(uint32_t));
     if (!bufs[0].toks || !bufs[1].toks) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     if (r.rows_done >= r.n_rows) { /* an empty remainder: just mark it done */

@@ -27,7 +27,7 @@ typedef struct run {
     uint64_t n_tokens, n_rows;
     uint32_t ctx, d_in;
     int act_dtype;
-    ldb_dbdict **dd;
+    const ldb_dbdict **dd;
     ldb_dict **dict;
     uint16_t *ids;
     uint8_t id[32];

@@ -79,7 +79,7 @@ int ingest_input_content(run *r, input *in)
     if (in->have_content)
         return LDB_OK;
     if (ingest_pass(in->f.data, in->f.size, in->content, 0, 0, LDB_F32, NULL))
-        return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(r->db), LDB_ENOMEM, "out of memory");
     in->have_content = 1;
     return LDB_OK;
 }
@@ -115,15 +115,16 @@ static int same_inputs(run *r, const cJSON *rec, int *same)
 /* Looks up a run: its record (owned by the caller, NULL when there is none) and the
  * key it has or will have. The sampled key first, its record taken when its inputs
  * are byte for byte these; else the key with content hashes; else the legacy id. */
-static int lookup_run(run *r, MDB_txn *txn, int again, int prec, uint8_t id[32], cJSON **rec)
+static int lookup_run(run *r, ldb_txn *txn, int again, int prec, uint8_t id[32], cJSON **rec)
 {
-    MDB_val k = {32, id}, v;
+    const char *json;
+    size_t len;
     int same = 0, rc;
     *rec = NULL;
     run_key(r, again, prec, 0, id);
-    int mrc = mdb_get(txn, r->db->runs, &k, &v);
-    if (mrc == 0) {
-        cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+    int grc = ldb_run_get(r->db, txn, id, &json, &len);
+    if (grc == LDB_OK) {
+        cJSON *o = cJSON_ParseWithLength(json, len);
         if ((rc = same_inputs(r, o, &same)) || same) {
             *rec = rc ? NULL : o;
             if (rc)
@@ -134,22 +135,21 @@ static int lookup_run(run *r, MDB_txn *txn, int again, int prec, uint8_t id[32],
         if ((rc = ingest_input_content(r, &r->tok)) || (rc = ingest_input_content(r, &r->act)))
             return rc;
         run_key(r, again, prec, 1, id);
-        mrc = mdb_get(txn, r->db->runs, &k, &v);
-    } else if (mrc == MDB_NOTFOUND) {
+        grc = ldb_run_get(r->db, txn, id, &json, &len);
+    } else if (grc == LDB_ENOTFOUND) {
         uint8_t old[32];
         legacy_id(r, again, prec, old);
-        MDB_val ko = {32, old};
-        if ((mrc = mdb_get(txn, r->db->runs, &ko, &v)) == 0)
+        if ((grc = ldb_run_get(r->db, txn, old, &json, &len)) == LDB_OK)
             memcpy(id, old, 32);
-        else if (mrc == MDB_NOTFOUND)
+        else if (grc == LDB_ENOTFOUND)
             run_key(r, again, prec, 0, id);
     }
-    if (mrc == MDB_NOTFOUND)
+    if (grc == LDB_ENOTFOUND)
         return LDB_OK;
-    if (mrc)
-        return ldb_db_mdb_err(r->db, mrc, "runs");
-    if (!(*rec = cJSON_ParseWithLength(v.mv_data, v.mv_size)))
-        return ldb_err_set(&r->db->err, LDB_EFORMAT, "runs: a run record that is not JSON");
+    if (grc)
+        return grc;
+    if (!(*rec = cJSON_ParseWithLength(json, len)))
+        return ldb_err_set(ldb_db_err(r->db), LDB_EFORMAT, "runs: a run record that is not JSON");
     return LDB_OK;
 }
 
@@ -162,7 +162,7 @@ static int run_unfinished(const cJSON *rec)
 
 /* The same inputs were ingested, or are being ingested, in the other precision:
  * a new run would store every sequence twice (--again says that is meant). */
-static int other_precision(run *r, MDB_txn *txn, int prec)
+static int other_precision(run *r, ldb_txn *txn, int prec)
 {
     uint8_t id[32];
     cJSON *o = NULL;
@@ -174,11 +174,11 @@ static int other_precision(run *r, MDB_txn *txn, int prec)
     cJSON_Delete(o);
     const char *was = other == LDB_PRECISION_BF16 ? "bf16" : "f32";
     if (running)
-        return ldb_err_set(&r->db->err, LDB_EINVAL, "%s: an unfinished --precision %s run of the "
+        return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "%s: an unfinished --precision %s run of the "
                            "same dictionaries, inputs and --ctx is in this DB; finish it with "
                            "--precision %s, or pass --again to ingest these inputs as new "
                            "sequences", r->o->tokens, was, was);
-    return ldb_err_set(&r->db->err, LDB_EINVAL, "%s: this run (the same dictionaries, inputs and "
+    return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "%s: this run (the same dictionaries, inputs and "
                        "--ctx) is done already, with --precision %s; pass --again to ingest it "
                        "again as new sequences", r->o->tokens, was);
 }
@@ -204,7 +204,7 @@ int ingest_put_inputs(run *r)
         }
     }
     if (!a)
-        return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(r->db), LDB_ENOMEM, "out of memory");
     cJSON_DeleteItemFromObject(r->rec, "inputs");
     cJSON_AddItemToObject(r->rec, "inputs", a);
     return LDB_OK;
@@ -215,7 +215,6 @@ int ingest_put_inputs(run *r)
  * Best effort, in a transaction of its own: should it fail, the next command hashes. */
 static void restat_done(run *r, cJSON *rec)
 {
-    MDB_txn *txn;
     char hex[65];
     input *in[2] = {&r->tok, &r->act};
     cJSON *ins = cJSON_GetObjectItem(rec, "inputs");
@@ -230,13 +229,8 @@ static void restat_done(run *r, cJSON *rec)
         cJSON_ReplaceItemInObject(e, "stat", cJSON_CreateString(in[i]->sig));
     }
     char *s = cJSON_PrintUnformatted(rec);
-    if (s && ldb_txn_begin(r->db, 0, &txn) == 0) {
-        MDB_val k = {32, r->id}, v = {strlen(s), s};
-        if (mdb_put(txn, r->db->runs, &k, &v, 0) == 0)
-            mdb_txn_commit(txn);
-        else
-            mdb_txn_abort(txn);
-    }
+    if (s)
+        ldb_run_put_alone(r->db, r->id, s); /* best effort: see above */
     free(s);
 }
 
@@ -244,10 +238,10 @@ static void restat_done(run *r, cJSON *rec)
 int ingest_find_run(run *r)
 {
     ldb_db *db = r->db;
-    MDB_txn *txn;
-    int rc = LDB_OK, mrc = ldb_txn_begin(db, MDB_RDONLY, &txn);
-    if (mrc)
-        return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
+    ldb_txn *txn;
+    int rc = ldb_snap_begin(db, &txn);
+    if (rc)
+        return rc;
     int prec = r->o->precision == LDB_PRECISION_BF16 ? LDB_PRECISION_BF16 : LDB_PRECISION_F32;
     cJSON *done = NULL;
     for (int again = 0;; again++) {
@@ -288,7 +282,7 @@ int ingest_find_run(run *r)
             break;
         }
         if (!r->o->again) {
-            rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: this run (the same dictionaries, inputs "
+            rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: this run (the same dictionaries, inputs "
                              "and --ctx) is done already; pass --again to ingest it again as new "
                              "sequences", r->o->tokens);
             if (cJSON_GetObjectItem(o, "inputs") && (r->tok.have_content || r->act.have_content))
@@ -299,13 +293,13 @@ int ingest_find_run(run *r)
         }
         cJSON_Delete(o);
     }
-    mdb_txn_abort(txn);
+    ldb_snap_end(db, txn);
     if (done) {
         restat_done(r, done);
         cJSON_Delete(done);
     }
     if (!rc && !r->rec)
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     return rc;
 }
 
@@ -315,18 +309,19 @@ int ingest_find_run(run *r)
 int ingest_put_run(run *r, ldb_writer *w, uint64_t from, uint64_t rows_done, uint64_t next_rows,
                    int done)
 {
-    MDB_val k = {32, r->id}, v;
-    int mrc = mdb_get(ldb_writer_txn(w), r->db->runs, &k, &v);
+    const char *json;
+    size_t len;
+    int grc = ldb_run_get(r->db, ldb_writer_txn(w), r->id, &json, &len);
     uint64_t have = 0;
-    if (mrc == 0) {
-        cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+    if (grc == LDB_OK) {
+        cJSON *o = cJSON_ParseWithLength(json, len);
         have = o ? (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_done")) : UINT64_MAX;
         cJSON_Delete(o);
-    } else if (mrc != MDB_NOTFOUND) {
-        return ldb_db_mdb_err(r->db, mrc, "runs");
+    } else if (grc != LDB_ENOTFOUND) {
+        return grc;
     }
     if (have != from)
-        return ldb_err_set(&r->db->err, LDB_EINVAL, "%s: another ingest of this run is writing "
+        return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "%s: another ingest of this run is writing "
                            "to the database (it has done %llu rows, this one expected %llu)",
                            r->o->tokens, (unsigned long long)have, (unsigned long long)from);
     cJSON_ReplaceItemInObject(r->rec, "rows_done", cJSON_CreateNumber((double)rows_done));
@@ -339,10 +334,8 @@ int ingest_put_run(run *r, ldb_writer *w, uint64_t from, uint64_t rows_done, uin
     }
     char *s = cJSON_PrintUnformatted(r->rec);
     if (!s)
-        return ldb_err_set(&r->db->err, LDB_ENOMEM, "out of memory");
-    v.mv_size = strlen(s);
-    v.mv_data = s;
-    mrc = mdb_put(ldb_writer_txn(w), r->db->runs, &k, &v, 0);
+        return ldb_err_set(ldb_db_err(r->db), LDB_ENOMEM, "out of memory");
+    int rc = ldb_run_put(r->db, ldb_writer_txn(w), r->id, s);
     free(s);
-    return mrc ? ldb_db_mdb_err(r->db, mrc, "runs") : LDB_OK;
+    return rc;
 }

@@ -11,7 +11,7 @@
 
 typedef struct cctx {
     ldb_db *db;
-    MDB_txn *txn;
+    ldb_txn *txn;
     const ldb_dbdict *a, *b;   /* query latent's dict, counted dict */
     ldb_fpos fp;
     uint32_t *stamp;           /* b's latents: last unit counted (+1) */
@@ -25,7 +25,7 @@ static int seq_tokens(cctx *c, const ldb_seqrec *s)
     if (s->len > c->tok_cap) {
         uint32_t *t = realloc(c->tok, s->len * sizeof *t);
         if (!t)
-            return ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
+            return ldb_err_set(ldb_db_err(c->db), LDB_ENOMEM, "out of memory");
         c->tok = t;
         c->tok_cap = s->len;
     }
@@ -137,6 +137,7 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
     uint64_t *pos = NULL, *counts = NULL;
     size_t np = 0;
     uint8_t *mark = NULL, *skipbuf = NULL;
+    ldb_skipset skip = ldb_db_skipset(db);
     uint32_t *ps = NULL, maxlen = 0;
     ldb_cooc *res = NULL;
     ldb_dstat da, dbs;
@@ -147,16 +148,16 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
     if (!(c.a = ldb_db_find_dict(db, dict)) || !(c.b = ldb_db_find_dict(db, with_dict ? with_dict : dict)))
         return LDB_ENOTFOUND;
     if (latent >= c.a->d_sae)
-        return ldb_err_set(&db->err, LDB_EINVAL, "latent %u is out of range: '%s' has %u latents",
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "latent %u is out of range: '%s' has %u latents",
                            latent, dict, c.a->d_sae);
-    int rc = LDB_OK, mrc = ldb_txn_begin(db, MDB_RDONLY, &c.txn);
-    if (mrc)
-        return ldb_db_mdb_err(db, mrc, "cannot begin a read transaction");
+    int rc = ldb_snap_begin(db, &c.txn);
+    if (rc)
+        return rc;
     if ((rc = ldb_db_get_dstat(db, c.txn, c.a->id, &da)) ||
         (rc = ldb_db_get_dstat(db, c.txn, c.b->id, &dbs)))
         goto out;
     if (c.a != c.b && (da.ordinary != dbs.ordinary || da.seqs != dbs.seqs)) {
-        rc = ldb_err_set(&db->err, LDB_EUNSUPPORTED, "cooc --with needs '%s' and '%s' over the "
+        rc = ldb_err_set(ldb_db_err(db), LDB_EUNSUPPORTED, "cooc --with needs '%s' and '%s' over the "
                          "same sequences (they cover %llu and %llu)", dict, with_dict,
                          (unsigned long long)da.seqs, (unsigned long long)dbs.seqs);
         goto out;
@@ -165,7 +166,7 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
     c.cnt = calloc(c.b->d_sae, sizeof *c.cnt);
     res = calloc(1, sizeof *res);
     if (!c.stamp || !c.cnt || !res) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     if ((rc = ldb_inv_read(db, c.txn, c.a, latent, &pos, &np)))
@@ -186,7 +187,7 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
             if (p2)
                 ps = p2;
             if (!m1 || !m2 || !p2) {
-                rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+                rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
                 break;
             }
         }
@@ -194,7 +195,7 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
         while (i < np && pos[i] < s.start + s.len)
             ps[m++] = (uint32_t)(pos[i++] - s.start);
         for (uint32_t t = 0; t < s.len; t++)
-            skipbuf[t] = (uint8_t)ldb_db_is_skip(db, c.tok[t]);
+            skipbuf[t] = (uint8_t)ldb_skip_has(&skip, c.tok[t]);
         if (scope == LDB_COOC_TOKEN) {
             for (size_t q = 0; q < m && !rc; q++)
                 if (!skipbuf[ps[q]]) {
@@ -238,7 +239,7 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
         ncand += c.cnt[j] > 0 && !(c.a == c.b && j == latent);
     if (!(res->items = calloc(ncand ? ncand : 1, sizeof *res->items)) ||
         (scope == LDB_COOC_TOKEN && !(counts = malloc(c.b->d_sae * sizeof *counts)))) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     if (counts && (rc = ldb_lsum_counts(db, c.txn, c.b, counts))) /* one record for all */
@@ -285,6 +286,6 @@ out:
     free(skipbuf);
     free(ps);
     ldb_fpos_free(&c.fp);
-    mdb_txn_abort(c.txn);
+    ldb_snap_end(db, c.txn);
     return rc;
 }

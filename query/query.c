@@ -15,33 +15,15 @@ int ldb_q_begin(ldb_db *db, const char *dict, uint32_t latent, int need_latent, 
     if (dict && !(q->dd = ldb_db_find_dict(db, dict)))
         return LDB_ENOTFOUND;
     if (need_latent && latent >= q->dd->d_sae)
-        return ldb_err_set(&db->err, LDB_EINVAL, "latent %u is out of range: '%s' has %u latents "
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "latent %u is out of range: '%s' has %u latents "
                            "(0..%u)", latent, dict, q->dd->d_sae, q->dd->d_sae - 1);
-    /* Reuse the handle's read transaction (reset by the last query): beginning one
-     * allocates and clears room for every possible table (~125 KB), which was a fifth
-     * of a `top`. One handle serves one thread at a time, so one is enough. */
-    int mrc;
-    if (db->rtxn) {
-        q->txn = db->rtxn;
-        db->rtxn = NULL;
-        if (!(mrc = mdb_txn_renew(q->txn)))
-            return LDB_OK;
-        mdb_txn_abort(q->txn);
-    }
-    mrc = ldb_txn_begin(db, MDB_RDONLY, &q->txn);
-    return mrc ? ldb_db_mdb_err(db, mrc, "cannot begin a read transaction") : LDB_OK;
+    return ldb_snap_begin(db, &q->txn);
 }
 
 void ldb_q_end(qctx *q)
 {
-    if (!q->txn)
-        return;
-    if (q->db->rtxn) { /* a nested query kept one already */
-        mdb_txn_abort(q->txn);
-        return;
-    }
-    mdb_txn_reset(q->txn);
-    q->db->rtxn = q->txn;
+    ldb_snap_end(q->db, q->txn);
+    q->txn = NULL;
 }
 
 void ldb_examples_free(ldb_examples *e)
@@ -74,12 +56,13 @@ int ldb_q_scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand **
     int rc = ldb_inv_read(q->db, q->txn, q->dd, latent, &pos, &np);
     ldb_cand *c = rc ? NULL : malloc((np ? np : 1) * sizeof *c);
     if (!rc && !c)
-        rc = ldb_err_set(&q->db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(q->db), LDB_ENOMEM, "out of memory");
+    ldb_skipset skip = ldb_db_skipset(q->db);
     for (size_t i = 0; i < np && !rc; i++) {
-        if (!include_special && q->db->n_skip) {
+        if (!include_special && skip.n) {
             if ((rc = ldb_tok_at(q->db, q->txn, &tc, pos[i], &tk)))
                 break;
-            if (ldb_db_is_skip(q->db, tk))
+            if (ldb_skip_has(&skip, tk))
                 continue;
         }
         float v;
@@ -107,7 +90,7 @@ static int distinct_seqs(qctx *q, ldb_cand *c, ldb_tctx *ctx, size_t *n)
     size_t m = 0;
     uint64_t *seen = malloc((*n ? *n : 1) * sizeof *seen);
     if (!seen)
-        return ldb_err_set(&q->db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(q->db), LDB_ENOMEM, "out of memory");
     for (size_t i = 0; i < *n; i++) {
         ldb_seqrec s;
         int rc = LDB_OK;
@@ -166,7 +149,7 @@ int ldb_q_fill_example(qctx *q, uint32_t latent, const ldb_cand *c, const ldb_tc
     e->ctx_len = (uint32_t)(end - e->ctx_start);
     /* one allocation: ctx_len token ids, then ctx_len values */
     if (!(e->tokens = malloc(2 * (size_t)e->ctx_len * sizeof *e->tokens)))
-        return ldb_err_set(&q->db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(q->db), LDB_ENOMEM, "out of memory");
     e->values = (float *)(e->tokens + e->ctx_len);
     if ((rc = ldb_seq_tokens_at(q->db, q->txn, s.start, e->ctx_start, e->ctx_len, e->tokens)))
         return rc;
@@ -176,7 +159,7 @@ int ldb_q_fill_example(qctx *q, uint32_t latent, const ldb_cand *c, const ldb_tc
             e->values[i] = c->value; /* known */
         else if (tc && context <= LDB_TOPCTX) /* stored with the candidate */
             e->values[i] = tc->mask >> ldb_tctx_bit(off) & 1
-                               ? ldb_val_float(tc->bits[ldb_tctx_bit(off)], q->db->values) : 0;
+                               ? ldb_val_float(tc->bits[ldb_tctx_bit(off)], ldb_db_values(q->db)) : 0;
         else
             rc = ldb_fwd_value(q->db, q->txn, q->dd, s.start + e->ctx_start + i, latent, fp,
                                &e->values[i]);
@@ -204,7 +187,7 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
     memset(&fp, 0, sizeof fp);
     *out = NULL;
     ldb_top_opts_init(o);
-    int rc = ldb_opts_load(o, sizeof *o, user, "ldb_top_opts", &db->err);
+    int rc = ldb_opts_load(o, sizeof *o, user, "ldb_top_opts", ldb_db_err(db));
     if (rc)
         return rc;
     uint32_t k = o->k ? o->k : 20;
@@ -214,7 +197,7 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
     int scan = k > LDB_TOPK || o->include_special;
     if (!scan) {
         if (!(c = malloc(LDB_TOPK * sizeof *c)) || !(ctx = malloc(LDB_TOPK * sizeof *ctx))) {
-            rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             goto out;
         }
         int got = ldb_ltop_get(db, q.txn, q.dd->id, latent, c, ctx,
@@ -248,7 +231,7 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
     ldb_examples *e = calloc(1, sizeof *e);
     if (!e || !(e->ex = calloc(n ? n : 1, sizeof *e->ex))) {
         free(e);
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n && !rc; i++) {
@@ -289,7 +272,7 @@ int ldb_query_latent(ldb_db *db, const char *dict, uint32_t latent, uint32_t bin
     memset(&s, 0, sizeof s);
     *out = NULL;
     if (bins == 0 || bins > 10000)
-        return ldb_err_set(&db->err, LDB_EINVAL, "bins must be 1..10000, not %u", bins);
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "bins must be 1..10000, not %u", bins);
     int rc = ldb_q_begin(db, dict, latent, 1, &q);
     if (rc || (rc = ldb_lsum_get(db, q.txn, q.dd->id, latent, &s)) ||
         (rc = ldb_db_get_dstat(db, q.txn, q.dd->id, &ds)))
@@ -297,7 +280,7 @@ int ldb_query_latent(ldb_db *db, const char *dict, uint32_t latent, uint32_t bin
     ldb_latent_info *l = calloc(1, sizeof *l);
     if (!l || !(l->hist = calloc(bins, sizeof *l->hist))) {
         free(l);
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     l->count = s.count;
@@ -317,11 +300,10 @@ int ldb_query_latent(ldb_db *db, const char *dict, uint32_t latent, uint32_t bin
         uint32_t b = l->max > 0 ? (uint32_t)(v / l->max * bins) : 0;
         l->hist[b < bins ? b : bins - 1].count += s.hc[i];
     }
-    uint8_t kb[6];
-    ldb_key_latent(kb, q.dd->id, latent);
-    MDB_val k = {6, kb}, v;
-    if (mdb_get(q.txn, db->labels, &k, &v) == 0)
-        l->label = strndup(v.mv_data, v.mv_size);
+    const char *label;
+    size_t label_len;
+    if (ldb_label_get(db, q.txn, q.dd->id, latent, &label, &label_len) == LDB_OK)
+        l->label = strndup(label, label_len);
     *out = l;
 out:
     ldb_lsum_free(&s);
@@ -345,14 +327,14 @@ int ldb_query_density(ldb_db *db, const char *dict, uint32_t bins, ldb_density *
     ldb_density *d = NULL;
     *out = NULL;
     if (bins == 0 || bins > 10000)
-        return ldb_err_set(&db->err, LDB_EINVAL, "bins must be 1..10000, not %u", bins);
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "bins must be 1..10000, not %u", bins);
     int rc = ldb_q_begin(db, dict, 0, 0, &q);
     if (rc || (rc = ldb_db_get_dstat(db, q.txn, q.dd->id, &ds)))
         goto out;
     d = calloc(1, sizeof *d);
     if (!d || !(d->bins = calloc(bins, sizeof *d->bins)) ||
         !(d->counts = calloc(q.dd->d_sae, sizeof *d->counts))) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     d->n_tokens = ds.ordinary;
@@ -399,55 +381,51 @@ void ldb_info_free(ldb_info *i)
 {
     if (!i)
         return;
+    for (uint32_t j = 0; j < i->n_dicts; j++)
+        free((char *)i->dicts[j].name);
     free(i->dicts);
     free(i->skip);
     free(i);
-}
-
-static uint64_t dbi_bytes(MDB_txn *txn, MDB_dbi dbi)
-{
-    MDB_stat st;
-    if (mdb_stat(txn, dbi, &st))
-        return 0;
-    return (uint64_t)(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) * st.ms_psize;
 }
 
 int ldb_query_info(ldb_db *db, ldb_info **out)
 {
     qctx q;
     ldb_info *i = NULL;
+    int nd;
+    const ldb_dbdict *dicts = ldb_db_dicts(db, &nd);
+    ldb_skipset skip = ldb_db_skipset(db);
     *out = NULL;
     int rc = ldb_q_begin(db, NULL, 0, 0, &q);
     if (rc)
         goto out;
     i = calloc(1, sizeof *i);
-    if (!i || !(i->dicts = calloc((size_t)db->n_dict + 1, sizeof *i->dicts)) ||
-        !(i->skip = malloc((db->n_skip + 1) * sizeof *i->skip))) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+    if (!i || !(i->dicts = calloc((size_t)nd + 1, sizeof *i->dicts)) ||
+        !(i->skip = malloc((skip.n + 1) * sizeof *i->skip))) {
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     if ((rc = ldb_db_meta_u64(db, q.txn, "n_seq", &i->n_seq)) ||
         (rc = ldb_db_meta_u64(db, q.txn, "n_pos", &i->n_tokens)) ||
-        (rc = ldb_db_meta_u64(db, q.txn, "n_ord", &i->n_ordinary)))
+        (rc = ldb_db_meta_u64(db, q.txn, "n_ord", &i->n_ordinary)) ||
+        (rc = ldb_db_bytes(db, q.txn, &i->bytes)))
         goto out;
-    MDB_envinfo ei;
-    MDB_stat es;
-    mdb_env_info(db->env, &ei);
-    mdb_env_stat(db->env, &es);
-    i->bytes = (uint64_t)(ei.me_last_pgno + 1) * es.ms_psize;
-    i->values = db->values;
-    i->n_skip = (uint32_t)db->n_skip;
-    memcpy(i->skip, db->skip, db->n_skip * sizeof *i->skip);
-    for (int j = 0; j < db->n_dict; j++) {
+    i->values = ldb_db_values(db);
+    i->n_skip = (uint32_t)skip.n;
+    memcpy(i->skip, skip.id, skip.n * sizeof *i->skip);
+    for (int j = 0; j < nd; j++) {
         ldb_dstat ds;
-        if ((rc = ldb_db_get_dstat(db, q.txn, db->dict[j].id, &ds)))
+        if ((rc = ldb_db_get_dstat(db, q.txn, dicts[j].id, &ds)))
             goto out;
         ldb_dict_usage *u = &i->dicts[i->n_dicts++];
-        u->name = db->dict[j].name;
-        u->d_sae = db->dict[j].d_sae;
+        if (!(u->name = strdup(dicts[j].name))) {
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+            goto out;
+        }
+        u->d_sae = dicts[j].d_sae;
         u->nnz = ds.nnz;
         u->positions = ds.positions;
-        u->bytes = dbi_bytes(q.txn, db->dict[j].fwd) + dbi_bytes(q.txn, db->dict[j].inv);
+        u->bytes = ldb_dict_index_bytes(db, q.txn, &dicts[j]);
     }
     *out = i;
     i = NULL;
@@ -467,7 +445,7 @@ int ldb_seq_tokens(ldb_db *db, uint64_t seq, uint32_t pos, uint32_t n, uint32_t 
     if (rc || (rc = ldb_db_get_seq(db, q.txn, seq, &s)))
         goto out;
     if (pos > s.len) {
-        rc = ldb_err_set(&db->err, LDB_EINVAL, "sequence %llu has %u positions",
+        rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "sequence %llu has %u positions",
                          (unsigned long long)seq, s.len);
         goto out;
     }

@@ -40,7 +40,7 @@ int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_
     qctx q;
     *out = NULL;
     if (!n_tokens)
-        return ldb_err_set(&db->err, LDB_EINVAL, "search needs at least one token");
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "search needs at least one token");
     int rc = ldb_q_begin(db, dict, 0, 0, &q);
     if (rc)
         return rc;
@@ -54,7 +54,7 @@ int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_
     ldb_search *res = calloc(1, sizeof *res);
     ldb_dstat st;
     if (!pos || !np || !res) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     size_t rare = 0;
@@ -73,7 +73,7 @@ int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_
     vcur = calloc(d_sae, sizeof *vcur);
     counts = malloc(d_sae * sizeof *counts);
     if (!hits || !stamp || !vsum || !vcur || !counts) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     size_t si = 0;
@@ -108,7 +108,7 @@ int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_
             any = 1;
             for (uint32_t x = 0; x < fp.cnt; x++) {
                 uint32_t l = fp.lat[x];
-                double v = ldb_val_float(fp.bits[x], db->values);
+                double v = ldb_val_float(fp.bits[x], ldb_db_values(db));
                 if (stamp[l] != unit) {
                     stamp[l] = unit;
                     hits[l]++;
@@ -129,7 +129,7 @@ int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_
     for (uint32_t l = 0; l < d_sae; l++)
         ncand += hits[l] > 0;
     if (!(res->items = calloc(ncand ? ncand : 1, sizeof *res->items))) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     if ((rc = ldb_lsum_counts(db, q.txn, q.dd, counts)))

@@ -1,10 +1,9 @@
-/* views.c — quantile samples of a latent, the view of one sequence, and labels.
+/* views.c — quantile samples of a latent and the view of one sequence.
  * Samples read every firing position of the latent with its value (postings +
  * forward blocks), so groups are exact; draws are seeded (splitmix64). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/utf8.h"
 #include "../db/reader.h"
 #include "query_impl.h"
 
@@ -41,7 +40,7 @@ int ldb_query_samples(ldb_db *db, const char *dict, uint32_t latent, uint32_t gr
     memset(&fp, 0, sizeof fp);
     *out = NULL;
     if (groups == 0 || groups > 1000 || per_group > 10000)
-        return ldb_err_set(&db->err, LDB_EINVAL, "groups must be 1..1000 and per-group 0..10000");
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "groups must be 1..1000 and per-group 0..10000");
     int rc = ldb_q_begin(db, dict, latent, 1, &q);
     if (rc || (rc = ldb_q_scan_latent(&q, latent, 0, &c, &n)))
         goto out;
@@ -53,7 +52,7 @@ int ldb_query_samples(ldb_db *db, const char *dict, uint32_t latent, uint32_t gr
     }
     s = calloc(1, sizeof *s);
     if (!s || !(s->groups = calloc(groups, sizeof *s->groups))) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     s->n = groups;
@@ -78,7 +77,7 @@ int ldb_query_samples(ldb_db *db, const char *dict, uint32_t latent, uint32_t gr
         uint32_t take = (uint32_t)(gr->count < per_group ? gr->count : per_group);
         gr->ex.ex = calloc(take ? take : 1, sizeof *gr->ex.ex);
         if (!gr->ex.ex) {
-            rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             break;
         }
         /* a partial Fisher-Yates over [a, b): uniform without replacement */
@@ -132,8 +131,10 @@ int ldb_query_seq(ldb_db *db, uint64_t seq, const char *dict, uint32_t k, ldb_se
 {
     qctx q;
     ldb_seqrec s;
-    ldb_fblock *fbs = calloc((size_t)db->n_dict + 1, sizeof *fbs); /* one per dict */
-    const ldb_dbdict **dds = calloc((size_t)db->n_dict + 1, sizeof *dds); /* of dict_names */
+    int nd;
+    const ldb_dbdict *dicts = ldb_db_dicts(db, &nd);
+    ldb_fblock *fbs = calloc((size_t)nd + 1, sizeof *fbs); /* one per dict */
+    const ldb_dbdict **dds = calloc((size_t)nd + 1, sizeof *dds); /* of dict_names */
     ldb_seqview *v = NULL;
     ldb_seq_latent *tmp = NULL;
     size_t cap = 0, n = 0;
@@ -141,7 +142,7 @@ int ldb_query_seq(ldb_db *db, uint64_t seq, const char *dict, uint32_t k, ldb_se
     if (!fbs || !dds) {
         free(fbs);
         free(dds);
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     }
     int rc = ldb_q_begin(db, dict, 0, 0, &q);
     if (rc || (rc = ldb_db_get_seq(db, q.txn, seq, &s)))
@@ -149,21 +150,20 @@ int ldb_query_seq(ldb_db *db, uint64_t seq, const char *dict, uint32_t k, ldb_se
     v = calloc(1, sizeof *v);
     if (!v || !(v->tokens = malloc((s.len + 1) * sizeof *v->tokens)) ||
         !(v->start = calloc(s.len + 1, sizeof *v->start)) ||
-        !(v->dict_names = calloc((size_t)db->n_dict + 1, sizeof *v->dict_names))) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        !(v->dict_names = calloc((size_t)nd + 1, sizeof *v->dict_names))) {
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     v->seq = seq;
     v->len = s.len;
-    uint8_t kb[4];
-    ldb_be32(kb, s.source);
-    MDB_val key = {4, kb}, val;
-    if (mdb_get(q.txn, db->sources, &key, &val) == 0)
-        v->source = strndup(val.mv_data, val.mv_size);
+    const char *src;
+    size_t srclen;
+    if (ldb_source_get(db, q.txn, s.source, &src, &srclen) == LDB_OK)
+        v->source = strndup(src, srclen);
     if ((rc = ldb_seq_tokens_at(db, q.txn, s.start, 0, s.len, v->tokens)))
         goto out;
-    for (int d = 0; d < db->n_dict; d++) {
-        const ldb_dbdict *dd = &db->dict[d];
+    for (int d = 0; d < nd; d++) {
+        const ldb_dbdict *dd = &dicts[d];
         if (q.dd && q.dd != dd)
             continue;
         dds[v->n_dicts] = dd;
@@ -185,14 +185,14 @@ int ldb_query_seq(ldb_db *db, uint64_t seq, const char *dict, uint32_t k, ldb_se
                     cap = cap ? cap * 2 : 1024;
                     ldb_seq_latent *t = realloc(tmp, cap * sizeof *t);
                     if (!t) {
-                        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+                        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
                         break;
                     }
                     tmp = t;
                 }
                 tmp[n].dict = (uint16_t)d;
                 tmp[n].latent = fb->lat[e];
-                tmp[n++].value = ldb_val_float(fb->bits[e], db->values);
+                tmp[n++].value = ldb_val_float(fb->bits[e], ldb_db_values(db));
             }
         }
         if (n > first) /* (tmp is NULL until a position has a code) */
@@ -210,52 +210,10 @@ int ldb_query_seq(ldb_db *db, uint64_t seq, const char *dict, uint32_t k, ldb_se
 out:
     free(tmp);
     ldb_seqview_free(v);
-    for (int d = 0; d < db->n_dict; d++)
+    for (int d = 0; d < nd; d++)
         ldb_fblock_free(&fbs[d]);
     free(fbs);
     free(dds);
     ldb_q_end(&q);
     return rc;
-}
-
-int ldb_db_label(ldb_db *db, const char *dict, uint32_t latent, const char *text)
-{
-    ldb_dbdict *dd = ldb_db_find_dict(db, dict);
-    MDB_txn *txn = NULL;
-    uint64_t batch = 0;
-    if (!dd)
-        return LDB_ENOTFOUND;
-    if (latent >= dd->d_sae)
-        return ldb_err_set(&db->err, LDB_EINVAL, "latent %u is out of range: '%s' has %u latents",
-                           latent, dict, dd->d_sae);
-    size_t len = strlen(text);
-    uint32_t cp;
-    size_t at = ldb_utf8_check((const uint8_t *)text, len, 1, &cp);
-    if (at < len && cp == LDB_UTF8_BAD)
-        return ldb_err_set(&db->err, LDB_EINVAL, "label of '%s' latent %u: not valid UTF-8 at "
-                           "byte %zu (0x%02X); a label is UTF-8 text", dict, latent, at,
-                           (unsigned)(uint8_t)text[at]);
-    if (at < len)
-        return ldb_err_set(&db->err, LDB_EINVAL, "label of '%s' latent %u: control character "
-                           "U+%04X at byte %zu; a label is one line of text", dict, latent,
-                           (unsigned)cp, at);
-    int rc = LDB_OK, mrc = ldb_txn_begin(db, 0, &txn);
-    if (mrc)
-        return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
-    uint8_t kb[6];
-    ldb_key_latent(kb, dd->id, latent);
-    MDB_val k = {6, kb}, v = {len, (void *)text};
-    mrc = *text ? mdb_put(txn, db->labels, &k, &v, 0) : mdb_del(txn, db->labels, &k, NULL);
-    if (mrc && mrc != MDB_NOTFOUND)
-        rc = ldb_db_mdb_err(db, mrc, "labels");
-    if (!rc && !(rc = ldb_db_meta_u64(db, txn, "batch", &batch)))
-        rc = ldb_db_meta_put_u64(db, txn, "batch", batch + 1);
-    if (rc) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    if ((mrc = mdb_txn_commit(txn)))
-        return ldb_db_mdb_err(db, mrc, "cannot commit");
-    ldb_catalog_sync(db, 0);
-    return LDB_OK;
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../db/db_impl.h"
+#include "db_impl.h"
 
 static int valid_name(const char *s)
 {
@@ -32,7 +32,7 @@ static int next_id(ldb_db *db, MDB_txn *txn, const char *name, uint16_t *id)
         cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
         const cJSON *nm = cJSON_GetObjectItem(o, "name");
         if (cJSON_IsString(nm) && !strcmp(nm->valuestring, name))
-            rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: a dictionary named '%s' exists already",
+            rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: a dictionary named '%s' exists already",
                              db->path, name);
         cJSON_Delete(o);
         if (k.mv_size == 2 && ldb_rd_be16(k.mv_data) >= *id)
@@ -40,7 +40,7 @@ static int next_id(ldb_db *db, MDB_txn *txn, const char *name, uint16_t *id)
     }
     mdb_cursor_close(c);
     if (!rc && n >= LDB_MAX_DICTS)
-        rc = ldb_err_set(&db->err, LDB_EUNSUPPORTED, "%s: at most %d dictionaries", db->path,
+        rc = ldb_err_set(ldb_db_err(db), LDB_EUNSUPPORTED, "%s: at most %d dictionaries", db->path,
                          LDB_MAX_DICTS);
     return rc;
 }
@@ -53,24 +53,24 @@ int ldb_db_dict_add(ldb_db *db, const char *name, const char *path)
     char *json = NULL, *abs = NULL;
     int rc = LDB_OK, mrc;
     if (!valid_name(name))
-        return ldb_err_set(&db->err, LDB_EINVAL, "dictionary name '%s': use 1-64 letters, digits, "
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "dictionary name '%s': use 1-64 letters, digits, "
                            "'_', '-' or '.'", name);
     for (int i = 0; i < db->n_dict; i++)
         if (!strcmp(db->dict[i].name, name))
-            return ldb_err_set(&db->err, LDB_EINVAL, "%s: a dictionary named '%s' exists already",
+            return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: a dictionary named '%s' exists already",
                                db->path, name);
     if (db->n_dict >= LDB_MAX_DICTS)
-        return ldb_err_set(&db->err, LDB_EUNSUPPORTED, "%s: at most %d dictionaries", db->path,
+        return ldb_err_set(ldb_db_err(db), LDB_EUNSUPPORTED, "%s: at most %d dictionaries", db->path,
                            LDB_MAX_DICTS);
     if ((rc = ldb_dict_open(path, &d))) {
-        ldb_err_set(&db->err, rc, "%s", ldb_dict_errmsg(d));
+        ldb_err_set(ldb_db_err(db), rc, "%s", ldb_dict_errmsg(d));
         goto out;
     }
     char *desc = ldb_dict_describe(d);
     o = desc ? cJSON_Parse(desc) : NULL;
     free(desc);
     if (!o) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "%s", ldb_dict_errmsg(d));
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "%s", ldb_dict_errmsg(d));
         goto out;
     }
     abs = realpath(path, NULL);
@@ -78,7 +78,7 @@ int ldb_db_dict_add(ldb_db *db, const char *name, const char *path)
     cJSON_AddItemToObject(o, "path", cJSON_CreateString(abs ? abs : path));
     cJSON_AddNumberToObject(o, "block", 0);
     if (!(json = cJSON_PrintUnformatted(o))) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     if ((mrc = ldb_txn_begin(db, 0, &txn))) {

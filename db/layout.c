@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "query_impl.h"
+#include "reader.h"
+#include "db_impl.h"
 
 static int cmp_u64(const void *x, const void *y)
 {
@@ -26,7 +27,7 @@ int ldb_layout_load(ldb_db *db, MDB_txn *txn, ldb_layout *L)
             cap = cap ? 2 * cap : 1024;
             uint64_t *n = realloc(L->start, cap * sizeof *n);
             if (!n) {
-                rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+                rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
                 break;
             }
             L->start = n;
@@ -37,7 +38,7 @@ int ldb_layout_load(ldb_db *db, MDB_txn *txn, ldb_layout *L)
     if (mrc && mrc != MDB_NOTFOUND && !rc)
         rc = ldb_db_mdb_err(db, mrc, "seqpos");
     if (!rc && !L->start && !(L->start = malloc(sizeof *L->start)))
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     if (!rc)
         rc = ldb_db_meta_u64(db, txn, "n_pos", &L->start[L->nseq]);
     for (size_t i = 0; i < db->n_skip && !rc; i++) {
@@ -48,7 +49,7 @@ int ldb_layout_load(ldb_db *db, MDB_txn *txn, ldb_layout *L)
         uint64_t *m = n ? realloc(L->skip, (L->nskip + n) * sizeof *m) : L->skip;
         if (n && !m) {
             free(p);
-            rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             break;
         }
         L->skip = m;

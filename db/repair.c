@@ -32,9 +32,10 @@
 
 #include "../common/mfile.h"
 #include "../common/utf8.h"
-#include "../db/summary.h"
-#include "../db/writer.h"
+#include "summary.h"
+#include "writer.h"
 #include "check_impl.h"
+#include "db_impl.h"
 
 typedef struct rb {
     chk c;                     /* the old environment, read in c.txn (its write txn) */
@@ -113,7 +114,7 @@ static int copy_table(rb *r, MDB_dbi src, MDB_dbi dst, const char *table,
             rc = put(r, dst, k.mv_data, k.mv_size, v.mv_data, v.mv_size, table);
     mdb_cursor_close(cur);
     if (!rc && mrc != MDB_NOTFOUND)
-        rc = ldb_err_set(&r->c.db->err, LDB_EFORMAT, "%s: table '%s' cannot be read to its end "
+        rc = ldb_err_set(ldb_db_err(r->c.db), LDB_EFORMAT, "%s: table '%s' cannot be read to its end "
                          "(%s): repair cannot copy it; restore the database from a copy",
                          r->c.db->path, table, mdb_strerror(mrc));
     return rc;
@@ -156,7 +157,7 @@ static int rebuild_corpus(rb *r)
     if (rc)
         return rc;
     if (c->n_pos >= 1ull << 40)
-        return ldb_err_set(&c->db->err, LDB_EUNSUPPORTED, "%s: repair of the token index needs "
+        return ldb_err_set(ldb_db_err(c->db), LDB_EUNSUPPORTED, "%s: repair of the token index needs "
                            "fewer than 2^40 positions", c->db->path);
     /* the token index: (token, position) sorted, one entry per token */
     uint64_t *tp = malloc((c->n_pos ? c->n_pos : 1) * sizeof *tp);
@@ -294,7 +295,7 @@ static int rebuild_dict(rb *r, const ldb_dbdict *dd, const ldb_dbdict *nd)
         rc = ldb_chk_forward(c, dd, all, spanned, &p, &np, &positions);
     }
     if (!rc && c->truth_bad != truth)
-        rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: the forward index of '%s' is damaged "
+        rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: the forward index of '%s' is damaged "
                          "(%llu problems, the first: %.300s): repair rebuilds only what is "
                          "derived from it; restore the database from a copy, or ingest again",
                          db->path, dd->name, (unsigned long long)(c->truth_bad - truth),
@@ -316,7 +317,7 @@ static int rebuild_dict(rb *r, const ldb_dbdict *dd, const ldb_dbdict *nd)
         st.seqs++;
     }
     if (!rc && st.positions != positions)
-        rc = ldb_err_set(&db->err, LDB_EFORMAT, "%s: the forward blocks of '%s' hold %llu "
+        rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: the forward blocks of '%s' hold %llu "
                          "positions of sequences of %llu: repair cannot tell which sequences "
                          "the dictionary covers; restore the database from a copy", db->path,
                          dd->name, (unsigned long long)positions,
@@ -381,7 +382,7 @@ static int build(rb *r)
     if ((rc = ldb_chk_seqs(c)))
         return rc;
     if (c->truth_bad)
-        return ldb_err_set(&db->err, LDB_EFORMAT, "%s: the sequences or their tokens are "
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: the sequences or their tokens are "
                            "damaged (%llu problems, the first: %.300s): repair rebuilds only "
                            "what is derived from them; restore the database from a copy",
                            db->path, (unsigned long long)c->truth_bad, c->rep->problems);
@@ -437,11 +438,11 @@ static int swap(ldb_db *db, const char *tmp, char *kept, size_t cap)
     char *olock = ldb_path_join(db->path, "lock.mdb"), *nlock = ldb_path_join(tmp, "lock.mdb");
     int rc = LDB_OK;
     if (!old || !nw || !olock || !nlock)
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     else if (rename(old, kept))
-        rc = ldb_err_os(&db->err, "%s: cannot keep the damaged data.mdb as %s", db->path, kept);
+        rc = ldb_err_os(ldb_db_err(db), "%s: cannot keep the damaged data.mdb as %s", db->path, kept);
     else if (rename(nw, old)) {
-        rc = ldb_err_os(&db->err, "%s: cannot move the repaired data.mdb into place", db->path);
+        rc = ldb_err_os(ldb_db_err(db), "%s: cannot move the repaired data.mdb into place", db->path);
         rename(kept, old); /* as it was */
     } else {
         rename(nlock, olock); /* the new file's lock; openers from now on use both */
@@ -470,7 +471,7 @@ static int others_cb(const char *msg, void *ctx)
 int ldb_db_repair(ldb_db *db)
 {
     if (db->rdonly)
-        return ldb_err_set(&db->err, LDB_EINVAL, "%s: opened read-only", db->path);
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: opened read-only", db->path);
     rb r;
     memset(&r, 0, sizeof r);
     chk *c = &r.c;
@@ -481,7 +482,7 @@ int ldb_db_repair(ldb_db *db)
     c->rep = rep;
     c->repair = 1;
     if (!rep)
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     /* only a catalog to rebuild? (check runs in a read transaction of its own) */
     if ((rc = ldb_db_check(db, rep)) || !rep->n_store_problems) {
         free(rep);
@@ -490,7 +491,7 @@ int ldb_db_repair(ldb_db *db)
     memset(rep, 0, sizeof *rep);
     if (ldb_sha_init(&c->sha)) {
         free(rep);
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     }
     /* the old environment's write lock, held to the end: no writer meanwhile */
     if ((mrc = ldb_txn_begin(db, 0, &c->txn))) {
@@ -499,26 +500,26 @@ int ldb_db_repair(ldb_db *db)
     }
     mdb_reader_list(db->env, others_cb, &others);
     if (others) {
-        rc = ldb_err_set(&db->err, LDB_EINVAL, "%s: other processes have the database open; "
+        rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: other processes have the database open; "
                          "check --repair replaces its file, so stop them and run it again",
                          db->path);
         goto out;
     }
     size_t len = strlen(db->path) + 40;
     if (!(tmp = malloc(len))) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     snprintf(tmp, len, "%s/.latentdb.repair-XXXXXX", db->path);
     if (!mkdtemp(tmp)) {
-        rc = ldb_err_os(&db->err, "%s: cannot create a folder to rebuild the database in",
+        rc = ldb_err_os(ldb_db_err(db), "%s: cannot create a folder to rebuild the database in",
                         db->path);
         free(tmp);
         tmp = NULL;
         goto out;
     }
     if (!(r.n = ldb_db_alloc(tmp))) {
-        rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     rc = build(&r);

@@ -5,7 +5,8 @@
 #define LDB_QUERY_CHECK_IMPL_H
 
 #include "../common/sha256.h"
-#include "../db/reader.h"
+#include "reader.h"
+#include "db_impl.h"
 
 typedef struct chk {
     ldb_db *db;

@@ -24,10 +24,11 @@
 
 #include "../common/sha256.h"
 #include "../common/utf8.h"
-#include "../db/reader.h"
-#include "../db/writer.h"
+#include "reader.h"
+#include "writer.h"
 #include "../text/tokenizer.h"
 #include "check_impl.h"
+#include "db_impl.h"
 
 void ldb_chk_problem(chk *c, const char *fmt, ...)
 {
@@ -55,7 +56,7 @@ int ldb_chk_failed(chk *c, int rc)
     if (rc == LDB_ENOMEM)
         return rc;
     ldb_chk_problem(c, "%s", ldb_db_errmsg(c->db));
-    ldb_err_clear(&c->db->err);
+    ldb_err_clear(ldb_db_err(c->db));
     return LDB_OK;
 }
 
@@ -69,7 +70,7 @@ static void walk_end(chk *c, int mrc, const char *table)
 
 int ldb_chk_nomem(chk *c)
 {
-    return ldb_err_set(&c->db->err, LDB_ENOMEM, "out of memory");
+    return ldb_err_set(ldb_db_err(c->db), LDB_ENOMEM, "out of memory");
 }
 
 /* Makes room for positions [0, n) in the per-position arrays. */
@@ -854,7 +855,7 @@ int ldb_db_check_each(ldb_db *db, ldb_check_report *rep, void (*each)(void *, co
         return ldb_db_mdb_err(db, mrc, "cannot begin a read transaction");
     if (ldb_sha_init(&c.sha)) {
         mdb_txn_abort(c.txn);
-        return ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     }
     rc = ldb_chk_seqs(&c);
     if (!rc)
