@@ -34,9 +34,14 @@ lib/liblatentdb.a: $(LIB_OBJ)
 	@mkdir -p lib
 	rm -f $@ && ar rcs $@ $^
 
+# (written beside and renamed, so that a running latentdb keeps its old file)
 lib/liblatentdb.so: $(LIB_OBJ)
 	@mkdir -p lib
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) -shared $(LDFLAGS) -o $@.tmp $^ $(LIBS) && mv $@.tmp $@
+
+$(BUILD)/lib/liblatentdb.so: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) -o $@.tmp $^ $(LIBS) && mv $@.tmp $@
 
 $(BUILD)/liblatentdb.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -45,9 +50,11 @@ bin/latentdb: $(BUILD)/bin/latentdb
 	@mkdir -p bin
 	cp $< $@.tmp && mv $@.tmp $@  # a running latentdb keeps its old file
 
-$(BUILD)/bin/latentdb: $(CLI_OBJ) $(BUILD)/liblatentdb.a
+# The CLI links the shared library, so it can use nothing but latentdb.h: it finds
+# it beside itself, in ../lib (build/lib for build/bin, lib/ for bin/).
+$(BUILD)/bin/latentdb: $(CLI_OBJ) $(BUILD)/lib/liblatentdb.so
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) -L$(BUILD)/lib -llatentdb -Wl,-rpath,'$$ORIGIN/../lib' -lcjson -lm
 
 $(BUILD)/tests/%: tests/%.c $(TEST_AUX) $(BUILD)/liblatentdb.a
 	@mkdir -p $(dir $@)
@@ -87,6 +94,7 @@ valgrind:
 	printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite "$$(dirname "$$0")/latentdb.real" "$$@"\n' > build-vg/vg/bin/latentdb
 	chmod +x build-vg/vg/bin/latentdb
 	ln -sfn ../tools build-vg/vg/tools
+	ln -sfn ../lib build-vg/vg/lib
 	ln -sfn ../tests build-vg/vg/tests
 	BUILD=build-vg PY=$(PY) STORE_TOKENS=8192 sh tests/fixtures.sh
 	LDB_VALGRIND=1 OPENBLAS_CORETYPE=Nehalem OPENBLAS_NUM_THREADS=1 LATENTDB_MAP_SIZE=1073741824 \

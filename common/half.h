@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "latentdb.h"
+
 static inline float ldb_bf16_to_f32(uint16_t h)
 {
     uint32_t u = (uint32_t)h << 16;
@@ -36,12 +38,6 @@ static inline float ldb_f16_to_f32(uint16_t h)
     return f;
 }
 
-/* Index of the first NaN or Inf among n elements of p (LDB_F32/F16/BF16,
- * possibly unaligned), or UINT64_MAX when all are finite. */
-uint64_t ldb_find_nonfinite(const void *p, int dtype, uint64_t n);
-
-/* Converts n elements of src (LDB_F32/F16/BF16 as in latentdb.h, possibly
- * unaligned) to f32 in dst. */
-void ldb_to_f32(float *dst, const void *src, int dtype, size_t n);
+/* ldb_find_nonfinite and ldb_to_f32 are public (latentdb.h). */
 
 #endif

@@ -8,24 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LDB_UTF8_BAD UINT32_MAX /* *cp of an invalid sequence */
+#include "latentdb.h" /* LDB_UTF8_BAD, ldb_utf8_next, ldb_utf8_check */
 
 /* A control character: C0 (U+0000..U+001F), DEL or C1 (U+0080..U+009F). */
 static inline int ldb_utf8_is_control(uint32_t cp)
 {
     return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
 }
-
-/* Reads the character at p[0..n) (n >= 1): returns its length (1..4) and sets
- * *cp; when it is not valid, returns the length of the maximal invalid
- * subsequence (1..3, what one U+FFFD replaces) and sets *cp = LDB_UTF8_BAD.
- *   for (size_t i = 0, l; i < n; i += l) l = ldb_utf8_next(s + i, n - i, &cp); */
-size_t ldb_utf8_next(const uint8_t *p, size_t n, uint32_t *cp);
-
-/* The offset of the first character of p[0..n) that is not valid UTF-8 or, with
- * no_controls, is a control character; n when there is none. *cp (may be NULL)
- * gets that character's code point, or LDB_UTF8_BAD. */
-size_t ldb_utf8_check(const uint8_t *p, size_t n, int no_controls, uint32_t *cp);
 
 /* Rewrites p[0..n) as valid UTF-8 the way a WHATWG TextDecoder does (each
  * maximal invalid subsequence -> U+FFFD) into a malloc'd, NUL-terminated *out

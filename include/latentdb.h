@@ -573,6 +573,66 @@ typedef struct ldb_tokenizer_info {
 } ldb_tokenizer_info;
 void ldb_tokenizer_get_info(const ldb_tokenizer *t, ldb_tokenizer_info *info);
 
+/* ---- Arrays --------------------------------------------------------------
+ * .npy files (versions 1-3, C order, little-endian numeric types), memory-mapped
+ * read-only and checked (the data is all there; the shape product does not
+ * overflow): what ingest reads, for callers that look at their inputs first. Element
+ * types: LDB_F32, LDB_F16, LDB_BF16 (above) and these. */
+#define LDB_F64  3
+#define LDB_I32  4
+#define LDB_I64  5
+#define LDB_U32  6
+#define LDB_I16  7
+#define LDB_U16  8
+#define LDB_U8   9
+#define LDB_I8   10
+#define LDB_BOOL 11
+
+typedef struct ldb_array ldb_array;
+typedef struct ldb_array_info {
+    int dtype;                 /* LDB_F32, LDB_F16, LDB_I32, ... */
+    const char *dtype_name;    /* "float32", "float16", "int32", ... */
+    int ndim;                  /* 0..8 */
+    uint64_t shape[8];
+    uint64_t count;            /* elements: the product of shape (1 when ndim is 0) */
+    size_t elsize;             /* bytes per element */
+    const void *data;          /* the elements, in the mapping (possibly unaligned) */
+} ldb_array_info;
+
+/* Opens the .npy at path. *out is set even on failure (NULL only when memory ran
+ * out) so that ldb_array_errmsg can say what was wrong; close it either way. An
+ * array is immutable: many threads may read one. */
+int ldb_array_open(const char *path, ldb_array **out);
+const char *ldb_array_errmsg(const ldb_array *a);   /* valid until close */
+/* Owned by a (data included), valid until ldb_array_close. */
+const ldb_array_info *ldb_array_get_info(const ldb_array *a);
+void ldb_array_close(ldb_array *a);                  /* accepts NULL */
+
+/* Index of the first NaN or Inf among n elements at p (LDB_F32/F16/BF16, possibly
+ * unaligned), or UINT64_MAX when all are finite. */
+uint64_t ldb_find_nonfinite(const void *p, int dtype, uint64_t n);
+
+/* Converts n elements of src (LDB_F32/F16/BF16, possibly unaligned) to f32, exactly. */
+void ldb_to_f32(float *dst, const void *src, int dtype, size_t n);
+
+/* ---- UTF-8 ---------------------------------------------------------------
+ * UTF-8 read as the WHATWG Encoding Standard (and so a browser's TextDecoder) reads
+ * it: a valid sequence is the shortest form of a scalar value, and each maximal
+ * invalid subsequence reads as one U+FFFD. The reader behind the tokenizer, labels
+ * and the CLI's output. */
+#define LDB_UTF8_BAD UINT32_MAX /* *cp of an invalid sequence */
+
+/* Reads the character at p[0..n) (n >= 1): returns its length (1..4) and sets
+ * *cp; when it is not valid, returns the length of the maximal invalid
+ * subsequence (1..3, what one U+FFFD replaces) and sets *cp = LDB_UTF8_BAD.
+ *   for (size_t i = 0, l; i < n; i += l) l = ldb_utf8_next(s + i, n - i, &cp); */
+size_t ldb_utf8_next(const uint8_t *p, size_t n, uint32_t *cp);
+
+/* The offset of the first character of p[0..n) that is not valid UTF-8 or, with
+ * no_controls, is a control character (C0, DEL, C1); n when there is none. *cp
+ * (may be NULL) gets that character's code point, or LDB_UTF8_BAD. */
+size_t ldb_utf8_check(const uint8_t *p, size_t n, int no_controls, uint32_t *cp);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

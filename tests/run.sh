@@ -47,6 +47,7 @@ run test_reliability "$BUILD/tests/test_reliability" "$SCRATCH"
 run reliability sh tests/reliability.sh "$BUILD" short
 run corrupt "$PY" tests/corrupt.py "$BUILD" "$DATA" short
 run golden sh tests/golden.sh "$BUILD"
+run api sh tests/api.sh "$BUILD"
 run test_demo sh tests/demo.sh "$BUILD"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -6,8 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../../common/mfile.h"
-#include "../../common/npy.h"
+#include "latentdb.h"
 
 #define EXIT_USAGE 2
 
@@ -33,13 +32,23 @@ double cli_now(void);
 
 /* An activations file: [n, d] or [n_seq, ctx, d], float32 or float16, mapped. */
 typedef struct acts {
-    ldb_mfile f;
-    ldb_npy a;
-    int dtype;
+    ldb_array *arr;
+    const ldb_array_info *a;
+    const uint8_t *data;       /* the elements */
+    int dtype;                 /* LDB_F32 or LDB_F16 */
     uint64_t rows;
 } acts;
-/* Opens and checks one (width = d_in, named `what` in messages); prints errors. */
+/* Opens and checks one (width = d_in, named `what` in messages); prints errors.
+ * Close it with cli_acts_close either way. (files.c) */
 int cli_acts_open(acts *x, const char *path, uint32_t width, const char *what);
+void cli_acts_close(acts *x);
+
+/* Small file helpers (files.c): stat tests, "dir/name" (malloc'd), and a whole file
+ * of at most max bytes, NUL-terminated (malloc'd; prints the error and returns 1). */
+int cli_is_dir(const char *path);
+int cli_is_file(const char *path);
+char *cli_path_join(const char *dir, const char *name);
+int cli_read_file(const char *path, size_t max, char **out, size_t *len);
 
 struct cJSON;
 struct ldb_db;

@@ -5,9 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/half.h"
-#include "../../common/mfile.h"
-#include "../../common/npy.h"
 #include "cli.h"
 #include "latentdb.h"
 
@@ -100,30 +97,6 @@ out:
     return rc;
 }
 
-int cli_acts_open(acts *x, const char *path, uint32_t width, const char *what)
-{
-    ldb_err e = {{0}};
-    memset(x, 0, sizeof *x);
-    if (ldb_mfile_open(&x->f, path, &e) || ldb_npy_parse(&x->a, x->f.data, x->f.size, path, &e))
-        return cli_fail("%s", e.msg);
-    if (x->a.type != LDB_NPY_F32 && x->a.type != LDB_NPY_F16)
-        return cli_fail("%s: dtype %s; expected float32 or float16 activations", path,
-                        ldb_npy_type_name(x->a.type));
-    if (x->a.ndim < 1 || x->a.ndim > 3 || x->a.shape[x->a.ndim - 1] != width)
-        return cli_fail("%s: last dimension is %llu; expected %s = %u (shape [n, %u] or "
-                        "[n_seq, ctx, %u])", path,
-                        (unsigned long long)(x->a.ndim ? x->a.shape[x->a.ndim - 1] : 0), what,
-                        width, width, width);
-    x->dtype = x->a.type == LDB_NPY_F32 ? LDB_F32 : LDB_F16;
-    x->rows = x->a.count / width;
-    /* Non-finite activations would silently decode to garbage: refuse them. */
-    uint64_t bad = ldb_find_nonfinite(x->a.data, x->dtype, x->a.count);
-    if (bad != UINT64_MAX)
-        return cli_fail("%s: row %llu holds NaN or Inf; expected finite activations", path,
-                        (unsigned long long)(bad / width));
-    return 0;
-}
-
 typedef struct eval_ctx {
     ldb_dict *d;
     const ldb_dict_info *in;
@@ -140,7 +113,7 @@ static int eval_tile(void *arg, const ldb_codes *t)
     eval_ctx *c = arg;
     const ldb_dict_info *in = c->in;
     size_t xs = c->x->dtype == LDB_F32 ? 4 : 2, ys = c->y ? (c->y->dtype == LDB_F32 ? 4 : 2) : 0;
-    const uint8_t *xt = c->x->a.data + t->row0 * in->d_in * xs;
+    const uint8_t *xt = c->x->data + t->row0 * in->d_in * xs;
     for (uint32_t r = 0; r < t->n_rows; r++) {
         c->l0[t->row0 + r] = (uint32_t)(t->start[r + 1] - t->start[r]);
         for (uint64_t i = t->start[r]; i < t->start[r + 1]; i++)
@@ -149,18 +122,12 @@ static int eval_tile(void *arg, const ldb_codes *t)
     if (c->y) {
         if (ldb_dict_decode(c->d, t, xt, c->x->dtype, c->xhat))
             return -1;
-        const uint8_t *yt = c->y->a.data + t->row0 * in->d_out * ys;
+        const uint8_t *yt = c->y->data + t->row0 * in->d_out * ys;
         for (uint32_t r = 0; r < t->n_rows; r++) {
             for (uint32_t k = 0; k < in->d_out; k++) {
                 size_t idx = (size_t)r * in->d_out + k;
                 float v;
-                if (c->y->dtype == LDB_F32) {
-                    memcpy(&v, yt + 4 * idx, 4);
-                } else {
-                    uint16_t h;
-                    memcpy(&h, yt + 2 * idx, 2);
-                    v = ldb_f16_to_f32(h);
-                }
+                ldb_to_f32(&v, yt + ys * idx, c->y->dtype, 1);
                 double e = (double)c->xhat[idx] - v;
                 c->sse += e * e;
                 c->sum[k] += v;
@@ -248,7 +215,7 @@ static int dict_eval(int argc, char **argv)
     {
         /* the decode buffer holds 4096 rows, the largest default tile */
         double t0 = cli_now();
-        int erc = ldb_dict_encode(d, x.a.data, x.dtype, x.rows, eval_tile, &c);
+        int erc = ldb_dict_encode(d, x.data, x.dtype, x.rows, eval_tile, &c);
         double secs = cli_now() - t0;
         cli_progress_end();
         if (erc) {
@@ -330,8 +297,8 @@ out:
     free(c.sumsq);
     free(c.l0);
     free(c.fired);
-    ldb_mfile_close(&x.f);
-    ldb_mfile_close(&y.f);
+    cli_acts_close(&x);
+    cli_acts_close(&y);
     ldb_dict_close(d);
     return rc;
 }

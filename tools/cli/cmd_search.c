@@ -126,10 +126,10 @@ static int collect(void *ctx, const ldb_codes *t)
 }
 
 /* The token id at row r of an int32/int64 token array. */
-static uint32_t token_at(const ldb_npy *t, uint32_t r)
+static uint32_t token_at(const ldb_array_info *t, uint32_t r)
 {
-    return t->type == LDB_NPY_I32 ? (uint32_t)((const int32_t *)t->data)[r]
-                                  : (uint32_t)((const int64_t *)t->data)[r];
+    return t->dtype == LDB_I32 ? (uint32_t)((const int32_t *)t->data)[r]
+                               : (uint32_t)((const int64_t *)t->data)[r];
 }
 
 static int cmp_qlat(const void *x, const void *y)
@@ -179,19 +179,19 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
         return rc;
     const ldb_dict_info *in = ldb_dict_get_info(d);
     acts x;
-    ldb_mfile tf = {0};
-    ldb_npy ta;
+    ldb_array *tf = NULL;
+    const ldb_array_info *ta = NULL;
     qlat *l = NULL;
     ldb_density *den = NULL;
     if ((rc = cli_acts_open(&x, qpath, in->d_in, "the dictionary's d_in")))
         goto out;
     if (tpath) {
-        ldb_err e = {{0}};
-        if (ldb_mfile_open(&tf, tpath, &e) || ldb_npy_parse(&ta, tf.data, tf.size, tpath, &e)) {
-            rc = cli_fail("%s", e.msg);
+        if (ldb_array_open(tpath, &tf)) {
+            rc = cli_fail("%s", ldb_array_errmsg(tf));
             goto out;
         }
-        if ((ta.type != LDB_NPY_I32 && ta.type != LDB_NPY_I64) || ta.count != x.rows) {
+        ta = ldb_array_get_info(tf);
+        if ((ta->dtype != LDB_I32 && ta->dtype != LDB_I64) || ta->count != x.rows) {
             rc = cli_fail("%s: expected %llu int32/int64 token ids, one per row of %s", tpath,
                           (unsigned long long)x.rows, qpath);
             goto out;
@@ -204,7 +204,7 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
     for (uint32_t j = 0; j < in->d_sae; j++)
         l[j].latent = j;
     actsctx ac = {l};
-    if (ldb_dict_encode(d, x.a.data, x.dtype, x.rows, collect, &ac)) {
+    if (ldb_dict_encode(d, x.data, x.dtype, x.rows, collect, &ac)) {
         rc = cli_fail("%s", ldb_dict_errmsg(d));
         goto out;
     }
@@ -237,7 +237,7 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
             cJSON_AddNumberToObject(e, "pos", l[i].argmax);
             cJSON_AddNumberToObject(e, "density", DENSITY(den, l[i].latent));
             if (tpath) {
-                tok_at = token_at(&ta, l[i].argmax);
+                tok_at = token_at(ta, l[i].argmax);
                 cJSON_AddNumberToObject(e, "token", tok_at);
                 if (t) {
                     ldb_tokenizer_piece_text(t, tok_at, piece, sizeof piece);
@@ -257,7 +257,7 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
                    l[i].sum / l[i].fires, l[i].fires,
                    DENSITY(den, l[i].latent), l[i].argmax);
             if (tpath) {
-                tok_at = token_at(&ta, l[i].argmax);
+                tok_at = token_at(ta, l[i].argmax);
                 if (t) {
                     size_t pn = ldb_tokenizer_piece_text(t, tok_at, piece, sizeof piece);
                     printf(" \"");
@@ -273,8 +273,8 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
 out:
     free(l);
     ldb_density_free(den);
-    ldb_mfile_close(&tf);
-    ldb_mfile_close(&x.f);
+    ldb_array_close(tf);
+    cli_acts_close(&x);
     ldb_dict_close(d);
     return rc;
 }

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/mfile.h"
 #include "cli.h"
 #include "latentdb.h"
 
@@ -24,7 +23,7 @@ static const char *USAGE_TOKENIZE =
 int cli_open_tokenizer(const char *path, ldb_tokenizer **t, ldb_db **db)
 {
     *db = NULL;
-    if (ldb_path_is_dir(path)) { /* a DB: its stored tokenizer */
+    if (cli_is_dir(path)) { /* a DB: its stored tokenizer */
         int rc = cli_open_db(path, LDB_OPEN_READ, db);
         if (rc)
             return rc;
@@ -48,10 +47,7 @@ int cli_open_tokenizer(const char *path, ldb_tokenizer **t, ldb_db **db)
 
 static int read_text(const char *path, char **txt, size_t *len)
 {
-    ldb_err e;
-    if (ldb_file_read_all(path, (size_t)1 << 32, txt, len, &e))
-        return cli_fail("%s", e.msg);
-    return 0;
+    return cli_read_file(path, (size_t)1 << 32, txt, len);
 }
 
 static int show(ldb_tokenizer *t, const char *text, size_t len, int bos, int json)
@@ -100,8 +96,8 @@ static int list_docs(const char *path, char ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    if (!ldb_path_is_dir(path)) {
-        if (!ldb_path_is_file(path))
+    if (!cli_is_dir(path)) {
+        if (!cli_is_file(path))
             return cli_fail("%s: no such file or directory", path);
         *out = malloc(sizeof **out);
         if (!*out || !((*out)[0] = strdup(path)))
@@ -117,8 +113,8 @@ static int list_docs(const char *path, char ***out, size_t *n)
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
-        char *p = ldb_path_join(path, de->d_name);
-        if (!p || !ldb_path_is_file(p)) {
+        char *p = cli_path_join(path, de->d_name);
+        if (!p || !cli_is_file(p)) {
             free(p);
             continue;
         }

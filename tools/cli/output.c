@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/utf8.h"
 #include "cli.h"
 
 /* cJSON escapes '"', '\' and C0 but copies every other byte as it is, so the one
