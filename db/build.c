@@ -756,7 +756,7 @@ static int latent_pass(ldb_writer *w, const wdict *wd, uint64_t *counts)
     helper_job h = {t1, w, wd, 0, ds, counts, LDB_OK};
     int helper = 0;
     if (w->threads > 1 && wd->nnz >= LDB_HELPER_MIN_CODES &&
-        mdb_txn_begin(db->env, NULL, MDB_RDONLY, &snap) == MDB_SUCCESS) {
+        ldb_txn_begin(db, MDB_RDONLY, &snap) == MDB_SUCCESS) {
         uint64_t from = (uint64_t)((1 - LDB_HELPER_SHARE) * (double)ls->off[ds]);
         while (mid > 0 && ls->off[mid - 1] >= from) /* the first latent of the helper's */
             mid--;
@@ -773,7 +773,7 @@ static int latent_pass(ldb_writer *w, const wdict *wd, uint64_t *counts)
         rc = helper_done(w, wd, t1, rc, h.rc);
     }
     if (snap)
-        mdb_txn_abort(snap);
+        ldb_txn_abort(db, snap);
     return rc;
 }
 

@@ -414,7 +414,7 @@ rollback:
 out:
     sqlite3_finalize(st);
     if (txn)
-        mdb_txn_abort(txn);
+        ldb_txn_abort(db, txn);
     return rc;
 }
 
@@ -428,7 +428,7 @@ static int current(ldb_db *db)
         return 0;
     int r = !ldb_db_meta_u64(db, txn, "batch", &batch) &&
             catalog_batch(db->cat, "main") == (sqlite3_int64)batch;
-    mdb_txn_abort(txn);
+    ldb_txn_abort(db, txn);
     return r;
 }
 
@@ -438,7 +438,7 @@ int ldb_catalog_sync(ldb_db *db, int force)
         return LDB_OK;
     int bad, rc = sync_once(db, force, &bad);
     if (rc && bad) { /* malformed pages that opening did not read */
-        char why[128], *colon = strrchr(db->err.msg, ':');
+        char why[128], *colon = strrchr(ldb_db_err(db)->msg, ':');
         snprintf(why, sizeof why, "%s", colon ? colon + 2 : "malformed");
         if (!(rc = move_aside(db, why)) && !(rc = ldb_catalog_open(db)))
             rc = sync_once(db, 1, &bad);

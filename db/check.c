@@ -854,7 +854,7 @@ int ldb_db_check_each(ldb_db *db, ldb_check_report *rep, void (*each)(void *, co
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a read transaction");
     if (ldb_sha_init(&c.sha)) {
-        mdb_txn_abort(c.txn);
+        ldb_txn_abort(db, c.txn);
         return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     }
     rc = ldb_chk_seqs(&c);
@@ -886,7 +886,7 @@ int ldb_db_check_each(ldb_db *db, ldb_check_report *rep, void (*each)(void *, co
     ldb_sha_final(&c.sha, md);
     for (int i = 0; i < 32; i++)
         snprintf(rep->digest + 2 * i, 3, "%02x", md[i]);
-    mdb_txn_abort(c.txn);
+    ldb_txn_abort(db, c.txn);
     free(c.skip);
     free(c.tok);
     free(c.starts);

@@ -104,7 +104,7 @@ static int build(ldb_db *db, const ldb_create_opts *o)
         (o->tokenizer &&
          (rc = ldb_db_put_tokenizer(db, txn, o->tokenizer, o->skip_from_tokenizer, tskip, &tn))))
         goto out;
-    mrc = mdb_txn_commit(txn);
+    mrc = ldb_txn_commit(db, txn);
     txn = NULL;
     if (mrc) {
         rc = ldb_db_mdb_err(db, mrc, "cannot commit");
@@ -121,7 +121,7 @@ static int build(ldb_db *db, const ldb_create_opts *o)
         rc = ldb_err_os(ldb_db_err(db), "%s: cannot sync the folder", db->path);
 out:
     if (txn)
-        mdb_txn_abort(txn);
+        ldb_txn_abort(db, txn);
     return rc;
 }
 
@@ -243,12 +243,12 @@ int ldb_db_create(const char *path, const ldb_create_opts *user, ldb_db **out)
         goto out;
     }
     if (rc) { /* name the target, not the folder about to be removed */
-        char msg[sizeof db->err.msg], *at = strstr(db->err.msg, tmp);
+        const char *was = ldb_db_err(db)->msg;
+        char msg[sizeof db->err.msg], *at = strstr(was, tmp);
         if (at)
-            snprintf(msg, sizeof msg, "%.*s%s%s", (int)(at - db->err.msg), db->err.msg, path,
-                     at + strlen(tmp));
+            snprintf(msg, sizeof msg, "%.*s%s%s", (int)(at - was), was, path, at + strlen(tmp));
         else
-            snprintf(msg, sizeof msg, "%s", db->err.msg);
+            snprintf(msg, sizeof msg, "%s", was);
         ldb_err_set(ldb_db_err(db), rc, "%s (init created nothing)", msg);
         goto out;
     }

@@ -6,16 +6,22 @@
 
 #include <lmdb.h>
 #include <sqlite3.h>
+#include <sys/types.h>
 
 #include "store.h"
 
 #define LDB_FORMAT "latentdb 3"
+#define LDB_SNAP_POOL 16       /* reset read transactions kept for the next snapshots */
 
 struct ldb_db {
-    ldb_err err;
+    ldb_err err;               /* messages before the handle is set up (then per thread: share.c) */
     char *path;
     MDB_env *env;
-    MDB_txn *rtxn;             /* a reset read transaction kept for the next query */
+    struct ldb_dbsync *sync;   /* locks, per-thread slots, the snapshot pool (share.c) */
+    dev_t dev;                 /* the folder, for the process's list of open databases */
+    ino_t ino;
+    int refs, listed;          /* opens of it in this process; on the list */
+    struct ldb_db *next_open;
     MDB_dbi meta, dicts, seqs, seqpos, seqhash, sources, cover, dstat, tok, tokidx, lsum, ltop,
         lcnt,
         labels, runs;
@@ -24,7 +30,7 @@ struct ldb_db {
     int values;                /* LDB_VAL_* */
     uint32_t *skip;            /* sorted skip set */
     size_t n_skip;
-    ldb_dbdict *dict;          /* loaded dictionary records */
+    ldb_dbdict *dict;          /* loaded dictionary records: published whole (ldb_dicts_publish) */
     int n_dict;
     ldb_zc *zc;
     sqlite3 *cat;              /* catalog, or NULL for read-only opens */
@@ -33,6 +39,32 @@ struct ldb_db {
     struct ldb_writer *wspare; /* the last batch's writer, kept for its buffers */
     char note[512];            /* what the open repaired, for ldb_db_note */
 };
+
+/* ---- share.c: one handle, many threads ---- */
+int ldb_sync_new(ldb_db *db);
+void ldb_sync_free(ldb_db *db);  /* aborts the pooled transactions: before mdb_env_close */
+/* Every transaction holds the map lock shared from begin (ldb_txn_begin) to end
+ * (ldb_txn_abort / ldb_txn_commit, which must be called on the thread that began it). */
+void ldb_map_shared(ldb_db *db);
+void ldb_map_release(ldb_db *db);
+void ldb_txn_abort(ldb_db *db, MDB_txn *txn);   /* accepts NULL */
+int ldb_txn_commit(ldb_db *db, MDB_txn *txn);
+/* Runs fn with the map lock exclusive (no transaction open in the process) and the
+ * pool dropped; MDB_BAD_TXN when the calling thread holds a transaction. */
+int ldb_map_exclusive(ldb_db *db, int (*fn)(ldb_db *, void *), void *arg);
+/* Makes dict[0..n) the handle's dictionary records; the old ones stay until close. */
+void ldb_dicts_publish(ldb_db *db, ldb_dbdict *dict, int n);
+void ldb_dicts_free(ldb_dbdict *dict, int n);
+/* The handle's mutex (recursive), for state loaded on first use (the tokenizer). */
+void ldb_db_lock(ldb_db *db);
+void ldb_db_unlock(ldb_db *db);
+/* The process's open databases: the handle open on path's folder (counted; NULL
+ * when none, *refused when it is open read-only and write is asked), adding a new
+ * one, releasing one (1 when that was the last open: close it), its count. */
+ldb_db *ldb_open_find(const char *path, int write, int *refused);
+void ldb_open_add(ldb_db *db);
+int ldb_open_release(ldb_db *db);
+int ldb_open_refs(ldb_db *db);
 
 /* Positions c at the greatest key <= *k (for keys of fixed width); returns an
  * LMDB code (MDB_NOTFOUND when every key is greater). */

@@ -105,7 +105,7 @@ int ldb_db_dict_add(ldb_db *db, const char *name, const char *path)
     if ((rc = ldb_db_meta_u64(db, txn, "batch", &batch)) ||
         (rc = ldb_db_meta_put_u64(db, txn, "batch", batch + 1)))
         goto out;
-    mrc = mdb_txn_commit(txn);
+    mrc = ldb_txn_commit(db, txn);
     txn = NULL;
     if (mrc) {
         rc = ldb_db_mdb_err(db, mrc, "cannot commit");
@@ -115,7 +115,7 @@ int ldb_db_dict_add(ldb_db *db, const char *name, const char *path)
     ldb_catalog_sync(db, 0); /* LMDB holds it; a catalog that fails to follow is rebuilt later */
 out:
     if (txn)
-        mdb_txn_abort(txn);
+        ldb_txn_abort(db, txn);
     cJSON_Delete(o);
     free(json);
     free(abs);

@@ -56,23 +56,18 @@ int ldb_db_mdb_err(ldb_db *db, int mrc, const char *what)
     return ldb_err_set(ldb_db_err(db), rc, "%s: %s: %s", db->path, what, mdb_strerror(mrc));
 }
 
-/* Doubles the map. No transaction of this process may be open: the kept read
- * transaction is dropped first (mdb_env_set_mapsize's rule). */
-static void drop_rtxn(ldb_db *db)
+/* Changing the map's size needs every transaction of the process closed: both run
+ * under ldb_map_exclusive. */
+static int set_map(ldb_db *db, void *arg)
 {
-    if (db->rtxn) {
-        mdb_txn_abort(db->rtxn);
-        db->rtxn = NULL;
+    size_t want = *(size_t *)arg;
+    MDB_envinfo info;
+    if (want) { /* grow to want, unless another thread already did */
+        int mrc = mdb_env_info(db->env, &info);
+        if (mrc || info.me_mapsize >= want)
+            return mrc;
     }
-}
-
-static int grow(ldb_db *db, const MDB_envinfo *info)
-{
-    size_t want = info->me_mapsize * 2;
-    if (want <= info->me_mapsize)
-        return MDB_MAP_FULL;
-    drop_rtxn(db);
-    return mdb_env_set_mapsize(db->env, want);
+    return mdb_env_set_mapsize(db->env, want); /* 0: adopt the size in the file */
 }
 
 int ldb_txn_begin(ldb_db *db, unsigned flags, MDB_txn **txn)
@@ -80,16 +75,26 @@ int ldb_txn_begin(ldb_db *db, unsigned flags, MDB_txn **txn)
     MDB_envinfo info;
     MDB_stat st;
     /* A writer keeps the map at least twice what the file uses, so that small
-     * transactions never meet MDB_MAP_FULL (a batch that does is retried). */
+     * transactions never meet MDB_MAP_FULL (a batch that does is retried). Skipped
+     * when this thread holds a transaction (it cannot wait for itself). */
     if (!(flags & MDB_RDONLY) && !mdb_env_info(db->env, &info) && !mdb_env_stat(db->env, &st) &&
-        (info.me_last_pgno + 1) * (size_t)st.ms_psize > info.me_mapsize / 2)
-        grow(db, &info);
+        (info.me_last_pgno + 1) * (size_t)st.ms_psize > info.me_mapsize / 2) {
+        size_t want = info.me_mapsize * 2;
+        if (want > info.me_mapsize)
+            ldb_map_exclusive(db, set_map, &want);
+    }
+    ldb_map_shared(db);
     int mrc = mdb_txn_begin(db->env, NULL, flags, txn);
     if (mrc == MDB_MAP_RESIZED) { /* another process grew the map: adopt its size */
-        drop_rtxn(db);
-        if (!(mrc = mdb_env_set_mapsize(db->env, 0)))
-            mrc = mdb_txn_begin(db->env, NULL, flags, txn);
+        ldb_map_release(db);
+        size_t zero = 0;
+        if ((mrc = ldb_map_exclusive(db, set_map, &zero)))
+            return mrc == MDB_BAD_TXN ? MDB_MAP_RESIZED : mrc;
+        ldb_map_shared(db);
+        mrc = mdb_txn_begin(db->env, NULL, flags, txn);
     }
+    if (mrc)
+        ldb_map_release(db);
     return mrc;
 }
 
@@ -100,17 +105,13 @@ int ldb_db_grow_map(ldb_db *db)
         return LDB_EIO;
     db->map_full = 0;
     int mrc = mdb_env_info(db->env, &info);
+    size_t want = info.me_mapsize * 2;
     if (!mrc)
-        mrc = grow(db, &info);
+        mrc = want > info.me_mapsize ? ldb_map_exclusive(db, set_map, &want) : MDB_MAP_FULL;
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot grow the map");
     ldb_err_clear(ldb_db_err(db));
     return LDB_OK;
-}
-
-const char *ldb_db_errmsg(const ldb_db *db)
-{
-    return db ? db->err.msg : "out of memory";
 }
 
 const char *ldb_db_note(const ldb_db *db)
@@ -141,16 +142,14 @@ int ldb_db_meta_put_u64(ldb_db *db, MDB_txn *txn, const char *key, uint64_t v)
     return mrc ? ldb_db_mdb_err(db, mrc, key) : LDB_OK;
 }
 
-static void free_dicts(ldb_db *db)
+void ldb_dicts_free(ldb_dbdict *dict, int n)
 {
-    for (int i = 0; i < db->n_dict; i++) {
-        free(db->dict[i].name);
-        free(db->dict[i].path);
-        free(db->dict[i].json);
+    for (int i = 0; i < n; i++) {
+        free(dict[i].name);
+        free(dict[i].path);
+        free(dict[i].json);
     }
-    free(db->dict);
-    db->dict = NULL;
-    db->n_dict = 0;
+    free(dict);
 }
 
 int ldb_db_dict_dbis(ldb_db *db, MDB_txn *txn, uint16_t id, int create, MDB_dbi *fwd, MDB_dbi *inv)
@@ -172,19 +171,19 @@ int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn)
 {
     MDB_cursor *c = NULL;
     MDB_val k, v;
-    int rc = LDB_OK, mrc;
-    free_dicts(db);
+    ldb_dbdict *dict = NULL;
+    int rc = LDB_OK, mrc, n = 0;
     if ((mrc = mdb_cursor_open(txn, db->dicts, &c)))
         return ldb_db_mdb_err(db, mrc, "dicts");
     for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
          mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        ldb_dbdict *n = realloc(db->dict, (size_t)(db->n_dict + 1) * sizeof *n);
-        if (!n) {
+        ldb_dbdict *nd = realloc(dict, (size_t)(n + 1) * sizeof *nd);
+        if (!nd) {
             rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             break;
         }
-        db->dict = n;
-        ldb_dbdict *d = &db->dict[db->n_dict++];
+        dict = nd;
+        ldb_dbdict *d = &dict[n++];
         memset(d, 0, sizeof *d);
         d->id = ldb_rd_be16(k.mv_data);
         d->json = strndup(v.mv_data, v.mv_size);
@@ -203,10 +202,21 @@ int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn)
         double b = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "block"));
         d->block = b > 0 ? (uint32_t)b : 0;
         cJSON_Delete(o);
-        if ((rc = ldb_db_dict_dbis(db, txn, d->id, 0, &d->fwd, &d->inv)))
+        if (!d->name || !d->path) {
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             break;
+        }
+        MDB_dbi f, i;
+        if ((rc = ldb_db_dict_dbis(db, txn, d->id, 0, &f, &i)))
+            break;
+        d->fwd = f;
+        d->inv = i;
     }
     mdb_cursor_close(c);
+    if (rc)
+        ldb_dicts_free(dict, n);
+    else
+        ldb_dicts_publish(db, dict, n);
     return rc;
 }
 
@@ -217,7 +227,7 @@ int ldb_db_reload_dicts(ldb_db *db)
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a read transaction");
     int rc = ldb_db_load_dicts(db, t);
-    mrc = mdb_txn_commit(t);
+    mrc = ldb_txn_commit(db, t);
     return rc ? rc : mrc ? ldb_db_mdb_err(db, mrc, "cannot open") : LDB_OK;
 }
 
@@ -225,15 +235,17 @@ const ldb_dbdict *ldb_db_find_dict(ldb_db *db, const char *name)
 {
     char known[512] = "";
     size_t o = 0;
-    for (int i = 0; i < db->n_dict; i++) {
-        if (!strcmp(db->dict[i].name, name))
-            return &db->dict[i];
+    int n;
+    const ldb_dbdict *dict = ldb_db_dicts(db, &n);
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(dict[i].name, name))
+            return &dict[i];
         if (o < sizeof known - 64)
             o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", i ? ", " : "",
-                                  db->dict[i].name);
+                                  dict[i].name);
     }
     ldb_err_set(ldb_db_err(db), LDB_ENOTFOUND, "%s: no dictionary named '%s' (%s%s)", db->path, name,
-                db->n_dict ? "known: " : "none added yet; use latentdb dict add", known);
+                n ? "known: " : "none added yet; use latentdb dict add", known);
     return NULL;
 }
 
@@ -392,7 +404,7 @@ ldb_db *ldb_db_alloc(const char *path)
         return NULL;
     db->path = strdup(path);
     db->zc = ldb_zc_new(3);
-    if (!db->path || !db->zc) {
+    if (!db->path || !db->zc || ldb_sync_new(db)) {
         ldb_db_close(db);
         return NULL;
     }
@@ -401,15 +413,14 @@ ldb_db *ldb_db_alloc(const char *path)
 
 void ldb_db_close(ldb_db *db)
 {
-    if (!db)
+    if (!db || !ldb_open_release(db)) /* another open of it in this process goes on */
         return;
     ldb_catalog_close(db);
     ldb_writer_drop_spare(db);
-    if (db->rtxn)
-        mdb_txn_abort(db->rtxn);
+    ldb_sync_free(db); /* its pooled transactions first */
     if (db->env)
         mdb_env_close(db->env);
-    free_dicts(db);
+    ldb_dicts_free(db->dict, db->n_dict);
     free(db->skip);
     ldb_tokenizer_close(db->tokenizer);
     ldb_zc_free(db->zc);
@@ -417,25 +428,53 @@ void ldb_db_close(ldb_db *db)
     free(db);
 }
 
+static int open_fresh(const char *path, int flags, ldb_db **out);
+
 int ldb_db_reopen(ldb_db *db)
 {
     ldb_db *n = NULL;
     ldb_writer_drop_spare(db); /* it points at db */
-    int rc = ldb_db_open(db->path, db->rdonly ? LDB_OPEN_READ : LDB_OPEN_WRITE, &n);
+    int rc = open_fresh(db->path, db->rdonly ? LDB_OPEN_READ : LDB_OPEN_WRITE, &n);
     if (rc) {
         if (n)
-            ldb_err_set(ldb_db_err(db), rc, "%s", n->err.msg);
+            ldb_err_set(ldb_db_err(db), rc, "%s", ldb_db_errmsg(n));
         ldb_db_close(n);
         return rc;
     }
-    ldb_db old = *db; /* the new state into db, the old one closed through n */
+    /* the new state into db, the old one closed through n; db keeps its place on
+     * the process's list */
+    ldb_db old = *db;
     *db = *n;
     *n = old;
+    db->dev = n->dev, db->ino = n->ino, db->refs = n->refs, db->listed = n->listed;
+    db->next_open = n->next_open;
+    n->listed = 0;
     ldb_db_close(n);
     return LDB_OK;
 }
 
 int ldb_db_open(const char *path, int flags, ldb_db **out)
+{
+    int refused = 0;
+    ldb_db *have = ldb_open_find(path, flags & LDB_OPEN_WRITE, &refused);
+    if (have) { /* LMDB allows one environment per file in a process: share it */
+        *out = have;
+        return LDB_OK;
+    }
+    if (refused) {
+        ldb_db *db = *out = ldb_db_alloc(path);
+        return db ? ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: the database is open read-only "
+                                "in this process; close that handle first (or open it for "
+                                "writing first: one handle serves both)", path)
+                  : LDB_ENOMEM;
+    }
+    int rc = open_fresh(path, flags, out);
+    if (!rc)
+        ldb_open_add(*out);
+    return rc;
+}
+
+static int open_fresh(const char *path, int flags, ldb_db **out)
 {
     ldb_db *db = ldb_db_alloc(path);
     MDB_txn *txn = NULL;
@@ -481,7 +520,7 @@ int ldb_db_open(const char *path, int flags, ldb_db **out)
     if ((rc = ldb_db_load_dicts(db, txn)))
         goto out;
     /* commit, not abort: database handles opened in this txn must stay open */
-    mrc = mdb_txn_commit(txn);
+    mrc = ldb_txn_commit(db, txn);
     txn = NULL;
     if (mrc) {
         rc = ldb_db_mdb_err(db, mrc, "cannot open");
@@ -490,7 +529,6 @@ int ldb_db_open(const char *path, int flags, ldb_db **out)
     if (!db->rdonly && ((rc = ldb_catalog_open(db)) || (rc = ldb_catalog_sync(db, 0))))
         goto out;
 out:
-    if (txn)
-        mdb_txn_abort(txn);
+    ldb_txn_abort(db, txn);
     return rc;
 }

@@ -214,13 +214,13 @@ int ldb_env_check_size(ldb_db *db)
                 rd64(m[i] + M_TXNID) == id)
                 pick = i;
         if (pick < 0 || fstat(fd, &fs)) {
-            mdb_txn_abort(txn);
+            ldb_txn_abort(db, txn);
             continue;
         }
         uint64_t last = rd64(m[pick] + M_LAST_PG), size = (uint64_t)fs.st_size;
         end = (last + 1) * psize;
         int r = size >= end ? 1 : tail_is_free(fd, psize, size, m[pick], size / psize, last);
-        mdb_txn_abort(txn);
+        ldb_txn_abort(db, txn);
         if (r == -2)
             return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         return r == 1 ? LDB_OK : truncated(db, size, end);

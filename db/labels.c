@@ -39,10 +39,10 @@ int ldb_db_label(ldb_db *db, const char *dict, uint32_t latent, const char *text
     if (!rc && !(rc = ldb_db_meta_u64(db, txn, "batch", &batch)))
         rc = ldb_db_meta_put_u64(db, txn, "batch", batch + 1);
     if (rc) {
-        mdb_txn_abort(txn);
+        ldb_txn_abort(db, txn);
         return rc;
     }
-    if ((mrc = mdb_txn_commit(txn)))
+    if ((mrc = ldb_txn_commit(db, txn)))
         return ldb_db_mdb_err(db, mrc, "cannot commit");
     ldb_catalog_sync(db, 0);
     return LDB_OK;

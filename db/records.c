@@ -1,15 +1,10 @@
 /* records.c — the store interface of store.h that is not a format of its own: the
- * handle's facts, read snapshots, and the small records other layers read or write
+ * handle's facts and the small records other layers read or write
  * (sources, labels, run records, page counts). */
 #include <lmdb.h>
 #include <string.h>
 
 #include "db_impl.h"
-
-ldb_err *ldb_db_err(ldb_db *db)
-{
-    return &db->err;
-}
 
 const char *ldb_db_path(const ldb_db *db)
 {
@@ -24,40 +19,6 @@ int ldb_db_values(const ldb_db *db)
 ldb_skipset ldb_db_skipset(const ldb_db *db)
 {
     return (ldb_skipset){db->skip, db->n_skip};
-}
-
-const ldb_dbdict *ldb_db_dicts(ldb_db *db, int *n)
-{
-    *n = db->n_dict;
-    return db->dict;
-}
-
-int ldb_snap_begin(ldb_db *db, ldb_txn **txn)
-{
-    int mrc;
-    *txn = NULL;
-    if (db->rtxn) {
-        *txn = db->rtxn;
-        db->rtxn = NULL;
-        if (!(mrc = mdb_txn_renew(*txn)))
-            return LDB_OK;
-        mdb_txn_abort(*txn);
-        *txn = NULL;
-    }
-    mrc = ldb_txn_begin(db, MDB_RDONLY, txn);
-    return mrc ? ldb_db_mdb_err(db, mrc, "cannot begin a read transaction") : LDB_OK;
-}
-
-void ldb_snap_end(ldb_db *db, ldb_txn *txn)
-{
-    if (!txn)
-        return;
-    if (db->rtxn) { /* a nested snapshot kept one already */
-        mdb_txn_abort(txn);
-        return;
-    }
-    mdb_txn_reset(txn);
-    db->rtxn = txn;
 }
 
 /* A record by key, in place; LDB_ENOTFOUND (no message) when absent. */
@@ -138,9 +99,9 @@ int ldb_run_put_alone(ldb_db *db, const uint8_t id[32], const char *json)
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
     int rc = ldb_run_put(db, txn, id, json);
     if (rc) {
-        mdb_txn_abort(txn);
+        ldb_txn_abort(db, txn);
         return rc;
     }
-    mrc = mdb_txn_commit(txn);
+    mrc = ldb_txn_commit(db, txn);
     return mrc ? ldb_db_mdb_err(db, mrc, "cannot commit") : LDB_OK;
 }

@@ -406,7 +406,7 @@ static int build(rb *r)
         rc = rebuild_dict(r, &db->dict[i], &n->dict[i]);
     if (rc)
         return rc;
-    mrc = mdb_txn_commit(r->w);
+    mrc = ldb_txn_commit(r->n, r->w);
     r->w = NULL;
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot commit the new database");
@@ -472,6 +472,10 @@ int ldb_db_repair(ldb_db *db)
 {
     if (db->rdonly)
         return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: opened read-only", db->path);
+    if (ldb_open_refs(db) > 1)
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: opened %d times in this process; "
+                           "repair replaces its file, so close the other handles first",
+                           db->path, ldb_open_refs(db));
     rb r;
     memset(&r, 0, sizeof r);
     chk *c = &r.c;
@@ -524,7 +528,7 @@ int ldb_db_repair(ldb_db *db)
     }
     rc = build(&r);
     if (r.w)
-        mdb_txn_abort(r.w);
+        ldb_txn_abort(r.n, r.w);
     ldb_db_close(r.n);
     if (!rc)
         rc = swap(db, tmp, kept, sizeof kept);
@@ -532,7 +536,7 @@ out:
     if (tmp)
         remove_build(tmp);
     if (c->txn)
-        mdb_txn_abort(c->txn);
+        ldb_txn_abort(db, c->txn);
     unsigned char md[32];
     ldb_sha_final(&c->sha, md);
     free(c->skip);

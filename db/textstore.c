@@ -59,10 +59,10 @@ int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer)
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
     if ((rc = ldb_db_put_tokenizer(db, txn, t, skip_from_tokenizer, skip, &n))) {
-        mdb_txn_abort(txn);
+        ldb_txn_abort(db, txn);
         return rc;
     }
-    if ((mrc = mdb_txn_commit(txn)))
+    if ((mrc = ldb_txn_commit(db, txn)))
         return ldb_db_mdb_err(db, mrc, "cannot commit");
     if (skip_from_tokenizer) {
         uint32_t *ns = malloc((n ? n : 1) * sizeof *ns);
@@ -82,14 +82,18 @@ int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer)
 int ldb_db_tokenizer(ldb_db *db, ldb_tokenizer **out)
 {
     *out = NULL;
+    ldb_db_lock(db); /* loaded once, by the first thread that asks */
     if (db->tokenizer_tried) {
         *out = db->tokenizer;
+        ldb_db_unlock(db);
         return LDB_OK;
     }
     MDB_txn *txn;
     int rc = LDB_OK, mrc = ldb_txn_begin(db, MDB_RDONLY, &txn);
-    if (mrc)
+    if (mrc) {
+        ldb_db_unlock(db);
         return ldb_db_mdb_err(db, mrc, "cannot begin a read transaction");
+    }
     MDB_val k = {9, "tokenizer"}, v;
     mrc = mdb_get(txn, db->meta, &k, &v);
     if (mrc == 0) {
@@ -99,10 +103,11 @@ int ldb_db_tokenizer(ldb_db *db, ldb_tokenizer **out)
     } else if (mrc != MDB_NOTFOUND) {
         rc = ldb_db_mdb_err(db, mrc, "meta");
     }
-    mdb_txn_abort(txn);
+    ldb_txn_abort(db, txn);
     if (!rc) {
         db->tokenizer_tried = 1;
         *out = db->tokenizer;
     }
+    ldb_db_unlock(db);
     return rc;
 }

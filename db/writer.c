@@ -91,7 +91,7 @@ void ldb_writer_abort(ldb_writer *w)
     if (!w)
         return;
     if (w->txn)
-        mdb_txn_abort(w->txn);
+        ldb_txn_abort(w->db, w->txn);
     retire(w);
 }
 
@@ -384,9 +384,9 @@ static int build_tokidx(ldb_writer *w)
 /* After a failed batch: the dict records as committed, keeping the batch's error. */
 static void reload_dicts(ldb_db *db)
 {
-    ldb_err keep = db->err;
+    ldb_err keep = *ldb_db_err(db);
     ldb_db_reload_dicts(db);
-    db->err = keep;
+    *ldb_db_err(db) = keep;
 }
 
 int ldb_writer_commit(ldb_writer *w)
@@ -406,7 +406,7 @@ int ldb_writer_commit(ldb_writer *w)
         reload_dicts(db); /* build may have set a block size in memory */
         return rc;
     }
-    int mrc = mdb_txn_commit(w->txn);
+    int mrc = ldb_txn_commit(w->db, w->txn);
     w->txn = NULL;
     ldb_writer_abort(w); /* keeps the buffers for the next batch */
     if (mrc) {

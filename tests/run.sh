@@ -43,6 +43,7 @@ run test_store "$BUILD/tests/test_store" "$FX/store" "$FX/saelens_jumprelu" "$SC
 run test_cli sh tests/cli.sh "$BUILD" "$FX"
 run test_search "$BUILD/tests/test_search" "$FX/search" "$TJ" "$SCRATCH"
 run test_text sh tests/text.sh "$BUILD" "$DATA" "$FX/search"
+run test_threads "$BUILD/tests/test_threads" "$BUILD" "$SCRATCH"
 run test_reliability "$BUILD/tests/test_reliability" "$SCRATCH"
 run reliability sh tests/reliability.sh "$BUILD" short
 run corrupt "$PY" tests/corrupt.py "$BUILD" "$DATA" short
