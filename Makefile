@@ -23,7 +23,7 @@ TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_enc
 # keep intermediate objects (ref_encoder.o)
 .SECONDARY:
 
-.PHONY: all check asan valgrind torture deps deps-bench demo demo-small bench bench-encode bench-ingest bench-query bench-text clean
+.PHONY: all check test asan valgrind torture deps deps-bench demo demo-small bench bench-encode bench-ingest bench-query bench-text clean
 all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h text/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tools/*.h tests/*.h)
@@ -72,6 +72,11 @@ $(BUILD)/tools/%: tools/%.c $(BUILD)/tools/fixture.o $(BUILD)/liblatentdb.a
 # Every test: unit programs, then the CLI tests. The runner prints `N passed, N failed`.
 check: all $(BUILD)/bin/latentdb $(TEST_BIN) $(TOOL_BIN) data/brown/.done
 	BUILD=$(BUILD) PY=$(PY) sh tests/run.sh
+
+# One suite, or a few: make test T=test_store (names: the `run` lines of tests/run.sh).
+test: all $(BUILD)/bin/latentdb $(TEST_BIN) $(TOOL_BIN) data/brown/.done
+	@[ -n "$(T)" ] || { echo "make test T=NAME: one of $$(sed -n 's/^run \([a-z_]*\) .*/\1/p' tests/run.sh | tr '\n' ' ')"; exit 2; }
+	BUILD=$(BUILD) PY=$(PY) ONLY="$(T)" sh tests/run.sh
 
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:

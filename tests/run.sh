@@ -1,6 +1,8 @@
 #!/bin/sh
 # Runs every test: fixtures first (written by numpy, an independent writer), then
 # each unit test program, then the CLI tests. Ends with one line: N passed, N failed.
+# ONLY="name ..." runs those suites alone (make test T=name); each suite makes its
+# own databases in a scratch folder, so any one runs without the others.
 BUILD=${BUILD:-build}
 PY=${PY:-/usr/bin/python3}
 FX=$BUILD/fixtures
@@ -15,6 +17,7 @@ fail=0
 run() { # name, command...
     name=$1
     shift
+    case " $ONLY " in "  ") ;; *" $name "*) ;; *) return ;; esac
     "$@" > "$LOG/$name.out" 2> "$LOG/$name.err"
     st=$?
     line=$(grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' "$LOG/$name.out" | tail -1)
