@@ -66,6 +66,11 @@ void ldb_open_add(ldb_db *db);
 int ldb_open_release(ldb_db *db);
 int ldb_open_refs(ldb_db *db);
 
+/* The entry of a u64-keyed (block start) table holding gpos: the greatest key <=
+ * gpos. LDB_ENOTFOUND when there is none. */
+int ldb_floor_get(ldb_db *db, MDB_txn *txn, MDB_dbi dbi, uint64_t gpos, uint64_t *start,
+                  MDB_val *v, const char *what);
+
 /* Positions c at the greatest key <= *k (for keys of fixed width); returns an
  * LMDB code (MDB_NOTFOUND when every key is greater). */
 int ldb_cursor_floor(MDB_cursor *c, MDB_val *k, MDB_val *v);
