@@ -1,8 +1,8 @@
-/* check_impl.h — what check.c and repair.c share: the store's truth (sequences,
+/* check_impl.h — what check.c, checkdict.c and repair.c share: the store's truth (sequences,
  * tokens, forward index) read once, in one transaction, with each problem found
  * on the way. */
-#ifndef LDB_QUERY_CHECK_IMPL_H
-#define LDB_QUERY_CHECK_IMPL_H
+#ifndef LDB_DB_CHECK_IMPL_H
+#define LDB_DB_CHECK_IMPL_H
 
 #include "../common/sha256.h"
 #include "reader.h"
@@ -40,6 +40,8 @@ void ldb_chk_problem(chk *c, const char *fmt, ...) __attribute__((format(printf,
  * returned, and the check goes on); running out of memory is returned. */
 int ldb_chk_failed(chk *c, int rc);
 int ldb_chk_nomem(chk *c);
+/* After a cursor walk: a table LMDB could not read to its end is a problem. */
+void ldb_chk_walk_end(chk *c, int mrc, const char *table);
 
 /* Reads every sequence and its tokens (starts, lens, ords, hash, tok, skip), with
  * the meta counters; problems reported. */
@@ -56,5 +58,7 @@ size_t ldb_chk_code_at(const pair *p, size_t a, size_t b, uint64_t pos);
 int ldb_chk_forward(chk *c, const ldb_dbdict *dd, const uint8_t *covered, uint8_t *spanned,
                     pair **out, size_t *n, uint64_t *positions);
 int ldb_chk_cmp_pair(const void *a, const void *b);
+/* Every record of dictionary dd against its forward blocks (checkdict.c). */
+int ldb_chk_dict(chk *c, const ldb_dbdict *dd);
 
 #endif

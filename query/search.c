@@ -1,9 +1,9 @@
 /* search.c — search by activating text. The occurrences of the token sequence
  * come from the token index: the rarest token's positions are the candidates, and
  * each other token is checked by binary search in its own position list. Then the
- * matched positions are read from the forward index (only their group of 16
- * positions is decoded) and every latent firing there is counted once per
- * occurrence. */
+ * matched positions are read from the forward index (only their group of
+ * LDB_FWD_GROUP = 8 positions is decoded) and every latent firing there is counted
+ * once per occurrence. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
