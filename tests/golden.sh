@@ -83,7 +83,7 @@ for t in $(mdb_dump -l "$T/old"); do
     dicts|runs)  # but the paths and times, which are the machine's
         mdb_dump -p -s "$t" "$T/old" > "$T/a" 2>&1
         mdb_dump -p -s "$t" "$T/new" > "$T/b" 2>&1
-        sed -i -E 's/"(path|tokens|acts|weights|config)":"[^"]*"//g; s/"(started|finished)":[0-9]+//g' "$T/a" "$T/b"
+        sed -i -E 's/"(path|tokens|acts|weights|config|stat)":"[^"]*"//g; s/"(started|finished)":[0-9]+//g' "$T/a" "$T/b"
         ;;
     *)
         mdb_dump -s "$t" "$T/old" > "$T/a" 2>&1
