@@ -125,10 +125,14 @@ out:
 
 int ldb_db_dict_count(const ldb_db *db)
 {
-    return db->n_dict;
+    int n;
+    ldb_db_dicts((ldb_db *)db, &n);
+    return n;
 }
 
 const char *ldb_db_dict_json(const ldb_db *db, int i)
 {
-    return i >= 0 && i < db->n_dict ? db->dict[i].json : NULL;
+    int n;
+    const ldb_dbdict *d = ldb_db_dicts((ldb_db *)db, &n);
+    return i >= 0 && i < n ? d[i].json : NULL;
 }

@@ -252,9 +252,24 @@ int ldb_db_create(const char *path, const ldb_create_opts *o, ldb_db **out);
 #define LDB_OPEN_READ  0
 #define LDB_OPEN_WRITE 1
 /* Opens an existing database. Readers never block the writer and see committed
- * batches only. A handle serves one thread at a time; open one per thread. *out is set even on failure, as for ldb_db_init. */
+ * batches only. *out is set even on failure, as for ldb_db_init.
+ *
+ * Threads: one handle serves many threads at once. Queries (ldb_query_*,
+ * ldb_seq_tokens, ldb_db_tokenizer, ldb_db_check) may run concurrently from any
+ * threads, each in a read transaction of its own, also while another thread or
+ * process writes. Writes (ldb_db_dict_add, ldb_ingest, ldb_db_label,
+ * ldb_db_set_tokenizer, ldb_db_repair) on one handle are one thread at a time (LMDB
+ * has one writer per database anyway; they may run beside queries).
+ *
+ * One environment per process: LMDB forbids opening a database twice in one
+ * process, so opening a folder that is already open returns the same handle, and
+ * each ldb_db_open needs its ldb_db_close (the last one closes it). A handle open
+ * for writing serves read opens too; asking for writing while it is open read-only
+ * is refused (LDB_EINVAL, saying so). */
 int ldb_db_open(const char *path, int flags, ldb_db **out);
 void ldb_db_close(ldb_db *db);      /* accepts NULL */
+/* The message of the last failed call on db made by the calling thread ("" when
+ * none failed); valid until that thread's next call on db. Each thread has its own. */
 const char *ldb_db_errmsg(const ldb_db *db);
 /* What the last open repaired on its own, for the user ("" when nothing): a
  * writable open moves a catalog.sqlite that is not a database aside and rebuilds
@@ -266,9 +281,10 @@ const char *ldb_db_note(const ldb_db *db);
  * weights. */
 int ldb_db_dict_add(ldb_db *db, const char *name, const char *path);
 
-/* Registered dictionaries: count, and the i-th one's record as JSON (the fields of
- * `dict show` plus "name" and "block"); owned by db, valid until the next call that
- * changes dictionaries. */
+/* Registered dictionaries as this handle knows them (those added since it opened,
+ * by another process, appear after the next write through it or a new open): count,
+ * and the i-th one's record as JSON (the fields of `dict show` plus "name" and
+ * "block"; NULL when i is out of range), owned by db and valid until ldb_db_close. */
 int ldb_db_dict_count(const ldb_db *db);
 const char *ldb_db_dict_json(const ldb_db *db, int i);
 
@@ -514,7 +530,8 @@ typedef struct ldb_check_report {
  * could not run; problems go in the report. */
 int ldb_db_check(ldb_db *db, ldb_check_report *rep);
 
-/* The same, calling each(arg, line) with every problem as it is found (the report
+/* The same, calling each(arg, line) on the calling thread with every problem as it
+ * is found (the report
  * keeps only the first ones), so that a caller can list them all. */
 int ldb_db_check_each(ldb_db *db, ldb_check_report *rep, void (*each)(void *arg, const char *line),
                       void *arg);
