@@ -18,6 +18,10 @@ typedef struct cctx {
     uint64_t *cnt;
     uint32_t *tok;             /* tokens of the current sequence */
     size_t tok_cap;
+    uint8_t *mark, *skipbuf;   /* per position of the current sequence */
+    uint32_t *ps;              /* the query latent's positions in it */
+    uint32_t maxlen;           /* of mark, skipbuf, ps */
+    ldb_skipset skip;
 } cctx;
 
 static int seq_tokens(cctx *c, const ldb_seqrec *s)
@@ -130,20 +134,139 @@ void ldb_cooc_free(ldb_cooc *c)
     }
 }
 
+/* Room for a sequence of len positions in the per-position buffers. */
+static int grow_seq(cctx *c, uint32_t len)
+{
+    if (len <= c->maxlen)
+        return LDB_OK;
+    uint8_t *m1 = realloc(c->mark, len), *m2 = realloc(c->skipbuf, len);
+    uint32_t *p2 = realloc(c->ps, len * sizeof *p2);
+    if (m1)
+        c->mark = m1;
+    if (m2)
+        c->skipbuf = m2;
+    if (p2)
+        c->ps = p2;
+    if (!m1 || !m2 || !p2)
+        return ldb_err_set(ldb_db_err(c->db), LDB_ENOMEM, "out of memory");
+    c->maxlen = len;
+    return LDB_OK;
+}
+
+/* Walks the query latent's firing positions pos[0..np), sequence by sequence, and
+ * counts every b-latent once per unit of the scope; res->count gets the query
+ * latent's units. */
+static int count_units(cctx *c, const uint64_t *pos, size_t np, int scope, uint32_t window,
+                       ldb_cooc *res)
+{
+    uint32_t unit = 0;
+    int rc = LDB_OK;
+    for (size_t i = 0; i < np && !rc;) {
+        ldb_seqrec s;
+        if ((rc = ldb_db_seq_at(c->db, c->txn, pos[i], &s)) || (rc = seq_tokens(c, &s)) ||
+            (rc = grow_seq(c, s.len)))
+            break;
+        uint8_t *skipbuf = c->skipbuf;
+        uint32_t *ps = c->ps;
+        size_t m = 0;
+        while (i < np && pos[i] < s.start + s.len)
+            ps[m++] = (uint32_t)(pos[i++] - s.start);
+        for (uint32_t t = 0; t < s.len; t++)
+            skipbuf[t] = (uint8_t)ldb_skip_has(&c->skip, c->tok[t]);
+        if (scope == LDB_COOC_TOKEN) {
+            for (size_t q = 0; q < m && !rc; q++)
+                if (!skipbuf[ps[q]]) {
+                    res->count++;
+                    rc = count_at(c, s.start + ps[q], unit++);
+                }
+        } else if (scope == LDB_COOC_SEQ) {
+            int any = 0;
+            for (size_t q = 0; q < m; q++)
+                any |= !skipbuf[ps[q]];
+            if (any) {
+                res->count++;
+                for (uint32_t t = 0; t < s.len && !rc; t++)
+                    if (!skipbuf[t])
+                        rc = count_at(c, s.start + t, unit);
+                unit++;
+            }
+        } else { /* window: each marked centre counts the latents in its window */
+            window_centres(ps, m, s.len, window, skipbuf, c->mark);
+            for (uint32_t t = 0; t < s.len && !rc; t++) {
+                if (!c->mark[t])
+                    continue;
+                res->count++;
+                uint32_t lo = t > window ? t - window : 0;
+                uint32_t hi = t + window + 1 < s.len ? t + window + 1 : s.len;
+                for (uint32_t u = lo; u < hi && !rc; u++)
+                    if (!skipbuf[u])
+                        rc = count_at(c, s.start + u, unit);
+                unit++;
+            }
+        }
+    }
+    return rc;
+}
+
+/* The items: every b-latent counted (the query latent aside), with its own units
+ * and the Jaccard index and NPMI of the pair. */
+static int score_items(cctx *c, uint32_t latent, int scope, uint32_t window, ldb_cooc *res)
+{
+    ldb_db *db = c->db;
+    ldb_layout lay = {0};
+    uint64_t *counts = NULL;
+    int rc = LDB_OK;
+    if (scope == LDB_COOC_WINDOW && (rc = ldb_layout_load(db, c->txn, &lay)))
+        return rc;
+    size_t ncand = 0;
+    for (uint32_t j = 0; j < c->b->d_sae; j++)
+        ncand += c->cnt[j] > 0 && !(c->a == c->b && j == latent);
+    if (!(res->items = calloc(ncand ? ncand : 1, sizeof *res->items)) ||
+        (scope == LDB_COOC_TOKEN && !(counts = malloc(c->b->d_sae * sizeof *counts)))) {
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (counts && (rc = ldb_lsum_counts(db, c->txn, c->b, counts))) /* one record for all */
+        goto out;
+    for (uint32_t j = 0; j < c->b->d_sae && !rc; j++) {
+        if (!c->cnt[j] || (c->a == c->b && j == latent))
+            continue;
+        ldb_cooc_item *it = &res->items[res->n++];
+        it->latent = j;
+        it->count = c->cnt[j];
+        if (scope == LDB_COOC_WINDOW) {
+            rc = window_count(c, &lay, j, window, &it->count_other);
+        } else if (scope == LDB_COOC_TOKEN) {
+            it->count_other = counts[j];
+        } else {
+            ldb_lsum s;
+            if (!(rc = ldb_lsum_get(db, c->txn, c->b->id, j, &s)))
+                it->count_other = s.nseq;
+            ldb_lsum_free(&s);
+        }
+        double n = (double)res->units, ab = (double)it->count, a = (double)res->count,
+               b = (double)it->count_other;
+        it->jaccard = ab / (a + b - ab);
+        double pab = ab / n, pa = a / n, pb = b / n;
+        it->npmi = pab >= 1 ? 1 : log(pab / (pa * pb)) / -log(pab);
+    }
+out:
+    ldb_layout_free(&lay);
+    free(counts);
+    return rc;
+}
+
 int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *with_dict,
                    uint32_t k, int scope, uint32_t window, int sort, ldb_cooc **out)
 {
     cctx c;
-    uint64_t *pos = NULL, *counts = NULL;
+    uint64_t *pos = NULL;
     size_t np = 0;
-    uint8_t *mark = NULL, *skipbuf = NULL;
-    ldb_skipset skip = ldb_db_skipset(db);
-    uint32_t *ps = NULL, maxlen = 0;
     ldb_cooc *res = NULL;
     ldb_dstat da, dbs;
-    ldb_layout lay = {0};
     memset(&c, 0, sizeof c);
     c.db = db;
+    c.skip = ldb_db_skipset(db);
     *out = NULL;
     if (!(c.a = ldb_db_find_dict(db, dict)) || !(c.b = ldb_db_find_dict(db, with_dict ? with_dict : dict)))
         return LDB_ENOTFOUND;
@@ -169,104 +292,11 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = ldb_inv_read(db, c.txn, c.a, latent, &pos, &np)))
-        goto out;
-    uint32_t unit = 0;
-    for (size_t i = 0; i < np && !rc;) {
-        ldb_seqrec s;
-        if ((rc = ldb_db_seq_at(db, c.txn, pos[i], &s)) || (rc = seq_tokens(&c, &s)))
-            break;
-        if (s.len > maxlen) {
-            maxlen = s.len;
-            uint8_t *m1 = realloc(mark, maxlen), *m2 = realloc(skipbuf, maxlen);
-            uint32_t *p2 = realloc(ps, maxlen * sizeof *ps);
-            if (m1)
-                mark = m1;
-            if (m2)
-                skipbuf = m2;
-            if (p2)
-                ps = p2;
-            if (!m1 || !m2 || !p2) {
-                rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
-                break;
-            }
-        }
-        size_t m = 0;
-        while (i < np && pos[i] < s.start + s.len)
-            ps[m++] = (uint32_t)(pos[i++] - s.start);
-        for (uint32_t t = 0; t < s.len; t++)
-            skipbuf[t] = (uint8_t)ldb_skip_has(&skip, c.tok[t]);
-        if (scope == LDB_COOC_TOKEN) {
-            for (size_t q = 0; q < m && !rc; q++)
-                if (!skipbuf[ps[q]]) {
-                    res->count++;
-                    rc = count_at(&c, s.start + ps[q], unit++);
-                }
-        } else if (scope == LDB_COOC_SEQ) {
-            int any = 0;
-            for (size_t q = 0; q < m; q++)
-                any |= !skipbuf[ps[q]];
-            if (any) {
-                res->count++;
-                for (uint32_t t = 0; t < s.len && !rc; t++)
-                    if (!skipbuf[t])
-                        rc = count_at(&c, s.start + t, unit);
-                unit++;
-            }
-        } else { /* window: each marked centre counts the latents in its window */
-            window_centres(ps, m, s.len, window, skipbuf, mark);
-            for (uint32_t t = 0; t < s.len && !rc; t++) {
-                if (!mark[t])
-                    continue;
-                res->count++;
-                uint32_t lo = t > window ? t - window : 0;
-                uint32_t hi = t + window + 1 < s.len ? t + window + 1 : s.len;
-                for (uint32_t u = lo; u < hi && !rc; u++)
-                    if (!skipbuf[u])
-                        rc = count_at(&c, s.start + u, unit);
-                unit++;
-            }
-        }
-    }
-    if (rc)
-        goto out;
-    /* units of the other latents and the total */
-    if (scope == LDB_COOC_WINDOW && (rc = ldb_layout_load(db, c.txn, &lay)))
+    if ((rc = ldb_inv_read(db, c.txn, c.a, latent, &pos, &np)) ||
+        (rc = count_units(&c, pos, np, scope, window, res)))
         goto out;
     res->units = scope == LDB_COOC_SEQ ? da.seqs : da.ordinary;
-    size_t ncand = 0;
-    for (uint32_t j = 0; j < c.b->d_sae; j++)
-        ncand += c.cnt[j] > 0 && !(c.a == c.b && j == latent);
-    if (!(res->items = calloc(ncand ? ncand : 1, sizeof *res->items)) ||
-        (scope == LDB_COOC_TOKEN && !(counts = malloc(c.b->d_sae * sizeof *counts)))) {
-        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
-        goto out;
-    }
-    if (counts && (rc = ldb_lsum_counts(db, c.txn, c.b, counts))) /* one record for all */
-        goto out;
-    for (uint32_t j = 0; j < c.b->d_sae && !rc; j++) {
-        if (!c.cnt[j] || (c.a == c.b && j == latent))
-            continue;
-        ldb_cooc_item *it = &res->items[res->n++];
-        it->latent = j;
-        it->count = c.cnt[j];
-        if (scope == LDB_COOC_WINDOW) {
-            rc = window_count(&c, &lay, j, window, &it->count_other);
-        } else if (scope == LDB_COOC_TOKEN) {
-            it->count_other = counts[j];
-        } else {
-            ldb_lsum s;
-            if (!(rc = ldb_lsum_get(db, c.txn, c.b->id, j, &s)))
-                it->count_other = s.nseq;
-            ldb_lsum_free(&s);
-        }
-        double n = (double)res->units, ab = (double)it->count, a = (double)res->count,
-               b = (double)it->count_other;
-        it->jaccard = ab / (a + b - ab);
-        double pab = ab / n, pa = a / n, pb = b / n;
-        it->npmi = pab >= 1 ? 1 : log(pab / (pa * pb)) / -log(pab);
-    }
-    if (rc)
+    if ((rc = score_items(&c, latent, scope, window, res)))
         goto out;
     qsort(res->items, res->n, sizeof *res->items,
           sort == LDB_SORT_COUNT ? cmp_cnt : sort == LDB_SORT_NPMI ? cmp_npmi : cmp_jac);
@@ -275,16 +305,14 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
     *out = res;
     res = NULL;
 out:
-    ldb_layout_free(&lay);
     ldb_cooc_free(res);
     free(pos);
-    free(counts);
     free(c.stamp);
     free(c.cnt);
     free(c.tok);
-    free(mark);
-    free(skipbuf);
-    free(ps);
+    free(c.mark);
+    free(c.skipbuf);
+    free(c.ps);
     ldb_fpos_free(&c.fp);
     ldb_snap_end(db, c.txn);
     return rc;

@@ -34,6 +34,80 @@ static int is_skipped(const ldb_layout *L, uint64_t p)
     return i < L->nskip && L->skip[i] == p;
 }
 
+/* Per latent of the dictionary: occurrences where it fires, the sum of its values
+ * there, and the occurrence it was last counted for with its value in it. */
+typedef struct tally {
+    uint64_t *hits;
+    uint32_t *stamp;
+    double *vsum;
+    float *vcur;
+} tally;
+
+/* Counts every latent firing at positions [a, e] (ordinary ones) once for
+ * occurrence `unit`, with its value (the largest over the positions); *any = 0 when
+ * the dictionary does not cover them. */
+static int count_match(qctx *q, const ldb_layout *lay, ldb_fpos *fp, uint64_t a, uint64_t e,
+                       uint32_t unit, tally *t, int *any)
+{
+    int values = ldb_db_values(q->db);
+    *any = 0;
+    for (uint64_t p = a; p <= e; p++) {
+        if (is_skipped(lay, p))
+            continue;
+        int rc = ldb_fwd_at(q->db, q->txn, q->dd, p, 1, fp);
+        if (rc == LDB_ENOTFOUND)
+            return LDB_OK; /* the dict does not cover this sequence */
+        if (rc)
+            return rc;
+        *any = 1;
+        for (uint32_t x = 0; x < fp->cnt; x++) {
+            uint32_t l = fp->lat[x];
+            double v = ldb_val_float(fp->bits[x], values);
+            if (t->stamp[l] != unit) {
+                t->stamp[l] = unit;
+                t->hits[l]++;
+                t->vsum[l] += v;
+                t->vcur[l] = (float)v;
+            } else if (v > t->vcur[l]) { /* where_all: the largest code over the match */
+                t->vsum[l] += v - t->vcur[l];
+                t->vcur[l] = (float)v;
+            }
+        }
+    }
+    return LDB_OK;
+}
+
+/* The items: every latent that fired at some occurrence, scored against its density. */
+static int score_items(qctx *q, const tally *t, const ldb_dstat *st, ldb_search *res)
+{
+    uint32_t d_sae = q->dd->d_sae;
+    size_t ncand = 0;
+    uint64_t *counts = malloc(d_sae * sizeof *counts);
+    for (uint32_t l = 0; l < d_sae; l++)
+        ncand += t->hits[l] > 0;
+    if (!counts || !(res->items = calloc(ncand ? ncand : 1, sizeof *res->items))) {
+        free(counts);
+        return ldb_err_set(ldb_db_err(q->db), LDB_ENOMEM, "out of memory");
+    }
+    int rc = ldb_lsum_counts(q->db, q->txn, q->dd, counts);
+    for (uint32_t l = 0; l < d_sae && !rc; l++) {
+        if (!t->hits[l])
+            continue;
+        ldb_search_item *it = &res->items[res->n++];
+        it->latent = l;
+        it->hits = t->hits[l];
+        it->precision = (double)t->hits[l] / (double)res->occurrences;
+        it->density = st->ordinary ? (double)counts[l] / (double)st->ordinary : 0;
+        /* a latent firing here but never at an ordinary position elsewhere (density 0)
+         * gets the density of one position, so its score stays finite */
+        double d = it->density > 0 ? it->density : 1.0 / (double)(st->ordinary ? st->ordinary : 1);
+        it->score = it->precision * log2(it->precision / d);
+        it->mean_value = t->vsum[l] / (double)t->hits[l];
+    }
+    free(counts);
+    return rc;
+}
+
 int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_t n_tokens,
                      int where_all, uint32_t k, ldb_search **out)
 {
@@ -44,11 +118,9 @@ int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_
     int rc = ldb_q_begin(db, dict, 0, 0, &q);
     if (rc)
         return rc;
-    uint64_t **pos = calloc(n_tokens, sizeof *pos), *hits = NULL, *counts = NULL;
+    uint64_t **pos = calloc(n_tokens, sizeof *pos);
     size_t *np = calloc(n_tokens, sizeof *np);
-    uint32_t *stamp = NULL;
-    double *vsum = NULL;
-    float *vcur = NULL;
+    tally t = {0};
     ldb_layout lay = {0};
     ldb_fpos fp = {0};
     ldb_search *res = calloc(1, sizeof *res);
@@ -67,12 +139,11 @@ int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_
         (rc = ldb_db_get_dstat(db, q.txn, q.dd->id, &st)))
         goto out;
     uint32_t d_sae = q.dd->d_sae;
-    hits = calloc(d_sae, sizeof *hits);
-    stamp = calloc(d_sae, sizeof *stamp);
-    vsum = calloc(d_sae, sizeof *vsum);
-    vcur = calloc(d_sae, sizeof *vcur);
-    counts = malloc(d_sae * sizeof *counts);
-    if (!hits || !stamp || !vsum || !vcur || !counts) {
+    t.hits = calloc(d_sae, sizeof *t.hits);
+    t.stamp = calloc(d_sae, sizeof *t.stamp);
+    t.vsum = calloc(d_sae, sizeof *t.vsum);
+    t.vcur = calloc(d_sae, sizeof *t.vcur);
+    if (!t.hits || !t.stamp || !t.vsum || !t.vcur) {
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
@@ -94,61 +165,12 @@ int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_
         si = ldb_layout_seq(&lay, si, s);
         if (e >= lay.start[si + 1]) /* crosses into the next sequence */
             continue;
-        uint64_t a = where_all ? s : e;
-        int any = 0;
-        uint32_t unit = (uint32_t)res->occurrences + 1;
-        for (uint64_t p = a; p <= e && !rc; p++) {
-            if (is_skipped(&lay, p))
-                continue;
-            int frc = ldb_fwd_at(db, q.txn, q.dd, p, 1, &fp);
-            if (frc == LDB_ENOTFOUND)
-                break; /* the dict does not cover this sequence */
-            if ((rc = frc))
-                break;
-            any = 1;
-            for (uint32_t x = 0; x < fp.cnt; x++) {
-                uint32_t l = fp.lat[x];
-                double v = ldb_val_float(fp.bits[x], ldb_db_values(db));
-                if (stamp[l] != unit) {
-                    stamp[l] = unit;
-                    hits[l]++;
-                    vsum[l] += v;
-                    vcur[l] = (float)v;
-                } else if (v > vcur[l]) { /* where_all: the largest code over the match */
-                    vsum[l] += v - vcur[l];
-                    vcur[l] = (float)v;
-                }
-            }
-        }
-        if (any)
-            res->occurrences++;
+        int any;
+        rc = count_match(&q, &lay, &fp, where_all ? s : e, e, (uint32_t)res->occurrences + 1, &t,
+                         &any);
+        res->occurrences += !rc && any;
     }
-    if (rc)
-        goto out;
-    size_t ncand = 0;
-    for (uint32_t l = 0; l < d_sae; l++)
-        ncand += hits[l] > 0;
-    if (!(res->items = calloc(ncand ? ncand : 1, sizeof *res->items))) {
-        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = ldb_lsum_counts(db, q.txn, q.dd, counts)))
-        goto out;
-    for (uint32_t l = 0; l < d_sae; l++) {
-        if (!hits[l])
-            continue;
-        ldb_search_item *it = &res->items[res->n++];
-        it->latent = l;
-        it->hits = hits[l];
-        it->precision = (double)hits[l] / (double)res->occurrences;
-        it->density = st.ordinary ? (double)counts[l] / (double)st.ordinary : 0;
-        /* a latent firing here but never at an ordinary position elsewhere (density 0)
-         * gets the density of one position, so its score stays finite */
-        double d = it->density > 0 ? it->density : 1.0 / (double)(st.ordinary ? st.ordinary : 1);
-        it->score = it->precision * log2(it->precision / d);
-        it->mean_value = vsum[l] / (double)hits[l];
-    }
-    if (rc)
+    if (rc || (rc = score_items(&q, &t, &st, res)))
         goto out;
     qsort(res->items, res->n, sizeof *res->items, cmp_item);
     if (res->n > k)
@@ -160,11 +182,10 @@ out:
         free(pos[i]);
     free(pos);
     free(np);
-    free(hits);
-    free(counts);
-    free(stamp);
-    free(vsum);
-    free(vcur);
+    free(t.hits);
+    free(t.stamp);
+    free(t.vsum);
+    free(t.vcur);
     ldb_layout_free(&lay);
     ldb_fpos_free(&fp);
     ldb_search_free(res);
