@@ -281,38 +281,6 @@ static int put_postings(bthread *t, ldb_writer *w, const wdict *wd, uint32_t lat
     return LDB_OK;
 }
 
-/* Sorts n u16 keys: insertion sort when short, else two byte-wise counting passes
- * through tmp (the batch's hottest sort: every code's histogram key). */
-static void sort_u16(uint16_t *k, uint16_t *tmp, size_t n)
-{
-    if (n < 48) {
-        for (size_t i = 1; i < n; i++) {
-            uint16_t x = k[i];
-            size_t j = i;
-            while (j > 0 && k[j - 1] > x) {
-                k[j] = k[j - 1];
-                j--;
-            }
-            k[j] = x;
-        }
-        return;
-    }
-    size_t c[256];
-    for (int pass = 0; pass < 2; pass++) {
-        uint16_t *src = pass ? tmp : k, *dst = pass ? k : tmp;
-        int sh = 8 * pass;
-        memset(c, 0, sizeof c);
-        for (size_t i = 0; i < n; i++)
-            c[(src[i] >> sh) & 0xff]++;
-        for (size_t b = 0, sum = 0; b < 256; b++) {
-            size_t t = c[b];
-            c[b] = sum;
-            sum += t;
-        }
-        for (size_t i = 0; i < n; i++)
-            dst[c[(src[i] >> sh) & 0xff]++] = src[i];
-    }
-}
 
 /* Sifts a min-heap (by candidate order: the worst candidate at the root). */
 static void heap_down(ldb_cand *h, int n, int i)
@@ -479,16 +447,7 @@ static int merge_summary(bthread *t, ldb_writer *w, const wdict *wd, uint32_t la
     if (n == 0)
         return LDB_OK;
     counts[latent] += n;
-    sort_u16(sc->keys, sc->tmp, n);
-    uint32_t m = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        if (m && sc->hk[m - 1] == sc->keys[i]) {
-            sc->hc[m - 1]++;
-        } else {
-            sc->hk[m] = sc->keys[i];
-            sc->hc[m++] = 1;
-        }
-    }
+    uint32_t m = ldb_hist_of_keys(sc->keys, sc->tmp, n, sc->hk, sc->hc);
     ldb_lsum s;
     mrc = mdb_get(t->rtxn, db->lsum, &k, &v);
     if (mrc == 0) {
@@ -500,14 +459,10 @@ static int merge_summary(bthread *t, ldb_writer *w, const wdict *wd, uint32_t la
     } else {
         return read_err(t, mrc, "lsum");
     }
-    s.count += n;
-    s.nseq += nseq;
-    s.sum += sum;
-    s.sumsq += sumsq;
-    if (max > s.max)
-        s.max = max;
+    ldb_lsum add = {.count = n, .nseq = nseq, .sum = sum, .sumsq = sumsq, .max = max,
+                    .nh = m, .hk = sc->hk, .hc = sc->hc};
     t->c.len = 0;
-    int bad = ldb_lsum_merge_hist(&s, sc->hk, sc->hc, m) || ldb_lsum_encode(&s, &t->c);
+    int bad = ldb_lsum_add(&s, &add) || ldb_lsum_encode(&s, &t->c);
     ldb_lsum_free(&s);
     if (bad)
         return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");

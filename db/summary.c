@@ -110,6 +110,65 @@ int ldb_lsum_merge_hist(ldb_lsum *s, const uint16_t *k, const uint64_t *c, uint3
 
 /* Record: per candidate gpos u64, value f32, context mask u16 (LE), the value bits
  * of each set mask bit (vb bytes LE each), then varints seq, pos, len. */
+/* Sorts n u16 keys: insertion sort when short, else two byte-wise counting passes
+ * through tmp (the batch's hottest sort: every code's histogram key). */
+static void sort_u16(uint16_t *k, uint16_t *tmp, size_t n)
+{
+    if (n < 48) {
+        for (size_t i = 1; i < n; i++) {
+            uint16_t x = k[i];
+            size_t j = i;
+            while (j > 0 && k[j - 1] > x) {
+                k[j] = k[j - 1];
+                j--;
+            }
+            k[j] = x;
+        }
+        return;
+    }
+    size_t c[256];
+    for (int pass = 0; pass < 2; pass++) {
+        uint16_t *src = pass ? tmp : k, *dst = pass ? k : tmp;
+        int sh = 8 * pass;
+        memset(c, 0, sizeof c);
+        for (size_t i = 0; i < n; i++)
+            c[(src[i] >> sh) & 0xff]++;
+        for (size_t b = 0, sum = 0; b < 256; b++) {
+            size_t t = c[b];
+            c[b] = sum;
+            sum += t;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[c[(src[i] >> sh) & 0xff]++] = src[i];
+    }
+}
+
+uint32_t ldb_hist_of_keys(uint16_t *keys, uint16_t *tmp, size_t n, uint16_t *hk, uint64_t *hc)
+{
+    sort_u16(keys, tmp, n);
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m && hk[m - 1] == keys[i]) {
+            hc[m - 1]++;
+        } else {
+            hk[m] = keys[i];
+            hc[m++] = 1;
+        }
+    }
+    return m;
+}
+
+int ldb_lsum_add(ldb_lsum *s, const ldb_lsum *b)
+{
+    s->count += b->count;
+    s->nseq += b->nseq;
+    s->sum += b->sum;
+    s->sumsq += b->sumsq;
+    if (b->max > s->max)
+        s->max = b->max;
+    return ldb_lsum_merge_hist(s, b->hk, b->hc, b->nh);
+}
+
 int ldb_top_decode(const uint8_t *p, size_t n, int vb, ldb_cand *out, ldb_tctx *ctx, int max)
 {
     const uint8_t *end = p + n;

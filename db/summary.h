@@ -31,6 +31,14 @@ void ldb_lsum_free(ldb_lsum *s);
 /* Adds sorted (key, count) pairs to s's histogram. 0 or -1 (out of memory). */
 int ldb_lsum_merge_hist(ldb_lsum *s, const uint16_t *k, const uint64_t *c, uint32_t n);
 
+/* Merges a batch's summary b (its histogram sorted, not owned by s) into s: counts
+ * and sums add, max is the larger, histograms merge. 0 or -1 (out of memory). */
+int ldb_lsum_add(ldb_lsum *s, const ldb_lsum *b);
+
+/* The histogram of n bf16 keys (keys and tmp are scratch of n; keys is sorted in
+ * place): its distinct keys ascending in hk, their counts in hc; returns how many. */
+uint32_t ldb_hist_of_keys(uint16_t *keys, uint16_t *tmp, size_t n, uint16_t *hk, uint64_t *hc);
+
 /* A candidate's context: where the latent fires within LDB_TOPCTX positions of it
  * (same sequence), so that top examples need no forward-index reads, and where it
  * lies (sequence, position, length), so that they need no sequence lookup. Offset
