@@ -6,6 +6,9 @@
  * Then: attach by tokens hash, a second ingest, resume after SIGKILL (same digest
  * as an uninterrupted run), a reader holding a snapshot across commits, and bad
  * inputs that must leave the DB as it was.
+ * The phases share state: they run in this order on the one database the first
+ * ingest builds (each later phase reads what the earlier ones wrote, and the
+ * tamper phases restore what they damage), so they are run together, not alone.
  * usage: test_store SYNTH_DIR OTHER_DICT_DIR SCRATCH_DIR */
 #include <math.h>
 #include <signal.h>
