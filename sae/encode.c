@@ -1,6 +1,6 @@
 /* encode.c — the encoder pipeline: per tile of rows, prepare the input (convert,
  * normalise, subtract b_dec), one GEMM into the tile's pre-activations, then the
- * activation function turns each row into sorted sparse (latent, value) pairs.
+ * activation function (activate.c) turns each row into sorted sparse codes.
  * Worker threads take whole tiles, each with a single-threaded sgemm; the caller
  * hands the finished tiles on in row order (docs/ARCHITECTURE.md, "Encoder
  * pipeline"). Invariant: each worker holds at most one tile of dense
@@ -12,13 +12,10 @@
 #include <string.h>
 
 #include "../common/half.h"
+#include "activate.h"
 #include "bf16mm.h"
 #include "blas.h"
 #include "dict_impl.h"
-
-#if defined(__AVX2__) || defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 /* A tile's dense pre-activations take about 64 MiB, but never fewer than 64 rows:
  * OpenBLAS repacks all of W_enc for every GEMM, and on M = 16 rows (what 64 MiB
@@ -144,191 +141,6 @@ static int grow(uint32_t **lat, float **val, size_t *capp, size_t need)
     return 0;
 }
 
-/* The first j < n whose c[j] + b[j] is NaN or Inf (b NULL: c[j]), or n. */
-static uint32_t first_nonfinite(const float *c, const float *b, uint32_t n)
-{
-    if (!b) {
-        uint64_t j = ldb_find_nonfinite(c, LDB_F32, n);
-        return j == UINT64_MAX ? n : (uint32_t)j;
-    }
-    uint32_t j = 0;
-    while (j < n && isfinite(c[j] + b[j]))
-        j++;
-    return j;
-}
-
-/* jumprelu and relu: fire iff pre = c + b > t (t = max(threshold, 0)). Most
- * vectors have no firing lane, so the loop is a compare and a mask test; the sum
- * is the same IEEE add in every path, so all paths give identical codes. pre - pre
- * is +0 (all bits clear) for a finite pre and NaN otherwise: OR-ing those bits is
- * how the loop notices an overflowed pre-activation without a branch (*bad = its
- * latent, else n); the data is in registers already, so it costs no memory traffic. */
-static size_t fire_thresh(const float *restrict c, const float *restrict b,
-                          const float *restrict t, uint32_t n, uint32_t *restrict lat,
-                          float *restrict val, uint32_t *bad)
-{
-    size_t o = 0;
-    uint32_t j = 0, nf = 0;
-#if defined(__AVX512F__)
-    __m512i acc = _mm512_setzero_si512();
-    for (; j + 16 <= n; j += 16) {
-        /* the tile's pre-activations come from memory: ask 2 KB ahead (2 Zen 5 cores,
-         * 65,536 tokens, bf16 encode: 41.0-42.2k against 40.6-41.4k tokens/s in three
-         * alternating pairs; prefetch past the row's end is harmless) */
-        _mm_prefetch((const char *)(c + j + 512), _MM_HINT_T0);
-        __m512 p = _mm512_add_ps(_mm512_loadu_ps(c + j), _mm512_loadu_ps(b + j));
-        acc = _mm512_or_si512(acc, _mm512_castps_si512(_mm512_sub_ps(p, p)));
-        unsigned m = _mm512_cmp_ps_mask(p, _mm512_loadu_ps(t + j), _CMP_GT_OQ);
-        if (m) {
-            float tmp[16];
-            _mm512_storeu_ps(tmp, p);
-            while (m) {
-                unsigned u = (unsigned)__builtin_ctz(m);
-                m &= m - 1;
-                lat[o] = j + u;
-                val[o++] = tmp[u];
-            }
-        }
-    }
-    nf = _mm512_test_epi32_mask(acc, acc) != 0;
-#elif defined(__AVX2__)
-    __m256 acc = _mm256_setzero_ps();
-    for (; j + 8 <= n; j += 8) {
-        __m256 p = _mm256_add_ps(_mm256_loadu_ps(c + j), _mm256_loadu_ps(b + j));
-        acc = _mm256_or_ps(acc, _mm256_sub_ps(p, p));
-        unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(p, _mm256_loadu_ps(t + j), _CMP_GT_OQ));
-        if (m) {
-            float tmp[8];
-            _mm256_storeu_ps(tmp, p);
-            while (m) {
-                unsigned u = (unsigned)__builtin_ctz(m);
-                m &= m - 1;
-                lat[o] = j + u;
-                val[o++] = tmp[u];
-            }
-        }
-    }
-    nf = !_mm256_testz_si256(_mm256_castps_si256(acc), _mm256_castps_si256(acc));
-#endif
-    for (; j < n; j++) {
-        float p = c[j] + b[j];
-        nf |= !isfinite(p);
-        if (p > t[j]) {
-            lat[o] = j;
-            val[o++] = p;
-        }
-    }
-    *bad = nf ? first_nonfinite(c, b, n) : n;
-    return o;
-}
-
-/* gated: fires iff c + b_gate > 0, value relu(c * exp(r_mag) + b_mag). */
-static size_t fire_gated(const ldb_dict *d, const float *restrict c, uint32_t *restrict lat,
-                         float *restrict val)
-{
-    const float *bg = d->b_gate, *bm = d->b_mag, *er = d->exp_r_mag;
-    size_t o = 0;
-    for (uint32_t j = 0; j < d->info.d_sae; j++) {
-        if (c[j] + bg[j] > 0.0f) {
-            float mag = c[j] * er[j] + bm[j];
-            if (mag > 0.0f) {
-                lat[o] = j;
-                val[o++] = mag;
-            }
-        }
-    }
-    return o;
-}
-
-typedef struct { float v; uint32_t j; } cand;
-
-static void sift_down(cand *h, uint32_t n, uint32_t i)
-{
-    for (;;) {
-        uint32_t l = 2 * i + 1, s = i;
-        if (l < n && h[l].v < h[s].v)
-            s = l;
-        if (l + 1 < n && h[l + 1].v < h[s].v)
-            s = l + 1;
-        if (s == i)
-            return;
-        cand t = h[i];
-        h[i] = h[s];
-        h[s] = t;
-        i = s;
-    }
-}
-
-static int cmp_cand_j(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    return x->j < y->j ? -1 : x->j > y->j;
-}
-
-/* topk: the k largest pre-activations that are > 0 (top-k then relu, or relu then
- * top-k: the same set up to ties). Earlier latents win ties. heap holds k. */
-static size_t fire_topk(const ldb_dict *d, float *restrict c, void *heap_mem, uint32_t *restrict lat,
-                        float *restrict val)
-{
-    const float *b = d->b_enc, *s = d->dec_norm;
-    cand *heap = heap_mem;
-    uint32_t n = d->info.d_sae, k = d->info.k, h = 0;
-    float floor = 0.0f; /* a candidate must beat this */
-    for (uint32_t j = 0; j < n; j++) {
-        float p = c[j] + b[j];
-        if (s)
-            p *= s[j];
-        if (!(p > floor))
-            continue;
-        if (h < k) {
-            heap[h].v = p;
-            heap[h++].j = j;
-            if (h == k) {
-                for (uint32_t i = k / 2; i-- > 0;)
-                    sift_down(heap, k, i);
-                floor = heap[0].v;
-            }
-        } else {
-            heap[0].v = p;
-            heap[0].j = j;
-            sift_down(heap, k, 0);
-            floor = heap[0].v;
-        }
-    }
-    qsort(heap, h, sizeof *heap, cmp_cand_j);
-    for (uint32_t i = 0; i < h; i++) {
-        lat[i] = heap[i].j;
-        val[i] = heap[i].v;
-    }
-    return h;
-}
-
-/* groupmax (sparsify): relu, then the max of each of k contiguous groups, at its
- * first maximal latent; a group whose max is 0 does not fire. */
-static size_t fire_groupmax(const ldb_dict *d, const float *restrict c, uint32_t *restrict lat,
-                            float *restrict val)
-{
-    const float *b = d->b_enc;
-    uint32_t k = d->info.k, g = d->info.d_sae / k;
-    size_t o = 0;
-    for (uint32_t q = 0; q < k; q++) {
-        uint32_t j0 = q * g, best = j0;
-        float bv = 0.0f;
-        for (uint32_t j = j0; j < j0 + g; j++) {
-            float p = c[j] + b[j];
-            if (p > bv) {
-                bv = p;
-                best = j;
-            }
-        }
-        if (bv > 0.0f) {
-            lat[o] = best;
-            val[o++] = bv;
-        }
-    }
-    return o;
-}
-
 void ldb_dict_free_workspace(ldb_dict *d)
 {
     for (int i = 0; i < LDB_WORKERS; i++) {
@@ -352,15 +164,16 @@ void ldb_dict_free_workspace(ldb_dict *d)
 static int ensure_ws(ldb_dict *d, uint32_t rows, int nw)
 {
     const ldb_dict_info *in = &d->info;
+    size_t scratch = ldb_activate_scratch(d);
     if (d->ws_rows != rows)
         ldb_dict_free_workspace(d);
     for (int i = d->ws_workers; i < nw; i++) {
         struct ldb_worker *w = &d->work[i];
         w->xbuf = aligned_alloc(64, (((size_t)rows * in->d_in * 4 + 63) / 64) * 64);
         w->cbuf = aligned_alloc(64, (((size_t)rows * in->d_sae * 4 + 63) / 64) * 64);
-        if (d->arch == ARCH_TOPK)
-            w->heap = malloc((size_t)in->k * sizeof(cand));
-        if (!w->xbuf || !w->cbuf || (d->arch == ARCH_TOPK && !w->heap))
+        if (scratch)
+            w->heap = malloc(scratch);
+        if (!w->xbuf || !w->cbuf || (scratch && !w->heap))
             goto nomem;
         for (int j = 2 * i; j < 2 * i + 2; j++)
             if (!(d->slot[j].start = malloc(((size_t)rows + 1) * sizeof *d->slot[j].start)))
@@ -403,45 +216,22 @@ static const float *prep_tile(const ldb_dict *d, float *xbuf, const void *x, int
 
 /* The activation function over the m rows of a worker's pre-activations, into a
  * slot as CSR. A row whose pre-activations hold NaN or Inf (the f32 sum overflowed:
- * finite but huge weights or activations) fails the tile with LDB_EBADVALUE: the
- * activation function would drop NaN silently, and an Inf that does not fire may
- * hide a sum that should have. jumprelu and relu notice it inside their vector loop;
- * the scalar ones scan the row first, which pulls it into cache for them. */
+ * finite but huge weights or activations) fails the tile with LDB_EBADVALUE. */
 static int activate(const ldb_dict *d, struct ldb_worker *w, struct ldb_slot *s, uint32_t m)
 {
-    const ldb_dict_info *in = &d->info;
-    size_t bound = d->arch == ARCH_TOPK || d->arch == ARCH_GROUPMAX ? in->k : in->d_sae;
-    size_t used = 0;
+    size_t bound = ldb_activate_bound(d), used = 0;
     s->start[0] = 0;
     for (uint32_t r = 0; r < m; r++) {
-        float *c = w->cbuf + (size_t)r * in->d_sae;
-        uint32_t bad = in->d_sae;
+        size_t n;
         if (grow(&s->lat, &s->val, &s->cap, used + bound))
             return LDB_ENOMEM;
-        uint32_t *lat = s->lat + used;
-        float *val = s->val + used;
-        if (d->arch == ARCH_JUMPRELU || d->arch == ARCH_RELU) {
-            used += fire_thresh(c, d->b_enc, d->thr, in->d_sae, lat, val, &bad);
-            if (bad < in->d_sae) {
-                s->bad_val = c[bad] + d->b_enc[bad];
-                goto overflow;
-            }
-        } else if ((bad = first_nonfinite(c, NULL, in->d_sae)) < in->d_sae) {
-            s->bad_val = c[bad]; /* scalar loops below: a scan of the row beforehand */
-            goto overflow;
+        if (ldb_activate_row(d, w->cbuf + (size_t)r * d->info.d_sae, w->heap, s->lat + used,
+                             s->val + used, &n, &s->bad_lat, &s->bad_val)) {
+            s->bad_row = r;
+            return LDB_EBADVALUE;
         }
-        switch (d->arch) {
-        case ARCH_GATED: used += fire_gated(d, c, lat, val); break;
-        case ARCH_TOPK: used += fire_topk(d, c, w->heap, lat, val); break;
-        case ARCH_GROUPMAX: used += fire_groupmax(d, c, lat, val); break;
-        default: break;
-        }
+        used += n;
         s->start[r + 1] = used;
-        continue;
-    overflow:
-        s->bad_row = r;
-        s->bad_lat = bad;
-        return LDB_EBADVALUE;
     }
     return LDB_OK;
 }
