@@ -1,9 +1,11 @@
 /* dict_impl.h — the inside of ldb_dict, shared by dict.c (loading), encode.c and
  * decode.c. Encoder vectors are always owned, aligned f32 copies; W_enc points into
- * the file mapping when it is F32 and aligned, else into an owned f32 copy. */
+ * the file mapping when it is F32 and aligned, else into an owned f32 copy. What is
+ * made on first need (sha, decode's skip view, the bf16 weights) is made under mu. */
 #ifndef LDB_SAE_DICT_IMPL_H
 #define LDB_SAE_DICT_IMPL_H
 
+#include <pthread.h>
 
 #include "latentdb.h"
 #include "tensors.h"
@@ -35,8 +37,15 @@ struct ldb_dict {
     float *b_dec;              /* d_out */
     const ldb_tensor *W_dec;   /* [d_sae][d_out], read only to decode */
     const ldb_tensor *A_skip;  /* skip / affine matrix, or NULL */
+
+    /* Made on first need, under mu; never changed after. Messages of failures after
+     * open go to err under mu too. */
+    pthread_mutex_t mu;
     int dec_checked;           /* W_dec and A_skip were scanned for NaN */
     float *A_owned;            /* A_skip as f32 when it is not F32 in the file */
+    int have_sha;
+    char sha[65];
+    struct ldb_bf16w *bf16w;   /* W_enc in bf16, per oneDNN layout (bf16mm.h) */
 
     /* encode workspace, grown on demand (encode.c). Each worker thread owns a tile's
      * input and dense pre-activations; finished tiles wait in slots, in a ring of
@@ -67,9 +76,6 @@ struct ldb_dict {
     uint32_t ws_rows;          /* rows the workspace was sized for */
     int ws_workers;            /* workers it was sized for */
 
-    int have_sha;
-    char sha[65];
-
     int precision;             /* LDB_PRECISION_F32 / _BF16 */
     struct ldb_bf16mm *bf16;   /* the bf16 GEMM (made by ldb_dict_set_precision) */
     char gemm_name[96];
@@ -77,6 +83,10 @@ struct ldb_dict {
 
 /* Checks a float tensor for NaN/Inf; names it in the message. */
 int ldb_dict_check_finite(ldb_dict *d, const ldb_tensor *t);
+
+/* ldb_err_set on d->err under d->mu: for failures after open, when other threads
+ * may be using d. */
+int ldb_dict_fail(ldb_dict *d, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Frees the encode workspace (workers' buffers and slots). */
 void ldb_dict_free_workspace(ldb_dict *d);

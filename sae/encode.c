@@ -57,7 +57,7 @@ static int ensure_bf16(ldb_dict *d)
     char msg[200];
     const ldb_dict_info *in = &d->info;
     int rc = ldb_bf16mm_new(in->d_in, in->d_sae, d->W_enc, d->enc_trans, ldb_dict_tile_rows(d),
-                            &d->bf16, msg, sizeof msg);
+                            &d->bf16w, &d->mu, &d->bf16, msg, sizeof msg);
     return rc ? ldb_err_set(&d->err, rc, "--precision bf16: %s", msg) : LDB_OK;
 }
 
