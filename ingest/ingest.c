@@ -369,7 +369,7 @@ static int encode_failed(run *r, int i, uint64_t p0, int erc, const sink *k)
     const char *ap = r->o->acts, *name = r->dd[i]->name;
     if (erc == LDB_ENOMEM)
         return ldb_err_set(&r->perr, erc, "out of memory");
-    if (erc == LDB_EBADVALUE && ldb_dict_encode_fault(r->dict[i], &row, &lat, &v) == LDB_OK) {
+    if (erc == LDB_EBADVALUE && ldb_encoder_fault(r->enc[i], &row, &lat, &v) == LDB_OK) {
         p = p0 + row;
         return ldb_err_set(&r->perr, erc, "%s: position %llu (row %llu, position %llu): "
                            "dictionary '%s', latent %u: the pre-activation is %s (the f32 sum "
@@ -392,7 +392,7 @@ static int encode_failed(run *r, int i, uint64_t p0, int erc, const sink *k)
                            : vt != LDB_VAL_F32 ? " (a database made with --values f32 stores it)"
                                                : "");
     }
-    return ldb_err_set(&r->perr, erc, "%s", ldb_dict_errmsg(r->dict[i]));
+    return ldb_err_set(&r->perr, erc, "%s", ldb_encoder_errmsg(r->enc[i]));
 }
 
 /* The encode side of a batch (no database access: it runs beside a commit). */
@@ -413,7 +413,7 @@ static int prep_batch(run *r, bbuf *bb)
             continue;
         }
         sink k = {c, ldb_val_max(r->db->values), 0, 0, 0};
-        int erc = ldb_dict_encode(r->dict[i], x, r->act_dtype, p1 - p0, collect, &k);
+        int erc = ldb_encoder_encode(r->enc[i], x, r->act_dtype, p1 - p0, collect, &k);
         if (erc)
             rc = encode_failed(r, i, p0, erc, &k);
     }
@@ -646,12 +646,13 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
         return ldb_err_set(&db->err, LDB_EINVAL, "ingest needs at least one dictionary");
     r.dd = calloc((size_t)o->n_dicts, sizeof *r.dd);
     r.dict = calloc((size_t)o->n_dicts, sizeof *r.dict);
+    r.enc = calloc((size_t)o->n_dicts, sizeof *r.enc);
     r.ids = calloc((size_t)o->n_dicts, sizeof *r.ids);
     bbuf bufs[2];
     memset(bufs, 0, sizeof bufs);
     bufs[0].codes = calloc((size_t)o->n_dicts, sizeof *bufs[0].codes);
     bufs[1].codes = calloc((size_t)o->n_dicts, sizeof *bufs[1].codes);
-    if (!r.dd || !r.dict || !r.ids || !bufs[0].codes || !bufs[1].codes) {
+    if (!r.dd || !r.dict || !r.enc || !r.ids || !bufs[0].codes || !bufs[1].codes) {
         rc = ldb_err_set(&db->err, LDB_ENOMEM, "out of memory");
         goto out;
     }
@@ -682,9 +683,12 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
                              ldb_dict_errmsg(r.dict[i]));
             goto out;
         }
-        if (o->precision && (drc = ldb_dict_set_precision(r.dict[i], o->precision))) {
+        ldb_encoder_opts eo;
+        ldb_encoder_opts_init(&eo);
+        eo.precision = o->precision;
+        if ((drc = ldb_encoder_new(r.dict[i], &eo, &r.enc[i]))) {
             rc = ldb_err_set(&db->err, drc, "dictionary '%s': %s", r.dd[i]->name,
-                             ldb_dict_errmsg(r.dict[i]));
+                             ldb_encoder_errmsg(r.enc[i]));
             goto out;
         }
         const ldb_dict_info *in = ldb_dict_get_info(r.dict[i]);
@@ -723,6 +727,8 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
         rc = run_batches(&r, rows_per, max_rows, bufs);
 out:
     ldb_writer_drop_spare(db); /* the batches' buffers: a handle may live on */
+    for (int i = 0; i < o->n_dicts && r.enc; i++)
+        ldb_encoder_free(r.enc[i]); /* before their dictionaries */
     for (int i = 0; i < o->n_dicts && r.dict; i++)
         ldb_dict_close(r.dict[i]);
     for (int b = 0; b < 2; b++) {
@@ -736,6 +742,7 @@ out:
     }
     free(r.dd);
     free(r.dict);
+    free(r.enc);
     free(r.ids);
 
     cJSON_Delete(r.rec);

@@ -42,11 +42,9 @@ void ldb_dict_close(ldb_dict *d)
     free(d->exp_r_mag);
     free(d->dec_norm);
     free(d->A_owned);
-    ldb_bf16mm_free(d->bf16);
     ldb_bf16w_free(d->bf16w);
     free(d->b_dec_in);
     free(d->b_dec);
-    ldb_dict_free_workspace(d);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
