@@ -433,12 +433,16 @@ typedef struct job {
     kept got;
     pthread_barrier_t *go;
     int rc, same;              /* runs that failed, runs equal to want */
+    ldb_dict *d;               /* both threads also ask for its SHA-256, computed on first use */
+    char sha[65];
 } job;
 
 static void *job_main(void *arg)
 {
     job *j = arg;
     pthread_barrier_wait(j->go);
+    if (ldb_dict_sha256(j->d, j->sha))
+        j->sha[0] = 0;
     for (int i = 0; i < SHARED_RUNS; i++) {
         kept_reset(&j->got);
         j->rc += ldb_encoder_encode(j->e, j->x, LDB_F32, j->n, keep, &j->got) != LDB_OK;
@@ -453,7 +457,9 @@ static void *job_main(void *arg)
  * through the xbuf path: big_jumprelu subtracts b_dec), so a buffer shared between
  * the encoders by mistake (xbuf, cbuf, a slot) mixes one's rows into the other's;
  * checked once by hand with the workers' buffers made static: the runs differ.
- * Tiles of 7 rows, 2 workers each: 286 tiles an encode, 4 workers and 2 callers. */
+ * Tiles of 7 rows, 2 workers each: 286 tiles an encode, 4 workers and 2 callers.
+ * The threads also ask the shared dictionary for its SHA-256 first, which it makes
+ * once on first use. */
 static void test_shared(const char *dir, int precision)
 {
     char p[1100];
@@ -509,7 +515,7 @@ static void test_shared(const char *dir, int precision)
     pthread_barrier_init(&go, NULL, 2);
     pthread_t th[2];
     for (int i = 0; i < 2; i++) {
-        jobs[i] = (job){es[i], xs[i], n, &want[i], jobs[i].got, &go, 0, 0};
+        jobs[i] = (job){es[i], xs[i], n, &want[i], jobs[i].got, &go, 0, 0, d, {0}};
         CHECK(pthread_create(&th[i], NULL, job_main, &jobs[i]) == 0, "thread %d", i);
     }
     for (int i = 0; i < 2; i++)
@@ -519,6 +525,10 @@ static void test_shared(const char *dir, int precision)
         CHECK(jobs[i].rc == 0 && jobs[i].same == SHARED_RUNS, "precision %d, encoder %d: %d of "
               "%d runs at once with the other gave the codes it gives alone (%d failed: %s)",
               precision, i, jobs[i].same, SHARED_RUNS, jobs[i].rc, ldb_encoder_errmsg(es[i]));
+    char sha[65];
+    CHECK(ldb_dict_sha256(d, sha) == LDB_OK && strlen(sha) == 64 && !strcmp(sha, jobs[0].sha) &&
+          !strcmp(sha, jobs[1].sha), "SHA-256 asked from two threads at once: %s, %s, then %s",
+          jobs[0].sha, jobs[1].sha, sha);
 out:
     for (int i = 0; i < 2; i++) {
         ldb_encoder_free(es[i]);
