@@ -61,7 +61,15 @@ const char *ldb_strerror(int rc);
  *   "gemmascope2"  folder with config.json + params.safetensors
  *   "sparsify"     EleutherAI sparsify folder with cfg.json + sae.safetensors
  * Weight files are memory-mapped; F32 tensors are used in place, F16/BF16
- * encoder tensors are converted to F32 once. W_dec is never read to encode. */
+ * encoder tensors are converted to F32 once. W_dec is never read to encode.
+ *
+ * Threads: an open ldb_dict is read-only (what it derives on first use, such as
+ * the SHA-256 or a bf16 copy of W_enc, is made once under a lock), so it may be
+ * shared: ldb_dict_get_info, ldb_dict_sha256, ldb_dict_describe, ldb_dict_decode
+ * and ldb_encoder_new may be called on one dictionary from several threads at
+ * once. Encoding runs on an ldb_encoder (below), one per thread. ldb_dict_close
+ * comes last: after every other call on d has returned and every encoder made
+ * from d has been freed. */
 typedef struct ldb_dict ldb_dict;
 
 typedef struct ldb_dict_info {
@@ -94,14 +102,18 @@ int ldb_dict_open(const char *path, ldb_dict **out);
 void ldb_dict_close(ldb_dict *d);
 
 /* The last error message, e.g. "sae/cfg.json: d_sae is 256 but b_enc has 257
- * elements". Valid until the next call on d. Never NULL (empty if no error). */
+ * elements". Valid until the next call on d. Never NULL (empty if no error).
+ * Calls on a shared dictionary that fail all write this one message: it is the
+ * caller's own only while no other thread's call on d fails meanwhile (the return
+ * code always is). Encoders keep their own (ldb_encoder_errmsg). */
 const char *ldb_dict_errmsg(const ldb_dict *d);
 
 /* Facts about an open dictionary; owned by d, valid until ldb_dict_close(). */
 const ldb_dict_info *ldb_dict_get_info(const ldb_dict *d);
 
 /* SHA-256 of the weights file as 64 lowercase hex digits + NUL in hex[65].
- * Reads the whole file (about 1.5 GB/s); computed once, then cached. */
+ * Reads the whole file (about 1.5 GB/s); computed once, then cached (threads that
+ * ask meanwhile wait for the first one's answer). */
 int ldb_dict_sha256(ldb_dict *d, char hex[65]);
 
 /* The description `dict show --json` prints, as a JSON object: format,
@@ -111,15 +123,64 @@ int ldb_dict_sha256(ldb_dict *d, char hex[65]);
 char *ldb_dict_describe(ldb_dict *d);
 
 /* ---- Encoding ------------------------------------------------------------
- * Activations go through the encoder in tiles: one sgemm per tile, then the
- * activation function turns each row into a sparse list of (latent, value)
- * with value > 0, ascending by latent. Dense codes of the whole input are never
- * materialised. */
+ * An encoder turns activations into sparse codes with one dictionary. It owns
+ * what an encode needs (workspace, worker threads' buffers, the GEMM), so several
+ * encoders may run on one dictionary at once, from different threads (multi-layer
+ * dictionaries hold one per layer); the dictionary must outlive its encoders.
+ * Activations go through the encoder in tiles: one GEMM per tile, then the
+ * activation function turns each row into a sparse list of (latent, value) with
+ * value > 0, ascending by latent. Dense codes of the whole input are never
+ * materialised.
+ *
+ * Threads: an ldb_encoder is used by one thread at a time (its own encode runs
+ * worker threads inside); many encoders on one dictionary may run at once. */
+typedef struct ldb_encoder ldb_encoder;
 
 /* Element types for activations handed to the encoder. */
 #define LDB_F32  0
 #define LDB_F16  1
 #define LDB_BF16 2
+
+/* Precision of the encoder GEMM. F32 (the default) is exact f32 through OpenBLAS.
+ * BF16 rounds activations and W_enc to bf16 and multiplies them with oneDNN's bf16
+ * matmul (f32 accumulation; thresholds and biases stay f32): about twice the f32
+ * throughput on CPUs with AVX512_BF16, at the price of flipping the fire/no-fire
+ * decision of codes within about 1% of their threshold (README). ldb_encoder_new
+ * refuses it with LDB_EUNSUPPORTED, and the reason, when oneDNN (libdnnl.so.2) is
+ * missing or has no bf16 matmul for this CPU. The bf16 copy of W_enc is made once
+ * per dictionary and shared by its bf16 encoders. Further modes get new values. */
+#define LDB_PRECISION_F32  0
+#define LDB_PRECISION_BF16 1
+
+typedef struct ldb_encoder_opts {
+    uint32_t size;             /* set by ldb_encoder_opts_init */
+    int precision;             /* LDB_PRECISION_F32 (default) or LDB_PRECISION_BF16 */
+    int threads;               /* worker threads, at most 8; 0: ldb_blas_threads() */
+    uint32_t tile_rows;        /* rows per tile; 0: the default from d_sae (below) */
+} ldb_encoder_opts;
+
+/* Zeroes o and sets its size: f32, as many workers as OpenBLAS threads, default
+ * tiles. Rows per tile default to keeping a tile's dense pre-activations within
+ * about 64 MiB, 64 to 4096 rows (above 262144 latents a 64-row tile takes more,
+ * 256 MiB at 1M); each worker holds one tile. The codes depend on the tile size
+ * (a GEMM's last bits depend on its shape), never on the thread count. */
+void ldb_encoder_opts_init(ldb_encoder_opts *o);
+
+/* Makes an encoder for d with options o (NULL: the defaults). It keeps a pointer
+ * to d, which must stay open until ldb_encoder_free. Like ldb_dict_open, *out is
+ * set even on failure (unless memory ran out, then NULL), so that
+ * ldb_encoder_errmsg(*out) can say what was wrong; free it either way. LDB_EINVAL
+ * for options not set up by ldb_encoder_opts_init (size 0), an unknown precision
+ * or a tile over 2^20 rows; LDB_EUNSUPPORTED for bf16 where it cannot run.
+ *   ldb_encoder_opts o; ldb_encoder_opts_init(&o); o.precision = LDB_PRECISION_BF16;
+ *   ldb_encoder *e; if (ldb_encoder_new(d, &o, &e)) puts(ldb_encoder_errmsg(e)); */
+int ldb_encoder_new(ldb_dict *d, const ldb_encoder_opts *o, ldb_encoder **out);
+
+/* Releases the encoder (not its dictionary); accepts NULL. */
+void ldb_encoder_free(ldb_encoder *e);
+
+/* The last error message of e. Valid until the next call on e. Never NULL. */
+const char *ldb_encoder_errmsg(const ldb_encoder *e);
 
 /* One tile of sparse codes in CSR form. Row r (0-based, global row
  * = row0 + r) has nonzeros latent[start[r] .. start[r+1]) and the matching
@@ -132,48 +193,37 @@ typedef struct ldb_codes {
     const float *value;
 } ldb_codes;
 
-/* Called once per tile, in row order. Return non-zero to stop the encode; that
- * value is then returned by ldb_dict_encode. */
+/* Called once per tile, in row order, on the thread that called
+ * ldb_encoder_encode. Return non-zero to stop the encode; that value is then
+ * returned by ldb_encoder_encode. */
 typedef int (*ldb_codes_fn)(void *ctx, const ldb_codes *tile);
 
 /* Encodes n_rows rows of d_in elements of type dtype (LDB_F32/F16/BF16), row
  * r at x + r * d_in elements. Calls fn per tile, on the calling thread; the tiles
- * themselves run on ldb_blas_threads() worker threads, each with a single-threaded
- * sgemm, so the codes do not depend on the thread count. Loads OpenBLAS on first
- * use (see ldb_blas_load). Not thread-safe on one handle: one encode at a time.
- *   ldb_dict_encode(d, acts, LDB_F32, n, print_tile, NULL); */
-int ldb_dict_encode(ldb_dict *d, const void *x, int dtype, uint64_t n_rows,
-                    ldb_codes_fn fn, void *ctx);
+ * themselves run on the encoder's worker threads (the calling thread among them),
+ * each with a single-threaded GEMM, so the codes do not depend on the thread count.
+ * Loads OpenBLAS on first use (see ldb_blas_load). One encode at a time per
+ * encoder.
+ *   ldb_encoder_encode(e, acts, LDB_F32, n, print_tile, NULL); */
+int ldb_encoder_encode(ldb_encoder *e, const void *x, int dtype, uint64_t n_rows,
+                       ldb_codes_fn fn, void *ctx);
 
-/* ldb_dict_encode fails with LDB_EBADVALUE when a row's pre-activations hold NaN or
- * Inf (finite inputs and weights whose f32 sum overflows); the tile that holds the row
- * and those after it are not handed to fn. This says where: the row (counted from x),
- * the latent and the value. LDB_ENOTFOUND when the last encode did not fail so. */
-int ldb_dict_encode_fault(const ldb_dict *d, uint64_t *row, uint32_t *latent, float *value);
+/* ldb_encoder_encode fails with LDB_EBADVALUE when a row's pre-activations hold NaN
+ * or Inf (finite inputs and weights whose f32 sum overflows); the tile that holds the
+ * row and those after it are not handed to fn. This says where: the row (counted
+ * from x), the latent and the value. LDB_ENOTFOUND when the last encode did not fail
+ * so. */
+int ldb_encoder_fault(const ldb_encoder *e, uint64_t *row, uint32_t *latent, float *value);
 
-/* Precision of the encoder GEMM. F32 (the default) is exact f32 through OpenBLAS.
- * BF16 rounds activations and W_enc to bf16 and multiplies them with oneDNN's bf16
- * matmul (f32 accumulation; thresholds and biases stay f32): about twice the f32
- * throughput on CPUs with AVX512_BF16, at the price of flipping the fire/no-fire
- * decision of codes within about 1% of their threshold (README). Returns
- * LDB_EUNSUPPORTED, with the reason, when oneDNN (libdnnl.so.2) is missing or has no
- * bf16 matmul for this CPU. */
-#define LDB_PRECISION_F32  0
-#define LDB_PRECISION_BF16 1
-int ldb_dict_set_precision(ldb_dict *d, int precision);
-
-/* The GEMM in use: "openblas f32" or "onednn bf16 (IMPL)". Owned by d. */
-const char *ldb_dict_gemm_name(const ldb_dict *d);
-
-/* Rows per encoder tile (defaults from d_sae: the tile's dense pre-activations
- * stay within about 64 MiB, 64 to 4096 rows; above 262144 latents a 64-row tile
- * takes more, 256 MiB at 1M). Each encoder worker holds one tile. 0 restores the
- * default. */
-int ldb_dict_set_tile_rows(ldb_dict *d, uint32_t rows);
+/* The GEMM in use: "openblas f32" or "onednn bf16 (IMPL)". Owned by e, valid until
+ * ldb_encoder_free. */
+const char *ldb_encoder_gemm_name(const ldb_encoder *e);
 
 /* Reconstructs x_hat (n_rows x d_out floats) from one tile of codes and the
  * tile's input rows x (needed for the skip term and to undo SAELens input
- * normalisation). Reads W_dec (converted row by row when not F32). */
+ * normalisation). Reads W_dec (converted row by row when not F32). Safe from
+ * several threads on one dictionary (its scratch is per call; the first call
+ * scans W_dec for NaN/Inf once while the others wait). */
 int ldb_dict_decode(ldb_dict *d, const ldb_codes *tile, const void *x, int dtype,
                     float *x_hat);
 

@@ -369,7 +369,7 @@ static int encode_failed(run *r, int i, uint64_t p0, int erc, const sink *k)
     const char *ap = r->o->acts, *name = r->dd[i]->name;
     if (erc == LDB_ENOMEM)
         return ldb_err_set(&r->perr, erc, "out of memory");
-    if (erc == LDB_EBADVALUE && ldb_dict_encode_fault(r->dict[i], &row, &lat, &v) == LDB_OK) {
+    if (erc == LDB_EBADVALUE && ldb_encoder_fault(r->enc[i], &row, &lat, &v) == LDB_OK) {
         p = p0 + row;
         return ldb_err_set(&r->perr, erc, "%s: position %llu (row %llu, position %llu): "
                            "dictionary '%s', latent %u: the pre-activation is %s (the f32 sum "
@@ -392,7 +392,7 @@ static int encode_failed(run *r, int i, uint64_t p0, int erc, const sink *k)
                            : vt != LDB_VAL_F32 ? " (a database made with --values f32 stores it)"
                                                : "");
     }
-    return ldb_err_set(&r->perr, erc, "%s", ldb_dict_errmsg(r->dict[i]));
+    return ldb_err_set(&r->perr, erc, "%s", ldb_encoder_errmsg(r->enc[i]));
 }
 
 /* The encode side of a batch (no database access: it runs beside a commit). */
@@ -413,7 +413,7 @@ static int prep_batch(run *r, bbuf *bb)
             continue;
         }
         sink k = {c, ldb_val_max(ldb_db_values(r->db)), 0, 0, 0};
-        int erc = ldb_dict_encode(r->dict[i], x, r->act_dtype, p1 - p0, collect, &k);
+        int erc = ldb_encoder_encode(r->enc[i], x, r->act_dtype, p1 - p0, collect, &k);
         if (erc)
             rc = encode_failed(r, i, p0, erc, &k);
     }
@@ -560,13 +560,24 @@ typedef struct cjob {
     run *r;
     const bbuf *bb;
     int rc;
+    ldb_err err;               /* the commit thread's message, for the caller's thread */
 } cjob;
 
 static void *commit_thread(void *arg)
 {
     cjob *j = arg;
     j->rc = commit_batch(j->r, j->bb);
+    if (j->rc) /* error messages are per thread: hand it to the thread that reports it */
+        j->err = *ldb_db_err(j->r->db);
     return NULL;
+}
+
+/* The commit thread's result, its message made the calling thread's. */
+static int joined(run *r, const cjob *job)
+{
+    if (job->rc)
+        *ldb_db_err(r->db) = job->err;
+    return job->rc;
 }
 
 /* Encodes batch i+1 while batch i is written: the writer's CPU time overlaps the
@@ -574,7 +585,7 @@ static void *commit_thread(void *arg)
 static int run_batches(run *r, uint64_t rows_per, uint64_t max_rows, bbuf bufs[2])
 {
     pthread_t th;
-    cjob job = {r, NULL, 0};
+    cjob job = {r, NULL, 0, {{0}}};
     int busy = 0, rc = LDB_OK, i = 0;
     for (uint64_t r0 = r->rows_done; r0 < r->n_rows && !rc; r0 = bufs[i ^ 1].r1) {
         bbuf *bb = &bufs[i];
@@ -600,7 +611,7 @@ static int run_batches(run *r, uint64_t rows_per, uint64_t max_rows, bbuf bufs[2
         if (busy) {
             pthread_join(th, NULL);
             busy = 0;
-            rc = job.rc;
+            rc = joined(r, &job);
         }
         if (!rc && prc) {
             rc = ldb_err_set(ldb_db_err(r->db), prc, "%s", r->perr.msg);
@@ -618,7 +629,7 @@ static int run_batches(run *r, uint64_t rows_per, uint64_t max_rows, bbuf bufs[2
     if (busy) {
         pthread_join(th, NULL);
         if (!rc)
-            rc = job.rc;
+            rc = joined(r, &job);
     }
     return rc;
 }
@@ -646,12 +657,13 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
         return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "ingest needs at least one dictionary");
     r.dd = calloc((size_t)o->n_dicts, sizeof *r.dd);
     r.dict = calloc((size_t)o->n_dicts, sizeof *r.dict);
+    r.enc = calloc((size_t)o->n_dicts, sizeof *r.enc);
     r.ids = calloc((size_t)o->n_dicts, sizeof *r.ids);
     bbuf bufs[2];
     memset(bufs, 0, sizeof bufs);
     bufs[0].codes = calloc((size_t)o->n_dicts, sizeof *bufs[0].codes);
     bufs[1].codes = calloc((size_t)o->n_dicts, sizeof *bufs[1].codes);
-    if (!r.dd || !r.dict || !r.ids || !bufs[0].codes || !bufs[1].codes) {
+    if (!r.dd || !r.dict || !r.enc || !r.ids || !bufs[0].codes || !bufs[1].codes) {
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
@@ -682,9 +694,12 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
                              ldb_dict_errmsg(r.dict[i]));
             goto out;
         }
-        if (o->precision && (drc = ldb_dict_set_precision(r.dict[i], o->precision))) {
+        ldb_encoder_opts eo;
+        ldb_encoder_opts_init(&eo);
+        eo.precision = o->precision;
+        if ((drc = ldb_encoder_new(r.dict[i], &eo, &r.enc[i]))) {
             rc = ldb_err_set(ldb_db_err(db), drc, "dictionary '%s': %s", r.dd[i]->name,
-                             ldb_dict_errmsg(r.dict[i]));
+                             ldb_encoder_errmsg(r.enc[i]));
             goto out;
         }
         const ldb_dict_info *in = ldb_dict_get_info(r.dict[i]);
@@ -723,6 +738,8 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
         rc = run_batches(&r, rows_per, max_rows, bufs);
 out:
     ldb_writer_drop_spare(db); /* the batches' buffers: a handle may live on */
+    for (int i = 0; i < o->n_dicts && r.enc; i++)
+        ldb_encoder_free(r.enc[i]); /* before their dictionaries */
     for (int i = 0; i < o->n_dicts && r.dict; i++)
         ldb_dict_close(r.dict[i]);
     for (int b = 0; b < 2; b++) {
@@ -736,6 +753,7 @@ out:
     }
     free(r.dd);
     free(r.dict);
+    free(r.enc);
     free(r.ids);
 
     cJSON_Delete(r.rec);

@@ -29,6 +29,7 @@ typedef struct run {
     int act_dtype;
     const ldb_dbdict **dd;
     ldb_dict **dict;
+    ldb_encoder **enc;         /* one per dictionary (not for an import) */
     uint16_t *ids;
     uint8_t id[32];
     ldb_err perr;              /* errors of the encode side (a thread of its own) */

@@ -1,6 +1,7 @@
 /* decode.c — reconstruction for `dict eval`: x_hat = codes . W_dec + b_dec, SAE
  * input normalisation undone, plus the skip term on the raw input. W_dec rows are
- * read (converted when not F32) only for the latents that fire. */
+ * read (converted when not F32) only for the latents that fire. Scratch is per call,
+ * so threads may decode with one dictionary at once. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,8 +9,9 @@
 #include "blas.h"
 #include "dict_impl.h"
 
-/* Scans W_dec and the skip matrix once; makes an f32 view of the skip matrix. */
-static int prepare(ldb_dict *d)
+/* Scans W_dec and the skip matrix once; makes an f32 view of the skip matrix. mu
+ * held (the first caller does it, the others wait). */
+static int prepare_locked(ldb_dict *d)
 {
     int rc;
     if (d->dec_checked)
@@ -30,6 +32,14 @@ static int prepare(ldb_dict *d)
     return LDB_OK;
 }
 
+static int prepare(ldb_dict *d)
+{
+    pthread_mutex_lock(&d->mu);
+    int rc = prepare_locked(d);
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
 int ldb_dict_decode(ldb_dict *d, const ldb_codes *tile, const void *x, int dtype, float *x_hat)
 {
     const ldb_dict_info *in = &d->info;
@@ -40,7 +50,7 @@ int ldb_dict_decode(ldb_dict *d, const ldb_codes *tile, const void *x, int dtype
     if (rc)
         return rc;
     if (!(row = malloc(dout * sizeof(float))) || !(xr = malloc(din * sizeof(float)))) {
-        rc = ldb_err_set(&d->err, LDB_ENOMEM, "out of memory");
+        rc = ldb_dict_fail(d, LDB_ENOMEM, "out of memory");
         goto out;
     }
     for (uint32_t r = 0; r < tile->n_rows; r++) {
@@ -75,7 +85,7 @@ int ldb_dict_decode(ldb_dict *d, const ldb_codes *tile, const void *x, int dtype
         float *xb = NULL;
         if (dtype != LDB_F32 || ((uintptr_t)x & 3)) {
             if (!(xb = malloc((size_t)tile->n_rows * din * sizeof(float)))) {
-                rc = ldb_err_set(&d->err, LDB_ENOMEM, "out of memory");
+                rc = ldb_dict_fail(d, LDB_ENOMEM, "out of memory");
                 goto out;
             }
             ldb_to_f32(xb, x, dtype, (size_t)tile->n_rows * din);
@@ -83,7 +93,7 @@ int ldb_dict_decode(ldb_dict *d, const ldb_codes *tile, const void *x, int dtype
         }
         if (ldb_blas_load() != LDB_OK) {
             free(xb);
-            rc = ldb_err_set(&d->err, LDB_EBLAS, "cannot load OpenBLAS");
+            rc = ldb_dict_fail(d, LDB_EBLAS, "cannot load OpenBLAS");
             goto out;
         }
         if (d->skip == SKIP_XA)

@@ -1,11 +1,13 @@
 /* dict.c — opens a dictionary: detects its format from the files present, reads
  * the config (config.c), binds and validates the tensors, and prepares the encoder's
- * f32 vectors. Shapes are checked against each other before anything is used. */
+ * f32 vectors. Shapes are checked against each other before anything is used; after
+ * open the dictionary only reads, but for what it makes once under its mutex. */
 #include "bf16mm.h"
 #include "dict_impl.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +42,22 @@ void ldb_dict_close(ldb_dict *d)
     free(d->exp_r_mag);
     free(d->dec_norm);
     free(d->A_owned);
-    ldb_bf16mm_free(d->bf16);
+    ldb_bf16w_free(d->bf16w);
     free(d->b_dec_in);
     free(d->b_dec);
-    ldb_dict_free_workspace(d);
+    pthread_mutex_destroy(&d->mu);
     free(d);
+}
+
+int ldb_dict_fail(ldb_dict *d, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&d->mu);
+    vsnprintf(d->err.msg, sizeof d->err.msg, fmt, ap);
+    pthread_mutex_unlock(&d->mu);
+    va_end(ap);
+    return rc;
 }
 
 /* Keeps a copy of s for the lifetime of d (info fields point here). */
@@ -359,6 +372,7 @@ int ldb_dict_open(const char *path, ldb_dict **out)
     *out = d;
     if (!d)
         return LDB_ENOMEM;
+    pthread_mutex_init(&d->mu, NULL);
     memset(&cfg, 0, sizeof cfg);
     if ((rc = ldb_cfg_detect(path, &cfg, &d->err)))
         goto out;
@@ -396,14 +410,14 @@ out:
 
 int ldb_dict_sha256(ldb_dict *d, char hex[65])
 {
-    if (!d->have_sha) {
-        int rc = ldb_sha256_file(d->info.weights_path, d->sha, &d->err);
-        if (rc)
-            return rc;
+    int rc = LDB_OK;
+    pthread_mutex_lock(&d->mu); /* one thread hashes; the others wait for its answer */
+    if (!d->have_sha && !(rc = ldb_sha256_file(d->info.weights_path, d->sha, &d->err)))
         d->have_sha = 1;
-    }
-    memcpy(hex, d->sha, 65);
-    return LDB_OK;
+    if (!rc)
+        memcpy(hex, d->sha, 65);
+    pthread_mutex_unlock(&d->mu);
+    return rc;
 }
 
 char *ldb_dict_describe(ldb_dict *d)
@@ -440,6 +454,6 @@ char *ldb_dict_describe(ldb_dict *d)
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s)
-        ldb_err_set(&d->err, LDB_ENOMEM, "out of memory");
+        ldb_dict_fail(d, LDB_ENOMEM, "out of memory");
     return s;
 }

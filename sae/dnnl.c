@@ -14,7 +14,8 @@
  * one lane, whose GEMM uses every thread, and the caller takes turns on it.
  * 640 -> 16384 jumprelu, 32,768 tokens, 2 Zen 5 cores (f32 ceiling 22.0-23.0k
  * tokens/s): one shared GEMM 32.7-36.8k tokens/s, lanes 37.2-38.2k, lanes with
- * the weights in oneDNN's blocked layout 42.0-43.6k. */
+ * the weights in oneDNN's blocked layout 42.0-43.6k. The bf16 weights belong to the
+ * dictionary (ldb_bf16w), so its encoders share one copy. */
 #include "bf16mm.h"
 
 #include <dlfcn.h>
@@ -54,6 +55,7 @@ static struct {
     dnnl_status_t (*reorder_pd_create)(dnnl_primitive_desc_t *, const dnnl_memory_desc_t *,
                                        dnnl_engine_t, const dnnl_memory_desc_t *, dnnl_engine_t,
                                        const_dnnl_primitive_attr_t);
+    int (*md_equal)(const dnnl_memory_desc_t *, const dnnl_memory_desc_t *);
     int (*omp_max_threads)(void); /* libgomp's, when oneDNN threads with OpenMP */
     void (*omp_set_threads)(int);
 } dn;
@@ -79,7 +81,8 @@ static void dn_load(void)
             SYM(mem_create, "dnnl_memory_create") && SYM(mem_destroy, "dnnl_memory_destroy") &&
             SYM(query_md, "dnnl_primitive_desc_query_md") &&
             SYM(md_size, "dnnl_memory_desc_get_size") &&
-            SYM(reorder_pd_create, "dnnl_reorder_primitive_desc_create");
+            SYM(reorder_pd_create, "dnnl_reorder_primitive_desc_create") &&
+            SYM(md_equal, "dnnl_memory_desc_equal");
     /* found in oneDNN's own dependencies (dlsym searches them) */
     if (!(SYM(omp_max_threads, "omp_get_max_threads") && SYM(omp_set_threads, "omp_set_num_threads")))
         dn.omp_max_threads = NULL, dn.omp_set_threads = NULL;
@@ -95,10 +98,17 @@ struct lane {
     uint16_t *x;               /* cap_rows x K, allocated on first use */
 };
 
+/* One layout of the bf16 weights; immutable once in its dictionary's list. */
+struct ldb_bf16w {
+    struct ldb_bf16w *next;
+    dnnl_memory_desc_t wmd;    /* the layout */
+    void *W;                   /* the weights in it */
+};
+
 struct ldb_bf16mm {
     uint32_t K, N;
     int trans;                 /* weights stored [N][K] */
-    void *W;                   /* bf16 weights in oneDNN's layout (wmd), shared by the lanes */
+    const void *W;             /* bf16 weights in oneDNN's layout (wmd), shared (ldb_bf16w) */
     dnnl_memory_desc_t wmd;    /* that layout, chosen by lane 0's first primitive */
     int have_wmd;
     uint32_t cap_rows;
@@ -189,16 +199,14 @@ static void mems_destroy(dnnl_memory_t *ms, int n)
             dn.mem_destroy(ms[i]);
 }
 
-/* Rounds W to bf16 (K x N, or N x K when trans) and lays it out as wmd says, with
- * oneDNN's reorder: the blocked layout oneDNN picks spares its matmul a repacking of
- * all of W on every call (one lane, M = 1024: 496 against 426 GFLOP/s). */
-static int lay_out_weights(ldb_bf16mm *m, const float *W, char *msg, size_t cap)
+/* Rounds W to bf16 (K x N, or N x K when trans) into out, laid out as m->wmd says,
+ * with oneDNN's reorder: the blocked layout oneDNN picks spares its matmul a
+ * repacking of all of W on every call (one lane, M = 1024: 496 against 426 GFLOP/s). */
+static int lay_out_weights(const ldb_bf16mm *m, const float *W, void *out, char *msg, size_t cap)
 {
-    size_t nw = (size_t)m->K * m->N, size = dn.md_size(&m->wmd);
+    size_t nw = (size_t)m->K * m->N;
     uint16_t *plain = malloc(nw * 2);
-    m->W = aligned_alloc(64, (size + 63) / 64 * 64);
-    if (!plain || !m->W) {
-        free(plain);
+    if (!plain) {
         snprintf(msg, cap, "out of memory for bf16 weights");
         return LDB_ENOMEM;
     }
@@ -215,7 +223,7 @@ static int lay_out_weights(ldb_bf16mm *m, const float *W, char *msg, size_t cap)
               dn.prim_create(&prim, pd) ||
               dn.stream_create(&st, m->eng, dnnl_stream_default_flags) ||
               dn.mem_create(&mem[0], &src, m->eng, plain) ||
-              dn.mem_create(&mem[1], &m->wmd, m->eng, m->W);
+              dn.mem_create(&mem[1], &m->wmd, m->eng, out);
     if (!bad) {
         dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, mem[0]}, {DNNL_ARG_TO, mem[1]}};
         bad = dn.prim_execute(prim, st, 2, args) || dn.stream_wait(st);
@@ -235,8 +243,49 @@ static int lay_out_weights(ldb_bf16mm *m, const float *W, char *msg, size_t cap)
     return LDB_OK;
 }
 
+/* Points m at the weights in its layout (m->wmd) from *shared, adding them there
+ * first when no entry has that layout; mu held. */
+static int find_weights(ldb_bf16mm *m, const float *W, ldb_bf16w **shared, char *msg, size_t cap)
+{
+    for (ldb_bf16w *w = *shared; w; w = w->next)
+        if (dn.md_equal(&w->wmd, &m->wmd)) {
+            m->W = w->W;
+            return LDB_OK;
+        }
+    size_t size = dn.md_size(&m->wmd);
+    ldb_bf16w *w = calloc(1, sizeof *w);
+    if (w)
+        w->W = aligned_alloc(64, (size + 63) / 64 * 64);
+    if (!w || !w->W) {
+        ldb_bf16w_free(w);
+        snprintf(msg, cap, "out of memory for bf16 weights");
+        return LDB_ENOMEM;
+    }
+    int rc = lay_out_weights(m, W, w->W, msg, cap);
+    if (rc) {
+        ldb_bf16w_free(w);
+        return rc;
+    }
+    w->wmd = m->wmd;
+    w->next = *shared;
+    *shared = w;
+    m->W = w->W;
+    return LDB_OK;
+}
+
+void ldb_bf16w_free(ldb_bf16w *list)
+{
+    while (list) {
+        ldb_bf16w *next = list->next;
+        free(list->W);
+        free(list);
+        list = next;
+    }
+}
+
 int ldb_bf16mm_new(uint32_t K, uint32_t N, const float *W, int trans, uint32_t rows,
-                   ldb_bf16mm **out, char *msg, size_t cap)
+                   ldb_bf16w **shared, pthread_mutex_t *mu, ldb_bf16mm **out, char *msg,
+                   size_t cap)
 {
     *out = NULL;
     pthread_once(&dn_once, dn_load);
@@ -258,13 +307,18 @@ int ldb_bf16mm_new(uint32_t K, uint32_t N, const float *W, int trans, uint32_t r
         return LDB_EUNSUPPORTED;
     }
     /* lane 0's primitive now, so that a CPU without a bf16 matmul is told at once;
-     * it chooses the weights' layout. The reorder runs on this thread alone too: a
-     * threaded one would leave libgomp a pool thread for the life of the process,
-     * and LeakSanitizer (gcc 12) crashes reading that thread's dynamic TLS at exit. */
+     * it chooses the weights' layout, which the dictionary's list has or gets (every
+     * encoder with the same tile size asks for the same). The reorder runs on this
+     * thread alone too: a threaded one would leave libgomp a pool thread for the life
+     * of the process, and LeakSanitizer (gcc 12) crashes reading that thread's
+     * dynamic TLS at exit. */
     int prev = solo_begin(m);
     int rc = make_prim(m, &m->lane[0], rows, msg, cap);
-    if (!rc)
-        rc = lay_out_weights(m, W, msg, cap);
+    if (!rc) {
+        pthread_mutex_lock(mu);
+        rc = find_weights(m, W, shared, msg, cap);
+        pthread_mutex_unlock(mu);
+    }
     solo_end(prev);
     if (rc) {
         ldb_bf16mm_free(m);
@@ -319,7 +373,7 @@ static int run_lane(ldb_bf16mm *m, struct lane *l, const float *x, uint32_t M, f
     int bad = dn.md_init_by_tag(&a, 2, da, dnnl_bf16, dnnl_ab) ||
               dn.md_init_by_tag(&cd, 2, dc, dnnl_f32, dnnl_ab) ||
               dn.mem_create(&mem[0], &a, m->eng, l->x) ||
-              dn.mem_create(&mem[1], &m->wmd, m->eng, m->W) ||
+              dn.mem_create(&mem[1], &m->wmd, m->eng, (void *)m->W) || /* only read */
               dn.mem_create(&mem[2], &cd, m->eng, c);
     if (!bad) {
         dnnl_exec_arg_t args[3] = {
@@ -354,6 +408,5 @@ void ldb_bf16mm_free(ldb_bf16mm *m)
     if (m->eng)
         dn.engine_destroy(m->eng);
     pthread_mutex_destroy(&m->one_lane);
-    free(m->W);
     free(m);
 }

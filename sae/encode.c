@@ -1,10 +1,12 @@
-/* encode.c — the encoder pipeline: per tile of rows, prepare the input (convert,
- * normalise, subtract b_dec), one GEMM into the tile's pre-activations, then the
- * activation function turns each row into sorted sparse (latent, value) pairs.
- * Worker threads take whole tiles, each with a single-threaded sgemm; the caller
- * hands the finished tiles on in row order (docs/ARCHITECTURE.md, "Encoder
- * pipeline"). Invariant: each worker holds at most one tile of dense
- * pre-activations, and a tile's codes depend only on its rows and its shape. */
+/* encode.c — the encoder: a handle (ldb_encoder) owning the workspace, worker
+ * buffers, slots, fault record and GEMM of one encode at a time over a shared,
+ * read-only dictionary; and its pipeline: per tile of rows, prepare the input
+ * (convert, normalise, subtract b_dec), one GEMM into the tile's pre-activations,
+ * then the activation function (activate.c). Worker threads take whole tiles, each
+ * with a single-threaded GEMM; the caller hands the finished tiles on in row order
+ * (docs/ARCHITECTURE.md, "Encoder pipeline"). Invariant: each worker holds at most
+ * one tile of dense pre-activations, and a tile's codes depend only on its rows and
+ * its shape, never on the thread or the encoder that ran it. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,13 +14,14 @@
 #include <string.h>
 
 #include "../common/half.h"
+#include "../common/opts.h"
+#include "activate.h"
 #include "bf16mm.h"
 #include "blas.h"
 #include "dict_impl.h"
 
-#if defined(__AVX2__) || defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+#define LDB_WORKERS 8 /* at most */
+_Static_assert(LDB_WORKERS <= LDB_BF16_LANES, "each worker needs a bf16 lane of its own");
 
 /* A tile's dense pre-activations take about 64 MiB, but never fewer than 64 rows:
  * OpenBLAS repacks all of W_enc for every GEMM, and on M = 16 rows (what 64 MiB
@@ -30,10 +33,51 @@
 #define TILE_MAX_ROWS 4096u
 #define TILE_MIN_ROWS 64u
 
-uint32_t ldb_dict_tile_rows(const ldb_dict *d)
+/* Each worker thread owns a tile's input and dense pre-activations; finished tiles
+ * wait in slots, in a ring of 2 x workers, until the caller hands them on in row
+ * order. Everything here belongs to one encoder: encoders on one dictionary share
+ * none of it. */
+struct worker {
+    float *xbuf;               /* T x d_in */
+    float *cbuf;               /* T x d_sae */
+    void *scratch;             /* ldb_activate_scratch bytes (topk candidates) */
+};
+
+struct slot {
+    uint64_t *start;           /* T + 1 */
+    uint32_t *lat;
+    float *val;
+    size_t cap;                /* capacity of lat/val */
+    int state;                 /* free, claimed or done */
+    int rc;                    /* the worker's result for its tile */
+    char msg[160];             /* its message, when rc */
+    uint32_t bad_row, bad_lat; /* rc LDB_EBADVALUE: the row (in the tile) and latent */
+    float bad_val;             /* whose pre-activation is NaN or Inf */
+};
+
+struct ldb_encoder {
+    ldb_err err;
+    ldb_dict *d;               /* borrowed: the dictionary outlives its encoders */
+    int precision;             /* LDB_PRECISION_F32 / _BF16 */
+    int threads;               /* workers at most (<= LDB_WORKERS); 0: ldb_blas_threads() */
+    uint32_t T;                /* rows per tile */
+    ldb_bf16mm *bf16;          /* BF16: the GEMM, lane i for worker i; weights on d */
+    char gemm_name[96];
+    int ready;                 /* ldb_encoder_new succeeded */
+    int ws_workers;            /* workers whose buffers (and two slots each) exist */
+    struct worker work[LDB_WORKERS];
+    struct slot slot[2 * LDB_WORKERS];
+    struct {                   /* the last encode's LDB_EBADVALUE (ldb_encoder_fault) */
+        int set;
+        uint64_t row;
+        uint32_t latent;
+        float value;
+    } fault;
+};
+
+/* The default tile size for d. */
+static uint32_t default_tile_rows(const ldb_dict *d)
 {
-    if (d->tile_rows)
-        return d->tile_rows;
     size_t r = TILE_BUDGET_BYTES / ((size_t)d->info.d_sae * sizeof(float));
     if (r > TILE_MAX_ROWS)
         r = TILE_MAX_ROWS;
@@ -42,60 +86,99 @@ uint32_t ldb_dict_tile_rows(const ldb_dict *d)
     return (uint32_t)r;
 }
 
-int ldb_dict_set_tile_rows(ldb_dict *d, uint32_t rows)
+void ldb_encoder_opts_init(ldb_encoder_opts *o)
 {
-    if (rows > (1u << 20))
-        return ldb_err_set(&d->err, LDB_EINVAL, "tile of %u rows is too large", rows);
-    d->tile_rows = rows;
-    ldb_bf16mm_free(d->bf16); /* made for the old tile size; remade on the next encode */
-    d->bf16 = NULL;
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+    o->precision = LDB_PRECISION_F32;
+}
+
+/* Checks the options and makes the GEMM; messages on e. */
+static int setup(ldb_encoder *e, ldb_dict *d, const ldb_encoder_opts *o)
+{
+    if (!d)
+        return ldb_err_set(&e->err, LDB_EINVAL, "ldb_encoder_new: no dictionary");
+    if (o->precision != LDB_PRECISION_F32 && o->precision != LDB_PRECISION_BF16)
+        return ldb_err_set(&e->err, LDB_EINVAL, "unknown precision %d", o->precision);
+    if (o->threads < 0)
+        return ldb_err_set(&e->err, LDB_EINVAL, "ldb_encoder_opts: threads is %d; expected 0 "
+                           "(as many as OpenBLAS) or more", o->threads);
+    if (o->tile_rows > (1u << 20))
+        return ldb_err_set(&e->err, LDB_EINVAL, "tile of %u rows is too large", o->tile_rows);
+    e->d = d;
+    e->precision = o->precision;
+    e->threads = o->threads < LDB_WORKERS ? o->threads : LDB_WORKERS;
+    e->T = o->tile_rows ? o->tile_rows : default_tile_rows(d);
+    snprintf(e->gemm_name, sizeof e->gemm_name, "openblas f32");
+    if (e->precision == LDB_PRECISION_BF16) {
+        char msg[200];
+        const ldb_dict_info *in = &d->info;
+        int rc = ldb_bf16mm_new(in->d_in, in->d_sae, d->W_enc, d->enc_trans, e->T, &d->bf16w,
+                                &d->mu, &e->bf16, msg, sizeof msg);
+        if (rc)
+            return ldb_err_set(&e->err, rc, "--precision bf16: %s", msg);
+        snprintf(e->gemm_name, sizeof e->gemm_name, "onednn bf16 (%s)", ldb_bf16mm_impl(e->bf16));
+    }
+    e->ready = 1;
     return LDB_OK;
 }
 
-/* Makes the bf16 GEMM for the current tile size. */
-static int ensure_bf16(ldb_dict *d)
+int ldb_encoder_new(ldb_dict *d, const ldb_encoder_opts *user, ldb_encoder **out)
 {
-    if (d->bf16)
-        return LDB_OK;
-    char msg[200];
-    const ldb_dict_info *in = &d->info;
-    int rc = ldb_bf16mm_new(in->d_in, in->d_sae, d->W_enc, d->enc_trans, ldb_dict_tile_rows(d),
-                            &d->bf16, msg, sizeof msg);
-    return rc ? ldb_err_set(&d->err, rc, "--precision bf16: %s", msg) : LDB_OK;
+    ldb_encoder *e = calloc(1, sizeof *e);
+    ldb_encoder_opts o;
+    *out = e;
+    if (!e)
+        return LDB_ENOMEM;
+    ldb_encoder_opts_init(&o);
+    int rc = ldb_opts_load(&o, sizeof o, user, "ldb_encoder_opts", &e->err);
+    return rc ? rc : setup(e, d, &o);
 }
 
-int ldb_dict_set_precision(ldb_dict *d, int precision)
+/* Frees the workers' buffers and the slots. */
+static void free_workspace(ldb_encoder *e)
 {
-    if (precision != LDB_PRECISION_F32 && precision != LDB_PRECISION_BF16)
-        return ldb_err_set(&d->err, LDB_EINVAL, "unknown precision %d", precision);
-    d->precision = precision;
-    if (precision == LDB_PRECISION_F32) {
-        ldb_bf16mm_free(d->bf16);
-        d->bf16 = NULL;
-        return LDB_OK;
+    for (int i = 0; i < LDB_WORKERS; i++) {
+        free(e->work[i].xbuf);
+        free(e->work[i].cbuf);
+        free(e->work[i].scratch);
     }
-    int rc = ensure_bf16(d);
-    if (rc)
-        d->precision = LDB_PRECISION_F32;
-    return rc;
+    for (int i = 0; i < 2 * LDB_WORKERS; i++) {
+        free(e->slot[i].start);
+        free(e->slot[i].lat);
+        free(e->slot[i].val);
+    }
+    memset(e->work, 0, sizeof e->work);
+    memset(e->slot, 0, sizeof e->slot);
+    e->ws_workers = 0;
 }
 
-const char *ldb_dict_gemm_name(const ldb_dict *d)
+void ldb_encoder_free(ldb_encoder *e)
 {
-    if (d->precision != LDB_PRECISION_BF16)
-        return "openblas f32";
-    ldb_dict *w = (ldb_dict *)d; /* a cache of the name, not a change of the dictionary */
-    snprintf(w->gemm_name, sizeof w->gemm_name, "onednn bf16 (%s)", ldb_bf16mm_impl(d->bf16));
-    return w->gemm_name;
+    if (!e)
+        return;
+    free_workspace(e);
+    ldb_bf16mm_free(e->bf16);
+    free(e);
 }
 
-int ldb_dict_encode_fault(const ldb_dict *d, uint64_t *row, uint32_t *latent, float *value)
+const char *ldb_encoder_errmsg(const ldb_encoder *e)
 {
-    if (!d->fault.set)
+    return e ? e->err.msg : "out of memory";
+}
+
+const char *ldb_encoder_gemm_name(const ldb_encoder *e)
+{
+    return e->gemm_name;
+}
+
+int ldb_encoder_fault(const ldb_encoder *e, uint64_t *row, uint32_t *latent, float *value)
+{
+    if (!e->fault.set)
         return LDB_ENOTFOUND;
-    *row = d->fault.row;
-    *latent = d->fault.latent;
-    *value = d->fault.value;
+    *row = e->fault.row;
+    *latent = e->fault.latent;
+    *value = e->fault.value;
     return LDB_OK;
 }
 
@@ -144,235 +227,31 @@ static int grow(uint32_t **lat, float **val, size_t *capp, size_t need)
     return 0;
 }
 
-/* The first j < n whose c[j] + b[j] is NaN or Inf (b NULL: c[j]), or n. */
-static uint32_t first_nonfinite(const float *c, const float *b, uint32_t n)
+/* Sizes the workspace for nw workers: each worker's input and pre-activation
+ * buffers (touched only when used), two slots per worker. */
+static int ensure_ws(ldb_encoder *e, int nw)
 {
-    if (!b) {
-        uint64_t j = ldb_find_nonfinite(c, LDB_F32, n);
-        return j == UINT64_MAX ? n : (uint32_t)j;
-    }
-    uint32_t j = 0;
-    while (j < n && isfinite(c[j] + b[j]))
-        j++;
-    return j;
-}
-
-/* jumprelu and relu: fire iff pre = c + b > t (t = max(threshold, 0)). Most
- * vectors have no firing lane, so the loop is a compare and a mask test; the sum
- * is the same IEEE add in every path, so all paths give identical codes. pre - pre
- * is +0 (all bits clear) for a finite pre and NaN otherwise: OR-ing those bits is
- * how the loop notices an overflowed pre-activation without a branch (*bad = its
- * latent, else n); the data is in registers already, so it costs no memory traffic. */
-static size_t fire_thresh(const float *restrict c, const float *restrict b,
-                          const float *restrict t, uint32_t n, uint32_t *restrict lat,
-                          float *restrict val, uint32_t *bad)
-{
-    size_t o = 0;
-    uint32_t j = 0, nf = 0;
-#if defined(__AVX512F__)
-    __m512i acc = _mm512_setzero_si512();
-    for (; j + 16 <= n; j += 16) {
-        /* the tile's pre-activations come from memory: ask 2 KB ahead (2 Zen 5 cores,
-         * 65,536 tokens, bf16 encode: 41.0-42.2k against 40.6-41.4k tokens/s in three
-         * alternating pairs; prefetch past the row's end is harmless) */
-        _mm_prefetch((const char *)(c + j + 512), _MM_HINT_T0);
-        __m512 p = _mm512_add_ps(_mm512_loadu_ps(c + j), _mm512_loadu_ps(b + j));
-        acc = _mm512_or_si512(acc, _mm512_castps_si512(_mm512_sub_ps(p, p)));
-        unsigned m = _mm512_cmp_ps_mask(p, _mm512_loadu_ps(t + j), _CMP_GT_OQ);
-        if (m) {
-            float tmp[16];
-            _mm512_storeu_ps(tmp, p);
-            while (m) {
-                unsigned u = (unsigned)__builtin_ctz(m);
-                m &= m - 1;
-                lat[o] = j + u;
-                val[o++] = tmp[u];
-            }
-        }
-    }
-    nf = _mm512_test_epi32_mask(acc, acc) != 0;
-#elif defined(__AVX2__)
-    __m256 acc = _mm256_setzero_ps();
-    for (; j + 8 <= n; j += 8) {
-        __m256 p = _mm256_add_ps(_mm256_loadu_ps(c + j), _mm256_loadu_ps(b + j));
-        acc = _mm256_or_ps(acc, _mm256_sub_ps(p, p));
-        unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(p, _mm256_loadu_ps(t + j), _CMP_GT_OQ));
-        if (m) {
-            float tmp[8];
-            _mm256_storeu_ps(tmp, p);
-            while (m) {
-                unsigned u = (unsigned)__builtin_ctz(m);
-                m &= m - 1;
-                lat[o] = j + u;
-                val[o++] = tmp[u];
-            }
-        }
-    }
-    nf = !_mm256_testz_si256(_mm256_castps_si256(acc), _mm256_castps_si256(acc));
-#endif
-    for (; j < n; j++) {
-        float p = c[j] + b[j];
-        nf |= !isfinite(p);
-        if (p > t[j]) {
-            lat[o] = j;
-            val[o++] = p;
-        }
-    }
-    *bad = nf ? first_nonfinite(c, b, n) : n;
-    return o;
-}
-
-/* gated: fires iff c + b_gate > 0, value relu(c * exp(r_mag) + b_mag). */
-static size_t fire_gated(const ldb_dict *d, const float *restrict c, uint32_t *restrict lat,
-                         float *restrict val)
-{
-    const float *bg = d->b_gate, *bm = d->b_mag, *er = d->exp_r_mag;
-    size_t o = 0;
-    for (uint32_t j = 0; j < d->info.d_sae; j++) {
-        if (c[j] + bg[j] > 0.0f) {
-            float mag = c[j] * er[j] + bm[j];
-            if (mag > 0.0f) {
-                lat[o] = j;
-                val[o++] = mag;
-            }
-        }
-    }
-    return o;
-}
-
-typedef struct { float v; uint32_t j; } cand;
-
-static void sift_down(cand *h, uint32_t n, uint32_t i)
-{
-    for (;;) {
-        uint32_t l = 2 * i + 1, s = i;
-        if (l < n && h[l].v < h[s].v)
-            s = l;
-        if (l + 1 < n && h[l + 1].v < h[s].v)
-            s = l + 1;
-        if (s == i)
-            return;
-        cand t = h[i];
-        h[i] = h[s];
-        h[s] = t;
-        i = s;
-    }
-}
-
-static int cmp_cand_j(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    return x->j < y->j ? -1 : x->j > y->j;
-}
-
-/* topk: the k largest pre-activations that are > 0 (top-k then relu, or relu then
- * top-k: the same set up to ties). Earlier latents win ties. heap holds k. */
-static size_t fire_topk(const ldb_dict *d, float *restrict c, void *heap_mem, uint32_t *restrict lat,
-                        float *restrict val)
-{
-    const float *b = d->b_enc, *s = d->dec_norm;
-    cand *heap = heap_mem;
-    uint32_t n = d->info.d_sae, k = d->info.k, h = 0;
-    float floor = 0.0f; /* a candidate must beat this */
-    for (uint32_t j = 0; j < n; j++) {
-        float p = c[j] + b[j];
-        if (s)
-            p *= s[j];
-        if (!(p > floor))
-            continue;
-        if (h < k) {
-            heap[h].v = p;
-            heap[h++].j = j;
-            if (h == k) {
-                for (uint32_t i = k / 2; i-- > 0;)
-                    sift_down(heap, k, i);
-                floor = heap[0].v;
-            }
-        } else {
-            heap[0].v = p;
-            heap[0].j = j;
-            sift_down(heap, k, 0);
-            floor = heap[0].v;
-        }
-    }
-    qsort(heap, h, sizeof *heap, cmp_cand_j);
-    for (uint32_t i = 0; i < h; i++) {
-        lat[i] = heap[i].j;
-        val[i] = heap[i].v;
-    }
-    return h;
-}
-
-/* groupmax (sparsify): relu, then the max of each of k contiguous groups, at its
- * first maximal latent; a group whose max is 0 does not fire. */
-static size_t fire_groupmax(const ldb_dict *d, const float *restrict c, uint32_t *restrict lat,
-                            float *restrict val)
-{
-    const float *b = d->b_enc;
-    uint32_t k = d->info.k, g = d->info.d_sae / k;
-    size_t o = 0;
-    for (uint32_t q = 0; q < k; q++) {
-        uint32_t j0 = q * g, best = j0;
-        float bv = 0.0f;
-        for (uint32_t j = j0; j < j0 + g; j++) {
-            float p = c[j] + b[j];
-            if (p > bv) {
-                bv = p;
-                best = j;
-            }
-        }
-        if (bv > 0.0f) {
-            lat[o] = best;
-            val[o++] = bv;
-        }
-    }
-    return o;
-}
-
-void ldb_dict_free_workspace(ldb_dict *d)
-{
-    for (int i = 0; i < LDB_WORKERS; i++) {
-        free(d->work[i].xbuf);
-        free(d->work[i].cbuf);
-        free(d->work[i].heap);
-    }
-    for (int i = 0; i < 2 * LDB_WORKERS; i++) {
-        free(d->slot[i].start);
-        free(d->slot[i].lat);
-        free(d->slot[i].val);
-    }
-    memset(d->work, 0, sizeof d->work);
-    memset(d->slot, 0, sizeof d->slot);
-    d->ws_rows = 0;
-    d->ws_workers = 0;
-}
-
-/* Sizes the workspace for nw workers on tiles of rows rows: each worker's input
- * and pre-activation buffers (touched only when used), two slots per worker. */
-static int ensure_ws(ldb_dict *d, uint32_t rows, int nw)
-{
+    const ldb_dict *d = e->d;
     const ldb_dict_info *in = &d->info;
-    if (d->ws_rows != rows)
-        ldb_dict_free_workspace(d);
-    for (int i = d->ws_workers; i < nw; i++) {
-        struct ldb_worker *w = &d->work[i];
-        w->xbuf = aligned_alloc(64, (((size_t)rows * in->d_in * 4 + 63) / 64) * 64);
-        w->cbuf = aligned_alloc(64, (((size_t)rows * in->d_sae * 4 + 63) / 64) * 64);
-        if (d->arch == ARCH_TOPK)
-            w->heap = malloc((size_t)in->k * sizeof(cand));
-        if (!w->xbuf || !w->cbuf || (d->arch == ARCH_TOPK && !w->heap))
+    size_t rows = e->T, scratch = ldb_activate_scratch(d);
+    for (int i = e->ws_workers; i < nw; i++) {
+        struct worker *w = &e->work[i];
+        w->xbuf = aligned_alloc(64, ((rows * in->d_in * 4 + 63) / 64) * 64);
+        w->cbuf = aligned_alloc(64, ((rows * in->d_sae * 4 + 63) / 64) * 64);
+        if (scratch)
+            w->scratch = malloc(scratch);
+        if (!w->xbuf || !w->cbuf || (scratch && !w->scratch))
             goto nomem;
         for (int j = 2 * i; j < 2 * i + 2; j++)
-            if (!(d->slot[j].start = malloc(((size_t)rows + 1) * sizeof *d->slot[j].start)))
+            if (!(e->slot[j].start = malloc((rows + 1) * sizeof *e->slot[j].start)))
                 goto nomem;
-        d->ws_rows = rows;
-        d->ws_workers = i + 1;
+        e->ws_workers = i + 1;
     }
     return LDB_OK;
 nomem:
-    ldb_dict_free_workspace(d);
-    return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory for %d encoder tiles of %u rows x %u "
-                       "latents", nw, rows, in->d_sae);
+    free_workspace(e);
+    return ldb_err_set(&e->err, LDB_ENOMEM, "out of memory for %d encoder tiles of %u rows x %u "
+                       "latents", nw, e->T, in->d_sae);
 }
 
 /* Fills xbuf with the tile's encoder input; returns the pointer the GEMM reads. */
@@ -403,45 +282,22 @@ static const float *prep_tile(const ldb_dict *d, float *xbuf, const void *x, int
 
 /* The activation function over the m rows of a worker's pre-activations, into a
  * slot as CSR. A row whose pre-activations hold NaN or Inf (the f32 sum overflowed:
- * finite but huge weights or activations) fails the tile with LDB_EBADVALUE: the
- * activation function would drop NaN silently, and an Inf that does not fire may
- * hide a sum that should have. jumprelu and relu notice it inside their vector loop;
- * the scalar ones scan the row first, which pulls it into cache for them. */
-static int activate(const ldb_dict *d, struct ldb_worker *w, struct ldb_slot *s, uint32_t m)
+ * finite but huge weights or activations) fails the tile with LDB_EBADVALUE. */
+static int activate(const ldb_dict *d, struct worker *w, struct slot *s, uint32_t m)
 {
-    const ldb_dict_info *in = &d->info;
-    size_t bound = d->arch == ARCH_TOPK || d->arch == ARCH_GROUPMAX ? in->k : in->d_sae;
-    size_t used = 0;
+    size_t bound = ldb_activate_bound(d), used = 0;
     s->start[0] = 0;
     for (uint32_t r = 0; r < m; r++) {
-        float *c = w->cbuf + (size_t)r * in->d_sae;
-        uint32_t bad = in->d_sae;
+        size_t n;
         if (grow(&s->lat, &s->val, &s->cap, used + bound))
             return LDB_ENOMEM;
-        uint32_t *lat = s->lat + used;
-        float *val = s->val + used;
-        if (d->arch == ARCH_JUMPRELU || d->arch == ARCH_RELU) {
-            used += fire_thresh(c, d->b_enc, d->thr, in->d_sae, lat, val, &bad);
-            if (bad < in->d_sae) {
-                s->bad_val = c[bad] + d->b_enc[bad];
-                goto overflow;
-            }
-        } else if ((bad = first_nonfinite(c, NULL, in->d_sae)) < in->d_sae) {
-            s->bad_val = c[bad]; /* scalar loops below: a scan of the row beforehand */
-            goto overflow;
+        if (ldb_activate_row(d, w->cbuf + (size_t)r * d->info.d_sae, w->scratch, s->lat + used,
+                             s->val + used, &n, &s->bad_lat, &s->bad_val)) {
+            s->bad_row = r;
+            return LDB_EBADVALUE;
         }
-        switch (d->arch) {
-        case ARCH_GATED: used += fire_gated(d, c, lat, val); break;
-        case ARCH_TOPK: used += fire_topk(d, c, w->heap, lat, val); break;
-        case ARCH_GROUPMAX: used += fire_groupmax(d, c, lat, val); break;
-        default: break;
-        }
+        used += n;
         s->start[r + 1] = used;
-        continue;
-    overflow:
-        s->bad_row = r;
-        s->bad_lat = bad;
-        return LDB_EBADVALUE;
     }
     return LDB_OK;
 }
@@ -451,7 +307,7 @@ enum { SLOT_FREE, SLOT_BUSY, SLOT_DONE };
 /* One encode's tiles, shared by its workers under mu. Tile t goes to slot
  * t % nslots; a worker may claim it only once tile t - nslots has been handed on. */
 typedef struct pool {
-    ldb_dict *d;
+    ldb_encoder *e;
     const void *x;
     int dtype;
     uint64_t n_rows;
@@ -462,25 +318,32 @@ typedef struct pool {
     pthread_cond_t cv;
 } pool;
 
-/* Prepares, multiplies and activates tile t into slot s on worker w. */
-static int run_tile(const pool *p, struct ldb_worker *w, struct ldb_slot *s, uint64_t t)
+/* The tile's GEMM, c = xa . W_enc for m rows, in the encoder's precision; lane is
+ * the worker's (its own bf16 lane). */
+static int gemm(const ldb_encoder *e, int lane, const float *xa, uint32_t m, float *c, char *msg,
+                size_t cap)
 {
-    ldb_dict *d = p->d;
+    const ldb_dict *d = e->d;
     const ldb_dict_info *in = &d->info;
+    if (e->precision == LDB_PRECISION_BF16)
+        return ldb_bf16mm_run(e->bf16, lane, xa, m, c, msg, cap);
+    ldb_blas_sgemm_rm(0, d->enc_trans, (int)m, (int)in->d_sae, (int)in->d_in, 1.0f, xa,
+                      (int)in->d_in, d->W_enc, d->enc_trans ? (int)in->d_in : (int)in->d_sae,
+                      0.0f, c, (int)in->d_sae);
+    return LDB_OK;
+}
+
+/* Prepares, multiplies and activates tile t into slot s on worker w. */
+static int run_tile(const pool *p, struct worker *w, struct slot *s, uint64_t t)
+{
+    const ldb_encoder *e = p->e;
     uint64_t r0 = t * p->T;
     uint32_t m = (uint32_t)(p->n_rows - r0 < p->T ? p->n_rows - r0 : p->T);
-    const float *xa = prep_tile(d, w->xbuf, p->x, p->dtype, r0, m);
-    if (d->precision == LDB_PRECISION_BF16) {
-        int rc = ldb_bf16mm_run(d->bf16, (int)(w - d->work), xa, m, w->cbuf, s->msg,
-                                sizeof s->msg); /* the worker's own lane */
-        if (rc)
-            return rc;
-    } else {
-        ldb_blas_sgemm_rm(0, d->enc_trans, (int)m, (int)in->d_sae, (int)in->d_in, 1.0f, xa,
-                          (int)in->d_in, d->W_enc, d->enc_trans ? (int)in->d_in : (int)in->d_sae,
-                          0.0f, w->cbuf, (int)in->d_sae);
-    }
-    int rc = activate(d, w, s, m);
+    const float *xa = prep_tile(e->d, w->xbuf, p->x, p->dtype, r0, m);
+    int rc = gemm(e, (int)(w - e->work), xa, m, w->cbuf, s->msg, sizeof s->msg);
+    if (rc)
+        return rc;
+    rc = activate(e->d, w, s, m);
     if (rc == LDB_EBADVALUE) {
         snprintf(s->msg, sizeof s->msg, "row %llu, latent %u: the pre-activation is %s (the "
                  "f32 sum overflowed: activations or encoder weights too large)",
@@ -498,10 +361,10 @@ static int can_claim(const pool *p)
 }
 
 /* Claims the next tile and runs it on w; mu is held on entry and on return. */
-static void work_one(pool *p, struct ldb_worker *w)
+static void work_one(pool *p, struct worker *w)
 {
     uint64_t t = p->next++;
-    struct ldb_slot *s = &p->d->slot[t % (uint64_t)p->nslots];
+    struct slot *s = &p->e->slot[t % (uint64_t)p->nslots];
     s->state = SLOT_BUSY;
     pthread_mutex_unlock(&p->mu);
     int rc = run_tile(p, w, s, t);
@@ -515,7 +378,7 @@ static void work_one(pool *p, struct ldb_worker *w)
 
 typedef struct helper {
     pool *p;
-    struct ldb_worker *w;
+    struct worker *w;
 } helper;
 
 static void *helper_main(void *arg)
@@ -538,27 +401,27 @@ static void *helper_main(void *arg)
  * next tile in row order as soon as it is done, and otherwise works or waits. */
 static int run_pool(pool *p, int nw, ldb_codes_fn fn, void *ctx)
 {
-    ldb_dict *d = p->d;
+    ldb_encoder *e = p->e;
     helper hs[LDB_WORKERS];
     pthread_t th[LDB_WORKERS];
     int started[LDB_WORKERS] = {0}, rc = LDB_OK;
     for (int i = 1; i < nw; i++) {
-        hs[i] = (helper){p, &d->work[i]};
+        hs[i] = (helper){p, &e->work[i]};
         started[i] = pthread_create(&th[i], NULL, helper_main, &hs[i]) == 0;
     }
     pthread_mutex_lock(&p->mu);
     while (p->handed < p->n_tiles) {
         uint64_t t = p->handed;
-        struct ldb_slot *s = &d->slot[t % (uint64_t)p->nslots];
+        struct slot *s = &e->slot[t % (uint64_t)p->nslots];
         if (s->state == SLOT_DONE) {
             pthread_mutex_unlock(&p->mu);
             if (s->rc) {
-                rc = ldb_err_set(&d->err, s->rc, "%s", s->msg);
+                rc = ldb_err_set(&e->err, s->rc, "%s", s->msg);
                 if (s->rc == LDB_EBADVALUE) {
-                    d->fault.set = 1;
-                    d->fault.row = t * p->T + s->bad_row;
-                    d->fault.latent = s->bad_lat;
-                    d->fault.value = s->bad_val;
+                    e->fault.set = 1;
+                    e->fault.row = t * p->T + s->bad_row;
+                    e->fault.latent = s->bad_lat;
+                    e->fault.value = s->bad_val;
                 }
             } else {
                 uint64_t r0 = t * p->T;
@@ -575,11 +438,11 @@ static int run_pool(pool *p, int nw, ldb_codes_fn fn, void *ctx)
             if (rc)
                 break;
         } else if (can_claim(p)) {
-            work_one(p, &d->work[0]);
+            work_one(p, &e->work[0]);
         } else if (s->state == SLOT_FREE) {
             /* cannot happen: tiles are claimed in order, so the tile that stopped the
              * pool is handed on (and ends the loop) before an unclaimed one is reached */
-            rc = ldb_err_set(&d->err, LDB_EINVAL, "encoder: tile %llu was never run",
+            rc = ldb_err_set(&e->err, LDB_EINVAL, "encoder: tile %llu was never run",
                              (unsigned long long)t);
             break;
         } else {
@@ -593,39 +456,40 @@ static int run_pool(pool *p, int nw, ldb_codes_fn fn, void *ctx)
         if (started[i])
             pthread_join(th[i], NULL);
     for (int i = 0; i < p->nslots; i++)
-        d->slot[i].state = SLOT_FREE;
+        e->slot[i].state = SLOT_FREE;
     return rc;
 }
 
-int ldb_dict_encode(ldb_dict *d, const void *x, int dtype, uint64_t n_rows, ldb_codes_fn fn,
-                    void *ctx)
+int ldb_encoder_encode(ldb_encoder *e, const void *x, int dtype, uint64_t n_rows,
+                       ldb_codes_fn fn, void *ctx)
 {
     int rc = LDB_OK;
+    if (!e->ready) /* kept for its message; a binding may still call on it */
+        return ldb_err_set(&e->err, LDB_EINVAL, "ldb_encoder_encode: ldb_encoder_new refused "
+                           "this encoder");
     if (dtype != LDB_F32 && dtype != LDB_F16 && dtype != LDB_BF16)
-        return ldb_err_set(&d->err, LDB_EINVAL, "unknown activation dtype %d", dtype);
+        return ldb_err_set(&e->err, LDB_EINVAL, "unknown activation dtype %d", dtype);
     if (ldb_blas_load() != LDB_OK)
-        return ldb_err_set(&d->err, LDB_EBLAS, "cannot load OpenBLAS (libopenblas.so.0); "
+        return ldb_err_set(&e->err, LDB_EBLAS, "cannot load OpenBLAS (libopenblas.so.0); "
                            "install libopenblas0 (make deps)");
     if (n_rows == 0)
         return LDB_OK;
-    if (d->precision == LDB_PRECISION_BF16 && (rc = ensure_bf16(d)))
-        return rc;
-    d->fault.set = 0;
-    pool p = {.d = d, .x = x, .dtype = dtype, .n_rows = n_rows, .T = ldb_dict_tile_rows(d)};
+    e->fault.set = 0;
+    pool p = {.e = e, .x = x, .dtype = dtype, .n_rows = n_rows, .T = e->T};
     p.n_tiles = (n_rows + p.T - 1) / p.T;
-    int nw = ldb_blas_threads(), solo = 0;
+    int nw = e->threads ? e->threads : ldb_blas_threads(), solo = 0;
     if (nw > LDB_WORKERS)
         nw = LDB_WORKERS;
     if ((uint64_t)nw > p.n_tiles)
         nw = (int)p.n_tiles;
-    if (d->precision != LDB_PRECISION_BF16) {
+    if (e->precision != LDB_PRECISION_BF16) { /* the GEMM is OpenBLAS's */
         solo = ldb_blas_solo(1) == 0;
         if (!solo)
             nw = 1; /* OpenBLAS threads each GEMM itself: one caller at a time */
     }
     if (nw < 1)
         nw = 1;
-    if (!(rc = ensure_ws(d, p.T, nw))) {
+    if (!(rc = ensure_ws(e, nw))) {
         p.nslots = 2 * nw;
         pthread_mutex_init(&p.mu, NULL);
         pthread_cond_init(&p.cv, NULL);

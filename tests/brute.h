@@ -65,8 +65,11 @@ static void brute_encode(const char *dict_path, const char *acts_path, const cha
     tok = malloc(n_pos * sizeof *tok);
     memcpy(tok, t.data, n_pos * sizeof *tok);
     pstart = calloc(n_pos + 1, sizeof *pstart);
-    rc = ldb_dict_encode(d, a.data, LDB_F32, n_pos, collect, NULL);
-    CHECK(rc == 0, "encode: %s", ldb_dict_errmsg(d));
+    ldb_encoder *enc = NULL;
+    rc = ldb_encoder_new(d, NULL, &enc) ||
+         ldb_encoder_encode(enc, a.data, LDB_F32, n_pos, collect, NULL);
+    CHECK(rc == 0, "encode: %s", ldb_encoder_errmsg(enc));
+    ldb_encoder_free(enc);
     ldb_dict_close(d);
     ldb_mfile_close(&fa);
     ldb_mfile_close(&ft);

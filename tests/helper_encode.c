@@ -45,6 +45,7 @@ int main(int argc, char **argv)
 {
     if (argc == 5 && !strcmp(argv[1], "write")) {
         ldb_dict *d = NULL;
+        ldb_encoder *enc = NULL;
         ldb_mfile m;
         ldb_npy a;
         ldb_err e = {{0}};
@@ -52,17 +53,22 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", ldb_dict_errmsg(d));
             return 1;
         }
+        if (ldb_encoder_new(d, NULL, &enc)) {
+            fprintf(stderr, "%s\n", ldb_encoder_errmsg(enc));
+            return 1;
+        }
         if (ldb_mfile_open(&m, argv[3], &e) || ldb_npy_parse(&a, m.data, m.size, argv[3], &e)) {
             fprintf(stderr, "%s\n", e.msg);
             return 1;
         }
         FILE *f = fopen(argv[4], "wb");
-        int rc = !f || ldb_dict_encode(d, a.data, LDB_F32, a.count / ldb_dict_get_info(d)->d_in,
-                                       write_tile, f);
+        int rc = !f || ldb_encoder_encode(enc, a.data, LDB_F32,
+                                          a.count / ldb_dict_get_info(d)->d_in, write_tile, f);
         if (f)
             rc |= fclose(f) != 0;
         printf("core %s (%s)\n", ldb_blas_corename(), ldb_blas_core_origin());
         ldb_mfile_close(&m);
+        ldb_encoder_free(enc);
         ldb_dict_close(d);
         return rc;
     }

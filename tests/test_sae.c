@@ -1,8 +1,10 @@
 /* test_sae.c — every dictionary format and architecture, encoded by the library
  * and compared code by code with the independent dense reference (ref_encoder.c,
- * double precision, no BLAS), at several tile sizes; then decode likewise.
+ * double precision, no BLAS), at several tile sizes; then decode likewise; then
+ * encoders sharing one dictionary from several threads (issue 21).
  * usage: test_sae FIXTURES_DIR (written by tests/fixtures/gen_fixtures.py) */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +56,26 @@ static int collect(void *arg, const ldb_codes *t)
         s->rows_seen++;
     }
     return 0;
+}
+
+/* An encoder on d with the given precision and tile size (0: the default); NULL
+ * after a failed check, or quietly with *rc LDB_EUNSUPPORTED (bf16 on this CPU). */
+static ldb_encoder *encoder(ldb_dict *d, int precision, uint32_t tile, int *rc)
+{
+    ldb_encoder_opts o;
+    ldb_encoder_opts_init(&o);
+    o.precision = precision;
+    o.tile_rows = tile;
+    ldb_encoder *e = NULL;
+    *rc = ldb_encoder_new(d, &o, &e);
+    if (*rc == LDB_OK)
+        return e;
+    if (*rc != LDB_EUNSUPPORTED || precision == LDB_PRECISION_F32)
+        CHECK(0, "encoder (precision %d, tile %u): %s", precision, tile, ldb_encoder_errmsg(e));
+    else
+        printf("test_sae: bf16 encode not checked here: %s\n", ldb_encoder_errmsg(e));
+    ldb_encoder_free(e);
+    return NULL;
 }
 
 static const char *expected_arch(const ref_case *rc)
@@ -207,9 +229,11 @@ static void test_case(const char *dir, const char *name)
         memset(got, 0, (size_t)rc.n * rc.d_sae * sizeof(float));
         sink s = {in->d_sae, in->k, !strcmp(in->architecture, "topk"),
                   !strcmp(in->architecture, "groupmax"), got, 1, 1, 1, 0, 0};
-        ldb_dict_set_tile_rows(d, tiles[ti]);
-        r = ldb_dict_encode(d, a.data, dtype, (uint64_t)rc.n, collect, &s);
-        CHECK(r == LDB_OK, "%s: encode: %s", name, ldb_dict_errmsg(d));
+        ldb_encoder *e = encoder(d, LDB_PRECISION_F32, tiles[ti], &r);
+        if (e)
+            r = ldb_encoder_encode(e, a.data, dtype, (uint64_t)rc.n, collect, &s);
+        CHECK(r == LDB_OK, "%s: encode: %s", name, ldb_encoder_errmsg(e));
+        ldb_encoder_free(e);
         CHECK(s.rows_seen == (uint64_t)rc.n && s.order_ok, "%s tile %u: rows in order, each once",
               name, tiles[ti]);
         CHECK(s.positive_ok, "%s tile %u: every stored code is > 0", name, tiles[ti]);
@@ -225,25 +249,22 @@ static void test_case(const char *dir, const char *name)
          * make a short last tile. */
         static const uint32_t bf_tiles[] = {0, 7, 300};
         for (size_t ti = 0; ti < sizeof bf_tiles / sizeof bf_tiles[0]; ti++) {
-            ldb_dict_set_tile_rows(d, bf_tiles[ti]);
-            int pr = ldb_dict_set_precision(d, LDB_PRECISION_BF16);
-            if (pr == LDB_EUNSUPPORTED) {
-                printf("test_sae: %s: bf16 encode not checked here: %s\n", name,
-                       ldb_dict_errmsg(d));
-                break;
-            }
-            CHECK(pr == LDB_OK, "%s: set bf16: %s", name, ldb_dict_errmsg(d));
+            int pr;
+            ldb_encoder *e = encoder(d, LDB_PRECISION_BF16, bf_tiles[ti], &pr);
+            if (!e)
+                break; /* LDB_EUNSUPPORTED: said; any other failure: checked */
             memset(got, 0, (size_t)rc.n * rc.d_sae * sizeof(float));
             sink s = {in->d_sae, in->k, 0, 0, got, 1, 1, 1, 0, 0};
-            r = ldb_dict_encode(d, a.data, dtype, (uint64_t)rc.n, collect, &s);
-            CHECK(r == LDB_OK, "%s: bf16 encode: %s", name, ldb_dict_errmsg(d));
+            r = ldb_encoder_encode(e, a.data, dtype, (uint64_t)rc.n, collect, &s);
+            CHECK(r == LDB_OK, "%s: bf16 encode: %s", name, ldb_encoder_errmsg(e));
             CHECK(s.rows_seen == (uint64_t)rc.n && s.order_ok, "%s bf16 tile %u: rows in order",
                   name, bf_tiles[ti]);
+            CHECK(!strncmp(ldb_encoder_gemm_name(e), "onednn bf16 (", 13), "%s: gemm %s", name,
+                  ldb_encoder_gemm_name(e));
             compare_codes_tol(name, bf_tiles[ti], &rc, got, codes, margin, BF16_FLIP_MARGIN,
                               BF16_REL_TOL);
+            ldb_encoder_free(e);
         }
-        ldb_dict_set_tile_rows(d, 0);
-        CHECK(ldb_dict_set_precision(d, LDB_PRECISION_F32) == LDB_OK, "back to f32");
     }
 out:
     free(codes);
@@ -281,11 +302,242 @@ static void test_callback_stop(const char *dir)
     if (!d)
         return;
     float *x = calloc(100 * 128, sizeof(float));
-    int calls = 0;
-    ldb_dict_set_tile_rows(d, 10);
-    int r = ldb_dict_encode(d, x, LDB_F32, 100, stop_after_first, &calls);
+    int calls = 0, r;
+    ldb_encoder *e = encoder(d, LDB_PRECISION_F32, 10, &r);
+    if (e)
+        r = ldb_encoder_encode(e, x, LDB_F32, 100, stop_after_first, &calls);
     CHECK(r == 42 && calls == 1, "stop: rc %d after %d calls", r, calls);
+    ldb_encoder_free(e);
     free(x);
+    ldb_dict_close(d);
+}
+
+/* Encoder options (issue 21): a struct not set up by ldb_encoder_opts_init (size 0)
+ * is refused, and so are an unknown precision, negative threads, a tile over 2^20
+ * rows and a field this library does not have; a newer struct whose extra fields
+ * are zero works, and so do NULL options. */
+static void test_encoder_opts(const char *dir)
+{
+    ldb_dict *d = open_fixture(dir, "big_jumprelu");
+    if (!d)
+        return;
+    ldb_encoder *e = NULL;
+    ldb_encoder_opts o;
+    memset(&o, 0, sizeof o);
+    CHECK(ldb_encoder_new(d, &o, &e) == LDB_EINVAL &&
+          strstr(ldb_encoder_errmsg(e), "ldb_encoder_opts_init"), "size 0 refused: %s",
+          ldb_encoder_errmsg(e));
+    CHECK(e && ldb_encoder_encode(e, &o, LDB_F32, 1, stop_after_first, NULL) == LDB_EINVAL,
+          "a refused encoder does not encode: %s", ldb_encoder_errmsg(e));
+    ldb_encoder_free(e);
+    ldb_encoder_opts_init(&o);
+    o.precision = 7;
+    CHECK(ldb_encoder_new(d, &o, &e) == LDB_EINVAL &&
+          !strcmp(ldb_encoder_errmsg(e), "unknown precision 7"), "precision 7: %s",
+          ldb_encoder_errmsg(e));
+    ldb_encoder_free(e);
+    ldb_encoder_opts_init(&o);
+    o.threads = -1;
+    CHECK(ldb_encoder_new(d, &o, &e) == LDB_EINVAL, "threads -1: %s", ldb_encoder_errmsg(e));
+    ldb_encoder_free(e);
+    ldb_encoder_opts_init(&o);
+    o.tile_rows = (1u << 20) + 1;
+    CHECK(ldb_encoder_new(d, &o, &e) == LDB_EINVAL && strstr(ldb_encoder_errmsg(e), "too large"),
+          "tile of 2^20 + 1 rows: %s", ldb_encoder_errmsg(e));
+    ldb_encoder_free(e);
+    struct { ldb_encoder_opts o; uint64_t extra; } newer;
+    memset(&newer, 0, sizeof newer);
+    ldb_encoder_opts_init(&newer.o);
+    newer.o.size = sizeof newer;
+    newer.extra = 1;
+    CHECK(ldb_encoder_new(d, &newer.o, &e) == LDB_EUNSUPPORTED &&
+          strstr(ldb_encoder_errmsg(e), "does not have"), "unknown field refused: %s",
+          ldb_encoder_errmsg(e));
+    ldb_encoder_free(e);
+    newer.extra = 0;
+    newer.o.threads = 1;
+    float *x = calloc(100 * 128, sizeof(float));
+    uint64_t row;
+    uint32_t lat;
+    float v;
+    int calls = 0;
+    CHECK(ldb_encoder_new(d, &newer.o, &e) == LDB_OK &&
+          ldb_encoder_encode(e, x, LDB_F32, 100, stop_after_first, &calls) == 42 &&
+          !strcmp(ldb_encoder_gemm_name(e), "openblas f32") &&
+          ldb_encoder_fault(e, &row, &lat, &v) == LDB_ENOTFOUND,
+          "newer struct, unknown field zero: %s", ldb_encoder_errmsg(e));
+    ldb_encoder_free(e);
+    CHECK(ldb_encoder_new(d, NULL, &e) == LDB_OK &&
+          ldb_encoder_encode(e, x, 9, 100, stop_after_first, &calls) == LDB_EINVAL,
+          "NULL options; dtype 9 refused: %s", ldb_encoder_errmsg(e));
+    ldb_encoder_free(e);
+    CHECK(ldb_encoder_new(NULL, NULL, &e) == LDB_EINVAL, "no dictionary: %s",
+          ldb_encoder_errmsg(e));
+    ldb_encoder_free(e);
+    ldb_encoder_free(NULL);
+    free(x);
+    ldb_dict_close(d);
+}
+
+/* The codes of one encode, every bit kept. */
+typedef struct kept {
+    uint64_t rows, n, cap;
+    uint64_t *start;           /* rows + 1 */
+    uint32_t *lat, *bits;      /* bits: the values' */
+    int order_ok;
+} kept;
+
+static int keep(void *arg, const ldb_codes *t)
+{
+    kept *k = arg;
+    if (t->row0 != k->rows)
+        k->order_ok = 0;
+    uint64_t a = t->start[0], b = t->start[t->n_rows];
+    if (k->n + (b - a) > k->cap) {
+        k->cap = (k->n + (b - a)) * 2;
+        uint32_t *l = realloc(k->lat, k->cap * 4), *v = realloc(k->bits, k->cap * 4);
+        k->lat = l ? l : k->lat;
+        k->bits = v ? v : k->bits;
+        if (!l || !v)
+            return 1;
+    }
+    memcpy(k->lat + k->n, t->latent + a, (b - a) * 4);
+    memcpy(k->bits + k->n, t->value + a, (b - a) * 4);
+    for (uint32_t r = 0; r < t->n_rows; r++)
+        k->start[k->rows + r + 1] = k->n + (t->start[r + 1] - a);
+    k->n += b - a;
+    k->rows += t->n_rows;
+    return 0;
+}
+
+static void kept_reset(kept *k)
+{
+    k->rows = k->n = 0;
+    k->order_ok = 1;
+}
+
+static int kept_equal(const kept *a, const kept *b)
+{
+    return a->order_ok && b->order_ok && a->rows == b->rows && a->n == b->n &&
+           !memcmp(a->start, b->start, (a->rows + 1) * 8) && !memcmp(a->lat, b->lat, a->n * 4) &&
+           !memcmp(a->bits, b->bits, a->n * 4);
+}
+
+#define SHARED_RUNS 3
+
+typedef struct job {
+    ldb_encoder *e;
+    const float *x;
+    uint64_t n;
+    const kept *want;          /* what one encoder gives alone */
+    kept got;
+    pthread_barrier_t *go;
+    int rc, same;              /* runs that failed, runs equal to want */
+    ldb_dict *d;               /* both threads also ask for its SHA-256, computed on first use */
+    char sha[65];
+} job;
+
+static void *job_main(void *arg)
+{
+    job *j = arg;
+    pthread_barrier_wait(j->go);
+    if (ldb_dict_sha256(j->d, j->sha))
+        j->sha[0] = 0;
+    for (int i = 0; i < SHARED_RUNS; i++) {
+        kept_reset(&j->got);
+        j->rc += ldb_encoder_encode(j->e, j->x, LDB_F32, j->n, keep, &j->got) != LDB_OK;
+        j->same += kept_equal(&j->got, j->want);
+    }
+    return NULL;
+}
+
+/* Issue 21: an encoder owns its workspace, so two encoders on ONE dictionary may
+ * encode from two threads at once, and each must give, bit for bit, the codes one
+ * encoder gives alone. The two inputs differ (the same rows in opposite orders, both
+ * through the xbuf path: big_jumprelu subtracts b_dec), so a buffer shared between
+ * the encoders by mistake (xbuf, cbuf, a slot) mixes one's rows into the other's;
+ * checked once by hand with the workers' buffers made static: the runs differ.
+ * Tiles of 7 rows, 2 workers each: 286 tiles an encode, 4 workers and 2 callers.
+ * The threads also ask the shared dictionary for its SHA-256 first, which it makes
+ * once on first use. */
+static void test_shared(const char *dir, int precision)
+{
+    char p[1100];
+    snprintf(p, sizeof p, "%s/big_jumprelu/acts.npy", dir);
+    ldb_dict *d = open_fixture(dir, "big_jumprelu");
+    ldb_mfile f;
+    ldb_npy a;
+    ldb_err er = {{0}};
+    memset(&f, 0, sizeof f);
+    if (!d || ldb_mfile_open(&f, p, &er) || ldb_npy_parse(&a, f.data, f.size, p, &er)) {
+        CHECK(!d, "%s", er.msg);
+        ldb_mfile_close(&f);
+        ldb_dict_close(d);
+        return;
+    }
+    uint32_t din = ldb_dict_get_info(d)->d_in;
+    uint64_t n = a.count / din;
+    float *rev = malloc(n * din * sizeof(float));
+    for (uint64_t r = 0; r < n; r++)
+        memcpy(rev + r * din, (const float *)a.data + (n - 1 - r) * din, din * sizeof(float));
+    const float *xs[2] = {(const float *)a.data, rev};
+    kept want[2];
+    job jobs[2];
+    memset(want, 0, sizeof want);
+    memset(jobs, 0, sizeof jobs);
+    ldb_encoder_opts o;
+    ldb_encoder_opts_init(&o);
+    o.precision = precision;
+    o.threads = 2;
+    o.tile_rows = 7;
+    ldb_encoder *one = NULL, *es[2] = {NULL, NULL};
+    int rc = ldb_encoder_new(d, &o, &one);
+    if (rc == LDB_EUNSUPPORTED && precision != LDB_PRECISION_F32) {
+        printf("test_sae: shared bf16 encoders not checked here: %s\n", ldb_encoder_errmsg(one));
+        goto out;
+    }
+    CHECK(rc == LDB_OK, "encoder: %s", ldb_encoder_errmsg(one));
+    for (int i = 0; i < 2 && !rc; i++) {
+        want[i].start = calloc(n + 1, 8);
+        jobs[i].got.start = calloc(n + 1, 8);
+        kept_reset(&want[i]);
+        rc = ldb_encoder_encode(one, xs[i], LDB_F32, n, keep, &want[i]);
+        CHECK(rc == LDB_OK && want[i].order_ok && want[i].rows == n && want[i].n > n,
+              "alone, input %d: %s", i, ldb_encoder_errmsg(one));
+        if (!rc)
+            rc = ldb_encoder_new(d, &o, &es[i]);
+        CHECK(rc == LDB_OK, "encoder %d: %s", i, ldb_encoder_errmsg(es[i]));
+    }
+    CHECK(rc || !kept_equal(&want[0], &want[1]), "the two inputs give different codes");
+    if (rc)
+        goto out;
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 2);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        jobs[i] = (job){es[i], xs[i], n, &want[i], jobs[i].got, &go, 0, 0, d, {0}};
+        CHECK(pthread_create(&th[i], NULL, job_main, &jobs[i]) == 0, "thread %d", i);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+    for (int i = 0; i < 2; i++)
+        CHECK(jobs[i].rc == 0 && jobs[i].same == SHARED_RUNS, "precision %d, encoder %d: %d of "
+              "%d runs at once with the other gave the codes it gives alone (%d failed: %s)",
+              precision, i, jobs[i].same, SHARED_RUNS, jobs[i].rc, ldb_encoder_errmsg(es[i]));
+    char sha[65];
+    CHECK(ldb_dict_sha256(d, sha) == LDB_OK && strlen(sha) == 64 && !strcmp(sha, jobs[0].sha) &&
+          !strcmp(sha, jobs[1].sha), "SHA-256 asked from two threads at once: %s, %s, then %s",
+          jobs[0].sha, jobs[1].sha, sha);
+out:
+    for (int i = 0; i < 2; i++) {
+        ldb_encoder_free(es[i]);
+        free(want[i].start), free(want[i].lat), free(want[i].bits);
+        free(jobs[i].got.start), free(jobs[i].got.lat), free(jobs[i].got.bits);
+    }
+    ldb_encoder_free(one);
+    free(rev);
+    ldb_mfile_close(&f);
     ldb_dict_close(d);
 }
 
@@ -299,7 +551,12 @@ static void test_boundary(const char *dir)
     uint32_t ds = ldb_dict_get_info(d)->d_sae;
     float *x = calloc(8 * 64, sizeof(float)), *got = calloc((size_t)8 * ds, sizeof(float));
     sink s = {ds, 0, 0, 0, got, 1, 1, 1, 0, 0};
-    CHECK(ldb_dict_encode(d, x, LDB_F32, 8, collect, &s) == LDB_OK, "encode: %s", ldb_dict_errmsg(d));
+    int r;
+    ldb_encoder *e = encoder(d, LDB_PRECISION_F32, 0, &r);
+    if (e)
+        r = ldb_encoder_encode(e, x, LDB_F32, 8, collect, &s);
+    CHECK(r == LDB_OK, "encode: %s", ldb_encoder_errmsg(e));
+    ldb_encoder_free(e);
     int wrong = 0;
     for (uint32_t r = 0; r < 8; r++)
         for (uint32_t j = 0; j < ds; j++)
@@ -372,6 +629,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         test_case(argv[1], cases[i]);
     test_callback_stop(argv[1]);
+    test_encoder_opts(argv[1]);
+    test_shared(argv[1], LDB_PRECISION_F32);
+    test_shared(argv[1], LDB_PRECISION_BF16);
     test_boundary(argv[1]);
     test_nonfinite();
     return test_summary("test_sae");

@@ -54,16 +54,20 @@ static int cmp_f(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* bf16 encode: throughput against the f32 ceiling, and how its codes differ from
- * the exact f32 ones on the first rows (key=value lines for tools/bench/run.sh). */
-static int bench_bf16(const char *dpath, ldb_dict *d32, const void *x, uint64_t n, int reps,
+/* bf16 encode (a second encoder on the same dictionary, default tiles): throughput
+ * against the f32 ceiling, and how its codes differ from the exact f32 ones (e32) on
+ * the first rows (key=value lines for tools/bench/run.sh). */
+static int bench_bf16(ldb_dict *dict, ldb_encoder *e32, const void *x, uint64_t n, int reps,
                       double ceil_tps)
 {
     printf("ceiling_tps=%.0f\n", ceil_tps);
-    ldb_dict *d = NULL;
-    if (ldb_dict_open(dpath, &d) || ldb_dict_set_precision(d, LDB_PRECISION_BF16)) {
-        printf("bf16_status=unavailable: %s\n", ldb_dict_errmsg(d));
-        ldb_dict_close(d);
+    ldb_encoder *e16 = NULL;
+    ldb_encoder_opts o;
+    ldb_encoder_opts_init(&o);
+    o.precision = LDB_PRECISION_BF16;
+    if (ldb_encoder_new(dict, &o, &e16)) {
+        printf("bf16_status=unavailable: %s\n", ldb_encoder_errmsg(e16));
+        ldb_encoder_free(e16);
         return 0;
     }
     double best = 1e30;
@@ -71,9 +75,9 @@ static int bench_bf16(const char *dpath, ldb_dict *d32, const void *x, uint64_t 
     for (int r = 0; r < reps; r++) {
         double t0 = fx_now();
         nnz = 0;
-        if (ldb_dict_encode(d, x, LDB_F32, n, count_nnz, &nnz)) {
-            printf("bf16_status=failed: %s\n", ldb_dict_errmsg(d));
-            ldb_dict_close(d);
+        if (ldb_encoder_encode(e16, x, LDB_F32, n, count_nnz, &nnz)) {
+            printf("bf16_status=failed: %s\n", ldb_encoder_errmsg(e16));
+            ldb_encoder_free(e16);
             return 1;
         }
         double t = fx_now() - t0;
@@ -81,9 +85,10 @@ static int bench_bf16(const char *dpath, ldb_dict *d32, const void *x, uint64_t 
     }
     uint64_t rows = n < 8192 ? n : 8192;
     kept a = {rows, 0, 0, calloc(rows + 1, 8), NULL, NULL}, b = {rows, 0, 0, calloc(rows + 1, 8), NULL, NULL};
-    if (ldb_dict_encode(d32, x, LDB_F32, rows, keep_codes, &a) ||
-        ldb_dict_encode(d, x, LDB_F32, rows, keep_codes, &b)) {
+    if (ldb_encoder_encode(e32, x, LDB_F32, rows, keep_codes, &a) ||
+        ldb_encoder_encode(e16, x, LDB_F32, rows, keep_codes, &b)) {
         printf("bf16_status=failed: out of memory\n");
+        ldb_encoder_free(e16);
         return 1;
     }
     uint64_t flips = 0, common = 0;
@@ -103,11 +108,11 @@ static int bench_bf16(const char *dpath, ldb_dict *d32, const void *x, uint64_t 
     }
     qsort(rel, common, sizeof *rel, cmp_f);
     printf("bf16_status=ok\ngemm=%s\nbf16_tps=%.0f\nflip_rate=%.6f\nflips=%llu\nf32_codes=%llu\n"
-           "rel_change_median=%.3g\nrel_change_p99=%.3g\n", ldb_dict_gemm_name(d), n / best,
+           "rel_change_median=%.3g\nrel_change_p99=%.3g\n", ldb_encoder_gemm_name(e16), n / best,
            a.n ? (double)flips / (double)a.n : 0, (unsigned long long)flips, (unsigned long long)a.n,
            common ? rel[common / 2] : 0, common ? rel[(size_t)(0.99 * (common - 1))] : 0);
     free(rel), free(a.start), free(a.lat), free(a.val), free(b.start), free(b.lat), free(b.val);
-    ldb_dict_close(d);
+    ldb_encoder_free(e16);
     return 0;
 }
 
@@ -188,9 +193,16 @@ int main(int argc, char **argv)
         A[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
     for (size_t i = 0; i < (size_t)K * N; i++)
         B[i] = (float)((i * 40503u) % 1000) * 1e-3f - 0.5f;
+    ldb_encoder *enc = NULL;
+    ldb_encoder_opts eo;
+    ldb_encoder_opts_init(&eo);
+    eo.tile_rows = tile;
+    if (ldb_encoder_new(d, &eo, &enc)) {
+        fprintf(stderr, "bench_encode: %s\n", ldb_encoder_errmsg(enc));
+        return 1;
+    }
     /* Interleave ceiling and encode runs so both see the same machine load
      * (this machine is shared); take the best of each. */
-    ldb_dict_set_tile_rows(d, tile);
     double best_gemm = 1e30, best_enc = 1e30;
     uint64_t nnz = 0;
     for (int r = 0; r < reps; r++) {
@@ -201,8 +213,8 @@ int main(int argc, char **argv)
             best_gemm = t;
         nnz = 0;
         t0 = fx_now();
-        if (ldb_dict_encode(d, a.data, LDB_F32, n, count_nnz, &nnz)) {
-            fprintf(stderr, "bench_encode: %s\n", ldb_dict_errmsg(d));
+        if (ldb_encoder_encode(enc, a.data, LDB_F32, n, count_nnz, &nnz)) {
+            fprintf(stderr, "bench_encode: %s\n", ldb_encoder_errmsg(enc));
             return 1;
         }
         t = fx_now() - t0;
@@ -225,8 +237,9 @@ int main(int argc, char **argv)
     printf("encode    %.0f tokens/s = %.1f GFLOP/s (best of %d)\n", enc_tps,
            enc_tps * flop_per_tok / 1e9, reps);
     printf("ratio     %.1f%% of the ceiling (target >= 85%%)\n", 100.0 * enc_tps / ceil_tps);
-    int rc = bf16 ? bench_bf16(dpath, d, a.data, n, reps, ceil_tps) : 0;
+    int rc = bf16 ? bench_bf16(d, enc, a.data, n, reps, ceil_tps) : 0;
     ldb_mfile_close(&f);
+    ldb_encoder_free(enc);
     ldb_dict_close(d);
     return rc;
 }

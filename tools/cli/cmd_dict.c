@@ -106,6 +106,7 @@ typedef struct eval_ctx {
     uint32_t *l0;
     uint8_t *fired;
     uint64_t done;
+    int decode_failed;         /* the encode stopped because decode failed (message on d) */
 } eval_ctx;
 
 static int eval_tile(void *arg, const ldb_codes *t)
@@ -120,8 +121,10 @@ static int eval_tile(void *arg, const ldb_codes *t)
             c->fired[t->latent[i]] = 1;
     }
     if (c->y) {
-        if (ldb_dict_decode(c->d, t, xt, c->x->dtype, c->xhat))
+        if (ldb_dict_decode(c->d, t, xt, c->x->dtype, c->xhat)) {
+            c->decode_failed = 1;
             return -1;
+        }
         const uint8_t *yt = c->y->data + t->row0 * in->d_out * ys;
         for (uint32_t r = 0; r < t->n_rows; r++) {
             for (uint32_t k = 0; k < in->d_out; k++) {
@@ -171,6 +174,7 @@ static int dict_eval(int argc, char **argv)
     if (!path || !ax)
         return cli_usage(USAGE_DICT, "dict eval needs PATH and --acts A.npy");
     ldb_dict *d = NULL;
+    ldb_encoder *e = NULL;
     acts x, y;
     eval_ctx c;
     memset(&x, 0, sizeof x);
@@ -178,8 +182,11 @@ static int dict_eval(int argc, char **argv)
     memset(&c, 0, sizeof c);
     if ((rc = open_dict(path, &d)))
         goto out;
-    if (prec && ldb_dict_set_precision(d, prec)) {
-        rc = cli_fail("%s: %s", path, ldb_dict_errmsg(d));
+    ldb_encoder_opts eo;
+    ldb_encoder_opts_init(&eo);
+    eo.precision = prec;
+    if (ldb_encoder_new(d, &eo, &e)) {
+        rc = cli_fail("%s: %s", path, ldb_encoder_errmsg(e));
         goto out;
     }
     const ldb_dict_info *in = ldb_dict_get_info(d);
@@ -215,11 +222,11 @@ static int dict_eval(int argc, char **argv)
     {
         /* the decode buffer holds 4096 rows, the largest default tile */
         double t0 = cli_now();
-        int erc = ldb_dict_encode(d, x.data, x.dtype, x.rows, eval_tile, &c);
+        int erc = ldb_encoder_encode(e, x.data, x.dtype, x.rows, eval_tile, &c);
         double secs = cli_now() - t0;
         cli_progress_end();
         if (erc) {
-            rc = cli_fail("%s", ldb_dict_errmsg(d));
+            rc = cli_fail("%s", c.decode_failed ? ldb_dict_errmsg(d) : ldb_encoder_errmsg(e));
             goto out;
         }
         double n = (double)x.rows, l0sum = 0, l0sq = 0, var = 0;
@@ -261,7 +268,7 @@ static int dict_eval(int argc, char **argv)
             cJSON_AddBoolToObject(o, "l0_warning", warn);
             cJSON_AddNumberToObject(o, "tokens_per_s", secs > 0 ? n / secs : 0);
             cJSON_AddStringToObject(o, "blas_core", ldb_blas_corename());
-            cJSON_AddStringToObject(o, "gemm", ldb_dict_gemm_name(d));
+            cJSON_AddStringToObject(o, "gemm", ldb_encoder_gemm_name(e));
             cli_print_json(o);
         } else {
             printf("tokens        %llu\n", (unsigned long long)x.rows);
@@ -280,7 +287,7 @@ static int dict_eval(int argc, char **argv)
                    (unsigned long long)dead, in->d_sae, 100.0 * dead / in->d_sae);
             if (prec == LDB_PRECISION_BF16)
                 printf("speed         %.0f tokens/s (%s)\n", secs > 0 ? n / secs : 0,
-                       ldb_dict_gemm_name(d));
+                       ldb_encoder_gemm_name(e));
             else
                 printf("speed         %.0f tokens/s (OpenBLAS core %s, %d threads)\n",
                        secs > 0 ? n / secs : 0, ldb_blas_corename(), ldb_blas_threads());
@@ -299,6 +306,7 @@ out:
     free(c.fired);
     cli_acts_close(&x);
     cli_acts_close(&y);
+    ldb_encoder_free(e);
     ldb_dict_close(d);
     return rc;
 }

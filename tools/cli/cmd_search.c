@@ -183,6 +183,7 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
     const ldb_array_info *ta = NULL;
     qlat *l = NULL;
     ldb_density *den = NULL;
+    ldb_encoder *enc = NULL;
     if ((rc = cli_acts_open(&x, qpath, in->d_in, "the dictionary's d_in")))
         goto out;
     if (tpath) {
@@ -204,8 +205,9 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
     for (uint32_t j = 0; j < in->d_sae; j++)
         l[j].latent = j;
     actsctx ac = {l};
-    if (ldb_dict_encode(d, x.data, x.dtype, x.rows, collect, &ac)) {
-        rc = cli_fail("%s", ldb_dict_errmsg(d));
+    if (ldb_encoder_new(d, NULL, &enc) ||
+        ldb_encoder_encode(enc, x.data, x.dtype, x.rows, collect, &ac)) {
+        rc = cli_fail("%s", ldb_encoder_errmsg(enc));
         goto out;
     }
     if (ldb_query_density(db, dict, 1, &den)) { /* base densities, for context */
@@ -275,6 +277,7 @@ out:
     ldb_density_free(den);
     ldb_array_close(tf);
     cli_acts_close(&x);
+    ldb_encoder_free(enc);
     ldb_dict_close(d);
     return rc;
 }

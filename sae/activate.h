@@ -1,0 +1,27 @@
+/* activate.h — the activation functions of the encoder (activate.c): a row of
+ * pre-activations into sorted sparse (latent, value) codes. */
+#ifndef LDB_SAE_ACTIVATE_H
+#define LDB_SAE_ACTIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dict_impl.h"
+
+/* The most codes one row can have: k for topk and groupmax, else d_sae. */
+size_t ldb_activate_bound(const ldb_dict *d);
+
+/* Bytes of scratch ldb_activate_row needs (topk's candidates; 0 for the others). */
+size_t ldb_activate_scratch(const ldb_dict *d);
+
+/* d's activation function over the row c (d_sae pre-activations x'.W_enc, b_enc not
+ * yet added): the codes that fire go to lat/val (room for ldb_activate_bound), in
+ * ascending latent order, and *n says how many. LDB_EBADVALUE when a pre-activation
+ * is NaN or Inf (the f32 sum overflowed): *bad is its latent, *bad_val its value.
+ * The activation function would drop a NaN silently, and an Inf that does not fire
+ * may hide a sum that should have. jumprelu and relu notice it inside their vector
+ * loop; the scalar ones scan the row first, which pulls it into cache for them. */
+int ldb_activate_row(const ldb_dict *d, float *c, void *scratch, uint32_t *lat, float *val,
+                     size_t *n, uint32_t *bad, float *bad_val);
+
+#endif
