@@ -2,7 +2,8 @@
 # Tokenizer tests against the reference: latentdb's C tokenizer and the pure-JS
 # Hugging Face tokenizer (@huggingface/tokenizers) must give identical ids on all
 # 500 Brown documents, hard strings, special-token strings and invalid UTF-8;
-# decode(encode(s)) == s on valid text; and the tokenize command works.
+# decode(encode(s)) == s on valid text; the compiled LTK2 blob of Gemma 3 and of the
+# fuzz seeds is the one tests/golden/ltk2.sha256 pins; and the tokenize command works.
 # usage: tests/text.sh BUILD DATA [SEARCH_FIXTURE]
 BUILD=$1
 DATA=$2
@@ -54,6 +55,24 @@ if "$H" "$TJ" --merges > "$T/merges.txt" 2> "$T/m.err" &&
 else
     bad "merge table: $(head -c 300 "$T/m.err")"
 fi
+# the compiled LTK2 blob, byte for byte: its SHA-256 against tests/golden/ltk2.sha256
+G=tests/golden/ltk2.sha256
+grep -v '^#' "$G" > "$T/ltk2.txt"
+while read -r want_blob want_in where p; do
+    f=$p
+    [ "$where" = data ] && f=$DATA/$p
+    got=$("$H" --blob-sha256 "$f" 2> "$T/b.err")
+    if [ -z "$got" ]; then
+        bad "LTK2 blob of $p: helper_tokenize failed: $(head -c 300 "$T/b.err")"
+    elif [ "${got#* }" != "$want_in" ]; then
+        bad "LTK2 blob of $p: the input is not the one recorded in $G (sha256 ${got#* })"
+    elif [ "${got%% *}" != "$want_blob" ]; then
+        bad "LTK2 blob of $p changed: sha256 ${got%% *}, recorded $want_blob ($G)"
+    else
+        ok
+    fi
+done < "$T/ltk2.txt"
+[ "$(wc -l < "$T/ltk2.txt")" -ge 9 ] || bad "$G lists $(wc -l < "$T/ltk2.txt") inputs, expected 9"
 # decode(encode(s)) == s: Brown and the hard strings (no U+2581, no special tokens)
 if "$H" "$TJ" --files "$DATA"/brown/*.txt --roundtrip > /dev/null 2> "$T/rt.err" &&
    "$H" "$TJ" --strings $X/hard.json --roundtrip > /dev/null 2>> "$T/rt.err"; then
