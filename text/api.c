@@ -1,4 +1,5 @@
-/* api.c — the public ldb_tokenizer handle over text/tokenizer.c. */
+/* api.c — the public ldb_tokenizer (include/latentdb.h): an open blob (tokenizer.h)
+ * and the encoder's scratch. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* fuzz_tokblob.c — libFuzzer target for the compiled tokenizer tables' checker
- * (text/tokenizer.c: ldb_tok_open_blob, reached through text/api.c's
+ * (text/blob.c: ldb_tok_open_blob, reached through text/api.c's
  * ldb_tokenizer_from_blob, as a DB's meta "tokenizer" record is opened). The
  * input is the LTK2 blob itself (docs/FORMAT.md, "Tokenizer blob"); it is copied,
  * so alignment does not depend on libFuzzer's buffer. When the checker accepts

@@ -1,5 +1,5 @@
 /* fuzz_tokenizer.c — libFuzzer target for the tokenizer.json compiler
- * (text/tokenizer.c: ldb_tok_load_json, which parses the JSON and builds the
+ * (text/compile.c: ldb_tok_load_json, which parses the JSON and builds the
  * LTK2 blob, then checks it with ldb_tok_open_blob).
  *
  * Input: tokenizer.json, optionally followed by a NUL byte and a
