@@ -497,12 +497,22 @@ int ldb_seq_tokens(ldb_db *db, uint64_t seq, uint32_t pos, uint32_t n, uint32_t 
 
 /* ---- Text ----------------------------------------------------------------
  * A Hugging Face tokenizer.json of the BPE family (Gemma, Llama 2 style), encoded
- * and decoded as the reference implementation does. */
+ * and decoded as the reference implementation does.
+ * Threads: ldb_tokenizer_encode and ldb_tokenizer_decode use one handle from one
+ * thread at a time (encode keeps caches in it; either writes its error message).
+ * ldb_tokenizer_piece, _piece_text and _get_info only read tables fixed at open, so
+ * any number of threads may call them on one handle at once, also while another
+ * thread encodes or decodes with it. */
 typedef struct ldb_tokenizer ldb_tokenizer;
 
 /* Opens a tokenizer.json (tokenizer_config.json beside it names BOS/EOS/PAD).
  * Sets *out even on failure so the message can be read; close it either way. */
 int ldb_tokenizer_open(const char *path, ldb_tokenizer **out);
+/* The message of the last call on t that failed, e.g. "tokenizer.json: merge 3
+ * ("a" + "b") uses a token that is not in the vocabulary"; empty if none has.
+ * Owned by t: the pointer is valid until ldb_tokenizer_close(t), and its text is
+ * replaced when a later call on t fails. Never NULL; "out of memory" for t = NULL
+ * (ldb_tokenizer_open could not allocate the handle). */
 const char *ldb_tokenizer_errmsg(const ldb_tokenizer *t);
 void ldb_tokenizer_close(ldb_tokenizer *t);
 
@@ -512,15 +522,23 @@ void ldb_tokenizer_close(ldb_tokenizer *t);
 int ldb_tokenizer_encode(ldb_tokenizer *t, const char *text, size_t len, uint32_t **ids,
                          size_t *n);
 
-/* Text of ids (malloc'd, NUL-terminated); byte tokens become their UTF-8 bytes. */
+/* Text of ids (malloc'd, NUL-terminated); byte tokens become their UTF-8 bytes.
+ * Fails only when out of memory (LDB_ENOMEM, with the message on t). */
 int ldb_tokenizer_decode(ldb_tokenizer *t, const uint32_t *ids, size_t n, char **text,
                          size_t *len);
 
-/* The stored piece of id ("▁the", "<0x0A>"), NUL-terminated in buf; its length. */
-size_t ldb_tokenizer_piece(ldb_tokenizer *t, uint32_t id, char *buf, size_t cap);
+/* The stored piece of id ("▁the", "<0x0A>", "<bos>"; empty for an id outside the
+ * vocabulary) in buf: at most cap - 1 bytes and a NUL (nothing when cap is 0).
+ * Returns the piece's full length, as snprintf does: a result >= cap means buf holds
+ * only its first cap - 1 bytes (possibly a partial UTF-8 character); call again
+ * with result + 1 bytes for the whole. */
+size_t ldb_tokenizer_piece(const ldb_tokenizer *t, uint32_t id, char *buf, size_t cap);
 
-/* The piece as it reads in text ("▁the" -> " the"); its length. */
-size_t ldb_tokenizer_piece_text(ldb_tokenizer *t, uint32_t id, char *buf, size_t cap);
+/* The piece as it reads in text (" the" for "▁the"; the byte token of a control
+ * or non-ASCII byte as its hex form, "<0x0A>", "<0xE2>"; "<?>" for an id outside
+ * the vocabulary), with ldb_tokenizer_piece's contract: at most cap - 1 bytes and
+ * a NUL, the full length returned (>= cap: truncated). */
+size_t ldb_tokenizer_piece_text(const ldb_tokenizer *t, uint32_t id, char *buf, size_t cap);
 
 /* Stores t's compiled tables in the DB (meta "tokenizer"), so queries show text
  * and search encodes it. skip_from_tokenizer = 1 also makes its BOS, EOS and PAD
@@ -535,7 +553,8 @@ typedef struct ldb_tokenizer_info {
     uint32_t n_vocab, n_merges, n_added;
     uint32_t bos, eos, pad, unk;   /* UINT32_MAX when absent */
 } ldb_tokenizer_info;
-void ldb_tokenizer_get_info(const ldb_tokenizer *t, ldb_tokenizer_info *info);
+/* Facts about an open tokenizer; owned by t, valid until ldb_tokenizer_close(t). */
+const ldb_tokenizer_info *ldb_tokenizer_get_info(const ldb_tokenizer *t);
 
 #ifdef __cplusplus
 }

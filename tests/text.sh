@@ -136,6 +136,15 @@ printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": 
 expect 1 'bl.json: unsupported pre-tokenizer' "$L" tokenize "$T/bl.json" "ab"
 printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "b"]]}}' > "$T/ok.json"
 expect 0 '^\{"ids":\[2,0\]' "$L" tokenize "$T/ok.json" "aba" --json
+# a piece longer than any buffer of the CLI comes out whole (ldb_tokenizer_piece
+# returns the full length, issue 21): an added token of 3000 bytes
+/usr/bin/python3 -c "
+import json, sys
+json.dump({'model': {'type': 'BPE', 'vocab': {'a': 0}, 'merges': []},
+           'added_tokens': [{'id': 1, 'content': 'é' * 1500, 'special': False}]}, open(sys.argv[1], 'w'))" "$T/long.json"
+LONG=$(/usr/bin/python3 -c "print('é' * 1500, end='')")
+expect 0 "^\\{\"ids\":\\[1,0\\],\"pieces\":\\[\"($LONG)\",\"a\"\\]\\}\$" "$L" tokenize "$T/long.json" "${LONG}a" --json
+expect 0 "^       1  $LONG\$" "$L" tokenize "$T/long.json" "${LONG}a"
 expect 2 'ctx takes an integer >= 2' "$L" tokenize "$TJ" --file "$T/d1.txt" --out "$T/x.npy" --ctx 1
 expect 2 'either TEXT or --file' "$L" tokenize "$TJ"
 

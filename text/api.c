@@ -7,10 +7,17 @@
 #include "tokenizer.h"
 
 struct ldb_tokenizer {
-    ldb_tok tk;
+    ldb_tok tk;                /* read only after open: piece/info calls share it */
+    ldb_tokenizer_info info;   /* filled at open */
     ldb_tok_scratch *scr;      /* encoding caches, made at the first encode */
     ldb_err err;
 };
+
+static void set_info(ldb_tokenizer *t)
+{
+    t->info = (ldb_tokenizer_info){t->tk.n_vocab, t->tk.n_merges, t->tk.n_added, t->tk.bos,
+                                   t->tk.eos, t->tk.pad, t->tk.unk};
+}
 
 int ldb_tokenizer_open(const char *path, ldb_tokenizer **out)
 {
@@ -18,7 +25,9 @@ int ldb_tokenizer_open(const char *path, ldb_tokenizer **out)
     *out = t;
     if (!t)
         return LDB_ENOMEM;
-    return ldb_tok_load_json(&t->tk, path, &t->err);
+    int rc = ldb_tok_load_json(&t->tk, path, &t->err);
+    set_info(t);
+    return rc;
 }
 
 const char *ldb_tokenizer_errmsg(const ldb_tokenizer *t)
@@ -48,36 +57,27 @@ int ldb_tokenizer_decode(ldb_tokenizer *t, const uint32_t *ids, size_t n, char *
     return rc ? ldb_err_set(&t->err, rc, "out of memory") : LDB_OK;
 }
 
-size_t ldb_tokenizer_piece(ldb_tokenizer *t, uint32_t id, char *buf, size_t cap)
+size_t ldb_tokenizer_piece(const ldb_tokenizer *t, uint32_t id, char *buf, size_t cap)
 {
-    size_t n = 0;
-    const uint8_t *p = ldb_tok_piece(&t->tk, id, &n);
-    if (!cap)
-        return 0;
-    if (!p)
-        n = 0;
-    if (n >= cap)
-        n = cap - 1;
-    if (n)
-        memcpy(buf, p, n);
-    buf[n] = 0;
+    size_t n;
+    const uint8_t *p = ldb_tok_piece(&t->tk, id, &n); /* NULL: n = 0 */
+    if (cap) {
+        size_t w = n < cap ? n : cap - 1;
+        if (w)
+            memcpy(buf, p, w);
+        buf[w] = 0;
+    }
     return n;
 }
 
-size_t ldb_tokenizer_piece_text(ldb_tokenizer *t, uint32_t id, char *buf, size_t cap)
+size_t ldb_tokenizer_piece_text(const ldb_tokenizer *t, uint32_t id, char *buf, size_t cap)
 {
     return ldb_tok_piece_text(&t->tk, id, buf, cap);
 }
 
-void ldb_tokenizer_get_info(const ldb_tokenizer *t, ldb_tokenizer_info *info)
+const ldb_tokenizer_info *ldb_tokenizer_get_info(const ldb_tokenizer *t)
 {
-    info->n_vocab = t->tk.n_vocab;
-    info->n_merges = t->tk.n_merges;
-    info->n_added = t->tk.n_added;
-    info->bos = t->tk.bos;
-    info->eos = t->tk.eos;
-    info->pad = t->tk.pad;
-    info->unk = t->tk.unk;
+    return &t->info;
 }
 
 struct ldb_tokenizer *ldb_tokenizer_from_blob(const void *blob, size_t size, const char *name,
@@ -92,6 +92,7 @@ struct ldb_tokenizer *ldb_tokenizer_from_blob(const void *blob, size_t size, con
         free(t);
         return NULL;
     }
+    set_info(t);
     return t;
 }
 

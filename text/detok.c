@@ -25,10 +25,22 @@ static int byte_piece(const uint8_t *p, size_t n)
     return v;
 }
 
-typedef struct sbuf { char *p; size_t n, cap; } sbuf;
+/* Text being built: in a malloc'd buffer that grows (decode), or in the caller's
+ * p[cap] (fixed, piece_text), which keeps what fits and counts the rest in n. Either
+ * way p[min(n, cap - 1)] is a NUL once anything was added. */
+typedef struct sbuf { char *p; size_t n, cap; int fixed; } sbuf;
 
 static int sb_add(sbuf *b, const void *s, size_t n)
 {
+    if (b->fixed) {
+        if (b->n + 1 < b->cap) {
+            size_t w = n < b->cap - 1 - b->n ? n : b->cap - 1 - b->n;
+            memcpy(b->p + b->n, s, w);
+            b->p[b->n + w] = 0;
+        }
+        b->n += n;
+        return LDB_OK;
+    }
     if (b->n + n + 1 > b->cap) {
         size_t nc = b->cap ? b->cap : 256;
         while (nc < b->n + n + 1)
@@ -115,8 +127,10 @@ size_t ldb_tok_piece_text(const ldb_tok *tk, uint32_t id, char *buf, size_t cap)
 {
     size_t pl;
     const uint8_t *p = ldb_tok_piece(tk, id, &pl);
-    sbuf o = {0};
+    sbuf o = {buf, 0, cap, 1}; /* adding to it cannot fail */
     int by = p ? byte_piece(p, pl) : -1;
+    if (cap)
+        buf[0] = 0;
     if (!p)
         sb_add(&o, "<?>", 3);
     else if (by >= 0x80 || (by >= 0 && by < 0x20)) { /* alone it is no character */
@@ -129,12 +143,5 @@ size_t ldb_tok_piece_text(const ldb_tok *tk, uint32_t id, char *buf, size_t cap)
     } else {
         add_piece(&o, p, pl);
     }
-    size_t n = o.n < cap ? o.n : cap ? cap - 1 : 0;
-    if (cap) {
-        if (o.p)
-            memcpy(buf, o.p, n);
-        buf[n] = 0;
-    }
-    free(o.p);
-    return n;
+    return o.n;
 }

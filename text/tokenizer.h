@@ -88,8 +88,10 @@ const uint8_t *ldb_tok_piece(const ldb_tok *tk, uint32_t id, size_t *len);
  * runs -> U+FFFD), appending to a malloc'd buffer *out of *len bytes (NUL-terminated). */
 int ldb_tok_decode(const ldb_tok *tk, const uint32_t *ids, size_t n, char **out, size_t *len);
 
-/* The text of a single token as it reads inside decoded text (▁ -> space; a byte
- * token that is not valid alone gives its hex form "<0xE2>"), into buf (NUL-terminated). */
+/* The text of a single token as it reads inside decoded text (▁ -> space; the byte
+ * token of a control or non-ASCII byte gives its hex form "<0xE2>"; "<?>" for an id
+ * out of range) into buf: at most cap - 1 bytes and a NUL. Returns the full length,
+ * as snprintf does (>= cap: truncated). Allocates nothing. */
 size_t ldb_tok_piece_text(const ldb_tok *tk, uint32_t id, char *buf, size_t cap);
 
 /* The public handle (text/api.c) over a compiled blob: copies it. */
