@@ -498,11 +498,10 @@ int ldb_seq_tokens(ldb_db *db, uint64_t seq, uint32_t pos, uint32_t n, uint32_t 
 /* ---- Text ----------------------------------------------------------------
  * A Hugging Face tokenizer.json of the BPE family (Gemma, Llama 2 style), encoded
  * and decoded as the reference implementation does.
- * Threads: ldb_tokenizer_encode and ldb_tokenizer_decode use one handle from one
- * thread at a time (encode keeps caches in it; either writes its error message).
- * ldb_tokenizer_piece, _piece_text and _get_info only read tables fixed at open, so
- * any number of threads may call them on one handle at once, also while another
- * thread encodes or decodes with it. */
+ * Threads: ldb_tokenizer_encode uses a handle from one thread at a time (it keeps
+ * caches in it and writes its error message). ldb_tokenizer_decode, _piece,
+ * _piece_text and _get_info only read tables fixed at open, so any number of
+ * threads may call them on one handle at once, also while one thread encodes. */
 typedef struct ldb_tokenizer ldb_tokenizer;
 
 /* Opens a tokenizer.json (tokenizer_config.json beside it names BOS/EOS/PAD).
@@ -523,8 +522,9 @@ int ldb_tokenizer_encode(ldb_tokenizer *t, const char *text, size_t len, uint32_
                          size_t *n);
 
 /* Text of ids (malloc'd, NUL-terminated); byte tokens become their UTF-8 bytes.
- * Fails only when out of memory (LDB_ENOMEM, with the message on t). */
-int ldb_tokenizer_decode(ldb_tokenizer *t, const uint32_t *ids, size_t n, char **text,
+ * Fails only when out of memory: LDB_ENOMEM, and t's message is left as it was
+ * (decode writes nothing in t, so that threads may share it). */
+int ldb_tokenizer_decode(const ldb_tokenizer *t, const uint32_t *ids, size_t n, char **text,
                          size_t *len);
 
 /* The stored piece of id ("▁the", "<0x0A>", "<bos>"; empty for an id outside the

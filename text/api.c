@@ -7,7 +7,7 @@
 #include "tokenizer.h"
 
 struct ldb_tokenizer {
-    ldb_tok tk;                /* read only after open: piece/info calls share it */
+    ldb_tok tk;                /* read only after open: decode/piece/info calls share it */
     ldb_tokenizer_info info;   /* filled at open */
     ldb_tok_scratch *scr;      /* encoding caches, made at the first encode */
     ldb_err err;
@@ -51,10 +51,10 @@ int ldb_tokenizer_encode(ldb_tokenizer *t, const char *text, size_t len, uint32_
     return ldb_tok_encode(&t->tk, t->scr, text, len, ids, n, &t->err);
 }
 
-int ldb_tokenizer_decode(ldb_tokenizer *t, const uint32_t *ids, size_t n, char **text, size_t *len)
+int ldb_tokenizer_decode(const ldb_tokenizer *t, const uint32_t *ids, size_t n, char **text,
+                         size_t *len)
 {
-    int rc = ldb_tok_decode(&t->tk, ids, n, text, len);
-    return rc ? ldb_err_set(&t->err, rc, "out of memory") : LDB_OK;
+    return ldb_tok_decode(&t->tk, ids, n, text, len); /* no message: t stays read-only */
 }
 
 size_t ldb_tokenizer_piece(const ldb_tokenizer *t, uint32_t id, char *buf, size_t cap)
