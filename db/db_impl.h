@@ -55,7 +55,8 @@ int ldb_map_exclusive(ldb_db *db, int (*fn)(ldb_db *, void *), void *arg);
 /* Makes dict[0..n) the handle's dictionary records; the old ones stay until close. */
 void ldb_dicts_publish(ldb_db *db, ldb_dbdict *dict, int n);
 void ldb_dicts_free(ldb_dbdict *dict, int n);
-/* The handle's mutex (recursive), for state loaded on first use (the tokenizer). */
+/* The handle's mutex for state loaded on first use (the tokenizer); it may be held
+ * while a transaction begins, never taken inside one. */
 void ldb_db_lock(ldb_db *db);
 void ldb_db_unlock(ldb_db *db);
 /* The process's open databases: the handle open on path's folder (counted; NULL

@@ -28,8 +28,11 @@ struct ldb_dictgen {
     struct ldb_dictgen *next;
 };
 
+/* Lock order: once -> map -> mu (a thread holding a later one never waits for an
+ * earlier one). */
 struct ldb_dbsync {
-    pthread_mutex_t mu;        /* slots, pool, dictionary publication, tokenizer */
+    pthread_mutex_t once;      /* state loaded on first use (the tokenizer) */
+    pthread_mutex_t mu;        /* slots, pool, dictionary publication */
     pthread_rwlock_t map;      /* shared: a transaction is open; exclusive: map resize */
     struct ldb_tslot *slots;
     MDB_txn *pool[LDB_SNAP_POOL]; /* reset read transactions */
@@ -48,6 +51,7 @@ int ldb_sync_new(ldb_db *db)
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE); /* errors set while it is held */
     pthread_mutex_init(&s->mu, &ma);
     pthread_mutexattr_destroy(&ma);
+    pthread_mutex_init(&s->once, NULL);
     pthread_rwlock_init(&s->map, NULL);
     db->sync = s;
     return LDB_OK;
@@ -73,6 +77,7 @@ void ldb_sync_free(ldb_db *db)
     }
     pthread_rwlock_destroy(&s->map);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->once);
     free(s);
     db->sync = NULL;
 }
@@ -238,12 +243,12 @@ const ldb_dbdict *ldb_db_dicts(ldb_db *db, int *n)
 
 void ldb_db_lock(ldb_db *db)
 {
-    pthread_mutex_lock(&db->sync->mu);
+    pthread_mutex_lock(&db->sync->once);
 }
 
 void ldb_db_unlock(ldb_db *db)
 {
-    pthread_mutex_unlock(&db->sync->mu);
+    pthread_mutex_unlock(&db->sync->once);
 }
 
 /* ---- The process's open databases ------------------------------------------ */

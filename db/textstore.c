@@ -12,9 +12,8 @@ int ldb_db_put_tokenizer(ldb_db *db, MDB_txn *txn, ldb_tokenizer *t, int skip_fr
 {
     size_t size, n = 0;
     const void *blob = ldb_tokenizer_blob(t, &size);
-    ldb_tokenizer_info info;
-    ldb_tokenizer_get_info(t, &info);
-    uint32_t sp[3] = {info.bos, info.eos, info.pad};
+    const ldb_tokenizer_info *info = ldb_tokenizer_get_info(t);
+    uint32_t sp[3] = {info->bos, info->eos, info->pad};
     for (int i = 0; i < 3; i++) {
         int dup = 0;
         for (size_t j = 0; j < n; j++)

@@ -119,7 +119,7 @@ int ldb_dict_sha256(ldb_dict *d, char hex[65]);
 /* The description `dict show --json` prints, as a JSON object: format,
  * architecture, type, d_in, d_out, d_sae, dtype, hook_in, hook_out, model, l0,
  * k, normalize, subtract_b_dec, skip, weights, config, sha256 (computing it on
- * first use). Returns a malloc'd string the caller frees, or NULL (message on d). */
+ * first use). Returns a string the caller frees with ldb_free, or NULL (message on d). */
 char *ldb_dict_describe(ldb_dict *d);
 
 /* ---- Encoding ------------------------------------------------------------
@@ -354,7 +354,7 @@ typedef struct ldb_ingest_opts {
     const char *source;        /* label of the sequences' source; NULL: the tokens path */
     int again;                 /* run a finished run again (new sequences) */
     uint64_t batch_tokens;     /* positions per batch; 0: a default bounded by memory */
-    int precision;             /* LDB_PRECISION_F32 (default) or _BF16 (ldb_dict_set_precision);
+    int precision;             /* LDB_PRECISION_F32 (default) or _BF16 (ldb_encoder_opts);
                                   part of the run's identity */
     /* progress: called after each committed batch with positions done and in all,
        on ldb_ingest's commit thread (not the caller's): it must not call into db */
@@ -600,30 +600,49 @@ int ldb_seq_tokens(ldb_db *db, uint64_t seq, uint32_t pos, uint32_t n, uint32_t 
 
 /* ---- Text ----------------------------------------------------------------
  * A Hugging Face tokenizer.json of the BPE family (Gemma, Llama 2 style), encoded
- * and decoded as the reference implementation does. */
+ * and decoded as the reference implementation does.
+ * Threads: any number of threads may use one handle at once (the database's
+ * tokenizer, ldb_db_tokenizer, is shared so). The tables are fixed at open;
+ * ldb_tokenizer_encode takes caches (~4 MB) from a pool in the handle, one per encode
+ * running, and returns them after. A failing encode's message is the handle's
+ * (ldb_tokenizer_errmsg): with several threads encoding, the last failure's. */
 typedef struct ldb_tokenizer ldb_tokenizer;
 
 /* Opens a tokenizer.json (tokenizer_config.json beside it names BOS/EOS/PAD).
  * Sets *out even on failure so the message can be read; close it either way. */
 int ldb_tokenizer_open(const char *path, ldb_tokenizer **out);
+/* The message of the last call on t that failed, e.g. "tokenizer.json: merge 3
+ * ("a" + "b") uses a token that is not in the vocabulary"; empty if none has.
+ * Owned by t: the pointer is valid until ldb_tokenizer_close(t), and its text is
+ * replaced when a later call on t fails. Never NULL; "out of memory" for t = NULL
+ * (ldb_tokenizer_open could not allocate the handle). */
 const char *ldb_tokenizer_errmsg(const ldb_tokenizer *t);
 void ldb_tokenizer_close(ldb_tokenizer *t);
 
-/* Token ids of text (no BOS); *ids is malloc'd. Invalid UTF-8 is read as a
- * WHATWG TextDecoder reads it (each maximal invalid subsequence is U+FFFD). The
- * handle keeps caches between calls (~4 MB): one thread at a time per handle. */
+/* Token ids of text (no BOS) in *ids (free with ldb_free), *n of them. Invalid
+ * UTF-8 is read as a WHATWG TextDecoder reads it (each maximal invalid subsequence
+ * is U+FFFD). */
 int ldb_tokenizer_encode(ldb_tokenizer *t, const char *text, size_t len, uint32_t **ids,
                          size_t *n);
 
-/* Text of ids (malloc'd, NUL-terminated); byte tokens become their UTF-8 bytes. */
-int ldb_tokenizer_decode(ldb_tokenizer *t, const uint32_t *ids, size_t n, char **text,
+/* Text of ids (NUL-terminated, free with ldb_free); byte tokens become their UTF-8 bytes.
+ * Fails only when out of memory: LDB_ENOMEM, and t's message is left as it was
+ * (decode writes nothing in t, so that threads may share it). */
+int ldb_tokenizer_decode(const ldb_tokenizer *t, const uint32_t *ids, size_t n, char **text,
                          size_t *len);
 
-/* The stored piece of id ("▁the", "<0x0A>"), NUL-terminated in buf; its length. */
-size_t ldb_tokenizer_piece(ldb_tokenizer *t, uint32_t id, char *buf, size_t cap);
+/* The stored piece of id ("▁the", "<0x0A>", "<bos>"; empty for an id outside the
+ * vocabulary) in buf: at most cap - 1 bytes and a NUL (nothing when cap is 0).
+ * Returns the piece's full length, as snprintf does: a result >= cap means buf holds
+ * only its first cap - 1 bytes (possibly a partial UTF-8 character); call again
+ * with result + 1 bytes for the whole. */
+size_t ldb_tokenizer_piece(const ldb_tokenizer *t, uint32_t id, char *buf, size_t cap);
 
-/* The piece as it reads in text ("▁the" -> " the"); its length. */
-size_t ldb_tokenizer_piece_text(ldb_tokenizer *t, uint32_t id, char *buf, size_t cap);
+/* The piece as it reads in text (" the" for "▁the"; the byte token of a control
+ * or non-ASCII byte as its hex form, "<0x0A>", "<0xE2>"; "<?>" for an id outside
+ * the vocabulary), with ldb_tokenizer_piece's contract: at most cap - 1 bytes and
+ * a NUL, the full length returned (>= cap: truncated). */
+size_t ldb_tokenizer_piece_text(const ldb_tokenizer *t, uint32_t id, char *buf, size_t cap);
 
 /* Stores t's compiled tables in the DB (meta "tokenizer"), so queries show text
  * and search encodes it. skip_from_tokenizer = 1 also makes its BOS, EOS and PAD
@@ -638,7 +657,8 @@ typedef struct ldb_tokenizer_info {
     uint32_t n_vocab, n_merges, n_added;
     uint32_t bos, eos, pad, unk;   /* UINT32_MAX when absent */
 } ldb_tokenizer_info;
-void ldb_tokenizer_get_info(const ldb_tokenizer *t, ldb_tokenizer_info *info);
+/* Facts about an open tokenizer; owned by t, valid until ldb_tokenizer_close(t). */
+const ldb_tokenizer_info *ldb_tokenizer_get_info(const ldb_tokenizer *t);
 
 /* ---- Arrays --------------------------------------------------------------
  * .npy files (versions 1-3, C order, little-endian numeric types), memory-mapped

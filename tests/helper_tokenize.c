@@ -3,15 +3,20 @@
  * the round trip decode(encode(s)) == s checked for each input.
  * usage: helper_tokenize TOKENIZER_JSON (--files F... | --strings S.json) [--roundtrip]
  *        helper_tokenize TOKENIZER_JSON --merges
+ *        helper_tokenize --blob-sha256 FILE
  * The second prints the compiled merge table, one "a b rank merged" line (ids) per
- * entry in slot order, for tests/text/check_merges.py to check against the JSON. */
+ * entry in slot order, for tests/text/check_merges.py to check against the JSON.
+ * The third prints "BLOB INPUT", the SHA-256 of the LTK2 blob compiled from FILE and
+ * of FILE itself, for tests/text.sh to compare with tests/golden/ltk2.sha256. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/err.h"
 #include "../common/mfile.h"
+#include "../common/sha256.h"
 #include "../text/tokenizer.h"
 #include "latentdb.h"
 
@@ -59,13 +64,85 @@ static int dump_merges(const char *path)
     return 0;
 }
 
+static void sha_hex(const void *p, size_t n, char hex[65])
+{
+    ldb_sha s;
+    unsigned char md[32];
+    if (ldb_sha_init(&s)) {
+        fprintf(stderr, "helper_tokenize: out of memory\n");
+        exit(1);
+    }
+    ldb_sha_update(&s, p, n);
+    ldb_sha_final(&s, md);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+static int write_file(const char *path, const char *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(p, 1, n, f) == n;
+    return (f && fclose(f)) || !ok;
+}
+
+/* FILE is a tokenizer.json, compiled where it is (with a tokenizer_config.json
+ * beside it, if any), or a fuzz seed of tests/fuzz/corpus/tokenizer: a
+ * tokenizer.json, then a NUL and a tokenizer_config.json, which are written to a
+ * temporary folder as fuzz_tokenizer.c writes them. */
+static int blob_sha256(const char *path)
+{
+    char *txt = NULL, dir[] = "/tmp/ldb-ltk2-XXXXXX", json[64], cfg[64], bh[65], ih[65];
+    size_t n;
+    ldb_err e;
+    ldb_tok tk;
+    int rc = 1, made = 0;
+    if (ldb_file_read_all(path, (size_t)1 << 30, &txt, &n, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 1;
+    }
+    const char *nul = memchr(txt, 0, n), *jp = path;
+    if (nul) {
+        if (!(made = mkdtemp(dir) != NULL)) {
+            perror("mkdtemp");
+            goto out;
+        }
+        snprintf(json, sizeof json, "%s/tokenizer.json", dir);
+        snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", dir);
+        if (write_file(json, txt, (size_t)(nul - txt)) ||
+            write_file(cfg, nul + 1, n - (size_t)(nul - txt) - 1)) {
+            perror(dir);
+            goto out;
+        }
+        jp = json;
+    }
+    if (ldb_tok_load_json(&tk, jp, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        goto out;
+    }
+    sha_hex(tk.blob, tk.size, bh);
+    ldb_tok_close(&tk);
+    sha_hex(txt, n, ih);
+    printf("%s %s\n", bh, ih);
+    rc = 0;
+out:
+    if (made) {
+        unlink(json), unlink(cfg);
+        rmdir(dir);
+    }
+    free(txt);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "--blob-sha256"))
+        return blob_sha256(argv[2]);
     if (argc == 3 && !strcmp(argv[2], "--merges"))
         return dump_merges(argv[1]);
     if (argc < 4) {
         fprintf(stderr, "usage: helper_tokenize TOKENIZER_JSON (--files F... | --strings S.json) "
-                "[--roundtrip]\n");
+                "[--roundtrip]\n       helper_tokenize TOKENIZER_JSON --merges\n"
+                "       helper_tokenize --blob-sha256 FILE\n");
         return 2;
     }
     int rt = !strcmp(argv[argc - 1], "--roundtrip");

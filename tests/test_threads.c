@@ -118,26 +118,61 @@ static uint64_t query(int q, uint32_t arg)
         }
         ldb_density_free(d);
     } else {
-        /* the tokenizer the DB holds, shared: decode is read-only */
+        /* the tokenizer the DB holds, shared by every thread: decode, then encode
+         * the text again (each encode takes caches of its own from the handle) */
         ldb_tokenizer *t = NULL;
         char *text = NULL;
-        size_t len;
-        uint32_t ids[3] = {296, 312, 288 + arg % 3};
-        if (!(rc = ldb_db_tokenizer(db, &t)) && t && !(rc = ldb_tokenizer_decode(t, ids, 3, &text, &len)))
+        uint32_t *back = NULL;
+        size_t len, nb;
+        uint32_t ids[600];
+        for (uint32_t i = 0; i < 600; i++) /* pieces and byte tokens, a different text per arg */
+            ids[i] = i % 5 == 4 ? 4 + (arg * 31 + i * 7) % 128 : 260 + (arg * 7 + i * 13) % 53;
+        if (!(rc = ldb_db_tokenizer(db, &t)) && t && !(rc = ldb_tokenizer_decode(t, ids, 600, &text, &len)) &&
+            !(rc = ldb_tokenizer_encode(t, text, len, &back, &nb))) {
             h = mix(h, text, len);
+            h = mix(h, back, nb * sizeof *back);
+        }
         ldb_free(text);
+        ldb_free(back);
     }
     return rc ? 0 : h;
 }
 
 static uint64_t want[N_QUERIES][8];
-static volatile int writer_done;
+static _Atomic int writer_done;
 
 typedef struct job {
     int id;
-    long queries, wrong, failed, errmsg_bad;
+    long queries, wrong, failed, errmsg_bad, enc_bad;
     char first[256];
+    ldb_tokenizer *mine;       /* a handle of this thread's own, the reference */
+    uint64_t rng;
 } job;
+
+/* A text never encoded before (random pieces and bytes, decoded with the thread's
+ * own handle), encoded with the database's shared tokenizer and with the thread's
+ * own: the ids must agree. New text keeps the shared handle's caches changing. */
+static int encode_check(job *j)
+{
+    ldb_tokenizer *shared = NULL;
+    uint32_t ids[300], *a = NULL, *b = NULL;
+    char *text = NULL;
+    size_t len, na = 0, nb = 0;
+    for (int i = 0; i < 300; i++) {
+        j->rng = j->rng * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t r = (uint32_t)(j->rng >> 33);
+        ids[i] = r % 4 == 0 ? 4 + r / 4 % 256 : 260 + r / 4 % 53;
+    }
+    int ok = !ldb_db_tokenizer(db, &shared) && shared &&
+             !ldb_tokenizer_decode(j->mine, ids, 300, &text, &len) &&
+             !ldb_tokenizer_encode(shared, text, len, &a, &na) &&
+             !ldb_tokenizer_encode(j->mine, text, len, &b, &nb) && na == nb &&
+             !memcmp(a, b, na * sizeof *a);
+    ldb_free(text);
+    ldb_free(a);
+    ldb_free(b);
+    return ok;
+}
 
 static void *reader(void *arg)
 {
@@ -156,6 +191,7 @@ static void *reader(void *arg)
                     snprintf(j->first, sizeof j->first, "query %d(%u) answered differently", q, a);
             }
         }
+        j->enc_bad += !encode_check(j);
         /* an error of this thread's own: its message names this thread's latent */
         uint32_t bad = 1000 + (uint32_t)j->id;
         ldb_latent_info *l = NULL;
@@ -244,8 +280,12 @@ int main(int argc, char **argv)
     memset(jobs, 0, sizeof jobs);
     for (int i = 0; i < N_THREADS; i++) {
         jobs[i].id = i;
-        pthread_create(&th[i], NULL, reader, &jobs[i]);
+        jobs[i].rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+        CHECK(ldb_tokenizer_open("tests/golden/db3/tokenizer.json", &jobs[i].mine) == LDB_OK,
+              "the golden tokenizer: %s", ldb_tokenizer_errmsg(jobs[i].mine));
     }
+    for (int i = 0; i < N_THREADS; i++)
+        pthread_create(&th[i], NULL, reader, &jobs[i]);
     int st = 0;
     waitpid(pid, &st, 0);
     writer_done = 1;
@@ -257,6 +297,9 @@ int main(int argc, char **argv)
               "differently; %s", i, jobs[i].failed, jobs[i].queries, jobs[i].wrong, jobs[i].first);
         CHECK(!jobs[i].errmsg_bad, "thread %d read another thread's error message %ld times", i,
               jobs[i].errmsg_bad);
+        CHECK(!jobs[i].enc_bad, "thread %d: the shared tokenizer encoded %ld new texts otherwise "
+              "than the thread's own handle", i, jobs[i].enc_bad);
+        ldb_tokenizer_close(jobs[i].mine);
     }
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the writer process imported 12 dictionaries "
           "(status %d)", st);

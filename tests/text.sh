@@ -2,7 +2,8 @@
 # Tokenizer tests against the reference: latentdb's C tokenizer and the pure-JS
 # Hugging Face tokenizer (@huggingface/tokenizers) must give identical ids on all
 # 500 Brown documents, hard strings, special-token strings and invalid UTF-8;
-# decode(encode(s)) == s on valid text; and the tokenize command works.
+# decode(encode(s)) == s on valid text; the compiled LTK2 blob of Gemma 3 and of the
+# fuzz seeds is the one tests/golden/ltk2.sha256 pins; and the tokenize command works.
 # usage: tests/text.sh BUILD DATA [SEARCH_FIXTURE]
 BUILD=$1
 DATA=$2
@@ -54,6 +55,24 @@ if "$H" "$TJ" --merges > "$T/merges.txt" 2> "$T/m.err" &&
 else
     bad "merge table: $(head -c 300 "$T/m.err")"
 fi
+# the compiled LTK2 blob, byte for byte: its SHA-256 against tests/golden/ltk2.sha256
+G=tests/golden/ltk2.sha256
+grep -v '^#' "$G" > "$T/ltk2.txt"
+while read -r want_blob want_in where p; do
+    f=$p
+    [ "$where" = data ] && f=$DATA/$p
+    got=$("$H" --blob-sha256 "$f" 2> "$T/b.err")
+    if [ -z "$got" ]; then
+        bad "LTK2 blob of $p: helper_tokenize failed: $(head -c 300 "$T/b.err")"
+    elif [ "${got#* }" != "$want_in" ]; then
+        bad "LTK2 blob of $p: the input is not the one recorded in $G (sha256 ${got#* })"
+    elif [ "${got%% *}" != "$want_blob" ]; then
+        bad "LTK2 blob of $p changed: sha256 ${got%% *}, recorded $want_blob ($G)"
+    else
+        ok
+    fi
+done < "$T/ltk2.txt"
+[ "$(wc -l < "$T/ltk2.txt")" -ge 9 ] || bad "$G lists $(wc -l < "$T/ltk2.txt") inputs, expected 9"
 # decode(encode(s)) == s: Brown and the hard strings (no U+2581, no special tokens)
 if "$H" "$TJ" --files "$DATA"/brown/*.txt --roundtrip > /dev/null 2> "$T/rt.err" &&
    "$H" "$TJ" --strings $X/hard.json --roundtrip > /dev/null 2>> "$T/rt.err"; then
@@ -117,6 +136,15 @@ printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": 
 expect 1 'bl.json: unsupported pre-tokenizer' "$L" tokenize "$T/bl.json" "ab"
 printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "b"]]}}' > "$T/ok.json"
 expect 0 '^\{"ids":\[2,0\]' "$L" tokenize "$T/ok.json" "aba" --json
+# a piece longer than any buffer of the CLI comes out whole (ldb_tokenizer_piece
+# returns the full length, issue 21): an added token of 3000 bytes
+/usr/bin/python3 -c "
+import json, sys
+json.dump({'model': {'type': 'BPE', 'vocab': {'a': 0}, 'merges': []},
+           'added_tokens': [{'id': 1, 'content': 'é' * 1500, 'special': False}]}, open(sys.argv[1], 'w'))" "$T/long.json"
+LONG=$(/usr/bin/python3 -c "print('é' * 1500, end='')")
+expect 0 "^\\{\"ids\":\\[1,0\\],\"pieces\":\\[\"($LONG)\",\"a\"\\]\\}\$" "$L" tokenize "$T/long.json" "${LONG}a" --json
+expect 0 "^       1  $LONG\$" "$L" tokenize "$T/long.json" "${LONG}a"
 expect 2 'ctx takes an integer >= 2' "$L" tokenize "$TJ" --file "$T/d1.txt" --out "$T/x.npy" --ctx 1
 expect 2 'either TEXT or --file' "$L" tokenize "$TJ"
 

@@ -1,18 +1,8 @@
-/* tokenizer.h — Hugging Face tokenizer.json (BPE family) in C: compile, encode, decode.
- *
- * A tokenizer.json is compiled once into a flat little-endian blob of u32 tables
- * (docs/FORMAT.md, "Tokenizer blob"): pieces, a vocabulary hash, a merge hash, the
- * added tokens and the byte-fallback ids. Encoding and decoding read the blob in
- * place, so a tokenizer stored in an LMDB value is used straight from the memory
- * map with no parsing (`top` needs no JSON parse to print text).
- *
- * Semantics follow the reference implementations (Hugging Face tokenizers and
- * its JS port): added tokens are matched first (leftmost-longest), the rest is
- * normalized (Replace " " -> "▁"), pre-tokenized (Split " " merged with previous,
- * or none), and BPE-merged by rank with ties to the leftmost pair; characters not
- * in the vocabulary become their UTF-8 bytes' <0xXX> tokens (byte_fallback).
- * Input that is not valid UTF-8 is read as a WHATWG TextDecoder reads it: each
- * maximal invalid subsequence becomes U+FFFD. */
+/* tokenizer.h — text/'s interface to the layers above: a Hugging Face tokenizer.json
+ * (BPE family) compiled to the LTK2 blob, and encode/decode reading the blob in place.
+ * Files: compile.c (JSON -> blob), blob.c (the layout; open and check), trie.c (added
+ * tokens), bpe.c (encode), detok.c (decode), api.c (the public ldb_tokenizer);
+ * tok_impl.h is private to text/. */
 #ifndef LDB_TEXT_TOKENIZER_H
 #define LDB_TEXT_TOKENIZER_H
 
@@ -20,6 +10,20 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+
+/* A tokenizer.json is compiled once into a flat little-endian blob of u32 tables
+ * (docs/FORMAT.md, "Tokenizer blob"): pieces, a vocabulary hash, a merge hash, the
+ * added tokens and the byte-fallback ids. Encoding and decoding read the blob in
+ * place, so a tokenizer stored in an LMDB value is used straight from the memory
+ * map with no parsing (`top` needs no JSON parse to print text).
+ *
+ * Semantics follow the reference implementations (Hugging Face tokenizers and
+ * its JS port): added tokens are matched first (leftmost-longest), the rest is
+ * normalized (Replace " " -> "▁", optionally Prepend "▁"), pre-tokenized (Split " "
+ * merged with previous, or none), and BPE-merged by rank with ties to the leftmost
+ * pair; characters not in the vocabulary become their UTF-8 bytes' <0xXX> tokens
+ * (byte_fallback). Input that is not valid UTF-8 is read as a WHATWG TextDecoder
+ * reads it: each maximal invalid subsequence becomes U+FFFD. */
 
 #define LDB_TOK_MAGIC 0x324b544cu /* "LTK2" (LTK1 used another piece hash) */
 #define LDB_TOK_NONE UINT32_MAX
@@ -48,6 +52,7 @@ typedef struct ldb_tok {
 #define LDB_TOK_NORM_SPACE 4u     /* normalizer Replace(" ", "▁") */
 #define LDB_TOK_SPLIT_SPACE 8u    /* pre-tokenizer Split(" ", MergedWithPrevious) */
 #define LDB_TOK_NORM_PREPEND 16u  /* normalizer Prepend("▁") (Llama 2 style) */
+#define LDB_TOK_IGNORE_MERGES 32u /* model.ignore_merges: a word in the vocabulary skips BPE */
 
 /* added token flags */
 #define LDB_TOK_A_SPECIAL 1u
@@ -83,8 +88,10 @@ const uint8_t *ldb_tok_piece(const ldb_tok *tk, uint32_t id, size_t *len);
  * runs -> U+FFFD), appending to a malloc'd buffer *out of *len bytes (NUL-terminated). */
 int ldb_tok_decode(const ldb_tok *tk, const uint32_t *ids, size_t n, char **out, size_t *len);
 
-/* The text of a single token as it reads inside decoded text (▁ -> space; a byte
- * token that is not valid alone gives its hex form "<0xE2>"), into buf (NUL-terminated). */
+/* The text of a single token as it reads inside decoded text (▁ -> space; the byte
+ * token of a control or non-ASCII byte gives its hex form "<0xE2>"; "<?>" for an id
+ * out of range) into buf: at most cap - 1 bytes and a NUL. Returns the full length,
+ * as snprintf does (>= cap: truncated). Allocates nothing. */
 size_t ldb_tok_piece_text(const ldb_tok *tk, uint32_t id, char *buf, size_t cap);
 
 /* The public handle (text/api.c) over a compiled blob: copies it. */

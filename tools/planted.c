@@ -270,6 +270,8 @@ static int classify(ldb_tokenizer *t, uint32_t id)
 {
     char buf[256];
     size_t n = ldb_tokenizer_piece_text(t, id, buf, sizeof buf), a = 0;
+    if (n >= sizeof buf) /* a longer piece is classified by its first 255 bytes */
+        n = sizeof buf - 1;
     while (a < n && buf[a] == ' ')
         a++;
     const char *w = buf + a;

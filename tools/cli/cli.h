@@ -111,6 +111,13 @@ struct cJSON *cli_samples_json(const struct ldb_samples *s, struct ldb_tokenizer
 void cli_print_example(int rank, const struct ldb_example *e, struct ldb_tokenizer *t);
 /* Adds "pieces" (each token as it reads) and, when text, "text" (the decoded ids) to o. */
 void cli_text_json(struct cJSON *o, struct ldb_tokenizer *t, const uint32_t *ids, size_t n, int text);
+/* Token id as it reads in text (ldb_tokenizer_piece_text), or with text = 0 its
+ * stored piece (ldb_tokenizer_piece), whole however long: buf[cap] when it fits,
+ * else a malloc'd copy left in *tmp for the caller to free (*tmp is NULL otherwise;
+ * without memory, the cut text in buf). Its length in *n.
+ *   char b[512], *tmp; size_t n; const char *s = cli_piece(t, id, 1, b, sizeof b, &tmp, &n); */
+const char *cli_piece(const struct ldb_tokenizer *t, uint32_t id, int text, char *buf, size_t cap,
+                      char **tmp, size_t *n);
 
 struct ldb_tokenizer;
 /* A tokenizer.json, or the tokenizer stored in a DB (then *db is open and owns

@@ -429,7 +429,7 @@ int cmd_seq(int argc, char **argv)
     if (rc)
         return rc;
     ldb_tokenizer *tk = cli_db_text(db);
-    char piece[512];
+    char piece[512], *tmp;
     if (ldb_query_seq(db, seq, dict, k, &v)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
     } else if (json) {
@@ -464,10 +464,12 @@ int cmd_seq(int argc, char **argv)
         for (uint32_t p = 0; p < v->len; p++) {
             printf("%5u  %-8u", p, v->tokens[p]);
             if (tk) {
-                size_t n = ldb_tokenizer_piece_text(tk, v->tokens[p], piece, sizeof piece);
+                size_t n;
+                const char *ps = cli_piece(tk, v->tokens[p], 1, piece, sizeof piece, &tmp, &n);
                 int w = (int)n;
                 printf(" ");
-                cli_put_oneline(piece, n);
+                cli_put_oneline(ps, n);
+                free(tmp);
                 printf("%*s", w < 14 ? 14 - w : 0, "");
             }
             for (uint64_t e = v->start[p]; e < v->start[p + 1]; e++) {

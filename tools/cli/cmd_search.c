@@ -37,7 +37,7 @@ static int search_text(ldb_db *db, const char *dict, const char *text, uint32_t 
     }
     ldb_search *s = NULL;
     int rc = 0;
-    char piece[512];
+    char piece[512], *tmp;
     if (ldb_query_search(db, dict, ids, n, all, k, &s)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
     } else if (json) {
@@ -68,9 +68,11 @@ static int search_text(ldb_db *db, const char *dict, const char *text, uint32_t 
         cli_put_oneline(text, strlen(text));
         printf("\" = %zu token%s (", n, n == 1 ? "" : "s");
         for (size_t i = 0; i < n; i++) {
-            size_t pl = ldb_tokenizer_piece(t, ids[i], piece, sizeof piece);
+            size_t pl;
+            const char *ps = cli_piece(t, ids[i], 0, piece, sizeof piece, &tmp, &pl);
             printf("%s", i ? " " : "");
-            cli_put_oneline(piece, pl);
+            cli_put_oneline(ps, pl);
+            free(tmp);
         }
         printf(")\n");
         if (!s->occurrences) {
@@ -222,7 +224,8 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
     if (m > k)
         m = k;
     ldb_tokenizer *t = cli_db_text(db);
-    char piece[512];
+    char piece[512], *tmp;
+    size_t pn;
     uint32_t tok_at = 0;
     if (json) {
         cJSON *o = cJSON_CreateObject();
@@ -242,8 +245,9 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
                 tok_at = token_at(ta, l[i].argmax);
                 cJSON_AddNumberToObject(e, "token", tok_at);
                 if (t) {
-                    ldb_tokenizer_piece_text(t, tok_at, piece, sizeof piece);
-                    cJSON_AddStringToObject(e, "piece", piece);
+                    cJSON_AddStringToObject(e, "piece", cli_piece(t, tok_at, 1, piece, sizeof piece,
+                                                                  &tmp, &pn));
+                    free(tmp);
                 }
             }
             cJSON_AddItemToArray(la, e);
@@ -261,9 +265,10 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
             if (tpath) {
                 tok_at = token_at(ta, l[i].argmax);
                 if (t) {
-                    size_t pn = ldb_tokenizer_piece_text(t, tok_at, piece, sizeof piece);
+                    const char *ps = cli_piece(t, tok_at, 1, piece, sizeof piece, &tmp, &pn);
                     printf(" \"");
-                    cli_put_oneline(piece, pn);
+                    cli_put_oneline(ps, pn);
+                    free(tmp);
                     printf("\"");
                 } else {
                     printf(" token %u", tok_at);

@@ -54,31 +54,32 @@ static int show(ldb_tokenizer *t, const char *text, size_t len, int bos, int jso
 {
     uint32_t *ids;
     size_t n;
-    ldb_tokenizer_info info;
-    ldb_tokenizer_get_info(t, &info);
+    const ldb_tokenizer_info *info = ldb_tokenizer_get_info(t);
     if (ldb_tokenizer_encode(t, text, len, &ids, &n))
         return cli_fail("%s", ldb_tokenizer_errmsg(t));
-    if (bos && info.bos == UINT32_MAX) {
+    if (bos && info->bos == UINT32_MAX) {
         free(ids);
         return cli_fail("--bos: this tokenizer names no BOS token");
     }
-    char piece[1024];
+    char piece[1024], *tmp;
+    size_t pn;
     if (json) {
         cJSON *o = cJSON_CreateObject(), *ia = cJSON_AddArrayToObject(o, "ids"),
               *pa = cJSON_AddArrayToObject(o, "pieces");
         for (size_t i = 0; i < n + (size_t)bos; i++) {
-            uint32_t id = bos ? (i ? ids[i - 1] : info.bos) : ids[i];
-            ldb_tokenizer_piece(t, id, piece, sizeof piece);
+            uint32_t id = bos ? (i ? ids[i - 1] : info->bos) : ids[i];
             cJSON_AddItemToArray(ia, cJSON_CreateNumber(id));
-            cJSON_AddItemToArray(pa, cJSON_CreateString(piece));
+            cJSON_AddItemToArray(pa, cJSON_CreateString(cli_piece(t, id, 0, piece, sizeof piece,
+                                                                  &tmp, &pn)));
+            free(tmp);
         }
         cli_print_json(o);
     } else {
         printf("%zu tokens\n", n + (size_t)bos);
         for (size_t i = 0; i < n + (size_t)bos; i++) {
-            uint32_t id = bos ? (i ? ids[i - 1] : info.bos) : ids[i];
-            ldb_tokenizer_piece(t, id, piece, sizeof piece);
-            printf("%8u  %s\n", id, piece);
+            uint32_t id = bos ? (i ? ids[i - 1] : info->bos) : ids[i];
+            printf("%8u  %s\n", id, cli_piece(t, id, 0, piece, sizeof piece, &tmp, &pn));
+            free(tmp);
         }
     }
     free(ids);
@@ -142,9 +143,8 @@ static int list_docs(const char *path, char ***out, size_t *n)
 static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint32_t ctx, int bos,
                         const char *rows_path)
 {
-    ldb_tokenizer_info info;
-    ldb_tokenizer_get_info(t, &info);
-    if (bos && info.bos == UINT32_MAX)
+    const ldb_tokenizer_info *info = ldb_tokenizer_get_info(t);
+    if (bos && info->bos == UINT32_MAX)
         return cli_fail("this tokenizer names no BOS token; pass --no-bos");
     char **docs;
     size_t nd;
@@ -189,7 +189,7 @@ static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint
     }
     if (!rc && (!rows || !ctx))
         rc = cli_fail("%s: no tokens", src);
-    uint32_t pad = info.pad != UINT32_MAX ? info.pad : info.eos != UINT32_MAX ? info.eos : 0;
+    uint32_t pad = info->pad != UINT32_MAX ? info->pad : info->eos != UINT32_MAX ? info->eos : 0;
     FILE *f = NULL;
     if (!rc) {
         char hdr[256];
@@ -221,7 +221,7 @@ static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint
                 fprintf(rf, "%s\n", docs[i]);
             uint32_t c = 0;
             if (bos)
-                row[c++] = (int32_t)info.bos;
+                row[c++] = (int32_t)info->bos;
             for (size_t q = at; c < ctx; c++, q++)
                 row[c] = (int32_t)(q < len[i] ? ids[i][q] : pad);
             if (fwrite(row, 4, ctx, f) != ctx)

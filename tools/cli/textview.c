@@ -29,9 +29,27 @@ static void put_decoded(ldb_tokenizer *t, const uint32_t *ids, size_t n)
     free(s);
 }
 
+const char *cli_piece(const ldb_tokenizer *t, uint32_t id, int text, char *buf, size_t cap,
+                      char **tmp, size_t *n)
+{
+    size_t (*get)(const ldb_tokenizer *, uint32_t, char *, size_t) =
+        text ? ldb_tokenizer_piece_text : ldb_tokenizer_piece;
+    *tmp = NULL;
+    *n = get(t, id, buf, cap);
+    if (*n < cap)
+        return buf;
+    if ((*tmp = malloc(*n + 1))) {
+        get(t, id, *tmp, *n + 1);
+        return *tmp;
+    }
+    *n = cap ? cap - 1 : 0;
+    return buf;
+}
+
 void cli_text_json(cJSON *o, ldb_tokenizer *t, const uint32_t *ids, size_t n, int text)
 {
-    char buf[512];
+    char buf[512], *tmp;
+    size_t pn;
     if (text) {
         char *s;
         size_t len;
@@ -42,8 +60,8 @@ void cli_text_json(cJSON *o, ldb_tokenizer *t, const uint32_t *ids, size_t n, in
     }
     cJSON *p = cJSON_AddArrayToObject(o, "pieces");
     for (size_t i = 0; i < n; i++) {
-        ldb_tokenizer_piece_text(t, ids[i], buf, sizeof buf);
-        cJSON_AddItemToArray(p, cJSON_CreateString(buf));
+        cJSON_AddItemToArray(p, cJSON_CreateString(cli_piece(t, ids[i], 1, buf, sizeof buf, &tmp, &pn)));
+        free(tmp);
     }
 }
 
@@ -101,8 +119,9 @@ void cli_print_example(int rank, const ldb_example *e, ldb_tokenizer *t)
     if (t) { /* text before, [[the firing token]], text after */
         uint32_t m = e->pos - e->ctx_start;
         put_decoded(t, e->tokens, m);
-        char piece[512];
-        size_t n = ldb_tokenizer_piece_text(t, e->tokens[m], piece, sizeof piece);
+        char buf[512], *tmp;
+        size_t n;
+        const char *piece = cli_piece(t, e->tokens[m], 1, buf, sizeof buf, &tmp, &n);
         size_t lead = 0;
         while (lead < n && piece[lead] == ' ') /* keep its leading space outside the mark */
             lead++;
@@ -110,6 +129,7 @@ void cli_print_example(int rank, const ldb_example *e, ldb_tokenizer *t)
         fputs("[[", stdout);
         cli_put_oneline(piece + lead, n - lead);
         fputs("]]", stdout);
+        free(tmp);
         if (m + 1 < e->ctx_len)
             put_decoded(t, e->tokens + m + 1, e->ctx_len - m - 1);
         printf("\n");
