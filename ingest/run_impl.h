@@ -1,5 +1,6 @@
-/* run_impl.h — the inside of an ingest run, shared by ingest.c (inputs, batches) and
- * runrec.c (the run record: its key, lookup and progress). Private to ingest/. */
+/* run_impl.h — the inside of an ingest run, shared by ingest.c (the pipeline),
+ * source.c (inputs and codes) and runrec.c (the run record: its key, lookup and
+ * progress). Private to ingest/. */
 #ifndef LDB_INGEST_RUN_IMPL_H
 #define LDB_INGEST_RUN_IMPL_H
 
@@ -41,6 +42,34 @@ typedef struct run {
     ldb_tensors csr;
     const ldb_tensor *data, *indices, *indptr;
 } run;
+
+/* ---- The sources (source.c): the tokens, and codes made by the dictionaries'
+ * encoders from activations or imported from a CSR .npz ---- */
+
+typedef struct csr {           /* a batch's codes for one dictionary */
+    uint64_t *start;           /* positions + 1 */
+    uint32_t *lat;
+    float *val;
+    size_t npos, nnz, cap_pos, cap_nnz;
+} csr;
+
+/* Opens the run's inputs and checks their shapes (tokens; activations, with each
+ * dictionary and its encoder, or the codes of an import); closes them. */
+int ingest_open_sources(run *r);
+void ingest_close_sources(run *r);
+/* Every value the run will read (token ids, activations or codes), before anything
+ * is written: NaN, Inf, ids out of range, codes the value type cannot hold. */
+int ingest_check_values(run *r);
+/* Tokens of row `row` (the last row may be short); token ids of [pos, pos + n). */
+uint64_t ingest_row_len(const run *r, uint64_t row);
+int ingest_read_tokens(run *r, uint64_t pos, uint64_t n, uint32_t *out);
+/* Dictionary i's codes at positions [p0, p1), into c (emptied first): encoded from
+ * the activations, or the imported ones. The encode side runs beside a commit, so
+ * its errors go in r->perr. */
+int ingest_codes(run *r, int i, uint64_t p0, uint64_t p1, csr *c);
+void ingest_csr_free(csr *c);
+
+/* ---- The run record (runrec.c) ---- */
 
 /* Finds the run to do: a new one (r->new_run, a fresh r->rec), or an unfinished one
  * to resume (r->rec, rows_done, next_rows); "done already" is an error. r->id is its

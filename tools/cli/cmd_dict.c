@@ -149,6 +149,81 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* dict eval's figures from what eval_tile gathered (L0 sorted in place), printed. */
+static void eval_report(eval_ctx *c, const ldb_encoder *e, const char *ay, int prec, double secs,
+                        int json)
+{
+    const ldb_dict_info *in = c->in;
+    double n = (double)c->x->rows, l0sum = 0, l0sq = 0, var = 0;
+    for (uint64_t r = 0; r < c->x->rows; r++) {
+        l0sum += c->l0[r];
+        l0sq += (double)c->l0[r] * c->l0[r];
+    }
+    double l0m = l0sum / n, l0sd = sqrt(fmax(0, l0sq / n - l0m * l0m));
+    qsort(c->l0, c->x->rows, sizeof *c->l0, cmp_u32);
+    uint64_t dead = 0;
+    for (uint32_t j = 0; j < in->d_sae; j++)
+        dead += !c->fired[j];
+    for (uint32_t k = 0; c->y && k < in->d_out; k++)
+        var += c->sumsq[k] - c->sum[k] * c->sum[k] / n;
+    double mse = c->y ? c->sse / (n * in->d_out) : NAN, fve = c->y && var > 0 ? 1 - c->sse / var : NAN;
+    int warn = in->l0 > 0 && (l0m > 2 * in->l0 || l0m < in->l0 / 2);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "tokens", n);
+        cJSON_AddStringToObject(o, "target", ay ? "acts_out" : c->y ? "input" : "none");
+        if (c->y) {
+            cJSON_AddNumberToObject(o, "fve", fve);
+            cJSON_AddNumberToObject(o, "mse", mse);
+        } else {
+            cJSON_AddNullToObject(o, "fve");
+            cJSON_AddNullToObject(o, "mse");
+        }
+        cJSON_AddNumberToObject(o, "l0_mean", l0m);
+        cJSON_AddNumberToObject(o, "l0_std", l0sd);
+        cJSON_AddNumberToObject(o, "l0_min", c->l0[0]);
+        cJSON_AddNumberToObject(o, "l0_median", c->l0[c->x->rows / 2]);
+        cJSON_AddNumberToObject(o, "l0_max", c->l0[c->x->rows - 1]);
+        cJSON_AddNumberToObject(o, "dead", (double)dead);
+        cJSON_AddNumberToObject(o, "dead_fraction", (double)dead / in->d_sae);
+        if (in->l0 >= 0)
+            cJSON_AddNumberToObject(o, "config_l0", in->l0);
+        else
+            cJSON_AddNullToObject(o, "config_l0");
+        cJSON_AddBoolToObject(o, "l0_warning", warn);
+        cJSON_AddNumberToObject(o, "tokens_per_s", secs > 0 ? n / secs : 0);
+        cJSON_AddStringToObject(o, "blas_core", ldb_blas_corename());
+        cJSON_AddStringToObject(o, "gemm", ldb_encoder_gemm_name(e));
+        cli_print_json(o);
+    } else {
+        printf("tokens        %llu\n", (unsigned long long)c->x->rows);
+        if (c->y) {
+            printf("FVE           %.4f   (fraction of variance explained, vs %s)\n", fve,
+                   ay ? ay : "the input");
+            printf("MSE           %.6g\n", mse);
+        } else {
+            printf("FVE           -      (a transcoder: pass --acts-out with its target)\n");
+        }
+        printf("L0            mean %.2f, std %.2f, min %u, median %u, max %u\n", l0m, l0sd,
+               c->l0[0], c->l0[c->x->rows / 2], c->l0[c->x->rows - 1]);
+        if (in->l0 >= 0)
+            printf("config l0     %g\n", in->l0);
+        printf("dead latents  %llu of %u (%.2f%%) never fired on this data\n",
+               (unsigned long long)dead, in->d_sae, 100.0 * dead / in->d_sae);
+        if (prec == LDB_PRECISION_BF16)
+            printf("speed         %.0f tokens/s (%s)\n", secs > 0 ? n / secs : 0,
+                   ldb_encoder_gemm_name(e));
+        else
+            printf("speed         %.0f tokens/s (OpenBLAS core %s, %d threads)\n",
+                   secs > 0 ? n / secs : 0, ldb_blas_corename(), ldb_blas_threads());
+    }
+        cli_blas_note();
+    if (warn)
+        cli_warn("mean L0 %.1f is more than 2x off the config's l0 %g: the activations "
+                 "probably come from the wrong site (the dictionary reads %s)", l0m, in->l0,
+                 *in->hook_in ? in->hook_in : "an unnamed hook");
+}
+
 static int dict_eval(int argc, char **argv)
 {
     const char *path = NULL, *ax = NULL, *ay = NULL;
@@ -229,74 +304,7 @@ static int dict_eval(int argc, char **argv)
             rc = cli_fail("%s", c.decode_failed ? ldb_dict_errmsg(d) : ldb_encoder_errmsg(e));
             goto out;
         }
-        double n = (double)x.rows, l0sum = 0, l0sq = 0, var = 0;
-        for (uint64_t r = 0; r < x.rows; r++) {
-            l0sum += c.l0[r];
-            l0sq += (double)c.l0[r] * c.l0[r];
-        }
-        double l0m = l0sum / n, l0sd = sqrt(fmax(0, l0sq / n - l0m * l0m));
-        qsort(c.l0, x.rows, sizeof *c.l0, cmp_u32);
-        uint64_t dead = 0;
-        for (uint32_t j = 0; j < in->d_sae; j++)
-            dead += !c.fired[j];
-        for (uint32_t k = 0; c.y && k < in->d_out; k++)
-            var += c.sumsq[k] - c.sum[k] * c.sum[k] / n;
-        double mse = c.y ? c.sse / (n * in->d_out) : NAN, fve = c.y && var > 0 ? 1 - c.sse / var : NAN;
-        int warn = in->l0 > 0 && (l0m > 2 * in->l0 || l0m < in->l0 / 2);
-        if (json) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "tokens", n);
-            cJSON_AddStringToObject(o, "target", ay ? "acts_out" : c.y ? "input" : "none");
-            if (c.y) {
-                cJSON_AddNumberToObject(o, "fve", fve);
-                cJSON_AddNumberToObject(o, "mse", mse);
-            } else {
-                cJSON_AddNullToObject(o, "fve");
-                cJSON_AddNullToObject(o, "mse");
-            }
-            cJSON_AddNumberToObject(o, "l0_mean", l0m);
-            cJSON_AddNumberToObject(o, "l0_std", l0sd);
-            cJSON_AddNumberToObject(o, "l0_min", c.l0[0]);
-            cJSON_AddNumberToObject(o, "l0_median", c.l0[x.rows / 2]);
-            cJSON_AddNumberToObject(o, "l0_max", c.l0[x.rows - 1]);
-            cJSON_AddNumberToObject(o, "dead", (double)dead);
-            cJSON_AddNumberToObject(o, "dead_fraction", (double)dead / in->d_sae);
-            if (in->l0 >= 0)
-                cJSON_AddNumberToObject(o, "config_l0", in->l0);
-            else
-                cJSON_AddNullToObject(o, "config_l0");
-            cJSON_AddBoolToObject(o, "l0_warning", warn);
-            cJSON_AddNumberToObject(o, "tokens_per_s", secs > 0 ? n / secs : 0);
-            cJSON_AddStringToObject(o, "blas_core", ldb_blas_corename());
-            cJSON_AddStringToObject(o, "gemm", ldb_encoder_gemm_name(e));
-            cli_print_json(o);
-        } else {
-            printf("tokens        %llu\n", (unsigned long long)x.rows);
-            if (c.y) {
-                printf("FVE           %.4f   (fraction of variance explained, vs %s)\n", fve,
-                       ay ? ay : "the input");
-                printf("MSE           %.6g\n", mse);
-            } else {
-                printf("FVE           -      (a transcoder: pass --acts-out with its target)\n");
-            }
-            printf("L0            mean %.2f, std %.2f, min %u, median %u, max %u\n", l0m, l0sd,
-                   c.l0[0], c.l0[x.rows / 2], c.l0[x.rows - 1]);
-            if (in->l0 >= 0)
-                printf("config l0     %g\n", in->l0);
-            printf("dead latents  %llu of %u (%.2f%%) never fired on this data\n",
-                   (unsigned long long)dead, in->d_sae, 100.0 * dead / in->d_sae);
-            if (prec == LDB_PRECISION_BF16)
-                printf("speed         %.0f tokens/s (%s)\n", secs > 0 ? n / secs : 0,
-                       ldb_encoder_gemm_name(e));
-            else
-                printf("speed         %.0f tokens/s (OpenBLAS core %s, %d threads)\n",
-                       secs > 0 ? n / secs : 0, ldb_blas_corename(), ldb_blas_threads());
-        }
-        cli_blas_note();
-        if (warn)
-            cli_warn("mean L0 %.1f is more than 2x off the config's l0 %g: the activations "
-                     "probably come from the wrong site (the dictionary reads %s)", l0m, in->l0,
-                     *in->hook_in ? in->hook_in : "an unnamed hook");
+        eval_report(&c, e, ay, prec, secs, json);
     }
 out:
     free(c.xhat);
