@@ -1,5 +1,7 @@
-/* codec.c — zstd packing with reused contexts, and value rounding (round to nearest
- * even for bf16, as torch does; f16 through the compiler's _Float16 conversion). */
+/* codec.c — the store's byte-level codings (codec.h): growable buffers, zstd packing
+ * with reused contexts, value rounding (round to nearest even for bf16, as torch
+ * does; f16 through the compiler's _Float16 conversion), Rice codes in bit streams,
+ * sorted position lists and CRC-32. */
 #include "codec.h"
 
 #include <stdlib.h>

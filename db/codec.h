@@ -1,6 +1,7 @@
 /* codec.h — byte-level encodings of the store (docs/FORMAT.md): big-endian keys,
- * varints, value byte planes, and zstd frames behind a codec byte. A ldb_zc holds
- * reusable zstd contexts; one per thread. */
+ * varints, growable buffers, zstd frames behind a codec byte, value rounding, Rice
+ * codes in bit streams, sorted position lists and CRC-32. A ldb_zc holds reusable
+ * zstd contexts; one per thread. */
 #ifndef LDB_DB_CODEC_H
 #define LDB_DB_CODEC_H
 

@@ -1,5 +1,6 @@
-/* dictreg.c — registering dictionaries in a database (`dict add`): the one place
- * where sae/ (reading a dictionary) meets db/ (recording it). A record keeps what
+/* dicts.c — registering dictionaries in a database (`dict add`) and the handle's list
+ * of them (ldb_db_dict_count/_json). The dictionary is read through the public
+ * ldb_dict_* calls (latentdb.h): db/ includes nothing of sae/. A record keeps what
  * `dict show` reports, so a DB stays self-describing if the files move. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>

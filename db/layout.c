@@ -1,6 +1,6 @@
 /* layout.c — the corpus's layout for scans that cross many sequences: every
  * sequence start and every skipped position, read once per query (see
- * query_impl.h). */
+ * reader.h). */
 #include <stdlib.h>
 #include <string.h>
 

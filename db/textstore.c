@@ -1,5 +1,6 @@
 /* textstore.c — the DB's tokenizer: its compiled tables (text/tokenizer.h) in
- * meta["tokenizer"], written once at init and read on first use. */
+ * meta["tokenizer"] beside their SHA-256, written at init or by ldb_db_set_tokenizer,
+ * and loaded once, by the first thread that asks (ldb_db_tokenizer). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,6 +1,7 @@
 /* blas.c — loads OpenBLAS with dlopen, after choosing its kernel set: Debian's
  * 0.3.21 does not recognise AMD Zen 5 and would run its Haswell kernels there,
- * though the CPU has AVX-512 (measured ~170 vs ~304 GFLOP/s for sgemm). */
+ * though the CPU has AVX-512 (docs/BENCHMARKS.md, Design measurements, "OpenBLAS core
+ * and idle threads"). */
 #include "blas.h"
 
 #include <dlfcn.h>

@@ -1,7 +1,7 @@
 /* blas.h — the OpenBLAS entry points latentdb uses, resolved by dlopen on first
- * use (see ldb_blas_load in latentdb.h). Process-wide by nature: the one piece of
- * global state in the library, written once under pthread_once, and the count of
- * encodes that hold its thread count at one (ldb_blas_solo). */
+ * use (see ldb_blas_load in latentdb.h). Process-wide by nature (like dnnl.c's loader
+ * and db/share.c's list of open databases): written once under pthread_once, and the
+ * count of encodes that hold its thread count at one (ldb_blas_solo), under a mutex. */
 #ifndef LDB_SAE_BLAS_H
 #define LDB_SAE_BLAS_H
 
