@@ -112,7 +112,7 @@ const char *ldb_dict_errmsg(const ldb_dict *d);
 const ldb_dict_info *ldb_dict_get_info(const ldb_dict *d);
 
 /* SHA-256 of the weights file as 64 lowercase hex digits + NUL in hex[65].
- * Reads the whole file (about 1.5 GB/s); computed once, then cached (threads that
+ * Reads the whole file; computed once, then cached (threads that
  * ask meanwhile wait for the first one's answer). */
 int ldb_dict_sha256(ldb_dict *d, char hex[65]);
 

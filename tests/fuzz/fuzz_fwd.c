@@ -40,14 +40,14 @@ static void touch_block(const ldb_fblock *fb)
 /* ldb_fwd_at at START + i; checks what it returns. */
 static int at(MDB_txn *txn, ldb_fpos *fp, uint64_t i, int values)
 {
-    fz_db->err.msg[0] = 0;
+    ldb_err_clear(ldb_db_err(fz_db));
     int rc = ldb_fwd_at(fz_db, txn, &fz_dd, START + i, values, fp);
     if (rc == LDB_OK) {
         uint32_t x = 0;
         for (uint32_t e = 0; e < fp->cnt; e++)
             x ^= fp->lat[e] ^ (values ? fp->bits[e] : 0);
         sink = x;
-    } else if (!fz_db->err.msg[0] && rc != LDB_ENOTFOUND) {
+    } else if (!ldb_db_errmsg(fz_db)[0] && rc != LDB_ENOTFOUND) {
         abort(); /* a failure explains itself */
     }
     return rc;
@@ -62,14 +62,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int kind = 0; kind < 3; kind++) {
         fz_db->values = kind;
         for (int values = 0; values < 2; values++) {
-            fz_db->err.msg[0] = 0;
+            ldb_err_clear(ldb_db_err(fz_db));
             int rc = ldb_fwd_decode(fz_db, &fz_dd, START, data, size, values, &fb);
             if (rc == LDB_OK) {
                 if (fb.n == 0 || fb.start != START || fb.has_values != values)
                     abort();
                 touch_block(&fb);
                 np = fb.n;
-            } else if (!fz_db->err.msg[0]) {
+            } else if (!ldb_db_errmsg(fz_db)[0]) {
                 abort();
             }
         }
@@ -93,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_db_fill(fz_dd.fwd, &kv, 1);
     MDB_txn *txn = fz_db_read();
     ldb_fpos fp = {0};
-    fz_db->err.msg[0] = 0;
+    ldb_err_clear(ldb_db_err(fz_db));
     if (ldb_fwd_at(fz_db, txn, &fz_dd, START - 1, 0, &fp) != LDB_ENOTFOUND)
         abort(); /* no block holds a position before the first */
     if (at(txn, &fp, 0, 0) == LDB_OK) {

@@ -112,21 +112,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (uint32_t latent = 6; latent <= 9; latent++) {
         uint64_t *pos = NULL;
         size_t n = 0;
-        fz_db->err.msg[0] = 0;
+        ldb_err_clear(ldb_db_err(fz_db));
         int rc = ldb_inv_read(fz_db, txn, &fz_dd, latent, &pos, &n);
         if (rc == LDB_OK)
             check_sorted(pos, n);
-        else if (!fz_db->err.msg[0] || latent != 7)
+        else if (!ldb_db_errmsg(fz_db)[0] || latent != 7)
             abort(); /* only latent 7's chunks are fuzzed */
         free(pos);
     }
     uint64_t *pos = NULL;
     size_t n = 0;
-    fz_db->err.msg[0] = 0;
+    ldb_err_clear(ldb_db_err(fz_db));
     int rc = ldb_tokidx_read(fz_db, txn, 7, &pos, &n);
     if (rc == LDB_OK)
         check_sorted(pos, n);
-    else if (!fz_db->err.msg[0])
+    else if (!ldb_db_errmsg(fz_db)[0])
         abort();
     free(pos);
     mdb_txn_abort(txn);
