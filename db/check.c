@@ -384,14 +384,6 @@ static int check_tokenizer(chk *c)
     return LDB_OK;
 }
 
-int ldb_chk_cmp_pair(const void *a, const void *b)
-{
-    const pair *x = a, *y = b;
-    if (x->lat != y->lat)
-        return x->lat < y->lat ? -1 : 1;
-    return x->pos < y->pos ? -1 : x->pos > y->pos;
-}
-
 /* Labels: UTF-8 text of one line, of a latent the dictionary has. */
 static int check_labels(chk *c)
 {
@@ -404,12 +396,14 @@ static int check_labels(chk *c)
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint16_t d = k.mv_size == 6 ? ldb_rd_be16(k.mv_data) : UINT16_MAX;
         uint32_t j = k.mv_size == 6 ? ldb_rd_be32((uint8_t *)k.mv_data + 2) : 0;
-        if (d >= c->db->n_dict || j >= c->db->dict[d].d_sae)
+        int nd;
+        const ldb_dbdict *dicts = ldb_db_dicts(c->db, &nd);
+        if (d >= nd || j >= dicts[d].d_sae)
             ldb_chk_problem(c, "%s: labels: a label of no latent (key of %zu bytes)", c->db->path,
                     k.mv_size);
         else if (ldb_utf8_check(v.mv_data, v.mv_size, 1, NULL) != v.mv_size)
             ldb_chk_problem(c, "%s: labels: the label of latent %u of '%s' is not one line of UTF-8 "
-                    "text", c->db->path, j, c->db->dict[d].name);
+                    "text", c->db->path, j, dicts[d].name);
     }
     ldb_chk_walk_end(c, mrc, "labels");
     mdb_cursor_close(cur);
@@ -440,8 +434,10 @@ int ldb_db_check_each(ldb_db *db, ldb_check_report *rep, void (*each)(void *, co
         rc = check_tokidx(&c);
     if (!rc)
         rc = check_tokenizer(&c);
-    for (int i = 0; i < db->n_dict && !rc; i++)
-        rc = ldb_chk_dict(&c, &db->dict[i]);
+    int nd;
+    const ldb_dbdict *dicts = ldb_db_dicts(db, &nd);
+    for (int i = 0; i < nd && !rc; i++)
+        rc = ldb_chk_dict(&c, &dicts[i]);
     if (!rc)
         rc = check_labels(&c);
     rep->n_store_problems = rep->n_problems;

@@ -57,7 +57,6 @@ size_t ldb_chk_code_at(const pair *p, size_t a, size_t b, uint64_t pos);
  * (NULL, or a flag per sequence) gets the sequences the blocks lie in. */
 int ldb_chk_forward(chk *c, const ldb_dbdict *dd, const uint8_t *covered, uint8_t *spanned,
                     pair **out, size_t *n, uint64_t *positions);
-int ldb_chk_cmp_pair(const void *a, const void *b);
 /* Every record of dictionary dd against its forward blocks (checkdict.c). */
 int ldb_chk_dict(chk *c, const ldb_dbdict *dd);
 

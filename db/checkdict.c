@@ -52,6 +52,32 @@ static int check_cover(chk *c, const ldb_dbdict *dd, uint8_t *covered, ldb_dstat
 /* Forward blocks in key order: each checked (CRC-32, decode), lying inside
  * sequences the dictionary covers, none overlapping; digested, and their codes
  * collected as (latent, gpos) pairs. *positions: the positions they hold. */
+/* Sorts the pairs by latent, then position. They come in position order (blocks in
+ * key order, each after the last, every id < d_sae: checked as they were read), so
+ * a stable counting sort by latent is the whole sort: O(n + d_sae), where qsort
+ * took a quarter of a check. (An order qsort would give too; the digest of a DB
+ * does not depend on it.) */
+static int sort_pairs(chk *c, const ldb_dbdict *dd, pair **pp, size_t np)
+{
+    uint64_t *at = calloc((size_t)dd->d_sae + 1, sizeof *at);
+    pair *p = *pp, *q = malloc(np * sizeof *q);
+    if (!at || !q) {
+        free(at);
+        free(q);
+        return ldb_chk_nomem(c);
+    }
+    for (size_t i = 0; i < np; i++)
+        at[p[i].lat + 1]++;
+    for (uint32_t j = 0; j < dd->d_sae; j++)
+        at[j + 1] += at[j];
+    for (size_t i = 0; i < np; i++)
+        q[at[p[i].lat]++] = p[i];
+    free(at);
+    free(p);
+    *pp = q;
+    return LDB_OK;
+}
+
 int ldb_chk_forward(chk *c, const ldb_dbdict *dd, const uint8_t *covered, uint8_t *spanned,
                     pair **out, size_t *n, uint64_t *positions)
 {
@@ -138,8 +164,10 @@ int ldb_chk_forward(chk *c, const ldb_dbdict *dd, const uint8_t *covered, uint8_
         free(p);
         return rc;
     }
-    if (np)
-        qsort(p, np, sizeof *p, ldb_chk_cmp_pair);
+    if (np && (rc = sort_pairs(c, dd, &p, np))) {
+        free(p);
+        return rc;
+    }
     *out = p;
     *n = np;
     return LDB_OK;

@@ -52,8 +52,9 @@ int ldb_txn_commit(ldb_db *db, MDB_txn *txn);
 /* Runs fn with the map lock exclusive (no transaction open in the process) and the
  * pool dropped; MDB_BAD_TXN when the calling thread holds a transaction. */
 int ldb_map_exclusive(ldb_db *db, int (*fn)(ldb_db *, void *), void *arg);
-/* Makes dict[0..n) the handle's dictionary records; the old ones stay until close. */
-void ldb_dicts_publish(ldb_db *db, ldb_dbdict *dict, int n);
+/* Makes dict[0..n) the handle's dictionary records (it takes them); the old ones stay
+ * until close. LDB_ENOMEM, changing nothing, when it cannot keep them. */
+int ldb_dicts_publish(ldb_db *db, ldb_dbdict *dict, int n);
 void ldb_dicts_free(ldb_dbdict *dict, int n);
 /* The handle's mutex for state loaded on first use (the tokenizer); it may be held
  * while a transaction begins, never taken inside one. */
@@ -66,6 +67,11 @@ ldb_db *ldb_open_find(const char *path, int write, int *refused);
 void ldb_open_add(ldb_db *db);
 int ldb_open_release(ldb_db *db);
 int ldb_open_refs(ldb_db *db);
+/* Swaps what db and n hold (a reopen: db takes n's environment), db keeping its
+ * place on the list, under the list's lock. */
+void ldb_open_swap(ldb_db *db, ldb_db *n);
+/* Unpacks a zstd-coded record with the handle's context (shared: under a lock). */
+int ldb_db_unpack(ldb_db *db, const uint8_t *p, size_t n, ldb_buf *out);
 
 /* The entry of a u64-keyed (block start) table holding gpos: the greatest key <=
  * gpos. LDB_ENOTFOUND when there is none. */

@@ -213,10 +213,10 @@ int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn)
         d->inv = i;
     }
     mdb_cursor_close(c);
+    if (!rc && (rc = ldb_dicts_publish(db, dict, n)))
+        rc = ldb_err_set(ldb_db_err(db), rc, "out of memory");
     if (rc)
         ldb_dicts_free(dict, n);
-    else
-        ldb_dicts_publish(db, dict, n);
     return rc;
 }
 
@@ -441,14 +441,8 @@ int ldb_db_reopen(ldb_db *db)
         ldb_db_close(n);
         return rc;
     }
-    /* the new state into db, the old one closed through n; db keeps its place on
-     * the process's list */
-    ldb_db old = *db;
-    *db = *n;
-    *n = old;
-    db->dev = n->dev, db->ino = n->ino, db->refs = n->refs, db->listed = n->listed;
-    db->next_open = n->next_open;
-    n->listed = 0;
+    /* the new state into db, the old one closed through n */
+    ldb_open_swap(db, n);
     ldb_db_close(n);
     return LDB_OK;
 }

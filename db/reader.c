@@ -91,7 +91,7 @@ int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent
         }
         const uint8_t *q;
         uint64_t off;
-        if (ldb_zc_unpack(db->zc, v.mv_data, v.mv_size, &buf) ||
+        if (ldb_db_unpack(db, v.mv_data, v.mv_size, &buf) ||
             (q = buf.data, ldb_varint_get(&q, buf.data + buf.len, &off)) ||
             (rc = append_postings(db, q, (size_t)(buf.data + buf.len - q), kr + off, &arr, &len,
                                   &cap)) == LDB_EFORMAT) {
@@ -174,7 +174,7 @@ static int tok_record(ldb_db *db, const MDB_val *v, ldb_buf *buf, const uint8_t 
         *n = (v->mv_size - 1) / 4;
         return 0;
     }
-    if (ldb_zc_unpack(db->zc, p, v->mv_size, buf) || buf->len % 4)
+    if (ldb_db_unpack(db, p, v->mv_size, buf) || buf->len % 4)
         return -1;
     *ids = buf->data;
     *n = buf->len / 4;

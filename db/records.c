@@ -73,7 +73,7 @@ static uint64_t dbi_bytes(MDB_txn *txn, MDB_dbi dbi)
     return (uint64_t)(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) * st.ms_psize;
 }
 
-uint64_t ldb_dict_index_bytes(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd)
+uint64_t ldb_db_index_bytes(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd)
 {
     (void)db;
     return dbi_bytes(txn, dd->fwd) + dbi_bytes(txn, dd->inv);

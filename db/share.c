@@ -6,6 +6,7 @@
  * second): ldb_db_open of a folder already open returns the same handle, counted. */
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +17,8 @@
 struct ldb_tslot {
     pthread_t tid;
     int held;
+    MDB_txn *spare;            /* the thread's reset read transaction, for its next snapshot
+                                  (touched only under the map lock, shared or exclusive) */
     ldb_err err;
     struct ldb_tslot *next;
 };
@@ -28,10 +31,21 @@ struct ldb_dictgen {
     struct ldb_dictgen *next;
 };
 
+/* The records a query reads: swapped whole, read without a lock. */
+struct ldb_dictcur {
+    const ldb_dbdict *dict;
+    int n;
+};
+
 /* Lock order: once -> map -> mu (a thread holding a later one never waits for an
  * earlier one). */
 struct ldb_dbsync {
+    uint64_t id;               /* unique in the process: keys the threads' slot caches */
+    _Atomic(struct ldb_dictcur *) cur; /* the dictionary records (ldb_db_dicts) */
+    struct ldb_dictcur **curs; /* every one published, freed at close (a reader may hold one) */
+    int n_curs, cap_curs;
     pthread_mutex_t once;      /* state loaded on first use (the tokenizer) */
+    pthread_mutex_t z;         /* the handle's zstd context (db->zc), for readers */
     pthread_mutex_t mu;        /* slots, pool, dictionary publication */
     pthread_rwlock_t map;      /* shared: a transaction is open; exclusive: map resize */
     struct ldb_tslot *slots;
@@ -41,17 +55,23 @@ struct ldb_dbsync {
 };
 
 /* ---- The handle's synchronisation ----------------------------------------- */
+static _Atomic uint64_t next_sync_id = 1;
+static struct ldb_dictcur no_dicts = {NULL, 0};
+
 int ldb_sync_new(ldb_db *db)
 {
     struct ldb_dbsync *s = calloc(1, sizeof *s);
     if (!s)
         return LDB_ENOMEM;
+    s->id = atomic_fetch_add(&next_sync_id, 1);
+    atomic_init(&s->cur, &no_dicts);
     pthread_mutexattr_t ma;
     pthread_mutexattr_init(&ma);
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE); /* errors set while it is held */
     pthread_mutex_init(&s->mu, &ma);
     pthread_mutexattr_destroy(&ma);
     pthread_mutex_init(&s->once, NULL);
+    pthread_mutex_init(&s->z, NULL);
     pthread_rwlock_init(&s->map, NULL);
     db->sync = s;
     return LDB_OK;
@@ -66,6 +86,8 @@ void ldb_sync_free(ldb_db *db)
         mdb_txn_abort(s->pool[i]);
     while (s->slots) {
         struct ldb_tslot *n = s->slots->next;
+        if (s->slots->spare)
+            mdb_txn_abort(s->slots->spare);
         free(s->slots);
         s->slots = n;
     }
@@ -75,17 +97,34 @@ void ldb_sync_free(ldb_db *db)
         free(s->old);
         s->old = n;
     }
+    for (int i = 0; i < s->n_curs; i++)
+        free(s->curs[i]);
+    free(s->curs);
     pthread_rwlock_destroy(&s->map);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->once);
+    pthread_mutex_destroy(&s->z);
     free(s);
     db->sync = NULL;
 }
+
+/* Each thread remembers its slots of the last few handles it used, keyed by the
+ * handle's sync id (never reused, so a closed handle's entry just never matches):
+ * a query then finds its slot without the handle's mutex. */
+#define TCACHE 4
+static _Thread_local struct {
+    uint64_t id;
+    struct ldb_tslot *t;
+} tcache[TCACHE];
+static _Thread_local unsigned tcache_next;
 
 /* The calling thread's slot (made when create); NULL when out of memory or absent. */
 static struct ldb_tslot *slot(const ldb_db *db, int create)
 {
     struct ldb_dbsync *s = db->sync;
+    for (int i = 0; i < TCACHE; i++)
+        if (tcache[i].id == s->id)
+            return tcache[i].t;
     pthread_t me = pthread_self();
     pthread_mutex_lock(&s->mu);
     struct ldb_tslot *t = s->slots;
@@ -97,6 +136,11 @@ static struct ldb_tslot *slot(const ldb_db *db, int create)
         s->slots = t;
     }
     pthread_mutex_unlock(&s->mu);
+    if (t) {
+        unsigned i = tcache_next++ % TCACHE;
+        tcache[i].id = s->id;
+        tcache[i].t = t;
+    }
     return t;
 }
 
@@ -144,6 +188,11 @@ int ldb_map_exclusive(ldb_db *db, int (*fn)(ldb_db *, void *), void *arg)
     for (int i = 0; i < db->sync->n_pool; i++)
         mdb_txn_abort(db->sync->pool[i]);
     db->sync->n_pool = 0;
+    for (struct ldb_tslot *t = db->sync->slots; t; t = t->next)
+        if (t->spare) {
+            mdb_txn_abort(t->spare);
+            t->spare = NULL;
+        }
     pthread_mutex_unlock(&db->sync->mu);
     int mrc = fn(db, arg);
     pthread_rwlock_unlock(&db->sync->map);
@@ -180,8 +229,23 @@ int ldb_txn_commit(ldb_db *db, MDB_txn *txn)
 int ldb_snap_begin(ldb_db *db, ldb_txn **txn)
 {
     struct ldb_dbsync *s = db->sync;
+    struct ldb_tslot *me = slot(db, 1);
     MDB_txn *t = NULL;
     *txn = NULL;
+    if (me) { /* the thread's own, with no lock but the map's */
+        ldb_map_shared(db);
+        t = me->spare;
+        me->spare = NULL;
+        if (t && !mdb_txn_renew(t)) {
+            *txn = t;
+            return LDB_OK;
+        }
+        if (t)
+            ldb_txn_abort(db, t); /* releases the map lock too */
+        else
+            ldb_map_release(db);
+        t = NULL;
+    }
     pthread_mutex_lock(&s->mu);
     if (s->n_pool)
         t = s->pool[--s->n_pool];
@@ -204,6 +268,12 @@ void ldb_snap_end(ldb_db *db, ldb_txn *txn)
     if (!txn)
         return;
     mdb_txn_reset(txn);
+    struct ldb_tslot *me = slot(db, 0);
+    if (me && !me->spare) { /* kept for this thread's next snapshot */
+        me->spare = txn;
+        ldb_map_release(db);
+        return;
+    }
     ldb_map_release(db);
     pthread_mutex_lock(&s->mu);
     if (s->n_pool < LDB_SNAP_POOL) {
@@ -216,29 +286,47 @@ void ldb_snap_end(ldb_db *db, ldb_txn *txn)
 }
 
 /* ---- Dictionary records ---------------------------------------------------- */
-void ldb_dicts_publish(ldb_db *db, ldb_dbdict *dict, int n)
+int ldb_dicts_publish(ldb_db *db, ldb_dbdict *dict, int n)
 {
+    struct ldb_dbsync *s = db->sync;
     struct ldb_dictgen *g = calloc(1, sizeof *g);
-    pthread_mutex_lock(&db->sync->mu);
-    if (g) {
-        g->dict = db->dict;
-        g->n = db->n_dict;
-        g->next = db->sync->old;
-        db->sync->old = g;
-    } else { /* cannot keep the old ones: leak them rather than free what a reader holds */
+    struct ldb_dictcur *c = malloc(sizeof *c);
+    int rc = LDB_ENOMEM;
+    pthread_mutex_lock(&s->mu);
+    if (g && c && s->n_curs == s->cap_curs) {
+        int cap = s->cap_curs ? 2 * s->cap_curs : 8;
+        struct ldb_dictcur **nc = realloc(s->curs, (size_t)cap * sizeof *nc);
+        if (nc) {
+            s->curs = nc;
+            s->cap_curs = cap;
+        }
     }
-    db->dict = dict;
-    db->n_dict = n;
-    pthread_mutex_unlock(&db->sync->mu);
+    if (g && c && s->n_curs < s->cap_curs) {
+        g->dict = db->dict; /* the old records, kept: a reader may hold them */
+        g->n = db->n_dict;
+        g->next = s->old;
+        s->old = g;
+        s->curs[s->n_curs++] = c;
+        c->dict = dict;
+        c->n = n;
+        atomic_store_explicit(&s->cur, c, memory_order_release);
+        db->dict = dict; /* for db/'s own single-threaded users (check, repair, catalog) */
+        db->n_dict = n;
+        g = NULL;
+        c = NULL;
+        rc = LDB_OK;
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(g);
+    free(c);
+    return rc;
 }
 
 const ldb_dbdict *ldb_db_dicts(ldb_db *db, int *n)
 {
-    pthread_mutex_lock(&db->sync->mu);
-    const ldb_dbdict *d = db->dict;
-    *n = db->n_dict;
-    pthread_mutex_unlock(&db->sync->mu);
-    return d;
+    struct ldb_dictcur *c = atomic_load_explicit(&db->sync->cur, memory_order_acquire);
+    *n = c->n;
+    return c->dict;
 }
 
 void ldb_db_lock(ldb_db *db)
@@ -249,6 +337,14 @@ void ldb_db_lock(ldb_db *db)
 void ldb_db_unlock(ldb_db *db)
 {
     pthread_mutex_unlock(&db->sync->once);
+}
+
+int ldb_db_unpack(ldb_db *db, const uint8_t *p, size_t n, ldb_buf *out)
+{
+    pthread_mutex_lock(&db->sync->z); /* one context, shared by the handle's threads */
+    int rc = ldb_zc_unpack(db->zc, p, n, out);
+    pthread_mutex_unlock(&db->sync->z);
+    return rc;
 }
 
 /* ---- The process's open databases ------------------------------------------ */
@@ -309,6 +405,19 @@ int ldb_open_release(ldb_db *db)
     }
     pthread_mutex_unlock(&open_mu);
     return last;
+}
+
+void ldb_open_swap(ldb_db *db, ldb_db *n)
+{
+    pthread_mutex_lock(&open_mu); /* db's place on the list stays as it is */
+    ldb_db old = *db;
+    *db = *n;
+    *n = old;
+    db->dev = n->dev, db->ino = n->ino, db->refs = n->refs, db->listed = n->listed;
+    db->next_open = n->next_open;
+    n->listed = 0;
+    n->next_open = NULL;
+    pthread_mutex_unlock(&open_mu);
 }
 
 int ldb_open_refs(ldb_db *db)

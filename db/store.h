@@ -112,7 +112,7 @@ int ldb_label_get(ldb_db *db, ldb_txn *txn, uint16_t dict, uint32_t latent, cons
                   size_t *len);
 /* Bytes of LMDB pages in use: the whole file's, and a dictionary's two indexes'. */
 int ldb_db_bytes(ldb_db *db, ldb_txn *txn, uint64_t *bytes);
-uint64_t ldb_dict_index_bytes(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd);
+uint64_t ldb_db_index_bytes(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd);
 
 /* Run records (runs: a 32-byte id -> JSON). ldb_run_get points into txn's pages
  * (LDB_ENOTFOUND, no message, when there is none); ldb_run_put writes in txn (a
