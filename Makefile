@@ -23,7 +23,7 @@ TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_enc
 # keep intermediate objects (ref_encoder.o)
 .SECONDARY:
 
-.PHONY: all check test asan valgrind torture deps deps-bench demo demo-small bench bench-encode bench-ingest bench-query bench-text clean
+.PHONY: all check test asan tsan valgrind torture deps deps-bench demo demo-small bench bench-encode bench-ingest bench-query bench-text clean
 all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h text/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tools/*.h tests/*.h)
@@ -105,6 +105,12 @@ valgrind:
 	LDB_VALGRIND=1 OPENBLAS_CORETYPE=Nehalem OPENBLAS_NUM_THREADS=1 LATENTDB_MAP_SIZE=1073741824 \
 	    sh tests/cli.sh build-vg/vg build-vg/fixtures
 
+# The thread tests under ThreadSanitizer (a build of its own, so not in CI's three).
+tsan: data/brown/.done
+	$(MAKE) BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" build-tsan/bin/latentdb build-tsan/tests/test_threads
+	@mkdir -p build-tsan/scratch
+	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/test_threads build-tsan build-tsan/scratch
+
 # Crash and fault torture: 500 random kills, 64 I/O fault points per function;
 # 3000 damaged copies of a small database (tests/corrupt.py).
 torture: all $(BUILD)/tests/faultinj.so $(BUILD)/tools/planted data/brown/.done
@@ -148,7 +154,7 @@ demo-small: all $(BUILD)/tools/planted $(BUILD)/tools/recovery data/brown/.done
 	sh tools/demo.sh $(BUILD) small
 
 clean:
-	rm -rf build build-asan build-vg build-fuzz bin lib
+	rm -rf build build-asan build-vg build-tsan build-fuzz bin lib
 
 # libFuzzer targets (make fuzz, fuzz-build, fuzz-regress): tests/fuzz/fuzz.mk
 include tests/fuzz/fuzz.mk
