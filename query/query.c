@@ -425,7 +425,7 @@ int ldb_query_info(ldb_db *db, ldb_info **out)
         u->d_sae = dicts[j].d_sae;
         u->nnz = ds.nnz;
         u->positions = ds.positions;
-        u->bytes = ldb_dict_index_bytes(db, q.txn, &dicts[j]);
+        u->bytes = ldb_db_index_bytes(db, q.txn, &dicts[j]);
     }
     *out = i;
     i = NULL;
