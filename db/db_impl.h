@@ -47,6 +47,12 @@ void ldb_sync_free(ldb_db *db);  /* aborts the pooled transactions: before mdb_e
  * (ldb_txn_abort / ldb_txn_commit, which must be called on the thread that began it). */
 void ldb_map_shared(ldb_db *db);
 void ldb_map_release(ldb_db *db);
+/* A map LMDB could not remake at size bytes (it has dropped the old one): the
+ * handle is lost, and ldb_txn_begin answers LDB_MDB_MAP_LOST from then on. */
+#define LDB_MDB_MAP_LOST (MDB_LAST_ERRCODE + 1000)
+void ldb_map_lost(ldb_db *db, int mrc, size_t size);
+int ldb_map_is_lost(ldb_db *db);  /* 0, or the errno of that failure */
+size_t ldb_map_lost_size(ldb_db *db);
 void ldb_txn_abort(ldb_db *db, MDB_txn *txn);   /* accepts NULL */
 int ldb_txn_commit(ldb_db *db, MDB_txn *txn);
 /* Runs fn with the map lock exclusive (no transaction open in the process) and the
@@ -60,11 +66,12 @@ void ldb_dicts_free(ldb_dbdict *dict, int n);
  * while a transaction begins, never taken inside one. */
 void ldb_db_lock(ldb_db *db);
 void ldb_db_unlock(ldb_db *db);
-/* The process's open databases: the handle open on path's folder (counted; NULL
- * when none, *refused when it is open read-only and write is asked), adding a new
- * one, releasing one (1 when that was the last open: close it), its count. */
-ldb_db *ldb_open_find(const char *path, int write, int *refused);
-void ldb_open_add(ldb_db *db);
+/* The process's open databases: the handle open on path's folder (counted), else
+ * a new one from fresh() (listed when it opened), refused when it is open
+ * read-only and LDB_OPEN_WRITE is asked; releasing one (1 when that was the last
+ * open: close it), its count. */
+int ldb_open_shared(const char *path, int flags, int (*fresh)(const char *, int, ldb_db **),
+                    ldb_db **out);
 int ldb_open_release(ldb_db *db);
 int ldb_open_refs(ldb_db *db);
 /* Swaps what db and n hold (a reopen: db takes n's environment), db keeping its

@@ -41,6 +41,11 @@ int ldb_db_mdb_err(ldb_db *db, int mrc, const char *what)
 {
     if (mrc == MDB_MAP_FULL)
         db->map_full = 1;
+    if (mrc == LDB_MDB_MAP_LOST)
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "%s: %s: another process grew the database "
+                           "and its map could not be made again at %zu bytes (%s); close the "
+                           "database and open it again", db->path, what, ldb_map_lost_size(db),
+                           strerror(ldb_map_is_lost(db)));
     int rc = mrc == MDB_MAP_FULL || mrc == ENOSPC ? LDB_EIO
            : mrc == MDB_NOTFOUND ? LDB_ENOTFOUND
            : mrc == ENOMEM ? LDB_ENOMEM
@@ -57,17 +62,27 @@ int ldb_db_mdb_err(ldb_db *db, int mrc, const char *what)
 }
 
 /* Changing the map's size needs every transaction of the process closed: both run
- * under ldb_map_exclusive. */
+ * under ldb_map_exclusive. want 0 adopts another process's growth: room for what
+ * the file uses now, twice over (not the size that process chose, which may be
+ * more address space than this one has: a 1 TiB map under ThreadSanitizer or a
+ * ulimit -v). When the new map cannot be made, LMDB has already dropped the old
+ * one, so the handle is marked lost and every later transaction is refused. */
 static int set_map(ldb_db *db, void *arg)
 {
     size_t want = *(size_t *)arg;
     MDB_envinfo info;
-    if (want) { /* grow to want, unless another thread already did */
-        int mrc = mdb_env_info(db->env, &info);
-        if (mrc || info.me_mapsize >= want)
-            return mrc;
+    MDB_stat st;
+    int mrc = mdb_env_info(db->env, &info);
+    if (!mrc && !want && !(mrc = mdb_env_stat(db->env, &st))) {
+        size_t used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+        for (want = info.me_mapsize; want < 2 * used && want <= SIZE_MAX / 2;)
+            want *= 2;
+    } else if (!mrc && info.me_mapsize >= want) {
+        return MDB_SUCCESS; /* another thread already grew it */
     }
-    return mdb_env_set_mapsize(db->env, want); /* 0: adopt the size in the file */
+    if (!mrc && (mrc = mdb_env_set_mapsize(db->env, want)))
+        ldb_map_lost(db, mrc, want);
+    return mrc;
 }
 
 int ldb_txn_begin(ldb_db *db, unsigned flags, MDB_txn **txn)
@@ -84,14 +99,14 @@ int ldb_txn_begin(ldb_db *db, unsigned flags, MDB_txn **txn)
             ldb_map_exclusive(db, set_map, &want);
     }
     ldb_map_shared(db);
-    int mrc = mdb_txn_begin(db->env, NULL, flags, txn);
+    int mrc = ldb_map_is_lost(db) ? LDB_MDB_MAP_LOST : mdb_txn_begin(db->env, NULL, flags, txn);
     if (mrc == MDB_MAP_RESIZED) { /* another process grew the map: adopt its size */
         ldb_map_release(db);
         size_t zero = 0;
         if ((mrc = ldb_map_exclusive(db, set_map, &zero)))
             return mrc == MDB_BAD_TXN ? MDB_MAP_RESIZED : mrc;
         ldb_map_shared(db);
-        mrc = mdb_txn_begin(db->env, NULL, flags, txn);
+        mrc = ldb_map_is_lost(db) ? LDB_MDB_MAP_LOST : mdb_txn_begin(db->env, NULL, flags, txn);
     }
     if (mrc)
         ldb_map_release(db);
@@ -449,23 +464,8 @@ int ldb_db_reopen(ldb_db *db)
 
 int ldb_db_open(const char *path, int flags, ldb_db **out)
 {
-    int refused = 0;
-    ldb_db *have = ldb_open_find(path, flags & LDB_OPEN_WRITE, &refused);
-    if (have) { /* LMDB allows one environment per file in a process: share it */
-        *out = have;
-        return LDB_OK;
-    }
-    if (refused) {
-        ldb_db *db = *out = ldb_db_alloc(path);
-        return db ? ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: the database is open read-only "
-                                "in this process; close that handle first (or open it for "
-                                "writing first: one handle serves both)", path)
-                  : LDB_ENOMEM;
-    }
-    int rc = open_fresh(path, flags, out);
-    if (!rc)
-        ldb_open_add(*out);
-    return rc;
+    /* LMDB allows one environment per file in a process: a second open shares it */
+    return ldb_open_shared(path, flags, open_fresh, out);
 }
 
 static int open_fresh(const char *path, int flags, ldb_db **out)

@@ -4,6 +4,7 @@
  * (ours, or adopting another process's) only when none is open in this process,
  * as LMDB requires. A process opens a database's environment once (LMDB forbids a
  * second): ldb_db_open of a folder already open returns the same handle, counted. */
+#include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,6 +53,8 @@ struct ldb_dbsync {
     MDB_txn *pool[LDB_SNAP_POOL]; /* reset read transactions */
     int n_pool;
     struct ldb_dictgen *old;
+    _Atomic int lost;          /* the errno of a map that could not be remade (set_map) */
+    size_t lost_size;          /* the size it was to have */
 };
 
 /* ---- The handle's synchronisation ----------------------------------------- */
@@ -199,6 +202,22 @@ int ldb_map_exclusive(ldb_db *db, int (*fn)(ldb_db *, void *), void *arg)
     return mrc;
 }
 
+void ldb_map_lost(ldb_db *db, int mrc, size_t size)
+{
+    db->sync->lost_size = size;
+    atomic_store(&db->sync->lost, mrc ? mrc : EIO);
+}
+
+int ldb_map_is_lost(ldb_db *db)
+{
+    return atomic_load_explicit(&db->sync->lost, memory_order_relaxed);
+}
+
+size_t ldb_map_lost_size(ldb_db *db)
+{
+    return db->sync->lost_size;
+}
+
 void ldb_map_shared(ldb_db *db)
 {
     pthread_rwlock_rdlock(&db->sync->map);
@@ -226,38 +245,34 @@ int ldb_txn_commit(ldb_db *db, MDB_txn *txn)
     return mrc;
 }
 
+/* A reset read transaction exists only in a thread's spare, in the pool, or in a
+ * caller's hands, and it moves between them only under the map lock (shared): so
+ * ldb_map_exclusive, which aborts every spare and pooled one, never leaves one made
+ * before a resize to be renewed after it. */
 int ldb_snap_begin(ldb_db *db, ldb_txn **txn)
 {
     struct ldb_dbsync *s = db->sync;
     struct ldb_tslot *me = slot(db, 1);
     MDB_txn *t = NULL;
     *txn = NULL;
+    ldb_map_shared(db);
     if (me) { /* the thread's own, with no lock but the map's */
-        ldb_map_shared(db);
         t = me->spare;
         me->spare = NULL;
-        if (t && !mdb_txn_renew(t)) {
-            *txn = t;
-            return LDB_OK;
-        }
-        if (t)
-            ldb_txn_abort(db, t); /* releases the map lock too */
-        else
-            ldb_map_release(db);
-        t = NULL;
     }
-    pthread_mutex_lock(&s->mu);
-    if (s->n_pool)
-        t = s->pool[--s->n_pool];
-    pthread_mutex_unlock(&s->mu);
-    if (t) {
-        ldb_map_shared(db);
-        if (!mdb_txn_renew(t)) {
-            *txn = t;
-            return LDB_OK;
-        }
-        ldb_txn_abort(db, t);
+    if (!t) {
+        pthread_mutex_lock(&s->mu);
+        if (s->n_pool)
+            t = s->pool[--s->n_pool];
+        pthread_mutex_unlock(&s->mu);
     }
+    if (t && !mdb_txn_renew(t)) {
+        *txn = t;
+        return LDB_OK;
+    }
+    if (t)
+        mdb_txn_abort(t);
+    ldb_map_release(db); /* a new one may have to adopt a grown map: ldb_txn_begin */
     int mrc = ldb_txn_begin(db, MDB_RDONLY, txn);
     return mrc ? ldb_db_mdb_err(db, mrc, "cannot begin a read transaction") : LDB_OK;
 }
@@ -271,18 +286,18 @@ void ldb_snap_end(ldb_db *db, ldb_txn *txn)
     struct ldb_tslot *me = slot(db, 0);
     if (me && !me->spare) { /* kept for this thread's next snapshot */
         me->spare = txn;
-        ldb_map_release(db);
-        return;
-    }
-    ldb_map_release(db);
-    pthread_mutex_lock(&s->mu);
-    if (s->n_pool < LDB_SNAP_POOL) {
-        s->pool[s->n_pool++] = txn;
         txn = NULL;
+    } else {
+        pthread_mutex_lock(&s->mu);
+        if (s->n_pool < LDB_SNAP_POOL) {
+            s->pool[s->n_pool++] = txn;
+            txn = NULL;
+        }
+        pthread_mutex_unlock(&s->mu);
     }
-    pthread_mutex_unlock(&s->mu);
     if (txn)
         mdb_txn_abort(txn);
+    ldb_map_release(db);
 }
 
 /* ---- Dictionary records ---------------------------------------------------- */
@@ -351,45 +366,51 @@ int ldb_db_unpack(ldb_db *db, const uint8_t *p, size_t n, ldb_buf *out)
 static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
 static ldb_db *open_list;      /* linked by next_open */
 
-ldb_db *ldb_open_find(const char *path, int write, int *refused)
+/* The handle open on path in this process (counted), or a fresh one from fresh(),
+ * listed. The list's lock is held across the lookup and the fresh open, so two
+ * threads opening one folder at once share one environment (LMDB allows one). */
+int ldb_open_shared(const char *path, int flags, int (*fresh)(const char *, int, ldb_db **),
+                    ldb_db **out)
 {
     struct stat st;
     ldb_db *db = NULL;
-    *refused = 0;
-    if (stat(path, &st))
-        return NULL;
+    int rc;
+    *out = NULL;
     pthread_mutex_lock(&open_mu);
-    for (db = open_list; db; db = db->next_open)
-        if (db->dev == st.st_dev && db->ino == st.st_ino)
-            break;
-    if (db && write && db->rdonly) {
-        *refused = 1;
-        db = NULL;
-    } else if (db) {
+    if (stat(path, &st) == 0)
+        for (db = open_list; db; db = db->next_open)
+            if (db->dev == st.st_dev && db->ino == st.st_ino)
+                break;
+    if (db && (flags & LDB_OPEN_WRITE) && db->rdonly) {
+        pthread_mutex_unlock(&open_mu);
+        db = *out = ldb_db_alloc(path);
+        return db ? ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: the database is open read-only "
+                                "in this process; close that handle first (or open it for "
+                                "writing first: one handle serves both)", path)
+                  : LDB_ENOMEM;
+    }
+    if (db) {
         db->refs++;
+        *out = db;
+        rc = LDB_OK;
+    } else if (!(rc = fresh(path, flags, out)) && stat((*out)->path, &st) == 0) {
+        db = *out;
+        db->dev = st.st_dev;
+        db->ino = st.st_ino;
+        db->refs = 1;
+        db->next_open = open_list;
+        open_list = db;
+        db->listed = 1;
     }
     pthread_mutex_unlock(&open_mu);
-    return db;
-}
-
-void ldb_open_add(ldb_db *db)
-{
-    struct stat st;
-    if (stat(db->path, &st))
-        return;
-    pthread_mutex_lock(&open_mu);
-    db->dev = st.st_dev;
-    db->ino = st.st_ino;
-    db->refs = 1;
-    db->next_open = open_list;
-    open_list = db;
-    db->listed = 1;
-    pthread_mutex_unlock(&open_mu);
+    return rc;
 }
 
 int ldb_open_release(ldb_db *db)
 {
     int last = 1;
+    if (!db->listed) /* never listed, or its last reference: no other thread has it */
+        return 1;
     pthread_mutex_lock(&open_mu);
     if (db->listed) {
         if (--db->refs > 0) {

@@ -210,6 +210,48 @@ static int sh(const char *cmd)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+int ldb_open_refs(ldb_db *db); /* db/db_impl.h: how many opens share the handle */
+
+/* Threads opening one folder at the same moment: one environment, one handle. */
+#define N_OPENERS 6
+static pthread_barrier_t open_bar;
+static void *opener(void *arg)
+{
+    ldb_db **out = arg;
+    pthread_barrier_wait(&open_bar);
+    if (ldb_db_open(dbpath, LDB_OPEN_READ, out) != LDB_OK) {
+        ldb_db_close(*out);
+        *out = NULL;
+    }
+    return NULL;
+}
+
+static void test_concurrent_open(void)
+{
+    for (int round = 0; round < 20; round++) {
+        pthread_t th[N_OPENERS];
+        ldb_db *got[N_OPENERS] = {NULL};
+        pthread_barrier_init(&open_bar, NULL, N_OPENERS);
+        for (int i = 0; i < N_OPENERS; i++)
+            pthread_create(&th[i], NULL, opener, &got[i]);
+        int same = 1;
+        for (int i = 0; i < N_OPENERS; i++) {
+            pthread_join(th[i], NULL);
+            same &= got[i] && got[i] == got[0];
+        }
+        pthread_barrier_destroy(&open_bar);
+        int refs_ok = got[0] && ldb_open_refs(got[0]) == N_OPENERS;
+        for (int i = 0; i < N_OPENERS; i++)
+            ldb_db_close(got[i]);
+        if (!same || !refs_ok) {
+            CHECK(0, "round %d: %d threads opening one folder at once got one handle, counted "
+                  "%d times", round, N_OPENERS, N_OPENERS);
+            return;
+        }
+    }
+    CHECK(1, "20 rounds of %d threads opening one folder at once shared one handle", N_OPENERS);
+}
+
 static void test_shared_open(void)
 {
     ldb_db *a = NULL, *b = NULL, *w = NULL;
@@ -254,6 +296,7 @@ int main(int argc, char **argv)
     /* a small map, so that the writer below grows it and the readers must adopt it */
     setenv("LATENTDB_MAP_SIZE", "1048576", 1);
     test_shared_open();
+    test_concurrent_open();
 
     CHECK(ldb_db_open(dbpath, LDB_OPEN_READ, &db) == LDB_OK, "open: %s", ldb_db_errmsg(db));
     int ok_ref = 1;
