@@ -60,6 +60,14 @@ const char *ldb_strerror(int rc);
  *   "gemmascope"   Gemma Scope (v1) params.npz (or its folder)
  *   "gemmascope2"  folder with config.json + params.safetensors
  *   "sparsify"     EleutherAI sparsify folder with cfg.json + sae.safetensors
+ * and the multi-layer ones (cross-layer transcoders, crosscoders), a folder of
+ * per-layer files numbered from 0:
+ *   "gemmascope2"  config.json + params_layer_{i}.safetensors (w_enc [d_in, d_sae],
+ *                  b_enc, threshold, b_dec [d_out], w_dec [d_sae, n_layers, d_out],
+ *                  optional affine_skip_connection [d_in, d_out])
+ *   "circuit-tracer"  W_enc_{i}.safetensors (W_enc_{i} [d_sae, d_in], b_enc_{i},
+ *                  b_dec_{i}, threshold_{i} or none for relu) + W_dec_{i}.safetensors
+ *                  (W_dec_{i} [d_sae, n_layers - i, d_out])
  * Weight files are memory-mapped; F32 tensors are used in place, F16/BF16
  * encoder tensors are converted to F32 once. W_dec is never read to encode.
  *
@@ -89,7 +97,28 @@ typedef struct ldb_dict_info {
     int sub_b_dec;             /* 1 when x - b_dec is encoded */
     int has_skip;              /* 1 when a skip/affine term is added on decode */
     int relu_first;            /* topk: 1 = relu then top-k (sparsify), 0 = top-k then relu */
+    uint32_t n_layers;         /* 1, or the layers of a cross-layer transcoder / crosscoder */
+    const char *kind;          /* "sae", "transcoder", "clt" or "crosscoder" (as the config
+                                  says; "clt" when a multi-layer config does not) */
 } ldb_dict_info;
+
+/* One layer of a dictionary. A cross-layer transcoder (CLT) or crosscoder has one
+ * encoder per layer, reading that layer's input, and a decoder that writes a
+ * layer's latents into its own output and every later one. Its latents are
+ * numbered globally through the layers in order: latent j of layer l is
+ * offset + j. A single-layer dictionary has one layer, at offset 0. */
+typedef struct ldb_dict_layer {
+    uint32_t layer;            /* 0 .. n_layers-1: the dictionary's own layer number */
+    uint32_t d_in, d_sae, d_out;
+    uint32_t offset;           /* global id of the layer's first latent */
+    const char *hook_in;       /* "" when the files do not say */
+    const char *hook_out;
+    const char *weights_path;  /* the layer's file (its encoder file in circuit-tracer's
+                                  layout) */
+} ldb_dict_layer;
+
+/* Layer i of d (i < n_layers), owned by d; NULL when i is out of range. */
+const ldb_dict_layer *ldb_dict_get_layer(const ldb_dict *d, uint32_t i);
 
 /* Opens the dictionary at path (a folder or a weights file; the format is
  * detected). Like sqlite3_open, *out is set to a handle even on failure (unless
@@ -111,7 +140,9 @@ const char *ldb_dict_errmsg(const ldb_dict *d);
 /* Facts about an open dictionary; owned by d, valid until ldb_dict_close(). */
 const ldb_dict_info *ldb_dict_get_info(const ldb_dict *d);
 
-/* SHA-256 of the weights file as 64 lowercase hex digits + NUL in hex[65].
+/* SHA-256 of the weights file as 64 lowercase hex digits + NUL in hex[65]; of a
+ * multi-layer dictionary, of its files' bytes one after another in layer order
+ * (in circuit-tracer's layout W_enc_{i} then W_dec_{i}).
  * Reads the whole file; computed once, then cached (threads that
  * ask meanwhile wait for the first one's answer). */
 int ldb_dict_sha256(ldb_dict *d, char hex[65]);
@@ -119,7 +150,8 @@ int ldb_dict_sha256(ldb_dict *d, char hex[65]);
 /* The description `dict show --json` prints, as a JSON object: format,
  * architecture, type, d_in, d_out, d_sae, dtype, hook_in, hook_out, model, l0,
  * k, normalize, subtract_b_dec, skip, weights, config, sha256 (computing it on
- * first use). Returns a string the caller frees with ldb_free, or NULL (message on d). */
+ * first use), kind, n_layers, and for a multi-layer dictionary layers: [{layer, d_in,
+ * d_sae, d_out, offset, hook_in, hook_out, weights}]. Returns a string the caller frees with ldb_free, or NULL (message on d). */
 char *ldb_dict_describe(ldb_dict *d);
 
 /* ---- Encoding ------------------------------------------------------------
@@ -208,6 +240,16 @@ typedef int (*ldb_codes_fn)(void *ctx, const ldb_codes *tile);
 int ldb_encoder_encode(ldb_encoder *e, const void *x, int dtype, uint64_t n_rows,
                        ldb_codes_fn fn, void *ctx);
 
+/* Encodes n_rows rows of a multi-layer dictionary: layer l's input row r at
+ * x[l] + r * row_stride elements (row_stride 0: d_in, rows back to back). The
+ * tiles handed to fn carry global latent ids (ldb_dict_layer.offset + index),
+ * ascending within a row; each layer's codes are those its own encoder gives on
+ * the same tile. For a single-layer dictionary x[0] alone is read.
+ * ldb_encoder_encode on a multi-layer dictionary reads one array
+ * [n_rows][n_layers][d_in] (x[l] = x + l * d_in, row_stride = n_layers * d_in). */
+int ldb_encoder_encode_layers(ldb_encoder *e, const void *const *x, size_t row_stride, int dtype,
+                              uint64_t n_rows, ldb_codes_fn fn, void *ctx);
+
 /* ldb_encoder_encode fails with LDB_EBADVALUE when a row's pre-activations hold NaN
  * or Inf (finite inputs and weights whose f32 sum overflows); the tile that holds the
  * row and those after it are not handed to fn. This says where: the row (counted
@@ -226,6 +268,23 @@ const char *ldb_encoder_gemm_name(const ldb_encoder *e);
  * scans W_dec for NaN/Inf once while the others wait). */
 int ldb_dict_decode(ldb_dict *d, const ldb_codes *tile, const void *x, int dtype,
                     float *x_hat);
+
+/* The reconstruction of each output layer of a multi-layer dictionary: output
+ * layer o's row r at x_hat[o] + r * out_stride floats (0: d_out), from the codes
+ * of the tile (global ids) and the layers' inputs (as ldb_encoder_encode_layers
+ * reads them; needed for the affine skip term). The causal rule: latents of layer
+ * l write outputs l..n_layers-1 only, x_hat_o = sum over l <= o of codes_l .
+ * W_dec_l[:, o, :] + b_dec_o (+ x_o . A_o). The decoder's blocks for outputs before
+ * a latent's layer are never read; the first call counts their non-zero entries
+ * (ldb_dict_ignored_decoder). ldb_dict_decode on a multi-layer dictionary takes x
+ * as [n_rows][n_layers][d_in] and x_hat as [n_rows][n_layers][d_out]. */
+int ldb_dict_decode_layers(ldb_dict *d, const ldb_codes *tile, const void *const *x,
+                           size_t row_stride, int dtype, float *const *x_hat, size_t out_stride);
+
+/* How many non-zero decoder entries a multi-layer dictionary holds for outputs
+ * before their latent's layer (ignored by the causal decode), after the first
+ * decode; 0 before it and for a single-layer dictionary. */
+uint64_t ldb_dict_ignored_decoder(const ldb_dict *d);
 
 /* ---- BLAS ----------------------------------------------------------------
  * OpenBLAS is loaded with dlopen on the first encode, so that commands which do

@@ -14,8 +14,21 @@
 
 #define CFG_MAX_BYTES (16u << 20)
 
+static void free_list(char **l, uint32_t n)
+{
+    if (l)
+        for (uint32_t i = 0; i < n; i++)
+            free(l[i]);
+    free(l);
+}
+
 void ldb_cfg_free(ldb_cfg *c)
 {
+    free_list(c->enc_paths, c->n_layers);
+    free_list(c->dec_paths, c->n_layers);
+    free_list(c->hooks_in, c->n_layers);
+    free_list(c->hooks_out, c->n_layers);
+    free(c->kind);
     free(c->config_path);
     free(c->weights_path);
     free(c->hook_in);
@@ -240,6 +253,140 @@ static int parse_sparsify(const cJSON *root, ldb_cfg *c, const char *dir, ldb_er
     return LDB_OK;
 }
 
+/* The file dir/prefix{i}suffix, or NULL (out of memory in *nomem). */
+static char *layer_file(const char *dir, const char *prefix, uint32_t i, const char *suffix,
+                        int *nomem)
+{
+    char name[96];
+    snprintf(name, sizeof name, "%s%u%s", prefix, i, suffix);
+    char *p = ldb_path_join(dir, name);
+    if (!p)
+        *nomem = 1;
+    return p;
+}
+
+/* A string, or a list of n strings, at obj[key] into a list of n owned strings
+ * (NULL when absent); an error when it is a list of another length. */
+static int jstr_per_layer(const cJSON *obj, const char *key, uint32_t n, char ***out,
+                          const char *path, ldb_err *e)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *out = NULL;
+    if (!v || cJSON_IsNull(v))
+        return LDB_OK;
+    if (cJSON_IsArray(v) && (uint32_t)cJSON_GetArraySize(v) != n)
+        return ldb_err_set(e, LDB_EFORMAT, "%s: '%s' lists %d hooks but the folder holds %u "
+                           "layer files", path, key, cJSON_GetArraySize(v), n);
+    if (!cJSON_IsString(v) && !cJSON_IsArray(v))
+        return ldb_err_set(e, LDB_EFORMAT, "%s: '%s' should be a string or a list of strings",
+                           path, key);
+    char **l = calloc(n, sizeof *l);
+    if (!l)
+        return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+    *out = l;
+    for (uint32_t i = 0; i < n; i++) {
+        const cJSON *s = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, (int)i) : v;
+        if (!cJSON_IsString(s))
+            return ldb_err_set(e, LDB_EFORMAT, "%s: '%s'[%u] should be a string", path, key, i);
+        if (!(l[i] = strdup(s->valuestring)))
+            return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+    }
+    return LDB_OK;
+}
+
+/* Gemma Scope 2's multi-layer config.json (cross-layer transcoders, crosscoders):
+ * the same fields as a single layer's, any "type". */
+static int parse_gemmascope2_layers(const cJSON *root, ldb_cfg *c, ldb_err *e)
+{
+    const char *p = c->config_path, *arch = jstr(root, "architecture"), *type = jstr(root, "type");
+    if (arch && strcmp(arch, "jump_relu"))
+        return ldb_err_set(e, LDB_EUNSUPPORTED, "%s: architecture '%s'; expected \"jump_relu\" "
+                           "(Gemma Scope 2)", p, arch);
+    c->arch = ARCH_JUMPRELU;
+    c->transcoder = 1;
+    if (type && !(c->kind = strdup(type)))
+        return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+    const cJSON *l0 = cJSON_GetObjectItemCaseSensitive(root, "l0");
+    c->l0 = cJSON_IsNumber(l0) ? l0->valuedouble : -1;
+    if (jbool(root, "affine_connection", 0))
+        c->skip = SKIP_XA;
+    c->model = dup_or_null(jstr(root, "model_name"));
+    int rc = jstr_per_layer(root, "hf_hook_point_in", c->n_layers, &c->hooks_in, p, e);
+    return rc ? rc : jstr_per_layer(root, "hf_hook_point_out", c->n_layers, &c->hooks_out, p, e);
+}
+
+/* A folder of per-layer files: Gemma Scope 2's params_layer_{i}.safetensors (with
+ * config.json), or circuit-tracer's W_enc_{i}.safetensors + W_dec_{i}.safetensors.
+ * The layers are the files present, numbered from 0 without a gap; other files in
+ * the folder are not looked at. n_layers stays 0 when neither layout is there. */
+static int detect_layers(const char *dir, ldb_cfg *c, ldb_err *e)
+{
+    int nomem = 0, rc = LDB_OK;
+    char *p0 = layer_file(dir, "params_layer_", 0, ".safetensors", &nomem);
+    char *c0 = layer_file(dir, "W_enc_", 0, ".safetensors", &nomem);
+    int gs2 = p0 && ldb_path_is_file(p0), ct = !gs2 && c0 && ldb_path_is_file(c0);
+    free(p0);
+    free(c0);
+    if (nomem)
+        return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+    if (!gs2 && !ct)
+        return LDB_OK;
+    uint32_t n = 0;
+    for (;; n++) {
+        char *f = layer_file(dir, gs2 ? "params_layer_" : "W_enc_", n, ".safetensors", &nomem);
+        int have = f && ldb_path_is_file(f);
+        free(f);
+        if (!have || n == 4096)
+            break;
+    }
+    if (nomem)
+        return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+    c->layout = gs2 ? LAYOUT_GS2_LAYERS : LAYOUT_CT;
+    c->format = gs2 ? "gemmascope2" : "circuit-tracer";
+    c->arch = ARCH_JUMPRELU; /* circuit-tracer's without thresholds: relu (multi.c) */
+    c->transcoder = 1;
+    c->n_layers = n;
+    if (!(c->enc_paths = calloc(n, sizeof *c->enc_paths)) ||
+        (ct && !(c->dec_paths = calloc(n, sizeof *c->dec_paths))))
+        return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+        c->enc_paths[i] = layer_file(dir, gs2 ? "params_layer_" : "W_enc_", i, ".safetensors", &nomem);
+        if (ct && (c->dec_paths[i] = layer_file(dir, "W_dec_", i, ".safetensors", &nomem)) &&
+            !ldb_path_is_file(c->dec_paths[i]))
+            return ldb_err_set(e, LDB_ENOTFOUND, "%s: layer %u's decoder W_dec_%u.safetensors is "
+                               "missing (beside W_enc_%u.safetensors)", dir, i, i, i);
+    }
+    if (nomem || !(c->weights_path = strdup(c->enc_paths[0])))
+        return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+    /* a gap: a later layer's file present past the first missing one */
+    for (uint32_t i = n + 1; i < n + 64; i++) {
+        char *f = layer_file(dir, gs2 ? "params_layer_" : "W_enc_", i, ".safetensors", &nomem);
+        int have = f && ldb_path_is_file(f);
+        free(f);
+        if (have)
+            return ldb_err_set(e, LDB_EFORMAT, "%s: %s%u.safetensors is missing (layers 0..%u "
+                               "and %u are present)", dir, gs2 ? "params_layer_" : "W_enc_", n,
+                               n - 1, i);
+    }
+    c->config_path = ldb_path_join(dir, "config.json");
+    if (!c->config_path)
+        return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+    if (!ldb_path_is_file(c->config_path)) {
+        free(c->config_path);
+        c->config_path = NULL;
+        if (gs2)
+            return ldb_err_set(e, LDB_ENOTFOUND, "%s: config.json beside params_layer_0.safetensors "
+                               "is missing", dir);
+        return LDB_OK; /* circuit-tracer's files carry no config */
+    }
+    cJSON *root = NULL;
+    if ((rc = load_json(c->config_path, &root, e)))
+        return rc;
+    rc = parse_gemmascope2_layers(root, c, e);
+    cJSON_Delete(root);
+    return rc;
+}
+
 /* Gemma Scope v1 folders are named .../average_l0_71/params.npz. */
 static double l0_from_path(const char *path)
 {
@@ -273,6 +420,8 @@ int ldb_cfg_detect(const char *path, ldb_cfg *c, ldb_err *e)
     }
     if (!dir)
         return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+    if ((rc = detect_layers(dir, c, e)) || c->n_layers)
+        goto out;
     static const struct { const char *cfg, *weights, *format; } layouts[] = {
         {"config.json", "params.safetensors", "gemmascope2"},
         {"cfg.json", "sae_weights.safetensors", "saelens"},

@@ -20,9 +20,21 @@ typedef struct ldb_cfg {
     int relu_first;
     int transcoder;            /* 1 yes, -1 the config says sae, 0 not said */
     int rescale_dec_norm;      /* SAELens topk rescale_acts_by_decoder_norm */
+
+    /* Multi-layer dictionaries (n_layers > 0): one file per layer, or two in
+     * circuit-tracer's layout (enc_paths[i] holds the encoder and biases, dec_paths[i]
+     * the decoder); the hooks of each layer when the config lists them. */
+    uint32_t n_layers;
+    int layout;                /* LAYOUT_* */
+    char **enc_paths, **dec_paths; /* n_layers each; dec_paths NULL for Gemma Scope 2 */
+    char **hooks_in, **hooks_out;  /* n_layers each, or NULL */
+    char *kind;                /* the config's "type" ("clt", "crosscoder", ...), or NULL */
 } ldb_cfg;
 
-/* Detects the format of path (folder or file) and reads its config. */
+enum { LAYOUT_SINGLE, LAYOUT_GS2_LAYERS /* params_layer_{i} */, LAYOUT_CT /* W_enc_{i}, W_dec_{i} */ };
+
+/* Detects the format of path (folder or file) and reads its config. A folder of
+ * per-layer files (a cross-layer transcoder or crosscoder) sets n_layers. */
 int ldb_cfg_detect(const char *path, ldb_cfg *cfg, ldb_err *e);
 
 void ldb_cfg_free(ldb_cfg *cfg);

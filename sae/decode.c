@@ -40,8 +40,31 @@ static int prepare(ldb_dict *d)
     return rc;
 }
 
+/* A multi-layer dictionary's decode of x [n_rows][n_layers][d_in] into x_hat
+ * [n_rows][n_layers][d_out] (multi.c decodes). */
+static int decode_interleaved(ldb_dict *d, const ldb_codes *tile, const void *x, int dtype,
+                              float *x_hat)
+{
+    uint32_t n = d->n_layers, din = d->info.d_in, dout = d->info.d_out;
+    size_t es = dtype == LDB_F32 ? 4 : 2;
+    const void **xs = malloc(n * sizeof *xs);
+    float **os = malloc(n * sizeof *os);
+    int rc = xs && os ? LDB_OK : ldb_dict_fail(d, LDB_ENOMEM, "out of memory");
+    for (uint32_t l = 0; !rc && l < n; l++) {
+        xs[l] = (const uint8_t *)x + (size_t)l * din * es;
+        os[l] = x_hat + (size_t)l * dout;
+    }
+    if (!rc)
+        rc = ldb_dict_decode_layers(d, tile, xs, (size_t)n * din, dtype, os, (size_t)n * dout);
+    free(xs);
+    free(os);
+    return rc;
+}
+
 int ldb_dict_decode(ldb_dict *d, const ldb_codes *tile, const void *x, int dtype, float *x_hat)
 {
+    if (d->n_layers)
+        return decode_interleaved(d, tile, x, dtype, x_hat);
     const ldb_dict_info *in = &d->info;
     const ldb_tensor *wd = d->W_dec;
     size_t dout = in->d_out, din = in->d_in, es = dtype == LDB_F32 ? 4 : 2;

@@ -31,9 +31,12 @@ void ldb_dict_close(ldb_dict *d)
 {
     if (!d)
         return;
+    if (d->n_layers)
+        ldb_multi_close(d);
     for (int i = 0; i < d->n_strs; i++)
         free(d->strs[i]);
     ldb_tensors_close(&d->ts);
+    ldb_tensors_close(&d->dec_ts);
     free(d->W_enc_owned);
     free(d->b_enc);
     free(d->thr);
@@ -60,8 +63,7 @@ int ldb_dict_fail(ldb_dict *d, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* Keeps a copy of s for the lifetime of d (info fields point here). */
-static const char *keep(ldb_dict *d, const char *s)
+const char *ldb_dict_keep(ldb_dict *d, const char *s)
 {
     if (!s)
         return "";
@@ -103,7 +105,7 @@ int ldb_dict_check_finite(ldb_dict *d, const ldb_tensor *t)
                        at);
 }
 
-static const char *shape_str(const ldb_tensor *t, char *buf, size_t cap)
+const char *ldb_dict_shape_str(const ldb_tensor *t, char *buf, size_t cap)
 {
     size_t o = 0;
     o += (size_t)snprintf(buf + o, cap - o, "[");
@@ -126,7 +128,7 @@ static const ldb_tensor *find_any(const ldb_dict *d, const char *const *names)
     return NULL;
 }
 
-static int need_float(ldb_dict *d, const ldb_tensor *t)
+int ldb_dict_need_float(ldb_dict *d, const ldb_tensor *t)
 {
     if (t->dtype == LDB_F32 || t->dtype == LDB_F16 || t->dtype == LDB_BF16)
         return LDB_OK;
@@ -134,27 +136,18 @@ static int need_float(ldb_dict *d, const ldb_tensor *t)
                        "F16 or BF16", d->info.weights_path, t->name, t->dtype_name);
 }
 
-/* Binds a vector of n elements (shape [n] or [1, n]) as an owned f32 copy. */
-static int bind_vec(ldb_dict *d, const char *const *names, uint64_t n, int required,
-                    float **out, const ldb_tensor **tout)
+int ldb_dict_bind_vec_t(ldb_dict *d, const ldb_tensor *t, uint64_t n, float **out)
 {
     char sb[96];
-    const ldb_tensor *t = find_any(d, names);
+    int rc = ldb_dict_need_float(d, t);
     *out = NULL;
-    if (tout)
-        *tout = t;
-    if (!t)
-        return required ? ldb_err_set(&d->err, LDB_EFORMAT, "%s: tensor '%s' is missing",
-                                      d->info.weights_path, names[0])
-                        : LDB_OK;
-    int rc = need_float(d, t);
     if (rc)
         return rc;
     int ok = (t->ndim == 1 && t->shape[0] == n) || (t->ndim == 2 && t->shape[0] == 1 &&
                                                     t->shape[1] == n);
     if (!ok)
         return ldb_err_set(&d->err, LDB_EFORMAT, "%s: tensor '%s' has shape %s; expected [%llu]",
-                           d->info.weights_path, t->name, shape_str(t, sb, sizeof sb),
+                           d->info.weights_path, t->name, ldb_dict_shape_str(t, sb, sizeof sb),
                            (unsigned long long)n);
     if ((rc = ldb_dict_check_finite(d, t)))
         return rc;
@@ -164,17 +157,32 @@ static int bind_vec(ldb_dict *d, const char *const *names, uint64_t n, int requi
     return LDB_OK;
 }
 
+/* Binds a vector of n elements (shape [n] or [1, n]) as an owned f32 copy. */
+static int bind_vec(ldb_dict *d, const char *const *names, uint64_t n, int required,
+                    float **out, const ldb_tensor **tout)
+{
+    const ldb_tensor *t = find_any(d, names);
+    *out = NULL;
+    if (tout)
+        *tout = t;
+    if (!t)
+        return required ? ldb_err_set(&d->err, LDB_EFORMAT, "%s: tensor '%s' is missing",
+                                      d->info.weights_path, names[0])
+                        : LDB_OK;
+    return ldb_dict_bind_vec_t(d, t, n, out);
+}
+
 /* Checks a 2-D tensor's shape; NULL names the expectation in the message. */
-static int check_mat(ldb_dict *d, const ldb_tensor *t, uint64_t r, uint64_t c, const char *what)
+int ldb_dict_check_mat(ldb_dict *d, const ldb_tensor *t, uint64_t r, uint64_t c, const char *what)
 {
     char sb[96];
-    int rc = need_float(d, t);
+    int rc = ldb_dict_need_float(d, t);
     if (rc)
         return rc;
     if (t->ndim != 2 || t->shape[0] != r || t->shape[1] != c)
         return ldb_err_set(&d->err, LDB_EFORMAT, "%s: tensor '%s' has shape %s; expected "
                            "[%llu, %llu] (%s)", d->info.weights_path, t->name,
-                           shape_str(t, sb, sizeof sb), (unsigned long long)r,
+                           ldb_dict_shape_str(t, sb, sizeof sb), (unsigned long long)r,
                            (unsigned long long)c, what);
     return LDB_OK;
 }
@@ -203,30 +211,30 @@ static int bind_shapes(ldb_dict *d, const ldb_cfg *cfg)
                            sparsify ? "encoder.weight" : "W_enc");
     if (we->ndim != 2)
         return ldb_err_set(&d->err, LDB_EFORMAT, "%s: tensor '%s' has shape %s; expected 2 "
-                           "dimensions", in->weights_path, we->name, shape_str(we, sb, sizeof sb));
+                           "dimensions", in->weights_path, we->name, ldb_dict_shape_str(we, sb, sizeof sb));
     d->enc_trans = sparsify;
     uint64_t din = sparsify ? we->shape[1] : we->shape[0];
     uint64_t dsae = sparsify ? we->shape[0] : we->shape[1];
     if (din == 0 || dsae == 0 || din > (1u << 20) || dsae > UINT32_MAX / 2)
         return ldb_err_set(&d->err, LDB_EFORMAT, "%s: tensor '%s' has shape %s; d_in must be in "
                            "1..1048576 and d_sae in 1..2^31", in->weights_path, we->name,
-                           shape_str(we, sb, sizeof sb));
+                           ldb_dict_shape_str(we, sb, sizeof sb));
     if (cfg->d_in && cfg->d_in != din)
         return ldb_err_set(&d->err, LDB_EFORMAT, "%s: d_in is %llu but tensor '%s' has shape %s",
                            in->config_path, (unsigned long long)cfg->d_in, we->name,
-                           shape_str(we, sb, sizeof sb));
+                           ldb_dict_shape_str(we, sb, sizeof sb));
     if (cfg->d_sae && cfg->d_sae != dsae)
         return ldb_err_set(&d->err, LDB_EFORMAT, "%s: d_sae is %llu but tensor '%s' has shape %s",
                            in->config_path, (unsigned long long)cfg->d_sae, we->name,
-                           shape_str(we, sb, sizeof sb));
+                           ldb_dict_shape_str(we, sb, sizeof sb));
     in->d_in = (uint32_t)din;
     in->d_sae = (uint32_t)dsae;
-    int rc = need_float(d, we);
+    int rc = ldb_dict_need_float(d, we);
     if (rc)
         return rc;
     snprintf(sb, sizeof sb, "%s", we->dtype == LDB_F32 ? "float32" : we->dtype == LDB_F16 ?
              "float16" : "bfloat16");
-    in->dtype = keep(d, sb);
+    in->dtype = ldb_dict_keep(d, sb);
 
     const ldb_tensor *wd = find_any(d, N_WDEC);
     const ldb_tensor *bd = find_any(d, N_BDEC);
@@ -235,26 +243,24 @@ static int bind_shapes(ldb_dict *d, const ldb_cfg *cfg)
     if (wd->ndim != 2 || wd->shape[0] != dsae || wd->shape[1] == 0 || wd->shape[1] > (1u << 20))
         return ldb_err_set(&d->err, LDB_EFORMAT, "%s: tensor '%s' has shape %s; expected "
                            "[%llu, d_out] (d_sae from '%s')", in->weights_path, wd->name,
-                           shape_str(wd, sb, sizeof sb), (unsigned long long)dsae, we->name);
-    if ((rc = need_float(d, wd)))
+                           ldb_dict_shape_str(wd, sb, sizeof sb), (unsigned long long)dsae, we->name);
+    if ((rc = ldb_dict_need_float(d, wd)))
         return rc;
     in->d_out = (uint32_t)wd->shape[1];
     if (cfg->d_out && cfg->d_out != in->d_out)
         return ldb_err_set(&d->err, LDB_EFORMAT, "%s: d_out is %llu but tensor '%s' has shape %s",
                            in->config_path, (unsigned long long)cfg->d_out, wd->name,
-                           shape_str(wd, sb, sizeof sb));
+                           ldb_dict_shape_str(wd, sb, sizeof sb));
     d->W_dec = wd;
     (void)bd;
     return LDB_OK;
 }
 
-/* Binds W_enc: in place when F32 and 4-byte aligned, else converted once. */
-static int bind_wenc(ldb_dict *d)
+int ldb_dict_bind_wenc_t(ldb_dict *d, const ldb_tensor *we)
 {
     const ldb_dict_info *in = &d->info;
-    const ldb_tensor *we = find_any(d, d->enc_trans ? N_WENC_SPARSIFY : N_WENC);
-    int rc = d->enc_trans ? check_mat(d, we, in->d_sae, in->d_in, "d_sae, d_in")
-                          : check_mat(d, we, in->d_in, in->d_sae, "d_in, d_sae");
+    int rc = d->enc_trans ? ldb_dict_check_mat(d, we, in->d_sae, in->d_in, "d_sae, d_in")
+                          : ldb_dict_check_mat(d, we, in->d_in, in->d_sae, "d_in, d_sae");
     if (rc || (rc = ldb_dict_check_finite(d, we)))
         return rc;
     if (we->dtype == LDB_F32 && ((uintptr_t)we->data & 3) == 0) {
@@ -268,6 +274,12 @@ static int bind_wenc(ldb_dict *d)
     ldb_to_f32(d->W_enc_owned, we->data, we->dtype, we->count);
     d->W_enc = d->W_enc_owned;
     return LDB_OK;
+}
+
+/* Binds W_enc: in place when F32 and 4-byte aligned, else converted once. */
+static int bind_wenc(ldb_dict *d)
+{
+    return ldb_dict_bind_wenc_t(d, find_any(d, d->enc_trans ? N_WENC_SPARSIFY : N_WENC));
 }
 
 /* SAELens topk with rescale_acts_by_decoder_norm ranks pre * |W_dec row|: the
@@ -355,8 +367,8 @@ static int bind_params(ldb_dict *d, int rescale)
             return ldb_err_set(&d->err, LDB_EFORMAT, "%s: the config declares a skip connection "
                                "but neither 'W_skip' nor 'affine_skip_connection' is present",
                                in->weights_path);
-        rc = d->skip == SKIP_XA ? check_mat(d, d->A_skip, in->d_in, in->d_out, "d_in, d_out")
-                                : check_mat(d, d->A_skip, in->d_out, in->d_in, "d_out, d_in");
+        rc = d->skip == SKIP_XA ? ldb_dict_check_mat(d, d->A_skip, in->d_in, in->d_out, "d_in, d_out")
+                                : ldb_dict_check_mat(d, d->A_skip, in->d_out, in->d_in, "d_out, d_in");
         if (rc)
             return rc;
         in->has_skip = 1;
@@ -378,11 +390,11 @@ int ldb_dict_open(const char *path, ldb_dict **out)
         goto out;
     ldb_dict_info *in = &d->info;
     in->format = cfg.format;
-    in->config_path = keep(d, cfg.config_path);
-    in->weights_path = keep(d, cfg.weights_path);
-    in->hook_in = keep(d, cfg.hook_in);
-    in->hook_out = keep(d, cfg.hook_out);
-    in->model = keep(d, cfg.model);
+    in->config_path = ldb_dict_keep(d, cfg.config_path);
+    in->weights_path = ldb_dict_keep(d, cfg.weights_path);
+    in->hook_in = ldb_dict_keep(d, cfg.hook_in);
+    in->hook_out = ldb_dict_keep(d, cfg.hook_out);
+    in->model = ldb_dict_keep(d, cfg.model);
     in->l0 = cfg.l0;
     in->k = cfg.k;
     in->sub_b_dec = cfg.sub_b_dec;
@@ -394,6 +406,10 @@ int ldb_dict_open(const char *path, ldb_dict **out)
     static const char *norm_names[] = {"none", "constant_norm_rescale", "layer_norm"};
     in->architecture = arch_names[d->arch];
     in->normalize = norm_names[d->norm];
+    if (cfg.n_layers) { /* a cross-layer transcoder or crosscoder: multi.c */
+        rc = ldb_multi_open(d, &cfg);
+        goto out;
+    }
     rc = strstr(cfg.weights_path, ".npz") ? ldb_npz_open(&d->ts, cfg.weights_path, &d->err)
                                           : ldb_safetensors_open(&d->ts, cfg.weights_path, &d->err);
     if (rc || (rc = bind_shapes(d, &cfg)) || (rc = bind_params(d, cfg.rescale_dec_norm)))
@@ -401,6 +417,10 @@ int ldb_dict_open(const char *path, ldb_dict **out)
     in->type = cfg.transcoder || in->has_skip || in->d_out != in->d_in ? "transcoder" : "sae";
     if (cfg.transcoder < 0) /* the config says sae explicitly */
         in->type = "sae";
+    in->kind = in->type;
+    in->n_layers = 1;
+    d->one = (ldb_dict_layer){0, in->d_in, in->d_sae, in->d_out, 0, in->hook_in, in->hook_out,
+                              in->weights_path};
 out:
     ldb_cfg_free(&cfg);
     if (rc && !d->err.msg[0])
@@ -412,7 +432,8 @@ int ldb_dict_sha256(ldb_dict *d, char hex[65])
 {
     int rc = LDB_OK;
     pthread_mutex_lock(&d->mu); /* one thread hashes; the others wait for its answer */
-    if (!d->have_sha && !(rc = ldb_sha256_file(d->info.weights_path, d->sha, &d->err)))
+    if (!d->have_sha && !(rc = d->n_layers ? ldb_multi_sha256(d, d->sha)
+                                           : ldb_sha256_file(d->info.weights_path, d->sha, &d->err)))
         d->have_sha = 1;
     if (!rc)
         memcpy(hex, d->sha, 65);
@@ -451,6 +472,25 @@ char *ldb_dict_describe(ldb_dict *d)
     cJSON_AddStringToObject(o, "weights", in->weights_path);
     cJSON_AddStringToObject(o, "config", in->config_path);
     cJSON_AddStringToObject(o, "sha256", sha);
+    cJSON_AddStringToObject(o, "kind", in->kind);
+    cJSON_AddNumberToObject(o, "n_layers", in->n_layers);
+    cJSON *ls = d->n_layers ? cJSON_AddArrayToObject(o, "layers") : NULL;
+    for (uint32_t i = 0; ls && i < d->n_layers; i++) {
+        const ldb_dict_layer *l = &d->linfo[i];
+        cJSON *e = cJSON_CreateObject();
+        if (!e || !cJSON_AddItemToArray(ls, e)) {
+            cJSON_Delete(e);
+            break;
+        }
+        cJSON_AddNumberToObject(e, "layer", l->layer);
+        cJSON_AddNumberToObject(e, "d_in", l->d_in);
+        cJSON_AddNumberToObject(e, "d_sae", l->d_sae);
+        cJSON_AddNumberToObject(e, "d_out", l->d_out);
+        cJSON_AddNumberToObject(e, "offset", l->offset);
+        cJSON_AddStringToObject(e, "hook_in", l->hook_in);
+        cJSON_AddStringToObject(e, "hook_out", l->hook_out);
+        cJSON_AddStringToObject(e, "weights", l->weights_path);
+    }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s)

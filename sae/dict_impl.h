@@ -44,7 +44,42 @@ struct ldb_dict {
     int have_sha;
     char sha[65];
     struct ldb_bf16w *bf16w;   /* W_enc in bf16, per oneDNN layout (bf16mm.h) */
+
+    /* Layers (multi.c). A multi-layer dictionary (n_layers > 0) encodes and decodes
+     * through its layers, each a single-layer dictionary of its own whose W_dec is
+     * the 3-D [d_sae, outputs, d_out] block of that layer (W_dec3, output dec_first
+     * at index 0); the parent's own tensors stay empty. A single-layer dictionary
+     * has n_layers 0 and its one layer in linfo[0] (one). */
+    uint32_t n_layers;
+    struct ldb_dict **layers;
+    ldb_dict_layer *linfo;     /* n_layers entries, or &one */
+    ldb_dict_layer one;
+    ldb_tensors dec_ts;        /* a layer's decoder file (circuit-tracer's W_dec_{i}) */
+    const ldb_tensor *W_dec3;
+    uint32_t dec_first;        /* 0 (Gemma Scope 2: every output) or the layer (circuit-tracer) */
+    uint32_t layer_index;
+    uint64_t dec_ignored;      /* non-zero decoder entries for outputs before the layer */
+    int dec3_checked;          /* W_dec3 scanned (decode's first use, under mu) */
 };
+
+/* Keeps a copy of s for the lifetime of d (info fields point here); "" for NULL. */
+const char *ldb_dict_keep(ldb_dict *d, const char *s);
+
+/* Binding helpers of dict.c, messages on d naming d->info.weights_path: a vector
+ * of n elements as an owned f32 copy; W_enc (in place when F32 and aligned; its
+ * orientation from d->enc_trans); a 2-D shape check; a float dtype check. */
+int ldb_dict_bind_vec_t(ldb_dict *d, const ldb_tensor *t, uint64_t n, float **out);
+int ldb_dict_bind_wenc_t(ldb_dict *d, const ldb_tensor *we);
+int ldb_dict_check_mat(ldb_dict *d, const ldb_tensor *t, uint64_t r, uint64_t c, const char *what);
+int ldb_dict_need_float(ldb_dict *d, const ldb_tensor *t);
+const char *ldb_dict_shape_str(const ldb_tensor *t, char *buf, size_t cap);
+
+/* multi.c: opens the layers cfg names into d (n_layers > 0); frees them; the
+ * SHA-256 of every layer file in order. */
+struct ldb_cfg;
+int ldb_multi_open(ldb_dict *d, const struct ldb_cfg *cfg);
+void ldb_multi_close(ldb_dict *d);
+int ldb_multi_sha256(ldb_dict *d, char hex[65]);
 
 /* Checks a float tensor for NaN/Inf; names it in the message. */
 int ldb_dict_check_finite(ldb_dict *d, const ldb_tensor *t);

@@ -37,10 +37,12 @@ _Static_assert(LDB_WORKERS <= LDB_BF16_LANES, "each worker needs a bf16 lane of 
  * wait in slots, in a ring of 2 x workers, until the caller hands them on in row
  * order. Everything here belongs to one encoder: encoders on one dictionary share
  * none of it. */
+struct slot;
 struct worker {
     float *xbuf;               /* T x d_in */
-    float *cbuf;               /* T x d_sae */
+    float *cbuf;               /* T x d_sae (the widest layer's) */
     void *scratch;             /* ldb_activate_scratch bytes (topk candidates) */
+    struct slot *part;         /* multi-layer: each layer's codes of the tile, before merging */
 };
 
 struct slot {
@@ -61,7 +63,9 @@ struct ldb_encoder {
     int precision;             /* LDB_PRECISION_F32 / _BF16 */
     int threads;               /* workers at most (<= LDB_WORKERS); 0: ldb_blas_threads() */
     uint32_t T;                /* rows per tile */
-    ldb_bf16mm *bf16;          /* BF16: the GEMM, lane i for worker i; weights on d */
+    uint32_t n_parts;          /* the dictionary's layers (1 for a single-layer one) */
+    ldb_bf16mm **bf16;         /* BF16: per layer the GEMM, lane i for worker i; weights on
+                                  the layer's dictionary */
     char gemm_name[96];
     int ready;                 /* ldb_encoder_new succeeded */
     int ws_workers;            /* workers whose buffers (and two slots each) exist */
@@ -75,10 +79,33 @@ struct ldb_encoder {
     } fault;
 };
 
-/* The default tile size for d. */
+/* Part l of d: layer l of a multi-layer dictionary, else d itself. */
+static ldb_dict *part(const ldb_dict *d, uint32_t l)
+{
+    return d->n_layers ? d->layers[l] : (ldb_dict *)d;
+}
+
+/* The widest part's d_sae, the largest d_in, and the scratch the parts need. */
+static uint32_t max_d_sae(const ldb_dict *d)
+{
+    uint32_t m = 0;
+    for (uint32_t l = 0; l < (d->n_layers ? d->n_layers : 1); l++)
+        m = part(d, l)->info.d_sae > m ? part(d, l)->info.d_sae : m;
+    return m;
+}
+
+static uint32_t max_d_in(const ldb_dict *d)
+{
+    uint32_t m = 0;
+    for (uint32_t l = 0; l < (d->n_layers ? d->n_layers : 1); l++)
+        m = part(d, l)->info.d_in > m ? part(d, l)->info.d_in : m;
+    return m;
+}
+
+/* The default tile size for d (its widest layer's pre-activations). */
 static uint32_t default_tile_rows(const ldb_dict *d)
 {
-    size_t r = TILE_BUDGET_BYTES / ((size_t)d->info.d_sae * sizeof(float));
+    size_t r = TILE_BUDGET_BYTES / ((size_t)max_d_sae(d) * sizeof(float));
     if (r > TILE_MAX_ROWS)
         r = TILE_MAX_ROWS;
     if (r < TILE_MIN_ROWS)
@@ -110,14 +137,20 @@ static int setup(ldb_encoder *e, ldb_dict *d, const ldb_encoder_opts *o)
     e->threads = o->threads < LDB_WORKERS ? o->threads : LDB_WORKERS;
     e->T = o->tile_rows ? o->tile_rows : default_tile_rows(d);
     snprintf(e->gemm_name, sizeof e->gemm_name, "openblas f32");
+    e->n_parts = d->n_layers ? d->n_layers : 1;
     if (e->precision == LDB_PRECISION_BF16) {
         char msg[200];
-        const ldb_dict_info *in = &d->info;
-        int rc = ldb_bf16mm_new(in->d_in, in->d_sae, d->W_enc, d->enc_trans, e->T, &d->bf16w,
-                                &d->mu, &e->bf16, msg, sizeof msg);
-        if (rc)
-            return ldb_err_set(&e->err, rc, "--precision bf16: %s", msg);
-        snprintf(e->gemm_name, sizeof e->gemm_name, "onednn bf16 (%s)", ldb_bf16mm_impl(e->bf16));
+        if (!(e->bf16 = calloc(e->n_parts, sizeof *e->bf16)))
+            return ldb_err_set(&e->err, LDB_ENOMEM, "out of memory");
+        for (uint32_t l = 0; l < e->n_parts; l++) {
+            ldb_dict *p = part(d, l);
+            const ldb_dict_info *in = &p->info;
+            int rc = ldb_bf16mm_new(in->d_in, in->d_sae, p->W_enc, p->enc_trans, e->T, &p->bf16w,
+                                    &p->mu, &e->bf16[l], msg, sizeof msg);
+            if (rc)
+                return ldb_err_set(&e->err, rc, "--precision bf16: %s", msg);
+        }
+        snprintf(e->gemm_name, sizeof e->gemm_name, "onednn bf16 (%s)", ldb_bf16mm_impl(e->bf16[0]));
     }
     e->ready = 1;
     return LDB_OK;
@@ -136,18 +169,25 @@ int ldb_encoder_new(ldb_dict *d, const ldb_encoder_opts *user, ldb_encoder **out
 }
 
 /* Frees the workers' buffers and the slots. */
+static void free_slot(struct slot *s)
+{
+    free(s->start);
+    free(s->lat);
+    free(s->val);
+}
+
 static void free_workspace(ldb_encoder *e)
 {
     for (int i = 0; i < LDB_WORKERS; i++) {
         free(e->work[i].xbuf);
         free(e->work[i].cbuf);
         free(e->work[i].scratch);
+        for (uint32_t l = 0; e->work[i].part && l < e->n_parts; l++)
+            free_slot(&e->work[i].part[l]);
+        free(e->work[i].part);
     }
-    for (int i = 0; i < 2 * LDB_WORKERS; i++) {
-        free(e->slot[i].start);
-        free(e->slot[i].lat);
-        free(e->slot[i].val);
-    }
+    for (int i = 0; i < 2 * LDB_WORKERS; i++)
+        free_slot(&e->slot[i]);
     memset(e->work, 0, sizeof e->work);
     memset(e->slot, 0, sizeof e->slot);
     e->ws_workers = 0;
@@ -158,7 +198,9 @@ void ldb_encoder_free(ldb_encoder *e)
     if (!e)
         return;
     free_workspace(e);
-    ldb_bf16mm_free(e->bf16);
+    for (uint32_t l = 0; e->bf16 && l < e->n_parts; l++)
+        ldb_bf16mm_free(e->bf16[l]);
+    free(e->bf16);
     free(e);
 }
 
@@ -232,16 +274,23 @@ static int grow(uint32_t **lat, float **val, size_t *capp, size_t need)
 static int ensure_ws(ldb_encoder *e, int nw)
 {
     const ldb_dict *d = e->d;
-    const ldb_dict_info *in = &d->info;
-    size_t rows = e->T, scratch = ldb_activate_scratch(d);
+    size_t rows = e->T, scratch = 0, din = max_d_in(d), dsae = max_d_sae(d);
+    for (uint32_t l = 0; l < e->n_parts; l++)
+        if (ldb_activate_scratch(part(d, l)) > scratch)
+            scratch = ldb_activate_scratch(part(d, l));
     for (int i = e->ws_workers; i < nw; i++) {
         struct worker *w = &e->work[i];
-        w->xbuf = aligned_alloc(64, ((rows * in->d_in * 4 + 63) / 64) * 64);
-        w->cbuf = aligned_alloc(64, ((rows * in->d_sae * 4 + 63) / 64) * 64);
+        w->xbuf = aligned_alloc(64, ((rows * din * 4 + 63) / 64) * 64);
+        w->cbuf = aligned_alloc(64, ((rows * dsae * 4 + 63) / 64) * 64);
         if (scratch)
             w->scratch = malloc(scratch);
         if (!w->xbuf || !w->cbuf || (scratch && !w->scratch))
             goto nomem;
+        if (d->n_layers && !(w->part = calloc(e->n_parts, sizeof *w->part)))
+            goto nomem;
+        for (uint32_t l = 0; w->part && l < e->n_parts; l++)
+            if (!(w->part[l].start = malloc((rows + 1) * sizeof *w->part[l].start)))
+                goto nomem;
         for (int j = 2 * i; j < 2 * i + 2; j++)
             if (!(e->slot[j].start = malloc((rows + 1) * sizeof *e->slot[j].start)))
                 goto nomem;
@@ -250,21 +299,26 @@ static int ensure_ws(ldb_encoder *e, int nw)
     return LDB_OK;
 nomem:
     free_workspace(e);
-    return ldb_err_set(&e->err, LDB_ENOMEM, "out of memory for %d encoder tiles of %u rows x %u "
-                       "latents", nw, e->T, in->d_sae);
+    return ldb_err_set(&e->err, LDB_ENOMEM, "out of memory for %d encoder tiles of %u rows x %zu "
+                       "latents", nw, e->T, dsae);
 }
 
-/* Fills xbuf with the tile's encoder input; returns the pointer the GEMM reads. */
-static const float *prep_tile(const ldb_dict *d, float *xbuf, const void *x, int dtype,
-                              uint64_t r0, uint32_t m)
+/* Fills xbuf with the tile's encoder input (row r at x + r * stride elements);
+ * returns the pointer the GEMM reads. */
+static const float *prep_tile(const ldb_dict *d, float *xbuf, const void *x, size_t stride,
+                              int dtype, uint64_t r0, uint32_t m)
 {
     const ldb_dict_info *in = &d->info;
     size_t es = dtype == LDB_F32 ? 4 : 2, din = in->d_in;
-    const uint8_t *src = (const uint8_t *)x + r0 * din * es;
-    if (dtype == LDB_F32 && !in->sub_b_dec && d->norm == NORM_NONE &&
+    const uint8_t *src = (const uint8_t *)x + r0 * stride * es;
+    if (dtype == LDB_F32 && !in->sub_b_dec && d->norm == NORM_NONE && stride == din &&
         ((uintptr_t)src & 3) == 0)
         return (const float *)(const void *)src;
-    ldb_to_f32(xbuf, src, dtype, (size_t)m * din);
+    if (stride == din)
+        ldb_to_f32(xbuf, src, dtype, (size_t)m * din);
+    else
+        for (uint32_t r = 0; r < m; r++)
+            ldb_to_f32(xbuf + (size_t)r * din, src + (size_t)r * stride * es, dtype, din);
     for (uint32_t r = 0; r < m; r++) {
         float *row = xbuf + (size_t)r * din;
         if (d->norm != NORM_NONE) {
@@ -308,7 +362,8 @@ enum { SLOT_FREE, SLOT_BUSY, SLOT_DONE };
  * t % nslots; a worker may claim it only once tile t - nslots has been handed on. */
 typedef struct pool {
     ldb_encoder *e;
-    const void *x;
+    const void *const *x;      /* per part */
+    size_t stride;             /* elements from a row to the next, every part */
     int dtype;
     uint64_t n_rows;
     uint32_t T;
@@ -320,36 +375,85 @@ typedef struct pool {
 
 /* The tile's GEMM, c = xa . W_enc for m rows, in the encoder's precision; lane is
  * the worker's (its own bf16 lane). */
-static int gemm(const ldb_encoder *e, int lane, const float *xa, uint32_t m, float *c, char *msg,
-                size_t cap)
+static int gemm(const ldb_encoder *e, uint32_t l, int lane, const float *xa, uint32_t m, float *c,
+                char *msg, size_t cap)
 {
-    const ldb_dict *d = e->d;
+    const ldb_dict *d = part(e->d, l);
     const ldb_dict_info *in = &d->info;
     if (e->precision == LDB_PRECISION_BF16)
-        return ldb_bf16mm_run(e->bf16, lane, xa, m, c, msg, cap);
+        return ldb_bf16mm_run(e->bf16[l], lane, xa, m, c, msg, cap);
     ldb_blas_sgemm_rm(0, d->enc_trans, (int)m, (int)in->d_sae, (int)in->d_in, 1.0f, xa,
                       (int)in->d_in, d->W_enc, d->enc_trans ? (int)in->d_in : (int)in->d_sae,
                       0.0f, c, (int)in->d_sae);
     return LDB_OK;
 }
 
-/* Prepares, multiplies and activates tile t into slot s on worker w. */
+/* Part l's codes of rows [r0, r0 + m) into slot s on worker w. */
+static int run_part(const pool *p, struct worker *w, struct slot *s, uint32_t l, uint64_t r0,
+                    uint32_t m)
+{
+    const ldb_encoder *e = p->e;
+    const ldb_dict *d = part(e->d, l);
+    const float *xa = prep_tile(d, w->xbuf, p->x[l], p->stride, p->dtype, r0, m);
+    int rc = gemm(e, l, (int)(w - e->work), xa, m, w->cbuf, s->msg, sizeof s->msg);
+    return rc ? rc : activate(d, w, s, m);
+}
+
+/* The layers' codes of each row one after another, ids made global (ascending,
+ * since the offsets are); 0 or LDB_ENOMEM. */
+static int merge_parts(const ldb_encoder *e, struct worker *w, struct slot *s, uint32_t m)
+{
+    size_t total = 0, used = 0;
+    for (uint32_t l = 0; l < e->n_parts; l++)
+        total += w->part[l].start[m];
+    if (grow(&s->lat, &s->val, &s->cap, total ? total : 1))
+        return LDB_ENOMEM;
+    s->start[0] = 0;
+    for (uint32_t r = 0; r < m; r++) {
+        for (uint32_t l = 0; l < e->n_parts; l++) {
+            const struct slot *q = &w->part[l];
+            uint32_t off = e->d->linfo[l].offset;
+            for (uint64_t i = q->start[r]; i < q->start[r + 1]; i++, used++) {
+                s->lat[used] = q->lat[i] + off;
+                s->val[used] = q->val[i];
+            }
+        }
+        s->start[r + 1] = used;
+    }
+    return LDB_OK;
+}
+
+/* Prepares, multiplies and activates tile t into slot s on worker w: each layer in
+ * turn for a multi-layer dictionary, then merged. */
 static int run_tile(const pool *p, struct worker *w, struct slot *s, uint64_t t)
 {
     const ldb_encoder *e = p->e;
     uint64_t r0 = t * p->T;
-    uint32_t m = (uint32_t)(p->n_rows - r0 < p->T ? p->n_rows - r0 : p->T);
-    const float *xa = prep_tile(e->d, w->xbuf, p->x, p->dtype, r0, m);
-    int rc = gemm(e, (int)(w - e->work), xa, m, w->cbuf, s->msg, sizeof s->msg);
-    if (rc)
-        return rc;
-    rc = activate(e->d, w, s, m);
+    uint32_t m = (uint32_t)(p->n_rows - r0 < p->T ? p->n_rows - r0 : p->T), l = 0;
+    int rc = LDB_OK;
+    if (!e->d->n_layers)
+        rc = run_part(p, w, s, 0, r0, m);
+    else
+        for (; l < e->n_parts && !rc; l++) {
+            struct slot *q = &w->part[l];
+            if ((rc = run_part(p, w, q, l, r0, m))) {
+                memcpy(s->msg, q->msg, sizeof s->msg);
+                s->bad_row = q->bad_row;
+                s->bad_lat = q->bad_lat + e->d->linfo[l].offset;
+                s->bad_val = q->bad_val;
+            }
+        }
+    if (!rc && e->d->n_layers)
+        rc = merge_parts(e, w, s, m);
     if (rc == LDB_EBADVALUE) {
-        snprintf(s->msg, sizeof s->msg, "row %llu, latent %u: the pre-activation is %s (the "
+        char layer[48] = "";
+        if (e->d->n_layers)
+            snprintf(layer, sizeof layer, " (layer %u)", l - 1);
+        snprintf(s->msg, sizeof s->msg, "row %llu, latent %u%s: the pre-activation is %s (the "
                  "f32 sum overflowed: activations or encoder weights too large)",
-                 (unsigned long long)(r0 + s->bad_row), s->bad_lat,
+                 (unsigned long long)(r0 + s->bad_row), s->bad_lat, layer,
                  s->bad_val != s->bad_val ? "NaN" : s->bad_val > 0 ? "+Inf" : "-Inf");
-    } else if (rc) {
+    } else if (rc == LDB_ENOMEM) {
         snprintf(s->msg, sizeof s->msg, "out of memory for sparse codes");
     }
     return rc;
@@ -460,8 +564,9 @@ static int run_pool(pool *p, int nw, ldb_codes_fn fn, void *ctx)
     return rc;
 }
 
-int ldb_encoder_encode(ldb_encoder *e, const void *x, int dtype, uint64_t n_rows,
-                       ldb_codes_fn fn, void *ctx)
+/* The encode behind both entry points: part l's row r at x[l] + r * stride. */
+static int encode(ldb_encoder *e, const void *const *x, size_t stride, int dtype, uint64_t n_rows,
+                  ldb_codes_fn fn, void *ctx)
 {
     int rc = LDB_OK;
     if (!e->ready) /* kept for its message; a binding may still call on it */
@@ -475,7 +580,7 @@ int ldb_encoder_encode(ldb_encoder *e, const void *x, int dtype, uint64_t n_rows
     if (n_rows == 0)
         return LDB_OK;
     e->fault.set = 0;
-    pool p = {.e = e, .x = x, .dtype = dtype, .n_rows = n_rows, .T = e->T};
+    pool p = {.e = e, .x = x, .stride = stride, .dtype = dtype, .n_rows = n_rows, .T = e->T};
     p.n_tiles = (n_rows + p.T - 1) / p.T;
     int nw = e->threads ? e->threads : ldb_blas_threads(), solo = 0;
     if (nw > LDB_WORKERS)
@@ -500,4 +605,32 @@ int ldb_encoder_encode(ldb_encoder *e, const void *x, int dtype, uint64_t n_rows
     if (solo)
         ldb_blas_solo(0);
     return rc;
+}
+
+int ldb_encoder_encode(ldb_encoder *e, const void *x, int dtype, uint64_t n_rows,
+                       ldb_codes_fn fn, void *ctx)
+{
+    if (!e->ready || !e->d->n_layers)
+        return encode(e, &x, e->ready ? e->d->info.d_in : 0, dtype, n_rows, fn, ctx);
+    /* one array [n_rows][n_layers][d_in] */
+    uint32_t n = e->n_parts, din = e->d->info.d_in;
+    size_t es = dtype == LDB_F32 ? 4 : 2;
+    const void **xs = malloc(n * sizeof *xs);
+    if (!xs)
+        return ldb_err_set(&e->err, LDB_ENOMEM, "out of memory");
+    for (uint32_t l = 0; l < n; l++)
+        xs[l] = (const uint8_t *)x + (size_t)l * din * es;
+    int rc = encode(e, xs, (size_t)n * din, dtype, n_rows, fn, ctx);
+    free(xs);
+    return rc;
+}
+
+int ldb_encoder_encode_layers(ldb_encoder *e, const void *const *x, size_t row_stride, int dtype,
+                              uint64_t n_rows, ldb_codes_fn fn, void *ctx)
+{
+    if (e->ready && row_stride && row_stride < max_d_in(e->d))
+        return ldb_err_set(&e->err, LDB_EINVAL, "ldb_encoder_encode_layers: row_stride %zu is "
+                           "shorter than a row (d_in %u)", row_stride, max_d_in(e->d));
+    return encode(e, x, row_stride ? row_stride : e->ready ? max_d_in(e->d) : 0, dtype, n_rows,
+                  fn, ctx);
 }

@@ -8,7 +8,8 @@ LOG=$BUILD/test-log
 mkdir -p "$LOG"
 FX=$BUILD/fixtures
 rm -rf "$FX"
-if ! "$PY" tests/fixtures/gen_fixtures.py "$FX" > "$LOG/fixtures.txt" 2>&1; then
+if ! { "$PY" tests/fixtures/gen_fixtures.py "$FX" && "$PY" tests/fixtures/gen_multilayer.py "$FX"; } \
+        > "$LOG/fixtures.txt" 2>&1; then
     cat "$LOG/fixtures.txt"
     echo "tests: cannot write fixtures with $PY (python3-numpy missing? run make deps)"
     echo "0 passed, 1 failed"

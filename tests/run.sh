@@ -41,6 +41,7 @@ run() { # name, command...
 run test_ref "$BUILD/tests/test_ref" "$FX"
 run test_formats "$BUILD/tests/test_formats" "$FX" tests/golden
 run test_sae "$BUILD/tests/test_sae" "$FX"
+run test_multi "$BUILD/tests/test_multi" "$FX"
 run test_db "$BUILD/tests/test_db"
 run test_store "$BUILD/tests/test_store" "$FX/store" "$FX/saelens_jumprelu" "$SCRATCH"
 run test_cli sh tests/cli.sh "$BUILD" "$FX"
