@@ -137,3 +137,106 @@ const char *ldb_db_dict_json(const ldb_db *db, int i)
     const ldb_dbdict *d = ldb_db_dicts((ldb_db *)db, &n);
     return i >= 0 && i < n ? d[i].json : NULL;
 }
+
+/* ---- Layers of multi-layer dictionaries ---------------------------------------- */
+
+int ldb_db_layer_span(ldb_db *db, const ldb_dbdict *dd, uint32_t layer, uint32_t *first,
+                      uint32_t *end)
+{
+    uint32_t n = dd->n_layers ? dd->n_layers : 1;
+    if (layer == LDB_ALL_LAYERS) {
+        *first = 0;
+        *end = dd->d_sae;
+        return LDB_OK;
+    }
+    if (layer >= n)
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "layer %u is out of range: '%s' has %u "
+                           "layer%s (0..%u)", layer, dd->name, n, n > 1 ? "s" : "", n - 1);
+    *first = dd->n_layers ? dd->layer_off[layer] : 0;
+    *end = dd->n_layers ? dd->layer_off[layer + 1] : dd->d_sae;
+    return LDB_OK;
+}
+
+uint32_t ldb_db_dict_layers(ldb_db *db, const char *dict)
+{
+    const ldb_dbdict *dd = ldb_db_find_dict(db, dict);
+    return !dd ? 0 : dd->n_layers ? dd->n_layers : 1;
+}
+
+int ldb_db_layer_latents(ldb_db *db, const char *dict, uint32_t layer, uint32_t *first,
+                         uint32_t *end)
+{
+    const ldb_dbdict *dd = ldb_db_find_dict(db, dict);
+    return dd ? ldb_db_layer_span(db, dd, layer, first, end) : LDB_ENOTFOUND;
+}
+
+/* A decimal number of at most 10 digits into *v; 0, or -1 when s is not one. */
+static int parse_u32(const char *s, size_t n, uint32_t *v)
+{
+    uint64_t x = 0;
+    if (n == 0 || n > 10)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        x = x * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (x > UINT32_MAX)
+        return -1;
+    *v = (uint32_t)x;
+    return 0;
+}
+
+int ldb_db_latent_parse(ldb_db *db, const char *dict, const char *text, uint32_t *latent)
+{
+    const ldb_dbdict *dd = ldb_db_find_dict(db, dict);
+    if (!dd)
+        return LDB_ENOTFOUND;
+    const char *colon = strchr(text, ':');
+    uint32_t n = dd->n_layers ? dd->n_layers : 1, layer, index, first, end;
+    if (!colon) {
+        if (parse_u32(text, strlen(text), latent))
+            return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "LATENT must be a latent id (0..%u)%s, "
+                               "not '%s'", dd->d_sae - 1, dd->n_layers ? " or LAYER:INDEX" : "",
+                               text);
+        if (*latent >= dd->d_sae)
+            return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "latent %u is out of range: '%s' has %u "
+                               "latents (0..%u)", *latent, dict, dd->d_sae, dd->d_sae - 1);
+        return LDB_OK;
+    }
+    if (parse_u32(text, (size_t)(colon - text), &layer) ||
+        parse_u32(colon + 1, strlen(colon + 1), &index))
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "latent '%s': expected LAYER:INDEX, two "
+                           "numbers", text);
+    if (layer >= n)
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "latent '%s': '%s' has %u layer%s (0..%u)",
+                           text, dict, n, n > 1 ? "s" : "", n - 1);
+    ldb_db_layer_span(db, dd, layer, &first, &end);
+    if (index >= end - first)
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "latent '%s': layer %u of '%s' has latents "
+                           "0..%u", text, layer, dict, end - first - 1);
+    *latent = first + index;
+    return LDB_OK;
+}
+
+int ldb_db_latent_layer(ldb_db *db, const char *dict, uint32_t latent, uint32_t *layer,
+                        uint32_t *index)
+{
+    const ldb_dbdict *dd = ldb_db_find_dict(db, dict);
+    if (!dd)
+        return LDB_ENOTFOUND;
+    if (latent >= dd->d_sae)
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "latent %u is out of range: '%s' has %u "
+                           "latents", latent, dict, dd->d_sae);
+    uint32_t lo = 0, hi = dd->n_layers ? dd->n_layers - 1 : 0; /* the last layer starting <= latent */
+    while (lo < hi) {
+        uint32_t mid = (lo + hi + 1) / 2;
+        if (dd->layer_off[mid] <= latent)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    *layer = lo;
+    *index = latent - (dd->n_layers ? dd->layer_off[lo] : 0);
+    return LDB_OK;
+}

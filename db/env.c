@@ -163,6 +163,7 @@ void ldb_dicts_free(ldb_dbdict *dict, int n)
         free(dict[i].name);
         free(dict[i].path);
         free(dict[i].json);
+        free(dict[i].layer_off);
     }
     free(dict);
 }
@@ -180,6 +181,36 @@ int ldb_db_dict_dbis(ldb_db *db, MDB_txn *txn, uint16_t id, int create, MDB_dbi 
         return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: the indexes of dictionary %u are missing",
                            db->path, id);
     return mrc ? ldb_db_mdb_err(db, mrc, nf) : LDB_OK;
+}
+
+/* A multi-layer dictionary's layers from its record ("layers": [{offset, d_sae}, ..]):
+ * offsets from 0, each the previous one plus its d_sae, the last ending at d_sae. */
+static int load_layers(ldb_db *db, ldb_dbdict *d, const cJSON *ls)
+{
+    int n = cJSON_IsArray(ls) ? cJSON_GetArraySize(ls) : 0;
+    if (n <= 0)
+        return LDB_OK; /* a single-layer dictionary (or a record made before layers) */
+    if (!(d->layer_off = malloc(((size_t)n + 1) * sizeof *d->layer_off)))
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+    d->n_layers = (uint32_t)n;
+    uint64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        const cJSON *l = cJSON_GetArrayItem(ls, i);
+        double off = cJSON_GetNumberValue(cJSON_GetObjectItem(l, "offset"));
+        double w = cJSON_GetNumberValue(cJSON_GetObjectItem(l, "d_sae"));
+        if (off != (double)at || !(w >= 1) || at + (uint64_t)w > d->d_sae)
+            return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: dictionary record %u: layer %d "
+                               "does not follow the one before it (run latentdb check)", db->path,
+                               d->id, i);
+        d->layer_off[i] = (uint32_t)at;
+        at += (uint64_t)w;
+    }
+    if (at != d->d_sae)
+        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: dictionary record %u: its layers hold "
+                           "%llu latents, not d_sae = %u (run latentdb check)", db->path, d->id,
+                           (unsigned long long)at, d->d_sae);
+    d->layer_off[n] = d->d_sae;
+    return LDB_OK;
 }
 
 int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn)
@@ -216,6 +247,10 @@ int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn)
         d->d_sae = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "d_sae"));
         double b = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "block"));
         d->block = b > 0 ? (uint32_t)b : 0;
+        if ((rc = load_layers(db, d, cJSON_GetObjectItem(o, "layers")))) {
+            cJSON_Delete(o);
+            break;
+        }
         cJSON_Delete(o);
         if (!d->name || !d->path) {
             rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");

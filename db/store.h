@@ -30,6 +30,8 @@ typedef struct ldb_dbdict {
     char *json;                /* the dicts record as stored */
     uint32_t d_in, d_out, d_sae;
     uint32_t block;            /* positions per forward block; 0 until the first batch */
+    uint32_t n_layers;         /* 0: a single-layer dictionary; else its layers (CLT, crosscoder) */
+    uint32_t *layer_off;       /* n_layers + 1 entries: each layer's first latent, then d_sae */
     unsigned int fwd, inv;     /* its tables ("fwd:<id>", "inv:<id>"; db/ only) */
 } ldb_dbdict;
 
@@ -81,6 +83,10 @@ int ldb_db_values(const ldb_db *db);   /* LDB_VAL_* */
 ldb_skipset ldb_db_skipset(const ldb_db *db);
 /* The dictionaries as this handle last loaded them: n records (valid until close). */
 const ldb_dbdict *ldb_db_dicts(ldb_db *db, int *n);
+/* The latents [*first, *end) of one layer of dd (LDB_ALL_LAYERS: all of them);
+ * LDB_EINVAL naming the range when the layer is out of it. */
+int ldb_db_layer_span(ldb_db *db, const ldb_dbdict *dd, uint32_t layer, uint32_t *first,
+                      uint32_t *end);
 /* The dictionary named name, or NULL (with a message listing the known ones). */
 const ldb_dbdict *ldb_db_find_dict(ldb_db *db, const char *name);
 

@@ -397,6 +397,30 @@ int ldb_db_dict_add(ldb_db *db, const char *name, const char *path);
 int ldb_db_dict_count(const ldb_db *db);
 const char *ldb_db_dict_json(const ldb_db *db, int i);
 
+/* Latents of multi-layer dictionaries (cross-layer transcoders, crosscoders) are
+ * numbered globally through the layers: latent j of layer l is the layer's first
+ * latent + j. Every call that takes a latent takes the global id. */
+#define LDB_ALL_LAYERS UINT32_MAX
+
+/* The layers of dict: 1 for a single-layer dictionary; 0 when there is no such
+ * dictionary (message on db). */
+uint32_t ldb_db_dict_layers(ldb_db *db, const char *dict);
+
+/* The latents of layer `layer` of dict: [*first, *end) (layer 0 of a single-layer
+ * dictionary: all of them). LDB_EINVAL when the layer is out of range. */
+int ldb_db_layer_latents(ldb_db *db, const char *dict, uint32_t layer, uint32_t *first,
+                         uint32_t *end);
+
+/* The global id of a latent written "N" (a global id) or "LAYER:INDEX" (latent INDEX
+ * of layer LAYER; a single-layer dictionary has layer 0). LDB_EINVAL, naming the
+ * range, for anything else. */
+int ldb_db_latent_parse(ldb_db *db, const char *dict, const char *text, uint32_t *latent);
+
+/* The layer of global latent id `latent` of dict and its index in that layer
+ * (layer 0 and the id itself for a single-layer dictionary). */
+int ldb_db_latent_layer(ldb_db *db, const char *dict, uint32_t latent, uint32_t *layer,
+                        uint32_t *index);
+
 /* ---- Ingest --------------------------------------------------------------
  * Encodes a corpus's activations through registered dictionaries and stores every
  * nonzero code. Batches commit atomically; a run interrupted at any point resumes,
@@ -419,6 +443,11 @@ typedef struct ldb_ingest_opts {
        on ldb_ingest's commit thread (not the caller's): it must not call into db */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
     void *progress_ctx;
+    /* A multi-layer dictionary's inputs, instead of acts: one file per layer in layer
+       order, each [n_seq, ctx, d_in] or [n_tokens, d_in] over the same positions. (acts
+       may hold them all instead: [n_seq, ctx, n_layers, d_in] or [n_tokens, n_layers, d_in].) */
+    const char *const *layer_acts;
+    int n_layer_acts;
 } ldb_ingest_opts;
 
 /* Zeroes o and sets its size: no dictionaries or inputs yet, f32, default batches. */
@@ -492,10 +521,18 @@ typedef struct ldb_density {
     uint32_t dead;             /* latents that never fired */
     uint32_t nbins;
     ldb_bin *bins;             /* over log10(density) of live latents */
-    uint64_t *counts;          /* per latent firing counts (n_latents) */
+    uint64_t *counts;          /* per latent firing counts (n_latents): counts[i] is latent
+                                  first + i */
+    uint32_t first;            /* 0, or the layer's first latent (ldb_query_density_layer) */
 } ldb_density;
 
 int ldb_query_density(ldb_db *db, const char *dict, uint32_t bins, ldb_density **out);
+
+/* The density of one layer of a multi-layer dictionary (LDB_ALL_LAYERS: all of
+ * them, as ldb_query_density): n_latents is the layer's width, first its first
+ * latent. A layer out of range is LDB_EINVAL. */
+int ldb_query_density_layer(ldb_db *db, const char *dict, uint32_t layer, uint32_t bins,
+                            ldb_density **out);
 void ldb_density_free(ldb_density *d);
 
 typedef struct ldb_dict_usage {
@@ -546,6 +583,13 @@ typedef struct ldb_cooc {
 
 int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *with_dict,
                    uint32_t k, int scope, uint32_t window, int sort, ldb_cooc **out);
+
+/* ldb_query_cooc ranking only the latents of one layer of with_dict (a multi-layer
+ * dictionary; the query's own dictionary when with_dict is NULL): e.g. a layer-3
+ * latent of a CLT with that CLT's layer-9 latents. LDB_ALL_LAYERS ranks them all. */
+int ldb_query_cooc_layer(ldb_db *db, const char *dict, uint32_t latent, const char *with_dict,
+                         uint32_t with_layer, uint32_t k, int scope, uint32_t window, int sort,
+                         ldb_cooc **out);
 void ldb_cooc_free(ldb_cooc *c);
 
 /* Quantile samples: groups of a latent's firing (ordinary) positions, by equal

@@ -12,6 +12,8 @@
 #include "../sae/tensors.h"
 #include "inputid.h"
 
+#define LDB_MAX_LAYERS 256 /* activations files of one run (a multi-layer dictionary's) */
+
 typedef struct input {
     ldb_mfile f;
     ldb_npy a;
@@ -24,9 +26,14 @@ typedef struct input {
 typedef struct run {
     ldb_db *db;
     const ldb_ingest_opts *o;
-    input tok, act;
+    input tok;
+    input *act;                /* n_act: the activations (one file, or one per layer of a
+                                  multi-layer dictionary) or the codes of an import */
+    int n_act;
     uint64_t n_tokens, n_rows;
-    uint32_t ctx, d_in;
+    uint32_t ctx, d_in;        /* d_in: one layer's */
+    uint32_t n_layers;         /* layers per position in the activations (1 for a plain SAE) */
+    char *acts_name;           /* the activations' path(s), for messages and the run record */
     int act_dtype;
     const ldb_dbdict **dd;
     ldb_dict **dict;
@@ -68,6 +75,9 @@ int ingest_read_tokens(run *r, uint64_t pos, uint64_t n, uint32_t *out);
  * its errors go in r->perr. */
 int ingest_codes(run *r, int i, uint64_t p0, uint64_t p1, csr *c);
 void ingest_csr_free(csr *c);
+
+/* The run's inputs, tokens first then the activations (or codes): in[0 .. return). */
+int ingest_inputs(run *r, input **in);
 
 /* ---- The run record (runrec.c) ---- */
 

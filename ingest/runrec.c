@@ -45,7 +45,7 @@ static void legacy_id(run *r, int again, int precision, uint8_t id[32])
     ldb_sha_init(&h);
     hash_dicts(r, &h);
     legacy_hash_file(&h, &r->tok);
-    legacy_hash_file(&h, &r->act);
+    legacy_hash_file(&h, &r->act[0]); /* records of this scheme read one activations file */
     uint64_t x[2] = {r->ctx, (uint64_t)again};
     ldb_sha_update(&h, x, sizeof x);
     if (precision == LDB_PRECISION_BF16) /* f32 runs keep the identity they had */
@@ -63,8 +63,9 @@ static void run_key(run *r, int again, int precision, int full, uint8_t id[32])
     ldb_sha_init(&h);
     ldb_sha_update(&h, full ? "latentdb run 2 content" : "latentdb run 2", full ? 23 : 15);
     hash_dicts(r, &h);
-    const input *in[2] = {&r->tok, &r->act};
-    for (int i = 0; i < 2; i++)
+    input *in[1 + LDB_MAX_LAYERS];
+    int n = ingest_inputs(r, in);
+    for (int i = 0; i < n; i++)
         ldb_sha_update(&h, full ? in[i]->content : in[i]->sampled, 32);
     uint64_t x[2] = {r->ctx, (uint64_t)again};
     ldb_sha_update(&h, x, sizeof x);
@@ -90,9 +91,10 @@ int ingest_input_content(run *r, input *in)
 static int same_inputs(run *r, const cJSON *rec, int *same)
 {
     const cJSON *ins = cJSON_GetObjectItem(rec, "inputs");
-    input *in[2] = {&r->tok, &r->act};
-    *same = cJSON_IsArray(ins) && cJSON_GetArraySize(ins) == 2;
-    for (int i = 0; i < 2 && *same; i++) {
+    input *in[1 + LDB_MAX_LAYERS];
+    int n = ingest_inputs(r, in);
+    *same = cJSON_IsArray(ins) && cJSON_GetArraySize(ins) == n;
+    for (int i = 0; i < n && *same; i++) {
         const cJSON *e = cJSON_GetArrayItem(ins, i);
         const char *sig = cJSON_GetStringValue(cJSON_GetObjectItem(e, "stat"));
         const char *con = cJSON_GetStringValue(cJSON_GetObjectItem(e, "content"));
@@ -132,8 +134,11 @@ static int lookup_run(run *r, ldb_txn *txn, int again, int prec, uint8_t id[32],
             return rc;
         }
         cJSON_Delete(o);
-        if ((rc = ingest_input_content(r, &r->tok)) || (rc = ingest_input_content(r, &r->act)))
-            return rc;
+        input *in[1 + LDB_MAX_LAYERS];
+        int n = ingest_inputs(r, in);
+        for (int i = 0; i < n; i++)
+            if ((rc = ingest_input_content(r, in[i])))
+                return rc;
         run_key(r, again, prec, 1, id);
         grc = ldb_run_get(r->db, txn, id, &json, &len);
     } else if (grc == LDB_ENOTFOUND) {
@@ -188,9 +193,10 @@ static int other_precision(run *r, ldb_txn *txn, int prec)
  * now, so that the next command need not hash the files again). */
 int ingest_put_inputs(run *r)
 {
-    const input *in[2] = {&r->tok, &r->act};
+    input *in[1 + LDB_MAX_LAYERS];
+    int n = ingest_inputs(r, in);
     cJSON *a = cJSON_CreateArray();
-    for (int i = 0; i < 2 && a; i++) {
+    for (int i = 0; i < n && a; i++) {
         char hex[65];
         cJSON *e = cJSON_CreateObject();
         ingest_hex(in[i]->content, hex);
@@ -216,9 +222,10 @@ int ingest_put_inputs(run *r)
 static void restat_done(run *r, cJSON *rec)
 {
     char hex[65];
-    input *in[2] = {&r->tok, &r->act};
+    input *in[1 + LDB_MAX_LAYERS];
+    int n = ingest_inputs(r, in);
     cJSON *ins = cJSON_GetObjectItem(rec, "inputs");
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < n; i++) {
         cJSON *e = cJSON_GetArrayItem(ins, i);
         if (!in[i]->have_content || !e)
             continue;
@@ -232,6 +239,33 @@ static void restat_done(run *r, cJSON *rec)
     if (s)
         ldb_run_put_alone(r->db, r->id, s); /* best effort: see above */
     free(s);
+}
+
+int ingest_inputs(run *r, input **in)
+{
+    in[0] = &r->tok;
+    for (int i = 0; i < r->n_act; i++)
+        in[1 + i] = &r->act[i];
+    return 1 + r->n_act;
+}
+
+/* Whether every input (any input) has its content hash. */
+static int all_hashed(run *r)
+{
+    input *in[1 + LDB_MAX_LAYERS];
+    int n = ingest_inputs(r, in), all = 1;
+    for (int i = 0; i < n; i++)
+        all &= in[i]->have_content;
+    return all;
+}
+
+static int any_hashed(run *r)
+{
+    input *in[1 + LDB_MAX_LAYERS];
+    int n = ingest_inputs(r, in), any = 0;
+    for (int i = 0; i < n; i++)
+        any |= in[i]->have_content;
+    return any;
 }
 
 /* Finds the run to do: a new one, or an unfinished one to resume. */
@@ -257,7 +291,7 @@ int ingest_find_run(run *r)
             for (int i = 0; i < r->o->n_dicts; i++)
                 cJSON_AddItemToArray(names, cJSON_CreateString(r->dd[i]->name));
             cJSON_AddStringToObject(r->rec, "tokens", r->o->tokens);
-            cJSON_AddStringToObject(r->rec, "acts", r->o->codes ? r->o->codes : r->o->acts);
+            cJSON_AddStringToObject(r->rec, "acts", r->acts_name);
             cJSON_AddNumberToObject(r->rec, "ctx", r->ctx);
             cJSON_AddNumberToObject(r->rec, "rows", (double)r->n_rows);
             cJSON_AddNumberToObject(r->rec, "rows_done", 0);
@@ -277,7 +311,7 @@ int ingest_find_run(run *r)
             r->next_rows = nr >= 1 && nr < 1e15 ? (uint64_t)nr : 0;
             /* a run of this scheme whose inputs were hashed again (touched, copied)
              * records their signatures of now; a legacy record stays as it was */
-            if (cJSON_GetObjectItem(o, "inputs") && r->tok.have_content && r->act.have_content)
+            if (cJSON_GetObjectItem(o, "inputs") && all_hashed(r))
                 rc = ingest_put_inputs(r);
             break;
         }
@@ -285,7 +319,7 @@ int ingest_find_run(run *r)
             rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: this run (the same dictionaries, inputs "
                              "and --ctx) is done already; pass --again to ingest it again as new "
                              "sequences", r->o->tokens);
-            if (cJSON_GetObjectItem(o, "inputs") && (r->tok.have_content || r->act.have_content))
+            if (cJSON_GetObjectItem(o, "inputs") && any_hashed(r))
                 done = o; /* hashed again and found equal: record the signatures of now */
             else
                 cJSON_Delete(o);

@@ -124,13 +124,31 @@ static int cmp_lv(const void *a, const void *b)
 /* Codes of positions [p0, p1) from the CSR: sorted per row, values > 0 kept. */
 static int csr_rows(run *r, uint64_t p0, uint64_t p1, csr *c);
 
+/* The layers of the run's dictionaries: all the same count (1 for plain ones). */
+static int dict_layers(run *r, uint32_t *n)
+{
+    *n = 0;
+    for (int i = 0; i < r->o->n_dicts; i++) {
+        uint32_t l = r->dd[i]->n_layers ? r->dd[i]->n_layers : 1;
+        if (*n && l != *n)
+            return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "dictionary '%s' has %u layers but "
+                               "'%s' has %u: dictionaries of different layer counts read different "
+                               "activations; ingest them in separate runs", r->dd[i]->name, l,
+                               r->dd[0]->name, *n);
+        *n = l;
+    }
+    return LDB_OK;
+}
+
 /* Shapes: tokens [n_seq, ctx] or [n_tokens]; activations [n_seq, ctx, d_in] or
- * [n_tokens, d_in]; both describe the same positions. */
+ * [n_tokens, d_in] (per layer file), or for a multi-layer dictionary in one file
+ * [n_seq, ctx, n_layers, d_in] or [n_tokens, n_layers, d_in]; all describe the same
+ * positions. */
 static int check_inputs(run *r)
 {
     ldb_db *db = r->db;
-    const ldb_npy *t = &r->tok.a, *a = &r->act.a;
-    const char *tp = r->o->tokens, *ap = r->o->acts;
+    const ldb_npy *t = &r->tok.a;
+    const char *tp = r->o->tokens;
     if (t->type != LDB_NPY_I32 && t->type != LDB_NPY_I64 && t->type != LDB_NPY_U32 &&
         t->type != LDB_NPY_U16)
         return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: token ids of dtype %s; expected int32 or "
@@ -155,25 +173,55 @@ static int check_inputs(run *r)
     r->n_rows = (r->n_tokens + r->ctx - 1) / r->ctx;
     if (r->o->codes)
         return check_csr(r);
-    if (a->type != LDB_NPY_F32 && a->type != LDB_NPY_F16)
-        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: activations of dtype %s; expected float32 "
-                           "or float16", ap, ldb_npy_type_name(a->type));
-    if (a->ndim < 2 || a->ndim > 3)
-        return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: %d dimensions; expected [n_seq, ctx, d_in] "
-                           "or [n_tokens, d_in]", ap, a->ndim);
-    r->d_in = (uint32_t)a->shape[a->ndim - 1];
-    r->act_dtype = a->type == LDB_NPY_F32 ? LDB_F32 : LDB_F16;
-    uint64_t apos = a->count / (r->d_in ? r->d_in : 1);
-    if (apos != r->n_tokens || (a->ndim == 3 && t->ndim == 2 &&
-                                (a->shape[0] != t->shape[0] || a->shape[1] != t->shape[1])))
-        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: activations for %llu positions, but %s "
-                           "holds %llu tokens; they must describe the same positions", ap,
-                           (unsigned long long)apos, tp, (unsigned long long)r->n_tokens);
+    uint32_t layers;
+    int rc = dict_layers(r, &layers);
+    if (rc)
+        return rc;
+    if (r->n_act > 1 && (uint32_t)r->n_act != layers)
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%d activations files for %s '%s' of %u "
+                           "layer%s; expected one per layer, in layer order", r->n_act,
+                           layers > 1 ? "the multi-layer dictionary" : "the dictionary",
+                           r->dd[0]->name, layers, layers > 1 ? "s" : "");
+    /* one file of all layers has a layer axis before d_in */
+    int axis = r->n_act == 1 && layers > 1;
+    r->n_layers = layers;
+    for (int f = 0; f < r->n_act; f++) {
+        const ldb_npy *a = &r->act[f].a;
+        const char *ap = r->act[f].f.path;
+        if (a->type != LDB_NPY_F32 && a->type != LDB_NPY_F16)
+            return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: activations of dtype %s; expected "
+                               "float32 or float16", ap, ldb_npy_type_name(a->type));
+        if (a->ndim < 2 + axis || a->ndim > 3 + axis)
+            return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: %d dimensions; expected %s", ap,
+                               a->ndim, axis ? "[n_seq, ctx, n_layers, d_in] or [n_tokens, n_layers, "
+                               "d_in]" : "[n_seq, ctx, d_in] or [n_tokens, d_in]");
+        if (axis && a->shape[a->ndim - 2] != layers)
+            return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: %llu layers on its axis %d but '%s' "
+                               "has %u; pass one file per layer, or one array [.., %u, d_in]", ap,
+                               (unsigned long long)a->shape[a->ndim - 2], a->ndim - 2,
+                               r->dd[0]->name, layers, layers);
+        uint32_t din = (uint32_t)a->shape[a->ndim - 1];
+        int dt = a->type == LDB_NPY_F32 ? LDB_F32 : LDB_F16;
+        if (f && (din != r->d_in || dt != r->act_dtype))
+            return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: %s activations of d_in %u, but %s "
+                               "holds %s of d_in %u; every layer's file must agree", ap,
+                               dt == LDB_F32 ? "float32" : "float16", din, r->act[0].f.path,
+                               r->act_dtype == LDB_F32 ? "float32" : "float16", r->d_in);
+        r->d_in = din;
+        r->act_dtype = dt;
+        uint64_t per = (uint64_t)(r->d_in ? r->d_in : 1) * (axis ? layers : 1);
+        uint64_t apos = a->count / per;
+        if (apos != r->n_tokens || (a->ndim == 3 + axis && t->ndim == 2 &&
+                                    (a->shape[0] != t->shape[0] || a->shape[1] != t->shape[1])))
+            return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: activations for %llu positions, but "
+                               "%s holds %llu tokens; they must describe the same positions", ap,
+                               (unsigned long long)apos, tp, (unsigned long long)r->n_tokens);
+    }
     for (int i = 0; i < r->o->n_dicts; i++)
         if (r->dd[i]->d_in != r->d_in)
             return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: activations have d_in = %u but "
-                               "dictionary '%s' reads d_in = %u", ap, r->d_in, r->dd[i]->name,
-                               r->dd[i]->d_in);
+                               "dictionary '%s' reads d_in = %u", r->act[0].f.path, r->d_in,
+                               r->dd[i]->name, r->dd[i]->d_in);
     return LDB_OK;
 }
 
@@ -343,7 +391,7 @@ static int encode_failed(run *r, int i, uint64_t p0, int erc, const sink *k)
     uint64_t row, p;
     uint32_t lat;
     float v;
-    const char *ap = r->o->acts, *name = r->dd[i]->name;
+    const char *ap = r->acts_name, *name = r->dd[i]->name;
     if (erc == LDB_ENOMEM)
         return ldb_err_set(&r->perr, erc, "out of memory");
     if (erc == LDB_EBADVALUE && ldb_encoder_fault(r->enc[i], &row, &lat, &v) == LDB_OK) {
@@ -431,27 +479,32 @@ int ingest_check_values(run *r)
     }
     /* a new run records its inputs' content hashes: the activations are hashed in the
      * pass that scans them (inputid.c), the tokens and a codes file on their own */
-    int hash = r->new_run && !r->act.have_content;
     int rc = r->new_run ? ingest_input_content(r, &r->tok) : LDB_OK;
     if (!rc && r->new_run && r->o->codes)
-        rc = ingest_input_content(r, &r->act);
+        rc = ingest_input_content(r, &r->act[0]);
     if (rc)
         return rc;
     if (r->o->codes)
         return (rc = check_codes(r)) || !r->new_run ? rc : ingest_put_inputs(r);
     size_t es = r->act_dtype == LDB_F32 ? 4 : 2;
-    uint64_t bad, off = (uint64_t)(r->act.a.data - r->act.f.data) + p0 * r->d_in * es;
-    if (ingest_pass(r->act.f.data, r->act.f.size, hash ? r->act.content : NULL, off,
-                    (r->n_tokens - p0) * r->d_in, r->act_dtype, &bad))
-        return ldb_err_set(ldb_db_err(r->db), LDB_ENOMEM, "out of memory");
-    if (bad == UINT64_MAX && hash)
-        r->act.have_content = 1;
-    if (bad != UINT64_MAX) {
-        uint64_t p = p0 + bad / r->d_in;
-        return ldb_err_set(ldb_db_err(r->db), LDB_EBADVALUE, "%s: position %llu (row %llu, position "
-                           "%llu) holds NaN or Inf; expected finite activations (nothing was "
-                           "ingested)", r->o->acts, (unsigned long long)p,
-                           (unsigned long long)(p / r->ctx), (unsigned long long)(p % r->ctx));
+    uint64_t per = (uint64_t)r->d_in * (r->n_act == 1 ? r->n_layers : 1); /* elements a position */
+    for (int f = 0; f < r->n_act; f++) {
+        input *in = &r->act[f];
+        int hash = r->new_run && !in->have_content;
+        uint64_t bad, off = (uint64_t)(in->a.data - in->f.data) + p0 * per * es;
+        if (ingest_pass(in->f.data, in->f.size, hash ? in->content : NULL, off,
+                        (r->n_tokens - p0) * per, r->act_dtype, &bad))
+            return ldb_err_set(ldb_db_err(r->db), LDB_ENOMEM, "out of memory");
+        if (bad == UINT64_MAX && hash)
+            in->have_content = 1;
+        if (bad != UINT64_MAX) {
+            uint64_t p = p0 + bad / per;
+            return ldb_err_set(ldb_db_err(r->db), LDB_EBADVALUE, "%s: position %llu (row %llu, "
+                               "position %llu)%s holds NaN or Inf; expected finite activations "
+                               "(nothing was ingested)", in->f.path, (unsigned long long)p,
+                               (unsigned long long)(p / r->ctx), (unsigned long long)(p % r->ctx),
+                               r->n_act == 1 && r->n_layers > 1 ? ", at one of its layers," : "");
+        }
     }
     return r->new_run ? ingest_put_inputs(r) : LDB_OK;
 }
@@ -465,9 +518,17 @@ int ingest_codes(run *r, int i, uint64_t p0, uint64_t p1, csr *c)
     if (r->o->codes)
         return csr_rows(r, p0, p1, c);
     size_t es = r->act_dtype == LDB_F32 ? 4 : 2;
-    const uint8_t *x = r->act.a.data + p0 * r->d_in * es;
     sink k = {c, ldb_val_max(ldb_db_values(r->db)), 0, 0, 0};
-    int erc = ldb_encoder_encode(r->enc[i], x, r->act_dtype, p1 - p0, collect, &k);
+    int erc;
+    if (r->n_act == 1) { /* one file: rows of d_in, or of n_layers x d_in */
+        const uint8_t *x = r->act[0].a.data + p0 * r->d_in * r->n_layers * es;
+        erc = ldb_encoder_encode(r->enc[i], x, r->act_dtype, p1 - p0, collect, &k);
+    } else {
+        const void *xs[LDB_MAX_LAYERS];
+        for (int f = 0; f < r->n_act; f++)
+            xs[f] = r->act[f].a.data + p0 * r->d_in * es;
+        erc = ldb_encoder_encode_layers(r->enc[i], xs, 0, r->act_dtype, p1 - p0, collect, &k);
+    }
     return erc ? encode_failed(r, i, p0, erc, &k) : LDB_OK;
 }
 
@@ -478,12 +539,46 @@ void ingest_csr_free(csr *c)
     free(c->val);
 }
 
+/* The activations' (or codes') files of the run, joined by commas: its "acts". */
+static int name_acts(run *r)
+{
+    size_t n = 1;
+    for (int f = 0; f < r->n_act; f++)
+        n += strlen(r->act[f].f.path) + 1;
+    if (!(r->acts_name = malloc(n)))
+        return ldb_err_set(ldb_db_err(r->db), LDB_ENOMEM, "out of memory");
+    r->acts_name[0] = 0;
+    for (int f = 0; f < r->n_act; f++) {
+        if (f)
+            strcat(r->acts_name, ",");
+        strcat(r->acts_name, r->act[f].f.path);
+    }
+    return LDB_OK;
+}
+
 int ingest_open_sources(run *r)
 {
-    int rc;
-    if ((rc = open_input(r, &r->tok, r->o->tokens, 1)) ||
-        (rc = open_input(r, &r->act, r->o->codes ? r->o->codes : r->o->acts, !r->o->codes)) ||
-        (rc = check_inputs(r)))
+    const ldb_ingest_opts *o = r->o;
+    int rc, layered = o->n_layer_acts > 0;
+    if (layered && (o->acts || o->codes))
+        return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "ingest takes activations in one file "
+                           "(acts) or one file per layer (layer_acts), not both");
+    if (o->n_layer_acts > LDB_MAX_LAYERS || o->n_layer_acts < 0 || (layered && !o->layer_acts))
+        return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "layer_acts: %d files; expected 1..%d",
+                           o->n_layer_acts, LDB_MAX_LAYERS);
+    if (!layered && !o->acts && !o->codes)
+        return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "ingest needs activations or codes");
+    r->n_act = layered ? o->n_layer_acts : 1;
+    if (!(r->act = calloc((size_t)r->n_act, sizeof *r->act)))
+        return ldb_err_set(ldb_db_err(r->db), LDB_ENOMEM, "out of memory");
+    if ((rc = open_input(r, &r->tok, o->tokens, 1)))
+        return rc;
+    for (int f = 0; f < r->n_act; f++)
+        if ((rc = open_input(r, &r->act[f], layered ? o->layer_acts[f] : o->codes ? o->codes
+                                                                                  : o->acts,
+                             !o->codes)))
+            return rc;
+    if ((rc = name_acts(r)) || (rc = check_inputs(r)))
         return rc;
     for (int i = 0; i < r->o->n_dicts && !r->o->codes; i++) {
         int drc = ldb_dict_open(r->dd[i]->path, &r->dict[i]);
@@ -519,5 +614,8 @@ void ingest_close_sources(run *r)
         ldb_dict_close(r->dict[i]);
     ldb_tensors_close(&r->csr);
     ldb_mfile_close(&r->tok.f);
-    ldb_mfile_close(&r->act.f);
+    for (int f = 0; r->act && f < r->n_act; f++)
+        ldb_mfile_close(&r->act[f].f);
+    free(r->act);
+    free(r->acts_name);
 }

@@ -13,6 +13,7 @@ typedef struct cctx {
     ldb_db *db;
     ldb_txn *txn;
     const ldb_dbdict *a, *b;   /* query latent's dict, counted dict */
+    uint32_t lo, hi;           /* b's latents ranked: [lo, hi) (one layer, or all) */
     ldb_fpos fp;
     uint32_t *stamp;           /* b's latents: last unit counted (+1) */
     uint64_t *cnt;
@@ -219,7 +220,7 @@ static int score_items(cctx *c, uint32_t latent, int scope, uint32_t window, ldb
     if (scope == LDB_COOC_WINDOW && (rc = ldb_layout_load(db, c->txn, &lay)))
         return rc;
     size_t ncand = 0;
-    for (uint32_t j = 0; j < c->b->d_sae; j++)
+    for (uint32_t j = c->lo; j < c->hi; j++)
         ncand += c->cnt[j] > 0 && !(c->a == c->b && j == latent);
     if (!(res->items = calloc(ncand ? ncand : 1, sizeof *res->items)) ||
         (scope == LDB_COOC_TOKEN && !(counts = malloc(c->b->d_sae * sizeof *counts)))) {
@@ -228,7 +229,7 @@ static int score_items(cctx *c, uint32_t latent, int scope, uint32_t window, ldb
     }
     if (counts && (rc = ldb_lsum_counts(db, c->txn, c->b, counts))) /* one record for all */
         goto out;
-    for (uint32_t j = 0; j < c->b->d_sae && !rc; j++) {
+    for (uint32_t j = c->lo; j < c->hi && !rc; j++) {
         if (!c->cnt[j] || (c->a == c->b && j == latent))
             continue;
         ldb_cooc_item *it = &res->items[res->n++];
@@ -259,6 +260,14 @@ out:
 int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *with_dict,
                    uint32_t k, int scope, uint32_t window, int sort, ldb_cooc **out)
 {
+    return ldb_query_cooc_layer(db, dict, latent, with_dict, LDB_ALL_LAYERS, k, scope, window,
+                                sort, out);
+}
+
+int ldb_query_cooc_layer(ldb_db *db, const char *dict, uint32_t latent, const char *with_dict,
+                         uint32_t with_layer, uint32_t k, int scope, uint32_t window, int sort,
+                         ldb_cooc **out)
+{
     cctx c;
     uint64_t *pos = NULL;
     size_t np = 0;
@@ -273,7 +282,10 @@ int ldb_query_cooc(ldb_db *db, const char *dict, uint32_t latent, const char *wi
     if (latent >= c.a->d_sae)
         return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "latent %u is out of range: '%s' has %u latents",
                            latent, dict, c.a->d_sae);
-    int rc = ldb_snap_begin(db, &c.txn);
+    int rc = ldb_db_layer_span(db, c.b, with_layer, &c.lo, &c.hi);
+    if (rc)
+        return rc;
+    rc = ldb_snap_begin(db, &c.txn);
     if (rc)
         return rc;
     if ((rc = ldb_db_get_dstat(db, c.txn, c.a->id, &da)) ||

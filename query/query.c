@@ -322,26 +322,45 @@ void ldb_density_free(ldb_density *d)
 
 int ldb_query_density(ldb_db *db, const char *dict, uint32_t bins, ldb_density **out)
 {
+    return ldb_query_density_layer(db, dict, LDB_ALL_LAYERS, bins, out);
+}
+
+int ldb_query_density_layer(ldb_db *db, const char *dict, uint32_t layer, uint32_t bins,
+                            ldb_density **out)
+{
     qctx q;
     ldb_dstat ds;
     ldb_density *d = NULL;
+    uint64_t *all = NULL;
+    uint32_t first = 0, end = 0;
     *out = NULL;
     if (bins == 0 || bins > 10000)
         return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "bins must be 1..10000, not %u", bins);
     int rc = ldb_q_begin(db, dict, 0, 0, &q);
-    if (rc || (rc = ldb_db_get_dstat(db, q.txn, q.dd->id, &ds)))
+    if (rc || (rc = ldb_db_layer_span(db, q.dd, layer, &first, &end)) ||
+        (rc = ldb_db_get_dstat(db, q.txn, q.dd->id, &ds)))
         goto out;
     d = calloc(1, sizeof *d);
     if (!d || !(d->bins = calloc(bins, sizeof *d->bins)) ||
-        !(d->counts = calloc(q.dd->d_sae, sizeof *d->counts))) {
+        !(all = calloc(q.dd->d_sae, sizeof *all))) {
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     d->n_tokens = ds.ordinary;
-    d->n_latents = q.dd->d_sae;
+    d->n_latents = end - first;
+    d->first = first;
     d->nbins = bins;
-    if ((rc = ldb_lsum_counts(db, q.txn, q.dd, d->counts)))
+    if ((rc = ldb_lsum_counts(db, q.txn, q.dd, all)))
         goto out;
+    if (first == 0 && end == q.dd->d_sae) { /* the whole dictionary: its array as it is */
+        d->counts = all;
+        all = NULL;
+    } else if (!(d->counts = malloc((size_t)(end - first) * sizeof *d->counts))) {
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+        goto out;
+    } else {
+        memcpy(d->counts, all + first, (size_t)(end - first) * sizeof *d->counts);
+    }
     double lo = INFINITY, hi = -INFINITY;
     for (uint32_t j = 0; j < d->n_latents; j++) {
         if (!d->counts[j]) {
@@ -372,6 +391,7 @@ int ldb_query_density(ldb_db *db, const char *dict, uint32_t bins, ldb_density *
     *out = d;
     d = NULL;
 out:
+    free(all);
     ldb_density_free(d);
     ldb_q_end(&q);
     return rc;

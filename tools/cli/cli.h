@@ -43,6 +43,22 @@ typedef struct acts {
 int cli_acts_open(acts *x, const char *path, uint32_t width, const char *what);
 void cli_acts_close(acts *x);
 
+/* The inputs (or targets) of a dictionary of `layers` layers: for one layer, one file
+ * as cli_acts_open reads it; for more, one file per layer "A0.npy,A1.npy,..." or one
+ * array [n, layers, width]. Layer l's row r is at xs[l] + r * stride elements.
+ * Prints errors; close it with cli_layer_acts_close either way. (files.c) */
+typedef struct layer_acts {
+    acts f[256];
+    int n_files;
+    const void *xs[256];
+    size_t stride;
+    uint64_t rows;
+    int dtype;
+} layer_acts;
+int cli_layer_acts_open(layer_acts *la, const char *spec, uint32_t layers, uint32_t width,
+                        const char *what);
+void cli_layer_acts_close(layer_acts *la);
+
 /* Small file helpers (files.c): stat tests, "dir/name" (malloc'd), and a whole file
  * of at most max bytes, NUL-terminated (malloc'd; prints the error and returns 1). */
 int cli_is_dir(const char *path);
@@ -79,6 +95,13 @@ void cli_close_db(struct ldb_db *db);
 /* "f32" or "bf16" into LDB_PRECISION_*; 0 or -1. */
 int cli_parse_precision(const char *s, int *out);
 int cli_parse_u32(const char *s, uint32_t *out);
+
+/* latents.c: a LATENT argument ("N" or "LAYER:INDEX") to its global id (0, or an exit
+ * code after the message); "latent" (+ "layer", "index" in a multi-layer dictionary)
+ * into a JSON object; the latent as printed ("17", or "3:17"). */
+int cli_latent_arg(struct ldb_db *db, const char *dict, const char *text, uint32_t *latent);
+void cli_latent_json(struct cJSON *o, struct ldb_db *db, const char *dict, uint32_t latent);
+const char *cli_latent_str(struct ldb_db *db, const char *dict, uint32_t latent, char buf[32]);
 
 int cmd_dict(int argc, char **argv);
 int cmd_dict_add(int argc, char **argv);

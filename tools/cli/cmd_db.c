@@ -14,6 +14,9 @@ static const char *USAGE_INIT =
 static const char *USAGE_INGEST =
     "usage: latentdb ingest DB --dict NAME[,NAME...] --tokens T.npy --acts A.npy [--ctx N]\n"
     "                      [--source LABEL] [--again] [--precision f32|bf16]\n"
+    "A multi-layer dictionary (cross-layer transcoder, crosscoder) reads one activations\n"
+    "file per layer, --acts A0.npy,A1.npy,... in layer order, or one array\n"
+    "[n_tokens, n_layers, d_in] (or [n_seq, ctx, n_layers, d_in]).\n"
     "--precision bf16 encodes through oneDNN's bf16 matmul (CPUs with AVX512_BF16): about\n"
     "twice as fast, and codes within ~1% of their threshold may flip (README); the default\n"
     "f32 is exact.\n";
@@ -252,11 +255,28 @@ int cmd_ingest(int argc, char **argv)
     }
     if (!path || !dicts || !o.tokens || !o.acts)
         return cli_usage(USAGE_INGEST, "ingest needs DB, --dict, --tokens and --acts");
+    /* --acts A0.npy,A1.npy,...: one file per layer (a path with a comma that exists is one) */
+    char *acopy = NULL, *asave = NULL;
+    const char *layer_files[256];
+    if (strchr(o.acts, ',') && !cli_is_file(o.acts)) {
+        if (!(acopy = strdup(o.acts)))
+            return cli_fail("out of memory");
+        for (char *t = strtok_r(acopy, ",", &asave); t; t = strtok_r(NULL, ",", &asave)) {
+            if (o.n_layer_acts == 256) {
+                free(acopy);
+                return cli_usage(USAGE_INGEST, "at most 256 activations files (one per layer)");
+            }
+            layer_files[o.n_layer_acts++] = t;
+        }
+        o.layer_acts = layer_files;
+        o.acts = NULL;
+    }
     char *copy = strdup(dicts), *save = NULL;
     const char *names[64];
     for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (o.n_dicts == 64) {
             free(copy);
+            free(acopy);
             return cli_usage(USAGE_INGEST, "at most 64 dictionaries in one ingest");
         }
         names[o.n_dicts++] = t;
@@ -281,6 +301,7 @@ int cmd_ingest(int argc, char **argv)
     }
     cli_close_db(db);
     free(copy);
+    free(acopy);
     return rc;
 }
 

@@ -74,9 +74,13 @@ static int dict_show(int argc, char **argv)
                in->k ? (in->relu_first ? " (relu, then top-k)" : " (top-k, then relu)") : "");
         if (in->k)
             printf("k             %u\n", in->k);
-        printf("type          %s%s\n", in->type, in->has_skip ? " with skip connection" : "");
-        printf("d_in, d_out   %u, %u\n", in->d_in, in->d_out);
-        printf("d_sae         %u\n", in->d_sae);
+        if (in->n_layers > 1)
+            printf("type          %s of %u layers%s\n", in->kind, in->n_layers,
+                   in->has_skip ? ", with affine skip connections" : "");
+        else
+            printf("type          %s%s\n", in->type, in->has_skip ? " with skip connection" : "");
+        printf("d_in, d_out   %u, %u%s\n", in->d_in, in->d_out, in->n_layers > 1 ? " (each layer)" : "");
+        printf("d_sae         %u%s\n", in->d_sae, in->n_layers > 1 ? " (all layers)" : "");
         printf("dtype         %s\n", in->dtype);
         show_line("model", in->model);
         show_line("hook_in", in->hook_in);
@@ -87,10 +91,23 @@ static int dict_show(int argc, char **argv)
                strcmp(in->normalize, "none") ? "" : "");
         if (strcmp(in->normalize, "none"))
             show_line("normalize", in->normalize);
-        printf("weights       %s\n", in->weights_path);
+        printf("weights       %s%s\n", in->weights_path, in->n_layers > 1 ? " (layer 0)" : "");
         if (*in->config_path)
             printf("config        %s\n", in->config_path);
-        printf("sha256        %s\n", sha);
+        printf("sha256        %s%s\n", sha, in->n_layers > 1 ? " (every layer file, in order)" : "");
+        if (in->n_layers > 1) {
+            printf("\n%5s %8s %8s %10s  %s\n", "layer", "d_sae", "latents", "", "hook_in -> hook_out");
+            for (uint32_t l = 0; l < in->n_layers; l++) {
+                const ldb_dict_layer *ly = ldb_dict_get_layer(d, l);
+                char *t1 = NULL, *t2 = NULL;
+                printf("%5u %8u %8u..%-8u  %s -> %s\n", l, ly->d_sae, ly->offset,
+                       ly->offset + ly->d_sae - 1, *ly->hook_in ? cli_safe(ly->hook_in, &t1) : "-",
+                       *ly->hook_out ? cli_safe(ly->hook_out, &t2) : "-");
+                free(t1);
+                free(t2);
+            }
+            printf("latents are named LAYER:INDEX (or by the global id in 'latents')\n");
+        }
     }
 out:
     ldb_dict_close(d);
@@ -224,6 +241,191 @@ static void eval_report(eval_ctx *c, const ldb_encoder *e, const char *ay, int p
                  *in->hook_in ? in->hook_in : "an unnamed hook");
 }
 
+/* ---- dict eval of a multi-layer dictionary: per output layer ---- */
+
+typedef struct leval {
+    ldb_dict *d;
+    uint32_t L, dout;
+    layer_acts *x, *y;         /* y NULL: no target */
+    float *hat;                /* 4096 rows x L x d_out */
+    double *sse, *sum, *sumsq; /* per output layer; sum, sumsq per (layer, dim) */
+    uint64_t *l0sum, done;     /* per layer: codes */
+    uint32_t *offsets;         /* L + 1 */
+    int decode_failed;
+} leval;
+
+static int leval_tile(void *arg, const ldb_codes *t)
+{
+    leval *c = arg;
+    uint32_t L = c->L, dout = c->dout;
+    for (uint32_t r = 0; r < t->n_rows; r++)
+        for (uint64_t i = t->start[r]; i < t->start[r + 1]; i++) {
+            uint32_t l = 0;
+            while (l + 1 < L && t->latent[i] >= c->offsets[l + 1])
+                l++;
+            c->l0sum[l]++;
+        }
+    if (c->y) {
+        const void *xs[256];
+        float *hs[256];
+        size_t es = c->x->dtype == LDB_F32 ? 4 : 2, ys = c->y->dtype == LDB_F32 ? 4 : 2;
+        for (uint32_t l = 0; l < L; l++) {
+            xs[l] = (const uint8_t *)c->x->xs[l] + t->row0 * c->x->stride * es;
+            hs[l] = c->hat + (size_t)l * dout;
+        }
+        if (ldb_dict_decode_layers(c->d, t, xs, c->x->stride, c->x->dtype, hs, (size_t)L * dout)) {
+            c->decode_failed = 1;
+            return -1;
+        }
+        for (uint32_t l = 0; l < L; l++)
+            for (uint32_t r = 0; r < t->n_rows; r++) {
+                const uint8_t *yr = (const uint8_t *)c->y->xs[l] + (t->row0 + r) * c->y->stride * ys;
+                const float *h = c->hat + ((size_t)r * L + l) * dout;
+                for (uint32_t k = 0; k < dout; k++) {
+                    float v;
+                    ldb_to_f32(&v, yr + ys * k, c->y->dtype, 1);
+                    double e = (double)h[k] - v;
+                    c->sse[l] += e * e;
+                    c->sum[(size_t)l * dout + k] += v;
+                    c->sumsq[(size_t)l * dout + k] += (double)v * v;
+                }
+            }
+    }
+    c->done += t->n_rows;
+    cli_progress("eval", c->done, c->x->rows);
+    return 0;
+}
+
+static int dict_eval_layers(ldb_dict *d, ldb_encoder *e, const char *ax, const char *ay,
+                            int json)
+{
+    const ldb_dict_info *in = ldb_dict_get_info(d);
+    uint32_t L = in->n_layers, dout = in->d_out;
+    int crosscoder = !strcmp(in->type, "sae"), rc;
+    layer_acts *x = calloc(1, sizeof *x), *y = ay ? calloc(1, sizeof *y) : NULL;
+    leval c;
+    memset(&c, 0, sizeof c);
+    if (!x || (ay && !y)) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    if ((rc = cli_layer_acts_open(x, ax, L, in->d_in, "d_in")) ||
+        (ay && (rc = cli_layer_acts_open(y, ay, L, dout, "d_out"))))
+        goto out;
+    if (y && y->rows != x->rows) {
+        rc = cli_fail("%s: %llu rows; expected %llu, as in %s", ay, (unsigned long long)y->rows,
+                      (unsigned long long)x->rows, ax);
+        goto out;
+    }
+    if (!x->rows) {
+        rc = cli_fail("%s: no rows to evaluate", ax);
+        goto out;
+    }
+    c.d = d;
+    c.L = L;
+    c.dout = dout;
+    c.x = x;
+    c.y = y ? y : crosscoder ? x : NULL; /* a crosscoder reconstructs its inputs */
+    c.hat = malloc((size_t)4096 * L * dout * sizeof(float));
+    c.sse = calloc(L, sizeof(double));
+    c.sum = calloc((size_t)L * dout, sizeof(double));
+    c.sumsq = calloc((size_t)L * dout, sizeof(double));
+    c.l0sum = calloc(L, sizeof(uint64_t));
+    c.offsets = calloc(L + 1, sizeof(uint32_t));
+    if (!c.hat || !c.sse || !c.sum || !c.sumsq || !c.l0sum || !c.offsets) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    for (uint32_t l = 0; l < L; l++)
+        c.offsets[l] = ldb_dict_get_layer(d, l)->offset;
+    c.offsets[L] = in->d_sae;
+    double t0 = cli_now();
+    int erc = ldb_encoder_encode_layers(e, x->xs, x->stride, x->dtype, x->rows, leval_tile, &c);
+    double secs = cli_now() - t0;
+    cli_progress_end();
+    if (erc) {
+        rc = cli_fail("%s", c.decode_failed ? ldb_dict_errmsg(d) : ldb_encoder_errmsg(e));
+        goto out;
+    }
+    double n = (double)x->rows, l0 = 0;
+    cJSON *o = json ? cJSON_CreateObject() : NULL, *ls = NULL;
+    if (o) {
+        cJSON_AddNumberToObject(o, "tokens", n);
+        cJSON_AddStringToObject(o, "target", ay ? "acts_out" : c.y ? "input" : "none");
+        ls = cJSON_AddArrayToObject(o, "layers");
+    } else {
+        printf("tokens        %llu\n", (unsigned long long)x->rows);
+        printf("%5s %10s %10s %12s %9s\n", "layer", "FVU", "FVE", "MSE", "L0");
+    }
+    for (uint32_t l = 0; l < L; l++) {
+        double var = 0, lm = c.l0sum[l] / n;
+        for (uint32_t k = 0; c.y && k < dout; k++)
+            var += c.sumsq[(size_t)l * dout + k] - c.sum[(size_t)l * dout + k] *
+                                                       c.sum[(size_t)l * dout + k] / n;
+        double fvu = c.y && var > 0 ? c.sse[l] / var : NAN, mse = c.y ? c.sse[l] / (n * dout) : NAN;
+        l0 += lm;
+        if (o) {
+            cJSON *e1 = cJSON_CreateObject();
+            cJSON_AddItemToArray(ls, e1);
+            cJSON_AddNumberToObject(e1, "layer", l);
+            if (c.y) {
+                cJSON_AddNumberToObject(e1, "fvu", fvu);
+                cJSON_AddNumberToObject(e1, "fve", 1 - fvu);
+                cJSON_AddNumberToObject(e1, "mse", mse);
+            } else {
+                cJSON_AddNullToObject(e1, "fvu");
+                cJSON_AddNullToObject(e1, "fve");
+                cJSON_AddNullToObject(e1, "mse");
+            }
+            cJSON_AddNumberToObject(e1, "l0_mean", lm);
+        } else if (c.y) {
+            printf("%5u %10.6f %10.6f %12.6g %9.2f\n", l, fvu, 1 - fvu, mse, lm);
+        } else {
+            printf("%5u %10s %10s %12s %9.2f\n", l, "-", "-", "-", lm);
+        }
+    }
+    uint64_t ignored = ldb_dict_ignored_decoder(d);
+    if (o) {
+        cJSON_AddNumberToObject(o, "l0_mean", l0);
+        if (in->l0 >= 0)
+            cJSON_AddNumberToObject(o, "config_l0", in->l0);
+        else
+            cJSON_AddNullToObject(o, "config_l0");
+        if (c.y) /* counted by the decode */
+            cJSON_AddNumberToObject(o, "ignored_decoder_entries", (double)ignored);
+        else
+            cJSON_AddNullToObject(o, "ignored_decoder_entries");
+        cJSON_AddNumberToObject(o, "tokens_per_s", secs > 0 ? n / secs : 0);
+        cJSON_AddStringToObject(o, "gemm", ldb_encoder_gemm_name(e));
+        cli_print_json(o);
+    } else {
+        printf("L0            %.2f in all layers%s\n", l0, c.y ? "" : " (a transcoder: pass "
+               "--acts-out with each output layer's target for FVU)");
+        if (in->l0 >= 0)
+            printf("config l0     %g\n", in->l0);
+        if (ignored)
+            printf("note          the decoder holds %llu non-zero entries for outputs before their "
+                   "latent's layer; they are ignored (a latent writes its own layer and later "
+                   "ones)\n", (unsigned long long)ignored);
+        printf("speed         %.0f tokens/s (%s)\n", secs > 0 ? n / secs : 0,
+               ldb_encoder_gemm_name(e));
+    }
+out:
+    if (x)
+        cli_layer_acts_close(x);
+    if (y)
+        cli_layer_acts_close(y);
+    free(x);
+    free(y);
+    free(c.hat);
+    free(c.sse);
+    free(c.sum);
+    free(c.sumsq);
+    free(c.l0sum);
+    free(c.offsets);
+    return rc;
+}
+
 static int dict_eval(int argc, char **argv)
 {
     const char *path = NULL, *ax = NULL, *ay = NULL;
@@ -265,6 +467,10 @@ static int dict_eval(int argc, char **argv)
         goto out;
     }
     const ldb_dict_info *in = ldb_dict_get_info(d);
+    if (in->n_layers > 1) {
+        rc = dict_eval_layers(d, e, ax, ay, json);
+        goto out;
+    }
     int transcoder = !strcmp(in->type, "transcoder");
     if ((rc = cli_acts_open(&x, ax, in->d_in, "d_in")))
         goto out;

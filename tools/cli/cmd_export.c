@@ -34,7 +34,7 @@ static int export_one(ldb_db *db, ldb_tokenizer *tk, const char *dict, uint32_t 
     if (!rc) {
         cJSON *o2 = cJSON_CreateObject();
         cJSON_AddStringToObject(o2, "dict", dict);
-        cJSON_AddNumberToObject(o2, "latent", j);
+        cli_latent_json(o2, db, dict, j);
         if (l->label)
             cJSON_AddStringToObject(o2, "label", l->label);
         else

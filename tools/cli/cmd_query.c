@@ -14,11 +14,12 @@ static const char *USAGE_TOP =
     "                    [--distinct-seq] [--include-special] [--json]\n";
 static const char *USAGE_LATENT = "usage: latentdb latent DB DICT LATENT [--bins 50] [--json]\n";
 static const char *USAGE_DENSITY =
-    "usage: latentdb density DB DICT [--bins 50] [--counts] [--json]\n";
+    "usage: latentdb density DB DICT [--layer L] [--bins 50] [--counts] [--json]\n";
 
 /* Positional args DB DICT [LATENT] and common options; returns 0 or an exit code. */
 typedef struct qargs {
     const char *db, *dict;
+    const char *latent_s;      /* LATENT as given: N, or LAYER:INDEX (read once the DB is open) */
     uint32_t latent;
     int has_latent, json;
 } qargs;
@@ -30,8 +31,7 @@ static int positional(const char *usage, qargs *a, const char *arg, int want_lat
     else if (!a->dict)
         a->dict = arg;
     else if (want_latent && !a->has_latent) {
-        if (cli_parse_u32(arg, &a->latent))
-            return cli_usage(usage, "LATENT must be a latent id (0, 1, ...), not '%s'", arg);
+        a->latent_s = arg;
         a->has_latent = 1;
     } else
         return cli_usage(usage, "unexpected argument '%s'", arg);
@@ -71,15 +71,20 @@ int cmd_top(int argc, char **argv)
     int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
+    if ((rc = cli_latent_arg(db, a.dict, a.latent_s, &a.latent))) {
+        ldb_db_close(db);
+        return rc;
+    }
     ldb_tokenizer *tk = cli_db_text(db);
     ldb_latent_info *li = NULL; /* for its label */
+    char ls[32];
     if (ldb_query_top(db, a.dict, a.latent, &o, &ex) ||
         ldb_query_latent(db, a.dict, a.latent, 1, &li)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
     } else if (a.json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "dict", a.dict);
-        cJSON_AddNumberToObject(j, "latent", a.latent);
+        cli_latent_json(j, db, a.dict, a.latent);
         if (li->label)
             cJSON_AddStringToObject(j, "label", li->label);
         else
@@ -90,8 +95,9 @@ int cmd_top(int argc, char **argv)
         cli_print_json(j);
     } else {
         char *t1 = NULL, *t2 = NULL;
-        printf("top %u examples of %s latent %u%s%s ([[firing token]]%s)\n", ex->n,
-               cli_safe(a.dict, &t1), a.latent, li->label ? ": " : "",
+        printf("top %u examples of %s latent %s%s%s ([[firing token]]%s)\n", ex->n,
+               cli_safe(a.dict, &t1), cli_latent_str(db, a.dict, a.latent, ls),
+               li->label ? ": " : "",
                li->label ? cli_safe(li->label, &t2) : "", tk ? "" : ", * also firing");
         free(t1);
         free(t2);
@@ -160,12 +166,15 @@ int cmd_latent(int argc, char **argv)
     int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
-    if (ldb_query_latent(db, a.dict, a.latent, bins, &l)) {
+    char ls[32];
+    if ((rc = cli_latent_arg(db, a.dict, a.latent_s, &a.latent))) {
+        /* the message is out */
+    } else if (ldb_query_latent(db, a.dict, a.latent, bins, &l)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
     } else if (a.json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "dict", a.dict);
-        cJSON_AddNumberToObject(j, "latent", a.latent);
+        cli_latent_json(j, db, a.dict, a.latent);
         if (l->label)
             cJSON_AddStringToObject(j, "label", l->label);
         else
@@ -180,7 +189,8 @@ int cmd_latent(int argc, char **argv)
         cli_print_json(j);
     } else {
         char *t1 = NULL, *t2 = NULL;
-        printf("%s latent %u%s%s\n", cli_safe(a.dict, &t1), a.latent, l->label ? ": " : "",
+        printf("%s latent %s%s%s\n", cli_safe(a.dict, &t1), cli_latent_str(db, a.dict, a.latent, ls),
+               l->label ? ": " : "",
                l->label ? cli_safe(l->label, &t2) : "");
         free(t1);
         free(t2);
@@ -198,13 +208,16 @@ int cmd_latent(int argc, char **argv)
 int cmd_density(int argc, char **argv)
 {
     qargs a = {0};
-    uint32_t bins = 50;
+    uint32_t bins = 50, layer = LDB_ALL_LAYERS;
     int counts = 0;
     for (int i = 0; i < argc; i++) {
         int rc = 0;
         if (!strcmp(argv[i], "--bins") && i + 1 < argc) {
             if (cli_parse_u32(argv[++i], &bins) || !bins || bins > 10000)
                 return cli_usage(USAGE_DENSITY, "--bins takes 1..10000");
+        } else if (!strcmp(argv[i], "--layer") && i + 1 < argc) {
+            if (cli_parse_u32(argv[++i], &layer) || layer == LDB_ALL_LAYERS)
+                return cli_usage(USAGE_DENSITY, "--layer takes a layer number (0, 1, ...)");
         } else if (!strcmp(argv[i], "--counts"))
             counts = 1;
         else if (!strcmp(argv[i], "--json"))
@@ -221,11 +234,16 @@ int cmd_density(int argc, char **argv)
     int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
-    if (ldb_query_density(db, a.dict, bins, &d)) {
+    char ls[32];
+    if (ldb_query_density_layer(db, a.dict, layer, bins, &d)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
     } else if (a.json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "dict", a.dict);
+        if (layer != LDB_ALL_LAYERS) { /* counts[i] is latent first + i */
+            cJSON_AddNumberToObject(j, "layer", layer);
+            cJSON_AddNumberToObject(j, "first", d->first);
+        }
         cJSON_AddNumberToObject(j, "n_tokens", (double)d->n_tokens);
         cJSON_AddNumberToObject(j, "n_latents", d->n_latents);
         cJSON_AddNumberToObject(j, "dead", d->dead);
@@ -237,14 +255,20 @@ int cmd_density(int argc, char **argv)
         }
         cli_print_json(j);
     } else {
-        printf("%s: %u latents over %llu ordinary positions; %u dead (never fired)\n", a.dict,
-               d->n_latents, (unsigned long long)d->n_tokens, d->dead);
+        if (layer != LDB_ALL_LAYERS)
+            printf("%s layer %u (latents %u..%u): ", a.dict, layer, d->first,
+                   d->first + d->n_latents - 1);
+        else
+            printf("%s: ", a.dict);
+        printf("%u latents over %llu ordinary positions; %u dead (never fired)\n", d->n_latents,
+               (unsigned long long)d->n_tokens, d->dead);
         printf("histogram of log10(density) of the %u live latents:\n",
                d->n_latents - d->dead);
         bars(d->bins, d->nbins, 1);
         if (counts)
             for (uint32_t i = 0; i < d->n_latents; i++)
-                printf("%u\t%llu\n", i, (unsigned long long)d->counts[i]);
+                printf("%s\t%llu\n", cli_latent_str(db, a.dict, d->first + i, ls),
+                       (unsigned long long)d->counts[i]);
     }
     ldb_density_free(d);
     ldb_db_close(db);
@@ -252,7 +276,7 @@ int cmd_density(int argc, char **argv)
 }
 
 static const char *USAGE_COOC =
-    "usage: latentdb cooc DB DICT LATENT [--with DICT2] [-k 20] [--scope token|window:N|seq]\n"
+    "usage: latentdb cooc DB DICT LATENT [--with DICT2[:LAYER]] [-k 20] [--scope token|window:N|seq]\n"
     "                     [--sort jaccard|count|npmi] [--json]\n";
 static const char *USAGE_SAMPLES =
     "usage: latentdb samples DB DICT LATENT [--groups 10] [--per-group 5] [--by count|value]\n"
@@ -293,18 +317,34 @@ int cmd_cooc(int argc, char **argv)
              ? LDB_SORT_COUNT : !strcmp(sort_s, "npmi") ? LDB_SORT_NPMI : -1;
     if (sort < 0)
         return cli_usage(USAGE_COOC, "--sort takes jaccard, count or npmi, not '%s'", sort_s);
+    /* --with NAME:LAYER ranks one layer of a multi-layer dictionary (names hold no ':') */
+    char withname[128];
+    uint32_t with_layer = LDB_ALL_LAYERS;
+    const char *colon = with ? strchr(with, ':') : NULL;
+    if (colon) {
+        if ((size_t)(colon - with) >= sizeof withname || cli_parse_u32(colon + 1, &with_layer) ||
+            with_layer == LDB_ALL_LAYERS)
+            return cli_usage(USAGE_COOC, "--with takes DICT or DICT:LAYER, not '%s'", with);
+        memcpy(withname, with, (size_t)(colon - with));
+        withname[colon - with] = 0;
+        with = withname;
+    }
     ldb_db *db = NULL;
     ldb_cooc *c = NULL;
     int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
     const char *other = with ? with : a.dict;
-    if (ldb_query_cooc(db, a.dict, a.latent, with, k, scope, window, sort, &c)) {
+    char ls[32], ls2[32];
+    if ((rc = cli_latent_arg(db, a.dict, a.latent_s, &a.latent))) {
+        /* the message is out */
+    } else if (ldb_query_cooc_layer(db, a.dict, a.latent, with, with_layer, k, scope, window, sort,
+                                    &c)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
     } else if (a.json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "dict", a.dict);
-        cJSON_AddNumberToObject(j, "latent", a.latent);
+        cli_latent_json(j, db, a.dict, a.latent);
         cJSON_AddNumberToObject(j, "count", (double)c->count);
         cJSON_AddNumberToObject(j, "units", (double)c->units);
         cJSON_AddStringToObject(j, "scope", scope_s);
@@ -312,7 +352,7 @@ int cmd_cooc(int argc, char **argv)
         for (uint32_t i = 0; i < c->n; i++) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "dict", other);
-            cJSON_AddNumberToObject(o, "latent", c->items[i].latent);
+            cli_latent_json(o, db, other, c->items[i].latent);
             cJSON_AddNumberToObject(o, "count", (double)c->items[i].count);
             cJSON_AddNumberToObject(o, "count_other", (double)c->items[i].count_other);
             cJSON_AddNumberToObject(o, "jaccard", c->items[i].jaccard);
@@ -321,11 +361,16 @@ int cmd_cooc(int argc, char **argv)
         }
         cli_print_json(j);
     } else {
-        printf("%s latent %u fires in %llu of %llu units (scope %s); with %s:\n", a.dict, a.latent,
-               (unsigned long long)c->count, (unsigned long long)c->units, scope_s, other);
+        printf("%s latent %s fires in %llu of %llu units (scope %s); with %s", a.dict,
+               cli_latent_str(db, a.dict, a.latent, ls), (unsigned long long)c->count,
+               (unsigned long long)c->units, scope_s, other);
+        if (with_layer != LDB_ALL_LAYERS)
+            printf(" layer %u", with_layer);
+        printf(":\n");
         printf("  %-8s %10s %10s %9s %7s\n", "latent", "both", "it alone", "jaccard", "npmi");
         for (uint32_t i = 0; i < c->n; i++)
-            printf("  %-8u %10llu %10llu %9.4f %7.3f\n", c->items[i].latent,
+            printf("  %-8s %10llu %10llu %9.4f %7.3f\n",
+                   cli_latent_str(db, other, c->items[i].latent, ls2),
                    (unsigned long long)c->items[i].count,
                    (unsigned long long)c->items[i].count_other, c->items[i].jaccard,
                    c->items[i].npmi);
@@ -375,12 +420,14 @@ int cmd_samples(int argc, char **argv)
     if (rc)
         return rc;
     ldb_tokenizer *tk = cli_db_text(db);
-    if (ldb_query_samples(db, a.dict, a.latent, groups, per, b, seed32, context, &s)) {
+    if ((rc = cli_latent_arg(db, a.dict, a.latent_s, &a.latent))) {
+        /* the message is out */
+    } else if (ldb_query_samples(db, a.dict, a.latent, groups, per, b, seed32, context, &s)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
     } else if (a.json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "dict", a.dict);
-        cJSON_AddNumberToObject(j, "latent", a.latent);
+        cli_latent_json(j, db, a.dict, a.latent);
         cJSON_AddStringToObject(j, "by", by);
         cJSON_AddItemToObject(j, "groups", cli_samples_json(s, tk));
         cli_print_json(j);
@@ -449,7 +496,7 @@ int cmd_seq(int argc, char **argv)
             for (uint64_t e = v->start[p]; e < v->start[p + 1]; e++) {
                 cJSON *l = cJSON_CreateObject();
                 cJSON_AddStringToObject(l, "dict", v->dict_names[v->lat[e].dict]);
-                cJSON_AddNumberToObject(l, "latent", v->lat[e].latent);
+                cli_latent_json(l, db, v->dict_names[v->lat[e].dict], v->lat[e].latent);
                 cJSON_AddNumberToObject(l, "value", v->lat[e].value);
                 cJSON_AddItemToArray(ls, l);
             }
@@ -473,9 +520,10 @@ int cmd_seq(int argc, char **argv)
                 printf("%*s", w < 14 ? 14 - w : 0, "");
             }
             for (uint64_t e = v->start[p]; e < v->start[p + 1]; e++) {
-                char *t1;
-                printf("  %s:%u=%.3g", cli_safe(v->dict_names[v->lat[e].dict], &t1),
-                       v->lat[e].latent, v->lat[e].value);
+                char *t1, ls[32];
+                const char *dn = v->dict_names[v->lat[e].dict];
+                printf("  %s:%s=%.3g", cli_safe(dn, &t1), cli_latent_str(db, dn, v->lat[e].latent, ls),
+                       v->lat[e].value);
                 free(t1);
             }
             printf("\n");
@@ -489,13 +537,17 @@ int cmd_seq(int argc, char **argv)
 int cmd_label(int argc, char **argv)
 {
     uint32_t latent;
-    if (argc != 4 || cli_parse_u32(argv[2], &latent))
+    if (argc != 4)
         return cli_usage("usage: latentdb label DB DICT LATENT TEXT\n", "label needs DB DICT "
                          "LATENT TEXT");
     ldb_db *db = NULL;
     int rc = cli_open_db(argv[0], LDB_OPEN_WRITE, &db);
     if (rc)
         return rc;
+    if ((rc = cli_latent_arg(db, argv[1], argv[2], &latent))) {
+        cli_close_db(db);
+        return rc;
+    }
     if (ldb_db_label(db, argv[1], latent, argv[3]))
         rc = cli_fail("%s", ldb_db_errmsg(db));
     else if (*argv[3])

@@ -54,7 +54,7 @@ static int search_text(ldb_db *db, const char *dict, const char *text, uint32_t 
         for (uint32_t i = 0; i < s->n; i++) {
             const ldb_search_item *it = &s->items[i];
             cJSON *l = cJSON_CreateObject();
-            cJSON_AddNumberToObject(l, "latent", it->latent);
+            cli_latent_json(l, db, dict, it->latent);
             cJSON_AddNumberToObject(l, "score", it->score);
             cJSON_AddNumberToObject(l, "hits", (double)it->hits);
             cJSON_AddNumberToObject(l, "precision", it->precision);
@@ -87,7 +87,9 @@ static int search_text(ldb_db *db, const char *dict, const char *text, uint32_t 
                    "mean");
             for (uint32_t i = 0; i < s->n; i++) {
                 const ldb_search_item *it = &s->items[i];
-                printf("%3u. %8u %8.3f %9.1f%% %10.2e %10.3f\n", i + 1, it->latent, it->score,
+                char ls[32];
+                printf("%3u. %8s %8.3f %9.1f%% %10.2e %10.3f\n", i + 1,
+                       cli_latent_str(db, dict, it->latent, ls), it->score,
                        100 * it->precision, it->density, it->mean_value);
             }
         }
@@ -180,14 +182,21 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
     if (rc)
         return rc;
     const ldb_dict_info *in = ldb_dict_get_info(d);
-    acts x;
+    layer_acts *lx = calloc(1, sizeof *lx);
     ldb_array *tf = NULL;
     const ldb_array_info *ta = NULL;
     qlat *l = NULL;
     ldb_density *den = NULL;
     ldb_encoder *enc = NULL;
-    if ((rc = cli_acts_open(&x, qpath, in->d_in, "the dictionary's d_in")))
+    if (!lx) {
+        rc = cli_fail("out of memory");
         goto out;
+    }
+    if ((rc = cli_layer_acts_open(lx, qpath, in->n_layers, in->d_in, "the dictionary's d_in")))
+        goto out;
+    struct {
+        uint64_t rows;
+    } x = {lx->rows};
     if (tpath) {
         if (ldb_array_open(tpath, &tf)) {
             rc = cli_fail("%s", ldb_array_errmsg(tf));
@@ -208,7 +217,7 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
         l[j].latent = j;
     actsctx ac = {l};
     if (ldb_encoder_new(d, NULL, &enc) ||
-        ldb_encoder_encode(enc, x.data, x.dtype, x.rows, collect, &ac)) {
+        ldb_encoder_encode_layers(enc, lx->xs, lx->stride, lx->dtype, x.rows, collect, &ac)) {
         rc = cli_fail("%s", ldb_encoder_errmsg(enc));
         goto out;
     }
@@ -235,7 +244,7 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
         cJSON *la = cJSON_AddArrayToObject(o, "latents");
         for (uint32_t i = 0; i < m; i++) {
             cJSON *e = cJSON_CreateObject();
-            cJSON_AddNumberToObject(e, "latent", l[i].latent);
+            cli_latent_json(e, db, dict, l[i].latent);
             cJSON_AddNumberToObject(e, "max", l[i].max);
             cJSON_AddNumberToObject(e, "mean", l[i].sum / l[i].fires);
             cJSON_AddNumberToObject(e, "fires", l[i].fires);
@@ -259,7 +268,9 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
         printf("%4s %8s %9s %9s %6s %10s  %s\n", "", "latent", "max", "mean", "fires", "density",
                "at");
         for (uint32_t i = 0; i < m; i++) {
-            printf("%3u. %8u %9.3f %9.3f %6u %10.2e  pos %u", i + 1, l[i].latent, l[i].max,
+            char ls[32];
+            printf("%3u. %8s %9.3f %9.3f %6u %10.2e  pos %u", i + 1,
+                   cli_latent_str(db, dict, l[i].latent, ls), l[i].max,
                    l[i].sum / l[i].fires, l[i].fires,
                    DENSITY(den, l[i].latent), l[i].argmax);
             if (tpath) {
@@ -281,7 +292,9 @@ out:
     free(l);
     ldb_density_free(den);
     ldb_array_close(tf);
-    cli_acts_close(&x);
+    if (lx)
+        cli_layer_acts_close(lx);
+    free(lx);
     ldb_encoder_free(enc);
     ldb_dict_close(d);
     return rc;

@@ -94,3 +94,71 @@ void cli_acts_close(acts *x)
     ldb_array_close(x->arr);
     memset(x, 0, sizeof *x);
 }
+
+/* A multi-layer dictionary's inputs (or targets): one file per layer, "A0,A1,...",
+ * or one array [n, n_layers, width]. The layers' row pointers go to xs, the stride
+ * between rows (in elements) to *stride. Prints errors. */
+int cli_layer_acts_open(layer_acts *la, const char *spec, uint32_t layers, uint32_t width,
+                        const char *what)
+{
+    memset(la, 0, sizeof *la);
+    int rc = 0;
+    if (layers <= 1) { /* a single-layer dictionary: one file, rows of width */
+        acts *a = &la->f[la->n_files++];
+        if ((rc = cli_acts_open(a, spec, width, what)))
+            return rc;
+        la->xs[0] = a->data;
+        la->stride = width;
+        la->rows = a->rows;
+        la->dtype = a->dtype;
+        return 0;
+    }
+    if (strchr(spec, ',') && !cli_is_file(spec)) {
+        char *copy = strdup(spec), *save = NULL;
+        for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t && !rc;
+             t = strtok_r(NULL, ",", &save)) {
+            if ((uint32_t)la->n_files == layers) {
+                rc = cli_fail("%s: more files than the dictionary's %u layers", spec, layers);
+                break;
+            }
+            acts *a = &la->f[la->n_files++];
+            if ((rc = cli_acts_open(a, t, width, what)))
+                break;
+            if (la->n_files > 1 && (a->rows != la->f[0].rows || a->dtype != la->f[0].dtype))
+                rc = cli_fail("%s: %llu rows of %s; expected %llu rows of %s, as in the first file",
+                              t, (unsigned long long)a->rows, a->dtype == LDB_F32 ? "float32" :
+                              "float16", (unsigned long long)la->f[0].rows,
+                              la->f[0].dtype == LDB_F32 ? "float32" : "float16");
+            la->xs[la->n_files - 1] = a->data;
+        }
+        free(copy);
+        if (!rc && (uint32_t)la->n_files != layers)
+            rc = cli_fail("%s: %d files for a dictionary of %u layers; expected one per layer, "
+                          "in layer order", spec, la->n_files, layers);
+        if (rc)
+            return rc;
+        la->stride = width;
+        la->rows = la->f[0].rows;
+        la->dtype = la->f[0].dtype;
+        return 0;
+    }
+    acts *a = &la->f[la->n_files++];
+    if ((rc = cli_acts_open(a, spec, width, what)))
+        return rc;
+    if (a->a->ndim != 3 || a->a->shape[1] != layers)
+        return cli_fail("%s: one file for a dictionary of %u layers must be [n, %u, %u]; or pass "
+                        "one file per layer, A0.npy,A1.npy,...", spec, layers, layers, width);
+    size_t es = a->dtype == LDB_F32 ? 4 : 2;
+    for (uint32_t l = 0; l < layers; l++)
+        la->xs[l] = a->data + (size_t)l * width * es;
+    la->stride = (size_t)layers * width;
+    la->rows = a->a->shape[0];
+    la->dtype = a->dtype;
+    return 0;
+}
+
+void cli_layer_acts_close(layer_acts *la)
+{
+    for (int i = 0; i < la->n_files; i++)
+        cli_acts_close(&la->f[i]);
+}
