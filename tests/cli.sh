@@ -70,6 +70,31 @@ expect 0 '^FVE +-?[0-9]' "$L" dict eval "$FX/saelens_jumprelu" --acts "$FX/saele
 expect 0 '"target":"none".*"fve":null' "$L" dict eval "$FX/sparsify_transcoder_skip" \
     --acts "$FX/sparsify_transcoder_skip/acts.npy" --json
 expect 0 '"l0_mean":16[,.]' "$L" dict eval "$FX/sparsify_topk" --acts "$FX/sparsify_topk/acts.npy" --json
+# --target-l0: the terms of Gemma Scope 2's objective, against numpy (docs/DICTIONARIES.md)
+"$L" dict eval "$FX/saelens_jumprelu" --acts "$FX/saelens_jumprelu/acts.npy" --target-l0 20 \
+    --lambda 0.5 --json > "$T/o.json" && ok || bad "eval --target-l0"
+/usr/bin/python3 - "$FX/saelens_jumprelu/ref" "$T/o.json" <<'PY' && ok || bad "--target-l0 terms $(cat "$T/o.json")"
+import json, sys, numpy as np
+d = sys.argv[1]
+m = json.load(open(d + "/meta.json"))
+ld = lambda n, *s: np.fromfile(f"{d}/{n}.f32", dtype="<f4").astype(np.float64).reshape(s)
+x = ld("x", m["n"], m["d_in"])
+pre = (x - ld("b_dec", m["d_out"])) @ ld("W_enc", m["d_in"], m["d_sae"]) + ld("b_enc", m["d_sae"])
+c = np.where((pre > ld("threshold", m["d_sae"])) & (pre > 0), pre, 0)
+xh = c @ ld("W_dec", m["d_sae"], m["d_out"]) + ld("b_dec", m["d_out"])
+l0 = (c > 0).sum(1)
+want = {"reconstruction": ((x - xh) ** 2).sum(1).mean(), "l0": l0.mean(),
+        "l0_penalty": ((2 / 20) * (l0 - 20.0) ** 2).mean()}
+want["l0_penalty_weighted"] = 0.5 * want["l0_penalty"]
+want["objective"] = want["reconstruction"] + want["l0_penalty_weighted"]
+got = json.load(open(sys.argv[2]))["objective"]
+sys.exit(0 if got["target_l0"] == 20 and all(abs(got[k] - v) <= 1e-4 * max(1, abs(v)) for k, v in want.items()) else 1)
+PY
+expect 0 'L0 penalty +[0-9.]+ +mean \(2/L0\*\)' "$L" dict eval "$FX/saelens_jumprelu" \
+    --acts "$FX/saelens_jumprelu/acts.npy" --target-l0 20
+expect 2 'give both' "$L" dict eval "$FX/saelens_jumprelu" --acts "$FX/saelens_jumprelu/acts.npy" --lambda 1
+expect 2 'target-l0 takes a positive number' "$L" dict eval "$FX/saelens_jumprelu" \
+    --acts "$FX/saelens_jumprelu/acts.npy" --target-l0 -3
 # the L0 warning: a config stating l0 far from what the data gives
 mkdir -p "$T/gs2" && cp "$FX/gemmascope2_sae/params.safetensors" "$T/gs2/"
 sed 's/"l0": *[0-9.]*/"l0": 400/' "$FX/gemmascope2_sae/config.json" > "$T/gs2/config.json"

@@ -13,7 +13,11 @@ static const char *USAGE_DICT =
     "       latentdb dict add DB NAME PATH\n"
     "       latentdb dict ls DB [--json]\n"
     "       latentdb dict eval PATH --acts A.npy [--acts-out B.npy] [--precision f32|bf16]\n"
-    "                          [--json]\n";
+    "                          [--target-l0 N [--lambda L]] [--json]\n"
+    "A multi-layer dictionary (CLT, crosscoder) takes --acts A0.npy,A1.npy,... (one file per\n"
+    "layer) and --acts-out B0.npy,B1.npy,...; it reports each output layer.\n"
+    "--target-l0 prints the terms of Gemma Scope 2's objective, reconstruction + lambda *\n"
+    "(2/L0*) * (L0 - L0*)^2 per token (docs/DICTIONARIES.md).\n";
 
 static int open_dict(const char *path, ldb_dict **d)
 {
@@ -96,7 +100,7 @@ static int dict_show(int argc, char **argv)
             printf("config        %s\n", in->config_path);
         printf("sha256        %s%s\n", sha, in->n_layers > 1 ? " (every layer file, in order)" : "");
         if (in->n_layers > 1) {
-            printf("\n%5s %8s %8s %10s  %s\n", "layer", "d_sae", "latents", "", "hook_in -> hook_out");
+            printf("\n%5s %8s %-19s  %s\n", "layer", "d_sae", " latents", "hook_in -> hook_out");
             for (uint32_t l = 0; l < in->n_layers; l++) {
                 const ldb_dict_layer *ly = ldb_dict_get_layer(d, l);
                 char *t1 = NULL, *t2 = NULL;
@@ -124,6 +128,7 @@ typedef struct eval_ctx {
     uint8_t *fired;
     uint64_t done;
     int decode_failed;         /* the encode stopped because decode failed (message on d) */
+    double target_l0, lambda;  /* --target-l0 (0: not asked), --lambda (NAN: not given) */
 } eval_ctx;
 
 static int eval_tile(void *arg, const ldb_codes *t)
@@ -176,7 +181,12 @@ static void eval_report(eval_ctx *c, const ldb_encoder *e, const char *ay, int p
         l0sum += c->l0[r];
         l0sq += (double)c->l0[r] * c->l0[r];
     }
-    double l0m = l0sum / n, l0sd = sqrt(fmax(0, l0sq / n - l0m * l0m));
+    double l0m = l0sum / n, l0sd = sqrt(fmax(0, l0sq / n - l0m * l0m)), pen = 0;
+    for (uint64_t r = 0; c->target_l0 > 0 && r < c->x->rows; r++) /* per token, as written */
+        pen += (2 / c->target_l0) * ((double)c->l0[r] - c->target_l0) *
+               ((double)c->l0[r] - c->target_l0);
+    pen /= n;
+    double recon = c->y ? c->sse / n : NAN;
     qsort(c->l0, c->x->rows, sizeof *c->l0, cmp_u32);
     uint64_t dead = 0;
     for (uint32_t j = 0; j < in->d_sae; j++)
@@ -211,6 +221,24 @@ static void eval_report(eval_ctx *c, const ldb_encoder *e, const char *ay, int p
         cJSON_AddNumberToObject(o, "tokens_per_s", secs > 0 ? n / secs : 0);
         cJSON_AddStringToObject(o, "blas_core", ldb_blas_corename());
         cJSON_AddStringToObject(o, "gemm", ldb_encoder_gemm_name(e));
+        if (c->target_l0 > 0) {
+            cJSON *t = cJSON_AddObjectToObject(o, "objective");
+            cJSON_AddNumberToObject(t, "target_l0", c->target_l0);
+            if (c->y)
+                cJSON_AddNumberToObject(t, "reconstruction", recon);
+            else
+                cJSON_AddNullToObject(t, "reconstruction");
+            cJSON_AddNumberToObject(t, "l0", l0m);
+            cJSON_AddNumberToObject(t, "l0_penalty", pen);
+            if (c->lambda == c->lambda) {
+                cJSON_AddNumberToObject(t, "lambda", c->lambda);
+                cJSON_AddNumberToObject(t, "l0_penalty_weighted", c->lambda * pen);
+                if (c->y)
+                    cJSON_AddNumberToObject(t, "objective", recon + c->lambda * pen);
+                else
+                    cJSON_AddNullToObject(t, "objective");
+            }
+        }
         cli_print_json(o);
     } else {
         printf("tokens        %llu\n", (unsigned long long)c->x->rows);
@@ -233,6 +261,25 @@ static void eval_report(eval_ctx *c, const ldb_encoder *e, const char *ay, int p
         else
             printf("speed         %.0f tokens/s (OpenBLAS core %s, %d threads)\n",
                    secs > 0 ? n / secs : 0, ldb_blas_corename(), ldb_blas_threads());
+        if (c->target_l0 > 0) {
+            printf("objective     Gemma Scope 2's, target L0* = %g, per token (docs/DICTIONARIES.md)\n",
+                   c->target_l0);
+            if (c->y)
+                printf("  reconstruction     %.6g   mean |x - x_hat|^2\n", recon);
+            else
+                printf("  reconstruction     -        (a transcoder: pass --acts-out)\n");
+            printf("  L0                 %.4g\n", l0m);
+            printf("  L0 penalty         %.6g   mean (2/L0*) (L0 - L0*)^2, unweighted\n", pen);
+            if (c->lambda == c->lambda) {
+                printf("  lambda x penalty   %.6g   (lambda %g)\n", c->lambda * pen, c->lambda);
+                if (c->y)
+                    printf("  objective          %.6g   reconstruction + lambda x penalty\n",
+                           recon + c->lambda * pen);
+            } else {
+                printf("  (the files carry no lambda; --lambda L weighs the penalty; the frequency "
+                       "penalty has no published formula)\n");
+            }
+        }
     }
         cli_blas_note();
     if (warn)
@@ -430,9 +477,20 @@ static int dict_eval(int argc, char **argv)
 {
     const char *path = NULL, *ax = NULL, *ay = NULL;
     int json = 0, rc = 0, prec = LDB_PRECISION_F32;
+    double target = 0, lambda = NAN;
     for (int i = 0; i < argc; i++) {
+        char *end;
         if (!strcmp(argv[i], "--json"))
             json = 1;
+        else if (!strcmp(argv[i], "--target-l0") && i + 1 < argc) {
+            target = strtod(argv[++i], &end);
+            if (*end || !(target > 0) || target > 1e9)
+                return cli_usage(USAGE_DICT, "--target-l0 takes a positive number, not '%s'", argv[i]);
+        } else if (!strcmp(argv[i], "--lambda") && i + 1 < argc) {
+            lambda = strtod(argv[++i], &end);
+            if (*end || !(lambda >= 0) || lambda > 1e30)
+                return cli_usage(USAGE_DICT, "--lambda takes a non-negative number, not '%s'", argv[i]);
+        }
         else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
             if (cli_parse_precision(argv[++i], &prec))
                 return cli_usage(USAGE_DICT, "--precision is f32 or bf16, not '%s'", argv[i]);
@@ -450,6 +508,8 @@ static int dict_eval(int argc, char **argv)
     }
     if (!path || !ax)
         return cli_usage(USAGE_DICT, "dict eval needs PATH and --acts A.npy");
+    if (lambda == lambda && !(target > 0))
+        return cli_usage(USAGE_DICT, "--lambda weighs the L0 penalty of --target-l0: give both");
     ldb_dict *d = NULL;
     ldb_encoder *e = NULL;
     acts x, y;
@@ -468,7 +528,12 @@ static int dict_eval(int argc, char **argv)
     }
     const ldb_dict_info *in = ldb_dict_get_info(d);
     if (in->n_layers > 1) {
-        rc = dict_eval_layers(d, e, ax, ay, json);
+        if (target > 0)
+            rc = cli_fail("%s: --target-l0 is for single-layer dictionaries: the objectives of "
+                          "cross-layer transcoders and crosscoders are not published per layer "
+                          "(docs/DICTIONARIES.md)", path);
+        else
+            rc = dict_eval_layers(d, e, ax, ay, json);
         goto out;
     }
     int transcoder = !strcmp(in->type, "transcoder");
@@ -490,6 +555,8 @@ static int dict_eval(int argc, char **argv)
     c.d = d;
     c.in = in;
     c.x = &x;
+    c.target_l0 = target;
+    c.lambda = lambda;
     c.y = ay ? &y : transcoder ? NULL : &x;
     c.xhat = malloc((size_t)4096 * in->d_out * sizeof(float));
     c.sum = calloc(in->d_out, sizeof(double));
