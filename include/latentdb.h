@@ -150,8 +150,8 @@ int ldb_dict_sha256(ldb_dict *d, char hex[65]);
 /* The description `dict show --json` prints, as a JSON object: format,
  * architecture, type, d_in, d_out, d_sae, dtype, hook_in, hook_out, model, l0,
  * k, normalize, subtract_b_dec, skip, weights, config, sha256 (computing it on
- * first use), kind, n_layers, and for a multi-layer dictionary layers: [{layer, d_in,
- * d_sae, d_out, offset, hook_in, hook_out, weights}]. Returns a string the caller frees with ldb_free, or NULL (message on d). */
+ * first use), and for a multi-layer dictionary kind, n_layers and layers: [{layer,
+ * d_in, d_sae, d_out, offset, hook_in, hook_out, weights}]. Returns a string the caller frees with ldb_free, or NULL (message on d). */
 char *ldb_dict_describe(ldb_dict *d);
 
 /* ---- Encoding ------------------------------------------------------------
@@ -193,9 +193,12 @@ typedef struct ldb_encoder_opts {
 
 /* Zeroes o and sets its size: f32, as many workers as OpenBLAS threads, default
  * tiles. Rows per tile default to keeping a tile's dense pre-activations within
- * about 64 MiB, 64 to 4096 rows (above 262144 latents a 64-row tile takes more,
- * 256 MiB at 1M); each worker holds one tile. The codes depend on the tile size
- * (a GEMM's last bits depend on its shape), never on the thread count. */
+ * about 64 MiB, 64 to 4096 rows; each worker holds one tile. Above that budget (a
+ * 64-row tile of more than 262144 latents) an f32 jumprelu or relu encoder
+ * multiplies the tile a span of latents at a time, so a worker holds 64 MiB at any
+ * width (other activations and bf16 hold the whole tile: 256 MiB at 1M latents).
+ * The codes depend on the tile size (a GEMM's last bits depend on its shape), never
+ * on the thread count. */
 void ldb_encoder_opts_init(ldb_encoder_opts *o);
 
 /* Makes an encoder for d with options o (NULL: the defaults). It keeps a pointer

@@ -208,6 +208,21 @@ size_t ldb_activate_scratch(const ldb_dict *d)
     return d->arch == ARCH_TOPK ? (size_t)d->info.k * sizeof(cand) : 0;
 }
 
+int ldb_activate_span(const ldb_dict *d, float *c, uint32_t j0, uint32_t span, uint32_t *lat,
+                      float *val, size_t *n, uint32_t *bad, float *bad_val)
+{
+    *n = fire_thresh(c, d->b_enc + j0, d->thr + j0, span, lat, val, bad);
+    for (size_t i = 0; i < *n; i++)
+        lat[i] += j0;
+    if (*bad < span) {
+        *bad_val = c[*bad] + d->b_enc[j0 + *bad];
+        *bad += j0;
+        return LDB_EBADVALUE;
+    }
+    *bad = d->info.d_sae;
+    return LDB_OK;
+}
+
 int ldb_activate_row(const ldb_dict *d, float *c, void *scratch, uint32_t *lat, float *val,
                      size_t *n, uint32_t *bad, float *bad_val)
 {

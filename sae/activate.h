@@ -24,4 +24,11 @@ size_t ldb_activate_scratch(const ldb_dict *d);
 int ldb_activate_row(const ldb_dict *d, float *c, void *scratch, uint32_t *lat, float *val,
                      size_t *n, uint32_t *bad, float *bad_val);
 
+/* jumprelu and relu only (each latent on its own): latents [j0, j0 + span) of a row,
+ * c holding their span pre-activations; codes as ldb_activate_row gives them for
+ * those latents (ids j0 + i). For wide dictionaries, whose tiles are multiplied a
+ * span of latents at a time. */
+int ldb_activate_span(const ldb_dict *d, float *c, uint32_t j0, uint32_t span, uint32_t *lat,
+                      float *val, size_t *n, uint32_t *bad, float *bad_val);
+
 #endif

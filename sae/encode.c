@@ -43,6 +43,7 @@ struct worker {
     float *cbuf;               /* T x d_sae (the widest layer's) */
     void *scratch;             /* ldb_activate_scratch bytes (topk candidates) */
     struct slot *part;         /* multi-layer: each layer's codes of the tile, before merging */
+    struct slot *chunk;        /* wide dictionaries: each span's codes of a layer, before merging */
 };
 
 struct slot {
@@ -64,6 +65,9 @@ struct ldb_encoder {
     int threads;               /* workers at most (<= LDB_WORKERS); 0: ldb_blas_threads() */
     uint32_t T;                /* rows per tile */
     uint32_t n_parts;          /* the dictionary's layers (1 for a single-layer one) */
+    uint32_t span;             /* latents per GEMM: the widest layer's d_sae, or fewer for a
+                                  wide jumprelu/relu dictionary (spans of latents) */
+    uint32_t n_chunks;         /* spans of the widest layer (1: no spans) */
     ldb_bf16mm **bf16;         /* BF16: per layer the GEMM, lane i for worker i; weights on
                                   the layer's dictionary */
     char gemm_name[96];
@@ -138,6 +142,19 @@ static int setup(ldb_encoder *e, ldb_dict *d, const ldb_encoder_opts *o)
     e->T = o->tile_rows ? o->tile_rows : default_tile_rows(d);
     snprintf(e->gemm_name, sizeof e->gemm_name, "openblas f32");
     e->n_parts = d->n_layers ? d->n_layers : 1;
+    e->span = max_d_sae(d);
+    int elementwise = e->precision == LDB_PRECISION_F32;
+    for (uint32_t l = 0; l < e->n_parts; l++)
+        elementwise &= part(d, l)->arch == ARCH_JUMPRELU || part(d, l)->arch == ARCH_RELU;
+    if (elementwise && (size_t)e->T * e->span * sizeof(float) > TILE_BUDGET_BYTES) {
+        /* a wide dictionary: the tile's pre-activations a span of latents at a time, so a
+         * worker holds 64 MiB whatever the width (1M latents x 64 rows would be 256 MiB) */
+        uint32_t sp = (uint32_t)(TILE_BUDGET_BYTES / ((size_t)e->T * sizeof(float)));
+        sp = sp / 64 * 64 < 4096 ? 4096 : sp / 64 * 64;
+        if (sp < e->span)
+            e->span = sp;
+    }
+    e->n_chunks = (max_d_sae(d) + e->span - 1) / e->span;
     if (e->precision == LDB_PRECISION_BF16) {
         char msg[200];
         if (!(e->bf16 = calloc(e->n_parts, sizeof *e->bf16)))
@@ -185,6 +202,9 @@ static void free_workspace(ldb_encoder *e)
         for (uint32_t l = 0; e->work[i].part && l < e->n_parts; l++)
             free_slot(&e->work[i].part[l]);
         free(e->work[i].part);
+        for (uint32_t c = 0; e->work[i].chunk && c < e->n_chunks; c++)
+            free_slot(&e->work[i].chunk[c]);
+        free(e->work[i].chunk);
     }
     for (int i = 0; i < 2 * LDB_WORKERS; i++)
         free_slot(&e->slot[i]);
@@ -274,7 +294,7 @@ static int grow(uint32_t **lat, float **val, size_t *capp, size_t need)
 static int ensure_ws(ldb_encoder *e, int nw)
 {
     const ldb_dict *d = e->d;
-    size_t rows = e->T, scratch = 0, din = max_d_in(d), dsae = max_d_sae(d);
+    size_t rows = e->T, scratch = 0, din = max_d_in(d), dsae = e->span;
     for (uint32_t l = 0; l < e->n_parts; l++)
         if (ldb_activate_scratch(part(d, l)) > scratch)
             scratch = ldb_activate_scratch(part(d, l));
@@ -290,6 +310,11 @@ static int ensure_ws(ldb_encoder *e, int nw)
             goto nomem;
         for (uint32_t l = 0; w->part && l < e->n_parts; l++)
             if (!(w->part[l].start = malloc((rows + 1) * sizeof *w->part[l].start)))
+                goto nomem;
+        if (e->n_chunks > 1 && !(w->chunk = calloc(e->n_chunks, sizeof *w->chunk)))
+            goto nomem;
+        for (uint32_t c = 0; w->chunk && c < e->n_chunks; c++)
+            if (!(w->chunk[c].start = malloc((rows + 1) * sizeof *w->chunk[c].start)))
                 goto nomem;
         for (int j = 2 * i; j < 2 * i + 2; j++)
             if (!(e->slot[j].start = malloc((rows + 1) * sizeof *e->slot[j].start)))
@@ -388,39 +413,88 @@ static int gemm(const ldb_encoder *e, uint32_t l, int lane, const float *xa, uin
     return LDB_OK;
 }
 
-/* Part l's codes of rows [r0, r0 + m) into slot s on worker w. */
+/* Latents [j0, j0 + n) of the tile's GEMM (f32): c = xa . W_enc[:, j0 .. j0 + n). */
+static void gemm_span(const ldb_dict *d, const float *xa, uint32_t m, uint32_t j0, uint32_t n,
+                      float *c)
+{
+    const ldb_dict_info *in = &d->info;
+    const float *b = d->enc_trans ? d->W_enc + (size_t)j0 * in->d_in : d->W_enc + j0;
+    ldb_blas_sgemm_rm(0, d->enc_trans, (int)m, (int)n, (int)in->d_in, 1.0f, xa, (int)in->d_in, b,
+                      d->enc_trans ? (int)in->d_in : (int)in->d_sae, 0.0f, c, (int)n);
+}
+
+/* Each row's codes of the slots q[0 .. n) one after another into s, ids plus off[i]
+ * (NULL: none); ascending when the slots' ranges are. 0 or LDB_ENOMEM. */
+static int merge_slots(const struct slot *q, uint32_t n, const ldb_dict_layer *off,
+                       struct slot *s, uint32_t m)
+{
+    size_t total = 0, used = 0;
+    for (uint32_t l = 0; l < n; l++)
+        total += q[l].start[m];
+    if (grow(&s->lat, &s->val, &s->cap, total ? total : 1))
+        return LDB_ENOMEM;
+    s->start[0] = 0;
+    for (uint32_t r = 0; r < m; r++) {
+        for (uint32_t l = 0; l < n; l++) {
+            uint32_t o = off ? off[l].offset : 0;
+            for (uint64_t i = q[l].start[r]; i < q[l].start[r + 1]; i++, used++) {
+                s->lat[used] = q[l].lat[i] + o;
+                s->val[used] = q[l].val[i];
+            }
+        }
+        s->start[r + 1] = used;
+    }
+    return LDB_OK;
+}
+
+/* Latents [j0, j0 + n) of m rows, from the span's pre-activations in w->cbuf, into
+ * slot s as CSR (ids of the part). */
+static int activate_span(const ldb_dict *d, struct worker *w, struct slot *s, uint32_t m,
+                         uint32_t j0, uint32_t n)
+{
+    size_t used = 0;
+    s->start[0] = 0;
+    for (uint32_t r = 0; r < m; r++) {
+        size_t k;
+        if (grow(&s->lat, &s->val, &s->cap, used + n))
+            return LDB_ENOMEM;
+        if (ldb_activate_span(d, w->cbuf + (size_t)r * n, j0, n, s->lat + used, s->val + used, &k,
+                              &s->bad_lat, &s->bad_val)) {
+            s->bad_row = r;
+            return LDB_EBADVALUE;
+        }
+        used += k;
+        s->start[r + 1] = used;
+    }
+    return LDB_OK;
+}
+
+/* Part l's codes of rows [r0, r0 + m) into slot s on worker w: one GEMM, or one per
+ * span of latents for a wide dictionary, merged. */
 static int run_part(const pool *p, struct worker *w, struct slot *s, uint32_t l, uint64_t r0,
                     uint32_t m)
 {
     const ldb_encoder *e = p->e;
     const ldb_dict *d = part(e->d, l);
     const float *xa = prep_tile(d, w->xbuf, p->x[l], p->stride, p->dtype, r0, m);
-    int rc = gemm(e, l, (int)(w - e->work), xa, m, w->cbuf, s->msg, sizeof s->msg);
-    return rc ? rc : activate(d, w, s, m);
-}
-
-/* The layers' codes of each row one after another, ids made global (ascending,
- * since the offsets are); 0 or LDB_ENOMEM. */
-static int merge_parts(const ldb_encoder *e, struct worker *w, struct slot *s, uint32_t m)
-{
-    size_t total = 0, used = 0;
-    for (uint32_t l = 0; l < e->n_parts; l++)
-        total += w->part[l].start[m];
-    if (grow(&s->lat, &s->val, &s->cap, total ? total : 1))
-        return LDB_ENOMEM;
-    s->start[0] = 0;
-    for (uint32_t r = 0; r < m; r++) {
-        for (uint32_t l = 0; l < e->n_parts; l++) {
-            const struct slot *q = &w->part[l];
-            uint32_t off = e->d->linfo[l].offset;
-            for (uint64_t i = q->start[r]; i < q->start[r + 1]; i++, used++) {
-                s->lat[used] = q->lat[i] + off;
-                s->val[used] = q->val[i];
-            }
-        }
-        s->start[r + 1] = used;
+    if (e->span >= d->info.d_sae) {
+        int rc = gemm(e, l, (int)(w - e->work), xa, m, w->cbuf, s->msg, sizeof s->msg);
+        return rc ? rc : activate(d, w, s, m);
     }
-    return LDB_OK;
+    uint32_t nc = 0;
+    for (uint32_t j0 = 0; j0 < d->info.d_sae; j0 += e->span, nc++) {
+        uint32_t n = d->info.d_sae - j0 < e->span ? d->info.d_sae - j0 : e->span;
+        struct slot *q = &w->chunk[nc];
+        gemm_span(d, xa, m, j0, n, w->cbuf);
+        int rc = activate_span(d, w, q, m, j0, n);
+        if (rc) {
+            s->bad_row = q->bad_row;
+            s->bad_lat = q->bad_lat;
+            s->bad_val = q->bad_val;
+            return rc;
+        }
+    }
+    return merge_slots(w->chunk, nc, NULL, s, m);
 }
 
 /* Prepares, multiplies and activates tile t into slot s on worker w: each layer in
@@ -444,7 +518,7 @@ static int run_tile(const pool *p, struct worker *w, struct slot *s, uint64_t t)
             }
         }
     if (!rc && e->d->n_layers)
-        rc = merge_parts(e, w, s, m);
+        rc = merge_slots(w->part, e->n_parts, e->d->linfo, s, m);
     if (rc == LDB_EBADVALUE) {
         char layer[48] = "";
         if (e->d->n_layers)

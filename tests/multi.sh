@@ -110,7 +110,7 @@ expect 0 'labelled clt latent 101' "$L" label "$T/files" clt 1:5 "a layer-1 late
 expect 0 '"label":"a layer-1 latent"' "$L" latent "$T/files" clt 101 --json
 expect 1 "latent '3:96': layer 3 of 'clt'|latent '3:96': 'clt' has 3 layers" "$L" top "$T/files" clt 3:96
 expect 1 "latent '1:96': layer 1 of 'clt' has latents 0..95" "$L" top "$T/files" clt 1:96
-expect 1 "latent '1:x': expected LAYER:INDEX" "$L" top "$T/files" clt 1:x
+expect 2 "LATENT must be a latent id \(0, 1, ...\) or LAYER:INDEX, not '1:x'" "$L" top "$T/files" clt 1:x
 expect 1 'latent 288 is out of range' "$L" top "$T/files" clt 288
 expect 1 "layer 3 is out of range: 'clt' has 3 layers" "$L" density "$T/files" clt --layer 3
 expect 1 "layer 5 is out of range" "$L" cooc "$T/files" clt 0:3 --with clt:5

@@ -34,6 +34,7 @@ static const char *USAGE =
     "usage: planted OUTDIR [--tokens T.npy | --n-tokens 102400] [--ctx 1024] [--d-in 640]\n"
     "               [--d-sae 16384] [--background 16] [--seed 1] [--bos 2] [--eos 1] [--pad 0]\n"
     "               [--tokenizer tokenizer.json] [--labels ROWS.txt] [--codes]\n"
+    "               [--calibrate-l0 40]\n"
     "writes OUTDIR/dict/{config.json,params.safetensors} (Gemma Scope 2, jumprelu),\n"
     "OUTDIR/acts.npy [n_tokens, d_in] float32, OUTDIR/planted.json (the truth) and, when no\n"
     "--tokens is given, OUTDIR/tokens.npy [n_tokens / ctx, ctx] int32 (BOS first in each row).\n"
@@ -45,7 +46,13 @@ static const char *USAGE =
     "per label fires on a share of its rows' tokens.\n"
     "--codes writes the planted codes themselves, OUTDIR/codes.npz (a scipy CSR matrix\n"
     "[n_tokens, d_sae], float32, for `latentdb import`), instead of acts.npy: no encoding,\n"
-    "so large corpora are cheap; BOS rows fire a third of the live latents.\n";
+    "so large corpora are cheap; BOS rows fire a third of the live latents.\n"
+    "--calibrate-l0 L sets each latent's threshold from the activations: on a sample of\n"
+    "8192 ordinary rows, each latent fires on the share of rows it was planted on, scaled\n"
+    "so that the shares add up to L; so the encoder's mean L0 is about L whatever the\n"
+    "width (random directions in d_in dimensions interfere: without it a wide dictionary\n"
+    "fires thousands of latents a token). The planted truth then describes which latents\n"
+    "fire most, not every code.\n";
 
 enum { FAM_BACKGROUND, FAM_DEAD, FAM_TOKEN, FAM_BIGRAM, FAM_POSITION, FAM_CLASS, FAM_LABEL };
 static const char *FAMILY[] = {"background", "dead", "token", "bigram", "position", "class", "genre"};
@@ -300,12 +307,81 @@ static int classify(ldb_tokenizer *t, uint32_t id)
     return CL_NONE;
 }
 
+/* Phi^-1(1 - p) for the Gaussian tail of a latent too rare for the sample. */
+static double upper_z(double p)
+{
+    double lo = 0, hi = 40;
+    for (int i = 0; i < 100; i++) {
+        double mid = (lo + hi) / 2;
+        if (0.5 * erfc(mid / sqrt(2.0)) > p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return (lo + hi) / 2;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Thresholds from the activations (--calibrate-l0): latent j should fire on a share
+ * p_j of ordinary rows, its planted share scaled so the shares sum to target. On the
+ * sample X (S rows), the pre-activations X . D_j^T are computed in blocks of latents;
+ * a latent the sample can resolve (p_j S >= 4) gets the threshold between its k-th and
+ * (k+1)-th largest pre-activation, a rarer one the Gaussian tail mu + z sigma of its
+ * sample. Dead latents keep their huge threshold. */
+static int calibrate(const float *X, long S, const float *D, long d_in, long d_sae,
+                     const latent *L, const uint64_t *pcount, uint64_t n_ord, double target,
+                     float *thr)
+{
+    double sum = 0;
+    for (long j = 0; j < d_sae; j++)
+        sum += L[j].family == FAM_DEAD ? 0 : (double)pcount[j] / (double)n_ord;
+    if (sum <= 0 || ldb_blas_load())
+        return -1;
+    const long B = 2048;
+    float *pre = malloc((size_t)S * (size_t)B * 4), *col = malloc((size_t)S * 4);
+    if (!pre || !col)
+        return -1;
+    for (long j0 = 0; j0 < d_sae; j0 += B) {
+        long nb = d_sae - j0 < B ? d_sae - j0 : B;
+        ldb_blas_sgemm((int)S, (int)nb, (int)d_in, X, D + (size_t)j0 * (size_t)d_in, 1, pre);
+        for (long j = j0; j < j0 + nb; j++) {
+            if (L[j].family == FAM_DEAD)
+                continue;
+            double p = (double)pcount[j] / (double)n_ord * target / sum, mu = 0, v = 0;
+            for (long r = 0; r < S; r++) {
+                col[r] = pre[(size_t)r * (size_t)nb + (size_t)(j - j0)];
+                mu += col[r];
+            }
+            mu /= (double)S;
+            for (long r = 0; r < S; r++)
+                v += (col[r] - mu) * (col[r] - mu);
+            double sd = sqrt(v / (double)S), k = p * (double)S, t;
+            if (k >= 4) {
+                long ki = (long)(k + 0.5) < S ? (long)(k + 0.5) : S - 1;
+                qsort(col, (size_t)S, 4, cmp_desc);
+                t = 0.5 * ((double)col[ki - 1] + (double)col[ki]);
+            } else {
+                t = p > 0 ? mu + upper_z(p) * sd : 1e4;
+            }
+            thr[j] = (float)(t > 1e-3 ? t : 1e-3);
+        }
+    }
+    free(pre);
+    free(col);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *out = NULL, *tokens_path = NULL, *tok_json = NULL, *labels_path = NULL;
     long d_in = 640, d_sae = 16384, ctx = 1024, seed = 1;
     uint64_t n = 102400;
-    double background = 16;
+    double background = 16, calibrate_l0 = 0;
     uint32_t sp[3] = {2, 1, 0}; /* bos, eos, pad (Gemma 3's ids) */
     int codes_mode = 0;
     for (int i = 1; i < argc; i++) {
@@ -323,11 +399,12 @@ int main(int argc, char **argv)
         else if (v && !strcmp(o, "--tokenizer")) tok_json = argv[++i];
         else if (v && !strcmp(o, "--labels")) labels_path = argv[++i];
         else if (!strcmp(o, "--codes")) codes_mode = 1;
+        else if (v && !strcmp(o, "--calibrate-l0")) calibrate_l0 = atof(argv[++i]);
         else if (o[0] != '-' && !out) out = o;
         else { fputs(USAGE, stderr); return 2; }
     }
     if (!out || d_in < 16 || d_sae < 256 || ctx < 2 || n < 2 || background < 0 ||
-        background > 200) {
+        background > 200 || calibrate_l0 < 0 || (calibrate_l0 > 0 && codes_mode)) {
         fputs(USAGE, stderr);
         return 2;
     }
@@ -600,6 +677,16 @@ int main(int argc, char **argv)
     }
     const double noise = 0.05, bos_norm = 58;
     uint64_t planted = 0;
+    /* --calibrate-l0: each latent's planted count, and a sample of ordinary rows */
+    const long S = 8192;
+    uint64_t *pcount = calibrate_l0 > 0 ? calloc((size_t)d_sae, sizeof *pcount) : NULL;
+    float *sample = calibrate_l0 > 0 ? malloc((size_t)S * (size_t)d_in * 4) : NULL;
+    long n_sample = 0;
+    uint64_t sample_step = n / (uint64_t)S / 2 ? n / (uint64_t)S / 2 : 1;
+    if (calibrate_l0 > 0 && (!pcount || !sample)) {
+        fputs("planted: out of memory\n", stderr);
+        return 1;
+    }
     for (uint64_t t0 = 0; t0 < n; t0 += (uint64_t)CH) {
         long rows = n - t0 < (uint64_t)CH ? (long)(n - t0) : CH;
         for (long r = 0; r < rows; r++) {
@@ -678,6 +765,12 @@ int main(int argc, char **argv)
                 axpy(row, D + (size_t)fire[q] * (size_t)d_in,
                      q + 1 < nf ? D + (size_t)fire[q + 1] * (size_t)d_in : NULL, (float)val[q],
                      d_in);
+            if (pcount) {
+                for (int q = 0; q < nf; q++)
+                    pcount[fire[q]]++;
+                if (t % sample_step == 0 && n_sample < S)
+                    memcpy(sample + (size_t)n_sample++ * (size_t)d_in, row, (size_t)d_in * 4);
+            }
         }
         if (af && fwrite(x, (size_t)d_in * 4, (size_t)rows, af) != (size_t)rows) {
             perror(path);
@@ -695,9 +788,20 @@ int main(int argc, char **argv)
         fx_csr_free(&csr);
     }
 
+    if (pcount) {
+        if (n_sample < 64 || calibrate(sample, n_sample, D, d_in, d_sae, L, pcount, n_ord,
+                                       calibrate_l0, thr)) {
+            fprintf(stderr, "planted: cannot calibrate the thresholds (%ld sample rows)\n",
+                    n_sample);
+            return 1;
+        }
+        printf("planted: thresholds calibrated on %ld rows for a mean L0 of %g\n", n_sample,
+               calibrate_l0);
+    }
     snprintf(path, sizeof path, "%s/dict", out);
-    if (fx_write_gs2_dict(path, D, thr, d_in, d_sae, (long)(planted / (n_ord ? n_ord : 1)),
-                          "planted"))
+    if (fx_write_gs2_dict(path, D, thr, d_in, d_sae,
+                          pcount ? (long)(calibrate_l0 + 0.5)
+                                 : (long)(planted / (n_ord ? n_ord : 1)), "planted"))
         return 1;
 
     /* The truth. */
@@ -762,7 +866,7 @@ int main(int argc, char **argv)
            (unsigned long long)n, (unsigned long long)n_ord, d_in, d_sae,
            (double)planted / (double)(n_ord ? n_ord : 1), n_tok, n_bi, N_POSITION, n_dead, n_bg);
     free(tok); free(tcount); pm_free(&bi); free(pick); free(L); free(perm); free(tok_latent);
-    free(bgt.guide); free(cdf); free(D); free(thr); free(x);
+    free(bgt.guide); free(cdf); free(D); free(thr); free(x); free(pcount); free(sample);
     ldb_tokenizer_close(tz);
     free(cls);
     free(row_label);

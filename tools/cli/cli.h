@@ -99,6 +99,7 @@ int cli_parse_u32(const char *s, uint32_t *out);
 /* latents.c: a LATENT argument ("N" or "LAYER:INDEX") to its global id (0, or an exit
  * code after the message); "latent" (+ "layer", "index" in a multi-layer dictionary)
  * into a JSON object; the latent as printed ("17", or "3:17"). */
+int cli_latent_syntax(const char *text); /* 1 when text reads as N or LAYER:INDEX */
 int cli_latent_arg(struct ldb_db *db, const char *dict, const char *text, uint32_t *latent);
 void cli_latent_json(struct cJSON *o, struct ldb_db *db, const char *dict, uint32_t latent);
 const char *cli_latent_str(struct ldb_db *db, const char *dict, uint32_t latent, char buf[32]);

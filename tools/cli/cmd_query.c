@@ -31,6 +31,9 @@ static int positional(const char *usage, qargs *a, const char *arg, int want_lat
     else if (!a->dict)
         a->dict = arg;
     else if (want_latent && !a->has_latent) {
+        if (!cli_latent_syntax(arg))
+            return cli_usage(usage, "LATENT must be a latent id (0, 1, ...) or LAYER:INDEX, not "
+                             "'%s'", arg);
         a->latent_s = arg;
         a->has_latent = 1;
     } else
@@ -537,9 +540,9 @@ int cmd_seq(int argc, char **argv)
 int cmd_label(int argc, char **argv)
 {
     uint32_t latent;
-    if (argc != 4)
+    if (argc != 4 || !cli_latent_syntax(argv[2]))
         return cli_usage("usage: latentdb label DB DICT LATENT TEXT\n", "label needs DB DICT "
-                         "LATENT TEXT");
+                         "LATENT TEXT (LATENT: an id or LAYER:INDEX)");
     ldb_db *db = NULL;
     int rc = cli_open_db(argv[0], LDB_OPEN_WRITE, &db);
     if (rc)

@@ -9,6 +9,20 @@
 #include "cli.h"
 #include "latentdb.h"
 
+int cli_latent_syntax(const char *s)
+{
+    int digits = 0, colons = 0;
+    for (; *s; s++) {
+        if (*s >= '0' && *s <= '9')
+            digits++;
+        else if (*s == ':' && digits && !colons)
+            colons++, digits = 0;
+        else
+            return 0;
+    }
+    return digits > 0;
+}
+
 int cli_latent_arg(ldb_db *db, const char *dict, const char *text, uint32_t *latent)
 {
     return ldb_db_latent_parse(db, dict, text, latent) ? cli_fail("%s", ldb_db_errmsg(db)) : 0;
