@@ -307,20 +307,6 @@ static int classify(ldb_tokenizer *t, uint32_t id)
     return CL_NONE;
 }
 
-/* Phi^-1(1 - p) for the Gaussian tail of a latent too rare for the sample. */
-static double upper_z(double p)
-{
-    double lo = 0, hi = 40;
-    for (int i = 0; i < 100; i++) {
-        double mid = (lo + hi) / 2;
-        if (0.5 * erfc(mid / sqrt(2.0)) > p)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return (lo + hi) / 2;
-}
-
 static int cmp_desc(const void *a, const void *b)
 {
     float x = *(const float *)a, y = *(const float *)b;
@@ -329,10 +315,17 @@ static int cmp_desc(const void *a, const void *b)
 
 /* Thresholds from the activations (--calibrate-l0): latent j should fire on a share
  * p_j of ordinary rows, its planted share scaled so the shares sum to target. On the
- * sample X (S rows), the pre-activations X . D_j^T are computed in blocks of latents;
- * a latent the sample can resolve (p_j S >= 4) gets the threshold between its k-th and
- * (k+1)-th largest pre-activation, a rarer one the Gaussian tail mu + z sigma of its
- * sample. Dead latents keep their huge threshold. */
+ * sample X (S rows), the pre-activations X . D_j^T are computed in blocks of latents.
+ * A latent the sample can resolve (p_j S >= 4) gets the threshold between its k-th
+ * and (k+1)-th largest pre-activation. A rarer one cannot be read off its own column;
+ * but every latent's interference (the other codes' overlap with its direction) has
+ * about the same shape, so the standardised pre-activations (pre - mu_j) / sd_j of all
+ * rare latents are pooled in one histogram, whose upper quantile at 1 - p_j gives
+ * mu_j + z sd_j with the resolution of S x (rare latents) samples (a Gaussian tail
+ * instead underestimates it: a 262144-wide dictionary fired three times the target).
+ * Dead latents keep their huge threshold. */
+#define ZBINS 40000
+#define ZMAX 40.0
 static int calibrate(const float *X, long S, const float *D, long d_in, long d_sae,
                      const latent *L, const uint64_t *pcount, uint64_t n_ord, double target,
                      float *thr)
@@ -344,7 +337,9 @@ static int calibrate(const float *X, long S, const float *D, long d_in, long d_s
         return -1;
     const long B = 2048;
     float *pre = malloc((size_t)S * (size_t)B * 4), *col = malloc((size_t)S * 4);
-    if (!pre || !col)
+    float *mu = malloc((size_t)d_sae * 4), *sd = malloc((size_t)d_sae * 4);
+    uint64_t *hist = calloc(ZBINS + 1, sizeof *hist), pooled = 0;
+    if (!pre || !col || !mu || !sd || !hist)
         return -1;
     for (long j0 = 0; j0 < d_sae; j0 += B) {
         long nb = d_sae - j0 < B ? d_sae - j0 : B;
@@ -352,27 +347,60 @@ static int calibrate(const float *X, long S, const float *D, long d_in, long d_s
         for (long j = j0; j < j0 + nb; j++) {
             if (L[j].family == FAM_DEAD)
                 continue;
-            double p = (double)pcount[j] / (double)n_ord * target / sum, mu = 0, v = 0;
+            double p = (double)pcount[j] / (double)n_ord * target / sum, m = 0, v = 0;
             for (long r = 0; r < S; r++) {
                 col[r] = pre[(size_t)r * (size_t)nb + (size_t)(j - j0)];
-                mu += col[r];
+                m += col[r];
             }
-            mu /= (double)S;
+            m /= (double)S;
             for (long r = 0; r < S; r++)
-                v += (col[r] - mu) * (col[r] - mu);
-            double sd = sqrt(v / (double)S), k = p * (double)S, t;
+                v += (col[r] - m) * (col[r] - m);
+            mu[j] = (float)m;
+            sd[j] = (float)sqrt(v / (double)S);
+            double k = p * (double)S;
             if (k >= 4) {
                 long ki = (long)(k + 0.5) < S ? (long)(k + 0.5) : S - 1;
                 qsort(col, (size_t)S, 4, cmp_desc);
-                t = 0.5 * ((double)col[ki - 1] + (double)col[ki]);
-            } else {
-                t = p > 0 ? mu + upper_z(p) * sd : 1e4;
+                double t = 0.5 * ((double)col[ki - 1] + (double)col[ki]);
+                thr[j] = (float)(t > 1e-3 ? t : 1e-3);
+                continue;
             }
-            thr[j] = (float)(t > 1e-3 ? t : 1e-3);
+            thr[j] = -1; /* rare: from the pooled tail below */
+            for (long r = 0; r < S && sd[j] > 0; r++) {
+                double z = (col[r] - m) / sd[j];
+                if (z > 0) {
+                    long b = (long)(z / ZMAX * ZBINS);
+                    hist[b < ZBINS ? b : ZBINS]++;
+                }
+            }
+            pooled += (uint64_t)S;
         }
+    }
+    /* hist[b] -> the count of pooled samples at or above bin b */
+    for (long b = ZBINS - 1; b >= 0; b--)
+        hist[b] += hist[b + 1];
+    for (long j = 0; j < d_sae; j++) {
+        if (L[j].family == FAM_DEAD || thr[j] >= 0)
+            continue;
+        double p = (double)pcount[j] / (double)n_ord * target / sum, want = p * (double)pooled;
+        long lo = 0, hi = ZBINS; /* the highest bin b with hist[b] >= want (hist falls) */
+        while (lo < hi) {
+            long mid = (lo + hi + 1) / 2;
+            if ((double)hist[mid] >= want)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        long b = lo;
+        double z = p > 0 ? (double)(b + 1) * ZMAX / ZBINS : ZMAX;
+        double t = mu[j] + z * sd[j];
+        thr[j] = (float)(t > 1e-3 ? t : 1e-3);
     }
     free(pre);
     free(col);
+    free(mu);
+    free(sd);
+    free(hist);
     return 0;
 }
 
@@ -700,6 +728,14 @@ int main(int argc, char **argv)
                         if (fx_csr_put(&csr, (uint32_t)j, L[j].threshold * (1.2 + fx_unif())))
                             goto oom;
                 fx_csr_end_row(&csr);
+                continue;
+            }
+            if (tk == sp[0] && calibrate_l0 > 0) {
+                /* calibrated widths: the sink is one code of a fixed latent over the noise
+                 * (a random row of norm 58 fires ~40% of a wide dictionary's latents, 100k
+                 * codes at 262144: more than a thousand ordinary rows around it) */
+                fx_gauss_fill(row, d_in, noise);
+                axpy(row, D + (size_t)bg[0] * (size_t)d_in, NULL, 3.0f, d_in);
                 continue;
             }
             if (tk == sp[0]) { /* attention sink: a huge random row, fires a third of latents */
