@@ -177,7 +177,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_encode: %s: %s\n", apath, e.msg[0] ? e.msg : "need f32 [n, d_in]");
         return 1;
     }
-    uint64_t n = a.count / in->d_in;
+    /* a multi-layer dictionary reads rows of n_layers x d_in ([n, n_layers, d_in]) */
+    uint64_t n = a.count / ((uint64_t)in->d_in * in->n_layers);
+    if (in->n_layers > 1 && (a.ndim != 3 || a.shape[1] != in->n_layers)) {
+        fprintf(stderr, "bench_encode: %s: need f32 [n, %u, %u] for a %u-layer dictionary\n",
+                apath, in->n_layers, in->d_in, in->n_layers);
+        return 1;
+    }
     if (max_rows && n > max_rows)
         n = max_rows;
     if (ldb_blas_load()) {
@@ -188,8 +194,11 @@ int main(int argc, char **argv)
      * T = 64 MiB / (4 d_sae) rows clamped to 64..4096, spans of 64 MiB / (4 T) latents */
     const int M = 8192, K = (int)in->d_in, N = (int)in->d_sae;
     size_t budget = (size_t)64 << 20;
-    int wide = (size_t)M * N * 4 > ((size_t)1 << 30);
-    int T = (int)(budget / ((size_t)N * 4)), SP = N;
+    /* a multi-layer dictionary's encoder runs each layer's GEMM on its own: tiles sized
+     * by one layer's width, one sgemm per layer */
+    int NL = in->n_layers > 1 ? (int)ldb_dict_get_layer(d, 0)->d_sae : N;
+    int wide = (size_t)M * N * 4 > ((size_t)1 << 30) || in->n_layers > 1;
+    int T = (int)(budget / ((size_t)NL * 4)), SP = NL;
     T = T > 4096 ? 4096 : T < 64 ? 64 : T;
     if (tile)
         T = (int)tile;

@@ -102,6 +102,22 @@ def rows(rdir):
                         ceil, bfi.get("ceiling_before_tps", "?"), bfi.get("ceiling_after_tps", "?"),
                         (num(bfi, "rssanon_kib") or 0) / 1024),
                     bfi_tps >= 1.6 * ceil))
+    for fname, what in (("wide_262144.txt", "640 -> 262144 (calibrated L0 40)"),
+                        ("wide_1048576.txt", "640 -> 1048576 (calibrated L0 40)"),
+                        ("clt_65536.txt", "4-layer CLT, 4 x 640 -> 16384")):
+        d = load(os.path.join(rdir, fname))
+        tps = int(d["tokens"]) / float(d["ingest_s"]) if "ingest_s" in d else None
+        ceil = num(d, "ceiling_tps")
+        if tps and ceil:
+            rssm, wm = (num(d, "rssanon_kib") or 0) / 1024, (num(d, "weights_bytes") or 0) / 2**20
+            out.append(("ingest %s tokens, %s" % (human(int(d["tokens"])), what),
+                        "%.0f tok/s = %.1f%% of ceiling; L0 %s; RssAnon %.0f MiB" % (
+                            tps, 100 * tps / ceil, d.get("encode_l0", "?"), rssm),
+                        ">= 80% of ceiling; RssAnon <= 512 MiB + weights",
+                        "ceiling %.0f tok/s (%s); weight files %.0f MiB; %s bytes/nnz" % (
+                            ceil, d.get("ceiling_shape", "?").replace("_", " "), wm,
+                            d.get("bytes_per_nnz", "?")),
+                        tps >= 0.8 * ceil and rssm <= 512 + wm))
     rss = [(t, num(d, "rssanon_kib") / 1024, num(d, "weights_bytes") / 2**20) for t, d in ing.items()
            if num(d, "rssanon_kib")]
     if rss:

@@ -4,7 +4,7 @@
 # ("key value" lines); tools/bench/report.py prints the table and rewrites the
 # results section of docs/BENCHMARKS.md and its plots (docs/bench/*.svg).
 # Fixtures are cached under $BUILD/bench (seeded: a rerun regenerates the same data).
-# Stages can be chosen: BENCH="ingest numpy bf16 query text" (all by default).
+# Stages can be chosen: BENCH="ingest numpy bf16 wide query text" (all by default).
 set -e
 BUILD=${1:-build}
 B=$BUILD/bench
@@ -12,18 +12,18 @@ R=$B/results
 L=bin/latentdb
 PY=/usr/bin/python3
 BENCH=${BENCH:-}
-STAGES=${BENCH:-"ingest numpy bf16 query text"}
+STAGES=${BENCH:-"ingest numpy bf16 wide query text"}
 INGEST_SIZES=${INGEST_SIZES:-"204800 614400 2048000"}
 QUERY_SIZES=${QUERY_SIZES:-"1048576 3145728 10485760"}
 mkdir -p "$R"
-# A whole run keeps ~20 GB of fixtures and DBs under $B (the 2M-token activations are
+# A whole run keeps ~22 GB of fixtures and DBs under $B (the 2M-token activations are
 # 5.2 GB, the 10M-token codes 3.9 GB): refuse early rather than fail at the last stage.
 if [ -z "$BENCH" ]; then
     have_kb=$(du -sk "$B" | cut -f1)
     free_kb=$(df -Pk "$B" | awk 'NR == 2 { print $4 }')
-    need_kb=$((20 * 1024 * 1024 - have_kb))
+    need_kb=$((22 * 1024 * 1024 - have_kb))
     if [ "$need_kb" -gt "$free_kb" ]; then
-        echo "bench: $B needs about 20 GB for fixtures and DBs; it holds $((have_kb / 1048576)) GB and the disk has $((free_kb / 1048576)) GB free" >&2
+        echo "bench: $B needs about 22 GB for fixtures and DBs; it holds $((have_kb / 1048576)) GB and the disk has $((free_kb / 1048576)) GB free" >&2
         exit 1
     fi
 fi
@@ -85,24 +85,22 @@ planted_acts() { # DIR TOKENS
 # during one measurement does not lower it), peak RssAnon sampled from /proc,
 # storage per code.
 ceiling() { # DIR -> "ceiling_tps" of one bench_encode run; writes DIR/encode.txt
-    "$BUILD/tools/bench_encode" "$1/dict" "$1/acts.npy" --reps 3 --max-rows 8192 > "$1/encode.txt"
+    "$BUILD/tools/bench_encode" "$1/dict" "$1/acts.npy" --reps "${CEIL_REPS:-3}" \
+        --max-rows "${CEIL_ROWS:-8192}" > "$1/encode.txt"
     sed -n 's/^ceiling .*: [0-9.]* GFLOP\/s = \([0-9]*\) tokens\/s.*/\1/p' "$1/encode.txt"
 }
-ingest_one() { # TOKENS [bf16]
-    T=$1
-    D=$B/planted_640x16384_$T
-    planted_acts "$D" "$T"
-    out=$R/ingest_$T.txt
-    prec=""
-    if [ "${2:-}" = bf16 ]; then
-        out=$R/bf16_ingest.txt
-        prec="--precision bf16"
-    fi
-    echo "tokens $T" > "$out"
+ingest_at() { # DIR OUT TOKENS [--precision bf16]: an ingest of DIR's dict, tokens, acts
+    D=$1
+    out=$2
+    prec=${4:-}
+    echo "tokens $3" > "$out"
     c0=$(ceiling "$D")
     sed -n 's/^machine .*; core \([A-Za-z0-9]*\) .*/openblas_core \1/p' "$D/encode.txt" >> "$out"
     sed -n 's/^machine .*; \([0-9]*\) OpenBLAS threads.*/threads \1/p' "$D/encode.txt" >> "$out"
     sed -n 's/^encode    \([0-9]*\) tokens\/s.*/encode_tps \1/p' "$D/encode.txt" >> "$out"
+    sed -n 's/^dict .* mean L0 \([0-9.]*\),.*/encode_l0 \1/p' "$D/encode.txt" >> "$out"
+    sed -n 's/^ceiling   \(.*\): [0-9.]* GFLOP.*/\1/p' "$D/encode.txt" | tr ' ' '_' |
+        sed 's/^/ceiling_shape /' >> "$out"
     DB=$D/db
     rm -rf "$DB"
     $L init "$DB" --skip-tokens 0,1,2 >/dev/null
@@ -125,8 +123,20 @@ ingest_one() { # TOKENS [bf16]
     echo "ceiling_after_tps $c1" >> "$out"
     echo "ceiling_tps $(awk "BEGIN { print ($c0 > $c1) ? $c0 : $c1 }")" >> "$out"
     echo "rssanon_kib $peak" >> "$out"
-    echo "weights_bytes $(stat -c %s "$D/dict/params.safetensors")" >> "$out"
+    echo "weights_bytes $(cat "$D"/dict/*.safetensors | wc -c)" >> "$out"
     $L info "$DB" | tail -1 | awk '{print "nnz " $4 "\nbytes_per_nnz " $5}' >> "$out"
+}
+ingest_one() { # TOKENS [bf16]
+    T=$1
+    D=$B/planted_640x16384_$T
+    planted_acts "$D" "$T"
+    out=$R/ingest_$T.txt
+    prec=""
+    if [ "${2:-}" = bf16 ]; then
+        out=$R/bf16_ingest.txt
+        prec="--precision bf16"
+    fi
+    ingest_at "$D" "$out" "$T" "$prec"
     echo "bench: ingest $T tokens ${2:-f32} done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
 }
 
@@ -156,6 +166,42 @@ if has bf16; then
     # and a whole bf16 ingest, on the middle size: encode and store together
     ingest_one "$(echo $INGEST_SIZES | awk '{ print $(NF > 1 ? 2 : 1) }')" bf16
     echo "bench: bf16 done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
+fi
+
+# Wide dictionaries (issue 22): 640 -> 262144 and 640 -> 1048576 with thresholds
+# calibrated for a mean L0 of 40 (tools/planted --calibrate-l0), 102,400 and 24,576
+# tokens, and a 4-layer cross-layer
+# transcoder (4 x 16384 latents, tools/bench/clt.py), 51,200 tokens; each against
+# the ceiling of its encoder's own tile shape (bench_encode: a 262144-wide M = 8192
+# output would be 8 GiB), over 4,096 rows, best of 2.
+if has wide; then
+    D=$B/planted_640x262144_102400
+    if [ ! -f "$D/acts.npy" ]; then
+        echo "bench: generating a 262144-wide planted dictionary and 102400 tokens in $D" >&2
+        "$BUILD/tools/planted" "$D" --d-in 640 --d-sae 262144 --n-tokens 102400 --ctx 1024 \
+            --background 30 --calibrate-l0 40 --seed 7 >/dev/null
+        sync "$D"/*.npy "$D"/dict/* 2>/dev/null || sync
+    fi
+    CEIL_ROWS=4096 CEIL_REPS=2 ingest_at "$D" "$R/wide_262144.txt" 102400
+    echo "bench: ingest 640 -> 262144 done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
+    # 1M latents: 24,576 tokens (five minutes of sgemm on two cores)
+    D=$B/planted_640x1048576_24576
+    if [ ! -f "$D/acts.npy" ]; then
+        echo "bench: generating a 1048576-wide planted dictionary and 24576 tokens in $D" >&2
+        "$BUILD/tools/planted" "$D" --d-in 640 --d-sae 1048576 --n-tokens 24576 --ctx 1024 \
+            --background 30 --calibrate-l0 40 --seed 7 >/dev/null
+        sync "$D"/*.npy "$D"/dict/* 2>/dev/null || sync
+    fi
+    CEIL_ROWS=2048 CEIL_REPS=2 ingest_at "$D" "$R/wide_1048576.txt" 24576
+    echo "bench: ingest 640 -> 1048576 done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
+    D=$B/clt_4x640x16384_51200
+    if [ ! -f "$D/acts.npy" ]; then
+        echo "bench: generating a 4-layer CLT and 51200 tokens in $D" >&2
+        $PY tools/bench/clt.py "$D" --layers 4 --d-in 640 --d-sae 16384 --tokens 51200 --l0 40 >/dev/null
+        sync "$D"/*.npy "$D"/dict/* 2>/dev/null || sync
+    fi
+    CEIL_ROWS=4096 CEIL_REPS=2 ingest_at "$D" "$R/clt_65536.txt" 51200
+    echo "bench: ingest of the CLT done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
 fi
 
 # Queries: DBs of 1M, 3M and 10M tokens imported from planted codes (L0 ~45 with
