@@ -23,7 +23,7 @@ TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_enc
 # keep intermediate objects (ref_encoder.o)
 .SECONDARY:
 
-.PHONY: all check test asan tsan valgrind torture deps deps-bench demo demo-small bench bench-encode bench-ingest bench-query bench-text clean
+.PHONY: all check test asan tsan valgrind torture deps deps-bench demo demo-small bench bench-encode bench-ingest bench-query bench-text bench-wide clean
 all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h text/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tools/*.h tests/*.h)
@@ -143,6 +143,9 @@ bench-query: all $(BENCH_TOOLS)
 
 bench-text: all $(BENCH_TOOLS) data/brown/.done
 	BENCH="text" sh tools/bench/run.sh $(BUILD)
+
+bench-wide: all $(BENCH_TOOLS)
+	BENCH="wide" sh tools/bench/run.sh $(BUILD)
 
 # The peers' packages (numpy, scipy) and oneDNN come with make deps.
 deps-bench: deps
