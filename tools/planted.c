@@ -46,7 +46,7 @@ static const char *USAGE =
     "per label fires on a share of its rows' tokens.\n"
     "--codes writes the planted codes themselves, OUTDIR/codes.npz (a scipy CSR matrix\n"
     "[n_tokens, d_sae], float32, for `latentdb import`), instead of acts.npy: no encoding,\n"
-    "so large corpora are cheap; BOS rows fire a third of the live latents.\n"
+    "so large corpora are cheap; BOS rows fire a third of the live latents (at most 5461).\n"
     "--calibrate-l0 L sets each latent's threshold from the activations: on a sample of\n"
     "8192 ordinary rows, each latent fires on the share of rows it was planted on, scaled\n"
     "so that the shares add up to L; so the encoder's mean L0 is about L whatever the\n"
@@ -722,9 +722,10 @@ int main(int argc, char **argv)
             uint32_t tk = tok[t];
             long pos = (long)(t % (uint64_t)ctx);
             float *row = x + (size_t)r * (size_t)d_in;
-            if (codes_mode && tk == sp[0]) {
+            if (codes_mode && tk == sp[0]) { /* a third of 16384 latents; as many at any width */
+                double p_bos = 5461.0 / (double)d_sae < 1.0 / 3 ? 5461.0 / (double)d_sae : 1.0 / 3;
                 for (long j = 0; j < d_sae; j++)
-                    if (L[j].family != FAM_DEAD && fx_unif() < 1.0 / 3)
+                    if (L[j].family != FAM_DEAD && fx_unif() < p_bos)
                         if (fx_csr_put(&csr, (uint32_t)j, L[j].threshold * (1.2 + fx_unif())))
                             goto oom;
                 fx_csr_end_row(&csr);
