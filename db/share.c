@@ -377,7 +377,8 @@ int ldb_open_shared(const char *path, int flags, int (*fresh)(const char *, int,
     int rc;
     *out = NULL;
     pthread_mutex_lock(&open_mu);
-    if (stat(path, &st) == 0)
+    int found = stat(path, &st) == 0; /* a folder that does not exist fails to open below */
+    if (found)
         for (db = open_list; db; db = db->next_open)
             if (db->dev == st.st_dev && db->ino == st.st_ino)
                 break;
@@ -393,7 +394,7 @@ int ldb_open_shared(const char *path, int flags, int (*fresh)(const char *, int,
         db->refs++;
         *out = db;
         rc = LDB_OK;
-    } else if (!(rc = fresh(path, flags, out)) && stat((*out)->path, &st) == 0) {
+    } else if (!(rc = fresh(path, flags, out)) && found) { /* listed by the stat above */
         db = *out;
         db->dev = st.st_dev;
         db->ino = st.st_ino;
