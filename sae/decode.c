@@ -9,6 +9,50 @@
 #include "blas.h"
 #include "dict_impl.h"
 
+int ldb_dict_skip_view(ldb_dict *d)
+{
+    const ldb_tensor *a = d->A_skip;
+    int rc;
+    if (!a || (rc = ldb_dict_check_finite(d, a)))
+        return a ? rc : LDB_OK;
+    if (a->dtype != LDB_F32 || ((uintptr_t)a->data & 3)) {
+        if (!(d->A_owned = malloc(a->count * sizeof(float))))
+            return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory");
+        ldb_to_f32(d->A_owned, a->data, a->dtype, a->count);
+    }
+    return LDB_OK;
+}
+
+int ldb_dict_skip_add(const ldb_dict *d, const void *x, size_t ldx, int dtype, uint32_t m,
+                      float *out, size_t ldo)
+{
+    const ldb_dict_info *in = &d->info;
+    size_t din = in->d_in, dout = in->d_out, es = dtype == LDB_F32 ? 4 : 2;
+    const float *A = d->A_owned ? d->A_owned : (const float *)(const void *)d->A_skip->data;
+    const float *X = x;
+    float *xb = NULL;
+    if (dtype != LDB_F32 || ((uintptr_t)x & 3)) { /* rows as f32, back to back */
+        if (!(xb = malloc((size_t)m * din * sizeof(float))))
+            return LDB_ENOMEM;
+        for (uint32_t r = 0; r < m; r++)
+            ldb_to_f32(xb + (size_t)r * din, (const uint8_t *)x + (size_t)r * ldx * es, dtype, din);
+        X = xb;
+        ldx = din;
+    }
+    if (ldb_blas_load() != LDB_OK) {
+        free(xb);
+        return LDB_EBLAS;
+    }
+    if (d->skip == SKIP_XA)
+        ldb_blas_sgemm_rm(0, 0, (int)m, (int)dout, (int)din, 1.0f, X, (int)ldx, A, (int)dout, 1.0f,
+                          out, (int)ldo);
+    else
+        ldb_blas_sgemm_rm(0, 1, (int)m, (int)dout, (int)din, 1.0f, X, (int)ldx, A, (int)din, 1.0f,
+                          out, (int)ldo);
+    free(xb);
+    return LDB_OK;
+}
+
 /* Scans W_dec and the skip matrix once; makes an f32 view of the skip matrix. mu
  * held (the first caller does it, the others wait). */
 static int prepare_locked(ldb_dict *d)
@@ -16,18 +60,8 @@ static int prepare_locked(ldb_dict *d)
     int rc;
     if (d->dec_checked)
         return LDB_OK;
-    if ((rc = ldb_dict_check_finite(d, d->W_dec)))
+    if ((rc = ldb_dict_check_finite(d, d->W_dec)) || (rc = ldb_dict_skip_view(d)))
         return rc;
-    if (d->A_skip) {
-        const ldb_tensor *a = d->A_skip;
-        if ((rc = ldb_dict_check_finite(d, a)))
-            return rc;
-        if (a->dtype != LDB_F32 || ((uintptr_t)a->data & 3)) {
-            if (!(d->A_owned = malloc(a->count * sizeof(float))))
-                return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory");
-            ldb_to_f32(d->A_owned, a->data, a->dtype, a->count);
-        }
-    }
     d->dec_checked = 1;
     return LDB_OK;
 }
@@ -102,31 +136,8 @@ int ldb_dict_decode(ldb_dict *d, const ldb_codes *tile, const void *x, int dtype
                 o[c] = o[c] * undo + sub;
         }
     }
-    if (d->A_skip) {
-        const float *A = d->A_owned ? d->A_owned : (const float *)(const void *)d->A_skip->data;
-        const float *X = x;
-        float *xb = NULL;
-        if (dtype != LDB_F32 || ((uintptr_t)x & 3)) {
-            if (!(xb = malloc((size_t)tile->n_rows * din * sizeof(float)))) {
-                rc = ldb_dict_fail(d, LDB_ENOMEM, "out of memory");
-                goto out;
-            }
-            ldb_to_f32(xb, x, dtype, (size_t)tile->n_rows * din);
-            X = xb;
-        }
-        if (ldb_blas_load() != LDB_OK) {
-            free(xb);
-            rc = ldb_dict_fail(d, LDB_EBLAS, "cannot load OpenBLAS");
-            goto out;
-        }
-        if (d->skip == SKIP_XA)
-            ldb_blas_sgemm_rm(0, 0, (int)tile->n_rows, (int)dout, (int)din, 1.0f, X, (int)din, A,
-                              (int)dout, 1.0f, x_hat, (int)dout);
-        else
-            ldb_blas_sgemm_rm(0, 1, (int)tile->n_rows, (int)dout, (int)din, 1.0f, X, (int)din, A,
-                              (int)din, 1.0f, x_hat, (int)dout);
-        free(xb);
-    }
+    if (d->A_skip && (rc = ldb_dict_skip_add(d, x, din, dtype, tile->n_rows, x_hat, dout)))
+        rc = ldb_dict_fail(d, rc, rc == LDB_EBLAS ? "cannot load OpenBLAS" : "out of memory");
 out:
     free(row);
     free(xr);

@@ -39,7 +39,7 @@ struct ldb_dict {
     /* Made on first need, under mu; never changed after. Messages of failures after
      * open go to err under mu too. */
     pthread_mutex_t mu;
-    int dec_checked;           /* W_dec and A_skip were scanned for NaN */
+    int dec_checked;           /* W_dec (a layer's W_dec3) and A_skip were scanned for NaN */
     float *A_owned;            /* A_skip as f32 when it is not F32 in the file */
     int have_sha;
     char sha[65];
@@ -59,7 +59,6 @@ struct ldb_dict {
     uint32_t dec_first;        /* 0 (Gemma Scope 2: every output) or the layer (circuit-tracer) */
     uint32_t layer_index;
     uint64_t dec_ignored;      /* non-zero decoder entries for outputs before the layer */
-    int dec3_checked;          /* W_dec3 scanned (decode's first use, under mu) */
 };
 
 /* Keeps a copy of s for the lifetime of d (info fields point here); "" for NULL. */
@@ -80,6 +79,15 @@ struct ldb_cfg;
 int ldb_multi_open(ldb_dict *d, const struct ldb_cfg *cfg);
 void ldb_multi_close(ldb_dict *d);
 int ldb_multi_sha256(ldb_dict *d, char hex[65]);
+
+/* decode.c, the skip term shared by single- and multi-layer decodes: checks the skip
+ * matrix and makes its f32 view (mu held; once, from decode's first use); adds
+ * x . A (or x . A^T) of m rows (row r at x + r * ldx elements) into out (row r at
+ * out + r * ldo). ldb_dict_skip_add returns LDB_ENOMEM or LDB_EBLAS without a
+ * message: the caller reports on its own dictionary. */
+int ldb_dict_skip_view(ldb_dict *d);
+int ldb_dict_skip_add(const ldb_dict *d, const void *x, size_t ldx, int dtype, uint32_t m,
+                      float *out, size_t ldo);
 
 /* Checks a float tensor for NaN/Inf; names it in the message. */
 int ldb_dict_check_finite(ldb_dict *d, const ldb_tensor *t);

@@ -266,7 +266,7 @@ static int prepare_layer(ldb_dict *c)
 {
     int rc = LDB_OK;
     pthread_mutex_lock(&c->mu);
-    if (!c->dec3_checked) {
+    if (!c->dec_checked) {
         const ldb_tensor *wd = c->W_dec3;
         uint64_t outs = wd->shape[1], dout = wd->shape[2], first = c->layer_index - c->dec_first;
         uint64_t bad = UINT64_MAX, ignored = 0;
@@ -289,17 +289,12 @@ static int prepare_layer(ldb_dict *c)
                              (unsigned long long)(bad / (outs * dout)),
                              (unsigned long long)(bad / dout % outs),
                              (unsigned long long)(bad % dout));
-        } else if (c->A_skip && (rc = ldb_dict_check_finite(c, c->A_skip)) == LDB_OK) {
-            const ldb_tensor *a = c->A_skip;
-            if ((a->dtype != LDB_F32 || ((uintptr_t)a->data & 3)) &&
-                !(c->A_owned = malloc(a->count * sizeof(float))))
-                rc = ldb_err_set(&c->err, LDB_ENOMEM, "out of memory");
-            else if (c->A_owned)
-                ldb_to_f32(c->A_owned, a->data, a->dtype, a->count);
+        } else {
+            rc = ldb_dict_skip_view(c);
         }
         if (!rc) {
             c->dec_ignored = ignored;
-            c->dec3_checked = 1;
+            c->dec_checked = 1;
         }
     }
     pthread_mutex_unlock(&c->mu);
@@ -332,14 +327,14 @@ int ldb_dict_decode_layers(ldb_dict *d, const ldb_codes *tile, const void *const
                                    "dictionary writes rows back to back (out_stride 0)")
                    : ldb_dict_decode(d, tile, x[0], dtype, x_hat[0]);
     uint32_t n = d->n_layers;
-    size_t dout = d->info.d_out, din = d->info.d_in, es = dtype == LDB_F32 ? 4 : 2;
+    size_t dout = d->info.d_out, din = d->info.d_in;
     size_t xs = row_stride ? row_stride : din, os = out_stride ? out_stride : dout;
     int rc = LDB_OK;
     for (uint32_t l = 0; l < n && !rc; l++)
         if ((rc = prepare_layer(d->layers[l])))
             return ldb_dict_fail(d, rc, "%s", d->layers[l]->err.msg);
-    float *row = malloc(dout * sizeof(float)), *xr = malloc(din * sizeof(float));
-    if (!row || !xr) {
+    float *row = malloc(dout * sizeof(float));
+    if (!row) {
         rc = ldb_dict_fail(d, LDB_ENOMEM, "out of memory");
         goto out;
     }
@@ -367,25 +362,12 @@ int ldb_dict_decode_layers(ldb_dict *d, const ldb_codes *tile, const void *const
                     dst[k] += v * w[k];
             }
         }
-        for (uint32_t o = 0; o < n; o++) { /* the affine skip, x_o . A_o */
-            const ldb_dict *c = d->layers[o];
-            if (!c->A_skip)
-                continue;
-            const float *A = c->A_owned ? c->A_owned : (const float *)(const void *)c->A_skip->data;
-            ldb_to_f32(xr, (const uint8_t *)x[o] + (size_t)r * xs * es, dtype, din);
-            float *dst = x_hat[o] + (size_t)r * os;
-            for (size_t a = 0; a < din; a++) {
-                float xv = xr[a];
-                if (xv == 0.0f)
-                    continue;
-                const float *arow = A + a * dout;
-                for (size_t k = 0; k < dout; k++)
-                    dst[k] += xv * arow[k];
-            }
-        }
     }
+    for (uint32_t o = 0; o < n && !rc; o++) /* the affine skip of each output, x_o . A_o */
+        if (d->layers[o]->A_skip &&
+            (rc = ldb_dict_skip_add(d->layers[o], x[o], xs, dtype, tile->n_rows, x_hat[o], os)))
+            rc = ldb_dict_fail(d, rc, rc == LDB_EBLAS ? "cannot load OpenBLAS" : "out of memory");
 out:
     free(row);
-    free(xr);
     return rc;
 }
