@@ -89,20 +89,13 @@ static ldb_dict *part(const ldb_dict *d, uint32_t l)
     return d->n_layers ? d->layers[l] : (ldb_dict *)d;
 }
 
-/* The widest part's d_sae, the largest d_in, and the scratch the parts need. */
+/* The widest part's d_sae (the layers of a multi-layer dictionary all read d_in:
+ * multi.c checks it). */
 static uint32_t max_d_sae(const ldb_dict *d)
 {
     uint32_t m = 0;
     for (uint32_t l = 0; l < (d->n_layers ? d->n_layers : 1); l++)
         m = part(d, l)->info.d_sae > m ? part(d, l)->info.d_sae : m;
-    return m;
-}
-
-static uint32_t max_d_in(const ldb_dict *d)
-{
-    uint32_t m = 0;
-    for (uint32_t l = 0; l < (d->n_layers ? d->n_layers : 1); l++)
-        m = part(d, l)->info.d_in > m ? part(d, l)->info.d_in : m;
     return m;
 }
 
@@ -142,7 +135,8 @@ static int setup(ldb_encoder *e, ldb_dict *d, const ldb_encoder_opts *o)
     e->T = o->tile_rows ? o->tile_rows : default_tile_rows(d);
     snprintf(e->gemm_name, sizeof e->gemm_name, "openblas f32");
     e->n_parts = d->n_layers ? d->n_layers : 1;
-    e->span = max_d_sae(d);
+    uint32_t widest = max_d_sae(d);
+    e->span = widest;
     int elementwise = e->precision == LDB_PRECISION_F32;
     for (uint32_t l = 0; l < e->n_parts; l++)
         elementwise &= part(d, l)->arch == ARCH_JUMPRELU || part(d, l)->arch == ARCH_RELU;
@@ -154,7 +148,7 @@ static int setup(ldb_encoder *e, ldb_dict *d, const ldb_encoder_opts *o)
         if (sp < e->span)
             e->span = sp;
     }
-    e->n_chunks = (max_d_sae(d) + e->span - 1) / e->span;
+    e->n_chunks = (widest + e->span - 1) / e->span;
     if (e->precision == LDB_PRECISION_BF16) {
         char msg[200];
         if (!(e->bf16 = calloc(e->n_parts, sizeof *e->bf16)))
@@ -294,7 +288,7 @@ static int grow(uint32_t **lat, float **val, size_t *capp, size_t need)
 static int ensure_ws(ldb_encoder *e, int nw)
 {
     const ldb_dict *d = e->d;
-    size_t rows = e->T, scratch = 0, din = max_d_in(d), dsae = e->span;
+    size_t rows = e->T, scratch = 0, din = d->info.d_in, dsae = e->span;
     for (uint32_t l = 0; l < e->n_parts; l++)
         if (ldb_activate_scratch(part(d, l)) > scratch)
             scratch = ldb_activate_scratch(part(d, l));
@@ -702,9 +696,9 @@ int ldb_encoder_encode(ldb_encoder *e, const void *x, int dtype, uint64_t n_rows
 int ldb_encoder_encode_layers(ldb_encoder *e, const void *const *x, size_t row_stride, int dtype,
                               uint64_t n_rows, ldb_codes_fn fn, void *ctx)
 {
-    if (e->ready && row_stride && row_stride < max_d_in(e->d))
+    if (e->ready && row_stride && row_stride < e->d->info.d_in)
         return ldb_err_set(&e->err, LDB_EINVAL, "ldb_encoder_encode_layers: row_stride %zu is "
-                           "shorter than a row (d_in %u)", row_stride, max_d_in(e->d));
-    return encode(e, x, row_stride ? row_stride : e->ready ? max_d_in(e->d) : 0, dtype, n_rows,
+                           "shorter than a row (d_in %u)", row_stride, e->d->info.d_in);
+    return encode(e, x, row_stride ? row_stride : e->ready ? e->d->info.d_in : 0, dtype, n_rows,
                   fn, ctx);
 }
