@@ -131,6 +131,32 @@ typedef struct eval_ctx {
     double target_l0, lambda;  /* --target-l0 (0: not asked), --lambda (NAN: not given) */
 } eval_ctx;
 
+/* One row's reconstruction h against its target y (dout elements of ydtype): the
+ * squared error into *sse, the target into the per-dimension sums its variance comes
+ * from (target_var). */
+static void err_row(const float *h, const uint8_t *y, int ydtype, uint32_t dout, double *sse,
+                    double *sum, double *sumsq)
+{
+    size_t ys = ydtype == LDB_F32 ? 4 : 2;
+    for (uint32_t k = 0; k < dout; k++) {
+        float v;
+        ldb_to_f32(&v, y + ys * k, ydtype, 1);
+        double e = (double)h[k] - v;
+        *sse += e * e;
+        sum[k] += v;
+        sumsq[k] += (double)v * v;
+    }
+}
+
+/* n times the target's total variance, from err_row's sums over n rows. */
+static double target_var(const double *sum, const double *sumsq, uint32_t dout, double n)
+{
+    double var = 0;
+    for (uint32_t k = 0; k < dout; k++)
+        var += sumsq[k] - sum[k] * sum[k] / n;
+    return var;
+}
+
 static int eval_tile(void *arg, const ldb_codes *t)
 {
     eval_ctx *c = arg;
@@ -148,17 +174,9 @@ static int eval_tile(void *arg, const ldb_codes *t)
             return -1;
         }
         const uint8_t *yt = c->y->data + t->row0 * in->d_out * ys;
-        for (uint32_t r = 0; r < t->n_rows; r++) {
-            for (uint32_t k = 0; k < in->d_out; k++) {
-                size_t idx = (size_t)r * in->d_out + k;
-                float v;
-                ldb_to_f32(&v, yt + ys * idx, c->y->dtype, 1);
-                double e = (double)c->xhat[idx] - v;
-                c->sse += e * e;
-                c->sum[k] += v;
-                c->sumsq[k] += (double)v * v;
-            }
-        }
+        for (uint32_t r = 0; r < t->n_rows; r++)
+            err_row(c->xhat + (size_t)r * in->d_out, yt + (size_t)r * in->d_out * ys, c->y->dtype,
+                    in->d_out, &c->sse, c->sum, c->sumsq);
     }
     c->done += t->n_rows;
     cli_progress("eval", c->done, c->x->rows);
@@ -191,8 +209,8 @@ static void eval_report(eval_ctx *c, const ldb_encoder *e, const char *ay, int p
     uint64_t dead = 0;
     for (uint32_t j = 0; j < in->d_sae; j++)
         dead += !c->fired[j];
-    for (uint32_t k = 0; c->y && k < in->d_out; k++)
-        var += c->sumsq[k] - c->sum[k] * c->sum[k] / n;
+    if (c->y)
+        var = target_var(c->sum, c->sumsq, in->d_out, n);
     double mse = c->y ? c->sse / (n * in->d_out) : NAN, fve = c->y && var > 0 ? 1 - c->sse / var : NAN;
     int warn = in->l0 > 0 && (l0m > 2 * in->l0 || l0m < in->l0 / 2);
     if (json) {
@@ -325,18 +343,11 @@ static int leval_tile(void *arg, const ldb_codes *t)
             return -1;
         }
         for (uint32_t l = 0; l < L; l++)
-            for (uint32_t r = 0; r < t->n_rows; r++) {
-                const uint8_t *yr = (const uint8_t *)c->y->xs[l] + (t->row0 + r) * c->y->stride * ys;
-                const float *h = c->hat + ((size_t)r * L + l) * dout;
-                for (uint32_t k = 0; k < dout; k++) {
-                    float v;
-                    ldb_to_f32(&v, yr + ys * k, c->y->dtype, 1);
-                    double e = (double)h[k] - v;
-                    c->sse[l] += e * e;
-                    c->sum[(size_t)l * dout + k] += v;
-                    c->sumsq[(size_t)l * dout + k] += (double)v * v;
-                }
-            }
+            for (uint32_t r = 0; r < t->n_rows; r++)
+                err_row(c->hat + ((size_t)r * L + l) * dout,
+                        (const uint8_t *)c->y->xs[l] + (t->row0 + r) * c->y->stride * ys,
+                        c->y->dtype, dout, &c->sse[l], c->sum + (size_t)l * dout,
+                        c->sumsq + (size_t)l * dout);
     }
     c->done += t->n_rows;
     cli_progress("eval", c->done, c->x->rows);
@@ -405,10 +416,9 @@ static int dict_eval_layers(ldb_dict *d, ldb_encoder *e, const char *ax, const c
         printf("%5s %10s %10s %12s %9s\n", "layer", "FVU", "FVE", "MSE", "L0");
     }
     for (uint32_t l = 0; l < L; l++) {
-        double var = 0, lm = c.l0sum[l] / n;
-        for (uint32_t k = 0; c.y && k < dout; k++)
-            var += c.sumsq[(size_t)l * dout + k] - c.sum[(size_t)l * dout + k] *
-                                                       c.sum[(size_t)l * dout + k] / n;
+        double lm = c.l0sum[l] / n;
+        double var = c.y ? target_var(c.sum + (size_t)l * dout, c.sumsq + (size_t)l * dout, dout, n)
+                         : 0;
         double fvu = c.y && var > 0 ? c.sse[l] / var : NAN, mse = c.y ? c.sse[l] / (n * dout) : NAN;
         l0 += lm;
         if (o) {
