@@ -174,34 +174,28 @@ fi
 # transcoder (4 x 16384 latents, tools/bench/clt.py), 51,200 tokens; each against
 # the ceiling of its encoder's own tile shape (bench_encode: a 262144-wide M = 8192
 # output would be 8 GiB), over 4,096 rows, best of 2.
+wide_one() { # DIR OUT TOKENS CEIL_ROWS LABEL GENERATOR...: made when missing, then ingested
+    D=$1 out=$2 T=$3 rows=$4 label=$5
+    shift 5
+    if [ ! -f "$D/acts.npy" ]; then
+        echo "bench: generating $label and $T tokens in $D" >&2
+        "$@" >/dev/null
+        sync "$D"/*.npy "$D"/dict/* 2>/dev/null || sync # written out before timing (above)
+    fi
+    CEIL_ROWS=$rows CEIL_REPS=2 ingest_at "$D" "$out" "$T"
+    echo "bench: ingest of $label done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
+}
 if has wide; then
     D=$B/planted_640x262144_102400
-    if [ ! -f "$D/acts.npy" ]; then
-        echo "bench: generating a 262144-wide planted dictionary and 102400 tokens in $D" >&2
-        "$BUILD/tools/planted" "$D" --d-in 640 --d-sae 262144 --n-tokens 102400 --ctx 1024 \
-            --background 30 --calibrate-l0 40 --seed 7 >/dev/null
-        sync "$D"/*.npy "$D"/dict/* 2>/dev/null || sync
-    fi
-    CEIL_ROWS=4096 CEIL_REPS=2 ingest_at "$D" "$R/wide_262144.txt" 102400
-    echo "bench: ingest 640 -> 262144 done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
+    wide_one "$D" "$R/wide_262144.txt" 102400 4096 "640 -> 262144" "$BUILD/tools/planted" "$D" \
+        --d-in 640 --d-sae 262144 --n-tokens 102400 --ctx 1024 --background 30 --calibrate-l0 40 --seed 7
     # 1M latents: 24,576 tokens (five minutes of sgemm on two cores)
     D=$B/planted_640x1048576_24576
-    if [ ! -f "$D/acts.npy" ]; then
-        echo "bench: generating a 1048576-wide planted dictionary and 24576 tokens in $D" >&2
-        "$BUILD/tools/planted" "$D" --d-in 640 --d-sae 1048576 --n-tokens 24576 --ctx 1024 \
-            --background 30 --calibrate-l0 40 --seed 7 >/dev/null
-        sync "$D"/*.npy "$D"/dict/* 2>/dev/null || sync
-    fi
-    CEIL_ROWS=2048 CEIL_REPS=2 ingest_at "$D" "$R/wide_1048576.txt" 24576
-    echo "bench: ingest 640 -> 1048576 done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
+    wide_one "$D" "$R/wide_1048576.txt" 24576 2048 "640 -> 1048576" "$BUILD/tools/planted" "$D" \
+        --d-in 640 --d-sae 1048576 --n-tokens 24576 --ctx 1024 --background 30 --calibrate-l0 40 --seed 7
     D=$B/clt_4x640x16384_51200
-    if [ ! -f "$D/acts.npy" ]; then
-        echo "bench: generating a 4-layer CLT and 51200 tokens in $D" >&2
-        $PY tools/bench/clt.py "$D" --layers 4 --d-in 640 --d-sae 16384 --tokens 51200 --l0 40 >/dev/null
-        sync "$D"/*.npy "$D"/dict/* 2>/dev/null || sync
-    fi
-    CEIL_ROWS=4096 CEIL_REPS=2 ingest_at "$D" "$R/clt_65536.txt" 51200
-    echo "bench: ingest of the CLT done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
+    wide_one "$D" "$R/clt_65536.txt" 51200 4096 "a 4-layer CLT" $PY tools/bench/clt.py "$D" \
+        --layers 4 --d-in 640 --d-sae 16384 --tokens 51200 --l0 40
 fi
 
 # Queries: DBs of 1M, 3M and 10M tokens imported from planted codes (L0 ~45 with
