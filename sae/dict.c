@@ -157,6 +157,20 @@ int ldb_dict_bind_vec_t(ldb_dict *d, const ldb_tensor *t, uint64_t n, float **ou
     return LDB_OK;
 }
 
+int ldb_dict_bind_threshold_t(ldb_dict *d, const ldb_tensor *t)
+{
+    uint32_t n = d->info.d_sae;
+    int rc = ldb_dict_bind_vec_t(d, t, n, &d->thr);
+    if (rc)
+        return rc;
+    int is_log = strcasecmp(t->name, "log_threshold") == 0;
+    for (uint32_t j = 0; j < n; j++) {
+        float th = is_log ? (float)exp((double)d->thr[j]) : d->thr[j];
+        d->thr[j] = th > 0.0f ? th : 0.0f; /* relu(pre) is 0 where pre <= 0 */
+    }
+    return LDB_OK;
+}
+
 /* Binds a vector of n elements (shape [n] or [1, n]) as an owned f32 copy. */
 static int bind_vec(ldb_dict *d, const char *const *names, uint64_t n, int required,
                     float **out, const ldb_tensor **tout)
@@ -326,13 +340,11 @@ static int bind_params(ldb_dict *d, int rescale)
         return rc;
     }
     if (d->arch == ARCH_JUMPRELU) {
-        if ((rc = bind_vec(d, N_THR, in->d_sae, 1, &d->thr, &t)))
+        if (!(t = find_any(d, N_THR)))
+            return ldb_err_set(&d->err, LDB_EFORMAT, "%s: tensor '%s' is missing",
+                               in->weights_path, N_THR[0]);
+        if ((rc = ldb_dict_bind_threshold_t(d, t)))
             return rc;
-        int is_log = strcasecmp(t->name, "log_threshold") == 0;
-        for (uint32_t j = 0; j < in->d_sae; j++) {
-            float th = is_log ? (float)exp((double)d->thr[j]) : d->thr[j];
-            d->thr[j] = th > 0.0f ? th : 0.0f; /* relu(pre) is 0 where pre <= 0 */
-        }
     } else if (d->arch == ARCH_RELU || d->arch == ARCH_TOPK || d->arch == ARCH_GROUPMAX) {
         if (!(d->thr = calloc(in->d_sae, sizeof(float))))
             return ldb_err_set(&d->err, LDB_ENOMEM, "out of memory");

@@ -69,6 +69,9 @@ const char *ldb_dict_keep(ldb_dict *d, const char *s);
  * orientation from d->enc_trans); a 2-D shape check; a float dtype check. */
 int ldb_dict_bind_vec_t(ldb_dict *d, const ldb_tensor *t, uint64_t n, float **out);
 int ldb_dict_bind_wenc_t(ldb_dict *d, const ldb_tensor *we);
+/* jumprelu's effective threshold max(threshold, 0) (exp of a log_threshold), d_sae of
+ * them, into d->thr. */
+int ldb_dict_bind_threshold_t(ldb_dict *d, const ldb_tensor *t);
 int ldb_dict_check_mat(ldb_dict *d, const ldb_tensor *t, uint64_t r, uint64_t c, const char *what);
 int ldb_dict_need_float(ldb_dict *d, const ldb_tensor *t);
 const char *ldb_dict_shape_str(const ldb_tensor *t, char *buf, size_t cap);

@@ -107,10 +107,8 @@ static int open_layer(ldb_dict *c, const ldb_cfg *cfg, uint32_t i, uint32_t n)
     if ((rc = ldb_dict_bind_vec_t(c, t, in->d_out, &c->b_dec)))
         return rc;
     if ((t = layer_tensor(&c->ts, cfg, "threshold", i, name, sizeof name))) {
-        if ((rc = ldb_dict_bind_vec_t(c, t, in->d_sae, &c->thr)))
+        if ((rc = ldb_dict_bind_threshold_t(c, t)))
             return rc;
-        for (uint32_t j = 0; j < in->d_sae; j++)
-            c->thr[j] = c->thr[j] > 0.0f ? c->thr[j] : 0.0f; /* relu(pre) is 0 where pre <= 0 */
     } else if (ct) { /* circuit-tracer's transcoders without thresholds are relu */
         c->arch = ARCH_RELU;
         if (!(c->thr = calloc(in->d_sae, sizeof(float))))
