@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "invrun.h"
 #include "reader.h"
 #include "summary.h"
 #include "writer_impl.h"
@@ -84,6 +85,8 @@ typedef struct bthread {
     uint64_t *pos;             /* one run's positions of a latent */
     size_t cap_pos;
     sum_scratch sc;
+    ldb_invrun_part *runs;     /* format 4: its part of each run's record */
+    size_t cap_runs;
 } bthread;
 
 enum { REC_FWD, REC_INV, REC_LSUM, REC_LTOP };
@@ -207,6 +210,11 @@ typedef struct lat_sort {
     uint64_t *pos_of;          /* batch position -> gpos */
     uint32_t *seg_of;          /* batch position -> segment (skip flag, seq, run) */
     size_t cap_c, cap_off, cap_fill, cap_pos_of, cap_seg_of;
+    /* format 4: the batch's runs (ascending), and each segment's run among them */
+    ldb_invrun_params *runp;
+    uint32_t *run_ix;
+    size_t nrun, cap_runp, cap_run_ix;
+    uint32_t span;             /* the largest span of the runs: helpers split at its multiples */
 } lat_sort;
 
 /* Counting sort of the batch's codes by latent; within a latent, by gpos. */
@@ -281,6 +289,101 @@ static int put_postings(bthread *t, ldb_writer *w, const wdict *wd, uint32_t lat
     return LDB_OK;
 }
 
+/* Format 4: the batch's runs and their record parameters, from the sorted segments
+ * (before the latent pass, which codes each latent into every run's record). */
+static int plan_runs(ldb_db *db, const wdict *wd, lat_sort *ls)
+{
+    if (ldb_wgrow((void **)&ls->run_ix, &ls->cap_run_ix, wd->nseg ? wd->nseg : 1, sizeof *ls->run_ix) ||
+        ldb_wgrow((void **)&ls->runp, &ls->cap_runp, wd->nseg ? wd->nseg : 1, sizeof *ls->runp))
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+    ls->nrun = 0;
+    ls->span = 1;
+    for (size_t s = 0; s < wd->nseg;) {
+        const wseg *g = &wd->seg[s];
+        uint64_t n = 0, codes = 0;
+        size_t e = s;
+        for (; e < wd->nseg && wd->seg[e].run == g->run; e++) {
+            n += wd->seg[e].len;
+            for (uint32_t i = 0; i < wd->seg[e].len; i++)
+                codes += wd->cnt[wd->seg[e].pos_off + i];
+            ls->run_ix[e] = (uint32_t)ls->nrun;
+        }
+        ldb_invrun_params *p = &ls->runp[ls->nrun++];
+        ldb_invrun_choose(p, g->start, n, wd->dd->d_sae, codes);
+        if (1u << p->s > ls->span)
+            ls->span = 1u << p->s;
+        s = e;
+    }
+    return LDB_OK;
+}
+
+/* Format 4: starts (j0) or ends (j1) a thread's part of every run's record. */
+static int runs_begin(bthread *t, const lat_sort *ls, uint32_t j0)
+{
+    if (ls->nrun > t->cap_runs) { /* parts own buffers: new ones start empty */
+        ldb_invrun_part *nr = realloc(t->runs, ls->nrun * sizeof *nr);
+        if (!nr)
+            return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
+        memset(nr + t->cap_runs, 0, (ls->nrun - t->cap_runs) * sizeof *nr);
+        t->runs = nr;
+        t->cap_runs = ls->nrun;
+    }
+    for (size_t r = 0; r < ls->nrun; r++)
+        ldb_invrun_part_begin(&t->runs[r], &ls->runp[r], j0);
+    return LDB_OK;
+}
+
+static int runs_end(bthread *t, const lat_sort *ls, uint32_t j1)
+{
+    for (size_t r = 0; r < ls->nrun; r++)
+        if (ldb_invrun_part_end(&t->runs[r], j1))
+            return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
+    return LDB_OK;
+}
+
+/* Format 4: latent j's codes [a, b) (ascending gpos) into its thread's part of each
+ * run they lie in. */
+static int add_postings(bthread *t, const wdict *wd, uint32_t j, const lat_sort *ls, uint64_t a,
+                        uint64_t b)
+{
+    if (ldb_wgrow((void **)&t->pos, &t->cap_pos, b - a, sizeof *t->pos))
+        return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
+    while (a < b) {
+        uint32_t r = ls->run_ix[ls->seg_of[ls->c[a].bp]];
+        uint64_t e = a;
+        for (; e < b && ls->run_ix[ls->seg_of[ls->c[e].bp]] == r; e++)
+            t->pos[e - a] = ls->pos_of[ls->c[e].bp];
+        if (ldb_invrun_part_add(&t->runs[r], j, t->pos, e - a))
+            return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
+        a = e;
+    }
+    (void)wd;
+    return LDB_OK;
+}
+
+/* Format 4: each run's record, its parts joined (the writer's, then a helper's). */
+static int put_runs(ldb_writer *w, const wdict *wd, const lat_sort *ls, bthread *t0, bthread *t1,
+                    int parts)
+{
+    ldb_db *db = w->db;
+    for (size_t r = 0; r < ls->nrun; r++) {
+        ldb_invrun_part *pp[2] = {&t0->runs[r], &t1->runs[r]};
+        t0->b.len = 0;
+        if (ldb_invrun_join(pp, parts, &t0->b))
+            return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory, or the postings of "
+                               "run %llu of '%s' pass 2^32 bits (a smaller batch would fit)",
+                               (unsigned long long)ls->runp[r].start, wd->dd->name);
+        uint8_t kb[8];
+        ldb_be64(kb, ls->runp[r].start);
+        MDB_val k = {8, kb}, v = {t0->b.len, t0->b.data};
+        int mrc = mdb_put(w->txn, wd->dd->inv, &k, &v, MDB_APPEND);
+        if (mrc == MDB_KEYEXIST) /* not after the last key (an attached run) */
+            mrc = mdb_put(w->txn, wd->dd->inv, &k, &v, MDB_NOOVERWRITE);
+        if (mrc)
+            return ldb_db_mdb_err(db, mrc, "inv");
+    }
+    return LDB_OK;
+}
 
 /* Sifts a min-heap (by candidate order: the worst candidate at the root). */
 static void heap_down(ldb_cand *h, int n, int i)
@@ -324,8 +427,13 @@ void ldb_build_scratch_free(struct wbuild *bs)
     free(bs->ls.fill);
     free(bs->ls.pos_of);
     free(bs->ls.seg_of);
+    free(bs->ls.runp);
+    free(bs->ls.run_ix);
     for (int i = 0; i < 2; i++) {
         bthread *t = &bs->t[i];
+        for (size_t r = 0; r < t->cap_runs; r++)
+            ldb_invrun_part_free(&t->runs[r]);
+        free(t->runs);
         free(t->pos);
         free(t->sc.keys);
         free(t->sc.tmp);
@@ -520,15 +628,17 @@ static int latents(bthread *t, ldb_writer *w, const wdict *wd, uint32_t j0, uint
                    uint64_t *counts)
 {
     const lat_sort *ls = &w->bs->ls;
-    int rc = LDB_OK;
+    int v4 = t->db->format >= 4;
+    int rc = v4 ? runs_begin(t, ls, j0) : LDB_OK;
     for (uint32_t j = j0; j < j1 && !rc; j++) {
         if (ls->off[j] == ls->off[j + 1])
             continue;
-        rc = put_postings(t, w, wd, j, ls, ls->off[j], ls->off[j + 1]);
+        rc = v4 ? add_postings(t, wd, j, ls, ls->off[j], ls->off[j + 1])
+                : put_postings(t, w, wd, j, ls, ls->off[j], ls->off[j + 1]);
         if (!rc)
             rc = merge_summary(t, w, wd, j, ls, ls->off[j], ls->off[j + 1], counts);
     }
-    return rc;
+    return !rc && v4 ? runs_end(t, ls, j1) : rc;
 }
 
 typedef struct helper_job {
@@ -613,6 +723,8 @@ static int latent_pass(ldb_writer *w, const wdict *wd, uint64_t *counts)
         uint64_t from = (uint64_t)((1 - LDB_HELPER_SHARE) * (double)ls->off[ds]);
         while (mid > 0 && ls->off[mid - 1] >= from) /* the first latent of the helper's */
             mid--;
+        if (db->format >= 4) /* run records join their parts at a span */
+            mid &= ~(ls->span - 1);
         helper_part(t1, w, snap);
         h.j0 = mid;
         if (mid < ds && pthread_create(&th, NULL, helper_main, &h) == 0)
@@ -627,6 +739,8 @@ static int latent_pass(ldb_writer *w, const wdict *wd, uint64_t *counts)
     }
     if (snap)
         ldb_txn_abort(db, snap);
+    if (!rc && db->format >= 4)
+        rc = put_runs(w, wd, ls, t0, t1, helper ? 2 : 1);
     return rc;
 }
 
@@ -644,7 +758,7 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
     for (size_t s = 0; s < wd->nseg; s++) /* runs: consecutive positions */
         wd->seg[s].run = s && wd->seg[s - 1].start + wd->seg[s - 1].len == wd->seg[s].start
                              ? wd->seg[s - 1].run : (uint32_t)s;
-    if ((rc = forward_and_sort(w, wd, ls)))
+    if ((rc = forward_and_sort(w, wd, ls)) || (db->format >= 4 && (rc = plan_runs(db, wd, ls))))
         return rc;
     uint32_t ds = wd->dd->d_sae;
     if (ldb_wgrow((void **)&w->bs->counts, &w->bs->cap_counts, ds, sizeof *w->bs->counts))

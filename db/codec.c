@@ -277,6 +277,16 @@ static int br_get(ldb_bitr *r, unsigned n, uint64_t *v) /* n <= 56 */
     return 0;
 }
 
+int ldb_bitr_at(ldb_bitr *r, const uint8_t *base, const uint8_t *end, uint64_t bit)
+{
+    uint64_t skip;
+    if (bit / 8 > (uint64_t)(end - base))
+        return -1;
+    *r = (ldb_bitr){base + bit / 8, end, 0, 0};
+    /* an empty reader when byte-aligned: ldb_rice_get_fast wants fewer than 64 bits held */
+    return bit % 8 ? br_get(r, (unsigned)(bit % 8), &skip) : 0;
+}
+
 int ldb_rice_get(ldb_bitr *r, unsigned k, uint64_t *out)
 {
     uint64_t qn = 0, bit;

@@ -152,6 +152,10 @@ static inline int ldb_rice_get_fast(ldb_bitr *r, unsigned k, uint64_t *v)
     return 0;
 }
 unsigned ldb_rice_k(double mean);           /* the largest k <= 40 with 2^k <= 0.69 mean */
+/* A reader of the stream [base, end) from bit offset bit (-1 when past the end). */
+int ldb_bitr_at(ldb_bitr *r, const uint8_t *base, const uint8_t *end, uint64_t bit);
+/* Bits written so far to w's buffer (from its start). */
+static inline uint64_t ldb_bitw_pos(const ldb_bitw *w) { return (uint64_t)w->b->len * 8 + w->nbits; }
 
 /* Sorted position lists (inverted chunks, token index): varint count, u8 Rice
  * parameter k, then the count-1 gaps - 1 as Rice codes in a little-endian bit

@@ -89,7 +89,9 @@ static int build(ldb_db *db, const ldb_create_opts *o)
         memcpy(skip, o->skip, o->n_skip * sizeof *skip);
     qsort(skip, o->n_skip, sizeof *skip, ldb_cmp_u32);
     uint8_t vb = (uint8_t)o->values;
-    MDB_val kf = {6, "format"}, vf = {strlen(LDB_FORMAT), LDB_FORMAT};
+    char fmt[16];
+    snprintf(fmt, sizeof fmt, "latentdb %d", o->format ? o->format : LDB_FORMAT_NEW);
+    MDB_val kf = {6, "format"}, vf = {strlen(fmt), fmt};
     MDB_val kv = {6, "values"}, vv = {1, &vb};
     MDB_val ks = {4, "skip"}, vs = {o->n_skip * 4, skip};
     if ((mrc = mdb_put(txn, db->meta, &kf, &vf, 0)) || (mrc = mdb_put(txn, db->meta, &kv, &vv, 0)) ||
@@ -199,6 +201,9 @@ int ldb_db_create(const char *path, const ldb_create_opts *user, ldb_db **out)
         return rc;
     if (o->values < LDB_VAL_BF16 || o->values > LDB_VAL_F32)
         return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "unknown value type %d", o->values);
+    if (o->format && (o->format < LDB_FORMAT_MIN || o->format > LDB_FORMAT_NEW))
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "format %d: this latentdb writes formats "
+                           "%d to %d", o->format, LDB_FORMAT_MIN, LDB_FORMAT_NEW);
     /* the folder's name and its parent, trailing slashes aside */
     size_t len = strlen(path);
     while (len > 1 && path[len - 1] == '/')

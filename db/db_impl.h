@@ -10,7 +10,9 @@
 
 #include "store.h"
 
-#define LDB_FORMAT "latentdb 3"
+#define LDB_FORMAT "latentdb 4"  /* what init makes; ldb_format_name(3) is still read and written */
+#define LDB_FORMAT_MIN 3
+#define LDB_FORMAT_NEW 4
 #define LDB_SNAP_POOL 16       /* reset read transactions kept for the next snapshots */
 
 struct ldb_db {
@@ -28,6 +30,7 @@ struct ldb_db {
     int rdonly;
     int map_full;              /* the last LMDB error was MDB_MAP_FULL (ldb_db_grow_map) */
     int values;                /* LDB_VAL_* */
+    int format;                /* the DB's version (3 or 4): which records its batches write */
     uint32_t *skip;            /* sorted skip set */
     size_t n_skip;
     ldb_dbdict *dict;          /* loaded dictionary records: published whole (ldb_dicts_publish) */

@@ -522,12 +522,17 @@ static int open_fresh(const char *path, int flags, ldb_db **out)
     if ((rc = ldb_env_open_dbis(db, txn, 0)))
         goto out;
     MDB_val k = {6, "format"}, v = {0, NULL};
-    if (mdb_get(txn, db->meta, &k, &v) || v.mv_size != strlen(LDB_FORMAT) ||
-        memcmp(v.mv_data, LDB_FORMAT, v.mv_size)) {
+    db->format = 0;
+    if (!mdb_get(txn, db->meta, &k, &v))
+        for (int f = LDB_FORMAT_MIN; f <= LDB_FORMAT_NEW; f++)
+            if (v.mv_size == 10 && !memcmp(v.mv_data, "latentdb ", 9) &&
+                ((char *)v.mv_data)[9] == '0' + f)
+                db->format = f;
+    if (!db->format) {
         rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: database format '%.*s'; this latentdb "
-                         "reads '%s' (ingest again into a new database)", path,
-                         (int)(v.mv_size < 40 ? v.mv_size : 40), v.mv_data ? (char *)v.mv_data : "",
-                         LDB_FORMAT);
+                         "reads 'latentdb %d' to 'latentdb %d' (ingest again into a new database)",
+                         path, (int)(v.mv_size < 40 ? v.mv_size : 40),
+                         v.mv_data ? (char *)v.mv_data : "", LDB_FORMAT_MIN, LDB_FORMAT_NEW);
         goto out;
     }
     MDB_val kv = {6, "values"}, ks = {4, "skip"};

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "invrun.h"
 #include "reader.h"
 #include "db_impl.h"
 
@@ -54,9 +55,53 @@ static int append_postings(ldb_db *db, const uint8_t *q, size_t n, uint64_t firs
     return LDB_OK;
 }
 
+/* Format 4: one run record a key; the latent's positions from each, in key order. */
+static int inv_read_runs(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent,
+                         uint64_t **out, size_t *n)
+{
+    MDB_cursor *c;
+    uint64_t *arr = NULL;
+    size_t len = 0, cap = 0;
+    int rc = LDB_OK, mrc = mdb_cursor_open(txn, dd->inv, &c);
+    *out = NULL;
+    *n = 0;
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "inv");
+    MDB_val k, v;
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !mrc; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        ldb_invrun r;
+        uint64_t start = k.mv_size == 8 ? ldb_rd_be64(k.mv_data) : 0;
+        int drc = k.mv_size != 8 ? -1 : ldb_invrun_open(&r, start, v.mv_data, v.mv_size, dd->d_sae);
+        if (!drc)
+            drc = ldb_invrun_latent(&r, latent, &arr, &len, &cap);
+        if (drc == -2) {
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+            break;
+        }
+        if (drc) {
+            rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: the postings of latent %u of '%s' "
+                             "(table inv:%u, run %llu) are corrupt; run latentdb check", db->path,
+                             latent, dd->name, dd->id, (unsigned long long)start);
+            break;
+        }
+    }
+    if (mrc && mrc != MDB_NOTFOUND && !rc)
+        rc = ldb_db_mdb_err(db, mrc, "inv");
+    mdb_cursor_close(c);
+    if (rc) {
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = len;
+    return LDB_OK;
+}
+
 int ldb_inv_read(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint32_t latent, uint64_t **out,
                  size_t *n)
 {
+    if (db->format >= 4)
+        return inv_read_runs(db, txn, dd, latent, out, n);
     MDB_cursor *c;
     ldb_buf buf = {0};
     uint8_t kb[12];

@@ -33,6 +33,7 @@
 #include "../common/mfile.h"
 #include "../common/utf8.h"
 #include "summary.h"
+#include "invrun.h"
 #include "writer.h"
 #include "check_impl.h"
 #include "db_impl.h"
@@ -204,9 +205,9 @@ static int rebuild_latent(rb *r, const ldb_dbdict *nd, uint32_t j, const pair *p
     uint8_t kb[12];
     ldb_be64(kb, 0);
     ldb_be32(kb + 8, j);
-    if ((rc = postings(r, r->pos, b - a, 0)) ||
-        (rc = put(r, nd->inv, kb, 12, r->b.data, r->b.len, "inv")))
-        return rc;
+    if (db->format < 4 && ((rc = postings(r, r->pos, b - a, 0)) ||
+                           (rc = put(r, nd->inv, kb, 12, r->b.data, r->b.len, "inv"))))
+        return rc; /* format 4: rebuild_runs */
     for (size_t i = a; i < b; i++) {
         if (ldb_chk_is_skip(c, p[i].pos))
             continue;
@@ -273,6 +274,68 @@ static int rebuild_latent(rb *r, const ldb_dbdict *nd, uint32_t j, const pair *p
     if (ldb_top_encode(cand, ctx, nt, ldb_val_bytes(db->values), &r->b))
         return ldb_chk_nomem(c);
     return put(r, r->n->ltop, lk, 6, r->b.data, r->b.len, "ltop");
+}
+
+/* Format 4: the inverted index as run records over ranges of positions, each holding
+ * about as many codes as a batch (ranges need not follow the batches that wrote the
+ * codes: a record covers a range of positions, and those without codes cost nothing). */
+#define REPAIR_RUN_CODES 6000000
+static int rebuild_runs(rb *r, const ldb_dbdict *nd, const pair *p, size_t np)
+{
+    chk *c = &r->c;
+    uint64_t npos = c->n_pos ? c->n_pos : 1;
+    uint64_t W = np ? (uint64_t)((double)npos * REPAIR_RUN_CODES / (double)np) : npos;
+    W = W < 4096 ? 4096 : W;
+    uint64_t nrange = (npos + W - 1) / W, *codes = calloc(nrange, sizeof *codes);
+    size_t ng = 0, *grp = NULL; /* each latent's first pair, then its cursor */
+    for (size_t i = 0; i < np; i++)
+        ng += !i || p[i].lat != p[i - 1].lat;
+    grp = malloc((ng + 1) * sizeof *grp);
+    size_t *cur = malloc((ng ? ng : 1) * sizeof *cur);
+    ldb_invrun_part part = {0};
+    ldb_invrun_part *pp = &part;
+    int rc = codes && grp && cur ? LDB_OK : ldb_chk_nomem(c);
+    if (!rc) {
+        for (size_t i = 0, g = 0; i < np; i++) {
+            codes[p[i].pos / W]++;
+            if (!i || p[i].lat != p[i - 1].lat)
+                grp[g++] = i;
+        }
+        grp[ng] = np;
+        memcpy(cur, grp, ng * sizeof *cur);
+    }
+    for (uint64_t q = 0; q < nrange && !rc && np; q++) {
+        uint64_t r0 = q * W, r1 = r0 + W < c->n_pos ? r0 + W : c->n_pos;
+        ldb_invrun_params prm;
+        ldb_invrun_choose(&prm, r0, r1 - r0, nd->d_sae, codes[q]);
+        ldb_invrun_part_begin(&part, &prm, 0);
+        for (size_t g = 0; g < ng && !rc; g++) {
+            size_t e = cur[g];
+            while (e < grp[g + 1] && p[e].pos < r1)
+                e++;
+            if (e == cur[g])
+                continue;
+            if ((rc = grow_pos(r, e - cur[g])))
+                break;
+            for (size_t i = cur[g]; i < e; i++)
+                r->pos[i - cur[g]] = p[i].pos;
+            if (ldb_invrun_part_add(&part, p[cur[g]].lat, r->pos, e - cur[g]))
+                rc = ldb_chk_nomem(c);
+            cur[g] = e;
+        }
+        r->b.len = 0;
+        if (!rc && (ldb_invrun_part_end(&part, nd->d_sae) || ldb_invrun_join(&pp, 1, &r->b)))
+            rc = ldb_chk_nomem(c);
+        uint8_t kb[8];
+        ldb_be64(kb, r0);
+        if (!rc)
+            rc = put(r, nd->inv, kb, 8, r->b.data, r->b.len, "inv");
+    }
+    ldb_invrun_part_free(&part);
+    free(codes);
+    free(grp);
+    free(cur);
+    return rc;
 }
 
 /* Dictionary dd of the old environment into nd of the new: its forward blocks
@@ -344,6 +407,8 @@ static int rebuild_dict(rb *r, const ldb_dbdict *dd, const ldb_dbdict *nd)
             b++;
         rc = rebuild_latent(r, nd, p[a].lat, p, a, b, cand, ctx, keys, &counts[p[a].lat]);
     }
+    if (!rc && db->format >= 4)
+        rc = rebuild_runs(r, nd, p, np);
     if (!rc) {
         uint8_t kb[2];
         ldb_be16(kb, nd->id);
@@ -366,6 +431,7 @@ static int build(rb *r)
     ldb_db *db = c->db, *n = r->n;
     int rc, mrc;
     n->values = db->values;
+    n->format = db->format;
     if ((rc = ldb_env_open(n, 0)))
         return rc;
     MDB_envinfo oi, ni; /* room for at least twice the old file's use */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../db/codec.h"
+#include "../db/invrun.h"
 #include "../db/summary.h"
 #include "check.h"
 #include "latentdb.h"
@@ -80,6 +81,102 @@ static void test_roundtrip(void)
     ldb_buf_free(&b);
     free(p);
     free(q);
+}
+
+/* A run record (format 4) against the positions it was made from: random latents and
+ * densities, coded in one part or split in two at a span, every latent read back
+ * alone and all of them in one pass; both splits give the same bytes; damage refused. */
+typedef struct ir_truth {
+    uint64_t **pos;
+    uint64_t *cnt;
+    int bad, seen;
+} ir_truth;
+
+static int ir_each(void *ctx, uint32_t j, const uint64_t *pos, uint64_t c)
+{
+    ir_truth *t = ctx;
+    t->seen++;
+    if (c != t->cnt[j] || memcmp(pos, t->pos[j], c * sizeof *pos))
+        t->bad++;
+    return 0;
+}
+
+static void test_invrun(void)
+{
+    for (int trial = 0; trial < 40; trial++) {
+        uint32_t R = 1 + (uint32_t)(next() % (trial < 20 ? 300 : 5000));
+        uint64_t n = 1 + next() % 20000, start = next() % 1000000, codes = 0;
+        ir_truth t = {calloc(R, sizeof *t.pos), calloc(R, sizeof *t.cnt), 0, 0};
+        for (uint32_t j = 0; j < R; j++) {
+            unsigned shift = (unsigned)(next() % 16);
+            uint64_t *p = malloc(n * sizeof *p), c = 0;
+            for (uint64_t i = 0; i < n; i++)
+                if (next() >> (64 - 16) < (65536u >> shift) / 8 || (j == 3 && trial % 3 == 0))
+                    p[c++] = start + i;
+            if (j % 7 == 1)
+                c = 0; /* silent latents */
+            t.pos[j] = p;
+            t.cnt[j] = c;
+            codes += c;
+        }
+        ldb_invrun_params prm;
+        ldb_invrun_choose(&prm, start, n, R, codes);
+        ldb_buf one = {0}, two = {0};
+        ldb_invrun_part a = {0}, b = {0};
+        /* one part */
+        ldb_invrun_part_begin(&a, &prm, 0);
+        for (uint32_t j = 0; j < R; j++)
+            if (t.cnt[j])
+                CHECK(ldb_invrun_part_add(&a, j, t.pos[j], t.cnt[j]) == 0, "add");
+        CHECK(ldb_invrun_part_end(&a, R) == 0, "end");
+        ldb_invrun_part *pa[2] = {&a, &b};
+        CHECK(ldb_invrun_join(pa, 1, &one) == 0, "join one");
+        /* two parts, split at a span */
+        uint32_t S = 1u << prm.s, mid = (uint32_t)(next() % (R + 1)) & ~(S - 1);
+        ldb_invrun_part_begin(&a, &prm, 0);
+        ldb_invrun_part_begin(&b, &prm, mid);
+        for (uint32_t j = 0; j < R; j++)
+            if (t.cnt[j])
+                CHECK(ldb_invrun_part_add(j < mid ? &a : &b, j, t.pos[j], t.cnt[j]) == 0, "add");
+        CHECK(ldb_invrun_part_end(&a, mid) == 0 && ldb_invrun_part_end(&b, R) == 0, "end");
+        CHECK(ldb_invrun_join(pa, 2, &two) == 0, "join two");
+        CHECK(one.len == two.len && !memcmp(one.data, two.data, one.len),
+              "run record: two parts (split at %u of %u, span %u) give the bytes of one", mid, R, S);
+        ldb_invrun r;
+        CHECK(ldb_invrun_open(&r, start, one.data, one.len, R) == 0, "open");
+        CHECK(ldb_invrun_open(&r, start, one.data, one.len, R + 1) != 0, "wrong R refused");
+        int bad = 0;
+        for (uint32_t j = 0; j < R; j++) {
+            uint64_t *arr = NULL;
+            size_t len = 0, cap = 0;
+            if (ldb_invrun_latent(&r, j, &arr, &len, &cap) || len != t.cnt[j] ||
+                (len && memcmp(arr, t.pos[j], len * sizeof *arr)))
+                bad++;
+            free(arr);
+        }
+        CHECK(bad == 0, "run record (R %u, n %llu, span %u): %d latents read back wrong", R,
+              (unsigned long long)n, S, bad);
+        CHECK(ldb_invrun_each(&r, ir_each, &t) == 0 && t.bad == 0, "every latent in one pass");
+        /* truncations: refused or, when only padding went, the same answers */
+        int crash_free = 1;
+        for (size_t cut = 1; cut < one.len && cut < 64; cut++) {
+            ldb_invrun q;
+            if (ldb_invrun_open(&q, start, one.data, one.len - cut, R) == 0) {
+                ir_truth u = t;
+                u.bad = u.seen = 0;
+                (void)ldb_invrun_each(&q, ir_each, &u);
+            }
+        }
+        CHECK(crash_free, "truncated records");
+        ldb_invrun_part_free(&a);
+        ldb_invrun_part_free(&b);
+        ldb_buf_free(&one);
+        ldb_buf_free(&two);
+        for (uint32_t j = 0; j < R; j++)
+            free(t.pos[j]);
+        free(t.pos);
+        free(t.cnt);
+    }
 }
 
 static void test_lsum(void)
@@ -183,6 +280,7 @@ int main(void)
 {
     test_golden();
     test_roundtrip();
+    test_invrun();
     test_lsum();
     test_top_merge();
     test_values();

@@ -9,8 +9,11 @@
 
 static const char *USAGE_INIT =
     "usage: latentdb init DB [--tokenizer tokenizer.json] [--skip-tokens IDS] [--values bf16|f16|f32]\n"
+    "                    [--format 4|3]\n"
     "--tokenizer stores the tokenizer in the DB (results read as text; search by text); its\n"
-    "BOS, EOS and PAD ids become the skip set unless --skip-tokens names it.\n";
+    "BOS, EOS and PAD ids become the skip set unless --skip-tokens names it.\n"
+    "--format 3 makes a database of the older on-disk version (docs/FORMAT.md), which\n"
+    "latentdb still reads and writes; the default 4 is smaller for wide dictionaries.\n";
 static const char *USAGE_INGEST =
     "usage: latentdb ingest DB --dict NAME[,NAME...] --tokens T.npy --acts A.npy [--ctx N]\n"
     "                      [--source LABEL] [--again] [--precision f32|bf16]\n"
@@ -88,7 +91,7 @@ static int db_and_flag(int argc, char **argv, const char *usage, const char *fla
 
 int cmd_init(int argc, char **argv)
 {
-    const char *path = NULL, *skip = NULL, *vals = "bf16", *tpath = NULL;
+    const char *path = NULL, *skip = NULL, *vals = "bf16", *tpath = NULL, *fmt = NULL;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--skip-tokens") && i + 1 < argc)
             skip = argv[++i];
@@ -96,6 +99,8 @@ int cmd_init(int argc, char **argv)
             tpath = argv[++i];
         else if (!strcmp(argv[i], "--values") && i + 1 < argc)
             vals = argv[++i];
+        else if (!strcmp(argv[i], "--format") && i + 1 < argc)
+            fmt = argv[++i];
         else if (argv[i][0] == '-')
             return cli_usage(USAGE_INIT, "unknown option or missing value '%s'", argv[i]);
         else if (!path)
@@ -109,6 +114,8 @@ int cmd_init(int argc, char **argv)
                : !strcmp(vals, "f32") ? LDB_VALUES_F32 : -1;
     if (values < 0)
         return cli_usage(USAGE_INIT, "--values must be bf16, f16 or f32, not '%s'", vals);
+    if (fmt && strcmp(fmt, "3") && strcmp(fmt, "4"))
+        return cli_usage(USAGE_INIT, "--format must be 4 or 3, not '%s'", fmt);
     uint32_t ids[1024];
     size_t n = 0;
     if (skip && *skip) {
@@ -135,6 +142,7 @@ int cmd_init(int argc, char **argv)
     co.skip = ids;
     co.n_skip = n;
     co.values = values;
+    co.format = fmt ? fmt[0] - '0' : 0;
     co.tokenizer = t;
     co.skip_from_tokenizer = t && skip == NULL;
     int rc = ldb_db_create(path, &co, &db) ? cli_fail("%s", ldb_db_errmsg(db)) : 0;
