@@ -517,9 +517,8 @@ static int merge_summary(bthread *t, ldb_writer *w, const wdict *wd, uint32_t la
     ldb_key_latent(kb, wd->dd->id, latent);
     MDB_val k = {6, kb}, v;
     int no = 0, mrc = mdb_get(t->rtxn, db->ltop, &k, &v);
-    int vb = ldb_val_bytes(db->values);
-    if (mrc == 0 && (no = ldb_top_decode(v.mv_data, v.mv_size, vb, sc->old, sc->old_ctx,
-                                         LDB_TOPK)) < 0)
+    if (mrc == 0 && (no = ldb_top_decode(v.mv_data, v.mv_size, db->format, db->values, sc->old,
+                                         sc->old_ctx, LDB_TOPK)) < 0)
         return ldb_err_set(t->e, LDB_EFORMAT, "%s: top list of latent %u is corrupt",
                            db->path, latent);
     if (mrc && mrc != MDB_NOTFOUND)
@@ -559,7 +558,7 @@ static int merge_summary(bthread *t, ldb_writer *w, const wdict *wd, uint32_t la
     ldb_lsum s;
     mrc = mdb_get(t->rtxn, db->lsum, &k, &v);
     if (mrc == 0) {
-        if (ldb_lsum_decode(v.mv_data, v.mv_size, &s))
+        if (ldb_lsum_decode(v.mv_data, v.mv_size, db->format, &s))
             return ldb_err_set(t->e, LDB_EFORMAT, "%s: summary of latent %u is corrupt",
                                db->path, latent);
     } else if (mrc == MDB_NOTFOUND) {
@@ -570,7 +569,7 @@ static int merge_summary(bthread *t, ldb_writer *w, const wdict *wd, uint32_t la
     ldb_lsum add = {.count = n, .nseq = nseq, .sum = sum, .sumsq = sumsq, .max = max,
                     .nh = m, .hk = sc->hk, .hc = sc->hc};
     t->c.len = 0;
-    int bad = ldb_lsum_add(&s, &add) || ldb_lsum_encode(&s, &t->c);
+    int bad = ldb_lsum_add(&s, &add) || ldb_lsum_encode(&s, db->format, &t->c);
     ldb_lsum_free(&s);
     if (bad)
         return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
@@ -582,7 +581,7 @@ static int merge_summary(bthread *t, ldb_writer *w, const wdict *wd, uint32_t la
         return LDB_OK; /* nothing new makes the list */
     qsort(sc->heap, (size_t)nh, sizeof *sc->heap, cmp_cand);
     int nm = ldb_top_merge(sc->old, no, sc->heap, nh, sc->merged, LDB_TOPK, sc->src);
-    for (int i = 0; i < nm; i++)
+    for (int i = 0; i < nm && db->format < 4; i++) /* format 4 stores no contexts */
         if (sc->src[i] >= 0)
             sc->merged_ctx[i] = sc->old_ctx[sc->src[i]];
         else if (cand_context(wd, ls, a, b, sc->merged[i].gpos, &sc->merged_ctx[i]))
@@ -590,7 +589,7 @@ static int merge_summary(bthread *t, ldb_writer *w, const wdict *wd, uint32_t la
                                "is not among the batch's codes", latent,
                                (unsigned long long)sc->merged[i].gpos);
     t->c.len = 0;
-    if (ldb_top_encode(sc->merged, sc->merged_ctx, nm, vb, &t->c))
+    if (ldb_top_encode(sc->merged, sc->merged_ctx, nm, db->format, db->values, &t->c))
         return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
     return emit(t, w, wd, REC_LTOP, kb, &t->c);
 }

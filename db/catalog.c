@@ -295,7 +295,7 @@ static int fill_latents(ldb_db *db, MDB_txn *txn, const snapdict *d, int nd, sql
                 break;
             uint32_t lat = ldb_rd_be32((uint8_t *)k.mv_data + 2);
             ldb_lsum s;
-            if (ldb_lsum_decode(v.mv_data, v.mv_size, &s))
+            if (ldb_lsum_decode(v.mv_data, v.mv_size, db->format, &s))
                 continue;
             double mean = s.count ? s.sum / s.count : 0;
             double var = s.count ? s.sumsq / s.count - mean * mean : 0;

@@ -51,6 +51,11 @@ int ldb_chk_seqs(chk *c);
 int ldb_chk_is_skip(const chk *c, uint64_t pos);
 size_t ldb_chk_seq_of(const chk *c, uint64_t pos);
 size_t ldb_chk_code_at(const pair *p, size_t a, size_t b, uint64_t pos);
+/* The context of a code of the latent at gpos, from its codes p[a..b) (ascending) and
+ * the sequences: what a format-3 top list stores with it. -1 when gpos is in no
+ * sequence. */
+int ldb_chk_context(const chk *c, const pair *p, size_t a, size_t b, uint64_t gpos,
+                    struct ldb_tctx *x);
 /* Every forward block of dd, checked (CRC-32, decode, inside the sequences flagged
  * in covered, not overlapping), digested, its codes as (latent, gpos) pairs sorted
  * by latent then position; *positions: the positions the blocks hold; spanned

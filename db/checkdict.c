@@ -253,27 +253,37 @@ size_t ldb_chk_code_at(const pair *p, size_t a, size_t b, uint64_t pos)
     return a;
 }
 
-/* A top candidate's sequence, position and stored context against the sequences
- * and the latent's codes p[a..b). */
+int ldb_chk_context(const chk *c, const pair *p, size_t a, size_t b, uint64_t gpos, ldb_tctx *x)
+{
+    memset(x, 0, sizeof *x);
+    size_t s = ldb_chk_seq_of(c, gpos);
+    if (s == SIZE_MAX)
+        return -1;
+    uint64_t s0 = c->starts[s], s1 = s0 + c->lens[s];
+    x->seq = s;
+    x->pos = (uint32_t)(gpos - s0);
+    x->len = c->lens[s];
+    size_t i = ldb_chk_code_at(p, a, b, gpos >= s0 + LDB_TOPCTX ? gpos - LDB_TOPCTX : s0);
+    for (; i < b && p[i].pos <= gpos + LDB_TOPCTX && p[i].pos < s1; i++) {
+        if (p[i].pos == gpos)
+            continue;
+        int bit = ldb_tctx_bit((int)((int64_t)p[i].pos - (int64_t)gpos));
+        x->mask |= (uint16_t)(1u << bit);
+        x->bits[bit] = p[i].bits;
+    }
+    return 0;
+}
+
+/* A top candidate's sequence, position and stored context (format 3) against the
+ * sequences and the latent's codes p[a..b). */
 static int context_ok(const chk *c, const pair *p, size_t a, size_t b, const ldb_cand *t,
                       const ldb_tctx *tc)
 {
-    size_t s = ldb_chk_seq_of(c, t->gpos);
-    if (s == SIZE_MAX || s != tc->seq || c->lens[s] != tc->len ||
-        t->gpos - c->starts[s] != tc->pos)
+    ldb_tctx x;
+    if (ldb_chk_context(c, p, a, b, t->gpos, &x))
         return 0;
-    uint64_t s0 = c->starts[s], s1 = s0 + c->lens[s];
-    uint16_t mask = 0;
-    size_t i = ldb_chk_code_at(p, a, b, t->gpos >= s0 + LDB_TOPCTX ? t->gpos - LDB_TOPCTX : s0);
-    for (; i < b && p[i].pos <= t->gpos + LDB_TOPCTX && p[i].pos < s1; i++) {
-        if (p[i].pos == t->gpos)
-            continue;
-        int bit = ldb_tctx_bit((int)((int64_t)p[i].pos - (int64_t)t->gpos));
-        if (tc->bits[bit] != p[i].bits)
-            return 0;
-        mask |= (uint16_t)(1u << bit);
-    }
-    return mask == tc->mask;
+    return x.seq == tc->seq && x.pos == tc->pos && x.len == tc->len && x.mask == tc->mask &&
+           !memcmp(x.bits, tc->bits, sizeof x.bits);
 }
 
 static uint64_t mix64(uint64_t x) /* splitmix64's finaliser: a multiset hash's term */
@@ -355,7 +365,7 @@ static void check_stats(chk *c, const ldb_dbdict *dd, uint32_t j, const pair *p,
                     (unsigned long long)top[t].gpos);
             return;
         }
-        if (!context_ok(c, p, a, b, &top[t], &ctx[t])) {
+        if (ctx && !context_ok(c, p, a, b, &top[t], &ctx[t])) {
             ldb_chk_problem(c, "%s: ltop: latent %u of '%s': the sequence or context stored with its "
                     "top example at position %llu differs from the sequences and the forward "
                     "index", c->db->path, j, dd->name, (unsigned long long)top[t].gpos);
@@ -392,7 +402,8 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord, co
         while (b < np && p[b].lat == j)
             b++;
         int nt = 0, lrc = ldb_lsum_get(c->db, c->txn, dd->id, j, &s);
-        if (!lrc && (nt = ldb_ltop_get(c->db, c->txn, dd->id, j, top, ctx, LDB_TOPK)) < 0)
+        if (!lrc && (nt = ldb_ltop_get(c->db, c->txn, dd->id, j, top, ldb_ltop_contexts(c->db) ? ctx : NULL,
+                                       LDB_TOPK)) < 0)
             lrc = nt;
         if (lrc) { /* a record that does not decode */
             ldb_lsum_free(&s);
@@ -401,6 +412,10 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord, co
             a = b;
             continue;
         }
+        /* format 4 stores no contexts: the digest takes them from the codes, so it is the
+         * digest a format-3 DB of the same codes has */
+        for (int i = 0; i < nt && !ldb_ltop_contexts(c->db); i++)
+            ldb_chk_context(c, p, a, b, top[i].gpos, &ctx[i]);
         uint64_t rec[2] = {s.count, s.nseq};
         ldb_sha_update(&c->sha, &j, 4);
         ldb_sha_update(&c->sha, rec, sizeof rec);
@@ -415,7 +430,7 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord, co
             uint64_t where[3] = {ctx[i].seq, ctx[i].pos, ctx[i].len};
             ldb_sha_update(&c->sha, where, sizeof where);
         }
-        check_stats(c, dd, j, p, a, b, &s, top, ctx, nt);
+        check_stats(c, dd, j, p, a, b, &s, top, ldb_ltop_contexts(c->db) ? ctx : NULL, nt);
         a = b;
         if (have_cnt && cnt[j] != s.count)
             ldb_chk_problem(c, "%s: lcnt: latent %u of '%s': the counts record says %llu firing "

@@ -306,11 +306,16 @@ int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_l
         return LDB_OK;
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "lsum");
-    if (ldb_lsum_decode(v.mv_data, v.mv_size, s))
+    if (ldb_lsum_decode(v.mv_data, v.mv_size, db->format, s))
         return ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: the summary of latent %u (table lsum, key "
                            "%u:%u) is corrupt; run latentdb check", db->path, latent, dict,
                            latent);
     return LDB_OK;
+}
+
+int ldb_ltop_contexts(const ldb_db *db)
+{
+    return db->format < 4;
 }
 
 int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_cand *out,
@@ -324,7 +329,7 @@ int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_c
         return 0;
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "ltop");
-    int n = ldb_top_decode(v.mv_data, v.mv_size, ldb_val_bytes(db->values), out, ctx, max);
+    int n = ldb_top_decode(v.mv_data, v.mv_size, db->format, db->values, out, ctx, max);
     return n >= 0 ? n : ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: the top list of latent %u (table "
                                     "ltop, key %u:%u) is corrupt; run latentdb check", db->path,
                                     latent, dict, latent);

@@ -246,32 +246,17 @@ static int rebuild_latent(rb *r, const ldb_dbdict *nd, uint32_t j, const pair *p
     r->b.len = 0;
     uint8_t lk[6];
     ldb_key_latent(lk, nd->id, j);
-    rc = ldb_lsum_encode(&s, &r->b) ? ldb_chk_nomem(c)
+    rc = ldb_lsum_encode(&s, db->format, &r->b) ? ldb_chk_nomem(c)
                                    : put(r, r->n->lsum, lk, 6, r->b.data, r->b.len, "lsum");
     ldb_lsum_free(&s);
     if (rc)
         return rc;
     qsort(cand, n, sizeof *cand, cmp_cand);
     int nt = n < LDB_TOPK ? (int)n : LDB_TOPK;
-    for (int t = 0; t < nt; t++) {
-        ldb_tctx *x = &ctx[t];
-        memset(x, 0, sizeof *x);
-        size_t si = ldb_chk_seq_of(c, cand[t].gpos);
-        uint64_t s0 = c->starts[si], s1 = s0 + c->lens[si], g = cand[t].gpos;
-        x->seq = si;
-        x->pos = (uint32_t)(g - s0);
-        x->len = c->lens[si];
-        size_t i = ldb_chk_code_at(p, a, b, g >= s0 + LDB_TOPCTX ? g - LDB_TOPCTX : s0);
-        for (; i < b && p[i].pos <= g + LDB_TOPCTX && p[i].pos < s1; i++) {
-            if (p[i].pos == g)
-                continue;
-            int bit = ldb_tctx_bit((int)((int64_t)p[i].pos - (int64_t)g));
-            x->mask |= (uint16_t)(1u << bit);
-            x->bits[bit] = p[i].bits;
-        }
-    }
+    for (int t = 0; t < nt && db->format < 4; t++) /* format 4 stores no contexts */
+        ldb_chk_context(c, p, a, b, cand[t].gpos, &ctx[t]);
     r->b.len = 0;
-    if (ldb_top_encode(cand, ctx, nt, ldb_val_bytes(db->values), &r->b))
+    if (ldb_top_encode(cand, ctx, nt, db->format, db->values, &r->b))
         return ldb_chk_nomem(c);
     return put(r, r->n->ltop, lk, 6, r->b.data, r->b.len, "ltop");
 }

@@ -2,6 +2,7 @@
 #include "summary.h"
 #include "db_impl.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,7 @@ void ldb_lsum_free(ldb_lsum *s)
     s->nh = 0;
 }
 
-int ldb_lsum_decode(const uint8_t *p, size_t n, ldb_lsum *s)
+static int lsum_decode3(const uint8_t *p, size_t n, ldb_lsum *s)
 {
     const uint8_t *end = p + n;
     memset(s, 0, sizeof *s);
@@ -55,7 +56,7 @@ int ldb_lsum_decode(const uint8_t *p, size_t n, ldb_lsum *s)
     return 0;
 }
 
-int ldb_lsum_encode(const ldb_lsum *s, ldb_buf *out)
+static int lsum_encode3(const ldb_lsum *s, ldb_buf *out)
 {
     if (ldb_buf_reserve(out, 36 + 10 + (size_t)s->nh * 13))
         return -1;
@@ -75,6 +76,104 @@ int ldb_lsum_encode(const ldb_lsum *s, ldb_buf *out)
     }
     out->len += o;
     return 0;
+}
+
+/* Format 4: count and sequences as varints, the histogram's keys and counts as Rice
+ * codes (docs/FORMAT.md, "Latent summary"). */
+static int lsum_encode4(const ldb_lsum *s, ldb_buf *out)
+{
+    if (ldb_buf_reserve(out, 2 * 10 + 20 + 10 + 3 + 4))
+        return -1;
+    uint8_t *p = out->data + out->len;
+    size_t o = ldb_varint_put(p, s->count);
+    o += ldb_varint_put(p + o, s->nseq);
+    memcpy(p + o, &s->sum, 8);
+    memcpy(p + o + 8, &s->sumsq, 8);
+    memcpy(p + o + 16, &s->max, 4);
+    o += 20;
+    o += ldb_varint_put(p + o, s->nh);
+    if (!s->nh) {
+        out->len += o;
+        return 0;
+    }
+    o += ldb_varint_put(p + o, s->hk[0]);
+    double span = (double)(s->hk[s->nh - 1] - s->hk[0]), total = 0;
+    for (uint32_t i = 0; i < s->nh; i++)
+        total += (double)s->hc[i];
+    unsigned kg = s->nh > 1 ? ldb_rice_k(span / (s->nh - 1)) : 0, kc = ldb_rice_k(total / s->nh);
+    p[o++] = (uint8_t)kg;
+    p[o++] = (uint8_t)kc;
+    out->len += o;
+    ldb_bitw w = {out, 0, 0};
+    for (uint32_t i = 1; i < s->nh; i++)
+        if (ldb_rice_put(&w, (uint64_t)(s->hk[i] - s->hk[i - 1] - 1), kg))
+            return -1;
+    for (uint32_t i = 0; i < s->nh; i++)
+        if (ldb_rice_put(&w, s->hc[i] - 1, kc))
+            return -1;
+    return ldb_bitw_flush(&w);
+}
+
+static int lsum_decode4(const uint8_t *p, size_t n, ldb_lsum *s)
+{
+    const uint8_t *end = p + n;
+    uint64_t nh, key, total = 0;
+    memset(s, 0, sizeof *s);
+    if (ldb_varint_get(&p, end, &s->count) || ldb_varint_get(&p, end, &s->nseq) || end - p < 20)
+        return -1;
+    memcpy(&s->sum, p, 8);
+    memcpy(&s->sumsq, p + 8, 8);
+    memcpy(&s->max, p + 16, 4);
+    p += 20;
+    if (ldb_varint_get(&p, end, &nh) || nh > 65536 || nh > s->count || (nh && s->nseq == 0))
+        return -1;
+    if (!nh)
+        return p == end && s->count == 0 ? 0 : -1;
+    if (ldb_varint_get(&p, end, &key) || key > 0xffff || end - p < 2 || p[0] > 40 || p[1] > 40)
+        return -1;
+    unsigned kg = p[0], kc = p[1];
+    p += 2;
+    s->hk = malloc(nh * sizeof *s->hk);
+    s->hc = malloc(nh * sizeof *s->hc);
+    if (!s->hk || !s->hc) {
+        ldb_lsum_free(s);
+        return -1;
+    }
+    ldb_bitr r = {p, end, 0, 0};
+    s->hk[0] = (uint16_t)key;
+    for (uint64_t i = 1; i < nh; i++) {
+        uint64_t g;
+        if (ldb_rice_get(&r, kg, &g) || key + g + 1 > 0xffff) {
+            ldb_lsum_free(s);
+            return -1;
+        }
+        key += g + 1;
+        s->hk[i] = (uint16_t)key;
+    }
+    for (uint64_t i = 0; i < nh; i++) {
+        uint64_t c;
+        if (ldb_rice_get(&r, kc, &c) || c >= s->count || (total += c + 1) > s->count) {
+            ldb_lsum_free(s);
+            return -1;
+        }
+        s->hc[i] = c + 1;
+    }
+    s->nh = (uint32_t)nh;
+    if (total != s->count || r.p != end) {
+        ldb_lsum_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+int ldb_lsum_decode(const uint8_t *p, size_t n, int fmt, ldb_lsum *s)
+{
+    return fmt >= 4 ? lsum_decode4(p, n, s) : lsum_decode3(p, n, s);
+}
+
+int ldb_lsum_encode(const ldb_lsum *s, int fmt, ldb_buf *out)
+{
+    return fmt >= 4 ? lsum_encode4(s, out) : lsum_encode3(s, out);
 }
 
 int ldb_lsum_merge_hist(ldb_lsum *s, const uint16_t *k, const uint64_t *c, uint32_t n)
@@ -169,7 +268,7 @@ int ldb_lsum_add(ldb_lsum *s, const ldb_lsum *b)
     return ldb_lsum_merge_hist(s, b->hk, b->hc, b->nh);
 }
 
-int ldb_top_decode(const uint8_t *p, size_t n, int vb, ldb_cand *out, ldb_tctx *ctx, int max)
+static int top_decode3(const uint8_t *p, size_t n, int vb, ldb_cand *out, ldb_tctx *ctx, int max)
 {
     const uint8_t *end = p + n;
     int k = 0;
@@ -211,7 +310,7 @@ int ldb_top_decode(const uint8_t *p, size_t n, int vb, ldb_cand *out, ldb_tctx *
     return k;
 }
 
-int ldb_top_encode(const ldb_cand *c, const ldb_tctx *ctx, int n, int vb, ldb_buf *out)
+static int top_encode3(const ldb_cand *c, const ldb_tctx *ctx, int n, int vb, ldb_buf *out)
 {
     if (ldb_buf_reserve(out, (size_t)n * (14 + 2 * LDB_TOPCTX * (size_t)vb + 30)))
         return -1;
@@ -232,6 +331,104 @@ int ldb_top_encode(const ldb_cand *c, const ldb_tctx *ctx, int n, int vb, ldb_bu
     }
     out->len = (size_t)(p - out->data);
     return 0;
+}
+
+/* Format 4: candidates in gpos order, gaps and values (offsets from the best) Rice
+ * coded; no contexts (docs/FORMAT.md, "Top list"). */
+static int top_encode4(const ldb_cand *c, int n, int kind, ldb_buf *out)
+{
+    ldb_cand g[LDB_TOPK];
+    if (n < 1 || n > LDB_TOPK || ldb_buf_reserve(out, 1 + 2 + 10 + 4))
+        return n == 0 ? 0 : -1;
+    memcpy(g, c, (size_t)n * sizeof *g);
+    for (int i = 1; i < n; i++) /* insertion sort by gpos: at most 100 */
+        for (int j = i; j > 0 && g[j].gpos < g[j - 1].gpos; j--) {
+            ldb_cand t = g[j];
+            g[j] = g[j - 1];
+            g[j - 1] = t;
+        }
+    uint32_t best = ldb_val_bits(c[0].value, kind);
+    double span = (double)(g[n - 1].gpos - g[0].gpos), dv = 0;
+    for (int i = 0; i < n; i++)
+        dv += (double)(best - ldb_val_bits(g[i].value, kind));
+    unsigned kg = n > 1 ? ldb_rice_k(span / (n - 1)) : 0, kv = ldb_rice_k(dv / n);
+    int vb = ldb_val_bytes(kind);
+    uint8_t *p = out->data + out->len;
+    size_t o = 0;
+    p[o++] = (uint8_t)n;
+    p[o++] = (uint8_t)kg;
+    p[o++] = (uint8_t)kv;
+    o += ldb_varint_put(p + o, g[0].gpos);
+    memcpy(p + o, &best, (size_t)vb);
+    o += (size_t)vb;
+    out->len += o;
+    ldb_bitw w = {out, 0, 0};
+    for (int i = 1; i < n; i++)
+        if (ldb_rice_put(&w, g[i].gpos - g[i - 1].gpos - 1, kg))
+            return -1;
+    for (int i = 0; i < n; i++)
+        if (ldb_rice_put(&w, best - ldb_val_bits(g[i].value, kind), kv))
+            return -1;
+    return ldb_bitw_flush(&w);
+}
+
+static int top_decode4(const uint8_t *p, size_t len, int kind, ldb_cand *out, int max)
+{
+    const uint8_t *end = p + len;
+    ldb_cand g[LDB_TOPK];
+    uint64_t first;
+    int vb = ldb_val_bytes(kind);
+    if (len < 3 || p[0] < 1 || p[0] > LDB_TOPK || p[1] > 40 || p[2] > 40)
+        return -1;
+    int n = p[0];
+    unsigned kg = p[1], kv = p[2];
+    p += 3;
+    uint32_t best = 0;
+    if (ldb_varint_get(&p, end, &first) || end - p < vb)
+        return -1;
+    memcpy(&best, p, (size_t)vb);
+    p += vb;
+    if (!isfinite(ldb_val_float(best, kind)) || ldb_val_float(best, kind) < 0)
+        return -1;
+    ldb_bitr r = {p, end, 0, 0};
+    g[0].gpos = first;
+    for (int i = 1; i < n; i++) {
+        uint64_t d;
+        if (ldb_rice_get(&r, kg, &d) || d >= UINT64_MAX - g[i - 1].gpos)
+            return -1;
+        g[i].gpos = g[i - 1].gpos + d + 1;
+    }
+    for (int i = 0; i < n; i++) {
+        uint64_t d;
+        if (ldb_rice_get(&r, kv, &d) || d > best)
+            return -1;
+        g[i].value = ldb_val_float(best - (uint32_t)d, kind);
+    }
+    if (r.p != end)
+        return -1;
+    for (int i = 1; i < n; i++) /* into candidate order (value descending, then gpos) */
+        for (int j = i; j > 0 && ldb_cand_before(&g[j], &g[j - 1]); j--) {
+            ldb_cand t = g[j];
+            g[j] = g[j - 1];
+            g[j - 1] = t;
+        }
+    if (g[0].value != ldb_val_float(best, kind))
+        return -1; /* the best value is a candidate's */
+    int m = n < max ? n : max;
+    memcpy(out, g, (size_t)m * sizeof *out);
+    return m;
+}
+
+int ldb_top_decode(const uint8_t *p, size_t n, int fmt, int kind, ldb_cand *out, ldb_tctx *ctx,
+                   int max)
+{
+    return fmt >= 4 ? top_decode4(p, n, kind, out, max)
+                    : top_decode3(p, n, ldb_val_bytes(kind), out, ctx, max);
+}
+
+int ldb_top_encode(const ldb_cand *c, const ldb_tctx *ctx, int n, int fmt, int kind, ldb_buf *out)
+{
+    return fmt >= 4 ? top_encode4(c, n, kind, out) : top_encode3(c, ctx, n, ldb_val_bytes(kind), out);
 }
 
 int ldb_top_merge(const ldb_cand *a, int na, const ldb_cand *b, int nb, ldb_cand *out, int max,

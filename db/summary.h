@@ -23,9 +23,10 @@ typedef struct ldb_cand {
     float value;
 } ldb_cand;
 
-/* Decodes; the histogram arrays are allocated (free with ldb_lsum_free). 0 or -1. */
-int ldb_lsum_decode(const uint8_t *p, size_t n, ldb_lsum *s);
-int ldb_lsum_encode(const ldb_lsum *s, ldb_buf *out);
+/* Decodes a summary of format fmt (3 or 4); the histogram arrays are allocated (free
+ * with ldb_lsum_free). 0 or -1. */
+int ldb_lsum_decode(const uint8_t *p, size_t n, int fmt, ldb_lsum *s);
+int ldb_lsum_encode(const ldb_lsum *s, int fmt, ldb_buf *out);
 void ldb_lsum_free(ldb_lsum *s);
 
 /* Adds sorted (key, count) pairs to s's histogram. 0 or -1 (out of memory). */
@@ -56,12 +57,15 @@ static inline int ldb_tctx_bit(int off) /* off in [-8, 8], not 0 */
     return off < 0 ? off + LDB_TOPCTX : off + LDB_TOPCTX - 1;
 }
 
-/* Decodes the first max candidates (all when fewer; and their contexts, when ctx is
- * not NULL) of a record whose values take vb bytes; returns the count or -1 when
+/* Decodes the best max candidates (all when fewer) of a top list of format fmt whose
+ * values are stored as kind (LDB_VAL_*); format 3 also gives their contexts, when ctx
+ * is not NULL (format 4 stores none: ctx is left alone). Returns the count or -1 when
  * malformed. */
-int ldb_top_decode(const uint8_t *p, size_t n, int vb, ldb_cand *out, ldb_tctx *ctx, int max);
-/* Appends the record of n candidates to out; 0 or -1 (out of memory). */
-int ldb_top_encode(const ldb_cand *c, const ldb_tctx *ctx, int n, int vb, ldb_buf *out);
+int ldb_top_decode(const uint8_t *p, size_t n, int fmt, int kind, ldb_cand *out, ldb_tctx *ctx,
+                   int max);
+/* Appends the record of n ordered candidates (and, for format 3, their contexts) to
+ * out; 0 or -1 (out of memory). */
+int ldb_top_encode(const ldb_cand *c, const ldb_tctx *ctx, int n, int fmt, int kind, ldb_buf *out);
 
 /* Order of candidates: value descending, then gpos ascending. */
 static inline int ldb_cand_before(const ldb_cand *a, const ldb_cand *b)

@@ -196,7 +196,8 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
         goto out;
     int scan = k > LDB_TOPK || o->include_special;
     if (!scan) {
-        if (!(c = malloc(LDB_TOPK * sizeof *c)) || !(ctx = malloc(LDB_TOPK * sizeof *ctx))) {
+        if (!(c = malloc(LDB_TOPK * sizeof *c)) ||
+            (ldb_ltop_contexts(db) && !(ctx = malloc(LDB_TOPK * sizeof *ctx)))) {
             rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             goto out;
         }

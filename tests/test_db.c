@@ -9,6 +9,7 @@
 
 #include "../db/codec.h"
 #include "../db/invrun.h"
+#include "../db/store.h"
 #include "../db/summary.h"
 #include "check.h"
 #include "latentdb.h"
@@ -193,17 +194,89 @@ static void test_lsum(void)
           "merge");
     CHECK(s.nh == 4 && s.hk[0] == 0x3f00 && s.hc[1] == 3 && s.hk[2] == 0x4000 && s.hc[2] == 6,
           "merged histogram is the sum, keys ascending");
+    for (int fmt = 3; fmt <= 4; fmt++) {
+        ldb_buf b = {0};
+        CHECK(ldb_lsum_encode(&s, fmt, &b) == 0, "encode");
+        CHECK(ldb_lsum_decode(b.data, b.len, fmt, &d) == 0 && d.count == 12 && d.nseq == 4 &&
+              d.sum == 17.5 && d.sumsq == 40.25 && d.max == 8.0f && d.nh == 4 &&
+              d.hk[0] == 0x3f00 && d.hk[1] == 0x3f80 && d.hk[2] == 0x4000 && d.hk[3] == 0x4100 &&
+              d.hc[0] == 2 && d.hc[1] == 3 && d.hc[2] == 6 && d.hc[3] == 1,
+              "format %d: summary round-trips", fmt);
+        ldb_lsum_free(&d);
+        CHECK(ldb_lsum_decode(b.data, b.len - 1, fmt, &d) != 0, "format %d: truncated summary refused",
+              fmt);
+        ldb_lsum t = s;
+        t.count = 13; /* counts no longer sum to count */
+        b.len = 0;
+        CHECK(ldb_lsum_encode(&t, fmt, &b) == 0 && ldb_lsum_decode(b.data, b.len, fmt, &d) != 0,
+              "format %d: inconsistent summary refused", fmt);
+        ldb_buf_free(&b);
+    }
+    /* format 4: the bytes of this summary, as docs/FORMAT.md lays them out */
     ldb_buf b = {0};
-    CHECK(ldb_lsum_encode(&s, &b) == 0, "encode");
-    CHECK(ldb_lsum_decode(b.data, b.len, &d) == 0 && d.count == 12 && d.nseq == 4 &&
-          d.sum == 17.5 && d.max == 8.0f && d.nh == 4 && d.hk[3] == 0x4100 && d.hc[3] == 1,
-          "summary round-trips");
-    ldb_lsum_free(&d);
-    CHECK(ldb_lsum_decode(b.data, b.len - 1, &d) != 0, "truncated summary refused");
-    b.data[36 + 1] = 0; /* break the histogram: counts no longer sum to count */
-    CHECK(ldb_lsum_decode(b.data, b.len, &d) != 0, "inconsistent summary refused");
+    CHECK(ldb_lsum_encode(&s, 4, &b) == 0, "encode");
+    CHECK(b.len > 22 && b.data[0] == 12 && b.data[1] == 4 && b.data[22] == 4 &&
+          b.data[23] == 0x80 && b.data[24] == 0x7e && b.data[25] == 6 && b.data[26] == 1,
+          "format 4 summary: count, nseq, sums, max, nh, first key 0x3f00 as varint, kg 6 "
+          "(mean gap 170.7), kc 1 (mean count 3)");
     ldb_buf_free(&b);
     ldb_lsum_free(&s);
+}
+
+/* Top lists of both formats against brute force: random candidates (values stored
+ * as bf16, f16 or f32, ties included), encoded, decoded whole and in part; damage
+ * to a format-4 list refused. */
+static void test_top_lists(void)
+{
+    for (int trial = 0; trial < 300; trial++) {
+        int kind = trial % 3, n = 1 + (int)(next() % LDB_TOPK);
+        ldb_cand c[LDB_TOPK], d[LDB_TOPK];
+        ldb_tctx x[LDB_TOPK];
+        memset(x, 0, sizeof x);
+        for (int i = 0; i < n; i++) {
+            int dup;
+            do { /* distinct positions */
+                c[i].gpos = next() % (trial % 2 ? 1000 : 100000000);
+                dup = 0;
+                for (int j = 0; j < i; j++)
+                    dup |= c[j].gpos == c[i].gpos;
+            } while (dup);
+            float v = (float)(next() % 1000) / (trial % 5 == 0 ? 7.0f : 100.0f);
+            c[i].value = ldb_val_float(ldb_val_bits(v, kind), kind); /* as stored */
+            x[i].len = 10;
+            x[i].pos = 3;
+        }
+        for (int i = 1; i < n; i++) /* candidate order */
+            for (int j = i; j > 0 && ldb_cand_before(&c[j], &c[j - 1]); j--) {
+                ldb_cand t = c[j];
+                c[j] = c[j - 1];
+                c[j - 1] = t;
+            }
+        size_t len3 = 0;
+        for (int fmt = 3; fmt <= 4; fmt++) {
+            ldb_buf b = {0};
+            CHECK(ldb_top_encode(c, x, n, fmt, kind, &b) == 0, "encode");
+            int got = ldb_top_decode(b.data, b.len, fmt, kind, d, NULL, LDB_TOPK);
+            int same = got == n;
+            for (int i = 0; i < n && same; i++)
+                same = d[i].gpos == c[i].gpos && d[i].value == c[i].value;
+            CHECK(same, "format %d, kind %d: %d candidates round-trip (got %d)", fmt, kind, n, got);
+            int part = 1 + (int)(next() % (unsigned)n);
+            got = ldb_top_decode(b.data, b.len, fmt, kind, d, NULL, part);
+            CHECK(got == part && d[part - 1].gpos == c[part - 1].gpos, "the best %d of %d", part, n);
+            if (fmt == 4) {
+                CHECK(ldb_top_decode(b.data, b.len - 1, fmt, kind, d, NULL, LDB_TOPK) < 0,
+                      "a truncated list refused");
+                b.data[0] = 0;
+                CHECK(ldb_top_decode(b.data, b.len, fmt, kind, d, NULL, LDB_TOPK) < 0,
+                      "an empty list refused");
+                CHECK(n < 8 || b.len < len3 / 2, "format 4: %zu bytes for %d candidates, format 3 %zu",
+                      b.len, n, len3);
+            }
+            len3 = b.len;
+            ldb_buf_free(&b);
+        }
+    }
 }
 
 static void test_top_merge(void)
@@ -281,6 +354,7 @@ int main(void)
     test_golden();
     test_roundtrip();
     test_invrun();
+    test_top_lists();
     test_lsum();
     test_top_merge();
     test_values();

@@ -40,8 +40,12 @@ static ldb_db *open_db(const char *name, int create)
     snprintf(p, sizeof p, "%s/%s", scratch, name);
     ldb_db *db = NULL;
     uint32_t skip = 2;
-    int rc = create ? ldb_db_init(p, &skip, 1, LDB_VALUES_BF16, &db)
-                    : ldb_db_open(p, LDB_OPEN_WRITE, &db);
+    ldb_create_opts co;
+    ldb_create_opts_init(&co);
+    co.skip = &skip;
+    co.n_skip = 1;
+    co.format = getenv("LDB_TEST_FORMAT") ? atoi(getenv("LDB_TEST_FORMAT")) : 0; /* 3: the old one */
+    int rc = create ? ldb_db_create(p, &co, &db) : ldb_db_open(p, LDB_OPEN_WRITE, &db);
     CHECK(rc == 0, "open %s: %s", p, ldb_db_errmsg(db));
     return db;
 }
@@ -864,58 +868,70 @@ static void test_tamper_summaries(ldb_db *db)
     MDB_txn *txn;
     MDB_cursor *cur;
     MDB_val k, v;
-    uint8_t key[6], rec[4096], top[16384];
-    size_t n = 0, tn = 0;
+    uint8_t key[6], top[16384];
+    size_t tn = 0;
+    ldb_lsum s = {0};
+    int fmt = db->format, kind = db->values;
     CHECK(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) == 0, "read txn");
     mdb_cursor_open(txn, db->lsum, &cur);
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        uint64_t count;
-        memcpy(&count, v.mv_data, 8);
-        if (count >= 200 && v.mv_size <= sizeof rec && ((uint8_t *)v.mv_data)[v.mv_size - 1] < 0x7f) {
+        if (ldb_lsum_decode(v.mv_data, v.mv_size, fmt, &s) == 0 && s.count >= 200 && s.nh > 3) {
             memcpy(key, k.mv_data, 6);
-            memcpy(rec, v.mv_data, v.mv_size);
-            n = v.mv_size;
             break;
         }
+        ldb_lsum_free(&s);
+        s.count = 0;
     }
     mdb_cursor_close(cur);
     MDB_val tk = {6, key};
-    if (n && mdb_get(txn, db->ltop, &tk, &v) == 0 && v.mv_size <= sizeof top) {
+    if (s.count && mdb_get(txn, db->ltop, &tk, &v) == 0 && v.mv_size <= sizeof top) {
         memcpy(top, v.mv_data, v.mv_size);
         tn = v.mv_size;
     }
     mdb_txn_abort(txn);
-    CHECK(n > 40 && tn > 0, "a latent with 200 codes, its summary and its top list");
-    if (!n || !tn)
+    CHECK(s.count >= 200 && tn > 0, "a latent with 200 codes, its summary and its top list");
+    if (!s.count || !tn)
         return;
-    uint8_t bad[16384];
-    memcpy(bad, rec, n);
-    float mx;
-    memcpy(&mx, bad + 32, 4);
-    mx *= 1.5f;
-    memcpy(bad + 32, &mx, 4);
-    tamper(db, db->lsum, key, 6, bad, n, "the max, sum or sum of squares");
-    memcpy(bad, rec, n);
-    bad[8]++; /* nseq */
-    tamper(db, db->lsum, key, 6, bad, n, "its summary says");
-    memcpy(bad, rec, n);
-    bad[36 + (rec[36] >= 0x80) + 1] ^= 1; /* the first key: every key moves by one */
-    tamper(db, db->lsum, key, 6, bad, n, "value histogram");
-    memcpy(bad, rec, n);
-    bad[n - 1]++; /* the last count: no longer the summary's total */
-    tamper(db, db->lsum, key, 6, bad, n, "is corrupt");
+    /* each field of the summary changed, re-encoded in the DB's format */
+    ldb_buf b = {0};
+    ldb_lsum t = s;
+    t.max *= 1.5f;
+    CHECK(ldb_lsum_encode(&t, fmt, &b) == 0, "encode");
+    tamper(db, db->lsum, key, 6, b.data, b.len, "the max, sum or sum of squares");
+    t = s;
+    t.nseq++;
+    b.len = 0;
+    CHECK(ldb_lsum_encode(&t, fmt, &b) == 0, "encode");
+    tamper(db, db->lsum, key, 6, b.data, b.len, "its summary says");
+    for (uint32_t i = 0; i < s.nh; i++) /* every key moves by one */
+        s.hk[i]++;
+    b.len = 0;
+    CHECK(ldb_lsum_encode(&s, fmt, &b) == 0, "encode");
+    tamper(db, db->lsum, key, 6, b.data, b.len, "value histogram");
+    for (uint32_t i = 0; i < s.nh; i++)
+        s.hk[i]--;
+    s.hc[s.nh - 1]++; /* the last count: no longer the summary's total */
+    b.len = 0;
+    CHECK(ldb_lsum_encode(&s, fmt, &b) == 0, "encode");
+    tamper(db, db->lsum, key, 6, b.data, b.len, "is corrupt");
+    ldb_lsum_free(&s);
     ldb_cand c[LDB_TOPK];
     ldb_tctx x[LDB_TOPK];
-    int vb = ldb_val_bytes(db->values), nt = ldb_top_decode(top, tn, vb, c, x, LDB_TOPK);
-    ldb_buf b = {0};
-    CHECK(nt > 1 && ldb_top_encode(c + 1, x + 1, nt - 1, vb, &b) == 0, "a shorter top list");
+    int nt = ldb_top_decode(top, tn, fmt, kind, c, x, LDB_TOPK);
+    b.len = 0;
+    CHECK(nt > 1 && ldb_top_encode(c + 1, x + 1, nt - 1, fmt, kind, &b) == 0, "a shorter top list");
     tamper(db, db->ltop, key, 6, b.data, b.len, "is not the top of the forward index");
-    /* a context past the first ten candidates (check verified only those): the
-     * 51st candidate's context gains a firing where the latent is silent, or
-     * its sequence moves by one */
+    b.len = 0;
+    c[nt / 2].gpos++; /* a candidate that is not a code there (or not with its value) */
+    CHECK(ldb_top_encode(c, x, nt, fmt, kind, &b) == 0, "a moved candidate");
+    tamper(db, db->ltop, key, 6, b.data, b.len, "top");
+    c[nt / 2].gpos--;
     CHECK(nt > 60, "a top list of more than 60 candidates (%d)", nt);
-    for (int t = 50; t < nt; t++) {
+    /* format 3: a context past the first ten candidates (check verified only those):
+     * the 51st candidate's context gains a firing where the latent is silent, or its
+     * sequence moves by one */
+    for (int t = 50; t < nt && ldb_ltop_contexts(db); t++) {
         int bit = -1;
         for (int j = 0; j < 16 && bit < 0; j++)
             if (!(x[t].mask >> j & 1) && x[t].pos + (j < 8 ? j - 8 : j - 7) < x[t].len &&
@@ -928,12 +944,12 @@ static void test_tamper_summaries(ldb_db *db)
         y[t].mask |= (uint16_t)(1u << bit);
         y[t].bits[bit] = ldb_val_bits(1.0f, db->values);
         b.len = 0;
-        CHECK(ldb_top_encode(c, y, nt, vb, &b) == 0, "a top list with a wrong context");
+        CHECK(ldb_top_encode(c, y, nt, fmt, kind, &b) == 0, "a top list with a wrong context");
         tamper(db, db->ltop, key, 6, b.data, b.len, "context stored with its top example");
         memcpy(y, x, sizeof y);
         y[t].seq++;
         b.len = 0;
-        CHECK(ldb_top_encode(c, y, nt, vb, &b) == 0, "a top list with a wrong sequence");
+        CHECK(ldb_top_encode(c, y, nt, fmt, kind, &b) == 0, "a top list with a wrong sequence");
         tamper(db, db->ltop, key, 6, b.data, b.len, "context stored with its top example");
         break;
     }
