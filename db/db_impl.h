@@ -136,6 +136,10 @@ void ldb_seqrec_decode(uint64_t seq, const uint8_t in[40], ldb_seqrec *s);
  * with db as it was. */
 int ldb_db_reopen(ldb_db *db);
 
+/* Whether another process holds a reader slot of db's environment (repair and
+ * compact replace the file, which such a process would go on using). */
+int ldb_db_others_open(ldb_db *db);
+
 /* A handle for path with nothing open yet (NULL when out of memory). */
 ldb_db *ldb_db_alloc(const char *path);
 /* Opens db->path's LMDB environment (creating its files when writable), with the

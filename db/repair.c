@@ -519,6 +519,13 @@ static int others_cb(const char *msg, void *ctx)
     return 0;
 }
 
+int ldb_db_others_open(ldb_db *db)
+{
+    int others = 0;
+    mdb_reader_list(db->env, others_cb, &others);
+    return others;
+}
+
 int ldb_db_repair(ldb_db *db)
 {
     if (db->rdonly)
@@ -553,8 +560,7 @@ int ldb_db_repair(ldb_db *db)
         rc = ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
         goto out;
     }
-    mdb_reader_list(db->env, others_cb, &others);
-    if (others) {
+    if ((others = ldb_db_others_open(db))) {
         rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: other processes have the database open; "
                          "check --repair replaces its file, so stop them and run it again",
                          db->path);

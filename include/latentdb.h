@@ -702,6 +702,14 @@ int ldb_db_check_each(ldb_db *db, ldb_check_report *rep, void (*each)(void *arg,
  * catalog.sqlite is rebuilt from LMDB. */
 int ldb_db_repair(ldb_db *db);
 
+/* Gives back the space LMDB keeps free inside data.mdb (pages freed by rewritten
+ * summaries and top lists, which later batches reuse but the file never returns):
+ * the live pages are copied into a new file, which replaces data.mdb. Needs a handle
+ * opened with LDB_OPEN_WRITE and the database to itself, as repair does; on failure
+ * the database is as it was. *before and *after (either may be NULL) get the file's
+ * size in bytes. */
+int ldb_db_compact(ldb_db *db, uint64_t *before, uint64_t *after);
+
 /* Token ids of [pos, pos + n) of a sequence (n clipped to its end). */
 int ldb_seq_tokens(ldb_db *db, uint64_t seq, uint32_t pos, uint32_t n, uint32_t *out,
                    uint32_t *got);

@@ -188,6 +188,30 @@ for n in 1 3; do
         bad "an ingest on $n threads stored other codes than on ${OPENBLAS_NUM_THREADS:-the default} threads"
 done
 rm -rf "$T/dbt"
+# format 3 (init --format 3) stores the same codes in its own records: the same digest,
+# the same answers
+"$L" init "$T/db3" --skip-tokens 2 --format 3 > /dev/null && "$L" dict add "$T/db3" a "$S/dict" > /dev/null &&
+    "$L" ingest "$T/db3" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy" > /dev/null 2>&1 &&
+    [ "$("$L" check "$T/db3" --digest 2> /dev/null)" = "$D_ONE" ] && ok ||
+    bad "a format-3 database of the same ingest has another digest"
+for q in "top DB a 3 --json" "latent DB a 3 --json" "cooc DB a 3 -k 5 --json" "samples DB a 3 --json"; do
+    # shellcheck disable=SC2086
+    a=$(echo $q | sed "s|DB|$DB|" | xargs "$L" 2>&1)
+    # shellcheck disable=SC2086
+    b=$(echo $q | sed "s|DB|$T/db3|" | xargs "$L" 2>&1)
+    [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "formats 3 and 4 answer '$q' differently"
+done
+expect 2 "--format must be 4 or 3, not '5'" "$L" init "$T/db5" --format 5
+rm -rf "$T/db3"
+# compact: the live pages in a new file; the same digest, no larger
+cp -r "$DB" "$T/dbc"
+s0=$(stat -c %s "$T/dbc/data.mdb")
+expect 0 "compacted $T/dbc: data.mdb" "$L" compact "$T/dbc"
+[ "$(stat -c %s "$T/dbc/data.mdb")" -le "$s0" ] && ok || bad "compact made data.mdb larger"
+[ "$("$L" check "$T/dbc" --digest 2> /dev/null)" = "$D_ONE" ] && ok || bad "compact changed the digest"
+expect 0 ": ok \\($NSEQ sequences" "$L" check "$T/dbc"
+expect 2 "unexpected argument '--x'" "$L" compact "$T/dbc" --x
+rm -rf "$T/dbc"
 # --precision bf16 (oneDNN's bf16 matmul, on AVX-512 CPUs): per-latent counts near the
 # f32 ones, and a run of its own that does not store the same inputs twice by accident
 if [ -z "${LDB_VALGRIND:-}" ]; then

@@ -13,6 +13,11 @@
  *    holds the input as token 7's lists at positions 100 and 100000, read with
  *    ldb_tokidx_read. Results must ascend strictly.
  *
+ * 3. Format 4: the input as a run record (db/invrun.c) of 40 latents from position
+ *    1000: every latent read alone and all in one pass must agree, ascend and lie
+ *    inside the run. (Parts 1 and 2 read a format-3 database: the harness's handle
+ *    is set to format 3, which ldb_inv_read dispatches on.)
+ *
  * ldb_zc_unpack refuses zstd frames that claim more than 64 MiB (it once
  * allocated whatever a frame header claimed: regress/inv-zstd-huge-content-size). */
 #include <stdint.h>
@@ -20,7 +25,9 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "../../db/invrun.h"
 #include "../../db/reader.h"
+#include "../../db/db_impl.h"
 #include "fuzz_db.h"
 
 static ldb_buf valid6, valid8; /* codec 0 + varint + list */
@@ -45,6 +52,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
     fz_db_setup("inv");
+    fz_db->format = 3; /* parts 1 and 2: format-3 chunks */
     make_chunk(&valid6, 0, 3, 50, 17);
     make_chunk(&valid8, 5000, 5002, 9, 4);
     return 0;
@@ -55,6 +63,42 @@ static void check_sorted(const uint64_t *p, size_t n)
     for (size_t i = 1; i < n; i++)
         if (p[i] <= p[i - 1])
             abort();
+}
+
+typedef struct fz_run {
+    uint64_t **pos;
+    size_t *n;
+    uint64_t start, len;
+} fz_run;
+
+static int fz_each(void *ctx, uint32_t j, const uint64_t *pos, uint64_t c)
+{
+    fz_run *r = ctx;
+    if (c != r->n[j] || memcmp(pos, r->pos[j], c * sizeof *pos))
+        abort(); /* one pass and one latent at a time disagree */
+    for (uint64_t i = 0; i < c; i++)
+        if (pos[i] < r->start || pos[i] >= r->start + r->len || (i && pos[i] <= pos[i - 1]))
+            abort();
+    return 0;
+}
+
+static void fuzz_run_record(const uint8_t *data, size_t size)
+{
+    enum { R = 40 };
+    ldb_invrun r;
+    if (ldb_invrun_open(&r, 1000, data, size, R))
+        return;
+    uint64_t *pos[R] = {0};
+    size_t n[R] = {0}, cap[R] = {0};
+    int ok = 1;
+    for (uint32_t j = 0; j < R; j++)
+        if (ldb_invrun_latent(&r, j, &pos[j], &n[j], &cap[j]))
+            ok = 0;
+    fz_run fr = {pos, n, 1000, r.n};
+    if (ok)
+        (void)ldb_invrun_each(&r, fz_each, &fr);
+    for (uint32_t j = 0; j < R; j++)
+        free(pos[j]);
 }
 
 static void inv_key(uint8_t k[12], uint64_t run, uint32_t latent)
@@ -130,5 +174,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     free(pos);
     mdb_txn_abort(txn);
+    fuzz_run_record(data, size); /* 3. */
     return 0;
 }

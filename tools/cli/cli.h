@@ -111,6 +111,7 @@ int cmd_init(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_latent(int argc, char **argv);
 int cmd_density(int argc, char **argv);

@@ -24,6 +24,7 @@ static const char *USAGE =
     "  check DB [--digest] [--repair]           verify everything; print the content digest;\n"
     "                                           --repair rebuilds what is derived (indexes,\n"
     "                                           summaries, catalog) from the sequences and codes\n"
+    "  compact DB                               give back the free space inside data.mdb\n"
     "  top DB DICT LATENT [-k 20] [--context 8] [--distinct-seq] [--include-special] [--json]\n"
     "  latent DB DICT LATENT [--bins 50] [--json]\n"
     "  density DB DICT [--bins 50] [--counts] [--json]\n"
@@ -167,7 +168,7 @@ int main(int argc, char **argv)
     }
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"dict", cmd_dict}, {"init", cmd_init}, {"ingest", cmd_ingest}, {"info", cmd_info},
-        {"check", cmd_check}, {"top", cmd_top}, {"cooc", cmd_cooc},
+        {"check", cmd_check}, {"compact", cmd_compact}, {"top", cmd_top}, {"cooc", cmd_cooc},
         {"samples", cmd_samples}, {"seq", cmd_seq}, {"label", cmd_label}, {"export", cmd_export},
         {"import", cmd_import}, {"latent", cmd_latent}, {"density", cmd_density},
         {"tokenize", cmd_tokenize}, {"search", cmd_search},
