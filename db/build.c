@@ -581,7 +581,7 @@ static int merge_summary(bthread *t, ldb_writer *w, const wdict *wd, uint32_t la
         return LDB_OK; /* nothing new makes the list */
     qsort(sc->heap, (size_t)nh, sizeof *sc->heap, cmp_cand);
     int nm = ldb_top_merge(sc->old, no, sc->heap, nh, sc->merged, LDB_TOPK, sc->src);
-    for (int i = 0; i < nm && db->format < 4; i++) /* format 4 stores no contexts */
+    for (int i = 0; i < nm; i++)
         if (sc->src[i] >= 0)
             sc->merged_ctx[i] = sc->old_ctx[sc->src[i]];
         else if (cand_context(wd, ls, a, b, sc->merged[i].gpos, &sc->merged_ctx[i]))

@@ -282,8 +282,8 @@ static int context_ok(const chk *c, const pair *p, size_t a, size_t b, const ldb
     ldb_tctx x;
     if (ldb_chk_context(c, p, a, b, t->gpos, &x))
         return 0;
-    return x.seq == tc->seq && x.pos == tc->pos && x.len == tc->len && x.mask == tc->mask &&
-           !memcmp(x.bits, tc->bits, sizeof x.bits);
+    int where = !tc->len || (x.seq == tc->seq && x.pos == tc->pos && x.len == tc->len); /* format 3 */
+    return where && x.mask == tc->mask && !memcmp(x.bits, tc->bits, sizeof x.bits);
 }
 
 static uint64_t mix64(uint64_t x) /* splitmix64's finaliser: a multiset hash's term */
@@ -402,8 +402,7 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord, co
         while (b < np && p[b].lat == j)
             b++;
         int nt = 0, lrc = ldb_lsum_get(c->db, c->txn, dd->id, j, &s);
-        if (!lrc && (nt = ldb_ltop_get(c->db, c->txn, dd->id, j, top, ldb_ltop_contexts(c->db) ? ctx : NULL,
-                                       LDB_TOPK)) < 0)
+        if (!lrc && (nt = ldb_ltop_get(c->db, c->txn, dd->id, j, top, ctx, LDB_TOPK)) < 0)
             lrc = nt;
         if (lrc) { /* a record that does not decode */
             ldb_lsum_free(&s);
@@ -412,9 +411,12 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord, co
             a = b;
             continue;
         }
-        /* format 4 stores no contexts: the digest takes them from the codes, so it is the
-         * digest a format-3 DB of the same codes has */
-        for (int i = 0; i < nt && !ldb_ltop_contexts(c->db); i++)
+        /* format 4 stores no sequences: the digest takes the candidates' contexts from
+         * the codes (and check compares the stored ones), so it is the digest a format-3
+         * DB of the same codes has */
+        ldb_tctx stored[LDB_TOPK];
+        memcpy(stored, ctx, (size_t)nt * sizeof *stored);
+        for (int i = 0; i < nt && c->db->format >= 4; i++)
             ldb_chk_context(c, p, a, b, top[i].gpos, &ctx[i]);
         uint64_t rec[2] = {s.count, s.nseq};
         ldb_sha_update(&c->sha, &j, 4);
@@ -430,7 +432,7 @@ static int check_summaries(chk *c, const ldb_dbdict *dd, const uint64_t *ord, co
             uint64_t where[3] = {ctx[i].seq, ctx[i].pos, ctx[i].len};
             ldb_sha_update(&c->sha, where, sizeof where);
         }
-        check_stats(c, dd, j, p, a, b, &s, top, ldb_ltop_contexts(c->db) ? ctx : NULL, nt);
+        check_stats(c, dd, j, p, a, b, &s, top, stored, nt);
         a = b;
         if (have_cnt && cnt[j] != s.count)
             ldb_chk_problem(c, "%s: lcnt: latent %u of '%s': the counts record says %llu firing "

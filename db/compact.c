@@ -1,5 +1,5 @@
-/* compact.c — ldb_db_compact: the live pages of data.mdb copied into a new file that
- * takes its place (docs/ARCHITECTURE.md, "Compaction"). */
+/* compact.c — ldb_db_compact: the records of data.mdb copied into a new file that
+ * takes its place, every page full (docs/ARCHITECTURE.md, "Compaction"). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +19,85 @@ static int fsync_path(const char *p, int flags)
     int rc = fsync(fd);
     close(fd);
     return rc;
+}
+
+/* Copies every named database of the old environment (read in rtxn) into a new one
+ * at dir, record by record in key order with MDB_APPEND, so that every page of the
+ * copy is full (LMDB's own compacting copy keeps the pages as they are, a third
+ * empty after a batch rewrote its summaries in place). Commits every ~64 MiB of
+ * records, so the copy's dirty pages stay few; the copy is only used once whole. */
+static int copy_logical(ldb_db *db, MDB_txn *rtxn, const char *dir)
+{
+    MDB_env *env = NULL;
+    MDB_txn *w = NULL;
+    MDB_cursor *names = NULL, *cur = NULL;
+    MDB_envinfo oi;
+    MDB_stat os;
+    MDB_dbi root;
+    int mrc = mdb_env_create(&env);
+    const char *what = "cannot make the compacted copy";
+    if (!mrc && !mdb_env_info(db->env, &oi) && !mdb_env_stat(db->env, &os))
+        mrc = mdb_env_set_mapsize(env, (size_t)(oi.me_last_pgno + 1) * os.ms_psize * 2 + (1u << 30));
+    if (!mrc)
+        mrc = mdb_env_set_maxdbs(env, 4096);
+    if (!mrc)
+        mrc = mdb_env_open(env, dir, 0, 0644);
+    if (!mrc)
+        mrc = mdb_dbi_open(rtxn, NULL, 0, &root);
+    if (!mrc)
+        mrc = mdb_cursor_open(rtxn, root, &names);
+    MDB_val nk, nv;
+    size_t since = 0;
+    for (int nrc = mrc ? mrc : mdb_cursor_get(names, &nk, &nv, MDB_FIRST); !mrc && !nrc;
+         nrc = mdb_cursor_get(names, &nk, &nv, MDB_NEXT)) {
+        char name[512];
+        MDB_dbi src, dst;
+        unsigned flags;
+        if (nk.mv_size >= sizeof name)
+            continue;
+        memcpy(name, nk.mv_data, nk.mv_size);
+        name[nk.mv_size] = 0;
+        if ((mrc = mdb_dbi_open(rtxn, name, 0, &src)) || (mrc = mdb_dbi_flags(rtxn, src, &flags))) {
+            what = name;
+            break;
+        }
+        if (!w && (mrc = mdb_txn_begin(env, NULL, 0, &w)))
+            break;
+        if ((mrc = mdb_dbi_open(w, name, (flags & MDB_DUPSORT) | MDB_CREATE, &dst)) ||
+            (mrc = mdb_cursor_open(rtxn, src, &cur)))
+            break;
+        MDB_val k, v;
+        int crc;
+        for (crc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !crc && !mrc;
+             crc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            mrc = mdb_put(w, dst, &k, &v, flags & MDB_DUPSORT ? MDB_APPENDDUP : MDB_APPEND);
+            since += k.mv_size + v.mv_size + 16;
+            if (!mrc && since > (64u << 20)) { /* a commit: the copy's dirty pages written */
+                since = 0;
+                if (!(mrc = mdb_txn_commit(w)))
+                    mrc = mdb_txn_begin(env, NULL, 0, &w);
+                else
+                    w = NULL;
+            }
+        }
+        mdb_cursor_close(cur);
+        cur = NULL;
+        if (!mrc && crc != MDB_NOTFOUND) {
+            mrc = crc;
+            what = name;
+        }
+    }
+    if (names)
+        mdb_cursor_close(names);
+    if (!mrc && w) {
+        mrc = mdb_txn_commit(w);
+        w = NULL;
+    }
+    if (w)
+        mdb_txn_abort(w);
+    if (env)
+        mdb_env_close(env); /* synced: LMDB's commits are synchronous */
+    return mrc ? ldb_db_mdb_err(db, mrc, what) : LDB_OK;
 }
 
 int ldb_db_compact(ldb_db *db, uint64_t *before, uint64_t *after)
@@ -61,11 +140,8 @@ int ldb_db_compact(ldb_db *db, uint64_t *before, uint64_t *after)
     }
     if (before)
         *before = stat(old, &st) ? 0 : (uint64_t)st.st_size;
-    /* LMDB's compacting copy reads the last commit in a read transaction of its own */
-    if ((mrc = mdb_env_copy2(db->env, tmp, MDB_CP_COMPACT))) {
-        rc = ldb_db_mdb_err(db, mrc, "cannot write the compacted copy");
+    if ((rc = copy_logical(db, w, tmp)))
         goto out;
-    }
     if (fsync_path(nw, O_RDONLY)) {
         rc = ldb_err_os(ldb_db_err(db), "%s: cannot sync the compacted copy", db->path);
         goto out;
@@ -87,6 +163,10 @@ out:
     if (tmp) {
         if (nw)
             unlink(nw);
+        char *tl = ldb_path_join(tmp, "lock.mdb");
+        if (tl)
+            unlink(tl);
+        free(tl);
         rmdir(tmp);
     }
     free(tmp);

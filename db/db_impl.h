@@ -136,6 +136,12 @@ void ldb_seqrec_decode(uint64_t seq, const uint8_t in[40], ldb_seqrec *s);
  * with db as it was. */
 int ldb_db_reopen(ldb_db *db);
 
+/* Token ids per `tok` record of db's format. */
+static inline uint32_t ldb_tok_block(const ldb_db *db)
+{
+    return db->format >= 4 ? LDB_TOK_BLOCK4 : LDB_TOK_BLOCK;
+}
+
 /* Whether another process holds a reader slot of db's environment (repair and
  * compact replace the file, which such a process would go on using). */
 int ldb_db_others_open(ldb_db *db);

@@ -253,7 +253,7 @@ int ldb_seq_tokens_at(ldb_db *db, MDB_txn *txn, uint64_t start, uint32_t pos, ui
     ldb_buf buf = {0};
     int rc = LDB_OK;
     while (n && !rc) {
-        uint32_t b = pos / LDB_TOK_BLOCK * LDB_TOK_BLOCK; /* the record holding pos */
+        uint32_t b = pos / ldb_tok_block(db) * ldb_tok_block(db); /* the record holding pos */
         uint8_t kb[8];
         ldb_be64(kb, start + b);
         MDB_val k = {8, kb}, v;
@@ -311,11 +311,6 @@ int ldb_lsum_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_l
                            "%u:%u) is corrupt; run latentdb check", db->path, latent, dict,
                            latent);
     return LDB_OK;
-}
-
-int ldb_ltop_contexts(const ldb_db *db)
-{
-    return db->format < 4;
 }
 
 int ldb_ltop_get(ldb_db *db, MDB_txn *txn, uint16_t dict, uint32_t latent, ldb_cand *out,

@@ -39,9 +39,8 @@ int ldb_lsum_get(ldb_db *db, ldb_txn *txn, uint16_t dict, uint32_t latent, ldb_l
 int ldb_lsum_counts(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd, uint64_t *counts);
 
 /* A latent's best max (<= LDB_TOPK) top candidates (and their contexts, when ctx is
- * not NULL and the DB's format stores them: ldb_ltop_contexts); returns their number
- * (>= 0) or a negative error. */
-int ldb_ltop_contexts(const ldb_db *db);
+ * not NULL; format 4 stores no sequence, position and length: their len is 0);
+ * returns their number (>= 0) or a negative error. */
 int ldb_ltop_get(ldb_db *db, ldb_txn *txn, uint16_t dict, uint32_t latent, ldb_cand *out,
                  ldb_tctx *ctx, int max);
 

@@ -253,7 +253,7 @@ static int rebuild_latent(rb *r, const ldb_dbdict *nd, uint32_t j, const pair *p
         return rc;
     qsort(cand, n, sizeof *cand, cmp_cand);
     int nt = n < LDB_TOPK ? (int)n : LDB_TOPK;
-    for (int t = 0; t < nt && db->format < 4; t++) /* format 4 stores no contexts */
+    for (int t = 0; t < nt; t++)
         ldb_chk_context(c, p, a, b, cand[t].gpos, &ctx[t]);
     r->b.len = 0;
     if (ldb_top_encode(cand, ctx, nt, db->format, db->values, &r->b))

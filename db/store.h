@@ -12,7 +12,8 @@
 #include "codec.h"
 #include "latentdb.h"
 
-#define LDB_TOK_BLOCK 4096      /* token ids per `tok` record, from each sequence's start */
+#define LDB_TOK_BLOCK 4096      /* token ids per `tok` record, from each sequence's start (format 3) */
+#define LDB_TOK_BLOCK4 504      /* format 4: a record fits half a leaf page (docs/FORMAT.md) */
 #define LDB_FWD_GROUP 8         /* positions per bit-offset entry of a forward block */
 #define LDB_MAX_DICTS 1024
 #define LDB_TOPK 100

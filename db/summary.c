@@ -334,23 +334,25 @@ static int top_encode3(const ldb_cand *c, const ldb_tctx *ctx, int n, int vb, ld
 }
 
 /* Format 4: candidates in gpos order, gaps and values (offsets from the best) Rice
- * coded; no contexts (docs/FORMAT.md, "Top list"). */
-static int top_encode4(const ldb_cand *c, int n, int kind, ldb_buf *out)
+ * coded, then each one's context: a bit, and when set its mask and values raw; no
+ * sequence or position (docs/FORMAT.md, "Top list"). */
+static int top_encode4(const ldb_cand *c, const ldb_tctx *ctx, int n, int kind, ldb_buf *out)
 {
-    ldb_cand g[LDB_TOPK];
+    int ix[LDB_TOPK];
     if (n < 1 || n > LDB_TOPK || ldb_buf_reserve(out, 1 + 2 + 10 + 4))
         return n == 0 ? 0 : -1;
-    memcpy(g, c, (size_t)n * sizeof *g);
+    for (int i = 0; i < n; i++)
+        ix[i] = i;
     for (int i = 1; i < n; i++) /* insertion sort by gpos: at most 100 */
-        for (int j = i; j > 0 && g[j].gpos < g[j - 1].gpos; j--) {
-            ldb_cand t = g[j];
-            g[j] = g[j - 1];
-            g[j - 1] = t;
+        for (int j = i; j > 0 && c[ix[j]].gpos < c[ix[j - 1]].gpos; j--) {
+            int t = ix[j];
+            ix[j] = ix[j - 1];
+            ix[j - 1] = t;
         }
     uint32_t best = ldb_val_bits(c[0].value, kind);
-    double span = (double)(g[n - 1].gpos - g[0].gpos), dv = 0;
+    double span = (double)(c[ix[n - 1]].gpos - c[ix[0]].gpos), dv = 0;
     for (int i = 0; i < n; i++)
-        dv += (double)(best - ldb_val_bits(g[i].value, kind));
+        dv += (double)(best - ldb_val_bits(c[i].value, kind));
     unsigned kg = n > 1 ? ldb_rice_k(span / (n - 1)) : 0, kv = ldb_rice_k(dv / n);
     int vb = ldb_val_bytes(kind);
     uint8_t *p = out->data + out->len;
@@ -358,24 +360,39 @@ static int top_encode4(const ldb_cand *c, int n, int kind, ldb_buf *out)
     p[o++] = (uint8_t)n;
     p[o++] = (uint8_t)kg;
     p[o++] = (uint8_t)kv;
-    o += ldb_varint_put(p + o, g[0].gpos);
+    o += ldb_varint_put(p + o, c[ix[0]].gpos);
     memcpy(p + o, &best, (size_t)vb);
     o += (size_t)vb;
     out->len += o;
     ldb_bitw w = {out, 0, 0};
     for (int i = 1; i < n; i++)
-        if (ldb_rice_put(&w, g[i].gpos - g[i - 1].gpos - 1, kg))
+        if (ldb_rice_put(&w, c[ix[i]].gpos - c[ix[i - 1]].gpos - 1, kg))
             return -1;
     for (int i = 0; i < n; i++)
-        if (ldb_rice_put(&w, best - ldb_val_bits(g[i].value, kind), kv))
+        if (ldb_rice_put(&w, best - ldb_val_bits(c[ix[i]].value, kind), kv))
             return -1;
+    for (int i = 0; i < n; i++) {
+        const ldb_tctx *x = &ctx[ix[i]];
+        if (ldb_rice_put(&w, x->mask != 0, 0)) /* "0" none; "10" a mask and values follow */
+            return -1;
+        if (!x->mask)
+            continue;
+        if (ldb_rice_put(&w, x->mask, 16))
+            return -1;
+        for (int j = 0; j < 2 * LDB_TOPCTX; j++)
+            if (x->mask >> j & 1 && ldb_rice_put(&w, x->bits[j], (unsigned)(8 * vb)))
+                return -1;
+    }
     return ldb_bitw_flush(&w);
 }
 
-static int top_decode4(const uint8_t *p, size_t len, int kind, ldb_cand *out, int max)
+static int top_decode4(const uint8_t *p, size_t len, int kind, ldb_cand *out, ldb_tctx *ctx,
+                       int max)
 {
     const uint8_t *end = p + len;
     ldb_cand g[LDB_TOPK];
+    ldb_tctx x[LDB_TOPK];
+    int ix[LDB_TOPK];
     uint64_t first;
     int vb = ldb_val_bytes(kind);
     if (len < 3 || p[0] < 1 || p[0] > LDB_TOPK || p[1] > 40 || p[2] > 40)
@@ -404,31 +421,56 @@ static int top_decode4(const uint8_t *p, size_t len, int kind, ldb_cand *out, in
             return -1;
         g[i].value = ldb_val_float(best - (uint32_t)d, kind);
     }
+    for (int i = 0; i < n; i++) {
+        uint64_t has, m, v;
+        memset(&x[i], 0, sizeof x[i]); /* len 0: the sequence is not stored */
+        if (ldb_rice_get(&r, 0, &has) || has > 1)
+            return -1;
+        if (!has)
+            continue;
+        if (ldb_rice_get(&r, 16, &m) || m == 0 || m > 0xffff)
+            return -1;
+        x[i].mask = (uint16_t)m;
+        for (int j = 0; j < 2 * LDB_TOPCTX; j++) {
+            if (!(m >> j & 1))
+                continue;
+            if (ldb_rice_get(&r, (unsigned)(8 * vb), &v) || v >> (8 * vb) ||
+                !isfinite(ldb_val_float((uint32_t)v, kind)) || ldb_val_float((uint32_t)v, kind) < 0)
+                return -1;
+            x[i].bits[j] = (uint32_t)v;
+        }
+    }
     if (r.p != end)
         return -1;
+    for (int i = 0; i < n; i++)
+        ix[i] = i;
     for (int i = 1; i < n; i++) /* into candidate order (value descending, then gpos) */
-        for (int j = i; j > 0 && ldb_cand_before(&g[j], &g[j - 1]); j--) {
-            ldb_cand t = g[j];
-            g[j] = g[j - 1];
-            g[j - 1] = t;
+        for (int j = i; j > 0 && ldb_cand_before(&g[ix[j]], &g[ix[j - 1]]); j--) {
+            int t = ix[j];
+            ix[j] = ix[j - 1];
+            ix[j - 1] = t;
         }
-    if (g[0].value != ldb_val_float(best, kind))
+    if (g[ix[0]].value != ldb_val_float(best, kind))
         return -1; /* the best value is a candidate's */
     int m = n < max ? n : max;
-    memcpy(out, g, (size_t)m * sizeof *out);
+    for (int i = 0; i < m; i++) {
+        out[i] = g[ix[i]];
+        if (ctx)
+            ctx[i] = x[ix[i]];
+    }
     return m;
 }
 
 int ldb_top_decode(const uint8_t *p, size_t n, int fmt, int kind, ldb_cand *out, ldb_tctx *ctx,
                    int max)
 {
-    return fmt >= 4 ? top_decode4(p, n, kind, out, max)
+    return fmt >= 4 ? top_decode4(p, n, kind, out, ctx, max)
                     : top_decode3(p, n, ldb_val_bytes(kind), out, ctx, max);
 }
 
 int ldb_top_encode(const ldb_cand *c, const ldb_tctx *ctx, int n, int fmt, int kind, ldb_buf *out)
 {
-    return fmt >= 4 ? top_encode4(c, n, kind, out) : top_encode3(c, ctx, n, ldb_val_bytes(kind), out);
+    return fmt >= 4 ? top_encode4(c, ctx, n, kind, out) : top_encode3(c, ctx, n, ldb_val_bytes(kind), out);
 }
 
 int ldb_top_merge(const ldb_cand *a, int na, const ldb_cand *b, int nb, ldb_cand *out, int max,

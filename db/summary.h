@@ -58,9 +58,9 @@ static inline int ldb_tctx_bit(int off) /* off in [-8, 8], not 0 */
 }
 
 /* Decodes the best max candidates (all when fewer) of a top list of format fmt whose
- * values are stored as kind (LDB_VAL_*); format 3 also gives their contexts, when ctx
- * is not NULL (format 4 stores none: ctx is left alone). Returns the count or -1 when
- * malformed. */
+ * values are stored as kind (LDB_VAL_*), and their contexts when ctx is not NULL
+ * (format 4 stores no sequence, position or length: they are 0). Returns the count
+ * or -1 when malformed. */
 int ldb_top_decode(const uint8_t *p, size_t n, int fmt, int kind, ldb_cand *out, ldb_tctx *ctx,
                    int max);
 /* Appends the record of n ordered candidates (and, for format 3, their contexts) to

@@ -213,8 +213,9 @@ int ldb_writer_add_seq(ldb_writer *w, const uint32_t *tokens, uint32_t len, uint
     MDB_val kh = {16, (void *)hash}, vh = {8, sb};
     if ((mrc = mdb_put(w->txn, db->seqhash, &kh, &vh, 0)))
         return ldb_db_mdb_err(db, mrc, "seqhash");
-    for (uint32_t off = 0; off < len; off += LDB_TOK_BLOCK) {
-        uint32_t m = len - off < LDB_TOK_BLOCK ? len - off : LDB_TOK_BLOCK;
+    uint32_t tb = ldb_tok_block(db);
+    for (uint32_t off = 0; off < len; off += tb) {
+        uint32_t m = len - off < tb ? len - off : tb;
         w->a.len = 0;
         /* raw: queries read token ids in place (about 0.1 byte per code) */
         if (ldb_zc_store((const uint8_t *)(tokens + off), (size_t)m * 4, &w->a))

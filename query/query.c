@@ -94,7 +94,7 @@ static int distinct_seqs(qctx *q, ldb_cand *c, ldb_tctx *ctx, size_t *n)
     for (size_t i = 0; i < *n; i++) {
         ldb_seqrec s;
         int rc = LDB_OK;
-        if (ctx)
+        if (ctx && ctx[i].len) /* stored with the candidate (format 3) */
             s.seq = ctx[i].seq;
         else
             rc = ldb_db_seq_at(q->db, q->txn, c[i].gpos, &s);
@@ -121,7 +121,7 @@ static int distinct_seqs(qctx *q, ldb_cand *c, ldb_tctx *ctx, size_t *n)
 static int place_example(qctx *q, const ldb_cand *c, const ldb_tctx *tc, ldb_seqrec *s,
                          ldb_example *e)
 {
-    if (tc) { /* stored with the candidate */
+    if (tc && tc->len) { /* stored with the candidate (format 3) */
         s->seq = tc->seq;
         s->start = c->gpos - tc->pos;
         s->len = tc->len;
@@ -196,8 +196,7 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
         goto out;
     int scan = k > LDB_TOPK || o->include_special;
     if (!scan) {
-        if (!(c = malloc(LDB_TOPK * sizeof *c)) ||
-            (ldb_ltop_contexts(db) && !(ctx = malloc(LDB_TOPK * sizeof *ctx)))) {
+        if (!(c = malloc(LDB_TOPK * sizeof *c)) || !(ctx = malloc(LDB_TOPK * sizeof *ctx))) {
             rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             goto out;
         }

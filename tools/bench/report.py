@@ -178,6 +178,38 @@ def rows(rdir):
                     " / ".join("%s at %s" % (fmt_ms(num(qry[t], "first_top_ms")), human(t)) for t in sizes),
                     "< 20 ms at 10M", "numpy load + CSC %s at %s" % (fmt_ms(num(npq, "numpy_load_ms")), human(small)),
                     (num(Q, "first_top_ms") or 99) < 20))
+    # storage against the entropy floor, and the whole folder against the indexes
+    # (issue 22), at 262,144 latents (store stage) and 16,384 (the largest query DB)
+    st = load(os.path.join(rdir, "store_262144.txt"))
+    for d, lat in ((st, "262,144"), (qry[max(qry)] if qry else {}, "16,384")):
+        idx, fl, nnz = num(d, "index_bytes"), num(d, "floor_bytes"), num(d, "nnz") or num(d, "floor_nnz")
+        if not (idx and fl and nnz):
+            continue
+        out.append(("storage at %s latents, %s codes: both indexes against their entropy floor" % (lat, human(nnz)),
+                    "%.0f MiB = %.2f bytes/code = %.3fx the floor" % (idx / 2**20, idx / nnz, idx / fl),
+                    "<= 1.15x the floor",
+                    "floor %.2f bytes/code (positions %s, ids %s, values %s bits)" % (
+                        fl / nnz, d.get("floor_positions_bits", "?"), d.get("floor_ids_bits", "?"),
+                        d.get("floor_values_bits", "?")),
+                    idx <= 1.15 * fl))
+        a, b = num(d, "import_folder_bytes"), num(d, "compact_folder_bytes")
+        if a and b:
+            free = (num(d, "import_free_pages") or 0) * 4096 / 2**20
+            out.append(("storage at %s latents: the whole folder against both indexes" % lat,
+                        "%.3fx after `compact` (%.0f MiB); %.3fx as imported (%.0f MiB, %.0f MiB of it free pages)" % (
+                            b / idx, b / 2**20, a / idx, a / 2**20, free),
+                        "<= 1.15x", "top lists %.0f MiB, summaries %.0f MiB, tokens %.0f MiB, token index %.0f MiB (compacted)" % tuple(
+                            (num(d, "compact_pages_" + t) or 0) * 4096 / 2**20 for t in ("ltop", "lsum", "tok", "tokidx")),
+                        b <= 1.15 * idx))
+    if st.get("q_density_ms"):
+        q = {k[2:]: v for k, v in st.items() if k.startswith("q_")}
+        out.append(("queries at 262,144 latents, 10M tokens: density of all latents / top p99 / latent p99 / cooc / search / first query",
+                    "%s / %s / %s / %s / %s / %s" % tuple(fmt_ms(num(q, k)) for k in (
+                        "density_ms", "top_p99_ms", "latent_p99_ms", "cooc_ms", "search_ms", "first_top_ms")),
+                    "< 20 ms / < 0.2 ms / < 1 ms / < 1 s / < 1 s / < 20 ms", "CLI top %s" % fmt_ms(num(q, "cli_top_ms")),
+                    (num(q, "density_ms") or 99) < 20 and (num(q, "top_p99_ms") or 9) < 0.2 and
+                    (num(q, "latent_p99_ms") or 9) < 1 and (num(q, "cooc_ms") or 9e9) < 1000 and
+                    (num(q, "search_ms") or 9e9) < 1000 and (num(q, "first_top_ms") or 99) < 20))
     m = re.search(r"tokenizer load\s+([0-9.]+) s", text)
     e = re.search(r"tokenizer encode\s+([0-9.]+) MB/s", text)
     if m and e:

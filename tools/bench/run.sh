@@ -4,7 +4,7 @@
 # ("key value" lines); tools/bench/report.py prints the table and rewrites the
 # results section of docs/BENCHMARKS.md and its plots (docs/bench/*.svg).
 # Fixtures are cached under $BUILD/bench (seeded: a rerun regenerates the same data).
-# Stages can be chosen: BENCH="ingest numpy bf16 wide query text" (all by default).
+# Stages can be chosen: BENCH="ingest numpy bf16 wide store query text" (all by default).
 set -e
 BUILD=${1:-build}
 B=$BUILD/bench
@@ -12,18 +12,19 @@ R=$B/results
 L=bin/latentdb
 PY=/usr/bin/python3
 BENCH=${BENCH:-}
-STAGES=${BENCH:-"ingest numpy bf16 wide query text"}
+STAGES=${BENCH:-"ingest numpy bf16 wide store query text"}
 INGEST_SIZES=${INGEST_SIZES:-"204800 614400 2048000"}
 QUERY_SIZES=${QUERY_SIZES:-"1048576 3145728 10485760"}
 mkdir -p "$R"
-# A whole run keeps ~22 GB of fixtures and DBs under $B (the 2M-token activations are
-# 5.2 GB, the 10M-token codes 3.9 GB): refuse early rather than fail at the last stage.
+# A whole run keeps ~28 GB of fixtures and DBs under $B (the 2M-token activations are
+# 5.2 GB, the 10M-token codes 3.9 GB at 16,384 latents and 3.1 GB at 262,144, with a
+# 2.3 GB DB): refuse early rather than fail at the last stage.
 if [ -z "$BENCH" ]; then
     have_kb=$(du -sk "$B" | cut -f1)
     free_kb=$(df -Pk "$B" | awk 'NR == 2 { print $4 }')
-    need_kb=$((22 * 1024 * 1024 - have_kb))
+    need_kb=$((28 * 1024 * 1024 - have_kb))
     if [ "$need_kb" -gt "$free_kb" ]; then
-        echo "bench: $B needs about 22 GB for fixtures and DBs; it holds $((have_kb / 1048576)) GB and the disk has $((free_kb / 1048576)) GB free" >&2
+        echo "bench: $B needs about 28 GB for fixtures and DBs; it holds $((have_kb / 1048576)) GB and the disk has $((free_kb / 1048576)) GB free" >&2
         exit 1
     fi
 fi
@@ -198,6 +199,44 @@ if has wide; then
         --layers 4 --d-in 640 --d-sae 16384 --tokens 51200 --l0 40
 fi
 
+# Storage at width: 10M tokens of planted codes at 262,144 latents (L0 ~41 and BOS
+# rows), imported; both indexes against the entropy floor of the codes (floor.py,
+# from the .npz with numpy), the whole folder against the indexes after the import
+# and after `compact`; queries on it (bench_query, no peers).
+store_sizes() { # DB OUT PREFIX: the folder's bytes and each table's, "key value"
+    echo "${3}folder_bytes $(du -sb "$1" | cut -f1)" >> "$2"
+    mdb_stat -a -e "$1" | awk -v p="$3" '/^Status of/ { n = $3 } /Branch pages|Leaf pages|Overflow pages/ { s[n] += $3 }
+        /Free pages/ { print p "free_pages " $3 } END { for (k in s) if (k != "Main") print p "pages_" k " " s[k] }' >> "$2"
+}
+if has store; then
+    D=$B/codes_262144_10485760
+    out=$R/store_262144.txt
+    if [ ! -f "$D/codes.npz" ]; then
+        echo "bench: generating 10M tokens of planted codes at 262,144 latents in $D" >&2
+        "$BUILD/tools/planted" "$D" --codes --d-in 640 --d-sae 262144 --n-tokens 10485760 \
+            --ctx 1024 --background 40 --seed 5 >/dev/null
+        sync "$D"/*.npy "$D"/*.npz 2>/dev/null || sync
+    fi
+    $PY tools/bench/floor.py "$D/codes.npz" > "$out"
+    DB=$D/db
+    rm -rf "$DB"
+    $L init "$DB" --skip-tokens 0,1,2 >/dev/null
+    $L dict add "$DB" r "$D/dict" >/dev/null
+    t0=$(now)
+    $L import "$DB" --dict r --tokens "$D/tokens.npy" --codes "$D/codes.npz" >/dev/null
+    t1=$(now)
+    echo "import_s $(awk "BEGIN { print $t1 - $t0 }")" >> "$out"
+    $L info "$DB" --json | $PY -c 'import json, sys; d = json.load(sys.stdin)["dicts"][0]; print("index_bytes %d\nnnz %d" % (d["index_bytes"], d["nnz"]))' >> "$out"
+    store_sizes "$DB" "$out" import_
+    t0=$(now)
+    $L compact "$DB" >/dev/null
+    echo "compact_s $(awk "BEGIN { print $(now) - $t0 }")" >> "$out"
+    store_sizes "$DB" "$out" compact_
+    "$BUILD/tools/bench_query" "$DB" r "$D/tokens.npy" --cli "$L" > "$R/query_262144.raw"
+    sed 's/^/q_/' "$R/query_262144.raw" >> "$out"
+    echo "bench: storage at 262,144 latents done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
+fi
+
 # Queries: DBs of 1M, 3M and 10M tokens imported from planted codes (L0 ~45 with
 # BOS rows), in-process latency beside a SQLite row store (1M) and numpy on a CSC
 # copy (1M); `top` as a CLI process.
@@ -233,6 +272,14 @@ if has query; then
                 > "$R/numpy_query.txt"
         fi
         first=0
+        if [ "$T" = "$(echo $QUERY_SIZES | awk '{ print $NF }')" ]; then
+            # storage of the largest against its floor, before and after compact (16,384 latents)
+            $PY tools/bench/floor.py "$D/codes.npz" | sed 's/^nnz/floor_nnz/' >> "$out"
+            $L info "$DB" --json | $PY -c 'import json, sys; print("index_bytes %d" % json.load(sys.stdin)["dicts"][0]["index_bytes"])' >> "$out"
+            store_sizes "$DB" "$out" import_
+            $L compact "$DB" >/dev/null
+            store_sizes "$DB" "$out" compact_
+        fi
         echo "bench: queries at $T tokens done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
     done
 fi
