@@ -13,7 +13,7 @@
 #include "latentdb.h"
 
 #define LDB_TOK_BLOCK 4096      /* token ids per `tok` record, from each sequence's start (format 3) */
-#define LDB_TOK_BLOCK4 504      /* format 4: a record fits half a leaf page (docs/FORMAT.md) */
+#define LDB_TOK_BLOCK4 1019     /* format 4: a record fills one overflow page (docs/FORMAT.md) */
 #define LDB_FWD_GROUP 8         /* positions per bit-offset entry of a forward block */
 #define LDB_MAX_DICTS 1024
 #define LDB_TOPK 100

@@ -205,8 +205,17 @@ fi
 # and after `compact`; queries on it (bench_query, no peers).
 store_sizes() { # DB OUT PREFIX: the folder's bytes and each table's, "key value"
     echo "${3}folder_bytes $(du -sb "$1" | cut -f1)" >> "$2"
-    mdb_stat -a -e "$1" | awk -v p="$3" '/^Status of/ { n = $3 } /Branch pages|Leaf pages|Overflow pages/ { s[n] += $3 }
+    mdb_stat -a -e -f "$1" | awk -v p="$3" '/^Freelist Status/ { n = "" } /^Status of/ { n = $3 }
+        n != "" && /Branch pages|Leaf pages|Overflow pages/ { s[n] += $3 }
         /Free pages/ { print p "free_pages " $3 } END { for (k in s) if (k != "Main") print p "pages_" k " " s[k] }' >> "$2"
+}
+store_compact() { # DB OUT: index bytes; the folder and its tables as written, then compacted
+    $L info "$1" --json | $PY -c 'import json, sys; print("index_bytes %d" % json.load(sys.stdin)["dicts"][0]["index_bytes"])' >> "$2"
+    store_sizes "$1" "$2" import_
+    t0=$(now)
+    $L compact "$1" >/dev/null
+    echo "compact_s $(awk "BEGIN { print $(now) - $t0 }")" >> "$2"
+    store_sizes "$1" "$2" compact_
 }
 if has store; then
     D=$B/codes_262144_10485760
@@ -226,12 +235,7 @@ if has store; then
     $L import "$DB" --dict r --tokens "$D/tokens.npy" --codes "$D/codes.npz" >/dev/null
     t1=$(now)
     echo "import_s $(awk "BEGIN { print $t1 - $t0 }")" >> "$out"
-    $L info "$DB" --json | $PY -c 'import json, sys; d = json.load(sys.stdin)["dicts"][0]; print("index_bytes %d\nnnz %d" % (d["index_bytes"], d["nnz"]))' >> "$out"
-    store_sizes "$DB" "$out" import_
-    t0=$(now)
-    $L compact "$DB" >/dev/null
-    echo "compact_s $(awk "BEGIN { print $(now) - $t0 }")" >> "$out"
-    store_sizes "$DB" "$out" compact_
+    store_compact "$DB" "$out"
     "$BUILD/tools/bench_query" "$DB" r "$D/tokens.npy" --cli "$L" > "$R/query_262144.raw"
     sed 's/^/q_/' "$R/query_262144.raw" >> "$out"
     echo "bench: storage at 262,144 latents done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
@@ -275,10 +279,7 @@ if has query; then
         if [ "$T" = "$(echo $QUERY_SIZES | awk '{ print $NF }')" ]; then
             # storage of the largest against its floor, before and after compact (16,384 latents)
             $PY tools/bench/floor.py "$D/codes.npz" | sed 's/^nnz/floor_nnz/' >> "$out"
-            $L info "$DB" --json | $PY -c 'import json, sys; print("index_bytes %d" % json.load(sys.stdin)["dicts"][0]["index_bytes"])' >> "$out"
-            store_sizes "$DB" "$out" import_
-            $L compact "$DB" >/dev/null
-            store_sizes "$DB" "$out" compact_
+            store_compact "$DB" "$out"
         fi
         echo "bench: queries at $T tokens done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
     done
