@@ -42,6 +42,7 @@ struct ldb_db {
     int tokenizer_tried;
     struct ldb_writer *wspare; /* the last batch's writer, kept for its buffers */
     char note[512];            /* what the open repaired, for ldb_db_note */
+    _Atomic(struct ldb_seqcache *) seqcache; /* every sequence's start (seqcache.c) */
 };
 
 /* ---- share.c: one handle, many threads ---- */
@@ -136,6 +137,10 @@ void ldb_seqrec_decode(uint64_t seq, const uint8_t in[40], ldb_seqrec *s);
  * handle of its own would; after a repair replaced data.mdb. LDB_OK, or an error
  * with db as it was. */
 int ldb_db_reopen(ldb_db *db);
+
+/* The cache of sequence starts (seqcache.c), freed with the handle. */
+struct ldb_seqcache;
+void ldb_seqcache_free(struct ldb_seqcache *s);
 
 /* Token ids per `tok` record of db's format. */
 static inline uint32_t ldb_tok_block(const ldb_db *db)

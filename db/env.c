@@ -471,6 +471,7 @@ void ldb_db_close(ldb_db *db)
     if (db->env)
         mdb_env_close(db->env);
     ldb_dicts_free(db->dict, db->n_dict);
+    ldb_seqcache_free(db->seqcache);
     free(db->skip);
     ldb_tokenizer_close(db->tokenizer);
     ldb_zc_free(db->zc);

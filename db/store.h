@@ -111,6 +111,11 @@ int ldb_db_get_dstat(ldb_db *db, ldb_txn *txn, uint16_t dict, ldb_dstat *st);
 int ldb_db_get_seq(ldb_db *db, ldb_txn *txn, uint64_t seq, ldb_seqrec *out);
 /* The sequence holding gpos. */
 int ldb_db_seq_at(ldb_db *db, ldb_txn *txn, uint64_t gpos, ldb_seqrec *out);
+/* The sequence holding gpos, its start and length, from the handle's cache of sequence
+ * starts (made from txn when gpos is past it): what a top example needs, without
+ * ldb_db_seq_at's two B-tree lookups. */
+int ldb_seq_find(ldb_db *db, ldb_txn *txn, uint64_t gpos, uint64_t *seq, uint64_t *start,
+                 uint32_t *len);
 /* A source's label, in the snapshot's pages (not NUL-terminated); LDB_ENOTFOUND
  * (no message) when the id has none. */
 int ldb_source_get(ldb_db *db, ldb_txn *txn, uint32_t id, const char **label, size_t *len);

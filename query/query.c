@@ -97,7 +97,7 @@ static int distinct_seqs(qctx *q, ldb_cand *c, ldb_tctx *ctx, size_t *n)
         if (ctx && ctx[i].len) /* stored with the candidate (format 3) */
             s.seq = ctx[i].seq;
         else
-            rc = ldb_db_seq_at(q->db, q->txn, c[i].gpos, &s);
+            rc = ldb_seq_find(q->db, q->txn, c[i].gpos, &s.seq, &s.start, &s.len);
         if (rc) {
             free(seen);
             return rc;
@@ -126,7 +126,7 @@ static int place_example(qctx *q, const ldb_cand *c, const ldb_tctx *tc, ldb_seq
         s->start = c->gpos - tc->pos;
         s->len = tc->len;
     } else {
-        int rc = ldb_db_seq_at(q->db, q->txn, c->gpos, s);
+        int rc = ldb_seq_find(q->db, q->txn, c->gpos, &s->seq, &s->start, &s->len);
         if (rc)
             return rc;
     }
