@@ -386,13 +386,19 @@ static int top_encode4(const ldb_cand *c, const ldb_tctx *ctx, int n, int kind, 
     return ldb_bitw_flush(&w);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int top_decode4(const uint8_t *p, size_t len, int kind, ldb_cand *out, ldb_tctx *ctx,
                        int max)
 {
     const uint8_t *end = p + len;
     ldb_cand g[LDB_TOPK];
     ldb_tctx x[LDB_TOPK];
-    int ix[LDB_TOPK];
+    uint64_t key[LDB_TOPK];    /* offset from the best << 8 | index in gpos order */
     uint64_t first;
     int vb = ldb_val_bytes(kind);
     if (len < 3 || p[0] < 1 || p[0] > LDB_TOPK || p[1] > 40 || p[2] > 40)
@@ -420,10 +426,13 @@ static int top_decode4(const uint8_t *p, size_t len, int kind, ldb_cand *out, ld
         if (ldb_rice_get(&r, kv, &d) || d > best)
             return -1;
         g[i].value = ldb_val_float(best - (uint32_t)d, kind);
+        key[i] = d << 8 | (uint64_t)i;
     }
     for (int i = 0; i < n; i++) {
         uint64_t has, m, v;
-        memset(&x[i], 0, sizeof x[i]); /* len 0: the sequence is not stored */
+        x[i].mask = 0; /* seq, pos, len 0: the sequence is not stored */
+        x[i].seq = 0;
+        x[i].pos = x[i].len = 0;
         if (ldb_rice_get(&r, 0, &has) || has > 1)
             return -1;
         if (!has)
@@ -442,21 +451,21 @@ static int top_decode4(const uint8_t *p, size_t len, int kind, ldb_cand *out, ld
     }
     if (r.p != end)
         return -1;
-    for (int i = 0; i < n; i++)
-        ix[i] = i;
-    for (int i = 1; i < n; i++) /* into candidate order (value descending, then gpos) */
-        for (int j = i; j > 0 && ldb_cand_before(&g[ix[j]], &g[ix[j - 1]]); j--) {
-            int t = ix[j];
-            ix[j] = ix[j - 1];
-            ix[j - 1] = t;
-        }
-    if (g[ix[0]].value != ldb_val_float(best, kind))
+    /* into candidate order: offset ascending is value descending (stored bits order as
+     * values), and the index breaks ties by gpos ascending */
+    qsort(key, (size_t)n, sizeof *key, cmp_u64);
+    if (key[0] >> 8)
         return -1; /* the best value is a candidate's */
     int m = n < max ? n : max;
     for (int i = 0; i < m; i++) {
-        out[i] = g[ix[i]];
-        if (ctx)
-            ctx[i] = x[ix[i]];
+        int at = (int)(key[i] & 0xff);
+        out[i] = g[at];
+        if (ctx) {
+            ctx[i] = x[at];
+            for (int j = 0; j < 2 * LDB_TOPCTX; j++)
+                if (!(x[at].mask >> j & 1))
+                    ctx[i].bits[j] = 0;
+        }
     }
     return m;
 }
