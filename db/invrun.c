@@ -226,9 +226,11 @@ int ldb_invrun_latent(const ldb_invrun *r, uint32_t j, uint64_t **arr, size_t *l
     for (uint64_t i = g << r->s; i < j; i++)
         if (read_latent(r, &br, &c, NULL))
             return -1;
-    /* the count first, to size the array; then the positions from the same reader */
+    /* the count first, to size the array; then the positions from the same reader.
+     * Each position takes a bit at least: a count past the stream's bits is damage,
+     * refused before it sizes an allocation */
     ldb_bitr peek = br;
-    if (ldb_rice_get_fast(&peek, r->kc, &c) || c > r->n)
+    if (ldb_rice_get_fast(&peek, r->kc, &c) || c > r->n || c > 8 * (uint64_t)(r->end - r->stream))
         return -1;
     if (!c)
         return 0;
@@ -256,7 +258,8 @@ int ldb_invrun_each(const ldb_invrun *r, int (*fn)(void *ctx, uint32_t j, const 
             break;
         }
         ldb_bitr peek = br;
-        if (ldb_rice_get_fast(&peek, r->kc, &c) || c > r->n) {
+        if (ldb_rice_get_fast(&peek, r->kc, &c) || c > r->n ||
+            c > 8 * (uint64_t)(r->end - r->stream)) { /* as in ldb_invrun_latent */
             rc = -1;
             break;
         }

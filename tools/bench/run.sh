@@ -209,6 +209,14 @@ store_sizes() { # DB OUT PREFIX: the folder's bytes and each table's, "key value
         n != "" && /Branch pages|Leaf pages|Overflow pages/ { s[n] += $3 }
         /Free pages/ { print p "free_pages " $3 } END { for (k in s) if (k != "Main") print p "pages_" k " " s[k] }' >> "$2"
 }
+import_timed() { # DIR OUT: DIR/db made anew from DIR's dict, tokens and codes; import_s >> OUT
+    rm -rf "$1/db"
+    $L init "$1/db" --skip-tokens 0,1,2 >/dev/null
+    $L dict add "$1/db" r "$1/dict" >/dev/null
+    t0=$(now)
+    $L import "$1/db" --dict r --tokens "$1/tokens.npy" --codes "$1/codes.npz" >/dev/null
+    echo "import_s $(awk "BEGIN { print $(now) - $t0 }")" >> "$2"
+}
 store_compact() { # DB OUT: index bytes; the folder and its tables as written, then compacted
     $L info "$1" --json | $PY -c 'import json, sys; print("index_bytes %d" % json.load(sys.stdin)["dicts"][0]["index_bytes"])' >> "$2"
     store_sizes "$1" "$2" import_
@@ -228,13 +236,7 @@ if has store; then
     fi
     $PY tools/bench/floor.py "$D/codes.npz" > "$out"
     DB=$D/db
-    rm -rf "$DB"
-    $L init "$DB" --skip-tokens 0,1,2 >/dev/null
-    $L dict add "$DB" r "$D/dict" >/dev/null
-    t0=$(now)
-    $L import "$DB" --dict r --tokens "$D/tokens.npy" --codes "$D/codes.npz" >/dev/null
-    t1=$(now)
-    echo "import_s $(awk "BEGIN { print $t1 - $t0 }")" >> "$out"
+    import_timed "$D" "$out"
     store_compact "$DB" "$out"
     "$BUILD/tools/bench_query" "$DB" r "$D/tokens.npy" --cli "$L" > "$R/query_262144.raw"
     sed 's/^/q_/' "$R/query_262144.raw" >> "$out"
@@ -258,13 +260,8 @@ if has query; then
         fi
         DB=$D/db
         out=$R/query_$T.txt
-        rm -rf "$DB"
-        $L init "$DB" --skip-tokens 0,1,2 >/dev/null
-        $L dict add "$DB" r "$D/dict" >/dev/null
-        t0=$(now)
-        $L import "$DB" --dict r --tokens "$D/tokens.npy" --codes "$D/codes.npz" >/dev/null
-        t1=$(now)
-        echo "import_s $(awk "BEGIN { print $t1 - $t0 }")" > "$out"
+        : > "$out"
+        import_timed "$D" "$out"
         extra=""
         [ $first = 1 ] && extra="--sqlite $D/peer2.sqlite --codes $D/codes.npz" # 2: with the tokens table
         # shellcheck disable=SC2086
