@@ -119,21 +119,14 @@ int ldb_db_compact(ldb_db *db, uint64_t *before, uint64_t *after)
                          "compact replaces its file, so stop them and run it again", db->path);
         goto out;
     }
-    size_t len = strlen(db->path) + 40;
     old = ldb_path_join(db->path, "data.mdb");
     lock = ldb_path_join(db->path, "lock.mdb");
-    if (!(tmp = malloc(len)) || !old || !lock) {
+    if (!old || !lock) {
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
-    snprintf(tmp, len, "%s/.latentdb.compact-XXXXXX", db->path);
-    if (!mkdtemp(tmp)) {
-        rc = ldb_err_os(ldb_db_err(db), "%s: cannot create a folder to compact the database in",
-                        db->path);
-        free(tmp);
-        tmp = NULL;
+    if ((rc = ldb_db_workdir(db, "compact", "compact the database", &tmp)))
         goto out;
-    }
     if (!(nw = ldb_path_join(tmp, "data.mdb"))) {
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;

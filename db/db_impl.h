@@ -148,6 +148,10 @@ static inline uint32_t ldb_tok_block(const ldb_db *db)
     return db->format >= 4 ? LDB_TOK_BLOCK4 : LDB_TOK_BLOCK;
 }
 
+/* A new folder ".latentdb.TAG-XXXXXX" inside db's (*out, malloc'd), for repair and
+ * compact to build a file in; or an error ("cannot create a folder to DOING in"). */
+int ldb_db_workdir(ldb_db *db, const char *tag, const char *doing, char **out);
+
 /* Whether another process holds a reader slot of db's environment (repair and
  * compact replace the file, which such a process would go on using). */
 int ldb_db_others_open(ldb_db *db);

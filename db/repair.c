@@ -519,6 +519,22 @@ static int others_cb(const char *msg, void *ctx)
     return 0;
 }
 
+int ldb_db_workdir(ldb_db *db, const char *tag, const char *doing, char **out)
+{
+    size_t len = strlen(db->path) + strlen(tag) + 24;
+    char *tmp = malloc(len);
+    *out = NULL;
+    if (!tmp)
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+    snprintf(tmp, len, "%s/.latentdb.%s-XXXXXX", db->path, tag);
+    if (!mkdtemp(tmp)) {
+        free(tmp);
+        return ldb_err_os(ldb_db_err(db), "%s: cannot create a folder to %s in", db->path, doing);
+    }
+    *out = tmp;
+    return LDB_OK;
+}
+
 int ldb_db_others_open(ldb_db *db)
 {
     int others = 0;
@@ -566,19 +582,8 @@ int ldb_db_repair(ldb_db *db)
                          db->path);
         goto out;
     }
-    size_t len = strlen(db->path) + 40;
-    if (!(tmp = malloc(len))) {
-        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+    if ((rc = ldb_db_workdir(db, "repair", "rebuild the database", &tmp)))
         goto out;
-    }
-    snprintf(tmp, len, "%s/.latentdb.repair-XXXXXX", db->path);
-    if (!mkdtemp(tmp)) {
-        rc = ldb_err_os(ldb_db_err(db), "%s: cannot create a folder to rebuild the database in",
-                        db->path);
-        free(tmp);
-        tmp = NULL;
-        goto out;
-    }
     if (!(r.n = ldb_db_alloc(tmp))) {
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
