@@ -202,6 +202,10 @@ for q in "top DB a 3 --json" "latent DB a 3 --json" "cooc DB a 3 -k 5 --json" "s
     [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "formats 3 and 4 answer '$q' differently"
 done
 expect 2 "--format must be 4 or 3, not '5'" "$L" init "$T/db5" --format 5
+# CMD --help: its usage on stdout, status 0 (info once read an unset path after it)
+expect 0 '^usage: latentdb info DB' "$L" info --help
+expect 0 '^usage: latentdb top DB DICT LATENT' "$L" top "$DB" a 3 --help
+expect 0 '^usage: latentdb compact DB' "$L" compact -h
 rm -rf "$T/db3"
 # compact: the live pages in a new file; the same digest, no larger
 cp -r "$DB" "$T/dbc"

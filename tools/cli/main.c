@@ -80,8 +80,20 @@ int cli_fail(const char *fmt, ...)
     return 1;
 }
 
+/* `latentdb CMD ... --help` (or `CMD -h` alone; "-h" among other arguments may be a
+ * search text or a label): the command runs with only "--help", and the usage it would
+ * print after refusing it goes to stdout, and the process ends there with status 0
+ * (it is refused while arguments are read, before anything is opened; a caller that
+ * went on after a 0 would use arguments it never read). */
+static int help_asked;
+
 int cli_usage(const char *usage, const char *fmt, ...)
 {
+    if (help_asked) {
+        fputs(usage, stdout);
+        fflush(stdout);
+        exit(0);
+    }
     va_list ap;
     va_start(ap, fmt);
     message("latentdb: ", fmt, ap);
@@ -173,8 +185,16 @@ int main(int argc, char **argv)
         {"import", cmd_import}, {"latent", cmd_latent}, {"density", cmd_density},
         {"tokenize", cmd_tokenize}, {"search", cmd_search},
     };
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (!strcmp(cmd, cmds[i].name))
-            return cmds[i].fn(argc - 2, argv + 2);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(cmd, cmds[i].name))
+            continue;
+        for (int a = 2; a < argc && strcmp(cmd, "dict"); a++) /* dict has help of its own */
+            if (!strcmp(argv[a], "--help") || (argc == 3 && !strcmp(argv[a], "-h"))) {
+                static char help[] = "--help", *one[] = {help, NULL};
+                help_asked = 1;
+                return cmds[i].fn(1, one);
+            }
+        return cmds[i].fn(argc - 2, argv + 2);
+    }
     return cli_usage(USAGE, "unknown command '%s'", cmd);
 }
