@@ -14,8 +14,9 @@
 #include "db_impl.h"
 
 struct ldb_seqcache {
-    uint64_t n;                /* sequences */
-    uint64_t *start;           /* n + 1: the starts, then the end of the last */
+    uint64_t n;                /* sequences with positions (seqpos holds no empty one) */
+    uint64_t *start;           /* n + 1: their starts, then the end of the last */
+    uint64_t *seq;             /* n: their ids */
     struct ldb_seqcache *older;
 };
 
@@ -28,29 +29,27 @@ static int build(ldb_db *db, MDB_txn *txn, struct ldb_seqcache **out)
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "seqpos");
     struct ldb_seqcache *s = calloc(1, sizeof *s);
-    if (!s || !(s->start = malloc((st.ms_entries + 1) * sizeof *s->start))) {
-        free(s);
+    if (!s || !(s->start = malloc((st.ms_entries + 1) * sizeof *s->start)) ||
+        !(s->seq = malloc((st.ms_entries + 1) * sizeof *s->seq))) {
+        ldb_seqcache_free(s);
         return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     }
     if ((mrc = mdb_cursor_open(txn, db->seqpos, &c))) {
-        free(s->start);
-        free(s);
+        ldb_seqcache_free(s);
         return ldb_db_mdb_err(db, mrc, "seqpos");
     }
-    uint64_t seq = 0;
     for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !mrc && s->n < st.ms_entries;
          mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        memcpy(&seq, v.mv_data, v.mv_size == 8 ? 8 : 0);
-        if (k.mv_size != 8 || v.mv_size != 8 || seq != s->n)
-            break; /* not ids from 0 in order: callers take the B-tree path */
+        if (k.mv_size != 8 || v.mv_size != 8)
+            break; /* damage (check reports it): callers take the B-tree path */
+        memcpy(&s->seq[s->n], v.mv_data, 8);
         s->start[s->n++] = ldb_rd_be64(k.mv_data);
     }
     mdb_cursor_close(c);
     ldb_seqrec last;
-    if (s->n != st.ms_entries || !s->n || ldb_db_get_seq(db, txn, s->n - 1, &last) ||
+    if (s->n != st.ms_entries || !s->n || ldb_db_get_seq(db, txn, s->seq[s->n - 1], &last) ||
         last.start != s->start[s->n - 1]) {
-        free(s->start);
-        free(s);
+        ldb_seqcache_free(s);
         *out = NULL;
         return LDB_OK;
     }
@@ -104,9 +103,9 @@ int ldb_seq_find(ldb_db *db, MDB_txn *txn, uint64_t gpos, uint64_t *seq, uint64_
     if (gpos < s->start[lo])
         return ldb_err_set(ldb_db_err(db), LDB_ENOTFOUND, "%s: no sequence holds position %llu",
                            db->path, (unsigned long long)gpos);
-    *seq = lo;
+    *seq = s->seq[lo];
     *start = s->start[lo];
-    *len = (uint32_t)(s->start[lo + 1] - s->start[lo]);
+    *len = (uint32_t)(s->start[lo + 1] - s->start[lo]); /* sequences are contiguous */
     return LDB_OK;
 }
 
@@ -115,6 +114,7 @@ void ldb_seqcache_free(struct ldb_seqcache *s)
     while (s) {
         struct ldb_seqcache *o = s->older;
         free(s->start);
+        free(s->seq);
         free(s);
         s = o;
     }
