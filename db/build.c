@@ -343,8 +343,7 @@ static int runs_end(bthread *t, const lat_sort *ls, uint32_t j1)
 
 /* Format 4: latent j's codes [a, b) (ascending gpos) into its thread's part of each
  * run they lie in. */
-static int add_postings(bthread *t, const wdict *wd, uint32_t j, const lat_sort *ls, uint64_t a,
-                        uint64_t b)
+static int add_postings(bthread *t, uint32_t j, const lat_sort *ls, uint64_t a, uint64_t b)
 {
     if (ldb_wgrow((void **)&t->pos, &t->cap_pos, b - a, sizeof *t->pos))
         return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
@@ -357,7 +356,6 @@ static int add_postings(bthread *t, const wdict *wd, uint32_t j, const lat_sort 
             return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
         a = e;
     }
-    (void)wd;
     return LDB_OK;
 }
 
@@ -632,7 +630,7 @@ static int latents(bthread *t, ldb_writer *w, const wdict *wd, uint32_t j0, uint
     for (uint32_t j = j0; j < j1 && !rc; j++) {
         if (ls->off[j] == ls->off[j + 1])
             continue;
-        rc = v4 ? add_postings(t, wd, j, ls, ls->off[j], ls->off[j + 1])
+        rc = v4 ? add_postings(t, j, ls, ls->off[j], ls->off[j + 1])
                 : put_postings(t, w, wd, j, ls, ls->off[j], ls->off[j + 1]);
         if (!rc)
             rc = merge_summary(t, w, wd, j, ls, ls->off[j], ls->off[j + 1], counts);

@@ -378,3 +378,18 @@ uint32_t ldb_crc32(const uint8_t *p, size_t n)
     }
     return (uint32_t)c;
 }
+
+int ldb_wgrow(void **p, size_t *cap, size_t need, size_t el)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 1024;
+    while (c < need)
+        c *= 2;
+    void *n = realloc(*p, c * el);
+    if (!n)
+        return -1;
+    *p = n;
+    *cap = c;
+    return 0;
+}

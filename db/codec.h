@@ -74,6 +74,9 @@ typedef struct ldb_buf {
 } ldb_buf;
 
 int ldb_buf_reserve(ldb_buf *b, size_t extra); /* 0, or -1 out of memory */
+/* Grows *p (elements of size el, capacity *cap; from 1024) to hold need, doubling;
+ * keeps its contents. 0, or -1 when out of memory (*p is then as it was). */
+int ldb_wgrow(void **p, size_t *cap, size_t need, size_t el);
 void ldb_buf_free(ldb_buf *b);
 
 typedef struct ldb_zc ldb_zc;

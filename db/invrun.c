@@ -42,14 +42,8 @@ static int skip_to(ldb_invrun_part *t, uint32_t j)
     for (; t->next < j; t->next++) {
         if (t->next % S == 0) {
             size_t g = (t->next - t->j0) / S;
-            if (g >= t->cap_span) {
-                size_t nc = t->cap_span ? 2 * t->cap_span : 64;
-                uint64_t *ns = realloc(t->span, nc * sizeof *ns);
-                if (!ns)
-                    return -1;
-                t->span = ns;
-                t->cap_span = nc;
-            }
+            if (ldb_wgrow((void **)&t->span, &t->cap_span, g + 1, sizeof *t->span))
+                return -1;
             t->span[g] = ldb_bitw_pos(&t->w);
         }
         if (t->next + 1 < j && ldb_rice_put(&t->w, 0, t->p.kc))
@@ -182,36 +176,27 @@ static uint64_t span_off(const ldb_invrun *r, uint64_t g)
     return off;
 }
 
-/* Reads one latent's count and, into pos (capacity cap; NULL: skip them), its
- * positions. -1 malformed. */
-static int read_latent(const ldb_invrun *r, ldb_bitr *br, uint64_t *c, uint64_t *pos)
+/* Reads a latent's count: at most the run's positions, and each position takes a
+ * bit at least, so a count past the stream's bits is damage (refused before it
+ * sizes an allocation). -1 malformed. */
+static int read_count(const ldb_invrun *r, ldb_bitr *br, uint64_t *c)
 {
-    if (ldb_rice_get_fast(br, r->kc, c) || *c > r->n)
-        return -1;
-    unsigned k = pos_k(r->n, *c);
+    return ldb_rice_get_fast(br, r->kc, c) || *c > r->n ||
+           *c > 8 * (uint64_t)(r->end - r->stream) ? -1 : 0;
+}
+
+/* Reads a latent's c positions into pos (NULL: skips them). -1 malformed. */
+static int read_positions(const ldb_invrun *r, ldb_bitr *br, uint64_t c, uint64_t *pos)
+{
+    unsigned k = pos_k(r->n, c);
     uint64_t at = 0, v;
-    for (uint64_t i = 0; i < *c; i++) {
+    for (uint64_t i = 0; i < c; i++) {
         if (ldb_rice_get_fast(br, k, &v) || v >= r->n - at || (i && v + 1 >= r->n - at))
             return -1;
         at += i ? v + 1 : v;
         if (pos)
             pos[i] = r->start + at;
     }
-    return 0;
-}
-
-static int grow(uint64_t **arr, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 1024;
-    while (nc < need)
-        nc *= 2;
-    uint64_t *na = realloc(*arr, nc * sizeof *na);
-    if (!na)
-        return -2;
-    *arr = na;
-    *cap = nc;
     return 0;
 }
 
@@ -223,20 +208,16 @@ int ldb_invrun_latent(const ldb_invrun *r, uint32_t j, uint64_t **arr, size_t *l
     ldb_bitr br;
     if (ldb_bitr_at(&br, r->stream, r->end, span_off(r, g)))
         return -1;
-    for (uint64_t i = g << r->s; i < j; i++)
-        if (read_latent(r, &br, &c, NULL))
+    for (uint64_t i = g << r->s; i < j; i++) /* the span's latents before j */
+        if (read_count(r, &br, &c) || read_positions(r, &br, c, NULL))
             return -1;
-    /* the count first, to size the array; then the positions from the same reader.
-     * Each position takes a bit at least: a count past the stream's bits is damage,
-     * refused before it sizes an allocation */
-    ldb_bitr peek = br;
-    if (ldb_rice_get_fast(&peek, r->kc, &c) || c > r->n || c > 8 * (uint64_t)(r->end - r->stream))
+    if (read_count(r, &br, &c))
         return -1;
     if (!c)
         return 0;
-    if (grow(arr, cap, *len + c))
+    if (ldb_wgrow((void **)arr, cap, *len + c, sizeof **arr))
         return -2;
-    if (read_latent(r, &br, &c, *arr + *len))
+    if (read_positions(r, &br, c, *arr + *len))
         return -1;
     if (*len && (*arr)[*len] <= (*arr)[*len - 1])
         return -1; /* runs ascend: a later run starts after an earlier one ends */
@@ -257,17 +238,15 @@ int ldb_invrun_each(const ldb_invrun *r, int (*fn)(void *ctx, uint32_t j, const 
             rc = -1;
             break;
         }
-        ldb_bitr peek = br;
-        if (ldb_rice_get_fast(&peek, r->kc, &c) || c > r->n ||
-            c > 8 * (uint64_t)(r->end - r->stream)) { /* as in ldb_invrun_latent */
+        if (read_count(r, &br, &c)) {
             rc = -1;
             break;
         }
-        if (c && grow(&pos, &cap, c)) {
+        if (c && ldb_wgrow((void **)&pos, &cap, c, sizeof *pos)) {
             rc = -2;
             break;
         }
-        if (read_latent(r, &br, &c, pos)) {
+        if (read_positions(r, &br, c, pos)) {
             rc = -1;
             break;
         }

@@ -39,16 +39,8 @@ static int append_postings(ldb_db *db, const uint8_t *q, size_t n, uint64_t firs
     if (ldb_posting_count(q, n, &cnt) || cnt == 0 || cnt > n * 8 + 1 ||
         (*len && first <= (*arr)[*len - 1]))
         return LDB_EFORMAT;
-    if (*len + cnt > *cap) {
-        size_t nc = *cap ? *cap : 1024;
-        while (nc < *len + cnt)
-            nc *= 2;
-        uint64_t *na = realloc(*arr, nc * sizeof *na);
-        if (!na)
-            return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
-        *arr = na;
-        *cap = nc;
-    }
+    if (ldb_wgrow((void **)arr, cap, *len + cnt, sizeof **arr))
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     if (ldb_posting_decode(q, n, first, *arr + *len, *cap - *len, &got) || got != cnt)
         return LDB_EFORMAT;
     *len += cnt;

@@ -249,20 +249,6 @@ int ldb_writer_add_seq(ldb_writer *w, const uint32_t *tokens, uint32_t len, uint
     return LDB_OK;
 }
 
-int ldb_wgrow(void **p, size_t *cap, size_t need, size_t el)
-{
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 1024;
-    while (c < need)
-        c *= 2;
-    void *n = realloc(*p, c * el);
-    if (!n)
-        return -1;
-    *p = n;
-    *cap = c;
-    return 0;
-}
 
 int ldb_writer_codes(ldb_writer *w, uint16_t dict, const ldb_seqrec *seq, const uint32_t *tokens,
                      const uint64_t *start, const uint32_t *latent, const float *value)

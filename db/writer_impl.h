@@ -44,10 +44,6 @@ struct ldb_writer {
     int threads;               /* for the build at commit: 1, or 2 when a core is free */
 };
 
-/* Grows *p (elements of size el, capacity *cap) to hold need, doubling; keeps its
- * contents. 0, or -1 when out of memory (*p is then as it was). */
-int ldb_wgrow(void **p, size_t *cap, size_t need, size_t el);
-
 /* Writes one dict's forward blocks, inverted chunks, summaries, top candidates,
  * cover and dstat records for the batch. */
 int ldb_build_dict(ldb_writer *w, wdict *wd);
