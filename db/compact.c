@@ -11,16 +11,6 @@
 #include "../common/mfile.h"
 #include "db_impl.h"
 
-static int fsync_path(const char *p, int flags)
-{
-    int fd = open(p, flags | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* Copies every named database of the old environment (read in rtxn) into a new one
  * at dir, record by record in key order with MDB_APPEND, so that every page of the
  * copy is full (LMDB's own compacting copy keeps the pages as they are, a third
@@ -135,7 +125,7 @@ int ldb_db_compact(ldb_db *db, uint64_t *before, uint64_t *after)
         *before = stat(old, &st) ? 0 : (uint64_t)st.st_size;
     if ((rc = copy_logical(db, w, tmp)))
         goto out;
-    if (fsync_path(nw, O_RDONLY)) {
+    if (ldb_sync_path(nw, 0)) {
         rc = ldb_err_os(ldb_db_err(db), "%s: cannot sync the compacted copy", db->path);
         goto out;
     }
@@ -149,19 +139,12 @@ int ldb_db_compact(ldb_db *db, uint64_t *before, uint64_t *after)
     /* The old lock file describes the old file (its last transaction id, readers):
      * the next open makes a new one for the new file. */
     unlink(lock);
-    fsync_path(db->path, O_RDONLY | O_DIRECTORY);
+    ldb_sync_path(db->path, 1);
 out:
     if (w)
         ldb_txn_abort(db, w);
-    if (tmp) {
-        if (nw)
-            unlink(nw);
-        char *tl = ldb_path_join(tmp, "lock.mdb");
-        if (tl)
-            unlink(tl);
-        free(tl);
-        rmdir(tmp);
-    }
+    if (tmp)
+        ldb_build_remove(tmp);
     free(tmp);
     free(nw);
     free(old);

@@ -36,7 +36,7 @@ int ldb_db_init(const char *path, const uint32_t *skip, size_t n_skip, int value
 }
 
 /* fsync of a file or folder; errno on failure. */
-static int sync_path(const char *p, int dir)
+int ldb_sync_path(const char *p, int dir)
 {
     int fd = open(p, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
     if (fd < 0)
@@ -50,13 +50,13 @@ static int sync_path(const char *p, int dir)
 static int sync_in(ldb_db *db, const char *dir, const char *name)
 {
     char *p = ldb_path_join(dir, name);
-    int r = p ? sync_path(p, 0) : (errno = ENOMEM, -1);
+    int r = p ? ldb_sync_path(p, 0) : (errno = ENOMEM, -1);
     free(p);
     return r ? ldb_err_os(ldb_db_err(db), "%s/%s: cannot sync", dir, name) : LDB_OK;
 }
 
 /* Removes a build folder and what a build puts in it. */
-static void remove_build(const char *tmp)
+void ldb_build_remove(const char *tmp)
 {
     for (size_t i = 0; i < sizeof FILES / sizeof *FILES; i++) {
         char *p = ldb_path_join(tmp, FILES[i]);
@@ -119,7 +119,7 @@ static int build(ldb_db *db, const ldb_create_opts *o)
     db->env = NULL;
     if ((rc = sync_in(db, db->path, "data.mdb")) || (rc = sync_in(db, db->path, "catalog.sqlite")))
         goto out;
-    if (sync_path(db->path, 1))
+    if (ldb_sync_path(db->path, 1))
         rc = ldb_err_os(ldb_db_err(db), "%s: cannot sync the folder", db->path);
 out:
     if (txn)
@@ -260,7 +260,7 @@ int ldb_db_create(const char *path, const ldb_create_opts *user, ldb_db **out)
     if (into) {
         if ((rc = move_into(db, tmp, path)))
             goto out;
-        if (sync_path(path, 1)) {
+        if (ldb_sync_path(path, 1)) {
             rc = ldb_err_os(ldb_db_err(db), "%s: cannot sync the folder", path);
             goto out;
         }
@@ -272,7 +272,7 @@ int ldb_db_create(const char *path, const ldb_create_opts *user, ldb_db **out)
                      : ldb_err_os(ldb_db_err(db), "%s: cannot move the new database into place", path);
             goto out;
         }
-        if (sync_path(slash ? (*parent ? parent : "/") : ".", 1)) {
+        if (ldb_sync_path(slash ? (*parent ? parent : "/") : ".", 1)) {
             free(tmp); /* in place: nothing to remove */
             tmp = NULL;
             rc = ldb_err_os(ldb_db_err(db), "%s: cannot sync its parent folder", path);
@@ -283,7 +283,7 @@ int ldb_db_create(const char *path, const ldb_create_opts *user, ldb_db **out)
     }
 out:
     if (tmp)
-        remove_build(tmp);
+        ldb_build_remove(tmp);
     free(tmp);
     free(parent);
     free(probe);

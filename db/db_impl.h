@@ -148,6 +148,12 @@ static inline uint32_t ldb_tok_block(const ldb_db *db)
     return db->format >= 4 ? LDB_TOK_BLOCK4 : LDB_TOK_BLOCK;
 }
 
+/* fsync of a file (one that is gone counts as synced: SQLite removes its journals on
+ * close) or of a folder; errno on failure (create.c). */
+int ldb_sync_path(const char *p, int dir);
+/* Removes a build folder of init, repair or compact, and the files those put in it. */
+void ldb_build_remove(const char *dir);
+
 /* A new folder ".latentdb.TAG-XXXXXX" inside db's (*out, malloc'd), for repair and
  * compact to build a file in; or an error ("cannot create a folder to DOING in"). */
 int ldb_db_workdir(ldb_db *db, const char *tag, const char *doing, char **out);

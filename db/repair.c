@@ -466,18 +466,6 @@ static int build(rb *r)
     return LDB_OK;
 }
 
-static void remove_build(const char *dir)
-{
-    static const char *files[] = {"data.mdb", "lock.mdb"};
-    for (int i = 0; i < 2; i++) {
-        char *p = ldb_path_join(dir, files[i]);
-        if (p)
-            unlink(p);
-        free(p);
-    }
-    rmdir(dir);
-}
-
 /* Puts the new data.mdb in place of the old, which is kept beside it. */
 static int swap(ldb_db *db, const char *tmp, char *kept, size_t cap)
 {
@@ -497,11 +485,7 @@ static int swap(ldb_db *db, const char *tmp, char *kept, size_t cap)
         rename(kept, old); /* as it was */
     } else {
         rename(nlock, olock); /* the new file's lock; openers from now on use both */
-        int fd = open(db->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0) {
-            fsync(fd);
-            close(fd);
-        }
+        ldb_sync_path(db->path, 1);
     }
     free(old);
     free(nw);
@@ -596,7 +580,7 @@ int ldb_db_repair(ldb_db *db)
         rc = swap(db, tmp, kept, sizeof kept);
 out:
     if (tmp)
-        remove_build(tmp);
+        ldb_build_remove(tmp);
     if (c->txn)
         ldb_txn_abort(db, c->txn);
     unsigned char md[32];
