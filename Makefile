@@ -6,7 +6,9 @@ OPT     ?= -O2 -g
 ARCH    ?= -march=native
 BUILD   ?= build
 SAN     ?=
-CFLAGS  := -std=c11 $(OPT) $(ARCH) -Wall -Wextra -fPIC -fvisibility=hidden -Iinclude -D_GNU_SOURCE $(SAN) $(EXTRA_CFLAGS)
+# -ffp-contract=off: no multiply and add fused behind the code's back (the exact encoder's
+# reference dot product, sae/refdot.c, must give the same bits from every build)
+CFLAGS  := -std=c11 -ffp-contract=off $(OPT) $(ARCH) -Wall -Wextra -fPIC -fvisibility=hidden -Iinclude -D_GNU_SOURCE $(SAN) $(EXTRA_CFLAGS)
 LDFLAGS := $(SAN) $(EXTRA_LDFLAGS)
 LIBS    := -llmdb -lzstd -lsqlite3 -lzip -lz -lcjson -lcrypto -lm -ldl -lpthread
 PY      := /usr/bin/python3

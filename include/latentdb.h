@@ -173,32 +173,41 @@ typedef struct ldb_encoder ldb_encoder;
 #define LDB_F16  1
 #define LDB_BF16 2
 
-/* Precision of the encoder GEMM. F32 (the default) is exact f32 through OpenBLAS.
- * BF16 rounds activations and W_enc to bf16 and multiplies them with oneDNN's bf16
- * matmul (f32 accumulation; thresholds and biases stay f32): about twice the f32
- * throughput on CPUs with AVX512_BF16, at the price of flipping the fire/no-fire
- * decision of codes within about 1% of their threshold (README). ldb_encoder_new
+/* Precision of the encoder. EXACT (the default) and F32 give the same codes, the
+ * reference's (docs/ARCHITECTURE.md, "Exact encode"): a latent's pre-activation is
+ * an f32 dot product of the prepared row and its encoder column in one fixed order,
+ * so the codes depend on the row and the dictionary alone, never on the GEMM, the
+ * tile or batch size, the thread count, the CPU or the build. A fast GEMM (the
+ * screen) only finds the latents that could fire, with a proven bound on its error,
+ * and the reference decides those. EXACT screens with oneDNN's bf16 matmul where the
+ * CPU runs it natively (AMX, AVX512_BF16), else with OpenBLAS's sgemm; F32 always
+ * screens with sgemm. BF16 is approximate: the codes of the bf16 matmul itself
+ * (activations and W_enc rounded to bf16, f32 accumulation), which flip the decision
+ * of codes within about 1% of their threshold and move every value; ldb_encoder_new
  * refuses it with LDB_EUNSUPPORTED, and the reason, when oneDNN (libdnnl.so.2) is
- * missing or has no bf16 matmul for this CPU. The bf16 copy of W_enc is made once
- * per dictionary and shared by its bf16 encoders. Further modes get new values. */
-#define LDB_PRECISION_F32  0
-#define LDB_PRECISION_BF16 1
+ * missing or has no bf16 matmul for this CPU. The bf16 copy of W_enc (half its f32
+ * size) and, for the exact encoders of a [d_in, d_sae] W_enc, a transposed f32 copy
+ * (its size) are made once per dictionary and shared by its encoders
+ * (ldb_encoder_memory). Further modes get new values. */
+#define LDB_PRECISION_F32   0
+#define LDB_PRECISION_BF16  1
+#define LDB_PRECISION_EXACT 2
 
 typedef struct ldb_encoder_opts {
     uint32_t size;             /* set by ldb_encoder_opts_init */
-    int precision;             /* LDB_PRECISION_F32 (default) or LDB_PRECISION_BF16 */
+    int precision;             /* LDB_PRECISION_EXACT (default), _F32 or _BF16 */
     int threads;               /* worker threads, at most 8; 0: ldb_blas_threads() */
     uint32_t tile_rows;        /* rows per tile; 0: the default from d_sae (below) */
 } ldb_encoder_opts;
 
-/* Zeroes o and sets its size: f32, as many workers as OpenBLAS threads, default
+/* Zeroes o and sets its size: exact, as many workers as OpenBLAS threads, default
  * tiles. Rows per tile default to keeping a tile's dense pre-activations within
  * about 64 MiB, 64 to 4096 rows; each worker holds one tile. Above that budget (a
  * 64-row tile of more than 262144 latents) an f32 jumprelu or relu encoder
  * multiplies the tile a span of latents at a time, so a worker holds 64 MiB at any
  * width (other activations and bf16 hold the whole tile: 256 MiB at 1M latents).
- * The codes depend on the tile size (a GEMM's last bits depend on its shape), never
- * on the thread count. */
+ * Exact codes depend on nothing of this; BF16's depend on the tile size (a GEMM's
+ * last bits depend on its shape), never on the thread count. */
 void ldb_encoder_opts_init(ldb_encoder_opts *o);
 
 /* Makes an encoder for d with options o (NULL: the defaults). It keeps a pointer
@@ -260,9 +269,19 @@ int ldb_encoder_encode_layers(ldb_encoder *e, const void *const *x, size_t row_s
  * so. */
 int ldb_encoder_fault(const ldb_encoder *e, uint64_t *row, uint32_t *latent, float *value);
 
-/* The GEMM in use: "openblas f32" or "onednn bf16 (IMPL)". Owned by e, valid until
- * ldb_encoder_free. */
+/* The GEMM in use: "exact, screen onednn bf16 (IMPL)", "exact, screen openblas
+ * f32" or "onednn bf16 (IMPL)". Owned by e, valid until ldb_encoder_free. */
 const char *ldb_encoder_gemm_name(const ldb_encoder *e);
+
+/* The exact encoder's screen over every encode of e so far: *pairs (rows x latents)
+ * screened and *refined, how many of them the reference computed (the candidate
+ * fraction is their ratio). Both 0 for BF16. */
+void ldb_encoder_screen_counts(const ldb_encoder *e, uint64_t *pairs, uint64_t *refined);
+
+/* Bytes of the per-dictionary copies e's precision holds (the bf16 W_enc, the
+ * exact encoder's transposed W_enc and row norms), shared with the dictionary's
+ * other encoders; not the per-worker tiles. */
+size_t ldb_encoder_memory(const ldb_encoder *e);
 
 /* Reconstructs x_hat (n_rows x d_out floats) from one tile of codes and the
  * tile's input rows x (needed for the skip term and to undo SAELens input
@@ -442,8 +461,10 @@ typedef struct ldb_ingest_opts {
     const char *source;        /* label of the sequences' source; NULL: the tokens path */
     int again;                 /* run a finished run again (new sequences) */
     uint64_t batch_tokens;     /* positions per batch; 0: a default bounded by memory */
-    int precision;             /* LDB_PRECISION_F32 (default) or _BF16 (ldb_encoder_opts);
-                                  part of the run's identity */
+    int precision;             /* LDB_PRECISION_EXACT (default), _F32 (exact codes too, over
+                                  the f32 screen) or _BF16 (ldb_encoder_opts); exact or bf16
+                                  is part of the run's identity, so a run resumes only in the
+                                  codes it began with */
     /* progress: called after each committed batch with positions done and in all,
        on ldb_ingest's commit thread (not the caller's): it must not call into db */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);

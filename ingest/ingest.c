@@ -168,6 +168,7 @@ void ldb_ingest_opts_init(ldb_ingest_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->size = sizeof *o;
+    o->precision = LDB_PRECISION_EXACT;
 }
 
 int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)

@@ -50,6 +50,8 @@ static void legacy_id(run *r, int again, int precision, uint8_t id[32])
     ldb_sha_update(&h, x, sizeof x);
     if (precision == LDB_PRECISION_BF16) /* f32 runs keep the identity they had */
         ldb_sha_update(&h, "bf16", 4);
+    else if (precision == LDB_PRECISION_EXACT)
+        ldb_sha_update(&h, "exact", 5);
     ldb_sha_final(&h, id);
 }
 
@@ -71,6 +73,8 @@ static void run_key(run *r, int again, int precision, int full, uint8_t id[32])
     ldb_sha_update(&h, x, sizeof x);
     if (precision == LDB_PRECISION_BF16)
         ldb_sha_update(&h, "bf16", 4);
+    else if (precision == LDB_PRECISION_EXACT)
+        ldb_sha_update(&h, "exact", 5);
     ldb_sha_final(&h, id);
 }
 
@@ -165,27 +169,55 @@ static int run_unfinished(const cJSON *rec)
     return cJSON_IsString(st) && !strcmp(st->valuestring, "running");
 }
 
-/* The same inputs were ingested, or are being ingested, in the other precision:
- * a new run would store every sequence twice (--again says that is meant). */
+/* A run's codes, as its identity and record name them: LDB_PRECISION_BF16 ("bf16"),
+ * LDB_PRECISION_EXACT ("exact": the exact encoder, whatever its screen) or
+ * LDB_PRECISION_F32 ("f32": the plain f32 GEMM of latentdb before exact codes,
+ * which runs no more). */
+static int run_precision(const ldb_ingest_opts *o)
+{
+    return o->precision == LDB_PRECISION_BF16 ? LDB_PRECISION_BF16 : LDB_PRECISION_EXACT;
+}
+
+static const char *precision_name(int prec)
+{
+    return prec == LDB_PRECISION_BF16 ? "bf16" : prec == LDB_PRECISION_EXACT ? "exact" : "f32";
+}
+
+/* The same inputs were ingested, or are being ingested, in another precision: a
+ * new run would store every sequence twice (--again says that is meant). */
 static int other_precision(run *r, ldb_txn *txn, int prec)
 {
-    uint8_t id[32];
-    cJSON *o = NULL;
-    int other = prec == LDB_PRECISION_BF16 ? LDB_PRECISION_F32 : LDB_PRECISION_BF16;
-    int rc = lookup_run(r, txn, 0, other, id, &o);
-    if (rc || !o)
-        return rc;
-    int running = run_unfinished(o);
-    cJSON_Delete(o);
-    const char *was = other == LDB_PRECISION_BF16 ? "bf16" : "f32";
-    if (running)
-        return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "%s: an unfinished --precision %s run of the "
-                           "same dictionaries, inputs and --ctx is in this DB; finish it with "
-                           "--precision %s, or pass --again to ingest these inputs as new "
-                           "sequences", r->o->tokens, was, was);
-    return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "%s: this run (the same dictionaries, inputs and "
-                       "--ctx) is done already, with --precision %s; pass --again to ingest it "
-                       "again as new sequences", r->o->tokens, was);
+    static const int all[] = {LDB_PRECISION_EXACT, LDB_PRECISION_BF16, LDB_PRECISION_F32};
+    for (int i = 0; i < 3; i++) {
+        uint8_t id[32];
+        cJSON *o = NULL;
+        int other = all[i];
+        if (other == prec)
+            continue;
+        int rc = lookup_run(r, txn, 0, other, id, &o);
+        if (rc)
+            return rc;
+        if (!o)
+            continue;
+        int running = run_unfinished(o);
+        cJSON_Delete(o);
+        const char *was = precision_name(other);
+        if (running && other == LDB_PRECISION_F32)
+            return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "%s: an unfinished run of the same "
+                               "dictionaries, inputs and --ctx is in this DB, with the plain f32 "
+                               "codes of latentdb before exact encoding; it cannot be resumed with "
+                               "exact codes: pass --again to ingest these inputs as new sequences",
+                               r->o->tokens);
+        if (running)
+            return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "%s: an unfinished --precision %s run "
+                               "of the same dictionaries, inputs and --ctx is in this DB; finish it "
+                               "with --precision %s, or pass --again to ingest these inputs as new "
+                               "sequences", r->o->tokens, was, was);
+        return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "%s: this run (the same dictionaries, "
+                           "inputs and --ctx) is done already, with %s codes; pass --again to "
+                           "ingest it again as new sequences", r->o->tokens, was);
+    }
+    return LDB_OK;
 }
 
 /* The record's inputs: path, size, content hash and stat signature of each (a new
@@ -276,7 +308,7 @@ int ingest_find_run(run *r)
     int rc = ldb_snap_begin(db, &txn);
     if (rc)
         return rc;
-    int prec = r->o->precision == LDB_PRECISION_BF16 ? LDB_PRECISION_BF16 : LDB_PRECISION_F32;
+    int prec = run_precision(r->o);
     cJSON *done = NULL;
     for (int again = 0;; again++) {
         cJSON *o = NULL;
@@ -299,8 +331,7 @@ int ingest_find_run(run *r)
             cJSON_AddNumberToObject(r->rec, "started", (double)time(NULL));
             cJSON_AddNumberToObject(r->rec, "finished", 0);
             cJSON_AddNumberToObject(r->rec, "again", again);
-            cJSON_AddStringToObject(r->rec, "precision",
-                                    r->o->precision == LDB_PRECISION_BF16 ? "bf16" : "f32");
+            cJSON_AddStringToObject(r->rec, "precision", precision_name(prec));
             r->new_run = 1;
             break;
         }

@@ -91,15 +91,43 @@ static size_t fire_thresh(const float *restrict c, const float *restrict b,
     return o;
 }
 
+/* The loops below run over a whole row (ids NULL: entry i is latent i, m = d_sae)
+ * or over a list of latents (entry i is latent ids[i], ascending): the exact
+ * encoder's refined candidates. */
+#define ID(i) (ids ? ids[i] : (uint32_t)(i))
+
+/* jumprelu and relu over a list: fire iff c + b > t; *bad as fire_thresh. */
+static size_t fire_thresh_list(const ldb_dict *d, const float *restrict c, const uint32_t *ids,
+                               uint32_t m, uint32_t *restrict lat, float *restrict val,
+                               uint32_t *bad)
+{
+    size_t o = 0;
+    *bad = UINT32_MAX;
+    for (uint32_t i = 0; i < m; i++) {
+        uint32_t j = ids[i];
+        float p = c[i] + d->b_enc[j];
+        if (!isfinite(p)) {
+            *bad = i;
+            return o;
+        }
+        if (p > d->thr[j]) {
+            lat[o] = j;
+            val[o++] = p;
+        }
+    }
+    return o;
+}
+
 /* gated: fires iff c + b_gate > 0, value relu(c * exp(r_mag) + b_mag). */
-static size_t fire_gated(const ldb_dict *d, const float *restrict c, uint32_t *restrict lat,
-                         float *restrict val)
+static size_t fire_gated(const ldb_dict *d, const float *restrict c, const uint32_t *ids,
+                         uint32_t m, uint32_t *restrict lat, float *restrict val)
 {
     const float *bg = d->b_gate, *bm = d->b_mag, *er = d->exp_r_mag;
     size_t o = 0;
-    for (uint32_t j = 0; j < d->info.d_sae; j++) {
-        if (c[j] + bg[j] > 0.0f) {
-            float mag = c[j] * er[j] + bm[j];
+    for (uint32_t i = 0; i < m; i++) {
+        uint32_t j = ID(i);
+        if (c[i] + bg[j] > 0.0f) {
+            float mag = c[i] * er[j] + bm[j];
             if (mag > 0.0f) {
                 lat[o] = j;
                 val[o++] = mag;
@@ -136,15 +164,16 @@ static int cmp_cand_j(const void *a, const void *b)
 
 /* topk: the k largest pre-activations that are > 0 (top-k then relu, or relu then
  * top-k: the same set up to ties). Earlier latents win ties. heap holds k. */
-static size_t fire_topk(const ldb_dict *d, float *restrict c, void *heap_mem, uint32_t *restrict lat,
-                        float *restrict val)
+static size_t fire_topk(const ldb_dict *d, const float *restrict c, const uint32_t *ids,
+                        uint32_t m, void *heap_mem, uint32_t *restrict lat, float *restrict val)
 {
     const float *b = d->b_enc, *s = d->dec_norm;
     cand *heap = heap_mem;
-    uint32_t n = d->info.d_sae, k = d->info.k, h = 0;
+    uint32_t k = d->info.k, h = 0;
     float floor = 0.0f; /* a candidate must beat this */
-    for (uint32_t j = 0; j < n; j++) {
-        float p = c[j] + b[j];
+    for (uint32_t i = 0; i < m; i++) {
+        uint32_t j = ID(i);
+        float p = c[i] + b[j];
         if (s)
             p *= s[j];
         if (!(p > floor))
@@ -153,8 +182,8 @@ static size_t fire_topk(const ldb_dict *d, float *restrict c, void *heap_mem, ui
             heap[h].v = p;
             heap[h++].j = j;
             if (h == k) {
-                for (uint32_t i = k / 2; i-- > 0;)
-                    sift_down(heap, k, i);
+                for (uint32_t q = k / 2; q-- > 0;)
+                    sift_down(heap, k, q);
                 floor = heap[0].v;
             }
         } else {
@@ -165,35 +194,44 @@ static size_t fire_topk(const ldb_dict *d, float *restrict c, void *heap_mem, ui
         }
     }
     qsort(heap, h, sizeof *heap, cmp_cand_j);
-    for (uint32_t i = 0; i < h; i++) {
-        lat[i] = heap[i].j;
-        val[i] = heap[i].v;
+    for (uint32_t q = 0; q < h; q++) {
+        lat[q] = heap[q].j;
+        val[q] = heap[q].v;
     }
     return h;
 }
 
 /* groupmax (sparsify): relu, then the max of each of k contiguous groups, at its
- * first maximal latent; a group whose max is 0 does not fire. */
-static size_t fire_groupmax(const ldb_dict *d, const float *restrict c, uint32_t *restrict lat,
-                            float *restrict val)
+ * first maximal latent; a group whose max is 0 does not fire (nor do latents past
+ * the k groups). */
+static size_t fire_groupmax(const ldb_dict *d, const float *restrict c, const uint32_t *ids,
+                            uint32_t m, uint32_t *restrict lat, float *restrict val)
 {
     const float *b = d->b_enc;
-    uint32_t k = d->info.k, g = d->info.d_sae / k;
+    uint32_t k = d->info.k, g = d->info.d_sae / k, cur = UINT32_MAX, best = 0;
+    float bv = 0.0f;
     size_t o = 0;
-    for (uint32_t q = 0; q < k; q++) {
-        uint32_t j0 = q * g, best = j0;
-        float bv = 0.0f;
-        for (uint32_t j = j0; j < j0 + g; j++) {
-            float p = c[j] + b[j];
-            if (p > bv) {
-                bv = p;
-                best = j;
+    for (uint32_t i = 0; i < m; i++) {
+        uint32_t j = ID(i), q = j / g;
+        if (q >= k)
+            break;
+        if (q != cur) {
+            if (bv > 0.0f) {
+                lat[o] = best;
+                val[o++] = bv;
             }
+            cur = q;
+            bv = 0.0f;
         }
-        if (bv > 0.0f) {
-            lat[o] = best;
-            val[o++] = bv;
+        float p = c[i] + b[j];
+        if (p > bv) {
+            bv = p;
+            best = j;
         }
+    }
+    if (bv > 0.0f) {
+        lat[o] = best;
+        val[o++] = bv;
     }
     return o;
 }
@@ -242,9 +280,39 @@ int ldb_activate_row(const ldb_dict *d, float *c, void *scratch, uint32_t *lat, 
         return LDB_EBADVALUE;
     }
     switch (d->arch) {
-    case ARCH_GATED: *n = fire_gated(d, c, lat, val); break;
-    case ARCH_TOPK: *n = fire_topk(d, c, scratch, lat, val); break;
-    case ARCH_GROUPMAX: *n = fire_groupmax(d, c, lat, val); break;
+    case ARCH_GATED: *n = fire_gated(d, c, NULL, ds, lat, val); break;
+    case ARCH_TOPK: *n = fire_topk(d, c, NULL, ds, scratch, lat, val); break;
+    case ARCH_GROUPMAX: *n = fire_groupmax(d, c, NULL, ds, lat, val); break;
+    default: break;
+    }
+    return LDB_OK;
+}
+
+int ldb_activate_list(const ldb_dict *d, const float *c, const uint32_t *ids, uint32_t m,
+                      void *scratch, uint32_t *lat, float *val, size_t *n, uint32_t *bad,
+                      float *bad_val)
+{
+    uint32_t i;
+    *n = 0;
+    *bad = d->info.d_sae;
+    if (d->arch == ARCH_JUMPRELU || d->arch == ARCH_RELU) {
+        *n = fire_thresh_list(d, c, ids, m, lat, val, &i);
+        if (i == UINT32_MAX)
+            return LDB_OK;
+        *bad = ids[i];
+        *bad_val = c[i] + d->b_enc[ids[i]];
+        return LDB_EBADVALUE;
+    }
+    for (i = 0; i < m; i++)
+        if (!isfinite(c[i])) {
+            *bad = ids[i];
+            *bad_val = c[i];
+            return LDB_EBADVALUE;
+        }
+    switch (d->arch) {
+    case ARCH_GATED: *n = fire_gated(d, c, ids, m, lat, val); break;
+    case ARCH_TOPK: *n = fire_topk(d, c, ids, m, scratch, lat, val); break;
+    case ARCH_GROUPMAX: *n = fire_groupmax(d, c, ids, m, lat, val); break;
     default: break;
     }
     return LDB_OK;

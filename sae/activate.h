@@ -31,4 +31,14 @@ int ldb_activate_row(const ldb_dict *d, float *c, void *scratch, uint32_t *lat, 
 int ldb_activate_span(const ldb_dict *d, float *c, uint32_t j0, uint32_t span, uint32_t *lat,
                       float *val, size_t *n, uint32_t *bad, float *bad_val);
 
+/* d's activation function over the latents ids[0 .. m) alone (ascending ids of d),
+ * c[i] the pre-activation (before b_enc) of latent ids[i]: the codes those latents
+ * give, in ascending order, as ldb_activate_row gives them when every latent that
+ * could fire (or enter a top k, or win a group) is in the list, which is what the
+ * exact encoder's candidates are (screen.c). LDB_EBADVALUE as ldb_activate_row, *bad
+ * a latent id. */
+int ldb_activate_list(const ldb_dict *d, const float *c, const uint32_t *ids, uint32_t m,
+                      void *scratch, uint32_t *lat, float *val, size_t *n, uint32_t *bad,
+                      float *bad_val);
+
 #endif

@@ -4,6 +4,7 @@
  * open the dictionary only reads, but for what it makes once under its mutex. */
 #include "bf16mm.h"
 #include "dict_impl.h"
+#include "screen.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -46,6 +47,7 @@ void ldb_dict_close(ldb_dict *d)
     free(d->dec_norm);
     free(d->A_owned);
     ldb_bf16w_free(d->bf16w);
+    ldb_refine_free(d->refine);
     free(d->b_dec_in);
     free(d->b_dec);
     pthread_mutex_destroy(&d->mu);

@@ -1,6 +1,7 @@
 /* dict_impl.h — the inside of ldb_dict, shared by dict.c (loading), encode.c and
  * decode.c. Invariant: nothing changes after ldb_dict_open but the parts made on
- * first need (sha, decode's skip view, the bf16 weights), each made once under mu
+ * first need (sha, decode's skip view, the bf16 weights, the exact encoder's
+ * refinement data), each made once under mu
  * and immutable after; so one dictionary serves many threads and encoders at once. */
 #ifndef LDB_SAE_DICT_IMPL_H
 #define LDB_SAE_DICT_IMPL_H
@@ -44,6 +45,7 @@ struct ldb_dict {
     int have_sha;
     char sha[65];
     struct ldb_bf16w *bf16w;   /* W_enc in bf16, per oneDNN layout (bf16mm.h) */
+    struct ldb_refine *refine; /* the exact encoder's refinement data (screen.h) */
 
     /* Layers (multi.c). A multi-layer dictionary (n_layers > 0) encodes and decodes
      * through its layers, each a single-layer dictionary of its own whose W_dec is

@@ -19,6 +19,7 @@
 #include "bf16mm.h"
 #include "blas.h"
 #include "dict_impl.h"
+#include "screen.h"
 
 #define LDB_WORKERS 8 /* at most */
 _Static_assert(LDB_WORKERS <= LDB_BF16_LANES, "each worker needs a bf16 lane of its own");
@@ -33,6 +34,11 @@ _Static_assert(LDB_WORKERS <= LDB_BF16_LANES, "each worker needs a bf16 lane of 
 #define TILE_MAX_ROWS 4096u
 #define TILE_MIN_ROWS 64u
 
+/* The exact encoder refines a group of rows' candidates at once, latent by latent
+ * (screen.h): about this many pairs a group (12 bytes each in the worker's arrays,
+ * beside room for one more row's worth). */
+#define REFINE_GROUP_PAIRS ((size_t)1 << 16)
+
 /* Each worker thread owns a tile's input and dense pre-activations; finished tiles
  * wait in slots, in a ring of 2 x workers, until the caller hands them on in row
  * order. Everything here belongs to one encoder: encoders on one dictionary share
@@ -41,7 +47,14 @@ struct slot;
 struct worker {
     float *xbuf;               /* T x d_in */
     float *cbuf;               /* T x d_sae (the widest layer's) */
-    void *scratch;             /* ldb_activate_scratch bytes (topk candidates) */
+    void *scratch;             /* ldb_activate_scratch bytes (topk candidates), or the exact
+                                  encoder's ldb_screen_scratch */
+    ldb_rowbound *rb;          /* exact: each row's share of the screen's bound, T of them */
+    uint32_t *ids;             /* exact: a group of rows' candidates, pcap of them */
+    float *cref;               /* their reference pre-activations */
+    uint64_t *gstart;          /* T + 1: each row's first candidate in ids */
+    ldb_refine_ws rws;         /* ldb_screen_refine's arrays (rowof, perm: pcap; count) */
+    size_t pcap;
     struct slot *part;         /* multi-layer: each layer's codes of the tile, before merging */
     struct slot *chunk;        /* wide dictionaries: each span's codes of a layer, before merging */
 };
@@ -56,20 +69,26 @@ struct slot {
     char msg[160];             /* its message, when rc */
     uint32_t bad_row, bad_lat; /* rc LDB_EBADVALUE: the row (in the tile) and latent */
     float bad_val;             /* whose pre-activation is NaN or Inf */
+    uint64_t refined;          /* exact: latents the reference computed for this tile */
 };
 
 struct ldb_encoder {
     ldb_err err;
     ldb_dict *d;               /* borrowed: the dictionary outlives its encoders */
-    int precision;             /* LDB_PRECISION_F32 / _BF16 */
+    int precision;             /* LDB_PRECISION_EXACT / _F32 / _BF16 */
+    int exact;                 /* EXACT or F32: screen and refine (screen.h) */
+    int screen;                /* exact: LDB_SCREEN_BF16 (the bf16 GEMM) or LDB_SCREEN_F32 */
+    const ldb_refine **refine; /* exact: per layer, the dictionary's refinement data */
+    uint64_t n_pairs, n_refined; /* ldb_encoder_screen_counts */
+    size_t mem;                /* ldb_encoder_memory */
     int threads;               /* workers at most (<= LDB_WORKERS); 0: ldb_blas_threads() */
     uint32_t T;                /* rows per tile */
     uint32_t n_parts;          /* the dictionary's layers (1 for a single-layer one) */
     uint32_t span;             /* latents per GEMM: the widest layer's d_sae, or fewer for a
                                   wide jumprelu/relu dictionary (spans of latents) */
     uint32_t n_chunks;         /* spans of the widest layer (1: no spans) */
-    ldb_bf16mm **bf16;         /* BF16: per layer the GEMM, lane i for worker i; weights on
-                                  the layer's dictionary */
+    ldb_bf16mm **bf16;         /* a bf16 GEMM (BF16, or EXACT's screen): per layer the GEMM,
+                                  lane i for worker i; weights on the layer's dictionary */
     char gemm_name[96];
     int ready;                 /* ldb_encoder_new succeeded */
     int ws_workers;            /* workers whose buffers (and two slots each) exist */
@@ -114,7 +133,35 @@ void ldb_encoder_opts_init(ldb_encoder_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->size = sizeof *o;
-    o->precision = LDB_PRECISION_F32;
+    o->precision = LDB_PRECISION_EXACT;
+}
+
+/* Makes the bf16 GEMM of every layer; a message on e (prefixed) when it cannot. */
+static int make_bf16(ldb_encoder *e, const char *what)
+{
+    char msg[200];
+    if (!(e->bf16 = calloc(e->n_parts, sizeof *e->bf16)))
+        return ldb_err_set(&e->err, LDB_ENOMEM, "out of memory");
+    for (uint32_t l = 0; l < e->n_parts; l++) {
+        ldb_dict *p = part(e->d, l);
+        const ldb_dict_info *in = &p->info;
+        int rc = ldb_bf16mm_new(in->d_in, in->d_sae, p->W_enc, p->enc_trans, e->T, &p->bf16w,
+                                &p->mu, &e->bf16[l], msg, sizeof msg);
+        if (rc)
+            return ldb_err_set(&e->err, rc, "%s: %s", what, msg);
+        e->mem += (size_t)in->d_in * in->d_sae * 2;
+    }
+    return LDB_OK;
+}
+
+/* Drops the bf16 GEMMs made so far. */
+static void drop_bf16(ldb_encoder *e)
+{
+    for (uint32_t l = 0; e->bf16 && l < e->n_parts; l++)
+        ldb_bf16mm_free(e->bf16[l]);
+    free(e->bf16);
+    e->bf16 = NULL;
+    e->mem = 0;
 }
 
 /* Checks the options and makes the GEMM; messages on e. */
@@ -122,7 +169,8 @@ static int setup(ldb_encoder *e, ldb_dict *d, const ldb_encoder_opts *o)
 {
     if (!d)
         return ldb_err_set(&e->err, LDB_EINVAL, "ldb_encoder_new: no dictionary");
-    if (o->precision != LDB_PRECISION_F32 && o->precision != LDB_PRECISION_BF16)
+    if (o->precision != LDB_PRECISION_F32 && o->precision != LDB_PRECISION_BF16 &&
+        o->precision != LDB_PRECISION_EXACT)
         return ldb_err_set(&e->err, LDB_EINVAL, "unknown precision %d", o->precision);
     if (o->threads < 0)
         return ldb_err_set(&e->err, LDB_EINVAL, "ldb_encoder_opts: threads is %d; expected 0 "
@@ -131,13 +179,44 @@ static int setup(ldb_encoder *e, ldb_dict *d, const ldb_encoder_opts *o)
         return ldb_err_set(&e->err, LDB_EINVAL, "tile of %u rows is too large", o->tile_rows);
     e->d = d;
     e->precision = o->precision;
+    e->exact = o->precision != LDB_PRECISION_BF16;
     e->threads = o->threads < LDB_WORKERS ? o->threads : LDB_WORKERS;
     e->T = o->tile_rows ? o->tile_rows : default_tile_rows(d);
-    snprintf(e->gemm_name, sizeof e->gemm_name, "openblas f32");
     e->n_parts = d->n_layers ? d->n_layers : 1;
     uint32_t widest = max_d_sae(d);
     e->span = widest;
-    int elementwise = e->precision == LDB_PRECISION_F32;
+    if (e->precision == LDB_PRECISION_BF16) {
+        int rc = make_bf16(e, "--precision bf16");
+        if (rc)
+            return rc;
+        snprintf(e->gemm_name, sizeof e->gemm_name, "onednn bf16 (%s)", ldb_bf16mm_impl(e->bf16[0]));
+    } else {
+        e->screen = LDB_SCREEN_F32;
+        /* EXACT: the bf16 screen where oneDNN runs it natively (its implementation
+         * names the bf16 ISA: AMX or AVX512_BF16); else, quietly, the f32 one */
+        if (e->precision == LDB_PRECISION_EXACT) {
+            if (make_bf16(e, "bf16 screen") == LDB_OK && strstr(ldb_bf16mm_impl(e->bf16[0]), "bf16"))
+                e->screen = LDB_SCREEN_BF16;
+            else
+                drop_bf16(e);
+            ldb_err_clear(&e->err);
+        }
+        if (!(e->refine = calloc(e->n_parts, sizeof *e->refine)))
+            return ldb_err_set(&e->err, LDB_ENOMEM, "out of memory");
+        for (uint32_t l = 0; l < e->n_parts; l++) {
+            if (ldb_refine_get(part(d, l), &e->refine[l]))
+                return ldb_err_set(&e->err, LDB_ENOMEM, "out of memory for the exact encoder's "
+                                   "copy of W_enc (%zu MiB)", (size_t)part(d, l)->info.d_in *
+                                   part(d, l)->info.d_sae * 4 >> 20);
+            e->mem += e->refine[l]->bytes;
+        }
+        if (e->screen == LDB_SCREEN_BF16)
+            snprintf(e->gemm_name, sizeof e->gemm_name, "exact, screen onednn bf16 (%s)",
+                     ldb_bf16mm_impl(e->bf16[0]));
+        else
+            snprintf(e->gemm_name, sizeof e->gemm_name, "exact, screen openblas f32");
+    }
+    int elementwise = !e->bf16;
     for (uint32_t l = 0; l < e->n_parts; l++)
         elementwise &= part(d, l)->arch == ARCH_JUMPRELU || part(d, l)->arch == ARCH_RELU;
     if (elementwise && (size_t)e->T * e->span * sizeof(float) > TILE_BUDGET_BYTES) {
@@ -149,20 +228,6 @@ static int setup(ldb_encoder *e, ldb_dict *d, const ldb_encoder_opts *o)
             e->span = sp;
     }
     e->n_chunks = (widest + e->span - 1) / e->span;
-    if (e->precision == LDB_PRECISION_BF16) {
-        char msg[200];
-        if (!(e->bf16 = calloc(e->n_parts, sizeof *e->bf16)))
-            return ldb_err_set(&e->err, LDB_ENOMEM, "out of memory");
-        for (uint32_t l = 0; l < e->n_parts; l++) {
-            ldb_dict *p = part(d, l);
-            const ldb_dict_info *in = &p->info;
-            int rc = ldb_bf16mm_new(in->d_in, in->d_sae, p->W_enc, p->enc_trans, e->T, &p->bf16w,
-                                    &p->mu, &e->bf16[l], msg, sizeof msg);
-            if (rc)
-                return ldb_err_set(&e->err, rc, "--precision bf16: %s", msg);
-        }
-        snprintf(e->gemm_name, sizeof e->gemm_name, "onednn bf16 (%s)", ldb_bf16mm_impl(e->bf16[0]));
-    }
     e->ready = 1;
     return LDB_OK;
 }
@@ -193,6 +258,13 @@ static void free_workspace(ldb_encoder *e)
         free(e->work[i].xbuf);
         free(e->work[i].cbuf);
         free(e->work[i].scratch);
+        free(e->work[i].rb);
+        free(e->work[i].ids);
+        free(e->work[i].cref);
+        free(e->work[i].gstart);
+        free(e->work[i].rws.rowof);
+        free(e->work[i].rws.perm);
+        free(e->work[i].rws.count);
         for (uint32_t l = 0; e->work[i].part && l < e->n_parts; l++)
             free_slot(&e->work[i].part[l]);
         free(e->work[i].part);
@@ -212,9 +284,8 @@ void ldb_encoder_free(ldb_encoder *e)
     if (!e)
         return;
     free_workspace(e);
-    for (uint32_t l = 0; e->bf16 && l < e->n_parts; l++)
-        ldb_bf16mm_free(e->bf16[l]);
-    free(e->bf16);
+    drop_bf16(e);
+    free(e->refine);
     free(e);
 }
 
@@ -226,6 +297,17 @@ const char *ldb_encoder_errmsg(const ldb_encoder *e)
 const char *ldb_encoder_gemm_name(const ldb_encoder *e)
 {
     return e->gemm_name;
+}
+
+void ldb_encoder_screen_counts(const ldb_encoder *e, uint64_t *pairs, uint64_t *refined)
+{
+    *pairs = e->n_pairs;
+    *refined = e->n_refined;
+}
+
+size_t ldb_encoder_memory(const ldb_encoder *e)
+{
+    return e->mem;
 }
 
 int ldb_encoder_fault(const ldb_encoder *e, uint64_t *row, uint32_t *latent, float *value)
@@ -289,15 +371,29 @@ static int ensure_ws(ldb_encoder *e, int nw)
 {
     const ldb_dict *d = e->d;
     size_t rows = e->T, scratch = 0, din = d->info.d_in, dsae = e->span;
-    for (uint32_t l = 0; l < e->n_parts; l++)
-        if (ldb_activate_scratch(part(d, l)) > scratch)
-            scratch = ldb_activate_scratch(part(d, l));
+    for (uint32_t l = 0; l < e->n_parts; l++) {
+        size_t need = e->exact ? ldb_screen_scratch(part(d, l)) : ldb_activate_scratch(part(d, l));
+        scratch = need > scratch ? need : scratch;
+    }
     for (int i = e->ws_workers; i < nw; i++) {
         struct worker *w = &e->work[i];
         w->xbuf = aligned_alloc(64, ((rows * din * 4 + 63) / 64) * 64);
         w->cbuf = aligned_alloc(64, ((rows * dsae * 4 + 63) / 64) * 64);
         if (scratch)
             w->scratch = malloc(scratch);
+        if (e->exact) {
+            w->pcap = REFINE_GROUP_PAIRS + dsae;
+            w->rb = malloc(rows * sizeof *w->rb);
+            w->ids = malloc(w->pcap * sizeof *w->ids);
+            w->cref = malloc(w->pcap * sizeof *w->cref);
+            w->gstart = malloc((rows + 1) * sizeof *w->gstart);
+            w->rws.rowof = malloc(w->pcap * sizeof *w->rws.rowof);
+            w->rws.perm = malloc(w->pcap * sizeof *w->rws.perm);
+            w->rws.count = malloc((dsae + 1) * sizeof *w->rws.count);
+            if (!w->rb || !w->ids || !w->cref || !w->gstart || !w->rws.rowof || !w->rws.perm ||
+                !w->rws.count)
+                goto nomem;
+        }
         if (!w->xbuf || !w->cbuf || (scratch && !w->scratch))
             goto nomem;
         if (d->n_layers && !(w->part = calloc(e->n_parts, sizeof *w->part)))
@@ -353,23 +449,77 @@ static const float *prep_tile(const ldb_dict *d, float *xbuf, const void *x, siz
     return xbuf;
 }
 
-/* The activation function over the m rows of a worker's pre-activations, into a
- * slot as CSR. A row whose pre-activations hold NaN or Inf (the f32 sum overflowed:
- * finite but huge weights or activations) fails the tile with LDB_EBADVALUE. */
-static int activate(const ldb_dict *d, struct worker *w, struct slot *s, uint32_t m)
+/* Latents [j0, j0 + n) of m rows, from their pre-activations in w->cbuf (row r at
+ * cbuf + r * n), into slot s as CSR (ids of the part): the activation function on the
+ * GEMM's values (BF16), or the exact encoder's screen and refinement of them, xa the
+ * rows the GEMM multiplied and w->rb their bounds (screen.h). A row whose (reference)
+ * pre-activations hold NaN or Inf (the f32 sum overflowed: finite but huge weights or
+ * activations) fails the tile with LDB_EBADVALUE. */
+/* The exact encoder's activation (screen.h) of latents [j0, j0 + n) of m rows: rows
+ * are taken in groups whose candidates fit w->ids (a row adds at most n), each group
+ * selected row by row, refined latent by latent (so a latent's encoder row is read
+ * once per group), then decided row by row. */
+static int activate_exact(const ldb_encoder *e, uint32_t l, struct worker *w, struct slot *s,
+                          const float *xa, uint32_t m, uint32_t j0, uint32_t n)
 {
-    size_t bound = ldb_activate_bound(d), used = 0;
+    const ldb_dict *d = part(e->d, l);
+    const ldb_refine *rf = e->refine[l];
+    uint32_t din = d->info.d_in;
+    size_t bound = n < d->info.d_sae ? n : ldb_activate_bound(d), used = 0;
+    for (uint32_t r0 = 0; r0 < m;) {
+        uint32_t r1 = r0;
+        w->gstart[0] = 0;
+        while (r1 < m && w->gstart[r1 - r0] + n <= w->pcap) {
+            uint64_t at = w->gstart[r1 - r0];
+            at += ldb_screen_select(d, rf, &w->rb[r1], w->cbuf + (size_t)r1 * n, j0, n,
+                                    w->scratch, w->ids + at);
+            w->gstart[++r1 - r0] = at;
+        }
+        ldb_screen_refine(rf, din, xa + (size_t)r0 * din, r1 - r0, w->gstart, w->ids, j0, n,
+                          &w->rws, w->cref);
+        s->refined += w->gstart[r1 - r0];
+        for (uint32_t r = r0; r < r1; r++) {
+            size_t k, a = w->gstart[r - r0], b = w->gstart[r - r0 + 1];
+            if (grow(&s->lat, &s->val, &s->cap, used + bound))
+                return LDB_ENOMEM;
+            if (ldb_activate_list(d, w->cref + a, w->ids + a, (uint32_t)(b - a), w->scratch,
+                                  s->lat + used, s->val + used, &k, &s->bad_lat, &s->bad_val)) {
+                s->bad_row = r;
+                return LDB_EBADVALUE;
+            }
+            used += k;
+            s->start[r + 1] = used;
+        }
+        r0 = r1;
+    }
+    return LDB_OK;
+}
+
+static int activate(const ldb_encoder *e, uint32_t l, struct worker *w, struct slot *s,
+                    const float *xa, uint32_t m, uint32_t j0, uint32_t n)
+{
+    const ldb_dict *d = part(e->d, l);
+    size_t bound = n < d->info.d_sae ? n : ldb_activate_bound(d), used = 0;
     s->start[0] = 0;
+    if (e->exact)
+        return activate_exact(e, l, w, s, xa, m, j0, n);
     for (uint32_t r = 0; r < m; r++) {
-        size_t n;
+        size_t k;
+        float *c = w->cbuf + (size_t)r * n;
+        int rc;
         if (grow(&s->lat, &s->val, &s->cap, used + bound))
             return LDB_ENOMEM;
-        if (ldb_activate_row(d, w->cbuf + (size_t)r * d->info.d_sae, w->scratch, s->lat + used,
-                             s->val + used, &n, &s->bad_lat, &s->bad_val)) {
+        if (n < d->info.d_sae)
+            rc = ldb_activate_span(d, c, j0, n, s->lat + used, s->val + used, &k, &s->bad_lat,
+                                   &s->bad_val);
+        else
+            rc = ldb_activate_row(d, c, w->scratch, s->lat + used, s->val + used, &k,
+                                  &s->bad_lat, &s->bad_val);
+        if (rc) {
             s->bad_row = r;
             return LDB_EBADVALUE;
         }
-        used += n;
+        used += k;
         s->start[r + 1] = used;
     }
     return LDB_OK;
@@ -399,7 +549,7 @@ static int gemm(const ldb_encoder *e, uint32_t l, int lane, const float *xa, uin
 {
     const ldb_dict *d = part(e->d, l);
     const ldb_dict_info *in = &d->info;
-    if (e->precision == LDB_PRECISION_BF16)
+    if (e->bf16)
         return ldb_bf16mm_run(e->bf16[l], lane, xa, m, c, msg, cap);
     ldb_blas_sgemm_rm(0, d->enc_trans, (int)m, (int)in->d_sae, (int)in->d_in, 1.0f, xa,
                       (int)in->d_in, d->W_enc, d->enc_trans ? (int)in->d_in : (int)in->d_sae,
@@ -441,28 +591,6 @@ static int merge_slots(const struct slot *q, uint32_t n, const ldb_dict_layer *o
     return LDB_OK;
 }
 
-/* Latents [j0, j0 + n) of m rows, from the span's pre-activations in w->cbuf, into
- * slot s as CSR (ids of the part). */
-static int activate_span(const ldb_dict *d, struct worker *w, struct slot *s, uint32_t m,
-                         uint32_t j0, uint32_t n)
-{
-    size_t used = 0;
-    s->start[0] = 0;
-    for (uint32_t r = 0; r < m; r++) {
-        size_t k;
-        if (grow(&s->lat, &s->val, &s->cap, used + n))
-            return LDB_ENOMEM;
-        if (ldb_activate_span(d, w->cbuf + (size_t)r * n, j0, n, s->lat + used, s->val + used, &k,
-                              &s->bad_lat, &s->bad_val)) {
-            s->bad_row = r;
-            return LDB_EBADVALUE;
-        }
-        used += k;
-        s->start[r + 1] = used;
-    }
-    return LDB_OK;
-}
-
 /* Part l's codes of rows [r0, r0 + m) into slot s on worker w: one GEMM, or one per
  * span of latents for a wide dictionary, merged. */
 static int run_part(const pool *p, struct worker *w, struct slot *s, uint32_t l, uint64_t r0,
@@ -470,17 +598,23 @@ static int run_part(const pool *p, struct worker *w, struct slot *s, uint32_t l,
 {
     const ldb_encoder *e = p->e;
     const ldb_dict *d = part(e->d, l);
+    uint32_t din = d->info.d_in;
     const float *xa = prep_tile(d, w->xbuf, p->x[l], p->stride, p->dtype, r0, m);
+    if (e->exact)
+        for (uint32_t r = 0; r < m; r++)
+            ldb_screen_rowbound(e->refine[l], e->screen, xa + (size_t)r * din, din, &w->rb[r]);
     if (e->span >= d->info.d_sae) {
         int rc = gemm(e, l, (int)(w - e->work), xa, m, w->cbuf, s->msg, sizeof s->msg);
-        return rc ? rc : activate(d, w, s, m);
+        return rc ? rc : activate(e, l, w, s, xa, m, 0, d->info.d_sae);
     }
     uint32_t nc = 0;
     for (uint32_t j0 = 0; j0 < d->info.d_sae; j0 += e->span, nc++) {
         uint32_t n = d->info.d_sae - j0 < e->span ? d->info.d_sae - j0 : e->span;
         struct slot *q = &w->chunk[nc];
         gemm_span(d, xa, m, j0, n, w->cbuf);
-        int rc = activate_span(d, w, q, m, j0, n);
+        q->refined = 0;
+        int rc = activate(e, l, w, q, xa, m, j0, n);
+        s->refined += q->refined;
         if (rc) {
             s->bad_row = q->bad_row;
             s->bad_lat = q->bad_lat;
@@ -499,12 +633,16 @@ static int run_tile(const pool *p, struct worker *w, struct slot *s, uint64_t t)
     uint64_t r0 = t * p->T;
     uint32_t m = (uint32_t)(p->n_rows - r0 < p->T ? p->n_rows - r0 : p->T), l = 0;
     int rc = LDB_OK;
+    s->refined = 0;
     if (!e->d->n_layers)
         rc = run_part(p, w, s, 0, r0, m);
     else
         for (; l < e->n_parts && !rc; l++) {
             struct slot *q = &w->part[l];
-            if ((rc = run_part(p, w, q, l, r0, m))) {
+            q->refined = 0;
+            rc = run_part(p, w, q, l, r0, m);
+            s->refined += q->refined;
+            if (rc) {
                 memcpy(s->msg, q->msg, sizeof s->msg);
                 s->bad_row = q->bad_row;
                 s->bad_lat = q->bad_lat + e->d->linfo[l].offset;
@@ -599,6 +737,10 @@ static int run_pool(pool *p, int nw, ldb_codes_fn fn, void *ctx)
                 uint64_t r0 = t * p->T;
                 ldb_codes tile = {r0, (uint32_t)(p->n_rows - r0 < p->T ? p->n_rows - r0 : p->T),
                                   s->start, s->lat, s->val};
+                if (e->exact) {
+                    e->n_pairs += (uint64_t)tile.n_rows * e->d->info.d_sae;
+                    e->n_refined += s->refined;
+                }
                 rc = fn(ctx, &tile);
             }
             pthread_mutex_lock(&p->mu);
@@ -655,7 +797,7 @@ static int encode(ldb_encoder *e, const void *const *x, size_t stride, int dtype
         nw = LDB_WORKERS;
     if ((uint64_t)nw > p.n_tiles)
         nw = (int)p.n_tiles;
-    if (e->precision != LDB_PRECISION_BF16) { /* the GEMM is OpenBLAS's */
+    if (!e->bf16) { /* the GEMM is OpenBLAS's */
         solo = ldb_blas_solo(1) == 0;
         if (!solo)
             nw = 1; /* OpenBLAS threads each GEMM itself: one caller at a time */

@@ -18,7 +18,7 @@ FUZZ_CC      ?= clang
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS  := -std=c11 -O1 -g -fPIC -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
+FUZZ_CFLAGS  := -std=c11 -ffp-contract=off -O1 -g -fPIC -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
                 $(FUZZ_EXTRA_CFLAGS)
 FUZZ_LIBS    := $(if $(LIBS),$(LIBS),-llmdb -lzstd -lsqlite3 -lzip -lz -lcjson -lcrypto -lm -ldl -lpthread)
 FUZZ_LIB_SRC := $(if $(LIB_SRC),$(LIB_SRC),$(wildcard common/*.c text/*.c sae/*.c db/*.c ingest/*.c query/*.c))

@@ -16,13 +16,16 @@ static const char *USAGE_INIT =
     "latentdb still reads and writes; the default 4 is smaller for wide dictionaries.\n";
 static const char *USAGE_INGEST =
     "usage: latentdb ingest DB --dict NAME[,NAME...] --tokens T.npy --acts A.npy [--ctx N]\n"
-    "                      [--source LABEL] [--again] [--precision f32|bf16]\n"
+    "                      [--source LABEL] [--again] [--precision exact|f32|bf16]\n"
     "A multi-layer dictionary (cross-layer transcoder, crosscoder) reads one activations\n"
     "file per layer, --acts A0.npy,A1.npy,... in layer order, or one array\n"
     "[n_tokens, n_layers, d_in] (or [n_seq, ctx, n_layers, d_in]).\n"
-    "--precision bf16 encodes through oneDNN's bf16 matmul (CPUs with AVX512_BF16): about\n"
-    "twice as fast, and codes within ~1% of their threshold may flip (README); the default\n"
-    "f32 is exact.\n";
+    "The codes are exact (the default, --precision exact): every latent that fires is\n"
+    "decided by an f32 dot product in one fixed order, the same bits on any CPU, batch or\n"
+    "thread count; a fast GEMM (bf16 where the CPU has AMX or AVX512_BF16) only screens\n"
+    "for the latents that could fire. --precision f32 screens with the f32 GEMM: the same\n"
+    "codes. --precision bf16 keeps the bf16 GEMM's own codes: faster, and codes within ~1%\n"
+    "of their threshold may flip (README).\n";
 static const char *USAGE_INFO = "usage: latentdb info DB [--json]\n";
 
 static char told[512]; /* the note of the open, printed */
@@ -52,7 +55,9 @@ void cli_close_db(ldb_db *db)
 
 int cli_parse_precision(const char *s, int *out)
 {
-    if (!strcmp(s, "f32"))
+    if (!strcmp(s, "exact"))
+        *out = LDB_PRECISION_EXACT;
+    else if (!strcmp(s, "f32"))
         *out = LDB_PRECISION_F32;
     else if (!strcmp(s, "bf16"))
         *out = LDB_PRECISION_BF16;
@@ -248,7 +253,7 @@ int cmd_ingest(int argc, char **argv)
             o.again = 1;
         else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
             if (cli_parse_precision(argv[++i], &o.precision))
-                return cli_usage(USAGE_INGEST, "--precision is f32 or bf16, not '%s'", argv[i]);
+                return cli_usage(USAGE_INGEST, "--precision is exact, f32 or bf16, not '%s'", argv[i]);
         } else if (!strcmp(argv[i], "--batch-tokens") && i + 1 < argc) {
             uint32_t b;
             if (cli_parse_u32(argv[++i], &b) || !b)

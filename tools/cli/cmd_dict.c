@@ -12,7 +12,7 @@ static const char *USAGE_DICT =
     "usage: latentdb dict show PATH [--json]\n"
     "       latentdb dict add DB NAME PATH\n"
     "       latentdb dict ls DB [--json]\n"
-    "       latentdb dict eval PATH --acts A.npy [--acts-out B.npy] [--precision f32|bf16]\n"
+    "       latentdb dict eval PATH --acts A.npy [--acts-out B.npy] [--precision exact|f32|bf16]\n"
     "                          [--target-l0 N [--lambda L]] [--json]\n"
     "A multi-layer dictionary (CLT, crosscoder) takes --acts A0.npy,A1.npy,... (one file per\n"
     "layer) and --acts-out B0.npy,B1.npy,...; it reports each output layer.\n"
@@ -239,6 +239,12 @@ static void eval_report(eval_ctx *c, const ldb_encoder *e, const char *ay, int p
         cJSON_AddNumberToObject(o, "tokens_per_s", secs > 0 ? n / secs : 0);
         cJSON_AddStringToObject(o, "blas_core", ldb_blas_corename());
         cJSON_AddStringToObject(o, "gemm", ldb_encoder_gemm_name(e));
+        uint64_t pairs, refined;
+        ldb_encoder_screen_counts(e, &pairs, &refined);
+        if (pairs)
+            cJSON_AddNumberToObject(o, "refined_fraction", (double)refined / (double)pairs);
+        else
+            cJSON_AddNullToObject(o, "refined_fraction");
         if (c->target_l0 > 0) {
             cJSON *t = cJSON_AddObjectToObject(o, "objective");
             cJSON_AddNumberToObject(t, "target_l0", c->target_l0);
@@ -273,12 +279,18 @@ static void eval_report(eval_ctx *c, const ldb_encoder *e, const char *ay, int p
             printf("config l0     %g\n", in->l0);
         printf("dead latents  %llu of %u (%.2f%%) never fired on this data\n",
                (unsigned long long)dead, in->d_sae, 100.0 * dead / in->d_sae);
-        if (prec == LDB_PRECISION_BF16)
+        uint64_t pairs, refined;
+        ldb_encoder_screen_counts(e, &pairs, &refined);
+        if (prec == LDB_PRECISION_BF16 || strstr(ldb_encoder_gemm_name(e), "bf16"))
             printf("speed         %.0f tokens/s (%s)\n", secs > 0 ? n / secs : 0,
                    ldb_encoder_gemm_name(e));
         else
-            printf("speed         %.0f tokens/s (OpenBLAS core %s, %d threads)\n",
-                   secs > 0 ? n / secs : 0, ldb_blas_corename(), ldb_blas_threads());
+            printf("speed         %.0f tokens/s (%s, OpenBLAS core %s, %d threads)\n",
+                   secs > 0 ? n / secs : 0, ldb_encoder_gemm_name(e), ldb_blas_corename(),
+                   ldb_blas_threads());
+        if (pairs)
+            printf("screen        %.4f%% of (token, latent) pairs refined by the reference\n",
+                   100.0 * (double)refined / (double)pairs);
         if (c->target_l0 > 0) {
             printf("objective     Gemma Scope 2's, target L0* = %g, per token (docs/DICTIONARIES.md)\n",
                    c->target_l0);
@@ -486,7 +498,7 @@ out:
 static int dict_eval(int argc, char **argv)
 {
     const char *path = NULL, *ax = NULL, *ay = NULL;
-    int json = 0, rc = 0, prec = LDB_PRECISION_F32;
+    int json = 0, rc = 0, prec = LDB_PRECISION_EXACT;
     double target = 0, lambda = NAN;
     for (int i = 0; i < argc; i++) {
         char *end;
@@ -503,7 +515,7 @@ static int dict_eval(int argc, char **argv)
         }
         else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
             if (cli_parse_precision(argv[++i], &prec))
-                return cli_usage(USAGE_DICT, "--precision is f32 or bf16, not '%s'", argv[i]);
+                return cli_usage(USAGE_DICT, "--precision is exact, f32 or bf16, not '%s'", argv[i]);
         }
         else if (!strcmp(argv[i], "--acts") && i + 1 < argc)
             ax = argv[++i];

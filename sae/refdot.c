@@ -1,0 +1,100 @@
+/* refdot.c — the reference dot product (refdot.h). Three paths, one result: an
+ * AVX-512 register holds the 16 lanes; AVX2 holds them in two registers; the plain
+ * loop keeps an array of 16 (which a compiler may vectorise, lane for lane). A
+ * vector add or multiply rounds each lane exactly as the scalar operation does, and
+ * the project compiles with -ffp-contract=off, so no multiply and add are fused. */
+#include "refdot.h"
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+/* The fold of 16 lanes and the tail, shared by every path: a[] holds the lanes. */
+static float finish(float a[16], const float *x, const float *w, uint32_t n16, uint32_t n)
+{
+    for (int h = 8; h >= 1; h /= 2)
+        for (int l = 0; l < h; l++)
+            a[l] = a[l] + a[l + h];
+    float s = a[0];
+    for (uint32_t i = n16; i < n; i++)
+        s = s + x[i] * w[i];
+    return s;
+}
+
+#if defined(__AVX512F__)
+float ldb_refdot(const float *x, const float *w, uint32_t n)
+{
+    uint32_t n16 = n & ~15u;
+    __m512 acc = _mm512_setzero_ps();
+    for (uint32_t i = 0; i < n16; i += 16)
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(w + i)));
+    float a[16];
+    _mm512_storeu_ps(a, acc);
+    return finish(a, x, w, n16, n);
+}
+
+void ldb_refdot4(const float *x, const float *w0, const float *w1, const float *w2,
+                 const float *w3, uint32_t n, float out[4])
+{
+    uint32_t n16 = n & ~15u;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (uint32_t i = 0; i < n16; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        a0 = _mm512_add_ps(a0, _mm512_mul_ps(v, _mm512_loadu_ps(w0 + i)));
+        a1 = _mm512_add_ps(a1, _mm512_mul_ps(v, _mm512_loadu_ps(w1 + i)));
+        a2 = _mm512_add_ps(a2, _mm512_mul_ps(v, _mm512_loadu_ps(w2 + i)));
+        a3 = _mm512_add_ps(a3, _mm512_mul_ps(v, _mm512_loadu_ps(w3 + i)));
+    }
+    float a[16];
+    _mm512_storeu_ps(a, a0);
+    out[0] = finish(a, x, w0, n16, n);
+    _mm512_storeu_ps(a, a1);
+    out[1] = finish(a, x, w1, n16, n);
+    _mm512_storeu_ps(a, a2);
+    out[2] = finish(a, x, w2, n16, n);
+    _mm512_storeu_ps(a, a3);
+    out[3] = finish(a, x, w3, n16, n);
+}
+#elif defined(__AVX2__)
+float ldb_refdot(const float *x, const float *w, uint32_t n)
+{
+    uint32_t n16 = n & ~15u;
+    __m256 lo = _mm256_setzero_ps(), hi = lo;
+    for (uint32_t i = 0; i < n16; i += 16) {
+        lo = _mm256_add_ps(lo, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(w + i)));
+        hi = _mm256_add_ps(hi, _mm256_mul_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(w + i + 8)));
+    }
+    float a[16];
+    _mm256_storeu_ps(a, lo);
+    _mm256_storeu_ps(a + 8, hi);
+    return finish(a, x, w, n16, n);
+}
+
+void ldb_refdot4(const float *x, const float *w0, const float *w1, const float *w2,
+                 const float *w3, uint32_t n, float out[4])
+{
+    out[0] = ldb_refdot(x, w0, n);
+    out[1] = ldb_refdot(x, w1, n);
+    out[2] = ldb_refdot(x, w2, n);
+    out[3] = ldb_refdot(x, w3, n);
+}
+#else
+float ldb_refdot(const float *x, const float *w, uint32_t n)
+{
+    uint32_t n16 = n & ~15u;
+    float a[16] = {0};
+    for (uint32_t i = 0; i < n16; i += 16)
+        for (int l = 0; l < 16; l++)
+            a[l] = a[l] + x[i + l] * w[i + l];
+    return finish(a, x, w, n16, n);
+}
+
+void ldb_refdot4(const float *x, const float *w0, const float *w1, const float *w2,
+                 const float *w3, uint32_t n, float out[4])
+{
+    out[0] = ldb_refdot(x, w0, n);
+    out[1] = ldb_refdot(x, w1, n);
+    out[2] = ldb_refdot(x, w2, n);
+    out[3] = ldb_refdot(x, w3, n);
+}
+#endif
