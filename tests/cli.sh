@@ -136,7 +136,7 @@ if grep -q avx512dq /proc/cpuinfo && grep -q avx512bw /proc/cpuinfo && grep -q a
     [ -z "${LDB_VALGRIND:-}" ]; then
     E=$FX/saelens_jumprelu
     expect 0 'note: OPENBLAS_CORETYPE=Haswell holds OpenBLAS to its Haswell kernels; this CPU can run (SkylakeX|Cooperlake)' \
-        env OPENBLAS_CORETYPE=Haswell "$L" dict eval "$E" --acts "$E/acts.npy"
+        env OPENBLAS_CORETYPE=Haswell "$L" dict eval "$E" --acts "$E/acts.npy" --precision f32
     grep -q 'OpenBLAS core Haswell' "$T/out" && ok || bad "OPENBLAS_CORETYPE=Haswell not kept: $(cat "$T/out")"
     OPENBLAS_CORETYPE=SkylakeX "$L" dict eval "$E" --acts "$E/acts.npy" > "$T/out" 2>&1
     ! grep -q 'note: OPENBLAS_CORETYPE' "$T/out" && ok || bad "a note for an AVX-512 core: $(cat "$T/out")"
@@ -188,6 +188,42 @@ for n in 1 3; do
         bad "an ingest on $n threads stored other codes than on ${OPENBLAS_NUM_THREADS:-the default} threads"
 done
 rm -rf "$T/dbt"
+# exact codes (issue 23) depend on nothing but the rows and the dictionary: the same digest
+# with the f32 screen, with batches of 512, 2048 or 8192 positions (other GEMM shapes), and
+# for the corpus ingested as two files cut mid-way (the digest leaves out sources)
+for v in "--precision f32" "--batch-tokens 512" "--batch-tokens 2048" "--batch-tokens 8192"; do
+    rm -rf "$T/dbt"
+    # shellcheck disable=SC2086
+    "$L" init "$T/dbt" --skip-tokens 2 > /dev/null && "$L" dict add "$T/dbt" a "$S/dict" > /dev/null &&
+        "$L" ingest "$T/dbt" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy" $v > /dev/null 2>&1 &&
+        [ "$("$L" check "$T/dbt" --digest 2> /dev/null)" = "$D_ONE" ] && ok ||
+        bad "an exact ingest with $v stored other codes than the default's"
+done
+expect 1 'done already; pass --again' "$L" ingest "$T/dbt" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy" --precision f32
+expect 2 'precision is exact, f32 or bf16' "$L" ingest "$T/dbt" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy" --precision f64
+/usr/bin/python3 -c "
+import numpy as np
+t = np.load('$S/tokens.npy'); a = np.load('$S/acts.npy', mmap_mode='r')
+k = len(t) // 2 + 1; c = t.shape[1]
+np.save('$T/t1.npy', t[:k]); np.save('$T/a1.npy', a[:k * c])
+np.save('$T/t2.npy', t[k:]); np.save('$T/a2.npy', a[k * c:])"
+rm -rf "$T/dbt"
+"$L" init "$T/dbt" --skip-tokens 2 > /dev/null && "$L" dict add "$T/dbt" a "$S/dict" > /dev/null &&
+    "$L" ingest "$T/dbt" --dict a --tokens "$T/t1.npy" --acts "$T/a1.npy" > /dev/null 2>&1 &&
+    "$L" ingest "$T/dbt" --dict a --tokens "$T/t2.npy" --acts "$T/a2.npy" > /dev/null 2>&1 &&
+    [ "$("$L" check "$T/dbt" --digest 2> /dev/null)" = "$D_ONE" ] && ok ||
+    bad "the corpus ingested as two files stored other codes than as one"
+rm -rf "$T/dbt" "$T"/t[12].npy "$T"/a[12].npy
+# ... and not on the CPU, its ISA or the build: this digest was computed on 2026-12-07 by
+# the native build on AMD Zen 4 (bf16 screen, AVX-512 reference loop); make valgrind's
+# build (no -march=native: the plain loop, the f32 screen under valgrind) must give it too
+"$BUILD/tools/planted" "$T/pg" --n-tokens 4096 --ctx 256 --d-in 256 --d-sae 4096 --seed 7 > /dev/null 2>&1
+"$L" init "$T/dbt" --skip-tokens 2 > /dev/null && "$L" dict add "$T/dbt" a "$T/pg/dict" > /dev/null &&
+    "$L" ingest "$T/dbt" --dict a --tokens "$T/pg/tokens.npy" --acts "$T/pg/acts.npy" > /dev/null 2>&1
+G=$("$L" check "$T/dbt" --digest 2> /dev/null)
+[ "$G" = 35c3013200060840c969b3ca4a2386e57253e136455e05695d9245638ddf0448 ] && ok ||
+    bad "the exact codes of the planted 4096-token corpus have digest $G, not the one the native build gave (input acts.npy sha256 $(sha256sum "$T/pg/acts.npy" | cut -c1-16), expected 19ebdd716f829e12)"
+rm -rf "$T/dbt" "$T/pg"
 # format 3 (init --format 3) stores the same codes in its own records: the same digest,
 # the same answers
 "$L" init "$T/db3" --skip-tokens 2 --format 3 > /dev/null && "$L" dict add "$T/db3" a "$S/dict" > /dev/null &&
@@ -217,16 +253,16 @@ expect 0 ": ok \\($NSEQ sequences" "$L" check "$T/dbc"
 expect 2 "unexpected argument '--x'" "$L" compact "$T/dbc" --x
 rm -rf "$T/dbc"
 # --precision bf16 (oneDNN's bf16 matmul, on AVX-512 CPUs): per-latent counts near the
-# f32 ones, and a run of its own that does not store the same inputs twice by accident
+# exact ones, and a run of its own that does not store the same inputs twice by accident
 if [ -z "${LDB_VALGRIND:-}" ]; then
     "$L" init "$T/dbt" --skip-tokens 2 > /dev/null && "$L" dict add "$T/dbt" a "$S/dict" > /dev/null
     if grep -q avx512bw /proc/cpuinfo; then
-        expect 1 'done already, with --precision f32; pass --again' \
+        expect 1 'done already, with exact codes; pass --again' \
             "$L" ingest "$DB" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy" --precision bf16
         expect 0 "ingested .* $NSEQ sequences, $NTOK tokens" \
             "$L" ingest "$T/dbt" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy" --precision bf16
         expect 0 ": ok \\($NSEQ sequences, $NTOK tokens" "$L" check "$T/dbt"
-        expect 1 'done already, with --precision bf16; pass --again' \
+        expect 1 'done already, with bf16 codes; pass --again' \
             "$L" ingest "$T/dbt" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy"
         "$L" density "$DB" a --counts --json > "$T/d32.json" 2> /dev/null &&
             "$L" density "$T/dbt" a --counts --json > "$T/d16.json" 2> /dev/null &&
@@ -235,7 +271,7 @@ import json, sys
 a = json.load(open('$T/d32.json'))['counts']; b = json.load(open('$T/d16.json'))['counts']
 d = [abs(x - y) for x, y in zip(a, b)]
 sys.exit(0 if len(a) == len(b) == 4096 and sum(d) < 0.01 * sum(a) and all(e <= 0.05 * x + 8 for e, x in zip(d, a)) else 1)" &&
-            ok || bad "bf16 per-latent counts far from f32's"
+            ok || bad "bf16 per-latent counts far from the exact ones"
         jcheck 'o["gemm"].startswith("onednn bf16") and o["tokens"] == '$NTOK \
             "$L" dict eval "$S/dict" --acts "$S/acts.npy" --precision bf16 --json
     else

@@ -149,8 +149,8 @@ if grep -q avx512bw /proc/cpuinfo; then
     "$L" ingest "$X" --dict a --tokens "$H/tokens.npy" --acts "$H/acts.npy" --precision bf16 > "$T/prec.out" 2>&1
     ps=$?
     got2=$("$L" check "$X" 2>&1 | sed -n 's/.*, \([0-9]*\) tokens,.*/\1/p')
-    [ "$ps" -eq 1 ] && grep -q 'an unfinished --precision f32 run' "$T/prec.out" && [ "$got2" = "$got" ] && ok ||
-        bad "bf16 over an unfinished f32 run: exit $ps, ${got2:-no} tokens (${got:-no} before): $(head -c 300 "$T/prec.out")"
+    [ "$ps" -eq 1 ] && grep -q 'an unfinished --precision exact run' "$T/prec.out" && [ "$got2" = "$got" ] && ok ||
+        bad "bf16 over an unfinished exact run: exit $ps, ${got2:-no} tokens (${got:-no} before): $(head -c 300 "$T/prec.out")"
 fi
 ingest_h "$X"
 [ "$st" -eq 137 ] && [ "${got:-0}" -gt 0 ] && [ "${got:-0}" -lt 32000 ] && [ "$(digest "$X")" = "$D_SIZED" ] && ok ||
