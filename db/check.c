@@ -14,9 +14,9 @@
  *
  * The digest is SHA-256 over the logical records (sequences, tokens, codes,
  * summaries) in a canonical order that does not depend on batch boundaries or
- * physical layout (the codes an encoder produces can: a GEMM's last bits depend
- * on its shape, which is why a resumed ingest cuts the batches an uninterrupted
- * one would). */
+ * physical layout (exact codes do not depend on them; bf16 codes can, a GEMM's
+ * last bits depending on its shape, which is why a resumed ingest cuts the batches
+ * an uninterrupted one would). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,8 @@
  * (32 GiB at 1M latents), sgemms of the encoder's own tile shape (T rows x a span of
  * latents, as encode.c sizes them) covering 8192 rows; the encode includes input prep, thresholding and the
  * sparse output. usage: bench_encode DICT ACTS.npy [--reps 5] [--tile N] [--max-rows N]
- * [--precision bf16] (adds the bf16 encode: throughput and flips against f32) */
+ * [--precision bf16] (adds the exact encoder over the f32 screen and the approximate bf16
+ * encode: throughput, and their codes against the default's) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,13 +57,77 @@ static int cmp_f(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* bf16 encode (a second encoder on the same dictionary, default tiles): throughput
- * against the f32 ceiling, and how its codes differ from the exact f32 ones (e32) on
- * the first rows (key=value lines for tools/bench/run.sh). */
-static int bench_bf16(ldb_dict *dict, ldb_encoder *e32, const void *x, uint64_t n, int reps,
+/* Codes of the first rows of two encoders that differ: latents firing in one only
+ * (*flips) and values not bit for bit equal (*moved); rel gets the relative change of
+ * each common value (room for a->n). */
+static void diff_codes(const kept *a, const kept *b, uint64_t *flips, uint64_t *moved,
+                       float *rel, uint64_t *common)
+{
+    *flips = *moved = *common = 0;
+    for (uint64_t r = 0; r < a->rows; r++) {
+        uint64_t i = a->start[r], j = b->start[r];
+        while (i < a->start[r + 1] || j < b->start[r + 1]) {
+            if (j == b->start[r + 1] || (i < a->start[r + 1] && a->lat[i] < b->lat[j]))
+                ++*flips, i++;
+            else if (i == a->start[r + 1] || b->lat[j] < a->lat[i])
+                ++*flips, j++;
+            else {
+                *moved += memcmp(&a->val[i], &b->val[j], sizeof *a->val) != 0;
+                rel[(*common)++] = fabsf(b->val[j] - a->val[i]) / a->val[i];
+                i++, j++;
+            }
+        }
+    }
+}
+
+/* The rows through encoder e: its best throughput of reps runs in tokens/s (0 when
+ * it fails: its message says why). */
+static double time_encoder(ldb_encoder *e, const void *x, uint64_t n, int reps)
+{
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        uint64_t nnz = 0;
+        double t0 = fx_now();
+        if (ldb_encoder_encode(e, x, LDB_F32, n, count_nnz, &nnz))
+            return 0;
+        double t = fx_now() - t0;
+        best = t < best ? t : best;
+    }
+    return n / best;
+}
+
+/* The exact encoder over the f32 screen and the approximate bf16 encode (encoders of
+ * their own on the same dictionary, default tiles): throughput against the f32
+ * ceiling, and their codes against the default encoder's (e0) on the first rows
+ * (key=value lines for tools/bench/run.sh). */
+static int bench_bf16(ldb_dict *dict, ldb_encoder *e0, const void *x, uint64_t n, int reps,
                       double ceil_tps)
 {
     printf("ceiling_tps=%.0f\n", ceil_tps);
+    uint64_t pairs, refined;
+    ldb_encoder_screen_counts(e0, &pairs, &refined);
+    printf("exact_gemm=%s\nrefined_fraction=%.6f\n", ldb_encoder_gemm_name(e0),
+           pairs ? (double)refined / (double)pairs : 0);
+    ldb_encoder *ef = NULL;
+    ldb_encoder_opts of;
+    ldb_encoder_opts_init(&of);
+    of.precision = LDB_PRECISION_F32;
+    if (ldb_encoder_new(dict, &of, &ef) == LDB_OK) {
+        uint64_t rows = n < 8192 ? n : 8192, flips, moved, common;
+        printf("exact_f32_tps=%.0f\n", time_encoder(ef, x, n, reps));
+        kept a = {rows, 0, 0, calloc(rows + 1, 8), NULL, NULL}, b = {rows, 0, 0, calloc(rows + 1, 8), NULL, NULL};
+        if (!ldb_encoder_encode(e0, x, LDB_F32, rows, keep_codes, &a) &&
+            !ldb_encoder_encode(ef, x, LDB_F32, rows, keep_codes, &b)) {
+            float *rel = malloc((a.n ? a.n : 1) * sizeof *rel);
+            diff_codes(&a, &b, &flips, &moved, rel, &common);
+            printf("exact_screens_flips=%llu\nexact_screens_moved=%llu\nexact_codes=%llu\n",
+                   (unsigned long long)flips, (unsigned long long)moved, (unsigned long long)a.n);
+            free(rel);
+        }
+        free(a.start), free(a.lat), free(a.val), free(b.start), free(b.lat), free(b.val);
+    }
+    ldb_encoder_free(ef);
+    ldb_encoder *e32 = e0;
     ldb_encoder *e16 = NULL;
     ldb_encoder_opts o;
     ldb_encoder_opts_init(&o);
@@ -72,18 +137,11 @@ static int bench_bf16(ldb_dict *dict, ldb_encoder *e32, const void *x, uint64_t 
         ldb_encoder_free(e16);
         return 0;
     }
-    double best = 1e30;
-    uint64_t nnz = 0;
-    for (int r = 0; r < reps; r++) {
-        double t0 = fx_now();
-        nnz = 0;
-        if (ldb_encoder_encode(e16, x, LDB_F32, n, count_nnz, &nnz)) {
-            printf("bf16_status=failed: %s\n", ldb_encoder_errmsg(e16));
-            ldb_encoder_free(e16);
-            return 1;
-        }
-        double t = fx_now() - t0;
-        best = t < best ? t : best;
+    double tps = time_encoder(e16, x, n, reps);
+    if (!tps) {
+        printf("bf16_status=failed: %s\n", ldb_encoder_errmsg(e16));
+        ldb_encoder_free(e16);
+        return 1;
     }
     uint64_t rows = n < 8192 ? n : 8192;
     kept a = {rows, 0, 0, calloc(rows + 1, 8), NULL, NULL}, b = {rows, 0, 0, calloc(rows + 1, 8), NULL, NULL};
@@ -93,24 +151,12 @@ static int bench_bf16(ldb_dict *dict, ldb_encoder *e32, const void *x, uint64_t 
         ldb_encoder_free(e16);
         return 1;
     }
-    uint64_t flips = 0, common = 0;
+    uint64_t flips, moved, common;
     float *rel = malloc((a.n ? a.n : 1) * sizeof *rel);
-    for (uint64_t r = 0; r < rows; r++) {
-        uint64_t i = a.start[r], j = b.start[r];
-        while (i < a.start[r + 1] || j < b.start[r + 1]) {
-            if (j == b.start[r + 1] || (i < a.start[r + 1] && a.lat[i] < b.lat[j]))
-                flips++, i++;
-            else if (i == a.start[r + 1] || b.lat[j] < a.lat[i])
-                flips++, j++;
-            else {
-                rel[common++] = fabsf(b.val[j] - a.val[i]) / a.val[i];
-                i++, j++;
-            }
-        }
-    }
+    diff_codes(&a, &b, &flips, &moved, rel, &common);
     qsort(rel, common, sizeof *rel, cmp_f);
     printf("bf16_status=ok\ngemm=%s\nbf16_tps=%.0f\nflip_rate=%.6f\nflips=%llu\nf32_codes=%llu\n"
-           "rel_change_median=%.3g\nrel_change_p99=%.3g\n", ldb_encoder_gemm_name(e16), n / best,
+           "rel_change_median=%.3g\nrel_change_p99=%.3g\n", ldb_encoder_gemm_name(e16), tps,
            a.n ? (double)flips / (double)a.n : 0, (unsigned long long)flips, (unsigned long long)a.n,
            common ? rel[common / 2] : 0, common ? rel[(size_t)(0.99 * (common - 1))] : 0);
     free(rel), free(a.start), free(a.lat), free(a.val), free(b.start), free(b.lat), free(b.val);
@@ -271,6 +317,10 @@ int main(int argc, char **argv)
     printf("encode    %.0f tokens/s = %.1f GFLOP/s (best of %d)\n", enc_tps,
            enc_tps * flop_per_tok / 1e9, reps);
     printf("ratio     %.1f%% of the ceiling (target >= 85%%)\n", 100.0 * enc_tps / ceil_tps);
+    uint64_t pairs, refined;
+    ldb_encoder_screen_counts(enc, &pairs, &refined);
+    printf("gemm      %s; %.4f%% of (token, latent) pairs refined\n", ldb_encoder_gemm_name(enc),
+           pairs ? 100.0 * (double)refined / (double)pairs : 0);
     int rc = bf16 ? bench_bf16(d, enc, a.data, n, reps, ceil_tps) : 0;
     ldb_mfile_close(&f);
     ldb_encoder_free(enc);
