@@ -69,15 +69,6 @@ float ldb_refdot(const float *x, const float *w, uint32_t n)
     _mm256_storeu_ps(a + 8, hi);
     return finish(a, x, w, n16, n);
 }
-
-void ldb_refdot4(const float *x, const float *w0, const float *w1, const float *w2,
-                 const float *w3, uint32_t n, float out[4])
-{
-    out[0] = ldb_refdot(x, w0, n);
-    out[1] = ldb_refdot(x, w1, n);
-    out[2] = ldb_refdot(x, w2, n);
-    out[3] = ldb_refdot(x, w3, n);
-}
 #else
 float ldb_refdot(const float *x, const float *w, uint32_t n)
 {
@@ -88,7 +79,10 @@ float ldb_refdot(const float *x, const float *w, uint32_t n)
             a[l] = a[l] + x[i + l] * w[i + l];
     return finish(a, x, w, n16, n);
 }
+#endif
 
+#if !defined(__AVX512F__)
+/* Without AVX-512 the four products are four calls. */
 void ldb_refdot4(const float *x, const float *w0, const float *w1, const float *w2,
                  const float *w3, uint32_t n, float out[4])
 {

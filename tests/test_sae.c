@@ -239,6 +239,59 @@ static void test_exact(ldb_dict *d, const char *name, const char *cdir, const vo
     free(want);
 }
 
+/* ldb_refdot and ldb_refdot4 against the order refdot.h specifies, written here one
+ * product at a time: bit for bit, over lengths 0..199 and up to 5376, with huge, tiny
+ * (denormal products) and cancelling values. */
+static float spec_dot(const float *x, const float *w, uint32_t n)
+{
+    uint32_t n16 = n - n % 16;
+    float a[16] = {0};
+    for (uint32_t i = 0; i < n16; i++) {
+        float p = x[i] * w[i];
+        a[i % 16] = a[i % 16] + p;
+    }
+    for (int h = 8; h >= 1; h /= 2)
+        for (int l = 0; l < h; l++)
+            a[l] = a[l] + a[l + h];
+    float s = a[0];
+    for (uint32_t i = n16; i < n; i++) {
+        float p = x[i] * w[i];
+        s = s + p;
+    }
+    return s;
+}
+
+static void test_refdot(void)
+{
+    enum { MAXN = 5376 };
+    float *x = malloc(MAXN * sizeof *x), *w = malloc(4 * MAXN * sizeof *w);
+    uint64_t sd = 1, bad = 0, all = 0;
+    for (int t = 0; t < 600; t++) {
+        uint32_t n = t < 200 ? (uint32_t)t : (uint32_t)(t * 37) % (MAXN + 1);
+        float sc = t % 7 == 0 ? 1e-38f : t % 5 == 0 ? 1e30f : 1.0f;
+        for (uint32_t i = 0; i < n; i++)
+            for (int k = 0; k < 5; k++) {
+                sd = sd * 6364136223846793005ull + 1442695040888963407ull;
+                float u = (float)((sd >> 40) & 0xffffff) / 16777216.0f - 0.5f;
+                if (k == 0)
+                    x[i] = u * sc;
+                else
+                    w[(k - 1) * MAXN + i] = u * ((sd >> 20) % 3 ? 1.0f : 1e3f);
+            }
+        float o[4];
+        ldb_refdot4(x, w, w + MAXN, w + 2 * MAXN, w + 3 * MAXN, n, o);
+        for (int k = 0; k < 4; k++) {
+            float want = spec_dot(x, w + k * MAXN, n), one = ldb_refdot(x, w + k * MAXN, n);
+            all++;
+            bad += memcmp(&want, &one, 4) != 0 || memcmp(&want, &o[k], 4) != 0;
+        }
+    }
+    CHECK(bad == 0, "ldb_refdot: %llu of %llu dot products differ from the specified order",
+          (unsigned long long)bad, (unsigned long long)all);
+    free(x);
+    free(w);
+}
+
 /* The screen's error bound (docs/ARCHITECTURE.md, "Exact encode") holds for every
  * (row, latent) of adversarial inputs, for the f32 screen (OpenBLAS's sgemm) and the
  * bf16 one (oneDNN's, where the CPU has it): |c~ - c| <= alpha nw_j + beta + g_j, c the
@@ -787,6 +840,7 @@ int main(int argc, char **argv)
         test_case(argv[1], cases[i]);
     test_callback_stop(argv[1]);
     test_encoder_opts(argv[1]);
+    test_refdot();
     test_bound(argv[1]);
     test_shared(argv[1], LDB_PRECISION_F32);
     test_shared(argv[1], LDB_PRECISION_BF16);
