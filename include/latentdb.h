@@ -474,9 +474,19 @@ typedef struct ldb_ingest_opts {
        may hold them all instead: [n_seq, ctx, n_layers, d_in] or [n_tokens, n_layers, d_in].) */
     const char *const *layer_acts;
     int n_layer_acts;
+    /* When set, filled as the ingest ends (after an error too): what encoded. */
+    struct ldb_ingest_report *report;
 } ldb_ingest_opts;
 
-/* Zeroes o and sets its size: no dictionaries or inputs yet, f32, default batches. */
+typedef struct ldb_ingest_report {
+    char gemm[96];             /* ldb_encoder_gemm_name of the first dictionary's encoder
+                                  ("" for an import of codes) */
+    uint64_t pairs, refined;   /* ldb_encoder_screen_counts, summed over the dictionaries */
+    size_t encoder_bytes;      /* ldb_encoder_memory, summed: the copies of W_enc held */
+} ldb_ingest_report;
+
+/* Zeroes o and sets its size: no dictionaries or inputs yet, exact codes, default
+ * batches. */
 void ldb_ingest_opts_init(ldb_ingest_opts *o);
 
 /* Runs an ingest. On error the database keeps every batch committed so far. */

@@ -244,6 +244,19 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
         rc = run_batches(&r, rows_per, max_rows, bufs);
 out:
     ldb_writer_drop_spare(db); /* the batches' buffers: a handle may live on */
+    if (o->report) {
+        memset(o->report, 0, sizeof *o->report);
+        for (int i = 0; r.enc && i < o->n_dicts && r.enc[i]; i++) {
+            uint64_t pairs, refined;
+            ldb_encoder_screen_counts(r.enc[i], &pairs, &refined);
+            o->report->pairs += pairs;
+            o->report->refined += refined;
+            o->report->encoder_bytes += ldb_encoder_memory(r.enc[i]);
+            if (i == 0)
+                snprintf(o->report->gemm, sizeof o->report->gemm, "%s",
+                         ldb_encoder_gemm_name(r.enc[i]));
+        }
+    }
     ingest_close_sources(&r);
     for (int b = 0; b < 2; b++) {
         for (int i = 0; i < o->n_dicts && bufs[b].codes; i++)

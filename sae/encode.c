@@ -50,6 +50,8 @@ struct worker {
     void *scratch;             /* ldb_activate_scratch bytes (topk candidates), or the exact
                                   encoder's ldb_screen_scratch */
     ldb_rowbound *rb;          /* exact: each row's share of the screen's bound, T of them */
+    ldb_outliers out;          /* exact: the tile's outlier dimensions (screen.h) */
+    float *xr;                 /* exact: T x d_in, the tile's rows with those zeroed */
     uint32_t *ids;             /* exact: a group of rows' candidates, pcap of them */
     float *cref;               /* their reference pre-activations */
     uint64_t *gstart;          /* T + 1: each row's first candidate in ids */
@@ -259,6 +261,7 @@ static void free_workspace(ldb_encoder *e)
         free(e->work[i].cbuf);
         free(e->work[i].scratch);
         free(e->work[i].rb);
+        free(e->work[i].xr);
         free(e->work[i].ids);
         free(e->work[i].cref);
         free(e->work[i].gstart);
@@ -384,13 +387,14 @@ static int ensure_ws(ldb_encoder *e, int nw)
         if (e->exact) {
             w->pcap = REFINE_GROUP_PAIRS + dsae;
             w->rb = malloc(rows * sizeof *w->rb);
+            w->xr = aligned_alloc(64, ((rows * din * 4 + 63) / 64) * 64);
             w->ids = malloc(w->pcap * sizeof *w->ids);
             w->cref = malloc(w->pcap * sizeof *w->cref);
             w->gstart = malloc((rows + 1) * sizeof *w->gstart);
             w->rws.rowof = malloc(w->pcap * sizeof *w->rws.rowof);
             w->rws.perm = malloc(w->pcap * sizeof *w->rws.perm);
             w->rws.count = malloc((dsae + 1) * sizeof *w->rws.count);
-            if (!w->rb || !w->ids || !w->cref || !w->gstart || !w->rws.rowof || !w->rws.perm ||
+            if (!w->rb || !w->xr || !w->ids || !w->cref || !w->gstart || !w->rws.rowof || !w->rws.perm ||
                 !w->rws.count)
                 goto nomem;
         }
@@ -471,8 +475,8 @@ static int activate_exact(const ldb_encoder *e, uint32_t l, struct worker *w, st
         w->gstart[0] = 0;
         while (r1 < m && w->gstart[r1 - r0] + n <= w->pcap) {
             uint64_t at = w->gstart[r1 - r0];
-            at += ldb_screen_select(d, rf, &w->rb[r1], w->cbuf + (size_t)r1 * n, j0, n,
-                                    w->scratch, w->ids + at);
+            at += ldb_screen_select(d, rf, &w->rb[r1], &w->out, xa + (size_t)r1 * din,
+                                    w->cbuf + (size_t)r1 * n, j0, n, w->scratch, w->ids + at);
             w->gstart[++r1 - r0] = at;
         }
         ldb_screen_refine(rf, din, xa + (size_t)r0 * din, r1 - r0, w->gstart, w->ids, j0, n,
@@ -599,19 +603,31 @@ static int run_part(const pool *p, struct worker *w, struct slot *s, uint32_t l,
     const ldb_encoder *e = p->e;
     const ldb_dict *d = part(e->d, l);
     uint32_t din = d->info.d_in;
-    const float *xa = prep_tile(d, w->xbuf, p->x[l], p->stride, p->dtype, r0, m);
-    if (e->exact)
+    const float *xa = prep_tile(d, w->xbuf, p->x[l], p->stride, p->dtype, r0, m), *xs = xa;
+    if (e->exact) {
+        /* the screen multiplies the rows without their outlier dimensions (xs); the
+         * selection adds those back in f32, the reference reads xa */
+        ldb_screen_outliers(d, xa, m, &w->out);
+        if (w->out.n) {
+            memcpy(w->xr, xa, (size_t)m * din * sizeof *xa);
+            for (uint32_t r = 0; r < m; r++)
+                for (uint32_t q = 0; q < w->out.n; q++)
+                    w->xr[(size_t)r * din + w->out.dim[q]] = 0.0f;
+            xs = w->xr;
+        }
         for (uint32_t r = 0; r < m; r++)
-            ldb_screen_rowbound(e->refine[l], e->screen, xa + (size_t)r * din, din, &w->rb[r]);
+            ldb_screen_rowbound(e->refine[l], e->screen, xa + (size_t)r * din, din, &w->out,
+                                &w->rb[r]);
+    }
     if (e->span >= d->info.d_sae) {
-        int rc = gemm(e, l, (int)(w - e->work), xa, m, w->cbuf, s->msg, sizeof s->msg);
+        int rc = gemm(e, l, (int)(w - e->work), xs, m, w->cbuf, s->msg, sizeof s->msg);
         return rc ? rc : activate(e, l, w, s, xa, m, 0, d->info.d_sae);
     }
     uint32_t nc = 0;
     for (uint32_t j0 = 0; j0 < d->info.d_sae; j0 += e->span, nc++) {
         uint32_t n = d->info.d_sae - j0 < e->span ? d->info.d_sae - j0 : e->span;
         struct slot *q = &w->chunk[nc];
-        gemm_span(d, xa, m, j0, n, w->cbuf);
+        gemm_span(d, xs, m, j0, n, w->cbuf);
         q->refined = 0;
         int rc = activate(e, l, w, q, xa, m, j0, n);
         s->refined += q->refined;

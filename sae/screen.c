@@ -110,19 +110,63 @@ int ldb_refine_get(ldb_dict *d, const ldb_refine **out)
     return *out ? LDB_OK : LDB_ENOMEM;
 }
 
-void ldb_screen_rowbound(const ldb_refine *rf, int screen, const float *x, uint32_t n,
-                         ldb_rowbound *rb)
+static int cmp_desc(const void *a, const void *b)
 {
-    double s2 = 0, s1 = 0, u = 0x1p-24, gn = n * u / (1 - n * u), kappa;
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void ldb_screen_outliers(const ldb_dict *d, const float *x, uint32_t m, ldb_outliers *o)
+{
+    uint32_t n = d->info.d_in;
+    o->n = 0;
+    if (d->enc_trans || m == 0 || n < 4 * LDB_MAX_OUTLIERS)
+        return;
+    double *mean = calloc((size_t)n * 2, sizeof *mean), *sorted = mean + n;
+    if (!mean)
+        return; /* no outliers: a wider bound, the same codes */
+    for (uint32_t r = 0; r < m; r++)
+        for (uint32_t i = 0; i < n; i++)
+            mean[i] += fabsf(x[(size_t)r * n + i]);
+    memcpy(sorted, mean, (size_t)n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_desc);
+    double cut = 8 * sorted[n / 2];
+    for (uint32_t k = 0; k < LDB_MAX_OUTLIERS && sorted[k] > cut; k++)
+        for (uint32_t i = 0; i < n; i++)
+            if (mean[i] == sorted[k]) {
+                int seen = 0;
+                for (uint32_t q = 0; q < o->n; q++)
+                    seen |= o->dim[q] == i;
+                if (seen)
+                    continue;
+                o->dim[o->n] = i;
+                o->w[o->n++] = d->W_enc + (size_t)i * d->info.d_sae;
+                break;
+            }
+    free(mean);
+}
+
+void ldb_screen_rowbound(const ldb_refine *rf, int screen, const float *x, uint32_t n,
+                         const ldb_outliers *o, ldb_rowbound *rb)
+{
+    /* gn: gamma of the n products of the GEMM, up to LDB_MAX_OUTLIERS more, and slack */
+    double s2 = 0, s1 = 0, so = 0, u = 0x1p-24, nt = n + LDB_MAX_OUTLIERS + 2,
+           gn = nt * u / (1 - nt * u);
     for (uint32_t i = 0; i < n; i++) {
         s2 += (double)x[i] * x[i];
         s1 += fabs((double)x[i]);
     }
+    for (uint32_t q = 0; q < o->n; q++)
+        so += (double)x[o->dim[q]] * x[o->dim[q]];
+    /* ||x_R||^2 = s2 - so, each sum in double off by at most 2^-40 s2 (n < 2^13) */
+    double rest = (s2 - so > 0 ? s2 - so : 0) + 0x1p-39 * s2, alpha;
+    /* the bf16 rounding of x_R and W (2^-7 + 2^-16), the screen's and the outliers' f32
+     * sums and their one add, and the reference's sum (ARCHITECTURE.md) */
     if (screen == LDB_SCREEN_BF16)
-        kappa = 0x1p-7 + 0x1p-16 + gn * ((1 + 0x1p-8) * (1 + 0x1p-8) + 1);
+        alpha = (0x1p-7 + 0x1p-16) * sqrt(rest) + gn * ((1 + 0x1p-8) * (1 + 0x1p-8) + 2) * sqrt(s2);
     else
-        kappa = 2 * gn;
-    double alpha = kappa * sqrt(s2) * (1 + 0x1p-10);
+        alpha = gn * 3 * sqrt(s2);
+    alpha *= 1 + 0x1p-10;
     double beta = 0x1p-126 * (2.0 * n + 2 + s1) * (1 + 0x1p-10);
     rb->all = !(alpha * rf->max_nw < HUGE_ROW) || !(beta < HUGE_ROW);
     rb->alpha = rb->all ? 0 : up(alpha);
@@ -137,9 +181,16 @@ size_t ldb_screen_scratch(const ldb_dict *d)
 
 /* Threshold functions: latent j0 + i is a candidate iff c~ + alpha nw + beta >= tb
  * (tb has g in it; a NaN c~ passes the unordered compare), or c~ < -2^100. */
-static uint32_t select_thresh(const ldb_refine *rf, const ldb_rowbound *rb, const float *c,
-                              uint32_t j0, uint32_t span, uint32_t *ids)
+static uint32_t select_thresh(const ldb_refine *rf, const ldb_rowbound *rb,
+                              const ldb_outliers *o, const float *x, const float *c, uint32_t j0,
+                              uint32_t span, uint32_t *ids)
 {
+    float xo[LDB_MAX_OUTLIERS];
+    const float *wo[LDB_MAX_OUTLIERS];
+    for (uint32_t q = 0; q < o->n; q++) {
+        xo[q] = x[o->dim[q]];
+        wo[q] = o->w[q] + j0;
+    }
     const float *nw = rf->nw + j0, *tb = rf->tb + j0;
     const float a = rb->alpha, be = rb->beta, lim = -0x1p100f;
     uint32_t m = 0, j = 0;
@@ -151,6 +202,8 @@ static uint32_t select_thresh(const ldb_refine *rf, const ldb_rowbound *rb, cons
     for (; j + 16 <= span; j += 16) {
         _mm_prefetch((const char *)(c + j + 512), _MM_HINT_T0);
         __m512 cc = _mm512_loadu_ps(c + j);
+        for (uint32_t q = 0; q < o->n; q++)
+            cc = _mm512_add_ps(cc, _mm512_mul_ps(_mm512_set1_ps(xo[q]), _mm512_loadu_ps(wo[q] + j)));
         __m512 bnd = _mm512_add_ps(_mm512_mul_ps(va, _mm512_loadu_ps(nw + j)), vb);
         __mmask16 k = _mm512_cmp_ps_mask(_mm512_add_ps(cc, bnd), _mm512_loadu_ps(tb + j),
                                          _CMP_NLT_UQ) |
@@ -162,9 +215,13 @@ static uint32_t select_thresh(const ldb_refine *rf, const ldb_rowbound *rb, cons
         idx = _mm512_add_epi32(idx, _mm512_set1_epi32(16));
     }
 #endif
-    for (; j < span; j++)
-        if (!(c[j] + (a * nw[j] + be) < tb[j]) || c[j] < lim)
+    for (; j < span; j++) {
+        float cc = c[j];
+        for (uint32_t q = 0; q < o->n; q++)
+            cc = cc + xo[q] * wo[q][j];
+        if (!(cc + (a * nw[j] + be) < tb[j]) || cc < lim)
             ids[m++] = j0 + j;
+    }
     return m;
 }
 
@@ -260,8 +317,8 @@ static uint32_t select_groupmax(const ldb_dict *d, const ldb_refine *rf, const l
 }
 
 uint32_t ldb_screen_select(const ldb_dict *d, const ldb_refine *rf, const ldb_rowbound *rb,
-                           const float *c, uint32_t j0, uint32_t span, void *scratch,
-                           uint32_t *ids)
+                           const ldb_outliers *o, const float *x, float *c, uint32_t j0,
+                           uint32_t span, void *scratch, uint32_t *ids)
 {
     uint32_t m;
     if (rb->all) {
@@ -270,7 +327,12 @@ uint32_t ldb_screen_select(const ldb_dict *d, const ldb_refine *rf, const ldb_ro
         return m;
     }
     if (rf->tb)
-        return select_thresh(rf, rb, c, j0, span, ids);
+        return select_thresh(rf, rb, o, x, c, j0, span, ids);
+    for (uint32_t q = 0; q < o->n; q++) { /* the outliers' share, then the bounds */
+        float xq = x[o->dim[q]];
+        for (uint32_t j = 0; j < span; j++)
+            c[j] = c[j] + xq * o->w[q][j0 + j];
+    }
     if (d->arch == ARCH_TOPK)
         return select_topk(d, rf, rb, c, scratch, ids);
     return select_groupmax(d, rf, rb, c, ids);

@@ -32,29 +32,48 @@ enum { LDB_SCREEN_F32, LDB_SCREEN_BF16 };
 int ldb_refine_get(ldb_dict *d, const ldb_refine **out);
 void ldb_refine_free(ldb_refine *rf);
 
+/* A tile's outlier dimensions (ARCHITECTURE.md, "Exact encode"): the few input
+ * dimensions far larger than the rest in most rows. The screen's GEMM multiplies the
+ * rows with these dimensions zeroed, and their share, x_i W_enc[i][j], is added in f32
+ * as the candidates are selected, so that only the rest of the row's norm widens the
+ * bf16 bound. w[o] is W_enc's row for dim[o] (d_sae floats). */
+#define LDB_MAX_OUTLIERS 8
+typedef struct ldb_outliers {
+    uint32_t n;
+    uint32_t dim[LDB_MAX_OUTLIERS];
+    const float *w[LDB_MAX_OUTLIERS];
+} ldb_outliers;
+
+/* Picks the outlier dimensions of m rows x (row r at x + r * n): those whose mean |x_i|
+ * is over 8 times the median dimension's, the largest first, at most LDB_MAX_OUTLIERS;
+ * none for a [d_sae, d_in] W_enc (whose rows per input dimension are not contiguous). */
+void ldb_screen_outliers(const ldb_dict *d, const float *x, uint32_t m, ldb_outliers *o);
+
 /* One row's share of the bound: E_j <= alpha * nw[j] + beta + g[j] for every latent j
- * (alpha = kappa ||x||_2, beta = 2^-126 (n + ||x||_1), both inflated); all = 1 when
- * the row cannot be screened (a norm too large or not finite): refine every latent. */
+ * (alpha = kappa_R ||x_R||_2 + kappa_all ||x||_2, x_R the row without o's dimensions;
+ * beta = 2^-126 (2n + ||x||_1); both inflated); all = 1 when the row cannot be screened
+ * (a norm too large or not finite): refine every latent. */
 typedef struct ldb_rowbound {
     float alpha, beta;
     int all;
 } ldb_rowbound;
 
 void ldb_screen_rowbound(const ldb_refine *rf, int screen, const float *x, uint32_t n,
-                         ldb_rowbound *rb);
+                         const ldb_outliers *o, ldb_rowbound *rb);
 
 /* Bytes of scratch ldb_screen_select and ldb_activate_list need for d (top-k's
  * bounds and candidates). */
 size_t ldb_screen_scratch(const ldb_dict *d);
 
 /* A row's candidates among latents [j0, j0 + span) (span = d_sae but for jumprelu
- * and relu): c the span's screened pre-activations (x'.W_enc before b_enc), rb the
- * row's bound. Writes the candidates' ids (of d, ascending) to ids (room for span)
- * and returns their count: every latent that could fire (enter the top k, win its
- * group) under the reference is among them. */
+ * and relu): c the span's screened pre-activations (x_R.W_enc before b_enc, x_R the
+ * row x with o's dimensions zeroed), rb the row's bound. Writes the candidates' ids (of
+ * d, ascending) to ids (room for span) and returns their count: every latent that
+ * could fire (enter the top k, win its group) under the reference is among them. c
+ * may be changed (the outliers' share added). */
 uint32_t ldb_screen_select(const ldb_dict *d, const ldb_refine *rf, const ldb_rowbound *rb,
-                           const float *c, uint32_t j0, uint32_t span, void *scratch,
-                           uint32_t *ids);
+                           const ldb_outliers *o, const float *x, float *c, uint32_t j0,
+                           uint32_t span, void *scratch, uint32_t *ids);
 
 /* Working arrays of ldb_screen_refine, owned by the caller: rowof and perm with room
  * for the pairs, count for span + 1. */

@@ -335,28 +335,46 @@ static void test_bound(const char *dir)
             }
         }
     }
-    for (int screen = 0; screen < 2 && rf; screen++) {
+    ldb_outliers out;
+    ldb_screen_outliers(d, x, (uint32_t)rc.n, &out);
+    CHECK(out.n == 3, "exact_adversarial's three outlier dimensions found (%u)", out.n);
+    float *xr = malloc((size_t)M * K * 4);
+    for (int mode = 0; mode < 4 && rf; mode++) {
+        int screen = mode & 1;
+        ldb_outliers none = {0}, *o = mode >= 2 ? &out : &none;
+        const float *xs = x; /* the rows the screen multiplies: without o's dimensions */
+        if (o->n) {
+            memcpy(xr, x, (size_t)M * K * 4);
+            for (uint32_t r = 0; r < M; r++)
+                for (uint32_t q = 0; q < o->n; q++)
+                    xr[(size_t)r * K + o->dim[q]] = 0;
+            xs = xr;
+        }
         ldb_bf16w *list = NULL;
         ldb_bf16mm *mm = NULL;
         pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
         char msg[200];
         if (screen == LDB_SCREEN_F32) {
-            ldb_blas_sgemm((int)M, (int)N, (int)K, x, d->W_enc, 0, c);
+            ldb_blas_sgemm((int)M, (int)N, (int)K, xs, d->W_enc, 0, c);
         } else if (ldb_bf16mm_new(K, N, d->W_enc, 0, M, &list, &mu, &mm, msg, sizeof msg) ||
                    !strstr(ldb_bf16mm_impl(mm), "bf16")) {
             printf("test_sae: the bf16 screen's bound not checked here (%s)\n",
                    mm ? ldb_bf16mm_impl(mm) : msg);
             ldb_bf16mm_free(mm);
             ldb_bf16w_free(list);
-            break;
+            continue;
         } else {
-            CHECK(ldb_bf16mm_run(mm, 0, x, M, c, msg, sizeof msg) == LDB_OK, "bf16 run: %s", msg);
+            CHECK(ldb_bf16mm_run(mm, 0, xs, M, c, msg, sizeof msg) == LDB_OK, "bf16 run: %s", msg);
         }
+        for (uint32_t r = 0; r < M; r++) /* the outliers' share, in f32, as the selection adds it */
+            for (uint32_t q = 0; q < o->n; q++)
+                for (uint32_t j = 0; j < N; j++)
+                    c[(size_t)r * N + j] += x[(size_t)r * K + o->dim[q]] * o->w[q][j];
         uint64_t bad = 0, rows_all = 0;
         double worst = 0;
         for (uint32_t r = 0; r < M; r++) {
             ldb_rowbound rb;
-            ldb_screen_rowbound(rf, screen, x + (size_t)r * K, K, &rb);
+            ldb_screen_rowbound(rf, screen, x + (size_t)r * K, K, o, &rb);
             rows_all += rb.all;
             for (uint32_t j = 0; j < N && !rb.all; j++) {
                 float ref = ldb_refdot(x + (size_t)r * K, rf->Wt + (size_t)j * K, K);
@@ -369,18 +387,20 @@ static void test_bound(const char *dir)
                     worst = err / bnd;
             }
         }
-        CHECK(bad == 0, "%s screen: %llu (row, latent) errors beyond the bound (largest share "
-              "%.3g)", screen ? "bf16" : "f32", (unsigned long long)bad, worst);
+        const char *what = screen ? "bf16" : "f32";
+        CHECK(bad == 0, "%s screen, %u outliers: %llu (row, latent) errors beyond the bound "
+              "(largest share %.3g)", what, o->n, (unsigned long long)bad, worst);
         CHECK(worst > 1e-6, "%s screen: the check saw errors (largest share of the bound %.3g)",
-              screen ? "bf16" : "f32", worst);
+              what, worst);
         CHECK(rows_all == 4, "%s screen: the four 1e30 rows alone are beyond screening (%llu rows)",
-              screen ? "bf16" : "f32", (unsigned long long)rows_all);
-        printf("test_sae: %s screen: the largest error is %.3g of its bound over %u x %u\n",
-               screen ? "bf16" : "f32", worst, M, N);
+              what, (unsigned long long)rows_all);
+        printf("test_sae: %s screen, %u outlier dimensions: the largest error is %.3g of its "
+               "bound over %u x %u\n", what, o->n, worst, M, N);
         ldb_bf16mm_free(mm);
         ldb_bf16w_free(list);
     }
     free(x);
+    free(xr);
     free(c);
     ldb_dict_close(d);
     ref_free(&rc);

@@ -296,6 +296,8 @@ int cmd_ingest(int argc, char **argv)
     }
     o.dicts = names;
     o.progress = ingest_progress;
+    ldb_ingest_report rep;
+    o.report = &rep;
     ldb_db *db = NULL;
     int rc = cli_open_db(path, LDB_OPEN_WRITE, &db);
     if (!rc) {
@@ -310,6 +312,13 @@ int cmd_ingest(int argc, char **argv)
                        o.tokens, cli_now() - t0, (unsigned long long)in->n_seq,
                        (unsigned long long)in->n_tokens);
             ldb_info_free(in);
+            if (rep.pairs)
+                printf("encoder: %s; %.3f%% of (token, latent) pairs computed exactly after the "
+                       "screen; %.0f MiB of W_enc copies\n", rep.gemm,
+                       100.0 * (double)rep.refined / (double)rep.pairs,
+                       (double)rep.encoder_bytes / 1048576.0);
+            else if (*rep.gemm)
+                printf("encoder: %s\n", rep.gemm);
         }
     }
     cli_close_db(db);
