@@ -4,7 +4,7 @@
 # ("key value" lines); tools/bench/report.py prints the table and rewrites the
 # results section of docs/BENCHMARKS.md and its plots (docs/bench/*.svg).
 # Fixtures are cached under $BUILD/bench (seeded: a rerun regenerates the same data).
-# Stages can be chosen: BENCH="ingest numpy bf16 wide store query text" (all by default).
+# Stages can be chosen: BENCH="ingest numpy bf16 exact wide store query text" (all by default).
 set -e
 BUILD=${1:-build}
 B=$BUILD/bench
@@ -12,7 +12,7 @@ R=$B/results
 L=bin/latentdb
 PY=/usr/bin/python3
 BENCH=${BENCH:-}
-STAGES=${BENCH:-"ingest numpy bf16 wide store query text"}
+STAGES=${BENCH:-"ingest numpy bf16 exact wide store query text"}
 INGEST_SIZES=${INGEST_SIZES:-"204800 614400 2048000"}
 QUERY_SIZES=${QUERY_SIZES:-"1048576 3145728 10485760"}
 mkdir -p "$R"
@@ -108,7 +108,7 @@ ingest_at() { # DIR OUT TOKENS [--precision bf16]: an ingest of DIR's dict, toke
     $L dict add "$DB" r "$D/dict" >/dev/null
     t0=$(now)
     # shellcheck disable=SC2086
-    $L ingest "$DB" --dict r --tokens "$D/tokens.npy" --acts "$D/acts.npy" $prec >/dev/null &
+    $L ingest "$DB" --dict r --tokens "$D/tokens.npy" --acts "$D/acts.npy" $prec > "$D/ingest.out" &
     pid=$!
     peak=0
     while kill -0 $pid 2>/dev/null; do
@@ -124,6 +124,10 @@ ingest_at() { # DIR OUT TOKENS [--precision bf16]: an ingest of DIR's dict, toke
     echo "ceiling_after_tps $c1" >> "$out"
     echo "ceiling_tps $(awk "BEGIN { print ($c0 > $c1) ? $c0 : $c1 }")" >> "$out"
     echo "rssanon_kib $peak" >> "$out"
+    # the encoder's own line: exact or bf16, the share of pairs refined, the W_enc copies
+    sed -n 's/^encoder: \([^;]*\).*/encoder \1/p' "$D/ingest.out" | tr ' ' '_' | sed 's/^encoder_/encoder /' >> "$out"
+    sed -n 's/^encoder: .*; \([0-9.]*\)% of (token, latent) pairs.*/refined_pct \1/p' "$D/ingest.out" >> "$out"
+    sed -n 's/^encoder: .*; \([0-9]*\) MiB of W_enc copies/encoder_mib \1/p' "$D/ingest.out" >> "$out"
     echo "weights_bytes $(cat "$D"/dict/*.safetensors | wc -c)" >> "$out"
     $L info "$DB" | tail -1 | awk '{print "nnz " $4 "\nbytes_per_nnz " $5}' >> "$out"
 }
@@ -167,6 +171,52 @@ if has bf16; then
     # and a whole bf16 ingest, on the middle size: encode and store together
     ingest_one "$(echo $INGEST_SIZES | awk '{ print $(NF > 1 ? 2 : 1) }')" bf16
     echo "bench: bf16 done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
+fi
+
+# Exact codes (issue 23). On realistic norms (tools/bench/realistic.py: BOS rows 50-100x
+# the median, four outlier dimensions 10-50x in every row, b_enc absorbing their mean):
+# the encode alone (bench_encode: the default exact encoder, the f32-screen one and bf16's
+# approximate codes, their codes compared with the default's), then whole ingests, end to
+# end, of 640 -> 16384 (614,400 tokens) and 1152 -> 262144 (102,400 tokens, thresholds
+# calibrated for a mean L0 of 40), each against its sgemm ceiling; the writer's share is
+# 1 - ingest / encode of the same fixture. And the whole 2M-token planted corpus ingested
+# with the default and with --precision f32: the same digest.
+if has exact; then
+    T=614400
+    D=$B/planted_640x16384_$T
+    planted_acts "$D" "$T"
+    X=$B/realistic_640x16384_$T
+    [ -f "$X/acts.npy" ] || $PY tools/bench/realistic.py "$D" "$X" > "$X.json"
+    "$BUILD/tools/bench_encode" "$X/dict" "$X/acts.npy" --reps 3 --max-rows 65536 \
+        --precision bf16 > "$R/exact_encode.raw" 2>&1 || true
+    sed -n 's/^\([a-z_0-9]*\)=\(.*\)$/\1 \2/p' "$R/exact_encode.raw" > "$R/exact_encode.txt"
+    sed -n 's/^encode    \([0-9]*\) tokens\/s.*/exact_tps \1/p' "$R/exact_encode.raw" >> "$R/exact_encode.txt"
+    ingest_at "$X" "$R/exact_16384.txt" "$T"
+    echo "bench: exact 640 -> 16384 done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
+    D=$B/planted_1152x262144_102400
+    X=$B/realistic_1152x262144_102400
+    if [ ! -f "$X/acts.npy" ]; then
+        [ -f "$D/acts.npy" ] || "$BUILD/tools/planted" "$D" --d-in 1152 --d-sae 262144 \
+            --n-tokens 102400 --ctx 1024 --background 30 --calibrate-l0 40 --seed 7 > /dev/null
+        $PY tools/bench/realistic.py "$D" "$X" > "$X.json"
+        rm -rf "$D" # the realistic copy is the one measured
+        sync
+    fi
+    CEIL_ROWS=4096 CEIL_REPS=2 ingest_at "$X" "$R/exact_262144.txt" 102400
+    echo "bench: exact 1152 -> 262144 done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
+    T=$(echo $INGEST_SIZES | awk '{ print $NF }')
+    D=$B/planted_640x16384_$T
+    planted_acts "$D" "$T"
+    for p in exact f32; do
+        rm -rf "$B/digest_$p"
+        $L init "$B/digest_$p" --skip-tokens 0,1,2 > /dev/null
+        $L dict add "$B/digest_$p" r "$D/dict" > /dev/null
+        $L ingest "$B/digest_$p" --dict r --tokens "$D/tokens.npy" --acts "$D/acts.npy" --precision $p > /dev/null
+        echo "digest_$p $($L check "$B/digest_$p" --digest)" >> "$R/exact_digest.txt"
+        rm -rf "$B/digest_$p"
+    done
+    echo "tokens $T" >> "$R/exact_digest.txt"
+    echo "bench: exact digests done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
 fi
 
 # Wide dictionaries (issue 22): 640 -> 262144 and 640 -> 1048576 with thresholds
