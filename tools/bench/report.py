@@ -102,6 +102,49 @@ def rows(rdir):
                         ceil, bfi.get("ceiling_before_tps", "?"), bfi.get("ceiling_after_tps", "?"),
                         (num(bfi, "rssanon_kib") or 0) / 1024),
                     bfi_tps >= 1.6 * ceil))
+    # exact codes (issue 23): the target is a multiple of the f32 ceiling that depends on the
+    # bf16 hardware: AMX 2.5x, AVX512_BF16 1.5x, none 0.8x
+    isa = ("amx" if mach.get("amx_bf16") == "1" else "avx512_bf16" if mach.get("avx512_bf16") == "1"
+           else "f32")
+    want = {"amx": 2.5, "avx512_bf16": 1.5, "f32": 0.8}[isa]
+    ex = load(os.path.join(rdir, "exact_encode.txt"))
+    ex_tps, ex_ceil = num(ex, "exact_tps"), num(ex, "ceiling_tps")
+    if ex_tps and ex_ceil:
+        fl, mv = num(ex, "exact_screens_flips"), num(ex, "exact_screens_moved")
+        out.append(("exact encode alone, 640 -> 16384, realistic norms",
+                    "%.0f tok/s = %.2fx f32 ceiling; %.3f%% of pairs refined" % (
+                        ex_tps, ex_tps / ex_ceil, 100 * (num(ex, "refined_fraction") or 0)),
+                    ">= %.1fx f32 ceiling (%s); 0 codes differ between screens" % (want, isa),
+                    "%s; f32 screen %s tok/s; %s flips, %s values moved of %s codes vs the f32 "
+                    "screen; approximate bf16 %s tok/s, flip rate %s" % (
+                        ex.get("exact_gemm", "?"), ex.get("exact_f32_tps", "?"), ex.get("exact_screens_flips", "?"),
+                        ex.get("exact_screens_moved", "?"), ex.get("exact_codes", "?"), ex.get("bf16_tps", "?"),
+                        "%.3f%%" % (100 * num(ex, "flip_rate")) if num(ex, "flip_rate") is not None else "-"),
+                    ex_tps >= want * ex_ceil and fl == 0 and mv == 0))
+    for fname, what in (("exact_16384.txt", "640 -> 16384, realistic norms"),
+                        ("exact_262144.txt", "1152 -> 262144, realistic norms, calibrated L0 40")):
+        d = load(os.path.join(rdir, fname))
+        tps = int(d["tokens"]) / float(d["ingest_s"]) if "ingest_s" in d else None
+        ceil = num(d, "ceiling_tps")
+        if tps and ceil:
+            enc = num(d, "encode_tps")
+            writer = "; the writer %.0f%% of the time (1 - ingest / encode alone)" % (
+                100 * (1 - tps / enc)) if enc and fname == "exact_16384.txt" else ""
+            out.append(("exact ingest %s tokens, %s, end to end" % (human(int(d["tokens"])), what),
+                        "%.0f tok/s = %.2fx f32 ceiling; %s%% of pairs refined" % (
+                            tps, tps / ceil, d.get("refined_pct", "?")),
+                        ">= %.1fx f32 ceiling (%s)" % (want, isa),
+                        "ceiling %.0f tok/s (%s); RssAnon %.0f MiB of which W_enc copies %s MiB; "
+                        "L0 %s%s" % (ceil, d.get("ceiling_shape", "?").replace("_", " "),
+                                     (num(d, "rssanon_kib") or 0) / 1024, d.get("encoder_mib", "?"),
+                                     d.get("encode_l0", "?"), writer),
+                        tps >= want * ceil))
+    dg = load(os.path.join(rdir, "exact_digest.txt"))
+    if dg.get("digest_exact"):
+        same = dg.get("digest_exact") == dg.get("digest_f32")
+        out.append(("exact codes, %s-token planted corpus: digest of the default = --precision f32" %
+                    human(int(dg.get("tokens", 0))), "equal" if same else "DIFFERENT",
+                    "equal", dg.get("digest_exact", "?")[:16], same))
     for fname, what in (("wide_262144.txt", "640 -> 262144 (calibrated L0 40)"),
                         ("wide_1048576.txt", "640 -> 1048576 (calibrated L0 40)"),
                         ("clt_65536.txt", "4-layer CLT, 4 x 640 -> 16384")):

@@ -40,6 +40,7 @@ machine() {
     echo "cores $(nproc)"
     grep -q avx512_bf16 /proc/cpuinfo && echo "avx512_bf16 1" || echo "avx512_bf16 0"
     grep -q avx512f /proc/cpuinfo && echo "avx512f 1" || echo "avx512f 0"
+    grep -q amx_bf16 /proc/cpuinfo && echo "amx_bf16 1" || echo "amx_bf16 0"
     echo "date $(date -u +%Y-%m-%d)"
     echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 }
