@@ -172,9 +172,11 @@ static int run_unfinished(const cJSON *rec)
 /* A run's codes, as its identity and record name them: LDB_PRECISION_BF16 ("bf16"),
  * LDB_PRECISION_EXACT ("exact": the exact encoder, whatever its screen) or
  * LDB_PRECISION_F32 ("f32": the plain f32 GEMM of latentdb before exact codes,
- * which runs no more). */
+ * which runs no more; and imports of codes, as they were recorded before). */
 static int run_precision(const ldb_ingest_opts *o)
 {
+    if (o->codes) /* an import encodes nothing: it keeps the identity (and record) it had */
+        return LDB_PRECISION_F32;
     return o->precision == LDB_PRECISION_BF16 ? LDB_PRECISION_BF16 : LDB_PRECISION_EXACT;
 }
 

@@ -219,10 +219,11 @@ expect 0 "the DB now holds 256 sequences" ingest_i "$K"
 # found: converted in place (helper below), a finished run stays done and a killed
 # one resumes to the uninterrupted run's digest
 cp "$F/acts.npy" "$I/acts.npy"
-legacy() { # DB: rekey its run records as latentdb did before content identity
-    $PY - "$1" "$BUILD/bin/latentdb" <<'PY'
+legacy() { # DB [f32]: rekey its run records as latentdb did before content identity (f32:
+           # and mark them runs of the plain f32 codes of before exact encoding)
+    $PY - "$1" "$BUILD/bin/latentdb" "${2:-}" <<'PY'
 import ctypes, ctypes.util, hashlib, json, os, struct, subprocess, sys
-db, exe = sys.argv[1], sys.argv[2]
+db, exe, old = sys.argv[1], sys.argv[2], sys.argv[3] == "f32"
 sha = {d["name"]: d["sha256"] for d in json.loads(subprocess.check_output([exe, "dict", "ls", db, "--json"]))}
 lm = ctypes.CDLL(ctypes.util.find_library("lmdb"))
 class Val(ctypes.Structure):
@@ -249,13 +250,15 @@ def head(p):
     return open(p, "rb").read(n)
 for key, val in recs:
     r = json.loads(val)
+    if old:
+        r["precision"] = "f32"
     h = hashlib.sha256()
     for d in r["dicts"]:
         h.update(d.encode() + b"\0" + sha[d].encode())
     for p in (r["tokens"], r["acts"]):
         st = os.stat(p)
         h.update(struct.pack("<QQQ", st.st_size, st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9) + head(p))
-    h.update(struct.pack("<QQ", r["ctx"], r["again"]) + (b"bf16" if r["precision"] == "bf16" else b""))
+    h.update(struct.pack("<QQ", r["ctx"], r["again"]) + {"bf16": b"bf16", "exact": b"exact"}.get(r["precision"], b""))
     r.pop("inputs", None)
     new = json.dumps(r, separators=(",", ":")).encode()
     kv = Val(len(key), ctypes.cast(ctypes.c_char_p(key), ctypes.c_void_p))
@@ -284,6 +287,21 @@ legacy "$K"
 ingest_i "$K" > "$T/legacy.out" 2>&1
 [ "${kept:-0}" -gt 0 ] && [ "${kept:-0}" -lt 128 ] && [ "$(seqs "$K")" = 128 ] && [ "$(digest "$K")" = "$D_F" ] && ok ||
     bad "a killed run of the old scheme (${kept:-no} sequences kept) did not resume: $(seqs "$K") sequences: $(head -c 300 "$T/legacy.out")"
+# runs of the plain f32 codes of before exact encoding (issue 23): a finished one is done,
+# an unfinished one cannot go on in other codes, and neither is touched
+rm -rf "$K"
+cp -r "$T/base_f" "$K"
+ingest_i "$K" > /dev/null 2>&1
+legacy "$K" f32
+expect 1 'is done already, with f32 codes; pass --again' ingest_i "$K"
+[ "$(seqs "$K")" = 128 ] && ok || bad "a finished f32 run ran again: $(seqs "$K") sequences"
+rm -rf "$K"
+cp -r "$T/base_f" "$K"
+ingest_i "$K" LD_PRELOAD="$SHIM" LDB_FAULT_DIR="$K/data.mdb" LDB_FAULT=fdatasync:9:kill > /dev/null 2>&1
+kept=$(seqs "$K")
+legacy "$K" f32
+expect 1 'with the plain f32 codes of latentdb before exact encoding; it cannot be resumed with exact codes' ingest_i "$K"
+[ "$(seqs "$K")" = "$kept" ] && ok || bad "a refused resume of an f32 run changed the DB: $(seqs "$K") sequences, ${kept:-no} before"
 
 # ---- 2. I/O faults at each call, and kills at each call ---------------------------
 # Count the calls one uninterrupted run makes on the database's files, then run it
@@ -548,7 +566,7 @@ b[8 + n + o0:8 + n + o1] = w.tobytes(); open(p, 'wb').write(b)"
 X=$T/huge_db
 "$L" init "$X" --skip-tokens 0,1,2 > /dev/null && "$L" dict add "$X" h "$T/huge" > /dev/null
 D_HUGE=$(digest "$X")
-expect 1 "acts.npy: position 0 \(row 0, position 0\): dictionary 'h', latent [0-9]+: the pre-activation is [-+]Inf \(the f32 sum overflowed" \
+expect 1 "acts.npy: position 0 \(row 0, position 0\): dictionary 'h', latent [0-9]+: the pre-activation is ([-+]Inf|NaN) \(the f32 sum overflowed" \
     "$L" ingest "$X" --dict h --tokens "$F/tokens.npy" --acts "$F/acts.npy" --batch-tokens 2048
 [ "$(digest "$X")" = "$D_HUGE" ] && ok || bad "an encoder that overflowed changed the database"
 expect 0 ": ok \(0 sequences" "$L" check "$X"
