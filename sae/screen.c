@@ -1,5 +1,13 @@
-/* screen.c — the exact encoder's screen and refinement (screen.h). The bound and
- * why a latent left out cannot fire: docs/ARCHITECTURE.md, "Exact encode". Every
+/* screen.c — the exact encoder's screen and refinement (screen.h). The bound, for
+ * the screen c~ of a row x (its outlier dimensions O in f32, the rest x_R through
+ * the GEMM) against the reference c = refdot(x, w_j), n = d_in, m = n + 10,
+ * g_m = m 2^-24 / (1 - m 2^-24):
+ *   |c~_j - c_j| <= [(2^-7 + 2^-16) |x_R| + g_m ((1 + 2^-8)^2 + 2) |x|] |w_j|
+ *                   + 2^-126 (2n + |x|_1 + |w_j|_1)          (bf16 screen)
+ *   |c~_j - c_j| <= 3 g_m |x| |w_j| + 2^-126 (2n + |x|_1 + |w_j|_1)   (f32 screen)
+ * (|.| the 2-norm): bf16 rounding of both factors (2^-8 each), the screen's and the
+ * reference's f32 sums, flushed denormals, and Cauchy-Schwarz; the derivation and why
+ * a latent left out cannot fire are in docs/ARCHITECTURE.md, "Exact encode". Every
  * bound here is evaluated so that rounding can only widen it: the per-dictionary
  * vectors are rounded up (tb down), the row factors are inflated by 2^-10, and
  * top-k's bounds are widened by 2^-22 of their size in double. */

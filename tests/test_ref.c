@@ -115,7 +115,10 @@ static void run_case(const char *dir, const char *case_name)
     } else if (mean_l0 < 8.0 || mean_l0 > 64.0) {
         fail(case_name, "mean L0 %.2f outside plausible range [8, 64]", mean_l0);
     }
-    if ((double)low_margin > 1e-3 * (double)(n * ds) && strcmp(case_name, "jumprelu_boundary"))
+    /* the two boundary cases sit on their thresholds by design (exact_adversarial's
+     * denormal rows have pre-activations of 1e-37) */
+    if ((double)low_margin > 1e-3 * (double)(n * ds) && strcmp(case_name, "jumprelu_boundary") &&
+        strcmp(case_name, "exact_adversarial"))
         fail(case_name, "%ld entries with margin < 1e-5 (> 0.1%% of %zu)", low_margin, n * ds);
 
     /* agreement with the numpy computation done by the generator */

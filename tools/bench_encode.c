@@ -14,6 +14,8 @@
 
 #include "../common/mfile.h"
 #include "../common/npy.h"
+#include "../sae/refdot.h"
+#include "../sae/screen.h"
 #include "fixture.h"
 #include "latentdb.h"
 
@@ -96,6 +98,45 @@ static double time_encoder(ldb_encoder *e, const void *x, uint64_t n, int reps)
     return n / best;
 }
 
+/* The default encoder's codes of the first rows against the reference computed for
+ * every latent, with no screen at all (a single-layer jumprelu or relu dictionary that
+ * reads its input as it is: no normalisation, no b_dec subtracted): latents firing in
+ * one only, and values not bit for bit equal (key=value lines). */
+static void brute_check(ldb_dict *d, ldb_encoder *e0, const float *x, uint64_t n)
+{
+    const ldb_dict_info *in = ldb_dict_get_info(d);
+    const ldb_refine *rf;
+    if (in->n_layers > 1 || (d->arch != ARCH_JUMPRELU && d->arch != ARCH_RELU) ||
+        in->sub_b_dec || d->norm != NORM_NONE || ldb_refine_get(d, &rf)) {
+        printf("reference_check=not run for this dictionary\n");
+        return;
+    }
+    uint64_t rows = n < 8192 ? n : 8192, flips = 0, moved = 0, codes = 0;
+    kept a = {rows, 0, 0, calloc(rows + 1, 8), NULL, NULL};
+    if (!a.start || ldb_encoder_encode(e0, x, LDB_F32, rows, keep_codes, &a)) {
+        printf("reference_check=failed: out of memory\n");
+        return;
+    }
+    uint32_t K = in->d_in;
+    for (uint64_t r = 0; r < rows; r++) {
+        uint64_t i = a.start[r];
+        for (uint32_t j = 0; j < in->d_sae; j++) {
+            float p = ldb_refdot(x + r * K, rf->Wt + (size_t)j * K, K) + d->b_enc[j];
+            int fires = p > d->thr[j], got = i < a.start[r + 1] && a.lat[i] == j;
+            codes += fires;
+            if (fires != got)
+                flips++;
+            else if (got)
+                moved += memcmp(&p, &a.val[i], sizeof p) != 0;
+            i += got;
+        }
+    }
+    printf("reference_rows=%llu\nreference_codes=%llu\nreference_flips=%llu\n"
+           "reference_moved=%llu\n", (unsigned long long)rows, (unsigned long long)codes,
+           (unsigned long long)flips, (unsigned long long)moved);
+    free(a.start), free(a.lat), free(a.val);
+}
+
 /* The exact encoder over the f32 screen and the approximate bf16 encode (encoders of
  * their own on the same dictionary, default tiles): throughput against the f32
  * ceiling, and their codes against the default encoder's (e0) on the first rows
@@ -108,6 +149,7 @@ static int bench_bf16(ldb_dict *dict, ldb_encoder *e0, const void *x, uint64_t n
     ldb_encoder_screen_counts(e0, &pairs, &refined);
     printf("exact_gemm=%s\nrefined_fraction=%.6f\n", ldb_encoder_gemm_name(e0),
            pairs ? (double)refined / (double)pairs : 0);
+    brute_check(dict, e0, (const float *)x, n);
     ldb_encoder *ef = NULL;
     ldb_encoder_opts of;
     ldb_encoder_opts_init(&of);

@@ -114,13 +114,17 @@ def rows(rdir):
         out.append(("exact encode alone, 640 -> 16384, realistic norms",
                     "%.0f tok/s = %.2fx f32 ceiling; %.3f%% of pairs refined" % (
                         ex_tps, ex_tps / ex_ceil, 100 * (num(ex, "refined_fraction") or 0)),
-                    ">= %.1fx f32 ceiling (%s); 0 codes differ between screens" % (want, isa),
-                    "%s; f32 screen %s tok/s; %s flips, %s values moved of %s codes vs the f32 "
-                    "screen; approximate bf16 %s tok/s, flip rate %s" % (
-                        ex.get("exact_gemm", "?"), ex.get("exact_f32_tps", "?"), ex.get("exact_screens_flips", "?"),
+                    ">= %.1fx f32 ceiling (%s); 0 codes differ from the reference and between screens" % (want, isa),
+                    "%s; against the reference of every latent (no screen) on %s rows: %s flips, %s "
+                    "values moved of %s codes; f32 screen %s tok/s, %s flips, %s values moved of %s "
+                    "codes; approximate bf16 %s tok/s, flip rate %s" % (
+                        ex.get("exact_gemm", "?"), ex.get("reference_rows", "?"), ex.get("reference_flips", "?"),
+                        ex.get("reference_moved", "?"), ex.get("reference_codes", "?"),
+                        ex.get("exact_f32_tps", "?"), ex.get("exact_screens_flips", "?"),
                         ex.get("exact_screens_moved", "?"), ex.get("exact_codes", "?"), ex.get("bf16_tps", "?"),
                         "%.3f%%" % (100 * num(ex, "flip_rate")) if num(ex, "flip_rate") is not None else "-"),
-                    ex_tps >= want * ex_ceil and fl == 0 and mv == 0))
+                    ex_tps >= want * ex_ceil and fl == 0 and mv == 0 and
+                    num(ex, "reference_flips") == 0 and num(ex, "reference_moved") == 0))
     for fname, what in (("exact_16384.txt", "640 -> 16384, realistic norms"),
                         ("exact_262144.txt", "1152 -> 262144, realistic norms, calibrated L0 40")):
         d = load(os.path.join(rdir, fname))
