@@ -33,27 +33,25 @@ float ldb_refdot(const float *x, const float *w, uint32_t n)
     return finish(a, x, w, n16, n);
 }
 
-void ldb_refdot4(const float *x, const float *w0, const float *w1, const float *w2,
-                 const float *w3, uint32_t n, float out[4])
+void ldb_refdot4(const float *const x[4], const float *const w[4], uint32_t n, float out[4])
 {
     uint32_t n16 = n & ~15u;
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (uint32_t i = 0; i < n16; i += 16) {
-        __m512 v = _mm512_loadu_ps(x + i);
-        a0 = _mm512_add_ps(a0, _mm512_mul_ps(v, _mm512_loadu_ps(w0 + i)));
-        a1 = _mm512_add_ps(a1, _mm512_mul_ps(v, _mm512_loadu_ps(w1 + i)));
-        a2 = _mm512_add_ps(a2, _mm512_mul_ps(v, _mm512_loadu_ps(w2 + i)));
-        a3 = _mm512_add_ps(a3, _mm512_mul_ps(v, _mm512_loadu_ps(w3 + i)));
+        a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_loadu_ps(x[0] + i), _mm512_loadu_ps(w[0] + i)));
+        a1 = _mm512_add_ps(a1, _mm512_mul_ps(_mm512_loadu_ps(x[1] + i), _mm512_loadu_ps(w[1] + i)));
+        a2 = _mm512_add_ps(a2, _mm512_mul_ps(_mm512_loadu_ps(x[2] + i), _mm512_loadu_ps(w[2] + i)));
+        a3 = _mm512_add_ps(a3, _mm512_mul_ps(_mm512_loadu_ps(x[3] + i), _mm512_loadu_ps(w[3] + i)));
     }
     float a[16];
     _mm512_storeu_ps(a, a0);
-    out[0] = finish(a, x, w0, n16, n);
+    out[0] = finish(a, x[0], w[0], n16, n);
     _mm512_storeu_ps(a, a1);
-    out[1] = finish(a, x, w1, n16, n);
+    out[1] = finish(a, x[1], w[1], n16, n);
     _mm512_storeu_ps(a, a2);
-    out[2] = finish(a, x, w2, n16, n);
+    out[2] = finish(a, x[2], w[2], n16, n);
     _mm512_storeu_ps(a, a3);
-    out[3] = finish(a, x, w3, n16, n);
+    out[3] = finish(a, x[3], w[3], n16, n);
 }
 #elif defined(__AVX2__)
 float ldb_refdot(const float *x, const float *w, uint32_t n)
@@ -83,12 +81,9 @@ float ldb_refdot(const float *x, const float *w, uint32_t n)
 
 #if !defined(__AVX512F__)
 /* Without AVX-512 the four products are four calls. */
-void ldb_refdot4(const float *x, const float *w0, const float *w1, const float *w2,
-                 const float *w3, uint32_t n, float out[4])
+void ldb_refdot4(const float *const x[4], const float *const w[4], uint32_t n, float out[4])
 {
-    out[0] = ldb_refdot(x, w0, n);
-    out[1] = ldb_refdot(x, w1, n);
-    out[2] = ldb_refdot(x, w2, n);
-    out[3] = ldb_refdot(x, w3, n);
+    for (int k = 0; k < 4; k++)
+        out[k] = ldb_refdot(x[k], w[k], n);
 }
 #endif

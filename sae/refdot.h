@@ -12,9 +12,8 @@
  * product and each sum is rounded on its own (no FMA). */
 float ldb_refdot(const float *x, const float *w, uint32_t n);
 
-/* Four dot products of x with the rows w0..w3, each exactly ldb_refdot(x, wi, n):
- * one pass over x, four independent chains (faster than four calls). */
-void ldb_refdot4(const float *x, const float *w0, const float *w1, const float *w2,
-                 const float *w3, uint32_t n, float out[4]);
+/* Four dot products, out[k] = exactly ldb_refdot(x[k], w[k], n): one pass with four
+ * independent chains (faster than four calls). */
+void ldb_refdot4(const float *const x[4], const float *const w[4], uint32_t n, float out[4]);
 
 #endif

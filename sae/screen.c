@@ -210,9 +210,11 @@ static uint32_t select_thresh(const ldb_refine *rf, const ldb_rowbound *rb,
     for (; j + 16 <= span; j += 16) {
         _mm_prefetch((const char *)(c + j + 512), _MM_HINT_T0);
         __m512 cc = _mm512_loadu_ps(c + j);
+        /* fused here: the screen's bound covers any rounding of its sums (refdot.c, the
+         * reference, is where fusing is not allowed) */
         for (uint32_t q = 0; q < o->n; q++)
-            cc = _mm512_add_ps(cc, _mm512_mul_ps(_mm512_set1_ps(xo[q]), _mm512_loadu_ps(wo[q] + j)));
-        __m512 bnd = _mm512_add_ps(_mm512_mul_ps(va, _mm512_loadu_ps(nw + j)), vb);
+            cc = _mm512_fmadd_ps(_mm512_set1_ps(xo[q]), _mm512_loadu_ps(wo[q] + j), cc);
+        __m512 bnd = _mm512_fmadd_ps(va, _mm512_loadu_ps(nw + j), vb);
         __mmask16 k = _mm512_cmp_ps_mask(_mm512_add_ps(cc, bnd), _mm512_loadu_ps(tb + j),
                                          _CMP_NLT_UQ) |
                       _mm512_cmp_ps_mask(cc, vl, _CMP_LT_OQ);
@@ -362,22 +364,26 @@ void ldb_screen_refine(const ldb_refine *rf, uint32_t din, const float *x, uint3
         cnt[j + 1] += cnt[j];
     for (uint32_t p = 0; p < np; p++)
         ws->perm[cnt[ids[start[0] + p] - j0]++] = p;
-    /* cnt[j] is now the end of latent j0 + j's pairs in perm */
+    /* then four pairs at a time in that order, whatever their latents: consecutive
+     * pairs mostly share one (its encoder row read once), and four independent sums
+     * keep the vector unit busy when they do not */
     const uint32_t *pm = ws->perm;
     uint32_t a = 0;
-    while (a < np) {
-        uint32_t j = ids[start[0] + pm[a]], b = cnt[j - j0];
-        const float *w = rf->Wt + (size_t)j * din;
-        for (; a + 4 <= b; a += 4) {
-            float v[4];
-            /* refdot is symmetric (x_i w_i = w_i x_i exactly): one w, four rows */
-            ldb_refdot4(w, x + (size_t)ws->rowof[pm[a]] * din, x + (size_t)ws->rowof[pm[a + 1]] * din,
-                        x + (size_t)ws->rowof[pm[a + 2]] * din,
-                        x + (size_t)ws->rowof[pm[a + 3]] * din, din, v);
-            for (int q = 0; q < 4; q++)
-                out[pm[a + q]] = v[q];
+    for (; a + 4 <= np; a += 4) {
+        const float *xs[4], *wsv[4];
+        for (int q = 0; q < 4; q++) {
+            uint32_t p = pm[a + q];
+            xs[q] = x + (size_t)ws->rowof[p] * din;
+            wsv[q] = rf->Wt + (size_t)ids[start[0] + p] * din;
         }
-        for (; a < b; a++)
-            out[pm[a]] = ldb_refdot(w, x + (size_t)ws->rowof[pm[a]] * din, din);
+        float v[4];
+        ldb_refdot4(xs, wsv, din, v);
+        for (int q = 0; q < 4; q++)
+            out[pm[a + q]] = v[q];
+    }
+    for (; a < np; a++) {
+        uint32_t p = pm[a];
+        out[p] = ldb_refdot(x + (size_t)ws->rowof[p] * din, rf->Wt + (size_t)ids[start[0] + p] * din,
+                            din);
     }
 }

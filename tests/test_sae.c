@@ -278,10 +278,13 @@ static void test_refdot(void)
                 else
                     w[(k - 1) * MAXN + i] = u * ((sd >> 20) % 3 ? 1.0f : 1e3f);
             }
+        /* four pairs: x with the first three rows, and the first row with x (the product
+         * commutes: the same bits either way round) */
         float o[4];
-        ldb_refdot4(x, w, w + MAXN, w + 2 * MAXN, w + 3 * MAXN, n, o);
+        const float *xs[4] = {x, x, x, w}, *ws[4] = {w, w + MAXN, w + 2 * MAXN, x};
+        ldb_refdot4(xs, ws, n, o);
         for (int k = 0; k < 4; k++) {
-            float want = spec_dot(x, w + k * MAXN, n), one = ldb_refdot(x, w + k * MAXN, n);
+            float want = spec_dot(xs[k], ws[k], n), one = ldb_refdot(x, k == 3 ? w : ws[k], n);
             all++;
             bad += memcmp(&want, &one, 4) != 0 || memcmp(&want, &o[k], 4) != 0;
         }
