@@ -273,33 +273,31 @@ PY
     "$L" check "$1" --repair > /dev/null 2>&1 # the catalog mirrors the records' ids
 }
 K=$T/legacy
-rm -rf "$K"
-cp -r "$T/base_f" "$K"
-ingest_i "$K" > /dev/null 2>&1
-legacy "$K"
+as_legacy() { # done|killed [f32]: K, a copy of base_f ingested (to the end, or killed after
+              # some batches: kept = its sequences), its run records rekeyed by legacy
+    rm -rf "$K"
+    cp -r "$T/base_f" "$K"
+    if [ "$1" = done ]; then
+        ingest_i "$K" > /dev/null 2>&1
+    else
+        ingest_i "$K" LD_PRELOAD="$SHIM" LDB_FAULT_DIR="$K/data.mdb" LDB_FAULT=fdatasync:9:kill > /dev/null 2>&1
+    fi
+    kept=$(seqs "$K")
+    legacy "$K" "${2:-}"
+}
+as_legacy done
 expect 1 'is done already; pass --again' ingest_i "$K"
 [ "$(seqs "$K")" = 128 ] && ok || bad "a finished run of the old scheme ran again: $(seqs "$K") sequences"
-rm -rf "$K"
-cp -r "$T/base_f" "$K"
-ingest_i "$K" LD_PRELOAD="$SHIM" LDB_FAULT_DIR="$K/data.mdb" LDB_FAULT=fdatasync:9:kill > /dev/null 2>&1
-kept=$(seqs "$K")
-legacy "$K"
+as_legacy killed
 ingest_i "$K" > "$T/legacy.out" 2>&1
 [ "${kept:-0}" -gt 0 ] && [ "${kept:-0}" -lt 128 ] && [ "$(seqs "$K")" = 128 ] && [ "$(digest "$K")" = "$D_F" ] && ok ||
     bad "a killed run of the old scheme (${kept:-no} sequences kept) did not resume: $(seqs "$K") sequences: $(head -c 300 "$T/legacy.out")"
 # runs of the plain f32 codes of before exact encoding (issue 23): a finished one is done,
 # an unfinished one cannot go on in other codes, and neither is touched
-rm -rf "$K"
-cp -r "$T/base_f" "$K"
-ingest_i "$K" > /dev/null 2>&1
-legacy "$K" f32
+as_legacy done f32
 expect 1 'is done already, with f32 codes; pass --again' ingest_i "$K"
 [ "$(seqs "$K")" = 128 ] && ok || bad "a finished f32 run ran again: $(seqs "$K") sequences"
-rm -rf "$K"
-cp -r "$T/base_f" "$K"
-ingest_i "$K" LD_PRELOAD="$SHIM" LDB_FAULT_DIR="$K/data.mdb" LDB_FAULT=fdatasync:9:kill > /dev/null 2>&1
-kept=$(seqs "$K")
-legacy "$K" f32
+as_legacy killed f32
 expect 1 'with the plain f32 codes of latentdb before exact encoding; it cannot be resumed with exact codes' ingest_i "$K"
 [ "$(seqs "$K")" = "$kept" ] && ok || bad "a refused resume of an f32 run changed the DB: $(seqs "$K") sequences, ${kept:-no} before"
 
