@@ -25,7 +25,7 @@ TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_enc
 # keep intermediate objects (ref_encoder.o)
 .SECONDARY:
 
-.PHONY: all check test asan tsan valgrind torture deps deps-bench demo demo-small bench bench-encode bench-ingest bench-query bench-text bench-wide clean
+.PHONY: all check test asan tsan valgrind torture deps deps-bench demo demo-small bench bench-encode bench-ingest bench-query bench-text bench-wide bench-exact clean
 all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h text/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tools/*.h tests/*.h)
@@ -148,6 +148,9 @@ bench-text: all $(BENCH_TOOLS) data/brown/.done
 
 bench-wide: all $(BENCH_TOOLS)
 	BENCH="wide" sh tools/bench/run.sh $(BUILD)
+
+bench-exact: all $(BENCH_TOOLS)
+	BENCH="exact" sh tools/bench/run.sh $(BUILD)
 
 # The peers' packages (numpy, scipy) and oneDNN come with make deps.
 deps-bench: deps
