@@ -35,8 +35,8 @@ _Static_assert(LDB_WORKERS <= LDB_BF16_LANES, "each worker needs a bf16 lane of 
 #define TILE_MIN_ROWS 64u
 
 /* The exact encoder refines a group of rows' candidates at once, latent by latent
- * (screen.h): about this many pairs a group (12 bytes each in the worker's arrays,
- * beside room for one more row's worth). */
+ * (screen.h): about this many pairs a group (16 bytes each in the worker's arrays:
+ * id, reference value, row, order; beside room for one more row's worth). */
 #define REFINE_GROUP_PAIRS ((size_t)1 << 16)
 
 /* Each worker thread owns a tile's input and dense pre-activations; finished tiles
@@ -453,78 +453,68 @@ static const float *prep_tile(const ldb_dict *d, float *xbuf, const void *x, siz
     return xbuf;
 }
 
-/* Latents [j0, j0 + n) of m rows, from their pre-activations in w->cbuf (row r at
- * cbuf + r * n), into slot s as CSR (ids of the part): the activation function on the
- * GEMM's values (BF16), or the exact encoder's screen and refinement of them, xa the
- * rows the GEMM multiplied and w->rb their bounds (screen.h). A row whose (reference)
- * pre-activations hold NaN or Inf (the f32 sum overflowed: finite but huge weights or
- * activations) fails the tile with LDB_EBADVALUE. */
-/* The exact encoder's activation (screen.h) of latents [j0, j0 + n) of m rows: rows
- * are taken in groups whose candidates fit w->ids (a row adds at most n), each group
- * selected row by row, refined latent by latent (so a latent's encoder row is read
- * once per group), then decided row by row. */
-static int activate_exact(const ldb_encoder *e, uint32_t l, struct worker *w, struct slot *s,
-                          const float *xa, uint32_t m, uint32_t j0, uint32_t n)
+/* The exact encoder's screen and refinement (screen.h) of the rows from r0 on, of
+ * latents [j0, j0 + n): as many rows as the group's candidates fit w->ids (a row adds
+ * at most n), each selected in turn, then refined latent by latent (a latent's encoder
+ * row read once for the group). w->gstart[r - r0] is row r's first candidate; returns
+ * the row after the group. */
+static uint32_t refine_group(const ldb_encoder *e, uint32_t l, struct worker *w, struct slot *s,
+                             const float *xa, uint32_t r0, uint32_t m, uint32_t j0, uint32_t n)
 {
     const ldb_dict *d = part(e->d, l);
     const ldb_refine *rf = e->refine[l];
-    uint32_t din = d->info.d_in;
-    size_t bound = n < d->info.d_sae ? n : ldb_activate_bound(d), used = 0;
-    for (uint32_t r0 = 0; r0 < m;) {
-        uint32_t r1 = r0;
-        w->gstart[0] = 0;
-        while (r1 < m && w->gstart[r1 - r0] + n <= w->pcap) {
-            uint64_t at = w->gstart[r1 - r0];
-            at += ldb_screen_select(d, rf, &w->rb[r1], &w->out, xa + (size_t)r1 * din,
-                                    w->cbuf + (size_t)r1 * n, j0, n, w->scratch, w->ids + at);
-            w->gstart[++r1 - r0] = at;
-        }
-        ldb_screen_refine(rf, din, xa + (size_t)r0 * din, r1 - r0, w->gstart, w->ids, j0, n,
-                          &w->rws, w->cref);
-        s->refined += w->gstart[r1 - r0];
-        for (uint32_t r = r0; r < r1; r++) {
-            size_t k, a = w->gstart[r - r0], b = w->gstart[r - r0 + 1];
-            if (grow(&s->lat, &s->val, &s->cap, used + bound))
-                return LDB_ENOMEM;
-            if (ldb_activate_list(d, w->cref + a, w->ids + a, (uint32_t)(b - a), w->scratch,
-                                  s->lat + used, s->val + used, &k, &s->bad_lat, &s->bad_val)) {
-                s->bad_row = r;
-                return LDB_EBADVALUE;
-            }
-            used += k;
-            s->start[r + 1] = used;
-        }
-        r0 = r1;
+    uint32_t din = d->info.d_in, r1 = r0;
+    w->gstart[0] = 0;
+    while (r1 < m && w->gstart[r1 - r0] + n <= w->pcap) {
+        uint64_t at = w->gstart[r1 - r0];
+        at += ldb_screen_select(d, rf, &w->rb[r1], &w->out, xa + (size_t)r1 * din,
+                                w->cbuf + (size_t)r1 * n, j0, n, w->scratch, w->ids + at);
+        w->gstart[++r1 - r0] = at;
     }
-    return LDB_OK;
+    ldb_screen_refine(rf, din, xa + (size_t)r0 * din, r1 - r0, w->gstart, w->ids, j0, n, &w->rws,
+                      w->cref);
+    s->refined += w->gstart[r1 - r0];
+    return r1;
 }
 
+/* Latents [j0, j0 + n) of m rows, from their pre-activations in w->cbuf (row r at
+ * cbuf + r * n), into slot s as CSR (ids of the part): the activation function on the
+ * GEMM's values (BF16), or on the reference values of the exact encoder's candidates,
+ * a group of rows at a time (xa the rows the GEMM multiplied, w->rb their bounds). A
+ * row whose (reference) pre-activations hold NaN or Inf (the f32 sum overflowed:
+ * finite but huge weights or activations) fails the tile with LDB_EBADVALUE. */
 static int activate(const ldb_encoder *e, uint32_t l, struct worker *w, struct slot *s,
                     const float *xa, uint32_t m, uint32_t j0, uint32_t n)
 {
     const ldb_dict *d = part(e->d, l);
     size_t bound = n < d->info.d_sae ? n : ldb_activate_bound(d), used = 0;
     s->start[0] = 0;
-    if (e->exact)
-        return activate_exact(e, l, w, s, xa, m, j0, n);
-    for (uint32_t r = 0; r < m; r++) {
-        size_t k;
-        float *c = w->cbuf + (size_t)r * n;
-        int rc;
-        if (grow(&s->lat, &s->val, &s->cap, used + bound))
-            return LDB_ENOMEM;
-        if (n < d->info.d_sae)
-            rc = ldb_activate_span(d, c, j0, n, s->lat + used, s->val + used, &k, &s->bad_lat,
-                                   &s->bad_val);
-        else
-            rc = ldb_activate_row(d, c, w->scratch, s->lat + used, s->val + used, &k,
-                                  &s->bad_lat, &s->bad_val);
-        if (rc) {
-            s->bad_row = r;
-            return LDB_EBADVALUE;
+    for (uint32_t r0 = 0, r1; r0 < m; r0 = r1) {
+        r1 = e->exact ? refine_group(e, l, w, s, xa, r0, m, j0, n) : m;
+        for (uint32_t r = r0; r < r1; r++) {
+            size_t k;
+            float *c = w->cbuf + (size_t)r * n;
+            int rc;
+            if (grow(&s->lat, &s->val, &s->cap, used + bound))
+                return LDB_ENOMEM;
+            if (e->exact) {
+                uint64_t a = w->gstart[r - r0], b = w->gstart[r - r0 + 1];
+                rc = ldb_activate_list(d, w->cref + a, w->ids + a, (uint32_t)(b - a), w->scratch,
+                                       s->lat + used, s->val + used, &k, &s->bad_lat, &s->bad_val);
+            } else if (n < d->info.d_sae) {
+                rc = ldb_activate_span(d, c, j0, n, s->lat + used, s->val + used, &k, &s->bad_lat,
+                                       &s->bad_val);
+            } else {
+                rc = ldb_activate_row(d, c, w->scratch, s->lat + used, s->val + used, &k,
+                                      &s->bad_lat, &s->bad_val);
+            }
+            if (rc) {
+                s->bad_row = r;
+                return LDB_EBADVALUE;
+            }
+            used += k;
+            s->start[r + 1] = used;
         }
-        used += k;
-        s->start[r + 1] = used;
     }
     return LDB_OK;
 }
