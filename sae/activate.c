@@ -303,12 +303,11 @@ int ldb_activate_list(const ldb_dict *d, const float *c, const uint32_t *ids, ui
         *bad_val = c[i] + d->b_enc[ids[i]];
         return LDB_EBADVALUE;
     }
-    for (i = 0; i < m; i++)
-        if (!isfinite(c[i])) {
-            *bad = ids[i];
-            *bad_val = c[i];
-            return LDB_EBADVALUE;
-        }
+    if ((i = first_nonfinite(c, NULL, m)) < m) {
+        *bad = ids[i];
+        *bad_val = c[i];
+        return LDB_EBADVALUE;
+    }
     switch (d->arch) {
     case ARCH_GATED: *n = fire_gated(d, c, ids, m, lat, val); break;
     case ARCH_TOPK: *n = fire_topk(d, c, ids, m, scratch, lat, val); break;

@@ -118,10 +118,10 @@ int ldb_refine_get(ldb_dict *d, const ldb_refine **out)
     return *out ? LDB_OK : LDB_ENOMEM;
 }
 
-static int cmp_desc(const void *a, const void *b)
+static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? 1 : x > y ? -1 : 0;
+    return x < y ? -1 : x > y;
 }
 
 void ldb_screen_outliers(const ldb_dict *d, const float *x, uint32_t m, ldb_outliers *o)
@@ -137,20 +137,18 @@ void ldb_screen_outliers(const ldb_dict *d, const float *x, uint32_t m, ldb_outl
         for (uint32_t i = 0; i < n; i++)
             mean[i] += fabsf(x[(size_t)r * n + i]);
     memcpy(sorted, mean, (size_t)n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, cmp_desc);
-    double cut = 8 * sorted[n / 2];
-    for (uint32_t k = 0; k < LDB_MAX_OUTLIERS && sorted[k] > cut; k++)
-        for (uint32_t i = 0; i < n; i++)
-            if (mean[i] == sorted[k]) {
-                int seen = 0;
-                for (uint32_t q = 0; q < o->n; q++)
-                    seen |= o->dim[q] == i;
-                if (seen)
-                    continue;
-                o->dim[o->n] = i;
-                o->w[o->n++] = d->W_enc + (size_t)i * d->info.d_sae;
-                break;
-            }
+    qsort(sorted, n, sizeof *sorted, cmp_double);
+    double cut = 8 * sorted[n - 1 - n / 2]; /* the median (the upper one for even n) */
+    while (o->n < LDB_MAX_OUTLIERS) { /* the largest left, while over the cut */
+        uint32_t best = 0;
+        for (uint32_t i = 1; i < n; i++)
+            best = mean[i] > mean[best] ? i : best;
+        if (!(mean[best] > cut))
+            break;
+        mean[best] = -1;
+        o->dim[o->n] = best;
+        o->w[o->n++] = d->W_enc + (size_t)best * d->info.d_sae;
+    }
     free(mean);
 }
 
@@ -352,18 +350,18 @@ void ldb_screen_refine(const ldb_refine *rf, uint32_t din, const float *x, uint3
                        const uint64_t *start, const uint32_t *ids, uint32_t j0, uint32_t span,
                        const ldb_refine_ws *ws, float *out)
 {
-    uint32_t np = (uint32_t)(start[m] - start[0]), *cnt = ws->count;
+    uint32_t np = (uint32_t)start[m], *cnt = ws->count;
     /* counting sort of the pairs by latent: perm lists them latent by latent */
     memset(cnt, 0, ((size_t)span + 1) * sizeof *cnt);
     for (uint32_t r = 0; r < m; r++)
         for (uint64_t p = start[r]; p < start[r + 1]; p++) {
-            ws->rowof[p - start[0]] = r;
+            ws->rowof[p] = r;
             cnt[ids[p] - j0 + 1]++;
         }
     for (uint32_t j = 0; j < span; j++)
         cnt[j + 1] += cnt[j];
     for (uint32_t p = 0; p < np; p++)
-        ws->perm[cnt[ids[start[0] + p] - j0]++] = p;
+        ws->perm[cnt[ids[p] - j0]++] = p;
     /* then four pairs at a time in that order, whatever their latents: consecutive
      * pairs mostly share one (its encoder row read once), and four independent sums
      * keep the vector unit busy when they do not */
@@ -374,7 +372,7 @@ void ldb_screen_refine(const ldb_refine *rf, uint32_t din, const float *x, uint3
         for (int q = 0; q < 4; q++) {
             uint32_t p = pm[a + q];
             xs[q] = x + (size_t)ws->rowof[p] * din;
-            wsv[q] = rf->Wt + (size_t)ids[start[0] + p] * din;
+            wsv[q] = rf->Wt + (size_t)ids[p] * din;
         }
         float v[4];
         ldb_refdot4(xs, wsv, din, v);
@@ -383,7 +381,6 @@ void ldb_screen_refine(const ldb_refine *rf, uint32_t din, const float *x, uint3
     }
     for (; a < np; a++) {
         uint32_t p = pm[a];
-        out[p] = ldb_refdot(x + (size_t)ws->rowof[p] * din, rf->Wt + (size_t)ids[start[0] + p] * din,
-                            din);
+        out[p] = ldb_refdot(x + (size_t)ws->rowof[p] * din, rf->Wt + (size_t)ids[p] * din, din);
     }
 }

@@ -82,7 +82,8 @@ typedef struct ldb_refine_ws {
 } ldb_refine_ws;
 
 /* The reference pre-activations of a group of m rows' candidates: row r (at
- * x + r * d_in) has ids[start[r] .. start[r + 1]) (latents of [j0, j0 + span));
+ * x + r * d_in) has ids[start[r] .. start[r + 1]) (start[0] = 0; latents of
+ * [j0, j0 + span));
  * out[p] gets pair p's value. The pairs are taken latent by latent, so a latent's
  * encoder row is read once for every row of the group it is a candidate in. */
 void ldb_screen_refine(const ldb_refine *rf, uint32_t din, const float *x, uint32_t m,
