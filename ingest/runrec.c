@@ -39,6 +39,16 @@ static void hash_dicts(run *r, ldb_sha *h)
     }
 }
 
+/* A run's codes in its identity: "bf16" or "exact"; the f32 runs of before keep the
+ * identity they had (nothing). */
+static void hash_precision(ldb_sha *h, int precision)
+{
+    if (precision == LDB_PRECISION_BF16)
+        ldb_sha_update(h, "bf16", 4);
+    else if (precision == LDB_PRECISION_EXACT)
+        ldb_sha_update(h, "exact", 5);
+}
+
 static void legacy_id(run *r, int again, int precision, uint8_t id[32])
 {
     ldb_sha h;
@@ -48,10 +58,7 @@ static void legacy_id(run *r, int again, int precision, uint8_t id[32])
     legacy_hash_file(&h, &r->act[0]); /* records of this scheme read one activations file */
     uint64_t x[2] = {r->ctx, (uint64_t)again};
     ldb_sha_update(&h, x, sizeof x);
-    if (precision == LDB_PRECISION_BF16) /* f32 runs keep the identity they had */
-        ldb_sha_update(&h, "bf16", 4);
-    else if (precision == LDB_PRECISION_EXACT)
-        ldb_sha_update(&h, "exact", 5);
+    hash_precision(&h, precision);
     ldb_sha_final(&h, id);
 }
 
@@ -71,10 +78,7 @@ static void run_key(run *r, int again, int precision, int full, uint8_t id[32])
         ldb_sha_update(&h, full ? in[i]->content : in[i]->sampled, 32);
     uint64_t x[2] = {r->ctx, (uint64_t)again};
     ldb_sha_update(&h, x, sizeof x);
-    if (precision == LDB_PRECISION_BF16)
-        ldb_sha_update(&h, "bf16", 4);
-    else if (precision == LDB_PRECISION_EXACT)
-        ldb_sha_update(&h, "exact", 5);
+    hash_precision(&h, precision);
     ldb_sha_final(&h, id);
 }
 
