@@ -59,9 +59,22 @@ static int cmp_f(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The codes of encoder e on the first k->rows rows of x into k (fresh); 0 or -1. */
+static int keep_rows(ldb_encoder *e, const void *x, uint64_t rows, kept *k)
+{
+    *k = (kept){rows, 0, 0, calloc(rows + 1, 8), NULL, NULL};
+    return k->start && !ldb_encoder_encode(e, x, LDB_F32, rows, keep_codes, k) ? 0 : -1;
+}
+
+static void kept_free(kept *k)
+{
+    free(k->start), free(k->lat), free(k->val);
+    *k = (kept){0};
+}
+
 /* Codes of the first rows of two encoders that differ: latents firing in one only
- * (*flips) and values not bit for bit equal (*moved); rel gets the relative change of
- * each common value (room for a->n). */
+ * (*flips) and values not bit for bit equal (*moved); rel (NULL: not wanted) gets the
+ * relative change of each common value (room for a->n). */
 static void diff_codes(const kept *a, const kept *b, uint64_t *flips, uint64_t *moved,
                        float *rel, uint64_t *common)
 {
@@ -75,8 +88,9 @@ static void diff_codes(const kept *a, const kept *b, uint64_t *flips, uint64_t *
                 ++*flips, j++;
             else {
                 *moved += memcmp(&a->val[i], &b->val[j], sizeof *a->val) != 0;
-                rel[(*common)++] = fabsf(b->val[j] - a->val[i]) / a->val[i];
-                i++, j++;
+                if (rel)
+                    rel[*common] = fabsf(b->val[j] - a->val[i]) / a->val[i];
+                ++*common, i++, j++;
             }
         }
     }
@@ -98,11 +112,11 @@ static double time_encoder(ldb_encoder *e, const void *x, uint64_t n, int reps)
     return n / best;
 }
 
-/* The default encoder's codes of the first rows against the reference computed for
- * every latent, with no screen at all (a single-layer jumprelu or relu dictionary that
- * reads its input as it is: no normalisation, no b_dec subtracted): latents firing in
- * one only, and values not bit for bit equal (key=value lines). */
-static void brute_check(ldb_dict *d, ldb_encoder *e0, const float *x, uint64_t n)
+/* The default encoder's codes of the first rows (a) against the reference computed
+ * for every latent, with no screen at all (a single-layer jumprelu or relu dictionary
+ * that reads its input as it is: no normalisation, no b_dec subtracted): latents
+ * firing in one only, and values not bit for bit equal (key=value lines). */
+static void brute_check(ldb_dict *d, const kept *a, const float *x)
 {
     const ldb_dict_info *in = ldb_dict_get_info(d);
     const ldb_refine *rf;
@@ -111,99 +125,92 @@ static void brute_check(ldb_dict *d, ldb_encoder *e0, const float *x, uint64_t n
         printf("reference_check=not run for this dictionary\n");
         return;
     }
-    uint64_t rows = n < 8192 ? n : 8192, flips = 0, moved = 0, codes = 0;
-    kept a = {rows, 0, 0, calloc(rows + 1, 8), NULL, NULL};
-    if (!a.start || ldb_encoder_encode(e0, x, LDB_F32, rows, keep_codes, &a)) {
-        printf("reference_check=failed: out of memory\n");
-        return;
-    }
+    uint64_t flips = 0, moved = 0, codes = 0;
     uint32_t K = in->d_in;
-    for (uint64_t r = 0; r < rows; r++) {
-        uint64_t i = a.start[r];
+    for (uint64_t r = 0; r < a->rows; r++) {
+        uint64_t i = a->start[r];
         for (uint32_t j = 0; j < in->d_sae; j++) {
             float p = ldb_refdot(x + r * K, rf->Wt + (size_t)j * K, K) + d->b_enc[j];
-            int fires = p > d->thr[j], got = i < a.start[r + 1] && a.lat[i] == j;
+            int fires = p > d->thr[j], got = i < a->start[r + 1] && a->lat[i] == j;
             codes += fires;
             if (fires != got)
                 flips++;
             else if (got)
-                moved += memcmp(&p, &a.val[i], sizeof p) != 0;
+                moved += memcmp(&p, &a->val[i], sizeof p) != 0;
             i += got;
         }
     }
     printf("reference_rows=%llu\nreference_codes=%llu\nreference_flips=%llu\n"
-           "reference_moved=%llu\n", (unsigned long long)rows, (unsigned long long)codes,
+           "reference_moved=%llu\n", (unsigned long long)a->rows, (unsigned long long)codes,
            (unsigned long long)flips, (unsigned long long)moved);
-    free(a.start), free(a.lat), free(a.val);
 }
 
-/* The exact encoder over the f32 screen and the approximate bf16 encode (encoders of
- * their own on the same dictionary, default tiles): throughput against the f32
- * ceiling, and their codes against the default encoder's (e0) on the first rows
- * (key=value lines for tools/bench/run.sh). */
+/* An encoder of the given precision on d (default tiles); NULL, said, when it cannot. */
+static ldb_encoder *other_encoder(ldb_dict *d, int precision, const char *key)
+{
+    ldb_encoder *e = NULL;
+    ldb_encoder_opts o;
+    ldb_encoder_opts_init(&o);
+    o.precision = precision;
+    if (ldb_encoder_new(d, &o, &e) == LDB_OK)
+        return e;
+    printf("%s=unavailable: %s\n", key, ldb_encoder_errmsg(e));
+    ldb_encoder_free(e);
+    return NULL;
+}
+
+/* The default encoder's codes of the first 8192 rows, kept once, against the reference
+ * of every latent, against the exact encoder over the f32 screen, and against the
+ * approximate bf16 encode (encoders of their own on the same dictionary, default
+ * tiles); their throughput against the f32 ceiling (key=value lines for
+ * tools/bench/run.sh). */
 static int bench_bf16(ldb_dict *dict, ldb_encoder *e0, const void *x, uint64_t n, int reps,
                       double ceil_tps)
 {
     printf("ceiling_tps=%.0f\n", ceil_tps);
-    uint64_t pairs, refined;
+    uint64_t pairs, refined, rows = n < 8192 ? n : 8192, flips, moved, common;
     ldb_encoder_screen_counts(e0, &pairs, &refined);
     printf("exact_gemm=%s\nrefined_fraction=%.6f\n", ldb_encoder_gemm_name(e0),
            pairs ? (double)refined / (double)pairs : 0);
-    brute_check(dict, e0, (const float *)x, n);
-    ldb_encoder *ef = NULL;
-    ldb_encoder_opts of;
-    ldb_encoder_opts_init(&of);
-    of.precision = LDB_PRECISION_F32;
-    if (ldb_encoder_new(dict, &of, &ef) == LDB_OK) {
-        uint64_t rows = n < 8192 ? n : 8192, flips, moved, common;
+    kept a, b = {0};
+    if (keep_rows(e0, x, rows, &a)) {
+        printf("bf16_status=failed: out of memory\n");
+        kept_free(&a);
+        return 1;
+    }
+    brute_check(dict, &a, (const float *)x);
+    ldb_encoder *ef = other_encoder(dict, LDB_PRECISION_F32, "exact_f32_status");
+    if (ef) {
         printf("exact_f32_tps=%.0f\n", time_encoder(ef, x, n, reps));
-        kept a = {rows, 0, 0, calloc(rows + 1, 8), NULL, NULL}, b = {rows, 0, 0, calloc(rows + 1, 8), NULL, NULL};
-        if (!ldb_encoder_encode(e0, x, LDB_F32, rows, keep_codes, &a) &&
-            !ldb_encoder_encode(ef, x, LDB_F32, rows, keep_codes, &b)) {
-            float *rel = malloc((a.n ? a.n : 1) * sizeof *rel);
-            diff_codes(&a, &b, &flips, &moved, rel, &common);
+        if (!keep_rows(ef, x, rows, &b)) {
+            diff_codes(&a, &b, &flips, &moved, NULL, &common);
             printf("exact_screens_flips=%llu\nexact_screens_moved=%llu\nexact_codes=%llu\n",
                    (unsigned long long)flips, (unsigned long long)moved, (unsigned long long)a.n);
-            free(rel);
         }
-        free(a.start), free(a.lat), free(a.val), free(b.start), free(b.lat), free(b.val);
+        kept_free(&b);
+        ldb_encoder_free(ef);
     }
-    ldb_encoder_free(ef);
-    ldb_encoder *e32 = e0;
-    ldb_encoder *e16 = NULL;
-    ldb_encoder_opts o;
-    ldb_encoder_opts_init(&o);
-    o.precision = LDB_PRECISION_BF16;
-    if (ldb_encoder_new(dict, &o, &e16)) {
-        printf("bf16_status=unavailable: %s\n", ldb_encoder_errmsg(e16));
-        ldb_encoder_free(e16);
-        return 0;
-    }
-    double tps = time_encoder(e16, x, n, reps);
-    if (!tps) {
+    int rc = 0;
+    ldb_encoder *e16 = other_encoder(dict, LDB_PRECISION_BF16, "bf16_status");
+    double tps = e16 ? time_encoder(e16, x, n, reps) : 0;
+    if (e16 && (!tps || keep_rows(e16, x, rows, &b))) {
         printf("bf16_status=failed: %s\n", ldb_encoder_errmsg(e16));
-        ldb_encoder_free(e16);
-        return 1;
+        rc = 1;
+    } else if (e16) {
+        float *rel = malloc((a.n ? a.n : 1) * sizeof *rel);
+        diff_codes(&a, &b, &flips, &moved, rel, &common);
+        qsort(rel, common, sizeof *rel, cmp_f);
+        printf("bf16_status=ok\ngemm=%s\nbf16_tps=%.0f\nflip_rate=%.6f\nflips=%llu\nf32_codes=%llu\n"
+               "rel_change_median=%.3g\nrel_change_p99=%.3g\n", ldb_encoder_gemm_name(e16), tps,
+               a.n ? (double)flips / (double)a.n : 0, (unsigned long long)flips,
+               (unsigned long long)a.n, common ? rel[common / 2] : 0,
+               common ? rel[(size_t)(0.99 * (common - 1))] : 0);
+        free(rel);
     }
-    uint64_t rows = n < 8192 ? n : 8192;
-    kept a = {rows, 0, 0, calloc(rows + 1, 8), NULL, NULL}, b = {rows, 0, 0, calloc(rows + 1, 8), NULL, NULL};
-    if (ldb_encoder_encode(e32, x, LDB_F32, rows, keep_codes, &a) ||
-        ldb_encoder_encode(e16, x, LDB_F32, rows, keep_codes, &b)) {
-        printf("bf16_status=failed: out of memory\n");
-        ldb_encoder_free(e16);
-        return 1;
-    }
-    uint64_t flips, moved, common;
-    float *rel = malloc((a.n ? a.n : 1) * sizeof *rel);
-    diff_codes(&a, &b, &flips, &moved, rel, &common);
-    qsort(rel, common, sizeof *rel, cmp_f);
-    printf("bf16_status=ok\ngemm=%s\nbf16_tps=%.0f\nflip_rate=%.6f\nflips=%llu\nf32_codes=%llu\n"
-           "rel_change_median=%.3g\nrel_change_p99=%.3g\n", ldb_encoder_gemm_name(e16), tps,
-           a.n ? (double)flips / (double)a.n : 0, (unsigned long long)flips, (unsigned long long)a.n,
-           common ? rel[common / 2] : 0, common ? rel[(size_t)(0.99 * (common - 1))] : 0);
-    free(rel), free(a.start), free(a.lat), free(a.val), free(b.start), free(b.lat), free(b.val);
+    kept_free(&b);
     ldb_encoder_free(e16);
-    return 0;
+    kept_free(&a);
+    return rc;
 }
 
 static void cpu_model(char *out, size_t cap)
