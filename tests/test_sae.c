@@ -35,6 +35,13 @@ typedef struct sink {
     uint64_t rows_seen, next_row;
 } sink;
 
+/* A sink of dense codes into got for a dictionary's encodes. */
+static sink dense_sink(const ldb_dict_info *in, float *got)
+{
+    return (sink){in->d_sae, in->k, !strcmp(in->architecture, "topk"),
+                  !strcmp(in->architecture, "groupmax"), got, 1, 1, 1, 0, 0};
+}
+
 static int collect(void *arg, const ldb_codes *t)
 {
     sink *s = arg;
@@ -214,8 +221,7 @@ static void test_exact(ldb_dict *d, const char *name, const char *cdir, const vo
         ldb_encoder *e = NULL;
         int r = ldb_encoder_new(d, &o, &e);
         memset(got, 0, cells * sizeof *got);
-        sink s = {in->d_sae, in->k, !strcmp(in->architecture, "topk"),
-                  !strcmp(in->architecture, "groupmax"), got, 1, 1, 1, 0, 0};
+        sink s = dense_sink(in, got);
         if (!r)
             r = ldb_encoder_encode(e, x, dtype, n, collect, &s);
         CHECK(r == LDB_OK, "%s exact path %zu: %s", name, pi, ldb_encoder_errmsg(e));
@@ -456,8 +462,7 @@ static void test_case(const char *dir, const char *name)
     static const uint32_t tiles[] = {0, 7, 1, 4096};
     for (size_t ti = 0; ti < sizeof tiles / sizeof tiles[0]; ti++) {
         memset(got, 0, (size_t)rc.n * rc.d_sae * sizeof(float));
-        sink s = {in->d_sae, in->k, !strcmp(in->architecture, "topk"),
-                  !strcmp(in->architecture, "groupmax"), got, 1, 1, 1, 0, 0};
+        sink s = dense_sink(in, got);
         ldb_encoder *e = encoder(d, LDB_PRECISION_F32, tiles[ti], &r);
         if (e)
             r = ldb_encoder_encode(e, a.data, dtype, (uint64_t)rc.n, collect, &s);
