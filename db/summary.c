@@ -339,16 +339,18 @@ static int top_encode3(const ldb_cand *c, const ldb_tctx *ctx, int n, int vb, ld
 static int top_encode4(const ldb_cand *c, const ldb_tctx *ctx, int n, int kind, ldb_buf *out)
 {
     int ix[LDB_TOPK];
+    uint64_t g[LDB_TOPK];
     if (n < 1 || n > LDB_TOPK || ldb_buf_reserve(out, 1 + 2 + 10 + 4))
         return n == 0 ? 0 : -1;
-    for (int i = 0; i < n; i++)
-        ix[i] = i;
-    for (int i = 1; i < n; i++) /* insertion sort by gpos: at most 100 */
-        for (int j = i; j > 0 && c[ix[j]].gpos < c[ix[j - 1]].gpos; j--) {
-            int t = ix[j];
+    for (int i = 0; i < n; i++) { /* insertion sort by gpos, at most 100, on a copy of */
+        int j = i;                 /* the keys (reading them through ix was most of the cost) */
+        for (; j > 0 && c[i].gpos < g[j - 1]; j--) {
+            g[j] = g[j - 1];
             ix[j] = ix[j - 1];
-            ix[j - 1] = t;
         }
+        g[j] = c[i].gpos;
+        ix[j] = i;
+    }
     uint32_t best = ldb_val_bits(c[0].value, kind);
     double span = (double)(c[ix[n - 1]].gpos - c[ix[0]].gpos), dv = 0;
     for (int i = 0; i < n; i++)
