@@ -51,6 +51,35 @@ int ldb_label_get(ldb_db *db, ldb_txn *txn, uint16_t dict, uint32_t latent, cons
     return get(db, txn, db->labels, "labels", kb, 6, text, len);
 }
 
+int ldb_label_each(ldb_db *db, ldb_txn *txn, uint16_t dict,
+                   int (*each)(void *arg, uint32_t latent, const char *text, size_t len), void *arg)
+{
+    MDB_cursor *cur;
+    uint8_t kb[6];
+    ldb_key_latent(kb, dict, 0);
+    MDB_val k = {6, kb}, v;
+    int mrc = mdb_cursor_open(txn, db->labels, &cur);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "labels");
+    int rc = LDB_OK;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !mrc && !rc;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *p = k.mv_data;
+        if (k.mv_size != 6) {
+            rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: a labels key of %zu bytes (6 expected)",
+                             db->path, k.mv_size);
+            break;
+        }
+        if (ldb_rd_be16(p) != dict)
+            break;
+        rc = each(arg, ldb_rd_be32(p + 2), v.mv_data, v.mv_size);
+    }
+    mdb_cursor_close(cur);
+    if (!rc && mrc && mrc != MDB_NOTFOUND)
+        rc = ldb_db_mdb_err(db, mrc, "labels");
+    return rc;
+}
+
 int ldb_db_bytes(ldb_db *db, ldb_txn *txn, uint64_t *bytes)
 {
     MDB_envinfo ei;

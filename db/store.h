@@ -122,6 +122,10 @@ int ldb_source_get(ldb_db *db, ldb_txn *txn, uint32_t id, const char **label, si
 /* A latent's label, likewise; LDB_ENOTFOUND (no message) when unlabelled. */
 int ldb_label_get(ldb_db *db, ldb_txn *txn, uint16_t dict, uint32_t latent, const char **text,
                   size_t *len);
+/* Each of a dictionary's labels in latent order, read in place; stops at the first
+ * nonzero return of each, which it returns. */
+int ldb_label_each(ldb_db *db, ldb_txn *txn, uint16_t dict,
+                   int (*each)(void *arg, uint32_t latent, const char *text, size_t len), void *arg);
 /* Bytes of LMDB pages in use: the whole file's, and a dictionary's two indexes'. */
 int ldb_db_bytes(ldb_db *db, ldb_txn *txn, uint64_t *bytes);
 uint64_t ldb_db_index_bytes(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd);

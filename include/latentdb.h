@@ -492,6 +492,51 @@ void ldb_ingest_opts_init(ldb_ingest_opts *o);
 /* Runs an ingest. On error the database keeps every batch committed so far. */
 int ldb_ingest(ldb_db *db, const ldb_ingest_opts *opts);
 
+/* ---- Streaming ingest ------------------------------------------------------
+ * An ingest whose rows come from the caller, batch by batch (a model loop), instead
+ * of from files: the same sequences and codes as ldb_ingest of the same arrays, so
+ * the same digest. The stream is a run named by its source label: each add commits
+ * its rows with the run's progress, so a killed process loses at most the add in
+ * flight, and opening a stream of the same source, dictionaries, ctx and precision
+ * goes on with it. One thread at a time; the database's write rules hold (one
+ * writer at a time, queries beside it). */
+typedef struct ldb_stream ldb_stream;
+
+typedef struct ldb_stream_opts {
+    uint32_t size;             /* set by ldb_stream_opts_init */
+    const char *const *dicts;  /* names of registered dictionaries (one layer count) */
+    int n_dicts;
+    const char *source;        /* required: the run's name, and its sequences' source label */
+    uint32_t ctx;              /* positions per row: every add gives rows of ctx tokens */
+    int precision;             /* LDB_PRECISION_EXACT (default), _F32 or _BF16, as ingest */
+} ldb_stream_opts;
+
+void ldb_stream_opts_init(ldb_stream_opts *o);
+
+/* Opens (or goes on with) the stream. Sets *out even on failure, so that
+ * ldb_stream_close can free it; the message is ldb_db_errmsg's. */
+int ldb_stream_open(ldb_db *db, const ldb_stream_opts *o, ldb_stream **out);
+
+/* Rows the run has committed (by this process or an earlier one). */
+uint64_t ldb_stream_committed_rows(const ldb_stream *s);
+
+/* Rows [row0, row0 + rows) of the run: tokens [rows, ctx], and the activations of
+ * each row's positions as n_acts arrays of dtype LDB_F32/F16/BF16: one [rows, ctx,
+ * d_in] (or [rows, ctx, n_layers, d_in] for a multi-layer dictionary), or one
+ * [rows, ctx, d_in] per layer. Rows come in order: row0 is the row after the last
+ * one given (0 first), or, while that is below the committed rows, the committed
+ * count (skipping ahead). Rows below the committed count are not written again:
+ * their tokens are hashed, and once the given rows reach the committed count the
+ * hash must equal the run's (LDB_EINVAL otherwise: different data). The rest is
+ * checked (finite activations), encoded and committed in one transaction. On
+ * error nothing of this call is written; the stream then refuses further adds. */
+int ldb_stream_add(ldb_stream *s, uint64_t row0, const uint32_t *tokens,
+                   const void *const *acts, int n_acts, int dtype, uint64_t rows);
+
+/* Closes the stream; with finish set first marks the run finished (a finished
+ * stream is not opened again). Accepts NULL. */
+int ldb_stream_close(ldb_stream *s, int finish);
+
 /* ---- Queries -------------------------------------------------------------
  * Each query runs in its own read transaction (a consistent committed state).
  * Results are allocated by the call and freed by the matching _free (which
@@ -700,6 +745,61 @@ typedef struct ldb_search {
 int ldb_query_search(ldb_db *db, const char *dict, const uint32_t *tokens, size_t n_tokens,
                      int where_all, uint32_t k, ldb_search **out);
 void ldb_search_free(ldb_search *s);
+
+/* ---- Arrays ---------------------------------------------------------------
+ * Whole results as flat arrays, for numpy and other array clients: one call
+ * instead of one per element. Freed by the matching _free (which accepts NULL). */
+
+/* Every code of a latent, in corpus order (sequence, then position): at ordinary
+ * positions only (those density counts), or at every position with include_special. */
+typedef struct ldb_activations {
+    uint64_t n;
+    uint64_t *seq;             /* n sequence ids */
+    uint32_t *pos;             /* n positions in them */
+    float *value;              /* n stored values */
+} ldb_activations;
+
+int ldb_query_activations(ldb_db *db, const char *dict, uint32_t latent, int include_special,
+                          ldb_activations **out);
+void ldb_activations_free(ldb_activations *a);
+
+/* The codes of sequences [seq0, seq1) as a CSR matrix [positions, d_sae]: one row
+ * per position, every position (skipped ones too: their codes are stored), in
+ * order. A sequence the dictionary was not ingested over is LDB_ENOTFOUND, naming
+ * it; a sequence id past the last is LDB_ENOTFOUND too. */
+typedef struct ldb_csr {
+    uint64_t n_rows;           /* positions */
+    uint32_t n_cols;           /* the dictionary's d_sae */
+    uint64_t *indptr;          /* n_rows + 1: row r's codes are [indptr[r], indptr[r + 1]) */
+    uint32_t *indices;         /* latents, ascending within a row */
+    float *data;               /* their stored values */
+    uint64_t n_seq;
+    uint64_t *seq_row;         /* n_seq + 1: the row of each sequence's first position */
+} ldb_csr;
+
+int ldb_query_codes(ldb_db *db, const char *dict, uint64_t seq0, uint64_t seq1, ldb_csr **out);
+void ldb_csr_free(ldb_csr *c);
+
+/* The token ids of sequences [seq0, seq1), back to back. */
+typedef struct ldb_tokens {
+    uint64_t n;                /* tokens */
+    uint32_t *tokens;
+    uint64_t n_seq;
+    uint64_t *seq_off;         /* n_seq + 1: each sequence's first token in tokens */
+} ldb_tokens;
+
+int ldb_query_tokens(ldb_db *db, uint64_t seq0, uint64_t seq1, ldb_tokens **out);
+void ldb_tokens_free(ldb_tokens *t);
+
+/* A dictionary's labels, by latent ascending. */
+typedef struct ldb_labels {
+    uint32_t n;
+    uint32_t *latent;
+    char **text;               /* UTF-8, one line each */
+} ldb_labels;
+
+int ldb_query_labels(ldb_db *db, const char *dict, ldb_labels **out);
+void ldb_labels_free(ldb_labels *l);
 
 /* ---- Checking ------------------------------------------------------------ */
 typedef struct ldb_check_report {
