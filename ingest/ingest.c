@@ -15,15 +15,6 @@
 #define MAX_BATCH_TOKENS 262144
 #define BATCH_CODES 6000000          /* later batches aim at this many codes (memory) */
 
-/* A batch in flight: rows [r0, r1), their tokens and each dictionary's codes. Two
- * of them alternate: one is encoded while the other is written. */
-typedef struct bbuf {
-    uint64_t r0, r1;
-    uint64_t next_rows;        /* rows of the batch after this one (the run record keeps it) */
-    uint32_t *toks;
-    csr *codes;                /* one per dictionary */
-} bbuf;
-
 /* The encode side of a batch (no database access: it runs beside a commit). */
 static int prep_batch(run *r, bbuf *bb)
 {
@@ -35,7 +26,7 @@ static int prep_batch(run *r, bbuf *bb)
 }
 
 /* The store side: sequences, codes and the run's progress, in one transaction. */
-static int commit_batch_once(run *r, const bbuf *bb)
+static int commit_batch_once(run *r, const bbuf *bb, int done)
 {
     ldb_db *db = r->db;
     ldb_writer *w = NULL;
@@ -63,7 +54,7 @@ static int commit_batch_once(run *r, const bbuf *bb)
         }
     }
     if (!rc)
-        rc = ingest_put_run(r, w, bb->r0, bb->r1, bb->next_rows, bb->r1 == r->n_rows);
+        rc = ingest_put_run(r, w, bb->r0, bb->r1, bb->next_rows, done);
     if (rc) {
         ldb_writer_abort(w);
         return rc;
@@ -78,11 +69,11 @@ static int commit_batch_once(run *r, const bbuf *bb)
 }
 
 /* A batch that fills the map is written again into a map twice the size. */
-static int commit_batch(run *r, const bbuf *bb)
+int ingest_commit_batch(run *r, const bbuf *bb, int done)
 {
-    int rc = commit_batch_once(r, bb);
+    int rc = commit_batch_once(r, bb, done);
     while (rc && ldb_db_grow_map(r->db) == LDB_OK)
-        rc = commit_batch_once(r, bb);
+        rc = commit_batch_once(r, bb, done);
     return rc;
 }
 
@@ -96,7 +87,7 @@ typedef struct cjob {
 static void *commit_thread(void *arg)
 {
     cjob *j = arg;
-    j->rc = commit_batch(j->r, j->bb);
+    j->rc = ingest_commit_batch(j->r, j->bb, j->bb->r1 == j->r->n_rows);
     if (j->rc) /* error messages are per thread: hand it to the thread that reports it */
         j->err = *ldb_db_err(j->r->db);
     return NULL;
@@ -153,7 +144,7 @@ static int run_batches(run *r, uint64_t rows_per, uint64_t max_rows, bbuf bufs[2
         if (pthread_create(&th, NULL, commit_thread, &job) == 0) {
             busy = 1;
         } else {
-            rc = commit_batch(r, bb); /* no thread to be had: write it here */
+            rc = ingest_commit_batch(r, bb, bb->r1 == r->n_rows); /* no thread: write it here */
         }
     }
     if (busy) {

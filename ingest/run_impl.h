@@ -63,6 +63,10 @@ typedef struct csr {           /* a batch's codes for one dictionary */
 /* Opens the run's inputs and checks their shapes (tokens; activations, with each
  * dictionary and its encoder, or the codes of an import); closes them. */
 int ingest_open_sources(run *r);
+/* The dictionaries' layer count (one for plain ones); refuses a mix. */
+int ingest_dict_layers(run *r, uint32_t *n);
+/* Each dictionary opened, checked against its record, and its encoder made. */
+int ingest_open_encoders(run *r);
 void ingest_close_sources(run *r);
 /* Every value the run will read (token ids, activations or codes), before anything
  * is written: NaN, Inf, ids out of range, codes the value type cannot hold. */
@@ -79,12 +83,32 @@ void ingest_csr_free(csr *c);
 /* The run's inputs, tokens first then the activations (or codes): in[0 .. return). */
 int ingest_inputs(run *r, input **in);
 
+/* ---- Batches (ingest.c) ---- */
+
+/* A batch in flight: rows [r0, r1), their tokens and each dictionary's codes. Two
+ * of them alternate: one is encoded while the other is written. */
+typedef struct bbuf {
+    uint64_t r0, r1;
+    uint64_t next_rows;        /* rows of the batch after this one (the run record keeps it) */
+    uint32_t *toks;
+    csr *codes;                /* one per dictionary */
+} bbuf;
+
+/* Writes batch bb (its sequences, codes and the run's progress, done marking the
+ * run finished) in one transaction, growing the map when it fills. */
+int ingest_commit_batch(run *r, const bbuf *bb, int done);
+
 /* ---- The run record (runrec.c) ---- */
 
 /* Finds the run to do: a new one (r->new_run, a fresh r->rec), or an unfinished one
  * to resume (r->rec, rows_done, next_rows); "done already" is an error. r->id is its
  * key. Reads the inputs again only when their stat signatures changed. */
 int ingest_find_run(run *r);
+
+/* Finds a stream's run by its source label (r->o->source), dictionaries, ctx and
+ * precision: a new one (r->new_run), or an unfinished one to go on with (rows_done,
+ * and rows_sha, the chain hash of its rows' tokens); a finished one is refused. */
+int ingest_find_stream(run *r, uint8_t rows_sha[32]);
 
 /* Records, in w's transaction, that rows [from, rows_done) are stored; refuses when
  * the record in the database no longer says from (another ingest of the run). */

@@ -3,6 +3,7 @@
  * that resumes an unfinished run or finds a finished one, legacy keys of records made
  * before, and the progress each batch writes. Invariant: a record is taken for this
  * run only when every input is byte for byte the one it recorded. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -408,5 +409,96 @@ int ingest_put_run(run *r, ldb_writer *w, uint64_t from, uint64_t rows_done, uin
         return ldb_err_set(ldb_db_err(r->db), LDB_ENOMEM, "out of memory");
     int rc = ldb_run_put(r->db, ldb_writer_txn(w), r->id, s);
     free(s);
+    return rc;
+}
+
+/* A stream's key (docs/FORMAT.md, "Run record"): the dictionaries, the source label,
+ * ctx and the precision; the caller's rows are its only input. */
+static void stream_key(run *r, int precision, uint8_t id[32])
+{
+    ldb_sha h;
+    ldb_sha_init(&h);
+    ldb_sha_update(&h, "latentdb stream 1", 17);
+    hash_dicts(r, &h);
+    ldb_sha_update(&h, r->o->source, strlen(r->o->source) + 1);
+    uint64_t x = r->ctx;
+    ldb_sha_update(&h, &x, sizeof x);
+    hash_precision(&h, precision);
+    ldb_sha_final(&h, id);
+}
+
+int ingest_find_stream(run *r, uint8_t rows_sha[32])
+{
+    ldb_db *db = r->db;
+    ldb_txn *txn;
+    int rc = ldb_snap_begin(db, &txn), prec = run_precision(r->o);
+    if (rc)
+        return rc;
+    memset(rows_sha, 0, 32);
+    static const int all[] = {LDB_PRECISION_EXACT, LDB_PRECISION_BF16};
+    for (int i = 0; i < 2 && !rc; i++) { /* this source in the other precision: refused */
+        uint8_t id[32];
+        const char *json;
+        size_t len;
+        if (all[i] == prec)
+            continue;
+        stream_key(r, all[i], id);
+        int grc = ldb_run_get(db, txn, id, &json, &len);
+        if (grc == LDB_OK)
+            rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "stream '%s' of these dictionaries was "
+                             "started with --precision %s codes; a stream keeps its precision "
+                             "(give this one another source name)", r->o->source,
+                             precision_name(all[i]));
+        else if (grc != LDB_ENOTFOUND)
+            rc = grc;
+    }
+    const char *json;
+    size_t len;
+    stream_key(r, prec, r->id);
+    int grc = rc ? rc : ldb_run_get(db, txn, r->id, &json, &len);
+    if (grc == LDB_ENOTFOUND) {
+        r->rec = cJSON_CreateObject();
+        cJSON *names = cJSON_AddArrayToObject(r->rec, "dicts");
+        for (int i = 0; i < r->o->n_dicts; i++)
+            cJSON_AddItemToArray(names, cJSON_CreateString(r->dd[i]->name));
+        cJSON_AddStringToObject(r->rec, "source", r->o->source);
+        cJSON_AddBoolToObject(r->rec, "stream", 1);
+        cJSON_AddNumberToObject(r->rec, "ctx", r->ctx);
+        cJSON_AddNumberToObject(r->rec, "rows_done", 0);
+        cJSON_AddStringToObject(r->rec, "rows_sha", "");
+        cJSON_AddStringToObject(r->rec, "status", "running");
+        cJSON_AddNumberToObject(r->rec, "started", (double)time(NULL));
+        cJSON_AddNumberToObject(r->rec, "finished", 0);
+        cJSON_AddStringToObject(r->rec, "precision", precision_name(prec));
+        r->new_run = 1;
+        rc = r->rec ? LDB_OK : ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+    } else if (grc == LDB_OK) {
+        cJSON *o = cJSON_ParseWithLength(json, len);
+        const cJSON *sha = cJSON_GetObjectItem(o, "rows_sha");
+        double done = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_done"));
+        if (!o || !cJSON_IsString(sha) || !(done >= 0 && done < 1e18)) {
+            rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "runs: the run record of stream '%s' "
+                             "is damaged", r->o->source);
+        } else if (!run_unfinished(o)) {
+            rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "stream '%s' of these dictionaries is "
+                             "finished (%.0f rows); give new rows another source name",
+                             r->o->source, done);
+        } else {
+            r->rows_done = (uint64_t)done;
+            for (int i = 0; i < 32 && sha->valuestring[0]; i++)
+                if (sscanf(sha->valuestring + 2 * i, "%2hhx", &rows_sha[i]) != 1) {
+                    rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "runs: the run record of "
+                                     "stream '%s' is damaged (rows_sha)", r->o->source);
+                    break;
+                }
+        }
+        if (rc)
+            cJSON_Delete(o);
+        else
+            r->rec = o;
+    } else {
+        rc = grc;
+    }
+    ldb_snap_end(db, txn);
     return rc;
 }

@@ -125,7 +125,7 @@ static int cmp_lv(const void *a, const void *b)
 static int csr_rows(run *r, uint64_t p0, uint64_t p1, csr *c);
 
 /* The layers of the run's dictionaries: all the same count (1 for plain ones). */
-static int dict_layers(run *r, uint32_t *n)
+int ingest_dict_layers(run *r, uint32_t *n)
 {
     *n = 0;
     for (int i = 0; i < r->o->n_dicts; i++) {
@@ -174,7 +174,7 @@ static int check_inputs(run *r)
     if (r->o->codes)
         return check_csr(r);
     uint32_t layers;
-    int rc = dict_layers(r, &layers);
+    int rc = ingest_dict_layers(r, &layers);
     if (rc)
         return rc;
     if (r->n_act > 1 && (uint32_t)r->n_act != layers)
@@ -580,28 +580,28 @@ int ingest_open_sources(run *r)
             return rc;
     if ((rc = name_acts(r)) || (rc = check_inputs(r)))
         return rc;
-    for (int i = 0; i < r->o->n_dicts && !r->o->codes; i++) {
+    return r->o->codes ? LDB_OK : ingest_open_encoders(r);
+}
+
+int ingest_open_encoders(run *r)
+{
+    for (int i = 0; i < r->o->n_dicts; i++) {
         int drc = ldb_dict_open(r->dd[i]->path, &r->dict[i]);
-        if (drc) {
-            rc = ldb_err_set(ldb_db_err(r->db), drc, "dictionary '%s': %s", r->dd[i]->name,
-                             ldb_dict_errmsg(r->dict[i]));
-            return rc;
-        }
+        if (drc)
+            return ldb_err_set(ldb_db_err(r->db), drc, "dictionary '%s': %s", r->dd[i]->name,
+                               ldb_dict_errmsg(r->dict[i]));
         ldb_encoder_opts eo;
         ldb_encoder_opts_init(&eo);
         eo.precision = r->o->precision;
-        if ((drc = ldb_encoder_new(r->dict[i], &eo, &r->enc[i]))) {
-            rc = ldb_err_set(ldb_db_err(r->db), drc, "dictionary '%s': %s", r->dd[i]->name,
-                             ldb_encoder_errmsg(r->enc[i]));
-            return rc;
-        }
+        if ((drc = ldb_encoder_new(r->dict[i], &eo, &r->enc[i])))
+            return ldb_err_set(ldb_db_err(r->db), drc, "dictionary '%s': %s", r->dd[i]->name,
+                               ldb_encoder_errmsg(r->enc[i]));
         const ldb_dict_info *in = ldb_dict_get_info(r->dict[i]);
-        if (in->d_in != r->dd[i]->d_in || in->d_sae != r->dd[i]->d_sae) {
-            rc = ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "dictionary '%s' at %s has changed since it "
-                             "was added (%u -> %u, recorded %u -> %u)", r->dd[i]->name,
-                             r->dd[i]->path, in->d_in, in->d_sae, r->dd[i]->d_in, r->dd[i]->d_sae);
-            return rc;
-        }
+        if (in->d_in != r->dd[i]->d_in || in->d_sae != r->dd[i]->d_sae)
+            return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "dictionary '%s' at %s has changed "
+                               "since it was added (%u -> %u, recorded %u -> %u)", r->dd[i]->name,
+                               r->dd[i]->path, in->d_in, in->d_sae, r->dd[i]->d_in,
+                               r->dd[i]->d_sae);
     }
     return LDB_OK;
 }
