@@ -18,7 +18,8 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC := $(wildcard tools/cli/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
-TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/helper_encode $(BUILD)/tests/helper_tokenize $(BUILD)/tests/faultinj.so
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/helper_encode $(BUILD)/tests/helper_tokenize $(BUILD)/tests/faultinj.so \
+            $(BUILD)/tests/abi
 TEST_AUX := $(BUILD)/tests/ref_encoder.o
 TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_encode $(BUILD)/tools/bench_text $(BUILD)/tools/recovery $(BUILD)/tools/bench_query
 
@@ -57,6 +58,11 @@ bin/latentdb: $(BUILD)/bin/latentdb
 $(BUILD)/bin/latentdb: $(CLI_OBJ) $(BUILD)/lib/liblatentdb.so
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) -L$(BUILD)/lib -llatentdb -Wl,-rpath,'$$ORIGIN/../lib' -lcjson -lm
+
+# the struct sizes and offsets the Python package's mirrors are checked against
+$(BUILD)/tests/abi: tests/python/abi.c include/latentdb.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
 
 $(BUILD)/tests/%: tests/%.c $(TEST_AUX) $(BUILD)/liblatentdb.a
 	@mkdir -p $(dir $@)

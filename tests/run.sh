@@ -58,5 +58,7 @@ run corrupt "$PY" tests/corrupt.py "$BUILD" "$DATA" short
 run golden sh tests/golden.sh "$BUILD"
 run api sh tests/api.sh "$BUILD"
 run test_demo sh tests/demo.sh "$BUILD"
+# the Python package (its reading calls compared with the CLI on the demo-small DB)
+run python sh tests/python/run.sh "$BUILD" "$PY"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
