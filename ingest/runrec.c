@@ -463,7 +463,10 @@ int ingest_find_stream(run *r, uint8_t rows_sha[32])
             cJSON_AddItemToArray(names, cJSON_CreateString(r->dd[i]->name));
         cJSON_AddStringToObject(r->rec, "source", r->o->source);
         cJSON_AddBoolToObject(r->rec, "stream", 1);
+        cJSON_AddStringToObject(r->rec, "tokens", r->o->source); /* the catalog's columns */
+        cJSON_AddStringToObject(r->rec, "acts", "(streamed)");
         cJSON_AddNumberToObject(r->rec, "ctx", r->ctx);
+        cJSON_AddNumberToObject(r->rec, "rows", 0);
         cJSON_AddNumberToObject(r->rec, "rows_done", 0);
         cJSON_AddStringToObject(r->rec, "rows_sha", "");
         cJSON_AddStringToObject(r->rec, "status", "running");

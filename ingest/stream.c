@@ -168,6 +168,7 @@ static int write_rows(ldb_stream *s, uint64_t row0, uint64_t w0, uint64_t w1,
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", h[i]);
     cJSON_ReplaceItemInObject(r->rec, "rows_sha", cJSON_CreateString(hex));
+    cJSON_ReplaceItemInObject(r->rec, "rows", cJSON_CreateNumber((double)w1));
     s->bb.r0 = w0;
     s->bb.r1 = w1;
     s->bb.next_rows = 0;
