@@ -578,6 +578,11 @@ int ldb_query_top(ldb_db *db, const char *dict, uint32_t latent, const ldb_top_o
                   ldb_examples **out);
 void ldb_examples_free(ldb_examples *e);
 
+/* Every example's context back to back, in example order: tokens (room for the sum
+ * of ctx_len) and values alike; either may be NULL. Returns that sum. One call for
+ * array clients, instead of one per example. */
+uint64_t ldb_examples_contexts(const ldb_examples *e, uint32_t *tokens, float *values);
+
 typedef struct ldb_bin {
     double lo, hi;
     uint64_t count;

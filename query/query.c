@@ -36,6 +36,20 @@ void ldb_examples_free(ldb_examples *e)
     free(e);
 }
 
+uint64_t ldb_examples_contexts(const ldb_examples *e, uint32_t *tokens, float *values)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; e && i < e->n; i++) {
+        const ldb_example *x = &e->ex[i];
+        if (tokens && x->ctx_len)
+            memcpy(tokens + n, x->tokens, x->ctx_len * sizeof *tokens);
+        if (values && x->ctx_len)
+            memcpy(values + n, x->values, x->ctx_len * sizeof *values);
+        n += x->ctx_len;
+    }
+    return n;
+}
+
 static int cmp_cand(const void *a, const void *b)
 {
     const ldb_cand *x = a, *y = b;

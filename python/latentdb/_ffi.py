@@ -234,6 +234,7 @@ _protos = {
     "ldb_query_top": (C.c_int, [P, C.c_char_p, C.c_uint32, C.POINTER(TopOpts),
                                 C.POINTER(C.POINTER(Examples))]),
     "ldb_examples_free": (None, [C.POINTER(Examples)]),
+    "ldb_examples_contexts": (C.c_uint64, [C.POINTER(Examples), c_u32p, c_floatp]),
     "ldb_query_latent": (C.c_int, [P, C.c_char_p, C.c_uint32, C.c_uint32,
                                    C.POINTER(C.POINTER(LatentInfo))]),
     "ldb_latent_info_free": (None, [C.POINTER(LatentInfo)]),

@@ -67,11 +67,39 @@ class CSRArrays:
 
 
 def _copy(ptr, n: int, dtype) -> np.ndarray:
-    """n elements of dtype at a C pointer, copied into a numpy array."""
+    """n elements of dtype at a C pointer, copied once into a numpy array."""
+    dt = np.dtype(dtype)
+    out = np.empty(n, dt)
+    if n:
+        C.memmove(out.ctypes.data, ptr, n * dt.itemsize)
+    return out
+
+
+class _Owner:
+    """Owns a C result whose arrays numpy views share: frees it when the last view
+    goes (large results are handed over without a copy)."""
+
+    def __init__(self, ptr, free) -> None:
+        self.ptr, self.free = ptr, free
+
+    def __del__(self) -> None:
+        self.free(self.ptr)
+
+
+_CT = {np.dtype(np.uint64): C.c_uint64, np.dtype(np.uint32): C.c_uint32,
+       np.dtype(np.float32): C.c_float, np.dtype(np.int64): C.c_int64,
+       np.dtype(np.int32): C.c_int32}
+
+
+def _view(ptr, n: int, dtype, owner: _Owner) -> np.ndarray:
+    """n elements of dtype at ptr, a C result's array, as numpy without a copy: the
+    array keeps owner (and so the C result) alive."""
     dt = np.dtype(dtype)
     if n == 0:
         return np.zeros(0, dt)
-    return np.frombuffer(C.string_at(C.cast(ptr, C.c_void_p), n * dt.itemsize), dt).copy()
+    buf = (_CT[dt] * n).from_address(C.cast(ptr, C.c_void_p).value)
+    buf._owner = owner
+    return np.ctypeslib.as_array(buf)
 
 
 class _Text:
@@ -549,12 +577,10 @@ class DB:
                                                 bool(include_special), C.byref(p))
             if rc:
                 raise self._fail(rc)
-            try:
-                a = p.contents
-                return Activations(_copy(a.seq, a.n, np.uint64), _copy(a.pos, a.n, np.uint32),
-                                   _copy(a.value, a.n, np.float32))
-            finally:
-                _ffi.lib.ldb_activations_free(p)
+            own = _Owner(p, _ffi.lib.ldb_activations_free)
+            a = p.contents
+            return Activations(_view(a.seq, a.n, np.uint64, own), _view(a.pos, a.n, np.uint32, own),
+                               _view(a.value, a.n, np.float32, own))
 
     @staticmethod
     def _seqs(seqs: Union[int, range, slice, Tuple[int, int]]) -> Tuple[int, int]:
@@ -580,18 +606,17 @@ class DB:
             rc = _ffi.lib.ldb_query_codes(self._h, self._name(dict), a, b, C.byref(p))
             if rc:
                 raise self._fail(rc)
-            try:
-                c = p.contents
-                nnz = int(c.indptr[c.n_rows]) if c.n_rows else 0
-                indptr = _copy(c.indptr, c.n_rows + 1, np.uint64).astype(np.int64)
-                indices = _copy(c.indices, nnz, np.uint32).astype(np.int32)
-                data = _copy(c.data, nnz, np.float32)
-                seq_row = _copy(c.seq_row, c.n_seq + 1, np.uint64).astype(np.int64)
-                shape = (int(c.n_rows), int(c.n_cols))
-            finally:
-                _ffi.lib.ldb_csr_free(p)
+            own = _Owner(p, _ffi.lib.ldb_csr_free)
+            c = p.contents
+            nnz = int(c.indptr[c.n_rows]) if c.n_rows else 0
+            # ids < 2^31 and offsets < 2^63: the signed types scipy wants, as views
+            indptr = _view(c.indptr, c.n_rows + 1, np.int64, own)
+            indices = _view(c.indices, nnz, np.int32, own)
+            data = _view(c.data, nnz, np.float32, own)
+            seq_row = _view(c.seq_row, c.n_seq + 1, np.int64, own)
+            shape = (int(c.n_rows), int(c.n_cols))
         if _sparse is not None:
-            m = _sparse.csr_matrix((data, indices, indptr), shape=shape)
+            m = _sparse.csr_matrix((data, indices, indptr), shape=shape, copy=False)
             m.seq_row = seq_row
             return m
         return CSRArrays(indptr, indices, data, shape, seq_row)

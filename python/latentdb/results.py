@@ -112,34 +112,32 @@ class ExampleList(Sequence[Example]):
     """Examples, best first: indexable and iterable; the columns are numpy arrays
     (``seq``, ``pos``, ``value``)."""
 
-    def __init__(self, arr: np.ndarray, ctx_tok: List[np.ndarray], ctx_val: List[np.ndarray],
-                 text) -> None:
+    def __init__(self, arr: np.ndarray, tokens: np.ndarray, values: np.ndarray, text) -> None:
         self.seq = arr["seq"].copy()
         self.pos = arr["pos"].copy()
         self.value = arr["value"].copy()
         self._start = arr["ctx_start"].copy()
-        self._has_ctx = arr["ctx_len"] > 0
-        self._tok = ctx_tok
-        self._val = ctx_val
+        n = arr["ctx_len"].astype(np.int64)
+        self._off = np.zeros(len(n) + 1, np.int64)
+        np.cumsum(n, out=self._off[1:])
+        self._tokens = tokens
+        self._values = values
         self._text = text
 
     @classmethod
     def from_c(cls, ex: "_ffi.Examples", text) -> "ExampleList":
         n = ex.n
         if n == 0:
-            return cls(np.zeros(0, _EX_DTYPE), [], [], text)
+            z = np.zeros(0, np.uint32)
+            return cls(np.zeros(0, _EX_DTYPE), z, z.view(np.float32), text)
         raw = C.string_at(C.cast(ex.ex, C.c_void_p), n * _EX_DTYPE.itemsize)
         arr = np.frombuffer(raw, _EX_DTYPE)
-        toks: List[np.ndarray] = []
-        vals: List[np.ndarray] = []
-        for i in range(n):
-            m = int(arr["ctx_len"][i])
-            if m:
-                toks.append(np.frombuffer(C.string_at(int(arr["tokens"][i]), 4 * m), np.uint32))
-                vals.append(np.frombuffer(C.string_at(int(arr["values"][i]), 4 * m), np.float32))
-            else:
-                toks.append(np.zeros(0, np.uint32))
-                vals.append(np.zeros(0, np.float32))
+        m = int(arr["ctx_len"].sum())
+        toks = np.empty(m, np.uint32)
+        vals = np.empty(m, np.float32)
+        if m:
+            _ffi.lib.ldb_examples_contexts(C.byref(ex), toks.ctypes.data_as(_ffi.c_u32p),
+                                           vals.ctypes.data_as(_ffi.c_floatp))
         return cls(arr, toks, vals, text)
 
     def __len__(self) -> int:
@@ -158,8 +156,9 @@ class ExampleList(Sequence[Example]):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError("example index out of range")
-        ctx = Context(int(self._start[i]), self._tok[i], self._val[i], self._text) \
-            if self._has_ctx[i] else None
+        a, b = self._off[i], self._off[i + 1]
+        ctx = Context(int(self._start[i]), self._tokens[a:b], self._values[a:b], self._text) \
+            if b > a else None
         return Example(int(self.seq[i]), int(self.pos[i]), float(self.value[i]), ctx)
 
     def __iter__(self) -> Iterator[Example]:
@@ -173,7 +172,7 @@ class ExampleList(Sequence[Example]):
         """A DataFrame: seq, pos, value, and context text when there is a tokenizer."""
         pd = _pandas()
         cols: Dict[str, Any] = {"seq": self.seq, "pos": self.pos, "value": self.value}
-        if self._text and len(self) and self._has_ctx.any():
+        if self._text and len(self) and self._off[-1]:
             cols["context"] = [e.context.text if e.context else None for e in self]
         return pd.DataFrame(cols)
 

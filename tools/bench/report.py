@@ -159,6 +159,27 @@ def rows(rdir):
         out.append(("exact codes, %s-token planted corpus: digest of the default = --precision f32" %
                     human(int(dg.get("tokens", 0))), "equal" if same else "DIFFERENT",
                     "equal", dg.get("digest_exact", "?")[:16], same))
+    py = load(os.path.join(rdir, "python.txt"))
+    if py.get("top_overhead_us"):
+        ov = float(py["top_overhead_us"])
+        out.append(("Python: db.top(k=20) per call, over the C calls", "%.1f us (C %.1f us)" % (
+            ov, float(py["top_c_us"])), "<= 50 us", "the same two C calls through ctypes", ov <= 50))
+    if py.get("activations_ms"):
+        ms = float(py["activations_ms"])
+        out.append(("Python: db.activations of a latent with %s codes" % py["activations_codes"],
+                    "%.0f ms" % ms, "< 50 ms", "-", ms < 50))
+    if py.get("codes_s"):
+        s_ = float(py["codes_s"])
+        out.append(("Python: db.codes of %s positions (%s codes) as scipy CSR" % (
+            py["codes_positions"], py["codes_nnz"]), "%.2f s" % s_, "< 1 s", "-", s_ < 1))
+    if py.get("writer_ratio"):
+        r_ = float(py["writer_ratio"])
+        same = py.get("writer_same_digest") == "1"
+        out.append(("Python: streaming writer (w.add), %s tokens, 640 -> 16384" % human(
+            int(py["writer_tokens"])), "%s tok/s = %.1f%% of the CLI ingest; digest %s" % (
+            py["writer_py_tps"], 100 * r_, "equal" if same else "DIFFERENT"),
+            ">= 95% of the CLI ingest", "latentdb ingest %s tok/s" % py["writer_cli_tps"],
+            r_ >= 0.95 and same))
     for fname, what in (("wide_262144.txt", "640 -> 262144 (calibrated L0 40)"),
                         ("wide_1048576.txt", "640 -> 1048576 (calibrated L0 40)"),
                         ("clt_65536.txt", "4-layer CLT, 4 x 640 -> 16384")):

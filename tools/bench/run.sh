@@ -4,7 +4,7 @@
 # ("key value" lines); tools/bench/report.py prints the table and rewrites the
 # results section of docs/BENCHMARKS.md and its plots (docs/bench/*.svg).
 # Fixtures are cached under $BUILD/bench (seeded: a rerun regenerates the same data).
-# Stages can be chosen: BENCH="ingest numpy bf16 exact wide store query text" (all by default).
+# Stages can be chosen: BENCH="ingest numpy bf16 exact wide store query text python" (all by default).
 set -e
 BUILD=${1:-build}
 B=$BUILD/bench
@@ -12,7 +12,7 @@ R=$B/results
 L=bin/latentdb
 PY=/usr/bin/python3
 BENCH=${BENCH:-}
-STAGES=${BENCH:-"ingest numpy bf16 exact wide store query text"}
+STAGES=${BENCH:-"ingest numpy bf16 exact wide store query text python"}
 INGEST_SIZES=${INGEST_SIZES:-"204800 614400 2048000"}
 QUERY_SIZES=${QUERY_SIZES:-"1048576 3145728 10485760"}
 mkdir -p "$R"
@@ -112,10 +112,16 @@ ingest_at() { # DIR OUT TOKENS [--precision bf16]: an ingest of DIR's dict, toke
     $L ingest "$DB" --dict r --tokens "$D/tokens.npy" --acts "$D/acts.npy" $prec > "$D/ingest.out" &
     pid=$!
     peak=0
+    # sampled with the shell's own read (a sed per sample, 20 a second, took CPU from
+    # the two cores the ingest is measured on)
     while kill -0 $pid 2>/dev/null; do
-        a=$(sed -n 's/^RssAnon:[^0-9]*\([0-9]*\) kB/\1/p' /proc/$pid/status 2>/dev/null || true)
-        [ -n "$a" ] && [ "$a" -gt "$peak" ] && peak=$a
-        sleep 0.05
+        while read -r k a _; do
+            if [ "$k" = "RssAnon:" ]; then
+                [ "$a" -gt "$peak" ] && peak=$a
+                break
+            fi
+        done < /proc/$pid/status 2>/dev/null || true
+        sleep 0.2
     done
     wait $pid
     t1=$(now)
@@ -337,6 +343,22 @@ fi
 if has text; then
     sh tools/bench/text.sh "$BUILD" > "$R/text.raw"
     cat "$R/text.raw" >&2
+fi
+
+# The Python package (tools/bench/python_bench.py) beside the C calls and the CLI: per
+# call overhead of db.top, db.activations and db.codes on the 10M-token query DB, and
+# the streaming writer against `latentdb ingest` of the 204,800-token planted corpus.
+if has python; then
+    QD=$B/codes_16384_$(echo $QUERY_SIZES | awk '{ print $NF }')/db
+    ID=$B/planted_640x16384_$(echo $INGEST_SIZES | cut -d' ' -f1)
+    if [ -f "$QD/data.mdb" ] && [ -f "$ID/acts.npy" ]; then
+        mkdir -p "$B/python"
+        LATENTDB_LIB=$BUILD/lib/liblatentdb.so PYTHONPATH=python $PY tools/bench/python_bench.py \
+            "$QD" r "$ID" "$L" "$B/python" > "$R/python.txt"
+        echo "bench: python done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
+    else
+        echo "bench: python needs the query and ingest stages' data first" >&2
+    fi
 fi
 
 echo "bench_s $(awk "BEGIN { print $(now) - $T_START }")" >> "$R/machine.txt"
