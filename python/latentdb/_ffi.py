@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes as C
 import os
 import pathlib
-from typing import Optional
+from typing import Optional, TypeVar
 
 # ---- errors -----------------------------------------------------------------
 
@@ -71,6 +71,28 @@ _BY_CODE = {
 def error(code: int, message: str) -> Error:
     """The exception for return code ``code`` with the library's message."""
     return _BY_CODE.get(code, Error)(message or strerror(code), code)
+
+
+_C = TypeVar("_C", bound="Closing")
+
+
+class Closing:
+    """A handle closed by ``close()``: a context manager, closed when collected too."""
+
+    def close(self) -> None:  # pragma: no cover - each handle defines it
+        raise NotImplementedError
+
+    def __enter__(self: "_C") -> "_C":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
 
 
 # ---- the library --------------------------------------------------------------

@@ -149,7 +149,7 @@ _SCOPES = {"token": 0, "seq": 2}
 _SORTS = {"jaccard": 0, "count": 1, "npmi": 2}
 
 
-class DB:
+class DB(_ffi.Closing):
     """An open latentdb database (``latentdb.open``). Use it as a context manager, or
     call ``close()``; every call after closing raises ``ClosedError``."""
 
@@ -193,18 +193,6 @@ class DB:
                 self._lock.wait()
             h, self._h = self._h, C.c_void_p()
         _ffi.lib.ldb_db_close(h)
-
-    def __enter__(self) -> "DB":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return f"<latentdb.DB {self.path!r}{' closed' if self._closed else ''}>"

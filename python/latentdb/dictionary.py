@@ -38,7 +38,7 @@ def as_acts(x: Any, what: str = "activations") -> np.ndarray:
     return a
 
 
-class Dictionary:
+class Dictionary(_ffi.Closing):
     """An open dictionary. ``info`` is what ``latentdb dict show`` prints as JSON;
     ``encode(x)`` gives the codes ``ingest`` stores for x."""
 
@@ -185,18 +185,6 @@ class Dictionary:
             if self._h:
                 _ffi.lib.ldb_dict_close(self._h)
                 self._h = C.c_void_p()
-
-    def __enter__(self) -> "Dictionary":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         i = self.info

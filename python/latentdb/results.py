@@ -53,7 +53,23 @@ class LatentRef:
         return d
 
 
-class Context:
+class _Texted:
+    """Text of a result's ``tokens`` through the database's tokenizer (None without one)."""
+    tokens: np.ndarray
+    _text: Any
+
+    @property
+    def text(self) -> Optional[str]:
+        """The tokens decoded to text (None without a tokenizer)."""
+        return self._text.decode(self.tokens) if self._text else None
+
+    @property
+    def pieces(self) -> Optional[List[str]]:
+        """Each token as it reads in text (None without a tokenizer)."""
+        return self._text.pieces(self.tokens) if self._text else None
+
+
+class Context(_Texted):
     """The tokens around an example: positions [start, start + len(tokens)) of its
     sequence, the latent's value at each (0 where silent), and, when the database has a
     tokenizer, their text and pieces."""
@@ -64,16 +80,6 @@ class Context:
         self.tokens = tokens
         self.values = values
         self._text = text
-
-    @property
-    def text(self) -> Optional[str]:
-        """The context decoded to text (None without a tokenizer)."""
-        return self._text.decode(self.tokens) if self._text else None
-
-    @property
-    def pieces(self) -> Optional[List[str]]:
-        """Each token as it reads in text (None without a tokenizer)."""
-        return self._text.pieces(self.tokens) if self._text else None
 
     def to_json(self) -> Dict[str, Any]:
         d: Dict[str, Any] = {"start": self.start, "tokens": self.tokens.tolist(),
@@ -380,7 +386,7 @@ class SamplesResult(Sequence[SampleGroup]):
         return d
 
 
-class SeqResult:
+class SeqResult(_Texted):
     """``DB.seq``: a sequence's ``tokens`` (with ``text`` and ``pieces`` when there is
     a tokenizer) and per position the top latents (``positions``: a list of lists of
     Row(dict, latent, value))."""
@@ -392,14 +398,6 @@ class SeqResult:
         self.tokens = tokens
         self.positions = positions
         self._text = text
-
-    @property
-    def text(self) -> Optional[str]:
-        return self._text.decode(self.tokens) if self._text else None
-
-    @property
-    def pieces(self) -> Optional[List[str]]:
-        return self._text.pieces(self.tokens) if self._text else None
 
     def to_json(self) -> Dict[str, Any]:
         d: Dict[str, Any] = {"seq": self.seq, "source": self.source,
