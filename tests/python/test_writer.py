@@ -150,3 +150,31 @@ def test_bad_rows_leave_the_database_as_it_was(corpus, tmp_path):
     with latentdb.open(path) as db:
         with pytest.raises(latentdb.InvalidArgumentError, match="write=True"):
             db.writer("res", source="x")
+
+
+@pytest.mark.parametrize("form", ["array", "per_layer"])
+def test_multi_layer_writer_equals_cli_ingest(tmp_path, form):
+    """A 3-layer CLT: one [rows, ctx, 3, d_in] array, or one array per layer, streamed
+    in two adds, against the CLI ingest of the per-layer files."""
+    from conftest import FIXTURES
+    c = os.path.join(FIXTURES, "multi", "clt3_gs2")
+    toks = (np.arange(240) * 7 % 500).astype(np.int32).reshape(6, 40)
+    np.save(str(tmp_path / "tok.npy"), toks)
+    ref = new_db(str(tmp_path / "ref"), os.path.join(c, "dict"), name="clt", skip="0")
+    cli("ingest", ref, "--dict", "clt", "--tokens", str(tmp_path / "tok.npy"), "--acts",
+        ",".join(os.path.join(c, f"acts_l{i}.npy") for i in range(3)), "--source", "s")
+    path = new_db(str(tmp_path / "db"), os.path.join(c, "dict"), name="clt", skip="0")
+    whole = np.load(os.path.join(c, "acts.npy")).reshape(6, 40, 3, -1)
+    layers = [np.load(os.path.join(c, f"acts_l{i}.npy")).reshape(6, 40, -1) for i in range(3)]
+    with latentdb.open(path, write=True) as db, db.writer("clt", source="s") as w:
+        for r in (slice(0, 4), slice(4, 6)):
+            w.add(toks[r], whole[r] if form == "array" else [a[r] for a in layers])
+    assert digest(path) == digest(ref)
+    d = latentdb.Dictionary.open(os.path.join(c, "dict"))
+    i1, j1, v1 = d.encode(whole.reshape(240, 3, -1))
+    i2, j2, v2 = d.encode([a.reshape(240, -1) for a in layers])
+    assert np.array_equal(i1, i2) and np.array_equal(j1, j2) and np.array_equal(v1, v2)
+    with latentdb.open(path) as db:
+        m = db.codes("clt", range(0, 6))
+        assert np.array_equal(m.indptr, i1) and np.array_equal(m.indices, j1)
+    d.close()
