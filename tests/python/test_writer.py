@@ -30,7 +30,7 @@ def digest(path):
     return cli("check", path, "--digest").strip()
 
 
-@pytest.mark.parametrize("batch", [1, 37, 400])
+@pytest.mark.parametrize("batch", [7, 37, 400])
 def test_writer_digest_equals_cli_ingest(corpus, tmp_path, batch):
     t, a, want, dict_dir = corpus
     path = new_db(str(tmp_path / "db"), dict_dir)
