@@ -143,3 +143,17 @@ def test_close_then_use_raises(demo_db):
         d.top("res", 1)
     with pytest.raises(latentdb.ClosedError):
         d.info()
+
+
+def test_to_pandas(db):
+    import pandas as pd  # optional for the package; make deps installs it for this test
+    top = db.top("res", 9962, k=5)
+    f = top.to_pandas()
+    assert isinstance(f, pd.DataFrame) and list(f["seq"]) == list(top.seq)
+    assert list(f["context"]) == [e.context.text for e in top]
+    d = db.density("res").to_pandas()
+    assert len(d) == 16384 and d["count"][9962] == 4599
+    c = db.cooc("res", 9962, k=4).to_pandas()
+    assert list(c["latent"]) == [r.latent for r in db.cooc("res", 9962, k=4)]
+    s = db.search("res", " the", k=3).to_pandas()
+    assert len(s) == 3 and "score" in s.columns
