@@ -57,6 +57,7 @@ class CSRArrays:
         self.seq_row = seq_row
 
     def toarray(self) -> np.ndarray:
+        """The dense matrix (float32)."""
         out = np.zeros(self.shape, np.float32)
         rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
         out[rows, self.indices] = self.data

@@ -89,10 +89,12 @@ class Dictionary(_ffi.Closing):
 
     @property
     def d_in(self) -> int:
+        """The width of the activations it reads."""
         return int(self.info["d_in"])
 
     @property
     def d_sae(self) -> int:
+        """Its number of latents (all layers' for a multi-layer dictionary)."""
         return int(self.info["d_sae"])
 
     @property

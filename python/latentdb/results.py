@@ -82,6 +82,7 @@ class Context(_Texted):
         self._text = text
 
     def to_json(self) -> Dict[str, Any]:
+        """The context as the CLI's JSON has it (text and pieces with a tokenizer)."""
         d: Dict[str, Any] = {"start": self.start, "tokens": self.tokens.tolist(),
                              "values": [float(v) for v in self.values]}
         if self._text:
@@ -105,6 +106,7 @@ class Example:
         self.context = context
 
     def to_json(self) -> Dict[str, Any]:
+        """The example as the CLI's JSON has it."""
         d: Dict[str, Any] = {"seq": self.seq, "pos": self.pos, "value": self.value}
         if self.context is not None:
             d["context"] = self.context.to_json()
@@ -132,6 +134,7 @@ class ExampleList(Sequence[Example]):
 
     @classmethod
     def from_c(cls, ex: "_ffi.Examples", text) -> "ExampleList":
+        """Copies a C ldb_examples (the caller frees it) into a new list."""
         n = ex.n
         if n == 0:
             z = np.zeros(0, np.uint32)
@@ -172,6 +175,7 @@ class ExampleList(Sequence[Example]):
             yield self[i]
 
     def to_json(self) -> List[Dict[str, Any]]:
+        """The examples as the CLI's JSON lists them."""
         return [e.to_json() for e in self]
 
     def to_pandas(self):
@@ -197,6 +201,7 @@ class TopResult(ExampleList):
     label: Optional[str]
 
     def to_json(self) -> Dict[str, Any]:  # type: ignore[override]
+        """The JSON of ``latentdb top --json``."""
         d: Dict[str, Any] = {"dict": self.dict}
         LatentRef(self.latent, self.layer, self.index).put(d)
         d["label"] = self.label
@@ -221,6 +226,7 @@ class Bins:
         return len(self.lo)
 
     def to_json(self) -> List[Dict[str, Any]]:
+        """The bins as the CLI's JSON lists them."""
         return [{"lo": float(a), "hi": float(b), "count": int(c)}
                 for a, b, c in zip(self.lo, self.hi, self.count)]
 
@@ -242,6 +248,7 @@ class LatentStats:
         self.hist = Bins(li.hist, li.nbins)
 
     def to_json(self) -> Dict[str, Any]:
+        """The JSON of ``latentdb latent --json``."""
         d: Dict[str, Any] = {"dict": self.dict}
         LatentRef(self.latent, self.layer, self.index).put(d)
         d.update(label=self.label, count=self.count, nseq=self.nseq, density=self.density,
@@ -285,6 +292,7 @@ class DensityResult:
         return d
 
     def to_pandas(self):
+        """A DataFrame: latent, count, density."""
         pd = _pandas()
         return pd.DataFrame({"latent": np.arange(self.first, self.first + self.n_latents),
                              "count": self.counts, "density": self.density})
@@ -300,6 +308,7 @@ class Row:
         self.__dict__.update(kw)
 
     def to_json(self) -> Dict[str, Any]:
+        """The row's fields as a dict."""
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     def __repr__(self) -> str:
@@ -324,11 +333,13 @@ class RowList(Sequence[Row]):
         return self._rows[i]
 
     def to_json(self) -> Dict[str, Any]:
+        """The JSON of the CLI command this result answers."""
         d = dict(self._head)
         d[self._key] = [r.to_json() for r in self._rows]
         return d
 
     def to_pandas(self):
+        """A DataFrame, a row per item."""
         pd = _pandas()
         return pd.DataFrame([r.to_json() for r in self._rows])
 
@@ -356,6 +367,7 @@ class SampleGroup:
         self.lo, self.hi, self.count, self.examples = lo, hi, count, examples
 
     def to_json(self) -> Dict[str, Any]:
+        """The group as the CLI's JSON has it."""
         return {"lo": self.lo, "hi": self.hi, "count": self.count,
                 "examples": self.examples.to_json()}
 
@@ -379,6 +391,7 @@ class SamplesResult(Sequence[SampleGroup]):
         return self.groups[i]
 
     def to_json(self) -> Dict[str, Any]:
+        """The JSON of ``latentdb samples --json``."""
         d: Dict[str, Any] = {"dict": self.dict}
         LatentRef(self.latent, self.layer, self.index).put(d)
         d["by"] = self.by
@@ -400,6 +413,7 @@ class SeqResult(_Texted):
         self._text = text
 
     def to_json(self) -> Dict[str, Any]:
+        """The JSON of ``latentdb seq --json``."""
         d: Dict[str, Any] = {"seq": self.seq, "source": self.source,
                              "tokens": self.tokens.tolist()}
         if self._text:
