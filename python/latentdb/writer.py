@@ -117,8 +117,12 @@ class Writer:
         t = np.ascontiguousarray(t, np.uint32)
         if isinstance(acts, (list, tuple)):
             arrs = [as_acts(a) for a in acts]
+            if len(arrs) != self._layers:
+                raise ValueError(f"{len(arrs)} activations arrays for dictionaries of "
+                                 f"{self._layers} layers")
             for a in arrs:
-                if a.shape[:2] != (rows, ctx) or a.ndim != 3 or a.dtype != arrs[0].dtype:
+                if a.ndim != 3 or a.shape != arrs[0].shape or a.shape[:2] != (rows, ctx) or \
+                        a.dtype != arrs[0].dtype:
                     raise ValueError(f"each layer's activations must be [rows, ctx, d_in] = "
                                      f"[{rows}, {ctx}, d_in], of one dtype; got {a.shape} "
                                      f"{a.dtype}")

@@ -170,6 +170,11 @@ def test_multi_layer_writer_equals_cli_ingest(tmp_path, form):
         for r in (slice(0, 4), slice(4, 6)):
             w.add(toks[r], whole[r] if form == "array" else [a[r] for a in layers])
     assert digest(path) == digest(ref)
+    with latentdb.open(path, write=True) as db, db.writer("clt", source="bad") as w:
+        with pytest.raises(ValueError):  # one layer narrower: refused before C reads it
+            w.add(toks[:2], [layers[0][:2], layers[1][:2, :, :-1], layers[2][:2]])
+        with pytest.raises(ValueError):
+            w.add(toks[:2], [a[:2] for a in layers[:2]])
     d = latentdb.Dictionary.open(os.path.join(c, "dict"))
     i1, j1, v1 = d.encode(whole.reshape(240, 3, -1))
     i2, j2, v2 = d.encode([a.reshape(240, -1) for a in layers])
