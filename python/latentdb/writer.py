@@ -3,6 +3,7 @@ nothing is written to disk but the database."""
 from __future__ import annotations
 
 import ctypes as C
+import threading
 from typing import Any, List, Optional, Sequence, Union
 
 import numpy as np
@@ -45,6 +46,7 @@ class Writer:
         self.ctx = ctx
         self.precision = precision
         self._h = C.c_void_p()
+        self._lock = threading.Lock()  # the C stream is one thread at a time
         self._next = 0
         self._closed = False
         self._layers = None
@@ -98,6 +100,10 @@ class Writer:
         [rows, ctx, n_layers, d_in] or a list of one [rows, ctx, d_in] array per
         layer. Rows are numbered on from 0 across adds; ``row`` may skip ahead to
         ``committed_rows`` instead of giving the committed rows again."""
+        with self._lock:  # the C stream is one thread at a time
+            self._add(tokens, acts, row)
+
+    def _add(self, tokens: Any, acts: Any, row: Optional[int]) -> None:
         self._check()
         t = np.asarray(tokens)
         if t.ndim != 2 or not np.issubdtype(t.dtype, np.integer):
@@ -141,18 +147,22 @@ class Writer:
             raise ValueError(f"activations of d_in {arrs[0].shape[-1]}, but {self.dicts[0]!r} "
                              f"reads d_in {self._d_in}")
         dt = act_dtype(arrs[0])
-        r0 = self._next if row is None else int(row)
         ptrs = (C.c_void_p * len(arrs))(*[a.ctypes.data for a in arrs])
         with self.db._use():
+            r0 = self._next if row is None else int(row)
             rc = _ffi.lib.ldb_stream_add(self._h, r0, t.ctypes.data_as(_ffi.c_u32p), ptrs,
                                          len(arrs), dt, rows)
             if rc:
                 raise _ffi.error(rc, _ffi.text(_ffi.lib.ldb_db_errmsg(self.db._h)))
-        self._next = r0 + rows
+            self._next = r0 + rows
 
     def close(self, finish: bool = False) -> None:
         """Closes the writer; with ``finish`` marks the run finished first (a finished
         run is not opened again)."""
+        with self._lock:
+            self._close(finish)
+
+    def _close(self, finish: bool) -> None:
         if self._closed:
             return
         self._closed = True

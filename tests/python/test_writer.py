@@ -183,3 +183,20 @@ def test_multi_layer_writer_equals_cli_ingest(tmp_path, form):
         m = db.codes("clt", range(0, 6))
         assert np.array_equal(m.indptr, i1) and np.array_equal(m.indices, j1)
     d.close()
+
+
+def test_adds_from_two_threads_take_turns(corpus, tmp_path):
+    import threading
+    t, a, want, dict_dir = corpus
+    path = new_db(str(tmp_path / "db"), dict_dir)
+    with latentdb.open(path, write=True) as db, db.writer("res", source="t") as w:
+        def feed(lo):
+            for i in range(lo, lo + 200, 40):
+                w.add(t[i:i + 40], a[i:i + 40])
+        ts = [threading.Thread(target=feed, args=(lo,)) for lo in (0, 200)]
+        for x in ts:
+            x.start()
+        for x in ts:
+            x.join()
+        assert w.committed_rows == 400
+        assert db.check()["n_problems"] == 0
