@@ -225,7 +225,6 @@ int ldb_stream_add(ldb_stream *s, uint64_t row0, const uint32_t *tokens,
                                (unsigned long long)k);
     }
     memcpy(s->cur, cur, 32);
-    s->next = w0 > row0 ? w0 : row0;
     if (w0 < end) {
         int rc = write_rows(s, row0, w0, end, tokens, acts, n_acts, dtype);
         if (rc) {
