@@ -113,6 +113,25 @@ int ldb_run_get(ldb_db *db, ldb_txn *txn, const uint8_t id[32], const char **jso
     return get(db, txn, db->runs, "runs", id, 32, json, len);
 }
 
+int ldb_run_each(ldb_db *db, ldb_txn *txn,
+                 int (*each)(void *arg, const uint8_t id[32], const char *json, size_t len),
+                 void *arg)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int mrc = mdb_cursor_open(txn, db->runs, &cur), rc = LDB_OK;
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "runs");
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !mrc && !rc;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (k.mv_size == 32)
+            rc = each(arg, k.mv_data, v.mv_data, v.mv_size);
+    mdb_cursor_close(cur);
+    if (!rc && mrc && mrc != MDB_NOTFOUND)
+        rc = ldb_db_mdb_err(db, mrc, "runs");
+    return rc;
+}
+
 int ldb_run_put(ldb_db *db, ldb_txn *txn, const uint8_t id[32], const char *json)
 {
     MDB_val k = {32, (void *)id}, v = {strlen(json), (void *)json};

@@ -136,5 +136,9 @@ uint64_t ldb_db_index_bytes(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd);
 int ldb_run_get(ldb_db *db, ldb_txn *txn, const uint8_t id[32], const char **json, size_t *len);
 int ldb_run_put(ldb_db *db, ldb_txn *txn, const uint8_t id[32], const char *json);
 int ldb_run_put_alone(ldb_db *db, const uint8_t id[32], const char *json);
+/* Each run record, read in place; stops at the first nonzero return of each. */
+int ldb_run_each(ldb_db *db, ldb_txn *txn,
+                 int (*each)(void *arg, const uint8_t id[32], const char *json, size_t len),
+                 void *arg);
 
 #endif

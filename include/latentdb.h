@@ -507,7 +507,9 @@ typedef struct ldb_stream_opts {
     const char *const *dicts;  /* names of registered dictionaries (one layer count) */
     int n_dicts;
     const char *source;        /* required: the run's name, and its sequences' source label */
-    uint32_t ctx;              /* positions per row: every add gives rows of ctx tokens */
+    uint32_t ctx;              /* positions per row: every add gives rows of ctx tokens; 0:
+                                  the ctx of the stream of this source that exists
+                                  (LDB_ENOTFOUND when there is none) */
     int precision;             /* LDB_PRECISION_EXACT (default), _F32 or _BF16, as ingest */
 } ldb_stream_opts;
 
@@ -517,8 +519,9 @@ void ldb_stream_opts_init(ldb_stream_opts *o);
  * ldb_stream_close can free it; the message is ldb_db_errmsg's. */
 int ldb_stream_open(ldb_db *db, const ldb_stream_opts *o, ldb_stream **out);
 
-/* Rows the run has committed (by this process or an earlier one). */
+/* Rows the run has committed (by this process or an earlier one), and its ctx. */
 uint64_t ldb_stream_committed_rows(const ldb_stream *s);
+uint32_t ldb_stream_ctx(const ldb_stream *s);
 
 /* Rows [row0, row0 + rows) of the run: tokens [rows, ctx], and the activations of
  * each row's positions as n_acts arrays of dtype LDB_F32/F16/BF16: one [rows, ctx,

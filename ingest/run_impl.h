@@ -110,6 +110,10 @@ int ingest_find_run(run *r);
  * and rows_sha, the chain hash of its rows' tokens); a finished one is refused. */
 int ingest_find_stream(run *r, uint8_t rows_sha[32]);
 
+/* The ctx of a stream named r->o->source of r's dictionaries and precision, or 0
+ * when there is none. */
+int ingest_stream_ctx(run *r, uint32_t *ctx);
+
 /* Records, in w's transaction, that rows [from, rows_done) are stored; refuses when
  * the record in the database no longer says from (another ingest of the run). */
 int ingest_put_run(run *r, ldb_writer *w, uint64_t from, uint64_t rows_done, uint64_t next_rows,

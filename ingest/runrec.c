@@ -505,3 +505,44 @@ int ingest_find_stream(run *r, uint8_t rows_sha[32])
     ldb_snap_end(db, txn);
     return rc;
 }
+
+typedef struct ctx_find {
+    run *r;
+    int prec;
+    uint32_t ctx;
+} ctx_find;
+
+/* A record of a stream of this source: its ctx, kept when the key that ctx makes
+ * (the dictionaries' hashes, source and precision in it) is the record's own. */
+static int stream_ctx_of(void *arg, const uint8_t id[32], const char *json, size_t len)
+{
+    ctx_find *f = arg;
+    cJSON *o = cJSON_ParseWithLength(json, len);
+    const cJSON *st = cJSON_GetObjectItem(o, "stream"), *src = cJSON_GetObjectItem(o, "source");
+    double c = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "ctx"));
+    if (cJSON_IsTrue(st) && cJSON_IsString(src) && !strcmp(src->valuestring, f->r->o->source) &&
+        c >= 1 && c <= UINT32_MAX) {
+        uint8_t key[32];
+        uint32_t keep = f->r->ctx;
+        f->r->ctx = (uint32_t)c;
+        stream_key(f->r, f->prec, key);
+        f->r->ctx = keep;
+        if (!memcmp(key, id, 32))
+            f->ctx = (uint32_t)c;
+    }
+    cJSON_Delete(o);
+    return f->ctx ? 1 : 0;
+}
+
+int ingest_stream_ctx(run *r, uint32_t *ctx)
+{
+    ldb_txn *txn;
+    ctx_find f = {r, run_precision(r->o), 0};
+    int rc = ldb_snap_begin(r->db, &txn);
+    if (rc)
+        return rc;
+    rc = ldb_run_each(r->db, txn, stream_ctx_of, &f);
+    ldb_snap_end(r->db, txn);
+    *ctx = f.ctx;
+    return rc == 1 ? LDB_OK : rc;
+}

@@ -59,8 +59,6 @@ int ldb_stream_open(ldb_db *db, const ldb_stream_opts *user, ldb_stream **out)
     if (!o.source || !*o.source)
         return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "a stream needs a source name (it names "
                            "the run, so that it can go on after a restart)");
-    if (o.ctx == 0)
-        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "a stream needs ctx, its rows' length");
     if (o.precision != LDB_PRECISION_EXACT && o.precision != LDB_PRECISION_F32 &&
         o.precision != LDB_PRECISION_BF16)
         return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "precision %d: expected exact, f32 or bf16",
@@ -99,6 +97,14 @@ int ldb_stream_open(ldb_db *db, const ldb_stream_opts *user, ldb_stream **out)
     s->o.dicts = NULL;
     if ((rc = ingest_dict_layers(r, &r->n_layers)))
         return rc;
+    if (!r->ctx) { /* the ctx of the stream of this name, if there is one */
+        if ((rc = ingest_stream_ctx(r, &r->ctx)))
+            return rc;
+        if (!r->ctx)
+            return ldb_err_set(ldb_db_err(db), LDB_ENOTFOUND, "no stream '%s' of these "
+                               "dictionaries yet: its ctx (the rows' length) starts one",
+                               o.source);
+    }
     r->d_in = r->dd[0]->d_in;
     for (int i = 1; i < o.n_dicts; i++)
         if (r->dd[i]->d_in != r->d_in)
@@ -115,6 +121,11 @@ int ldb_stream_open(ldb_db *db, const ldb_stream_opts *user, ldb_stream **out)
 uint64_t ldb_stream_committed_rows(const ldb_stream *s)
 {
     return s ? s->r.rows_done : 0;
+}
+
+uint32_t ldb_stream_ctx(const ldb_stream *s)
+{
+    return s ? s->r.ctx : 0;
 }
 
 /* Rows [w0, w1) of the add (its first row row0): checked, encoded and committed. */

@@ -292,6 +292,7 @@ _protos = {
     "ldb_stream_opts_init": (None, [C.POINTER(StreamOpts)]),
     "ldb_stream_open": (C.c_int, [P, C.POINTER(StreamOpts), C.POINTER(P)]),
     "ldb_stream_committed_rows": (C.c_uint64, [P]),
+    "ldb_stream_ctx": (C.c_uint32, [P]),
     "ldb_stream_add": (C.c_int, [P, C.c_uint64, c_u32p, C.POINTER(P), C.c_int, C.c_int,
                                  C.c_uint64]),
     "ldb_stream_close": (C.c_int, [P, C.c_int]),

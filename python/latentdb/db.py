@@ -357,7 +357,7 @@ class DB(_ffi.Closing):
                 _ffi.lib.ldb_samples_free(p)
             return SamplesResult(dict, self._ref(dict, lat), by, out)
 
-    def latent(self, dict: str, latent: Latent, bins: int = 50) -> LatentStats:
+    def latent(self, dict: str, latent: Latent, bins: int = 20) -> LatentStats:
         """The latent's statistics and exact histogram: ``latentdb latent``."""
         nb = self._u32("bins", bins, 1, 100000)
         with self._use():

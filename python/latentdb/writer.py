@@ -72,16 +72,20 @@ class Writer:
             self._layers = max(1, _ffi.lib.ldb_db_dict_layers(self.db._h, self.dicts[0].encode()))
         recs = {r["name"]: r for r in self.db.dicts()}
         self._d_in = int(recs[self.dicts[0]]["d_in"])
-        self.ctx = ctx
+        self.ctx = int(_ffi.lib.ldb_stream_ctx(self._h))
 
     @property
     def committed_rows(self) -> int:
-        """Rows the run has stored (by this process or an earlier one)."""
-        self._check()
-        if not self._h:
-            raise _ffi.InvalidArgumentError("the writer learns ctx from its first add: pass "
-                                            "ctx= to writer() to ask before it", _ffi.EINVAL)
-        return int(_ffi.lib.ldb_stream_committed_rows(self._h))
+        """Rows the run has stored (by this process or an earlier one): 0 for a source
+        no stream of these dictionaries has used yet."""
+        with self._lock:
+            self._check()
+            if not self._h:
+                try:
+                    self._open(0)  # the existing stream of this source, with its ctx
+                except _ffi.NotFoundError:
+                    return 0
+            return int(_ffi.lib.ldb_stream_committed_rows(self._h))
 
     @property
     def next_row(self) -> int:

@@ -95,8 +95,8 @@ def test_sigkilled_writer_resumes_to_the_same_digest(corpus, store_fixture, tmp_
     p.wait()
     assert ": ok (" in cli("check", path)  # exits 1 on a problem
     with latentdb.open(path, write=True) as db:
-        with db.writer("res", source="corpus", ctx=t.shape[1]) as w:
-            assert 160 <= w.committed_rows < len(t)
+        with db.writer("res", source="corpus") as w:  # its ctx comes from the stream's record
+            assert 160 <= w.committed_rows < len(t) and w.ctx == t.shape[1]
             for i in range(0, len(t), 50):  # the loop simply starts again
                 w.add(t[i:i + 50], a[i:i + 50])
     assert digest(path) == want
@@ -109,7 +109,8 @@ def test_rows_given_again_must_match(corpus, tmp_path):
         w = db.writer("res", source="corpus")
         w.add(t[:100], a[:100])
         w.close()  # unfinished
-        w = db.writer("res", source="corpus", ctx=t.shape[1])
+        assert db.writer("res", source="other").committed_rows == 0  # a new source
+        w = db.writer("res", source="corpus")
         assert w.committed_rows == 100
         bad = t[:100].copy()
         bad[99, 5] += 1
