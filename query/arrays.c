@@ -21,48 +21,34 @@ int ldb_query_activations(ldb_db *db, const char *dict, uint32_t latent, int inc
                           ldb_activations **out)
 {
     qctx q;
-    uint64_t *gp = NULL;
-    size_t np = 0, m = 0;
-    ldb_fpos fp;
-    ldb_tokcache tc;
+    ldb_cand *c = NULL;
+    size_t n = 0;
     ldb_activations *a = NULL;
-    memset(&fp, 0, sizeof fp);
-    memset(&tc, 0, sizeof tc);
     *out = NULL;
     int rc = ldb_q_begin(db, dict, latent, 1, &q);
-    if (rc || (rc = ldb_inv_read(db, q.txn, q.dd, latent, &gp, &np)))
+    if (rc || (rc = ldb_q_latent_codes(&q, latent, include_special, &c, &n)))
         goto out;
-    size_t cap = np ? np : 1;
+    size_t cap = n ? n : 1;
     if (!(a = calloc(1, sizeof *a)) || !(a->seq = malloc(cap * sizeof *a->seq)) ||
         !(a->pos = malloc(cap * sizeof *a->pos)) || !(a->value = malloc(cap * sizeof *a->value))) {
-        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory for %zu codes", np);
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory for %zu codes", n);
         goto out;
     }
-    ldb_skipset skip = ldb_db_skipset(db);
     uint64_t s_seq = 0, s_start = 0;
-    uint32_t s_len = 0, tk;
-    for (size_t i = 0; i < np; i++) {
-        if (!include_special && skip.n) {
-            if ((rc = ldb_tok_at(db, q.txn, &tc, gp[i], &tk)))
+    uint32_t s_len = 0;
+    for (size_t i = 0; i < n; i++) { /* gpos ascending: one lookup per sequence */
+        if (!s_len || c[i].gpos < s_start || c[i].gpos >= s_start + s_len)
+            if ((rc = ldb_seq_find(db, q.txn, c[i].gpos, &s_seq, &s_start, &s_len)))
                 goto out;
-            if (ldb_skip_has(&skip, tk))
-                continue;
-        }
-        if (!s_len || gp[i] < s_start || gp[i] >= s_start + s_len)
-            if ((rc = ldb_seq_find(db, q.txn, gp[i], &s_seq, &s_start, &s_len)))
-                goto out;
-        if ((rc = ldb_fwd_value(db, q.txn, q.dd, gp[i], latent, &fp, &a->value[m])))
-            goto out;
-        a->seq[m] = s_seq;
-        a->pos[m++] = (uint32_t)(gp[i] - s_start);
+        a->seq[i] = s_seq;
+        a->pos[i] = (uint32_t)(c[i].gpos - s_start);
+        a->value[i] = c[i].value;
     }
-    a->n = m;
+    a->n = n;
     *out = a;
     a = NULL;
 out:
-    free(gp);
-    ldb_fpos_free(&fp);
-    ldb_tokcache_free(&tc);
+    free(c);
     ldb_activations_free(a);
     ldb_q_end(&q);
     return rc;

@@ -56,9 +56,7 @@ static int cmp_cand(const void *a, const void *b)
     return ldb_cand_before(x, y) ? -1 : ldb_cand_before(y, x) ? 1 : 0;
 }
 
-/* Every firing position of the latent with its value, ordered as top ranks them;
- * skipped positions left out unless include_special. */
-int ldb_q_scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand **out, size_t *n)
+int ldb_q_latent_codes(qctx *q, uint32_t latent, int include_special, ldb_cand **out, size_t *n)
 {
     uint64_t *pos = NULL;
     size_t np = 0, m = 0;
@@ -92,10 +90,17 @@ int ldb_q_scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand **
         free(c);
         return rc;
     }
-    qsort(c, m, sizeof *c, cmp_cand);
     *out = c;
     *n = m;
     return LDB_OK;
+}
+
+int ldb_q_scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand **out, size_t *n)
+{
+    int rc = ldb_q_latent_codes(q, latent, include_special, out, n);
+    if (!rc)
+        qsort(*out, *n, sizeof **out, cmp_cand);
+    return rc;
 }
 
 /* Keeps the first (best) candidate of each sequence, in order. */

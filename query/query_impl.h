@@ -15,8 +15,10 @@ typedef struct qctx {
 int ldb_q_begin(ldb_db *db, const char *dict, uint32_t latent, int need_latent, qctx *q);
 void ldb_q_end(qctx *q);
 
-/* Every firing position of the latent with its value, by value descending then
- * gpos; skipped positions left out unless include_special. */
+/* Every firing position of the latent with its value, in corpus order (gpos
+ * ascending); skipped positions left out unless include_special. */
+int ldb_q_latent_codes(qctx *q, uint32_t latent, int include_special, ldb_cand **out, size_t *n);
+/* The same, by value descending then gpos (as top ranks them). */
 int ldb_q_scan_latent(qctx *q, uint32_t latent, int include_special, ldb_cand **out, size_t *n);
 
 /* Fills an example (sequence, position, context tokens and values) for a candidate;
