@@ -155,6 +155,35 @@ static int run_batches(run *r, uint64_t rows_per, uint64_t max_rows, bbuf bufs[2
     return rc;
 }
 
+int ingest_name_dicts(run *r, const char *const *names)
+{
+    int n = r->o->n_dicts;
+    r->dd = calloc((size_t)n, sizeof *r->dd);
+    r->dict = calloc((size_t)n, sizeof *r->dict);
+    r->enc = calloc((size_t)n, sizeof *r->enc);
+    r->ids = calloc((size_t)n, sizeof *r->ids);
+    if (!r->dd || !r->dict || !r->enc || !r->ids)
+        return ldb_err_set(ldb_db_err(r->db), LDB_ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < i; j++)
+            if (!strcmp(names[i], names[j]))
+                return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "dictionary '%s' named twice",
+                                   names[i]);
+        if (!(r->dd[i] = ldb_db_find_dict(r->db, names[i])))
+            return LDB_ENOTFOUND;
+        r->ids[i] = r->dd[i]->id;
+    }
+    return LDB_OK;
+}
+
+void ingest_free_dicts(run *r)
+{
+    free(r->dd);
+    free(r->dict);
+    free(r->enc);
+    free(r->ids);
+}
+
 void ldb_ingest_opts_init(ldb_ingest_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -177,30 +206,16 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
     r.o = o;
     if (o->n_dicts < 1)
         return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "ingest needs at least one dictionary");
-    r.dd = calloc((size_t)o->n_dicts, sizeof *r.dd);
-    r.dict = calloc((size_t)o->n_dicts, sizeof *r.dict);
-    r.enc = calloc((size_t)o->n_dicts, sizeof *r.enc);
-    r.ids = calloc((size_t)o->n_dicts, sizeof *r.ids);
     bbuf bufs[2];
     memset(bufs, 0, sizeof bufs);
     bufs[0].codes = calloc((size_t)o->n_dicts, sizeof *bufs[0].codes);
     bufs[1].codes = calloc((size_t)o->n_dicts, sizeof *bufs[1].codes);
-    if (!r.dd || !r.dict || !r.enc || !r.ids || !bufs[0].codes || !bufs[1].codes) {
+    if (!bufs[0].codes || !bufs[1].codes) {
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
-    for (int i = 0; i < o->n_dicts; i++) {
-        for (int j = 0; j < i; j++)
-            if (!strcmp(o->dicts[i], o->dicts[j])) {
-                rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "dictionary '%s' named twice", o->dicts[i]);
-                goto out;
-            }
-        if (!(r.dd[i] = ldb_db_find_dict(db, o->dicts[i]))) {
-            rc = LDB_ENOTFOUND;
-            goto out;
-        }
-        r.ids[i] = r.dd[i]->id;
-    }
+    if ((rc = ingest_name_dicts(&r, o->dicts)))
+        goto out;
     if (o->codes && o->n_dicts != 1) {
         rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "import takes one dictionary");
         goto out;
@@ -255,10 +270,7 @@ out:
         free(bufs[b].codes);
         free(bufs[b].toks);
     }
-    free(r.dd);
-    free(r.dict);
-    free(r.enc);
-    free(r.ids);
+    ingest_free_dicts(&r);
 
     cJSON_Delete(r.rec);
     return rc;

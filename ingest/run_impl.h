@@ -94,6 +94,12 @@ typedef struct bbuf {
     csr *codes;                /* one per dictionary */
 } bbuf;
 
+/* The run's dictionaries by name (r->o->n_dicts of them, each once): their records
+ * and ids, with room for their handles and encoders; ingest_free_dicts frees those
+ * arrays (after ingest_close_sources). */
+int ingest_name_dicts(run *r, const char *const *names);
+void ingest_free_dicts(run *r);
+
 /* Writes batch bb (its sequences, codes and the run's progress, done marking the
  * run finished) in one transaction, growing the map when it fills. */
 int ingest_commit_batch(run *r, const bbuf *bb, int done);

@@ -4,7 +4,6 @@
  * transaction), so a stream and a file ingest of the same arrays store the same
  * codes. The run record (runrec.c, ingest_find_stream) keeps a chain hash of its
  * rows' tokens, so rows given again after a restart are checked, not rewritten. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,30 +70,17 @@ int ldb_stream_open(ldb_db *db, const ldb_stream_opts *user, ldb_stream **out)
     r->db = db;
     r->o = &s->o;
     ldb_ingest_opts_init(&s->o);
-    s->o.dicts = o.dicts; /* read only while opening: the records below keep the names */
     s->o.n_dicts = o.n_dicts;
     s->o.precision = o.precision;
     s->o.source = strdup(o.source);
     s->o.tokens = s->o.source; /* the run's messages name it */
     r->ctx = o.ctx;
-    r->dd = calloc((size_t)o.n_dicts, sizeof *r->dd);
-    r->dict = calloc((size_t)o.n_dicts, sizeof *r->dict);
-    r->enc = calloc((size_t)o.n_dicts, sizeof *r->enc);
-    r->ids = calloc((size_t)o.n_dicts, sizeof *r->ids);
     s->bb.codes = calloc((size_t)o.n_dicts, sizeof *s->bb.codes);
     r->acts_name = strdup("the stream's activations");
-    if (!s->o.source || !r->dd || !r->dict || !r->enc || !r->ids || !s->bb.codes || !r->acts_name)
+    if (!s->o.source || !s->bb.codes || !r->acts_name)
         return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
-    for (int i = 0; i < o.n_dicts; i++) {
-        for (int j = 0; j < i; j++)
-            if (!strcmp(o.dicts[i], o.dicts[j]))
-                return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "dictionary '%s' named twice",
-                                   o.dicts[i]);
-        if (!(r->dd[i] = ldb_db_find_dict(db, o.dicts[i])))
-            return LDB_ENOTFOUND;
-        r->ids[i] = r->dd[i]->id;
-    }
-    s->o.dicts = NULL;
+    if ((rc = ingest_name_dicts(r, o.dicts))) /* the records keep the names */
+        return rc;
     if ((rc = ingest_dict_layers(r, &r->n_layers)))
         return rc;
     if (!r->ctx) { /* the ctx of the stream of this name, if there is one */
@@ -176,8 +162,7 @@ static int write_rows(ldb_stream *s, uint64_t row0, uint64_t w0, uint64_t w1,
     memcpy(h, s->cur, 32);
     for (uint64_t k = 0; k < n; k++)
         chain(h, s->toks + k * r->ctx, r->ctx);
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    ingest_hex(h, hex);
     cJSON_ReplaceItemInObject(r->rec, "rows_sha", cJSON_CreateString(hex));
     cJSON_ReplaceItemInObject(r->rec, "rows", cJSON_CreateNumber((double)w1));
     s->bb.r0 = w0;
@@ -272,10 +257,7 @@ int ldb_stream_close(ldb_stream *s, int finish)
         ingest_csr_free(&s->bb.codes[i]);
     free(s->bb.codes);
     free(s->toks);
-    free(r->dd);
-    free(r->dict);
-    free(r->enc);
-    free(r->ids);
+    ingest_free_dicts(r);
     cJSON_Delete(r->rec);
     free((char *)s->o.source);
     free(s);
