@@ -307,6 +307,26 @@ static int any_hashed(run *r)
     return any;
 }
 
+/* A new run's record: the fields every run has, in their order (the caller adds its
+ * own: a file run's "again", a stream's "source", "stream" and "rows_sha"; then the
+ * precision). */
+static cJSON *new_record(run *r, const char *tokens, const char *acts, uint64_t rows)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *names = cJSON_AddArrayToObject(o, "dicts");
+    for (int i = 0; i < r->o->n_dicts; i++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(r->dd[i]->name));
+    cJSON_AddStringToObject(o, "tokens", tokens);
+    cJSON_AddStringToObject(o, "acts", acts);
+    cJSON_AddNumberToObject(o, "ctx", r->ctx);
+    cJSON_AddNumberToObject(o, "rows", (double)rows);
+    cJSON_AddNumberToObject(o, "rows_done", 0);
+    cJSON_AddStringToObject(o, "status", "running");
+    cJSON_AddNumberToObject(o, "started", (double)time(NULL));
+    cJSON_AddNumberToObject(o, "finished", 0);
+    return o;
+}
+
 /* Finds the run to do: a new one, or an unfinished one to resume. */
 int ingest_find_run(run *r)
 {
@@ -325,18 +345,7 @@ int ingest_find_run(run *r)
             (rc = other_precision(r, txn, prec)))
             break;
         if (!o) { /* a new run (again > 0 only with --again: see below) */
-            r->rec = cJSON_CreateObject();
-            cJSON *names = cJSON_AddArrayToObject(r->rec, "dicts");
-            for (int i = 0; i < r->o->n_dicts; i++)
-                cJSON_AddItemToArray(names, cJSON_CreateString(r->dd[i]->name));
-            cJSON_AddStringToObject(r->rec, "tokens", r->o->tokens);
-            cJSON_AddStringToObject(r->rec, "acts", r->acts_name);
-            cJSON_AddNumberToObject(r->rec, "ctx", r->ctx);
-            cJSON_AddNumberToObject(r->rec, "rows", (double)r->n_rows);
-            cJSON_AddNumberToObject(r->rec, "rows_done", 0);
-            cJSON_AddStringToObject(r->rec, "status", "running");
-            cJSON_AddNumberToObject(r->rec, "started", (double)time(NULL));
-            cJSON_AddNumberToObject(r->rec, "finished", 0);
+            r->rec = new_record(r, r->o->tokens, r->acts_name, r->n_rows);
             cJSON_AddNumberToObject(r->rec, "again", again);
             cJSON_AddStringToObject(r->rec, "precision", precision_name(prec));
             r->new_run = 1;
@@ -457,21 +466,11 @@ int ingest_find_stream(run *r, uint8_t rows_sha[32])
     stream_key(r, prec, r->id);
     int grc = rc ? rc : ldb_run_get(db, txn, r->id, &json, &len);
     if (grc == LDB_ENOTFOUND) {
-        r->rec = cJSON_CreateObject();
-        cJSON *names = cJSON_AddArrayToObject(r->rec, "dicts");
-        for (int i = 0; i < r->o->n_dicts; i++)
-            cJSON_AddItemToArray(names, cJSON_CreateString(r->dd[i]->name));
+        /* tokens and acts: the catalog's columns */
+        r->rec = new_record(r, r->o->source, "(streamed)", 0);
         cJSON_AddStringToObject(r->rec, "source", r->o->source);
         cJSON_AddBoolToObject(r->rec, "stream", 1);
-        cJSON_AddStringToObject(r->rec, "tokens", r->o->source); /* the catalog's columns */
-        cJSON_AddStringToObject(r->rec, "acts", "(streamed)");
-        cJSON_AddNumberToObject(r->rec, "ctx", r->ctx);
-        cJSON_AddNumberToObject(r->rec, "rows", 0);
-        cJSON_AddNumberToObject(r->rec, "rows_done", 0);
         cJSON_AddStringToObject(r->rec, "rows_sha", "");
-        cJSON_AddStringToObject(r->rec, "status", "running");
-        cJSON_AddNumberToObject(r->rec, "started", (double)time(NULL));
-        cJSON_AddNumberToObject(r->rec, "finished", 0);
         cJSON_AddStringToObject(r->rec, "precision", precision_name(prec));
         r->new_run = 1;
         rc = r->rec ? LDB_OK : ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
