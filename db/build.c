@@ -162,7 +162,7 @@ static int put_block(bthread *t, ldb_writer *w, const wdict *wd, uint64_t gpos, 
                      uint32_t n, size_t e0)
 {
     int rc = ldb_fwd_encode(wd->cnt + p0, n, wd->lat + e0, wd->bits + e0, wd->dd->d_sae,
-                            w->db->values, &t->a, &t->c, t->e);
+                            w->db->values, w->db->format, &t->a, &t->b, &t->c, t->e);
     if (rc)
         return rc;
     uint8_t kb[8];
@@ -365,7 +365,7 @@ static int put_runs(ldb_writer *w, const wdict *wd, const lat_sort *ls, bthread 
 {
     ldb_db *db = w->db;
     for (size_t r = 0; r < ls->nrun; r++) {
-        ldb_invrun_part *pp[2] = {&t0->runs[r], &t1->runs[r]};
+        ldb_invrun_part *pp[2] = {&t0->runs[r], t1->runs ? &t1->runs[r] : NULL}; /* (no helper: none) */
         t0->b.len = 0;
         if (ldb_invrun_join(pp, parts, &t0->b))
             return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory, or the postings of "

@@ -4,6 +4,7 @@
  * sorted position lists and CRC-32. */
 #include "codec.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -229,10 +230,13 @@ static int bw_put(ldb_bitw *w, uint64_t v, unsigned n) /* n <= 56 */
 
 unsigned ldb_rice_k(double mean)
 {
-    unsigned k = 0;
-    while (k < 40 && (double)(2ull << k) <= mean * 0.69)
-        k++;
-    return k;
+    /* the largest k <= 40 with 2^k <= m is floor(log2 m), which ilogb gives exactly
+     * (the loop "k++ while 2^(k+1) <= m" it replaces, without up to 40 steps) */
+    double m = mean * 0.69;
+    if (!(m >= 2))
+        return 0; /* also NaN */
+    int e = ilogb(m);
+    return e > 40 ? 40 : (unsigned)e;
 }
 
 int ldb_rice_put(ldb_bitw *w, uint64_t v, unsigned k)

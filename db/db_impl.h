@@ -13,7 +13,7 @@
 /* On-disk versions ("latentdb N" in meta): init makes the newest; every one from the
  * oldest is read and written (docs/FORMAT.md). */
 #define LDB_FORMAT_MIN 3
-#define LDB_FORMAT_NEW 4
+#define LDB_FORMAT_NEW 5
 #define LDB_SNAP_POOL 16       /* reset read transactions kept for the next snapshots */
 
 struct ldb_db {

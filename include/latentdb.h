@@ -367,8 +367,8 @@ typedef struct ldb_create_opts {
     int values;                /* LDB_VALUES_*; default bf16 */
     struct ldb_tokenizer *tokenizer; /* stored in the database, or NULL */
     int skip_from_tokenizer;   /* the tokenizer's BOS, EOS and PAD are the skip set */
-    int format;                /* on-disk version: 0 the newest (4); 3 an older one that
-                                  latentdb still reads and writes (docs/FORMAT.md) */
+    int format;                /* on-disk version: 0 the newest (5); 4 or 3 an older one
+                                  that latentdb still reads and writes (docs/FORMAT.md) */
 } ldb_create_opts;
 /* Defaults: no skip set, bf16 values, no tokenizer, the newest format. */
 void ldb_create_opts_init(ldb_create_opts *o);

@@ -56,34 +56,100 @@ static int cmp_cand(const void *a, const void *b)
     return ldb_cand_before(x, y) ? -1 : ldb_cand_before(y, x) ? 1 : 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The skipped positions of the DB (those holding a skip token), ascending, from
+ * the token index, when they are fewer than 16 for each of the np codes to check
+ * (a position read from the index costs a few ns, a token looked up at a code
+ * ~100 ns); else *n = SIZE_MAX, and the caller looks the tokens up. */
+static int skipped_positions(qctx *q, size_t np, uint64_t **out, size_t *n)
+{
+    ldb_skipset skip = ldb_db_skipset(q->db);
+    uint64_t n_pos, n_ord;
+    *out = NULL;
+    *n = SIZE_MAX;
+    int rc = ldb_db_meta_u64(q->db, q->txn, "n_pos", &n_pos);
+    if (rc || (rc = ldb_db_meta_u64(q->db, q->txn, "n_ord", &n_ord)) || n_ord > n_pos ||
+        (n_pos - n_ord) / 16 > np)
+        return rc;
+    uint64_t *all = NULL;
+    size_t len = 0;
+    for (size_t t = 0; t < skip.n && !rc; t++) {
+        uint64_t *p;
+        size_t k;
+        if ((rc = ldb_tokidx_read(q->db, q->txn, skip.id[t], &p, &k)))
+            break;
+        uint64_t *a = k ? realloc(all, (len + k) * sizeof *a) : NULL;
+        if (k && !a) {
+            free(p);
+            rc = ldb_err_set(ldb_db_err(q->db), LDB_ENOMEM, "out of memory");
+            break;
+        }
+        if (k) {
+            memcpy(a + len, p, k * sizeof *p);
+            all = a;
+            len += k;
+        }
+        free(p);
+    }
+    if (rc) {
+        free(all);
+        return rc;
+    }
+    if (skip.n > 1)
+        qsort(all, len, sizeof *all, cmp_u64);
+    *out = all;
+    *n = len;
+    return LDB_OK;
+}
+
 int ldb_q_latent_codes(qctx *q, uint32_t latent, int include_special, ldb_cand **out, size_t *n)
 {
-    uint64_t *pos = NULL;
-    size_t np = 0, m = 0;
+    uint64_t *pos = NULL, *sk = NULL;
+    size_t np = 0, m = 0, nsk = 0, j = 0;
     ldb_fpos fp;
     ldb_tokcache tc;
     uint32_t tk;
     memset(&fp, 0, sizeof fp);
     memset(&tc, 0, sizeof tc);
+    ldb_skipset skip = ldb_db_skipset(q->db);
+    int check = !include_special && skip.n;
     int rc = ldb_inv_read(q->db, q->txn, q->dd, latent, &pos, &np);
+    if (!rc && check)
+        rc = skipped_positions(q, np, &sk, &nsk);
     ldb_cand *c = rc ? NULL : malloc((np ? np : 1) * sizeof *c);
     if (!rc && !c)
         rc = ldb_err_set(ldb_db_err(q->db), LDB_ENOMEM, "out of memory");
-    ldb_skipset skip = ldb_db_skipset(q->db);
     for (size_t i = 0; i < np && !rc; i++) {
-        if (!include_special && skip.n) {
+        if (check && nsk != SIZE_MAX) { /* both ascend: a merge */
+            while (j < nsk && sk[j] < pos[i])
+                j++;
+            if (j < nsk && sk[j] == pos[i])
+                continue;
+        } else if (check) {
             if ((rc = ldb_tok_at(q->db, q->txn, &tc, pos[i], &tk)))
                 break;
             if (ldb_skip_has(&skip, tk))
                 continue;
         }
-        float v;
-        if ((rc = ldb_fwd_value(q->db, q->txn, q->dd, pos[i], latent, &fp, &v)))
-            break;
-        c[m].gpos = pos[i];
-        c[m++].value = v;
+        pos[m++] = pos[i]; /* kept: its value is read below */
     }
+    float *v = rc || !m ? NULL : malloc(m * sizeof *v);
+    if (!rc && m && !v)
+        rc = ldb_err_set(ldb_db_err(q->db), LDB_ENOMEM, "out of memory");
+    if (!rc && m)
+        rc = ldb_fwd_values(q->db, q->txn, q->dd, pos, m, latent, &fp, v);
+    for (size_t i = 0; i < m && !rc; i++) {
+        c[i].gpos = pos[i];
+        c[i].value = v[i];
+    }
+    free(v);
     free(pos);
+    free(sk);
     ldb_fpos_free(&fp);
     ldb_tokcache_free(&tc);
     if (rc) {

@@ -240,7 +240,7 @@ for q in "top DB a 3 --json" "latent DB a 3 --json" "cooc DB a 3 -k 5 --json" "s
     b=$(echo $q | sed "s|DB|$T/db3|" | xargs "$L" 2>&1)
     [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "formats 3 and 4 answer '$q' differently"
 done
-expect 2 "--format must be 4 or 3, not '5'" "$L" init "$T/db5" --format 5
+expect 2 "--format must be 5, 4 or 3, not '6'" "$L" init "$T/db6" --format 6
 # CMD --help: its usage on stdout, status 0 (info once read an unset path after it)
 expect 0 '^usage: latentdb info DB' "$L" info --help
 expect 0 '^usage: latentdb top DB DICT LATENT' "$L" top "$DB" a 3 --help

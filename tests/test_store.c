@@ -408,6 +408,86 @@ static int cooc_brute(ldb_db *db, const uint32_t *Ls, uint32_t nl, int scope, ui
     return bad;
 }
 
+/* Every way of reading a position agrees with the whole-block decode: ldb_fwd_at
+ * (ids, then values; values at once), ldb_fwd_value of each code and of latents
+ * that do not fire there, and ldb_fwd_values of one latent over all positions of
+ * the dictionary (its codes where it fires, 0 elsewhere), in each block of "a". */
+static void test_fwd_reads(ldb_db *db)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    const ldb_dbdict *dd = &db->dict[0];
+    CHECK(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) == 0 &&
+          mdb_cursor_open(txn, dd->fwd, &cur) == 0, "fwd cursor");
+    ldb_fblock fb = {0};
+    ldb_fpos fp = {0}, fq = {0}, fr = {0};
+    uint64_t bad = 0, reads = 0, *gp = NULL;
+    float *vals = NULL;
+    size_t ng = 0, cap = 0;
+    uint32_t probe = 0; /* the first latent of the first position with codes */
+    for (uint32_t p = 0; p < n_pos; p++)
+        if (pstart[p + 1] > pstart[p]) {
+            probe = plat[pstart[p]];
+            break;
+        }
+    int blocks = 0;
+    for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !mrc;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), blocks++) {
+        uint64_t start = ldb_rd_be64(k.mv_data);
+        if (ldb_fwd_decode(db, dd, start, v.mv_data, v.mv_size, 1, &fb)) {
+            bad++;
+            break;
+        }
+        for (uint32_t i = 0; i < fb.n; i++) {
+            uint64_t g = start + i, a = fb.off[i], c = fb.off[i + 1] - a;
+            int ok = ldb_fwd_at(db, txn, dd, g, 0, &fp) == 0 && fp.cnt == c &&
+                     !memcmp(fp.lat, fb.lat + a, c * 4) &&
+                     ldb_fwd_at(db, txn, dd, g, 1, &fp) == 0 && fp.cnt == c &&
+                     !memcmp(fp.lat, fb.lat + a, c * 4) && !memcmp(fp.bits, fb.bits + a, c * 4) &&
+                     ldb_fwd_at(db, txn, dd, g, 1, &fq) == 0 && fq.cnt == c &&
+                     !memcmp(fq.bits, fb.bits + a, c * 4);
+            for (uint64_t e = a; e < a + c && ok; e++) {
+                float x, y;
+                ok = ldb_fwd_value(db, txn, dd, g, fb.lat[e], &fr, &x) == 0 &&
+                     x == ldb_val_float(fb.bits[e], db->values) &&
+                     (e + 1 < a + c && fb.lat[e + 1] == fb.lat[e] + 1 ? 1
+                      : ldb_fwd_value(db, txn, dd, g, fb.lat[e] + 1, &fr, &y) == 0 && y == 0);
+                reads++;
+            }
+            bad += !ok;
+            if (ldb_wgrow((void **)&gp, &cap, ng + 1, sizeof *gp))
+                abort();
+            gp[ng++] = g;
+        }
+    }
+    mdb_cursor_close(cur);
+    CHECK(blocks > 1 && bad == 0, "every position of %d blocks read alone as the block decodes "
+          "(%llu differ; %llu codes read by value)", blocks, (unsigned long long)bad,
+          (unsigned long long)reads);
+    /* one latent at every position, in one call */
+    vals = malloc(ng * sizeof *vals);
+    CHECK(vals && ldb_fwd_values(db, txn, dd, gp, ng, probe, &fq, vals) == 0, "fwd_values: %s",
+          ldb_db_errmsg(db));
+    uint64_t differ = 0, fired = 0;
+    for (size_t i = 0; vals && i < ng; i++) {
+        float want = 0;
+        if (ldb_fwd_value(db, txn, dd, gp[i], probe, &fr, &want) != 0)
+            differ++;
+        differ += vals[i] != want;
+        fired += want > 0;
+    }
+    CHECK(fired > 0 && differ == 0, "fwd_values of latent %u at %zu positions: %llu differ from "
+          "fwd_value (%llu fire)", probe, ng, (unsigned long long)differ, (unsigned long long)fired);
+    free(vals);
+    free(gp);
+    ldb_fblock_free(&fb);
+    ldb_fpos_free(&fp);
+    ldb_fpos_free(&fq);
+    ldb_fpos_free(&fr);
+    mdb_txn_abort(txn);
+}
+
 static void test_cooc(ldb_db *db)
 {
     static const char *names[] = {"token", "window:2", "seq"};
@@ -1110,6 +1190,8 @@ int main(int argc, char **argv)
     phase("test_queries");
     test_planted(db, "a");
     phase("test_planted");
+    test_fwd_reads(db);
+    phase("test_fwd_reads");
     char d1[65];
     digest(db, d1);
     /* attach: a second dictionary over the same tokens joins the same sequences */

@@ -2,13 +2,16 @@
  * The input is one forward block as stored in LMDB (docs/FORMAT.md, "Forward
  * block": u32 part A length, part A, part B, CRC-32).
  *
+ * Each part runs as format 4 and as format 5 (the handle's format says which
+ * layout the decoders read; the seeds hold blocks of both).
  * 1. Buffer level: ldb_fwd_decode with and without values, under each stored
  *    value type (bf16, f16, f32: the mantissa width changes the value code),
  *    reusing one ldb_fblock as the queries do; ldb_fwd_crc_ok.
  * 2. In place: the block is stored as fwd:0[1000] of a real empty database and
- *    read with ldb_fwd_at (the lazy per-group path: forward through the first
- *    positions, backward through groups, values on and off), ldb_fwd_value and
- *    ldb_fwd_get, as search and context reads do.
+ *    read with ldb_fwd_at (format 4: the lazy per-group path, forward through the
+ *    first positions, backward through groups; format 5: one position through its
+ *    entry; values on and off), ldb_fwd_value, ldb_fwd_values and ldb_fwd_get, as
+ *    search, context and activation reads do.
  * Decoded codes are read back so ASan sees every pointer the decoders return. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,7 +56,7 @@ static int at(MDB_txn *txn, ldb_fpos *fp, uint64_t i, int values)
     return rc;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void one_format(const uint8_t *data, size_t size)
 {
     ldb_fblock fb = {0};
     uint32_t np = 0;
@@ -115,6 +118,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)ldb_fwd_value(fz_db, txn, &fz_dd, START + i, probe, &fp, &v);
             (void)ldb_fwd_value(fz_db, txn, &fz_dd, START + i, 5, &fp, &v);
         }
+        uint64_t gp[16];
+        float vs[16];
+        size_t ng = 0;
+        for (uint64_t i = 0; i < np + 2 && ng < 16; i += 1 + i / 3)
+            gp[ng++] = START + i; /* the last ones past the block */
+        ldb_fpos fq = {0};
+        if (ldb_fwd_values(fz_db, txn, &fz_dd, gp, ng, 5, &fq, vs) == LDB_OK)
+            for (size_t i = 0; i < ng; i++)
+                sink ^= (uint32_t)vs[i];
+        ldb_fpos_free(&fq);
         ldb_fblock gb = {0};
         if (ldb_fwd_get(fz_db, txn, &fz_dd, START + np - 1, 1, &gb) == LDB_OK)
             touch_block(&gb);
@@ -126,5 +139,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mdb_txn_abort(txn);
     ldb_fblock_free(&fb);
     free(blk);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    for (int f = 4; f <= 5; f++) {
+        fz_db->format = f;
+        one_format(data, size);
+    }
     return 0;
 }

@@ -131,6 +131,10 @@ static void dump(const char *fwd_dir, const char *inv_dir, ldb_db *db, const cha
         n_fwd++;
     }
     mdb_cursor_close(c);
+    if (!inv_dir) { /* (format 5 changed forward blocks only) */
+        mdb_txn_abort(txn);
+        return;
+    }
     /* inverted chunks: latent 7 (frequent), a few rare ones, the largest one */
     if (mdb_cursor_open(txn, inv, &c))
         die("cursor", "inv");
@@ -214,13 +218,21 @@ static int cmd_db(const char *fwd_dir, const char *inv_dir)
     fz_join(dict, sizeof dict, root, "dict");
     write_dict(dict);
     static const uint32_t lens[3][3] = {{64, 17, 200}, {33, 120, 0}, {9, 0, 0}};
-    static const struct { int values; const char *tag; } kinds[] = {{LDB_VALUES_BF16, "bf16"},
-                                                                    {LDB_VALUES_F32, "f32"}};
-    for (int kd = 0; kd < 2; kd++) {
+    /* forward blocks of format 4 (bf16-*, f32-*) and of format 5 (v5-*) */
+    static const struct { int values, format; const char *tag; } kinds[] = {
+        {LDB_VALUES_BF16, 4, "bf16"}, {LDB_VALUES_F32, 4, "f32"},
+        {LDB_VALUES_BF16, 5, "v5-bf16"}, {LDB_VALUES_F32, 5, "v5-f32"}};
+    for (int kd = 0; kd < 4; kd++) {
         ldb_db *db = NULL;
         uint32_t skip = 2;
+        ldb_create_opts o;
+        ldb_create_opts_init(&o);
+        o.skip = &skip;
+        o.n_skip = 1;
+        o.values = kinds[kd].values;
+        o.format = kinds[kd].format;
         fz_join(p, sizeof p, root, kinds[kd].tag);
-        if (ldb_db_init(p, &skip, 1, kinds[kd].values, &db) || ldb_db_dict_add(db, "d", dict))
+        if (ldb_db_create(p, &o, &db) || ldb_db_dict_add(db, "d", dict))
             die(p, ldb_db_errmsg(db));
         uint64_t row = 0;
         for (int b = 0; b < 3; b++) {
@@ -233,7 +245,7 @@ static int cmd_db(const char *fwd_dir, const char *inv_dir)
             if (ldb_writer_commit(w))
                 die("commit", ldb_db_errmsg(db));
         }
-        dump(fwd_dir, inv_dir, db, kinds[kd].tag);
+        dump(fwd_dir, kinds[kd].format == 4 ? inv_dir : NULL, db, kinds[kd].tag);
         if (kd == 0) {
             zstd_chunk(inv_dir, db);
             synth_chunks(inv_dir);
