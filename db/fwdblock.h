@@ -93,7 +93,7 @@ int ldb_fwd_value(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd, uint64_t gpos,
 /* The values of latent at gpos[0..n) (ascending), into out (0 where it does not
  * fire): ldb_fwd_value for each, but that in format 5 the reads of the positions
  * one block holds are made together, so their cache misses overlap (a latent's
- * 100k codes at 10M tokens: 72 -> ?? ms). */
+ * 100k codes at 10M tokens, format 5: 72-77 ms read one by one, 33-35 ms so). */
 int ldb_fwd_values(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd, const uint64_t *gpos, size_t n,
                    uint32_t latent, ldb_fpos *fp, float *out);
 

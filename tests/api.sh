@@ -29,8 +29,9 @@ fi
 other=$(nm -D --defined-only "$SO" | awk '$2 != "T" && $2 != "W" {print $3}' | grep -v '^_' | head -5)
 [ -z "$other" ] && ok || bad "$SO exports non-function symbols: $other"
 
-# the CLI: latentdb.h, cli.h and system headers only; linked to the shared library
-inc=$(grep -h '^#include "' tools/cli/*.c tools/cli/*.h | grep -v '"cli.h"\|"latentdb.h"')
+# the CLI: latentdb.h, its own cli.h and answers.h, and system headers only; linked to
+# the shared library
+inc=$(grep -h '^#include "' tools/cli/*.c tools/cli/*.h | grep -v '"cli.h"\|"answers.h"\|"latentdb.h"')
 [ -z "$inc" ] && ok || bad "tools/cli includes internals: $inc"
 ldd "$BUILD/bin/latentdb" | grep -q 'liblatentdb.so => .*/lib/liblatentdb.so' && ok ||
     bad "$BUILD/bin/latentdb does not load liblatentdb.so: $(ldd "$BUILD/bin/latentdb" | head -3)"

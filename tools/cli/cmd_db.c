@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answers.h"
 #include "cli.h"
 #include "latentdb.h"
 
@@ -195,11 +196,9 @@ int cmd_dict_ls(int argc, char **argv)
     if (rc)
         return rc;
     int n = ldb_db_dict_count(db);
+    ans_err e;
     if (json) {
-        cJSON *a = cJSON_CreateArray();
-        for (int i = 0; i < n; i++)
-            cJSON_AddItemToArray(a, cJSON_Parse(ldb_db_dict_json(db, i)));
-        cli_print_json(a);
+        rc = cli_answer(ans_dicts(db, &e), &e);
     } else {
         printf("%-16s %-12s %-10s %-11s %8s %8s  %s\n", "name", "format", "arch", "type", "d_in",
                "d_sae", "hook_in");
@@ -223,7 +222,7 @@ int cmd_dict_ls(int argc, char **argv)
             printf("(no dictionaries; add one with latentdb dict add DB NAME PATH)\n");
     }
     ldb_db_close(db);
-    return 0;
+    return rc;
 }
 
 static void ingest_progress(void *ctx, uint64_t done, uint64_t total)
@@ -339,35 +338,17 @@ int cmd_info(int argc, char **argv)
     rc = cli_open_db(path, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
+    ans_err e;
+    if (json) {
+        rc = cli_answer(ans_info(db, &e), &e);
+        goto out;
+    }
     if (ldb_query_info(db, &in)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
         goto out;
     }
     static const char *vnames[] = {"bf16", "f16", "f32"};
-    if (json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "n_seq", (double)in->n_seq);
-        cJSON_AddNumberToObject(o, "n_tokens", (double)in->n_tokens);
-        cJSON_AddNumberToObject(o, "n_ordinary", (double)in->n_ordinary);
-        cJSON_AddStringToObject(o, "values", vnames[in->values]);
-        cJSON *sk = cJSON_AddArrayToObject(o, "skip_tokens");
-        for (uint32_t i = 0; i < in->n_skip; i++)
-            cJSON_AddItemToArray(sk, cJSON_CreateNumber(in->skip[i]));
-        cJSON *a = cJSON_AddArrayToObject(o, "dicts");
-        for (uint32_t i = 0; i < in->n_dicts; i++) {
-            const ldb_dict_usage *u = &in->dicts[i];
-            cJSON *d = cJSON_CreateObject();
-            cJSON_AddStringToObject(d, "name", u->name);
-            cJSON_AddNumberToObject(d, "d_sae", u->d_sae);
-            cJSON_AddNumberToObject(d, "nnz", (double)u->nnz);
-            cJSON_AddNumberToObject(d, "positions", (double)u->positions);
-            cJSON_AddNumberToObject(d, "index_bytes", (double)u->bytes);
-            cJSON_AddNumberToObject(d, "bytes_per_nnz", u->nnz ? (double)u->bytes / u->nnz : 0);
-            cJSON_AddItemToArray(a, d);
-        }
-        cJSON_AddNumberToObject(o, "bytes", (double)in->bytes);
-        cli_print_json(o);
-    } else {
+    {
         printf("database      %s\n", path);
         printf("sequences     %llu\n", (unsigned long long)in->n_seq);
         printf("tokens        %llu (%llu ordinary)\n", (unsigned long long)in->n_tokens,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answers.h"
 #include "cli.h"
 #include "latentdb.h"
 
@@ -74,6 +75,12 @@ int cmd_top(int argc, char **argv)
     int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
+    if (a.json) {
+        ans_err e;
+        rc = cli_answer(ans_top(db, a.dict, a.latent_s, &o, &e), &e);
+        ldb_db_close(db);
+        return rc;
+    }
     if ((rc = cli_latent_arg(db, a.dict, a.latent_s, &a.latent))) {
         ldb_db_close(db);
         return rc;
@@ -84,18 +91,6 @@ int cmd_top(int argc, char **argv)
     if (ldb_query_top(db, a.dict, a.latent, &o, &ex) ||
         ldb_query_latent(db, a.dict, a.latent, 1, &li)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
-    } else if (a.json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "dict", a.dict);
-        cli_latent_json(j, db, a.dict, a.latent);
-        if (li->label)
-            cJSON_AddStringToObject(j, "label", li->label);
-        else
-            cJSON_AddNullToObject(j, "label");
-        cJSON *arr = cJSON_AddArrayToObject(j, "examples");
-        for (uint32_t i = 0; i < ex->n; i++)
-            cJSON_AddItemToArray(arr, cli_example_json(&ex->ex[i], tk));
-        cli_print_json(j);
     } else {
         char *t1 = NULL, *t2 = NULL;
         printf("top %u examples of %s latent %s%s%s ([[firing token]]%s)\n", ex->n,
@@ -133,19 +128,6 @@ static void bars(const ldb_bin *b, uint32_t n, int logscale)
     }
 }
 
-static cJSON *bins_json(const ldb_bin *b, uint32_t n)
-{
-    cJSON *a = cJSON_CreateArray();
-    for (uint32_t i = 0; i < n; i++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "lo", b[i].lo);
-        cJSON_AddNumberToObject(o, "hi", b[i].hi);
-        cJSON_AddNumberToObject(o, "count", (double)b[i].count);
-        cJSON_AddItemToArray(a, o);
-    }
-    return a;
-}
-
 int cmd_latent(int argc, char **argv)
 {
     qargs a = {0};
@@ -170,26 +152,13 @@ int cmd_latent(int argc, char **argv)
     if (rc)
         return rc;
     char ls[32];
-    if ((rc = cli_latent_arg(db, a.dict, a.latent_s, &a.latent))) {
+    ans_err e;
+    if (a.json) {
+        rc = cli_answer(ans_latent(db, a.dict, a.latent_s, bins, &e), &e);
+    } else if ((rc = cli_latent_arg(db, a.dict, a.latent_s, &a.latent))) {
         /* the message is out */
     } else if (ldb_query_latent(db, a.dict, a.latent, bins, &l)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
-    } else if (a.json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "dict", a.dict);
-        cli_latent_json(j, db, a.dict, a.latent);
-        if (l->label)
-            cJSON_AddStringToObject(j, "label", l->label);
-        else
-            cJSON_AddNullToObject(j, "label");
-        cJSON_AddNumberToObject(j, "count", (double)l->count);
-        cJSON_AddNumberToObject(j, "nseq", (double)l->nseq);
-        cJSON_AddNumberToObject(j, "density", l->density);
-        cJSON_AddNumberToObject(j, "max", l->max);
-        cJSON_AddNumberToObject(j, "mean", l->mean);
-        cJSON_AddNumberToObject(j, "std", l->std);
-        cJSON_AddItemToObject(j, "hist", bins_json(l->hist, l->nbins));
-        cli_print_json(j);
     } else {
         char *t1 = NULL, *t2 = NULL;
         printf("%s latent %s%s%s\n", cli_safe(a.dict, &t1), cli_latent_str(db, a.dict, a.latent, ls),
@@ -238,25 +207,11 @@ int cmd_density(int argc, char **argv)
     if (rc)
         return rc;
     char ls[32];
-    if (ldb_query_density_layer(db, a.dict, layer, bins, &d)) {
+    ans_err e;
+    if (a.json) {
+        rc = cli_answer(ans_density(db, a.dict, layer, bins, counts, &e), &e);
+    } else if (ldb_query_density_layer(db, a.dict, layer, bins, &d)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
-    } else if (a.json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "dict", a.dict);
-        if (layer != LDB_ALL_LAYERS) { /* counts[i] is latent first + i */
-            cJSON_AddNumberToObject(j, "layer", layer);
-            cJSON_AddNumberToObject(j, "first", d->first);
-        }
-        cJSON_AddNumberToObject(j, "n_tokens", (double)d->n_tokens);
-        cJSON_AddNumberToObject(j, "n_latents", d->n_latents);
-        cJSON_AddNumberToObject(j, "dead", d->dead);
-        cJSON_AddItemToObject(j, "bins", bins_json(d->bins, d->nbins));
-        if (counts) {
-            cJSON *c = cJSON_AddArrayToObject(j, "counts");
-            for (uint32_t i = 0; i < d->n_latents; i++)
-                cJSON_AddItemToArray(c, cJSON_CreateNumber((double)d->counts[i]));
-        }
-        cli_print_json(j);
     } else {
         if (layer != LDB_ALL_LAYERS)
             printf("%s layer %u (latents %u..%u): ", a.dict, layer, d->first,
@@ -289,19 +244,19 @@ static const char *USAGE_SEQ = "usage: latentdb seq DB SEQ [--dict NAME] [-k 5] 
 int cmd_cooc(int argc, char **argv)
 {
     qargs a = {0};
-    const char *with = NULL, *scope_s = "token", *sort_s = "jaccard";
-    uint32_t k = 20, window = 0;
+    ans_cooc_opts o;
+    ans_cooc_opts_init(&o);
     for (int i = 0; i < argc; i++) {
         int rc = 0;
         if (!strcmp(argv[i], "--with") && i + 1 < argc)
-            with = argv[++i];
+            o.with = argv[++i];
         else if (!strcmp(argv[i], "-k") && i + 1 < argc) {
-            if (cli_parse_u32(argv[++i], &k) || !k)
+            if (cli_parse_u32(argv[++i], &o.k) || !o.k)
                 return cli_usage(USAGE_COOC, "-k takes a positive integer");
         } else if (!strcmp(argv[i], "--scope") && i + 1 < argc)
-            scope_s = argv[++i];
+            o.scope = argv[++i];
         else if (!strcmp(argv[i], "--sort") && i + 1 < argc)
-            sort_s = argv[++i];
+            o.sort = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             a.json = 1;
         else if (argv[i][0] == '-')
@@ -311,64 +266,30 @@ int cmd_cooc(int argc, char **argv)
     }
     if (!a.has_latent)
         return cli_usage(USAGE_COOC, "cooc needs DB DICT LATENT");
-    int scope = !strcmp(scope_s, "token") ? LDB_COOC_TOKEN : !strcmp(scope_s, "seq") ? LDB_COOC_SEQ
-              : !strncmp(scope_s, "window:", 7) && !cli_parse_u32(scope_s + 7, &window) &&
-                        window <= 100000 ? LDB_COOC_WINDOW : -1;
-    if (scope < 0)
-        return cli_usage(USAGE_COOC, "--scope takes token, window:N or seq, not '%s'", scope_s);
-    int sort = !strcmp(sort_s, "jaccard") ? LDB_SORT_JACCARD : !strcmp(sort_s, "count")
-             ? LDB_SORT_COUNT : !strcmp(sort_s, "npmi") ? LDB_SORT_NPMI : -1;
-    if (sort < 0)
-        return cli_usage(USAGE_COOC, "--sort takes jaccard, count or npmi, not '%s'", sort_s);
-    /* --with NAME:LAYER ranks one layer of a multi-layer dictionary (names hold no ':') */
-    char withname[128];
-    uint32_t with_layer = LDB_ALL_LAYERS;
-    const char *colon = with ? strchr(with, ':') : NULL;
-    if (colon) {
-        if ((size_t)(colon - with) >= sizeof withname || cli_parse_u32(colon + 1, &with_layer) ||
-            with_layer == LDB_ALL_LAYERS)
-            return cli_usage(USAGE_COOC, "--with takes DICT or DICT:LAYER, not '%s'", with);
-        memcpy(withname, with, (size_t)(colon - with));
-        withname[colon - with] = 0;
-        with = withname;
-    }
+    ans_cooc_args p;
+    ans_err e;
+    if (ans_cooc_parse(&o, &p, &e))
+        return cli_usage(USAGE_COOC, "--%s", e.msg);
     ldb_db *db = NULL;
     ldb_cooc *c = NULL;
     int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
-    const char *other = with ? with : a.dict;
+    const char *other = p.with ? p.with : a.dict;
     char ls[32], ls2[32];
-    if ((rc = cli_latent_arg(db, a.dict, a.latent_s, &a.latent))) {
+    if (a.json) {
+        rc = cli_answer(ans_cooc(db, a.dict, a.latent_s, &o, &e), &e);
+    } else if ((rc = cli_latent_arg(db, a.dict, a.latent_s, &a.latent))) {
         /* the message is out */
-    } else if (ldb_query_cooc_layer(db, a.dict, a.latent, with, with_layer, k, scope, window, sort,
-                                    &c)) {
+    } else if (ldb_query_cooc_layer(db, a.dict, a.latent, p.with, p.with_layer, o.k, p.scope,
+                                    p.window, p.sort, &c)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
-    } else if (a.json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "dict", a.dict);
-        cli_latent_json(j, db, a.dict, a.latent);
-        cJSON_AddNumberToObject(j, "count", (double)c->count);
-        cJSON_AddNumberToObject(j, "units", (double)c->units);
-        cJSON_AddStringToObject(j, "scope", scope_s);
-        cJSON *arr = cJSON_AddArrayToObject(j, "cooccurring");
-        for (uint32_t i = 0; i < c->n; i++) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "dict", other);
-            cli_latent_json(o, db, other, c->items[i].latent);
-            cJSON_AddNumberToObject(o, "count", (double)c->items[i].count);
-            cJSON_AddNumberToObject(o, "count_other", (double)c->items[i].count_other);
-            cJSON_AddNumberToObject(o, "jaccard", c->items[i].jaccard);
-            cJSON_AddNumberToObject(o, "npmi", c->items[i].npmi);
-            cJSON_AddItemToArray(arr, o);
-        }
-        cli_print_json(j);
     } else {
         printf("%s latent %s fires in %llu of %llu units (scope %s); with %s", a.dict,
                cli_latent_str(db, a.dict, a.latent, ls), (unsigned long long)c->count,
-               (unsigned long long)c->units, scope_s, other);
-        if (with_layer != LDB_ALL_LAYERS)
-            printf(" layer %u", with_layer);
+               (unsigned long long)c->units, o.scope, other);
+        if (p.with_layer != LDB_ALL_LAYERS)
+            printf(" layer %u", p.with_layer);
         printf(":\n");
         printf("  %-8s %10s %10s %9s %7s\n", "latent", "both", "it alone", "jaccard", "npmi");
         for (uint32_t i = 0; i < c->n; i++)
@@ -386,24 +307,24 @@ int cmd_cooc(int argc, char **argv)
 int cmd_samples(int argc, char **argv)
 {
     qargs a = {0};
-    uint32_t groups = 10, per = 5, context = 8, seed32 = 0;
-    const char *by = "count";
+    ans_samples_opts o;
+    ans_samples_opts_init(&o);
     for (int i = 0; i < argc; i++) {
         int rc = 0;
         if (!strcmp(argv[i], "--groups") && i + 1 < argc) {
-            if (cli_parse_u32(argv[++i], &groups) || !groups || groups > 1000)
+            if (cli_parse_u32(argv[++i], &o.groups) || !o.groups || o.groups > 1000)
                 return cli_usage(USAGE_SAMPLES, "--groups takes 1..1000");
         } else if (!strcmp(argv[i], "--per-group") && i + 1 < argc) {
-            if (cli_parse_u32(argv[++i], &per) || per > 10000)
+            if (cli_parse_u32(argv[++i], &o.per_group) || o.per_group > 10000)
                 return cli_usage(USAGE_SAMPLES, "--per-group takes 0..10000");
         } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-            if (cli_parse_u32(argv[++i], &seed32))
+            if (cli_parse_u32(argv[++i], &o.seed))
                 return cli_usage(USAGE_SAMPLES, "--seed takes a non-negative integer");
         } else if (!strcmp(argv[i], "--context") && i + 1 < argc) {
-            if (cli_parse_u32(argv[++i], &context) || context > 10000)
+            if (cli_parse_u32(argv[++i], &o.context) || o.context > 10000)
                 return cli_usage(USAGE_SAMPLES, "--context takes 0..10000");
         } else if (!strcmp(argv[i], "--by") && i + 1 < argc)
-            by = argv[++i];
+            o.by = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             a.json = 1;
         else if (argv[i][0] == '-')
@@ -413,27 +334,23 @@ int cmd_samples(int argc, char **argv)
     }
     if (!a.has_latent)
         return cli_usage(USAGE_SAMPLES, "samples needs DB DICT LATENT");
-    int b = !strcmp(by, "count") ? LDB_SAMPLES_BY_COUNT : !strcmp(by, "value")
-          ? LDB_SAMPLES_BY_VALUE : -1;
+    ans_err e;
+    int b = ans_samples_by(o.by, &e);
     if (b < 0)
-        return cli_usage(USAGE_SAMPLES, "--by takes count or value, not '%s'", by);
+        return cli_usage(USAGE_SAMPLES, "--%s", e.msg);
     ldb_db *db = NULL;
     ldb_samples *s = NULL;
     int rc = cli_open_db(a.db, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
-    ldb_tokenizer *tk = cli_db_text(db);
-    if ((rc = cli_latent_arg(db, a.dict, a.latent_s, &a.latent))) {
+    ldb_tokenizer *tk = a.json ? NULL : cli_db_text(db);
+    if (a.json) {
+        rc = cli_answer(ans_samples(db, a.dict, a.latent_s, &o, &e), &e);
+    } else if ((rc = cli_latent_arg(db, a.dict, a.latent_s, &a.latent))) {
         /* the message is out */
-    } else if (ldb_query_samples(db, a.dict, a.latent, groups, per, b, seed32, context, &s)) {
+    } else if (ldb_query_samples(db, a.dict, a.latent, o.groups, o.per_group, b, o.seed,
+                                 o.context, &s)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
-    } else if (a.json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "dict", a.dict);
-        cli_latent_json(j, db, a.dict, a.latent);
-        cJSON_AddStringToObject(j, "by", by);
-        cJSON_AddItemToObject(j, "groups", cli_samples_json(s, tk));
-        cli_print_json(j);
     } else {
         for (uint32_t g = 0; g < s->n; g++) {
             printf("group %u: values %.4g .. %.4g, %llu positions\n", g + 1, s->groups[g].lo,
@@ -478,34 +395,16 @@ int cmd_seq(int argc, char **argv)
     int rc = cli_open_db(path, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
+    ans_err e;
+    if (json) {
+        rc = cli_answer(ans_seq(db, seq, dict, k, &e), &e);
+        ldb_db_close(db);
+        return rc;
+    }
     ldb_tokenizer *tk = cli_db_text(db);
     char piece[512], *tmp;
     if (ldb_query_seq(db, seq, dict, k, &v)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
-    } else if (json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddNumberToObject(j, "seq", (double)v->seq);
-        cJSON_AddStringToObject(j, "source", v->source ? v->source : "");
-        cJSON *t = cJSON_AddArrayToObject(j, "tokens");
-        for (uint32_t i = 0; i < v->len; i++)
-            cJSON_AddItemToArray(t, cJSON_CreateNumber(v->tokens[i]));
-        if (tk)
-            cli_text_json(j, tk, v->tokens, v->len, 1);
-        cJSON *ps = cJSON_AddArrayToObject(j, "positions");
-        for (uint32_t p = 0; p < v->len; p++) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "pos", p);
-            cJSON *ls = cJSON_AddArrayToObject(o, "latents");
-            for (uint64_t e = v->start[p]; e < v->start[p + 1]; e++) {
-                cJSON *l = cJSON_CreateObject();
-                cJSON_AddStringToObject(l, "dict", v->dict_names[v->lat[e].dict]);
-                cli_latent_json(l, db, v->dict_names[v->lat[e].dict], v->lat[e].latent);
-                cJSON_AddNumberToObject(l, "value", v->lat[e].value);
-                cJSON_AddItemToArray(ls, l);
-            }
-            cJSON_AddItemToArray(ps, o);
-        }
-        cli_print_json(j);
     } else {
         char *t1 = NULL;
         printf("sequence %llu (%s), %u tokens; top %u latents per position\n", seq,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answers.h"
 #include "cli.h"
 #include "latentdb.h"
 
@@ -18,51 +19,20 @@ static const char *USAGE_SEARCH =
     "With --acts, your activations of a text are encoded with the dictionary and its\n"
     "latents ranked by their largest code (--tokens QT.npy shows where).\n";
 
-static int search_text(ldb_db *db, const char *dict, const char *text, uint32_t k, int all,
-                       int json)
+/* The text view of a search (--json is ans_search's answer). */
+static int search_text(ldb_db *db, const char *dict, const char *text, uint32_t k, int all)
 {
     ldb_tokenizer *t = NULL;
-    if (ldb_db_tokenizer(db, &t))
-        return cli_fail("%s", ldb_db_errmsg(db));
-    if (!t)
-        return cli_fail("the database has no tokenizer: make it with init --tokenizer, or search "
-                        "with --acts");
     uint32_t *ids;
     size_t n;
-    if (ldb_tokenizer_encode(t, text, strlen(text), &ids, &n))
-        return cli_fail("%s", ldb_tokenizer_errmsg(t));
-    if (!n) {
-        free(ids);
-        return cli_fail("search: '%s' has no tokens", text);
-    }
+    ans_err e;
+    if (ans_text_ids(db, text, &t, &ids, &n, &e))
+        return cli_fail("%s", e.msg);
     ldb_search *s = NULL;
     int rc = 0;
     char piece[512], *tmp;
     if (ldb_query_search(db, dict, ids, n, all, k, &s)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
-    } else if (json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "dict", dict);
-        cJSON_AddStringToObject(o, "text", text);
-        cJSON *ta = cJSON_AddArrayToObject(o, "tokens");
-        for (size_t i = 0; i < n; i++)
-            cJSON_AddItemToArray(ta, cJSON_CreateNumber(ids[i]));
-        cli_text_json(o, t, ids, n, 0);
-        cJSON_AddStringToObject(o, "where", all ? "all" : "last");
-        cJSON_AddNumberToObject(o, "occurrences", (double)s->occurrences);
-        cJSON *la = cJSON_AddArrayToObject(o, "latents");
-        for (uint32_t i = 0; i < s->n; i++) {
-            const ldb_search_item *it = &s->items[i];
-            cJSON *l = cJSON_CreateObject();
-            cli_latent_json(l, db, dict, it->latent);
-            cJSON_AddNumberToObject(l, "score", it->score);
-            cJSON_AddNumberToObject(l, "hits", (double)it->hits);
-            cJSON_AddNumberToObject(l, "precision", it->precision);
-            cJSON_AddNumberToObject(l, "density", it->density);
-            cJSON_AddNumberToObject(l, "mean_value", it->mean_value);
-            cJSON_AddItemToArray(la, l);
-        }
-        cli_print_json(o);
     } else {
         printf("\"");
         cli_put_oneline(text, strlen(text));
@@ -345,8 +315,11 @@ int cmd_search(int argc, char **argv)
     int rc = cli_open_db(path, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
-    rc = text ? search_text(db, dict, text, k, all, json)
-              : search_acts(db, dict, qacts, qtok, k, json);
+    ans_err e;
+    if (text && json)
+        rc = cli_answer(ans_search(db, dict, text, k, all, &e), &e);
+    else
+        rc = text ? search_text(db, dict, text, k, all) : search_acts(db, dict, qacts, qtok, k, json);
     ldb_db_close(db);
     return rc;
 }
