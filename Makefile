@@ -15,7 +15,7 @@ PY      := /usr/bin/python3
 
 LIB_SRC := $(wildcard common/*.c text/*.c sae/*.c db/*.c ingest/*.c query/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
-CLI_SRC := $(wildcard tools/cli/*.c)
+CLI_SRC := $(wildcard tools/cli/*.c tools/web/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/helper_encode $(BUILD)/tests/helper_tokenize $(BUILD)/tests/faultinj.so \
@@ -29,7 +29,7 @@ TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_enc
 .PHONY: all check test asan tsan valgrind torture deps deps-bench demo demo-small bench bench-encode bench-ingest bench-query bench-text bench-wide bench-exact clean
 all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h text/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tools/*.h tests/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h text/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tools/web/*.h tools/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -57,7 +57,10 @@ bin/latentdb: $(BUILD)/bin/latentdb
 # it beside itself, in ../lib (build/lib for build/bin, lib/ for bin/).
 $(BUILD)/bin/latentdb: $(CLI_OBJ) $(BUILD)/lib/liblatentdb.so
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) -L$(BUILD)/lib -llatentdb -Wl,-rpath,'$$ORIGIN/../lib' -lcjson -lm
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) -L$(BUILD)/lib -llatentdb -Wl,-rpath,'$$ORIGIN/../lib' -lcjson -lmicrohttpd -lpthread -lm
+
+# the pages' stylesheet and script are compiled in (.incbin)
+$(BUILD)/tools/web/assets.o: $(wildcard tools/web/assets/*)
 
 # the struct sizes and offsets the Python package's mirrors are checked against
 $(BUILD)/tests/abi: tests/python/abi.c include/latentdb.h

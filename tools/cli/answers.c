@@ -47,7 +47,7 @@ int ans_latent_arg(ldb_db *db, const char *dict, const char *text, uint32_t *lat
     }
     int rc = ldb_db_latent_parse(db, dict, text, latent);
     if (rc)
-        db_fail(db, rc, e);
+        ans_fail(e, rc == LDB_EINVAL ? LDB_ENOTFOUND : rc, ldb_db_errmsg(db)); /* (no such latent) */
     return rc ? -1 : 0;
 }
 

@@ -123,6 +123,8 @@ int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_search(int argc, char **argv);
+int cmd_serve(int argc, char **argv);  /* tools/web/serve.c */
+int cmd_page(int argc, char **argv);   /* tools/web/pages.c */
 
 /* Examples as JSON and as lines (textview.c): with a tokenizer, contexts read as
  * text with the firing token in [[ ]]; JSON adds "text" and "pieces". */

@@ -36,6 +36,10 @@ static const char *USAGE =
     "  export DB DICT [--top 20] [--samples 20] [--latents A-B] > out.jsonl\n"
     "  import DB --dict NAME --tokens T.npy --codes C.npz [--ctx N] [--source LABEL] [--again]\n"
     "\n"
+    "Pages:\n"
+    "  serve DB [--port 8080] [--host 127.0.0.1] the pages and a JSON API over HTTP\n"
+    "  page DB DICT LATENT -o page.html          one latent's page as a self-contained file\n"
+    "\n"
     "Text:\n"
     "  search DB DICT TEXT [-k 20] [--where last|all] [--json]\n"
     "                                           latents that fire where TEXT occurs in the corpus\n"
@@ -183,7 +187,8 @@ int main(int argc, char **argv)
         {"check", cmd_check}, {"compact", cmd_compact}, {"top", cmd_top}, {"cooc", cmd_cooc},
         {"samples", cmd_samples}, {"seq", cmd_seq}, {"label", cmd_label}, {"export", cmd_export},
         {"import", cmd_import}, {"latent", cmd_latent}, {"density", cmd_density},
-        {"tokenize", cmd_tokenize}, {"search", cmd_search},
+        {"tokenize", cmd_tokenize}, {"search", cmd_search}, {"serve", cmd_serve},
+        {"page", cmd_page},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name))

@@ -1,0 +1,74 @@
+/* web.h — `latentdb serve` and `latentdb page` (docs/ARCHITECTURE.md, "The answers,
+ * the server and the pages"): the pieces tools/web/ shares. Compiled into
+ * bin/latentdb; a client of the library like the rest of the CLI. */
+#ifndef LDB_WEB_H
+#define LDB_WEB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "latentdb.h"
+
+/* A growing output buffer (html.c). Appends never fail: out of memory sets oom and
+ * later appends do nothing; the caller checks oom once at the end. */
+typedef struct wbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} wbuf;
+void wb_put(wbuf *b, const char *s, size_t n);
+void wb_puts(wbuf *b, const char *s);
+void wb_printf(wbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s[0..n) as HTML text or attribute value: & < > " ' escaped, invalid UTF-8 as
+ * U+FFFD, control characters (C0 but tab and newline, DEL, C1) as U+FFFD too. */
+void wb_esc(wbuf *b, const char *s, size_t n);
+void wb_escs(wbuf *b, const char *s);
+/* s as a component of a URL path or query: everything but [A-Za-z0-9-_.~] as %XX. */
+void wb_url(wbuf *b, const char *s);
+void wb_free(wbuf *b);
+
+/* A response: status, content type, body (malloc'd, the response frees it). */
+typedef struct wresp {
+    int status;
+    const char *type;
+    char *body;
+    size_t len;
+} wresp;
+
+/* A request's query parameters, already percent-decoded: get returns the value of
+ * name or NULL. The server reads them from libmicrohttpd, tests from a string. */
+typedef struct wquery {
+    const char *(*get)(void *ctx, const char *name);
+    /* calls fn(ctx2, name) for each parameter given (to refuse unknown ones) */
+    int (*each)(void *ctx, int (*fn)(void *ctx2, const char *name), void *ctx2);
+    void *ctx;
+} wquery;
+
+/* Answers GET path?query on db into r (route.c): the JSON API under /api/, the pages,
+ * the assets. Never fails: errors are responses (400, 404, 500) with a message. */
+void web_route(ldb_db *db, const char *path, const wquery *q, wresp *r);
+
+/* The pages (pages.c): each appends a whole HTML document to b, or returns the
+ * status of a failure with its message in err (then b is discarded). standalone:
+ * CSS inline and no script (latentdb page); else the assets are linked. */
+int page_overview(ldb_db *db, wbuf *b, char *err, size_t errcap);
+int page_latent(ldb_db *db, const char *dict, const char *latent, int standalone, wbuf *b,
+                char *err, size_t errcap);
+int page_search(ldb_db *db, const char *dict, const char *text, wbuf *b, char *err, size_t errcap);
+int page_seq(ldb_db *db, const char *seq, const char *dict, const char *latent, wbuf *b, char *err,
+             size_t errcap);
+
+/* The embedded assets (assets.c): their bytes and length. */
+extern const char web_css[], web_js[];
+extern const size_t web_css_len, web_js_len;
+
+/* SVG plots (svg.c). A histogram of counts over bins [lo, hi) with axis labels;
+ * logx: the bins are log10 values, labelled as powers of ten. */
+void svg_hist(wbuf *b, const ldb_bin *bins, uint32_t n, int logx, const char *xlabel,
+              double mark);
+
+/* The background colour of a token with value v where the latent's max is mx:
+ * white through orange (the pages and the terminal's --color alike). */
+void shade_rgb(double v, double mx, int rgb[3]);
+
+#endif
