@@ -60,5 +60,7 @@ run api sh tests/api.sh "$BUILD"
 run test_demo sh tests/demo.sh "$BUILD"
 # the Python package (its reading calls compared with the CLI on the demo-small DB)
 run python sh tests/python/run.sh "$BUILD" "$PY"
+# latentdb serve: its API against the CLI, hostile requests, the pages in chromium
+run web sh tests/web/run.sh "$BUILD" "$PY"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -444,7 +444,7 @@ int page_seq(ldb_db *db, const char *seq_s, const char *dict, const char *latent
     }
     wb_puts(b, "</div><h2>Latents by position</h2>");
     for (uint32_t p = 0; p < v->len; p++) {
-        wb_printf(b, "<div class=pos id=p%u><b>%u</b> ", p, p);
+        wb_printf(b, "<div class=pos id=p%u><span class=pn>%u</span> ", p, p);
         token_text(b, tk, v->tokens[p]);
         wb_puts(b, ": ");
         uint64_t shown = 0;

@@ -1,0 +1,117 @@
+// The pages in a real browser: Debian's chromium, headless, driven by playwright-core
+// (npm, pinned in tools/fetch.sh). Run by tests/web/test_browser.py, which starts the
+// servers and passes what to expect; prints one JSON object: {checks: [[name, ok,
+// detail], ...]}.
+// usage: node browser.js PLAYWRIGHT_DIR CONFIG.json
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const { chromium } = require(process.argv[2]);
+const cfg = JSON.parse(fs.readFileSync(process.argv[3], "utf8"));
+const checks = [];
+const check = (name, ok, detail) => checks.push([name, !!ok, detail === undefined ? "" : String(detail)]);
+
+// Distinct colours in a PNG, counted by the browser itself (a blank page has one or two).
+async function colours(page, png) {
+  return page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = "data:image/png;base64," + b64;
+    await img.decode();
+    const c = document.createElement("canvas");
+    c.width = img.width; c.height = img.height;
+    const g = c.getContext("2d");
+    g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set();
+    for (let i = 0; i < d.length && seen.size < 1000; i += 4 * 7) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    return seen.size;
+  }, png.toString("base64"));
+}
+
+(async () => {
+  const browser = await chromium.launch({ executablePath: cfg.chromium, args: ["--no-sandbox"] });
+  const ctx = await browser.newContext({ viewport: { width: 1100, height: 1300 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  let dialogs = 0;
+  page.on("console", (m) => { if (m.type() === "error") errors.push(page.url() + ": " + m.text()); });
+  page.on("pageerror", (e) => errors.push(page.url() + ": " + e));
+  page.on("dialog", async (d) => { dialogs++; await d.dismiss(); });
+  const visit = async (url) => {
+    const r = await page.goto(url);
+    return r ? r.status() : 0;
+  };
+  const U = cfg.url, THE = cfg.the;
+
+  // the overview
+  check("overview loads", (await visit(U)) === 200);
+  check("overview has a density plot per dictionary", (await page.locator("svg.plot").count()) >= 1);
+  const shot1 = await page.screenshot({ path: path.join(cfg.out, "overview.png"), fullPage: false });
+  const c1 = await colours(page, shot1);
+  check("overview screenshot is not blank", c1 > 20, c1 + " colours");
+
+  // a latent's page against the CLI's JSON
+  check("latent page loads", (await visit(U + "latent/res/" + THE)) === 200);
+  const fire = page.locator("#top .ex").first().locator(".t.fire");
+  const tok = Number(await fire.getAttribute("data-tok"));
+  const v = Number(await fire.getAttribute("data-v"));
+  const want = cfg.top.examples[0];
+  const wantTok = want.context.tokens[want.pos - want.context.start];
+  check("top example's highlighted token is the CLI's", tok === wantTok, tok + " vs " + wantTok);
+  check("top example's value is the CLI's", Math.fround(v) === Math.fround(want.value), v + " vs " + want.value);
+  check("its value shows on hover", await (async () => {
+    await fire.hover();
+    const t = await page.locator("#tip").textContent();
+    return t.includes(String(Number(await fire.getAttribute("data-v"))));
+  })());
+  check("latent page shows the count", (await page.locator("#count").textContent()).trim() === String(cfg.latent.count));
+  check("latent page has samples of both kinds",
+        (await page.locator("#samples .ex").count()) > 0 && (await page.locator("#samples_value .ex").count()) > 0);
+  const shot2 = await page.screenshot({ path: path.join(cfg.out, "latent.png"), fullPage: false });
+  const c2 = await colours(page, shot2);
+  check("latent screenshot is not blank", c2 > 20, c2 + " colours");
+
+  // follow a co-occurring latent
+  const co = page.locator("#cooc a").first();
+  const href = await co.getAttribute("href");
+  await co.click();
+  await page.waitForLoadState();
+  check("a co-occurring latent's link opens its page", page.url().endsWith(href) &&
+        (await page.locator("h1").textContent()).includes(href.split("/").pop()), page.url());
+
+  // search by a planted token's text, then the first card
+  check("search page loads", (await visit(U)) === 200);
+  await page.fill("header input[name=text]", cfg.probe);
+  await Promise.all([page.waitForNavigation(), page.press("header input[name=text]", "Enter")]);
+  check("search lists cards", (await page.locator(".card").count()) > 0, page.url());
+  const first = page.locator(".card h3 a").first();
+  await Promise.all([page.waitForNavigation(), first.click()]);
+  check("the first card is the planted latent", page.url().endsWith("/latent/res/" + THE), page.url());
+
+  // a sequence shaded by the latent; a token lists the latents at its position
+  check("sequence page loads", (await visit(U + "seq/" + want.seq + "?dict=res&latent=" + THE)) === 200);
+  const shadedTok = page.locator("#seq .t").nth(want.pos);
+  check("the sequence marks the example's token with its value",
+        Math.fround(Number(await shadedTok.getAttribute("data-v"))) === Math.fround(want.value));
+  await shadedTok.click();
+  check("a token's link goes to its latents", page.url().endsWith("#p" + want.pos) &&
+        (await page.locator("#p" + want.pos + " a").count()) > 0, page.url());
+
+  // a corpus full of markup: shown as text, nothing runs
+  await page.addInitScript(() => { window.__ran = 0; });
+  for (const p of ["", "latent/res/" + cfg.markup_latent, "seq/0?dict=res&latent=" + cfg.markup_latent]) {
+    const st = await visit(cfg.markup_url + p);
+    const ran = await page.evaluate(() => window.__ran || 0);
+    check("markup page " + (p || "/") + " loads", st === 200, st);
+    check("markup page " + (p || "/") + " runs nothing of the corpus", dialogs === 0 && ran === 0 &&
+          (await page.locator("main img, main b, main script").count()) === 0, dialogs);
+  }
+  check("the markup reads as text", (await page.locator("#seq").textContent()).includes("<script>"));
+
+  check("no console errors", errors.length === 0, errors.slice(0, 5).join(" | "));
+  await browser.close();
+  process.stdout.write(JSON.stringify({ checks }) + "\n");
+})().catch((e) => {
+  process.stdout.write(JSON.stringify({ checks, error: String(e && e.stack || e) }) + "\n");
+  process.exit(1);
+});
