@@ -285,6 +285,20 @@ sys.exit(0 if len(a) == len(b) == 4096 and sum(d) < 0.01 * sum(a) and all(e <= 0
 fi
 jcheck 'o["dict"] == "a" and o["latent"] == 1495 and len(o["examples"]) == 5 and all(set(e) >= {"seq","pos","value","context"} and set(e["context"]) >= {"start","tokens","values"} for e in o["examples"]) and [e["value"] for e in o["examples"]] == sorted([e["value"] for e in o["examples"]], reverse=True)' "$L" top "$DB" a 1495 -k 5 --json
 expect 0 '\[\[[0-9]+\]\]' "$L" top "$DB" a 1495 -k 3
+# --color: each token on a 24-bit background by its value, the firing one bold and
+# underlined; never when stdout is not a terminal (auto) or when told never
+ESC=$(printf '\033')
+"$L" top "$DB" a 1495 -k 3 --color always > "$T/col" 2>&1
+grep -q "${ESC}\[48;2;255;140;0m" "$T/col" && grep -q "${ESC}\[1;4m" "$T/col" && ! grep -q '\[\[' "$T/col" && ok || bad "top --color always: $(head -c 300 "$T/col" | cat -v)"
+for c in never auto; do
+    "$L" top "$DB" a 1495 -k 3 --color $c > "$T/col" 2>&1
+    grep -q "$ESC" "$T/col" && bad "top --color $c wrote escapes" || ok
+done
+"$L" samples "$DB" a 1495 --groups 2 --per-group 2 --color always > "$T/col" 2>&1
+grep -q "${ESC}\[48;2;" "$T/col" && ok || bad "samples --color always: $(head -c 200 "$T/col" | cat -v)"
+"$L" seq "$DB" 1 --color always > "$T/col" 2>&1
+grep -q "${ESC}\[48;2;" "$T/col" && ok || bad "seq --color always: $(head -c 200 "$T/col" | cat -v)"
+expect 2 'color takes auto, always or never' "$L" top "$DB" a 1495 --color blue
 "$L" top "$DB" a 1495 -k 7 --json > "$T/top7.json"
 jcheck 'len(o["examples"]) == 7 and all("context" not in e for e in o["examples"]) and [(e["seq"], e["pos"], e["value"]) for e in o["examples"]] == [(e["seq"], e["pos"], e["value"]) for e in json.load(open("'"$T"'/top7.json"))["examples"]]' "$L" top "$DB" a 1495 -k 7 --positions-only --json
 jcheck 'o["by"] == "value" and len(o["groups"]) == 4 and all(set(g) >= {"lo","hi","count","examples"} for g in o["groups"])' "$L" samples "$DB" a 1495 --groups 4 --per-group 2 --by value --json

@@ -16,7 +16,8 @@ echo "$line"
 rate=$(echo "$line" | sed -n 's/.*(\([0-9.]*\)%).*/\1/p')
 if [ -n "$rate" ] && awk "BEGIN { exit !($rate >= 95) }"; then ok; else bad "recovery rate '$rate' < 95%"; fi
 for want in '^\$ latentdb init .* --tokenizer' '^\$ latentdb search .* " of the"' '\[\[the\]\]' \
-            'token  latents: [0-9]+ of [0-9]+' 'class  latents: [0-9]+ of [0-9]+'; do
+            'token  latents: [0-9]+ of [0-9]+' 'class  latents: [0-9]+ of [0-9]+' \
+            '^#   .*latentdb serve .*/db$' 'http://127\.0\.0\.1:8080/latent/res/[0-9]+ '; do
     grep -qE -- "$want" "$T/demo.txt" && ok || bad "the demo's output lacks /$want/"
 done
 echo "test_demo: $pass passed, $fail failed"

@@ -85,3 +85,7 @@ run search "$DB" res " of the" -k 5
 echo
 "$BUILD/tools/recovery" "$DB" res "$D/planted.json" --misses 5
 echo "demo: done in $(( $(date +%s) - t0 )) s"
+echo
+echo "# to look at the latents in a browser:"
+echo "#   $L serve $DB"
+echo "# and open http://127.0.0.1:8080/latent/res/$THE (the latent of \" the\")"

@@ -135,7 +135,18 @@ struct ldb_tokenizer *cli_db_text(struct ldb_db *db); /* the DB's tokenizer or N
 struct cJSON *cli_example_json(const struct ldb_example *e, struct ldb_tokenizer *t);
 struct cJSON *cli_examples_json(const struct ldb_examples *e, struct ldb_tokenizer *t);
 struct cJSON *cli_samples_json(const struct ldb_samples *s, struct ldb_tokenizer *t);
-void cli_print_example(int rank, const struct ldb_example *e, struct ldb_tokenizer *t);
+/* An example on one line; with cli_color, each token of its context shaded by its
+ * value (mx: the latent's largest), else the firing token marked [[so]]. */
+void cli_print_example(int rank, const struct ldb_example *e, struct ldb_tokenizer *t, double mx);
+/* Terminal colours (--color auto|always|never; auto: stdout is a terminal, TERM is
+ * not dumb and NO_COLOR is unset): cli_color_arg sets cli_color, -1 for a bad word. */
+extern int cli_color;
+int cli_color_arg(const char *s);
+/* The background of a token of value v where the latent's largest is mx: white
+ * through orange (pages and terminal alike). */
+void cli_shade_rgb(double v, double mx, int rgb[3]);
+/* One token's text on a background shaded by v, bold and underlined when mark. */
+void cli_put_shaded(struct ldb_tokenizer *t, uint32_t id, float v, double mx, int mark);
 /* Adds "pieces" (each token as it reads) and, when text, "text" (the decoded ids) to o. */
 void cli_text_json(struct cJSON *o, struct ldb_tokenizer *t, const uint32_t *ids, size_t n, int text);
 /* Token id as it reads in text (ldb_tokenizer_piece_text), or with text = 0 its

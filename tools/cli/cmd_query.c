@@ -12,7 +12,9 @@
 
 static const char *USAGE_TOP =
     "usage: latentdb top DB DICT LATENT [-k 20] [--context 8 | --positions-only]\n"
-    "                    [--distinct-seq] [--include-special] [--json]\n";
+    "                    [--distinct-seq] [--include-special] [--color auto|always|never] [--json]\n"
+    "--color shades each token of a context by the latent's value there (auto: when\n"
+    "stdout is a terminal).\n";
 static const char *USAGE_LATENT = "usage: latentdb latent DB DICT LATENT [--bins 50] [--json]\n";
 static const char *USAGE_DENSITY =
     "usage: latentdb density DB DICT [--layer L] [--bins 50] [--counts] [--json]\n";
@@ -61,7 +63,10 @@ int cmd_top(int argc, char **argv)
             o.distinct_seq = 1;
         else if (!strcmp(argv[i], "--include-special"))
             o.include_special = 1;
-        else if (!strcmp(argv[i], "--json"))
+        else if (!strcmp(argv[i], "--color") && i + 1 < argc) {
+            if (cli_color_arg(argv[++i]))
+                return cli_usage(USAGE_TOP, "--color takes auto, always or never");
+        } else if (!strcmp(argv[i], "--json"))
             a.json = 1;
         else if (argv[i][0] == '-')
             return cli_usage(USAGE_TOP, "unknown option or missing value '%s'", argv[i]);
@@ -93,14 +98,15 @@ int cmd_top(int argc, char **argv)
         rc = cli_fail("%s", ldb_db_errmsg(db));
     } else {
         char *t1 = NULL, *t2 = NULL;
-        printf("top %u examples of %s latent %s%s%s ([[firing token]]%s)\n", ex->n,
+        printf("top %u examples of %s latent %s%s%s (%s)\n", ex->n,
                cli_safe(a.dict, &t1), cli_latent_str(db, a.dict, a.latent, ls),
-               li->label ? ": " : "",
-               li->label ? cli_safe(li->label, &t2) : "", tk ? "" : ", * also firing");
+               li->label ? ": " : "", li->label ? cli_safe(li->label, &t2) : "",
+               cli_color ? "each token shaded by its value, the firing one underlined"
+               : tk ? "[[firing token]]" : "[[firing token]], * also firing");
         free(t1);
         free(t2);
         for (uint32_t i = 0; i < ex->n; i++)
-            cli_print_example((int)i + 1, &ex->ex[i], tk);
+            cli_print_example((int)i + 1, &ex->ex[i], tk, li->max);
         if (!ex->n)
             printf("(the latent never fires)\n");
     }
@@ -238,8 +244,10 @@ static const char *USAGE_COOC =
     "                     [--sort jaccard|count|npmi] [--json]\n";
 static const char *USAGE_SAMPLES =
     "usage: latentdb samples DB DICT LATENT [--groups 10] [--per-group 5] [--by count|value]\n"
-    "                        [--seed 0] [--context 8] [--json]\n";
-static const char *USAGE_SEQ = "usage: latentdb seq DB SEQ [--dict NAME] [-k 5] [--json]\n";
+    "                        [--seed 0] [--context 8] [--color auto|always|never] [--json]\n";
+static const char *USAGE_SEQ =
+    "usage: latentdb seq DB SEQ [--dict NAME] [-k 5] [--color auto|always|never] [--json]\n"
+    "--color shades each token by the largest code there (auto: when stdout is a terminal).\n";
 
 int cmd_cooc(int argc, char **argv)
 {
@@ -325,7 +333,10 @@ int cmd_samples(int argc, char **argv)
                 return cli_usage(USAGE_SAMPLES, "--context takes 0..10000");
         } else if (!strcmp(argv[i], "--by") && i + 1 < argc)
             o.by = argv[++i];
-        else if (!strcmp(argv[i], "--json"))
+        else if (!strcmp(argv[i], "--color") && i + 1 < argc) {
+            if (cli_color_arg(argv[++i]))
+                return cli_usage(USAGE_SAMPLES, "--color takes auto, always or never");
+        } else if (!strcmp(argv[i], "--json"))
             a.json = 1;
         else if (argv[i][0] == '-')
             return cli_usage(USAGE_SAMPLES, "unknown option or missing value '%s'", argv[i]);
@@ -352,11 +363,14 @@ int cmd_samples(int argc, char **argv)
                                  o.context, &s)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
     } else {
+        double mx = 0; /* the strongest code shown: the last group's */
+        for (uint32_t g = 0; g < s->n; g++)
+            mx = s->groups[g].hi > mx ? s->groups[g].hi : mx;
         for (uint32_t g = 0; g < s->n; g++) {
             printf("group %u: values %.4g .. %.4g, %llu positions\n", g + 1, s->groups[g].lo,
                    s->groups[g].hi, (unsigned long long)s->groups[g].count);
             for (uint32_t i = 0; i < s->groups[g].ex.n; i++)
-                cli_print_example((int)i + 1, &s->groups[g].ex.ex[i], tk);
+                cli_print_example((int)i + 1, &s->groups[g].ex.ex[i], tk, mx);
         }
     }
     ldb_samples_free(s);
@@ -375,6 +389,9 @@ int cmd_seq(int argc, char **argv)
         else if (!strcmp(argv[i], "-k") && i + 1 < argc) {
             if (cli_parse_u32(argv[++i], &k))
                 return cli_usage(USAGE_SEQ, "-k takes a non-negative integer");
+        } else if (!strcmp(argv[i], "--color") && i + 1 < argc) {
+            if (cli_color_arg(argv[++i]))
+                return cli_usage(USAGE_SEQ, "--color takes auto, always or never");
         } else if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (argv[i][0] == '-')
@@ -410,14 +427,27 @@ int cmd_seq(int argc, char **argv)
         printf("sequence %llu (%s), %u tokens; top %u latents per position\n", seq,
                v->source ? cli_safe(v->source, &t1) : "-", v->len, k);
         free(t1);
+        double mx = 0; /* (latents are by value: a position's first is its largest) */
+        for (uint32_t p = 0; p < v->len; p++)
+            if (v->start[p + 1] > v->start[p] && v->lat[v->start[p]].value > mx)
+                mx = v->lat[v->start[p]].value;
         for (uint32_t p = 0; p < v->len; p++) {
-            printf("%5u  %-8u", p, v->tokens[p]);
+            float top = v->start[p + 1] > v->start[p] ? v->lat[v->start[p]].value : 0;
+            if (cli_color && !tk) { /* the id itself shaded */
+                printf("%5u  ", p);
+                cli_put_shaded(NULL, v->tokens[p], top, mx, 0);
+            } else {
+                printf("%5u  %-8u", p, v->tokens[p]);
+            }
             if (tk) {
                 size_t n;
                 const char *ps = cli_piece(tk, v->tokens[p], 1, piece, sizeof piece, &tmp, &n);
                 int w = (int)n;
                 printf(" ");
-                cli_put_oneline(ps, n);
+                if (cli_color)
+                    cli_put_shaded(tk, v->tokens[p], top, mx, 0);
+                else
+                    cli_put_oneline(ps, n);
                 free(tmp);
                 printf("%*s", w < 14 ? 14 - w : 0, "");
             }

@@ -2,8 +2,10 @@
  * marked when the DB has a tokenizer (token ids otherwise), and the JSON shape of
  * an example, which adds "text" and "pieces" beside "tokens". */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "latentdb.h"
@@ -107,10 +109,66 @@ cJSON *cli_samples_json(const ldb_samples *s, ldb_tokenizer *t)
     return arr;
 }
 
-void cli_print_example(int rank, const ldb_example *e, ldb_tokenizer *t)
+int cli_color;
+
+int cli_color_arg(const char *s)
+{
+    if (!strcmp(s, "always"))
+        cli_color = 1;
+    else if (!strcmp(s, "never"))
+        cli_color = 0;
+    else if (!strcmp(s, "auto")) {
+        const char *term = getenv("TERM");
+        cli_color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR") && term && strcmp(term, "dumb");
+    } else
+        return -1;
+    return 0;
+}
+
+void cli_shade_rgb(double v, double mx, int rgb[3])
+{
+    double t = mx > 0 && v > 0 ? v / mx : 0;
+    if (t > 1)
+        t = 1;
+    /* white (255,255,255) to a strong orange (255,140,0) */
+    rgb[0] = 255;
+    rgb[1] = (int)(255 - t * 115 + 0.5);
+    rgb[2] = (int)(255 - t * 255 + 0.5);
+}
+
+void cli_put_shaded(ldb_tokenizer *t, uint32_t id, float v, double mx, int mark)
+{
+    char buf[512], *tmp = NULL;
+    size_t n;
+    int rgb[3];
+    cli_shade_rgb(v, mx, rgb);
+    if (v > 0) /* a 24-bit background, black text on it */
+        printf("\x1b[48;2;%d;%d;%dm\x1b[38;2;0;0;0m", rgb[0], rgb[1], rgb[2]);
+    if (mark)
+        fputs("\x1b[1;4m", stdout);
+    if (t) {
+        const char *piece = cli_piece(t, id, 1, buf, sizeof buf, &tmp, &n);
+        cli_put_oneline(piece, n);
+    } else {
+        printf("%u ", id);
+    }
+    free(tmp);
+    if (v > 0 || mark)
+        fputs("\x1b[0m", stdout);
+}
+
+void cli_print_example(int rank, const ldb_example *e, ldb_tokenizer *t, double mx)
 {
     printf("%3d. seq %-6llu pos %-5u %8.3f   ", rank, (unsigned long long)e->seq, e->pos, e->value);
     if (!e->ctx_len) { /* positions only */
+        printf("\n");
+        return;
+    }
+    if (cli_color) { /* every token shaded by its value, the firing one bold and underlined */
+        if (e->ctx_start > 0)
+            printf("... ");
+        for (uint32_t i = 0; i < e->ctx_len; i++)
+            cli_put_shaded(t, e->tokens[i], e->values[i], mx, e->ctx_start + i == e->pos);
         printf("\n");
         return;
     }

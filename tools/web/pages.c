@@ -75,7 +75,7 @@ static void shaded(wbuf *b, ldb_tokenizer *tk, uint32_t id, float v, double mx, 
                    const char *href)
 {
     int rgb[3];
-    shade_rgb(v, mx, rgb);
+    cli_shade_rgb(v, mx, rgb);
     wb_printf(b, "<%s class=\"t%s\"", href ? "a" : "span", fire ? " fire" : "");
     if (href) {
         wb_puts(b, " href=\"");

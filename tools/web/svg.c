@@ -1,20 +1,9 @@
 /* svg.c — plots as inline SVG (no script, no external file: they read in a saved
- * page and in `latent --svg`), and the colour a token is shaded with. */
+ * page and in `latent --svg`). */
 #include <math.h>
 #include <stdio.h>
 
 #include "web.h"
-
-void shade_rgb(double v, double mx, int rgb[3])
-{
-    double t = mx > 0 && v > 0 ? v / mx : 0;
-    if (t > 1)
-        t = 1;
-    /* white (255,255,255) to a strong orange (255,140,0) */
-    rgb[0] = 255;
-    rgb[1] = (int)lround(255 - t * 115);
-    rgb[2] = (int)lround(255 - t * 255);
-}
 
 /* A number for an axis: short. */
 static void num(char *out, size_t cap, double x, int logx)

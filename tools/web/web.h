@@ -67,8 +67,5 @@ extern const size_t web_css_len, web_js_len;
 void svg_hist(wbuf *b, const ldb_bin *bins, uint32_t n, int logx, const char *xlabel,
               double mark);
 
-/* The background colour of a token with value v where the latent's max is mx:
- * white through orange (the pages and the terminal's --color alike). */
-void shade_rgb(double v, double mx, int rgb[3]);
 
 #endif
