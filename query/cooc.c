@@ -16,11 +16,13 @@ typedef struct cctx {
     uint32_t lo, hi;           /* b's latents ranked: [lo, hi) (one layer, or all) */
     ldb_fpos fp;
     uint32_t *stamp;           /* b's latents: last unit counted (+1) */
+    uint32_t *wend;            /* window scope: the end of b's latent's covered centres */
     uint64_t *cnt;
     uint32_t *tok;             /* tokens of the current sequence */
     size_t tok_cap;
     uint8_t *mark, *skipbuf;   /* per position of the current sequence */
     uint32_t *ps;              /* the query latent's positions in it */
+    uint32_t *pre;             /* window scope: marked centres before each position */
     uint32_t maxlen;           /* of mark, skipbuf, ps */
     ldb_skipset skip;
 } cctx;
@@ -141,16 +143,57 @@ static int grow_seq(cctx *c, uint32_t len)
     if (len <= c->maxlen)
         return LDB_OK;
     uint8_t *m1 = realloc(c->mark, len), *m2 = realloc(c->skipbuf, len);
-    uint32_t *p2 = realloc(c->ps, len * sizeof *p2);
+    uint32_t *p2 = realloc(c->ps, len * sizeof *p2), *p3 = realloc(c->pre, (len + 1) * sizeof *p3);
     if (m1)
         c->mark = m1;
     if (m2)
         c->skipbuf = m2;
     if (p2)
         c->ps = p2;
-    if (!m1 || !m2 || !p2)
+    if (p3)
+        c->pre = p3;
+    if (!m1 || !m2 || !p2 || !p3)
         return ldb_err_set(ldb_db_err(c->db), LDB_ENOMEM, "out of memory");
     c->maxlen = len;
+    return LDB_OK;
+}
+
+/* Window scope, one sequence s (its tokens' skip flags in skipbuf, the query
+ * latent's positions in ps[0..m)): every marked centre is a unit; a b-latent counts
+ * once for each marked centre with a firing of it within +-w. Each position within
+ * w of a marked centre is decoded once, in order: a firing at u covers the centres
+ * [u - w, u + w], and a latent's covers, met in order, merge with its last one, so
+ * the marked centres it adds are a difference of prefix counts. (Counting each
+ * window's positions decoded every position up to 2w + 1 times.) */
+static int count_windows(cctx *c, const ldb_seqrec *s, size_t m, uint32_t w, ldb_cooc *res,
+                         uint32_t seqno)
+{
+    uint32_t len = s->len, *pre = c->pre;
+    window_centres(c->ps, m, len, w, c->skipbuf, c->mark);
+    pre[0] = 0;
+    for (uint32_t t = 0; t < len; t++)
+        pre[t + 1] = pre[t] + c->mark[t];
+    res->count += pre[len];
+    for (uint32_t u = 0; u < len; u++) {
+        uint32_t lo = u > w ? u - w : 0, hi = u + w + 1 < len ? u + w + 1 : len;
+        if (c->skipbuf[u] || pre[hi] == pre[lo])
+            continue; /* skipped, or no marked centre within w */
+        int rc = ldb_fwd_at(c->db, c->txn, c->b, s->start + u, 0, &c->fp);
+        if (rc == LDB_ENOTFOUND)
+            continue; /* b does not cover it */
+        if (rc)
+            return rc;
+        for (uint32_t e = 0; e < c->fp.cnt; e++) {
+            uint32_t l = c->fp.lat[e], from = lo;
+            if (c->stamp[l] == seqno + 1 && c->wend[l] > from)
+                from = c->wend[l]; /* (its last cover ends after lo: only the rest is new) */
+            if (hi > from)
+                c->cnt[l] += pre[hi] - pre[from];
+            if (c->stamp[l] != seqno + 1 || hi > c->wend[l])
+                c->wend[l] = hi;
+            c->stamp[l] = seqno + 1;
+        }
+    }
     return LDB_OK;
 }
 
@@ -191,31 +234,88 @@ static int count_units(cctx *c, const uint64_t *pos, size_t np, int scope, uint3
                         rc = count_at(c, s.start + t, unit);
                 unit++;
             }
-        } else { /* window: each marked centre counts the latents in its window */
-            window_centres(ps, m, s.len, window, skipbuf, c->mark);
-            for (uint32_t t = 0; t < s.len && !rc; t++) {
-                if (!c->mark[t])
-                    continue;
-                res->count++;
-                uint32_t lo = t > window ? t - window : 0;
-                uint32_t hi = t + window + 1 < s.len ? t + window + 1 : s.len;
-                for (uint32_t u = lo; u < hi && !rc; u++)
-                    if (!skipbuf[u])
-                        rc = count_at(c, s.start + u, unit);
-                unit++;
-            }
+        } else {
+            rc = count_windows(c, &s, m, window, res, unit++);
         }
     }
     return rc;
 }
 
+/* The score a sort ranks by, of ab units together of a units of the query latent
+ * and b of the other's, out of n. */
+static double score(int sort, double ab, double a, double b, double n)
+{
+    if (sort == LDB_SORT_COUNT)
+        return ab;
+    if (sort == LDB_SORT_JACCARD)
+        return ab / (a + b - ab);
+    double pab = ab / n, pa = a / n, pb = b / n;
+    return pab >= 1 ? 1 : log(pab / (pa * pb)) / -log(pab);
+}
+
+typedef struct cand {
+    uint32_t latent;
+    uint64_t count;
+    double ub;                 /* its score with the least units it can have */
+} cand;
+
+static int cmp_cand(const void *x, const void *y)
+{
+    const cand *a = x, *b = y;
+    if (a->ub != b->ub)
+        return a->ub > b->ub ? -1 : 1;
+    if (a->count != b->count)
+        return a->count > b->count ? -1 : 1;
+    return a->latent < b->latent ? -1 : a->latent > b->latent;
+}
+
+/* A min-heap of the k best scores so far: the k-th best on top. */
+static void heap_push(double *h, uint32_t *n, uint32_t k, double v)
+{
+    if (*n == k) {
+        if (v <= h[0])
+            return;
+        h[0] = v; /* replace the least, sift down */
+        for (uint32_t i = 0;;) {
+            uint32_t l = 2 * i + 1, r = l + 1, m = i;
+            if (l < k && h[l] < h[m])
+                m = l;
+            if (r < k && h[r] < h[m])
+                m = r;
+            if (m == i)
+                break;
+            double t = h[i];
+            h[i] = h[m];
+            h[m] = t;
+            i = m;
+        }
+        return;
+    }
+    uint32_t i = (*n)++;
+    h[i] = v;
+    while (i && h[(i - 1) / 2] > h[i]) {
+        double t = h[i];
+        h[i] = h[(i - 1) / 2];
+        h[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
 /* The items: every b-latent counted (the query latent aside), with its own units
- * and the Jaccard index and NPMI of the pair. */
-static int score_items(cctx *c, uint32_t latent, int scope, uint32_t window, ldb_cooc *res)
+ * and the Jaccard index and NPMI of the pair. A window unit count reads the
+ * latent's postings, so for that scope only the candidates that can reach the top
+ * k are counted: a latent's window units are at least its ordinary firings (each is
+ * the centre of a window it fires in) and at least ab, which bounds its score from
+ * above (every score falls as its units grow); candidates go by that bound, and
+ * once it is below the k-th best exact score nothing after can enter the top k. */
+static int score_items(cctx *c, uint32_t latent, int scope, uint32_t window, int sort, uint32_t k,
+                       ldb_cooc *res)
 {
     ldb_db *db = c->db;
     ldb_layout lay = {0};
     uint64_t *counts = NULL;
+    cand *cd = NULL;
+    double *heap = NULL;
     int rc = LDB_OK;
     if (scope == LDB_COOC_WINDOW && (rc = ldb_layout_load(db, c->txn, &lay)))
         return rc;
@@ -223,37 +323,54 @@ static int score_items(cctx *c, uint32_t latent, int scope, uint32_t window, ldb
     for (uint32_t j = c->lo; j < c->hi; j++)
         ncand += c->cnt[j] > 0 && !(c->a == c->b && j == latent);
     if (!(res->items = calloc(ncand ? ncand : 1, sizeof *res->items)) ||
-        (scope == LDB_COOC_TOKEN && !(counts = malloc(c->b->d_sae * sizeof *counts)))) {
+        (scope != LDB_COOC_SEQ && !(counts = malloc(c->b->d_sae * sizeof *counts))) ||
+        !(cd = malloc((ncand ? ncand : 1) * sizeof *cd)) ||
+        !(heap = malloc((k ? k : 1) * sizeof *heap))) {
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
     if (counts && (rc = ldb_lsum_counts(db, c->txn, c->b, counts))) /* one record for all */
         goto out;
-    for (uint32_t j = c->lo; j < c->hi && !rc; j++) {
+    double n = (double)res->units, a = (double)res->count;
+    size_t m = 0;
+    for (uint32_t j = c->lo; j < c->hi; j++) {
         if (!c->cnt[j] || (c->a == c->b && j == latent))
             continue;
+        double ab = (double)c->cnt[j], least = ab;
+        if (scope == LDB_COOC_WINDOW && (double)counts[j] > least)
+            least = (double)counts[j];
+        cd[m++] = (cand){j, c->cnt[j], scope == LDB_COOC_WINDOW ? score(sort, ab, a, least, n) : 0};
+    }
+    if (scope == LDB_COOC_WINDOW)
+        qsort(cd, m, sizeof *cd, cmp_cand); /* by bound; for count, by the order itself */
+    uint32_t nh = 0;
+    for (size_t i = 0; i < m && !rc; i++) {
+        if (scope == LDB_COOC_WINDOW && k && nh == k && cd[i].ub < heap[0])
+            break; /* no later candidate can enter the top k */
         ldb_cooc_item *it = &res->items[res->n++];
-        it->latent = j;
-        it->count = c->cnt[j];
+        it->latent = cd[i].latent;
+        it->count = cd[i].count;
         if (scope == LDB_COOC_WINDOW) {
-            rc = window_count(c, &lay, j, window, &it->count_other);
+            rc = window_count(c, &lay, it->latent, window, &it->count_other);
         } else if (scope == LDB_COOC_TOKEN) {
-            it->count_other = counts[j];
+            it->count_other = counts[it->latent];
         } else {
             ldb_lsum s;
-            if (!(rc = ldb_lsum_get(db, c->txn, c->b->id, j, &s)))
+            if (!(rc = ldb_lsum_get(db, c->txn, c->b->id, it->latent, &s)))
                 it->count_other = s.nseq;
             ldb_lsum_free(&s);
         }
-        double n = (double)res->units, ab = (double)it->count, a = (double)res->count,
-               b = (double)it->count_other;
-        it->jaccard = ab / (a + b - ab);
-        double pab = ab / n, pa = a / n, pb = b / n;
-        it->npmi = pab >= 1 ? 1 : log(pab / (pa * pb)) / -log(pab);
+        double ab = (double)it->count, b = (double)it->count_other;
+        it->jaccard = score(LDB_SORT_JACCARD, ab, a, b, n);
+        it->npmi = score(LDB_SORT_NPMI, ab, a, b, n);
+        if (k)
+            heap_push(heap, &nh, k, score(sort, ab, a, b, n));
     }
 out:
     ldb_layout_free(&lay);
     free(counts);
+    free(cd);
+    free(heap);
     return rc;
 }
 
@@ -298,9 +415,10 @@ int ldb_query_cooc_layer(ldb_db *db, const char *dict, uint32_t latent, const ch
         goto out;
     }
     c.stamp = calloc(c.b->d_sae, sizeof *c.stamp);
+    c.wend = scope == LDB_COOC_WINDOW ? calloc(c.b->d_sae, sizeof *c.wend) : NULL;
     c.cnt = calloc(c.b->d_sae, sizeof *c.cnt);
     res = calloc(1, sizeof *res);
-    if (!c.stamp || !c.cnt || !res) {
+    if (!c.stamp || !c.cnt || !res || (scope == LDB_COOC_WINDOW && !c.wend)) {
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
@@ -308,7 +426,7 @@ int ldb_query_cooc_layer(ldb_db *db, const char *dict, uint32_t latent, const ch
         (rc = count_units(&c, pos, np, scope, window, res)))
         goto out;
     res->units = scope == LDB_COOC_SEQ ? da.seqs : da.ordinary;
-    if ((rc = score_items(&c, latent, scope, window, res)))
+    if ((rc = score_items(&c, latent, scope, window, sort, k, res)))
         goto out;
     qsort(res->items, res->n, sizeof *res->items,
           sort == LDB_SORT_COUNT ? cmp_cnt : sort == LDB_SORT_NPMI ? cmp_npmi : cmp_jac);
@@ -320,6 +438,8 @@ out:
     ldb_cooc_free(res);
     free(pos);
     free(c.stamp);
+    free(c.wend);
+    free(c.pre);
     free(c.cnt);
     free(c.tok);
     free(c.mark);

@@ -322,11 +322,15 @@ typedef struct bitem {
     double jac, npmi;
 } bitem;
 
+static int bitem_sort; /* LDB_SORT_*: cmp_bitem's key */
+
 static int cmp_bitem(const void *a, const void *b)
 {
     const bitem *x = a, *y = b;
-    if (x->jac != y->jac)
-        return x->jac > y->jac ? -1 : 1;
+    double kx = bitem_sort == LDB_SORT_COUNT ? (double)x->both : bitem_sort == LDB_SORT_NPMI ? x->npmi : x->jac;
+    double ky = bitem_sort == LDB_SORT_COUNT ? (double)y->both : bitem_sort == LDB_SORT_NPMI ? y->npmi : y->jac;
+    if (kx != ky)
+        return kx > ky ? -1 : 1;
     if (x->both != y->both)
         return x->both > y->both ? -1 : 1;
     return x->lat < y->lat ? -1 : x->lat > y->lat;
@@ -335,10 +339,11 @@ static int cmp_bitem(const void *a, const void *b)
 /* Brute-force co-occurrence of latent L with every latent, scope 0 token, 1 window
  * (+-w), 2 sequence; compared with ldb_query_cooc's top 10 by jaccard. */
 /* Brute-force co-occurrence of the latents Ls[0..nl) with every latent in one scope
- * (one pass over the units for all of them), compared with ldb_query_cooc. Returns
- * the number of differences. */
+ * (one pass over the units for all of them), compared with ldb_query_cooc's top k
+ * in each order. Returns the number of differences. */
 static int cooc_brute(ldb_db *db, const uint32_t *Ls, uint32_t nl, int scope, uint32_t w)
 {
+    static const uint32_t ks[] = {10, 1, 50};
     uint64_t *both = calloc((size_t)nl * d_sae, 8), *other = calloc(d_sae, 8), units = 0;
     uint64_t *cl = calloc(nl, 8);
     uint32_t *stamp = calloc(d_sae, 4), *list = malloc(d_sae * 4), n, id = 0;
@@ -384,20 +389,24 @@ static int cooc_brute(ldb_db *db, const uint32_t *Ls, uint32_t nl, int scope, ui
             it[m].jac = ab / (a + b - ab);
             it[m++].npmi = ab >= u ? 1 : log((ab / u) / ((a / u) * (b / u))) / -log(ab / u);
         }
-        qsort(it, m, sizeof *it, cmp_bitem);
-        ldb_cooc *c = NULL;
-        if (ldb_query_cooc(db, "a", L, NULL, 10, scope, w, LDB_SORT_JACCARD, &c)) {
-            bad += 1000;
-        } else {
-            bad += c->count != cl[q] || c->units != units;
-            bad += c->n != (m < 10 ? m : 10);
-            for (uint32_t i = 0; i < c->n && i < m; i++)
-                bad += c->items[i].latent != it[i].lat || c->items[i].count != it[i].both ||
-                       c->items[i].count_other != it[i].other ||
-                       fabs(c->items[i].jaccard - it[i].jac) > 1e-12 ||
-                       fabs(c->items[i].npmi - it[i].npmi) > 1e-9;
+        for (int sort = 0; sort < 3; sort++) {
+            uint32_t k = ks[sort];
+            bitem_sort = sort;
+            qsort(it, m, sizeof *it, cmp_bitem);
+            ldb_cooc *c = NULL;
+            if (ldb_query_cooc(db, "a", L, NULL, k, scope, w, sort, &c)) {
+                bad += 1000;
+            } else {
+                bad += c->count != cl[q] || c->units != units;
+                bad += c->n != (m < k ? m : k);
+                for (uint32_t i = 0; i < c->n && i < m; i++)
+                    bad += c->items[i].latent != it[i].lat || c->items[i].count != it[i].both ||
+                           c->items[i].count_other != it[i].other ||
+                           fabs(c->items[i].jaccard - it[i].jac) > 1e-12 ||
+                           fabs(c->items[i].npmi - it[i].npmi) > 1e-9;
+            }
+            ldb_cooc_free(c);
         }
-        ldb_cooc_free(c);
     }
     free(both);
     free(other);
@@ -498,6 +507,8 @@ static void test_cooc(ldb_db *db)
         int bad = cooc_brute(db, Ls, nl, scope, 2);
         CHECK(bad == 0, "cooc scope %s: %d differences from brute force", names[scope], bad);
     }
+    int bad = cooc_brute(db, Ls, nl, LDB_COOC_WINDOW, 7);
+    CHECK(bad == 0, "cooc scope window:7: %d differences from brute force", bad);
     /* across dictionaries: b holds the same codes, so L's twin in b comes first */
     ldb_cooc *c = NULL;
     int rc = ldb_query_cooc(db, "a", 1495, "b", 5, LDB_COOC_TOKEN, 0, LDB_SORT_JACCARD, &c);
