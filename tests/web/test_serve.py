@@ -272,3 +272,22 @@ def test_markup_in_the_corpus_is_escaped(markup_db):
                 assert tags.found == [("script", "/assets/page.js")], (path, tags.found)
                 if path.startswith(("latent/", "seq/")):
                     assert "&lt;script&gt;" in text or "&lt;" in text, path
+
+
+@pytest.mark.parametrize("cmd", [["density", "res", "--bins", "17"], ["latent", "res", "THE", "--bins", "13"]])
+def test_svg_files(demo_db, tmp_path, cmd):
+    """--svg writes the pages' histogram as a well-formed SVG file: one bar per bin of
+    the --json answer, each titled with its count."""
+    import xml.dom.minidom
+    the = str(the_latent(demo_db))
+    args = [a.replace("THE", the) for a in cmd]
+    out = tmp_path / "h.svg"
+    j = json.loads(cli(args[0], demo_db, *args[1:], "--json", "--svg", out))
+    bins = j["bins"] if "bins" in j else j["hist"]
+    doc = xml.dom.minidom.parse(str(out))
+    titles = [t.firstChild.data for t in doc.getElementsByTagName("title")]
+    assert len(titles) == len(bins)
+    assert [int(t.rsplit(": ", 1)[1]) for t in titles] == [b["count"] for b in bins]
+    p = subprocess.run([CLI, args[0], demo_db, *args[1:], "--svg", str(tmp_path / "no" / "x.svg")],
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and "cannot write" in p.stderr

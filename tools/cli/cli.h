@@ -125,6 +125,11 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_serve(int argc, char **argv);  /* tools/web/serve.c */
 int cmd_page(int argc, char **argv);   /* tools/web/pages.c */
+struct ldb_bin;
+/* Writes a histogram as an SVG file (tools/web/svg.c, the pages' plot); logx: the
+ * bins are log10 values. 0, or 1 with the message out. */
+int cli_svg_file(const char *path, const struct ldb_bin *bins, uint32_t n, int logx,
+                 const char *xlabel);
 
 /* Examples as JSON and as lines (textview.c): with a tokenizer, contexts read as
  * text with the firing token in [[ ]]; JSON adds "text" and "pieces". */

@@ -15,9 +15,12 @@ static const char *USAGE_TOP =
     "                    [--distinct-seq] [--include-special] [--color auto|always|never] [--json]\n"
     "--color shades each token of a context by the latent's value there (auto: when\n"
     "stdout is a terminal).\n";
-static const char *USAGE_LATENT = "usage: latentdb latent DB DICT LATENT [--bins 50] [--json]\n";
+static const char *USAGE_LATENT =
+    "usage: latentdb latent DB DICT LATENT [--bins 50] [--json] [--svg F.svg]\n"
+    "--svg writes the histogram of its values as an SVG file too.\n";
 static const char *USAGE_DENSITY =
-    "usage: latentdb density DB DICT [--layer L] [--bins 50] [--counts] [--json]\n";
+    "usage: latentdb density DB DICT [--layer L] [--bins 50] [--counts] [--json] [--svg F.svg]\n"
+    "--svg writes the histogram of log10 density as an SVG file too.\n";
 
 /* Positional args DB DICT [LATENT] and common options; returns 0 or an exit code. */
 typedef struct qargs {
@@ -138,12 +141,15 @@ int cmd_latent(int argc, char **argv)
 {
     qargs a = {0};
     uint32_t bins = 50;
+    const char *svg = NULL;
     for (int i = 0; i < argc; i++) {
         int rc = 0;
         if (!strcmp(argv[i], "--bins") && i + 1 < argc) {
             if (cli_parse_u32(argv[++i], &bins) || !bins || bins > 10000)
                 return cli_usage(USAGE_LATENT, "--bins takes 1..10000");
-        } else if (!strcmp(argv[i], "--json"))
+        } else if (!strcmp(argv[i], "--svg") && i + 1 < argc)
+            svg = argv[++i];
+        else if (!strcmp(argv[i], "--json"))
             a.json = 1;
         else if (argv[i][0] == '-')
             return cli_usage(USAGE_LATENT, "unknown option or missing value '%s'", argv[i]);
@@ -159,7 +165,17 @@ int cmd_latent(int argc, char **argv)
         return rc;
     char ls[32];
     ans_err e;
-    if (a.json) {
+    if (svg && !(rc = cli_latent_arg(db, a.dict, a.latent_s, &a.latent))) {
+        if (ldb_query_latent(db, a.dict, a.latent, bins, &l))
+            rc = cli_fail("%s", ldb_db_errmsg(db));
+        else
+            rc = cli_svg_file(svg, l->hist, l->nbins, 0, "value");
+        ldb_latent_info_free(l);
+        l = NULL;
+    }
+    if (rc) {
+        /* the message is out */
+    } else if (a.json) {
         rc = cli_answer(ans_latent(db, a.dict, a.latent_s, bins, &e), &e);
     } else if ((rc = cli_latent_arg(db, a.dict, a.latent_s, &a.latent))) {
         /* the message is out */
@@ -188,6 +204,7 @@ int cmd_density(int argc, char **argv)
     qargs a = {0};
     uint32_t bins = 50, layer = LDB_ALL_LAYERS;
     int counts = 0;
+    const char *svg = NULL;
     for (int i = 0; i < argc; i++) {
         int rc = 0;
         if (!strcmp(argv[i], "--bins") && i + 1 < argc) {
@@ -198,6 +215,8 @@ int cmd_density(int argc, char **argv)
                 return cli_usage(USAGE_DENSITY, "--layer takes a layer number (0, 1, ...)");
         } else if (!strcmp(argv[i], "--counts"))
             counts = 1;
+        else if (!strcmp(argv[i], "--svg") && i + 1 < argc)
+            svg = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             a.json = 1;
         else if (argv[i][0] == '-')
@@ -214,7 +233,17 @@ int cmd_density(int argc, char **argv)
         return rc;
     char ls[32];
     ans_err e;
-    if (a.json) {
+    if (svg) {
+        if (ldb_query_density_layer(db, a.dict, layer, bins, &d))
+            rc = cli_fail("%s", ldb_db_errmsg(db));
+        else
+            rc = cli_svg_file(svg, d->bins, d->nbins, 1, "log10 density of the live latents");
+        ldb_density_free(d);
+        d = NULL;
+    }
+    if (rc) {
+        /* the message is out */
+    } else if (a.json) {
         rc = cli_answer(ans_density(db, a.dict, layer, bins, counts, &e), &e);
     } else if (ldb_query_density_layer(db, a.dict, layer, bins, &d)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));

@@ -2,7 +2,9 @@
  * page and in `latent --svg`). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "../cli/cli.h"
 #include "web.h"
 
 /* A number for an axis: short. */
@@ -20,12 +22,12 @@ void svg_hist(wbuf *b, const ldb_bin *bins, uint32_t n, int logx, const char *xl
     uint64_t mx = 0;
     for (uint32_t i = 0; i < n; i++)
         mx = bins[i].count > mx ? bins[i].count : mx;
-    wb_printf(b, "<svg class=plot xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
-                 "width=\"%d\" height=\"%d\" role=img>", W, H, W, H);
+    wb_printf(b, "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
+                 "width=\"%d\" height=\"%d\" role=\"img\">", W, H, W, H);
     wb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" "
                  "stroke=\"#ccc\"/>", L, T, W - L - R, H - T - B);
     if (!n || !mx) {
-        wb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=middle font-size=\"12\">no data</text>",
+        wb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"12\">no data</text>",
                   W / 2, H / 2);
         wb_puts(b, "</svg>");
         return;
@@ -53,14 +55,34 @@ void svg_hist(wbuf *b, const ldb_bin *bins, uint32_t n, int logx, const char *xl
         double x = lo + (hi - lo) * t / 4;
         char s[32];
         num(s, sizeof s, x, logx);
-        wb_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=middle font-size=\"11\">%s</text>",
+        wb_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\">%s</text>",
                   L + pw * t / 4, H - B + 14, s);
     }
-    wb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=end font-size=\"11\">%llu</text>", L - 4, T + 10,
+    wb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" font-size=\"11\">%llu</text>", L - 4, T + 10,
               (unsigned long long)mx);
-    wb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=end font-size=\"11\">0</text>", L - 4, H - B);
-    wb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=middle font-size=\"12\">", L + (int)pw / 2,
+    wb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" font-size=\"11\">0</text>", L - 4, H - B);
+    wb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"12\">", L + (int)pw / 2,
               H - 6);
     wb_escs(b, xlabel);
     wb_puts(b, "</text></svg>");
+}
+
+int cli_svg_file(const char *path, const ldb_bin *bins, uint32_t n, int logx, const char *xlabel)
+{
+    wbuf b = {0};
+    wb_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    svg_hist(&b, bins, n, logx, xlabel, NAN);
+    wb_puts(&b, "\n");
+    if (b.oom) {
+        wb_free(&b);
+        return cli_fail("out of memory");
+    }
+    FILE *f = fopen(path, "wb");
+    int bad = !f;
+    if (f) {
+        bad |= fwrite(b.p, 1, b.n, f) != b.n;
+        bad |= fclose(f) != 0;
+    }
+    wb_free(&b);
+    return bad ? cli_fail("cannot write %s", path) : 0;
 }
