@@ -26,7 +26,7 @@ TOOL_BIN := $(BUILD)/tools/synth $(BUILD)/tools/planted $(BUILD)/tools/bench_enc
 # keep intermediate objects (ref_encoder.o)
 .SECONDARY:
 
-.PHONY: all check test asan tsan valgrind torture deps deps-bench demo demo-small bench bench-encode bench-ingest bench-query bench-text bench-wide bench-exact clean
+.PHONY: all check test asan tsan valgrind torture deps deps-bench demo demo-small screenshots bench bench-encode bench-ingest bench-query bench-text bench-wide bench-exact clean
 all: bin/latentdb lib/liblatentdb.a lib/liblatentdb.so
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h common/*.h text/*.h sae/*.h db/*.h ingest/*.h query/*.h tools/cli/*.h tools/web/*.h tools/*.h tests/*.h)
@@ -160,6 +160,12 @@ bench-wide: all $(BENCH_TOOLS)
 
 bench-exact: all $(BENCH_TOOLS)
 	BENCH="exact" sh tools/bench/run.sh $(BUILD)
+
+# README's picture of a latent's page: the browser tests' screenshot (tests/web/).
+screenshots: all
+	LATENTDB_BUILD=$(BUILD) $(PY) -m pytest -q -p no:cacheprovider tests/web/test_browser.py
+	@mkdir -p docs/img
+	cp $(BUILD)/web/latent.png docs/img/latent-page.png
 
 # The peers' packages (numpy, scipy) and oneDNN come with make deps.
 deps-bench: deps

@@ -55,8 +55,8 @@ void svg_hist(wbuf *b, const ldb_bin *bins, uint32_t n, int logx, const char *xl
         double x = lo + (hi - lo) * t / 4;
         char s[32];
         num(s, sizeof s, x, logx);
-        wb_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\">%s</text>",
-                  L + pw * t / 4, H - B + 14, s);
+        wb_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"%s\" font-size=\"11\">%s</text>",
+                  L + pw * t / 4, H - B + 14, t == 4 ? "end" : t == 0 ? "start" : "middle", s);
     }
     wb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" font-size=\"11\">%llu</text>", L - 4, T + 10,
               (unsigned long long)mx);
