@@ -603,6 +603,67 @@ int ldb_fwd_decode(ldb_db *db, const ldb_dbdict *dd, uint64_t start, const uint8
     return LDB_OK;
 }
 
+int ldb_fwd_counts(ldb_db *db, const ldb_dbdict *dd, uint64_t start, const uint8_t *p, size_t n,
+                   uint32_t *cnt, uint32_t *np)
+{
+    ldb_fhdr h;
+    *np = 0;
+    if (db->format < 5) {
+        uint64_t *off = NULL;
+        size_t cap = 0;
+        int rc = parse_block4(db, dd, start, p, n, &off, &cap, &h);
+        for (uint64_t i = 0; !rc && i < h.np; i++)
+            cnt[i] = (uint32_t)(off[i + 1] - off[i]);
+        free(off);
+        if (!rc)
+            *np = (uint32_t)h.np;
+        return rc;
+    }
+    int rc = parse_block5(db, dd, start, p, n, &h);
+    const uint8_t *q = h.ptab;
+    for (uint64_t i = 0; !rc && i < h.np; i++) {
+        uint64_t c, xi, xv;
+        if (entry5(&q, h.pend, dd->d_sae, &c, &xi, &xv))
+            return corrupt(db, dd, start);
+        cnt[i] = (uint32_t)c;
+    }
+    if (!rc)
+        *np = (uint32_t)h.np;
+    return rc;
+}
+
+int ldb_fwd_counts_each(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd,
+                        int (*fn)(void *ctx, uint64_t start, const uint32_t *cnt, uint32_t np),
+                        void *ctx)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    uint32_t *cnt = malloc((dd->block ? dd->block : 1) * sizeof *cnt), np;
+    int rc = cnt ? LDB_OK : ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+    int mrc = rc ? 0 : mdb_cursor_open(txn, dd->fwd, &c);
+    if (mrc) {
+        free(cnt);
+        return ldb_db_mdb_err(db, mrc, "fwd");
+    }
+    for (mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(c, &k, &v, MDB_FIRST); !mrc && !rc;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8) {
+            rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: table fwd:%u holds a key of %zu bytes; "
+                             "run latentdb check", db->path, dd->id, k.mv_size);
+            break;
+        }
+        uint64_t start = ldb_rd_be64(k.mv_data);
+        if (!(rc = ldb_fwd_counts(db, dd, start, v.mv_data, v.mv_size, cnt, &np)))
+            rc = fn(ctx, start, cnt, np);
+    }
+    if (!rc && mrc && mrc != MDB_NOTFOUND)
+        rc = ldb_db_mdb_err(db, mrc, "fwd");
+    if (cnt)
+        mdb_cursor_close(c);
+    free(cnt);
+    return rc;
+}
+
 void ldb_fpos_free(ldb_fpos *fp)
 {
     free(fp->off);

@@ -36,6 +36,18 @@ void ldb_fblock_free(ldb_fblock *fb);
 int ldb_fwd_get(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd, uint64_t gpos, int values,
                 ldb_fblock *fb);
 
+/* The code count of each position of a block (its raw value p[0..n), at start),
+ * into cnt (room for the dictionary's block of positions), *np positions: the
+ * block's header alone, no code decoded. */
+int ldb_fwd_counts(ldb_db *db, const ldb_dbdict *dd, uint64_t start, const uint8_t *p, size_t n,
+                   uint32_t *cnt, uint32_t *np);
+
+/* Calls fn for each forward block of dd in order, with its positions' code counts;
+ * stops at fn's first nonzero return, which it returns. */
+int ldb_fwd_counts_each(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd,
+                        int (*fn)(void *ctx, uint64_t start, const uint32_t *cnt, uint32_t np),
+                        void *ctx);
+
 /* Whether a forward block's CRC-32 (its last 4 bytes) matches its bytes. */
 int ldb_fwd_crc_ok(const uint8_t *p, size_t n);
 

@@ -624,6 +624,31 @@ int ldb_query_density_layer(ldb_db *db, const char *dict, uint32_t layer, uint32
                             ldb_density **out);
 void ldb_density_free(ldb_density *d);
 
+/* How many codes each ordinary position of a dictionary has: counts[l] positions
+ * have l codes (l = 0..max_l0). Reads every forward block's header and every
+ * token, no code: ~20 ms a million positions. */
+typedef struct ldb_l0 {
+    uint64_t n_positions;      /* ordinary positions the dictionary covers */
+    uint32_t max_l0;
+    uint64_t *counts;          /* max_l0 + 1 */
+    double mean;
+} ldb_l0;
+int ldb_query_l0(ldb_db *db, const char *dict, ldb_l0 **out);
+void ldb_l0_free(ldb_l0 *l);
+
+/* The sources of the DB's sequences (ingest --source, a stream's source): each
+ * label with its sequences and tokens, in the order they were first written. */
+typedef struct ldb_source_usage {
+    const char *label;         /* owned by the ldb_sources */
+    uint64_t n_seq, n_tokens;
+} ldb_source_usage;
+typedef struct ldb_sources {
+    uint32_t n;
+    ldb_source_usage *src;
+} ldb_sources;
+int ldb_query_sources(ldb_db *db, ldb_sources **out);
+void ldb_sources_free(ldb_sources *s);
+
 typedef struct ldb_dict_usage {
     const char *name;          /* owned by the ldb_info */
     uint32_t d_sae;

@@ -497,6 +497,34 @@ static void test_fwd_reads(ldb_db *db)
     mdb_txn_abort(txn);
 }
 
+/* ldb_query_l0 against the brute-force codes (skip token 2 left out), and
+ * ldb_query_sources: one source holding every sequence and token. */
+static void test_l0_sources(ldb_db *db)
+{
+    uint64_t *want = calloc(d_sae + 1, sizeof *want), n = 0;
+    for (uint32_t p = 0; p < n_pos; p++)
+        if (tok[p] != 2) {
+            want[pstart[p + 1] - pstart[p]]++;
+            n++;
+        }
+    ldb_l0 *l = NULL;
+    int rc = ldb_query_l0(db, "a", &l);
+    int same = rc == 0 && l->n_positions == n && l->max_l0 <= d_sae;
+    for (uint32_t i = 0; same && i <= d_sae; i++)
+        same = want[i] == (i <= l->max_l0 ? l->counts[i] : 0);
+    CHECK(same, "l0: the distribution over %llu ordinary positions is the brute force's: %s",
+          (unsigned long long)n, rc ? ldb_db_errmsg(db) : "");
+    ldb_l0_free(l);
+    free(want);
+    CHECK(ldb_query_l0(db, "nodict", &l) == LDB_ENOTFOUND && !l, "l0 of a missing dictionary");
+    ldb_sources *s = NULL;
+    rc = ldb_query_sources(db, &s);
+    CHECK(rc == 0 && s->n == 1 && s->src[0].n_seq == n_pos / ctx && s->src[0].n_tokens == n_pos &&
+          !strcmp(s->src[0].label, "synth"), "sources: one, with every sequence: %s",
+          rc ? ldb_db_errmsg(db) : s->n ? s->src[0].label : "none");
+    ldb_sources_free(s);
+}
+
 static void test_cooc(ldb_db *db)
 {
     static const char *names[] = {"token", "window:2", "seq"};
@@ -1203,6 +1231,8 @@ int main(int argc, char **argv)
     phase("test_planted");
     test_fwd_reads(db);
     phase("test_fwd_reads");
+    test_l0_sources(db);
+    phase("test_l0_sources");
     char d1[65];
     digest(db, d1);
     /* attach: a second dictionary over the same tokens joins the same sequences */

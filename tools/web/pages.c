@@ -118,6 +118,38 @@ static void dict_link(wbuf *b, const char *dict, uint32_t latent, const char *te
 }
 
 /* ---- the database --------------------------------------------------------------- */
+/* The distribution of L0 (codes a position) over the dictionary's ordinary
+ * positions, as a histogram up to its 99.9th percentile (the rest, BOS-like rows
+ * firing thousands, in the last bin). */
+static void l0_plot(wbuf *b, ldb_db *db, const char *dict)
+{
+    ldb_l0 *l = NULL;
+    if (ldb_query_l0(db, dict, &l) || !l->n_positions) {
+        ldb_l0_free(l);
+        return;
+    }
+    uint64_t acc = 0, cut = l->max_l0;
+    for (uint32_t i = 0; i <= l->max_l0; i++)
+        if ((acc += l->counts[i]) * 1000 >= l->n_positions * 999) {
+            cut = i;
+            break;
+        }
+    uint32_t nb = cut + 1 < 40 ? (uint32_t)cut + 1 : 40;
+    double w = (double)(cut + 1) / nb;
+    ldb_bin bins[40];
+    for (uint32_t k = 0; k < nb; k++)
+        bins[k] = (ldb_bin){k * w, (k + 1) * w, 0};
+    for (uint32_t i = 0; i <= l->max_l0; i++) {
+        uint32_t k = i > cut ? nb - 1 : (uint32_t)(i / w);
+        bins[k < nb ? k : nb - 1].count += l->counts[i];
+    }
+    wb_printf(b, "<p class=muted>Codes a position (L0): mean %.1f over %llu ordinary positions, "
+                 "at most %u%s.</p>", l->mean, (unsigned long long)l->n_positions, l->max_l0,
+              cut < l->max_l0 ? " (the last bin holds the 0.1% above)" : "");
+    svg_hist(b, bins, nb, 0, "codes at a position (L0)", NAN);
+    ldb_l0_free(l);
+}
+
 int page_overview(ldb_db *db, wbuf *b, char *err, size_t errcap)
 {
     static const char *vnames[] = {"bf16", "f16", "f32"};
@@ -136,6 +168,21 @@ int page_overview(ldb_db *db, wbuf *b, char *err, size_t errcap)
         wb_printf(b, "%s%u", i ? ", " : "", in->skip[i]);
     wb_printf(b, "%s</td></tr><tr><th>size</th><td class=n>%.1f MiB</td></tr></table>",
               in->n_skip ? "" : "none", (double)in->bytes / 1048576.0);
+    ldb_sources *src = NULL;
+    if (ldb_query_sources(db, &src) == LDB_OK && src->n) {
+        wb_puts(b, "<h2>Sources</h2><table class=stats id=sources><tr><th>source</th>"
+                   "<th>sequences</th><th>tokens</th></tr>");
+        for (uint32_t i = 0; i < src->n && i < 100; i++) {
+            wb_puts(b, "<tr><td>");
+            wb_escs(b, src->src[i].label);
+            wb_printf(b, "</td><td class=n>%llu</td><td class=n>%llu</td></tr>",
+                      (unsigned long long)src->src[i].n_seq, (unsigned long long)src->src[i].n_tokens);
+        }
+        if (src->n > 100)
+            wb_printf(b, "<tr><td class=muted>and %u more</td></tr>", src->n - 100);
+        wb_puts(b, "</table>");
+    }
+    ldb_sources_free(src);
     for (uint32_t i = 0; i < in->n_dicts; i++) {
         const ldb_dict_usage *u = &in->dicts[i];
         ldb_density *d = NULL;
@@ -177,6 +224,7 @@ int page_overview(ldb_db *db, wbuf *b, char *err, size_t errcap)
         } else {
             wb_puts(b, "</table>");
         }
+        l0_plot(b, db, u->name);
         wb_puts(b, "<form action=\"/search\" method=get><input type=hidden name=dict value=\"");
         wb_escs(b, u->name);
         wb_puts(b, "\"><input type=text name=text placeholder=\"text to search\" size=30> "
