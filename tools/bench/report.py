@@ -180,6 +180,33 @@ def rows(rdir):
             py["writer_py_tps"], 100 * r_, "equal" if same else "DIFFERENT"),
             ">= 95% of the CLI ingest", "latentdb ingest %s tok/s" % py["writer_cli_tps"],
             r_ >= 0.95 and same))
+    wb = load(os.path.join(rdir, "web.txt"))
+    for tag, limit in (("demo", 0.2), ("q10m", 1.0)):
+        if not wb.get(tag + "_cooc_window5_s"):
+            continue
+        toks = human(int(wb[tag + "_tokens"]))
+        for sc, key in (("window:5", "window5"), ("seq", "seq")):
+            t_ = float(wb["%s_cooc_%s_s" % (tag, key)])
+            out.append(("cooc --scope %s, latent of %s firings, %s tokens (CLI, end to end)" % (
+                sc, wb[tag + "_latent_count"], toks), "%.0f ms" % (1000 * t_),
+                "< %.0f ms" % (1000 * limit), "token scope %.0f ms; samples %.0f ms; the CLI's own "
+                "start (info) %.0f ms" % (1000 * float(wb[tag + "_cooc_token_s"]),
+                                           1000 * float(wb[tag + "_samples_s"]),
+                                           1000 * float(wb[tag + "_info_s"])), t_ < limit))
+    for name, what in (("top", "/api/top"), ("page", "the latent's page")):
+        if not wb.get("load_%s_p99_ms" % name):
+            continue
+        p99, errs = float(wb["load_%s_p99_ms" % name]), int(wb["load_%s_errors" % name])
+        others = ", ".join("%s %s ms" % (k, wb["load_%s_p99_ms" % k]) for k in (
+            "info", "latent", "density", "cooc", "samples", "search", "seq", "overview", "searchpage")
+            if wb.get("load_%s_p99_ms" % k))
+        out.append(("serve: 50 clients for 10 s on %s, demo DB" % what,
+                    "%s requests, %d errors, p99 %.1f ms (p50 %s ms); RSS %.0f -> %.0f MiB" % (
+                        wb["load_%s_requests" % name], errs, p99, wb["load_%s_p50_ms" % name],
+                        int(wb["load_rss0_kib"]) / 1024, int(wb["load_%s_rss_kib" % name]) / 1024),
+                    "0 errors, p99 < 50 ms, memory flat",
+                    "p99 of the other endpoints (3 s each): " + others if name == "page" else "-",
+                    errs == 0 and p99 < 50))
     for fname, what in (("wide_262144.txt", "640 -> 262144 (calibrated L0 40)"),
                         ("wide_1048576.txt", "640 -> 1048576 (calibrated L0 40)"),
                         ("clt_65536.txt", "4-layer CLT, 4 x 640 -> 16384")):
