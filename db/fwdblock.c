@@ -806,15 +806,16 @@ int ldb_fwd_at(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, in
     return LDB_OK;
 }
 
-int ldb_fwd_get(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, int values,
-                ldb_fblock *fb)
+/* The block holding gpos decoded into fb, its CRC-32 verified when crc. */
+static int get_block(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, int values,
+                     int crc, ldb_fblock *fb)
 {
     if (fb->n && gpos >= fb->start && gpos < fb->start + fb->n && (!values || fb->has_values))
         return LDB_OK; /* already decoded */
     MDB_val v;
     uint64_t s;
     int rc = ldb_floor_get(db, txn, dd->fwd, gpos, &s, &v, "fwd");
-    if (!rc && !ldb_fwd_crc_ok(v.mv_data, v.mv_size))
+    if (!rc && crc && !ldb_fwd_crc_ok(v.mv_data, v.mv_size))
         rc = corrupt_why(db, dd, s, "its CRC-32 does not match");
     if (!rc)
         rc = ldb_fwd_decode(db, dd, s, v.mv_data, v.mv_size, values, fb);
@@ -823,6 +824,17 @@ int ldb_fwd_get(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, i
         rc = LDB_ENOTFOUND;
     }
     return rc;
+}
+
+int ldb_fwd_get(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, int values,
+                ldb_fblock *fb)
+{
+    return get_block(db, txn, dd, gpos, values, 1, fb);
+}
+
+int ldb_fwd_get_ids(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos, ldb_fblock *fb)
+{
+    return get_block(db, txn, dd, gpos, 0, 0, fb);
 }
 
 /* Format 5: the value of latent among the c codes whose ids start at bit ib of the

@@ -48,6 +48,11 @@ int ldb_fwd_counts_each(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd,
                         int (*fn)(void *ctx, uint64_t start, const uint32_t *cnt, uint32_t np),
                         void *ctx);
 
+/* The latent ids of the whole block holding gpos, as ldb_fwd_get without values and
+ * without its CRC-32 (as reads of one position: each id decoded is validated, and
+ * check verifies the CRC), for scans that read every position of many blocks. */
+int ldb_fwd_get_ids(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd, uint64_t gpos, ldb_fblock *fb);
+
 /* Whether a forward block's CRC-32 (its last 4 bytes) matches its bytes. */
 int ldb_fwd_crc_ok(const uint8_t *p, size_t n);
 

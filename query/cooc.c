@@ -15,6 +15,7 @@ typedef struct cctx {
     const ldb_dbdict *a, *b;   /* query latent's dict, counted dict */
     uint32_t lo, hi;           /* b's latents ranked: [lo, hi) (one layer, or all) */
     ldb_fpos fp;
+    ldb_fblock fb;             /* seq scope: whole blocks */
     uint32_t *stamp;           /* b's latents: last unit counted (+1) */
     uint32_t *wend;            /* window scope: the end of b's latent's covered centres */
     uint64_t *cnt;
@@ -227,11 +228,27 @@ static int count_units(cctx *c, const uint64_t *pos, size_t np, int scope, uint3
             int any = 0;
             for (size_t q = 0; q < m; q++)
                 any |= !skipbuf[ps[q]];
-            if (any) {
+            if (any) { /* every ordinary position, a block at a time */
                 res->count++;
-                for (uint32_t t = 0; t < s.len && !rc; t++)
-                    if (!skipbuf[t])
-                        rc = count_at(c, s.start + t, unit);
+                for (uint32_t t = 0; t < s.len && !rc;) {
+                    int r = ldb_fwd_get_ids(c->db, c->txn, c->b, s.start + t, &c->fb);
+                    if (r == LDB_ENOTFOUND) { /* b does not cover it */
+                        t++;
+                        continue;
+                    }
+                    if ((rc = r))
+                        break;
+                    const ldb_fblock *fb = &c->fb;
+                    for (uint64_t i = s.start + t - fb->start; i < fb->n && t < s.len; i++, t++) {
+                        if (skipbuf[t])
+                            continue;
+                        for (uint64_t e = fb->off[i]; e < fb->off[i + 1]; e++) {
+                            uint32_t l = fb->lat[e];
+                            c->cnt[l] += c->stamp[l] != unit + 1;
+                            c->stamp[l] = unit + 1;
+                        }
+                    }
+                }
                 unit++;
             }
         } else {
@@ -446,6 +463,7 @@ out:
     free(c.skipbuf);
     free(c.ps);
     ldb_fpos_free(&c.fp);
+    ldb_fblock_free(&c.fb);
     ldb_snap_end(db, c.txn);
     return rc;
 }
