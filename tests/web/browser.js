@@ -79,6 +79,13 @@ async function colours(page, png) {
   check("a co-occurring latent's link opens its page", page.url().endsWith(href) &&
         (await page.locator("h1").textContent()).includes(href.split("/").pop()), page.url());
 
+  // the co-occurrence's scope, chosen by its links
+  await visit(U + "latent/res/" + THE);
+  await Promise.all([page.waitForNavigation(), page.locator("nav.scope a", { hasText: "seq" }).click()]);
+  check("the seq scope link reloads the page with it", page.url().includes("scope=seq") &&
+        (await page.locator("nav.scope a.on").textContent()) === "seq" &&
+        (await page.locator("#cooc tr").count()) > 1, page.url());
+
   // search by a planted token's text, then the first card
   check("search page loads", (await visit(U)) === 200);
   await page.fill("header input[name=text]", cfg.probe);

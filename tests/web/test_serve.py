@@ -109,6 +109,8 @@ def test_api_errors(server, path, status, msg):
     ("latent/res/99999999", 404), ("latent/zz/1", 404), ("seq/99999999", 404),
     ("seq/3?latent=5", 400), ("assets/../../etc/passwd", 404), ("assets/", 404),
     ("%2e%2e/%2e%2e/etc/passwd", 404), ("latent/res/5?x=1", 400),
+    ("latent/res/5?scope=window:5", 200), ("latent/res/5?scope=seq", 200),
+    ("latent/res/5?scope=sentence", 400),
 ])
 def test_pages_status(server, path, status):
     st, ctype, body = get(server.url + path)

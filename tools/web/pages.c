@@ -271,11 +271,18 @@ static void samples_section(wbuf *b, ldb_db *db, ldb_tokenizer *tk, const char *
     ldb_samples_free(s);
 }
 
-int page_latent(ldb_db *db, const char *dict, const char *latent_s, int standalone, wbuf *b,
-                char *err, size_t errcap)
+int page_latent(ldb_db *db, const char *dict, const char *latent_s, const char *scope,
+                int standalone, wbuf *b, char *err, size_t errcap)
 {
     ans_err e;
     uint32_t latent;
+    ans_cooc_opts co;
+    ans_cooc_args ca;
+    ans_cooc_opts_init(&co);
+    if (scope)
+        co.scope = scope;
+    if (ans_cooc_parse(&co, &ca, &e))
+        return FAIL(400, "%s", e.msg);
     if (ans_latent_arg(db, dict, latent_s, &latent, &e))
         return FAIL(e.status, "%s", e.msg);
     ldb_latent_info *li = NULL;
@@ -341,11 +348,30 @@ int page_latent(ldb_db *db, const char *dict, const char *latent_s, int standalo
                    "</p><div id=samples_value>");
         samples_section(b, db, tk, dict, latent_s, latent, LDB_SAMPLES_BY_VALUE, mx);
         wb_puts(b, "</div>");
-        wb_puts(b, "<h2>Co-occurring latents</h2>");
-        if (ldb_query_cooc(db, dict, latent, NULL, 20, LDB_COOC_TOKEN, 0, LDB_SORT_JACCARD, &c) ==
+        wb_puts(b, "<h2 id=co>Co-occurring latents</h2>");
+        if (!standalone) { /* the scope, as links to this page */
+            static const char *const scopes[] = {"token", "window:5", "window:20", "seq"};
+            wb_puts(b, "<nav class=scope>");
+            for (int i = 0; i < 4; i++) {
+                wb_printf(b, "<a class=\"%s\" href=\"/latent/", !strcmp(co.scope, scopes[i]) ? "on" : "");
+                wb_url(b, dict);
+                wb_puts(b, "/");
+                wb_url(b, latent_s);
+                wb_printf(b, "?scope=%s#co\">%s</a>", scopes[i], scopes[i]);
+            }
+            wb_puts(b, "</nav>");
+        }
+        if (ldb_query_cooc(db, dict, latent, NULL, 20, ca.scope, ca.window, LDB_SORT_JACCARD, &c) ==
             LDB_OK) {
-            wb_puts(b, "<p class=muted>At the same position, by Jaccard index.</p><table class=stats "
-                       "id=cooc><tr><th>latent</th><th>both</th><th>jaccard</th><th>npmi</th></tr>");
+            wb_puts(b, "<p class=muted>");
+            if (ca.scope == LDB_COOC_TOKEN)
+                wb_puts(b, "At the same position");
+            else if (ca.scope == LDB_COOC_SEQ)
+                wb_puts(b, "In the same sequence");
+            else
+                wb_printf(b, "Within %u positions", ca.window);
+            wb_puts(b, ", by Jaccard index.</p><table class=stats id=cooc><tr><th>latent</th>"
+                       "<th>both</th><th>jaccard</th><th>npmi</th></tr>");
             for (uint32_t i = 0; i < c->n; i++) {
                 char s[32];
                 cli_latent_str(db, dict, c->items[i].latent, s);
@@ -551,7 +577,7 @@ int cmd_page(int argc, char **argv)
         return rc;
     wbuf b = {0};
     char err[1024];
-    int st = page_latent(db, dict, latent, 1, &b, err, sizeof err);
+    int st = page_latent(db, dict, latent, NULL, 1, &b, err, sizeof err);
     ldb_db_close(db);
     if (st) {
         wb_free(&b);

@@ -335,7 +335,10 @@ void web_route(ldb_db *db, const char *path, const wquery *q, wresp *r)
     if (n == 0) {
         rc = only(&p, NONE) ? 400 : page_overview(db, &b, err, sizeof err);
     } else if (n == 3 && !strcmp(seg[0], "latent")) {
-        rc = only(&p, NONE) ? 400 : page_latent(db, seg[1], seg[2], 0, &b, err, sizeof err);
+        static const char *const ok[] = {"scope", NULL};
+        const char *scope = NULL;
+        rc = only(&p, ok) || strp(&p, "scope", &scope, 40)
+           ? 400 : page_latent(db, seg[1], seg[2], scope, 0, &b, err, sizeof err);
     } else if (n == 1 && !strcmp(seg[0], "search")) {
         static const char *const ok[] = {"dict", "text", NULL};
         const char *dict = NULL, *text = NULL;

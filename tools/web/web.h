@@ -52,8 +52,9 @@ void web_route(ldb_db *db, const char *path, const wquery *q, wresp *r);
  * status of a failure with its message in err (then b is discarded). standalone:
  * CSS inline and no script (latentdb page); else the assets are linked. */
 int page_overview(ldb_db *db, wbuf *b, char *err, size_t errcap);
-int page_latent(ldb_db *db, const char *dict, const char *latent, int standalone, wbuf *b,
-                char *err, size_t errcap);
+/* scope: the co-occurrence's (token, window:N, seq; NULL: token) */
+int page_latent(ldb_db *db, const char *dict, const char *latent, const char *scope,
+                int standalone, wbuf *b, char *err, size_t errcap);
 int page_search(ldb_db *db, const char *dict, const char *text, wbuf *b, char *err, size_t errcap);
 int page_seq(ldb_db *db, const char *seq, const char *dict, const char *latent, wbuf *b, char *err,
              size_t errcap);
