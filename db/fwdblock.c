@@ -702,12 +702,28 @@ static int load_block(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t g
     return LDB_OK;
 }
 
+/* Format 5: walks the position table from q, position j's entry (its codes at bits
+ * *ib and *vb of the id and value streams), to position i's: *c its count, *ib and
+ * *vb where its codes start. */
+static int walk5(const ldb_fhdr *h, uint32_t d_sae, uint64_t per, const uint8_t *q, uint64_t j,
+                 uint64_t i, uint64_t *c, uint64_t *ib, uint64_t *vb)
+{
+    for (uint64_t xi, xv;; j++) {
+        if (entry5(&q, h->pend, d_sae, c, &xi, &xv))
+            return -1;
+        if (j == i)
+            return 0;
+        *ib += *c * (1 + ids_k(h->R, *c)) + xi;
+        *vb += *c * per + xv;
+    }
+}
+
 /* Format 5: finds position i of fp's block: its entry through its group's, adding
  * the bits of the entries before it in the group. */
 static int locate5(ldb_db *db, const ldb_dbdict *dd, ldb_fpos *fp, uint64_t i)
 {
     const ldb_fhdr *h = &fp->h;
-    uint64_t g = i / LDB_FWD_GROUP, ib = 0, vb = 0, c, xi, xv;
+    uint64_t g = i / LDB_FWD_GROUP, ib = 0, vb = 0, c;
     uint64_t per = 1 + h->kv + (uint64_t)ldb_val_mant(db->values);
     const uint8_t *q = h->ptab;
     if (g) {
@@ -719,14 +735,8 @@ static int locate5(ldb_db *db, const ldb_dbdict *dd, ldb_fpos *fp, uint64_t i)
         ib = ent[1];
         vb = ent[2];
     }
-    for (uint64_t j = g * LDB_FWD_GROUP;; j++) {
-        if (entry5(&q, h->pend, dd->d_sae, &c, &xi, &xv))
-            return corrupt(db, dd, fp->start);
-        if (j == i)
-            break;
-        ib += c * (1 + ids_k(h->R, c)) + xi;
-        vb += c * per + xv;
-    }
+    if (walk5(h, dd->d_sae, per, q, g * LDB_FWD_GROUP, i, &c, &ib, &vb))
+        return corrupt(db, dd, fp->start);
     int rc = grow_codes(db, &fp->glat, &fp->gbits, &fp->cap_nnz, c + 1);
     if (rc)
         return rc;
@@ -920,16 +930,10 @@ static int values_in5(ldb_db *db, const ldb_dbdict *dd, ldb_fpos *fp, const uint
         __builtin_prefetch(h->ptab + ent[0]);
     }
     for (size_t t = 0; t < n; t++) { /* loc: c, ib, vb of the position itself */
-        uint64_t i = gpos[t] - fp->start, c, xi, xv, ib = loc[3 * t + 1], vb = loc[3 * t + 2];
-        const uint8_t *q = h->ptab + loc[3 * t];
-        for (uint64_t j = i / LDB_FWD_GROUP * LDB_FWD_GROUP;; j++) {
-            if (entry5(&q, h->pend, dd->d_sae, &c, &xi, &xv))
-                return corrupt(db, dd, fp->start);
-            if (j == i)
-                break;
-            ib += c * (1 + ids_k(h->R, c)) + xi;
-            vb += c * per + xv;
-        }
+        uint64_t i = gpos[t] - fp->start, c, ib = loc[3 * t + 1], vb = loc[3 * t + 2];
+        if (walk5(h, dd->d_sae, per, h->ptab + loc[3 * t], i / LDB_FWD_GROUP * LDB_FWD_GROUP, i,
+                  &c, &ib, &vb))
+            return corrupt(db, dd, fp->start);
         loc[3 * t] = c;
         loc[3 * t + 1] = ib;
         loc[3 * t + 2] = vb;
