@@ -142,7 +142,8 @@ bench-encode: all $(BUILD)/tools/bench_encode $(BUILD)/tools/synth
 
 # make bench: every performance target beside its ceiling or peer, measured in one run
 # (tools/bench/run.sh; ~15 minutes); writes docs/BENCHMARKS.md's results and plots.
-BENCH_TOOLS := $(BUILD)/tools/bench_encode $(BUILD)/tools/bench_query $(BUILD)/tools/bench_text $(BUILD)/tools/planted
+BENCH_TOOLS := $(BUILD)/tools/bench_encode $(BUILD)/tools/bench_query $(BUILD)/tools/bench_text $(BUILD)/tools/planted \
+               $(BUILD)/tools/recovery
 bench: all $(BENCH_TOOLS) data/brown/.done
 	sh tools/bench/run.sh $(BUILD)
 

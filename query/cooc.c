@@ -94,17 +94,42 @@ static int cmp_npmi(const void *x, const void *y) { return cmp_item(x, y, LDB_SO
  * within +-w in the same sequence. The windows of j's firings are merged as
  * intervals (clipped to their sequence) in one pass over its postings, and the
  * skipped positions inside each merged interval are subtracted: O(postings). */
+/* The first index i >= k of the ascending a[0..n) with a[i] >= x: galloping from k,
+ * so a cursor that moves forward by d costs O(log d) (a DB padded with PAD tokens
+ * has skipped positions by the hundred thousand, walked once per latent). */
+static size_t gallop(const uint64_t *a, size_t k, size_t n, uint64_t x)
+{
+    size_t step = 1, lo = k;
+    if (k >= n || a[k] >= x)
+        return k;
+    while (k + step < n && a[k + step] < x) {
+        lo = k + step;
+        step *= 2;
+    }
+    return ldb_lower_bound(a, lo + 1, k + step < n ? k + step : n, x);
+}
+
+/* Ordinary positions of [lo, hi): those of the skip list L->skip not in it; *k is a
+ * cursor into the list that only moves forward (intervals come in order). */
+static uint64_t ordinary_in(const ldb_layout *L, size_t *k, uint64_t lo, uint64_t hi)
+{
+    *k = gallop(L->skip, *k, L->nskip, lo);
+    size_t e = gallop(L->skip, *k, L->nskip, hi);
+    uint64_t n = hi - lo - (e - *k);
+    *k = e;
+    return n;
+}
+
 static int window_count(cctx *c, const ldb_layout *L, uint32_t j, uint32_t w, uint64_t *out)
 {
     uint64_t *pos;
-    size_t n, si = 0, ki = 0;
+    size_t n, si = 0, ki = 0, kc = 0;
     int rc = ldb_inv_read(c->db, c->txn, c->b, j, &pos, &n);
     uint64_t total = 0, lo = 0, hi = 0;
     int open = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         uint64_t p = pos[i];
-        while (ki < L->nskip && L->skip[ki] < p)
-            ki++;
+        ki = gallop(L->skip, ki, L->nskip, p);
         if (ki < L->nskip && L->skip[ki] == p)
             continue; /* a skipped firing is no firing */
         if (L->start[si + 1] <= p) /* the sequence holding p: start[si] <= p < start[si + 1] */
@@ -117,14 +142,13 @@ static int window_count(cctx *c, const ldb_layout *L, uint32_t j, uint32_t w, ui
             continue;
         }
         if (open)
-            total += hi - lo - (ldb_lower_bound(L->skip, 0, L->nskip, hi) -
-                                ldb_lower_bound(L->skip, 0, L->nskip, lo));
+            total += ordinary_in(L, &kc, lo, hi);
         lo = a;
         hi = b;
         open = 1;
     }
     if (open)
-        total += hi - lo - (ldb_lower_bound(L->skip, 0, L->nskip, hi) - ldb_lower_bound(L->skip, 0, L->nskip, lo));
+        total += ordinary_in(L, &kc, lo, hi);
     free(pos);
     *out = total;
     return rc;

@@ -293,3 +293,26 @@ def test_svg_files(demo_db, tmp_path, cmd):
     p = subprocess.run([CLI, args[0], demo_db, *args[1:], "--svg", str(tmp_path / "no" / "x.svg")],
                        capture_output=True, text=True)
     assert p.returncode == 1 and "cannot write" in p.stderr
+
+
+def test_keep_alive(server):
+    """Requests on one connection are answered one after another: a response queued
+    with the headers alone would close the connection after it."""
+    import re as _re
+    s = socket.create_connection((server.host, server.port), timeout=10)
+    try:
+        for i in range(5):
+            s.sendall(b"GET /api/info HTTP/1.1\r\nHost: x\r\n\r\n")
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                c = s.recv(65536)
+                assert c, f"the server closed the connection after {i} answers"
+                buf += c
+            head, body = buf.split(b"\r\n\r\n", 1)
+            assert head.startswith(b"HTTP/1.1 200") and b"connection: close" not in head.lower()
+            n = int(_re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            while len(body) < n:
+                body += s.recv(65536)
+            assert json.loads(body)["n_seq"] > 0
+    finally:
+        s.close()

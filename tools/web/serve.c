@@ -189,22 +189,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         x->busy = 1;
         pthread_mutex_unlock(&S.mu);
     }
-    int head = !strcmp(method, "HEAD");
-    if (strcmp(method, "GET") && !head) {
-        if (!*req_ctx) { /* (a body may follow: refuse once it is in) */
-            *req_ctx = c;
-            return MHD_YES;
-        }
-        if (*upload_size) {
-            *upload_size = 0;
-            return MHD_YES;
-        }
-        static const char msg[] = "{\"error\":\"only GET and HEAD\"}\n";
-        return send_resp(c, 405, "application/json; charset=utf-8", strdup(msg), sizeof msg - 1, 0);
+    /* The first call has the headers only: a response queued then ends the connection
+     * after it (the client might still send a body), so every request answers on the
+     * next call, once any body has been read (and ignored), and keep-alive holds. */
+    if (!*req_ctx) {
+        *req_ctx = c;
+        return MHD_YES;
     }
-    if (*upload_size) { /* a GET with a body: ignored */
+    if (*upload_size) {
         *upload_size = 0;
         return MHD_YES;
+    }
+    int head = !strcmp(method, "HEAD");
+    if (strcmp(method, "GET") && !head) {
+        static const char msg[] = "{\"error\":\"only GET and HEAD\"}\n";
+        return send_resp(c, 405, "application/json; charset=utf-8", strdup(msg), sizeof msg - 1, 0);
     }
     wquery q = {mhd_get, mhd_each, c};
     wresp r = {0};
