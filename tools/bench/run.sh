@@ -4,7 +4,7 @@
 # ("key value" lines); tools/bench/report.py prints the table and rewrites the
 # results section of docs/BENCHMARKS.md and its plots (docs/bench/*.svg).
 # Fixtures are cached under $BUILD/bench (seeded: a rerun regenerates the same data).
-# Stages can be chosen: BENCH="ingest numpy bf16 exact wide store query text python" (all by default).
+# Stages can be chosen: BENCH="ingest numpy bf16 exact wide store query text python web" (all by default).
 set -e
 BUILD=${1:-build}
 B=$BUILD/bench
@@ -12,7 +12,7 @@ R=$B/results
 L=bin/latentdb
 PY=/usr/bin/python3
 BENCH=${BENCH:-}
-STAGES=${BENCH:-"ingest numpy bf16 exact wide store query text python"}
+STAGES=${BENCH:-"ingest numpy bf16 exact wide store query text python web"}
 INGEST_SIZES=${INGEST_SIZES:-"204800 614400 2048000"}
 QUERY_SIZES=${QUERY_SIZES:-"1048576 3145728 10485760"}
 mkdir -p "$R"
@@ -359,6 +359,14 @@ if has python; then
     else
         echo "bench: python needs the query and ingest stages' data first" >&2
     fi
+fi
+
+# latentdb serve and the page's queries (tools/bench/web.sh): cooc's scopes on make demo's
+# 1.5M-token DB and the 10M-token query DB, and 50 clients against the server.
+if has web; then
+    QD=$B/codes_16384_$(echo $QUERY_SIZES | awk '{ print $NF }')/db
+    sh tools/bench/web.sh "$BUILD" "$QD" "$R/web.txt"
+    echo "bench: web done ($(awk "BEGIN { printf \"%.0f\", $(now) - $T_START }") s in)" >&2
 fi
 
 echo "bench_s $(awk "BEGIN { print $(now) - $T_START }")" >> "$R/machine.txt"
