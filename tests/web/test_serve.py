@@ -316,3 +316,14 @@ def test_keep_alive(server):
             assert json.loads(body)["n_seq"] > 0
     finally:
         s.close()
+
+
+def test_overview_most_frequent(server, demo_db):
+    """The overview starts from the dictionary's most frequent latents, in order."""
+    counts = json.loads(cli("density", demo_db, "res", "--counts", "--json"))["counts"]
+    want = sorted(range(len(counts)), key=lambda j: (-counts[j], j))[:8]
+    st, _, body = get(server.url)
+    import re as _re
+    part = body.decode().split("Most frequent: ", 1)[1].split("</p>", 1)[0]
+    got = [int(x) for x in _re.findall(r'href="/latent/res/(\d+)"', part)]
+    assert st == 200 and got == want, (got, want)

@@ -201,9 +201,9 @@ int page_overview(ldb_db *db, wbuf *b, char *err, size_t errcap)
             /* the most frequent latents, to start from */
             uint32_t best[8], nb = 0;
             for (uint32_t j = 0; j < d->n_latents; j++) {
+                if (nb == 8 && d->counts[j] <= d->counts[best[7]])
+                    continue; /* (full, and not above the least kept) */
                 uint32_t k = nb < 8 ? nb++ : 7;
-                if (k == 7 && nb == 8 && d->counts[j] <= d->counts[best[7]])
-                    continue;
                 best[k] = j;
                 for (; k > 0 && d->counts[best[k]] > d->counts[best[k - 1]]; k--) {
                     uint32_t t = best[k];
