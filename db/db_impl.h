@@ -155,7 +155,9 @@ int ldb_sync_path(const char *p, int dir);
 void ldb_build_remove(const char *dir);
 
 /* A new folder ".latentdb.TAG-XXXXXX" inside db's (*out, malloc'd), for repair and
- * compact to build a file in; or an error ("cannot create a folder to DOING in"). */
+ * compact to build a file in; or an error ("cannot create a folder to DOING in").
+ * Folders of that tag left by a process that died are removed first: the caller
+ * must hold the write lock and be the only process with the database open. */
 int ldb_db_workdir(ldb_db *db, const char *tag, const char *doing, char **out);
 
 /* Whether another process holds a reader slot of db's environment (repair and

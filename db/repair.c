@@ -22,6 +22,7 @@
  * new folder is removed and the database is left as it was: a derived record
  * rebuilt from damaged truth would only hide the damage. Labels that are not one
  * line of UTF-8, or of no latent, are left out (named in the note). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -505,6 +506,22 @@ static int others_cb(const char *msg, void *ctx)
 
 int ldb_db_workdir(ldb_db *db, const char *tag, const char *doing, char **out)
 {
+    /* A process that died meanwhile (a kill, LMDB's assertion hook) left its folder:
+     * the caller holds the write lock and is alone on the database, so no such folder
+     * is in use; each goes, with only the files a build puts in it. */
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, ".latentdb.%s-", tag);
+    DIR *d = opendir(db->path);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)))
+            continue;
+        char *old = ldb_path_join(db->path, e->d_name);
+        if (old)
+            ldb_build_remove(old);
+        free(old);
+    }
+    if (d)
+        closedir(d);
     size_t len = strlen(db->path) + strlen(tag) + 24;
     char *tmp = malloc(len);
     *out = NULL;

@@ -249,7 +249,11 @@ rm -rf "$T/db3"
 # compact: the live pages in a new file; the same digest, no larger
 cp -r "$DB" "$T/dbc"
 s0=$(stat -c %s "$T/dbc/data.mdb")
+# (the folder a compact killed midway left behind goes; the user's own files stay)
+mkdir "$T/dbc/.latentdb.compact-Zx9kQ1" "$T/dbc/mine"
+: > "$T/dbc/.latentdb.compact-Zx9kQ1/data.mdb"
 expect 0 "compacted $T/dbc: data.mdb" "$L" compact "$T/dbc"
+[ ! -e "$T/dbc/.latentdb.compact-Zx9kQ1" ] && [ -d "$T/dbc/mine" ] && ok || bad "compact left $(ls -A "$T/dbc")"
 [ "$(stat -c %s "$T/dbc/data.mdb")" -le "$s0" ] && ok || bad "compact made data.mdb larger"
 [ "$("$L" check "$T/dbc" --digest 2> /dev/null)" = "$D_ONE" ] && ok || bad "compact changed the digest"
 expect 0 ": ok \\($NSEQ sequences" "$L" check "$T/dbc"
