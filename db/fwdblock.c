@@ -53,6 +53,15 @@ static unsigned ids_k(uint32_t R, uint64_t c)
     return ldb_rice_k((double)R / (double)(c + 1));
 }
 
+/* Format 5: moves *ib and *vb past a position of c codes whose entry says xi and xv
+ * (its ids take c (1 + k) + xi bits, its values c per + xv). */
+static void skip5(uint32_t R, uint64_t per, uint64_t c, uint64_t xi, uint64_t xv, uint64_t *ib,
+                  uint64_t *vb)
+{
+    *ib += c * (1 + ids_k(R, c)) + xi;
+    *vb += c * per + xv;
+}
+
 /* One position's latent ids: the first as itself, each next as gap - 1, with a
  * parameter from its count (a BOS row firing thousands of latents has small gaps,
  * an ordinary one large gaps: one k for both would waste bits). */
@@ -95,20 +104,26 @@ static int put_vheader(ldb_buf *a, const vtable *t)
     return 0;
 }
 
-/* Wraps parts A and B (a->data: part A is its first alen bytes) as a record:
- * u32 length of part A, part A, part B, u32 CRC-32 of all before it. */
+/* Finishes a record whose parts A (alen bytes) and B (body bytes in all) lie in
+ * out->data after 4 free bytes, with room for 4 after them: u32 length of part A,
+ * part A, part B, u32 CRC-32 of all before it. */
+static void frame(ldb_buf *out, size_t alen, size_t body)
+{
+    uint32_t al = (uint32_t)alen;
+    memcpy(out->data, &al, 4);
+    uint32_t crc = ldb_crc32(out->data, 4 + body);
+    memcpy(out->data + 4 + body, &crc, 4);
+    out->len = 8 + body;
+}
+
+/* Parts A and B built in a (part A its first alen bytes), framed into out. */
 static int seal(const ldb_buf *a, size_t alen, ldb_buf *out)
 {
-    size_t blen = a->len - alen;
     out->len = 0;
     if (ldb_buf_reserve(out, 8 + a->len))
         return -1;
-    uint32_t al = (uint32_t)alen;
-    memcpy(out->data, &al, 4);
     memcpy(out->data + 4, a->data, a->len);
-    uint32_t crc = ldb_crc32(out->data, 4 + alen + blen);
-    memcpy(out->data + 4 + a->len, &crc, 4);
-    out->len = 8 + a->len;
+    frame(out, alen, a->len);
     return 0;
 }
 
@@ -225,8 +240,7 @@ static int encode5(const uint32_t *cnt, uint32_t n, const uint32_t *lat, const u
         ps += ldb_varint_put(ps, cnt[i]);
         ps += ldb_varint_put(ps, len[2 * i]);
         ps += ldb_varint_put(ps, len[2 * i + 1]);
-        ib += (uint64_t)cnt[i] * (1 + ids_k(R, cnt[i])) + len[2 * i];
-        vb += cnt[i] * per + len[2 * i + 1];
+        skip5(R, per, cnt[i], len[2 * i], len[2 * i + 1], &ib, &vb);
     }
     if (ib > UINT32_MAX || vb > UINT32_MAX)
         return -1; /* (a block of at most 2^20 positions never comes near) */
@@ -235,12 +249,7 @@ static int encode5(const uint32_t *cnt, uint32_t n, const uint32_t *lat, const u
     /* part B: the value header, then the value stream */
     size_t hb = vheader(out->data + 4 + alen, &t);
     memcpy(out->data + 4 + alen + hb, a->data + ilen, a->len - ilen);
-    size_t total = 4 + alen + hb + (a->len - ilen);
-    uint32_t al = (uint32_t)alen;
-    memcpy(out->data, &al, 4);
-    uint32_t crc = ldb_crc32(out->data, total);
-    memcpy(out->data + total, &crc, 4);
-    out->len = total + 4;
+    frame(out, alen, alen + hb + (a->len - ilen));
     return 0;
 }
 
@@ -436,6 +445,13 @@ static int parse_block5(ldb_db *db, const ldb_dbdict *dd, uint64_t start, const 
     return parse_partb(db, dd, start, end, p + n - 4, ng, 0, h);
 }
 
+/* Format 5: the bits of the value stream a code takes but the extra ones of its
+ * entry: its unary stop bit, kv and the mantissa. */
+static uint64_t vper5(const ldb_db *db, const ldb_fhdr *h)
+{
+    return 1 + h->kv + (uint64_t)ldb_val_mant(db->values);
+}
+
 /* A format-5 position's entry, read at *q (< pend): its count and the extra bits
  * of its ids and values. */
 static int entry5(const uint8_t **q, const uint8_t *pend, uint32_t d_sae, uint64_t *c,
@@ -481,18 +497,25 @@ static int bitr_at(ldb_bitr *br, const uint8_t *p, const uint8_t *end, uint64_t 
 
 /* Decodes the value bits of codes [off[i0], off[i1]) from a reader positioned at
  * code off[i0] of the value stream, into bits[e - base]. */
+/* One value's stored bits from its code x = rank << M | mantissa (-1: no such rank). */
+static int val_bits(const ldb_fhdr *h, uint32_t M, uint64_t x, uint32_t *bits)
+{
+    if ((x >> M) >= h->nsym)
+        return -1;
+    uint16_t sym;
+    memcpy(&sym, h->sym + 2 * (x >> M), 2);
+    *bits = (uint32_t)sym << M | (uint32_t)(x & ((1ull << M) - 1));
+    return 0;
+}
+
 static int decode_vals(const ldb_db *db, const ldb_fhdr *h, ldb_bitr *br, const uint64_t *off,
                        uint64_t i0, uint64_t i1, uint32_t *bits, uint64_t base)
 {
     uint32_t M = (uint32_t)ldb_val_mant(db->values);
-    uint64_t mmask = (1ull << M) - 1;
     for (uint64_t e = off[i0]; e < off[i1]; e++) {
         uint64_t x;
-        if (ldb_rice_get_fast(br, h->kv + M, &x) || (x >> M) >= h->nsym)
+        if (ldb_rice_get_fast(br, h->kv + M, &x) || val_bits(h, M, x, &bits[e - base]))
             return -1;
-        uint16_t sym;
-        memcpy(&sym, h->sym + 2 * (x >> M), 2);
-        bits[e - base] = (uint32_t)sym << M | (uint32_t)(x & mmask);
     }
     return 0;
 }
@@ -532,7 +555,7 @@ static int decode5(ldb_db *db, const ldb_dbdict *dd, uint64_t start, ldb_fhdr *h
     if (rc)
         return rc;
     const uint8_t *q = h->ptab;
-    uint64_t ib = 0, vb = 0, total = 0, per = 1 + h->kv + (uint64_t)ldb_val_mant(db->values);
+    uint64_t ib = 0, vb = 0, total = 0, per = vper5(db, h);
     fb->off[0] = 0;
     for (uint64_t i = 0; i < h->np; i++) {
         uint64_t c, xi, xv;
@@ -545,8 +568,7 @@ static int decode5(ldb_db *db, const ldb_dbdict *dd, uint64_t start, ldb_fhdr *h
         if (entry5(&q, h->pend, dd->d_sae, &c, &xi, &xv))
             return corrupt(db, dd, start);
         fb->off[i + 1] = total += c;
-        ib += c * (1 + ids_k(h->R, c)) + xi;
-        vb += c * per + xv;
+        skip5(h->R, per, c, xi, xv, &ib, &vb);
         if (ib > UINT32_MAX || vb > UINT32_MAX)
             return corrupt(db, dd, start);
     }
@@ -562,8 +584,7 @@ static int decode5(ldb_db *db, const ldb_dbdict *dd, uint64_t start, ldb_fhdr *h
     for (uint64_t i = 0; i < h->np; i++) {
         uint64_t c, xi, xv;
         (void)entry5(&q, h->pend, dd->d_sae, &c, &xi, &xv); /* read once above */
-        ib += c * (1 + ids_k(h->R, c)) + xi;
-        vb += c * per + xv;
+        skip5(h->R, per, c, xi, xv, &ib, &vb);
         if (decode_ids(&br, fb->off, i, i + 1, h->R, fb->lat, 0) || bitr_pos(&br, h->bits) != ib)
             return corrupt(db, dd, start);
         if (values && (decode_vals(db, h, &vr, fb->off, i, i + 1, fb->bits, 0) ||
@@ -639,13 +660,14 @@ int ldb_fwd_counts_each(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd,
     MDB_cursor *c;
     MDB_val k, v;
     uint32_t *cnt = malloc((dd->block ? dd->block : 1) * sizeof *cnt), np;
-    int rc = cnt ? LDB_OK : ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
-    int mrc = rc ? 0 : mdb_cursor_open(txn, dd->fwd, &c);
+    if (!cnt)
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+    int rc = LDB_OK, mrc = mdb_cursor_open(txn, dd->fwd, &c);
     if (mrc) {
         free(cnt);
         return ldb_db_mdb_err(db, mrc, "fwd");
     }
-    for (mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(c, &k, &v, MDB_FIRST); !mrc && !rc;
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !mrc && !rc;
          mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 8) {
             rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: table fwd:%u holds a key of %zu bytes; "
@@ -658,8 +680,7 @@ int ldb_fwd_counts_each(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd,
     }
     if (!rc && mrc && mrc != MDB_NOTFOUND)
         rc = ldb_db_mdb_err(db, mrc, "fwd");
-    if (cnt)
-        mdb_cursor_close(c);
+    mdb_cursor_close(c);
     free(cnt);
     return rc;
 }
@@ -713,9 +734,19 @@ static int walk5(const ldb_fhdr *h, uint32_t d_sae, uint64_t per, const uint8_t 
             return -1;
         if (j == i)
             return 0;
-        *ib += *c * (1 + ids_k(h->R, *c)) + xi;
-        *vb += *c * per + xv;
+        skip5(h->R, per, *c, xi, xv, ib, vb);
     }
+}
+
+/* Format 5: group g's entry (its first position's entry's place in the position
+ * table, and where its ids and values start); all 0 for the first group. -1 when
+ * the place is outside the table. */
+static int group5(const ldb_fhdr *h, uint64_t g, uint32_t ent[3])
+{
+    ent[0] = ent[1] = ent[2] = 0;
+    if (g)
+        memcpy(ent, h->groups + 12 * (g - 1), 12);
+    return ent[0] >= (uint64_t)(h->pend - h->ptab) ? -1 : 0;
 }
 
 /* Format 5: finds position i of fp's block: its entry through its group's, adding
@@ -723,19 +754,12 @@ static int walk5(const ldb_fhdr *h, uint32_t d_sae, uint64_t per, const uint8_t 
 static int locate5(ldb_db *db, const ldb_dbdict *dd, ldb_fpos *fp, uint64_t i)
 {
     const ldb_fhdr *h = &fp->h;
-    uint64_t g = i / LDB_FWD_GROUP, ib = 0, vb = 0, c;
-    uint64_t per = 1 + h->kv + (uint64_t)ldb_val_mant(db->values);
-    const uint8_t *q = h->ptab;
-    if (g) {
-        uint32_t ent[3];
-        memcpy(ent, h->groups + 12 * (g - 1), 12);
-        if (ent[0] >= (uint64_t)(h->pend - h->ptab))
-            return corrupt(db, dd, fp->start);
-        q += ent[0];
-        ib = ent[1];
-        vb = ent[2];
-    }
-    if (walk5(h, dd->d_sae, per, q, g * LDB_FWD_GROUP, i, &c, &ib, &vb))
+    uint64_t g = i / LDB_FWD_GROUP, c;
+    uint32_t ent[3];
+    if (group5(h, g, ent))
+        return corrupt(db, dd, fp->start);
+    uint64_t ib = ent[1], vb = ent[2];
+    if (walk5(h, dd->d_sae, vper5(db, h), h->ptab + ent[0], g * LDB_FWD_GROUP, i, &c, &ib, &vb))
         return corrupt(db, dd, fp->start);
     int rc = grow_codes(db, &fp->glat, &fp->gbits, &fp->cap_nnz, c + 1);
     if (rc)
@@ -847,6 +871,20 @@ int ldb_fwd_get_ids(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpo
     return get_block(db, txn, dd, gpos, 0, 0, fb);
 }
 
+/* The index of latent in the ascending lat[0..n), or n when it is not there. */
+static uint32_t find_latent(const uint32_t *lat, uint32_t n, uint32_t latent)
+{
+    uint32_t a = 0, b = n;
+    while (a < b) {
+        uint32_t m = (a + b) / 2;
+        if (lat[m] < latent)
+            a = m + 1;
+        else
+            b = m;
+    }
+    return a < n && lat[a] == latent ? a : n;
+}
+
 /* Format 5: the value of latent among the c codes whose ids start at bit ib of the
  * id stream and values at bit vb of the value stream (a position of the block with
  * header h), decoding the ids only up to the latent and the values up to its code;
@@ -869,17 +907,15 @@ static int value_at5(ldb_db *db, const ldb_dbdict *dd, uint64_t start, const ldb
     }
     if (a == c || id != latent)
         return LDB_OK;
-    uint32_t M = (uint32_t)ldb_val_mant(db->values);
+    uint32_t M = (uint32_t)ldb_val_mant(db->values), bits;
     if (bitr_at(&br, h->vbits, h->vend, vb))
         return corrupt(db, dd, start);
     for (uint64_t e = 0; e <= a; e++)
         if (ldb_rice_get_fast(&br, h->kv + M, &x))
             return corrupt(db, dd, start);
-    if ((x >> M) >= h->nsym)
+    if (val_bits(h, M, x, &bits))
         return corrupt(db, dd, start);
-    uint16_t sym;
-    memcpy(&sym, h->sym + 2 * (x >> M), 2);
-    *out = ldb_val_float((uint32_t)sym << M | (uint32_t)(x & ((1ull << M) - 1)), db->values);
+    *out = ldb_val_float(bits, db->values);
     return LDB_OK;
 }
 
@@ -891,15 +927,8 @@ static int value5(ldb_db *db, const ldb_dbdict *dd, uint64_t i, uint32_t latent,
         return rc;
     if (!fp->idone || !fp->vdone)
         return value_at5(db, dd, fp->start, &fp->h, fp->pc, fp->pib, fp->pvb, latent, out);
-    uint64_t a = 0, b = fp->pc; /* decoded already: latents ascend, binary search */
-    while (a < b) {
-        uint64_t m = (a + b) / 2;
-        if (fp->glat[m] < latent)
-            a = m + 1;
-        else
-            b = m;
-    }
-    *out = a < fp->pc && fp->glat[a] == latent ? ldb_val_float(fp->gbits[a], db->values) : 0;
+    uint32_t a = find_latent(fp->glat, (uint32_t)fp->pc, latent); /* decoded already */
+    *out = a < fp->pc ? ldb_val_float(fp->gbits[a], db->values) : 0;
     return LDB_OK;
 }
 
@@ -911,18 +940,15 @@ static int values_in5(ldb_db *db, const ldb_dbdict *dd, ldb_fpos *fp, const uint
                       size_t n, uint32_t latent, float *out, uint64_t *loc)
 {
     const ldb_fhdr *h = &fp->h;
-    uint64_t per = 1 + h->kv + (uint64_t)ldb_val_mant(db->values), P = (uint64_t)(h->pend - h->ptab);
+    uint64_t per = vper5(db, h);
     for (size_t t = 0; t < n; t++) {
         uint64_t g = (gpos[t] - fp->start) / LDB_FWD_GROUP;
         if (g)
             __builtin_prefetch(h->groups + 12 * (g - 1));
     }
     for (size_t t = 0; t < n; t++) { /* loc: the entry's place in the table, ib, vb */
-        uint64_t g = (gpos[t] - fp->start) / LDB_FWD_GROUP;
-        uint32_t ent[3] = {0, 0, 0};
-        if (g)
-            memcpy(ent, h->groups + 12 * (g - 1), 12);
-        if (ent[0] >= P)
+        uint32_t ent[3];
+        if (group5(h, (gpos[t] - fp->start) / LDB_FWD_GROUP, ent))
             return corrupt(db, dd, fp->start);
         loc[3 * t] = ent[0];
         loc[3 * t + 1] = ent[1];
@@ -995,15 +1021,8 @@ int ldb_fwd_value(ldb_db *db, MDB_txn *txn, const ldb_dbdict *dd, uint64_t gpos,
         return value5(db, dd, gpos - fp->start, latent, fp, out);
     if ((rc = ldb_fwd_at(db, txn, dd, gpos, 0, fp)))
         return rc;
-    uint32_t a = 0, b = fp->cnt;
-    while (a < b) { /* latents ascend: binary search */
-        uint32_t m = (a + b) / 2;
-        if (fp->lat[m] < latent)
-            a = m + 1;
-        else
-            b = m;
-    }
-    if (a == fp->cnt || fp->lat[a] != latent)
+    uint32_t a = find_latent(fp->lat, fp->cnt, latent);
+    if (a == fp->cnt)
         return LDB_OK;
     if ((rc = ldb_fwd_at(db, txn, dd, gpos, 1, fp)))
         return rc;
