@@ -41,26 +41,44 @@ int ldb_layout_load(ldb_db *db, MDB_txn *txn, ldb_layout *L)
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     if (!rc)
         rc = ldb_db_meta_u64(db, txn, "n_pos", &L->start[L->nseq]);
+    if (!rc)
+        rc = ldb_skip_positions(db, txn, &L->skip, &L->nskip);
+    return rc;
+}
+
+int ldb_skip_positions(ldb_db *db, MDB_txn *txn, uint64_t **out, size_t *nout)
+{
+    uint64_t *all = NULL;
+    size_t len = 0;
+    int rc = LDB_OK;
+    *out = NULL;
+    *nout = 0;
     for (size_t i = 0; i < db->n_skip && !rc; i++) {
         uint64_t *p;
         size_t n;
         if ((rc = ldb_tokidx_read(db, txn, db->skip[i], &p, &n)))
             break;
-        uint64_t *m = n ? realloc(L->skip, (L->nskip + n) * sizeof *m) : L->skip;
+        uint64_t *m = n ? realloc(all, (len + n) * sizeof *m) : all;
         if (n && !m) {
             free(p);
             rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
             break;
         }
-        L->skip = m;
+        all = m;
         if (n)
-            memcpy(L->skip + L->nskip, p, n * sizeof *p);
-        L->nskip += n;
+            memcpy(all + len, p, n * sizeof *p);
+        len += n;
         free(p);
     }
-    if (!rc && db->n_skip > 1)
-        qsort(L->skip, L->nskip, sizeof *L->skip, cmp_u64);
-    return rc;
+    if (rc) {
+        free(all);
+        return rc;
+    }
+    if (db->n_skip > 1)
+        qsort(all, len, sizeof *all, cmp_u64);
+    *out = all;
+    *nout = len;
+    return LDB_OK;
 }
 
 void ldb_layout_free(ldb_layout *L)

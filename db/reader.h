@@ -54,6 +54,9 @@ typedef struct ldb_layout {
 } ldb_layout;
 
 int ldb_layout_load(ldb_db *db, ldb_txn *txn, ldb_layout *L);
+/* Every skipped position of the DB (holding a skip token), ascending, from the
+ * token index (*out malloc'd; NULL when there are none). */
+int ldb_skip_positions(ldb_db *db, ldb_txn *txn, uint64_t **out, size_t *n);
 void ldb_layout_free(ldb_layout *L);
 
 /* First index in a[lo, hi) with a[i] >= x. */

@@ -56,19 +56,12 @@ static int cmp_cand(const void *a, const void *b)
     return ldb_cand_before(x, y) ? -1 : ldb_cand_before(y, x) ? 1 : 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The skipped positions of the DB (those holding a skip token), ascending, from
- * the token index, when they are fewer than 16 for each of the np codes to check
- * (a position read from the index costs a few ns, a token looked up at a code
- * ~100 ns); else *n = SIZE_MAX, and the caller looks the tokens up. */
+/* The skipped positions of the DB, ascending (ldb_skip_positions), when they are
+ * fewer than 16 for each of the np codes to check (a position read from the index
+ * costs a few ns, a token looked up at a code ~100 ns); else *n = SIZE_MAX, and
+ * the caller looks the tokens up. */
 static int skipped_positions(qctx *q, size_t np, uint64_t **out, size_t *n)
 {
-    ldb_skipset skip = ldb_db_skipset(q->db);
     uint64_t n_pos, n_ord;
     *out = NULL;
     *n = SIZE_MAX;
@@ -76,35 +69,7 @@ static int skipped_positions(qctx *q, size_t np, uint64_t **out, size_t *n)
     if (rc || (rc = ldb_db_meta_u64(q->db, q->txn, "n_ord", &n_ord)) || n_ord > n_pos ||
         (n_pos - n_ord) / 16 > np)
         return rc;
-    uint64_t *all = NULL;
-    size_t len = 0;
-    for (size_t t = 0; t < skip.n && !rc; t++) {
-        uint64_t *p;
-        size_t k;
-        if ((rc = ldb_tokidx_read(q->db, q->txn, skip.id[t], &p, &k)))
-            break;
-        uint64_t *a = k ? realloc(all, (len + k) * sizeof *a) : NULL;
-        if (k && !a) {
-            free(p);
-            rc = ldb_err_set(ldb_db_err(q->db), LDB_ENOMEM, "out of memory");
-            break;
-        }
-        if (k) {
-            memcpy(a + len, p, k * sizeof *p);
-            all = a;
-            len += k;
-        }
-        free(p);
-    }
-    if (rc) {
-        free(all);
-        return rc;
-    }
-    if (skip.n > 1)
-        qsort(all, len, sizeof *all, cmp_u64);
-    *out = all;
-    *n = len;
-    return LDB_OK;
+    return ldb_skip_positions(q->db, q->txn, out, n);
 }
 
 int ldb_q_latent_codes(qctx *q, uint32_t latent, int include_special, ldb_cand **out, size_t *n)

@@ -1,6 +1,6 @@
 /* stats.c — statistics over a whole dictionary or DB that no summary keeps: the
  * distribution of L0 over ordinary positions (from the forward blocks' headers and
- * the tokens), and the sources with their sequences and tokens. */
+ * the skipped positions), and the sources with their sequences and tokens. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,9 +8,8 @@
 
 typedef struct l0ctx {
     ldb_db *db;
-    ldb_txn *txn;
-    ldb_tokcache tc;
-    ldb_skipset skip;
+    uint64_t *skip;            /* the skipped positions, ascending (ldb_skip_positions) */
+    size_t nskip, k;           /* and a cursor in them */
     uint64_t *counts, n, sum;
     uint32_t cap, max;
 } l0ctx;
@@ -19,14 +18,10 @@ static int l0_block(void *arg, uint64_t start, const uint32_t *cnt, uint32_t np)
 {
     l0ctx *c = arg;
     for (uint32_t i = 0; i < np; i++) {
-        if (c->skip.n) {
-            uint32_t tok;
-            int rc = ldb_tok_at(c->db, c->txn, &c->tc, start + i, &tok);
-            if (rc)
-                return rc;
-            if (ldb_skip_has(&c->skip, tok))
-                continue;
-        }
+        while (c->k < c->nskip && c->skip[c->k] < start + i) /* blocks come in order */
+            c->k++;
+        if (c->k < c->nskip && c->skip[c->k] == start + i)
+            continue;
         uint32_t l = cnt[i];
         if (l >= c->cap) {
             uint32_t cap = c->cap ? c->cap : 256;
@@ -57,16 +52,16 @@ int ldb_query_l0(ldb_db *db, const char *dict, ldb_l0 **out)
     if (rc)
         return rc;
     c.db = db;
-    c.txn = q.txn;
-    c.skip = ldb_db_skipset(db);
     ldb_l0 *l = calloc(1, sizeof *l);
     if (!l)
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     if (!rc)
+        rc = ldb_skip_positions(db, q.txn, &c.skip, &c.nskip);
+    if (!rc)
         rc = ldb_fwd_counts_each(db, q.txn, q.dd, l0_block, &c);
     if (!rc && !c.counts && !(c.counts = calloc(1, sizeof *c.counts)))
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
-    ldb_tokcache_free(&c.tc);
+    free(c.skip);
     ldb_q_end(&q);
     if (rc) {
         free(c.counts);
