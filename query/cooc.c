@@ -90,10 +90,6 @@ static int cmp_jac(const void *x, const void *y) { return cmp_item(x, y, LDB_SOR
 static int cmp_cnt(const void *x, const void *y) { return cmp_item(x, y, LDB_SORT_COUNT); }
 static int cmp_npmi(const void *x, const void *y) { return cmp_item(x, y, LDB_SORT_NPMI); }
 
-/* Window units of latent j of dict b: ordinary centres with an ordinary firing of j
- * within +-w in the same sequence. The windows of j's firings are merged as
- * intervals (clipped to their sequence) in one pass over its postings, and the
- * skipped positions inside each merged interval are subtracted: O(postings). */
 /* The first index i >= k of the ascending a[0..n) with a[i] >= x: galloping from k,
  * so a cursor that moves forward by d costs O(log d) (a DB padded with PAD tokens
  * has skipped positions by the hundred thousand, walked once per latent). */
@@ -120,6 +116,10 @@ static uint64_t ordinary_in(const ldb_layout *L, size_t *k, uint64_t lo, uint64_
     return n;
 }
 
+/* Window units of latent j of dict b: ordinary centres with an ordinary firing of j
+ * within +-w in the same sequence. The windows of j's firings are merged as
+ * intervals (clipped to their sequence) in one pass over its postings, and the
+ * skipped positions inside each merged interval are subtracted: O(postings). */
 static int window_count(cctx *c, const ldb_layout *L, uint32_t j, uint32_t w, uint64_t *out)
 {
     uint64_t *pos;
@@ -222,6 +222,33 @@ static int count_windows(cctx *c, const ldb_seqrec *s, size_t m, uint32_t w, ldb
     return LDB_OK;
 }
 
+/* Seq scope, one sequence s (its tokens' skip flags in skipbuf): every b-latent
+ * firing at an ordinary position counts once for the unit, read a whole block at
+ * a time (ids only). */
+static int count_seq(cctx *c, const ldb_seqrec *s, uint32_t unit)
+{
+    for (uint32_t t = 0; t < s->len;) {
+        int rc = ldb_fwd_get_ids(c->db, c->txn, c->b, s->start + t, &c->fb);
+        if (rc == LDB_ENOTFOUND) { /* b does not cover it */
+            t++;
+            continue;
+        }
+        if (rc)
+            return rc;
+        const ldb_fblock *fb = &c->fb;
+        for (uint64_t i = s->start + t - fb->start; i < fb->n && t < s->len; i++, t++) {
+            if (c->skipbuf[t])
+                continue;
+            for (uint64_t e = fb->off[i]; e < fb->off[i + 1]; e++) {
+                uint32_t l = fb->lat[e];
+                c->cnt[l] += c->stamp[l] != unit + 1;
+                c->stamp[l] = unit + 1;
+            }
+        }
+    }
+    return LDB_OK;
+}
+
 /* Walks the query latent's firing positions pos[0..np), sequence by sequence, and
  * counts every b-latent once per unit of the scope; res->count gets the query
  * latent's units. */
@@ -252,28 +279,9 @@ static int count_units(cctx *c, const uint64_t *pos, size_t np, int scope, uint3
             int any = 0;
             for (size_t q = 0; q < m; q++)
                 any |= !skipbuf[ps[q]];
-            if (any) { /* every ordinary position, a block at a time */
+            if (any) {
                 res->count++;
-                for (uint32_t t = 0; t < s.len && !rc;) {
-                    int r = ldb_fwd_get_ids(c->db, c->txn, c->b, s.start + t, &c->fb);
-                    if (r == LDB_ENOTFOUND) { /* b does not cover it */
-                        t++;
-                        continue;
-                    }
-                    if ((rc = r))
-                        break;
-                    const ldb_fblock *fb = &c->fb;
-                    for (uint64_t i = s.start + t - fb->start; i < fb->n && t < s.len; i++, t++) {
-                        if (skipbuf[t])
-                            continue;
-                        for (uint64_t e = fb->off[i]; e < fb->off[i + 1]; e++) {
-                            uint32_t l = fb->lat[e];
-                            c->cnt[l] += c->stamp[l] != unit + 1;
-                            c->stamp[l] = unit + 1;
-                        }
-                    }
-                }
-                unit++;
+                rc = count_seq(c, &s, unit++);
             }
         } else {
             rc = count_windows(c, &s, m, window, res, unit++);
