@@ -39,6 +39,17 @@ static cJSON *db_fail(ldb_db *db, int rc, ans_err *e)
     return ans_fail(e, rc, ldb_db_errmsg(db));
 }
 
+int ans_seq_arg(const char *text, uint64_t *seq, ans_err *e)
+{
+    char *end;
+    *seq = strtoull(text, &end, 10);
+    if (!*text || *end || *text == '-' || *text == '+') {
+        ans_bad(e, "a sequence is a number, not '%.40s'", text);
+        return -1;
+    }
+    return 0;
+}
+
 int ans_latent_arg(ldb_db *db, const char *dict, const char *text, uint32_t *latent, ans_err *e)
 {
     if (!cli_latent_syntax(text)) {

@@ -32,6 +32,9 @@ struct cJSON *ans_bad(ans_err *e, const char *fmt, ...) __attribute__((format(pr
  * e's message as a failure and returns 1. */
 int cli_answer(struct cJSON *j, const ans_err *e);
 
+/* A sequence id as text (digits only), or a 400. */
+int ans_seq_arg(const char *text, uint64_t *seq, ans_err *e);
+
 /* The latent named by text (N or LAYER:INDEX) in dict, or an error. */
 int ans_latent_arg(ldb_db *db, const char *dict, const char *text, uint32_t *latent, ans_err *e);
 

@@ -12,14 +12,11 @@
 #include "../cli/cli.h"
 #include "web.h"
 
-#define FAIL(code, ...) (snprintf(err, errcap, __VA_ARGS__), (code))
-
-/* The status of a library failure: 404 for what does not exist, 400 for a bad
- * argument, 500 else; its message in err. */
-static int lib_fail(ldb_db *db, int rc, char *err, size_t errcap)
+/* A library failure as the page's error (ans_fail's status: 404, 400 or 500). */
+static int lib_fail(ldb_db *db, int rc, ans_err *e)
 {
-    snprintf(err, errcap, "%s", ldb_db_errmsg(db));
-    return rc == LDB_ENOTFOUND ? 404 : rc == LDB_EINVAL ? 400 : 500;
+    ans_fail(e, rc, ldb_db_errmsg(db));
+    return e->status;
 }
 
 static void frame_start(wbuf *b, const char *title, int standalone)
@@ -150,13 +147,13 @@ static void l0_plot(wbuf *b, ldb_db *db, const char *dict)
     ldb_l0_free(l);
 }
 
-int page_overview(ldb_db *db, wbuf *b, char *err, size_t errcap)
+int page_overview(ldb_db *db, wbuf *b, ans_err *e)
 {
     static const char *vnames[] = {"bf16", "f16", "f32"};
     ldb_info *in = NULL;
     int rc = ldb_query_info(db, &in);
     if (rc)
-        return lib_fail(db, rc, err, errcap);
+        return lib_fail(db, rc, e);
     frame_start(b, "latentdb", 0);
     wb_puts(b, "<h1>The database</h1><table class=stats>");
     wb_printf(b, "<tr><th>sequences</th><td class=n>%llu</td></tr>", (unsigned long long)in->n_seq);
@@ -272,19 +269,16 @@ static void samples_section(wbuf *b, ldb_db *db, ldb_tokenizer *tk, const char *
 }
 
 int page_latent(ldb_db *db, const char *dict, const char *latent_s, const char *scope,
-                int standalone, wbuf *b, char *err, size_t errcap)
+                int standalone, wbuf *b, ans_err *e)
 {
-    ans_err e;
     uint32_t latent;
     ans_cooc_opts co;
     ans_cooc_args ca;
     ans_cooc_opts_init(&co);
     if (scope)
         co.scope = scope;
-    if (ans_cooc_parse(&co, &ca, &e))
-        return FAIL(400, "%s", e.msg);
-    if (ans_latent_arg(db, dict, latent_s, &latent, &e))
-        return FAIL(e.status, "%s", e.msg);
+    if (ans_cooc_parse(&co, &ca, e) || ans_latent_arg(db, dict, latent_s, &latent, e))
+        return e->status;
     ldb_latent_info *li = NULL;
     ldb_examples *ex = NULL;
     ldb_density *d = NULL;
@@ -299,7 +293,7 @@ int page_latent(ldb_db *db, const char *dict, const char *latent_s, const char *
     if (rc) {
         ldb_latent_info_free(li);
         ldb_examples_free(ex);
-        return lib_fail(db, rc, err, errcap);
+        return lib_fail(db, rc, e);
     }
     ldb_tokenizer *tk = cli_db_text(db);
     char title[300], ls[32];
@@ -393,12 +387,12 @@ int page_latent(ldb_db *db, const char *dict, const char *latent_s, const char *
 }
 
 /* ---- search ----------------------------------------------------------------------- */
-int page_search(ldb_db *db, const char *dict, const char *text, wbuf *b, char *err, size_t errcap)
+int page_search(ldb_db *db, const char *dict, const char *text, wbuf *b, ans_err *e)
 {
     ldb_info *in = NULL;
     int rc = ldb_query_info(db, &in);
     if (rc)
-        return lib_fail(db, rc, err, errcap);
+        return lib_fail(db, rc, e);
     if (!dict && in->n_dicts)
         dict = in->dicts[0].name;
     frame_start(b, text ? text : "search", 0);
@@ -419,16 +413,16 @@ int page_search(ldb_db *db, const char *dict, const char *text, wbuf *b, char *e
         ldb_tokenizer *t = NULL;
         uint32_t *ids = NULL;
         size_t n = 0;
-        ans_err e;
+        ans_err te;
         ldb_search *s = NULL;
-        if (ans_text_ids(db, text, &t, &ids, &n, &e)) {
+        if (ans_text_ids(db, text, &t, &ids, &n, &te)) {
             wb_puts(b, "<p id=error>");
-            wb_escs(b, e.msg);
+            wb_escs(b, te.msg);
             wb_puts(b, "</p>");
         } else if ((rc = ldb_query_search(db, dict, ids, n, 0, 20, &s))) {
             free(ids);
             ldb_info_free(in);
-            return lib_fail(db, rc, err, errcap);
+            return lib_fail(db, rc, e);
         } else {
             wb_printf(b, "<p class=muted>%llu occurrence%s; the latents firing on the last token, "
                          "by score = precision &times; log2(precision / density).</p><div class=cards>",
@@ -472,27 +466,27 @@ int page_search(ldb_db *db, const char *dict, const char *text, wbuf *b, char *e
 
 /* ---- a sequence --------------------------------------------------------------------- */
 int page_seq(ldb_db *db, const char *seq_s, const char *dict, const char *latent_s, wbuf *b,
-             char *err, size_t errcap)
+             ans_err *e)
 {
-    char *end;
-    unsigned long long seq = strtoull(seq_s, &end, 10);
-    if (!*seq_s || *end || *seq_s == '-' || *seq_s == '+')
-        return FAIL(400, "a sequence is a number, not '%.40s'", seq_s);
+    uint64_t seq;
     uint32_t latent = 0;
-    ans_err e;
-    if (latent_s && !dict)
-        return FAIL(400, "latent needs dict");
-    if (latent_s && ans_latent_arg(db, dict, latent_s, &latent, &e))
-        return FAIL(e.status, "%s", e.msg);
+    if (ans_seq_arg(seq_s, &seq, e))
+        return e->status;
+    if (latent_s && !dict) {
+        ans_bad(e, "latent needs dict");
+        return e->status;
+    }
+    if (latent_s && ans_latent_arg(db, dict, latent_s, &latent, e))
+        return e->status;
     ldb_seqview *v = NULL;
     int rc = ldb_query_seq(db, seq, dict, UINT32_MAX, &v);
     if (rc)
-        return lib_fail(db, rc, err, errcap);
+        return lib_fail(db, rc, e);
     ldb_tokenizer *tk = cli_db_text(db);
     char title[64];
-    snprintf(title, sizeof title, "sequence %llu", seq);
+    snprintf(title, sizeof title, "sequence %llu", (unsigned long long)seq);
     frame_start(b, title, 0);
-    wb_printf(b, "<h1>Sequence %llu</h1><p class=muted>", seq);
+    wb_printf(b, "<h1>Sequence %llu</h1><p class=muted>", (unsigned long long)seq);
     wb_escs(b, v->source ? v->source : "");
     wb_printf(b, ", %u tokens.", v->len);
     double mx = 0;
@@ -576,12 +570,12 @@ int cmd_page(int argc, char **argv)
     if (rc)
         return rc;
     wbuf b = {0};
-    char err[1024];
-    int st = page_latent(db, dict, latent, NULL, 1, &b, err, sizeof err);
+    ans_err e;
+    int st = page_latent(db, dict, latent, NULL, 1, &b, &e);
     ldb_db_close(db);
     if (st) {
         wb_free(&b);
-        return cli_fail("%s", err);
+        return cli_fail("%s", e.msg);
     }
     if (b.oom) {
         wb_free(&b);

@@ -69,7 +69,7 @@ static void html_error(wresp *r, int status, const char *msg)
 typedef struct params {
     const wquery *q;
     const char *const *allowed;
-    char err[256];
+    ans_err *e;                /* a bad parameter's 400 */
 } params;
 
 static int check_one(void *ctx, const char *name)
@@ -82,8 +82,7 @@ static int check_one(void *ctx, const char *name)
     for (const char *const *a = p->allowed; *a; a++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", a == p->allowed ? "" : ", ",
                  *a);
-    snprintf(p->err, sizeof p->err, "unknown parameter '%.60s' (this path takes: %s)", name,
-             *list ? list : "none");
+    ans_bad(p->e, "unknown parameter '%.60s' (this path takes: %s)", name, *list ? list : "none");
     return -1;
 }
 
@@ -91,7 +90,6 @@ static int check_one(void *ctx, const char *name)
 static int only(params *p, const char *const *allowed)
 {
     p->allowed = allowed;
-    p->err[0] = 0;
     return p->q->each ? p->q->each(p->q->ctx, check_one, p) : 0;
 }
 
@@ -108,7 +106,7 @@ static int u32p(params *p, const char *name, uint32_t *v, uint32_t lo, uint32_t 
     if (!s)
         return 0;
     if (cli_parse_u32(s, &x) || x < lo || x > hi) {
-        snprintf(p->err, sizeof p->err, "%s takes %u..%u, not '%.40s'", name, lo, hi, s);
+        ans_bad(p->e, "%s takes %u..%u, not '%.40s'", name, lo, hi, s);
         return -1;
     }
     *v = x;
@@ -126,7 +124,7 @@ static int flagp(params *p, const char *name, int *v)
     else if (!strcmp(s, "0") || !strcmp(s, "false"))
         *v = 0;
     else {
-        snprintf(p->err, sizeof p->err, "%s takes 1, true, 0 or false, not '%.40s'", name, s);
+        ans_bad(p->e, "%s takes 1, true, 0 or false, not '%.40s'", name, s);
         return -1;
     }
     return 0;
@@ -139,7 +137,7 @@ static int strp(params *p, const char *name, const char **v, size_t max)
     if (!s)
         return 0;
     if (strlen(s) > max) {
-        snprintf(p->err, sizeof p->err, "%s is longer than %zu bytes", name, max);
+        ans_bad(p->e, "%s is longer than %zu bytes", name, max);
         return -1;
     }
     *v = s;
@@ -149,11 +147,10 @@ static int strp(params *p, const char *name, const char **v, size_t max)
 /* ---- the API ------------------------------------------------------------------ */
 static const char *const NONE[] = {NULL};
 
-/* /api/WHAT[/A[/B]] with its parameters, or NULL with p->err (400). */
+/* /api/WHAT[/A[/B]] with its parameters, or NULL with e filled. */
 static cJSON *api(ldb_db *db, char **seg, int nseg, params *p, ans_err *e)
 {
     const char *what = seg[1];
-    e->status = 400;
     if (!strcmp(what, "info") && nseg == 2)
         return only(p, NONE) ? NULL : ans_info(db, e);
     if (!strcmp(what, "dicts") && nseg == 2)
@@ -213,27 +210,19 @@ static cJSON *api(ldb_db *db, char **seg, int nseg, params *p, ans_err *e)
         if (only(p, ok) || strp(p, "text", &text, MAX_TEXT) || u32p(p, "k", &k, 1, 100000) ||
             strp(p, "where", &where, 40))
             return NULL;
-        if (!text) {
-            snprintf(p->err, sizeof p->err, "search needs text");
-            return NULL;
-        }
-        if (strcmp(where, "last") && strcmp(where, "all")) {
-            snprintf(p->err, sizeof p->err, "where takes last or all, not '%.40s'", where);
-            return NULL;
-        }
+        if (!text)
+            return ans_bad(e, "search needs text");
+        if (strcmp(where, "last") && strcmp(where, "all"))
+            return ans_bad(e, "where takes last or all, not '%.40s'", where);
         return ans_search(db, seg[2], text, k, !strcmp(where, "all"), e);
     }
     if (!strcmp(what, "seq") && nseg == 3) {
         static const char *const ok[] = {"dict", "k", NULL};
         const char *dict = NULL;
         uint32_t k = 5;
-        char *end;
-        unsigned long long seq = strtoull(seg[2], &end, 10);
-        if (!*seg[2] || *end || *seg[2] == '-' || *seg[2] == '+') {
-            snprintf(p->err, sizeof p->err, "a sequence is a number, not '%.40s'", seg[2]);
-            return NULL;
-        }
-        if (only(p, ok) || strp(p, "dict", &dict, 200) || u32p(p, "k", &k, 0, 100000))
+        uint64_t seq;
+        if (ans_seq_arg(seg[2], &seq, e) || only(p, ok) || strp(p, "dict", &dict, 200) ||
+            u32p(p, "k", &k, 0, 100000))
             return NULL;
         return ans_seq(db, seq, dict, k, e);
     }
@@ -290,7 +279,8 @@ static void page_body(wresp *r, int rc, wbuf *b, const char *err)
 void web_route(ldb_db *db, const char *path, const wquery *q, wresp *r)
 {
     char buf[4096], *seg[MAX_SEG] = {0};
-    params p = {q, NONE, ""};
+    ans_err e = {404, "no such API path"};
+    params p = {q, NONE, &e};
     int n = split(path, buf, sizeof buf, seg);
     int is_api = n >= 1 && !strcmp(seg[0], "api");
     if (n < 0) {
@@ -301,14 +291,11 @@ void web_route(ldb_db *db, const char *path, const wquery *q, wresp *r)
         return;
     }
     if (is_api) {
-        ans_err e = {0, ""};
         cJSON *j = n >= 2 ? api(db, seg, n, &p, &e) : NULL;
         if (j)
             json_body(r, 200, j);
-        else if (p.err[0])
-            json_error(r, 400, p.err);
         else
-            json_error(r, n >= 2 ? e.status : 404, n >= 2 ? e.msg : "no such API path");
+            json_error(r, e.status, e.msg);
         return;
     }
     if (n == 2 && !strcmp(seg[0], "assets")) {
@@ -330,30 +317,27 @@ void web_route(ldb_db *db, const char *path, const wquery *q, wresp *r)
         return;
     }
     wbuf b = {0};
-    char err[1024] = "";
     int rc;
     if (n == 0) {
-        rc = only(&p, NONE) ? 400 : page_overview(db, &b, err, sizeof err);
+        rc = only(&p, NONE) ? 400 : page_overview(db, &b, &e);
     } else if (n == 3 && !strcmp(seg[0], "latent")) {
         static const char *const ok[] = {"scope", NULL};
         const char *scope = NULL;
         rc = only(&p, ok) || strp(&p, "scope", &scope, 40)
-           ? 400 : page_latent(db, seg[1], seg[2], scope, 0, &b, err, sizeof err);
+           ? 400 : page_latent(db, seg[1], seg[2], scope, 0, &b, &e);
     } else if (n == 1 && !strcmp(seg[0], "search")) {
         static const char *const ok[] = {"dict", "text", NULL};
         const char *dict = NULL, *text = NULL;
         rc = only(&p, ok) || strp(&p, "dict", &dict, 200) || strp(&p, "text", &text, MAX_TEXT)
-           ? 400 : page_search(db, dict, text, &b, err, sizeof err);
+           ? 400 : page_search(db, dict, text, &b, &e);
     } else if (n == 2 && !strcmp(seg[0], "seq")) {
         static const char *const ok[] = {"dict", "latent", NULL};
         const char *dict = NULL, *latent = NULL;
         rc = only(&p, ok) || strp(&p, "dict", &dict, 200) || strp(&p, "latent", &latent, 40)
-           ? 400 : page_seq(db, seg[1], dict, latent, &b, err, sizeof err);
+           ? 400 : page_seq(db, seg[1], dict, latent, &b, &e);
     } else {
         rc = 404;
-        snprintf(err, sizeof err, "no such page");
+        snprintf(e.msg, sizeof e.msg, "no such page");
     }
-    if (rc == 400 && p.err[0])
-        snprintf(err, sizeof err, "%s", p.err);
-    page_body(r, rc, &b, err);
+    page_body(r, rc, &b, e.msg);
 }

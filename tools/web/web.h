@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../cli/answers.h"
 #include "latentdb.h"
 
 /* A growing output buffer (html.c). Appends never fail: out of memory sets oom and
@@ -48,16 +49,17 @@ typedef struct wquery {
  * the assets. Never fails: errors are responses (400, 404, 500) with a message. */
 void web_route(ldb_db *db, const char *path, const wquery *q, wresp *r);
 
-/* The pages (pages.c): each appends a whole HTML document to b, or returns the
- * status of a failure with its message in err (then b is discarded). standalone:
- * CSS inline and no script (latentdb page); else the assets are linked. */
-int page_overview(ldb_db *db, wbuf *b, char *err, size_t errcap);
+/* The pages (pages.c): each appends a whole HTML document to b and returns 0, or
+ * returns the status of a failure (400, 404, 500) with e filled (then b is
+ * discarded). standalone: CSS inline and no script (latentdb page); else the
+ * assets are linked. */
+int page_overview(ldb_db *db, wbuf *b, ans_err *e);
 /* scope: the co-occurrence's (token, window:N, seq; NULL: token) */
 int page_latent(ldb_db *db, const char *dict, const char *latent, const char *scope,
-                int standalone, wbuf *b, char *err, size_t errcap);
-int page_search(ldb_db *db, const char *dict, const char *text, wbuf *b, char *err, size_t errcap);
-int page_seq(ldb_db *db, const char *seq, const char *dict, const char *latent, wbuf *b, char *err,
-             size_t errcap);
+                int standalone, wbuf *b, ans_err *e);
+int page_search(ldb_db *db, const char *dict, const char *text, wbuf *b, ans_err *e);
+int page_seq(ldb_db *db, const char *seq, const char *dict, const char *latent, wbuf *b,
+             ans_err *e);
 
 /* The embedded assets (assets.c): their bytes and length. */
 extern const char web_css[], web_js[];
