@@ -2,7 +2,10 @@
 prints with --json; errors are JSON with 400 or 404; malformed, huge and trickling
 requests leave the server answering; an ingest's commits show without a restart;
 SIGTERM stops it cleanly; `latentdb page` writes a self-contained file; corpus text
-holding markup is escaped everywhere."""
+holding markup is escaped everywhere. A latent's page holds its costly sections
+(samples, co-occurrence) as placeholders whose fragments (/part/...) are the markup
+the whole page (?full=1) has there."""
+import html
 import html.parser
 import json
 import os
@@ -111,6 +114,9 @@ def test_api_errors(server, path, status, msg):
     ("%2e%2e/%2e%2e/etc/passwd", 404), ("latent/res/5?x=1", 400),
     ("latent/res/5?scope=window:5", 200), ("latent/res/5?scope=seq", 200),
     ("latent/res/5?scope=sentence", 400),
+    ("latent/res/5?full=1", 200), ("latent/res/5?full=true&scope=seq", 200),
+    ("latent/res/5?full=0", 200), ("latent/res/5?full=2", 400),
+    ("latent/res/5?full=1&scope=window:x", 400), ("latent/res/99999999?full=1", 404),
 ])
 def test_pages_status(server, path, status):
     st, ctype, body = get(server.url + path)
@@ -189,7 +195,8 @@ def test_many_clients_at_once(server, demo_db):
     import concurrent.futures
     the = the_latent(demo_db)
     urls = [server.url + f"api/top/res/{the}", server.url + f"latent/res/{the}",
-            server.url + "api/info"] * 20
+            server.url + "api/info", server.url + f"part/samples/res/{the}?by=count",
+            server.url + f"part/cooc/res/{the}?scope=token"] * 12
     with concurrent.futures.ThreadPoolExecutor(16) as ex:
         got = list(ex.map(lambda u: get(u)[0], urls))
     assert got == [200] * len(urls)
@@ -240,6 +247,11 @@ def test_page_command(demo_db, tmp_path):
     assert p.returncode == 0, p.stderr
     html = out.read_text()
     assert "<script" not in html and "href=\"/assets" not in html and "<style>" in html
+    # complete without a server: every section inline, no placeholder, no link to a scope
+    assert "data-part" not in html and "<noscript" not in html and "nav class=scope" not in html
+    for part in ("samples", "samples_value"):
+        assert 'class=ex ' in section(html, part), part
+    assert "id=cooc" in section(html, "co_part") and "/latent/res/" in section(html, "co_part")
     top = json.loads(cli("top", demo_db, "res", str(the), "--json"))
     assert f'data-v="{top["examples"][0]["value"]:.9g}"' in html
     p = subprocess.run([CLI, "page", demo_db, "res", "99999999", "-o", str(tmp_path / "q.html")],
@@ -262,8 +274,10 @@ class Tags(html.parser.HTMLParser):
 def test_markup_in_the_corpus_is_escaped(markup_db):
     db, latent = markup_db
     with Server(db) as srv:
-        for path in ["", f"latent/res/{latent}", "seq/0?dict=res&latent=%d" % latent, "search?text=%3Cscript",
-                     f"api/top/res/{latent}"]:
+        for path in ["", f"latent/res/{latent}", f"latent/res/{latent}?full=1",
+                     "seq/0?dict=res&latent=%d" % latent, "search?text=%3Cscript",
+                     f"api/top/res/{latent}", f"part/samples/res/{latent}?by=count",
+                     f"part/samples/res/{latent}?by=value", f"part/cooc/res/{latent}?scope=seq"]:
             st, ctype, body = get(srv.url + path)
             assert st == 200, (path, body[:300])
             text = body.decode()
@@ -271,8 +285,9 @@ def test_markup_in_the_corpus_is_escaped(markup_db):
                 tags = Tags()
                 tags.feed(text)
                 # the corpus's <script>, <b> and <img> must be text, never elements
-                assert tags.found == [("script", "/assets/page.js")], (path, tags.found)
-                if path.startswith(("latent/", "seq/")):
+                want = [] if path.startswith("part/") else [("script", "/assets/page.js")]
+                assert tags.found == want, (path, tags.found)
+                if path.startswith(("latent/", "seq/", "part/samples/")):
                     assert "&lt;script&gt;" in text or "&lt;" in text, path
 
 
@@ -327,3 +342,123 @@ def test_overview_most_frequent(server, demo_db):
     part = body.decode().split("Most frequent: ", 1)[1].split("</p>", 1)[0]
     got = [int(x) for x in _re.findall(r'href="/latent/res/(\d+)"', part)]
     assert st == 200 and got == want, (got, want)
+
+
+def section(page, id_):
+    """The markup inside the div whose id is id_ (up to its own closing tag): the
+    pages' markup is the server's, and stored text in it is escaped, so counting
+    <div and </div> finds the end."""
+    import re as _re
+    m = _re.search(r"<div id=%s[ >]" % _re.escape(id_), page)
+    assert m, f"no div id={id_}"
+    start = page.index(">", m.start()) + 1
+    depth = 1
+    for t in _re.finditer(r"<div[ >]|</div>", page[start:]):
+        depth += 1 if t.group(0) != "</div>" else -1
+        if not depth:
+            return page[start:start + t.start()]
+    raise AssertionError(f"div id={id_} is not closed")
+
+
+PARTS = [("samples", "part/samples/res/{l}?by=count"), ("samples_value", "part/samples/res/{l}?by=value"),
+         ("co_part", "part/cooc/res/{l}?scope={scope}")]
+
+
+@pytest.mark.parametrize("scope", [None, "token", "window:5", "seq"])
+def test_parts_are_the_whole_pages_sections(server, demo_db, scope):
+    """Each placeholder names its fragment, and the fragment is byte for byte what
+    the whole page (?full=1) has in that section; the rest of the two pages is the
+    same."""
+    import re as _re
+    the = the_latent(demo_db)
+    q = f"?scope={scope}" if scope else ""
+    st, _, lazy = get(server.url + f"latent/res/{the}{q}")
+    st2, _, full = get(server.url + f"latent/res/{the}{q}{'&' if q else '?'}full=1")
+    assert st == 200 and st2 == 200
+    lazy, full = lazy.decode(), full.decode()
+    rest_lazy, rest_full = lazy, full
+    for id_, url in PARTS:
+        url = "/" + url.format(l=the, scope=urllib.parse.quote(scope or "token", safe=""))
+        ph = section(lazy, id_)
+        # the placeholder: its fragment's URL, and without script a link to the whole page
+        m = _re.search(r'<div id=%s class=part data-part="([^"]+)">' % id_, lazy)
+        assert m and m.group(1) == url, (id_, m and m.group(1), url)
+        assert "class=ex" not in ph and "id=cooc" not in ph
+        anchor = "co" if id_ == "co_part" else id_
+        assert ph.startswith("<noscript>") and f'?full=1{"&amp;scope=" + urllib.parse.quote(scope, safe="") if scope else ""}#{anchor}"' in ph, ph
+        st, ctype, frag = get(server.url + url[1:])
+        assert st == 200 and ctype.startswith("text/html"), (url, st)
+        frag = frag.decode()
+        want = section(full, id_)
+        assert frag == want, (id_, frag[:300], want[:300])
+        assert ("class=ex " in frag) if id_ != "co_part" else ('id=cooc' in frag and frag.count("<tr>") > 1)
+        rest_lazy = rest_lazy.replace(ph, "").replace(f' data-part="{url}"', "")
+        rest_full = rest_full.replace(want, "")
+    assert rest_lazy == rest_full
+    # the cheap sections are inline in both
+    for id_ in ("top", "count", "density", "latent"):
+        assert f"id={id_}>" in rest_lazy, id_
+    assert rest_lazy.count("<svg") == 2
+
+
+def test_cooc_part_scope_links(server, demo_db):
+    """The co-occurrence fragment marks its scope; each scope link goes to the whole
+    page at that scope (it works without script) and names its own fragment."""
+    import re as _re
+    the = the_latent(demo_db)
+    st, _, frag = get(server.url + f"part/cooc/res/{the}?scope=window:20")
+    links = _re.findall(r'<a class="(on|)" href="([^"]+)" data-part="([^"]+)">([^<]+)</a>', frag.decode())
+    assert st == 200 and [l[3] for l in links] == ["token", "window:5", "window:20", "seq"], links
+    assert [l[0] for l in links] == ["", "", "on", ""]
+    for on, href, part, name in links:
+        assert href == f"/latent/res/{the}?scope={name}&amp;full=1#co"
+        assert part == f"/part/cooc/res/{the}?scope={name}"
+        st, _, page = get(server.url + href.replace("&amp;", "&")[1:])
+        assert st == 200 and section(page.decode(), "co_part") == get(server.url + part[1:])[2].decode()
+    st, _, frag = get(server.url + f"part/cooc/res/{the}?scope=window:7")
+    assert st == 200 and "Within 7 positions" in frag.decode() and 'class="on"' not in frag.decode()
+
+
+@pytest.mark.parametrize("path,status,msg", [
+    ("part/samples/res/1", 400, "needs by"),
+    ("part/samples/res/1?by=x", 400, "by takes count or value"),
+    ("part/samples/res/1?by=" + "c" * 41, 400, "by is longer than 40 bytes"),
+    ("part/samples/res/1?by=count&k=3", 400, "unknown parameter"),
+    ("part/samples/res/abc?by=count", 400, "LATENT must be"),
+    ("part/samples/res/99999999?by=value", 404, "out of range"),
+    ("part/samples/nodict/1?by=count", 404, "nodict"),
+    ("part/cooc/res/1", 400, "needs scope"),
+    ("part/cooc/res/1?scope=sentence", 400, "scope takes"),
+    ("part/cooc/res/1?scope=window:100001", 400, "scope takes"),
+    ("part/cooc/res/1?scope=seq&sort=npmi", 400, "unknown parameter"),
+    ("part/cooc/res/abc?scope=seq", 400, "LATENT must be"),
+    ("part/cooc/res/99999999?scope=token", 404, "out of range"),
+    ("part/cooc/nodict/1?scope=token", 404, "nodict"),
+    ("part/samples/res", 404, "no such part"),
+    ("part/cooc", 404, "no such part"),
+    ("part/top/res/1", 404, "no such part"),
+    ("part/", 404, "no such part"),
+    ("part/samples/res/1/2", 404, "no such part"),
+])
+def test_part_errors(server, path, status, msg):
+    """A fragment's bad or missing dictionary, latent, by or scope: the page's and the
+    API's statuses and messages, as an escaped paragraph the page shows in place."""
+    st, ctype, body = get(server.url + path)
+    assert st == status, (path, st, body[:200])
+    assert ctype.startswith("text/html")
+    text = body.decode()
+    assert text.startswith('<p class="muted error">%d: ' % status) and "<html" not in text, text
+    assert msg in html.unescape(text), (path, text)
+
+
+def test_part_of_a_dead_latent(server, demo_db):
+    """A latent that never fires: its page has no costly sections, and its fragments
+    say it never fires."""
+    counts = json.loads(cli("density", demo_db, "res", "--counts", "--json"))["counts"]
+    dead = counts.index(0)
+    st, _, page = get(server.url + f"latent/res/{dead}")
+    assert st == 200 and b"data-part" not in page and b"dead: it never fires" in page
+    st, _, frag = get(server.url + f"part/samples/res/{dead}?by=count")
+    assert st == 200 and b"(it never fires)" in frag
+    st, _, frag = get(server.url + f"part/cooc/res/{dead}?scope=seq")
+    assert st == 200 and frag.count(b"<tr>") == 1

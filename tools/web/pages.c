@@ -2,7 +2,10 @@
  * page: label, density and where it sits among its dictionary's, the activation
  * histogram, top examples and quantile samples with every token shaded by its
  * value, co-occurring latents), search by text, and one sequence shaded by a
- * latent. Server-rendered HTML; every stored string goes through wb_esc. */
+ * latent. Server-rendered HTML; every stored string goes through wb_esc. Under
+ * serve, a latent's costly sections (samples, co-occurrence) come after its page
+ * as fragments (part_samples, part_cooc) rendered by the same functions as the
+ * whole page's (?full=1, latentdb page). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +249,8 @@ static double rank_of(const ldb_density *d, uint64_t count)
     return live ? (double)below / (double)live : 0;
 }
 
+/* The samples of one kind (LDB_SAMPLES_BY_*): the inside of #samples or
+ * #samples_value, on the whole page and as /part/samples alike. mx: the latent's max. */
 static void samples_section(wbuf *b, ldb_db *db, ldb_tokenizer *tk, const char *dict,
                             const char *latent_s, uint32_t latent, int by, double mx)
 {
@@ -256,20 +261,105 @@ static void samples_section(wbuf *b, ldb_db *db, ldb_tokenizer *tk, const char *
         wb_puts(b, "</p>");
         return;
     }
-    for (uint32_t g = 0; g < s->n; g++) {
+    uint64_t n = 0;
+    for (uint32_t g = 0; g < s->n; g++)
+        n += s->groups[g].count;
+    for (uint32_t g = 0; g < s->n && n; g++) {
         wb_printf(b, "<h3 class=muted>values %.3g .. %.3g <span class=muted>(%llu positions)</span>"
                      "</h3>", s->groups[g].lo, s->groups[g].hi,
                   (unsigned long long)s->groups[g].count);
         for (uint32_t i = 0; i < s->groups[g].ex.n; i++)
             example(b, tk, dict, latent_s, &s->groups[g].ex.ex[i], mx);
     }
-    if (!s->n)
+    if (!n) /* (a dead latent's groups are empty) */
         wb_puts(b, "<p class=muted>(it never fires)</p>");
     ldb_samples_free(s);
 }
 
-int page_latent(ldb_db *db, const char *dict, const char *latent_s, const char *scope,
-                int standalone, wbuf *b, ans_err *e)
+static const char *const SCOPES[] = {"token", "window:5", "window:20", "seq"};
+
+/* The co-occurring latents at scope (as given, already checked into ca): the inside
+ * of #co_part, on the whole page and as /part/cooc alike. nav: the scope links, each
+ * to the whole page at its scope (so they work without script) and naming its
+ * fragment in data-part (page.js swaps the section in place). */
+static void cooc_section(wbuf *b, ldb_db *db, const char *dict, const char *latent_s,
+                         uint32_t latent, const char *scope, const ans_cooc_args *ca, int nav)
+{
+    if (nav) {
+        wb_puts(b, "<nav class=scope>");
+        for (int i = 0; i < 4; i++) {
+            wb_printf(b, "<a class=\"%s\" href=\"/latent/", !strcmp(scope, SCOPES[i]) ? "on" : "");
+            wb_url(b, dict);
+            wb_puts(b, "/");
+            wb_url(b, latent_s);
+            wb_printf(b, "?scope=%s&amp;full=1#co\" data-part=\"/part/cooc/", SCOPES[i]);
+            wb_url(b, dict);
+            wb_puts(b, "/");
+            wb_url(b, latent_s);
+            wb_printf(b, "?scope=%s\">%s</a>", SCOPES[i], SCOPES[i]);
+        }
+        wb_puts(b, "</nav>");
+    }
+    ldb_cooc *c = NULL;
+    if (ldb_query_cooc(db, dict, latent, NULL, 20, ca->scope, ca->window, LDB_SORT_JACCARD, &c)) {
+        wb_puts(b, "<p class=muted>co-occurrence: ");
+        wb_escs(b, ldb_db_errmsg(db));
+        wb_puts(b, "</p>");
+        return;
+    }
+    wb_puts(b, "<p class=muted>");
+    if (ca->scope == LDB_COOC_TOKEN)
+        wb_puts(b, "At the same position");
+    else if (ca->scope == LDB_COOC_SEQ)
+        wb_puts(b, "In the same sequence");
+    else
+        wb_printf(b, "Within %u positions", ca->window);
+    wb_puts(b, ", by Jaccard index.</p><table class=stats id=cooc><tr><th>latent</th>"
+               "<th>both</th><th>jaccard</th><th>npmi</th></tr>");
+    for (uint32_t i = 0; i < c->n; i++) {
+        char s[32];
+        cli_latent_str(db, dict, c->items[i].latent, s);
+        wb_puts(b, "<tr><td>");
+        dict_link(b, dict, c->items[i].latent, s);
+        wb_printf(b, "</td><td class=n>%llu</td><td class=n>%.4f</td><td class=n>%.3f</td>"
+                     "</tr>", (unsigned long long)c->items[i].count, c->items[i].jaccard,
+                  c->items[i].npmi);
+    }
+    wb_puts(b, "</table>");
+    ldb_cooc_free(c);
+}
+
+/* A costly section's container: the section itself (mode PAGE_FULL, PAGE_STANDALONE),
+ * or empty with the URL of its fragment in data-part for page.js to fetch, and
+ * without script a link to the whole page (?full=1) at the section's anchor. */
+static void part_open(wbuf *b, int mode, const char *id, const char *dict, const char *latent_s,
+                      const char *part, const char *arg, const char *scope)
+{
+    wb_printf(b, "<div id=%s class=part", id);
+    if (mode != PAGE_LAZY) {
+        wb_puts(b, ">");
+        return;
+    }
+    wb_printf(b, " data-part=\"/part/%s/", part);
+    wb_url(b, dict);
+    wb_puts(b, "/");
+    wb_url(b, latent_s);
+    wb_puts(b, "?");
+    wb_escs(b, arg);
+    wb_puts(b, "\"><noscript><p class=muted>Without script this section is on <a href=\"/latent/");
+    wb_url(b, dict);
+    wb_puts(b, "/");
+    wb_url(b, latent_s);
+    wb_puts(b, "?full=1");
+    if (scope) {
+        wb_puts(b, "&amp;scope=");
+        wb_url(b, scope);
+    }
+    wb_printf(b, "#%s\">the whole page</a>.</p></noscript>", !strcmp(id, "co_part") ? "co" : id);
+}
+
+int page_latent(ldb_db *db, const char *dict, const char *latent_s, const char *scope, int mode,
+                wbuf *b, ans_err *e)
 {
     uint32_t latent;
     ans_cooc_opts co;
@@ -282,7 +372,6 @@ int page_latent(ldb_db *db, const char *dict, const char *latent_s, const char *
     ldb_latent_info *li = NULL;
     ldb_examples *ex = NULL;
     ldb_density *d = NULL;
-    ldb_cooc *c = NULL;
     ldb_top_opts o;
     ldb_top_opts_init(&o);
     int rc = ldb_query_latent(db, dict, latent, 40, &li);
@@ -295,6 +384,7 @@ int page_latent(ldb_db *db, const char *dict, const char *latent_s, const char *
         ldb_examples_free(ex);
         return lib_fail(db, rc, e);
     }
+    int standalone = mode == PAGE_STANDALONE;
     ldb_tokenizer *tk = cli_db_text(db);
     char title[300], ls[32];
     cli_latent_str(db, dict, latent, ls);
@@ -335,54 +425,70 @@ int page_latent(ldb_db *db, const char *dict, const char *latent_s, const char *
         wb_puts(b, "<p class=muted>(it never fires)</p>");
     wb_puts(b, "</div>");
     if (li->count) {
+        int lazy = mode == PAGE_LAZY;
         wb_puts(b, "<h2>Samples by count</h2><p class=muted>Groups of equal numbers of "
-                   "positions, from the weakest codes to the strongest.</p><div id=samples>");
-        samples_section(b, db, tk, dict, latent_s, latent, LDB_SAMPLES_BY_COUNT, mx);
+                   "positions, from the weakest codes to the strongest.</p>");
+        part_open(b, mode, "samples", dict, latent_s, "samples", "by=count", scope);
+        if (!lazy)
+            samples_section(b, db, tk, dict, latent_s, latent, LDB_SAMPLES_BY_COUNT, mx);
         wb_puts(b, "</div><h2>Samples by value</h2><p class=muted>Groups of equal ranges of value."
-                   "</p><div id=samples_value>");
-        samples_section(b, db, tk, dict, latent_s, latent, LDB_SAMPLES_BY_VALUE, mx);
+                   "</p>");
+        part_open(b, mode, "samples_value", dict, latent_s, "samples", "by=value", scope);
+        if (!lazy)
+            samples_section(b, db, tk, dict, latent_s, latent, LDB_SAMPLES_BY_VALUE, mx);
+        wb_puts(b, "</div><h2 id=co>Co-occurring latents</h2>");
+        wbuf arg = {0};
+        wb_puts(&arg, "scope=");
+        wb_url(&arg, co.scope);
+        part_open(b, mode, "co_part", dict, latent_s, "cooc", arg.p ? arg.p : "", scope);
+        wb_free(&arg);
+        if (!lazy) /* (a file has no server to link its scopes to) */
+            cooc_section(b, db, dict, latent_s, latent, co.scope, &ca, !standalone);
         wb_puts(b, "</div>");
-        wb_puts(b, "<h2 id=co>Co-occurring latents</h2>");
-        if (!standalone) { /* the scope, as links to this page */
-            static const char *const scopes[] = {"token", "window:5", "window:20", "seq"};
-            wb_puts(b, "<nav class=scope>");
-            for (int i = 0; i < 4; i++) {
-                wb_printf(b, "<a class=\"%s\" href=\"/latent/", !strcmp(co.scope, scopes[i]) ? "on" : "");
-                wb_url(b, dict);
-                wb_puts(b, "/");
-                wb_url(b, latent_s);
-                wb_printf(b, "?scope=%s#co\">%s</a>", scopes[i], scopes[i]);
-            }
-            wb_puts(b, "</nav>");
-        }
-        if (ldb_query_cooc(db, dict, latent, NULL, 20, ca.scope, ca.window, LDB_SORT_JACCARD, &c) ==
-            LDB_OK) {
-            wb_puts(b, "<p class=muted>");
-            if (ca.scope == LDB_COOC_TOKEN)
-                wb_puts(b, "At the same position");
-            else if (ca.scope == LDB_COOC_SEQ)
-                wb_puts(b, "In the same sequence");
-            else
-                wb_printf(b, "Within %u positions", ca.window);
-            wb_puts(b, ", by Jaccard index.</p><table class=stats id=cooc><tr><th>latent</th>"
-                       "<th>both</th><th>jaccard</th><th>npmi</th></tr>");
-            for (uint32_t i = 0; i < c->n; i++) {
-                char s[32];
-                cli_latent_str(db, dict, c->items[i].latent, s);
-                wb_puts(b, "<tr><td>");
-                dict_link(b, dict, c->items[i].latent, s);
-                wb_printf(b, "</td><td class=n>%llu</td><td class=n>%.4f</td><td class=n>%.3f</td>"
-                             "</tr>", (unsigned long long)c->items[i].count, c->items[i].jaccard,
-                          c->items[i].npmi);
-            }
-            wb_puts(b, "</table>");
-            ldb_cooc_free(c);
-        }
     }
     frame_end(b, standalone);
     ldb_latent_info_free(li);
     ldb_examples_free(ex);
     ldb_density_free(d);
+    return 0;
+}
+
+/* ---- a latent's costly sections, alone ----------------------------------------------- */
+int part_samples(ldb_db *db, const char *dict, const char *latent_s, const char *by, wbuf *b,
+                 ans_err *e)
+{
+    uint32_t latent;
+    if (!by) {
+        ans_bad(e, "the samples part needs by (count or value)");
+        return e->status;
+    }
+    int kind = ans_samples_by(by, e);
+    if (kind < 0 || ans_latent_arg(db, dict, latent_s, &latent, e))
+        return e->status;
+    ldb_latent_info *li = NULL;
+    int rc = ldb_query_latent(db, dict, latent, 1, &li); /* its max, for the shading */
+    if (rc)
+        return lib_fail(db, rc, e);
+    samples_section(b, db, cli_db_text(db), dict, latent_s, latent, kind, li->max);
+    ldb_latent_info_free(li);
+    return 0;
+}
+
+int part_cooc(ldb_db *db, const char *dict, const char *latent_s, const char *scope, wbuf *b,
+              ans_err *e)
+{
+    uint32_t latent;
+    ans_cooc_opts co;
+    ans_cooc_args ca;
+    if (!scope) {
+        ans_bad(e, "the cooc part needs scope (token, window:N or seq)");
+        return e->status;
+    }
+    ans_cooc_opts_init(&co);
+    co.scope = scope;
+    if (ans_cooc_parse(&co, &ca, e) || ans_latent_arg(db, dict, latent_s, &latent, e))
+        return e->status;
+    cooc_section(b, db, dict, latent_s, latent, scope, &ca, 1);
     return 0;
 }
 
@@ -571,7 +677,7 @@ int cmd_page(int argc, char **argv)
         return rc;
     wbuf b = {0};
     ans_err e;
-    int st = page_latent(db, dict, latent, NULL, 1, &b, &e);
+    int st = page_latent(db, dict, latent, NULL, PAGE_STANDALONE, &b, &e);
     ldb_db_close(db);
     if (st) {
         wb_free(&b);

@@ -1,6 +1,7 @@
 /* route.c — a GET request to its answer: the JSON API (/api/..., each body the
  * bytes `latentdb CMD ... --json` prints for the same arguments, through
- * answers.c), the pages and the assets. Every parameter is parsed strictly and
+ * answers.c), the pages, a latent page's costly sections alone (/part/..., HTML
+ * fragments its script fetches after the page) and the assets. Every parameter is parsed strictly and
  * bounded as the CLI bounds its option; an unknown parameter, a bad value or a
  * malformed path is a 400, a missing dictionary, latent or sequence a 404. */
 #include <cjson/cJSON.h>
@@ -263,11 +264,30 @@ static int split(const char *path, char *buf, size_t cap, char **seg)
     return n;
 }
 
-static void page_body(wresp *r, int rc, wbuf *b, const char *err)
+/* A fragment's error (/part/...): the status and the message, escaped, as a
+ * paragraph that page.js shows in the section's place. */
+static void part_error(wresp *r, int status, const char *msg)
+{
+    wbuf b = {0};
+    wb_printf(&b, "<p class=\"muted error\">%d: ", status);
+    wb_escs(&b, msg);
+    wb_puts(&b, "</p>\n");
+    if (b.oom) {
+        wb_free(&b);
+        json_error(r, 500, "out of memory");
+        return;
+    }
+    set_body(r, status, HTML, b.p, b.n);
+}
+
+static void page_body(wresp *r, int rc, wbuf *b, const char *err, int part)
 {
     if (rc) {
         wb_free(b);
-        html_error(r, rc, err);
+        (part ? part_error : html_error)(r, rc, err);
+    } else if (part && b->oom) {
+        wb_free(b);
+        part_error(r, 500, "out of memory");
     } else if (b->oom) {
         wb_free(b);
         html_error(r, 500, "out of memory");
@@ -283,9 +303,12 @@ void web_route(ldb_db *db, const char *path, const wquery *q, wresp *r)
     params p = {q, NONE, &e};
     int n = split(path, buf, sizeof buf, seg);
     int is_api = n >= 1 && !strcmp(seg[0], "api");
+    int is_part = n >= 1 && !strcmp(seg[0], "part"); /* a latent page's section alone */
     if (n < 0) {
         if (!strncmp(path, "/api/", 5))
             json_error(r, 404, "no such path");
+        else if (!strncmp(path, "/part/", 6))
+            part_error(r, 404, "no such part");
         else
             html_error(r, 404, "no such page");
         return;
@@ -321,10 +344,25 @@ void web_route(ldb_db *db, const char *path, const wquery *q, wresp *r)
     if (n == 0) {
         rc = only(&p, NONE) ? 400 : page_overview(db, &b, &e);
     } else if (n == 3 && !strcmp(seg[0], "latent")) {
+        static const char *const ok[] = {"scope", "full", NULL};
+        const char *scope = NULL;
+        int full = 0;
+        rc = only(&p, ok) || strp(&p, "scope", &scope, 40) || flagp(&p, "full", &full)
+           ? 400 : page_latent(db, seg[1], seg[2], scope, full ? PAGE_FULL : PAGE_LAZY, &b, &e);
+    } else if (is_part && n == 4 && !strcmp(seg[1], "samples")) {
+        static const char *const ok[] = {"by", NULL};
+        const char *by = NULL;
+        rc = only(&p, ok) || strp(&p, "by", &by, 40)
+           ? 400 : part_samples(db, seg[2], seg[3], by, &b, &e);
+    } else if (is_part && n == 4 && !strcmp(seg[1], "cooc")) {
         static const char *const ok[] = {"scope", NULL};
         const char *scope = NULL;
         rc = only(&p, ok) || strp(&p, "scope", &scope, 40)
-           ? 400 : page_latent(db, seg[1], seg[2], scope, 0, &b, &e);
+           ? 400 : part_cooc(db, seg[2], seg[3], scope, &b, &e);
+    } else if (is_part) {
+        rc = 404;
+        snprintf(e.msg, sizeof e.msg, "no such part (the parts: /part/samples/DICT/LATENT?by=, "
+                 "/part/cooc/DICT/LATENT?scope=)");
     } else if (n == 1 && !strcmp(seg[0], "search")) {
         static const char *const ok[] = {"dict", "text", NULL};
         const char *dict = NULL, *text = NULL;
@@ -339,5 +377,5 @@ void web_route(ldb_db *db, const char *path, const wquery *q, wresp *r)
         rc = 404;
         snprintf(e.msg, sizeof e.msg, "no such page");
     }
-    page_body(r, rc, &b, e.msg);
+    page_body(r, rc, &b, e.msg, is_part);
 }

@@ -51,12 +51,30 @@ void web_route(ldb_db *db, const char *path, const wquery *q, wresp *r);
 
 /* The pages (pages.c): each appends a whole HTML document to b and returns 0, or
  * returns the status of a failure (400, 404, 500) with e filled (then b is
- * discarded). standalone: CSS inline and no script (latentdb page); else the
- * assets are linked. */
+ * discarded). The assets are linked, but for latentdb page's file (PAGE_STANDALONE:
+ * CSS inline and no script). */
 int page_overview(ldb_db *db, wbuf *b, ans_err *e);
+/* A latent's page renders its cheap sections (label, stats, the density and value
+ * histograms, top examples) inline; its costly ones (samples of both kinds, ~10 ms
+ * each, and co-occurrence, 20-600 ms by scope) per mode: */
+enum {
+    PAGE_LAZY,                 /* serve: placeholders naming their /part/ fragment, which
+                                  page.js fetches after the page (noscript: ?full=1) */
+    PAGE_FULL,                 /* serve with ?full=1: every section inline */
+    PAGE_STANDALONE            /* latentdb page: every section inline, CSS inline, no
+                                  script, no scope links */
+};
 /* scope: the co-occurrence's (token, window:N, seq; NULL: token) */
-int page_latent(ldb_db *db, const char *dict, const char *latent, const char *scope,
-                int standalone, wbuf *b, ans_err *e);
+int page_latent(ldb_db *db, const char *dict, const char *latent, const char *scope, int mode,
+                wbuf *b, ans_err *e);
+/* The costly sections alone, as HTML fragments (/part/samples/DICT/LATENT?by=,
+ * /part/cooc/DICT/LATENT?scope=): the same markup page_latent puts inside #samples or
+ * #samples_value, and #co_part. by (count, value) and scope are required; errors as
+ * the pages' (400, 404). */
+int part_samples(ldb_db *db, const char *dict, const char *latent, const char *by, wbuf *b,
+                 ans_err *e);
+int part_cooc(ldb_db *db, const char *dict, const char *latent, const char *scope, wbuf *b,
+              ans_err *e);
 int page_search(ldb_db *db, const char *dict, const char *text, wbuf *b, ans_err *e);
 int page_seq(ldb_db *db, const char *seq, const char *dict, const char *latent, wbuf *b,
              ans_err *e);
