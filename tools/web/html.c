@@ -41,17 +41,27 @@ void wb_puts(wbuf *b, const char *s)
     wb_put(b, s, strlen(s));
 }
 
+/* Formats into the room left, and again only when it did not fit (a page prints
+ * thousands of numbers: formatting each twice was a sixth of a latent page's time). */
 void wb_printf(wbuf *b, const char *fmt, ...)
 {
     va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || grow(b, (size_t)n))
+    if (b->oom)
         return;
+    size_t room = b->cap > b->n ? b->cap - b->n : 0;
     va_start(ap, fmt);
-    vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
+    int n = vsnprintf(room ? b->p + b->n : NULL, room, fmt, ap);
     va_end(ap);
+    if (n < 0 || ((size_t)n >= room && grow(b, (size_t)n))) {
+        if (room)
+            b->p[b->n] = 0; /* (what it wrote is not kept) */
+        return;
+    }
+    if ((size_t)n >= room) {
+        va_start(ap, fmt);
+        vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->n += (size_t)n;
 }
 
