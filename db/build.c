@@ -1,12 +1,14 @@
 /* build.c — turns one dictionary's buffered batch into its indexes: forward blocks
  * (token-major, ids and values), inverted chunks (latent-major positions), merged
- * summaries and top candidates, cover and dstat. Invariant: no block or chunk crosses
+ * summaries and top candidates, cover and dstat, and in format 6 the window units and
+ * the latents of each sequence (coocsum.h). Invariant: no block or chunk crosses
  * a run (a maximal range of consecutive positions written by the batch). */
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "coocsum.h"
 #include "invrun.h"
 #include "reader.h"
 #include "summary.h"
@@ -87,6 +89,8 @@ typedef struct bthread {
     sum_scratch sc;
     ldb_invrun_part *runs;     /* format 4: its part of each run's record */
     size_t cap_runs;
+    uint64_t *pairs;           /* format 6: (segment << 32 | latent) where the latent fires */
+    size_t npairs, cap_pairs;  /* in that segment, in latent order */
 } bthread;
 
 enum { REC_FWD, REC_INV, REC_LSUM, REC_LTOP };
@@ -414,6 +418,13 @@ struct wbuild {
     bthread t[2];              /* the writer's part of the latent pass, and a helper's */
     uint64_t *counts;          /* every latent's count (lcnt) */
     size_t cap_counts;
+    /* format 6: every latent's window units (lwin) at each stored w, [w slot][latent];
+     * the batch's layout (its segments' bounds, its skipped positions); the latents of
+     * each segment (grouped pairs) */
+    uint64_t *wins, *ids, *goff;
+    size_t cap_wins, cap_ids, cap_goff;
+    ldb_layout lay;
+    size_t cap_start, cap_skip;
 };
 
 void ldb_build_scratch_free(struct wbuild *bs)
@@ -433,6 +444,7 @@ void ldb_build_scratch_free(struct wbuild *bs)
             ldb_invrun_part_free(&t->runs[r]);
         free(t->runs);
         free(t->pos);
+        free(t->pairs);
         free(t->sc.keys);
         free(t->sc.tmp);
         free(t->sc.hk);
@@ -443,6 +455,10 @@ void ldb_build_scratch_free(struct wbuild *bs)
         ldb_buf_free(&t->out_buf);
     }
     free(bs->counts);
+    free(bs->wins);
+    free(bs->ids);
+    free(bs->goff);
+    ldb_layout_free(&bs->lay);
     free(bs);
 }
 
@@ -484,6 +500,22 @@ static int cand_context(const wdict *wd, const lat_sort *ls, uint64_t a, uint64_
     return 0;
 }
 
+/* Format 6: adds the window units of the latent's batch codes [a, b) (their
+ * sequences lie in the batch) at each stored w to the batch builder's. */
+static int add_window_units(bthread *t, ldb_writer *w, const wdict *wd, const lat_sort *ls,
+                            uint32_t latent, uint64_t a, uint64_t b)
+{
+    struct wbuild *bs = w->bs;
+    if (ldb_wgrow((void **)&t->pos, &t->cap_pos, (size_t)(b - a), sizeof *t->pos))
+        return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
+    for (uint64_t i = a; i < b; i++)
+        t->pos[i - a] = ls->pos_of[ls->c[i].bp];
+    for (int s = 0; s < LDB_NWIN; s++)
+        bs->wins[(size_t)s * wd->dd->d_sae + latent] +=
+            ldb_window_units(t->pos, (size_t)(b - a), &bs->lay, ldb_wins[s]);
+    return LDB_OK;
+}
+
 /* Merges the batch's ordinary codes of one latent into its summary and top list. */
 static int merge_summary(bthread *t, ldb_writer *w, const wdict *wd, uint32_t latent,
                          const lat_sort *ls, uint64_t a, uint64_t b, uint64_t *counts)
@@ -493,7 +525,7 @@ static int merge_summary(bthread *t, ldb_writer *w, const wdict *wd, uint32_t la
     uint64_t n = 0, nseq = 0, lastseq = UINT64_MAX;
     double sum = 0, sumsq = 0;
     float max = 0;
-    int nh = 0;
+    int nh = 0, rc;
     if (b - a > sc->cap) {
         size_t cap = (size_t)(b - a);
         uint16_t *k = realloc(sc->keys, cap * sizeof *k), *hk = realloc(sc->hk, cap * sizeof *hk);
@@ -536,6 +568,11 @@ static int merge_summary(bthread *t, ldb_writer *w, const wdict *wd, uint32_t la
         if (g->seq != lastseq) {
             nseq++;
             lastseq = g->seq;
+            if (db->format >= 6) {
+                if (ldb_wgrow((void **)&t->pairs, &t->cap_pairs, t->npairs + 1, sizeof *t->pairs))
+                    return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
+                t->pairs[t->npairs++] = (uint64_t)ls->seg_of[lc->bp] << 32 | latent;
+            }
         }
         if (no == LDB_TOPK && !ldb_cand_before(&c, &sc->old[LDB_TOPK - 1]))
             continue; /* cannot enter the stored list */
@@ -552,6 +589,8 @@ static int merge_summary(bthread *t, ldb_writer *w, const wdict *wd, uint32_t la
     if (n == 0)
         return LDB_OK;
     counts[latent] += n;
+    if (db->format >= 6 && (rc = add_window_units(t, w, wd, ls, latent, a, b)))
+        return rc;
     uint32_t m = ldb_hist_of_keys(sc->keys, sc->tmp, n, sc->hk, sc->hc);
     ldb_lsum s;
     mrc = mdb_get(t->rtxn, db->lsum, &k, &v);
@@ -571,7 +610,7 @@ static int merge_summary(bthread *t, ldb_writer *w, const wdict *wd, uint32_t la
     ldb_lsum_free(&s);
     if (bad)
         return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
-    int rc = emit(t, w, wd, REC_LSUM, kb, &t->c);
+    rc = emit(t, w, wd, REC_LSUM, kb, &t->c);
     if (rc)
         return rc;
     /* top candidates: merge and write only when they change */
@@ -741,6 +780,88 @@ static int latent_pass(ldb_writer *w, const wdict *wd, uint64_t *counts)
     return rc;
 }
 
+/* Format 6, before the latent pass: the batch's layout for window units (its
+ * segments' bounds, where a gap between runs is a "sequence" where nothing fires, and
+ * its skipped positions, ascending), the stored units to add to, no pairs yet. */
+static int coocsum_begin(ldb_writer *w, const wdict *wd)
+{
+    ldb_db *db = w->db;
+    struct wbuild *bs = w->bs;
+    ldb_layout *L = &bs->lay;
+    size_t ds = wd->dd->d_sae;
+    if (ldb_wgrow((void **)&L->start, &bs->cap_start, 2 * wd->nseg + 2, sizeof *L->start) ||
+        ldb_wgrow((void **)&L->skip, &bs->cap_skip, wd->npos + 1, sizeof *L->skip) ||
+        ldb_wgrow((void **)&bs->wins, &bs->cap_wins, LDB_NWIN * ds, sizeof *bs->wins))
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+    size_t n = 0;
+    L->nskip = 0;
+    for (size_t s = 0; s < wd->nseg; s++) { /* sorted by start */
+        const wseg *g = &wd->seg[s];
+        if (!n || L->start[n - 1] != g->start)
+            L->start[n++] = g->start;
+        L->start[n++] = g->start + g->len;
+        for (uint32_t i = 0; i < g->len; i++)
+            if (wd->skipf[g->pos_off + i])
+                L->skip[L->nskip++] = g->start + i;
+    }
+    if (!n)
+        L->start[n++] = 0;
+    L->nseq = n - 1;
+    for (int s = 0; s < LDB_NWIN; s++) {
+        const uint8_t *rec;
+        int rc = ldb_lwin_get(db, w->txn, wd->dd, ldb_wins[s], &rec);
+        if (rc == LDB_ENOTFOUND) {
+            memset(bs->wins + s * ds, 0, ds * sizeof *bs->wins);
+            continue;
+        }
+        if (rc)
+            return rc;
+        memcpy(bs->wins + s * ds, rec, ds * sizeof *bs->wins);
+    }
+    bs->t[0].npairs = bs->t[1].npairs = 0;
+    return LDB_OK;
+}
+
+/* Format 6, after the latent pass: the units at each w, and each segment's latents
+ * (the writer's pairs hold the first latents, the helper's the rest) as its
+ * sequence's `lseq` record. */
+static int coocsum_put(ldb_writer *w, const wdict *wd)
+{
+    ldb_db *db = w->db;
+    struct wbuild *bs = w->bs;
+    size_t ds = wd->dd->d_sae;
+    int mrc = 0;
+    for (int s = 0; s < LDB_NWIN && !mrc; s++) {
+        uint8_t kb[4];
+        ldb_lwin_key(kb, wd->dd->id, ldb_wins[s]);
+        MDB_val k = {4, kb}, v = {ds * sizeof *bs->wins, bs->wins + s * ds};
+        mrc = mdb_put(w->txn, db->lwin, &k, &v, 0);
+    }
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "lwin");
+    const uint64_t *lists[2] = {bs->t[0].pairs, bs->t[1].pairs};
+    size_t nl[2] = {bs->t[0].npairs, bs->t[1].npairs};
+    if (ldb_wgrow((void **)&bs->ids, &bs->cap_ids, nl[0] + nl[1] + 1, sizeof *bs->ids) ||
+        ldb_wgrow((void **)&bs->goff, &bs->cap_goff, wd->nseg + 1, sizeof *bs->goff))
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+    ldb_group_pairs(lists, nl, 2, wd->nseg, bs->ids, bs->goff);
+    ldb_buf *out = &bs->t[0].c;
+    for (size_t g = 0; g < wd->nseg; g++) {
+        uint64_t a = bs->goff[g], b = bs->goff[g + 1];
+        if (a == b)
+            continue; /* nothing fires at its ordinary positions */
+        out->len = 0;
+        if (ldb_lseq_encode(bs->ids + a, (size_t)(b - a), out))
+            return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+        uint8_t kb[10];
+        ldb_lseq_key(kb, wd->dd->id, wd->seg[g].seq);
+        MDB_val k = {10, kb}, v = {out->len, out->data};
+        if ((mrc = mdb_put(w->txn, db->lseq, &k, &v, 0)))
+            return ldb_db_mdb_err(db, mrc, "lseq");
+    }
+    return LDB_OK;
+}
+
 int ldb_build_dict(ldb_writer *w, wdict *wd)
 {
     ldb_db *db = w->db;
@@ -763,7 +884,11 @@ int ldb_build_dict(ldb_writer *w, wdict *wd)
     uint64_t *counts = w->bs->counts;
     if ((rc = ldb_lsum_counts(db, w->txn, wd->dd, counts)))
         return rc;
+    if (db->format >= 6 && (rc = coocsum_begin(w, wd)))
+        return rc;
     rc = latent_pass(w, wd, counts);
+    if (!rc && db->format >= 6)
+        rc = coocsum_put(w, wd);
     if (!rc) { /* every latent's count in one record, for density and search */
         uint8_t ck[2];
         ldb_be16(ck, wd->dd->id);

@@ -62,6 +62,13 @@ int ldb_chk_context(const chk *c, const pair *p, size_t a, size_t b, uint64_t gp
  * (NULL, or a flag per sequence) gets the sequences the blocks lie in. */
 int ldb_chk_forward(chk *c, const ldb_dbdict *dd, const uint8_t *covered, uint8_t *spanned,
                     pair **out, size_t *n, uint64_t *positions);
+/* Format 6's co-occurrence summaries of dd as its codes p[0..np) (by latent, then
+ * position) make them: every latent's window units at each stored w into wins
+ * (LDB_NWIN × d_sae, [slot][latent]), and the latents of sequence s (ascending) in
+ * (*ids)[off[s] .. off[s + 1]) (off: n_starts + 1; *ids malloc'd). Check compares
+ * the stored records with them; repair writes them. */
+int ldb_chk_coocsum(chk *c, const ldb_dbdict *dd, const pair *p, size_t np, uint64_t *wins,
+                    uint64_t **ids, uint64_t *off);
 /* Every record of dictionary dd against its forward blocks (checkdict.c). */
 int ldb_chk_dict(chk *c, const ldb_dbdict *dd);
 

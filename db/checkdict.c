@@ -2,13 +2,14 @@
  * CRC, decode, placement) read into (latent, position) pairs and digested, then
  * every record derived from them against those pairs: coverage (cover), counters
  * (dstat), the inverted index, each latent's summary, count and top candidates
- * with their stored contexts. */
+ * with their stored contexts, and format 6's window units and sequence latents. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check_impl.h"
+#include "coocsum.h"
 #include "db_impl.h"
 
 /* A dictionary's coverage (cover): which sequences it was ingested over, each
@@ -451,6 +452,122 @@ out:
     return rc;
 }
 
+int ldb_chk_coocsum(chk *c, const ldb_dbdict *dd, const pair *p, size_t np, uint64_t *wins,
+                    uint64_t **ids, uint64_t *off)
+{
+    size_t ds = dd->d_sae, npairs = 0, cap = 0, si = 0;
+    ldb_layout L = {0};
+    uint64_t *pos = NULL, *pairs = NULL;
+    int rc = LDB_OK;
+    *ids = NULL;
+    L.nseq = c->n_starts;
+    if (!(L.start = malloc((c->n_starts + 1) * sizeof *L.start)))
+        return ldb_chk_nomem(c);
+    memcpy(L.start, c->starts, c->n_starts * sizeof *L.start);
+    L.start[c->n_starts] = c->n_pos;
+    for (uint64_t q = 0; q < c->n_pos; q++) /* the skipped positions, ascending */
+        if (ldb_chk_is_skip(c, q)) {
+            if (ldb_wgrow((void **)&L.skip, &cap, L.nskip + 1, sizeof *L.skip)) {
+                rc = ldb_chk_nomem(c);
+                goto out;
+            }
+            L.skip[L.nskip++] = q;
+        }
+    memset(wins, 0, LDB_NWIN * ds * sizeof *wins);
+    cap = 0;
+    size_t pcap = 0;
+    for (size_t a = 0, b; a < np; a = b) {
+        uint32_t j = p[a].lat;
+        for (b = a + 1; b < np && p[b].lat == j;)
+            b++;
+        if (ldb_wgrow((void **)&pos, &pcap, b - a, sizeof *pos)) {
+            rc = ldb_chk_nomem(c);
+            goto out;
+        }
+        uint64_t last = UINT64_MAX;
+        for (size_t i = a; i < b; i++) {
+            pos[i - a] = p[i].pos;
+            if (ldb_chk_is_skip(c, p[i].pos) || p[i].pos >= c->n_pos)
+                continue;
+            si = ldb_layout_seq(&L, si, p[i].pos);
+            if (si == last)
+                continue;
+            last = si;
+            if (ldb_wgrow((void **)&pairs, &cap, npairs + 1, sizeof *pairs)) {
+                rc = ldb_chk_nomem(c);
+                goto out;
+            }
+            pairs[npairs++] = (uint64_t)si << 32 | j;
+        }
+        for (int s = 0; s < LDB_NWIN; s++)
+            wins[s * ds + j] = ldb_window_units(pos, b - a, &L, ldb_wins[s]);
+    }
+    if (!(*ids = malloc((npairs ? npairs : 1) * sizeof **ids))) {
+        rc = ldb_chk_nomem(c);
+        goto out;
+    }
+    const uint64_t *lists[1] = {pairs};
+    ldb_group_pairs(lists, &npairs, 1, c->n_starts, *ids, off);
+out:
+    ldb_layout_free(&L);
+    free(pos);
+    free(pairs);
+    return rc;
+}
+
+/* Format 6: the stored window units and sequence latents against the codes. */
+static int check_coocsum(chk *c, const ldb_dbdict *dd, const pair *p, size_t np)
+{
+    size_t ds = dd->d_sae;
+    uint64_t *wins = malloc((LDB_NWIN * ds + 1) * sizeof *wins), *ids = NULL;
+    uint64_t *off = malloc((c->n_starts + 1) * sizeof *off), *got = malloc((ds ? ds : 1) * 8);
+    int rc = wins && off && got ? ldb_chk_coocsum(c, dd, p, np, wins, &ids, off) : ldb_chk_nomem(c);
+    for (int s = 0; s < LDB_NWIN && !rc; s++) {
+        const uint8_t *rec;
+        int lrc = ldb_lwin_get(c->db, c->txn, dd, ldb_wins[s], &rec);
+        if (lrc == LDB_ENOTFOUND) {
+            if (np)
+                ldb_chk_problem(c, "%s: lwin: '%s' has no window units at %u", c->db->path,
+                                dd->name, ldb_wins[s]);
+            continue;
+        }
+        if (lrc) {
+            rc = ldb_chk_failed(c, lrc);
+            continue;
+        }
+        for (uint32_t j = 0; j < ds; j++)
+            if (ldb_lwin_at(rec, j) != wins[s * ds + j]) {
+                ldb_chk_problem(c, "%s: lwin: latent %u of '%s': %llu window units at %u; its "
+                                "codes make %llu", c->db->path, j, dd->name,
+                                (unsigned long long)ldb_lwin_at(rec, j), ldb_wins[s],
+                                (unsigned long long)wins[s * ds + j]);
+                break; /* one a window is enough */
+            }
+    }
+    for (size_t q = 0; q < c->n_starts && !rc; q++) {
+        const uint8_t *rec;
+        size_t len;
+        uint64_t n = 0, want = off[q + 1] - off[q];
+        int lrc = ldb_lseq_get(c->db, c->txn, dd, q, &rec, &len);
+        if (lrc && lrc != LDB_ENOTFOUND) {
+            rc = ldb_chk_failed(c, lrc);
+            continue;
+        }
+        if (!lrc && ldb_lseq_decode(rec, len, dd->d_sae, got, ds, &n))
+            ldb_chk_problem(c, "%s: lseq: sequence %zu of '%s': the record does not decode",
+                            c->db->path, q, dd->name);
+        else if (n != want || memcmp(got, ids + off[q], n * sizeof *got))
+            ldb_chk_problem(c, "%s: lseq: sequence %zu of '%s': %llu latents stored, its codes "
+                            "make %llu%s", c->db->path, q, dd->name, (unsigned long long)n,
+                            (unsigned long long)want, n == want ? " (other ones)" : "");
+    }
+    free(wins);
+    free(ids);
+    free(off);
+    free(got);
+    return rc;
+}
+
 int ldb_chk_dict(chk *c, const ldb_dbdict *dd)
 {
     pair *p = NULL;
@@ -474,6 +591,8 @@ int ldb_chk_dict(chk *c, const ldb_dbdict *dd)
         rc = compare_inverted(c, dd, p, np, ord);
     if (!rc)
         rc = check_summaries(c, dd, ord, p, np);
+    if (!rc && ldb_coocsum_has(c->db))
+        rc = check_coocsum(c, dd, p, np);
     free(p);
     free(ord);
     free(covered);

@@ -78,6 +78,7 @@ static int build(ldb_db *db, const ldb_create_opts *o)
         return rc;
     if ((mrc = ldb_txn_begin(db, 0, &txn)))
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
+    db->format = o->format ? o->format : LDB_FORMAT_NEW; /* which tables it has */
     if ((rc = ldb_env_open_dbis(db, txn, MDB_CREATE)))
         goto out;
     uint32_t *skip = malloc((o->n_skip ? o->n_skip : 1) * sizeof *skip);

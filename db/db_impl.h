@@ -13,7 +13,7 @@
 /* On-disk versions ("latentdb N" in meta): init makes the newest; every one from the
  * oldest is read and written (docs/FORMAT.md). */
 #define LDB_FORMAT_MIN 3
-#define LDB_FORMAT_NEW 5
+#define LDB_FORMAT_NEW 6
 #define LDB_SNAP_POOL 16       /* reset read transactions kept for the next snapshots */
 
 struct ldb_db {
@@ -28,10 +28,11 @@ struct ldb_db {
     MDB_dbi meta, dicts, seqs, seqpos, seqhash, sources, cover, dstat, tok, tokidx, lsum, ltop,
         lcnt,
         labels, runs;
+    MDB_dbi lwin, lseq;        /* format 6 (coocsum.h); 0 in older DBs, which have neither */
     int rdonly;
     int map_full;              /* the last LMDB error was MDB_MAP_FULL (ldb_db_grow_map) */
     int values;                /* LDB_VAL_* */
-    int format;                /* the DB's version (3 or 4): which records its batches write */
+    int format;                /* the DB's version (3 to 6): which records its batches write */
     uint32_t *skip;            /* sorted skip set */
     size_t n_skip;
     ldb_dbdict *dict;          /* loaded dictionary records: published whole (ldb_dicts_publish) */

@@ -395,6 +395,21 @@ int ldb_env_open_dbis(ldb_db *db, MDB_txn *txn, unsigned flags)
         if (mrc)
             return ldb_db_mdb_err(db, mrc, names[i]);
     }
+    /* format 6's tables: made with a DB of that format (db->format is set before a
+     * create); an open, which does not know the format yet, takes them if they are
+     * there, and open_fresh refuses a version-6 DB without them */
+    static const char *v6[] = {"lwin", "lseq"};
+    MDB_dbi *v6dbi[] = {&db->lwin, &db->lseq};
+    for (size_t i = 0; i < 2; i++) {
+        *v6dbi[i] = 0;
+        if ((flags & MDB_CREATE) && db->format < 6)
+            continue;
+        int mrc = mdb_dbi_open(txn, v6[i], flags, v6dbi[i]);
+        if (mrc == MDB_NOTFOUND)
+            *v6dbi[i] = 0;
+        else if (mrc)
+            return ldb_db_mdb_err(db, mrc, v6[i]);
+    }
     return LDB_OK;
 }
 
@@ -534,6 +549,12 @@ static int open_fresh(const char *path, int flags, ldb_db **out)
                          "reads 'latentdb %d' to 'latentdb %d' (ingest again into a new database)",
                          path, (int)(v.mv_size < 40 ? v.mv_size : 40),
                          v.mv_data ? (char *)v.mv_data : "", LDB_FORMAT_MIN, LDB_FORMAT_NEW);
+        goto out;
+    }
+    if (db->format >= 6 && (!db->lwin || !db->lseq)) {
+        rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "%s: a 'latentdb %d' database without its "
+                         "'%s' table; run latentdb check --repair", path, db->format,
+                         db->lwin ? "lseq" : "lwin");
         goto out;
     }
     MDB_val kv = {6, "values"}, ks = {4, "skip"};

@@ -34,6 +34,7 @@
 #include "../common/mfile.h"
 #include "../common/utf8.h"
 #include "summary.h"
+#include "coocsum.h"
 #include "invrun.h"
 #include "writer.h"
 #include "check_impl.h"
@@ -327,6 +328,38 @@ static int rebuild_runs(rb *r, const ldb_dbdict *nd, const pair *p, size_t np)
 /* Dictionary dd of the old environment into nd of the new: its forward blocks
  * verified and copied, its coverage (the sequences its blocks lie in),
  * statistics, inverted index, summaries, top lists and counts written. */
+/* Format 6: the window units and the sequences' latents, as the codes make them. */
+static int rebuild_coocsum(rb *r, const ldb_dbdict *dd, const ldb_dbdict *nd, const pair *p,
+                           size_t np)
+{
+    chk *c = &r->c;
+    size_t ds = dd->d_sae;
+    uint64_t *wins = malloc((LDB_NWIN * ds + 1) * sizeof *wins), *ids = NULL;
+    uint64_t *off = malloc((c->n_starts + 1) * sizeof *off);
+    int rc = wins && off ? ldb_chk_coocsum(c, dd, p, np, wins, &ids, off) : ldb_chk_nomem(c);
+    for (int s = 0; s < LDB_NWIN && !rc; s++) {
+        uint8_t kb[4];
+        ldb_lwin_key(kb, nd->id, ldb_wins[s]);
+        rc = put(r, r->n->lwin, kb, 4, wins + s * ds, ds * sizeof *wins, "lwin");
+    }
+    for (size_t q = 0; q < c->n_starts && !rc; q++) {
+        if (off[q + 1] == off[q])
+            continue;
+        r->b.len = 0;
+        if (ldb_lseq_encode(ids + off[q], (size_t)(off[q + 1] - off[q]), &r->b)) {
+            rc = ldb_chk_nomem(c);
+            break;
+        }
+        uint8_t kb[10];
+        ldb_lseq_key(kb, nd->id, q);
+        rc = put(r, r->n->lseq, kb, 10, r->b.data, r->b.len, "lseq");
+    }
+    free(wins);
+    free(ids);
+    free(off);
+    return rc;
+}
+
 static int rebuild_dict(rb *r, const ldb_dbdict *dd, const ldb_dbdict *nd)
 {
     chk *c = &r->c;
@@ -400,6 +433,8 @@ static int rebuild_dict(rb *r, const ldb_dbdict *dd, const ldb_dbdict *nd)
         ldb_be16(kb, nd->id);
         rc = put(r, r->n->lcnt, kb, 2, counts, (size_t)dd->d_sae * sizeof *counts, "lcnt");
     }
+    if (!rc && ldb_coocsum_has(r->n))
+        rc = rebuild_coocsum(r, dd, nd, p, np);
     free(p);
     free(all);
     free(spanned);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../db/coocsum.h"
 #include "../db/reader.h"
 #include "query_impl.h"
 
@@ -25,6 +26,7 @@ typedef struct cctx {
     uint32_t *ps;              /* the query latent's positions in it */
     uint32_t *pre;             /* window scope: marked centres before each position */
     uint32_t maxlen;           /* of mark, skipbuf, ps */
+    uint64_t *ids;             /* seq scope, format 6: a sequence's latents (d_sae) */
     ldb_skipset skip;
 } cctx;
 
@@ -90,67 +92,15 @@ static int cmp_jac(const void *x, const void *y) { return cmp_item(x, y, LDB_SOR
 static int cmp_cnt(const void *x, const void *y) { return cmp_item(x, y, LDB_SORT_COUNT); }
 static int cmp_npmi(const void *x, const void *y) { return cmp_item(x, y, LDB_SORT_NPMI); }
 
-/* The first index i >= k of the ascending a[0..n) with a[i] >= x: galloping from k,
- * so a cursor that moves forward by d costs O(log d) (a DB padded with PAD tokens
- * has skipped positions by the hundred thousand, walked once per latent). */
-static size_t gallop(const uint64_t *a, size_t k, size_t n, uint64_t x)
-{
-    size_t step = 1, lo = k;
-    if (k >= n || a[k] >= x)
-        return k;
-    while (k + step < n && a[k + step] < x) {
-        lo = k + step;
-        step *= 2;
-    }
-    return ldb_lower_bound(a, lo + 1, k + step < n ? k + step : n, x);
-}
-
-/* Ordinary positions of [lo, hi): those of the skip list L->skip not in it; *k is a
- * cursor into the list that only moves forward (intervals come in order). */
-static uint64_t ordinary_in(const ldb_layout *L, size_t *k, uint64_t lo, uint64_t hi)
-{
-    *k = gallop(L->skip, *k, L->nskip, lo);
-    size_t e = gallop(L->skip, *k, L->nskip, hi);
-    uint64_t n = hi - lo - (e - *k);
-    *k = e;
-    return n;
-}
-
-/* Window units of latent j of dict b: ordinary centres with an ordinary firing of j
- * within +-w in the same sequence. The windows of j's firings are merged as
- * intervals (clipped to their sequence) in one pass over its postings, and the
- * skipped positions inside each merged interval are subtracted: O(postings). */
+/* Window units of latent j of dict b from its postings (a DB before format 6, or a
+ * window it does not store). */
 static int window_count(cctx *c, const ldb_layout *L, uint32_t j, uint32_t w, uint64_t *out)
 {
     uint64_t *pos;
-    size_t n, si = 0, ki = 0, kc = 0;
+    size_t n;
     int rc = ldb_inv_read(c->db, c->txn, c->b, j, &pos, &n);
-    uint64_t total = 0, lo = 0, hi = 0;
-    int open = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
-        uint64_t p = pos[i];
-        ki = gallop(L->skip, ki, L->nskip, p);
-        if (ki < L->nskip && L->skip[ki] == p)
-            continue; /* a skipped firing is no firing */
-        if (L->start[si + 1] <= p) /* the sequence holding p: start[si] <= p < start[si + 1] */
-            si = ldb_lower_bound(L->start, si + 1, L->nseq, p + 1) - 1;
-        uint64_t s0 = L->start[si], s1 = L->start[si + 1];
-        uint64_t a = p - s0 > w ? p - w : s0, b = s1 - p > w + 1ull ? p + w + 1 : s1;
-        if (open && a <= hi) { /* overlapping or adjacent: counts add up the same */
-            if (b > hi)
-                hi = b;
-            continue;
-        }
-        if (open)
-            total += ordinary_in(L, &kc, lo, hi);
-        lo = a;
-        hi = b;
-        open = 1;
-    }
-    if (open)
-        total += ordinary_in(L, &kc, lo, hi);
+    *out = rc ? 0 : ldb_window_units(pos, n, L, w);
     free(pos);
-    *out = total;
     return rc;
 }
 
@@ -223,10 +173,27 @@ static int count_windows(cctx *c, const ldb_seqrec *s, size_t m, uint32_t w, ldb
 }
 
 /* Seq scope, one sequence s (its tokens' skip flags in skipbuf): every b-latent
- * firing at an ordinary position counts once for the unit, read a whole block at
- * a time (ids only). */
+ * firing at an ordinary position counts once for the unit: from its `lseq` record
+ * (format 6), else read a whole block at a time (ids only). */
 static int count_seq(cctx *c, const ldb_seqrec *s, uint32_t unit)
 {
+    if (c->ids) {
+        const uint8_t *p;
+        size_t len;
+        uint64_t n;
+        int rc = ldb_lseq_get(c->db, c->txn, c->b, s->seq, &p, &len);
+        if (rc == LDB_ENOTFOUND)
+            return LDB_OK; /* nothing of b fires there, or b does not cover it */
+        if (rc)
+            return rc;
+        if (ldb_lseq_decode(p, len, c->b->d_sae, c->ids, c->b->d_sae, &n))
+            return ldb_err_set(ldb_db_err(c->db), LDB_EFORMAT, "%s: the latents of sequence %llu "
+                               "in '%s' (table lseq) are corrupt; run latentdb check",
+                               ldb_db_path(c->db), (unsigned long long)s->seq, c->b->name);
+        for (uint64_t i = 0; i < n; i++)
+            c->cnt[c->ids[i]]++;
+        return LDB_OK;
+    }
     for (uint32_t t = 0; t < s->len;) {
         int rc = ldb_fwd_get_ids(c->db, c->txn, c->b, s->start + t, &c->fb);
         if (rc == LDB_ENOTFOUND) { /* b does not cover it */
@@ -366,8 +333,13 @@ static int score_items(cctx *c, uint32_t latent, int scope, uint32_t window, int
     cand *cd = NULL;
     double *heap = NULL;
     int rc = LDB_OK;
-    if (scope == LDB_COOC_WINDOW && (rc = ldb_layout_load(db, c->txn, &lay)))
-        return rc;
+    const uint8_t *wrec = NULL; /* format 6: every latent's units at a stored window */
+    if (scope == LDB_COOC_WINDOW && (rc = ldb_lwin_get(db, c->txn, c->b, window, &wrec))) {
+        if (rc != LDB_ENOTFOUND)
+            return rc;
+        if ((rc = ldb_layout_load(db, c->txn, &lay))) /* to count them from postings */
+            return rc;
+    }
     size_t ncand = 0;
     for (uint32_t j = c->lo; j < c->hi; j++)
         ncand += c->cnt[j] > 0 && !(c->a == c->b && j == latent);
@@ -380,6 +352,7 @@ static int score_items(cctx *c, uint32_t latent, int scope, uint32_t window, int
     }
     if (counts && (rc = ldb_lsum_counts(db, c->txn, c->b, counts))) /* one record for all */
         goto out;
+
     double n = (double)res->units, a = (double)res->count;
     size_t m = 0;
     for (uint32_t j = c->lo; j < c->hi; j++) {
@@ -399,7 +372,9 @@ static int score_items(cctx *c, uint32_t latent, int scope, uint32_t window, int
         ldb_cooc_item *it = &res->items[res->n++];
         it->latent = cd[i].latent;
         it->count = cd[i].count;
-        if (scope == LDB_COOC_WINDOW) {
+        if (scope == LDB_COOC_WINDOW && wrec) {
+            it->count_other = ldb_lwin_at(wrec, it->latent);
+        } else if (scope == LDB_COOC_WINDOW) {
             rc = window_count(c, &lay, it->latent, window, &it->count_other);
         } else if (scope == LDB_COOC_TOKEN) {
             it->count_other = counts[it->latent];
@@ -467,7 +442,10 @@ int ldb_query_cooc_layer(ldb_db *db, const char *dict, uint32_t latent, const ch
     c.wend = scope == LDB_COOC_WINDOW ? calloc(c.b->d_sae, sizeof *c.wend) : NULL;
     c.cnt = calloc(c.b->d_sae, sizeof *c.cnt);
     res = calloc(1, sizeof *res);
-    if (!c.stamp || !c.cnt || !res || (scope == LDB_COOC_WINDOW && !c.wend)) {
+    if (scope == LDB_COOC_SEQ && ldb_coocsum_has(db))
+        c.ids = malloc((c.b->d_sae ? c.b->d_sae : 1) * sizeof *c.ids);
+    if (!c.stamp || !c.cnt || !res || (scope == LDB_COOC_WINDOW && !c.wend) ||
+        (scope == LDB_COOC_SEQ && ldb_coocsum_has(db) && !c.ids)) {
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
@@ -494,6 +472,7 @@ out:
     free(c.mark);
     free(c.skipbuf);
     free(c.ps);
+    free(c.ids);
     ldb_fpos_free(&c.fp);
     ldb_fblock_free(&c.fb);
     ldb_snap_end(db, c.txn);

@@ -233,14 +233,18 @@ rm -rf "$T/dbt" "$T/pg"
     "$L" ingest "$T/db3" --dict a --tokens "$S/tokens.npy" --acts "$S/acts.npy" > /dev/null 2>&1 &&
     [ "$("$L" check "$T/db3" --digest 2> /dev/null)" = "$D_ONE" ] && ok ||
     bad "a format-3 database of the same ingest has another digest"
-for q in "top DB a 3 --json" "latent DB a 3 --json" "cooc DB a 3 -k 5 --json" "samples DB a 3 --json"; do
+# (format 6 answers seq and stored-window scope from its lseq and lwin records, format 3
+# from the forward blocks and the postings)
+for q in "top DB a 3 --json" "latent DB a 3 --json" "cooc DB a 3 -k 5 --json" "samples DB a 3 --json" \
+    "cooc DB a 3 --scope seq -k 30 --json" "cooc DB a 3 --scope window:5 -k 30 --json" \
+    "cooc DB a 3 --scope window:1 --sort npmi -k 30 --json"; do
     # shellcheck disable=SC2086
     a=$(echo $q | sed "s|DB|$DB|" | xargs "$L" 2>&1)
     # shellcheck disable=SC2086
     b=$(echo $q | sed "s|DB|$T/db3|" | xargs "$L" 2>&1)
     [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "formats 3 and 4 answer '$q' differently"
 done
-expect 2 "--format must be 5, 4 or 3, not '6'" "$L" init "$T/db6" --format 6
+expect 2 "--format must be 6, 5, 4 or 3, not '7'" "$L" init "$T/db7" --format 7
 # CMD --help: its usage on stdout, status 0 (info once read an unset path after it)
 expect 0 '^usage: latentdb info DB' "$L" info --help
 expect 0 '^usage: latentdb top DB DICT LATENT' "$L" top "$DB" a 3 --help

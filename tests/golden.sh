@@ -1,7 +1,7 @@
 #!/bin/sh
 # The golden databases: tests/golden/db3, a DB that latentdb 012d1e0 wrote (format
-# "latentdb 3"), and tests/golden/db4 and db5, the same inputs written in formats 4
-# and 5 when each was made (2026-12-07), must open and answer every query byte for byte as they did
+# "latentdb 3"), and tests/golden/db4, db5 and db6, the same inputs written in formats
+# 4, 5 and 6 when each was made (2026-12-07, -08), must open and answer every query byte for byte as they did
 # then (expect/*.out), and building each again from the same inputs must write the
 # same records in every table (forward blocks, postings, summaries, top lists,
 # counters, token blocks and index, the LTK2 tokenizer blob...), so a change of any
@@ -103,12 +103,13 @@ done
 golden_one db3
 golden_one db4
 golden_one db5
+golden_one db6
 # the same codes in every format: the same answers, but info's sizes (and the
 # dictionaries' file paths, which were the machine's when each was built)
 for f in tests/golden/db3/expect/*.out; do
     b=$(basename "$f")
     case $b in info.out|info_text.out|dicts.out) continue ;; esac
-    for v in db4 db5; do
+    for v in db4 db5 db6; do
         if cmp -s "$f" "tests/golden/$v/expect/$b"; then ok; else bad "db3 and $v answer $b differently: $(diff "$f" "tests/golden/$v/expect/$b" | head -3 | cut -c1-200)"; fi
     done
 done

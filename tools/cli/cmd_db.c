@@ -10,12 +10,14 @@
 
 static const char *USAGE_INIT =
     "usage: latentdb init DB [--tokenizer tokenizer.json] [--skip-tokens IDS] [--values bf16|f16|f32]\n"
-    "                    [--format 5|4|3]\n"
+    "                    [--format 6|5|4|3]\n"
     "--tokenizer stores the tokenizer in the DB (results read as text; search by text); its\n"
     "BOS, EOS and PAD ids become the skip set unless --skip-tokens names it.\n"
-    "--format 4 or 3 makes a database of an older on-disk version (docs/FORMAT.md), which\n"
-    "latentdb still reads and writes; the default 5 reads one position's codes without\n"
-    "the positions before it, 4 is smaller than 3 for wide dictionaries.\n";
+    "--format 5, 4 or 3 makes a database of an older on-disk version (docs/FORMAT.md),\n"
+    "which latentdb still reads and writes; the default 6 keeps co-occurrence summaries\n"
+    "(window and sequence scope without reading postings or forward blocks), 5 reads one\n"
+    "position's codes without the positions before it, 4 is smaller than 3 for wide\n"
+    "dictionaries.\n";
 static const char *USAGE_INGEST =
     "usage: latentdb ingest DB --dict NAME[,NAME...] --tokens T.npy --acts A.npy [--ctx N]\n"
     "                      [--source LABEL] [--again] [--precision exact|f32|bf16]\n"
@@ -121,8 +123,8 @@ int cmd_init(int argc, char **argv)
                : !strcmp(vals, "f32") ? LDB_VALUES_F32 : -1;
     if (values < 0)
         return cli_usage(USAGE_INIT, "--values must be bf16, f16 or f32, not '%s'", vals);
-    if (fmt && strcmp(fmt, "3") && strcmp(fmt, "4") && strcmp(fmt, "5"))
-        return cli_usage(USAGE_INIT, "--format must be 5, 4 or 3, not '%s'", fmt);
+    if (fmt && strcmp(fmt, "3") && strcmp(fmt, "4") && strcmp(fmt, "5") && strcmp(fmt, "6"))
+        return cli_usage(USAGE_INIT, "--format must be 6, 5, 4 or 3, not '%s'", fmt);
     uint32_t ids[1024];
     size_t n = 0;
     if (skip && *skip) {
