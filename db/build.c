@@ -510,9 +510,10 @@ static int add_window_units(bthread *t, ldb_writer *w, const wdict *wd, const la
         return ldb_err_set(t->e, LDB_ENOMEM, "out of memory");
     for (uint64_t i = a; i < b; i++)
         t->pos[i - a] = ls->pos_of[ls->c[i].bp];
+    uint64_t u[LDB_NWIN];
+    ldb_window_units(t->pos, (size_t)(b - a), &bs->lay, ldb_wins, LDB_NWIN, u);
     for (int s = 0; s < LDB_NWIN; s++)
-        bs->wins[(size_t)s * wd->dd->d_sae + latent] +=
-            ldb_window_units(t->pos, (size_t)(b - a), &bs->lay, ldb_wins[s]);
+        bs->wins[(size_t)s * wd->dd->d_sae + latent] += u[s];
     return LDB_OK;
 }
 
@@ -833,7 +834,7 @@ static int coocsum_put(ldb_writer *w, const wdict *wd)
     int mrc = 0;
     for (int s = 0; s < LDB_NWIN && !mrc; s++) {
         uint8_t kb[4];
-        ldb_lwin_key(kb, wd->dd->id, ldb_wins[s]);
+        ldb_lwin_key(kb, wd->dd->id, (uint16_t)ldb_wins[s]);
         MDB_val k = {4, kb}, v = {ds * sizeof *bs->wins, bs->wins + s * ds};
         mrc = mdb_put(w->txn, db->lwin, &k, &v, 0);
     }

@@ -499,8 +499,10 @@ int ldb_chk_coocsum(chk *c, const ldb_dbdict *dd, const pair *p, size_t np, uint
             }
             pairs[npairs++] = (uint64_t)si << 32 | j;
         }
+        uint64_t u[LDB_NWIN];
+        ldb_window_units(pos, b - a, &L, ldb_wins, LDB_NWIN, u);
         for (int s = 0; s < LDB_NWIN; s++)
-            wins[s * ds + j] = ldb_window_units(pos, b - a, &L, ldb_wins[s]);
+            wins[s * ds + j] = u[s];
     }
     if (!(*ids = malloc((npairs ? npairs : 1) * sizeof **ids))) {
         rc = ldb_chk_nomem(c);

@@ -6,7 +6,7 @@
 #include "coocsum.h"
 #include "db_impl.h"
 
-const uint16_t ldb_wins[LDB_NWIN] = {1, 2, 3, 5, 10, 20};
+const uint32_t ldb_wins[LDB_NWIN] = {1, 2, 3, 5, 10, 20};
 
 int ldb_coocsum_has(const ldb_db *db)
 {
@@ -36,24 +36,37 @@ static size_t gallop(const uint64_t *a, size_t k, size_t n, uint64_t x)
     return ldb_lower_bound(a, lo + 1, k + step < n ? k + step : n, x);
 }
 
-/* Ordinary positions of [lo, hi): those of the skip list L->skip not in it; *k is a
- * cursor into the list that only moves forward (intervals come in order). */
-static uint64_t ordinary_in(const ldb_layout *L, size_t *k, uint64_t lo, uint64_t hi)
+/* The ordinary positions below x (x minus the skipped ones), for an x near p, where
+ * sp = the skipped positions below p: walks the few skipped positions between them. */
+static inline uint64_t rank_near(const ldb_layout *L, size_t sp, uint64_t p, uint64_t x)
 {
-    *k = gallop(L->skip, *k, L->nskip, lo);
-    size_t e = gallop(L->skip, *k, L->nskip, hi);
-    uint64_t n = hi - lo - (e - *k);
-    *k = e;
-    return n;
+    size_t k = sp;
+    if (x <= p)
+        while (k > 0 && L->skip[k - 1] >= x)
+            k--;
+    else
+        while (k < L->nskip && L->skip[k] < x)
+            k++;
+    return x - k;
 }
 
-/* The windows of the firings are merged as intervals (clipped to their sequence) in
- * one pass, and the skipped positions inside each merged interval are subtracted. */
-uint64_t ldb_window_units(const uint64_t *pos, size_t n, const ldb_layout *L, uint32_t w)
+/* Firing i's window [a_i, b_i) (clipped to its sequence) adds to the windows before
+ * it the positions from max(a_i, b_{i-1}) to b_i (the ends b_i only grow within a
+ * sequence, and the next sequence's windows start at or after the last one's end),
+ * so the ordinary ones it adds are rank(b_i) - max(rank(a_i), rank(b_{i-1})): one
+ * pass, every w at once. Where no skipped position lies within the widest window of
+ * p, rank(x) = x - (skipped positions below p) for every end. */
+void ldb_window_units(const uint64_t *pos, size_t n, const ldb_layout *L, const uint32_t *ws,
+                      int nw, uint64_t *out)
 {
-    size_t si = 0, ki = 0, kc = 0;
-    uint64_t total = 0, lo = 0, hi = 0;
-    int open = 0;
+    size_t si = 0, ki = 0;
+    uint64_t rb[LDB_NWIN] = {0}; /* rank of the last window's end, per w */
+    uint64_t acc[LDB_NWIN] = {0}, wv[LDB_NWIN] = {0};
+    uint32_t wmax = 0;
+    for (int x = 0; x < nw; x++) {
+        wv[x] = ws[x];
+        wmax = ws[x] > wmax ? ws[x] : wmax;
+    }
     for (size_t i = 0; i < n; i++) {
         uint64_t p = pos[i];
         ki = gallop(L->skip, ki, L->nskip, p);
@@ -62,21 +75,26 @@ uint64_t ldb_window_units(const uint64_t *pos, size_t n, const ldb_layout *L, ui
         if (L->start[si + 1] <= p) /* the sequence holding p: start[si] <= p < start[si + 1] */
             si = ldb_lower_bound(L->start, si + 1, L->nseq, p + 1) - 1;
         uint64_t s0 = L->start[si], s1 = L->start[si + 1];
-        uint64_t a = p - s0 > w ? p - w : s0, b = s1 - p > w + 1ull ? p + w + 1 : s1;
-        if (open && a <= hi) { /* overlapping or adjacent: counts add up the same */
-            if (b > hi)
-                hi = b;
+        if ((ki == 0 || L->skip[ki - 1] + wmax < p) && (ki == L->nskip || L->skip[ki] > p + wmax)) {
+            for (int x = 0; x < LDB_NWIN; x++) { /* all lanes: the unused ones add nothing read */
+                uint64_t w = wv[x];
+                uint64_t a = p - s0 > w ? p - w : s0, b = s1 - p > w + 1 ? p + w + 1 : s1;
+                uint64_t ra = a - ki, rbn = b - ki;
+                acc[x] += rbn - (ra > rb[x] ? ra : rb[x]);
+                rb[x] = rbn;
+            }
             continue;
         }
-        if (open)
-            total += ordinary_in(L, &kc, lo, hi);
-        lo = a;
-        hi = b;
-        open = 1;
+        for (int x = 0; x < nw; x++) {
+            uint64_t w = wv[x];
+            uint64_t a = p - s0 > w ? p - w : s0, b = s1 - p > w + 1 ? p + w + 1 : s1;
+            uint64_t ra = rank_near(L, ki, p, a), rbn = rank_near(L, ki, p, b);
+            acc[x] += rbn - (ra > rb[x] ? ra : rb[x]);
+            rb[x] = rbn;
+        }
     }
-    if (open)
-        total += ordinary_in(L, &kc, lo, hi);
-    return total;
+    for (int x = 0; x < nw; x++)
+        out[x] = acc[x];
 }
 
 int ldb_lwin_get(ldb_db *db, ldb_txn *txn, const ldb_dbdict *dd, uint32_t w, const uint8_t **rec)

@@ -14,7 +14,7 @@
 
 /* The windows (±w) whose units `lwin` stores. */
 #define LDB_NWIN 6
-extern const uint16_t ldb_wins[LDB_NWIN]; /* 1, 2, 3, 5, 10, 20 */
+extern const uint32_t ldb_wins[LDB_NWIN]; /* 1, 2, 3, 5, 10, 20 */
 
 /* Whether the DB keeps these summaries (format 6 and later). */
 int ldb_coocsum_has(const ldb_db *db);
@@ -22,13 +22,15 @@ int ldb_coocsum_has(const ldb_db *db);
 /* The slot of w among ldb_wins, or -1 when it is not stored. */
 int ldb_win_slot(uint32_t w);
 
-/* Window units at ±w of a latent firing at the ascending positions pos[0..n) (all
- * positions, skipped ones included: they are dropped here): the ordinary positions c
- * with an ordinary firing within w of c in c's sequence. L's start[] bounds the
- * sequences (a start that is no sequence's, e.g. a gap between a batch's runs, is
- * harmless: nothing fires there) and skip[] lists the skipped positions. O(n) plus a
- * galloping walk over skip[]. */
-uint64_t ldb_window_units(const uint64_t *pos, size_t n, const ldb_layout *L, uint32_t w);
+/* Window units at ±ws[0..nw) (nw <= LDB_NWIN) of a latent firing at the ascending
+ * positions pos[0..n) (all positions, skipped ones included: they are dropped here):
+ * for each w, the ordinary positions c with an ordinary firing within w of c in c's
+ * sequence, into out[0..nw). L's start[] bounds the sequences (a start that is no
+ * sequence's, e.g. a gap between a batch's runs, is harmless: nothing fires there)
+ * and skip[] lists the skipped positions. One pass: O(n × nw) plus a galloping walk
+ * over skip[]. */
+void ldb_window_units(const uint64_t *pos, size_t n, const ldb_layout *L, const uint32_t *ws,
+                      int nw, uint64_t *out);
 
 /* The `lwin` key of (dict, w). */
 static inline void ldb_lwin_key(uint8_t kb[4], uint16_t dict, uint16_t w)

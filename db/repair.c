@@ -339,7 +339,7 @@ static int rebuild_coocsum(rb *r, const ldb_dbdict *dd, const ldb_dbdict *nd, co
     int rc = wins && off ? ldb_chk_coocsum(c, dd, p, np, wins, &ids, off) : ldb_chk_nomem(c);
     for (int s = 0; s < LDB_NWIN && !rc; s++) {
         uint8_t kb[4];
-        ldb_lwin_key(kb, nd->id, ldb_wins[s]);
+        ldb_lwin_key(kb, nd->id, (uint16_t)ldb_wins[s]);
         rc = put(r, r->n->lwin, kb, 4, wins + s * ds, ds * sizeof *wins, "lwin");
     }
     for (size_t q = 0; q < c->n_starts && !rc; q++) {

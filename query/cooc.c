@@ -99,7 +99,9 @@ static int window_count(cctx *c, const ldb_layout *L, uint32_t j, uint32_t w, ui
     uint64_t *pos;
     size_t n;
     int rc = ldb_inv_read(c->db, c->txn, c->b, j, &pos, &n);
-    *out = rc ? 0 : ldb_window_units(pos, n, L, w);
+    *out = 0;
+    if (!rc)
+        ldb_window_units(pos, n, L, &w, 1, out);
     free(pos);
     return rc;
 }
