@@ -324,8 +324,10 @@ static void heap_push(double *h, uint32_t *n, uint32_t k, double v)
  * latent's postings, so for that scope only the candidates that can reach the top
  * k are counted: a latent's window units are at least its ordinary firings (each is
  * the centre of a window it fires in) and at least ab, which bounds its score from
- * above (every score falls as its units grow); candidates go by that bound, and
- * once it is below the k-th best exact score nothing after can enter the top k. */
+ * above (every score falls as its units grow), and so are its units at any smaller
+ * window (a format-6 DB stores some: the largest below is taken); candidates go by
+ * that bound, and once it is below the k-th best exact score nothing after can
+ * enter the top k. At a stored window every latent's units are read at once. */
 static int score_items(cctx *c, uint32_t latent, int scope, uint32_t window, int sort, uint32_t k,
                        ldb_cooc *res)
 {
@@ -335,12 +337,17 @@ static int score_items(cctx *c, uint32_t latent, int scope, uint32_t window, int
     cand *cd = NULL;
     double *heap = NULL;
     int rc = LDB_OK;
-    const uint8_t *wrec = NULL; /* format 6: every latent's units at a stored window */
+    const uint8_t *wrec = NULL, *below = NULL; /* format 6: units at window, at one below */
     if (scope == LDB_COOC_WINDOW && (rc = ldb_lwin_get(db, c->txn, c->b, window, &wrec))) {
         if (rc != LDB_ENOTFOUND)
             return rc;
         if ((rc = ldb_layout_load(db, c->txn, &lay))) /* to count them from postings */
             return rc;
+        for (int x = LDB_NWIN; x-- > 0 && !below;)
+            if (ldb_wins[x] < window &&
+                (rc = ldb_lwin_get(db, c->txn, c->b, ldb_wins[x], &below)) && rc != LDB_ENOTFOUND)
+                goto out;
+        rc = LDB_OK;
     }
     size_t ncand = 0;
     for (uint32_t j = c->lo; j < c->hi; j++)
@@ -363,6 +370,8 @@ static int score_items(cctx *c, uint32_t latent, int scope, uint32_t window, int
         double ab = (double)c->cnt[j], least = ab;
         if (scope == LDB_COOC_WINDOW && (double)counts[j] > least)
             least = (double)counts[j];
+        if (below && (double)ldb_lwin_at(below, j) > least)
+            least = (double)ldb_lwin_at(below, j);
         cd[m++] = (cand){j, c->cnt[j], scope == LDB_COOC_WINDOW ? score(sort, ab, a, least, n) : 0};
     }
     if (scope == LDB_COOC_WINDOW)

@@ -6,7 +6,8 @@ lines for report.py.
       given (the 1.5M-token demo DB and the 10M-token query DB);
   load: 50 clients with keep-alive connections for 10 s against /api/top/DICT/L and
       the latent's page /latent/DICT/L, then 3 s against each other endpoint:
-      requests, errors, p50 and p99, and the server's RSS before and after.
+      requests, errors, p50 and p99, and the server's anonymous memory (RssAnon)
+      before, after each of the two, and at the end (VmRSS beside it).
 
 usage: web_bench.py CLI DEMO_DB DICT QUERY_DB QDICT
 """
@@ -37,9 +38,11 @@ def pick(cli, db, d, want=9099):
     return min(range(len(counts)), key=lambda i: abs(counts[i] - want)), counts
 
 
-def rss_kib(pid):
+def rss_kib(pid, field="RssAnon:"):
+    """The server's heap and stacks (RssAnon): the mapped DB's pages that answers touch
+    are file pages (RssFile), which the kernel reclaims, and are not its memory."""
     for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(field):
             return int(line.split()[1])
     return 0
 
@@ -125,7 +128,8 @@ def main():
                            ("overview", "/"), ("searchpage", "/search?text=%20the")):
             n, e, p50, p99 = load(host, port, path, 50, 3)
             print(f"load_{name}_requests {n}\nload_{name}_errors {e}\nload_{name}_p99_ms {p99:.2f}")
-        print(f"load_rss0_kib {rss0}\nload_rss1_kib {rss_kib(p.pid)}")
+        print(f"load_rss0_kib {rss0}\nload_rss1_kib {rss_kib(p.pid)}\n"
+              f"load_vmrss_kib {rss_kib(p.pid, 'VmRSS:')}")
     finally:
         p.terminate()
         p.wait(timeout=10)
