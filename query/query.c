@@ -411,18 +411,20 @@ int ldb_query_density_layer(ldb_db *db, const char *dict, uint32_t layer, uint32
     } else {
         memcpy(d->counts, all + first, (size_t)(end - first) * sizeof *d->counts);
     }
-    double lo = INFINITY, hi = -INFINITY;
+    uint64_t cmin = UINT64_MAX, cmax = 0; /* log10 rises with the count: two calls, not n */
     for (uint32_t j = 0; j < d->n_latents; j++) {
-        if (!d->counts[j]) {
-            d->dead++;
-            continue;
+        uint64_t c = d->counts[j];
+        d->dead += !c;
+        if (c) {
+            cmin = c < cmin ? c : cmin;
+            cmax = c > cmax ? c : cmax;
         }
-        double x = log10((double)d->counts[j] / (double)ds.ordinary);
-        lo = x < lo ? x : lo;
-        hi = x > hi ? x : hi;
     }
-    if (lo > hi) /* no live latent */
-        lo = hi = 0;
+    double lo = 0, hi = 0; /* (no live latent) */
+    if (cmax) {
+        lo = log10((double)cmin / (double)ds.ordinary);
+        hi = log10((double)cmax / (double)ds.ordinary);
+    }
     if (hi - lo < 1e-9) {
         lo -= 0.5;
         hi += 0.5;
