@@ -198,7 +198,8 @@ def rows(rdir):
             continue
         p99, errs = float(wb["load_%s_p99_ms" % name]), int(wb["load_%s_errors" % name])
         others = ", ".join("%s %s ms" % (k, wb["load_%s_p99_ms" % k]) for k in (
-            "info", "latent", "density", "cooc", "samples", "search", "seq", "overview", "searchpage")
+            "info", "latent", "density", "cooc", "samples", "search", "seq", "overview", "searchpage",
+            "part_samples", "part_cooc", "part_cooc_w5")
             if wb.get("load_%s_p99_ms" % k))
         # memory: RssAnon (heap and stacks; the DB's mapped pages are file pages) at the
         # start, after the 10 s on /api/top, after the 10 s on the page, and after every

@@ -125,7 +125,10 @@ def main():
                            ("density", f"/api/density/{d}"), ("cooc", f"/api/cooc/{d}/{lat}"),
                            ("samples", f"/api/samples/{d}/{lat}"),
                            ("search", f"/api/search/{d}?text=%20the"), ("seq", "/api/seq/3"),
-                           ("overview", "/"), ("searchpage", "/search?text=%20the")):
+                           ("overview", "/"), ("searchpage", "/search?text=%20the"),
+                           ("part_samples", f"/part/samples/{d}/{lat}?by=count"),
+                           ("part_cooc", f"/part/cooc/{d}/{lat}?scope=token"),
+                           ("part_cooc_w5", f"/part/cooc/{d}/{lat}?scope=window:5")):
             n, e, p50, p99 = load(host, port, path, 50, 3)
             print(f"load_{name}_requests {n}\nload_{name}_errors {e}\nload_{name}_p99_ms {p99:.2f}")
         print(f"load_rss0_kib {rss0}\nload_rss1_kib {rss_kib(p.pid)}\n"
