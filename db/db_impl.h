@@ -46,6 +46,13 @@ struct ldb_db {
     _Atomic(struct ldb_seqcache *) seqcache; /* every sequence's start (seqcache.c) */
 };
 
+/* manage.c: path made absolute without resolving symlinks (malloc'd; NULL: no memory). */
+char *ldb_abs_path(const char *path);
+
+/* repair.c: every record derived from the truth written again with the skip set
+ * skip[0..n) into a new data.mdb that replaces the old (manage.c's ldb_db_set_skip). */
+int ldb_db_rebuild_skip(ldb_db *db, const uint32_t *skip, size_t n);
+
 /* ---- share.c: one handle, many threads ---- */
 int ldb_sync_new(ldb_db *db);
 void ldb_sync_free(ldb_db *db);  /* aborts the pooled transactions: before mdb_env_close */

@@ -40,6 +40,9 @@ static int next_id(ldb_db *db, MDB_txn *txn, const char *name, uint16_t *id)
             *id = (uint16_t)(ldb_rd_be16(k.mv_data) + 1);
     }
     mdb_cursor_close(c);
+    uint64_t next = 0; /* never an id a removed dictionary had (ldb_db_dict_rm) */
+    if (!rc && !(rc = ldb_db_meta_u64(db, txn, "dict_next", &next)) && next > *id)
+        *id = next > UINT16_MAX ? UINT16_MAX : (uint16_t)next;
     if (!rc && n >= LDB_MAX_DICTS)
         rc = ldb_err_set(ldb_db_err(db), LDB_EUNSUPPORTED, "%s: at most %d dictionaries", db->path,
                          LDB_MAX_DICTS);
@@ -74,7 +77,7 @@ int ldb_db_dict_add(ldb_db *db, const char *name, const char *path)
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "%s", ldb_dict_errmsg(d));
         goto out;
     }
-    abs = realpath(path, NULL);
+    abs = ldb_abs_path(path); /* as given: a symlinked weights folder may be re-pointed */
     cJSON_AddItemToObject(o, "name", cJSON_CreateString(name));
     cJSON_AddItemToObject(o, "path", cJSON_CreateString(abs ? abs : path));
     cJSON_AddNumberToObject(o, "block", 0);

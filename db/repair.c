@@ -48,6 +48,7 @@ typedef struct rb {
     uint64_t *pos;
     size_t cap_pos;
     uint64_t dropped_labels;
+    int set_skip;              /* ldb_db_set_skip: the handle's skip set is the new one */
 } rb;
 
 /* A put into the new environment; its errors are reported on the old handle. */
@@ -474,7 +475,10 @@ static int build(rb *r)
                            "what is derived from them; restore the database from a copy",
                            db->path, (unsigned long long)c->truth_bad, c->rep->problems);
     /* the truth and the user's records, as they are */
+    MDB_val sk = {4, "skip"}, sv = {db->n_skip * 4, db->skip};
     if ((rc = copy_table(r, db->meta, n->meta, "meta", NULL)) ||
+        (r->set_skip && (rc = put(r, n->meta, sk.mv_data, sk.mv_size, sv.mv_data, sv.mv_size,
+                                  "meta"))) ||
         (rc = copy_table(r, db->dicts, n->dicts, "dicts", NULL)) ||
         (rc = copy_table(r, db->seqs, n->seqs, "seqs", NULL)) ||
         (rc = copy_table(r, db->sources, n->sources, "sources", NULL)) ||
@@ -502,9 +506,30 @@ static int build(rb *r)
     return LDB_OK;
 }
 
-/* Puts the new data.mdb in place of the old, which is kept beside it. */
+/* Puts the new data.mdb in place of the old, which is kept beside it (kept NULL:
+ * replaced by one rename, compact's commit). */
 static int swap(ldb_db *db, const char *tmp, char *kept, size_t cap)
 {
+    if (!kept) {
+        char *old = ldb_path_join(db->path, "data.mdb"), *nw = ldb_path_join(tmp, "data.mdb");
+        char *lock = ldb_path_join(db->path, "lock.mdb");
+        int rc = LDB_OK;
+        if (!old || !nw || !lock)
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+        else if (ldb_sync_path(nw, 0))
+            rc = ldb_err_os(ldb_db_err(db), "%s: cannot sync the new data.mdb", db->path);
+        else if (rename(nw, old)) /* before it the old database stands, after it the new */
+            rc = ldb_err_os(ldb_db_err(db), "%s: cannot move the new data.mdb into place",
+                            db->path);
+        else {
+            unlink(lock); /* it describes the old file: the next open makes one */
+            ldb_sync_path(db->path, 1);
+        }
+        free(old);
+        free(nw);
+        free(lock);
+        return rc;
+    }
     char stamp[32];
     time_t now = time(NULL);
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", gmtime(&now));
@@ -571,65 +596,75 @@ int ldb_db_workdir(ldb_db *db, const char *tag, const char *doing, char **out)
     return LDB_OK;
 }
 
+/* Whether another process has the environment open, idle or not: LMDB holds a shared
+ * fcntl lock on byte 0 of lock.mdb for as long as an environment is open. It is
+ * probed through LMDB's own descriptor of that file (found in /proc/self/fd): closing
+ * any other descriptor of it would drop this process's locks. */
+static int others_locked(ldb_db *db)
+{
+    char *lock = ldb_path_join(db->path, "lock.mdb"), *real = lock ? realpath(lock, NULL) : NULL;
+    DIR *d = real ? opendir("/proc/self/fd") : NULL;
+    int others = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char link[300], target[4096];
+        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = 0;
+        if (strcmp(target, real))
+            continue;
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+        if (!fcntl(atoi(e->d_name), F_GETLK, &fl) && fl.l_type != F_UNLCK && fl.l_pid != getpid())
+            others = 1;
+        break;
+    }
+    if (d)
+        closedir(d);
+    free(real);
+    free(lock);
+    return others;
+}
+
 int ldb_db_others_open(ldb_db *db)
 {
     int others = 0;
     mdb_reader_list(db->env, others_cb, &others);
-    return others;
+    return others || others_locked(db);
 }
 
-int ldb_db_repair(ldb_db *db)
+/* The rebuild of the whole store from its truth into a new file that takes the old
+ * one's place: kept (repair) keeps the old file there, NULL (set-skip) replaces it.
+ * The old environment's write lock is held throughout. */
+static int rebuild(ldb_db *db, rb *r, char *kept, size_t cap, const char *doing)
 {
-    if (db->rdonly)
-        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: opened read-only", db->path);
-    if (ldb_open_refs(db) > 1)
-        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: opened %d times in this process; "
-                           "repair replaces its file, so close the other handles first",
-                           db->path, ldb_open_refs(db));
-    rb r;
-    memset(&r, 0, sizeof r);
-    chk *c = &r.c;
-    ldb_check_report *rep = calloc(1, sizeof *rep);
-    char *tmp = NULL, kept[1200];
-    int rc = LDB_OK, mrc, others = 0;
-    c->db = db;
-    c->rep = rep;
-    c->repair = 1;
-    if (!rep)
+    chk *c = &r->c;
+    char *tmp = NULL;
+    int rc = LDB_OK, mrc;
+    if (ldb_sha_init(&c->sha))
         return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
-    /* only a catalog to rebuild? (check runs in a read transaction of its own) */
-    if ((rc = ldb_db_check(db, rep)) || !rep->n_store_problems) {
-        free(rep);
-        return rc ? rc : ldb_catalog_sync(db, 1);
-    }
-    memset(rep, 0, sizeof *rep);
-    if (ldb_sha_init(&c->sha)) {
-        free(rep);
-        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
-    }
     /* the old environment's write lock, held to the end: no writer meanwhile */
     if ((mrc = ldb_txn_begin(db, 0, &c->txn))) {
         rc = ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
         goto out;
     }
-    if ((others = ldb_db_others_open(db))) {
+    if (ldb_db_others_open(db)) {
         rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: other processes have the database open; "
-                         "check --repair replaces its file, so stop them and run it again",
-                         db->path);
+                         "%s replaces its file, so stop them and run it again", db->path, doing);
         goto out;
     }
     if ((rc = ldb_db_workdir(db, "repair", "rebuild the database", &tmp)))
         goto out;
-    if (!(r.n = ldb_db_alloc(tmp))) {
+    if (!(r->n = ldb_db_alloc(tmp))) {
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
         goto out;
     }
-    rc = build(&r);
-    if (r.w)
-        ldb_txn_abort(r.n, r.w);
-    ldb_db_close(r.n);
+    rc = build(r);
+    if (r->w)
+        ldb_txn_abort(r->n, r->w);
+    ldb_db_close(r->n);
     if (!rc)
-        rc = swap(db, tmp, kept, sizeof kept);
+        rc = swap(db, tmp, kept, cap);
 out:
     if (tmp)
         ldb_build_remove(tmp);
@@ -643,10 +678,45 @@ out:
     free(c->lens);
     free(c->ords);
     free(c->hash);
-    ldb_buf_free(&r.b);
-    free(r.pos);
-    free(rep);
+    ldb_buf_free(&r->b);
+    free(r->pos);
     free(tmp);
+    return rc;
+}
+
+static int alone(ldb_db *db, const char *doing)
+{
+    if (db->rdonly)
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: opened read-only", db->path);
+    if (ldb_open_refs(db) > 1)
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: opened %d times in this process; "
+                           "%s replaces its file, so close the other handles first",
+                           db->path, ldb_open_refs(db), doing);
+    return LDB_OK;
+}
+
+int ldb_db_repair(ldb_db *db)
+{
+    int rc = alone(db, "repair");
+    if (rc)
+        return rc;
+    rb r;
+    memset(&r, 0, sizeof r);
+    ldb_check_report *rep = calloc(1, sizeof *rep);
+    char kept[1200];
+    if (!rep)
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+    /* only a catalog to rebuild? (check runs in a read transaction of its own) */
+    if ((rc = ldb_db_check(db, rep)) || !rep->n_store_problems) {
+        free(rep);
+        return rc ? rc : ldb_catalog_sync(db, 1);
+    }
+    memset(rep, 0, sizeof *rep);
+    r.c.db = db;
+    r.c.rep = rep;
+    r.c.repair = 1;
+    rc = rebuild(db, &r, kept, sizeof kept, "check --repair");
+    free(rep);
     if (rc)
         return rc;
     /* the handle, on the new file; the catalog rebuilt from it */
@@ -656,5 +726,41 @@ out:
              "and forward blocks; the damaged file is kept as %.300s (delete it when the repaired "
              "database serves you)%s", kept,
              r.dropped_labels ? "; labels that were not one line of UTF-8 were left out" : "");
+    return LDB_OK;
+}
+
+int ldb_db_rebuild_skip(ldb_db *db, const uint32_t *skip, size_t n)
+{
+    int rc = alone(db, "set-skip");
+    if (rc)
+        return rc;
+    uint32_t *ns = malloc((n ? n : 1) * sizeof *ns), *keep = db->skip;
+    size_t nkeep = db->n_skip;
+    ldb_check_report *rep = calloc(1, sizeof *rep);
+    if (!ns || !rep) {
+        free(ns);
+        free(rep);
+        return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
+    }
+    memcpy(ns, skip, n * sizeof *ns);
+    qsort(ns, n, sizeof *ns, ldb_cmp_u32);
+    rb r;
+    memset(&r, 0, sizeof r);
+    r.c.db = db;
+    r.c.rep = rep;
+    r.c.repair = 1;
+    r.set_skip = 1;
+    db->skip = ns; /* the truth is read with the new set (ldb_db_is_skip) */
+    db->n_skip = n;
+    rc = rebuild(db, &r, NULL, 0, "set-skip");
+    db->skip = keep;
+    db->n_skip = nkeep;
+    free(ns);
+    free(rep);
+    if (rc)
+        return rc;
+    /* the handle, on the new file (its skip set from it); the catalog rebuilt */
+    if ((rc = ldb_db_reopen(db)) || (rc = ldb_catalog_sync(db, 1)))
+        return rc;
     return LDB_OK;
 }

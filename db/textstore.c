@@ -27,8 +27,9 @@ int ldb_db_put_tokenizer(ldb_db *db, MDB_txn *txn, ldb_tokenizer *t, int skip_fr
     int rc = LDB_OK, mrc;
     uint64_t npos = 0;
     if (skip_from_tokenizer && !(rc = ldb_db_meta_u64(db, txn, "n_pos", &npos)) && npos)
-        rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: the skip set is fixed once tokens are "
-                         "ingested (%llu positions)", db->path, (unsigned long long)npos);
+        rc = ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: the skip set of a database with tokens "
+                         "(%llu positions) changes through ldb_db_set_skip", db->path,
+                         (unsigned long long)npos);
     unsigned char md[32]; /* check verifies the tables against it */
     ldb_sha sha;
     if (!rc && ldb_sha_init(&sha))
@@ -52,11 +53,29 @@ int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer)
 {
     if (db->rdonly)
         return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: opened read-only", db->path);
-    uint32_t skip[3];
+    uint32_t skip[3], max = 0;
     size_t n = 0;
     MDB_txn *txn;
-    int rc = LDB_OK, mrc = ldb_txn_begin(db, 0, &txn);
-    if (mrc)
+    int any = 0, rc = ldb_db_max_token(db, &max, &any), mrc;
+    const ldb_tokenizer_info *info = ldb_tokenizer_get_info(t);
+    if (rc)
+        return rc;
+    if (any && max >= info->n_vocab)
+        return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: the database holds token id %u; this "
+                           "tokenizer's vocabulary has %u ids (0..%u): it is not the one the "
+                           "tokens were made with", db->path, max, info->n_vocab,
+                           info->n_vocab ? info->n_vocab - 1 : 0);
+    if (skip_from_tokenizer && any) { /* tokens are stored: the skip set by a rebuild first */
+        const uint32_t sp[3] = {info->bos, info->eos, info->pad};
+        for (int i = 0; i < 3; i++)
+            if (sp[i] != UINT32_MAX)
+                skip[n++] = sp[i];
+        if ((rc = ldb_db_set_skip(db, skip, n)))
+            return rc;
+        skip_from_tokenizer = 0; /* done */
+        n = 0;
+    }
+    if ((mrc = ldb_txn_begin(db, 0, &txn)))
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
     if ((rc = ldb_db_put_tokenizer(db, txn, t, skip_from_tokenizer, skip, &n))) {
         ldb_txn_abort(db, txn);

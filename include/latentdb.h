@@ -411,8 +411,31 @@ const char *ldb_db_note(const ldb_db *db);
 
 /* Registers the dictionary at path under name (letters, digits, '_', '-', '.').
  * Reads it to check it and to record its description and the SHA-256 of its
- * weights. */
+ * weights. The path is kept as given (made absolute; symlinks not resolved). */
 int ldb_db_dict_add(ldb_db *db, const char *name, const char *path);
+
+/* Removes dictionary name and everything stored of it: its codes (forward and
+ * inverted indexes), summaries, top lists, counts, labels, co-occurrence summaries,
+ * coverage, and the run records that wrote it (ingesting the same inputs again is
+ * then a new run). Sequences and their tokens stay. One transaction: a kill leaves
+ * the dictionary whole or gone. Its id is not given to a later dictionary.
+ * LDB_ENOTFOUND when there is no such dictionary. */
+int ldb_db_dict_rm(ldb_db *db, const char *name);
+
+/* Points dictionary name at path after its files moved: the weights there must have
+ * the recorded SHA-256 (else LDB_EINVAL naming both). */
+int ldb_db_dict_set_path(ldb_db *db, const char *name, const char *path);
+
+/* Makes skip[0..n) the skip set (token ids whose positions statistics leave out):
+ * every summary over ordinary positions (counts, histograms, top lists, density,
+ * co-occurrence summaries, coverage) is written again from the sequences, tokens and
+ * forward blocks into a new data.mdb that replaces the old in one rename (a kill
+ * leaves the old database or the new one). Needs the database to itself, as
+ * ldb_db_repair does. Nothing is rewritten when the set is the one stored. */
+int ldb_db_set_skip(ldb_db *db, const uint32_t *skip, size_t n);
+
+/* The largest token id stored (*any = 0 when no token is). */
+int ldb_db_max_token(ldb_db *db, uint32_t *max, int *any);
 
 /* Registered dictionaries as this handle knows them (those added since it opened,
  * by another process, appear after the next write through it or a new open): count,
@@ -925,8 +948,10 @@ size_t ldb_tokenizer_piece(const ldb_tokenizer *t, uint32_t id, char *buf, size_
 size_t ldb_tokenizer_piece_text(const ldb_tokenizer *t, uint32_t id, char *buf, size_t cap);
 
 /* Stores t's compiled tables in the DB (meta "tokenizer"), so queries show text
- * and search encodes it. skip_from_tokenizer = 1 also makes its BOS, EOS and PAD
- * ids the skip set, which is allowed only before the first ingest. */
+ * and search encodes it; refused (LDB_EINVAL, with both numbers) when a stored token
+ * id is outside its vocabulary. skip_from_tokenizer = 1 also makes its BOS, EOS and
+ * PAD ids the skip set: before the first ingest at once, after it through
+ * ldb_db_set_skip (a rebuild; the database to itself). */
 int ldb_db_set_tokenizer(ldb_db *db, ldb_tokenizer *t, int skip_from_tokenizer);
 
 /* The DB's tokenizer (owned by db; valid until ldb_db_close), or *out = NULL when

@@ -95,6 +95,8 @@ void cli_close_db(struct ldb_db *db);
 /* "f32" or "bf16" into LDB_PRECISION_*; 0 or -1. */
 int cli_parse_precision(const char *s, int *out);
 int cli_parse_u32(const char *s, uint32_t *out);
+/* Comma-separated token ids ("" for none) into ids (at most cap); 0 or -1. */
+int cli_parse_ids(const char *s, uint32_t *ids, size_t cap, size_t *n);
 
 /* latents.c: a LATENT argument ("N" or "LAYER:INDEX") to its global id (0, or an exit
  * code after the message); "latent" (+ "layer", "index" in a multi-layer dictionary)
@@ -107,6 +109,10 @@ const char *cli_latent_str(struct ldb_db *db, const char *dict, uint32_t latent,
 int cmd_dict(int argc, char **argv);
 int cmd_dict_add(int argc, char **argv);
 int cmd_dict_ls(int argc, char **argv);
+int cmd_dict_rm(int argc, char **argv);         /* cmd_manage.c */
+int cmd_dict_set_path(int argc, char **argv);
+int cmd_set_skip(int argc, char **argv);
+int cmd_set_tokenizer(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_info(int argc, char **argv);

@@ -12,6 +12,8 @@ static const char *USAGE_DICT =
     "usage: latentdb dict show PATH [--json]\n"
     "       latentdb dict add DB NAME PATH\n"
     "       latentdb dict ls DB [--json]\n"
+    "       latentdb dict rm DB NAME [--json]\n"
+    "       latentdb dict set-path DB NAME PATH [--json]\n"
     "       latentdb dict eval PATH --acts A.npy [--acts-out B.npy] [--precision exact|f32|bf16]\n"
     "                          [--target-l0 N [--lambda L]] [--json]\n"
     "A multi-layer dictionary (CLT, crosscoder) takes --acts A0.npy,A1.npy,... (one file per\n"
@@ -626,6 +628,10 @@ int cmd_dict(int argc, char **argv)
         return cmd_dict_add(argc - 1, argv + 1);
     if (!strcmp(argv[0], "ls"))
         return cmd_dict_ls(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "rm"))
+        return cmd_dict_rm(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "set-path"))
+        return cmd_dict_set_path(argc - 1, argv + 1);
     if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "help")) {
         fputs(USAGE_DICT, stdout);
         return 0;

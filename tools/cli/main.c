@@ -25,6 +25,11 @@ static const char *USAGE =
     "                                           --repair rebuilds what is derived (indexes,\n"
     "                                           summaries, catalog) from the sequences and codes\n"
     "  compact DB                               give back the free space inside data.mdb\n"
+    "  dict rm DB NAME                          remove a dictionary and its codes\n"
+    "  dict set-path DB NAME PATH               its weights moved\n"
+    "  set-skip DB IDS                          a new skip set; summaries recomputed\n"
+    "  set-tokenizer DB tokenizer.json [--keep-skip]\n"
+    "                                           store a tokenizer in an existing DB\n"
     "  top DB DICT LATENT [-k 20] [--context 8] [--distinct-seq] [--include-special] [--json]\n"
     "  latent DB DICT LATENT [--bins 50] [--json]\n"
     "  density DB DICT [--bins 50] [--counts] [--json]\n"
@@ -188,7 +193,7 @@ int main(int argc, char **argv)
         {"samples", cmd_samples}, {"seq", cmd_seq}, {"label", cmd_label}, {"export", cmd_export},
         {"import", cmd_import}, {"latent", cmd_latent}, {"density", cmd_density},
         {"tokenize", cmd_tokenize}, {"search", cmd_search}, {"serve", cmd_serve},
-        {"page", cmd_page},
+        {"page", cmd_page}, {"set-skip", cmd_set_skip}, {"set-tokenizer", cmd_set_tokenizer},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name))
