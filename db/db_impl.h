@@ -136,6 +136,11 @@ int ldb_db_load_dicts(ldb_db *db, MDB_txn *txn);
 /* The same in a read transaction of its own, committed so that the handles it
  * opens stay valid. */
 int ldb_db_reload_dicts(ldb_db *db);
+/* Commits a write the catalog mirrors (a dictionary, a label): counts it in meta
+ * "batch" in the same transaction, commits (*txn is NULL after, committed or not),
+ * reloads the dictionary records when dicts, and lets the catalog follow (LMDB holds
+ * the change; a catalog that fails to follow is rebuilt on a later open). */
+int ldb_db_commit_mirrored(ldb_db *db, MDB_txn **txn, int dicts);
 
 
 void ldb_seqrec_encode(const ldb_seqrec *s, uint8_t out[40]);

@@ -97,26 +97,13 @@ int ldb_db_dict_add(ldb_db *db, const char *name, const char *path)
     uint8_t kb[2];
     ldb_be16(kb, id);
     MDB_val k = {2, kb}, v = {strlen(json), json};
-    uint64_t batch = 0;
     if ((mrc = mdb_put(txn, db->dicts, &k, &v, MDB_NOOVERWRITE))) {
         rc = ldb_db_mdb_err(db, mrc, "dicts");
         goto out;
     }
     MDB_dbi fwd, inv;
-    if ((rc = ldb_db_dict_dbis(db, txn, id, 1, &fwd, &inv)))
-        goto out;
-    /* a catalog change: count it as a batch so the SQLite mirror follows */
-    if ((rc = ldb_db_meta_u64(db, txn, "batch", &batch)) ||
-        (rc = ldb_db_meta_put_u64(db, txn, "batch", batch + 1)))
-        goto out;
-    mrc = ldb_txn_commit(db, txn);
-    txn = NULL;
-    if (mrc) {
-        rc = ldb_db_mdb_err(db, mrc, "cannot commit");
-        goto out;
-    }
-    rc = ldb_db_reload_dicts(db);
-    ldb_catalog_sync(db, 0); /* LMDB holds it; a catalog that fails to follow is rebuilt later */
+    if (!(rc = ldb_db_dict_dbis(db, txn, id, 1, &fwd, &inv)))
+        rc = ldb_db_commit_mirrored(db, &txn, 1);
 out:
     if (txn)
         ldb_txn_abort(db, txn);
@@ -124,6 +111,23 @@ out:
     free(json);
     free(abs);
     ldb_dict_close(d);
+    return rc;
+}
+
+int ldb_db_commit_mirrored(ldb_db *db, MDB_txn **txn, int dicts)
+{
+    uint64_t batch = 0;
+    int rc = ldb_db_meta_u64(db, *txn, "batch", &batch);
+    if (!rc)
+        rc = ldb_db_meta_put_u64(db, *txn, "batch", batch + 1);
+    int mrc = rc ? 0 : ldb_txn_commit(db, *txn);
+    if (rc)
+        ldb_txn_abort(db, *txn);
+    *txn = NULL;
+    if (rc || mrc)
+        return rc ? rc : ldb_db_mdb_err(db, mrc, "cannot commit");
+    rc = dicts ? ldb_db_reload_dicts(db) : LDB_OK;
+    ldb_catalog_sync(db, 0);
     return rc;
 }
 

@@ -10,7 +10,6 @@ int ldb_db_label(ldb_db *db, const char *dict, uint32_t latent, const char *text
 {
     const ldb_dbdict *dd = ldb_db_find_dict(db, dict);
     MDB_txn *txn = NULL;
-    uint64_t batch = 0;
     if (!dd)
         return LDB_ENOTFOUND;
     if (latent >= dd->d_sae)
@@ -27,23 +26,16 @@ int ldb_db_label(ldb_db *db, const char *dict, uint32_t latent, const char *text
         return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "label of '%s' latent %u: control character "
                            "U+%04X at byte %zu; a label is one line of text", dict, latent,
                            (unsigned)cp, at);
-    int rc = LDB_OK, mrc = ldb_txn_begin(db, 0, &txn);
+    int mrc = ldb_txn_begin(db, 0, &txn);
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
     uint8_t kb[6];
     ldb_key_latent(kb, dd->id, latent);
     MDB_val k = {6, kb}, v = {len, (void *)text};
     mrc = *text ? mdb_put(txn, db->labels, &k, &v, 0) : mdb_del(txn, db->labels, &k, NULL);
-    if (mrc && mrc != MDB_NOTFOUND)
-        rc = ldb_db_mdb_err(db, mrc, "labels");
-    if (!rc && !(rc = ldb_db_meta_u64(db, txn, "batch", &batch)))
-        rc = ldb_db_meta_put_u64(db, txn, "batch", batch + 1);
-    if (rc) {
+    if (mrc && mrc != MDB_NOTFOUND) {
         ldb_txn_abort(db, txn);
-        return rc;
+        return ldb_db_mdb_err(db, mrc, "labels");
     }
-    if ((mrc = ldb_txn_commit(db, txn)))
-        return ldb_db_mdb_err(db, mrc, "cannot commit");
-    ldb_catalog_sync(db, 0);
-    return LDB_OK;
+    return ldb_db_commit_mirrored(db, &txn, 0);
 }

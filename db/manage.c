@@ -105,7 +105,7 @@ int ldb_db_dict_rm(ldb_db *db, const char *name)
     MDB_txn *txn;
     cJSON *rec = NULL;
     uint16_t id = 0;
-    uint64_t next = 0, batch = 0;
+    uint64_t next = 0;
     int rc, mrc = ldb_txn_begin(db, 0, &txn);
     if (mrc)
         return ldb_db_mdb_err(db, mrc, "cannot begin a transaction");
@@ -133,20 +133,10 @@ int ldb_db_dict_rm(ldb_db *db, const char *name)
     for (size_t i = 0; i < sizeof keyed / sizeof *keyed && !rc; i++)
         if (keyed[i].dbi) /* (lwin, lseq: format 6) */
             rc = del_prefix(db, txn, keyed[i].dbi, id, keyed[i].name);
-    if (rc || (rc = del_runs(db, txn, name)) ||
-        (rc = ldb_db_meta_u64(db, txn, "dict_next", &next)) ||
-        (rc = ldb_db_meta_put_u64(db, txn, "dict_next", next > id + 1u ? next : id + 1u)) ||
-        (rc = ldb_db_meta_u64(db, txn, "batch", &batch)) ||
-        (rc = ldb_db_meta_put_u64(db, txn, "batch", batch + 1))) /* the catalog follows */
-        goto out;
-    mrc = ldb_txn_commit(db, txn);
-    txn = NULL;
-    if (mrc) {
-        rc = ldb_db_mdb_err(db, mrc, "cannot commit");
-        goto out;
-    }
-    rc = ldb_db_reload_dicts(db);
-    ldb_catalog_sync(db, 0); /* LMDB holds it; a catalog that fails to follow is rebuilt later */
+    if (!rc && !(rc = del_runs(db, txn, name)) &&
+        !(rc = ldb_db_meta_u64(db, txn, "dict_next", &next)) &&
+        !(rc = ldb_db_meta_put_u64(db, txn, "dict_next", next > id + 1u ? next : id + 1u)))
+        rc = ldb_db_commit_mirrored(db, &txn, 1);
 out:
     if (txn)
         ldb_txn_abort(db, txn);
@@ -163,7 +153,6 @@ int ldb_db_dict_set_path(ldb_db *db, const char *name, const char *path)
     MDB_txn *txn = NULL;
     char *abs = NULL, *json = NULL, *s = NULL;
     uint16_t id = 0;
-    uint64_t batch = 0;
     int rc = ldb_dict_open(path, &d), mrc;
     if (rc) {
         ldb_err_set(ldb_db_err(db), rc, "%s", ldb_dict_errmsg(d));
@@ -195,21 +184,10 @@ int ldb_db_dict_set_path(ldb_db *db, const char *name, const char *path)
     uint8_t kb[2];
     ldb_be16(kb, id);
     MDB_val k = {2, kb}, v = {strlen(json), json};
-    if ((mrc = mdb_put(txn, db->dicts, &k, &v, 0))) {
+    if ((mrc = mdb_put(txn, db->dicts, &k, &v, 0)))
         rc = ldb_db_mdb_err(db, mrc, "dicts");
-        goto out;
-    }
-    if ((rc = ldb_db_meta_u64(db, txn, "batch", &batch)) ||
-        (rc = ldb_db_meta_put_u64(db, txn, "batch", batch + 1)))
-        goto out;
-    mrc = ldb_txn_commit(db, txn);
-    txn = NULL;
-    if (mrc) {
-        rc = ldb_db_mdb_err(db, mrc, "cannot commit");
-        goto out;
-    }
-    rc = ldb_db_reload_dicts(db);
-    ldb_catalog_sync(db, 0);
+    else
+        rc = ldb_db_commit_mirrored(db, &txn, 1);
 out:
     if (txn)
         ldb_txn_abort(db, txn);
