@@ -463,7 +463,8 @@ int ldb_chk_coocsum(chk *c, const ldb_dbdict *dd, const pair *p, size_t np, uint
     L.nseq = c->n_starts;
     if (!(L.start = malloc((c->n_starts + 1) * sizeof *L.start)))
         return ldb_chk_nomem(c);
-    memcpy(L.start, c->starts, c->n_starts * sizeof *L.start);
+    if (c->n_starts) /* (an empty DB has no array) */
+        memcpy(L.start, c->starts, c->n_starts * sizeof *L.start);
     L.start[c->n_starts] = c->n_pos;
     for (uint64_t q = 0; q < c->n_pos; q++) /* the skipped positions, ascending */
         if (ldb_chk_is_skip(c, q)) {
