@@ -462,6 +462,76 @@ static sqlite3_int64 rows_missing(sqlite3 *sq, const char *t, const char *a, con
     return n;
 }
 
+/* A row of x.t that y.t does not hold as it is (x, y: "cat" and "main"), for check's
+ * message: its key, and the columns that differ from y's row of that key ("latent 5
+ * of 'a': label differs"), or that y has no such row. 1 when there is one. */
+static int diff_row(sqlite3 *sq, const char *t, const char *x, const char *y, char *into,
+                    size_t cap)
+{
+    static const struct { const char *t, *key, *name; } K[] = {
+        {"dicts", "id", "'dictionary ' || quote(name)"},
+        {"sequences", "seq", "'sequence ' || seq"},
+        {"runs", "id", "'run ' || substr(id, 1, 12)"},
+        {"latents", "dict, latent", "'latent ' || latent || ' of ' || quote(dict)"},
+    };
+    int k = 0, found = 0;
+    while (k < 3 && strcmp(K[k].t, t))
+        k++;
+    char *q = sqlite3_mprintf("SELECT %s, * FROM (SELECT * FROM %s.%s EXCEPT SELECT * FROM "
+                              "%s.%s) LIMIT 1", K[k].name, x, t, y, t);
+    sqlite3_stmt *a = NULL, *b = NULL;
+    if (!q || sqlite3_prepare_v2(sq, q, -1, &a, NULL) != SQLITE_OK || sqlite3_step(a) != SQLITE_ROW)
+        goto out;
+    found = 1;
+    int o = snprintf(into, cap, "%s", (const char *)sqlite3_column_text(a, 0));
+    sqlite3_free(q);
+    q = sqlite3_mprintf(k == 3 ? "SELECT * FROM %s.%s WHERE dict IS ?1 AND latent IS ?2"
+                               : "SELECT * FROM %s.%s WHERE %s IS ?1", y, t, K[k].key);
+    if (!q || sqlite3_prepare_v2(sq, q, -1, &b, NULL) != SQLITE_OK)
+        goto out;
+    /* the key's columns come first in each table (latents: dict, latent) */
+    for (int c = 0; c < (k == 3 ? 2 : 1); c++)
+        sqlite3_bind_value(b, c + 1, sqlite3_column_value(a, 1 + c));
+    if (sqlite3_step(b) != SQLITE_ROW) {
+        snprintf(into + o, cap - (size_t)o, strcmp(x, "cat") ? " is missing" : " is not in LMDB");
+        goto out;
+    }
+    const char *sep = ": ";
+    for (int c = 0; c < sqlite3_column_count(b) && (size_t)o < cap - 1; c++) {
+        sqlite3_value *u = sqlite3_column_value(a, 1 + c), *v = sqlite3_column_value(b, c);
+        const unsigned char *us = sqlite3_value_text(u), *vs = sqlite3_value_text(v);
+        if (sqlite3_value_type(u) == sqlite3_value_type(v) &&
+            (us == vs || (us && vs && !strcmp((const char *)us, (const char *)vs))))
+            continue;
+        o += snprintf(into + o, cap - (size_t)o, "%s%s", sep, sqlite3_column_name(b, c));
+        sep = ", ";
+    }
+    if ((size_t)o < cap - 1 && *sep == ',')
+        snprintf(into + o, cap - (size_t)o, strchr(into, ',') ? " differ" : " differs");
+out:
+    sqlite3_free(q);
+    sqlite3_finalize(a);
+    sqlite3_finalize(b);
+    return found;
+}
+
+/* The first row in which the catalog's table t and LMDB's differ, described (see
+ * diff_row) into[cap]; "" when it cannot say. */
+static void first_diff(sqlite3 *sq, const char *t, char *into, size_t cap)
+{
+    *into = 0;
+    if (!diff_row(sq, t, "cat", "main", into, cap))
+        diff_row(sq, t, "main", "cat", into, cap);
+}
+
+/* What to use instead of a write to a table of the catalog. */
+static const char *instead(const char *t)
+{
+    return !strcmp(t, "latents") ? "latentdb label DB DICT LATENT TEXT"
+         : !strcmp(t, "dicts")   ? "latentdb dict add / dict rm / dict set-path"
+                                 : "latentdb ingest / import to add data";
+}
+
 /* A catalog SQLite cannot read: what check reports, with the remedy. */
 static void unsound(char *msg, size_t cap, const char *why)
 {
@@ -543,9 +613,15 @@ int ldb_catalog_verify(ldb_db *db, MDB_txn *txn, char *msg, size_t cap, int *sta
             unsound(msg, cap, sqlite3_errmsg(sq));
             break;
         }
-        if (extra || missing) {
-            snprintf(msg, cap, "catalog.sqlite: table %s differs from LMDB (%lld rows missing, "
-                     "%lld rows not in LMDB)", tables[i], (long long)missing, (long long)extra);
+        if (extra || missing) { /* a write through SQL, most likely: say so, and what to use */
+            char ex[256];
+            first_diff(sq, tables[i], ex, sizeof ex);
+            snprintf(msg, cap, "the catalog differs from the database: table %s of catalog.sqlite "
+                     "has %lld rows LMDB does not hold as they are and lacks %lld%s%s%s; it is a "
+                     "read-only mirror of the LMDB records (a write to it through SQL changes "
+                     "nothing latentdb reads); use %s instead; latentdb check --repair rebuilds it",
+                     tables[i], (long long)extra, (long long)missing, *ex ? " (" : "", ex,
+                     *ex ? ")" : "", instead(tables[i]));
             break;
         }
     }

@@ -442,7 +442,7 @@ int ldb_db_check_each(ldb_db *db, ldb_check_report *rep, void (*each)(void *, co
         rc = check_labels(&c);
     rep->n_store_problems = rep->n_problems;
     if (!rc) { /* the SQL mirror, against the same snapshot */
-        char msg[512];
+        char msg[1024];
         int stale;
         if (!(rc = ldb_catalog_verify(db, c.txn, msg, sizeof msg, &stale)) && *msg) {
             size_t o = strlen(rep->notes);

@@ -489,7 +489,9 @@ typedef struct ldb_ingest_opts {
                                   is part of the run's identity, so a run resumes only in the
                                   codes it began with */
     /* progress: called after each committed batch with positions done and in all,
-       on ldb_ingest's commit thread (not the caller's): it must not call into db */
+       on ldb_ingest's commit thread (not the caller's): it must not call into db. A
+       resumed run also calls it once on the caller's thread before its first batch,
+       with the positions stored before (report's resume fields are set by then). */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
     void *progress_ctx;
     /* A multi-layer dictionary's inputs, instead of acts: one file per layer in layer
@@ -497,7 +499,8 @@ typedef struct ldb_ingest_opts {
        may hold them all instead: [n_seq, ctx, n_layers, d_in] or [n_tokens, n_layers, d_in].) */
     const char *const *layer_acts;
     int n_layer_acts;
-    /* When set, filled as the ingest ends (after an error too): what encoded. */
+    /* When set, filled as the ingest ends (after an error too): what encoded; its run
+       fields as soon as the inputs are checked and the run found (before any batch). */
     struct ldb_ingest_report *report;
 } ldb_ingest_opts;
 
@@ -506,6 +509,13 @@ typedef struct ldb_ingest_report {
                                   ("" for an import of codes) */
     uint64_t pairs, refined;   /* ldb_encoder_screen_counts, summed over the dictionaries */
     size_t encoder_bytes;      /* ldb_encoder_memory, summed: the copies of W_enc held */
+    char run[13];              /* the run's id as `latentdb runs` shows it: the first 12 hex
+                                  digits of its 32-byte key ("" before it is found) */
+    int resumed;               /* 1: an unfinished run went on after its last batch */
+    uint32_t ctx;              /* positions per sequence (row) */
+    uint64_t n_rows, n_tokens; /* the input's sequences and positions */
+    uint64_t rows_before;      /* sequences the run had stored before this call */
+    uint64_t rows_done;        /* sequences it has stored now (n_rows when it finished) */
 } ldb_ingest_report;
 
 /* Zeroes o and sets its size: no dictionaries or inputs yet, exact codes, default

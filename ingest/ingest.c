@@ -204,6 +204,8 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
     memset(&r, 0, sizeof r);
     r.db = db;
     r.o = o;
+    if (o->report)
+        memset(o->report, 0, sizeof *o->report);
     if (o->n_dicts < 1)
         return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "ingest needs at least one dictionary");
     bbuf bufs[2];
@@ -224,6 +226,20 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
         goto out;
     if ((rc = ingest_find_run(&r)) || (rc = ingest_check_values(&r)))
         goto out;
+    if (o->report) { /* what the run is, before its first batch (the caller may say so) */
+        ldb_ingest_report *rp = o->report;
+        char hex[65];
+        ingest_hex(r.id, hex);
+        snprintf(rp->run, sizeof rp->run, "%.12s", hex);
+        rp->resumed = !r.new_run;
+        rp->ctx = r.ctx;
+        rp->n_rows = r.n_rows;
+        rp->n_tokens = r.n_tokens;
+        rp->rows_before = rp->rows_done = r.rows_done;
+    }
+    if (!r.new_run && o->progress) /* a resumed run: where it starts again */
+        o->progress(o->progress_ctx, r.rows_done * r.ctx < r.n_tokens ? r.rows_done * r.ctx
+                    : r.n_tokens, r.n_tokens);
     uint64_t bt = o->batch_tokens ? o->batch_tokens : DEFAULT_BATCH_TOKENS;
     uint64_t rows_per = bt / r.ctx ? bt / r.ctx : 1;
     uint64_t max_rows = o->batch_tokens ? rows_per : MAX_BATCH_TOKENS / r.ctx ? MAX_BATCH_TOKENS / r.ctx : 1;
@@ -251,7 +267,13 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
 out:
     ldb_writer_drop_spare(db); /* the batches' buffers: a handle may live on */
     if (o->report) {
-        memset(o->report, 0, sizeof *o->report);
+        ldb_ingest_report *rp = o->report;
+        memset(rp->gemm, 0, sizeof rp->gemm);
+        rp->pairs = rp->refined = 0;
+        rp->encoder_bytes = 0;
+        const cJSON *rd = r.rec ? cJSON_GetObjectItem(r.rec, "rows_done") : NULL;
+        if (cJSON_IsNumber(rd) && rd->valuedouble >= 0 && rd->valuedouble <= (double)r.n_rows)
+            rp->rows_done = (uint64_t)rd->valuedouble; /* as the last batch recorded it */
         for (int i = 0; r.enc && i < o->n_dicts && r.enc[i]; i++) {
             uint64_t pairs, refined;
             ldb_encoder_screen_counts(r.enc[i], &pairs, &refined);

@@ -140,6 +140,48 @@ int ingest_dict_layers(run *r, uint32_t *n)
     return LDB_OK;
 }
 
+/* "[1505, 1024]": an array's shape as messages name it. */
+static const char *shape_str(const ldb_npy *a, char buf[128])
+{
+    int o = snprintf(buf, 128, "[");
+    for (int i = 0; i < a->ndim && o < 100; i++)
+        o += snprintf(buf + o, 128 - (size_t)o, "%s%llu", i ? ", " : "",
+                      (unsigned long long)a->shape[i]);
+    snprintf(buf + o, 128 - (size_t)o, "]");
+    return buf;
+}
+
+/* Tokens and one activations file a describe the same positions: as many, and where
+ * both have rows (activations [n_seq, ctx, ...]), the same rows. Flat tokens [n] with
+ * activations in rows take their cut from --ctx, which must be the rows' length
+ * (one row of all the tokens needs none): taking them as one sequence would let
+ * context windows cross the rows. */
+static int same_positions(run *r, const ldb_npy *a, const char *ap, uint64_t apos, int rows)
+{
+    const ldb_npy *t = &r->tok.a;
+    const char *tp = r->o->tokens;
+    char ts[128], as[128];
+    if (rows && t->ndim == 1 && r->ctx != a->shape[1] && !r->o->ctx)
+        return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "%s: tokens of shape %s, but %s: "
+                           "activations of shape %s, in rows of %llu positions; pass --ctx %llu to "
+                           "cut the tokens into those rows (or save them as [%llu, %llu])", tp,
+                           shape_str(t, ts), ap, shape_str(a, as), (unsigned long long)a->shape[1],
+                           (unsigned long long)a->shape[1], (unsigned long long)a->shape[0],
+                           (unsigned long long)a->shape[1]);
+    if (rows && t->ndim == 1 && r->ctx != a->shape[1])
+        return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "%s: --ctx %u cuts the tokens (shape %s) "
+                           "into rows of %u, but %s: activations of shape %s are rows of %llu", tp,
+                           r->o->ctx, shape_str(t, ts), r->o->ctx, ap, shape_str(a, as),
+                           (unsigned long long)a->shape[1]);
+    if (apos != r->n_tokens ||
+        (rows && t->ndim == 2 && (a->shape[0] != t->shape[0] || a->shape[1] != t->shape[1])))
+        return ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "%s: activations of shape %s (%llu "
+                           "positions), but %s: tokens of shape %s (%llu); they must describe the "
+                           "same positions", ap, shape_str(a, as), (unsigned long long)apos, tp,
+                           shape_str(t, ts), (unsigned long long)r->n_tokens);
+    return LDB_OK;
+}
+
 /* Shapes: tokens [n_seq, ctx] or [n_tokens]; activations [n_seq, ctx, d_in] or
  * [n_tokens, d_in] (per layer file), or for a multi-layer dictionary in one file
  * [n_seq, ctx, n_layers, d_in] or [n_tokens, n_layers, d_in]; all describe the same
@@ -210,12 +252,8 @@ static int check_inputs(run *r)
         r->d_in = din;
         r->act_dtype = dt;
         uint64_t per = (uint64_t)(r->d_in ? r->d_in : 1) * (axis ? layers : 1);
-        uint64_t apos = a->count / per;
-        if (apos != r->n_tokens || (a->ndim == 3 + axis && t->ndim == 2 &&
-                                    (a->shape[0] != t->shape[0] || a->shape[1] != t->shape[1])))
-            return ldb_err_set(ldb_db_err(db), LDB_EINVAL, "%s: activations for %llu positions, but "
-                               "%s holds %llu tokens; they must describe the same positions", ap,
-                               (unsigned long long)apos, tp, (unsigned long long)r->n_tokens);
+        if ((rc = same_positions(r, a, ap, a->count / per, a->ndim == 3 + axis)))
+            return rc;
     }
     for (int i = 0; i < r->o->n_dicts; i++)
         if (r->dd[i]->d_in != r->d_in)

@@ -384,7 +384,7 @@ ingest_g "$X" > /dev/null 2>&1
 # a catalog changed behind latentdb's back is a problem, and --repair mends it
 $PY -c "
 import sqlite3; c = sqlite3.connect('$X/catalog.sqlite'); c.execute('update latents set count = count + 1 where latent = 7'); c.commit()"
-expect 1 'table latents differs from LMDB' "$L" check "$X"
+expect 1 'the catalog differs from the database: table latents .*read-only mirror.*check --repair rebuilds it' "$L" check "$X"
 expect 0 'catalog rebuilt' "$L" check "$X" --repair
 expect 0 'ok \(' "$L" check "$X"
 
