@@ -23,10 +23,23 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * OPENBLAS_CORETYPE keeps an AVX-512 CPU on slower kernels (ldb_blas_better_core). */
 void cli_blas_note(void);
 
-/* Progress on stderr, only when it is a terminal; at most ~4 updates a second.
- * done/total in rows; label like "encode". cli_progress_end clears the line. */
-void cli_progress(const char *label, unsigned long long done, unsigned long long total);
+/* Progress on stderr, only when it is a terminal; at most ~4 updates a second. done/total counted in unit ("tokens", "documents"); label
+ * like "ingest". cli_progress_end clears the line. */
+void cli_progress(const char *label, const char *unit, unsigned long long done,
+                  unsigned long long total);
 void cli_progress_end(void);
+
+/* ingest's and import's progress callback (progress_ctx: a cli_run): the bar, and once,
+ * when the run resumes, "resuming run R at sequence N of M" on stderr. (cmd_db.c) */
+typedef struct cli_run {
+    const char *label;         /* "ingest" or "import" */
+    const struct ldb_ingest_report *rep;
+    int told;
+} cli_run;
+void cli_run_progress(void *ctx, uint64_t done, uint64_t total);
+/* The summary object --json prints when a run ends (cmd_db.c). */
+struct cJSON *cli_run_json(struct ldb_db *db, const char *path, const ldb_ingest_opts *o,
+                           const struct ldb_ingest_report *rep, double secs);
 
 double cli_now(void);
 
@@ -60,7 +73,8 @@ int cli_layer_acts_open(layer_acts *la, const char *spec, uint32_t layers, uint3
 void cli_layer_acts_close(layer_acts *la);
 
 /* Small file helpers (files.c): stat tests, "dir/name" (malloc'd), and a whole file
- * of at most max bytes, NUL-terminated (malloc'd; prints the error and returns 1). */
+ * of at most max bytes, NUL-terminated (malloc'd; prints the error and returns 1);
+ * path "-" reads standard input. */
 int cli_is_dir(const char *path);
 int cli_is_file(const char *path);
 char *cli_path_join(const char *dir, const char *name);

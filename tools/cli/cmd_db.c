@@ -10,7 +10,7 @@
 
 static const char *USAGE_INIT =
     "usage: latentdb init DB [--tokenizer tokenizer.json] [--skip-tokens IDS] [--values bf16|f16|f32]\n"
-    "                    [--format 6|5|4|3]\n"
+    "                    [--format 6|5|4|3] [--json]\n"
     "--tokenizer stores the tokenizer in the DB (results read as text; search by text); its\n"
     "BOS, EOS and PAD ids become the skip set unless --skip-tokens names it.\n"
     "--format 5, 4 or 3 makes a database of an older on-disk version (docs/FORMAT.md),\n"
@@ -20,7 +20,11 @@ static const char *USAGE_INIT =
     "dictionaries.\n";
 static const char *USAGE_INGEST =
     "usage: latentdb ingest DB --dict NAME[,NAME...] --tokens T.npy --acts A.npy [--ctx N]\n"
-    "                      [--source LABEL] [--again] [--precision exact|f32|bf16]\n"
+    "                      [--source LABEL] [--again] [--precision exact|f32|bf16] [--json]\n"
+    "Tokens [n_seq, ctx] go with activations [n_seq, ctx, d_in] or [n_tokens, d_in]; flat\n"
+    "tokens [n_tokens] are one sequence, or rows of --ctx N (activations in rows need it).\n"
+    "A killed run resumes where it stopped when the same command runs again. --json prints\n"
+    "a summary object on stdout when it ends (progress stays on stderr).\n"
     "A multi-layer dictionary (cross-layer transcoder, crosscoder) reads one activations\n"
     "file per layer, --acts A0.npy,A1.npy,... in layer order, or one array\n"
     "[n_tokens, n_layers, d_in] (or [n_seq, ctx, n_layers, d_in]).\n"
@@ -101,8 +105,11 @@ static int db_and_flag(int argc, char **argv, const char *usage, const char *fla
 int cmd_init(int argc, char **argv)
 {
     const char *path = NULL, *skip = NULL, *vals = "bf16", *tpath = NULL, *fmt = NULL;
+    int json = 0;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--skip-tokens") && i + 1 < argc)
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--skip-tokens") && i + 1 < argc)
             skip = argv[++i];
         else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc)
             tpath = argv[++i];
@@ -161,8 +168,23 @@ int cmd_init(int argc, char **argv)
         if (ldb_query_info(db, &in) == 0)
             for (uint32_t i = 0, o = 0; i < in->n_skip && o < sizeof sk - 12; i++)
                 o += (uint32_t)snprintf(sk + o, sizeof sk - o, "%s%u", i ? "," : "", in->skip[i]);
-        printf("initialised %s (values %s, skip tokens %s%s%s)\n", path, vals, *sk ? sk : "none",
-               t ? ", tokenizer " : "", t ? tpath : "");
+        if (json) {
+            cJSON *o = cJSON_CreateObject(), *a;
+            cJSON_AddStringToObject(o, "db", path);
+            cJSON_AddStringToObject(o, "values", vals);
+            cJSON_AddNumberToObject(o, "format", fmt ? fmt[0] - '0' : 6);
+            a = cJSON_AddArrayToObject(o, "skip");
+            for (uint32_t i = 0; in && i < in->n_skip; i++)
+                cJSON_AddItemToArray(a, cJSON_CreateNumber(in->skip[i]));
+            if (t)
+                cJSON_AddStringToObject(o, "tokenizer", tpath);
+            else
+                cJSON_AddNullToObject(o, "tokenizer");
+            rc = cli_json_write(stdout, o) ? 1 : 0;
+        } else {
+            printf("initialised %s (values %s, skip tokens %s%s%s)\n", path, vals, *sk ? sk : "none",
+                   t ? ", tokenizer " : "", t ? tpath : "");
+        }
         ldb_info_free(in);
     }
     ldb_tokenizer_close(t);
@@ -172,16 +194,47 @@ int cmd_init(int argc, char **argv)
 
 int cmd_dict_add(int argc, char **argv)
 {
-    if (argc != 3)
-        return cli_usage("usage: latentdb dict add DB NAME PATH\n", "dict add needs DB NAME PATH");
+    static const char *USAGE =
+        "usage: latentdb dict add DB NAME PATH [--json]\n"
+        "Registers the dictionary at PATH (a folder or weights file of any format dict show\n"
+        "reads) under NAME; --json prints its record as dict ls --json lists it.\n";
+    const char *p[3];
+    int n = 0, json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (argv[i][0] == '-' && argv[i][1])
+            return cli_usage(USAGE, "unknown option '%s'", argv[i]);
+        else if (n < 3)
+            p[n++] = argv[i];
+        else
+            return cli_usage(USAGE, "unexpected argument '%s'", argv[i]);
+    }
+    if (n != 3)
+        return cli_usage(USAGE, "dict add needs DB NAME PATH");
     ldb_db *db = NULL;
-    int rc = cli_open_db(argv[0], LDB_OPEN_WRITE, &db);
+    int rc = cli_open_db(p[0], LDB_OPEN_WRITE, &db);
     if (rc)
         return rc;
-    if (ldb_db_dict_add(db, argv[1], argv[2]))
+    if (ldb_db_dict_add(db, p[1], p[2])) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
-    else
-        printf("added dictionary '%s' from %s\n", argv[1], argv[2]);
+    } else if (json) { /* the record as stored, with the database it went into */
+        cJSON *o = NULL;
+        for (int i = 0; !o && i < ldb_db_dict_count(db); i++) {
+            cJSON *d = cJSON_Parse(ldb_db_dict_json(db, i));
+            const char *nm = cJSON_GetStringValue(cJSON_GetObjectItem(d, "name"));
+            if (nm && !strcmp(nm, p[1]))
+                o = d;
+            else
+                cJSON_Delete(d);
+        }
+        if (!o)
+            o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "db", p[0]);
+        rc = cli_json_write(stdout, o) ? 1 : 0;
+    } else {
+        printf("added dictionary '%s' from %s\n", p[1], p[2]);
+    }
     cli_close_db(db);
     return rc;
 }
@@ -227,20 +280,73 @@ int cmd_dict_ls(int argc, char **argv)
     return rc;
 }
 
-static void ingest_progress(void *ctx, uint64_t done, uint64_t total)
+void cli_run_progress(void *ctx, uint64_t done, uint64_t total)
 {
-    (void)ctx;
-    cli_blas_note();
-    cli_progress("ingest", done, total);
+    cli_run *c = ctx;
+    if (!c->told && c->rep->resumed) {
+        c->told = 1;
+        cli_progress_end();
+        fprintf(stderr, "latentdb: resuming run %s at sequence %llu of %llu\n", c->rep->run,
+                (unsigned long long)c->rep->rows_before, (unsigned long long)c->rep->n_rows);
+    }
+    if (strcmp(c->label, "import"))
+        cli_blas_note();
+    cli_progress(c->label, "tokens", done, total);
+}
+
+cJSON *cli_run_json(ldb_db *db, const char *path, const ldb_ingest_opts *o,
+                    const ldb_ingest_report *rep, double secs)
+{
+    cJSON *j = cJSON_CreateObject(), *a;
+    cJSON_AddStringToObject(j, "db", path);
+    a = cJSON_AddArrayToObject(j, "dicts");
+    for (int i = 0; i < o->n_dicts; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(o->dicts[i]));
+    cJSON_AddStringToObject(j, "tokens", o->tokens);
+    if (o->codes)
+        cJSON_AddStringToObject(j, "codes", o->codes);
+    else if (o->acts)
+        cJSON_AddStringToObject(j, "acts", o->acts);
+    else {
+        a = cJSON_AddArrayToObject(j, "acts");
+        for (int i = 0; i < o->n_layer_acts; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateString(o->layer_acts[i]));
+    }
+    cJSON_AddStringToObject(j, "run", rep->run);
+    cJSON_AddBoolToObject(j, "resumed", rep->resumed);
+    cJSON_AddNumberToObject(j, "ctx", rep->ctx);
+    uint64_t t0 = rep->rows_before * rep->ctx, t1 = rep->rows_done * rep->ctx;
+    cJSON_AddNumberToObject(j, "sequences_added", (double)(rep->rows_done - rep->rows_before));
+    cJSON_AddNumberToObject(j, "tokens_added", (double)((t1 < rep->n_tokens ? t1 : rep->n_tokens) -
+                                                        (t0 < rep->n_tokens ? t0 : rep->n_tokens)));
+    cJSON_AddNumberToObject(j, "input_sequences", (double)rep->n_rows);
+    cJSON_AddNumberToObject(j, "input_tokens", (double)rep->n_tokens);
+    ldb_info *in = NULL;
+    if (!ldb_query_info(db, &in)) {
+        cJSON_AddNumberToObject(j, "db_sequences", (double)in->n_seq);
+        cJSON_AddNumberToObject(j, "db_tokens", (double)in->n_tokens);
+    }
+    ldb_info_free(in);
+    cJSON_AddNumberToObject(j, "seconds", secs);
+    if (*rep->gemm) {
+        cJSON_AddStringToObject(j, "gemm", rep->gemm);
+        if (rep->pairs)
+            cJSON_AddNumberToObject(j, "refined_fraction", (double)rep->refined / (double)rep->pairs);
+        cJSON_AddNumberToObject(j, "encoder_bytes", (double)rep->encoder_bytes);
+    }
+    return j;
 }
 
 int cmd_ingest(int argc, char **argv)
 {
     ldb_ingest_opts o;
     const char *path = NULL, *dicts = NULL;
+    int json = 0;
     ldb_ingest_opts_init(&o);
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--dict") && i + 1 < argc)
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--dict") && i + 1 < argc)
             dicts = argv[++i];
         else if (!strcmp(argv[i], "--tokens") && i + 1 < argc)
             o.tokens = argv[++i];
@@ -297,8 +403,10 @@ int cmd_ingest(int argc, char **argv)
         names[o.n_dicts++] = t;
     }
     o.dicts = names;
-    o.progress = ingest_progress;
     ldb_ingest_report rep;
+    cli_run prog = {"ingest", &rep, 0};
+    o.progress = cli_run_progress;
+    o.progress_ctx = &prog;
     o.report = &rep;
     ldb_db *db = NULL;
     int rc = cli_open_db(path, LDB_OPEN_WRITE, &db);
@@ -306,6 +414,9 @@ int cmd_ingest(int argc, char **argv)
         double t0 = cli_now();
         if (ldb_ingest(db, &o)) {
             rc = cli_fail("%s", ldb_db_errmsg(db));
+        } else if (json) {
+            cli_progress_end();
+            rc = cli_json_write(stdout, cli_run_json(db, path, &o, &rep, cli_now() - t0)) ? 1 : 0;
         } else {
             cli_progress_end();
             ldb_info *in = NULL;
@@ -379,21 +490,64 @@ out:
 }
 
 /* Each problem check finds, on stderr as it is found (stored text quoted in a
- * problem is printed without raw control bytes). */
+ * problem is printed without raw control bytes), or with --json into arg's array. */
 static void put_problem(void *arg, const char *line)
 {
-    (void)arg;
+    if (arg) {
+        cJSON_AddItemToArray(arg, cJSON_CreateString(line));
+        return;
+    }
     cli_put_text(stderr, line, strlen(line));
     fputc('\n', stderr);
 }
 
+/* check --json: the report as one object (ok, problems, counts, digest, notes). */
+static cJSON *check_json(const char *path, const ldb_check_report *r, cJSON *problems, int repair)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "db", path);
+    cJSON_AddBoolToObject(o, "ok", r->n_problems == 0);
+    cJSON_AddNumberToObject(o, "n_problems", (double)r->n_problems);
+    cJSON_AddNumberToObject(o, "store_problems", (double)r->n_store_problems);
+    cJSON_AddNumberToObject(o, "catalog_problems", (double)(r->n_problems - r->n_store_problems));
+    cJSON_AddItemToObject(o, "problems", problems);
+    cJSON_AddNumberToObject(o, "sequences", (double)r->n_seq);
+    cJSON_AddNumberToObject(o, "tokens", (double)r->n_tokens);
+    cJSON_AddNumberToObject(o, "codes", (double)r->nnz);
+    cJSON_AddNumberToObject(o, "blocks", (double)r->n_blocks);
+    if (r->n_problems)
+        cJSON_AddNullToObject(o, "digest");
+    else
+        cJSON_AddStringToObject(o, "digest", r->digest);
+    cJSON *notes = cJSON_AddArrayToObject(o, "notes");
+    for (const char *p = r->notes, *e; *p; p = *e ? e + 1 : e) { /* one a line */
+        e = strchr(p, '\n');
+        if (!e)
+            e = p + strlen(p);
+        char *line = e > p ? strndup(p, (size_t)(e - p)) : NULL;
+        if (line)
+            cJSON_AddItemToArray(notes, cJSON_CreateString(line));
+        free(line);
+    }
+    cJSON_AddBoolToObject(o, "repaired", repair);
+    return o;
+}
+
 int cmd_check(int argc, char **argv)
 {
-    static const char *USAGE = "usage: latentdb check DB [--digest] [--repair]\n";
+    static const char *USAGE =
+        "usage: latentdb check DB [--digest] [--repair] [--json]\n"
+        "Verifies every record against what it derives from, and catalog.sqlite (a read-only\n"
+        "mirror of the LMDB records) against them; lists every problem on stderr (--json: in\n"
+        "the report's \"problems\"), exit status 1 when there is one. --digest prints the\n"
+        "SHA-256 of the content instead of \"ok\"; --repair rebuilds what is derived (indexes,\n"
+        "summaries, the catalog) first.\n";
     const char *path = NULL;
-    int digest = 0, repair = 0, rc;
+    int digest = 0, repair = 0, json = 0, rc;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--digest"))
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--digest"))
             digest = 1;
         else if (!strcmp(argv[i], "--repair"))
             repair = 1;
@@ -421,8 +575,15 @@ int cmd_check(int argc, char **argv)
         ldb_db_close(db);
         return cli_fail("out of memory");
     }
-    if (ldb_db_check_each(db, r, put_problem, NULL)) {
+    cJSON *probs = json ? cJSON_CreateArray() : NULL;
+    if (ldb_db_check_each(db, r, put_problem, probs)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
+        cJSON_Delete(probs);
+    } else if (json) {
+        if (cli_json_write(stdout, check_json(path, r, probs, repair)))
+            rc = 1;
+        else if (r->n_problems)
+            rc = cli_fail("%s: %llu problems found", path, (unsigned long long)r->n_problems);
     } else if (r->n_problems) {
         rc = cli_fail("%s: %llu problems found", path, (unsigned long long)r->n_problems);
     } else {
@@ -444,15 +605,19 @@ int cmd_check(int argc, char **argv)
 int cmd_compact(int argc, char **argv)
 {
     static const char *USAGE =
-        "usage: latentdb compact DB\n"
+        "usage: latentdb compact DB [--json]\n"
         "LMDB keeps the pages a batch frees inside data.mdb for later batches; compact copies\n"
         "the live pages into a new file that replaces it. It needs the database to itself (no\n"
         "other process may have it open) and, for a while, room for the copy.\n";
     const char *path = NULL;
+    int json = 0;
     for (int i = 0; i < argc; i++) {
-        if (argv[i][0] == '-' || path)
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (argv[i][0] == '-' || path)
             return cli_usage(USAGE, "unexpected argument '%s'", argv[i]);
-        path = argv[i];
+        else
+            path = argv[i];
     }
     if (!path)
         return cli_usage(USAGE, "compact needs a database");
@@ -461,9 +626,15 @@ int cmd_compact(int argc, char **argv)
     if (rc)
         return rc;
     uint64_t before = 0, after = 0;
-    if (ldb_db_compact(db, &before, &after))
+    if (ldb_db_compact(db, &before, &after)) {
         rc = cli_fail("%s", ldb_db_errmsg(db));
-    else
+    } else if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "db", path);
+        cJSON_AddNumberToObject(o, "bytes_before", (double)before);
+        cJSON_AddNumberToObject(o, "bytes_after", (double)after);
+        rc = cli_json_write(stdout, o) ? 1 : 0;
+    } else
         printf("compacted %s: data.mdb %.1f MiB -> %.1f MiB\n", path, before / 1048576.0,
                after / 1048576.0);
     cli_close_db(db);

@@ -10,12 +10,21 @@
 
 static const char *USAGE_DICT =
     "usage: latentdb dict show PATH [--json]\n"
-    "       latentdb dict add DB NAME PATH\n"
+    "       latentdb dict add DB NAME PATH [--json]\n"
     "       latentdb dict ls DB [--json]\n"
     "       latentdb dict rm DB NAME [--json]\n"
     "       latentdb dict set-path DB NAME PATH [--json]\n"
     "       latentdb dict eval PATH --acts A.npy [--acts-out B.npy] [--precision exact|f32|bf16]\n"
     "                          [--target-l0 N [--lambda L]] [--json]\n"
+    "latentdb help dict SUBCOMMAND (or latentdb dict SUBCOMMAND --help) tells more of one.\n";
+static const char *USAGE_DICT_SHOW =
+    "usage: latentdb dict show PATH [--json]\n"
+    "What a dictionary folder or file holds: format, architecture, sizes, hooks, the\n"
+    "SHA-256 of its weights (README, \"Dictionary commands\", lists the JSON fields).\n";
+static const char *USAGE_DICT_EVAL =
+    "usage: latentdb dict eval PATH --acts A.npy [--acts-out B.npy] [--precision exact|f32|bf16]\n"
+    "                          [--target-l0 N [--lambda L]] [--json]\n"
+    "Encodes A.npy ([n, d_in] or [n_seq, ctx, d_in]) and decodes it: FVE, MSE, L0, dead latents.\n"
     "A multi-layer dictionary (CLT, crosscoder) takes --acts A0.npy,A1.npy,... (one file per\n"
     "layer) and --acts-out B0.npy,B1.npy,...; it reports each output layer.\n"
     "--target-l0 prints the terms of Gemma Scope 2's objective, reconstruction + lambda *\n"
@@ -46,14 +55,14 @@ static int dict_show(int argc, char **argv)
         if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (argv[i][0] == '-')
-            return cli_usage(USAGE_DICT, "unknown option '%s'", argv[i]);
+            return cli_usage(USAGE_DICT_SHOW, "unknown option '%s'", argv[i]);
         else if (!path)
             path = argv[i];
         else
-            return cli_usage(USAGE_DICT, "unexpected argument '%s'", argv[i]);
+            return cli_usage(USAGE_DICT_SHOW, "unexpected argument '%s'", argv[i]);
     }
     if (!path)
-        return cli_usage(USAGE_DICT, "dict show needs a PATH");
+        return cli_usage(USAGE_DICT_SHOW, "dict show needs a PATH");
     ldb_dict *d = NULL;
     char sha[65];
     int rc = open_dict(path, &d);
@@ -181,7 +190,7 @@ static int eval_tile(void *arg, const ldb_codes *t)
                     in->d_out, &c->sse, c->sum, c->sumsq);
     }
     c->done += t->n_rows;
-    cli_progress("eval", c->done, c->x->rows);
+    cli_progress("eval", "tokens", c->done, c->x->rows);
     return 0;
 }
 
@@ -364,7 +373,7 @@ static int leval_tile(void *arg, const ldb_codes *t)
                         c->sumsq + (size_t)l * dout);
     }
     c->done += t->n_rows;
-    cli_progress("eval", c->done, c->x->rows);
+    cli_progress("eval", "tokens", c->done, c->x->rows);
     return 0;
 }
 
@@ -509,31 +518,31 @@ static int dict_eval(int argc, char **argv)
         else if (!strcmp(argv[i], "--target-l0") && i + 1 < argc) {
             target = strtod(argv[++i], &end);
             if (*end || !(target > 0) || target > 1e9)
-                return cli_usage(USAGE_DICT, "--target-l0 takes a positive number, not '%s'", argv[i]);
+                return cli_usage(USAGE_DICT_EVAL, "--target-l0 takes a positive number, not '%s'", argv[i]);
         } else if (!strcmp(argv[i], "--lambda") && i + 1 < argc) {
             lambda = strtod(argv[++i], &end);
             if (*end || !(lambda >= 0) || lambda > 1e30)
-                return cli_usage(USAGE_DICT, "--lambda takes a non-negative number, not '%s'", argv[i]);
+                return cli_usage(USAGE_DICT_EVAL, "--lambda takes a non-negative number, not '%s'", argv[i]);
         }
         else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
             if (cli_parse_precision(argv[++i], &prec))
-                return cli_usage(USAGE_DICT, "--precision is exact, f32 or bf16, not '%s'", argv[i]);
+                return cli_usage(USAGE_DICT_EVAL, "--precision is exact, f32 or bf16, not '%s'", argv[i]);
         }
         else if (!strcmp(argv[i], "--acts") && i + 1 < argc)
             ax = argv[++i];
         else if (!strcmp(argv[i], "--acts-out") && i + 1 < argc)
             ay = argv[++i];
         else if (argv[i][0] == '-')
-            return cli_usage(USAGE_DICT, "unknown option or missing value '%s'", argv[i]);
+            return cli_usage(USAGE_DICT_EVAL, "unknown option or missing value '%s'", argv[i]);
         else if (!path)
             path = argv[i];
         else
-            return cli_usage(USAGE_DICT, "unexpected argument '%s'", argv[i]);
+            return cli_usage(USAGE_DICT_EVAL, "unexpected argument '%s'", argv[i]);
     }
     if (!path || !ax)
-        return cli_usage(USAGE_DICT, "dict eval needs PATH and --acts A.npy");
+        return cli_usage(USAGE_DICT_EVAL, "dict eval needs PATH and --acts A.npy");
     if (lambda == lambda && !(target > 0))
-        return cli_usage(USAGE_DICT, "--lambda weighs the L0 penalty of --target-l0: give both");
+        return cli_usage(USAGE_DICT_EVAL, "--lambda weighs the L0 penalty of --target-l0: give both");
     ldb_dict *d = NULL;
     ldb_encoder *e = NULL;
     acts x, y;

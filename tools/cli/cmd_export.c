@@ -12,7 +12,9 @@ static const char *USAGE_EXPORT =
     "usage: latentdb export DB DICT [--top 20] [--samples 20] [--latents A-B] > out.jsonl\n";
 static const char *USAGE_IMPORT =
     "usage: latentdb import DB --dict NAME --tokens T.npy --codes C.npz [--ctx N]\n"
-    "                       [--source LABEL] [--again]\n";
+    "                       [--source LABEL] [--again] [--json]\n"
+    "C.npz: scipy.sparse.save_npz of a CSR matrix [n_tokens, d_sae], one row per token of\n"
+    "T.npy. --json prints a summary object on stdout when it ends.\n";
 
 /* One latent's line; returns 0 or an LDB error code. */
 static int export_one(ldb_db *db, ldb_tokenizer *tk, const char *dict, uint32_t j, uint32_t top,
@@ -109,7 +111,7 @@ int cmd_export(int argc, char **argv)
     for (uint64_t j = a; j <= b && !rc; j++) {
         if (export_one(db, tk, dict, (uint32_t)j, top, samples, stdout))
             rc = cli_fail("%s", ldb_db_errmsg(db));
-        cli_progress("export", j - a + 1, (uint64_t)b - a + 1);
+        cli_progress("export", "latents", j - a + 1, (uint64_t)b - a + 1);
     }
     cli_progress_end();
 out:
@@ -118,19 +120,16 @@ out:
     return rc;
 }
 
-static void progress(void *ctx, uint64_t done, uint64_t total)
-{
-    (void)ctx;
-    cli_progress("import", done, total);
-}
-
 int cmd_import(int argc, char **argv)
 {
     ldb_ingest_opts o;
     const char *path = NULL, *dict = NULL;
+    int json = 0;
     ldb_ingest_opts_init(&o);
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--dict") && i + 1 < argc)
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--dict") && i + 1 < argc)
             dict = argv[++i];
         else if (!strcmp(argv[i], "--tokens") && i + 1 < argc)
             o.tokens = argv[++i];
@@ -154,12 +153,20 @@ int cmd_import(int argc, char **argv)
         return cli_usage(USAGE_IMPORT, "import needs DB, --dict, --tokens and --codes");
     o.dicts = &dict;
     o.n_dicts = 1;
-    o.progress = progress;
+    ldb_ingest_report rep;
+    cli_run prog = {"import", &rep, 0};
+    o.progress = cli_run_progress;
+    o.progress_ctx = &prog;
+    o.report = &rep;
     ldb_db *db = NULL;
+    double t0 = cli_now();
     int rc = cli_open_db(path, LDB_OPEN_WRITE, &db);
     if (!rc && ldb_ingest(db, &o))
         rc = cli_fail("%s", ldb_db_errmsg(db));
-    else if (!rc) {
+    else if (!rc && json) {
+        cli_progress_end();
+        rc = cli_json_write(stdout, cli_run_json(db, path, &o, &rep, cli_now() - t0)) ? 1 : 0;
+    } else if (!rc) {
         cli_progress_end();
         printf("imported %s into '%s'\n", o.codes, dict);
     }

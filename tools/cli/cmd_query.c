@@ -495,26 +495,138 @@ int cmd_seq(int argc, char **argv)
     return rc;
 }
 
+static const char *USAGE_LABEL =
+    "usage: latentdb label DB DICT LATENT TEXT [--json]\n"
+    "       latentdb label DB DICT --file F|- [--json]\n"
+    "Labels a latent (\"\" removes its label). --file reads one label a line, LATENT<TAB>TEXT\n"
+    "(- : standard input; an empty TEXT removes that label; blank lines and lines starting\n"
+    "with # are skipped); every line is checked before any label is written.\n";
+
+typedef struct label_line {
+    uint32_t latent;
+    const char *text;
+} label_line;
+
+/* --file's lines, checked (latent, UTF-8 without controls) into ls[*n] (malloc'd);
+ * buf is cut in place. 0, or the exit status after the message. */
+static int label_lines(ldb_db *db, const char *dict, const char *file, char *buf,
+                       label_line **ls, size_t *n)
+{
+    size_t cap = 0, lineno = 0;
+    *ls = NULL;
+    *n = 0;
+    for (char *line = buf, *next; line && *line; line = next) {
+        lineno++;
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        size_t len = strlen(line);
+        if (len && line[len - 1] == '\r')
+            line[--len] = 0;
+        if (!len || line[0] == '#')
+            continue;
+        char *tab = strchr(line, '\t');
+        if (!tab)
+            return cli_fail("%s:%zu: expected LATENT<TAB>TEXT", file, lineno);
+        *tab = 0;
+        uint32_t cp, latent;
+        size_t bad = ldb_utf8_check((const uint8_t *)tab + 1, strlen(tab + 1), 1, &cp);
+        if (tab[1 + bad])
+            return cli_fail("%s:%zu: the label holds %s at byte %zu (a label is one line of "
+                            "UTF-8)", file, lineno, cp == LDB_UTF8_BAD ? "invalid UTF-8"
+                            : "a control character", bad);
+        ans_err e;
+        if (!cli_latent_syntax(line))
+            return cli_fail("%s:%zu: '%s' is not a latent (an id or LAYER:INDEX)", file, lineno,
+                            line);
+        if (ans_latent_arg(db, dict, line, &latent, &e))
+            return cli_fail("%s:%zu: %s", file, lineno, e.msg);
+        if (*n == cap) {
+            label_line *nl = realloc(*ls, (cap = cap ? 2 * cap : 256) * sizeof *nl);
+            if (!nl)
+                return cli_fail("out of memory");
+            *ls = nl;
+        }
+        (*ls)[(*n)++] = (label_line){latent, tab + 1};
+    }
+    return 0;
+}
+
 int cmd_label(int argc, char **argv)
 {
-    uint32_t latent;
-    if (argc != 4 || !cli_latent_syntax(argv[2]))
-        return cli_usage("usage: latentdb label DB DICT LATENT TEXT\n", "label needs DB DICT "
-                         "LATENT TEXT (LATENT: an id or LAYER:INDEX)");
-    ldb_db *db = NULL;
-    int rc = cli_open_db(argv[0], LDB_OPEN_WRITE, &db);
-    if (rc)
-        return rc;
-    if ((rc = cli_latent_arg(db, argv[1], argv[2], &latent))) {
-        cli_close_db(db);
-        return rc;
+    const char *pos[4], *file = NULL;
+    int n = 0, json = 0, rest = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!rest && !strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!rest && !strcmp(argv[i], "--file") && i + 1 < argc)
+            file = argv[++i];
+        else if (!rest && !strcmp(argv[i], "--"))
+            rest = 1; /* a label that starts with -- */
+        else if (n < 4)
+            pos[n++] = argv[i];
+        else
+            return cli_usage(USAGE_LABEL, "unexpected argument '%s'", argv[i]);
     }
-    if (ldb_db_label(db, argv[1], latent, argv[3]))
-        rc = cli_fail("%s", ldb_db_errmsg(db));
-    else if (*argv[3])
-        printf("labelled %s latent %u: %s\n", argv[1], latent, argv[3]);
-    else
-        printf("removed the label of %s latent %u\n", argv[1], latent);
+    if (file ? n != 2 : n != 4 || !cli_latent_syntax(pos[2]))
+        return cli_usage(USAGE_LABEL, "label needs DB DICT LATENT TEXT (LATENT: an id or "
+                         "LAYER:INDEX), or DB DICT --file F");
+    char *buf = NULL;
+    if (file && cli_read_file(file, (size_t)1 << 30, &buf, NULL))
+        return 1;
+    ldb_db *db = NULL;
+    int rc = cli_open_db(pos[0], LDB_OPEN_WRITE, &db);
+    label_line one, *ls = &one;
+    size_t nl = 1, done = 0, removed = 0;
+    if (rc)
+        goto out;
+    if (file) {
+        if ((rc = label_lines(db, pos[1], file, buf, &ls, &nl)))
+            goto out;
+    } else {
+        if ((rc = cli_latent_arg(db, pos[1], pos[2], &one.latent)))
+            goto out;
+        one.text = pos[3];
+    }
+    for (; done < nl; done++) {
+        if (ldb_db_label(db, pos[1], ls[done].latent, ls[done].text)) {
+            rc = cli_fail("%s", ldb_db_errmsg(db));
+            break;
+        }
+        removed += !*ls[done].text;
+    }
+    if (rc && file && done)
+        fprintf(stderr, "latentdb: the first %zu labels of %s were written\n", done, file);
+    if (!rc && json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "db", pos[0]);
+        cJSON_AddStringToObject(o, "dict", pos[1]);
+        if (file) {
+            cJSON_AddStringToObject(o, "file", file);
+            cJSON_AddNumberToObject(o, "labelled", (double)(nl - removed));
+            cJSON_AddNumberToObject(o, "removed", (double)removed);
+        } else {
+            cli_latent_json(o, db, pos[1], one.latent);
+            if (*one.text)
+                cJSON_AddStringToObject(o, "label", one.text);
+            else
+                cJSON_AddNullToObject(o, "label");
+        }
+        rc = cli_json_write(stdout, o) ? 1 : 0;
+    } else if (!rc && file) {
+        printf("labelled %zu latents of %s from %s", nl - removed, pos[1], file);
+        if (removed)
+            printf("; removed %zu labels", removed);
+        printf("\n");
+    } else if (!rc && *one.text) {
+        printf("labelled %s latent %u: %s\n", pos[1], one.latent, one.text);
+    } else if (!rc) {
+        printf("removed the label of %s latent %u\n", pos[1], one.latent);
+    }
+out:
+    if (ls != &one)
+        free(ls);
+    free(buf);
     cli_close_db(db);
     return rc;
 }

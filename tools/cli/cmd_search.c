@@ -11,13 +11,17 @@
 
 static const char *USAGE_SEARCH =
     "usage: latentdb search DB DICT TEXT [-k 20] [--where last|all] [--json]\n"
+    "       latentdb search DB DICT --text-file F|- [-k 20] [--where last|all] [--json]\n"
     "       latentdb search DB DICT --acts Q.npy [--tokens QT.npy] [-k 20] [--json]\n"
     "TEXT is tokenized exactly as written, with no BOS (\" the\" and \"the\" differ). Its\n"
     "occurrences in the corpus are found through the token index; latents are ranked by\n"
     "score = precision * log2(precision / density), precision = the share of occurrences\n"
     "where the latent fires (at the last token, or at any token with --where all).\n"
+    "--text-file reads TEXT from a file (- : standard input), one final newline left out.\n"
     "With --acts, your activations of a text are encoded with the dictionary and its\n"
-    "latents ranked by their largest code (--tokens QT.npy shows where).\n";
+    "latents ranked by their largest code. --tokens QT.npy (one id per position) shows\n"
+    "where, and leaves out the positions of the DB's skip tokens (BOS, PAD: their codes\n"
+    "are not the text's).\n";
 
 /* The text view of a search (--json is ans_search's answer). */
 static int search_text(ldb_db *db, const char *dict, const char *text, uint32_t k, int all)
@@ -273,7 +277,7 @@ out:
 int cmd_search(int argc, char **argv)
 {
     const char *path = NULL, *dict = NULL, *text = NULL, *qacts = NULL, *qtok = NULL,
-               *where = "last";
+               *where = "last", *tfile = NULL;
     uint32_t k = 20;
     int json = 0;
     for (int i = 0; i < argc; i++) {
@@ -286,6 +290,8 @@ int cmd_search(int argc, char **argv)
             qacts = argv[++i];
         else if (!strcmp(argv[i], "--tokens") && i + 1 < argc)
             qtok = argv[++i];
+        else if (!strcmp(argv[i], "--text-file") && i + 1 < argc)
+            tfile = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (!strcmp(argv[i], "--") && i + 1 < argc && !text)
@@ -304,22 +310,41 @@ int cmd_search(int argc, char **argv)
         else
             return cli_usage(USAGE_SEARCH, "unexpected argument '%s'", argv[i]);
     }
-    if (!path || !dict || (!text && !qacts) || (text && qacts))
-        return cli_usage(USAGE_SEARCH, "search needs DB DICT and either TEXT or --acts Q.npy");
+    if (!path || !dict || (!!text + !!qacts + !!tfile) != 1)
+        return cli_usage(USAGE_SEARCH, "search needs DB DICT and one of TEXT, --text-file F or "
+                         "--acts Q.npy");
     int all = !strcmp(where, "all");
     if (!all && strcmp(where, "last"))
         return cli_usage(USAGE_SEARCH, "--where takes last or all, not '%s'", where);
     if (qtok && !qacts)
         return cli_usage(USAGE_SEARCH, "--tokens goes with --acts");
+    char *tbuf = NULL;
+    size_t tlen;
+    if (tfile) {
+        if (cli_read_file(tfile, (size_t)1 << 24, &tbuf, &tlen))
+            return 1;
+        if (memchr(tbuf, 0, tlen)) {
+            free(tbuf);
+            return cli_fail("%s: the text holds a NUL byte", tfile);
+        }
+        if (tlen && tbuf[tlen - 1] == '\n') /* the newline that ends a file's last line */
+            tbuf[--tlen] = 0;
+        if (tlen && tbuf[tlen - 1] == '\r')
+            tbuf[--tlen] = 0;
+        text = tbuf;
+    }
     ldb_db *db = NULL;
     int rc = cli_open_db(path, LDB_OPEN_READ, &db);
-    if (rc)
+    if (rc) {
+        free(tbuf);
         return rc;
+    }
     ans_err e;
     if (text && json)
         rc = cli_answer(ans_search(db, dict, text, k, all, &e), &e);
     else
         rc = text ? search_text(db, dict, text, k, all) : search_acts(db, dict, qacts, qtok, k, json);
     ldb_db_close(db);
+    free(tbuf);
     return rc;
 }

@@ -11,14 +11,16 @@
 #include "latentdb.h"
 
 static const char *USAGE_TOKENIZE =
-    "usage: latentdb tokenize TOKENIZER (TEXT | --file F) [--bos] [--json]\n"
-    "       latentdb tokenize TOKENIZER --file F|DIR --out T.npy [--ctx N] [--no-bos] [--rows R.txt]\n"
+    "usage: latentdb tokenize TOKENIZER (TEXT | --file F|-) [--bos] [--json]\n"
+    "       latentdb tokenize TOKENIZER --file F|DIR|- --out T.npy [--ctx N] [--no-bos] [--rows R.txt]\n"
+    "                         [--json]\n"
     "TOKENIZER is a tokenizer.json or a DB made with --tokenizer. The first form prints ids and pieces (JSON:\n"
     "{\"ids\":[...],\"pieces\":[...]}); no BOS unless --bos. The second writes int32 token ids\n"
     "[rows, ctx]: one row per document (a file, or each file of DIR in name order), or\n"
     "per --ctx window of it (each row is a model run of its own: BOS first in every row\n"
     "unless --no-bos, then ctx - 1 tokens of text); PAD fills the last row of a document.\n"
-    "--rows writes the document of each row, one path a line.\n";
+    "--rows writes the document of each row, one path a line. --file - reads standard input\n"
+    "(one document). With --out, --json prints a summary object on stdout.\n";
 
 int cli_open_tokenizer(const char *path, ldb_tokenizer **t, ldb_db **db)
 {
@@ -98,7 +100,7 @@ static int list_docs(const char *path, char ***out, size_t *n)
     *out = NULL;
     *n = 0;
     if (!cli_is_dir(path)) {
-        if (!cli_is_file(path))
+        if (strcmp(path, "-") && !cli_is_file(path)) /* "-": standard input, one document */
             return cli_fail("%s: no such file or directory", path);
         *out = malloc(sizeof **out);
         if (!*out || !((*out)[0] = strdup(path)))
@@ -141,7 +143,7 @@ static int list_docs(const char *path, char ***out, size_t *n)
 /* Writes the corpus as int32 rows of ctx tokens (ctx 0: one row per document,
  * as long as the longest, PAD after). */
 static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint32_t ctx, int bos,
-                        const char *rows_path)
+                        const char *rows_path, int json)
 {
     const ldb_tokenizer_info *info = ldb_tokenizer_get_info(t);
     if (bos && info->bos == UINT32_MAX)
@@ -175,7 +177,7 @@ static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint
         } else {
             total += l;
         }
-        cli_progress("tokenize", i + 1, nd);
+        cli_progress("tokenize", "documents", i + 1, nd);
     }
     cli_progress_end();
     if (!rc && !ctx) {
@@ -232,7 +234,17 @@ static int write_corpus(ldb_tokenizer *t, const char *src, const char *out, uint
         rc = cli_fail("%s: %s", out, strerror(errno));
     if (rf && fclose(rf) && !rc)
         rc = cli_fail("%s: %s", rows_path, strerror(errno));
-    if (!rc) {
+    if (!rc && json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "out", out);
+        cJSON_AddNumberToObject(o, "rows", (double)rows);
+        cJSON_AddNumberToObject(o, "ctx", ctx);
+        cJSON_AddNumberToObject(o, "documents", (double)nd);
+        cJSON_AddNumberToObject(o, "tokens", (double)total);
+        cJSON_AddNumberToObject(o, "bytes", bytes);
+        cJSON_AddNumberToObject(o, "seconds", cli_now() - t0);
+        rc = cli_json_write(stdout, o) ? 1 : 0;
+    } else if (!rc) {
         double dt = cli_now() - t0;
         fprintf(stderr, "tokenized %zu document%s (%.1f MB, %zu tokens) in %.1f s; wrote %s "
                 "[%zu, %u]\n", nd, nd == 1 ? "" : "s", bytes / 1e6, total, dt, out, rows, ctx);
@@ -285,8 +297,9 @@ int cmd_tokenize(int argc, char **argv)
     }
     if (!tpath || (!text && !file) || (text && file))
         return cli_usage(USAGE_TOKENIZE, "tokenize needs TOKENIZER and either TEXT or --file");
-    if (out ? (bos || json || text) : (ctx || no_bos || rows))
-        return cli_usage(USAGE_TOKENIZE, out ? "--out takes --file, --ctx, --no-bos and --rows only"
+    if (out ? (bos || text) : (ctx || no_bos || rows))
+        return cli_usage(USAGE_TOKENIZE, out ? "--out takes --file, --ctx, --no-bos, --rows and "
+                                               "--json only"
                                              : "--ctx, --no-bos and --rows go with --out");
     ldb_tokenizer *t;
     ldb_db *db = NULL;
@@ -294,7 +307,7 @@ int cmd_tokenize(int argc, char **argv)
     if (rc)
         return rc;
     if (out) {
-        rc = write_corpus(t, file, out, ctx, !no_bos, rows);
+        rc = write_corpus(t, file, out, ctx, !no_bos, rows, json);
     } else if (file) {
         char *txt;
         size_t n;

@@ -34,8 +34,43 @@ char *cli_path_join(const char *dir, const char *name)
     return s;
 }
 
+/* Standard input to its end, as cli_read_file reads a file. */
+static int read_stdin(size_t max, char **out, size_t *len)
+{
+    size_t n = 0, cap = 1 << 16;
+    char *buf = malloc(cap + 1);
+    *out = NULL;
+    for (size_t got; buf; n += got) {
+        if (n == cap) {
+            char *nb = cap < max ? realloc(buf, (cap = 2 * cap < max ? 2 * cap : max) + 1) : NULL;
+            if (!nb) {
+                free(buf);
+                if (n >= max)
+                    return cli_fail("standard input: more than the %zu bytes allowed", max);
+                return cli_fail("standard input: out of memory");
+            }
+            buf = nb;
+        }
+        if (!(got = fread(buf + n, 1, cap - n, stdin)))
+            break;
+    }
+    if (!buf)
+        return cli_fail("standard input: out of memory");
+    if (ferror(stdin)) {
+        free(buf);
+        return cli_fail("standard input: %s", strerror(errno));
+    }
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    *out = buf;
+    return 0;
+}
+
 int cli_read_file(const char *path, size_t max, char **out, size_t *len)
 {
+    if (!strcmp(path, "-"))
+        return read_stdin(max, out, len);
     FILE *fp = fopen(path, "rb");
     char *buf = NULL;
     long n;

@@ -140,24 +140,27 @@ double cli_now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static double progress_last = -1, progress_t0;
+static double progress_last = -1, progress_t0, progress_d0; /* d0: done at t0 (a resume's) */
 static int progress_shown;
 
-void cli_progress(const char *label, unsigned long long done, unsigned long long total)
+void cli_progress(const char *label, const char *unit, unsigned long long done,
+                  unsigned long long total)
 {
     if (!isatty(2))
         return;
     double now = cli_now();
-    if (progress_last < 0)
+    if (progress_last < 0) {
         progress_t0 = now;
+        progress_d0 = (double)done;
+    }
     if (progress_last >= 0 && now - progress_last < 0.25 && done < total)
         return;
     progress_last = now;
-    double el = now - progress_t0, rate = el > 0 ? done / el : 0;
+    double el = now - progress_t0, rate = el > 0 ? (done - progress_d0) / el : 0;
     double pct = total ? 100.0 * done / total : 100.0;
     int w = 30, fill = (int)(pct / 100 * w);
-    fprintf(stderr, "\r%s [%.*s%*s] %5.1f%% %llu/%llu rows  %.0f rows/s  ", label, fill,
-            "##############################", w - fill, "", pct, done, total, rate);
+    fprintf(stderr, "\r%s [%.*s%*s] %5.1f%% %llu/%llu %s  %.0f %s/s  ", label, fill,
+            "##############################", w - fill, "", pct, done, total, unit, rate, unit);
     progress_shown = 1;
 }
 
@@ -179,7 +182,18 @@ int main(int argc, char **argv)
     if (argc < 2)
         return cli_usage(USAGE, "a command is needed");
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+    /* `latentdb help CMD [SUB]` is `latentdb CMD [SUB] --help` */
+    static char help_flag[] = "--help";
+    char *help_argv[5] = {argv[0], NULL, NULL, NULL, NULL};
+    if (!strcmp(cmd, "help") && argc > 4)
+        return cli_usage(USAGE, "help takes a command (and a dict subcommand): latentdb help CMD");
+    if (!strcmp(cmd, "help") && argc > 2) {
+        for (int a = 2; a < argc; a++)
+            help_argv[a - 1] = argv[a];
+        help_argv[argc - 1] = help_flag;
+        argv = help_argv;
+        cmd = argv[1];
+    } else if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         fputs(USAGE, stdout);
         return 0;
     }
@@ -198,13 +212,25 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name))
             continue;
-        for (int a = 2; a < argc && strcmp(cmd, "dict"); a++) /* dict has help of its own */
-            if (!strcmp(argv[a], "--help") || (argc == 3 && !strcmp(argv[a], "-h"))) {
-                static char help[] = "--help", *one[] = {help, NULL};
+        /* dict's own word comes first: `dict add ... --help` runs `dict add --help` */
+        int dict = !strcmp(cmd, "dict"), first = dict ? 3 : 2;
+        for (int a = first; a < argc; a++)
+            if (!strcmp(argv[a], "--help") || (argc == first + 1 && !strcmp(argv[a], "-h"))) {
+                char *one[] = {dict ? argv[2] : help_flag, help_flag, NULL};
                 help_asked = 1;
-                return cmds[i].fn(1, one);
+                return cmds[i].fn(dict ? 2 : 1, one);
             }
         return cmds[i].fn(argc - 2, argv + 2);
     }
-    return cli_usage(USAGE, "unknown command '%s'", cmd);
+    /* one line and the names, not the whole usage: the mistake stays on screen */
+    char *m = NULL;
+    fputs("latentdb: ", stderr);
+    if (asprintf(&m, "unknown command '%s'", cmd) >= 0)
+        cli_put_text(stderr, m, strlen(m));
+    free(m);
+    fputs("\ncommands:", stderr);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        fprintf(stderr, " %s", cmds[i].name);
+    fputs("\n`latentdb help CMD` prints a command's usage; `latentdb help`, all of them\n", stderr);
+    return EXIT_USAGE;
 }
