@@ -176,6 +176,58 @@ json "$T/j" 'o["run"] == "'"$run"'"'
 "$L" ingest "$T/db0" --dict b --tokens "$T/flat.npy" --acts "$T/acts.npy" --ctx 512 2>&1 | grep -q resuming &&
     bad "a new run said it resumed" || ok
 
+# ---- dict eval and search --acts leave the skip tokens' positions out ----
+# (the fixture's rows start with a BOS (2) of huge norm; PAD (0) fills the last rows)
+ev() { "$L" dict eval "$S/dict" --acts "$T/acts.npy" --json "$@"; }
+ev > "$T/all.json" 2> "$T/e"
+grep -q "warning: $N of $((N * 1024)) positions (the first: 0) have an activation norm over 8x the median.*--tokens T.npy with --skip-tokens" "$T/e" &&
+    ok || bad "dict eval did not warn of BOS rows: $(cat "$T/e")"
+ev --tokens "$T/tokens.npy" > /dev/null 2> "$T/e"
+grep -q "warning: every row of $T/tokens.npy starts with token 2, a BOS?.*--skip-tokens" "$T/e" && ok ||
+    bad "dict eval --tokens did not warn of BOS rows: $(cat "$T/e")"
+ev --tokens "$T/tokens.npy" --skip-tokens 2 > "$T/s.json" 2> "$T/e"
+grep -q 'BOS' "$T/e" && bad "a warning of BOS rows with --skip-tokens: $(cat "$T/e")" || ok
+ev --tokens "$T/tokens.npy" --tokenizer "$TJ" > "$T/tk.json" 2> /dev/null
+$PY - "$T/all.json" "$T/s.json" "$T/tk.json" "$T/tokens.npy" <<'PY' && ok || bad "dict eval's skipped figures: $(cat "$T/s.json" "$T/tk.json")"
+import json, sys, numpy as np
+a, s, k = (json.load(open(f)) for f in sys.argv[1:4])
+t = np.load(sys.argv[4])
+n_all, n_s = a["tokens"], s["skipped"]["tokens"]
+assert n_s == (t == 2).sum() == t.shape[0] and s["tokens"] == n_all - n_s, (n_s, s["tokens"])
+# the parts add up to the whole: L0 and squared error
+l0 = s["l0_mean"] * s["tokens"] + s["skipped"]["l0_mean"] * n_s
+assert abs(l0 - a["l0_mean"] * n_all) < 1e-6 * n_all * a["l0_mean"], (l0, a["l0_mean"] * n_all)
+se = s["mse"] * s["tokens"] + s["skipped"]["mse"] * n_s
+assert abs(se - a["mse"] * n_all) < 1e-6 * a["mse"] * n_all, (se, a["mse"] * n_all)
+# the BOS rows are what made the whole's figures bad
+assert s["l0_max"] < a["l0_max"] == s["skipped"]["l0_max"] and s["fve"] > a["fve"]
+assert sorted(k["skip_tokens"]) == [0, 2, 106] and k["skipped"]["tokens"] == np.isin(t, [0, 2, 106]).sum()
+PY
+expect 0 "^tokens +$((N * 1024 - N)) \($N positions of skip tokens 2 left out: below\)" \
+    "$L" dict eval "$S/dict" --acts "$T/acts.npy" --tokens "$T/tokens.npy" --skip-tokens 2
+grep -qE "^skipped +$N positions: FVE -?[0-9.]+, MSE [0-9.e+-]+, L0 mean [0-9.]+, max [0-9]+$" "$T/out" && ok ||
+    bad "dict eval's skipped line: $(cat "$T/out")"
+expect 2 "give it too" "$L" dict eval "$S/dict" --acts "$T/acts.npy" --skip-tokens 2
+expect 1 "short.npy: .*expected $((N * 1024)) int32/int64 token ids" \
+    "$L" dict eval "$S/dict" --acts "$T/acts.npy" --tokens "$T/acts_short.npy" --skip-tokens 2
+# search --acts: the DB's skip set (0, 2, 106) leaves the BOS rows' latents out
+$PY -c "
+import numpy as np
+np.save('$T/q.npy', np.load('$T/acts.npy')[:3 * 1024]); np.save('$T/qt.npy', np.load('$T/tokens.npy')[:3].reshape(-1))"
+"$L" search "$DB" a --acts "$T/q.npy" -k 20 --json > "$T/q0.json" 2> "$T/e"
+grep -q "warning: 3 of 3072 positions .* norm over 8x.*pass --tokens QT.npy" "$T/e" && ok ||
+    bad "search --acts did not warn of BOS rows: $(cat "$T/e")"
+"$L" search "$DB" a --acts "$T/q.npy" --tokens "$T/qt.npy" -k 20 --json > "$T/q1.json" 2> "$T/e"
+$PY - "$T/q0.json" "$T/q1.json" "$T/qt.npy" <<'PY' && ok || bad "search --acts --tokens ranked skip positions: $(head -c 300 "$T/q1.json")"
+import json, sys, numpy as np
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+t = np.load(sys.argv[3])
+skip = set(np.flatnonzero(np.isin(t, [0, 2, 106])).tolist())
+assert any(x["pos"] in skip for x in a["latents"])         # without: BOS rows' latents rank
+assert b["skipped"] == len(skip) and not any(x["pos"] in skip for x in b["latents"])
+assert all(x["token"] not in (0, 2, 106) for x in b["latents"])
+PY
+
 # ---- the catalog is a read-only mirror: check says so when SQL wrote to it ----
 $PY -c "
 import sqlite3; c = sqlite3.connect('$DB/catalog.sqlite')

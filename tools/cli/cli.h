@@ -72,6 +72,27 @@ int cli_layer_acts_open(layer_acts *la, const char *spec, uint32_t layers, uint3
                         const char *what);
 void cli_layer_acts_close(layer_acts *la);
 
+/* The positions to leave out of dict eval's figures and search --acts's ranking
+ * (skipset.c): rows of the activations whose token (from a tokens file of one id per
+ * row) is one of ids. cli_skip_open prints its errors; close it either way. */
+typedef struct cli_skip {
+    ldb_array *tok;            /* the tokens file, or NULL */
+    const ldb_array_info *t;
+    uint8_t *row;              /* row[r] = 1: left out (NULL: no skip set) */
+    uint32_t ids[1024];
+    size_t n_ids;
+    uint64_t n_skipped;
+} cli_skip;
+int cli_skip_open(cli_skip *s, const char *tokens, uint64_t rows, const uint32_t *ids, size_t n);
+void cli_skip_close(cli_skip *s);
+uint32_t cli_skip_token(const cli_skip *s, uint64_t r); /* the token of row r (tokens given) */
+/* When no skip set was given: a warning when the rows look like BOS rows (every row
+ * of a [rows, ctx] tokens file starts with the same token, or else rows of x, stride
+ * elements apart, of a norm over 8x the median); what: "FVU and L0", advice: what to
+ * pass. 1 when it warned. */
+int cli_bos_hint(const char *what, const char *advice, const char *tokens, const cli_skip *s,
+                 const void *x, int dtype, uint64_t rows, size_t stride, uint32_t width);
+
 /* Small file helpers (files.c): stat tests, "dir/name" (malloc'd), and a whole file
  * of at most max bytes, NUL-terminated (malloc'd; prints the error and returns 1);
  * path "-" reads standard input. */

@@ -15,6 +15,7 @@ static const char *USAGE_DICT =
     "       latentdb dict rm DB NAME [--json]\n"
     "       latentdb dict set-path DB NAME PATH [--json]\n"
     "       latentdb dict eval PATH --acts A.npy [--acts-out B.npy] [--precision exact|f32|bf16]\n"
+    "                          [--tokens T.npy [--skip-tokens IDS | --tokenizer tokenizer.json]]\n"
     "                          [--target-l0 N [--lambda L]] [--json]\n"
     "latentdb help dict SUBCOMMAND (or latentdb dict SUBCOMMAND --help) tells more of one.\n";
 static const char *USAGE_DICT_SHOW =
@@ -23,8 +24,12 @@ static const char *USAGE_DICT_SHOW =
     "SHA-256 of its weights (README, \"Dictionary commands\", lists the JSON fields).\n";
 static const char *USAGE_DICT_EVAL =
     "usage: latentdb dict eval PATH --acts A.npy [--acts-out B.npy] [--precision exact|f32|bf16]\n"
+    "                          [--tokens T.npy [--skip-tokens IDS | --tokenizer tokenizer.json]]\n"
     "                          [--target-l0 N [--lambda L]] [--json]\n"
     "Encodes A.npy ([n, d_in] or [n_seq, ctx, d_in]) and decodes it: FVE, MSE, L0, dead latents.\n"
+    "--tokens T.npy gives the token of each position; positions holding a skip token (the\n"
+    "ids of --skip-tokens, or the BOS, EOS and PAD of --tokenizer) are left out of every\n"
+    "figure and reported apart (BOS rows of huge norm would dominate them).\n"
     "A multi-layer dictionary (CLT, crosscoder) takes --acts A0.npy,A1.npy,... (one file per\n"
     "layer) and --acts-out B0.npy,B1.npy,...; it reports each output layer.\n"
     "--target-l0 prints the terms of Gemma Scope 2's objective, reconstruction + lambda *\n"
@@ -140,6 +145,9 @@ typedef struct eval_ctx {
     uint64_t done;
     int decode_failed;         /* the encode stopped because decode failed (message on d) */
     double target_l0, lambda;  /* --target-l0 (0: not asked), --lambda (NAN: not given) */
+    const uint8_t *skip;       /* skip[r]: row r holds a skip token, left out (NULL: none) */
+    const cli_skip *sk;        /* where skip comes from (its ids) */
+    double sse_s, *sum_s, *sumsq_s; /* the skipped rows' own error and target sums */
 } eval_ctx;
 
 /* One row's reconstruction h against its target y (dout elements of ydtype): the
@@ -176,7 +184,7 @@ static int eval_tile(void *arg, const ldb_codes *t)
     const uint8_t *xt = c->x->data + t->row0 * in->d_in * xs;
     for (uint32_t r = 0; r < t->n_rows; r++) {
         c->l0[t->row0 + r] = (uint32_t)(t->start[r + 1] - t->start[r]);
-        for (uint64_t i = t->start[r]; i < t->start[r + 1]; i++)
+        for (uint64_t i = t->start[r]; i < t->start[r + 1] && !(c->skip && c->skip[t->row0 + r]); i++)
             c->fired[t->latent[i]] = 1;
     }
     if (c->y) {
@@ -185,9 +193,12 @@ static int eval_tile(void *arg, const ldb_codes *t)
             return -1;
         }
         const uint8_t *yt = c->y->data + t->row0 * in->d_out * ys;
-        for (uint32_t r = 0; r < t->n_rows; r++)
+        for (uint32_t r = 0; r < t->n_rows; r++) {
+            int s = c->skip && c->skip[t->row0 + r];
             err_row(c->xhat + (size_t)r * in->d_out, yt + (size_t)r * in->d_out * ys, c->y->dtype,
-                    in->d_out, &c->sse, c->sum, c->sumsq);
+                    in->d_out, s ? &c->sse_s : &c->sse, s ? c->sum_s : c->sum,
+                    s ? c->sumsq_s : c->sumsq);
+        }
     }
     c->done += t->n_rows;
     cli_progress("eval", "tokens", c->done, c->x->rows);
@@ -205,18 +216,27 @@ static void eval_report(eval_ctx *c, const ldb_encoder *e, const char *ay, doubl
                         int json)
 {
     const ldb_dict_info *in = c->in;
-    double n = (double)c->x->rows, l0sum = 0, l0sq = 0, var = 0;
+    /* the skipped rows' L0 apart: ordinary rows' first in c->l0, then theirs */
+    uint64_t rows = 0, n_s = 0;
+    uint32_t *sl0 = c->skip ? malloc((c->x->rows + 1) * sizeof *sl0) : NULL;
     for (uint64_t r = 0; r < c->x->rows; r++) {
+        if (!c->skip || !c->skip[r])
+            c->l0[rows++] = c->l0[r];
+        else if (sl0)
+            sl0[n_s++] = c->l0[r];
+    }
+    double n = (double)rows, l0sum = 0, l0sq = 0, var = 0;
+    for (uint64_t r = 0; r < rows; r++) {
         l0sum += c->l0[r];
         l0sq += (double)c->l0[r] * c->l0[r];
     }
     double l0m = l0sum / n, l0sd = sqrt(fmax(0, l0sq / n - l0m * l0m)), pen = 0;
-    for (uint64_t r = 0; c->target_l0 > 0 && r < c->x->rows; r++) /* per token, as written */
+    for (uint64_t r = 0; c->target_l0 > 0 && r < rows; r++) /* per token, as written */
         pen += (2 / c->target_l0) * ((double)c->l0[r] - c->target_l0) *
                ((double)c->l0[r] - c->target_l0);
     pen /= n;
     double recon = c->y ? c->sse / n : NAN;
-    qsort(c->l0, c->x->rows, sizeof *c->l0, cmp_u32);
+    qsort(c->l0, rows, sizeof *c->l0, cmp_u32);
     uint64_t dead = 0;
     for (uint32_t j = 0; j < in->d_sae; j++)
         dead += !c->fired[j];
@@ -224,9 +244,42 @@ static void eval_report(eval_ctx *c, const ldb_encoder *e, const char *ay, doubl
         var = target_var(c->sum, c->sumsq, in->d_out, n);
     double mse = c->y ? c->sse / (n * in->d_out) : NAN, fve = c->y && var > 0 ? 1 - c->sse / var : NAN;
     int warn = in->l0 > 0 && (l0m > 2 * in->l0 || l0m < in->l0 / 2);
+    /* the skipped positions' own figures */
+    double s_l0m = 0, s_fve = NAN, s_mse = NAN;
+    uint32_t s_max = 0;
+    for (uint64_t k = 0; k < n_s; k++) {
+        s_l0m += sl0[k];
+        s_max = sl0[k] > s_max ? sl0[k] : s_max;
+    }
+    if (n_s) {
+        s_l0m /= (double)n_s;
+        double sv = c->y ? target_var(c->sum_s, c->sumsq_s, in->d_out, (double)n_s) : 0;
+        s_mse = c->y ? c->sse_s / ((double)n_s * in->d_out) : NAN;
+        s_fve = c->y && sv > 0 ? 1 - c->sse_s / sv : NAN;
+    }
+    char ids[256] = "";
+    for (size_t i = 0, o = 0; c->sk && i < c->sk->n_ids && o < sizeof ids - 12; i++)
+        o += (size_t)snprintf(ids + o, sizeof ids - o, "%s%u", i ? "," : "", c->sk->ids[i]);
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "tokens", n);
+        if (c->skip) {
+            cJSON *a = cJSON_AddArrayToObject(o, "skip_tokens"), *k;
+            for (size_t i = 0; i < c->sk->n_ids; i++)
+                cJSON_AddItemToArray(a, cJSON_CreateNumber(c->sk->ids[i]));
+            k = cJSON_AddObjectToObject(o, "skipped");
+            cJSON_AddNumberToObject(k, "tokens", (double)n_s);
+            if (n_s && c->y && s_fve == s_fve)
+                cJSON_AddNumberToObject(k, "fve", s_fve);
+            else
+                cJSON_AddNullToObject(k, "fve");
+            if (n_s && c->y)
+                cJSON_AddNumberToObject(k, "mse", s_mse);
+            else
+                cJSON_AddNullToObject(k, "mse");
+            cJSON_AddNumberToObject(k, "l0_mean", s_l0m);
+            cJSON_AddNumberToObject(k, "l0_max", s_max);
+        }
         cJSON_AddStringToObject(o, "target", ay ? "acts_out" : c->y ? "input" : "none");
         if (c->y) {
             cJSON_AddNumberToObject(o, "fve", fve);
@@ -238,8 +291,8 @@ static void eval_report(eval_ctx *c, const ldb_encoder *e, const char *ay, doubl
         cJSON_AddNumberToObject(o, "l0_mean", l0m);
         cJSON_AddNumberToObject(o, "l0_std", l0sd);
         cJSON_AddNumberToObject(o, "l0_min", c->l0[0]);
-        cJSON_AddNumberToObject(o, "l0_median", c->l0[c->x->rows / 2]);
-        cJSON_AddNumberToObject(o, "l0_max", c->l0[c->x->rows - 1]);
+        cJSON_AddNumberToObject(o, "l0_median", c->l0[rows / 2]);
+        cJSON_AddNumberToObject(o, "l0_max", c->l0[rows - 1]);
         cJSON_AddNumberToObject(o, "dead", (double)dead);
         cJSON_AddNumberToObject(o, "dead_fraction", (double)dead / in->d_sae);
         if (in->l0 >= 0)
@@ -276,7 +329,11 @@ static void eval_report(eval_ctx *c, const ldb_encoder *e, const char *ay, doubl
         }
         cli_print_json(o);
     } else {
-        printf("tokens        %llu\n", (unsigned long long)c->x->rows);
+        if (c->skip)
+            printf("tokens        %llu (%llu positions of skip tokens %s left out: below)\n",
+                   (unsigned long long)rows, (unsigned long long)n_s, ids);
+        else
+            printf("tokens        %llu\n", (unsigned long long)rows);
         if (c->y) {
             printf("FVE           %.4f   (fraction of variance explained, vs %s)\n", fve,
                    ay ? ay : "the input");
@@ -285,7 +342,15 @@ static void eval_report(eval_ctx *c, const ldb_encoder *e, const char *ay, doubl
             printf("FVE           -      (a transcoder: pass --acts-out with its target)\n");
         }
         printf("L0            mean %.2f, std %.2f, min %u, median %u, max %u\n", l0m, l0sd,
-               c->l0[0], c->l0[c->x->rows / 2], c->l0[c->x->rows - 1]);
+               c->l0[0], c->l0[rows / 2], c->l0[rows - 1]);
+        if (c->skip && n_s && c->y)
+            printf("skipped       %llu positions: FVE %.4f, MSE %.6g, L0 mean %.2f, max %u\n",
+                   (unsigned long long)n_s, s_fve, s_mse, s_l0m, s_max);
+        else if (c->skip && n_s)
+            printf("skipped       %llu positions: L0 mean %.2f, max %u\n", (unsigned long long)n_s,
+                   s_l0m, s_max);
+        else if (c->skip)
+            printf("skipped       none of the positions holds a skip token\n");
         if (in->l0 >= 0)
             printf("config l0     %g\n", in->l0);
         printf("dead latents  %llu of %u (%.2f%%) never fired on this data\n",
@@ -322,7 +387,8 @@ static void eval_report(eval_ctx *c, const ldb_encoder *e, const char *ay, doubl
             }
         }
     }
-        cli_blas_note();
+    free(sl0);
+    cli_blas_note();
     if (warn)
         cli_warn("mean L0 %.1f is more than 2x off the config's l0 %g: the activations "
                  "probably come from the wrong site (the dictionary reads %s)", l0m, in->l0,
@@ -508,7 +574,8 @@ out:
 
 static int dict_eval(int argc, char **argv)
 {
-    const char *path = NULL, *ax = NULL, *ay = NULL;
+    const char *path = NULL, *ax = NULL, *ay = NULL, *tokens = NULL, *skip_ids = NULL,
+               *tjson = NULL;
     int json = 0, rc = 0, prec = LDB_PRECISION_EXACT;
     double target = 0, lambda = NAN;
     for (int i = 0; i < argc; i++) {
@@ -532,6 +599,12 @@ static int dict_eval(int argc, char **argv)
             ax = argv[++i];
         else if (!strcmp(argv[i], "--acts-out") && i + 1 < argc)
             ay = argv[++i];
+        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc)
+            tokens = argv[++i];
+        else if (!strcmp(argv[i], "--skip-tokens") && i + 1 < argc)
+            skip_ids = argv[++i];
+        else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc)
+            tjson = argv[++i];
         else if (argv[i][0] == '-')
             return cli_usage(USAGE_DICT_EVAL, "unknown option or missing value '%s'", argv[i]);
         else if (!path)
@@ -543,6 +616,36 @@ static int dict_eval(int argc, char **argv)
         return cli_usage(USAGE_DICT_EVAL, "dict eval needs PATH and --acts A.npy");
     if (lambda == lambda && !(target > 0))
         return cli_usage(USAGE_DICT_EVAL, "--lambda weighs the L0 penalty of --target-l0: give both");
+    if ((skip_ids || tjson) && !tokens)
+        return cli_usage(USAGE_DICT_EVAL, "--skip-tokens and --tokenizer name the skip tokens of "
+                         "--tokens T.npy: give it too");
+    if (skip_ids && tjson)
+        return cli_usage(USAGE_DICT_EVAL, "--skip-tokens or --tokenizer, not both");
+    uint32_t ids[1024];
+    size_t n_ids = 0;
+    if (skip_ids && cli_parse_ids(skip_ids, ids, 1024, &n_ids))
+        return cli_usage(USAGE_DICT_EVAL, "--skip-tokens takes up to 1024 comma-separated token "
+                         "ids, not '%s'", skip_ids);
+    if (tjson) { /* its BOS, EOS and PAD, as init --tokenizer takes them */
+        ldb_tokenizer *tk = NULL;
+        if (ldb_tokenizer_open(tjson, &tk)) {
+            rc = cli_fail("%s", ldb_tokenizer_errmsg(tk));
+            ldb_tokenizer_close(tk);
+            return rc;
+        }
+        const ldb_tokenizer_info *ti = ldb_tokenizer_get_info(tk);
+        uint32_t sp[3] = {ti->bos, ti->eos, ti->pad};
+        for (int i = 0; i < 3; i++) {
+            int dup = sp[i] == UINT32_MAX;
+            for (size_t j = 0; j < n_ids && !dup; j++)
+                dup = ids[j] == sp[i];
+            if (!dup)
+                ids[n_ids++] = sp[i];
+        }
+        ldb_tokenizer_close(tk);
+    }
+    cli_skip sk;
+    memset(&sk, 0, sizeof sk);
     ldb_dict *d = NULL;
     ldb_encoder *e = NULL;
     acts x, y;
@@ -565,6 +668,9 @@ static int dict_eval(int argc, char **argv)
             rc = cli_fail("%s: --target-l0 is for single-layer dictionaries: the objectives of "
                           "cross-layer transcoders and crosscoders are not published per layer "
                           "(docs/DICTIONARIES.md)", path);
+        else if (tokens)
+            rc = cli_fail("%s: --tokens is for single-layer dictionaries (not yet for a "
+                          "multi-layer one)", path);
         else
             rc = dict_eval_layers(d, e, ax, ay, json);
         goto out;
@@ -585,6 +691,19 @@ static int dict_eval(int argc, char **argv)
         rc = cli_fail("%s: no rows to evaluate", ax);
         goto out;
     }
+    if ((rc = cli_skip_open(&sk, tokens, x.rows, ids, n_ids)))
+        goto out;
+    if (sk.n_skipped == x.rows) {
+        rc = cli_fail("%s: every position holds a skip token; nothing is left to evaluate", tokens);
+        goto out;
+    }
+    if (!sk.n_ids)
+        cli_bos_hint("FVU and L0", tokens ? "pass --skip-tokens IDS (or --tokenizer "
+                     "tokenizer.json) to leave them out" : "pass --tokens T.npy with --skip-tokens "
+                     "IDS (or --tokenizer tokenizer.json) to leave the special tokens' positions out",
+                     tokens, &sk, x.data, x.dtype, x.rows, in->d_in, in->d_in);
+    c.skip = sk.row;
+    c.sk = &sk;
     c.d = d;
     c.in = in;
     c.x = &x;
@@ -596,7 +715,9 @@ static int dict_eval(int argc, char **argv)
     c.sumsq = calloc(in->d_out, sizeof(double));
     c.l0 = malloc(x.rows * sizeof(uint32_t));
     c.fired = calloc(in->d_sae, 1);
-    if (!c.xhat || !c.sum || !c.sumsq || !c.l0 || !c.fired) {
+    c.sum_s = calloc(in->d_out, sizeof(double));
+    c.sumsq_s = calloc(in->d_out, sizeof(double));
+    if (!c.xhat || !c.sum || !c.sumsq || !c.l0 || !c.fired || !c.sum_s || !c.sumsq_s) {
         rc = cli_fail("out of memory");
         goto out;
     }
@@ -618,6 +739,9 @@ out:
     free(c.sumsq);
     free(c.l0);
     free(c.fired);
+    free(c.sum_s);
+    free(c.sumsq_s);
+    cli_skip_close(&sk);
     cli_acts_close(&x);
     cli_acts_close(&y);
     ldb_encoder_free(e);

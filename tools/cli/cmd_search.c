@@ -84,13 +84,15 @@ typedef struct qlat {
 
 typedef struct actsctx {
     qlat *l;
+    const uint8_t *skip;       /* skip[r]: row r holds one of the DB's skip tokens (or NULL) */
 } actsctx;
 
 static int collect(void *ctx, const ldb_codes *t)
 {
     actsctx *a = ctx;
     for (uint32_t r = 0; r < t->n_rows; r++)
-        for (uint64_t i = t->start[r]; i < t->start[r + 1]; i++) {
+        for (uint64_t i = t->start[r]; i < t->start[r + 1] && !(a->skip && a->skip[t->row0 + r]);
+             i++) {
             qlat *q = &a->l[t->latent[i]];
             float v = t->value[i];
             if (!q->fires || v > q->max) {
@@ -162,6 +164,9 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
     qlat *l = NULL;
     ldb_density *den = NULL;
     ldb_encoder *enc = NULL;
+    ldb_info *info = NULL;
+    cli_skip sk;
+    memset(&sk, 0, sizeof sk);
     if (!lx) {
         rc = cli_fail("out of memory");
         goto out;
@@ -189,7 +194,22 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
     }
     for (uint32_t j = 0; j < in->d_sae; j++)
         l[j].latent = j;
-    actsctx ac = {l};
+    /* the DB's skip tokens (BOS, PAD): their positions' codes are not the text's */
+    if (ldb_query_info(db, &info)) {
+        rc = cli_fail("%s", ldb_db_errmsg(db));
+        goto out;
+    }
+    if ((rc = cli_skip_open(&sk, tpath, x.rows, info->skip, info->n_skip)))
+        goto out;
+    if (!tpath && info->n_skip)
+        cli_bos_hint("the ranking", "pass --tokens QT.npy (the token of each position) to leave "
+                     "the positions of the DB's skip tokens out", NULL, &sk, lx->xs[0], lx->dtype,
+                     x.rows, lx->stride, in->d_in);
+    if (sk.n_skipped == x.rows) {
+        rc = cli_fail("%s: every position holds one of the DB's skip tokens", tpath);
+        goto out;
+    }
+    actsctx ac = {l, sk.row};
     if (ldb_encoder_new(d, NULL, &enc) ||
         ldb_encoder_encode_layers(enc, lx->xs, lx->stride, lx->dtype, x.rows, collect, &ac)) {
         rc = cli_fail("%s", ldb_encoder_errmsg(enc));
@@ -215,6 +235,7 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
         cJSON_AddStringToObject(o, "dict", dict);
         cJSON_AddStringToObject(o, "acts", qpath);
         cJSON_AddNumberToObject(o, "positions", (double)x.rows);
+        cJSON_AddNumberToObject(o, "skipped", (double)sk.n_skipped);
         cJSON *la = cJSON_AddArrayToObject(o, "latents");
         for (uint32_t i = 0; i < m; i++) {
             cJSON *e = cJSON_CreateObject();
@@ -237,8 +258,11 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
         }
         cli_print_json(o);
     } else {
-        printf("%llu positions of %s encoded with '%s'; latents by their largest code\n",
-               (unsigned long long)x.rows, qpath, dict);
+        printf("%llu positions of %s encoded with '%s'; ", (unsigned long long)x.rows, qpath, dict);
+        if (sk.n_skipped)
+            printf("%llu of them, of the DB's skip tokens, left out; ",
+                   (unsigned long long)sk.n_skipped);
+        printf("latents by their largest code\n");
         printf("%4s %8s %9s %9s %6s %10s  %s\n", "", "latent", "max", "mean", "fires", "density",
                "at");
         for (uint32_t i = 0; i < m; i++) {
@@ -264,6 +288,8 @@ static int search_acts(ldb_db *db, const char *dict, const char *qpath, const ch
     }
 out:
     free(l);
+    cli_skip_close(&sk);
+    ldb_info_free(info);
     ldb_density_free(den);
     ldb_array_close(tf);
     if (lx)
