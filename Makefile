@@ -10,7 +10,7 @@ SAN     ?=
 # reference dot product, sae/refdot.c, must give the same bits from every build)
 CFLAGS  := -std=c11 -ffp-contract=off $(OPT) $(ARCH) -Wall -Wextra -fPIC -fvisibility=hidden -Iinclude -D_GNU_SOURCE $(SAN) $(EXTRA_CFLAGS)
 LDFLAGS := $(SAN) $(EXTRA_LDFLAGS)
-LIBS    := -llmdb -lzstd -lsqlite3 -lzip -lz -lcjson -lcrypto -lm -ldl -lpthread
+LIBS    := -llmdb -lzstd -lsqlite3 -lzip -lz -lcjson -lcrypto -lpcre2-8 -lutf8proc -lm -ldl -lpthread
 PY      := /usr/bin/python3
 
 LIB_SRC := $(wildcard common/*.c text/*.c sae/*.c db/*.c ingest/*.c query/*.c)

@@ -1,9 +1,13 @@
 /* helper_tokenize.c — latentdb's side of the tokenizer comparison: the same output
  * as tests/text/ref_tokenize.mjs (one JSON array of ids per input, one a line), and
  * the round trip decode(encode(s)) == s checked for each input.
- * usage: helper_tokenize TOKENIZER_JSON (--files F... | --strings S.json) [--roundtrip]
+ * usage: helper_tokenize TOKENIZER_JSON (--files F... | --strings S.json)... [--roundtrip |
+ *                        --decode | --both]
  *        helper_tokenize TOKENIZER_JSON --merges
  *        helper_tokenize --blob-sha256 FILE
+ * With --decode it prints the decode of each input's ids instead, as a JSON string escaped
+ * as JavaScript's JSON.stringify does (ref_tokenize.mjs --decode); --both, the ids' line
+ * then the decode's.
  * The second prints the compiled merge table, one "a b rank merged" line (ids) per
  * entry in slot order, for tests/text/check_merges.py to check against the JSON.
  * The third prints "BLOB INPUT", the SHA-256 of the LTK2 blob compiled from FILE and
@@ -20,7 +24,25 @@
 #include "../text/tokenizer.h"
 #include "latentdb.h"
 
-static int roundtrip_fail;
+static int roundtrip_fail, decode_out;
+
+/* s as JSON.stringify writes it: ", \\ and C0 escaped, the rest as is */
+static void put_json(const char *s, size_t n)
+{
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
+                        : c == '\t' ? "\\t" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+        if (esc)
+            fputs(esc, stdout);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    puts("\"");
+}
 
 static int one(ldb_tokenizer *t, const char *s, size_t n, int rt, const char *name)
 {
@@ -30,10 +52,28 @@ static int one(ldb_tokenizer *t, const char *s, size_t n, int rt, const char *na
         fprintf(stderr, "%s: %s\n", name, ldb_tokenizer_errmsg(t));
         return 1;
     }
-    putchar('[');
-    for (size_t i = 0; i < k; i++)
-        printf(i ? ",%u" : "%u", ids[i]);
-    puts("]");
+    if (decode_out == 2) {
+        putchar('[');
+        for (size_t i = 0; i < k; i++)
+            printf(i ? ",%u" : "%u", ids[i]);
+        puts("]");
+    }
+    if (decode_out) {
+        char *back;
+        size_t bn;
+        if (ldb_tokenizer_decode(t, ids, k, &back, &bn)) {
+            fprintf(stderr, "%s: out of memory\n", name);
+            free(ids);
+            return 1;
+        }
+        put_json(back, bn);
+        free(back);
+    } else {
+        putchar('[');
+        for (size_t i = 0; i < k; i++)
+            printf(i ? ",%u" : "%u", ids[i]);
+        puts("]");
+    }
     if (rt) {
         char *back;
         size_t bn;
@@ -133,6 +173,34 @@ out:
     return rc;
 }
 
+/* The strings of the JSON array in file path, through one() */
+static int strings(ldb_tokenizer *t, const char *path, int rt)
+{
+    char *txt;
+    size_t n;
+    ldb_err e;
+    cJSON *a = NULL;
+    if (ldb_file_read_all(path, (size_t)1 << 30, &txt, &n, &e) == 0) {
+        a = cJSON_ParseWithLength(txt, n);
+        free(txt);
+    }
+    if (!cJSON_IsArray(a)) {
+        fprintf(stderr, "%s: expected a JSON array of strings\n", path);
+        cJSON_Delete(a);
+        return 1;
+    }
+    int bad = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a) {
+        /* the JSON strings carry no invalid UTF-8: those come in files */
+        const char *s = cJSON_GetStringValue(it);
+        if (!bad && s)
+            bad = one(t, s, strlen(s), rt, path);
+    }
+    cJSON_Delete(a);
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--blob-sha256"))
@@ -140,53 +208,40 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[2], "--merges"))
         return dump_merges(argv[1]);
     if (argc < 4) {
-        fprintf(stderr, "usage: helper_tokenize TOKENIZER_JSON (--files F... | --strings S.json) "
-                "[--roundtrip]\n       helper_tokenize TOKENIZER_JSON --merges\n"
+        fprintf(stderr, "usage: helper_tokenize TOKENIZER_JSON (--files F... | --strings S.json)... "
+                "[--roundtrip | --decode | --both]\n       helper_tokenize TOKENIZER_JSON --merges\n"
                 "       helper_tokenize --blob-sha256 FILE\n");
         return 2;
     }
     int rt = !strcmp(argv[argc - 1], "--roundtrip");
-    if (rt)
+    decode_out = !strcmp(argv[argc - 1], "--decode") ? 1 : !strcmp(argv[argc - 1], "--both") ? 2 : 0;
+    if (rt || decode_out)
         argc--;
     ldb_tokenizer *t;
     if (ldb_tokenizer_open(argv[1], &t)) {
         fprintf(stderr, "%s\n", ldb_tokenizer_errmsg(t));
         return 1;
     }
-    int bad = 0;
+    int bad = 0, files = 0;
     ldb_err e;
-    if (!strcmp(argv[2], "--files")) {
-        for (int i = 3; i < argc && !bad; i++) {
-            char *txt;
-            size_t n;
-            if (ldb_file_read_all(argv[i], (size_t)1 << 30, &txt, &n, &e)) {
-                fprintf(stderr, "%s\n", e.msg);
-                bad = 1;
-                break;
-            }
-            bad = one(t, txt, n, rt, argv[i]);
-            free(txt);
+    for (int i = 2; i < argc && !bad; i++) {
+        if (!strcmp(argv[i], "--files") || !strcmp(argv[i], "--strings")) {
+            files = argv[i][2] == 'f';
+            continue;
         }
-    } else {
+        if (!files) {
+            bad = strings(t, argv[i], rt);
+            continue;
+        }
         char *txt;
         size_t n;
-        cJSON *a = NULL;
-        if (ldb_file_read_all(argv[3], (size_t)1 << 30, &txt, &n, &e) == 0) {
-            a = cJSON_ParseWithLength(txt, n);
-            free(txt);
+        if (ldb_file_read_all(argv[i], (size_t)1 << 30, &txt, &n, &e)) {
+            fprintf(stderr, "%s\n", e.msg);
+            bad = 1;
+            break;
         }
-        if (!cJSON_IsArray(a)) {
-            fprintf(stderr, "%s: expected a JSON array of strings\n", argv[3]);
-            return 1;
-        }
-        const cJSON *it;
-        cJSON_ArrayForEach(it, a) {
-            /* the JSON strings carry no invalid UTF-8: those come in files */
-            const char *s = cJSON_GetStringValue(it);
-            if (!bad && s)
-                bad = one(t, s, strlen(s), rt, "string");
-        }
-        cJSON_Delete(a);
+        bad = one(t, txt, n, rt, argv[i]);
+        free(txt);
     }
     ldb_tokenizer_close(t);
     return bad || roundtrip_fail ? 1 : 0;

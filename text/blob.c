@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipe.h"
 #include "tok_impl.h"
 #include "trie.h"
 
@@ -13,14 +14,14 @@
 
 /* ---- writing ------------------------------------------------------------ */
 
-int ldb_tok_blob_new(ldb_tok_tables *t, const ldb_tok *h, uint64_t piece_bytes, const char *path,
-                     ldb_err *e)
+int ldb_tok_blob_new(ldb_tok_tables *t, const ldb_tok *h, uint64_t piece_bytes, size_t pipe_bytes,
+                     const char *path, ldb_err *e)
 {
     memset(t, 0, sizeof *t);
     uint32_t o_off = HDR_WORDS * 4, o_pieces = o_off + 4 * (h->n_vocab + 1);
     uint64_t o_vocab = (o_pieces + piece_bytes + 3) & ~3ull, o_merge = o_vocab + 4ull * h->vocab_cap,
              o_added = o_merge + 16ull * h->merge_cap, o_byte = o_added + 8ull * h->n_added,
-             total = o_byte + 4 * 256;
+             o_pipe = o_byte + 4 * 256, total = o_pipe + pipe_bytes;
     if (total > UINT32_MAX)
         return ldb_err_set(e, LDB_EUNSUPPORTED, "%s: tokenizer too large (%llu bytes compiled)",
                            path, (unsigned long long)total);
@@ -30,7 +31,8 @@ int ldb_tok_blob_new(ldb_tok_tables *t, const ldb_tok *h, uint64_t piece_bytes, 
     *t = (ldb_tok_tables){
         .blob = blob, .size = total, .piece_off = (uint32_t *)(blob + o_off), .pieces = blob + o_pieces,
         .vocab = (uint32_t *)(blob + o_vocab), .merges = (uint32_t *)(blob + o_merge),
-        .added = (uint32_t *)(blob + o_added), .byte_id = (uint32_t *)(blob + o_byte)};
+        .added = (uint32_t *)(blob + o_added), .byte_id = (uint32_t *)(blob + o_byte),
+        .pipe = pipe_bytes ? blob + o_pipe : NULL};
     memset(t->merges, 0xff, 16ull * h->merge_cap);
     return LDB_OK;
 }
@@ -39,9 +41,10 @@ void ldb_tok_blob_header(ldb_tok_tables *t, const ldb_tok *h)
 {
 #define OFF(p) (uint32_t)((const uint8_t *)(p) - t->blob)
     uint32_t hdr[HDR_WORDS] = {
-        LDB_TOK_MAGIC, HDR_WORDS, h->n_vocab, h->n_merges, h->flags, h->unk, h->bos, h->eos, h->pad,
+        t->pipe ? LDB_TOK_MAGIC3 : LDB_TOK_MAGIC, HDR_WORDS, h->n_vocab, h->n_merges, h->flags, h->unk, h->bos, h->eos, h->pad,
         h->vocab_cap, h->merge_cap, h->n_added, OFF(t->piece_off), OFF(t->pieces), OFF(t->vocab),
-        OFF(t->merges), OFF(t->added), OFF(t->byte_id), (uint32_t)t->size, 0};
+        OFF(t->merges), OFF(t->added), OFF(t->byte_id), (uint32_t)t->size,
+        t->pipe ? OFF(t->pipe) : 0};
 #undef OFF
     memcpy(t->blob, hdr, sizeof hdr);
 }
@@ -114,23 +117,36 @@ static const char *check_tables(ldb_tok *tk, const uint32_t *h, size_t size)
     return NULL;
 }
 
-/* The added tokens' tries (unnormalized, normalized) and the ASCII ids. */
+/* The added tokens' tries (unnormalized, normalized: by the pipeline's Unicode form,
+ * as the reference normalizes them) and bits, the ASCII ids, ByteLevel's byte ids. */
 static int build_lookups(ldb_tok *tk)
 {
     for (int k = 0; k < 2; k++)
         if (!(tk->trie[k] = calloc(1, sizeof *tk->trie[k])))
             return LDB_ENOMEM;
+    if (!(tk->is_added = calloc(tk->n_vocab / 8 + 1, 1)))
+        return LDB_ENOMEM;
     for (uint32_t i = 0; i < tk->n_added; i++) {
         uint32_t id = tk->added[2 * i], fl = tk->added[2 * i + 1];
         size_t len;
         const uint8_t *p = ldb_tok_piece(tk, id, &len);
-        if (ldb_tok_trie_add(tk->trie[(fl & LDB_TOK_A_NORMALIZED) ? 1 : 0], p, len, id))
+        uint8_t *norm = NULL;
+        int nf = (fl & LDB_TOK_A_NORMALIZED) && tk->pipe && tk->pipe->norm;
+        if ((nf && ldb_tok_normalize(tk->pipe->norm, p, len, &norm, &len)) ||
+            ldb_tok_trie_add(tk->trie[(fl & LDB_TOK_A_NORMALIZED) ? 1 : 0], norm ? norm : p, len, id)) {
+            free(norm);
             return LDB_ENOMEM;
+        }
+        free(norm);
+        tk->is_added[id / 8] |= (uint8_t)(1u << (id % 8));
     }
     for (int c = 0; c < 128; c++) {
         uint8_t b = (uint8_t)c;
         tk->ascii[c] = tok_vocab_find(tk, &b, 1);
     }
+    ldb_tok_bytelevel_map(tk->bl_char, tk->bl_len);
+    for (int b = 0; b < 256; b++)
+        tk->byte_sym[b] = tk->bytelevel ? tok_vocab_find(tk, tk->bl_char[b], tk->bl_len[b]) : LDB_TOK_NONE;
     return LDB_OK;
 }
 
@@ -171,19 +187,25 @@ int ldb_tok_open_blob(ldb_tok *tk, const void *blob, size_t size, int copy, cons
     tk->blob = blob;
     tk->size = size;
     const uint32_t *h = blob;
+    int known = size >= 4 && !((uintptr_t)blob & 3) && (h[0] == LDB_TOK_MAGIC || h[0] == LDB_TOK_MAGIC3);
     if (size >= 4 && !((uintptr_t)blob & 3) && (h[0] & 0x00ffffffu) == (LDB_TOK_MAGIC & 0x00ffffffu) &&
-        h[0] != LDB_TOK_MAGIC) {
+        !known) {
         rc = ldb_err_set(e, LDB_EUNSUPPORTED, "%s: tokenizer tables of format LTK%c; this "
-                         "latentdb reads LTK%c (make the database again with init --tokenizer)",
-                         name, (char)(h[0] >> 24), (char)(LDB_TOK_MAGIC >> 24));
+                         "latentdb reads LTK2 and LTK3 (make the database again with init "
+                         "--tokenizer, or set-tokenizer)", name, (char)(h[0] >> 24));
         goto fail;
     }
-    const char *why = size < HDR_WORDS * 4 || ((uintptr_t)blob & 3) || h[0] != LDB_TOK_MAGIC
-                          ? "header" : check_tables(tk, h, size);
+    const char *why = size < HDR_WORDS * 4 || !known ? "header" : check_tables(tk, h, size);
+    if (!why && (h[0] == LDB_TOK_MAGIC) != (h[19] == 0))
+        why = "pipeline offset";
+    if (!why && h[19] && (h[19] % 4 || h[19] < h[17] + 4ull * 256 || h[19] > size))
+        why = "pipeline bounds";
     if (why) {
         rc = bad_blob(e, name, why);
         goto fail;
     }
+    if (h[19] && (rc = ldb_tok_pipe_open(tk, tk->blob + h[19], size - h[19], name, e)))
+        goto fail;
     if (build_lookups(tk)) {
         rc = ldb_err_set(e, LDB_ENOMEM, "out of memory");
         goto fail;
@@ -204,6 +226,8 @@ void ldb_tok_close(ldb_tok *tk)
         return;
     ldb_tok_trie_free(tk->trie[0]);
     ldb_tok_trie_free(tk->trie[1]);
+    ldb_tok_pipe_free(tk->pipe);
+    free(tk->is_added);
     free(tk->own);
     free(tk->name);
     memset(tk, 0, sizeof *tk);

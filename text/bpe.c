@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../common/utf8.h"
+#include "pipe.h"
 #include "tok_impl.h"
 #include "trie.h"
 
@@ -62,6 +63,10 @@ struct ldb_tok_scratch {
      * it is a ▁ or one of join[] */
     int msplit;
     uint32_t njoin, join[MAX_JOIN]; /* a character's UTF-8 bytes, little-endian */
+    tok_pscratch *ps;          /* LTK3 pre-tokenization, made on first use */
+    int section;               /* the index of the section between added tokens */
+    uint8_t *mapped;           /* ByteLevel: a word in GPT-2's characters (ignore_merges) */
+    size_t mcap;
 };
 typedef struct ldb_tok_scratch bpe;
 
@@ -155,7 +160,8 @@ void ldb_tok_scratch_free(bpe *b)
     if (!b)
         return;
     free(b->id), free(b->start), free(b->len), free(b->prev), free(b->next), free(b->heap);
-    free(b->pc), free(b->wc), free(b->arena);
+    free(b->pc), free(b->wc), free(b->arena), free(b->mapped);
+    ldb_tok_pscratch_free(b->ps);
     free(b);
 }
 
@@ -284,10 +290,35 @@ static void wc_put(bpe *b, uint64_t h, const uint8_t *w, size_t n, const idvec *
 }
 
 /* BPE of one word: its characters' ids, merged lowest rank first, leftmost on ties. */
+/* ignore_merges: the id of the whole word, or NONE */
+static int whole_word(const ldb_tok *tk, bpe *b, const uint8_t *w, size_t n, uint32_t *id)
+{
+    if (!tk->bytelevel) {
+        *id = tok_vocab_find(tk, w, n);
+        return LDB_OK;
+    }
+    if (2 * n > b->mcap) {
+        uint8_t *m = realloc(b->mapped, 2 * n);
+        if (!m)
+            return LDB_ENOMEM;
+        b->mapped = m, b->mcap = 2 * n;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        b->mapped[k] = tk->bl_char[w[i]][0];
+        b->mapped[k + 1] = tk->bl_char[w[i]][1];
+        k += tk->bl_len[w[i]];
+    }
+    *id = tok_vocab_find(tk, b->mapped, k);
+    return LDB_OK;
+}
+
 static int bpe_merge_word(const ldb_tok *tk, bpe *b, const uint8_t *w, size_t n, idvec *o)
 {
     if (tk->flags & LDB_TOK_IGNORE_MERGES) {
-        uint32_t id = tok_vocab_find(tk, w, n);
+        uint32_t id;
+        if (whole_word(tk, b, w, n, &id))
+            return LDB_ENOMEM;
         if (id != LDB_TOK_NONE)
             return push(o, id);
     }
@@ -307,10 +338,10 @@ static int bpe_merge_word(const ldb_tok *tk, bpe *b, const uint8_t *w, size_t n,
     }
     int32_t m = 0;
     for (size_t i = 0; i < n; m++) {
-        size_t l = utf8_len_of(w[i]);
+        size_t l = tk->bytelevel ? 1 : utf8_len_of(w[i]);
         if (l > n - i)
             l = n - i;
-        b->id[m] = l == 1 ? tk->ascii[w[i] & 0x7f] : tok_vocab_find(tk, w + i, l);
+        b->id[m] = tk->bytelevel ? tk->byte_sym[w[i]] : l == 1 ? tk->ascii[w[i] & 0x7f] : tok_vocab_find(tk, w + i, l);
         b->start[m] = (uint32_t)i;
         b->len[m] = (uint32_t)l;
         b->prev[m] = m - 1;
@@ -386,9 +417,22 @@ static int marked_words(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, i
     return bpe_word(tk, b, s + a, n - a, o);
 }
 
+typedef struct wctx { const ldb_tok *tk; bpe *b; idvec *o; } wctx;
+
+/* A word of the LTK3 pipeline: bytes of a ByteLevel tokenizer, else characters. */
+static int pipe_word(void *ctx, const uint8_t *w, size_t n)
+{
+    wctx *c = ctx;
+    return c->tk->bytelevel ? bpe_word(c->tk, c->b, w, n, c->o) : marked_words(c->tk, c->b, w, n, c->o);
+}
+
 /* Pre-tokenizes a normalized piece and runs BPE on each word. */
 static int encode_words(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, idvec *o)
 {
+    if (tk->pipe) {
+        wctx c = {tk, b, o};
+        return ldb_tok_pretok(tk, &b->ps, s, n, b->section, pipe_word, &c);
+    }
     if (!(tk->flags & LDB_TOK_SPLIT_SPACE))
         return marked_words(tk, b, s, n, o);
     size_t a = 0;
@@ -411,6 +455,9 @@ static int split_added(const ldb_tok *tk, const struct tok_trie *t, bpe *b, cons
                        size_t n, idvec *o, uint8_t **scratch, size_t *scap, piece_fn fn)
 {
     size_t start = 0;
+    int top = t == tk->trie[0]; /* count the sections (Metaspace's prepend_scheme "first") */
+    if (top)
+        b->section = 0;
     for (size_t i = 0; i < n;) {
         uint32_t id;
         size_t l = t->len ? ldb_tok_trie_match(t, s + i, n - i, &id) : 0;
@@ -421,6 +468,7 @@ static int split_added(const ldb_tok *tk, const struct tok_trie *t, bpe *b, cons
         int rc = i > start ? fn(tk, b, s + start, i - start, o, scratch, scap) : LDB_OK;
         if (rc || (rc = push(o, id)))
             return rc;
+        b->section += top;
         i += l;
         start = i;
     }
@@ -436,8 +484,27 @@ static int normalized_piece(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t 
 
 /* A section between unnormalized added tokens: normalize, then split on the
  * normalized added tokens, then words. */
+static int flag_piece(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, idvec *o,
+                      uint8_t **scratch, size_t *scap);
+
 static int raw_piece(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, idvec *o,
                      uint8_t **scratch, size_t *scap)
+{
+    if (!tk->pipe || !tk->pipe->norm)
+        return flag_piece(tk, b, s, n, o, scratch, scap);
+    uint8_t *norm;
+    size_t nn;
+    int rc = ldb_tok_normalize(tk->pipe->norm, s, n, &norm, &nn);
+    if (!rc)
+        rc = flag_piece(tk, b, norm ? norm : s, nn, o, scratch, scap);
+    free(norm);
+    return rc;
+}
+
+/* Normalization by the flags (Replace " " -> "▁", Prepend "▁"), then the normalized
+ * added tokens, then words. */
+static int flag_piece(const ldb_tok *tk, bpe *b, const uint8_t *s, size_t n, idvec *o,
+                      uint8_t **scratch, size_t *scap)
 {
     if (!(tk->flags & (LDB_TOK_NORM_SPACE | LDB_TOK_NORM_PREPEND)))
         return split_added(tk, tk->trie[1], b, s, n, o, NULL, NULL, normalized_piece);
@@ -488,7 +555,9 @@ int ldb_tok_encode(const ldb_tok *tk, ldb_tok_scratch *scr, const char *text, si
     ldb_tok_scratch_free(own);
     if (rc) {
         free(o.v);
-        return ldb_err_set(e, LDB_ENOMEM, "out of memory");
+        return rc == LDB_ENOMEM ? ldb_err_set(e, LDB_ENOMEM, "out of memory")
+                                : ldb_err_set(e, rc, "%s: the pre-tokenizer's pattern could not be "
+                                              "matched (PCRE2's limits)", tk->name ? tk->name : "tokenizer");
     }
     *ids = o.v;
     *n = o.n;

@@ -1,6 +1,6 @@
 /* compile.c — tokenizer.json (with tokenizer_config.json beside it) to an LTK2 blob:
- * reads the model, checks that latentdb implements its normalizer, pre-tokenizer
- * and decoder, and fills the tables blob.c lays out. The merges are looked up in
+ * reads the model, has components.c read its normalizer, pre-tokenizer and decoder,
+ * and fills the tables blob.c lays out. The merges are looked up in
  * batches (below). Compiling the same JSON always gives the same bytes
  * (tests/golden/ltk2.sha256 pins them). */
 #include <cjson/cJSON.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/mfile.h"
+#include "pipe.h"
 #include "tok_impl.h"
 
 #define MAX_JSON ((size_t)1 << 30)
@@ -66,17 +67,6 @@ static int jtrue(const cJSON *o, const char *key)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, key));
 }
 
-static int is_null(const cJSON *o)
-{
-    return !o || cJSON_IsNull(o);
-}
-
-/* "pattern": {"String": s} */
-static const char *pattern_string(const cJSON *o)
-{
-    return jstr(cJSON_GetObjectItemCaseSensitive(o, "pattern"), "String");
-}
-
 static int unsupported(compiler *c, const char *what, const cJSON *o)
 {
     char *s = o ? cJSON_PrintUnformatted(o) : NULL;
@@ -86,79 +76,9 @@ static int unsupported(compiler *c, const char *what, const cJSON *o)
     return rc;
 }
 
-static int parse_normalizer(compiler *c, const cJSON *n, uint32_t *flags)
-{
-    if (is_null(n))
-        return LDB_OK;
-    const char *type = jstr(n, "type");
-    if (type && !strcmp(type, "Replace")) {
-        const char *p = pattern_string(n), *to = jstr(n, "content");
-        if (p && to && !strcmp(p, " ") && !strcmp(to, "\xe2\x96\x81")) {
-            *flags |= LDB_TOK_NORM_SPACE;
-            return LDB_OK;
-        }
-    } else if (type && !strcmp(type, "Prepend")) {
-        const char *to = jstr(n, "prepend");
-        if (to && !strcmp(to, "\xe2\x96\x81")) {
-            *flags |= LDB_TOK_NORM_PREPEND;
-            return LDB_OK;
-        }
-    } else if (type && !strcmp(type, "Sequence")) {
-        const cJSON *it;
-        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(n, "normalizers")) {
-            /* Prepend must come before Replace (the order Llama 2 uses) */
-            if ((*flags & LDB_TOK_NORM_SPACE) && !strcmp(jstr(it, "type") ? jstr(it, "type") : "", "Prepend"))
-                return unsupported(c, "normalizer order", n);
-            int rc = parse_normalizer(c, it, flags);
-            if (rc)
-                return rc;
-        }
-        return LDB_OK;
-    }
-    return unsupported(c, "normalizer", n);
-}
-
-static int parse_pretok(compiler *c, const cJSON *p, uint32_t *flags)
-{
-    if (is_null(p))
-        return LDB_OK;
-    const char *type = jstr(p, "type"), *pat = pattern_string(p), *beh = jstr(p, "behavior");
-    const cJSON *inv = cJSON_GetObjectItemCaseSensitive(p, "invert");
-    if (type && !strcmp(type, "Split") && pat && !strcmp(pat, " ") && beh &&
-        !strcmp(beh, "MergedWithPrevious") && !cJSON_IsTrue(inv)) {
-        *flags |= LDB_TOK_SPLIT_SPACE;
-        return LDB_OK;
-    }
-    return unsupported(c, "pre-tokenizer", p);
-}
-
-static int check_decoder(compiler *c, const cJSON *d)
-{
-    if (is_null(d))
-        return LDB_OK;
-    const char *type = jstr(d, "type");
-    if (type && !strcmp(type, "Sequence")) {
-        const cJSON *it;
-        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(d, "decoders")) {
-            int rc = check_decoder(c, it);
-            if (rc)
-                return rc;
-        }
-        return LDB_OK;
-    }
-    if (type && (!strcmp(type, "ByteFallback") || !strcmp(type, "Fuse") || !strcmp(type, "Strip")))
-        return LDB_OK;
-    if (type && !strcmp(type, "Replace")) {
-        const char *p = pattern_string(d), *to = jstr(d, "content");
-        if (p && to && !strcmp(p, "\xe2\x96\x81") && !strcmp(to, " "))
-            return LDB_OK;
-    }
-    return unsupported(c, "decoder", d);
-}
-
 /* The model's type and BPE options, the normalizer, pre-tokenizer and decoder:
  * refused unless latentdb implements them; the flags they set in *flags. */
-static int parse_options(compiler *c, const cJSON *root, uint32_t *flags)
+static int parse_options(compiler *c, const cJSON *root, uint32_t *flags, tok_pipe *pipe, int *ltk3)
 {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const char *type = jstr(model, "type");
@@ -179,12 +99,10 @@ static int parse_options(compiler *c, const cJSON *root, uint32_t *flags)
         *flags |= LDB_TOK_FUSE_UNK;
     if (jtrue(model, "ignore_merges"))
         *flags |= LDB_TOK_IGNORE_MERGES;
-    int rc;
-    if ((rc = parse_normalizer(c, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), flags)) ||
-        (rc = parse_pretok(c, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), flags)) ||
-        (rc = check_decoder(c, cJSON_GetObjectItemCaseSensitive(root, "decoder"))))
-        return rc;
-    return LDB_OK;
+    uint32_t f = *flags;
+    int rc = ldb_tok_components(c->path, root, &f, pipe, ltk3, c->e);
+    *flags = f;
+    return rc;
 }
 
 /* ---- the vocabulary --------------------------------------------------------- */
@@ -368,7 +286,7 @@ static uint32_t config_token(const compiler *c, const cJSON *cfg, const char *ke
 
 /* The added tokens' table, and BOS/EOS/PAD in h: as tokenizer_config.json names
  * them, else the first special added token with a usual name. */
-static void add_specials(const compiler *c, const cJSON *added, const cJSON *cfg, uint32_t *ad,
+static void add_specials(const compiler *c, const cJSON *added, const cJSON *cfg, int unicode_norm, uint32_t *ad,
                          ldb_tok *h)
 {
     int k = 0;
@@ -382,7 +300,7 @@ static void add_specials(const compiler *c, const cJSON *added, const cJSON *cfg
         int special = jtrue(it, "special");
         ad[2 * k] = id;
         ad[2 * k + 1] = (special ? LDB_TOK_A_SPECIAL : 0) |
-                        (jtrue(it, "normalized") && (h->flags & (LDB_TOK_NORM_SPACE | LDB_TOK_NORM_PREPEND))
+                        (jtrue(it, "normalized") && (unicode_norm || (h->flags & (LDB_TOK_NORM_SPACE | LDB_TOK_NORM_PREPEND)))
                              ? LDB_TOK_A_NORMALIZED : 0);
         k++;
         const char *s = jstr(it, "content");
@@ -407,8 +325,9 @@ static int compile(compiler *c, const cJSON *root, const cJSON *cfg, ldb_tok *tk
                 *merges = cJSON_GetObjectItemCaseSensitive(model, "merges"),
                 *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     ldb_tok h = {0}; /* the header's fields */
-    int rc;
-    if ((rc = parse_options(c, root, &h.flags)) ||
+    tok_pipe pipe;
+    int rc, ltk3;
+    if ((rc = parse_options(c, root, &h.flags, &pipe, &ltk3)) ||
         (rc = read_vocab(c, cJSON_GetObjectItemCaseSensitive(model, "vocab"), added)))
         return rc;
     h.n_vocab = c->n_vocab;
@@ -420,8 +339,10 @@ static int compile(compiler *c, const cJSON *root, const cJSON *cfg, ldb_tok *tk
     for (uint32_t i = 0; i < c->n_vocab; i++)
         piece_bytes += c->piece[i].n;
     ldb_tok_tables t;
-    if ((rc = ldb_tok_blob_new(&t, &h, piece_bytes, c->path, c->e)))
+    if ((rc = ldb_tok_blob_new(&t, &h, piece_bytes, ltk3 ? ldb_tok_pipe_size(&pipe) : 0, c->path, c->e)))
         return rc;
+    if (ltk3)
+        ldb_tok_pipe_write(&pipe, t.pipe);
     size_t at = 0;
     for (uint32_t i = 0; i < c->n_vocab; i++) {
         t.piece_off[i] = (uint32_t)at;
@@ -442,7 +363,7 @@ static int compile(compiler *c, const cJSON *root, const cJSON *cfg, ldb_tok *tk
         free(t.blob);
         return rc;
     }
-    add_specials(c, added, cfg, t.added, &h);
+    add_specials(c, added, cfg, ltk3 && pipe.norm, t.added, &h);
     for (int b = 0; b < 256; b++) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", b);

@@ -79,14 +79,16 @@ typedef struct ldb_tok_tables {
     uint32_t *merges;          /* merge_cap x 4, all empty (NONE) */
     uint32_t *added;           /* n_added x 2 */
     uint32_t *byte_id;         /* 256 */
+    uint8_t *pipe;             /* LTK3: the pipeline section (pipe_bytes), else NULL */
 } ldb_tok_tables;
 
 /* Lays out a zeroed blob for the counts of h (n_vocab, vocab_cap, merge_cap,
- * n_added) and piece_bytes bytes of pieces, with an empty merge table; the header
- * is written last, by ldb_tok_blob_header. LDB_EUNSUPPORTED when the blob would
- * pass 4 GB, LDB_ENOMEM; the message names path. */
-int ldb_tok_blob_new(ldb_tok_tables *t, const ldb_tok *h, uint64_t piece_bytes, const char *path,
-                     ldb_err *e);
+ * n_added), piece_bytes bytes of pieces and pipe_bytes of LTK3 pipeline (0: an LTK2
+ * blob), with an empty merge table; the header is written last, by
+ * ldb_tok_blob_header. LDB_EUNSUPPORTED when the blob would pass 4 GB, LDB_ENOMEM;
+ * the message names path. */
+int ldb_tok_blob_new(ldb_tok_tables *t, const ldb_tok *h, uint64_t piece_bytes, size_t pipe_bytes,
+                     const char *path, ldb_err *e);
 
 /* Writes the header: h's counts, flags and special ids, t's offsets. */
 void ldb_tok_blob_header(ldb_tok_tables *t, const ldb_tok *h);

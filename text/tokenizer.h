@@ -1,8 +1,9 @@
 /* tokenizer.h — text/'s interface to the layers above: a Hugging Face tokenizer.json
  * (BPE family) compiled to the LTK2 blob, and encode/decode reading the blob in place.
- * Files: compile.c (JSON -> blob), blob.c (the layout; open and check), trie.c (added
- * tokens), bpe.c (encode), detok.c (decode), api.c (the public ldb_tokenizer);
- * tok_impl.h is private to text/. */
+ * Files: compile.c (JSON -> blob), components.c (normalizer, pre-tokenizer, decoder),
+ * blob.c (the layout; open and check), pipe.c (LTK3's pipeline section, regexes),
+ * pretok.c (running it), trie.c (added tokens), bpe.c (encode), detok.c (decode), api.c
+ * (the public ldb_tokenizer); tok_impl.h and pipe.h are private to text/. */
 #ifndef LDB_TEXT_TOKENIZER_H
 #define LDB_TEXT_TOKENIZER_H
 
@@ -19,13 +20,16 @@
  *
  * Semantics follow the reference implementations (Hugging Face tokenizers and
  * its JS port): added tokens are matched first (leftmost-longest), the rest is
- * normalized (Replace " " -> "▁", optionally Prepend "▁"), pre-tokenized (Split " "
- * merged with previous, or none), and BPE-merged by rank with ties to the leftmost
- * pair; characters not in the vocabulary become their UTF-8 bytes' <0xXX> tokens
- * (byte_fallback). Input that is not valid UTF-8 is read as a WHATWG TextDecoder
- * reads it: each maximal invalid subsequence becomes U+FFFD. */
+ * normalized (NFC/NFKC, Replace " " -> "▁", Prepend "▁"), pre-tokenized (Split by a
+ * string or regex, ByteLevel, Metaspace, or none), and BPE-merged by rank with ties to
+ * the leftmost pair; characters not in the vocabulary become their UTF-8 bytes' <0xXX>
+ * tokens (byte_fallback). A ByteLevel tokenizer's words are bytes, its pieces GPT-2's
+ * characters for them ("Ġthe"). Input that is not valid UTF-8 is read as a WHATWG
+ * TextDecoder reads it: each maximal invalid subsequence becomes U+FFFD.
+ * A tokenizer that needs no pipeline section compiles to LTK2, the others to LTK3. */
 
-#define LDB_TOK_MAGIC 0x324b544cu /* "LTK2" (LTK1 used another piece hash) */
+#define LDB_TOK_MAGIC 0x324b544cu  /* "LTK2" (LTK1 used another piece hash) */
+#define LDB_TOK_MAGIC3 0x334b544cu /* "LTK3": LTK2 with a pipeline section */
 #define LDB_TOK_NONE UINT32_MAX
 
 typedef struct ldb_tok {
@@ -44,6 +48,12 @@ typedef struct ldb_tok {
     struct tok_trie *trie[2];
     uint32_t ascii[128];       /* vocab id of each ASCII character (or NONE) */
     char *name;                /* for messages */
+    /* LTK3 */
+    struct tok_pipe *pipe;     /* normalization form, pre-tokenizer steps, decoder; NULL: LTK2 */
+    int bytelevel;             /* words are bytes: BPE starts from byte_sym, decode unmaps */
+    uint32_t byte_sym[256];    /* ByteLevel: the id of each byte's character (or NONE) */
+    uint8_t bl_char[256][2], bl_len[256]; /* ByteLevel: each byte's character (UTF-8) */
+    uint8_t *is_added;         /* n_vocab bits: the added tokens' ids (decode keeps them verbatim) */
 } ldb_tok;
 
 /* flags */
