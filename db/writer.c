@@ -157,6 +157,44 @@ int ldb_writer_attach(ldb_writer *w, const uint8_t hash[16], const uint16_t *dic
     return rc;
 }
 
+int ldb_seqs_covered(ldb_db *db, ldb_txn *txn, const uint8_t hash[16], const uint16_t *dicts,
+                     int n, int (*each)(void *arg, uint64_t seq, int i), void *arg)
+{
+    MDB_cursor *c;
+    MDB_val k = {16, (void *)hash}, v;
+    int rc = 0, mrc = mdb_cursor_open(txn, db->seqhash, &c);
+    if (mrc)
+        return ldb_db_mdb_err(db, mrc, "seqhash");
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); mrc == 0 && !rc;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+        if (v.mv_size < 8) {
+            rc = ldb_err_set(ldb_db_err(db), LDB_EFORMAT, "seqhash: a record of %zu bytes",
+                             v.mv_size);
+            break;
+        }
+        uint64_t seq = ldb_rd_be64(v.mv_data);
+        for (int i = 0; i < n; i++) {
+            uint8_t kb[10];
+            ldb_be16(kb, dicts[i]);
+            ldb_be64(kb + 2, seq);
+            MDB_val ck = {10, kb}, cv;
+            int grc = mdb_get(txn, db->cover, &ck, &cv);
+            if (grc == 0) {
+                rc = each(arg, seq, i);
+                break;
+            }
+            if (grc != MDB_NOTFOUND) {
+                rc = ldb_db_mdb_err(db, grc, "cover");
+                break;
+            }
+        }
+    }
+    mdb_cursor_close(c);
+    if (!rc && mrc && mrc != MDB_NOTFOUND)
+        rc = ldb_db_mdb_err(db, mrc, "seqhash");
+    return rc;
+}
+
 int ldb_writer_source(ldb_writer *w, const char *label, uint32_t *id)
 {
     MDB_cursor *c;

@@ -30,6 +30,13 @@ void ldb_writer_set_threads(ldb_writer *w, int n);
 int ldb_writer_attach(ldb_writer *w, const uint8_t hash[16], const uint16_t *dicts, int n,
                       ldb_seqrec *out, int *found);
 
+/* Each sequence with these tokens (hash) that one of dicts[0..n) covers, in txn (a
+ * snapshot's or a writer's): each(arg, seq, i) with i the index in dicts of the first
+ * that covers it, until each returns nonzero, which is returned. What an ingest asks
+ * before its first batch: do these rows hold codes of its dictionaries already? */
+int ldb_seqs_covered(ldb_db *db, ldb_txn *txn, const uint8_t hash[16], const uint16_t *dicts,
+                     int n, int (*each)(void *arg, uint64_t seq, int i), void *arg);
+
 /* Appends a sequence: allocates its gpos range, stores its tokens (and the token
  * index). *out receives the record. source: an id from ldb_writer_source. */
 int ldb_writer_add_seq(ldb_writer *w, const uint32_t *tokens, uint32_t len, uint32_t source,

@@ -502,6 +502,15 @@ typedef struct ldb_ingest_opts {
     /* When set, filled as the ingest ends (after an error too): what encoded; its run
        fields as soon as the inputs are checked and the run found (before any batch). */
     struct ldb_ingest_report *report;
+    /* Duplicates: before its first batch, a run looks for rows whose tokens (by content
+       hash) sequences of other runs already hold with codes of one of its dictionaries.
+       A new run all of whose rows do is refused (LDB_EINVAL, naming those runs: their
+       ids as ldb_runs_list gives them, sources and times), and nothing is written;
+       again (above) stores them as new sequences, as before. Some of them are reported
+       (report->rows_covered) and stored as new sequences, or, with skip_covered set,
+       skipped: neither stored again nor given codes. A run's own rows never count, so a
+       resumed run skips what the uninterrupted one would have. */
+    int skip_covered;
 } ldb_ingest_opts;
 
 typedef struct ldb_ingest_report {
@@ -516,6 +525,11 @@ typedef struct ldb_ingest_report {
     uint64_t n_rows, n_tokens; /* the input's sequences and positions */
     uint64_t rows_before;      /* sequences the run had stored before this call */
     uint64_t rows_done;        /* sequences it has stored now (n_rows when it finished) */
+    uint64_t rows_covered;     /* input rows whose tokens held codes of its dictionaries
+                                  from other runs (0 with again and not skip_covered) */
+    int covered_dict;          /* index in opts->dicts of the dictionary found first */
+    uint64_t rows_skipped;     /* of rows_done - rows_before, the covered ones left out
+                                  (skip_covered): stored neither again nor attached */
 } ldb_ingest_report;
 
 /* Zeroes o and sets its size: no dictionaries or inputs yet, exact codes, default
@@ -572,6 +586,21 @@ int ldb_stream_add(ldb_stream *s, uint64_t row0, const uint32_t *tokens,
 /* Closes the stream; with finish set first marks the run finished (a finished
  * stream is not opened again). Accepts NULL. */
 int ldb_stream_close(ldb_stream *s, int finish);
+
+/* ---- Runs ----------------------------------------------------------------
+ * Every ingest, import and stream is a run with a record in the database
+ * (docs/FORMAT.md, "Run record"): its dictionaries, inputs, progress, times and the
+ * sequences it wrote codes for. */
+
+/* The runs as one JSON array, in the order they started (then by id). Each object
+ * holds "id" (the run's 32-byte key as 64 hex digits; `latentdb runs` and messages
+ * show the first 12), every field of its record ("dicts", "tokens", "source",
+ * "rows", "rows_done", "status" ("running" or "done"), "started" and "finished" in
+ * Unix seconds (0: not yet), "seqs" as [[first, last], ...] ranges, ...), and
+ * "n_seqs": the sequences it wrote codes for, null for a record made before runs
+ * recorded them (2026-12). A record that is not JSON is listed with its id and
+ * "status": "damaged". *json is the caller's, freed with ldb_free. */
+int ldb_runs_list(ldb_db *db, char **json);
 
 /* ---- Queries -------------------------------------------------------------
  * Each query runs in its own read transaction (a consistent committed state).

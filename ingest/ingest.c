@@ -30,7 +30,7 @@ static int commit_batch_once(run *r, const bbuf *bb, int done)
 {
     ldb_db *db = r->db;
     ldb_writer *w = NULL;
-    uint64_t p0 = bb->r0 * r->ctx;
+    uint64_t p0 = bb->r0 * r->ctx, skipped = 0;
     uint32_t source = 0;
     int rc = ldb_writer_begin(db, &w);
     if (rc)
@@ -38,11 +38,17 @@ static int commit_batch_once(run *r, const bbuf *bb, int done)
     if (r->indptr) /* an import: the encode side leaves a core free */
         ldb_writer_set_threads(w, 2);
     rc = ldb_writer_source(w, r->o->source ? r->o->source : r->o->tokens, &source);
+    if (!rc && r->track && seqset_copy(&r->pend, &r->seqs))
+        rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     for (uint64_t row = bb->r0; row < bb->r1 && !rc; row++) {
         uint64_t off = row * r->ctx - p0, len = ingest_row_len(r, row);
         uint8_t hash[16];
         ldb_seqrec seq;
         int found = 0;
+        if (r->covered && r->covered[row] && r->o->skip_covered) {
+            skipped++;
+            continue; /* its tokens hold codes of these dictionaries already */
+        }
         ldb_tokens_hash(bb->toks + off, (uint32_t)len, hash);
         rc = ldb_writer_attach(w, hash, r->ids, r->o->n_dicts, &seq, &found);
         if (!rc && !found)
@@ -52,15 +58,21 @@ static int commit_batch_once(run *r, const bbuf *bb, int done)
             rc = ldb_writer_codes(w, r->ids[i], &seq, bb->toks + off, c->start + off, c->lat,
                                   c->val);
         }
+        if (!rc && r->track && seqset_add(&r->pend, seq.seq) < 0)
+            rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     }
     if (!rc)
-        rc = ingest_put_run(r, w, bb->r0, bb->r1, bb->next_rows, done);
+        rc = ingest_put_run(r, w, bb->r0, bb->r1, bb->next_rows, done, &r->pend);
     if (rc) {
         ldb_writer_abort(w);
         return rc;
     }
     if ((rc = ldb_writer_commit(w)))
         return rc;
+    seqset t = r->seqs; /* committed: the batch's sequences are the run's */
+    r->seqs = r->pend;
+    r->pend = t;
+    r->n_skipped += skipped;
     if (r->o->progress) {
         uint64_t done = bb->r1 * r->ctx < r->n_tokens ? bb->r1 * r->ctx : r->n_tokens;
         r->o->progress(r->o->progress_ctx, done, r->n_tokens);
@@ -224,7 +236,8 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
     }
     if ((rc = ingest_open_sources(&r)))
         goto out;
-    if ((rc = ingest_find_run(&r)) || (rc = ingest_check_values(&r)))
+    if ((rc = ingest_find_run(&r)) || (rc = ingest_find_covered(&r)) ||
+        (rc = ingest_check_values(&r)))
         goto out;
     if (o->report) { /* what the run is, before its first batch (the caller may say so) */
         ldb_ingest_report *rp = o->report;
@@ -236,6 +249,10 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
         rp->n_rows = r.n_rows;
         rp->n_tokens = r.n_tokens;
         rp->rows_before = rp->rows_done = r.rows_done;
+    }
+    if (o->report) { /* rows other runs stored already (skipped with skip_covered) */
+        o->report->rows_covered = r.n_covered;
+        o->report->covered_dict = r.covered_dict;
     }
     if (!r.new_run && o->progress) /* a resumed run: where it starts again */
         o->progress(o->progress_ctx, r.rows_done * r.ctx < r.n_tokens ? r.rows_done * r.ctx
@@ -257,7 +274,7 @@ int ldb_ingest(ldb_db *db, const ldb_ingest_opts *user)
     if (r.rows_done >= r.n_rows) { /* an empty remainder: just mark it done */
         ldb_writer *w;
         if (!(rc = ldb_writer_begin(db, &w)) &&
-            !(rc = ingest_put_run(&r, w, r.rows_done, r.n_rows, 0, 1)))
+            !(rc = ingest_put_run(&r, w, r.rows_done, r.n_rows, 0, 1, NULL)))
             rc = ldb_writer_commit(w);
         else
             ldb_writer_abort(w);
@@ -274,6 +291,7 @@ out:
         const cJSON *rd = r.rec ? cJSON_GetObjectItem(r.rec, "rows_done") : NULL;
         if (cJSON_IsNumber(rd) && rd->valuedouble >= 0 && rd->valuedouble <= (double)r.n_rows)
             rp->rows_done = (uint64_t)rd->valuedouble; /* as the last batch recorded it */
+        rp->rows_skipped = r.n_skipped;
         for (int i = 0; r.enc && i < o->n_dicts && r.enc[i]; i++) {
             uint64_t pairs, refined;
             ldb_encoder_screen_counts(r.enc[i], &pairs, &refined);
@@ -293,7 +311,9 @@ out:
         free(bufs[b].toks);
     }
     ingest_free_dicts(&r);
-
+    free(r.covered);
+    seqset_free(&r.seqs);
+    seqset_free(&r.pend);
     cJSON_Delete(r.rec);
     return rc;
 }

@@ -23,6 +23,13 @@ typedef struct input {
     int have_content;
 } input;
 
+/* Sequence ids as ascending, disjoint, non-adjacent ranges [a[2i], a[2i+1]]: the
+ * sequences a run wrote codes for (the record's "seqs"). */
+typedef struct seqset {
+    uint64_t *a;
+    size_t n, cap;             /* ranges; room for cap of them */
+} seqset;
+
 typedef struct run {
     ldb_db *db;
     const ldb_ingest_opts *o;
@@ -45,6 +52,14 @@ typedef struct run {
     uint64_t rows_done;
     uint64_t next_rows;        /* a resumed run: the rows its next batch had (0: none) */
     int new_run;               /* find_run made a new record: check_values hashes the inputs */
+    /* duplicates (covered.c): rows whose tokens another run stored with codes of one of
+       the run's dictionaries */
+    uint8_t *covered;          /* n_rows flags, or NULL when not looked for (--again) */
+    uint64_t n_covered;
+    int covered_dict;          /* index of the first dictionary found covering a row */
+    int track;                 /* the record keeps "seqs" (not a record of before) */
+    uint64_t n_skipped;        /* covered rows this call's committed batches left out */
+    seqset seqs, pend;         /* the run's committed sequences; with the batch in flight */
     /* import: CSR codes instead of activations */
     ldb_tensors csr;
     const ldb_tensor *data, *indices, *indptr;
@@ -120,15 +135,39 @@ int ingest_find_stream(run *r, uint8_t rows_sha[32]);
  * when there is none. */
 int ingest_stream_ctx(run *r, uint32_t *ctx);
 
-/* Records, in w's transaction, that rows [from, rows_done) are stored; refuses when
- * the record in the database no longer says from (another ingest of the run). */
+/* Records, in w's transaction, that rows [from, rows_done) are stored, and that the
+ * run has written codes for seqs (NULL: r->seqs, none in this transaction); refuses
+ * when the record in the database no longer says from (another ingest of the run). */
 int ingest_put_run(run *r, ldb_writer *w, uint64_t from, uint64_t rows_done, uint64_t next_rows,
-                   int done);
+                   int done, const seqset *seqs);
 
 /* Puts the inputs' path, size, content hash and stat signature into r->rec. */
 int ingest_put_inputs(run *r);
 
 /* The content hash of an input, computed once (a whole read, on several threads). */
 int ingest_input_content(run *r, input *in);
+
+/* ---- Sequences a run wrote codes for, and duplicates (covered.c) ---- */
+
+/* Adds sequence id to s (ranges merged); 1 when it holds id already. */
+int seqset_add(seqset *s, uint64_t id);
+int seqset_has(const seqset *s, uint64_t id);
+uint64_t seqset_count(const seqset *s);
+int seqset_copy(seqset *dst, const seqset *src);
+void seqset_free(seqset *s);
+/* "seqs" of a record: into s (0 when the record has none: *have = 0); LDB_EFORMAT
+ * when it is not ascending ranges. As JSON: [[first, last], ...]. */
+int seqset_from_json(seqset *s, const cJSON *a, int *have);
+cJSON *seqset_to_json(const seqset *s);
+
+/* The run's sequences from its record (r->seqs; r->track unless it is a record of
+ * before, resumed, that has none). */
+int ingest_load_seqs(run *r);
+
+/* Takes the run's sequences from its record (a resumed run's) or starts them (a new
+ * run's), then looks, unless --again, for rows whose tokens already hold codes of
+ * the run's dictionaries from other runs (r->covered): a new run all of whose rows
+ * are is refused, naming those runs; nothing is written either way. */
+int ingest_find_covered(run *r);
 
 #endif

@@ -348,6 +348,8 @@ int ingest_find_run(run *r)
             r->rec = new_record(r, r->o->tokens, r->acts_name, r->n_rows);
             cJSON_AddNumberToObject(r->rec, "again", again);
             cJSON_AddStringToObject(r->rec, "precision", precision_name(prec));
+            /* the label its sequences were stored under (a stream's has it too) */
+            cJSON_AddStringToObject(r->rec, "source", r->o->source ? r->o->source : r->o->tokens);
             r->new_run = 1;
             break;
         }
@@ -388,7 +390,7 @@ int ingest_find_run(run *r)
  * record in the database must still say `from`: another process running the same
  * run at the same time would otherwise store its rows twice. */
 int ingest_put_run(run *r, ldb_writer *w, uint64_t from, uint64_t rows_done, uint64_t next_rows,
-                   int done)
+                   int done, const seqset *seqs)
 {
     const char *json;
     size_t len;
@@ -409,6 +411,13 @@ int ingest_put_run(run *r, ldb_writer *w, uint64_t from, uint64_t rows_done, uin
     if (!cJSON_GetObjectItem(r->rec, "next_rows"))
         cJSON_AddNumberToObject(r->rec, "next_rows", 0);
     cJSON_ReplaceItemInObject(r->rec, "next_rows", cJSON_CreateNumber((double)next_rows));
+    if (r->track) { /* the sequences it wrote codes for, with this batch's */
+        cJSON *a = seqset_to_json(seqs ? seqs : &r->seqs);
+        if (!a)
+            return ldb_err_set(ldb_db_err(r->db), LDB_ENOMEM, "out of memory");
+        cJSON_DeleteItemFromObject(r->rec, "seqs");
+        cJSON_AddItemToObject(r->rec, "seqs", a);
+    }
     if (done) {
         cJSON_ReplaceItemInObject(r->rec, "status", cJSON_CreateString("done"));
         cJSON_ReplaceItemInObject(r->rec, "finished", cJSON_CreateNumber((double)time(NULL)));

@@ -99,7 +99,8 @@ int ldb_stream_open(ldb_db *db, const ldb_stream_opts *user, ldb_stream **out)
                                r->dd[0]->name, r->d_in, r->dd[i]->name, r->dd[i]->d_in);
     if (!(r->act = calloc(r->n_layers, sizeof *r->act)))
         return ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
-    if ((rc = ingest_find_stream(r, s->want)) || (rc = ingest_open_encoders(r)))
+    if ((rc = ingest_find_stream(r, s->want)) || (rc = ingest_load_seqs(r)) ||
+        (rc = ingest_open_encoders(r)))
         return rc;
     return LDB_OK;
 }
@@ -244,7 +245,7 @@ int ldb_stream_close(ldb_stream *s, int finish)
             rc = ldb_err_set(ldb_db_err(r->db), LDB_EINVAL, "stream '%s': an add failed, so the "
                              "run is not marked finished", r->o->source);
         else if (!(rc = ldb_writer_begin(r->db, &w)) &&
-                 !(rc = ingest_put_run(r, w, r->rows_done, r->rows_done, 0, 1)))
+                 !(rc = ingest_put_run(r, w, r->rows_done, r->rows_done, 0, 1, NULL)))
             rc = ldb_writer_commit(w);
         else if (w)
             ldb_writer_abort(w);
@@ -259,6 +260,8 @@ int ldb_stream_close(ldb_stream *s, int finish)
     free(s->toks);
     ingest_free_dicts(r);
     cJSON_Delete(r->rec);
+    seqset_free(&r->seqs);
+    seqset_free(&r->pend);
     free((char *)s->o.source);
     free(s);
     return rc;

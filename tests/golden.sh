@@ -89,6 +89,9 @@ for t in $(mdb_dump -l "$T/$V/old"); do
         mdb_dump -p -s "$t" "$T/$V/old" > "$T/$V/a" 2>&1
         mdb_dump -p -s "$t" "$T/$V/new" > "$T/$V/b" 2>&1
         sed -i -E 's/"(path|tokens|acts|weights|config|stat)":"[^"]*"//g; s/"(started|finished)":[0-9]+//g' "$T/$V/a" "$T/$V/b"
+        # and the fields runs have recorded since the golden DBs were made (issue 26:
+        # the source label of a file run, the sequences a run wrote)
+        sed -i -E 's/,"source":"[^"]*"//g; s/,"seqs":\[(\[[0-9]+,[0-9]+\],?)*\]//g' "$T/$V/b"
         ;;
     *)
         mdb_dump -s "$t" "$T/$V/old" > "$T/$V/a" 2>&1

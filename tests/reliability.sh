@@ -214,7 +214,11 @@ with open(p, 'r+b') as f:
     f.seek(off); b = f.read(1); f.seek(off); f.write(bytes([b[0] ^ 1]))
 os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
 PY
-expect 0 "the DB now holds 256 sequences" ingest_i "$K"
+# (a new run, not "done already"; its rows hold codes of a already, so it is refused as a
+# duplicate, issue 26, and --again stores them again)
+expect 1 "all 128 sequences already hold codes of 'a'" ingest_i "$K"
+expect 0 "the DB now holds 256 sequences" "$L" ingest "$K" --dict a --tokens "$I/tokens.npy" \
+    --acts "$I/acts.npy" --batch-tokens 2048 --source corpus --again
 # records of the scheme before (run id over sizes, mtimes and headers) are still
 # found: converted in place (helper below), a finished run stays done and a killed
 # one resumes to the uninterrupted run's digest

@@ -57,6 +57,7 @@ run reliability sh tests/reliability.sh "$BUILD" short
 run corrupt "$PY" tests/corrupt.py "$BUILD" "$DATA" short
 run golden sh tests/golden.sh "$BUILD"
 run manage sh tests/manage.sh "$BUILD" "$FX" "$DATA"
+run dups sh tests/dups.sh "$BUILD" "$FX"
 run conventions sh tests/conventions.sh "$BUILD" "$FX" "$DATA"
 run api sh tests/api.sh "$BUILD"
 run test_demo sh tests/demo.sh "$BUILD"

@@ -151,6 +151,10 @@ int cmd_set_tokenizer(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_runs(int argc, char **argv);            /* cmd_runs.c */
+/* After an ingest or import: "N of M sequences already hold codes of D" on stderr
+ * when some did (what was done with them: stored again, or skipped). (cmd_runs.c) */
+void cli_run_covered(const ldb_ingest_opts *o, const struct ldb_ingest_report *rep);
 int cmd_check(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_top(int argc, char **argv);

@@ -20,7 +20,8 @@ static const char *USAGE_INIT =
     "dictionaries.\n";
 static const char *USAGE_INGEST =
     "usage: latentdb ingest DB --dict NAME[,NAME...] --tokens T.npy --acts A.npy [--ctx N]\n"
-    "                      [--source LABEL] [--again] [--precision exact|f32|bf16] [--json]\n"
+    "                      [--source LABEL] [--again | --skip-covered] [--precision exact|f32|bf16]\n"
+    "                      [--json]\n"
     "Tokens [n_seq, ctx] go with activations [n_seq, ctx, d_in] or [n_tokens, d_in]; flat\n"
     "tokens [n_tokens] are one sequence, or rows of --ctx N (activations in rows need it).\n"
     "A killed run resumes where it stopped when the same command runs again. --json prints\n"
@@ -33,7 +34,11 @@ static const char *USAGE_INGEST =
     "thread count; a fast GEMM (bf16 where the CPU has AMX or AVX512_BF16) only screens\n"
     "for the latents that could fire. --precision f32 screens with the f32 GEMM: the same\n"
     "codes. --precision bf16 keeps the bf16 GEMM's own codes: faster, and codes within ~1%\n"
-    "of their threshold may flip (README).\n";
+    "of their threshold may flip (README).\n"
+    "Rows whose tokens another run already stored with codes of these dictionaries are\n"
+    "counted on stderr and stored again as new sequences; --skip-covered leaves them out.\n"
+    "When every row is such a row, the ingest is refused, naming the earlier run (latentdb\n"
+    "runs lists them); --again stores them all again.\n";
 static const char *USAGE_INFO = "usage: latentdb info DB [--json]\n";
 
 static char told[512]; /* the note of the open, printed */
@@ -316,7 +321,10 @@ cJSON *cli_run_json(ldb_db *db, const char *path, const ldb_ingest_opts *o,
     cJSON_AddBoolToObject(j, "resumed", rep->resumed);
     cJSON_AddNumberToObject(j, "ctx", rep->ctx);
     uint64_t t0 = rep->rows_before * rep->ctx, t1 = rep->rows_done * rep->ctx;
-    cJSON_AddNumberToObject(j, "sequences_added", (double)(rep->rows_done - rep->rows_before));
+    cJSON_AddNumberToObject(j, "sequences_added",
+                            (double)(rep->rows_done - rep->rows_before - rep->rows_skipped));
+    cJSON_AddNumberToObject(j, "sequences_covered", (double)rep->rows_covered);
+    cJSON_AddNumberToObject(j, "sequences_skipped", (double)rep->rows_skipped);
     cJSON_AddNumberToObject(j, "tokens_added", (double)((t1 < rep->n_tokens ? t1 : rep->n_tokens) -
                                                         (t0 < rep->n_tokens ? t0 : rep->n_tokens)));
     cJSON_AddNumberToObject(j, "input_sequences", (double)rep->n_rows);
@@ -359,6 +367,8 @@ int cmd_ingest(int argc, char **argv)
             o.source = argv[++i];
         else if (!strcmp(argv[i], "--again"))
             o.again = 1;
+        else if (!strcmp(argv[i], "--skip-covered"))
+            o.skip_covered = 1;
         else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
             if (cli_parse_precision(argv[++i], &o.precision))
                 return cli_usage(USAGE_INGEST, "--precision is exact, f32 or bf16, not '%s'", argv[i]);
@@ -414,7 +424,7 @@ int cmd_ingest(int argc, char **argv)
         double t0 = cli_now();
         if (ldb_ingest(db, &o)) {
             rc = cli_fail("%s", ldb_db_errmsg(db));
-        } else if (json) {
+        } else if (cli_run_covered(&o, &rep), json) {
             cli_progress_end();
             rc = cli_json_write(stdout, cli_run_json(db, path, &o, &rep, cli_now() - t0)) ? 1 : 0;
         } else {

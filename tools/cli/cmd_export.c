@@ -12,9 +12,12 @@ static const char *USAGE_EXPORT =
     "usage: latentdb export DB DICT [--top 20] [--samples 20] [--latents A-B] > out.jsonl\n";
 static const char *USAGE_IMPORT =
     "usage: latentdb import DB --dict NAME --tokens T.npy --codes C.npz [--ctx N]\n"
-    "                       [--source LABEL] [--again] [--json]\n"
+    "                       [--source LABEL] [--again | --skip-covered] [--json]\n"
     "C.npz: scipy.sparse.save_npz of a CSR matrix [n_tokens, d_sae], one row per token of\n"
-    "T.npy. --json prints a summary object on stdout when it ends.\n";
+    "T.npy. --json prints a summary object on stdout when it ends.\n"
+    "Rows whose tokens already hold codes of the dictionary (from another run) are stored\n"
+    "again as new sequences, or left out with --skip-covered; when every row does, the\n"
+    "import is refused, naming the earlier run, unless --again.\n";
 
 /* One latent's line; returns 0 or an LDB error code. */
 static int export_one(ldb_db *db, ldb_tokenizer *tk, const char *dict, uint32_t j, uint32_t top,
@@ -142,6 +145,8 @@ int cmd_import(int argc, char **argv)
             o.source = argv[++i];
         else if (!strcmp(argv[i], "--again"))
             o.again = 1;
+        else if (!strcmp(argv[i], "--skip-covered"))
+            o.skip_covered = 1;
         else if (argv[i][0] == '-')
             return cli_usage(USAGE_IMPORT, "unknown option or missing value '%s'", argv[i]);
         else if (!path)
@@ -163,7 +168,7 @@ int cmd_import(int argc, char **argv)
     int rc = cli_open_db(path, LDB_OPEN_WRITE, &db);
     if (!rc && ldb_ingest(db, &o))
         rc = cli_fail("%s", ldb_db_errmsg(db));
-    else if (!rc && json) {
+    else if (!rc && (cli_run_covered(&o, &rep), json)) {
         cli_progress_end();
         rc = cli_json_write(stdout, cli_run_json(db, path, &o, &rep, cli_now() - t0)) ? 1 : 0;
     } else if (!rc) {

@@ -22,6 +22,7 @@ static const char *USAGE =
     "         [--source LABEL] [--again] [--json]\n"
     "                                           encode a corpus and store its codes\n"
     "  info DB [--json]\n"
+    "  runs DB [--json]                         the runs (ingests, imports, streams) stored\n"
     "  check DB [--digest] [--repair] [--json]  verify everything; print the content digest;\n"
     "                                           --repair rebuilds what is derived (indexes,\n"
     "                                           summaries, catalog) from the sequences and codes\n"
@@ -213,6 +214,7 @@ int main(int argc, char **argv)
         {"import", cmd_import}, {"latent", cmd_latent}, {"density", cmd_density},
         {"tokenize", cmd_tokenize}, {"search", cmd_search}, {"serve", cmd_serve},
         {"page", cmd_page}, {"set-skip", cmd_set_skip}, {"set-tokenizer", cmd_set_tokenizer},
+        {"runs", cmd_runs},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name))
