@@ -130,6 +130,11 @@ void cli_close_db(struct ldb_db *db);
 /* "f32" or "bf16" into LDB_PRECISION_*; 0 or -1. */
 int cli_parse_precision(const char *s, int *out);
 int cli_parse_u32(const char *s, uint32_t *out);
+/* A command's arguments: want positional ones into pos, --json, and one flag of its
+ * own (NULL: none); 0, or the exit status after the usage (need: what to say when
+ * positional ones are missing). */
+int cli_args(int argc, char **argv, const char *usage, int want, const char **pos, int *json,
+             const char *flag, int *set, const char *need);
 /* Comma-separated token ids ("" for none) into ids (at most cap); 0 or -1. */
 int cli_parse_ids(const char *s, uint32_t *ids, size_t cap, size_t *n);
 

@@ -79,6 +79,47 @@ int cli_parse_precision(const char *s, int *out)
     return 0;
 }
 
+int cli_parse_ids(const char *s, uint32_t *ids, size_t cap, size_t *n)
+{
+    *n = 0;
+    if (!*s)
+        return 0;
+    char *copy = strdup(s), *save = NULL;
+    if (!copy)
+        return -1;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*n == cap || cli_parse_u32(t, &ids[*n])) {
+            free(copy);
+            return -1;
+        }
+        (*n)++;
+    }
+    free(copy);
+    return 0;
+}
+
+int cli_args(int argc, char **argv, const char *usage, int want, const char **pos, int *json,
+             const char *flag, int *set, const char *need)
+{
+    int n = 0;
+    *json = 0;
+    if (set)
+        *set = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            *json = 1;
+        else if (flag && !strcmp(argv[i], flag))
+            *set = 1;
+        else if (argv[i][0] == '-' && argv[i][1])
+            return cli_usage(usage, "unknown option '%s'", argv[i]);
+        else if (n < want)
+            pos[n++] = argv[i];
+        else
+            return cli_usage(usage, "unexpected argument '%s'", argv[i]);
+    }
+    return n == want ? 0 : cli_usage(usage, "%s", need);
+}
+
 int cli_parse_u32(const char *s, uint32_t *out)
 {
     char *end;

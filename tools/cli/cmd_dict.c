@@ -55,22 +55,13 @@ static void show_line(const char *key, const char *v)
 static int dict_show(int argc, char **argv)
 {
     const char *path = NULL;
-    int json = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (argv[i][0] == '-')
-            return cli_usage(USAGE_DICT_SHOW, "unknown option '%s'", argv[i]);
-        else if (!path)
-            path = argv[i];
-        else
-            return cli_usage(USAGE_DICT_SHOW, "unexpected argument '%s'", argv[i]);
-    }
-    if (!path)
-        return cli_usage(USAGE_DICT_SHOW, "dict show needs a PATH");
+    int json, rc = cli_args(argc, argv, USAGE_DICT_SHOW, 1, &path, &json, NULL, NULL,
+                            "dict show needs a PATH");
+    if (rc)
+        return rc;
     ldb_dict *d = NULL;
     char sha[65];
-    int rc = open_dict(path, &d);
+    rc = open_dict(path, &d);
     if (rc)
         goto out;
     if (ldb_dict_sha256(d, sha)) {

@@ -29,52 +29,6 @@ static const char *USAGE_SET_TOKENIZER =
     "stored token id is outside its vocabulary. Its BOS, EOS and PAD ids become the skip set\n"
     "(as set-skip, when tokens are stored) unless --keep-skip.\n";
 
-int cli_parse_ids(const char *s, uint32_t *ids, size_t cap, size_t *n)
-{
-    *n = 0;
-    if (!*s)
-        return 0;
-    char *copy = strdup(s), *save = NULL;
-    if (!copy)
-        return -1;
-    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (*n == cap || cli_parse_u32(t, &ids[*n])) {
-            free(copy);
-            return -1;
-        }
-        (*n)++;
-    }
-    free(copy);
-    return 0;
-}
-
-/* The positional arguments (want of them) and --json; 0 or an exit status. */
-static int args(int argc, char **argv, const char *usage, int want, const char **pos, int *json,
-                const char *flag, int *set)
-{
-    int n = 0;
-    *json = 0;
-    if (set)
-        *set = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(usage, stdout);
-            return -1;
-        }
-        if (!strcmp(argv[i], "--json"))
-            *json = 1;
-        else if (flag && !strcmp(argv[i], flag))
-            *set = 1;
-        else if (argv[i][0] == '-' && argv[i][1])
-            return cli_usage(usage, "unknown option '%s'", argv[i]);
-        else if (n < want)
-            pos[n++] = argv[i];
-        else
-            return cli_usage(usage, "unexpected '%s'", argv[i]);
-    }
-    return n == want ? 0 : cli_usage(usage, "%d arguments are needed", want);
-}
-
 static int done_json(const char *what, const char *db, const char *key, const char *val)
 {
     cJSON *o = cJSON_CreateObject();
@@ -88,9 +42,10 @@ static int done_json(const char *what, const char *db, const char *key, const ch
 int cmd_dict_rm(int argc, char **argv)
 {
     const char *p[2];
-    int json, rc = args(argc, argv, USAGE_DICT_RM, 2, p, &json, NULL, NULL);
+    int json, rc = cli_args(argc, argv, USAGE_DICT_RM, 2, p, &json, NULL, NULL,
+                            "dict rm needs DB NAME");
     if (rc)
-        return rc < 0 ? 0 : rc;
+        return rc;
     ldb_db *db = NULL;
     if ((rc = cli_open_db(p[0], LDB_OPEN_WRITE, &db)))
         return rc;
@@ -107,9 +62,10 @@ int cmd_dict_rm(int argc, char **argv)
 int cmd_dict_set_path(int argc, char **argv)
 {
     const char *p[3];
-    int json, rc = args(argc, argv, USAGE_DICT_SET_PATH, 3, p, &json, NULL, NULL);
+    int json, rc = cli_args(argc, argv, USAGE_DICT_SET_PATH, 3, p, &json, NULL, NULL,
+                            "dict set-path needs DB NAME PATH");
     if (rc)
-        return rc < 0 ? 0 : rc;
+        return rc;
     ldb_db *db = NULL;
     if ((rc = cli_open_db(p[0], LDB_OPEN_WRITE, &db)))
         return rc;
@@ -150,9 +106,10 @@ static void skip_out(ldb_db *db, const char *path, int json)
 int cmd_set_skip(int argc, char **argv)
 {
     const char *p[2];
-    int json, rc = args(argc, argv, USAGE_SET_SKIP, 2, p, &json, NULL, NULL);
+    int json, rc = cli_args(argc, argv, USAGE_SET_SKIP, 2, p, &json, NULL, NULL,
+                            "set-skip needs DB IDS");
     if (rc)
-        return rc < 0 ? 0 : rc;
+        return rc;
     uint32_t ids[1024];
     size_t n = 0;
     if (cli_parse_ids(p[1], ids, 1024, &n))
@@ -172,9 +129,10 @@ int cmd_set_skip(int argc, char **argv)
 int cmd_set_tokenizer(int argc, char **argv)
 {
     const char *p[2];
-    int json, keep, rc = args(argc, argv, USAGE_SET_TOKENIZER, 2, p, &json, "--keep-skip", &keep);
+    int json, keep, rc = cli_args(argc, argv, USAGE_SET_TOKENIZER, 2, p, &json, "--keep-skip",
+                                  &keep, "set-tokenizer needs DB tokenizer.json");
     if (rc)
-        return rc < 0 ? 0 : rc;
+        return rc;
     ldb_tokenizer *t = NULL;
     if (ldb_tokenizer_open(p[1], &t)) {
         rc = cli_fail("%s", ldb_tokenizer_errmsg(t));

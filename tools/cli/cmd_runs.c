@@ -82,23 +82,13 @@ void cli_run_covered(const ldb_ingest_opts *o, const ldb_ingest_report *rep)
 int cmd_runs(int argc, char **argv)
 {
     const char *path = NULL;
-    int json = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (argv[i][0] == '-')
-            return cli_usage(USAGE_RUNS, "unknown option '%s'", argv[i]);
-        else if (!path)
-            path = argv[i];
-        else
-            return cli_usage(USAGE_RUNS, "unexpected argument '%s'", argv[i]);
-    }
-    if (!path)
-        return cli_usage(USAGE_RUNS, "runs needs DB");
+    int json, rc = cli_args(argc, argv, USAGE_RUNS, 1, &path, &json, NULL, NULL, "runs needs DB");
+    if (rc)
+        return rc;
     ldb_db *db = NULL;
     char *s = NULL;
     cJSON *a = NULL;
-    int rc = cli_open_db(path, LDB_OPEN_READ, &db);
+    rc = cli_open_db(path, LDB_OPEN_READ, &db);
     if (rc)
         return rc;
     if (ldb_runs_list(db, &s)) {
