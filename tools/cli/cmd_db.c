@@ -180,18 +180,9 @@ int cmd_init(int argc, char **argv)
         return cli_usage(USAGE_INIT, "--format must be 6, 5, 4 or 3, not '%s'", fmt);
     uint32_t ids[1024];
     size_t n = 0;
-    if (skip && *skip) {
-        char *copy = strdup(skip), *save = NULL;
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            if (n == 1024 || cli_parse_u32(t, &ids[n])) {
-                free(copy);
-                return cli_usage(USAGE_INIT, "--skip-tokens takes up to 1024 comma-separated "
-                                 "token ids, not '%s'", skip);
-            }
-            n++;
-        }
-        free(copy);
-    }
+    if (skip && cli_parse_ids(skip, ids, 1024, &n))
+        return cli_usage(USAGE_INIT, "--skip-tokens takes up to 1024 comma-separated token ids, "
+                         "not '%s'", skip);
     ldb_tokenizer *t = NULL;
     if (tpath && ldb_tokenizer_open(tpath, &t)) { /* before the DB exists: nothing to undo */
         int rc = cli_fail("%s", ldb_tokenizer_errmsg(t));
