@@ -252,9 +252,10 @@ if [ -n "$SF" ]; then
 import numpy as np
 a = np.load('$SF/acts.npy', mmap_mode='r'); t = np.load('$SF/tokens.npy')
 np.save('$T/q.npy', np.ascontiguousarray(a[1024:1040])); np.save('$T/qt.npy', t[1, :16].astype(np.int64))"
-    expect 0 '16 positions of .* encoded with .p.; latents by their largest code' \
+    # (row 1 starts with BOS, a skip token: left out, as in the DB's statistics)
+    expect 0 '16 positions of .* encoded with .p.; 1 of them, of the DB.s skip tokens, left out; latents by their largest code' \
         "$L" search "$DB" p --acts "$T/q.npy" --tokens "$T/qt.npy" -k 5
-    expect 0 '"positions":16,"latents":\[\{"latent":[0-9]+,"max":.*"piece":' \
+    expect 0 '"positions":16,"skipped":1,"latents":\[\{"latent":[0-9]+,"max":.*"piece":' \
         "$L" search "$DB" p --acts "$T/q.npy" --tokens "$T/qt.npy" --json
     expect 1 "expected 16 int32/int64 token ids" "$L" search "$DB" p --acts "$T/q.npy" --tokens "$T/t2.npy"
     expect 1 "no dictionary named 'nope'" "$L" search "$DB" nope --acts "$T/q.npy"
