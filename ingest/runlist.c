@@ -87,7 +87,8 @@ int ldb_runs_list(ldb_db *db, char **json)
         rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     ldb_snap_end(db, txn);
     if (!rc) {
-        qsort(l.rec, l.n, sizeof *l.rec, by_start);
+        if (l.n) /* (no runs: no array) */
+            qsort(l.rec, l.n, sizeof *l.rec, by_start);
         if (!(a = cJSON_CreateArray()))
             rc = ldb_err_set(ldb_db_err(db), LDB_ENOMEM, "out of memory");
     }

@@ -9,6 +9,8 @@ FX=$2
 L=$BUILD/bin/latentdb
 S=$FX/store
 SHIM=$PWD/$BUILD/tests/faultinj.so
+# the fault shim comes before ASan's runtime under make asan (as in tests/reliability.sh)
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 PY=/usr/bin/python3
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
