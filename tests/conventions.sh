@@ -153,6 +153,8 @@ expect 0 "now holds $N sequences" "$L" ingest "$D2" --dict a --tokens "$T/flat.n
 # ---- a resumed ingest says so; progress counts tokens ----
 D3=$T/db3
 "$L" init "$D3" --skip-tokens 2 > /dev/null && "$L" dict add "$D3" a "$S/dict" > /dev/null
+# (the fault shim comes before ASan's runtime under make asan, as in tests/reliability.sh)
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
 LD_PRELOAD=$PWD/$BUILD/tests/faultinj.so LDB_FAULT_DIR=$D3/data.mdb LDB_FAULT=fdatasync:3:kill \
     "$L" ingest "$D3" --dict a --tokens "$T/tokens.npy" --acts "$T/acts.npy" --batch-tokens 2048 > /dev/null 2>&1
 kept=$("$L" info "$D3" --json | $PY -c "import json, sys; print(json.load(sys.stdin)['n_seq'])")
