@@ -242,7 +242,7 @@ for q in "top DB a 3 --json" "latent DB a 3 --json" "cooc DB a 3 -k 5 --json" "s
     a=$(echo $q | sed "s|DB|$DB|" | xargs "$L" 2>&1)
     # shellcheck disable=SC2086
     b=$(echo $q | sed "s|DB|$T/db3|" | xargs "$L" 2>&1)
-    [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "formats 3 and 4 answer '$q' differently"
+    [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "formats 3 and 6 answer '$q' differently"
 done
 expect 2 "--format must be 6, 5, 4 or 3, not '7'" "$L" init "$T/db7" --format 7
 # CMD --help: its usage on stdout, status 0 (info once read an unset path after it)
