@@ -160,33 +160,13 @@ sys.exit(0 if o[1]['seqs'] == [[100, 159]] and o[1]['n_seqs'] == 60 and o[1]['st
 # listed, and a refusal names the runs of the dictionary it can find
 strip() { # DB: drop "seqs" and "source" from every run record, as older latentdb wrote them
     $PY - "$1" <<'PY'
-import ctypes, ctypes.util, json, sys
-lm = ctypes.CDLL(ctypes.util.find_library("lmdb"))
-class Val(ctypes.Structure):
-    _fields_ = [("size", ctypes.c_size_t), ("data", ctypes.c_void_p)]
-env, txn, cur, dbi = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_uint()
-def ok(rc):
-    if rc: raise SystemExit("lmdb error %d" % rc)
-ok(lm.mdb_env_create(ctypes.byref(env)))
-ok(lm.mdb_env_set_maxdbs(env, 64))
-ok(lm.mdb_env_set_mapsize(env, ctypes.c_size_t(1 << 32)))
-ok(lm.mdb_env_open(env, sys.argv[1].encode(), 0, 0o644))
-ok(lm.mdb_txn_begin(env, None, 0, ctypes.byref(txn)))
-ok(lm.mdb_dbi_open(txn, b"runs", 0, ctypes.byref(dbi)))
-ok(lm.mdb_cursor_open(txn, dbi, ctypes.byref(cur)))
-recs, k, v, op = [], Val(), Val(), 0
-while lm.mdb_cursor_get(cur, ctypes.byref(k), ctypes.byref(v), op) == 0:
-    recs.append((ctypes.string_at(k.data, k.size), ctypes.string_at(v.data, v.size)))
-    op = 8
-lm.mdb_cursor_close(cur)
-for key, val in recs:
-    r = json.loads(val)
+import sys
+sys.path.insert(0, "tests")
+from runs_table import rewrite
+def strip(key, r):
     r.pop("seqs", None), r.pop("source", None)
-    new = json.dumps(r, separators=(",", ":")).encode()
-    kv = Val(len(key), ctypes.cast(ctypes.c_char_p(key), ctypes.c_void_p))
-    vn = Val(len(new), ctypes.cast(ctypes.c_char_p(new), ctypes.c_void_p))
-    ok(lm.mdb_put(txn, dbi, ctypes.byref(kv), ctypes.byref(vn), 0))
-ok(lm.mdb_txn_commit(txn))
+    return key, r
+rewrite(sys.argv[1], strip)
 PY
 }
 O=$T/old

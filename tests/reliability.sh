@@ -229,34 +229,17 @@ cp "$F/acts.npy" "$I/acts.npy"
 legacy() { # DB [f32]: rekey its run records as latentdb did before content identity (f32:
            # and mark them runs of the plain f32 codes of before exact encoding)
     $PY - "$1" "$BUILD/bin/latentdb" "${2:-}" <<'PY'
-import ctypes, ctypes.util, hashlib, json, os, struct, subprocess, sys
+import hashlib, json, os, struct, subprocess, sys
+sys.path.insert(0, "tests")
+from runs_table import rewrite
 db, exe, old = sys.argv[1], sys.argv[2], sys.argv[3] == "f32"
 sha = {d["name"]: d["sha256"] for d in json.loads(subprocess.check_output([exe, "dict", "ls", db, "--json"]))}
-lm = ctypes.CDLL(ctypes.util.find_library("lmdb"))
-class Val(ctypes.Structure):
-    _fields_ = [("size", ctypes.c_size_t), ("data", ctypes.c_void_p)]
-env, txn, cur, dbi = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_uint()
-def ok(rc):
-    if rc: raise SystemExit("lmdb error %d" % rc)
-ok(lm.mdb_env_create(ctypes.byref(env)))
-ok(lm.mdb_env_set_maxdbs(env, 64))
-ok(lm.mdb_env_set_mapsize(env, ctypes.c_size_t(1 << 32)))
-ok(lm.mdb_env_open(env, db.encode(), 0, 0o644))
-ok(lm.mdb_txn_begin(env, None, 0, ctypes.byref(txn)))
-ok(lm.mdb_dbi_open(txn, b"runs", 0, ctypes.byref(dbi)))
-ok(lm.mdb_cursor_open(txn, dbi, ctypes.byref(cur)))
-recs, k, v, op = [], Val(), Val(), 0 # MDB_FIRST, then MDB_NEXT (8)
-while lm.mdb_cursor_get(cur, ctypes.byref(k), ctypes.byref(v), op) == 0:
-    recs.append((ctypes.string_at(k.data, k.size), ctypes.string_at(v.data, v.size)))
-    op = 8
-lm.mdb_cursor_close(cur)
 def head(p):
     b = open(p, "rb").read(4096)
     if b[:6] != b"\x93NUMPY": return b
     n = 10 + struct.unpack("<H", b[8:10])[0] if b[6] == 1 else 12 + struct.unpack("<I", b[8:12])[0]
     return open(p, "rb").read(n)
-for key, val in recs:
-    r = json.loads(val)
+def legacy(key, r):
     if old:
         r["precision"] = "f32"
     h = hashlib.sha256()
@@ -267,15 +250,8 @@ for key, val in recs:
         h.update(struct.pack("<QQQ", st.st_size, st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9) + head(p))
     h.update(struct.pack("<QQ", r["ctx"], r["again"]) + {"bf16": b"bf16", "exact": b"exact"}.get(r["precision"], b""))
     r.pop("inputs", None)
-    new = json.dumps(r, separators=(",", ":")).encode()
-    kv = Val(len(key), ctypes.cast(ctypes.c_char_p(key), ctypes.c_void_p))
-    ok(lm.mdb_del(txn, dbi, ctypes.byref(kv), None))
-    nk = h.digest()
-    kn = Val(32, ctypes.cast(ctypes.c_char_p(nk), ctypes.c_void_p))
-    vn = Val(len(new), ctypes.cast(ctypes.c_char_p(new), ctypes.c_void_p))
-    ok(lm.mdb_put(txn, dbi, ctypes.byref(kn), ctypes.byref(vn), 0))
-ok(lm.mdb_txn_commit(txn))
-lm.mdb_env_close(env)
+    return h.digest(), r
+rewrite(db, legacy)
 PY
     "$L" check "$1" --repair > /dev/null 2>&1 # the catalog mirrors the records' ids
 }
